@@ -50,6 +50,7 @@ class ContractSpec:
     min_notional: str | None = None
     maker_fee: str = "0.0002"
     taker_fee: str = "0.0005"
+    funding_interval_hours: int = 8
 
     @property
     def price_precision(self) -> int:

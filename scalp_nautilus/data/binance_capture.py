@@ -515,7 +515,10 @@ class BinanceCaptureImporter:
             return  # delivery contracts carry no funding rate
         next_funding = int(data.get("T") or 0) * _MS
         self.stats.funding_updates += 1
-        yield FundingRateUpdate(self._iid, Decimal(rate), ts_event, ts_init, next_funding or None)
+        yield FundingRateUpdate(
+            self._iid, Decimal(rate), ts_event, ts_init,
+            interval=self.spec.funding_interval_hours * 60, next_funding_ns=next_funding or None,
+        )
 
 
 def _opt_int(value) -> int | None:

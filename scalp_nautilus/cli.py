@@ -1,0 +1,206 @@
+"""`scalp-nautilus`: the one command line of the project.
+
+    scalp-nautilus data simulate | import-binance | import-tardis | import-funding | download | list
+    scalp-nautilus backtest [--config configs/backtest.yaml]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from scalp_nautilus.data.catalog import DEFAULT_CATALOG
+
+log = logging.getLogger("scalp_nautilus")
+
+DEFAULT_BACKTEST_CONFIG = Path("configs/backtest.yaml")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args) or 0
+    except KeyboardInterrupt:
+        return 130
+    except (ValueError, KeyError, FileNotFoundError, RuntimeError) as exc:
+        # Known failure modes (bad config, bad file, overlap...) carry a message meant for the user.
+        if args.verbose:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="scalp-nautilus", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
+    sub = p.add_subparsers(title="commands")
+
+    data = sub.add_parser("data", help="fill the Parquet data catalog").add_subparsers(title="data commands")
+
+    def catalog_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--catalog", default=str(DEFAULT_CATALOG), help="catalog folder (default: %(default)s)")
+        sp.add_argument("--replace", action="store_true", help="replace data already in the catalog for the same span")
+
+    sim = data.add_parser("simulate", help="write the synthetic default market (BTCUSDT-PERP.SIM)")
+    catalog_args(sim)
+    sim.add_argument("--minutes", type=float, default=60.0)
+    sim.add_argument("--seed", type=int, default=7)
+    sim.set_defaults(run=_cmd_simulate)
+
+    ib = data.add_parser("import-binance", help="import a raw Binance futures WebSocket capture (files of one capture in order)")
+    ib.add_argument("files", nargs="+", type=Path)
+    catalog_args(ib)
+    ib.add_argument("--symbol", help="symbol to import when the capture holds several")
+    ib.add_argument("--exchange-info", type=Path, help="saved Binance exchangeInfo JSON for symbols not tabulated")
+    ib.add_argument("--clock-offset-ms", type=float, help="recorder clock correction (default: estimated)")
+    ib.set_defaults(run=_cmd_import_binance)
+
+    it = data.add_parser("import-tardis", help="import Tardis CSV files (incremental_book_L2, trades, quotes, derivative_ticker)")
+    it.add_argument("files", nargs="+", type=Path)
+    catalog_args(it)
+    it.add_argument("--exchange", required=True, help="Tardis exchange name, e.g. binance-futures, deribit")
+    it.add_argument("--symbol", required=True, help="exchange symbol, e.g. BTCUSDT")
+    it.add_argument("--tick-size", help="override the tabulated tick size (a decimal string)")
+    it.add_argument("--step-size", help="override the tabulated lot size (a decimal string)")
+    it.set_defaults(run=_cmd_import_tardis)
+
+    fh = data.add_parser("import-funding", help="import Binance funding-rate history (data archive CSV or website export)")
+    fh.add_argument("file", type=Path)
+    catalog_args(fh)
+    fh.add_argument("--symbol", required=True, help="Binance symbol, e.g. BTCUSDT or BTCUSD_PERP")
+    fh.add_argument("--tz", default="UTC", help="time zone of a website export's Time column, e.g. Europe/London (default: UTC)")
+    fh.add_argument("--format", choices=["auto", "archive", "web-export"], default="auto")
+    fh.set_defaults(run=_cmd_import_funding)
+
+    dl = data.add_parser("download", help="download Tardis free datasets (first day of a month) and import them")
+    catalog_args(dl)
+    dl.add_argument("--exchange", default="binance-futures")
+    dl.add_argument("--symbol", default="BTCUSDT")
+    dl.add_argument("--date", required=True, help="YYYY-MM-DD (without an API key only the first day of a month)")
+    dl.add_argument("--types", default="incremental_book_L2,trades,derivative_ticker")
+    dl.add_argument("--download-dir", type=Path, default=Path("datasets"))
+    dl.set_defaults(run=_cmd_download)
+
+    ls = data.add_parser("list", help="what the catalog holds")
+    ls.add_argument("--catalog", default=str(DEFAULT_CATALOG))
+    ls.set_defaults(run=_cmd_list)
+
+    bt = sub.add_parser("backtest", help="run a backtest (BacktestNode over the catalog)")
+    bt.add_argument("--config", type=Path, default=DEFAULT_BACKTEST_CONFIG)
+    bt.add_argument("--catalog", help="override the config's catalog")
+    bt.add_argument("--instrument", help="override the config's instrument_id")
+    bt.set_defaults(run=_cmd_backtest)
+    return p
+
+
+# ---------------------------------------------------------------------- data
+
+
+def _cmd_simulate(args) -> int:
+    from scalp_nautilus.data.simulator import SimulationParams
+    from scalp_nautilus.data.simulator import simulate_to_catalog
+
+    writer, sim = simulate_to_catalog(args.catalog, SimulationParams(minutes=args.minutes, seed=args.seed), args.replace)
+    print(writer.summary())
+    print(f"SYNTHETIC data (seed {args.seed}): {len(sim.regime_log)} regimes, {len(sim.burst_log)} toxic bursts")
+    return 0
+
+
+def _cmd_import_binance(args) -> int:
+    from scalp_nautilus.data.binance_capture import BinanceCaptureImporter
+    from scalp_nautilus.data.catalog import write_to_catalog
+
+    offset = None if args.clock_offset_ms is None else round(args.clock_offset_ms * 1_000_000)
+    imp = BinanceCaptureImporter(args.files, symbol=args.symbol, exchange_info=args.exchange_info, clock_offset_ns=offset)
+    writer = write_to_catalog(imp.events(), imp.instrument, args.catalog, replace=args.replace)
+    print(imp.stats.summary())
+    print(writer.summary())
+    return 0
+
+
+def _cmd_import_tardis(args) -> int:
+    from scalp_nautilus.data.tardis import import_tardis
+
+    writer, stats = import_tardis(
+        sorted(args.files), args.exchange, args.symbol, args.catalog, args.replace, args.tick_size, args.step_size,
+    )
+    print(dict(stats))
+    print(writer.summary())
+    return 0
+
+
+def _cmd_import_funding(args) -> int:
+    from scalp_nautilus.data.catalog import write_to_catalog
+    from scalp_nautilus.data.funding_history import read_settlements
+    from scalp_nautilus.data.funding_history import to_updates
+    from scalp_nautilus.instruments import resolve_spec
+
+    spec = resolve_spec("BINANCE", args.symbol.upper())
+    settlements = read_settlements(args.file, tz=args.tz, fmt=args.format)
+    writer = write_to_catalog(to_updates(settlements, spec.instrument_id), spec.to_instrument(), args.catalog)
+    print(f"{len(settlements):,} settlements read from {args.file} (times read as {args.tz})")
+    print(writer.summary())
+    return 0
+
+
+def _cmd_download(args) -> int:
+    from scalp_nautilus.data.download import download_and_import
+
+    api_key = os.environ.get("TARDIS_API_KEY", "")
+    writer, stats = download_and_import(
+        args.exchange, args.symbol, args.date, args.types.split(","), args.download_dir, args.catalog, api_key, args.replace,
+    )
+    print(dict(stats))
+    print(writer.summary())
+    return 0
+
+
+def _cmd_list(args) -> int:
+    from scalp_nautilus.data.catalog import describe_catalog
+
+    print(describe_catalog(args.catalog))
+    return 0
+
+
+# ---------------------------------------------------------------------- backtest
+
+
+def _cmd_backtest(args) -> int:
+    from scalp_nautilus.backtest.runner import run_backtest
+    from scalp_nautilus.backtest.settings import BacktestSettings
+    from scalp_nautilus.config import load_yaml
+
+    overrides = {k: v for k, v in (("catalog", args.catalog), ("instrument_id", args.instrument)) if v}
+    settings = load_yaml(args.config, BacktestSettings, overrides)
+    _ensure_default_data(settings.catalog)
+    outcome = run_backtest(settings)
+    print(outcome.summary())
+    return 0
+
+
+def _ensure_default_data(catalog: str) -> None:
+    """The built-in default: simulate the default catalog when it holds no data yet."""
+    path = Path(catalog)
+    if path.resolve() != DEFAULT_CATALOG.resolve() or (path / "data").is_dir():
+        return
+    from scalp_nautilus.data.simulator import simulate_to_catalog
+
+    log.info("the default catalog %s is empty: writing the simulated market first (synthetic data)", path)
+    simulate_to_catalog(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""YAML configuration files decoded into frozen, typed msgspec structs.
+
+Types, ranges and allowed values live on the struct fields (``Annotated[float, Meta(gt=0)]``,
+``Literal[...]``); msgspec checks them in strict mode (no silent "3" -> 3.0) and refuses unknown
+keys. `load_yaml` turns its messages into one that names the file, the dotted key and what is
+expected, and suggests the closest valid key for a misspelling.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any
+from typing import TypeVar
+
+import msgspec
+import yaml
+
+T = TypeVar("T")
+
+_AT = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+_UNKNOWN = re.compile(r"Object contains unknown field `(?P<field>[^`]+)`")
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used; the message names the file and the key."""
+
+
+def load_yaml(path: str | Path, type_: type[T], overrides: dict[str, Any] | None = None) -> T:
+    """Read `path` and decode it into `type_`, or raise `ConfigError`."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top level, got {type(raw).__name__}")
+    if overrides:
+        raw = {**raw, **overrides}
+    return decode(raw, type_, str(path))
+
+
+def decode(raw: dict, type_: type[T], source: str) -> T:
+    try:
+        return msgspec.convert(raw, type=type_, strict=True)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(explain(str(exc), type_, source)) from None
+
+
+def explain(message: str, type_: type, source: str) -> str:
+    at = _AT.search(message)
+    key = at.group("path") if at else ""
+    what = message[: at.start()] if at else message
+    unknown = _UNKNOWN.match(what)
+    if unknown:
+        field = unknown.group("field")
+        valid = _field_names(type_, key)
+        full = f"{key}.{field}" if key else field
+        hint = difflib.get_close_matches(field, valid, n=1)
+        suggestion = f" (did you mean `{hint[0]}`?)" if hint else ""
+        return f"{source}: unknown key `{full}`{suggestion}; valid keys here: {', '.join(valid)}"
+    return f"{source}: key `{key or '<top>'}`: {what[0].lower()}{what[1:]}"
+
+
+def _field_names(type_: type, dotted: str) -> list[str]:
+    """Field names of the struct reached by following `dotted` from `type_`."""
+    for part in filter(None, re.split(r"\.|\[\d+\]", dotted)):
+        info = msgspec.inspect.type_info(type_)
+        fields = {f.name: f.type for f in getattr(info, "fields", ())}
+        nxt = fields.get(part)
+        if nxt is None:
+            return []
+        type_ = _struct_of(nxt)
+        if type_ is None:
+            return []
+    info = msgspec.inspect.type_info(type_)
+    return sorted(f.name for f in getattr(info, "fields", ()))
+
+
+def _struct_of(t: msgspec.inspect.Type) -> type | None:
+    if isinstance(t, msgspec.inspect.StructType):
+        return t.cls
+    for sub in getattr(t, "types", ()):  # Optional[...] and unions
+        found = _struct_of(sub)
+        if found is not None:
+            return found
+    item = getattr(t, "item_type", None)
+    return _struct_of(item) if item is not None else None

@@ -1,0 +1,194 @@
+"""Faulty captures: each fault is counted and logged, and the rest of the file still imports.
+
+The faults are made from the real 2024-07-18 capture: its lines are copied into a temporary file
+with one fault injected, and the import is compared with the import of the intact lines.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+from decimal import Decimal
+
+import pytest
+
+from nautilus_trader.model.book import OrderBook
+from nautilus_trader.model.data import OrderBookDelta
+from nautilus_trader.model.data import TradeTick
+from nautilus_trader.model.enums import BookAction
+from nautilus_trader.model.enums import BookType
+from nautilus_trader.model.enums import RecordFlag
+
+from scalp_nautilus.data.binance_capture import BinanceCaptureImporter
+
+pytestmark = pytest.mark.real_data
+
+N_LINES = 4_000
+
+
+@pytest.fixture(scope="module")
+def lines(capture_paths):
+    with gzip.open(capture_paths("usdm_2024_07")[0], "rb") as fh:
+        return [next(fh) for _ in range(N_LINES)]
+
+
+def write(tmp_path, lines, name="capture.gz"):
+    path = tmp_path / name
+    with gzip.open(path, "wb") as fh:
+        fh.writelines(lines)
+    return path
+
+
+def key(obj):
+    if isinstance(obj, OrderBookDelta):
+        return ("D", obj.action, obj.order.side, obj.order.price.as_decimal(), obj.order.size.as_decimal(), obj.flags, obj.sequence, obj.ts_event)
+    if isinstance(obj, TradeTick):
+        return ("T", obj.trade_id.value, obj.price.as_decimal(), obj.size.as_decimal(), obj.aggressor_side, obj.ts_event)
+    return (type(obj).__name__, obj.ts_event)
+
+
+def run(path):
+    imp = BinanceCaptureImporter([path])
+    return imp, list(imp.events())
+
+
+def data_of(line: bytes) -> dict:
+    return json.loads(line.split(b" ", 1)[1]).get("data", {})
+
+
+def index_of(lines, kind, start=100):
+    return next(i for i in range(start, len(lines)) if data_of(lines[i]).get("e") == kind)
+
+
+@pytest.fixture(scope="module")
+def baseline(lines, tmp_path_factory):
+    imp, events = run(write(tmp_path_factory.mktemp("base"), lines))
+    assert imp.stats.sequence_gaps == 0 and imp.stats.malformed_lines == 0
+    return imp, events
+
+
+def test_truncated_last_line(lines, baseline, tmp_path, caplog):
+    cut = lines[:-1] + [lines[-1][: len(lines[-1]) // 2]]
+    with caplog.at_level(logging.WARNING):
+        imp, events = run(write(tmp_path, cut))
+    assert imp.stats.malformed_lines == 1
+    assert "truncated last line" in caplog.text
+    _, intact = run(write(tmp_path, lines[:-1], "intact.gz"))
+    assert [key(e) for e in events] == [key(e) for e in intact]
+
+
+def test_malformed_json_in_a_trade_line(lines, baseline, tmp_path, caplog):
+    i = index_of(lines, "trade")
+    broken = list(lines)
+    broken[i] = lines[i][:40] + b"}{ not json\n"
+    with caplog.at_level(logging.WARNING):
+        imp, events = run(write(tmp_path, broken))
+    assert imp.stats.malformed_lines == 1 and "malformed line" in caplog.text
+    lost = str(data_of(lines[i])["t"])
+    want = [key(e) for e in baseline[1] if not (isinstance(e, TradeTick) and e.trade_id.value == lost)]
+    assert [key(e) for e in events] == want
+
+
+def test_unknown_stream_is_counted_and_skipped(lines, baseline, tmp_path, caplog):
+    extra = b'1721347021100000000 {"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","s":"BTCUSDT","p":"1","q":"1"}}\n'
+    mixed = lines[:200] + [extra, extra] + lines[200:]
+    with caplog.at_level(logging.WARNING):
+        imp, events = run(write(tmp_path, mixed))
+    assert imp.stats.unknown_streams["btcusdt@aggTrade"] == 2
+    assert caplog.text.count("btcusdt@aggTrade") == 1  # logged once, counted every time
+    assert [key(e) for e in events] == [key(e) for e in baseline[1]]
+
+
+def test_duplicated_messages(lines, baseline, tmp_path):
+    d, t = index_of(lines, "depthUpdate"), index_of(lines, "trade")
+    doubled = []
+    for i, line in enumerate(lines):
+        doubled.append(line)
+        if i in (d, t):
+            doubled.append(line)
+    imp, events = run(write(tmp_path, doubled))
+    assert imp.stats.depth_duplicates == 1 and imp.stats.trade_duplicates == 1
+    assert imp.stats.sequence_gaps == 0
+    assert [key(e) for e in events] == [key(e) for e in baseline[1]]
+
+
+def test_receive_times_going_backwards(lines, baseline, tmp_path):
+    i = index_of(lines, "trade", start=1000)
+    t_prev = int(lines[i - 1].split(b" ", 1)[0])
+    body = lines[i].split(b" ", 1)[1]
+    shuffled = list(lines)
+    shuffled[i] = str(t_prev - 50_000_000).encode() + b" " + body  # 50 ms before its predecessor
+    imp, events = run(write(tmp_path, shuffled))
+    assert imp.stats.receive_time_regressions == 1
+    assert all(a.ts_init <= b.ts_init for a, b in zip(events, events[1:]))
+    assert all(e.ts_init >= e.ts_event for e in events)
+    assert [key(e) for e in events] == [key(e) for e in baseline[1]]
+
+
+def test_truncated_gzip_stream(lines, tmp_path, caplog):
+    raw = write(tmp_path, lines).read_bytes()
+    cut = tmp_path / "cut.gz"
+    cut.write_bytes(raw[: len(raw) * 2 // 3])
+    with caplog.at_level(logging.WARNING):
+        imp, events = run(cut)
+    assert imp.stats.truncated_files == 1 and "stream ends early" in caplog.text
+    assert imp.stats.lines > N_LINES // 3 and len(events) > 0
+
+
+def test_sequence_gap_invalidates_book_until_next_snapshot(lines, baseline, tmp_path, caplog):
+    """Drop one diff: the importer must clear the book, apply nothing from the broken chain, and
+    re-sync from the next snapshot; here a snapshot taken from the exchange's own book later on."""
+    depth = [i for i, line in enumerate(lines) if data_of(line).get("e") == "depthUpdate"]
+    gap_line, resync_line = depth[200], depth[450]
+    # the exact book after diff `resync_line` (from the intact import) as a REST snapshot, logged
+    # just before that diff, as the recorder would when fetching a new snapshot
+    target_u = data_of(lines[resync_line])["u"]
+    book = OrderBook(baseline[0].instrument.id, BookType.L2_MBP)
+    for e in baseline[1]:
+        if isinstance(e, OrderBookDelta):
+            book.apply_delta(e)
+            if e.flags & RecordFlag.F_LAST and e.sequence == target_u:
+                break
+    snap = {
+        "lastUpdateId": target_u, "E": data_of(lines[resync_line])["E"], "T": data_of(lines[resync_line])["T"],
+        "bids": [[str(lv.price), str(lv.size())] for lv in book.bids()],
+        "asks": [[str(lv.price), str(lv.size())] for lv in book.asks()],
+    }
+    recv = lines[resync_line].split(b" ", 1)[0]
+    faulty = lines[:gap_line] + lines[gap_line + 1: resync_line]
+    faulty += [recv + b" " + json.dumps(snap).encode() + b"\n"] + lines[resync_line:]
+    with caplog.at_level(logging.WARNING):
+        imp, events = run(write(tmp_path, faulty))
+    assert imp.stats.sequence_gaps == 1 and "sequence gap" in caplog.text
+    assert imp.stats.snapshots_applied == 2
+    assert imp.stats.depth_skipped_unsynced == 0  # the buffered diffs were dropped or applied on re-sync
+    deltas = [e for e in events if isinstance(e, OrderBookDelta)]
+    gap_u = data_of(lines[depth[201]])["u"]  # the diff that reveals the gap
+    clear_at = next(i for i, d in enumerate(deltas) if d.action == BookAction.CLEAR and d.sequence == gap_u)
+    resync_at = next(i for i, d in enumerate(deltas) if d.action == BookAction.CLEAR and d.sequence == target_u)
+    # nothing between the gap's CLEAR and the re-sync snapshot: the broken chain is never merged
+    assert resync_at == clear_at + 1
+    # after the re-sync the book again equals the exchange's bookTicker
+    ticker = {d["u"]: tuple(Decimal(d[k]) for k in "bBaA") for d in map(data_of, lines) if d.get("e") == "bookTicker"}
+    book = OrderBook(imp.instrument.id, BookType.L2_MBP)
+    compared = agreed = 0
+    for i, d in enumerate(deltas):
+        book.apply_delta(d)
+        if i > resync_at and d.flags & RecordFlag.F_LAST and d.sequence in ticker:
+            compared += 1
+            agreed += (
+                book.best_bid_price().as_decimal(), book.best_bid_size().as_decimal(),
+                book.best_ask_price().as_decimal(), book.best_ask_size().as_decimal(),
+            ) == ticker[d.sequence]
+    assert compared > 20 and agreed == compared
+
+
+def test_capture_without_snapshot_imports_trades_and_counts_diffs(capture_paths, caplog):
+    # the second file of a pair alone: diffs cannot be applied without the first file's snapshot
+    with caplog.at_level(logging.WARNING):
+        imp, events = run(capture_paths("usdm_2024_07")[1])
+    assert not any(isinstance(e, OrderBookDelta) for e in events)
+    assert imp.stats.depth_skipped_unsynced == imp.stats.depth_messages > 0
+    assert sum(isinstance(e, TradeTick) for e in events) == imp.stats.trades > 0
+    assert "out of sync" in caplog.text
