@@ -51,8 +51,8 @@ class CatalogWriter:
     path : str | Path
         The catalog folder (created if missing).
     replace : bool
-        Delete existing data of the same type and instrument inside each written span instead of
-        failing on the overlap.
+        Delete existing files of the same type and instrument that overlap the new data (whole
+        files) instead of failing on the overlap.
     chunk_rows : int
         Objects per Parquet file (per type and instrument).
     """
@@ -148,8 +148,11 @@ class CatalogWriter:
                 f"{self.path}: the catalog already holds {cls.__name__} for {ident} from {_iso(a)} to {_iso(b)}, "
                 f"overlapping this import ({_iso(start)} onwards); import into another catalog or pass --replace",
             )
-        log.info("replacing %s %s data from %s to %s", cls.__name__, ident, _iso(start), _iso(end))
-        self.catalog.delete_data_range(cls, ident, start, end)
+        # Whole files go: deleting a file's exact span removes it without splitting, which
+        # Nautilus 1.231 cannot do for every type (no Arrow decoder for MarkPriceUpdate).
+        for a, b in clashes:
+            log.info("replacing %s %s: removing the file %s -> %s", cls.__name__, ident, _iso(a), _iso(b))
+            self.catalog.delete_data_range(cls, ident, a, b)
         self._existing[key] = self.catalog.get_intervals(cls, ident)
 
     def summary(self) -> str:
