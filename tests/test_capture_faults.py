@@ -192,3 +192,26 @@ def test_capture_without_snapshot_imports_trades_and_counts_diffs(capture_paths,
     assert imp.stats.depth_skipped_unsynced == imp.stats.depth_messages > 0
     assert sum(isinstance(e, TradeTick) for e in events) == imp.stats.trades > 0
     assert "out of sync" in caplog.text
+
+
+def test_unreadable_diff_breaks_the_chain_instead_of_being_skipped(lines, baseline, tmp_path, caplog):
+    """A diff with an invalid level cannot be applied; skipping it silently would leave the book
+    wrong, so the next diff must be seen as a gap and the book cleared."""
+    depth = [i for i, line in enumerate(lines) if data_of(line).get("e") == "depthUpdate"]
+    i = depth[100]
+    recv, body = lines[i].split(b" ", 1)
+    msg = json.loads(body)
+    msg["data"]["b"] = msg["data"]["b"] + [["63000.00", "NaN"]]
+    faulty = list(lines)
+    faulty[i] = recv + b" " + json.dumps(msg).encode() + b"\n"
+    with caplog.at_level(logging.WARNING):
+        imp, events = run(write(tmp_path, faulty))
+    assert imp.stats.malformed_lines == 1 and imp.stats.sequence_gaps == 1
+    assert "invalid level" in caplog.text and "sequence gap" in caplog.text
+    deltas = [e for e in events if isinstance(e, OrderBookDelta)]
+    next_u = data_of(lines[depth[101]])["u"]
+    assert deltas[-1].action == BookAction.CLEAR and deltas[-1].sequence == next_u
+    # everything before the bad diff is exactly the intact import
+    bad_u = msg["data"]["u"]
+    before = [key(e) for e in baseline[1] if isinstance(e, OrderBookDelta) and e.sequence < bad_u]
+    assert [key(e) for e in deltas[: len(before)]] == before

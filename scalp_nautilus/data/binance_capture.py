@@ -146,7 +146,8 @@ class _Diff:
     U: int
     u: int
     pu: int | None
-    data: dict
+    ts_event: int
+    levels: list[tuple[OrderSide, float, float]]
 
 
 class CaptureError(ValueError):
@@ -398,7 +399,12 @@ class BinanceCaptureImporter:
 
     def _on_depth(self, recv: int, data: dict) -> Iterator[object]:
         self.stats.depth_messages += 1
-        diff = _Diff(recv, int(data["U"]), int(data["u"]), _opt_int(data.get("pu")), data)
+        # Parse everything before touching the sync state: a diff that cannot be read must not
+        # advance the chain, so the next diff's `pu` reveals the hole as a gap.
+        diff = _Diff(
+            recv, int(data["U"]), int(data["u"]), _opt_int(data.get("pu")),
+            int(data.get("T") or data["E"]) * _MS, _parse_levels(data),
+        )
         if diff.u <= self._max_u:
             self.stats.depth_duplicates += 1
             if self.stats.depth_duplicates <= 10:
@@ -430,38 +436,28 @@ class BinanceCaptureImporter:
 
     def _gap(self, diff: _Diff, why: str) -> Iterator[object]:
         self.stats.sequence_gaps += 1
-        ts_event = int(diff.data.get("T") or diff.data["E"]) * _MS
         log.warning(
             "%s: sequence gap (%s): book marked invalid (cleared) until the next snapshot", self._where, why,
         )
-        self.stats.invalid_spans_ns.append((ts_event, None))
+        self.stats.invalid_spans_ns.append((diff.ts_event, None))
         self._sync = _Sync.WAITING_SNAPSHOT
         self._chain_u = None
         self._buffer.append(diff)
         if self._book_emitted:
             self.stats.deltas += 1
-            ts_init = self._ts_init(diff.recv_ns, ts_event)
-            yield OrderBookDelta(self._iid, BookAction.CLEAR, NULL_ORDER, _F_LAST, diff.u, ts_event, ts_init)
+            ts_init = self._ts_init(diff.recv_ns, diff.ts_event)
+            yield OrderBookDelta(self._iid, BookAction.CLEAR, NULL_ORDER, _F_LAST, diff.u, diff.ts_event, ts_init)
 
     def _diff_deltas(self, diff: _Diff) -> Iterator[object]:
-        data = diff.data
-        levels = [(OrderSide.BUY, lv) for lv in data["b"]] + [(OrderSide.SELL, lv) for lv in data["a"]]
-        parsed = []
-        for side, (p, q) in levels:
-            price, size = float(p), float(q)
-            if not (price > 0 and size >= 0 and math.isfinite(size) and math.isfinite(price)):
-                raise ValueError(f"invalid level {p!r} x {q!r} in diff u={diff.u}")
-            parsed.append((side, price, size))
         self.stats.depth_applied += 1
-        if not parsed:
+        if not diff.levels:
             self.stats.depth_empty += 1
             return
-        ts_event = int(data.get("T") or data["E"]) * _MS
-        ts_init = self._ts_init(diff.recv_ns, ts_event)
-        iid, pp, sp, u = self._iid, self._pp, self._sp, diff.u
-        last = len(parsed) - 1
-        self.stats.deltas += len(parsed)
-        for i, (side, price, size) in enumerate(parsed):
+        ts_init = self._ts_init(diff.recv_ns, diff.ts_event)
+        iid, pp, sp, u, ts_event = self._iid, self._pp, self._sp, diff.u, diff.ts_event
+        last = len(diff.levels) - 1
+        self.stats.deltas += len(diff.levels)
+        for i, (side, price, size) in enumerate(diff.levels):
             yield OrderBookDelta(
                 iid,
                 BookAction.UPDATE if size > 0 else BookAction.DELETE,
@@ -519,6 +515,18 @@ class BinanceCaptureImporter:
             self._iid, Decimal(rate), ts_event, ts_init,
             interval=self.spec.funding_interval_hours * 60, next_funding_ns=next_funding or None,
         )
+
+
+def _parse_levels(data: dict) -> list[tuple[OrderSide, float, float]]:
+    """A diff's level replacements (size 0 removes the level); invalid numbers raise."""
+    levels = []
+    for side, key in ((OrderSide.BUY, "b"), (OrderSide.SELL, "a")):
+        for p, q in data[key]:
+            price, size = float(p), float(q)
+            if not (price > 0 and size >= 0 and math.isfinite(size) and math.isfinite(price)):
+                raise ValueError(f"invalid level {p!r} x {q!r} in diff u={data['u']}")
+            levels.append((side, price, size))
+    return levels
 
 
 def _opt_int(value) -> int | None:
