@@ -1,5 +1,23 @@
 """Microstructure and statistical features as Nautilus indicators (DESIGN.md section 3)."""
 
+from scalp_nautilus.indicators.funding_arb import FundingArbDetector
+from scalp_nautilus.indicators.funding_arb import FundingOpportunity
+from scalp_nautilus.indicators.hurst import HurstExponent
+from scalp_nautilus.indicators.lob_vector import LOB_FEATURE_NAMES
+from scalp_nautilus.indicators.lob_vector import LOBFeatureVector
+from scalp_nautilus.indicators.mid_bars import MidBars
+from scalp_nautilus.indicators.ou_zscore import OUZScore
+from scalp_nautilus.indicators.parkinson import ParkinsonVolatility
 from scalp_nautilus.indicators.rolling_zscore import RollingZScore
 
-__all__ = ["RollingZScore"]
+__all__ = [
+    "LOB_FEATURE_NAMES",
+    "FundingArbDetector",
+    "FundingOpportunity",
+    "HurstExponent",
+    "LOBFeatureVector",
+    "MidBars",
+    "OUZScore",
+    "ParkinsonVolatility",
+    "RollingZScore",
+]
