@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
-from capture_book import replay_snapshots  # noqa: E402
-from conftest import CAPTURES  # noqa: E402
-from conftest import shared_data_dir  # noqa: E402
-from test_funding_arb import capture_mark_prices  # noqa: E402
+from tests.capture_book import replay_snapshots  # noqa: E402
+from tests.conftest import CAPTURES  # noqa: E402
+from tests.conftest import shared_data_dir  # noqa: E402
+from tests.test_funding_arb import capture_mark_prices  # noqa: E402
 
 from scalp_nautilus.indicators import FundingArbDetector  # noqa: E402
 from scalp_nautilus.indicators import HurstExponent  # noqa: E402

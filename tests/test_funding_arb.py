@@ -195,9 +195,6 @@ def test_real_capture_through_the_importer(capture_paths):
     updates = [e for e in BinanceCaptureImporter(capture_paths("usdm_2023_04")).events()
                if isinstance(e, FundingRateUpdate)]
     assert len(updates) == 514
-    if all(u.next_funding_ns is None for u in updates):
-        pytest.xfail("the importer on this branch passes the next funding time positionally into "
-                     "FundingRateUpdate's `interval`, leaving next_funding_ns empty (fixed on main)")
     det = FundingArbDetector()
     for u in updates:
         det.handle_funding(u)
