@@ -10,8 +10,9 @@ Adding an indicator (issue 4's Hurst, OU, Parkinson, LOB vector, funding):
 1. construct it in `__init__` (an argument with a default, like the others);
 2. feed it in `on_book` and/or `on_trade` (after whatever it depends on);
 3. add it to `_indicators` if it has a warm-up;
-4. give its outputs values in `snapshot()`: its fields already exist in `FeatureSnapshot` with
-   neutral defaults (or add new fields there, with defaults).
+4. give its outputs values in `snapshot()`, in field order: its fields already exist in
+   `FeatureSnapshot` with neutral defaults (new fields: add them there, with a default); fields
+   after the last value given keep their defaults.
 """
 
 from __future__ import annotations
@@ -99,6 +100,12 @@ class FeatureSnapshot(NamedTuple):
     lob_18: float = 0.0
     lob_19: float = 0.0
     lob_20: float = 0.0
+
+
+_new_row = tuple.__new__
+# Every field's default by position (None where there is none): `snapshot()` gives values for a
+# prefix of the fields and the rest keep their defaults.
+_DEFAULTS = tuple(FeatureSnapshot._field_defaults.get(name) for name in FeatureSnapshot._fields)
 
 
 class FeaturePipeline:
@@ -197,13 +204,14 @@ class FeaturePipeline:
         return {name: indicator.initialized for name, indicator in self._indicators.items()}
 
     def snapshot(self) -> FeatureSnapshot:
-        """The current values (built positionally: keyword construction costs ~5 µs per row)."""
+        """The current values, in `FeatureSnapshot`'s field order (built as a plain tuple: the
+        NamedTuple constructor costs ~1.2 µs per row, keyword construction ~5 µs)."""
         cold = ""
         if not self._warm:
             cold = ",".join(name for name, ind in self._indicators.items() if not ind.initialized)
             self._warm = not cold
         vpin, liquidity, regime = self.vpin, self.liquidity, self.regime
-        return FeatureSnapshot(
+        values = (
             self._ts_event,
             self._mid,
             self._book_valid,
@@ -232,3 +240,4 @@ class FeaturePipeline:
             self._warm,
             cold,
         )
+        return _new_row(FeatureSnapshot, values + _DEFAULTS[len(values):])

@@ -2,9 +2,9 @@
 replay of the real captures with no NaN out."""
 
 import math
+from collections import Counter
 
 import numpy as np
-import pytest
 
 from nautilus_trader.model.enums import AggressorSide
 from nautilus_trader.test_kit.stubs.data import TestDataStubs
@@ -67,6 +67,7 @@ def test_snapshot_fields_are_the_indicator_values():
         p.on_book(book(i * S // 10, mid=100 + 0.1 * rng.integers(-3, 4), bid_size=rng.uniform(1, 3)))
         p.on_trade(100.0 + rng.normal(0, 0.2), rng.uniform(0.1, 2), int(rng.choice([-1, 0, 1])), i * S // 10 + 1)
     row = p.snapshot()
+    assert len(row) == len(FeatureSnapshot._fields)
     expected = {
         "ts_event": p._ts_event, "mid": p._mid, "book_valid": True,
         "ofi": p.ofi.value, "ofi_z": p.ofi.z, "vpin": p.vpin.value, "vpin_regime": p.vpin.regime,
@@ -144,15 +145,21 @@ def test_real_capture_through_the_pipeline(capture):
     """Builder + pipeline over the whole capture: no NaN in any row, warm by the end."""
     window_volume = capture.volume_per_second() * 60
     p = FeaturePipeline(VPIN(window_volume=window_volume))
-    rows = 0
+    rows = []
     for kind, item, _ in replay(capture):
         if kind == "book":
             row = p.on_book(item)
             assert_no_nan(row)
-            rows += 1
+            rows.append(row)
         else:
             p.on_trade_tick(item)
-    assert row.warm, row.cold
-    assert rows > 5000 and p.trades == len(capture.trades)
+    assert rows[-1].warm, rows[-1].cold
+    assert len(rows) > 5000 and p.trades == len(capture.trades)
+    warm = [r for r in rows if r.warm]
+    multipliers = Counter(round(r.regime_multiplier, 3) for r in warm)
+    states = Counter((int(r.spread_state), int(r.depth_state), int(r.activity_state)) for r in warm)
     counts = {name: ind.skips.counts for name, ind in p._indicators.items() if ind.skips.counts}
-    print(f"\n{capture.name}: {rows} rows, skips {p.skips.counts} {counts}")
+    print(f"\n{capture.name}: {len(rows)} rows ({len(warm)} warm); regime multiplier {dict(multipliers)}, "
+          f"(spread, depth, activity) states {dict(states)}; depth notional median "
+          f"{np.median([r.depth_notional for r in warm]):,.0f}, activity median "
+          f"{np.median([r.activity_rate for r in warm]):.1f}/s; skips {p.skips.counts} {counts}")

@@ -70,6 +70,11 @@ class OrderFlowImbalance(Indicator):
         Floor on OFI's standard deviation for the z-score, in size units.
     """
 
+    # Slots: on a Python subclass of a Cython type an attribute costs ~60 ns via __dict__, ~30 here.
+    __slots__ = (
+        "levels", "zscore", "skips", "_prev", "value", "z",
+    )
+
     def __init__(self, levels: int = 5, zscore_window: int = 100, min_std: float = 1e-9) -> None:
         if levels < 1:
             raise ValueError(f"levels must be >= 1, got {levels}")

@@ -54,6 +54,13 @@ class VPIN(Indicator):
         Position-size multiplier per regime (EXTREME 0.0: no new positions; exits stay allowed).
     """
 
+    # Slots: on a Python subclass of a Cython type an attribute costs ~60 ns via __dict__, ~30 here.
+    __slots__ = (
+        "window_volume", "n_buckets", "bucket_volume", "thresholds", "multipliers", "skips",
+        "_tolerance", "_imbalance", "_volume", "_head", "_buy", "_sell", "completed", "value",
+        "regime", "multiplier",
+    )
+
     def __init__(
         self,
         window_volume: float,
