@@ -132,7 +132,7 @@ class BookSnapshotBuilder:
         band_bps: float = 10.0,
         inverse: bool = False,
         multiplier: float = 1.0,
-        band_refresh_ns: int = 500_000_000,
+        band_refresh_ns: int = 1_000_000_000,
         max_widenings: int = 6,
     ) -> None:
         if depth < 1:
@@ -212,15 +212,17 @@ class BookSnapshotBuilder:
         # float() on Price/Quantity is ~2x cheaper than as_double() and returns the same double.
         prices = [float(p) for p, _ in levels]
         sizes = [float(q) for _, q in levels]
-        # Next time read just past the depth-th level, with a margin so that small moves of the
-        # touch rarely force a widening; a side thinner than `depth` is read whole again.
+        # Next time read past the depth-th level with a margin: a read that falls short is retried
+        # from the touch (~2 µs wasted), while each extra level read costs ~0.1 µs. This margin
+        # retried on 2% of the BTCUSDT batches (a 1.1x, 1-tick margin: 12%). A side thinner than
+        # `depth` is read whole again.
         if n < depth:
             side.reach = math.inf
             pad = self._pad[: depth - n]
             prices += pad
             sizes += pad
         else:
-            side.reach = 1.1 * abs(prices[-1] - prices[0]) + self.tick_size
+            side.reach = 1.5 * abs(prices[-1] - prices[0]) + 2.0 * self.tick_size
         return np.array(prices), np.array(sizes), n
 
     def _crossed_levels(self, book: OrderBook, side: _Side, best: float) -> list:

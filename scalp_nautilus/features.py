@@ -4,7 +4,18 @@ The strategy calls `on_book(snapshot)` once per delta batch (one `BookSnapshot`,
 `scalp_nautilus.book`) and `on_trade(...)` / `on_trade_tick(tick)` once per trade. The classifier
 runs first on each trade, so VPIN, CVD and Kyle's λ all see the same side; on each book it runs
 first too, so the next trade is classified against the quotes before it. `on_book` returns a
-`FeatureSnapshot`, which is also the feature recorder's row.
+`FeatureSnapshot`, which is also the feature recorder's row. In a strategy subscribed to L2 deltas
+with the data engine buffering each batch to its ``F_LAST`` delta (`buffer_deltas=True`):
+
+    builder = BookSnapshotBuilder.for_instrument(instrument)
+    pipeline = FeaturePipeline(VPIN(window_volume=...), ...)
+
+    def on_order_book_deltas(self, deltas):  # the cached book already holds the batch
+        book = self.cache.order_book(deltas.instrument_id)
+        row = pipeline.on_book(builder.from_book(book, deltas.ts_event, deltas.ts_init, deltas.sequence))
+
+    def on_trade_tick(self, tick):
+        pipeline.on_trade_tick(tick)
 
 Adding an indicator (issue 4's Hurst, OU, Parkinson, LOB vector, funding):
 1. construct it in `__init__` (an argument with a default, like the others);

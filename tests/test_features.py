@@ -163,3 +163,53 @@ def test_real_capture_through_the_pipeline(capture):
           f"(spread, depth, activity) states {dict(states)}; depth notional median "
           f"{np.median([r.depth_notional for r in warm]):,.0f}, activity median "
           f"{np.median([r.activity_rate for r in warm]):.1f}/s; skips {p.skips.counts} {counts}")
+
+
+def test_indicators_fed_by_a_nautilus_strategy(capture_paths):
+    """Registered with `register_indicator_for_trade_ticks`, the Python subclasses receive the
+    engine's ticks (Cython's cpdef dispatch reaches their handle_trade_tick) and end where direct
+    calls end."""
+    from nautilus_trader.backtest.engine import BacktestEngine
+    from nautilus_trader.backtest.engine import BacktestEngineConfig
+    from nautilus_trader.config import LoggingConfig
+    from nautilus_trader.model.currencies import USDT
+    from nautilus_trader.model.enums import AccountType
+    from nautilus_trader.model.enums import OmsType
+    from nautilus_trader.model.identifiers import Venue
+    from nautilus_trader.model.objects import Money
+    from nautilus_trader.trading.strategy import Strategy
+
+    from replay import load
+    from scalp_nautilus.indicators import LeeReadyClassifier
+
+    cap = load("usdm_2024_08", tuple(capture_paths("usdm_2024_08")))
+    trades = cap.trades[:3000]
+
+    def make():
+        return [VPIN(window_volume=50.0), CumulativeVolumeDelta(), LeeReadyClassifier(), LiquidityMetrics()]
+
+    class Registering(Strategy):
+        def __init__(self):
+            super().__init__()
+            self.indicators = make()
+
+        def on_start(self):
+            for indicator in self.indicators:
+                self.register_indicator_for_trade_ticks(cap.instrument.id, indicator)
+            self.subscribe_trade_ticks(cap.instrument.id)
+
+    engine = BacktestEngine(BacktestEngineConfig(logging=LoggingConfig(log_level="ERROR")))
+    engine.add_venue(Venue("BINANCE"), OmsType.NETTING, AccountType.MARGIN, [Money(10_000, USDT)], base_currency=USDT)
+    engine.add_instrument(cap.instrument)
+    engine.add_data(trades)
+    strategy = Registering()
+    engine.add_strategy(strategy)
+    engine.run()
+    direct = make()
+    for tick in trades:
+        for indicator in direct:
+            indicator.handle_trade_tick(tick)
+    for fed, called in zip(strategy.indicators, direct):
+        assert fed.has_inputs and fed.value == called.value
+    assert strategy.indicators[0].completed > 50
+    engine.dispose()

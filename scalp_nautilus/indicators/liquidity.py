@@ -277,6 +277,8 @@ class LiquidityMetrics(Indicator):
             self.skips("trade with non-finite size skipped", signed_size)
             return
         self.kyle.update_trade(ts_event, signed_size)
+        if not self.has_inputs:
+            self._set_has_inputs(True)
 
     def update_raw(
         self,
