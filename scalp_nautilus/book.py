@@ -186,6 +186,9 @@ class BookSnapshotBuilder:
             self._refresh_band(book, snap)
             snap.bid_band_notional = self._bids.notional
             snap.ask_band_notional = self._asks.notional
+        else:
+            # after an outage nothing read before it may be carried: the next valid book reads both
+            self._bids.notional_ts = self._asks.notional_ts = None
         return snap
 
     def _refresh_band(self, book: OrderBook, snap: BookSnapshot) -> None:

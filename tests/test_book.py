@@ -159,6 +159,12 @@ def test_band_notional_is_refreshed_one_side_at_a_time():
     assert (one.bid_band_notional, one.ask_band_notional) == pytest.approx((300.0, 200.0))
     other = b.from_book(book, 101, 101)
     assert (other.bid_band_notional, other.ask_band_notional) == pytest.approx((300.0, 400.0))
+    book.clear(102)
+    assert not b.from_book(book, 102, 102).is_valid
+    put(book, OrderSide.BUY, 99.9, 5.0)
+    put(book, OrderSide.SELL, 100.1, 6.0)
+    after = b.from_book(book, 103, 103)  # nothing from before the outage is carried
+    assert (after.bid_band_notional, after.ask_band_notional) == pytest.approx((500.0, 600.0))
 
 
 def test_from_levels_sorts_and_drops_bad_rows():

@@ -5,6 +5,7 @@ import math
 from collections import Counter
 
 import numpy as np
+import pytest
 
 from nautilus_trader.model.enums import AggressorSide
 from nautilus_trader.test_kit.stubs.data import TestDataStubs
@@ -165,6 +166,7 @@ def test_real_capture_through_the_pipeline(capture):
           f"{np.median([r.activity_rate for r in warm]):.1f}/s; skips {p.skips.counts} {counts}")
 
 
+@pytest.mark.filterwarnings("ignore:Timestamp.utcnow is deprecated")  # raised inside Nautilus's engine
 def test_indicators_fed_by_a_nautilus_strategy(capture_paths):
     """Registered with `register_indicator_for_trade_ticks`, the Python subclasses receive the
     engine's ticks (Cython's cpdef dispatch reaches their handle_trade_tick) and end where direct
