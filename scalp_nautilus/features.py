@@ -1,0 +1,254 @@
+"""The feature pipeline: every indicator, fed in dependency order, and one typed row of their values.
+
+The strategy calls `on_book(snapshot)` once per delta batch (one `BookSnapshot`, see
+`scalp_nautilus.book`) and `on_trade(...)` / `on_trade_tick(tick)` once per trade. The classifier
+runs first on each trade, so VPIN, CVD and Kyle's λ all see the same side; on each book it runs
+first too, so the next trade is classified against the quotes before it. `on_book` returns a
+`FeatureSnapshot`, which is also the feature recorder's row. In a strategy subscribed to L2 deltas
+with the data engine buffering each batch to its ``F_LAST`` delta (`buffer_deltas=True`):
+
+    builder = BookSnapshotBuilder.for_instrument(instrument)
+    pipeline = FeaturePipeline(VPIN(window_volume=...), ...)
+
+    def on_order_book_deltas(self, deltas):  # the cached book already holds the batch
+        book = self.cache.order_book(deltas.instrument_id)
+        row = pipeline.on_book(builder.from_book(book, deltas.ts_event, deltas.ts_init, deltas.sequence))
+
+    def on_trade_tick(self, tick):
+        pipeline.on_trade_tick(tick)
+
+Adding an indicator (issue 4's Hurst, OU, Parkinson, LOB vector, funding):
+1. construct it in `__init__` (an argument with a default, like the others);
+2. feed it in `on_book` and/or `on_trade` (after whatever it depends on);
+3. add it to `_indicators` if it has a warm-up;
+4. give its outputs values in `snapshot()`, in field order: its fields already exist in
+   `FeatureSnapshot` with neutral defaults (new fields: add them there, with a default); fields
+   after the last value given keep their defaults.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import NamedTuple
+
+from nautilus_trader.model.data import TradeTick
+
+from scalp_nautilus.book import BookSnapshot
+from scalp_nautilus.indicators.cvd import CumulativeVolumeDelta
+from scalp_nautilus.indicators.lee_ready import AGGRESSOR_TO_SIDE
+from scalp_nautilus.indicators.lee_ready import LeeReadyClassifier
+from scalp_nautilus.indicators.liquidity import LiquidityMetrics
+from scalp_nautilus.indicators.ofi import OrderFlowImbalance
+from scalp_nautilus.indicators.regime import MicrostructureRegime
+from scalp_nautilus.indicators.vpin import VPIN
+from scalp_nautilus.skips import SkipCounter
+
+log = logging.getLogger(__name__)
+
+
+class FeatureSnapshot(NamedTuple):
+    """All current feature values (one recorder row). Units: prices in quote currency, sizes in
+    the instrument's units; NaN never appears (values hold until their input is usable again)."""
+
+    ts_event: int  # ns, of the book batch or trade that produced the row
+    mid: float  # last valid mid (0.0 before the first valid book)
+    book_valid: bool  # the latest book was usable
+    # order flow
+    ofi: float  # multi-level OFI of the latest book update (size units)
+    ofi_z: float
+    vpin: float  # [0, 1]
+    vpin_regime: int  # VPINRegime: 0 low, 1 medium, 2 high, 3 extreme
+    vpin_multiplier: float
+    cvd: float  # net signed volume over the CVD window (size units)
+    cvd_divergence: float  # [-1, 1], sign = flow direction, 0 = none
+    trade_side: int  # side of the latest trade (+1/-1, 0 before any)
+    # liquidity
+    spread_bps: float
+    depth_imbalance: float  # b / (b + a) over the liquidity levels, [0, 1]
+    weighted_depth: float  # size units
+    slippage_buy_bps: float
+    slippage_sell_bps: float
+    resilience: float  # [0, 1], 0.5 = depth at its average
+    depth_shock: bool
+    kyle_lambda: float  # quote currency per size unit
+    # microstructure regime
+    regime_multiplier: float  # [0.2, 1.0]
+    spread_state: int  # AxisState: 0 good, 1 normal, 2 poor
+    depth_state: int
+    activity_state: int
+    activity_rate: float  # book updates per second
+    depth_notional: float  # quote currency within the band around the mid, both sides
+    # warm-up: `warm` when every indicator is initialized; `cold` names those still warming up
+    warm: bool
+    cold: str
+    # statistical features (issue 4): neutral values until their indicators are plugged in
+    hurst: float = 0.5
+    ou_z: float = 0.0
+    ou_active: bool = False
+    parkinson_vol: float = 0.0
+    realized_vol: float = 0.0
+    blend_vol: float = 0.0
+    funding_z: float = 0.0
+    lob_0: float = 0.0
+    lob_1: float = 0.0
+    lob_2: float = 0.0
+    lob_3: float = 0.0
+    lob_4: float = 0.0
+    lob_5: float = 0.0
+    lob_6: float = 0.0
+    lob_7: float = 0.0
+    lob_8: float = 0.0
+    lob_9: float = 0.0
+    lob_10: float = 0.0
+    lob_11: float = 0.0
+    lob_12: float = 0.0
+    lob_13: float = 0.0
+    lob_14: float = 0.0
+    lob_15: float = 0.0
+    lob_16: float = 0.0
+    lob_17: float = 0.0
+    lob_18: float = 0.0
+    lob_19: float = 0.0
+    lob_20: float = 0.0
+
+
+_new_row = tuple.__new__
+# Every field's default by position (None where there is none): `snapshot()` gives values for a
+# prefix of the fields and the rest keep their defaults.
+_DEFAULTS = tuple(FeatureSnapshot._field_defaults.get(name) for name in FeatureSnapshot._fields)
+
+
+class FeaturePipeline:
+    """Owns the indicators and feeds them; see the module doc for the order and how to extend it.
+
+    Parameters
+    ----------
+    vpin : VPIN
+        Its bucket size depends on the instrument's volume, so it has no default.
+    classifier, ofi, cvd, regime, liquidity :
+        The other indicators, default-constructed (DESIGN.md defaults) when not given.
+    """
+
+    def __init__(
+        self,
+        vpin: VPIN,
+        classifier: LeeReadyClassifier | None = None,
+        ofi: OrderFlowImbalance | None = None,
+        cvd: CumulativeVolumeDelta | None = None,
+        regime: MicrostructureRegime | None = None,
+        liquidity: LiquidityMetrics | None = None,
+    ) -> None:
+        self.classifier = classifier or LeeReadyClassifier()
+        self.vpin = vpin
+        self.ofi = ofi or OrderFlowImbalance()
+        self.cvd = cvd or CumulativeVolumeDelta()
+        self.regime = regime or MicrostructureRegime()
+        self.liquidity = liquidity or LiquidityMetrics()
+        self._indicators = {
+            "classifier": self.classifier,
+            "vpin": self.vpin,
+            "ofi": self.ofi,
+            "cvd": self.cvd,
+            "regime": self.regime,
+            "liquidity": self.liquidity,
+        }
+        self.skips = SkipCounter(type(self).__name__, log)
+        self.reset()
+
+    def reset(self) -> None:
+        for indicator in self._indicators.values():
+            indicator.reset()
+        self.skips.clear()
+        self.books = 0
+        self.trades = 0
+        self._mid = 0.0
+        self._book_valid = False
+        self._ts_event = 0
+        self._warm = False
+
+    # ---------------------------------------------------------------- inputs
+
+    def on_book(self, snapshot: BookSnapshot) -> FeatureSnapshot:
+        """Feed one book batch; returns the features after it."""
+        self.books += 1
+        self._ts_event = snapshot.ts_event
+        self._book_valid = snapshot.is_valid
+        if self._book_valid:
+            self._mid = snapshot.mid
+        else:
+            self.skips("invalid book (empty, one-sided or crossed): book features hold their values")
+        # Each indicator refuses an invalid book itself (OFI also restarts its reference), so
+        # every one is fed every snapshot; CVD only reads the clock from it.
+        self.classifier.handle_book(snapshot)
+        self.ofi.handle_book(snapshot)
+        self.liquidity.handle_book(snapshot)
+        self.regime.handle_book(snapshot)
+        self.cvd.handle_book(snapshot)
+        return self.snapshot()
+
+    def on_trade_tick(self, tick: TradeTick) -> int:
+        """Nautilus adapter of `on_trade`: reads the tick's fields once."""
+        return self.on_trade(
+            float(tick.price), float(tick.size), AGGRESSOR_TO_SIDE[tick.aggressor_side], tick.ts_event,
+        )
+
+    def on_trade(self, price: float, size: float, aggressor_side: int, ts_event: int) -> int:
+        """Feed one trade: `aggressor_side` +1 buyer, -1 seller, 0 unknown. Returns the side used
+        (+1/-1), or 0 when the trade is unusable (counted, nothing fed)."""
+        if not (0.0 < price < math.inf and 0.0 < size < math.inf):
+            self.skips("trade with non-positive or non-finite price or size skipped", (price, size))
+            return 0
+        self.trades += 1
+        self._ts_event = ts_event
+        side = self.classifier.update_raw(price, ts_event, aggressor_side)
+        self.vpin.update_raw(size, side)
+        self.cvd.update_raw(price, size, side, ts_event)
+        self.liquidity.update_trade_raw(side * size, ts_event)
+        return side
+
+    # ---------------------------------------------------------------- output
+
+    @property
+    def initialized(self) -> dict[str, bool]:
+        """Per indicator: warmed up?"""
+        return {name: indicator.initialized for name, indicator in self._indicators.items()}
+
+    def snapshot(self) -> FeatureSnapshot:
+        """The current values, in `FeatureSnapshot`'s field order (built as a plain tuple: the
+        NamedTuple constructor costs ~1.2 µs per row, keyword construction ~5 µs)."""
+        cold = ""
+        if not self._warm:
+            cold = ",".join(name for name, ind in self._indicators.items() if not ind.initialized)
+            self._warm = not cold
+        vpin, liquidity, regime = self.vpin, self.liquidity, self.regime
+        values = (
+            self._ts_event,
+            self._mid,
+            self._book_valid,
+            self.ofi.value,
+            self.ofi.z,
+            vpin.value,
+            vpin.regime,
+            vpin.multiplier,
+            self.cvd.value,
+            self.cvd.divergence,
+            self.classifier.value,
+            liquidity.spread_bps,
+            liquidity.imbalance,
+            liquidity.weighted_depth,
+            liquidity.slippage_buy_bps,
+            liquidity.slippage_sell_bps,
+            liquidity.value,
+            liquidity.depth_shock,
+            liquidity.kyle.value,
+            regime.value,
+            regime.spread_state,
+            regime.depth_state,
+            regime.activity_state,
+            regime.activity_rate,
+            regime.depth_notional,
+            self._warm,
+            cold,
+        )
+        return _new_row(FeatureSnapshot, values + _DEFAULTS[len(values):])

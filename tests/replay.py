@@ -1,0 +1,70 @@
+"""Replaying the real captures through a Nautilus book, the snapshot builder and the pipeline.
+
+Importing a capture takes ~1 s, so each one is imported once per test session and shared by the
+test modules (they import this module; pytest puts tests/ on the path).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from nautilus_trader.model.book import OrderBook
+from nautilus_trader.model.data import OrderBookDelta
+from nautilus_trader.model.data import TradeTick
+from nautilus_trader.model.enums import BookType
+from nautilus_trader.model.enums import RecordFlag
+from nautilus_trader.model.instruments import CryptoPerpetual
+
+from scalp_nautilus.book import BookSnapshot
+from scalp_nautilus.book import BookSnapshotBuilder
+from scalp_nautilus.data.binance_capture import BinanceCaptureImporter
+
+F_LAST = int(RecordFlag.F_LAST)
+
+
+@dataclass(frozen=True)
+class Capture:
+    name: str
+    instrument: CryptoPerpetual
+    events: tuple  # OrderBookDelta / TradeTick / mark price / funding, in ts_init order
+
+    @property
+    def trades(self) -> list[TradeTick]:
+        return [e for e in self.events if isinstance(e, TradeTick)]
+
+    def volume_per_second(self) -> float:
+        trades = self.trades
+        span = (trades[-1].ts_event - trades[0].ts_event) / 1e9
+        return sum(float(t.size) for t in trades) / span
+
+
+@functools.lru_cache(maxsize=None)
+def load(name: str, paths: tuple[Path, ...]) -> Capture:
+    importer = BinanceCaptureImporter(paths)
+    events = tuple(e for e in importer.events() if isinstance(e, (OrderBookDelta, TradeTick)))
+    return Capture(name, importer.instrument, events)
+
+
+def replay(capture: Capture, builder: BookSnapshotBuilder | None = None) -> Iterator[tuple[str, object, OrderBook]]:
+    """Yields ("book", BookSnapshot, book) after each delta batch and ("trade", TradeTick, book)."""
+    book = OrderBook(capture.instrument.id, BookType.L2_MBP)
+    builder = builder or BookSnapshotBuilder.for_instrument(capture.instrument)
+    for event in capture.events:
+        if isinstance(event, OrderBookDelta):
+            book.apply_delta(event)
+            if event.flags & F_LAST:
+                snapshot: BookSnapshot = builder.from_book(book, event.ts_event, event.ts_init, event.sequence)
+                yield "book", snapshot, book
+        else:
+            yield "trade", event, book
+
+
+@pytest.fixture(scope="session", params=["usdm_2023_04", "usdm_2024_07", "usdm_2024_08", "cm_2024_08"])
+def capture(request, capture_paths) -> Capture:
+    """Each real capture in turn (test modules import this fixture)."""
+    return load(request.param, tuple(capture_paths(request.param)))

@@ -1,0 +1,217 @@
+"""FeaturePipeline: dependency order, the snapshot's field mapping, bad input, warm-up, and a
+replay of the real captures with no NaN out."""
+
+import math
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from nautilus_trader.model.enums import AggressorSide
+from nautilus_trader.test_kit.stubs.data import TestDataStubs
+
+from replay import capture  # noqa: F401 (fixture)
+from replay import replay
+from scalp_nautilus.book import BookSnapshotBuilder
+from scalp_nautilus.features import FeaturePipeline
+from scalp_nautilus.features import FeatureSnapshot
+from scalp_nautilus.indicators import VPIN
+from scalp_nautilus.indicators import CumulativeVolumeDelta
+from scalp_nautilus.indicators import LiquidityMetrics
+from scalp_nautilus.indicators import MicrostructureRegime
+from scalp_nautilus.indicators import OrderFlowImbalance
+
+S = 1_000_000_000
+BUILDER = BookSnapshotBuilder(depth=5, price_precision=1, size_precision=3, tick_size=0.1)
+
+
+def book(ts, mid=100.0, bid_size=1.0, ask_size=1.0, levels=5):
+    bids = [(mid - 0.05 - 0.1 * k, bid_size) for k in range(levels)]
+    asks = [(mid + 0.05 + 0.1 * k, ask_size) for k in range(levels)]
+    return BUILDER.from_levels(bids, asks, ts_event=ts)
+
+
+def small_pipeline(**overrides):
+    kwargs = dict(
+        vpin=VPIN(window_volume=10.0, n_buckets=5),
+        ofi=OrderFlowImbalance(zscore_window=5),
+        cvd=CumulativeVolumeDelta(window=3),
+        regime=MicrostructureRegime(activity_window_ns=S),
+        liquidity=LiquidityMetrics(ewma_alpha=0.5, lambda_window=5, lambda_min_points=3),
+    )
+    kwargs.update(overrides)
+    return FeaturePipeline(**kwargs)
+
+
+def assert_no_nan(row: FeatureSnapshot):
+    for name, value in zip(row._fields, row):
+        if isinstance(value, float):
+            assert math.isfinite(value), f"{name} = {value}"
+
+
+def test_classifier_runs_before_vpin_cvd_and_kyle():
+    p = small_pipeline()
+    p.on_book(book(0, mid=100.0))
+    assert p.on_trade(100.15, 1.0, 0, 1) == 1  # no venue side: Lee-Ready, above the mid
+    assert p.vpin.open_bucket_volume == 1.0 and p.vpin._buy == 1.0
+    assert p.cvd.value == 1.0
+    assert p.liquidity.kyle._flow == 1.0
+    assert p.on_trade(100.15, 2.0, -1, 2) == -1  # the venue's side wins
+    assert p.cvd.value == -1.0
+
+
+def test_snapshot_fields_are_the_indicator_values():
+    """Positional construction is checked field by field against the indicators."""
+    p = small_pipeline()
+    rng = np.random.default_rng(0)
+    for i in range(400):
+        p.on_book(book(i * S // 10, mid=100 + 0.1 * rng.integers(-3, 4), bid_size=rng.uniform(1, 3)))
+        p.on_trade(100.0 + rng.normal(0, 0.2), rng.uniform(0.1, 2), int(rng.choice([-1, 0, 1])), i * S // 10 + 1)
+    row = p.snapshot()
+    assert len(row) == len(FeatureSnapshot._fields)
+    expected = {
+        "ts_event": p._ts_event, "mid": p._mid, "book_valid": True,
+        "ofi": p.ofi.value, "ofi_z": p.ofi.z, "vpin": p.vpin.value, "vpin_regime": p.vpin.regime,
+        "vpin_multiplier": p.vpin.multiplier, "cvd": p.cvd.value, "cvd_divergence": p.cvd.divergence,
+        "trade_side": p.classifier.value, "spread_bps": p.liquidity.spread_bps,
+        "depth_imbalance": p.liquidity.imbalance, "weighted_depth": p.liquidity.weighted_depth,
+        "slippage_buy_bps": p.liquidity.slippage_buy_bps, "slippage_sell_bps": p.liquidity.slippage_sell_bps,
+        "resilience": p.liquidity.value, "depth_shock": p.liquidity.depth_shock,
+        "kyle_lambda": p.liquidity.kyle_lambda, "regime_multiplier": p.regime.value,
+        "spread_state": p.regime.spread_state, "depth_state": p.regime.depth_state,
+        "activity_state": p.regime.activity_state, "activity_rate": p.regime.activity_rate,
+        "depth_notional": p.regime.depth_notional, "warm": True, "cold": "",
+        "hurst": 0.5, "ou_z": 0.0, "ou_active": False, "funding_z": 0.0, "lob_20": 0.0,
+    }
+    assert {name: getattr(row, name) for name in expected} == expected
+    # distinct values, so a swapped pair of positional arguments cannot pass unnoticed
+    numbers = [v for k, v in expected.items() if isinstance(v, float) and k in row._fields[:25]]
+    assert len(set(numbers)) >= len(numbers) - 2
+    assert all(p.initialized.values())
+
+
+def test_warm_up_names_the_cold_indicators():
+    p = small_pipeline()
+    row = p.on_book(book(0))
+    assert not row.warm and set(row.cold.split(",")) == set(p.initialized)
+    for i in range(1, 60):
+        p.on_trade(100.1, 1.0, 1 if i % 3 else -1, i * S // 10)
+        row = p.on_book(book(i * S // 10, bid_size=1 + i % 4))
+    assert row.warm and row.cold == ""
+
+
+def test_bad_input_never_crashes_nor_leaks_nan():
+    p = small_pipeline()
+    rows = [
+        p.on_book(BUILDER.from_levels([], [], 0)),  # empty
+    ]
+    assert p.on_trade(100.0, 1.0, 0, 1) == 1  # a trade before any valid book: tick rule default
+    rows += [
+        p.on_book(BUILDER.from_levels([(99.9, 1.0)], [], 2)),  # one-sided
+        p.on_book(BUILDER.from_levels([(100.2, 1.0)], [(100.1, 1.0)], 3)),  # crossed
+        p.on_book(BUILDER.from_levels([(99.9, float("nan")), (99.8, 0.0)], [(100.1, 1.0)], 4)),  # bad sizes
+        p.on_book(book(5)),
+        p.on_book(book(6)),  # identical consecutive snapshots
+        p.on_book(book(7, bid_size=1e12, ask_size=1e-9)),  # huge and tiny sizes
+        p.on_book(book(8)),
+    ]
+    for price, size, side in ((float("nan"), 1.0, 1), (100.0, float("nan"), 1), (100.0, 0.0, -1),
+                              (-1.0, 1.0, 1), (100.0, float("inf"), 1)):
+        assert p.on_trade(price, size, side, 9) == 0
+    p.on_trade(100.0, 1e12, 1, 10)  # a huge trade: VPIN cuts it to its window
+    rows.append(p.on_book(book(S)))
+    for row in rows:
+        assert_no_nan(row)
+    assert [r.book_valid for r in rows[:4]] == [False, False, False, False]
+    assert rows[3].mid == 0.0  # no valid book yet: mid not invented
+    assert rows[-1].vpin == 1.0 and rows[-1].ofi == 0.0
+    assert rows[5].ofi == 0.0  # identical snapshots: no flow
+    assert p.skips.counts == {
+        "invalid book (empty, one-sided or crossed): book features hold their values": 4,
+        "trade with non-positive or non-finite price or size skipped": 5,
+    }
+    assert BUILDER.skips.counts["level with non-finite or non-positive price or size dropped"] >= 2
+
+
+def test_trade_tick_adapter_matches_the_plain_path():
+    plain, adapted = small_pipeline(), small_pipeline()
+    for p in (plain, adapted):
+        p.on_book(book(0))
+    tick = TestDataStubs.trade_tick(price=100.15, size=2.0, aggressor_side=AggressorSide.SELLER, ts_event=5)
+    assert adapted.on_trade_tick(tick) == plain.on_trade(100.15, 2.0, -1, tick.ts_event) == -1
+    assert adapted.snapshot() == plain.snapshot()
+
+
+def test_real_capture_through_the_pipeline(capture):
+    """Builder + pipeline over the whole capture: no NaN in any row, warm by the end."""
+    window_volume = capture.volume_per_second() * 60
+    p = FeaturePipeline(VPIN(window_volume=window_volume))
+    rows = []
+    for kind, item, _ in replay(capture):
+        if kind == "book":
+            row = p.on_book(item)
+            assert_no_nan(row)
+            rows.append(row)
+        else:
+            p.on_trade_tick(item)
+    assert rows[-1].warm, rows[-1].cold
+    assert len(rows) > 5000 and p.trades == len(capture.trades)
+    warm = [r for r in rows if r.warm]
+    multipliers = Counter(round(r.regime_multiplier, 3) for r in warm)
+    states = Counter((int(r.spread_state), int(r.depth_state), int(r.activity_state)) for r in warm)
+    counts = {name: ind.skips.counts for name, ind in p._indicators.items() if ind.skips.counts}
+    print(f"\n{capture.name}: {len(rows)} rows ({len(warm)} warm); regime multiplier {dict(multipliers)}, "
+          f"(spread, depth, activity) states {dict(states)}; depth notional median "
+          f"{np.median([r.depth_notional for r in warm]):,.0f}, activity median "
+          f"{np.median([r.activity_rate for r in warm]):.1f}/s; skips {p.skips.counts} {counts}")
+
+
+@pytest.mark.filterwarnings("ignore:Timestamp.utcnow is deprecated")  # raised inside Nautilus's engine
+def test_indicators_fed_by_a_nautilus_strategy(capture_paths):
+    """Registered with `register_indicator_for_trade_ticks`, the Python subclasses receive the
+    engine's ticks (Cython's cpdef dispatch reaches their handle_trade_tick) and end where direct
+    calls end."""
+    from nautilus_trader.backtest.engine import BacktestEngine
+    from nautilus_trader.backtest.engine import BacktestEngineConfig
+    from nautilus_trader.config import LoggingConfig
+    from nautilus_trader.model.currencies import USDT
+    from nautilus_trader.model.enums import AccountType
+    from nautilus_trader.model.enums import OmsType
+    from nautilus_trader.model.identifiers import Venue
+    from nautilus_trader.model.objects import Money
+    from nautilus_trader.trading.strategy import Strategy
+
+    from replay import load
+    from scalp_nautilus.indicators import LeeReadyClassifier
+
+    cap = load("usdm_2024_08", tuple(capture_paths("usdm_2024_08")))
+    trades = cap.trades[:3000]
+
+    def make():
+        return [VPIN(window_volume=50.0), CumulativeVolumeDelta(), LeeReadyClassifier(), LiquidityMetrics()]
+
+    class Registering(Strategy):
+        def __init__(self):
+            super().__init__()
+            self.indicators = make()
+
+        def on_start(self):
+            for indicator in self.indicators:
+                self.register_indicator_for_trade_ticks(cap.instrument.id, indicator)
+            self.subscribe_trade_ticks(cap.instrument.id)
+
+    engine = BacktestEngine(BacktestEngineConfig(logging=LoggingConfig(log_level="ERROR")))
+    engine.add_venue(Venue("BINANCE"), OmsType.NETTING, AccountType.MARGIN, [Money(10_000, USDT)], base_currency=USDT)
+    engine.add_instrument(cap.instrument)
+    engine.add_data(trades)
+    strategy = Registering()
+    engine.add_strategy(strategy)
+    engine.run()
+    direct = make()
+    for tick in trades:
+        for indicator in direct:
+            indicator.handle_trade_tick(tick)
+    for fed, called in zip(strategy.indicators, direct):
+        assert fed.has_inputs and fed.value == called.value
+    assert strategy.indicators[0].completed > 50
+    engine.dispose()
