@@ -32,11 +32,11 @@ from scalp_nautilus.features import FeaturePipeline
 from scalp_nautilus.indicators import VPIN
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-from conftest import CAPTURES  # noqa: E402
-from conftest import shared_data_dir  # noqa: E402
-from replay import F_LAST  # noqa: E402
-from replay import load  # noqa: E402
+sys.path.insert(0, str(ROOT))
+from tests.conftest import CAPTURES  # noqa: E402
+from tests.conftest import shared_data_dir  # noqa: E402
+from tests.replay import F_LAST  # noqa: E402
+from tests.replay import load  # noqa: E402
 
 
 def run(capture, depth: int, limit: int | None = None) -> dict[str, np.ndarray]:

@@ -17,8 +17,8 @@ from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.objects import Price
 from nautilus_trader.model.objects import Quantity
 
-from replay import F_LAST
-from replay import capture  # noqa: F401 (fixture)
+from tests.replay import F_LAST
+from tests.replay import capture  # noqa: F401 (fixture)
 from scalp_nautilus.book import BookSnapshot
 from scalp_nautilus.book import BookSnapshotBuilder
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from nautilus_trader.model.enums import AggressorSide
 
-from replay import capture  # noqa: F401 (fixture)
+from tests.replay import capture  # noqa: F401 (fixture)
 from scalp_nautilus.indicators import CumulativeVolumeDelta
 
 S = 1_000_000_000

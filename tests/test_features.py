@@ -10,8 +10,8 @@ import pytest
 from nautilus_trader.model.enums import AggressorSide
 from nautilus_trader.test_kit.stubs.data import TestDataStubs
 
-from replay import capture  # noqa: F401 (fixture)
-from replay import replay
+from tests.replay import capture  # noqa: F401 (fixture)
+from tests.replay import replay
 from scalp_nautilus.book import BookSnapshotBuilder
 from scalp_nautilus.features import FeaturePipeline
 from scalp_nautilus.features import FeatureSnapshot
@@ -181,7 +181,7 @@ def test_indicators_fed_by_a_nautilus_strategy(capture_paths):
     from nautilus_trader.model.objects import Money
     from nautilus_trader.trading.strategy import Strategy
 
-    from replay import load
+    from tests.replay import load
     from scalp_nautilus.indicators import LeeReadyClassifier
 
     cap = load("usdm_2024_08", tuple(capture_paths("usdm_2024_08")))

@@ -8,8 +8,8 @@ import pytest
 
 from nautilus_trader.model.enums import AggressorSide
 
-from replay import capture  # noqa: F401 (fixture)
-from replay import replay
+from tests.replay import capture  # noqa: F401 (fixture)
+from tests.replay import replay
 from scalp_nautilus.indicators import LeeReadyClassifier
 from scalp_nautilus.indicators.lee_ready import Method
 

@@ -4,8 +4,8 @@ indicator-function form, its z-score against numpy, and how much of the real mid
 import numpy as np
 import pytest
 
-from replay import capture  # noqa: F401 (fixture)
-from replay import replay
+from tests.replay import capture  # noqa: F401 (fixture)
+from tests.replay import replay
 from scalp_nautilus.book import BookSnapshotBuilder
 from scalp_nautilus.indicators import OrderFlowImbalance
 
