@@ -17,13 +17,12 @@ with the data engine buffering each batch to its ``F_LAST`` delta (`buffer_delta
     def on_trade_tick(self, tick):
         pipeline.on_trade_tick(tick)
 
-Adding an indicator (issue 4's Hurst, OU, Parkinson, LOB vector, funding):
+Adding an indicator:
 1. construct it in `__init__` (an argument with a default, like the others);
-2. feed it in `on_book` and/or `on_trade` (after whatever it depends on);
+2. feed it in `on_book`, `on_trade` or `on_funding` (after whatever it depends on);
 3. add it to `_indicators` if it has a warm-up;
-4. give its outputs values in `snapshot()`, in field order: its fields already exist in
-   `FeatureSnapshot` with neutral defaults (new fields: add them there, with a default); fields
-   after the last value given keep their defaults.
+4. give its outputs values in `snapshot()`, in field order (new fields: add them to
+   `FeatureSnapshot`; fields after the last value given keep their defaults).
 """
 
 from __future__ import annotations
@@ -36,10 +35,15 @@ from nautilus_trader.model.data import TradeTick
 
 from scalp_nautilus.book import BookSnapshot
 from scalp_nautilus.indicators.cvd import CumulativeVolumeDelta
+from scalp_nautilus.indicators.funding_arb import FundingArbDetector
+from scalp_nautilus.indicators.hurst import HurstExponent
 from scalp_nautilus.indicators.lee_ready import AGGRESSOR_TO_SIDE
 from scalp_nautilus.indicators.lee_ready import LeeReadyClassifier
 from scalp_nautilus.indicators.liquidity import LiquidityMetrics
+from scalp_nautilus.indicators.lob_vector import LOBFeatureVector
 from scalp_nautilus.indicators.ofi import OrderFlowImbalance
+from scalp_nautilus.indicators.ou_zscore import OUZScore
+from scalp_nautilus.indicators.parkinson import ParkinsonVolatility
 from scalp_nautilus.indicators.regime import MicrostructureRegime
 from scalp_nautilus.indicators.vpin import VPIN
 from scalp_nautilus.skips import SkipCounter
@@ -79,17 +83,24 @@ class FeatureSnapshot(NamedTuple):
     activity_state: int
     activity_rate: float  # book updates per second
     depth_notional: float  # quote currency within the band around the mid, both sides
-    # warm-up: `warm` when every indicator is initialized; `cold` names those still warming up
+    # warm-up: `warm` when every book and trade indicator is initialized; `cold` names those still
+    # warming up. Funding needs 30 settlements (10 days at 8 h) and gates only its own signal
+    # (`funding_direction` stays 0 until then), so it is not part of `warm`.
     warm: bool
     cold: str
-    # statistical features (issue 4): neutral values until their indicators are plugged in
-    hurst: float = 0.5
-    ou_z: float = 0.0
-    ou_active: bool = False
-    parkinson_vol: float = 0.0
-    realized_vol: float = 0.0
-    blend_vol: float = 0.0
-    funding_z: float = 0.0
+    # statistics of 1 s mid bars
+    hurst: float  # R/S Hurst exponent of the mid returns, [0, 1] (0.5 until defined)
+    ou_z: float  # (mid - mu) / sigma of the fitted OU process
+    ou_active: bool  # the Hurst gate is open (0 < H < 0.4) and the fit is valid
+    ou_signal: float  # +1 buy / -1 sell beyond |z| > 2, decaying x0.93 per bar otherwise
+    parkinson_vol: float  # per-bar log-return volatility from bar ranges (dimensionless)
+    realized_vol: float  # per-bar close-to-close volatility
+    blend_vol: float  # their configured blend: the stop's sigma
+    # funding
+    funding_z: float  # z of the latest settled rate against its history
+    funding_direction: int  # +1 long / -1 short the perpetual to collect funding; 0 no opportunity
+    funding_bps: float  # annualised expected return of that opportunity, bps (0 without one)
+    # the 21 z-scored LOB features in LOB_FEATURE_NAMES order (all 0 when stale or cold)
     lob_0: float = 0.0
     lob_1: float = 0.0
     lob_2: float = 0.0
@@ -126,7 +137,7 @@ class FeaturePipeline:
     ----------
     vpin : VPIN
         Its bucket size depends on the instrument's volume, so it has no default.
-    classifier, ofi, cvd, regime, liquidity :
+    classifier, ofi, cvd, regime, liquidity, hurst, ou, parkinson, lob, funding :
         The other indicators, default-constructed (DESIGN.md defaults) when not given.
     """
 
@@ -138,6 +149,11 @@ class FeaturePipeline:
         cvd: CumulativeVolumeDelta | None = None,
         regime: MicrostructureRegime | None = None,
         liquidity: LiquidityMetrics | None = None,
+        hurst: HurstExponent | None = None,
+        ou: OUZScore | None = None,
+        parkinson: ParkinsonVolatility | None = None,
+        lob: LOBFeatureVector | None = None,
+        funding: FundingArbDetector | None = None,
     ) -> None:
         self.classifier = classifier or LeeReadyClassifier()
         self.vpin = vpin
@@ -145,6 +161,11 @@ class FeaturePipeline:
         self.cvd = cvd or CumulativeVolumeDelta()
         self.regime = regime or MicrostructureRegime()
         self.liquidity = liquidity or LiquidityMetrics()
+        self.hurst = hurst or HurstExponent()
+        self.ou = ou or OUZScore()
+        self.parkinson = parkinson or ParkinsonVolatility()
+        self.lob = lob or LOBFeatureVector()
+        self.funding = funding or FundingArbDetector()
         self._indicators = {
             "classifier": self.classifier,
             "vpin": self.vpin,
@@ -152,6 +173,11 @@ class FeaturePipeline:
             "cvd": self.cvd,
             "regime": self.regime,
             "liquidity": self.liquidity,
+            "hurst": self.hurst,
+            "ou": self.ou,
+            "parkinson": self.parkinson,
+            "lob": self.lob,
+            "funding": self.funding,
         }
         self.skips = SkipCounter(type(self).__name__, log)
         self.reset()
@@ -185,7 +211,16 @@ class FeaturePipeline:
         self.liquidity.handle_book(snapshot)
         self.regime.handle_book(snapshot)
         self.cvd.handle_book(snapshot)
+        # statistics of the mid: OU is gated by the Hurst exponent of the same bars
+        self.hurst.handle_book(snapshot)
+        self.ou.handle_book(snapshot, self.hurst.value)
+        self.parkinson.handle_book(snapshot)
+        self.lob.handle_book(snapshot)
         return self.snapshot()
+
+    def on_funding(self, update) -> None:
+        """Feed a `FundingRateUpdate` or a Binance `BinanceFuturesMarkPriceUpdate` (one adapter for both)."""
+        self.funding.handle_funding(update)
 
     def on_trade_tick(self, tick: TradeTick) -> int:
         """Nautilus adapter of `on_trade`: reads the tick's fields once."""
@@ -219,9 +254,13 @@ class FeaturePipeline:
         NamedTuple constructor costs ~1.2 µs per row, keyword construction ~5 µs)."""
         cold = ""
         if not self._warm:
-            cold = ",".join(name for name, ind in self._indicators.items() if not ind.initialized)
+            cold = ",".join(
+                name for name, ind in self._indicators.items() if not ind.initialized and ind is not self.funding
+            )
             self._warm = not cold
         vpin, liquidity, regime = self.vpin, self.liquidity, self.regime
+        ou, parkinson, funding = self.ou, self.parkinson, self.funding
+        opportunity = funding.opportunity
         values = (
             self._ts_event,
             self._mid,
@@ -250,5 +289,16 @@ class FeaturePipeline:
             regime.depth_notional,
             self._warm,
             cold,
+            self.hurst.value,
+            ou.z,
+            ou.active,
+            ou.value,
+            parkinson.parkinson,
+            parkinson.realized,
+            parkinson.value,
+            funding.value,
+            opportunity.direction if opportunity is not None else 0,
+            opportunity.annualized_bps if opportunity is not None else 0.0,
+            *self.lob.value.tolist(),
         )
         return _new_row(FeatureSnapshot, values + _DEFAULTS[len(values):])

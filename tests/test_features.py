@@ -64,9 +64,9 @@ def test_snapshot_fields_are_the_indicator_values():
     """Positional construction is checked field by field against the indicators."""
     p = small_pipeline()
     rng = np.random.default_rng(0)
-    for i in range(400):
-        p.on_book(book(i * S // 10, mid=100 + 0.1 * rng.integers(-3, 4), bid_size=rng.uniform(1, 3)))
-        p.on_trade(100.0 + rng.normal(0, 0.2), rng.uniform(0.1, 2), int(rng.choice([-1, 0, 1])), i * S // 10 + 1)
+    for i in range(400):  # 1 s apart: the bar statistics warm up too
+        p.on_book(book(i * S, mid=100 + 0.1 * rng.integers(-3, 4), bid_size=rng.uniform(1, 3)))
+        p.on_trade(100.0 + rng.normal(0, 0.2), rng.uniform(0.1, 2), int(rng.choice([-1, 0, 1])), i * S + 1)
     row = p.snapshot()
     assert len(row) == len(FeatureSnapshot._fields)
     expected = {
@@ -81,23 +81,34 @@ def test_snapshot_fields_are_the_indicator_values():
         "spread_state": p.regime.spread_state, "depth_state": p.regime.depth_state,
         "activity_state": p.regime.activity_state, "activity_rate": p.regime.activity_rate,
         "depth_notional": p.regime.depth_notional, "warm": True, "cold": "",
-        "hurst": 0.5, "ou_z": 0.0, "ou_active": False, "funding_z": 0.0, "lob_20": 0.0,
+        "hurst": p.hurst.value, "ou_z": p.ou.z, "ou_active": p.ou.active, "ou_signal": p.ou.value,
+        "parkinson_vol": p.parkinson.parkinson, "realized_vol": p.parkinson.realized, "blend_vol": p.parkinson.value,
+        "funding_z": p.funding.value, "funding_direction": 0, "funding_bps": 0.0,
+        **{f"lob_{i}": float(p.lob.value[i]) for i in range(21)},
     }
     assert {name: getattr(row, name) for name in expected} == expected
     # distinct values, so a swapped pair of positional arguments cannot pass unnoticed
     numbers = [v for k, v in expected.items() if isinstance(v, float) and k in row._fields[:25]]
     assert len(set(numbers)) >= len(numbers) - 2
-    assert all(p.initialized.values())
+    assert all(v for k, v in p.initialized.items() if k != "funding")
+    assert p.hurst.value != 0.5 and p.parkinson.value > 0 and any(row[-21:])
 
 
 def test_warm_up_names_the_cold_indicators():
     p = small_pipeline()
     row = p.on_book(book(0))
-    assert not row.warm and set(row.cold.split(",")) == set(p.initialized)
+    assert not row.warm and set(row.cold.split(",")) == set(p.initialized) - {"funding"}
     for i in range(1, 60):
         p.on_trade(100.1, 1.0, 1 if i % 3 else -1, i * S // 10)
-        row = p.on_book(book(i * S // 10, bid_size=1 + i % 4))
-    assert row.warm and row.cold == ""
+        row = p.on_book(book(i * S // 10, bid_size=1 + i % 4, mid=100 + 0.1 * (i % 3)))
+    # the order flow is warm after a few seconds; the 1 s bar statistics need minutes
+    assert set(row.cold.split(",")) == {"hurst", "ou", "parkinson", "lob"}
+    rng, x = np.random.default_rng(1), 0.0
+    for i in range(6, 400):  # a mean-reverting mid on the tick grid, so the OU fit is valid
+        x = 0.9 * x + rng.normal(0, 0.3)
+        p.on_trade(100.1, 1.0, 1 if i % 3 else -1, i * S + 1)
+        row = p.on_book(book(i * S, bid_size=1 + i % 4, mid=100 + round(x, 1)))
+    assert row.warm and row.cold == "" and not p.funding.initialized
 
 
 def test_bad_input_never_crashes_nor_leaks_nan():
@@ -159,7 +170,7 @@ def test_real_capture_through_the_pipeline(capture):
     warm = [r for r in rows if r.warm]
     multipliers = Counter(round(r.regime_multiplier, 3) for r in warm)
     states = Counter((int(r.spread_state), int(r.depth_state), int(r.activity_state)) for r in warm)
-    counts = {name: ind.skips.counts for name, ind in p._indicators.items() if ind.skips.counts}
+    counts = {name: ind.skips.counts for name, ind in p._indicators.items() if getattr(ind, "skips", None) and ind.skips.counts}
     print(f"\n{capture.name}: {len(rows)} rows ({len(warm)} warm); regime multiplier {dict(multipliers)}, "
           f"(spread, depth, activity) states {dict(states)}; depth notional median "
           f"{np.median([r.depth_notional for r in warm]):,.0f}, activity median "

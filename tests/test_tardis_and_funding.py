@@ -107,8 +107,8 @@ def test_archive_format_and_updates(tmp_path):
     settlements = read_settlements(path)
     updates = to_updates(settlements, tardis_spec("binance-futures", "BTCUSDT").instrument_id)
     assert [(u.ts_event, Decimal(str(u.rate)), u.interval, u.next_funding_ns) for u in updates] == [
-        (1680652800000000000, Decimal("0.00002760"), 480, 1680681600000000000),
-        (1680681600000000000, Decimal("0.00010000"), 480, 1680710400000000000),
+        (1680652800000000000, Decimal("0.00002760"), 480, None),
+        (1680681600000000000, Decimal("0.00010000"), 480, None),
     ]
 
 

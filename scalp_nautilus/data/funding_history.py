@@ -12,7 +12,9 @@ Two public forms exist:
   and a time that lands on the grid under no reading is reported.
 
 Each settlement becomes one update stamped at its settlement time (``ts_event = ts_init``), with
-the interval in minutes and ``next_funding_ns`` one interval later.
+the interval in minutes and no ``next_funding_ns``: across the package a `FundingRateUpdate`
+without a next funding time is a settled rate for its own time, one with it is a published rate
+for that next settlement (as Binance's mark-price stream).
 """
 
 from __future__ import annotations
@@ -111,7 +113,7 @@ def to_updates(settlements: list[Settlement], instrument_id: InstrumentId) -> li
     return [
         FundingRateUpdate(
             instrument_id, s.rate, s.ts_ns, s.ts_ns,
-            interval=s.interval_hours * 60, next_funding_ns=s.ts_ns + s.interval_hours * _H,
+            interval=s.interval_hours * 60, next_funding_ns=None,
         )
         for s in settlements
     ]

@@ -139,20 +139,20 @@ class MarketSimulator:
             r += self.rng.choice([-1.0, 1.0]) * self.rng.uniform(6, 10) * self.p.funding_std
         return r
 
-    def _funding(self, rate: float, ts: int, ts_init: int, next_funding: int) -> FundingRateUpdate:
+    def _funding(self, rate: float, ts: int, ts_init: int, next_funding: int | None) -> FundingRateUpdate:
         return FundingRateUpdate(
             self._iid, Decimal(f"{rate:.8f}"), ts, ts_init,
             interval=_FUNDING_INTERVAL_S // 60, next_funding_ns=next_funding,
         )
 
     def _funding_history(self, start_ns: int) -> Iterator[FundingRateUpdate]:
-        """One settled rate per interval, stamped at its settlement time."""
+        """One settled rate per interval, stamped at its settlement time (no next funding time)."""
         step = _FUNDING_INTERVAL_S * _S
         last = (start_ns // step) * step
         for k in range(self.p.funding_history - 1, -1, -1):
             ts = last - k * step
             self._last_ts_init = ts
-            yield self._funding(self._funding_rate(), ts, ts, ts + step)
+            yield self._funding(self._funding_rate(), ts, ts, None)
 
     # ------------------------------------------------------------------ market
 

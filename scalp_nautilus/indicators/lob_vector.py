@@ -14,8 +14,9 @@ LSTM and its model file store that tuple and must refuse a file whose layout dif
     20     Bollinger band width (upper - lower) / middle: Nautilus's BollingerBands(20, 2) on the
            typical price (H + L + C) / 3 with a population standard deviation; dimensionless
 
-Every element is z-scored by its own `RollingZScore` over the last `zscore_window` values. The
-book elements (0-15) change with every snapshot and are z-scored per snapshot; the bar elements
+Every element is z-scored over the last `zscore_window` values of its own. The book elements (0-15)
+change with every snapshot and are z-scored per snapshot, together, by one `RollingZScores` bank
+(one kernel call for the sixteen series); the bar elements
 (16-20) change once per bar and are z-scored per closed bar, once their indicator is warm: fed per
 snapshot, a window of 100 would hold about three seconds of one repeated value and its z-score
 would measure nothing but the last bar boundary. `value` is the z-scored vector, a fresh array
@@ -43,6 +44,7 @@ from scalp_nautilus.book import BookSnapshot
 from scalp_nautilus.indicators.mid_bars import SECOND_NS
 from scalp_nautilus.indicators.mid_bars import MidBars
 from scalp_nautilus.indicators.rolling_zscore import RollingZScore
+from scalp_nautilus.indicators.rolling_zscore import RollingZScores
 
 LOB_LEVELS = 5
 LOB_FEATURE_NAMES: tuple[str, ...] = (
@@ -110,7 +112,8 @@ class LOBFeatureVector(Indicator):
                   min_std, bar_ns, max_carry]
         super().__init__(params=params)
         self.stale_ns = stale_ns
-        self._zscores = [RollingZScore(zscore_window, min_std) for _ in range(N_LOB_FEATURES)]
+        self._book_z = RollingZScores(_N_BOOK, zscore_window, min_std)
+        self._bar_z = [RollingZScore(zscore_window, min_std) for _ in range(N_LOB_FEATURES - _N_BOOK)]
         self._rsi = RelativeStrengthIndex(rsi_period)
         self._ema_fast = ExponentialMovingAverage(ema_fast)
         self._ema_slow = ExponentialMovingAverage(ema_slow)
@@ -124,8 +127,7 @@ class LOBFeatureVector(Indicator):
 
     def _reset(self) -> None:
         self.bars.reset()
-        for z in self._zscores[:_N_BOOK]:
-            z.reset()
+        self._book_z.reset()
         self._restart_bars()
         self.raw[:] = 0.0
         self._z[:] = 0.0
@@ -137,7 +139,7 @@ class LOBFeatureVector(Indicator):
     def _restart_bars(self) -> None:
         for ind in self._bar_indicators:
             ind.reset()
-        for z in self._zscores[_N_BOOK:]:
+        for z in self._bar_z:
             z.reset()
         self.raw[_N_BOOK:] = 0.0
         self._z[_N_BOOK:] = 0.0
@@ -183,11 +185,9 @@ class LOBFeatureVector(Indicator):
         book += [(x - y) / (x + y) if x + y > 0.0 else 0.0 for x, y in zip(b, a)]
         book.append(_spread(best_bid, best_ask))
         self.raw[:_N_BOOK] = book
-        z = self._z
-        for i, v in enumerate(book):
-            z[i] = self._zscores[i].update_raw(v)
+        self._z[:_N_BOOK] = self._book_z.update_raw(self.raw[:_N_BOOK])
         self.ts_event = ts_event
-        if not self.initialized and all(zs.initialized for zs in self._zscores):
+        if not self.initialized and self._book_z.initialized and all(z.initialized for z in self._bar_z):
             self._set_initialized(True)
         self.value = self.at(ts_event if ts_now is None else ts_now)
 
@@ -213,4 +213,4 @@ class LOBFeatureVector(Indicator):
             if ind.initialized:
                 i = _N_BOOK + j
                 self.raw[i] = v
-                self._z[i] = self._zscores[i].update_raw(v)
+                self._z[i] = self._bar_z[j].update_raw(v)

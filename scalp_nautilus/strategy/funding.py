@@ -53,13 +53,10 @@ class FundingLedger:
         """Settlement times with a rate but no booking yet, earliest first."""
         return sorted(t for t in self._rates if t not in self._settled)
 
-    def on_rate(self, rate: float, ts_ns: int, next_funding_ns: int | None, interval_ns: int | None = None) -> None:
-        """A funding update: `next_funding_ns` names the settlement it is for. A settled history
-        record (no next time, or stamped exactly one interval before it) is for its own time."""
-        if next_funding_ns is None or (interval_ns and next_funding_ns - ts_ns == interval_ns):
-            target = ts_ns
-        else:
-            target = next_funding_ns
+    def on_rate(self, rate: float, ts_ns: int, next_funding_ns: int | None) -> None:
+        """A funding update: `next_funding_ns` names the settlement it is for; a settled record
+        (no next funding time) is for its own time."""
+        target = ts_ns if next_funding_ns is None else next_funding_ns
         if target not in self._settled:
             self._rates[target] = rate
 
