@@ -122,6 +122,13 @@ class FeatureSnapshot(NamedTuple):
     lob_18: float = 0.0
     lob_19: float = 0.0
     lob_20: float = 0.0
+    # models (layer 3): neutral until the LSTM and the ensemble are plugged in
+    lstm_direction: float = 0.0  # [-1, 1]
+    lstm_confidence: float = 0.0  # [0, 1]
+    lstm_volatility: float = 0.0  # >= 0
+    lstm_active: bool = False  # a valid model is loaded and enabled (else: the fallback)
+    ensemble_direction: float = 0.0  # weighted direction of the members, [-1, 1]
+    ensemble_confidence: float = 0.0  # agreement confidence, [0, 1]
 
 
 _new_row = tuple.__new__
