@@ -46,6 +46,8 @@ from scalp_nautilus.indicators.ou_zscore import OUZScore
 from scalp_nautilus.indicators.parkinson import ParkinsonVolatility
 from scalp_nautilus.indicators.regime import MicrostructureRegime
 from scalp_nautilus.indicators.vpin import VPIN
+from scalp_nautilus.models.ensemble import SignalEnsemble
+from scalp_nautilus.models.lstm import LSTMPredictor
 from scalp_nautilus.skips import SkipCounter
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,7 @@ class FeatureSnapshot(NamedTuple):
     vpin_regime: int  # VPINRegime: 0 low, 1 medium, 2 high, 3 extreme
     vpin_multiplier: float
     cvd: float  # net signed volume over the CVD window (size units)
+    cvd_z: float  # z-score of the windowed CVD over its last 100 one-second values
     cvd_divergence: float  # [-1, 1], sign = flow direction, 0 = none
     trade_side: int  # side of the latest trade (+1/-1, 0 before any)
     # liquidity
@@ -122,13 +125,13 @@ class FeatureSnapshot(NamedTuple):
     lob_18: float = 0.0
     lob_19: float = 0.0
     lob_20: float = 0.0
-    # models (layer 3): neutral until the LSTM and the ensemble are plugged in
+    # models (layer 3)
     lstm_direction: float = 0.0  # [-1, 1]
     lstm_confidence: float = 0.0  # [0, 1]
     lstm_volatility: float = 0.0  # >= 0
     lstm_active: bool = False  # a valid model is loaded and enabled (else: the fallback)
     ensemble_direction: float = 0.0  # weighted direction of the members, [-1, 1]
-    ensemble_confidence: float = 0.0  # agreement confidence, [0, 1]
+    ensemble_confidence: float = 0.0  # agreement of the members, [0, 1]
 
 
 _new_row = tuple.__new__
@@ -144,8 +147,9 @@ class FeaturePipeline:
     ----------
     vpin : VPIN
         Its bucket size depends on the instrument's volume, so it has no default.
-    classifier, ofi, cvd, regime, liquidity, hurst, ou, parkinson, lob, funding :
-        The other indicators, default-constructed (DESIGN.md defaults) when not given.
+    classifier, ofi, cvd, regime, liquidity, hurst, ou, parkinson, lob, funding, lstm, ensemble :
+        The other indicators, default-constructed (DESIGN.md defaults) when not given. The
+        ensemble's members are tanh(OFI z), the LSTM's direction, the OU signal and tanh(CVD z).
     """
 
     def __init__(
@@ -161,6 +165,8 @@ class FeaturePipeline:
         parkinson: ParkinsonVolatility | None = None,
         lob: LOBFeatureVector | None = None,
         funding: FundingArbDetector | None = None,
+        lstm: LSTMPredictor | None = None,
+        ensemble: SignalEnsemble | None = None,
     ) -> None:
         self.classifier = classifier or LeeReadyClassifier()
         self.vpin = vpin
@@ -173,6 +179,8 @@ class FeaturePipeline:
         self.parkinson = parkinson or ParkinsonVolatility()
         self.lob = lob or LOBFeatureVector()
         self.funding = funding or FundingArbDetector()
+        self.lstm = lstm or LSTMPredictor()
+        self.ensemble = ensemble or SignalEnsemble()
         self._indicators = {
             "classifier": self.classifier,
             "vpin": self.vpin,
@@ -185,6 +193,8 @@ class FeaturePipeline:
             "parkinson": self.parkinson,
             "lob": self.lob,
             "funding": self.funding,
+            "lstm": self.lstm,
+            "ensemble": self.ensemble,
         }
         self.skips = SkipCounter(type(self).__name__, log)
         self.reset()
@@ -223,6 +233,13 @@ class FeaturePipeline:
         self.ou.handle_book(snapshot, self.hurst.value)
         self.parkinson.handle_book(snapshot)
         self.lob.handle_book(snapshot)
+        # models: the LSTM reads the LOB vector (only once it is warm: a cold vector is all zeros
+        # and would fill the LSTM's sequence with nothing), the ensemble every signal
+        if self.lob.initialized:
+            self.lstm.update_raw(self.lob.value, self._mid, snapshot.ts_event)
+        self.ensemble.update_raw(
+            math.tanh(self.ofi.z), self.lstm.value, self.ou.value, math.tanh(self.cvd.z),
+        )
         return self.snapshot()
 
     def on_funding(self, update) -> None:
@@ -266,7 +283,7 @@ class FeaturePipeline:
             )
             self._warm = not cold
         vpin, liquidity, regime = self.vpin, self.liquidity, self.regime
-        ou, parkinson, funding = self.ou, self.parkinson, self.funding
+        ou, parkinson, funding, lstm, ensemble = self.ou, self.parkinson, self.funding, self.lstm, self.ensemble
         opportunity = funding.opportunity
         values = (
             self._ts_event,
@@ -278,6 +295,7 @@ class FeaturePipeline:
             vpin.regime,
             vpin.multiplier,
             self.cvd.value,
+            self.cvd.z,
             self.cvd.divergence,
             self.classifier.value,
             liquidity.spread_bps,
@@ -307,5 +325,11 @@ class FeaturePipeline:
             opportunity.direction if opportunity is not None else 0,
             opportunity.annualized_bps if opportunity is not None else 0.0,
             *self.lob.value.tolist(),
+            lstm.value,
+            lstm.confidence,
+            lstm.volatility,
+            lstm.active,
+            ensemble.value,
+            ensemble.confidence,
         )
         return _new_row(FeatureSnapshot, values + _DEFAULTS[len(values):])

@@ -132,3 +132,22 @@ def test_real_capture_cvd_matches_the_oracle(capture):
     assert d.max() <= 1.0
     print(f"\n{capture.name}: CVD divergence non-zero on {np.mean(d > 0):.0%} of trades after warm-up, "
           f"> 0.3 on {np.mean(d > 0.3):.1%}; max {d.max():.2f}")
+
+
+def test_cvd_z_against_numpy_over_closed_buckets():
+    """`z` is the windowed CVD at each bucket close, z-scored over the last 100 closes."""
+    rng = np.random.default_rng(11)
+    cvd = CumulativeVolumeDelta(bucket_ns=S, window=10, zscore_window=20)
+    per_bucket = []
+    for b in range(120):
+        signed = 0.0
+        for k in range(int(rng.integers(1, 5))):
+            side = 1 if rng.random() < 0.5 + 0.3 * np.sin(b / 9) else -1
+            size = float(rng.uniform(0.1, 2.0))
+            cvd.update_raw(100.0, size, side, b * S + k)
+            signed += side * size
+        per_bucket.append(signed)
+    cvd.advance(120 * S)  # close the last bucket
+    windowed = [sum(per_bucket[max(0, i - 9): i + 1]) for i in range(120)]
+    last = np.array(windowed[-20:])
+    assert cvd.z == pytest.approx((last[-1] - last.mean()) / last.std(ddof=1), rel=1e-9)

@@ -72,7 +72,7 @@ def test_snapshot_fields_are_the_indicator_values():
     expected = {
         "ts_event": p._ts_event, "mid": p._mid, "book_valid": True,
         "ofi": p.ofi.value, "ofi_z": p.ofi.z, "vpin": p.vpin.value, "vpin_regime": p.vpin.regime,
-        "vpin_multiplier": p.vpin.multiplier, "cvd": p.cvd.value, "cvd_divergence": p.cvd.divergence,
+        "vpin_multiplier": p.vpin.multiplier, "cvd": p.cvd.value, "cvd_z": p.cvd.z, "cvd_divergence": p.cvd.divergence,
         "trade_side": p.classifier.value, "spread_bps": p.liquidity.spread_bps,
         "depth_imbalance": p.liquidity.imbalance, "weighted_depth": p.liquidity.weighted_depth,
         "slippage_buy_bps": p.liquidity.slippage_buy_bps, "slippage_sell_bps": p.liquidity.slippage_sell_bps,
@@ -85,6 +85,9 @@ def test_snapshot_fields_are_the_indicator_values():
         "parkinson_vol": p.parkinson.parkinson, "realized_vol": p.parkinson.realized, "blend_vol": p.parkinson.value,
         "funding_z": p.funding.value, "funding_direction": 0, "funding_bps": 0.0,
         **{f"lob_{i}": float(p.lob.value[i]) for i in range(21)},
+        "lstm_direction": p.lstm.value, "lstm_confidence": p.lstm.confidence, "lstm_volatility": p.lstm.volatility,
+        "lstm_active": p.lstm.active, "ensemble_direction": p.ensemble.value,
+        "ensemble_confidence": p.ensemble.confidence,
     }
     assert {name: getattr(row, name) for name in expected} == expected
     # distinct values, so a swapped pair of positional arguments cannot pass unnoticed
@@ -97,12 +100,12 @@ def test_snapshot_fields_are_the_indicator_values():
 def test_warm_up_names_the_cold_indicators():
     p = small_pipeline()
     row = p.on_book(book(0))
-    assert not row.warm and set(row.cold.split(",")) == set(p.initialized) - {"funding"}
+    assert not row.warm and set(row.cold.split(",")) == set(p.initialized) - {"funding", "ensemble"}  # no warm-up
     for i in range(1, 60):
         p.on_trade(100.1, 1.0, 1 if i % 3 else -1, i * S // 10)
         row = p.on_book(book(i * S // 10, bid_size=1 + i % 4, mid=100 + 0.1 * (i % 3)))
     # the order flow is warm after a few seconds; the 1 s bar statistics need minutes
-    assert set(row.cold.split(",")) == {"hurst", "ou", "parkinson", "lob"}
+    assert set(row.cold.split(",")) == {"hurst", "ou", "parkinson", "lob", "lstm"}
     rng, x = np.random.default_rng(1), 0.0
     for i in range(6, 400):  # a mean-reverting mid on the tick grid, so the OU fit is valid
         x = 0.9 * x + rng.normal(0, 0.3)

@@ -35,6 +35,7 @@ from nautilus_trader.model.data import TradeTick
 
 from scalp_nautilus.book import BookSnapshot
 from scalp_nautilus.indicators.lee_ready import AGGRESSOR_TO_SIDE
+from scalp_nautilus.indicators.rolling_zscore import RollingZScore
 from scalp_nautilus.skips import SkipCounter
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ def cvd_divergence(signed, price, head):
 
 
 class CumulativeVolumeDelta(Indicator):
-    """Windowed CVD (`value`) and signed flow/price `divergence` in [-1, 1].
+    """Windowed CVD (`value`), its z-score `z` and signed flow/price `divergence` in [-1, 1].
 
     Parameters
     ----------
@@ -83,26 +84,30 @@ class CumulativeVolumeDelta(Indicator):
     window : int
         Closed buckets in the window (>= 2); `initialized` once that many have closed since the
         first trade.
+    zscore_window : int
+        Closed buckets over which the windowed CVD is z-scored (`z`, updated as buckets close), so
+        the flow is comparable across instruments and volume regimes.
     """
 
     # Slots: on a Python subclass of a Cython type an attribute costs ~60 ns via __dict__, ~30 here.
     __slots__ = (
         "bucket_ns", "window", "skips", "_signed", "_price", "_head", "_bucket", "_open_signed",
         "_open_price_sum", "_open_trades", "_last_mean", "_window_signed", "closed", "value",
-        "divergence",
+        "divergence", "_z", "z",
     )
 
-    def __init__(self, bucket_ns: int = 1_000_000_000, window: int = 60) -> None:
+    def __init__(self, bucket_ns: int = 1_000_000_000, window: int = 60, zscore_window: int = 100) -> None:
         if bucket_ns <= 0:
             raise ValueError(f"bucket_ns must be > 0, got {bucket_ns}")
         if window < 2:
             raise ValueError(f"window must be >= 2, got {window}")
-        super().__init__(params=[bucket_ns, window])
+        super().__init__(params=[bucket_ns, window, zscore_window])
         self.bucket_ns = bucket_ns
         self.window = window
         self._signed = np.zeros(window)
         self._price = np.zeros(window)
         self.skips = SkipCounter(type(self).__name__, log)
+        self._z = RollingZScore(zscore_window)
         self._reset()
 
     def _reset(self) -> None:
@@ -118,6 +123,8 @@ class CumulativeVolumeDelta(Indicator):
         self.closed = 0
         self.value = 0.0
         self.divergence = 0.0
+        self.z = 0.0
+        self._z.reset()
         self.skips.clear()
 
     # ---------------------------------------------------------------- inputs
@@ -169,6 +176,7 @@ class CumulativeVolumeDelta(Indicator):
         self._open_signed = 0.0
         self._open_price_sum = 0.0
         self._open_trades = 0
+        self.z = self._z.update_raw(self._window_signed)
         if self.closed >= self.window:
             self.divergence = cvd_divergence(self._signed, self._price, self._head)
             if not self.initialized:

@@ -1,0 +1,67 @@
+"""Agreement-weighted signal ensemble (Hansen & Salamon 1990; Breiman 1996).
+
+Members give directions d_i in [-1, 1] (OFI, LSTM, OU, CVD by default). The ensemble's direction
+is the weighted sum d = sum_i w_i d_i, and its confidence is how much the members agree:
+
+    confidence = clamp(1 - std(d_i) / mean(|d_i|), 0, 1),   0 when mean(|d_i|) < 1e-12
+
+with the population standard deviation over the members that have a non-zero weight. Members that
+all say the same thing give 1; members split evenly between +x and -x give 0; a silent member
+(d_i = 0) counts as a vote for "no move" and lowers the agreement. The strategy trades only above
+its confidence gate (0.6 by default).
+"""
+
+from __future__ import annotations
+
+import math
+
+from nautilus_trader.indicators.base import Indicator
+
+MEMBERS = ("ofi", "lstm", "ou", "cvd")
+
+
+class SignalEnsemble(Indicator):
+    """`value` is the weighted direction in [-1, 1]; `confidence` the agreement in [0, 1].
+
+    Parameters
+    ----------
+    weights : tuple[float, float, float, float]
+        Weights of (OFI, LSTM, OU, CVD); non-negative, summing to 1. A zero weight leaves that
+        member out of the agreement as well.
+    """
+
+    __slots__ = ("weights", "_active", "value", "confidence", "directions")
+
+    def __init__(self, weights: tuple[float, float, float, float] = (0.25, 0.25, 0.25, 0.25)) -> None:
+        if len(weights) != len(MEMBERS) or any(not (w >= 0.0) for w in weights):
+            raise ValueError(f"weights must be {len(MEMBERS)} non-negative numbers for {MEMBERS}, got {weights}")
+        if abs(sum(weights) - 1.0) > 1e-9:
+            raise ValueError(f"weights must sum to 1, got {sum(weights)}")
+        super().__init__(params=[weights])
+        self.weights = tuple(float(w) for w in weights)
+        self._active = [i for i, w in enumerate(self.weights) if w > 0.0]
+        self._reset()
+
+    def _reset(self) -> None:
+        self.value = 0.0
+        self.confidence = 0.0
+        self.directions = (0.0,) * len(MEMBERS)
+
+    def update_raw(self, ofi: float, lstm: float, ou: float, cvd: float) -> float:
+        """Combine the members' directions (each clipped to [-1, 1]; NaN counts as silent)."""
+        d = tuple(min(max(x, -1.0), 1.0) if x == x else 0.0 for x in (ofi, lstm, ou, cvd))
+        self.directions = d
+        self.value = sum(w * x for w, x in zip(self.weights, d))
+        votes = [d[i] for i in self._active]
+        n = len(votes)
+        mean_abs = sum(abs(x) for x in votes) / n
+        if mean_abs < 1e-12:
+            self.confidence = 0.0
+        else:
+            mean = sum(votes) / n
+            std = math.sqrt(sum((x - mean) ** 2 for x in votes) / n)
+            self.confidence = min(max(1.0 - std / mean_abs, 0.0), 1.0)
+        if not self.initialized:
+            self._set_has_inputs(True)
+            self._set_initialized(True)
+        return self.value
