@@ -30,6 +30,7 @@ from nautilus_trader.model.enums import BookType
 from scalp_nautilus.book import BookSnapshotBuilder
 from scalp_nautilus.features import FeaturePipeline
 from scalp_nautilus.indicators import VPIN
+from scalp_nautilus.models import LSTMPredictor
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -39,10 +40,11 @@ from tests.replay import F_LAST  # noqa: E402
 from tests.replay import load  # noqa: E402
 
 
-def run(capture, depth: int, limit: int | None = None) -> dict[str, np.ndarray]:
+def run(capture, depth: int, limit: int | None = None, lstm: LSTMPredictor | None = None) -> dict[str, np.ndarray]:
+    """Per-event timings; `lstm` replaces the pipeline's default predictor (the fallback)."""
     book = OrderBook(capture.instrument.id, BookType.L2_MBP)
     builder = BookSnapshotBuilder.for_instrument(capture.instrument, depth=depth)
-    pipeline = FeaturePipeline(VPIN(window_volume=capture.volume_per_second() * 60))
+    pipeline = FeaturePipeline(VPIN(window_volume=capture.volume_per_second() * 60), lstm=lstm)
     clock = time.perf_counter_ns
     apply, built, on_book, on_trade = [], [], [], []
     batch_start = None

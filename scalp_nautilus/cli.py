@@ -2,6 +2,7 @@
 
     scalp-nautilus data simulate | import-binance | import-tardis | import-funding | download | list
     scalp-nautilus backtest [--config configs/backtest.yaml]
+    scalp-nautilus train --features PATH... --out models/NAME.pt | evaluate --model PATH --features PATH...
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from scalp_nautilus.data.catalog import DEFAULT_CATALOG
+from scalp_nautilus.models.commands import register as register_model_commands
 
 log = logging.getLogger("scalp_nautilus")
 
@@ -103,6 +105,8 @@ def _parser() -> argparse.ArgumentParser:
     bt.add_argument("--catalog", help="override the config's catalog")
     bt.add_argument("--instrument", help="override the config's instrument_id")
     bt.set_defaults(run=_cmd_backtest)
+
+    register_model_commands(sub)  # train, evaluate
     return p
 
 

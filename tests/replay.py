@@ -23,6 +23,10 @@ from nautilus_trader.model.instruments import CryptoPerpetual
 from scalp_nautilus.book import BookSnapshot
 from scalp_nautilus.book import BookSnapshotBuilder
 from scalp_nautilus.data.binance_capture import BinanceCaptureImporter
+from scalp_nautilus.features import FeaturePipeline
+from scalp_nautilus.indicators import VPIN
+from scalp_nautilus.models import LSTMPredictor
+from scalp_nautilus.recorder import FeatureRecorder
 
 F_LAST = int(RecordFlag.F_LAST)
 
@@ -62,6 +66,24 @@ def replay(capture: Capture, builder: BookSnapshotBuilder | None = None) -> Iter
                 yield "book", snapshot, book
         else:
             yield "trade", event, book
+
+
+def pipeline_for(capture: Capture, lstm: LSTMPredictor | None = None) -> FeaturePipeline:
+    """The pipeline as the tests run it on a capture: VPIN's window is a minute of its volume."""
+    return FeaturePipeline(VPIN(window_volume=capture.volume_per_second() * 60), lstm=lstm)
+
+
+def record(capture: Capture, path: Path, lstm: LSTMPredictor | None = None) -> Path:
+    """Replay the capture through the pipeline into a feature recording (one row per book batch),
+    as the backtest's feature recorder writes it: the LSTM's training data."""
+    pipeline = pipeline_for(capture, lstm)
+    with FeatureRecorder(path) as recorder:
+        for kind, item, _ in replay(capture):
+            if kind == "book":
+                recorder.record(pipeline.on_book(item))
+            else:
+                pipeline.on_trade_tick(item)
+    return path
 
 
 @pytest.fixture(scope="session", params=["usdm_2023_04", "usdm_2024_07", "usdm_2024_08", "cm_2024_08"])

@@ -1,0 +1,79 @@
+"""`scalp-nautilus train` and `scalp-nautilus evaluate` (registered by `cli.py`).
+
+Torch is imported when a command runs, not when the parser is built, so the other commands do not
+pay for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from scalp_nautilus.models.settings import TrainSettings
+
+_D = TrainSettings()
+
+
+def register(sub) -> None:
+    """Add the `train` and `evaluate` sub-commands to the CLI's subparsers."""
+    tr = sub.add_parser("train", help="train the LSTM on recorded features and write a model file",
+                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    tr.add_argument("--features", nargs="+", required=True, type=Path, help="FeatureRecorder Parquet files")
+    tr.add_argument("--out", required=True, type=Path, help="model file to write, e.g. models/btc.pt")
+    tr.add_argument("--seq-len", type=int, default=_D.seq_len, help="LOB vectors per input sequence")
+    tr.add_argument("--horizon", type=int, default=_D.horizon, help="label horizon k, in book batches")
+    tr.add_argument("--alpha", type=float, default=_D.alpha, help="label threshold on the smoothed relative move")
+    tr.add_argument("--val-fraction", type=float, default=_D.val_fraction, help="validation span (early stopping)")
+    tr.add_argument("--test-fraction", type=float, default=_D.test_fraction, help="held-out span, the latest rows")
+    tr.add_argument("--epochs", type=int, default=_D.epochs, help="at most")
+    tr.add_argument("--patience", type=int, default=_D.patience, help="epochs without a better validation loss")
+    tr.add_argument("--batch-size", type=int, default=_D.batch_size)
+    tr.add_argument("--lr", type=float, default=_D.lr, help="Adam learning rate")
+    tr.add_argument("--seed", type=int, default=_D.seed)
+    tr.add_argument("--threads", type=int, default=_D.threads,
+                    help="torch threads (results are reproducible per count)")
+    tr.set_defaults(run=_cmd_train)
+
+    ev = sub.add_parser("evaluate", help="re-score a model file on other recorded features")
+    ev.add_argument("--model", required=True, type=Path)
+    ev.add_argument("--features", nargs="+", required=True, type=Path, help="FeatureRecorder Parquet files")
+    ev.add_argument("--json", type=Path, help="also write the scores to this JSON file")
+    ev.set_defaults(run=_cmd_evaluate)
+
+
+def _cmd_train(args) -> int:
+    from scalp_nautilus.models.training import format_report
+    from scalp_nautilus.models.training import train
+
+    settings = TrainSettings(
+        seq_len=args.seq_len, horizon=args.horizon, alpha=args.alpha, val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction, epochs=args.epochs, patience=args.patience, batch_size=args.batch_size,
+        lr=args.lr, seed=args.seed, threads=args.threads,
+    )
+    meta = train(args.features, args.out, settings)
+    t = meta["training"]
+    for name, span in t["spans"].items():
+        print(f"{name:<10s} {span['first']} -> {span['last']}: {span['samples']} samples")
+    print(f"{t['parameters']} parameters; best epoch {t['best_epoch']} of {len(t['history'])}")
+    print(format_report("validation span", meta["scores"]["validation"]))
+    print(format_report("held-out test span", meta["scores"]["test"]))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from scalp_nautilus.models.model_file import describe
+    from scalp_nautilus.models.model_file import load_model
+    from scalp_nautilus.models.training import evaluate
+    from scalp_nautilus.models.training import format_report
+
+    model = load_model(args.model)
+    report = evaluate(model, args.features)
+    print(f"model {args.model}: {describe(model)}")
+    print(format_report(", ".join(str(p) for p in args.features), report))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=1))
+        print(f"wrote {args.json}")
+    return 0
