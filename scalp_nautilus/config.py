@@ -15,6 +15,7 @@ from typing import Any
 from typing import TypeVar
 
 import msgspec
+import pandas as pd
 import yaml
 
 from nautilus_trader.common.config import msgspec_decoding_hook
@@ -50,6 +51,17 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of keys at the top level, got {type(raw).__name__}")
     return raw
+
+
+def parse_utc(text: str, name: str = "time") -> pd.Timestamp:
+    """An ISO time; without a zone it is UTC. ValueError naming `name` if it is not a time."""
+    try:
+        ts = pd.Timestamp(text)
+    except ValueError:
+        ts = pd.NaT
+    if ts is pd.NaT:
+        raise ValueError(f"{name}: expected an ISO time such as 2024-01-02T00:00:00Z, got {text!r}")
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def merge(base: dict[str, Any], *overrides: dict[str, Any] | None) -> dict[str, Any]:

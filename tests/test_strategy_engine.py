@@ -231,3 +231,11 @@ def test_funding_on_the_real_2023_04_capture(capture_paths):
     mark = _last_mark_before(paths, SETTLEMENT_2023_04)
     assert (payment.ts_ns, payment.rate, payment.position, payment.mark) == (SETTLEMENT_2023_04, 0.0000276, 0.01, mark)
     assert payment.amount == pytest.approx(-0.01 * mark * 0.0000276, rel=1e-12)
+
+
+def test_an_unknown_instrument_stops_the_strategy_at_start():
+    instrument, events = simulated(MINUTES)
+    strategy = ScalpStrategy(scalp_config("ETHUSDT-PERP.SIM", "X"))
+    run_engine(instrument, events[:2000], [strategy]).dispose()
+    assert strategy.instrument is None and strategy.pipeline is None and strategy.batches == 0
+    assert strategy.report().outcomes["taken"] == 0

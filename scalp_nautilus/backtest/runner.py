@@ -46,6 +46,7 @@ from scalp_nautilus.backtest.settings import BacktestSettings
 from scalp_nautilus.backtest.settings import check_strategy_config
 from scalp_nautilus.config import ConfigError
 from scalp_nautilus.config import merge
+from scalp_nautilus.config import parse_utc
 from scalp_nautilus.data.catalog import CATALOG_DATA_TYPES
 from scalp_nautilus.strategy.config import ScalpStrategyConfig
 from scalp_nautilus.strategy.records import StrategyReport
@@ -93,9 +94,9 @@ def data_span(settings: BacktestSettings, catalog: ParquetDataCatalog, instrumen
         raise BacktestError(f"the catalog {settings.catalog} holds no order-book deltas for {instrument_id}")
     start, end = min(a for a, _ in intervals), max(b for _, b in intervals)
     if settings.start:
-        start = max(start, pd.Timestamp(settings.start, tz="UTC").value)
+        start = max(start, parse_utc(settings.start).value)
     if settings.end:
-        end = min(end, pd.Timestamp(settings.end, tz="UTC").value)
+        end = min(end, parse_utc(settings.end).value)
     if end <= start:
         raise BacktestError(f"no order-book deltas of {instrument_id} between {settings.start} and {settings.end}")
     return start, end

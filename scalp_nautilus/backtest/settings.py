@@ -19,9 +19,11 @@ from msgspec import Meta
 
 from nautilus_trader.common.config import resolve_config_path
 
+from scalp_nautilus.config import ConfigError
 from scalp_nautilus.config import decode
 from scalp_nautilus.config import load_yaml
 from scalp_nautilus.config import merge
+from scalp_nautilus.config import parse_utc
 from scalp_nautilus.config import read_yaml
 
 
@@ -100,6 +102,11 @@ class BacktestSettings(_Section):
     flatten_before_end_s: Annotated[float, Meta(ge=0.0)] = 5.0
     progress_every_s: Annotated[float, Meta(gt=0.0)] = 5.0  # wall seconds between progress lines
 
+    def __post_init__(self) -> None:
+        for name in ("start", "end"):
+            if getattr(self, name) is not None:
+                parse_utc(getattr(self, name), name)
+
 
 def load_backtest_settings(
     path: str | Path, overrides: dict[str, Any] | None = None, strategy_overrides: dict[str, Any] | None = None,
@@ -125,4 +132,8 @@ def load_backtest_settings(
 
 def check_strategy_config(raw: dict[str, Any], config_path: str, instrument_id: str, source: str):
     """Decode a strategy config (with the run's instrument) strictly; `ConfigError` names `source`."""
-    return decode({**raw, "instrument_id": instrument_id}, resolve_config_path(config_path), source)
+    try:
+        cls = resolve_config_path(config_path)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ConfigError(f"{source}: strategy.config_path {config_path!r} cannot be imported: {exc}") from None
+    return decode({**raw, "instrument_id": instrument_id}, cls, source)

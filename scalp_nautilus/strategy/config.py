@@ -25,6 +25,7 @@ from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.instruments import Instrument
 
 from scalp_nautilus.book import BookSnapshotBuilder
+from scalp_nautilus.config import parse_utc
 from scalp_nautilus.features import FeaturePipeline
 from scalp_nautilus.indicators import VPIN
 from scalp_nautilus.indicators import CumulativeVolumeDelta
@@ -279,6 +280,10 @@ class OrderSettings(_Section, frozen=True):
     entry_slippage_bps: NonNegative = 5.0
     cooldown_s: NonNegative = 5.0  # after a position closes, no new entry for this long
     flatten_at: str | None = None  # ISO time (UTC): no entries after it, open position closed at it
+
+    def __post_init__(self) -> None:
+        if self.flatten_at is not None:
+            parse_utc(self.flatten_at, "flatten_at")
 
 
 class ScalpStrategyConfig(StrategyConfig, frozen=True, kw_only=True):

@@ -58,6 +58,7 @@ POSITION_OUTCOMES = ("in_position", "exit_pending")
 
 MEAN_REVERSION, MOMENTUM, CVD_DIVERGENCE, FUNDING = "mean_reversion", "momentum", "cvd_divergence", "funding"
 
+_NOTHING: frozenset = frozenset()
 _ALWAYS_NEEDED = frozenset({"hurst", "vpin", "regime", "parkinson"})
 _NEEDED = {
     MEAN_REVERSION: frozenset({"ou"}),
@@ -173,7 +174,7 @@ def decide(f: FeatureSnapshot, state: PositionState, p: DecisionParams) -> Decis
         return _HOLDS["cooldown"]
     if not f.book_valid:
         return _HOLDS["book_invalid"]
-    cold = set() if f.warm else set(f.cold.split(","))
+    cold = _NOTHING if f.warm else frozenset(f.cold.split(","))
     if cold & _ALWAYS_NEEDED or not f.blend_vol > 0.0:
         return _HOLDS["cold"]
     h = f.hurst
@@ -196,7 +197,7 @@ def decide(f: FeatureSnapshot, state: PositionState, p: DecisionParams) -> Decis
     return _HOLDS[blocked]
 
 
-def _microstructure_signal(f: FeatureSnapshot, p: DecisionParams, cold: set, kind: str):
+def _microstructure_signal(f: FeatureSnapshot, p: DecisionParams, cold: frozenset, kind: str):
     """(direction, kind, confidence) of the active set, or the name of the rule that stopped it."""
     if kind == MOMENTUM and abs(f.cvd_divergence) > p.divergence_override:
         if cold & _NEEDED[CVD_DIVERGENCE]:

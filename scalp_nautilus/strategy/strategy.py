@@ -29,6 +29,7 @@ from nautilus_trader.model.identifiers import ClientOrderId
 from nautilus_trader.model.objects import Price
 from nautilus_trader.trading.strategy import Strategy
 
+from scalp_nautilus.config import parse_utc
 from scalp_nautilus.features import FeatureSnapshot
 from scalp_nautilus.recorder import FeatureRecorder
 from scalp_nautilus.strategy.config import ScalpStrategyConfig
@@ -58,16 +59,20 @@ class ScalpStrategy(Strategy):
         self.instrument = None
         self.pipeline = None
         self.ledger: FundingLedger | None = None
+        self._recorder: FeatureRecorder | None = None
+        self._clear()
+
+    def _clear(self) -> None:
+        """The run's records and position state (the indicators are rebuilt by `on_start`)."""
         self.outcomes: Counter = Counter()
         self.round_trips: list[RoundTrip] = []
-        self.timeline = Timeline(round(config.equity_sample_s * _S))
+        self.timeline = Timeline(round(self.config.equity_sample_s * _S))
         self.batches = 0
         self._state = FLAT
         self._pending: ClientOrderId | None = None  # the latch
         self._plan: Decision | None = None  # the entry decision behind the open position
         self._exit_reason = ""
         self._funding_times: set[int] = set()
-        self._recorder: FeatureRecorder | None = None
         self._row: FeatureSnapshot | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -104,8 +109,7 @@ class ScalpStrategy(Strategy):
             self.subscribe_funding_rates(iid)
             self.subscribe_mark_prices(iid)
         if config.orders.flatten_at:
-            at = pd.Timestamp(config.orders.flatten_at)
-            at = at.tz_localize("UTC") if at.tzinfo is None else at
+            at = parse_utc(config.orders.flatten_at)
             if at.value > self.clock.timestamp_ns():
                 self.clock.set_time_alert(f"flatten-{iid}", at, self._on_flatten)
             else:
@@ -123,12 +127,7 @@ class ScalpStrategy(Strategy):
         self.log.info(f"decisions {dict(self.outcomes)}; funding booked {self.ledger.total:.8f} {self._currency}")
 
     def on_reset(self) -> None:
-        if self.pipeline is not None:
-            self.pipeline.reset()
-        self.outcomes.clear()
-        self.round_trips.clear()
-        self._state = FLAT
-        self._pending = None
+        self._clear()
 
     # ------------------------------------------------------------------ data
 
