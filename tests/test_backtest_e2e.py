@@ -78,7 +78,8 @@ def test_simulated_default_end_to_end_deterministic_with_features(tmp_path, caps
 @pytest.mark.real_data
 def test_real_capture_end_to_end(capture_paths, tmp_path, capsys):
     """The 2023-04 BTCUSDT capture imported, then backtested through the config files; VPIN and
-    sizes calibrated for real BTCUSDT (~15,000 BTC an hour) in the backtest config's overrides."""
+    sizes calibrated for real BTCUSDT (~15,000 BTC an hour) in the backtest config's overrides, and
+    the short Hurst window so that the 8.6 minutes hold several trades."""
     catalog = tmp_path / "cat"
     assert main(["data", "import-binance", *map(str, capture_paths("usdm_2023_04")), "--catalog", str(catalog)]) == 0
     reports = tmp_path / "rep"
@@ -86,10 +87,12 @@ def test_real_capture_end_to_end(capture_paths, tmp_path, capsys):
         tmp_path, catalog=str(catalog), instrument_id="BTCUSDT-PERP.BINANCE", reports_dir=str(reports),
         **{"venue.name": "BINANCE", "strategy.config": {
             "vpin": {"volume_per_hour": 15_000.0, "window_minutes": 2.0}, "orders": {"base_size": 0.05},
+            "hurst": {"window": 64},
         }},
     )
     capsys.readouterr()
     assert main(["backtest", "--config", str(config)]) == 0
     out = capsys.readouterr().out
     assert "BTCUSDT-PERP.BINANCE" in out
-    assert_traded_and_flat(reports)
+    _, trips = assert_traded_and_flat(reports)
+    assert len(trips) >= 2 and "stop" in set(trips["exit_reason"])

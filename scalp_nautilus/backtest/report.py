@@ -72,9 +72,12 @@ def pnl_split(report: StrategyReport) -> dict[str, float]:
 
 def summary(outcome) -> str:
     r = outcome.result
+    start, end = outcome.data_span
     lines = [
         f"instrument      {outcome.instrument.id}",
-        f"replayed        {pd.Timestamp(r.backtest_start, tz='UTC')} -> {pd.Timestamp(r.backtest_end, tz='UTC')}",
+        f"market data     {pd.Timestamp(start, tz='UTC')} -> {pd.Timestamp(end, tz='UTC')} ({(end - start) / 60e9:.1f} min)",
+        f"replayed        {pd.Timestamp(r.backtest_start, tz='UTC')} -> {pd.Timestamp(r.backtest_end, tz='UTC')} "
+        "(from the earliest record of any type, e.g. funding history)",
         f"events          {r.iterations:,} in {outcome.wall_seconds:.1f} s wall",
         f"orders / fills  {r.total_orders} / {len(outcome.fills)}",
     ]

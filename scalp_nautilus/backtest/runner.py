@@ -42,6 +42,8 @@ from scalp_nautilus.backtest.fees import RateFeeModel
 from scalp_nautilus.backtest.fees import RateFeeModelConfig
 from scalp_nautilus.backtest.progress import ProgressActor
 from scalp_nautilus.backtest.progress import ProgressActorConfig
+from scalp_nautilus.backtest.report import summary
+from scalp_nautilus.backtest.report import write_reports
 from scalp_nautilus.backtest.settings import BacktestSettings
 from scalp_nautilus.backtest.settings import check_strategy_config
 from scalp_nautilus.config import ConfigError
@@ -70,11 +72,10 @@ class BacktestOutcome:
     account: pd.DataFrame
     wall_seconds: float
     starting_balance: float  # in the settlement currency
+    data_span: tuple[int, int]  # first and last order-book delta replayed (ns); funding history may start earlier
     strategies: list[StrategyReport] = field(default_factory=list)  # ScalpStrategy instances' own records
 
     def summary(self) -> str:
-        from scalp_nautilus.backtest.report import summary
-
         return summary(self)
 
 
@@ -220,12 +221,11 @@ def run_backtest(settings: BacktestSettings) -> BacktestOutcome:
             account=trader.generate_account_report(Venue(settings.venue.name)),
             wall_seconds=time.perf_counter() - started,
             starting_balance=_starting_balance(settings, instrument),
+            data_span=data_span(settings, catalog, instrument.id.value),
             strategies=[s.report() for s in trader.strategies() if hasattr(s, "report")],
         )
     finally:
         node.dispose()
-    from scalp_nautilus.backtest.report import write_reports
-
     write_reports(outcome, plots=settings.plots)
     return outcome
 
