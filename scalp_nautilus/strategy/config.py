@@ -351,6 +351,6 @@ def build_pipeline(config: ScalpStrategyConfig) -> FeaturePipeline:
             lob.atr_period, lob.bb_period, lob.bb_k, bar_ns=_ns(lob.bar_s),
         ),
         funding=FundingArbDetector(f.window, f.min_history, f.z_threshold),
-        lstm=LSTMPredictor(config.lstm.seq_len),
+        lstm=LSTMPredictor(seq_len=config.lstm.seq_len),
         ensemble=SignalEnsemble(config.ensemble.weights),
     )

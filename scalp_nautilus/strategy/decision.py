@@ -139,12 +139,13 @@ class DecisionParams:
         min_notional = getattr(instrument, "min_notional", None)
         self.min_notional = 0.0 if min_notional is None or self.inverse else float(min_notional)
         self._calculators = {
-            (kind, lstm): _calculator(e.weights, members)
+            (kind, lstm): (_calculator(e.weights, members), members)
             for kind, base in ((MOMENTUM, (0, 3)), (MEAN_REVERSION, (2,)))
             for lstm, members in ((False, base), (True, (*base, 1)))
         }
 
-    def calculator(self, kind: str, lstm_active: bool) -> SignalEnsemble | None:
+    def calculator(self, kind: str, lstm_active: bool) -> tuple[SignalEnsemble | None, tuple[int, ...]]:
+        """The set's calculator (None: disabled) and its members' positions in the ensemble inputs."""
         return self._calculators[(kind, lstm_active and self.lstm_weighted)]
 
     def round_size(self, size: float) -> float:
@@ -213,8 +214,10 @@ def _microstructure_signal(f: FeatureSnapshot, p: DecisionParams, cold: frozense
     if p.gate_all:
         direction, confidence = f.ensemble_direction, f.ensemble_confidence
     else:
-        calc = p.calculator(kind, lstm)
-        if calc is None:
+        calc, members = p.calculator(kind, lstm)
+        # A weighted mean (weights summing to 1) is no larger than its largest member: when every
+        # member is below min_direction there is no signal, and no need to compute the agreement.
+        if calc is None or all(abs(inputs[i]) < p.min_direction for i in members):
             return "no_signal"
         direction = calc.update_raw(*inputs)
         confidence = calc.confidence
