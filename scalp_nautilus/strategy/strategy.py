@@ -43,6 +43,7 @@ from scalp_nautilus.strategy.decision import FLAT
 from scalp_nautilus.strategy.decision import POSITION_OUTCOMES
 from scalp_nautilus.strategy.decision import Decision
 from scalp_nautilus.strategy.decision import DecisionParams
+from scalp_nautilus.strategy.decision import PositionState
 from scalp_nautilus.strategy.decision import decide
 from scalp_nautilus.strategy.funding import FundingLedger
 from scalp_nautilus.strategy.funding import funding_input
@@ -192,7 +193,7 @@ class ScalpStrategy(Strategy):
     def _exit(self, d: Decision) -> None:
         position = self._position()
         if position is None:  # closed under us (e.g. a reduce-only fill raced the decision)
-            self._state = dataclasses.replace(FLAT, closed=self._state.closed)
+            self._state = self._flat(self._state.cooldown_until_ns)
             return
         order = self.order_factory.market(
             instrument_id=position.instrument_id,
@@ -252,12 +253,14 @@ class ScalpStrategy(Strategy):
         ))
         self._plan = None
         self._exit_reason = ""
-        self._state = dataclasses.replace(
-            FLAT,
-            order_pending=self._state.order_pending,
-            closed=self._state.closed,
-            cooldown_until_ns=event.ts_closed + self._cooldown_ns,
-            next_funding_ns=self._state.next_funding_ns,
+        self._state = self._flat(event.ts_closed + self._cooldown_ns)
+
+    def _flat(self, cooldown_until_ns: int) -> PositionState:
+        """No position; the latch, trading hours and funding clock carry over."""
+        s = self._state
+        return dataclasses.replace(
+            FLAT, order_pending=s.order_pending, closed=s.closed, cooldown_until_ns=cooldown_until_ns,
+            next_funding_ns=s.next_funding_ns,
         )
 
     def _on_flatten(self, event) -> None:
