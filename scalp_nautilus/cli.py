@@ -1,7 +1,7 @@
 """`scalp-nautilus`: the one command line of the project.
 
     scalp-nautilus data simulate | import-binance | import-tardis | import-funding | download | list
-    scalp-nautilus backtest [--config configs/backtest.yaml]
+    scalp-nautilus backtest [--config configs/backtest.yaml] [--record-features PATH]
     scalp-nautilus train --features PATH... --out models/NAME.pt | evaluate --model PATH --features PATH...
 """
 
@@ -104,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     bt.add_argument("--config", type=Path, default=DEFAULT_BACKTEST_CONFIG)
     bt.add_argument("--catalog", help="override the config's catalog")
     bt.add_argument("--instrument", help="override the config's instrument_id")
+    bt.add_argument("--record-features", metavar="PATH", help="write one Parquet row of features per book batch")
     bt.set_defaults(run=_cmd_backtest)
 
     register_model_commands(sub)  # train, evaluate
@@ -184,11 +185,11 @@ def _cmd_list(args) -> int:
 
 def _cmd_backtest(args) -> int:
     from scalp_nautilus.backtest.runner import run_backtest
-    from scalp_nautilus.backtest.settings import BacktestSettings
-    from scalp_nautilus.config import load_yaml
+    from scalp_nautilus.backtest.settings import load_backtest_settings
 
     overrides = {k: v for k, v in (("catalog", args.catalog), ("instrument_id", args.instrument)) if v}
-    settings = load_yaml(args.config, BacktestSettings, overrides)
+    strategy_overrides = {"record_features": str(args.record_features)} if args.record_features else None
+    settings = load_backtest_settings(args.config, overrides, strategy_overrides)
     _ensure_default_data(settings.catalog)
     outcome = run_backtest(settings)
     print(outcome.summary())

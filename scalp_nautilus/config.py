@@ -15,7 +15,10 @@ from typing import Any
 from typing import TypeVar
 
 import msgspec
+import pandas as pd
 import yaml
+
+from nautilus_trader.common.config import msgspec_decoding_hook
 
 T = TypeVar("T")
 
@@ -29,6 +32,14 @@ class ConfigError(ValueError):
 
 def load_yaml(path: str | Path, type_: type[T], overrides: dict[str, Any] | None = None) -> T:
     """Read `path` and decode it into `type_`, or raise `ConfigError`."""
+    raw = read_yaml(path)
+    if overrides:
+        raw = {**raw, **overrides}
+    return decode(raw, type_, str(path))
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """The mapping in the YAML file at `path` (empty file: {}), or `ConfigError`."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text())
@@ -39,14 +50,36 @@ def load_yaml(path: str | Path, type_: type[T], overrides: dict[str, Any] | None
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of keys at the top level, got {type(raw).__name__}")
-    if overrides:
-        raw = {**raw, **overrides}
-    return decode(raw, type_, str(path))
+    return raw
+
+
+def parse_utc(text: str, name: str = "time") -> pd.Timestamp:
+    """An ISO time; without a zone it is UTC. ValueError naming `name` if it is not a time."""
+    try:
+        ts = pd.Timestamp(text)
+    except ValueError:
+        ts = pd.NaT
+    if ts is pd.NaT:
+        raise ValueError(f"{name}: expected an ISO time such as 2024-01-02T00:00:00Z, got {text!r}")
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def merge(base: dict[str, Any], *overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """`base` with each override applied in turn; nested mappings are merged key by key."""
+    out = dict(base)
+    for override in overrides:
+        for key, value in (override or {}).items():
+            if isinstance(value, dict) and isinstance(out.get(key), dict):
+                out[key] = merge(out[key], value)
+            else:
+                out[key] = value
+    return out
 
 
 def decode(raw: dict, type_: type[T], source: str) -> T:
     try:
-        return msgspec.convert(raw, type=type_, strict=True)
+        # Nautilus's hook turns strings into its identifiers (InstrumentId) in Nautilus configs.
+        return msgspec.convert(raw, type=type_, strict=True, dec_hook=msgspec_decoding_hook)
     except msgspec.ValidationError as exc:
         raise ConfigError(explain(str(exc), type_, source)) from None
 

@@ -134,6 +134,12 @@ class FeatureSnapshot(NamedTuple):
     ensemble_confidence: float = 0.0  # agreement of the members, [0, 1]
 
 
+def ensemble_inputs(ofi_z: float, lstm_direction: float, ou_signal: float, cvd_z: float) -> tuple:
+    """The ensemble members' directions in [-1, 1], in `SignalEnsemble`'s (OFI, LSTM, OU, CVD)
+    order: the z-scores are squashed by tanh, the LSTM and OU outputs are directions already."""
+    return math.tanh(ofi_z), lstm_direction, ou_signal, math.tanh(cvd_z)
+
+
 _new_row = tuple.__new__
 # Every field's default by position (None where there is none): `snapshot()` gives values for a
 # prefix of the fields and the rest keep their defaults.
@@ -149,7 +155,8 @@ class FeaturePipeline:
         Its bucket size depends on the instrument's volume, so it has no default.
     classifier, ofi, cvd, regime, liquidity, hurst, ou, parkinson, lob, funding, lstm, ensemble :
         The other indicators, default-constructed (DESIGN.md defaults) when not given. The
-        ensemble's members are tanh(OFI z), the LSTM's direction, the OU signal and tanh(CVD z).
+        ensemble's members are `ensemble_inputs`: tanh(OFI z), the LSTM's direction, the OU
+        signal and tanh(CVD z).
     """
 
     def __init__(
@@ -237,9 +244,7 @@ class FeaturePipeline:
         # and would fill the LSTM's sequence with nothing), the ensemble every signal
         if self.lob.initialized:
             self.lstm.update_raw(self.lob.value, self._mid, snapshot.ts_event)
-        self.ensemble.update_raw(
-            math.tanh(self.ofi.z), self.lstm.value, self.ou.value, math.tanh(self.cvd.z),
-        )
+        self.ensemble.update_raw(*ensemble_inputs(self.ofi.z, self.lstm.value, self.ou.value, self.cvd.z))
         return self.snapshot()
 
     def on_funding(self, update) -> None:
@@ -267,6 +272,11 @@ class FeaturePipeline:
         return side
 
     # ---------------------------------------------------------------- output
+
+    def skip_counts(self) -> dict[str, int]:
+        """Refused inputs so far, per "owner: reason" (the pipeline's and each indicator's)."""
+        owners = [self.skips, *(ind.skips for ind in self._indicators.values() if hasattr(ind, "skips"))]
+        return {f"{s.owner}: {reason}": n for s in owners for reason, n in s.counts.items()}
 
     @property
     def initialized(self) -> dict[str, bool]:

@@ -3,36 +3,43 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
-import pandas as pd
+import msgspec
 import pytest
-import yaml
+
+from nautilus_trader.config import StrategyConfig
 
 from scalp_nautilus.backtest.settings import BacktestSettings
+from scalp_nautilus.backtest.settings import load_backtest_settings
 from scalp_nautilus.cli import main
 from scalp_nautilus.config import ConfigError
 from scalp_nautilus.config import load_yaml
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def write_config(tmp_path: Path, **changes) -> Path:
-    cfg = yaml.safe_load((ROOT / "configs" / "backtest.yaml").read_text())
-    for dotted, value in changes.items():
-        node = cfg
-        *parents, leaf = dotted.split(".")
-        for p in parents:
-            node = node[p]
-        node[leaf] = value
-    path = tmp_path / "backtest.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+from scalp_nautilus.strategy import ScalpStrategyConfig
+from tests.config_files import ROOT
+from tests.config_files import write_config
 
 
-def test_shipped_config_is_valid():
-    settings = load_yaml(ROOT / "configs" / "backtest.yaml", BacktestSettings)
+def test_shipped_configs_are_valid_and_complete():
+    settings = load_backtest_settings(ROOT / "configs" / "backtest.yaml")
     assert settings.instrument_id == "BTCUSDT-PERP.SIM" and settings.venue.name == "SIM"
+    assert settings.strategy.path == "scalp_nautilus.strategy:ScalpStrategy"
+    # strategy.yaml lists every field of ScalpStrategyConfig (Nautilus's own aside) at its default,
+    # except the two instrument calibrations, which have none
+    raw = load_yaml(ROOT / "configs" / "strategy.yaml", dict)
+    ours = set(ScalpStrategyConfig.__struct_fields__) - set(StrategyConfig.__struct_fields__) - {"instrument_id"}
+    assert set(raw) == ours
+    config = ScalpStrategyConfig.parse(msgspec.json.encode({**raw, "instrument_id": "X.Y"}))
+    for f in msgspec.structs.fields(ScalpStrategyConfig):
+        if f.name not in ours:
+            continue
+        value = getattr(config, f.name)
+        if not isinstance(value, msgspec.Struct):
+            assert value == f.default, f.name
+            continue
+        fields = msgspec.structs.fields(type(value))
+        assert set(raw[f.name]) == {g.name for g in fields}, f.name
+        required = {g.name: getattr(value, g.name) for g in fields if g.required}
+        assert value == type(value)(**required), f.name
 
 
 @pytest.mark.parametrize(
@@ -61,20 +68,37 @@ def test_malformed_yaml_and_missing_file(tmp_path):
         load_yaml(tmp_path / "nope.yaml", BacktestSettings)
 
 
-def test_simulate_then_backtest_through_the_cli(tmp_path, capsys):
-    catalog = tmp_path / "cat"
-    assert main(["data", "simulate", "--catalog", str(catalog), "--minutes", "10"]) == 0
-    assert "SYNTHETIC" in capsys.readouterr().out
-    assert main(["data", "list", "--catalog", str(catalog)]) == 0
-    assert "BTCUSDT-PERP.SIM" in capsys.readouterr().out
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"vpin.windw_minutes": 2.0}, r"unknown key `vpin.windw_minutes` \(did you mean `window_minutes`\?\)"),
+        ({"orders.base_size": "0.05"}, r"key `orders.base_size`: expected `float`, got `str`"),
+        ({"exits.stop_k": -2.0}, r"key `exits.stop_k`: expected `float` > 0.0"),
+        ({"vpin.thresholds": [-0.1, 0.5, 0.7]}, r"key `vpin.thresholds\[0\]`: expected `float` >= 0.0"),
+        ({"ensemble.gate_members": "some"}, r"key `ensemble.gate_members`: invalid enum value 'some'"),
+    ],
+)
+def test_strategy_config_errors_name_file_and_key_before_the_run(tmp_path, capsys, change, message):
     reports = tmp_path / "reports"
-    config = write_config(tmp_path, catalog=str(catalog), reports_dir=str(reports))
-    assert main(["backtest", "--config", str(config)]) == 0
-    out = capsys.readouterr().out
-    assert "BTCUSDT-PERP.SIM" in out
-    fills = pd.read_csv(reports / "fills.csv")
-    assert len(fills) > 0 and set(fills["side"]) <= {"BUY", "SELL"}
-    assert (reports / "positions.csv").exists() and (reports / "account.csv").exists()
+    config = write_config(tmp_path, strategy=change, catalog=str(tmp_path / "cat"), reports_dir=str(reports))
+    with pytest.raises(ConfigError, match=message) as err:
+        load_backtest_settings(config)
+    assert str(tmp_path / "strategy.yaml") in str(err.value)
+    assert main(["backtest", "--config", str(config)]) == 1  # stops before any data or report
+    assert "strategy.yaml" in capsys.readouterr().err
+    assert not reports.exists() and not (tmp_path / "cat").exists()
+
+
+def test_strategy_overrides_in_the_backtest_config_are_checked_too(tmp_path):
+    config = write_config(tmp_path, **{"strategy.config": {"signals": {"dead_zone_hgh": 0.6}}})
+    with pytest.raises(ConfigError, match=r"unknown key `signals.dead_zone_hgh` \(did you mean `dead_zone_high`\?\)") as err:
+        load_backtest_settings(config)
+    assert f"{config} (strategy.config) merged over" in str(err.value)
+    config = write_config(tmp_path, **{"strategy.config": {"signals": {"dead_zone_high": 0.4}}})
+    with pytest.raises(ConfigError, match=r"need dead_zone_low <= dead_zone_high, got 0.45 > 0.4"):
+        load_backtest_settings(config)
+    merged = load_backtest_settings(write_config(tmp_path, **{"strategy.config": {"vpin": {"window_minutes": 2}}}))
+    assert merged.strategy.config["vpin"] == {**load_yaml(ROOT / "configs" / "strategy.yaml", dict)["vpin"], "window_minutes": 2}
 
 
 def test_backtest_errors_are_clear(tmp_path, capsys):
@@ -92,7 +116,8 @@ def test_backtest_errors_are_clear(tmp_path, capsys):
 
 
 @pytest.mark.real_data
-def test_import_binance_cli_and_backtest_on_real_capture(capture_paths, tmp_path, capsys):
+def test_import_binance_cli_refuses_overlaps(capture_paths, tmp_path, capsys):
+    """(The backtest of an imported capture is in test_backtest_e2e.)"""
     catalog = tmp_path / "cat"
     assert main(["data", "import-binance", *map(str, capture_paths("usdm_2024_08")), "--catalog", str(catalog)]) == 0
     out = capsys.readouterr().out
@@ -101,13 +126,6 @@ def test_import_binance_cli_and_backtest_on_real_capture(capture_paths, tmp_path
     assert main(["data", "import-binance", *map(str, capture_paths("usdm_2024_08")), "--catalog", str(catalog)]) == 1
     assert "--replace" in capsys.readouterr().err
     assert main(["data", "import-binance", *map(str, capture_paths("usdm_2024_08")), "--catalog", str(catalog), "--replace"]) == 0
-    capsys.readouterr()
-    config = write_config(
-        tmp_path, catalog=str(catalog), instrument_id="BTCUSDT-PERP.BINANCE", reports_dir=str(tmp_path / "rep"),
-        **{"venue.name": "BINANCE"},
-    )
-    assert main(["backtest", "--config", str(config)]) == 0
-    assert len(pd.read_csv(tmp_path / "rep" / "fills.csv")) > 0
 
 
 def test_default_catalog_is_simulated_when_empty(tmp_path, monkeypatch, capsys):
@@ -115,4 +133,6 @@ def test_default_catalog_is_simulated_when_empty(tmp_path, monkeypatch, capsys):
     shutil.copytree(ROOT / "configs", tmp_path / "configs")
     assert main(["backtest"]) == 0
     assert (tmp_path / "catalog" / "data").is_dir()
-    assert "BTCUSDT-PERP.SIM" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "BTCUSDT-PERP.SIM" in out and "round trips" in out
+    assert (tmp_path / "reports" / "summary.txt").read_text().strip() == out.strip()

@@ -1,7 +1,10 @@
 """Backtests with Nautilus's `BacktestNode` over a `ParquetDataCatalog`.
 
 Order-book deltas are buffered by the data engine up to each ``F_LAST`` flag, so strategies see the
-venue's batches (one `OrderBookDeltas` per exchange message) as they would live.
+venue's batches (one `OrderBookDeltas` per exchange message) as they would live. The strategy's
+config is checked before anything is loaded; a `ProgressActor` reports on long runs; the reports
+(Nautilus's fills/positions/account CSVs, the strategy's own records and plots) are written by
+`scalp_nautilus.backtest.report`.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
 import pandas as pd
@@ -18,21 +22,36 @@ from nautilus_trader.backtest.config import BacktestEngineConfig
 from nautilus_trader.backtest.config import BacktestRunConfig
 from nautilus_trader.backtest.config import BacktestVenueConfig
 from nautilus_trader.backtest.config import FillModelConfig
+from nautilus_trader.backtest.config import ImportableFeeModelConfig
 from nautilus_trader.backtest.config import ImportableFillModelConfig
 from nautilus_trader.backtest.config import ImportableLatencyModelConfig
 from nautilus_trader.backtest.config import LatencyModelConfig
 from nautilus_trader.backtest.node import BacktestNode
 from nautilus_trader.backtest.results import BacktestResult
+from nautilus_trader.common.config import ImportableActorConfig
 from nautilus_trader.common.config import LoggingConfig
+from nautilus_trader.common.config import resolve_config_path
 from nautilus_trader.config import DataEngineConfig
 from nautilus_trader.config import ImportableStrategyConfig
+from nautilus_trader.model.data import OrderBookDelta
 from nautilus_trader.model.identifiers import Venue
 from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
+from scalp_nautilus.backtest.fees import RateFeeModel
+from scalp_nautilus.backtest.fees import RateFeeModelConfig
+from scalp_nautilus.backtest.progress import ProgressActor
+from scalp_nautilus.backtest.progress import ProgressActorConfig
+from scalp_nautilus.backtest.report import summary
+from scalp_nautilus.backtest.report import write_reports
 from scalp_nautilus.backtest.settings import BacktestSettings
+from scalp_nautilus.backtest.settings import check_strategy_config
 from scalp_nautilus.config import ConfigError
+from scalp_nautilus.config import merge
+from scalp_nautilus.config import parse_utc
 from scalp_nautilus.data.catalog import CATALOG_DATA_TYPES
+from scalp_nautilus.strategy.config import ScalpStrategyConfig
+from scalp_nautilus.strategy.records import StrategyReport
 
 log = logging.getLogger(__name__)
 
@@ -52,21 +71,12 @@ class BacktestOutcome:
     positions: pd.DataFrame
     account: pd.DataFrame
     wall_seconds: float
+    starting_balance: float  # in the settlement currency
+    data_span: tuple[int, int]  # first and last order-book delta replayed (ns); funding history may start earlier
+    strategies: list[StrategyReport] = field(default_factory=list)  # ScalpStrategy instances' own records
 
     def summary(self) -> str:
-        r = self.result
-        pnl = {cur: stats.get("PnL (total)") for cur, stats in r.stats_pnls.items()}
-        return "\n".join(
-            [
-                f"instrument      {self.instrument.id}",
-                f"replayed        {pd.Timestamp(r.backtest_start, tz='UTC')} -> {pd.Timestamp(r.backtest_end, tz='UTC')}",
-                f"events          {r.iterations:,} in {self.wall_seconds:.1f} s wall",
-                f"orders / fills  {r.total_orders} / {len(self.fills)}",
-                f"positions       {r.total_positions}",
-                f"PnL (total)     {pnl}",
-                f"reports         {self.reports_dir.resolve()}",
-            ],
-        )
+        return summary(self)
 
 
 def catalog_instrument(catalog: ParquetDataCatalog, instrument_id: str) -> Instrument:
@@ -78,6 +88,36 @@ def catalog_instrument(catalog: ParquetDataCatalog, instrument_id: str) -> Instr
     raise BacktestError(f"instrument {instrument_id} is not in the catalog {catalog.path} (it has: {have})")
 
 
+def data_span(settings: BacktestSettings, catalog: ParquetDataCatalog, instrument_id: str) -> tuple[int, int]:
+    """First and last order-book delta time (ns) the run replays."""
+    intervals = catalog.get_intervals(OrderBookDelta, instrument_id)
+    if not intervals:
+        raise BacktestError(f"the catalog {settings.catalog} holds no order-book deltas for {instrument_id}")
+    start, end = min(a for a, _ in intervals), max(b for _, b in intervals)
+    if settings.start:
+        start = max(start, parse_utc(settings.start).value)
+    if settings.end:
+        end = min(end, parse_utc(settings.end).value)
+    if end <= start:
+        raise BacktestError(f"no order-book deltas of {instrument_id} between {settings.start} and {settings.end}")
+    return start, end
+
+
+def strategy_config(settings: BacktestSettings, end_ns: int) -> dict:
+    """The strategy's config for the run, checked (a `ConfigError` before anything is loaded).
+
+    A ScalpStrategy flattens `flatten_before_end_s` before the data ends unless told otherwise.
+    """
+    s = settings.strategy
+    raw = dict(s.config)
+    cls = resolve_config_path(s.config_path)
+    if issubclass(cls, ScalpStrategyConfig) and not raw.get("orders", {}).get("flatten_at"):
+        at = pd.Timestamp(end_ns - round(settings.flatten_before_end_s * 1e9), tz="UTC")
+        raw = merge(raw, {"orders": {"flatten_at": at.isoformat()}})
+    check_strategy_config(raw, s.config_path, settings.instrument_id, "strategy config")
+    return {**raw, "instrument_id": settings.instrument_id}
+
+
 def build_run_config(settings: BacktestSettings, instrument: Instrument, catalog: ParquetDataCatalog) -> BacktestRunConfig:
     iid = instrument.id
     settle = instrument.get_settlement_currency().code
@@ -86,6 +126,7 @@ def build_run_config(settings: BacktestSettings, instrument: Instrument, catalog
             raise ConfigError(
                 f"venue.starting_balances: {balance!r} is not in {settle}, the settlement currency of {iid}",
             )
+    start_ns, end_ns = data_span(settings, catalog, iid.value)
     data = [
         BacktestDataConfig(
             catalog_path=str(settings.catalog),
@@ -97,8 +138,6 @@ def build_run_config(settings: BacktestSettings, instrument: Instrument, catalog
         for cls in CATALOG_DATA_TYPES
         if catalog.get_intervals(cls, iid.value)
     ]
-    if not any(d.data_cls.endswith("OrderBookDelta") for d in data):
-        raise BacktestError(f"the catalog {settings.catalog} holds no order-book deltas for {iid}")
     v = settings.venue
     venue = BacktestVenueConfig(
         name=v.name,
@@ -129,14 +168,25 @@ def build_run_config(settings: BacktestSettings, instrument: Instrument, catalog
                 "cancel_latency_nanos": round(v.latency.cancel_ms * _MS),
             },
         ),
+        fee_model=ImportableFeeModelConfig(
+            fee_model_path=f"{RateFeeModel.__module__}:{RateFeeModel.__name__}",
+            config_path=f"{RateFeeModelConfig.__module__}:{RateFeeModelConfig.__name__}",
+            config={"maker_rate": v.fees.maker_rate, "taker_rate": v.fees.taker_rate},
+        ),
     )
     strategy = ImportableStrategyConfig(
         strategy_path=settings.strategy.path,
         config_path=settings.strategy.config_path,
-        config={**settings.strategy.config, "instrument_id": iid.value},
+        config=strategy_config(settings, end_ns),
+    )
+    progress = ImportableActorConfig(
+        actor_path=f"{ProgressActor.__module__}:{ProgressActor.__name__}",
+        config_path=f"{ProgressActorConfig.__module__}:{ProgressActorConfig.__name__}",
+        config={"start_ns": start_ns, "end_ns": end_ns, "every_wall_s": settings.progress_every_s},
     )
     engine = BacktestEngineConfig(
         strategies=[strategy],
+        actors=[progress],
         logging=LoggingConfig(log_level=settings.log_level),
         data_engine=DataEngineConfig(buffer_deltas=True),
     )
@@ -163,17 +213,23 @@ def run_backtest(settings: BacktestSettings) -> BacktestOutcome:
         results = node.run()
         if not results:
             raise BacktestError("the backtest produced no result (see the log above)")
-        engine = node.get_engine(run_config.id)
-        trader = engine.trader
-        venue = Venue(settings.venue.name)
-        reports = Path(settings.reports_dir)
-        reports.mkdir(parents=True, exist_ok=True)
-        fills = trader.generate_order_fills_report()
-        positions = trader.generate_positions_report()
-        account = trader.generate_account_report(venue)
-        fills.to_csv(reports / "fills.csv")
-        positions.to_csv(reports / "positions.csv")
-        account.to_csv(reports / "account.csv")
+        trader = node.get_engine(run_config.id).trader
+        outcome = BacktestOutcome(
+            results[0], instrument, Path(settings.reports_dir),
+            fills=trader.generate_order_fills_report(),
+            positions=trader.generate_positions_report(),
+            account=trader.generate_account_report(Venue(settings.venue.name)),
+            wall_seconds=time.perf_counter() - started,
+            starting_balance=_starting_balance(settings, instrument),
+            data_span=data_span(settings, catalog, instrument.id.value),
+            strategies=[s.report() for s in trader.strategies() if hasattr(s, "report")],
+        )
     finally:
         node.dispose()
-    return BacktestOutcome(results[0], instrument, reports, fills, positions, account, time.perf_counter() - started)
+    write_reports(outcome, plots=settings.plots)
+    return outcome
+
+
+def _starting_balance(settings: BacktestSettings, instrument: Instrument) -> float:
+    settle = instrument.get_settlement_currency().code
+    return sum(float(b.split()[0]) for b in settings.venue.starting_balances if b.split()[-1] == settle)

@@ -1,18 +1,30 @@
-"""`configs/backtest.yaml`: what to replay and how the simulated venue behaves.
+"""`configs/backtest.yaml`: what to replay, how the simulated venue behaves, which strategy runs.
 
-Every modelling assumption of the simulated exchange is a named field here (fees come from the
-instrument definition, latency and fill probabilities from the venue section), so a backtest's
-result can always be traced to its assumptions.
+Every modelling assumption of the simulated exchange is a named field here (fees, latency, fill
+probabilities in the venue section; funding is booked by the strategy, see
+`scalp_nautilus.strategy.funding`), so a backtest's result can always be traced to its assumptions.
+The strategy's own parameters live in their own file (`strategy.config_file`, e.g.
+`configs/strategy.yaml`), checked as strictly as this one by `load_backtest_settings`.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 from typing import Any
 from typing import Literal
 
 import msgspec
 from msgspec import Meta
+
+from nautilus_trader.common.config import resolve_config_path
+
+from scalp_nautilus.config import ConfigError
+from scalp_nautilus.config import decode
+from scalp_nautilus.config import load_yaml
+from scalp_nautilus.config import merge
+from scalp_nautilus.config import parse_utc
+from scalp_nautilus.config import read_yaml
 
 
 class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -36,6 +48,14 @@ class LatencySettings(_Section):
     cancel_ms: Annotated[float, Meta(ge=0.0)] = 0.0
 
 
+class FeeSettings(_Section):
+    """Commission rates as fractions of the fill's notional (0.0005 = 5 bps); null keeps the
+    instrument's own (Binance tier 0: maker 0.0002, taker 0.0005). Negative maker = a rebate."""
+
+    maker_rate: Annotated[float, Meta(ge=-0.01, le=0.01)] | None = None
+    taker_rate: Annotated[float, Meta(ge=0.0, le=0.01)] | None = None
+
+
 class VenueSettings(_Section):
     name: str = "BINANCE"
     oms_type: Literal["NETTING", "HEDGING"] = "NETTING"
@@ -49,15 +69,19 @@ class VenueSettings(_Section):
     # Fills consume the book's liquidity so repeated orders do not fill twice at one level.
     liquidity_consumption: bool = True
     queue_position: bool = False
+    fees: FeeSettings = msgspec.field(default_factory=FeeSettings)
     fill: FillSettings = msgspec.field(default_factory=FillSettings)
     latency: LatencySettings = msgspec.field(default_factory=LatencySettings)
 
 
 class StrategySettings(_Section):
-    """Any Nautilus strategy by import path; `instrument_id` is filled in from the run."""
+    """Any Nautilus strategy by import path (ScalpStrategy by default). Its config: the YAML file
+    `config_file` (relative to the backtest config's folder) with `config` merged over it key by
+    key; `instrument_id` is filled in from the run."""
 
-    path: str = "nautilus_trader.examples.strategies.orderbook_imbalance:OrderBookImbalance"
-    config_path: str = "nautilus_trader.examples.strategies.orderbook_imbalance:OrderBookImbalanceConfig"
+    path: str = "scalp_nautilus.strategy:ScalpStrategy"
+    config_path: str = "scalp_nautilus.strategy:ScalpStrategyConfig"
+    config_file: str | None = None
     config: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
@@ -69,6 +93,47 @@ class BacktestSettings(_Section):
     venue: VenueSettings = msgspec.field(default_factory=VenueSettings)
     strategy: StrategySettings = msgspec.field(default_factory=StrategySettings)
     reports_dir: str = "reports"
+    plots: bool = True  # PNG plots in the reports folder beside the CSVs
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     # Stream the catalog in chunks of this many objects (bounded memory); null loads it whole.
     chunk_size: Annotated[int, Meta(gt=0)] | None = None
+    # ScalpStrategy closes what it holds this long before the data ends (its `orders.flatten_at`,
+    # unless the strategy config sets one): Nautilus fills nothing submitted after the last event.
+    flatten_before_end_s: Annotated[float, Meta(ge=0.0)] = 5.0
+    progress_every_s: Annotated[float, Meta(gt=0.0)] = 5.0  # wall seconds between progress lines
+
+    def __post_init__(self) -> None:
+        for name in ("start", "end"):
+            if getattr(self, name) is not None:
+                parse_utc(getattr(self, name), name)
+
+
+def load_backtest_settings(
+    path: str | Path, overrides: dict[str, Any] | None = None, strategy_overrides: dict[str, Any] | None = None,
+) -> BacktestSettings:
+    """`load_yaml` of a backtest config, plus its strategy config: `strategy.config_file` read and
+    checked on its own (errors name that file), then `strategy.config` and `strategy_overrides`
+    merged over it and checked again (errors name this file). The result carries the merged
+    strategy config in `strategy.config` (and no file)."""
+    settings = load_yaml(path, BacktestSettings, overrides)
+    strategy = settings.strategy
+    raw: dict[str, Any] = {}
+    sources = [f"{path} (strategy.config)"]
+    if strategy.config_file:
+        file = Path(path).parent / strategy.config_file
+        raw = read_yaml(file)
+        check_strategy_config(raw, strategy.config_path, settings.instrument_id, str(file))
+        sources.append(f"merged over {file}")
+    merged = merge(raw, strategy.config, strategy_overrides)
+    check_strategy_config(merged, strategy.config_path, settings.instrument_id, " ".join(sources))
+    strategy = msgspec.structs.replace(strategy, config_file=None, config=merged)
+    return msgspec.structs.replace(settings, strategy=strategy)
+
+
+def check_strategy_config(raw: dict[str, Any], config_path: str, instrument_id: str, source: str):
+    """Decode a strategy config (with the run's instrument) strictly; `ConfigError` names `source`."""
+    try:
+        cls = resolve_config_path(config_path)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ConfigError(f"{source}: strategy.config_path {config_path!r} cannot be imported: {exc}") from None
+    return decode({**raw, "instrument_id": instrument_id}, cls, source)

@@ -21,7 +21,8 @@ Bars are `MidBars` of the mid on event time (default 1 s, n = 60); `update_raw` 
 
 `stop_price(entry, side)` puts the stop k blended sigmas away in price units:
 entry * (1 - k sigma) below a long (entry BUY), entry * (1 + k sigma) above a short. sigma is per
-bar, so the stop is sized for a move over one bar's horizon.
+bar, so the stop is sized for a move over one bar's horizon; `stop_distance` scales it to a longer
+horizon by sqrt(bars) (the strategy's stops use that: 2 sigma of one 1 s bar is under 1 bp on BTC).
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ from scalp_nautilus.indicators.mid_bars import MidBarIndicator
 from scalp_nautilus.indicators.mid_bars import MidBars
 
 _FOUR_LN2 = 4.0 * math.log(2.0)
+
+
+def stop_distance(entry: float, sigma: float, k: float, horizon_bars: float = 1.0) -> float:
+    """Stop distance in price units: k sigmas of a move over `horizon_bars` bars (sigma per bar,
+    random-walk scaling sqrt(horizon_bars)) from `entry`."""
+    return entry * k * sigma * math.sqrt(horizon_bars)
 
 
 class ParkinsonVolatility(MidBarIndicator):
@@ -135,7 +142,7 @@ class ParkinsonVolatility(MidBarIndicator):
             raise ValueError("no volatility estimate yet (window not warm): cannot size a stop")
         if not (entry > 0.0 and math.isfinite(entry)):
             raise ValueError(f"entry price must be finite and > 0, got {entry}")
-        distance = entry * (self.stop_k if k is None else k) * self.value
+        distance = stop_distance(entry, self.value, self.stop_k if k is None else k)
         if side == OrderSide.BUY:
             return entry - distance
         if side == OrderSide.SELL:

@@ -1,0 +1,215 @@
+"""The end of a backtest: the summary table and the report folder.
+
+P&L, in the instrument's settlement currency:
+- trading: the round trips' gross P&L (Nautilus's realized P&L plus the commissions it deducted);
+- fees: the commissions (`venue.fees`, or the instrument's maker/taker rates);
+- funding: what the strategy's `FundingLedger` booked (Nautilus's backtest settles no funding);
+- net = trading - fees + funding. The account's balance change (Nautilus) must equal
+  trading - fees once flat; the summary prints both.
+
+Trades are round trips (flat -> position -> flat); a win is a round trip with a positive P&L after
+its fees. The equity curve is the strategy's timeline: account balance + unrealized P&L at the
+mid + funding booked, sampled on book batches at most once per `equity_sample_s` (1 s) of exchange
+time. Max drawdown is read on that curve; the Sharpe ratio on its 1-minute returns (last sample of
+each minute), annualised by sqrt(525,960 minutes a year: crypto trades around the clock), and only
+with at least 10 of them (a run of a few minutes has no meaningful Sharpe).
+
+Files: `fills.csv`, `positions.csv`, `account.csv` (Nautilus's reports; fills carry our order tags
+``entry:<signal>`` / ``exit:<reason>``), `round_trips.csv`, `funding.csv`, `decisions.csv`
+(decision outcome per book batch), `timeline.csv` (the sampled equity and features), `summary.txt`,
+and with plots on: `equity.png` (equity and drawdown), `trades.png` (mid with entries and exits),
+`features.png` (VPIN with its regime bounds, Hurst with its bands and dead zone, regime multiplier).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scalp_nautilus.strategy.decision import ENTRY_OUTCOMES
+from scalp_nautilus.strategy.decision import EXIT_OUTCOMES
+from scalp_nautilus.strategy.records import StrategyReport
+
+MINUTES_PER_YEAR = 365.25 * 24 * 60
+MIN_SHARPE_RETURNS = 10
+
+
+def max_drawdown(equity: pd.Series) -> tuple[float, float]:
+    """Largest fall from a running peak: (absolute, fraction of that peak)."""
+    if equity.empty:
+        return 0.0, 0.0
+    values = equity.to_numpy(dtype=float)
+    peaks = np.maximum.accumulate(values)
+    falls = peaks - values
+    i = int(np.argmax(falls))
+    return float(falls[i]), float(falls[i] / peaks[i]) if peaks[i] > 0 else 0.0
+
+
+def sharpe(equity: pd.Series, minimum: int = MIN_SHARPE_RETURNS) -> float:
+    """Annualised Sharpe of the 1-minute returns of `equity` (indexed by time); NaN with fewer
+    than `minimum` returns or none that vary."""
+    minute = equity.resample("1min").last().dropna()
+    returns = minute.pct_change().dropna()
+    if len(returns) < minimum:
+        return math.nan
+    std = returns.std(ddof=1)
+    if not std > 0:
+        return math.nan
+    return float(returns.mean() / std * math.sqrt(MINUTES_PER_YEAR))
+
+
+def pnl_split(report: StrategyReport) -> dict[str, float]:
+    trips = report.round_trips
+    fees = sum(t.commissions for t in trips)
+    realized = sum(t.realized_pnl for t in trips)
+    funding = report.funding_total
+    return {"trading": realized + fees, "fees": fees, "funding": funding, "net": realized + funding}
+
+
+def summary(outcome) -> str:
+    r = outcome.result
+    start, end = outcome.data_span
+    lines = [
+        f"instrument      {outcome.instrument.id}",
+        f"market data     {pd.Timestamp(start, tz='UTC')} -> {pd.Timestamp(end, tz='UTC')} ({(end - start) / 60e9:.1f} min)",
+        f"replayed        {pd.Timestamp(r.backtest_start, tz='UTC')} -> {pd.Timestamp(r.backtest_end, tz='UTC')} "
+        "(from the earliest record of any type, e.g. funding history)",
+        f"events          {r.iterations:,} in {outcome.wall_seconds:.1f} s wall",
+        f"orders / fills  {r.total_orders} / {len(outcome.fills)}",
+    ]
+    balance_change = _balance_change(outcome)
+    for rep in outcome.strategies:
+        lines += ["", *_strategy_table(rep, outcome.starting_balance, balance_change)]
+    lines += ["", f"reports         {outcome.reports_dir.resolve()}"]
+    return "\n".join(lines)
+
+
+def _strategy_table(rep: StrategyReport, starting_balance: float, balance_change: float) -> list[str]:
+    cur = rep.currency
+    split = pnl_split(rep)
+    trips = rep.round_trips
+    wins = sum(1 for t in trips if t.realized_pnl > 0)
+    equity = _equity(rep)
+    dd, dd_frac = max_drawdown(equity)
+    sr = sharpe(equity)
+    lines = [
+        f"strategy on {rep.instrument_id}: {rep.batches:,} book batches",
+        f"  P&L ({cur})      trading {split['trading']:+.4f}   fees {-split['fees']:+.4f}   "
+        f"funding {split['funding']:+.6f}   net {split['net']:+.4f}",
+        f"  account         balance change {balance_change:+.4f} (Nautilus: trading - fees, no funding)",
+        f"  trades          {len(trips)} round trips, win rate "
+        + (f"{wins / len(trips):.0%}" if trips else "n/a")
+        + f", {len(rep.funding)} funding payments",
+        f"  equity curve    max drawdown {dd:.4f} {cur} ({dd_frac:.3%} of peak), Sharpe "
+        + ("n/a (fewer than 10 one-minute returns)" if math.isnan(sr) else f"{sr:.2f} (1-min returns, annualised)")
+        + f"; start {starting_balance:g} {cur}",
+        "  decisions (book batches; entries: first rule that blocked)",
+    ]
+    counts = rep.outcomes
+    taken = counts.get("taken", 0)
+    blocked = {k: counts.get(k, 0) for k in ENTRY_OUTCOMES[1:] if counts.get(k, 0)}
+    lines.append(f"    entries taken {taken}; blocked: " + (", ".join(f"{k} {v:,}" for k, v in blocked.items()) or "none"))
+    exits = {k: counts.get(k, 0) for k in EXIT_OUTCOMES}
+    lines.append("    exits " + ", ".join(f"{k} {v}" for k, v in exits.items()))
+    kinds = pd.Series([t.kind for t in trips], dtype=object).value_counts().to_dict() if trips else {}
+    if kinds:
+        lines.append("    round trips by signal " + ", ".join(f"{k} {v}" for k, v in kinds.items()))
+    if rep.skips:
+        lines.append("  skipped inputs  " + "; ".join(f"{k} {v:,}" for k, v in rep.skips.items()))
+    return lines
+
+
+def _equity(rep: StrategyReport) -> pd.Series:
+    tl = rep.timeline
+    return pd.Series(tl["equity"].to_numpy(), index=pd.DatetimeIndex(tl["ts"]), dtype=float)
+
+
+def _balance_change(outcome) -> float:
+    account = outcome.account
+    if account.empty:
+        return 0.0
+    return float(account["total"].astype(float).iloc[-1]) - outcome.starting_balance
+
+
+def write_reports(outcome, plots: bool = True) -> None:
+    folder = outcome.reports_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    outcome.fills.to_csv(folder / "fills.csv")
+    outcome.positions.to_csv(folder / "positions.csv")
+    outcome.account.to_csv(folder / "account.csv")
+    for i, rep in enumerate(outcome.strategies):
+        suffix = "" if len(outcome.strategies) == 1 else f"_{i}"
+        pd.DataFrame([asdict(t) for t in rep.round_trips]).to_csv(folder / f"round_trips{suffix}.csv", index=False)
+        pd.DataFrame([asdict(p) for p in rep.funding]).to_csv(folder / f"funding{suffix}.csv", index=False)
+        pd.Series(rep.outcomes, name="book_batches").rename_axis("outcome").to_csv(folder / f"decisions{suffix}.csv")
+        rep.timeline.to_csv(folder / f"timeline{suffix}.csv", index=False)
+        if plots and len(rep.timeline):
+            _plots(rep, outcome.fills, folder, suffix)
+    (folder / "summary.txt").write_text(summary(outcome) + "\n")
+
+
+def _plots(rep: StrategyReport, fills: pd.DataFrame, folder: Path, suffix: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tl = rep.timeline
+    ts = tl["ts"]
+    equity = tl["equity"]
+    drawdown = equity - equity.cummax()
+
+    fig, (a, b) = plt.subplots(2, 1, sharex=True, figsize=(11, 6), height_ratios=(2, 1))
+    a.plot(ts, equity, lw=1)
+    a.set_ylabel(f"equity ({rep.currency})")
+    a.set_title(f"{rep.instrument_id}: equity (balance + unrealized + funding), 1 s samples")
+    b.fill_between(ts, drawdown, 0, color="tab:red", alpha=0.4, lw=0)
+    b.set_ylabel("drawdown")
+    fig.tight_layout()
+    fig.savefig(folder / f"equity{suffix}.png", dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(11, 5))
+    ax.plot(ts, tl["mid"], lw=0.8, color="0.3", label="mid")
+    if not fills.empty and "tags" in fills:
+        f = fills[fills["instrument_id"].astype(str) == rep.instrument_id]
+        when = pd.to_datetime(f["ts_last"], utc=True)
+        px = f["avg_px"].astype(float)
+        entry = f["tags"].astype(str).str.contains("entry:")
+        buy = f["side"].astype(str) == "BUY"
+        for mask, marker, color, label in (
+            (entry & buy, "^", "tab:green", "entry buy"), (entry & ~buy, "v", "tab:red", "entry sell"),
+            (~entry, "x", "k", "exit"),
+        ):
+            if mask.any():
+                ax.scatter(when[mask], px[mask], marker=marker, color=color, s=30, label=label, zorder=3)
+    ax.set_title(f"{rep.instrument_id}: mid with entries and exits")
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(folder / f"trades{suffix}.png", dpi=110)
+    plt.close(fig)
+
+    fig, (a, b, c) = plt.subplots(3, 1, sharex=True, figsize=(11, 7))
+    bounds = rep.bounds
+    a.plot(ts, tl["vpin"], lw=0.8)
+    for key, color in (("vpin_low", "tab:green"), ("vpin_medium", "tab:olive"), ("vpin_high", "tab:red")):
+        a.axhline(bounds[key], ls="--", lw=0.7, color=color)
+    a.set_ylabel("VPIN")
+    a.set_ylim(0, 1)
+    b.plot(ts, tl["hurst"], lw=0.8, color="tab:purple")
+    b.axhspan(bounds["hurst_dead_low"], bounds["hurst_dead_high"], color="0.85", label="dead zone")
+    b.axhline(bounds["hurst_mr"], ls="--", lw=0.7, color="tab:blue")
+    b.axhline(bounds["hurst_momentum"], ls="--", lw=0.7, color="tab:orange")
+    b.set_ylabel("Hurst")
+    b.set_ylim(0, 1)
+    c.plot(ts, tl["regime_multiplier"], lw=0.8, color="tab:brown")
+    c.set_ylabel("regime mult.")
+    c.set_ylim(0, 1.05)
+    a.set_title(f"{rep.instrument_id}: VPIN, Hurst and the microstructure regime (1 s samples)")
+    fig.tight_layout()
+    fig.savefig(folder / f"features{suffix}.png", dpi=110)
+    plt.close(fig)
