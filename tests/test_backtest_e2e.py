@@ -3,6 +3,7 @@ real imported capture, the reports, the feature recorder, and determinism."""
 
 from __future__ import annotations
 
+import math
 import re
 
 import pandas as pd
@@ -96,3 +97,26 @@ def test_real_capture_end_to_end(capture_paths, tmp_path, capsys):
     assert "BTCUSDT-PERP.BINANCE" in out
     _, trips = assert_traded_and_flat(reports)
     assert len(trips) >= 2 and "stop" in set(trips["exit_reason"])
+
+
+def test_model_file_from_the_strategy_yaml_is_loaded_and_used(tmp_path, caplog):
+    """`lstm.model_path` in strategy.yaml reaches the predictor: a model whose network always calls
+    "up" (zero weights, up-biased head) must show in the recorded features as an active LSTM with a
+    direction of P(up) - P(down), predicted at the configured cadence."""
+    from tests.test_lstm import constant_model
+
+    model = tmp_path / "up.pt"
+    constant_model(model, seq_len=50, horizon=5)
+    catalog = tmp_path / "cat"
+    assert main(["data", "simulate", "--catalog", str(catalog), "--minutes", "6"]) == 0
+    config = write_config(
+        tmp_path, catalog=str(catalog), reports_dir=str(tmp_path / "rep"),
+        strategy={"lstm.model_path": str(model), "lstm.cadence_ms": 250.0}, **{"strategy.config": FAST},
+    )
+    assert main(["backtest", "--config", str(config), "--record-features", str(tmp_path / "f.parquet")]) == 0
+    rows = pd.read_parquet(tmp_path / "f.parquet", columns=["ts_event", "lstm_active", "lstm_direction"])
+    active = rows[rows["lstm_active"]]
+    predicted = active[active.index >= active["lstm_direction"].ne(0.0).idxmax()]  # from the first full sequence
+    assert len(predicted) > 100 and len(predicted) > 0.5 * len(active)
+    e5 = math.exp(5.0)
+    assert predicted["lstm_direction"].to_numpy() == pytest.approx((e5 - 1) / (e5 + 2))

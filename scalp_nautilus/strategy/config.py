@@ -216,7 +216,18 @@ class FundingSettings(_Section, frozen=True):
 
 
 class LSTMSettings(_Section, frozen=True):
-    seq_len: Count = 50
+    """LSTM predictor (DESIGN 3.7). Without `model_path` (or with a file that is refused, or once the
+    accuracy guard switched the model off) it runs the logged fallback tanh(mean(LOB vector)) with
+    confidence 0. A model prediction costs ~0.3 ms on one CPU thread, about ten times a whole
+    feature update, so by default it predicts at most every 100 ms of event time, not every batch.
+    """
+
+    model_path: str | None = None  # a file written by `scalp-nautilus train`
+    seq_len: Count = 50  # must equal the model file's
+    cadence_ms: NonNegative = 100.0  # 0: predict on every book batch
+    accuracy_window: Count = 500  # direction calls in the rolling accuracy
+    min_accuracy: Unit = 0.52  # below this over a full window the model is ignored until reloaded
+    torch_threads: Count = 1  # torch intra-op threads (1 was fastest for batch-of-one inference here)
 
 
 class EnsembleSettings(_Section, frozen=True):
@@ -351,6 +362,13 @@ def build_pipeline(config: ScalpStrategyConfig) -> FeaturePipeline:
             lob.atr_period, lob.bb_period, lob.bb_k, bar_ns=_ns(lob.bar_s),
         ),
         funding=FundingArbDetector(f.window, f.min_history, f.z_threshold),
-        lstm=LSTMPredictor(seq_len=config.lstm.seq_len),
+        lstm=LSTMPredictor(
+            model_path=config.lstm.model_path,
+            seq_len=config.lstm.seq_len,
+            cadence_ns=round(config.lstm.cadence_ms * 1_000_000),
+            accuracy_window=config.lstm.accuracy_window,
+            min_accuracy=config.lstm.min_accuracy,
+            torch_threads=config.lstm.torch_threads,
+        ),
         ensemble=SignalEnsemble(config.ensemble.weights),
     )
