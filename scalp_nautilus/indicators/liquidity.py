@@ -32,6 +32,7 @@ from nautilus_trader.indicators.base import Indicator
 from nautilus_trader.model.data import TradeTick
 
 from scalp_nautilus.book import BookSnapshot
+from scalp_nautilus.indicators.hurst import ols_slope
 from scalp_nautilus.indicators.lee_ready import AGGRESSOR_TO_SIDE
 from scalp_nautilus.skips import SkipCounter
 
@@ -72,22 +73,6 @@ def book_liquidity(bp, bq, nb, ap, aq, na, mid, levels, size, scale_bps):
     )
 
 
-@njit(cache=True)
-def ols_slope(x, y, n):
-    """OLS slope (with intercept) of y on x over the first n points; NaN when x is constant."""
-    mx = 0.0
-    my = 0.0
-    for i in range(n):
-        mx += x[i]
-        my += y[i]
-    mx /= n
-    my /= n
-    sxx = 0.0
-    sxy = 0.0
-    for i in range(n):
-        sxx += (x[i] - mx) * (x[i] - mx)
-        sxy += (x[i] - mx) * (y[i] - my)
-    return sxy / sxx if sxx > 0.0 else math.nan
 
 
 class KyleLambda:
@@ -163,7 +148,7 @@ class KyleLambda:
     def _fit(self) -> None:
         if self.points < self.min_points:
             return
-        slope = ols_slope(self._x, self._y, self.points)
+        slope = ols_slope(self._x[: self.points], self._y[: self.points])
         if math.isnan(slope):
             return  # no flow variation in the window: keep the last estimate
         self.value = slope
