@@ -49,17 +49,21 @@ class SignalEnsemble(Indicator):
 
     def update_raw(self, ofi: float, lstm: float, ou: float, cvd: float) -> float:
         """Combine the members' directions (each clipped to [-1, 1]; NaN counts as silent)."""
-        d = tuple(min(max(x, -1.0), 1.0) if x == x else 0.0 for x in (ofi, lstm, ou, cvd))
-        self.directions = d
-        self.value = sum(w * x for w, x in zip(self.weights, d))
+        d = [ofi, lstm, ou, cvd]
+        for i, x in enumerate(d):
+            if not -1.0 <= x <= 1.0:  # also true for NaN
+                d[i] = 0.0 if x != x else (1.0 if x > 0.0 else -1.0)
+        self.directions = tuple(d)
+        w = self.weights
+        self.value = w[0] * d[0] + w[1] * d[1] + w[2] * d[2] + w[3] * d[3]
         votes = [d[i] for i in self._active]
         n = len(votes)
-        mean_abs = sum(abs(x) for x in votes) / n
+        mean_abs = sum(map(abs, votes)) / n
         if mean_abs < 1e-12:
             self.confidence = 0.0
         else:
             mean = sum(votes) / n
-            std = math.sqrt(sum((x - mean) ** 2 for x in votes) / n)
+            std = math.sqrt(sum((x - mean) * (x - mean) for x in votes) / n)
             self.confidence = min(max(1.0 - std / mean_abs, 0.0), 1.0)
         if not self.initialized:
             self._set_has_inputs(True)

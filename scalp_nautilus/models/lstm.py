@@ -189,11 +189,13 @@ class LSTMPredictor(Indicator):
 
     def update_raw(self, vector: np.ndarray, mid: float, ts_event: int) -> float:
         """Add one z-scored LOB vector (all zeros while the vector is stale) and the mid it came with."""
-        v = np.asarray(vector, dtype=np.float32)
+        v = vector if isinstance(vector, np.ndarray) else np.asarray(vector, dtype=np.float64)
         if v.shape != (N_LOB_FEATURES,):
             self.skips("LOB vector of the wrong shape ignored", v.shape)
             return self.value
-        if not math.isfinite(float(v.sum())):
+        # Plain floats: numpy's reductions cost microseconds on 21 values.
+        total = sum(v.tolist())
+        if not math.isfinite(total):
             self.skips("LOB vector with a non-finite value ignored")
             return self.value
         if not (0.0 < mid < math.inf):
@@ -213,14 +215,14 @@ class LSTMPredictor(Indicator):
             if self._count >= self.seq_len and due:
                 self._predict(i, ts_event)
         else:
-            self._fallback(v)
+            self._fallback(total / N_LOB_FEATURES)
         return self.value
 
-    def _fallback(self, v: np.ndarray) -> None:
+    def _fallback(self, mean: float) -> None:
         if not self._fallback_logged:
             log.warning("LSTMPredictor: no model file configured; running on %s", FALLBACK)
             self._fallback_logged = True
-        self.value = math.tanh(float(v.mean()))
+        self.value = math.tanh(mean)
         self.confidence = 0.0
         self.volatility = 0.0
 
