@@ -31,11 +31,12 @@ from collections.abc import Callable
 from nautilus_trader.indicators.base import Indicator
 
 from scalp_nautilus.book import BookSnapshot
+from scalp_nautilus.indicators.warm_state import WarmState
 
 SECOND_NS = 1_000_000_000
 
 
-class MidBars:
+class MidBars(WarmState):
     """Build ``bar_ns`` bars of the mid; call ``on_bar(high, low, close)`` as each one closes.
 
     Parameters
@@ -52,6 +53,7 @@ class MidBars:
 
     __slots__ = ("on_bar", "on_gap", "bar_ns", "max_carry", "_bar", "_high", "_low", "_close",
                  "invalid", "late", "carried", "gaps", "closed")
+    _STATE = ("_bar", "_high", "_low", "_close", "invalid", "late", "carried", "gaps", "closed")
 
     def __init__(
         self,
@@ -113,7 +115,7 @@ class MidBars:
         self._high = self._low = self._close = price
 
 
-class MidBarIndicator(Indicator):
+class MidBarIndicator(WarmState, Indicator):
     """Base of the indicators that read only the mid through their `bars` (a `MidBars`)."""
 
     bars: MidBars
