@@ -311,6 +311,11 @@ class FeaturePipeline:
         self.books, self.trades = state["books"], state["trades"]
         self._mid, self._book_valid, self._ts_event = state["mid"], state["book_valid"], state["ts_event"]
         self._update_id, self._warm = state["update_id"], state["warm"]
+        # A restart is a known pause, not a feed outage: the bar series join across it.
+        for indicator in self._indicators.values():
+            bars = getattr(indicator, "bars", None)
+            if bars is not None:
+                bars.bridge()
 
     # ---------------------------------------------------------------- output
 

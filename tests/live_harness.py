@@ -11,8 +11,10 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
+import msgspec
 import yaml
 
 from nautilus_trader.live.node import TradingNode
@@ -36,7 +38,7 @@ STRATEGY = {
 
 def venue_settings(shared_data: Path, **changes) -> ReplayVenueSettings:
     captures = [str(shared_data / "binance-futures" / f) for f in CAPTURE_2023]
-    return ReplayVenueSettings(captures=captures, port=0, **changes)
+    return msgspec.convert({"captures": captures, "port": 0, **changes}, ReplayVenueSettings)
 
 
 def write_live_config(tmp_path: Path, venue: ReplayVenue, strategy: dict | None = None, name: str = "live.yaml") -> Path:
@@ -48,7 +50,8 @@ def write_live_config(tmp_path: Path, venue: ReplayVenue, strategy: dict | None 
     cfg["strategy"]["config_file"] = str(ROOT / "configs" / "strategy.yaml")
     cfg["strategy"]["config"] = merge(cfg["strategy"]["config"], STRATEGY, strategy or {})
     cfg["strategy"]["config"]["state"]["path"] = str(tmp_path / "state.json")
-    cfg["logging"]["directory"] = str(tmp_path / "logs")
+    # Nautilus's logger is per process: the first node of a test session picks the file.
+    cfg["logging"] = {"directory": str(tmp_path / "logs"), "level": "WARNING", "file_level": "INFO"}
     cfg["timeouts"] = {"connection_s": 20.0, "reconciliation_s": 10.0, "disconnection_s": 5.0, "post_stop_s": 1.5}
     path = tmp_path / name
     path.write_text(yaml.safe_dump(cfg))
@@ -61,6 +64,9 @@ class NodeRun:
     strategy: object  # the ScalpStrategy instance (its records outlive the node)
     data_client: object  # the SyncedBinanceFuturesDataClient
     wall_s: float
+    decisions: list = field(default_factory=list)  # (update id, book valid, warm, outcome, action) per book batch
+    orders: list = field(default_factory=list)  # the node's orders after it stopped: (client id, side, status, tags)
+    open_positions: int = 0  # positions still open in the node's cache after it stopped
 
 
 def run_node(settings: LiveSettings, until: Callable[[NodeRun], bool], timeout_s: float) -> NodeRun:
@@ -71,6 +77,14 @@ def run_node(settings: LiveSettings, until: Callable[[NodeRun], bool], timeout_s
     # Nautilus keeps its clients private; tests read the data client's counters.
     client = next(iter(node.kernel.data_engine._clients.values()))
     run = NodeRun(node, node.trader.strategies()[0], client, 0.0)
+    decide = run.strategy._decide
+
+    def recorded(row):
+        d = decide(row)
+        run.decisions.append((row.update_id, row.book_valid, row.warm, d.outcome, d.action))
+        return d
+
+    run.strategy._decide = recorded
     started = time.perf_counter()
 
     async def main() -> None:
@@ -82,6 +96,9 @@ def run_node(settings: LiveSettings, until: Callable[[NodeRun], bool], timeout_s
                 break
         await asyncio.wait_for(node.stop_async(), 30)
         await asyncio.wait_for(task, 30)
+        cache = node.kernel.cache
+        run.orders = [(o.client_order_id.value, o.side_string(), o.status_string(), o.tags) for o in cache.orders()]
+        run.open_positions = len(cache.positions_open())
 
     try:
         loop.run_until_complete(main())

@@ -18,6 +18,11 @@ in a row are treated as a feed outage, not as a flat market. Flat bars there wou
 zero volatility followed by one huge return, so the builder calls ``on_gap`` instead (consumers
 restart their windows) and the next bar opens afresh at the next mid.
 
+A live node restarting from saved state (`FeaturePipeline.restore`) calls ``bridge``: the hole
+the restart left is neither an outage nor a flat market but a known pause, so the first bar after
+it follows the last one before it directly (one bar's return spans the pause) and the windows
+carry on warm; a pause within `max_carry` bars is carried flat as any silence.
+
 Counters: ``invalid`` (non-finite or non-positive mids, skipped), ``late`` (stamps before the open
 bar: folded into it, as the exchange clock may step back a millisecond across streams),
 ``carried`` (flat bars emitted for silent seconds), ``gaps`` (outages that restarted the series).
@@ -52,8 +57,8 @@ class MidBars(WarmState):
     """
 
     __slots__ = ("on_bar", "on_gap", "bar_ns", "max_carry", "_bar", "_high", "_low", "_close",
-                 "invalid", "late", "carried", "gaps", "closed")
-    _STATE = ("_bar", "_high", "_low", "_close", "invalid", "late", "carried", "gaps", "closed")
+                 "invalid", "late", "carried", "gaps", "closed", "_bridge", "bridged")
+    _STATE = ("_bar", "_high", "_low", "_close", "invalid", "late", "carried", "gaps", "closed", "bridged")
 
     def __init__(
         self,
@@ -75,7 +80,12 @@ class MidBars(WarmState):
     def reset(self) -> None:
         self._bar = -1  # index of the open bar; -1: none yet
         self._high = self._low = self._close = 0.0
-        self.invalid = self.late = self.carried = self.gaps = self.closed = 0
+        self.invalid = self.late = self.carried = self.gaps = self.closed = self.bridged = 0
+        self._bridge = False
+
+    def bridge(self) -> None:
+        """Join the next bar to the open one whatever the silence between them (see the module doc)."""
+        self._bridge = self._bar >= 0
 
     def update(self, mid: float, ts_ns: int) -> bool:
         """Add the mid observed at `ts_ns`; closed bars are emitted first. False if `mid` was skipped."""
@@ -91,7 +101,11 @@ class MidBars(WarmState):
             self.closed += 1
             self.on_bar(self._high, self._low, close)
             empty = bar - self._bar - 1
-            if empty > self.max_carry:
+            bridge, self._bridge = self._bridge, False
+            if empty > self.max_carry and bridge:
+                self.bridged += 1
+                empty = 0
+            elif empty > self.max_carry:
                 self.gaps += 1
                 self.on_gap()
                 self._open(bar, mid)
@@ -103,6 +117,8 @@ class MidBars(WarmState):
             self._open(bar, close)
         elif bar < self._bar:
             self.late += 1
+        else:
+            self._bridge = False  # the feed resumed within the open bar: nothing to join
         if mid > self._high:
             self._high = mid
         elif mid < self._low:

@@ -8,9 +8,11 @@ keeps everything else of Nautilus's client (connection, subscriptions, parsing o
 trades, mark prices) and changes the book path only:
 
 - every diff goes through `BookSync` (the importer's rules, `scalp_nautilus.data.binance_sync`);
-- a gap, and a WebSocket reconnect, publish a CLEAR (the book is empty, so the strategy sees an
-  invalid book and takes no new position) and re-sync from a fresh snapshot, retried while the
-  snapshot is older than the buffered diffs;
+- a gap publishes a CLEAR (the book is empty, so the strategy sees an
+  invalid book and takes no new position) and re-syncs from a fresh snapshot, retried while the
+  snapshot is older than the buffered diffs. A WebSocket reconnect is one: the new connection's
+  first diff does not continue the chain (measured against the replay venue: Nautilus 1.231's
+  reconnect hook did not fire on the shared market connection; when it fires it re-syncs too);
 - the snapshot is one batch (CLEAR + levels, ``F_SNAPSHOT``, ``F_LAST`` on its last delta) stamped
   with the exchange's time ``T``, exactly as the importer writes a capture's snapshot to the
   catalog, so backtests and live runs see the same batches;

@@ -157,6 +157,7 @@ class ReplayVenue:
             self.exchange.open_position(settings.exchange.position, settings.exchange.entry_price or start_mid)
         self.exchange.mark = start_mid
         self.stats: Counter = Counter()
+        self.errors: list[BaseException] = []  # failures of the venue's own tasks (a venue bug, not a fault)
         self.started = asyncio.Event()
         self.finished = asyncio.Event()
         self.shift_ms = 0
@@ -215,8 +216,21 @@ class ReplayVenue:
     def _spawn(self, coro) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
         return task
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.errors.append(task.exception())
+            log.error("replay venue task failed", exc_info=task.exception())
+
+    @property
+    def progress_s(self) -> float:
+        """Capture seconds replayed so far (0 before the replay starts)."""
+        if not self._last_ms:
+            return 0.0
+        return (self._last_ms - self.shift_ms - self.capture.first_event_ms) / 1000
 
     def now_ms(self) -> int:
         """The exchange's clock: the last replayed message's time (wall time before the replay)."""
@@ -782,13 +796,23 @@ class VenueThread:
         except TimeoutError:
             return False
 
+    async def _shutdown(self) -> None:
+        await self.venue.stop()
+        # Request handlers still parked on a closed connection end here, not on a closed loop.
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     def __exit__(self, *exc) -> None:
         try:
             if self.venue is not None:
-                self.call(self.venue.stop())
+                self.call(self._shutdown())
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
+        if self.venue is not None and self.venue.errors and exc[0] is None:
+            raise RuntimeError(f"the replay venue failed: {self.venue.errors[0]!r}") from self.venue.errors[0]
 
 
 async def serve(settings: ReplayVenueSettings) -> None:
