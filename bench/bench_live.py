@@ -6,13 +6,16 @@ are `time.perf_counter_ns()` on the node's event loop thread:
 
 - arrival: a depth message enters the adapter (`SyncedBinanceFuturesDataClient._handle_book_diff_update`,
   before it is decoded);
+- delivered: the strategy's `on_order_book_deltas` is called with that batch (Nautilus's parsing,
+  data engine queue, cache book update and message bus in between);
 - decided: the strategy finished its work on that book batch (features, decision and any order);
 - submitted: the strategy hands an order to Nautilus (`submit_order` called) for that batch;
 - sent: Nautilus's Binance execution client starts sending that order (`_submit_order`), after
   the risk and execution engines.
 
-Printed: p50 / p90 / p99 / max of arrival -> decided over every book batch, and of arrival ->
-submitted and arrival -> sent over every order, per capture replayed.
+Printed: p50 / p90 / p99 / max of arrival -> delivered, delivered -> decided (the strategy's own
+work) and arrival -> decided over every book batch, and of arrival -> submitted and arrival -> sent
+over every order, per capture replayed.
 
     PYTHONPATH=. python bench/bench_live.py [--speed 5] [--captures usdm_2023_04 usdm_2024_07 usdm_2024_08]
 """
@@ -21,9 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,12 +42,16 @@ from scalp_nautilus.live.settings import credentials  # noqa: E402
 from scalp_nautilus.live.settings import load_live_settings  # noqa: E402
 from tests.conftest import CAPTURES  # noqa: E402
 from tests.conftest import shared_data_dir  # noqa: E402
-from tests.live_harness import STRATEGY  # noqa: E402
+from tests.live_harness import VenueAddress  # noqa: E402
+from tests.live_harness import free_port  # noqa: E402
+from tests.live_harness import start_venue_process  # noqa: E402
 from tests.live_harness import write_live_config  # noqa: E402
 
 clock = time.perf_counter_ns
 arrival: dict[int, int] = {}  # update id u -> arrival
 decided: list[int] = []
+delivered: list[int] = []
+own: list[int] = []
 submitted: list[int] = []
 sent: list[int] = []
 _current: list[int] = [0]  # arrival of the message being handled
@@ -79,13 +83,23 @@ def instrument() -> None:
 
 
 def hook_strategy(strategy) -> None:
-    act, submit = strategy._act, strategy.submit_order
+    act, submit, on_book = strategy._act, strategy.submit_order, strategy.on_order_book_deltas
+    entered = [0]
+
+    def timed_book(deltas):
+        entered[0] = clock()
+        t0 = arrival.get(deltas.sequence)
+        if t0 is not None:
+            delivered.append(entered[0] - t0)
+        on_book(deltas)
 
     def timed_act(decision):
         act(decision)
+        now = clock()
+        own.append(now - entered[0])
         t0 = arrival.pop(strategy._row.update_id, None)
         if t0 is not None:
-            decided.append(clock() - t0)
+            decided.append(now - t0)
 
     def timed_submit(order, *args, **kwargs):
         t0 = arrival.get(strategy._row.update_id)
@@ -95,43 +109,25 @@ def hook_strategy(strategy) -> None:
         submit(order, *args, **kwargs)
 
     strategy._act = timed_act
+    strategy.on_order_book_deltas = timed_book
     strategy.submit_order = timed_submit
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class _Venue:
-    """Where the node finds the venue (what `write_live_config` reads)."""
-
-    def __init__(self, port: int) -> None:
-        self.url_http, self.url_ws = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}"
-        from scalp_nautilus.live.replay_venue import REPLAY_API_KEY, REPLAY_API_SECRET
-
-        self.settings = type("S", (), {"api_key": REPLAY_API_KEY, "api_secret": REPLAY_API_SECRET})
 
 
 def run_capture(name: str, speed: float, tmp: Path) -> None:
     data = shared_data_dir()
     files = [str(data / "binance-futures" / f) for f in CAPTURES[name]]
     port = free_port()
-    venue = subprocess.Popen(
-        [sys.executable, "-m", "scalp_nautilus.cli", "replay-venue", "--config", str(ROOT / "configs" / "replay_venue.yaml"),
-         "--capture", *files, "--speed", str(speed), "--port", str(port)],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
+    venue = start_venue_process(files, speed, port)
     try:
-        venue.stdout.readline()  # "replay venue for ...: base_url_http ..." once it listens
-        settings = load_live_settings(write_live_config(tmp, _Venue(port), name=f"{name}.yaml"))
+        run_dir = tmp / name  # its own warm-state file: a capture never continues another's state
+        run_dir.mkdir()
+        settings = load_live_settings(write_live_config(run_dir, VenueAddress(port)))
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         node = build_node(settings, credentials(settings, mainnet=False), mainnet=False, loop=loop)
         strategy = node.trader.strategies()[0]
         hook_strategy(strategy)
-        n0 = (len(decided), len(submitted), len(sent))
+        n0 = (len(decided), len(submitted), len(sent), len(delivered), len(own))
 
         async def main() -> None:
             task = loop.create_task(node.run_async())
@@ -148,7 +144,8 @@ def run_capture(name: str, speed: float, tmp: Path) -> None:
     finally:
         venue.terminate()
         venue.wait(10)
-    report(f"{name} @ {speed:g}x", decided[n0[0]:], submitted[n0[1]:], sent[n0[2]:], strategy.batches)
+    report(f"{name} @ {speed:g}x", delivered[n0[3]:], own[n0[4]:], decided[n0[0]:], submitted[n0[1]:], sent[n0[2]:],
+           strategy.batches)
 
 
 def pct(xs: list[int]) -> str:
@@ -159,8 +156,10 @@ def pct(xs: list[int]) -> str:
     return f"n={len(us):>6}  p50 {p50:8.1f} us  p90 {p90:8.1f} us  p99 {p99:8.1f} us  max {us.max():9.1f} us"
 
 
-def report(title: str, dec, sub, snt, batches: int) -> None:
+def report(title: str, dlv, own_, dec, sub, snt, batches: int) -> None:
     print(f"\n{title}: {batches} book batches")
+    print(f"  arrival -> delivered (every batch)  {pct(dlv)}")
+    print(f"  delivered -> decided (the strategy) {pct(own_)}")
     print(f"  arrival -> decided (every batch)    {pct(dec)}")
     print(f"  arrival -> submit_order (orders)    {pct(sub)}")
     print(f"  arrival -> exec client sends        {pct(snt)}", flush=True)
@@ -178,7 +177,7 @@ def main() -> None:
         for name in args.captures:
             run_capture(name, args.speed, Path(tmp))
     if len(args.captures) > 1:
-        report("all captures", decided, submitted, sent, sum(1 for _ in decided))
+        report("all captures", delivered, own, decided, submitted, sent, len(own))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,10 @@ it is stopped (the strategy cancels and closes), and disposed. Every wait has a 
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,7 +45,32 @@ def venue_settings(shared_data: Path, **changes) -> ReplayVenueSettings:
     return msgspec.convert({"captures": captures, "port": 0, **changes}, ReplayVenueSettings)
 
 
-def write_live_config(tmp_path: Path, venue: ReplayVenue, strategy: dict | None = None, name: str = "live.yaml") -> Path:
+class VenueAddress:
+    """Where a node finds a replay venue running in another process (what `write_live_config` reads)."""
+
+    def __init__(self, port: int) -> None:
+        self.url_http, self.url_ws = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}"
+        self.settings = ReplayVenueSettings(captures=[])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_venue_process(files: list[str], speed: float, port: int) -> subprocess.Popen:
+    """`scalp-nautilus replay-venue` in its own process; returns once it listens."""
+    venue = subprocess.Popen(
+        [sys.executable, "-m", "scalp_nautilus.cli", "replay-venue", "--config", str(ROOT / "configs" / "replay_venue.yaml"),
+         "--capture", *files, "--speed", str(speed), "--port", str(port)],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    venue.stdout.readline()  # "replay venue for ...: base_url_http ..." once it listens
+    return venue
+
+
+def write_live_config(tmp_path: Path, venue: ReplayVenue | VenueAddress, strategy: dict | None = None, name: str = "live.yaml") -> Path:
     """configs/live_binance_replay.yaml pointed at `venue`, logging and state under `tmp_path`,
     `strategy` merged over the strategy section's `config`."""
     cfg = yaml.safe_load((ROOT / "configs" / "live_binance_replay.yaml").read_text())

@@ -10,6 +10,11 @@ Python what `BybitDataClient._handle_msg` receives. Those deltas are applied to 
 `OrderBook` and compared, after every message, with a plain dict book built straight from the
 JSON by Bybit's documented rules (a snapshot replaces the book, a delta level sets the size at its
 price, size "0" deletes it).
+
+The node's Bybit data client is `SyncedBybitDataClient` (`scalp_nautilus.live.bybit`): its chain
+rules are tested on plain numbers, and the client itself is driven end to end over the same
+loopback WebSocket by a small server that answers subscribe / unsubscribe as Bybit does, with the
+clean capture and with one message lost.
 """
 
 from __future__ import annotations
@@ -26,13 +31,21 @@ import msgspec
 import pytest
 from aiohttp import web
 
+from nautilus_trader.adapters.bybit import BybitDataClientConfig
 from nautilus_trader.adapters.bybit.data import BybitDataClient
 from nautilus_trader.adapters.bybit.execution import BybitExecutionClient
 from nautilus_trader.adapters.bybit.loaders import BybitOrderBookDeltaDataLoader
+from nautilus_trader.cache.cache import Cache
+from nautilus_trader.common.component import LiveClock
+from nautilus_trader.common.component import MessageBus
+from nautilus_trader.config import InstrumentProviderConfig
 from nautilus_trader.core import nautilus_pyo3
 from nautilus_trader.core.nautilus_pyo3 import BybitEnvironment
 from nautilus_trader.core.nautilus_pyo3 import BybitProductType
+from nautilus_trader.core.uuid import UUID4
+from nautilus_trader.data.messages import SubscribeOrderBook
 from nautilus_trader.model.book import OrderBook
+from nautilus_trader.model.data import OrderBookDelta
 from nautilus_trader.model.data import OrderBookDeltas
 from nautilus_trader.model.data import QuoteTick
 from nautilus_trader.model.data import TradeTick
@@ -45,12 +58,19 @@ from nautilus_trader.model.identifiers import AccountId
 from nautilus_trader.model.identifiers import ClientId
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.identifiers import TraderId
+from nautilus_trader.model.identifiers import Venue
 from nautilus_trader.model.instruments import CryptoPerpetual
 from nautilus_trader.persistence.wranglers import OrderBookDeltaDataWrangler
 
 from scalp_nautilus.cli import main
 from scalp_nautilus.config import ConfigError
+from scalp_nautilus.live import bybit as bybit_module
 from scalp_nautilus.live import node as live_node
+from scalp_nautilus.live.bybit import SyncedBybitDataClient
+from scalp_nautilus.live.bybit import SyncedBybitLiveDataClientFactory
+from scalp_nautilus.live.bybit import UpdateChain
+from scalp_nautilus.live.bybit import Verdict
+from scalp_nautilus.live.bybit import batch_update
 from scalp_nautilus.live.node import build_node
 from scalp_nautilus.live.node import client_configs
 from scalp_nautilus.live.settings import LiveSettings
@@ -97,7 +117,8 @@ def test_live_node_builds_for_bybit_from_its_yaml(tmp_path):
         exec_clients = node.kernel.exec_engine._clients
         assert list(data_clients) == [ClientId("BYBIT")] and list(exec_clients) == [ClientId("BYBIT")]
         data, execution = data_clients[ClientId("BYBIT")], exec_clients[ClientId("BYBIT")]
-        assert type(data) is BybitDataClient and type(execution) is BybitExecutionClient
+        assert type(data) is SyncedBybitDataClient and type(execution) is BybitExecutionClient
+        assert isinstance(data, BybitDataClient) and (data.gaps, data.resyncs) == (0, 0)
         assert execution.account_id == AccountId("BYBIT-UNIFIED")
         for client in (data, execution):
             assert client._config.environment == BybitEnvironment.TESTNET
@@ -447,3 +468,219 @@ def test_nautilus_file_loader_known_defects(capture, tmp_path):
     assert deltas[0].ts_event != messages[0]["ts"] * 1_000_000
     assert abs(deltas[0].ts_event - messages[0]["ts"] * 1_000_000) < 1_000
     assert not any(d.flags & RecordFlag.F_LAST for d in deltas)
+
+
+# ---------------------------------------------------------------------- the update chain
+
+
+def test_update_chain_rules():
+    """`UpdateChain` on plain numbers: Bybit's `u` +1 per message, a snapshot or u == 1 restarts."""
+    chain = UpdateChain()
+    assert [chain.update(u, False) for u in (7, 8)] == [Verdict.DROP] * 2  # nothing before a snapshot
+    assert chain.update(100, True) == Verdict.SNAPSHOT
+    assert [chain.update(u, False) for u in (101, 102, 103)] == [Verdict.APPLY] * 3
+    # A lost message: the break shows at the next one; then nothing applies until a snapshot.
+    assert chain.update(105, False) == Verdict.GAP and chain.gap_reason == "u=105 after u=103"
+    assert [chain.update(u, False) for u in (106, 107)] == [Verdict.DROP] * 2
+    assert chain.update(230, True) == Verdict.SNAPSHOT and chain.update(231, False) == Verdict.APPLY
+    # A repeated message and an older one break the chain too.
+    assert chain.update(231, False) == Verdict.GAP and chain.gap_reason == "u=231 after u=231"
+    chain.update(300, True)
+    assert chain.update(299, False) == Verdict.GAP
+    # u == 1: Bybit restarted its service; the chain starts again there, synced or not.
+    assert chain.update(1, False) == Verdict.SNAPSHOT and chain.update(2, False) == Verdict.APPLY
+    assert chain.update(1, False) == Verdict.SNAPSHOT and chain.update(3, False) == Verdict.GAP
+    # A snapshot carrying the same u as the previous message (Bybit's level-1 re-sends) resets.
+    chain.update(50, True)
+    assert chain.update(50, True) == Verdict.SNAPSHOT and chain.update(51, False) == Verdict.APPLY
+    # A snapshot without levels has no u: the next message continues the chain whatever its u.
+    assert chain.update(None, True) == Verdict.SNAPSHOT and chain.update(77, False) == Verdict.APPLY
+    assert chain.update(78, False) == Verdict.APPLY and chain.update(80, False) == Verdict.GAP
+
+
+@pytest.mark.real_data
+def test_batch_update_reads_u_and_snapshot_from_nautilus_batches(replayed):
+    messages, received, _ = replayed
+    got = [batch_update(b) for b in book_batches(received)]
+    assert got == [(m["data"]["u"], m["type"] == "snapshot") for m in messages]
+
+
+class BybitBookServer:
+    """Bybit's public linear stream on 127.0.0.1: answers `subscribe` / `unsubscribe` as Bybit does
+    and, on the n-th book subscription, sends `scripts[n]` (lines) after the answer."""
+
+    def __init__(self, scripts: list[list[str]]) -> None:
+        self.scripts = scripts
+        self.requests: list[dict] = []
+        self.book_subscriptions = 0
+
+    async def serve(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async for msg in ws:
+            req = json.loads(msg.data)
+            self.requests.append(req)
+            op = req.get("op")
+            if op in ("subscribe", "unsubscribe"):
+                await ws.send_str(json.dumps({"success": True, "ret_msg": "", "conn_id": "test", "op": op,
+                                              "req_id": req.get("req_id", "")}))
+            if op == "subscribe" and any(a.startswith("orderbook.") for a in req["args"]):
+                n, self.book_subscriptions = self.book_subscriptions, self.book_subscriptions + 1
+                for line in self.scripts[n] if n < len(self.scripts) else []:
+                    await ws.send_str(line)
+        return ws
+
+
+def drive_synced_client(scripts: list[list[str]], timeout_s: float = 10.0, until=None):
+    """A `SyncedBybitDataClient` built by its factory, its LINEAR WebSocket pointed at a
+    `BybitBookServer`, subscribed to XRPUSDT's 500-level book through the client's own
+    `_subscribe_order_book_deltas`; runs until the end marker trade is published (and
+    `until(client)` holds, if given). Returns the
+    client, everything it handed `_handle_data`, and the server."""
+    server = BybitBookServer(scripts)
+    published: list = []
+    out: list = []
+
+    async def run() -> None:
+        app = web.Application()
+        app.router.add_get("/v5/public/linear", server.serve)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        loop = asyncio.get_running_loop()
+        clock = LiveClock()
+        iid = InstrumentId.from_str(XRP_ID)
+        config = BybitDataClientConfig(
+            product_types=(BybitProductType.LINEAR,), environment=BybitEnvironment.TESTNET,
+            instrument_provider=InstrumentProviderConfig(load_ids=frozenset([iid])),
+        )
+        client = SyncedBybitLiveDataClientFactory.create(
+            loop, "BYBIT", config, MessageBus(TraderId("TESTER-001"), clock), Cache(), clock,
+        )
+        client._handle_data = published.append  # everything the client publishes
+        # `_connect` without the instrument provider's REST requests.
+        ws = nautilus_pyo3.BybitWebSocketClient.new_public(
+            BybitProductType.LINEAR, BybitEnvironment.TESTNET, url=f"ws://127.0.0.1:{port}/v5/public/linear",
+        )
+        client._ws_clients = {BybitProductType.LINEAR: ws}
+        ws.cache_instrument(xrpusdt_instrument())
+        try:
+            await ws.connect(loop_=loop, callback=client._handle_msg)
+            await ws.wait_until_active(timeout_secs=5.0)
+            await client._subscribe_order_book_deltas(SubscribeOrderBook(
+                instrument_id=iid, book_data_type=OrderBookDelta, book_type=BookType.L2_MBP, client_id=None,
+                venue=Venue("BYBIT"), command_id=UUID4(), ts_init=clock.timestamp_ns(), depth=500,
+            ))
+            deadline = time.monotonic() + timeout_s
+            while not (any(isinstance(m, TradeTick) for m in published) and (until is None or until(client))):
+                assert time.monotonic() < deadline, f"no end marker in {timeout_s} s: {len(published)} items"
+                await asyncio.sleep(0.01)
+        finally:
+            for task, _ in client._resyncing.values():
+                task.cancel()
+            await ws.close()
+            await runner.cleanup()
+        out.append(client)
+
+    asyncio.run(run())
+    return out[0], published, server
+
+
+def snapshot_line(template: dict, book: DictBook, like: dict) -> str:
+    """A Bybit snapshot message of `book`, numbered as message `like` (its u, seq and ts)."""
+    bids, asks = book.levels()
+    return json.dumps({
+        **template, "type": "snapshot", "ts": like["ts"], "cts": like.get("cts", like["ts"]),
+        "data": {**template["data"], "b": [[str(p), str(s)] for p, s in bids], "a": [[str(p), str(s)] for p, s in asks],
+                 "u": like["data"]["u"], "seq": like["data"]["seq"]},
+    })
+
+
+@pytest.mark.real_data
+def test_synced_client_passes_the_clean_capture(capture):
+    lines = capture.read_text().splitlines()
+    messages = read_messages(capture)
+    client, published, server = drive_synced_client([lines + [END_MARKER]])
+    assert (client.gaps, client.resyncs, client.resubscriptions) == (0, 0, 0)
+    assert server.book_subscriptions == 1
+    assert [r["op"] for r in server.requests] == ["subscribe"]
+    batches = book_batches(published)
+    assert len(batches) == 50
+    book, oracle = OrderBook(InstrumentId.from_str(XRP_ID), BookType.L2_MBP), DictBook()
+    for n, (msg, batch) in enumerate(zip(messages, batches, strict=True)):
+        book.apply_deltas(batch)
+        oracle.apply(msg)
+        assert nautilus_levels(book) == oracle.levels(), f"message {n}: the books differ"
+    assert len(oracle.bids) > 400 and len(oracle.asks) > 400
+
+
+@pytest.mark.real_data
+@pytest.mark.parametrize("loss", ["withheld", "truncated"])
+def test_synced_client_clears_and_resubscribes_on_a_lost_message(capture, loss):
+    """Message 10 of 50 withheld (or sent cut in half, which Nautilus drops silently, see above):
+    the gap shows at message 11; the client publishes one CLEAR,
+    drops messages 11-19, unsubscribes and subscribes again; the server answers the new
+    subscription with a snapshot of the true book after message 29 (as Bybit would) and sends
+    messages 30-49. The published book is the oracle's again from the snapshot on."""
+    lines = capture.read_text().splitlines()
+    messages = read_messages(capture)
+    bad, stop, resume = 10, 20, 30
+    truth = DictBook()
+    for m in messages[:resume]:
+        truth.apply(m)
+    snapshot = snapshot_line(messages[0], truth, messages[resume - 1])
+    lost = [lines[bad][: len(lines[bad]) // 2]] if loss == "truncated" else []
+    scripts = [lines[:bad] + lost + lines[bad + 1:stop], [snapshot] + lines[resume:] + [END_MARKER]]
+    client, published, server = drive_synced_client(scripts)
+
+    assert (client.gaps, client.resyncs, client.resubscriptions) == (1, 1, 1)
+    topic = "orderbook.500.XRPUSDT"
+    assert [(r["op"], r["args"]) for r in server.requests] == [
+        ("subscribe", [topic]), ("unsubscribe", [topic]), ("subscribe", [topic]),
+    ]
+    batches = book_batches(published)
+    assert len(batches) == bad + 1 + 1 + (50 - resume)
+    clear = batches[bad]
+    assert [d.action for d in clear.deltas] == [BookAction.CLEAR]
+    assert clear.deltas[0].flags & RecordFlag.F_LAST
+    # Stamped as the message that revealed the gap (its exchange time and seq).
+    assert clear.deltas[0].ts_event == messages[bad + 1]["ts"] * 1_000_000
+    assert clear.deltas[0].sequence == messages[bad + 1]["data"]["seq"]
+    # Nothing between the CLEAR and the new snapshot: messages 11-19 were not applied.
+    assert batch_update(batches[bad + 1]) == (messages[resume - 1]["data"]["u"], True)
+
+    iid = InstrumentId.from_str(XRP_ID)
+    book, oracle = OrderBook(iid, BookType.L2_MBP), DictBook()
+    for n in range(bad):
+        book.apply_deltas(batches[n])
+        oracle.apply(messages[n])
+        assert nautilus_levels(book) == oracle.levels(), f"message {n}: the books differ"
+    book.apply_deltas(clear)
+    assert nautilus_levels(book) == ([], [])  # the strategy sees an empty, invalid book
+    book.apply_deltas(batches[bad + 1])
+    assert nautilus_levels(book) == truth.levels()
+    for msg, batch in zip(messages[resume:], batches[bad + 2:], strict=True):
+        book.apply_deltas(batch)
+        truth.apply(msg)
+        assert nautilus_levels(book) == truth.levels(), f"u={msg['data']['u']}: the books differ"
+    full = DictBook()
+    for m in messages:
+        full.apply(m)
+    assert nautilus_levels(book) == full.levels()
+
+
+@pytest.mark.real_data
+def test_synced_client_asks_again_while_no_snapshot_comes(capture, monkeypatch):
+    """The server never answers a re-subscription with a snapshot: the client keeps the book empty
+    and re-subscribes every `RESYNC_WAIT_S`."""
+    monkeypatch.setattr(bybit_module, "RESYNC_WAIT_S", 0.05)
+    lines = capture.read_text().splitlines()
+    client, published, server = drive_synced_client(
+        [lines[:10] + lines[11:20] + [END_MARKER]], until=lambda c: c.resubscriptions >= 3,
+    )
+    assert (client.gaps, client.resyncs) == (1, 0) and client.resubscriptions >= 3
+    assert [r["op"] for r in server.requests][:5] == ["subscribe", "unsubscribe", "subscribe", "unsubscribe", "subscribe"]
+    batches = book_batches(published)
+    assert len(batches) == 11 and [d.action for d in batches[-1].deltas] == [BookAction.CLEAR]

@@ -9,6 +9,12 @@ and starts another on the saved state; a fourth starts with a position on the ac
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -18,10 +24,16 @@ from scalp_nautilus.features import FeatureSnapshot
 from scalp_nautilus.live.replay_venue import VenueThread
 from scalp_nautilus.strategy.decision import ENTER
 from tests.config_files import write_config
+from tests.live_harness import CAPTURE_2023
+from tests.live_harness import ROOT
 from tests.live_harness import STRATEGY
+from tests.live_harness import VenueAddress
+from tests.live_harness import free_port
 from tests.live_harness import live_settings
 from tests.live_harness import run_node
+from tests.live_harness import start_venue_process
 from tests.live_harness import venue_settings
+from tests.live_harness import write_live_config
 
 pytestmark = pytest.mark.real_data
 
@@ -60,6 +72,7 @@ def clean(shared_data, tmp_path_factory):
             "open_orders": [o for o in venue.exchange.orders.values() if o.open],
             "orders": list(venue.exchange.orders.values()), "position": venue.exchange.position,
             "trades": sum(e.kind == "trade" for e in venue.capture.events),
+            "last_mark": next(e.data for e in reversed(venue.capture.events) if e.kind == "markPrice"),
             "diffs": sum(e.kind == "depth" for e in venue.capture.events),
         }
     return tmp, run, view
@@ -77,6 +90,12 @@ def test_end_to_end_against_the_replay_venue(clean):
     assert strategy.pipeline.trades == view["trades"]
     assert strategy.pipeline.books == strategy.batches and strategy.batches > 0.99 * view["diffs"]
     assert any(d[2] for d in run.decisions), "the features never warmed up"
+    # Funding came through Binance's mark-price stream into the same funding input as backtests:
+    # the settlement of 2023-04-05 00:00 at 0.00002760 (README of the data), then the next rate.
+    funding = strategy.pipeline.funding
+    assert funding.settlements == 1 and funding.settled_rate == pytest.approx(0.0000276, abs=1e-12)
+    assert funding.current_rate == float(view["last_mark"]["r"])
+    assert funding.next_funding_ns == (int(view["last_mark"]["T"]) + view["shift_ms"]) * MS
     # Orders went out and were filled by the venue; the node saw the fills.
     entries = [o for o in run.orders if any(t.startswith("entry:") for t in o[3] or [])]
     assert len(entries) >= 2 and view["fills"]
@@ -238,3 +257,35 @@ def test_position_on_the_account_is_adopted_not_doubled(shared_data, tmp_path):
     # Until it was closed nothing opened a second position beside it.
     assert all(o.reduce_only or o.time_ms > first.update_ms for o in orders)
     assert run.open_positions == 0
+
+
+# ---------------------------------------------------------------------- the command line
+
+
+def test_command_line_dry_run_stops_cleanly_on_ctrl_c(shared_data, tmp_path):
+    """The user's dry run: `scalp-nautilus replay-venue` and `scalp-nautilus live` as two
+    processes; Ctrl-C (SIGINT) stops the node: exit 0, the strategy stopped and saved its state,
+    and the log file holds the run."""
+    files = [str(shared_data / "binance-futures" / f) for f in CAPTURE_2023]
+    port = free_port()
+    venue = start_venue_process(files, SPEED, port)
+    try:
+        config = write_live_config(tmp_path, VenueAddress(port))
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        node = subprocess.Popen([sys.executable, "-m", "scalp_nautilus.cli", "live", "--config", str(config)],
+                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        logs = tmp_path / "logs"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "book synced" not in "".join(p.read_text() for p in logs.glob("*.log")):
+            time.sleep(0.5)
+        time.sleep(3.0)  # trading for a while (45 s of the capture)
+        node.send_signal(signal.SIGINT)
+        out, _ = node.communicate(timeout=60)
+    finally:
+        venue.terminate()
+        venue.wait(10)
+    assert node.returncode == 0, out[-3000:]
+    assert "on the replay venue at http://127.0.0.1" in out
+    log = "".join(p.read_text() for p in logs.glob("*.log"))
+    assert "book synced" in log and "Received SIGINT, shutting down" in log and "ScalpStrategy: STOPPED" in log
+    assert (tmp_path / "state.json").exists()

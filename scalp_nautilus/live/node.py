@@ -5,7 +5,9 @@ The client configs are built here, not decoded from YAML with the node config: d
 `TradingNodeConfig` from YAML drops the adapters' own settings, so the node gets typed client
 configs and the client factories are registered by hand. Binance's data client is
 `SyncedBinanceFuturesDataClient` (Binance's book rules enforced; `scalp_nautilus.live.binance`),
-its execution client Nautilus's own; Bybit's are Nautilus's own.
+its execution client Nautilus's own. Bybit's data client is `SyncedBybitDataClient` (Bybit's
+update-id chain checked, a gap re-subscribes for a snapshot; `scalp_nautilus.live.bybit`), its
+execution client Nautilus's own.
 
 At start Nautilus reconciles the account: open orders and positions of the instrument become
 the strategy's (`external_order_claims`), and the strategy adopts them instead of trading beside
@@ -24,7 +26,6 @@ from nautilus_trader.adapters.binance.common.enums import BinanceEnvironment
 from nautilus_trader.adapters.binance.factories import BinanceLiveExecClientFactory
 from nautilus_trader.adapters.bybit import BybitDataClientConfig
 from nautilus_trader.adapters.bybit import BybitExecClientConfig
-from nautilus_trader.adapters.bybit import BybitLiveDataClientFactory
 from nautilus_trader.adapters.bybit import BybitLiveExecClientFactory
 from nautilus_trader.config import ImportableStrategyConfig
 from nautilus_trader.config import InstrumentProviderConfig
@@ -38,6 +39,7 @@ from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.identifiers import InstrumentId
 
 from scalp_nautilus.live.binance import SyncedBinanceLiveDataClientFactory
+from scalp_nautilus.live.bybit import SyncedBybitLiveDataClientFactory
 from scalp_nautilus.live.settings import Credentials
 from scalp_nautilus.live.settings import LiveSettings
 
@@ -106,7 +108,7 @@ def build_node(settings: LiveSettings, keys: Credentials, mainnet: bool, loop: a
         node.add_data_client_factory("BINANCE", SyncedBinanceLiveDataClientFactory)
         node.add_exec_client_factory("BINANCE", BinanceLiveExecClientFactory)
     else:
-        node.add_data_client_factory("BYBIT", BybitLiveDataClientFactory)
+        node.add_data_client_factory("BYBIT", SyncedBybitLiveDataClientFactory)
         node.add_exec_client_factory("BYBIT", BybitLiveExecClientFactory)
     node.build()
     return node

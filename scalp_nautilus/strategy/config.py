@@ -281,6 +281,10 @@ class ExitSettings(_Section, frozen=True):
     min_stop_bps: NonNegative = 0.0  # floor of the stop distance, bps of the entry
     take_profit_k: NonNegative = 3.0  # same sigma units as the stop; 0: no take-profit
     time_stop_s: NonNegative = 120.0  # 0: no time stop (funding positions exit after their settlement)
+    # No book batch for this long on the node's clock while in a position: exit at market, since
+    # stops cannot fire on a book that does not move (a silent feed, not a quiet market: BTCUSDT
+    # updates 20-90 times a second). 0: never.
+    stale_feed_s: NonNegative = 5.0
 
 
 class OrderSettings(_Section, frozen=True):

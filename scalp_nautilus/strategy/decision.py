@@ -53,7 +53,7 @@ ENTRY_OUTCOMES = (
     "taken", "order_pending", "closed", "cooldown", "book_invalid", "cold", "dead_zone", "no_regime",
     "no_signal", "confidence", "vpin_extreme", "size_zero",
 )
-EXIT_OUTCOMES = ("stop", "take_profit", "time_stop", "flatten")
+EXIT_OUTCOMES = ("stop", "take_profit", "time_stop", "flatten", "stale_feed")
 POSITION_OUTCOMES = ("in_position", "exit_pending")
 
 MEAN_REVERSION, MOMENTUM, CVD_DIVERGENCE, FUNDING = "mean_reversion", "momentum", "cvd_divergence", "funding"

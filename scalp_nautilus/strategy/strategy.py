@@ -12,6 +12,8 @@ Orders: entries are IOC limits `orders.entry_slippage_bps` through the touch, ex
 IOC market orders; tags name the purpose (``entry:<signal set>``, ``exit:<reason>``) so Nautilus's
 fills report carries them. While an order of ours is in flight no other is sent (the latch); after
 the venue rejects one, the latch holds for `orders.reject_pause_s` more of exchange time.
+A feed watchdog (`exits.stale_feed_s`, on the node's clock) closes a position when the book has
+not updated for that long: its stops cannot fire on a book that does not move.
 
 Live (`scalp_nautilus.live`): with `state.path` the pipeline's warm state is restored on start and
 saved on stop and every `state.save_every_s` (`scalp_nautilus.strategy.warm`). Orders and a
@@ -92,6 +94,9 @@ class ScalpStrategy(Strategy):
         self._pause_until_ns = 0  # after a rejection: the latch holds until this exchange time
         self.warm_restored = False
         self._restored_ns = 0  # exchange time the restored state ended at, until the feed confirms it
+        self._last_book_ns = 0  # node clock at the latest book batch (the feed watchdog)
+        self._stale = False  # the watchdog found the feed silent; cleared by the next batch
+        self.stale_feeds = 0  # silences found by the watchdog
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -130,6 +135,11 @@ class ScalpStrategy(Strategy):
         else:
             self.subscribe_funding_rates(iid)
             self.subscribe_mark_prices(iid)
+        if config.exits.stale_feed_s:
+            self._stale_feed_ns = round(config.exits.stale_feed_s * _S)
+            self._last_book_ns = self.clock.timestamp_ns()
+            every = timedelta(seconds=min(1.0, config.exits.stale_feed_s / 2))
+            self.clock.set_timer(f"feed-watchdog-{iid}", every, callback=self._watch_feed)
         if config.orders.flatten_at:
             at = parse_utc(config.orders.flatten_at)
             if at.value > self.clock.timestamp_ns():
@@ -225,6 +235,10 @@ class ScalpStrategy(Strategy):
     def on_order_book_deltas(self, deltas) -> None:
         if self._restored_ns:
             self._confirm_restored(deltas.ts_event)
+        self._last_book_ns = self.clock.timestamp_ns()
+        if self._stale:
+            self._stale = False
+            self.log.warning(f"{deltas.instrument_id}: book updates resumed")
         book = self.cache.order_book(deltas.instrument_id)
         snapshot = self._builder.from_book(book, deltas.ts_event, deltas.ts_init, deltas.sequence)
         row = self.pipeline.on_book(snapshot)
@@ -240,6 +254,19 @@ class ScalpStrategy(Strategy):
         if self._adopting:
             self._plan_adopted(row)
         self._act(self._decide(row))
+
+    def _watch_feed(self, event) -> None:
+        """The feed watchdog (`exits.stale_feed_s`): a position is not held on a silent book."""
+        silent_ns = self.clock.timestamp_ns() - self._last_book_ns
+        if silent_ns < self._stale_feed_ns:
+            return
+        if not self._stale:
+            self._stale = True
+            self.stale_feeds += 1
+            self.log.warning(f"{self.instrument.id}: no book update for {silent_ns / _S:.1f} s: feed stale"
+                             + (", closing the position" if self._state.side else ""))
+        if self._state.side and not self._state.order_pending:
+            self._act(Decision(EXIT, "stale_feed"))
 
     def on_trade_tick(self, tick) -> None:
         if self._restored_ns:
