@@ -128,6 +128,11 @@ def run_node(settings: LiveSettings, until: Callable[[NodeRun], bool], timeout_s
         cache = node.kernel.cache
         run.orders = [(o.client_order_id.value, o.side_string(), o.status_string(), o.tags) for o in cache.orders()]
         run.open_positions = len(cache.positions_open())
+        # Nautilus leaves its actor executor's worker parked; end it here, not on a closed loop.
+        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for t in pending:
+            t.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     try:
         loop.run_until_complete(main())

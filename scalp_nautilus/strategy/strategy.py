@@ -258,8 +258,8 @@ class ScalpStrategy(Strategy):
     def _watch_feed(self, event) -> None:
         """The feed watchdog (`exits.stale_feed_s`): a position is not held on a silent book."""
         silent_ns = self.clock.timestamp_ns() - self._last_book_ns
-        if silent_ns < self._stale_feed_ns:
-            return
+        if silent_ns < self._stale_feed_ns or not (self.batches or self._state.side):
+            return  # before the first batch only an adopted position makes a silence matter
         if not self._stale:
             self._stale = True
             self.stale_feeds += 1
