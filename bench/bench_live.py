@@ -92,11 +92,13 @@ def hook_strategy(strategy) -> None:
         if t0 is not None:
             delivered.append(entered[0] - t0)
         on_book(deltas)
+        entered[0] = 0
 
     def timed_act(decision):
         act(decision)
         now = clock()
-        own.append(now - entered[0])
+        if entered[0]:  # not the watchdog's or the flatten timer's exits, which come without a batch
+            own.append(now - entered[0])
         t0 = arrival.pop(strategy._row.update_id, None)
         if t0 is not None:
             decided.append(now - t0)
