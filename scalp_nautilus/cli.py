@@ -3,6 +3,8 @@
     scalp-nautilus data simulate | import-binance | import-tardis | import-funding | download | list
     scalp-nautilus backtest [--config configs/backtest.yaml] [--record-features PATH]
     scalp-nautilus train --features PATH... --out models/NAME.pt | evaluate --model PATH --features PATH...
+    scalp-nautilus live --config configs/live_binance.yaml [--mainnet]
+    scalp-nautilus replay-venue [--config configs/replay_venue.yaml] [--capture FILE...] [--speed X] [--port N]
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from scalp_nautilus.models.commands import register as register_model_commands
 log = logging.getLogger("scalp_nautilus")
 
 DEFAULT_BACKTEST_CONFIG = Path("configs/backtest.yaml")
+DEFAULT_LIVE_CONFIG = Path("configs/live_binance.yaml")
+DEFAULT_VENUE_CONFIG = Path("configs/replay_venue.yaml")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -108,6 +112,18 @@ def _parser() -> argparse.ArgumentParser:
     bt.set_defaults(run=_cmd_backtest)
 
     register_model_commands(sub)  # train, evaluate
+
+    lv = sub.add_parser("live", help="run the live trading node (testnet unless --mainnet)")
+    lv.add_argument("--config", type=Path, default=DEFAULT_LIVE_CONFIG)
+    lv.add_argument("--mainnet", action="store_true", help="trade on the production exchange: REAL MONEY")
+    lv.set_defaults(run=_cmd_live)
+
+    rv = sub.add_parser("replay-venue", help="serve a recorded Binance capture on 127.0.0.1 for a live node's dry run")
+    rv.add_argument("--config", type=Path, default=DEFAULT_VENUE_CONFIG)
+    rv.add_argument("--capture", nargs="+", type=Path, help="capture files (one capture, in order); replaces the config's")
+    rv.add_argument("--speed", type=float, help="replay speed (1 = as recorded)")
+    rv.add_argument("--port", type=int, help="port on 127.0.0.1 (0: any free one)")
+    rv.set_defaults(run=_cmd_replay_venue)
     return p
 
 
@@ -193,6 +209,36 @@ def _cmd_backtest(args) -> int:
     _ensure_default_data(settings.catalog)
     outcome = run_backtest(settings)
     print(outcome.summary())
+    return 0
+
+
+# ---------------------------------------------------------------------- live
+
+
+def _cmd_live(args) -> int:
+    from scalp_nautilus.live.node import run_live
+    from scalp_nautilus.live.settings import credentials
+    from scalp_nautilus.live.settings import load_live_settings
+
+    settings = load_live_settings(args.config)
+    keys = credentials(settings, args.mainnet)
+    return run_live(settings, keys, args.mainnet)
+
+
+def _cmd_replay_venue(args) -> int:
+    import asyncio
+
+    from scalp_nautilus.live.replay_venue import load_venue_settings
+    from scalp_nautilus.live.replay_venue import serve
+
+    overrides = {}
+    if args.capture:
+        overrides["captures"] = [str(p.resolve()) for p in args.capture]
+    if args.speed is not None:
+        overrides["speed"] = args.speed
+    if args.port is not None:
+        overrides["port"] = args.port
+    asyncio.run(serve(load_venue_settings(args.config, overrides)))
     return 0
 
 

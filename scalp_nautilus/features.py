@@ -132,6 +132,9 @@ class FeatureSnapshot(NamedTuple):
     lstm_active: bool = False  # a valid model is loaded and enabled (else: the fallback)
     ensemble_direction: float = 0.0  # weighted direction of the members, [-1, 1]
     ensemble_confidence: float = 0.0  # agreement of the members, [0, 1]
+    # the exchange's sequence of the latest book batch (Binance: the diff's final update id `u`),
+    # which keys a recording to the raw stream (live and backtest recordings align on it)
+    update_id: int = 0
 
 
 def ensemble_inputs(ofi_z: float, lstm_direction: float, ou_signal: float, cvd_z: float) -> tuple:
@@ -215,6 +218,7 @@ class FeaturePipeline:
         self._mid = 0.0
         self._book_valid = False
         self._ts_event = 0
+        self._update_id = 0
         self._warm = False
 
     # ---------------------------------------------------------------- inputs
@@ -223,6 +227,7 @@ class FeaturePipeline:
         """Feed one book batch; returns the features after it."""
         self.books += 1
         self._ts_event = snapshot.ts_event
+        self._update_id = snapshot.sequence
         self._book_valid = snapshot.is_valid
         if self._book_valid:
             self._mid = snapshot.mid
@@ -270,6 +275,47 @@ class FeaturePipeline:
         self.cvd.update_raw(price, size, side, ts_event)
         self.liquidity.update_trade_raw(side * size, ts_event)
         return side
+
+    # ---------------------------------------------------------------- warm state
+
+    def parameters(self) -> dict[str, str]:
+        """Each indicator's parameters (its repr): a saved state is restored only into the same."""
+        return {name: repr(ind) for name, ind in self._indicators.items()}
+
+    def state(self) -> dict:
+        """Every indicator's rolling state and the pipeline's own (JSON-safe): see `restore`."""
+        return {
+            "parameters": self.parameters(),
+            "indicators": {name: ind.state() for name, ind in self._indicators.items()},
+            "books": self.books, "trades": self.trades, "mid": self._mid, "book_valid": self._book_valid,
+            "ts_event": self._ts_event, "update_id": self._update_id, "warm": self._warm,
+        }
+
+    def restore(self, state: dict) -> None:
+        """Continue from `state()` (a pipeline built from the same parameters): the next rows are
+        those an uninterrupted pipeline would give. A state that does not fit (other indicators,
+        other window lengths) raises ValueError and leaves the pipeline reset."""
+        mine = self.parameters()
+        for name, params in state["parameters"].items():
+            if mine.get(name) != params:
+                raise ValueError(f"state saved with {name} {params}, this pipeline has {mine.get(name)}")
+        saved = state["indicators"]
+        if set(saved) != set(self._indicators):
+            raise ValueError(f"saved pipeline has indicators {sorted(saved)}, this one {sorted(self._indicators)}")
+        try:
+            for name, indicator in self._indicators.items():
+                indicator.restore(saved[name])
+        except (ValueError, KeyError, TypeError):
+            self.reset()
+            raise
+        self.books, self.trades = state["books"], state["trades"]
+        self._mid, self._book_valid, self._ts_event = state["mid"], state["book_valid"], state["ts_event"]
+        self._update_id, self._warm = state["update_id"], state["warm"]
+        # A restart is a known pause, not a feed outage: the bar series join across it.
+        for indicator in self._indicators.values():
+            bars = getattr(indicator, "bars", None)
+            if bars is not None:
+                bars.bridge()
 
     # ---------------------------------------------------------------- output
 
@@ -341,5 +387,6 @@ class FeaturePipeline:
             lstm.active,
             ensemble.value,
             ensemble.confidence,
+            self._update_id,
         )
         return _new_row(FeatureSnapshot, values + _DEFAULTS[len(values):])

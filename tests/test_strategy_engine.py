@@ -112,6 +112,28 @@ def test_vpin_extreme_blocks_entries_but_not_the_stop(tmp_path):
     assert float(exit_fill["avg_px"].iloc[0]) <= trip.avg_px_open - 1.0 + 0.5  # at or through the stop (+ spread)
 
 
+def test_a_silent_feed_closes_the_position(tmp_path):
+    """20 s without book data (trades go on) while in a position: the watchdog exits at market
+    `exits.stale_feed_s` after the last batch. (Resuming after a re-sync: test_live_replay.)"""
+    instrument, events = simulated(MINUTES)
+    start = min(e.ts_event for e in events if isinstance(e, OrderBookDelta))
+    hole = (start + 300 * S, start + 320 * S)
+    events = [e for e in events if not (isinstance(e, OrderBookDelta) and hole[0] <= e.ts_init < hole[1])]
+    last_before = max(e.ts_init for e in events if isinstance(e, OrderBookDelta) and e.ts_init < hole[0])
+    config = scalp_config(str(instrument.id), "W", orders={"flatten_at": _flatten_at(events)}, exits={"time_stop_s": 0.0})
+    strategy = ForcedEntry(config, start + 290 * S, forced_plan(1, 0.05, stop_distance=1_000.0))
+    engine = run_engine(instrument, events, [strategy])
+    report = strategy.report()
+    engine.dispose()
+    trip = next(t for t in report.round_trips if t.kind == "forced")
+    assert trip.exit_reason == "stale_feed" and strategy.stale_feeds == 1
+    # Closed inside the hole: sent at the watchdog's first 1 s tick 5 s after the last batch, filled
+    # by the engine at its next event (the trades go on).
+    assert last_before + 5 * S <= trip.ts_closed < hole[1]
+    assert report.outcomes["stale_feed"] == 1
+
+
+
 # ---------------------------------------------------------------------- funding
 
 T1 = pd.Timestamp("2024-03-01T00:00:00Z").value
@@ -173,8 +195,9 @@ def test_funding_booked_on_a_position_held_across_two_settlements(feed):
     funding, custom = _funding_feed(iid, feed)
     events += funding
     events += [d for k in range(31, 36) for d in _book_batch(instrument, T2 + k * S, k + 100)]
+    # A book that updates twice in 16 hours: the feed watchdog would rightly close the position.
     config = scalp_config(str(iid), "F", orders={"flatten_at": pd.Timestamp(T2 + 32 * S, tz="UTC").isoformat()},
-                          funding={"feed": feed})
+                          funding={"feed": feed}, exits={"stale_feed_s": 0.0})
     strategy = ForcedEntry(config, t0 + 2 * S, forced_plan(1, 0.5, stop_distance=1_000.0))
     engine = run_engine(instrument, events, [strategy], custom=custom)
     account = engine.trader.generate_account_report(iid.venue)

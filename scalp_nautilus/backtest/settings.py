@@ -116,18 +116,27 @@ def load_backtest_settings(
     merged over it and checked again (errors name this file). The result carries the merged
     strategy config in `strategy.config` (and no file)."""
     settings = load_yaml(path, BacktestSettings, overrides)
-    strategy = settings.strategy
+    strategy = resolve_strategy(path, settings.strategy, settings.instrument_id, strategy_overrides)
+    return msgspec.structs.replace(settings, strategy=strategy)
+
+
+def resolve_strategy(
+    path: str | Path, strategy: StrategySettings, instrument_id: str, overrides: dict[str, Any] | None = None,
+) -> StrategySettings:
+    """The `strategy` section of the config file at `path` (a backtest's or a live node's) with
+    its `config_file` read and checked on its own (errors name that file), then `config` and
+    `overrides` merged over it and checked again (errors name `path`). The result carries the
+    merged config in `config` (and no file)."""
     raw: dict[str, Any] = {}
     sources = [f"{path} (strategy.config)"]
     if strategy.config_file:
         file = Path(path).parent / strategy.config_file
         raw = read_yaml(file)
-        check_strategy_config(raw, strategy.config_path, settings.instrument_id, str(file))
+        check_strategy_config(raw, strategy.config_path, instrument_id, str(file))
         sources.append(f"merged over {file}")
-    merged = merge(raw, strategy.config, strategy_overrides)
-    check_strategy_config(merged, strategy.config_path, settings.instrument_id, " ".join(sources))
-    strategy = msgspec.structs.replace(strategy, config_file=None, config=merged)
-    return msgspec.structs.replace(settings, strategy=strategy)
+    merged = merge(raw, strategy.config, overrides)
+    check_strategy_config(merged, strategy.config_path, instrument_id, " ".join(sources))
+    return msgspec.structs.replace(strategy, config_file=None, config=merged)
 
 
 def check_strategy_config(raw: dict[str, Any], config_path: str, instrument_id: str, source: str):

@@ -5,9 +5,8 @@ combined-stream envelope ``{"stream": ..., "data": ...}`` exactly as Binance sen
 line without ``stream`` holding the REST depth snapshot. Several files in sequence are one capture
 (the second continues the first: no snapshot, the ``pu`` chain runs across the files).
 
-Book synchronisation follows Binance's rules for a local futures book
-(https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams/How-to-manage-a-local-order-book-correctly):
-diffs are buffered until the snapshot (the recorder subscribes first, so the diff that brackets
+Book synchronisation follows Binance's rules for a local futures book (`BookSync` in
+`scalp_nautilus.data.binance_sync`, shared with the live data client): diffs are buffered until the snapshot (the recorder subscribes first, so the diff that brackets
 the snapshot is usually logged *before* it); diffs with ``u < lastUpdateId`` are dropped; the first
 applied diff has ``U <= lastUpdateId <= u``; afterwards every diff's ``pu`` must equal the previous
 diff's ``u``. A broken chain is never merged: the importer emits a CLEAR (the book is empty, so no
@@ -29,14 +28,12 @@ import gzip
 import logging
 import math
 from collections import Counter
-from collections import deque
 from collections.abc import Iterable
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
 from decimal import Decimal
 from decimal import InvalidOperation
-from enum import Enum
 from pathlib import Path
 
 import msgspec
@@ -44,7 +41,6 @@ import msgspec
 from nautilus_trader.model.data import BookOrder
 from nautilus_trader.model.data import FundingRateUpdate
 from nautilus_trader.model.data import MarkPriceUpdate
-from nautilus_trader.model.data import NULL_ORDER
 from nautilus_trader.model.data import OrderBookDelta
 from nautilus_trader.model.data import TradeTick
 from nautilus_trader.model.enums import AggressorSide
@@ -56,6 +52,11 @@ from nautilus_trader.model.instruments import CryptoPerpetual
 from nautilus_trader.model.objects import Price
 from nautilus_trader.model.objects import Quantity
 
+from scalp_nautilus.data.binance_sync import BookSync
+from scalp_nautilus.data.binance_sync import Sync
+from scalp_nautilus.data.binance_sync import Verdict
+from scalp_nautilus.data.binance_sync import clear_delta
+from scalp_nautilus.data.binance_sync import snapshot_deltas
 from scalp_nautilus.instruments import ContractSpec
 from scalp_nautilus.instruments import resolve_spec
 
@@ -63,7 +64,6 @@ log = logging.getLogger(__name__)
 
 _MS = 1_000_000
 _F_LAST = int(RecordFlag.F_LAST)
-_F_SNAPSHOT = int(RecordFlag.F_SNAPSHOT)
 _MARK_PRECISION = 8  # Binance prints mark prices with 8 decimals whatever the tick
 _MAX_BUFFERED_DIFFS = 100_000
 
@@ -134,12 +134,6 @@ class CaptureStats:
         return "\n".join(lines)
 
 
-class _Sync(Enum):
-    WAITING_SNAPSHOT = 0  # buffering diffs
-    WAITING_FIRST_DIFF = 1  # snapshot applied; next diff must bracket lastUpdateId
-    SYNCED = 2
-
-
 @dataclass
 class _Diff:
     recv_ns: int
@@ -158,6 +152,40 @@ def _open_lines(path: Path) -> Iterator[bytes]:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as fh:
         yield from fh
+
+
+def read_lines(paths: Iterable[Path], stats: CaptureStats) -> Iterator[tuple[str, int, dict]]:
+    """``(file:line, receive time ns, JSON object)`` for each readable line of the files in order.
+    Unreadable lines and files that end early are counted in `stats` (`lines`, `malformed_lines`,
+    `truncated_files`), logged and skipped."""
+    decode = msgspec.json.decode
+    for path in paths:
+        lineno = 0
+        reader = _open_lines(path)
+        while True:
+            try:
+                line = next(reader)
+            except StopIteration:
+                break
+            except (EOFError, OSError, gzip.BadGzipFile) as exc:
+                stats.truncated_files += 1
+                log.warning("%s: stream ends early after line %d (%s); kept what was read", path, lineno, exc)
+                break
+            lineno += 1
+            stats.lines += 1
+            where = f"{path.name}:{lineno}"
+            sp = line.find(b" ")
+            try:
+                recv = receive_time_ns(int(line[:sp]))
+                msg = decode(line[sp + 1:])
+                if not isinstance(msg, dict):
+                    raise ValueError("not a JSON object")
+            except (ValueError, msgspec.DecodeError) as exc:
+                stats.malformed_lines += 1
+                last = not line.endswith(b"\n")
+                log.warning("%s: skipped %s line (%s): %.80r", where, "truncated last" if last else "malformed", exc, line)
+                continue
+            yield where, recv, msg
 
 
 @dataclass
@@ -241,10 +269,7 @@ class BinanceCaptureImporter:
         self._sp = self.instrument.size_precision
         self._last_ts_init = 0
         self._last_recv = 0
-        self._sync = _Sync.WAITING_SNAPSHOT
-        self._buffer: deque[_Diff] = deque()
-        self._snapshot_id = 0
-        self._chain_u = 0
+        self._sync = BookSync(_MAX_BUFFERED_DIFFS)
         self._max_u = -1
         self._book_emitted = False
         self._last_trade_id: int | None = None
@@ -253,52 +278,25 @@ class BinanceCaptureImporter:
     # ---------------------------------------------------------------- reading
 
     def events(self) -> Iterator[object]:
-        decode = msgspec.json.decode
-        for path in self.paths:
-            lineno = 0
-            reader = _open_lines(path)
-            while True:
-                try:
-                    line = next(reader)
-                except StopIteration:
-                    break
-                except (EOFError, OSError, gzip.BadGzipFile) as exc:
-                    self.stats.truncated_files += 1
-                    log.warning("%s: stream ends early after line %d (%s); kept what was read", path, lineno, exc)
-                    break
-                lineno += 1
-                self.stats.lines += 1
-                self._where = f"{path.name}:{lineno}"
-                sp = line.find(b" ")
-                try:
-                    recv = receive_time_ns(int(line[:sp]))
-                    msg = decode(line[sp + 1:])
-                    if not isinstance(msg, dict):
-                        raise ValueError("not a JSON object")
-                except (ValueError, msgspec.DecodeError) as exc:
-                    self.stats.malformed_lines += 1
-                    last = not line.endswith(b"\n")
-                    log.warning(
-                        "%s: skipped %s line (%s): %.80r",
-                        self._where, "truncated last" if last else "malformed", exc, line,
-                    )
-                    continue
-                if recv < self._last_recv:
-                    self.stats.receive_time_regressions += 1
-                self._last_recv = max(self._last_recv, recv)
-                try:
-                    yield from self._on_message(recv, msg)
-                except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
-                    self.stats.malformed_lines += 1
-                    log.warning("%s: skipped malformed message (%s: %s)", self._where, type(exc).__name__, exc)
-        if self._sync is not _Sync.SYNCED:
-            if self._buffer or self.stats.depth_messages:
+        for self._where, recv, msg in read_lines(self.paths, self.stats):
+            if recv < self._last_recv:
+                self.stats.receive_time_regressions += 1
+            self._last_recv = max(self._last_recv, recv)
+            try:
+                yield from self._on_message(recv, msg)
+            except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
+                self.stats.malformed_lines += 1
+                log.warning("%s: skipped malformed message (%s: %s)", self._where, type(exc).__name__, exc)
+        buffer = self._sync.buffer
+        self.stats.depth_skipped_unsynced += self._sync.overflowed
+        if self._sync.state is not Sync.SYNCED:
+            if buffer or self.stats.depth_messages:
                 log.warning(
                     "capture ends out of sync: %d depth diffs were never applied (no usable snapshot after them)",
-                    len(self._buffer),
+                    len(buffer),
                 )
-            self.stats.depth_skipped_unsynced += len(self._buffer)
-            self._buffer.clear()
+            self.stats.depth_skipped_unsynced += len(buffer)
+            buffer.clear()
 
     def _on_message(self, recv: int, msg: dict) -> Iterator[object]:
         stream = msg.get("stream")
@@ -350,52 +348,34 @@ class BinanceCaptureImporter:
         if snap.get("symbol", self.symbol) != self.symbol:
             self.stats.other_symbol += 1
             return
-        if self._sync is _Sync.SYNCED:
+        if self._sync.state is Sync.SYNCED:
             # The diff chain is unbroken, so the book is already exact; a later REST snapshot
             # would only race the stream.
             log.info("%s: snapshot %s while in sync: not needed, ignored", self._where, snap["lastUpdateId"])
             return
         last_id = int(snap["lastUpdateId"])
-        while self._buffer and self._buffer[0].u < last_id:
-            self._buffer.popleft()
-            self.stats.depth_dropped_before_snapshot += 1
-        if self._buffer and self._buffer[0].U > last_id:
+        usable, dropped, buffered = self._sync.snapshot(last_id)
+        self.stats.depth_dropped_before_snapshot += dropped
+        if not usable:
             self.stats.snapshots_unusable += 1
             log.warning(
                 "%s: snapshot %d is older than the buffered diffs (first U=%d): updates in between are "
-                "missing; waiting for a newer snapshot", self._where, last_id, self._buffer[0].U,
+                "missing; waiting for a newer snapshot", self._where, last_id, self._sync.buffer[0].U,
             )
             return
         ts_event = int(snap.get("T") or snap.get("E") or 0) * _MS
         ts_init = self._ts_init(recv, ts_event)
-        yield from self._snapshot_deltas(snap, last_id, ts_event, ts_init)
+        deltas = snapshot_deltas(self._iid, snap["bids"], snap["asks"], last_id, ts_event, ts_init, self._pp, self._sp)
+        if len(deltas) == 1:
+            log.warning("%s: empty snapshot %d: the book starts empty", self._where, last_id)
+        self._book_emitted = True
+        self.stats.deltas += len(deltas)
+        yield from deltas
         self.stats.snapshots_applied += 1
-        self._sync = _Sync.WAITING_FIRST_DIFF
-        self._snapshot_id = last_id
-        self._chain_u = None
         if self.stats.invalid_spans_ns and self.stats.invalid_spans_ns[-1][1] is None:
             self.stats.invalid_spans_ns[-1] = (self.stats.invalid_spans_ns[-1][0], ts_event)
-        buffered, self._buffer = self._buffer, deque()
         for diff in buffered:
             yield from self._apply_or_buffer(diff)
-
-    def _snapshot_deltas(self, snap: dict, last_id: int, ts_event: int, ts_init: int) -> Iterator[OrderBookDelta]:
-        iid, pp, sp = self._iid, self._pp, self._sp
-        levels = [(OrderSide.BUY, p, q) for p, q in snap["bids"]] + [(OrderSide.SELL, p, q) for p, q in snap["asks"]]
-        levels = [(side, float(p), float(q)) for side, p, q in levels]
-        levels = [lv for lv in levels if lv[2] > 0 and lv[1] > 0]
-        self._book_emitted = True
-        yield OrderBookDelta(iid, BookAction.CLEAR, NULL_ORDER, _F_SNAPSHOT | (0 if levels else _F_LAST), last_id, ts_event, ts_init)
-        self.stats.deltas += 1
-        last = len(levels) - 1
-        for i, (side, p, q) in enumerate(levels):
-            self.stats.deltas += 1
-            yield OrderBookDelta(
-                iid, BookAction.ADD, BookOrder(side, Price(p, pp), Quantity(q, sp), 0),
-                _F_SNAPSHOT | (_F_LAST if i == last else 0), last_id, ts_event, ts_init,
-            )
-        if not levels:
-            log.warning("%s: empty snapshot %d: the book starts empty", self._where, last_id)
 
     def _on_depth(self, recv: int, data: dict) -> Iterator[object]:
         self.stats.depth_messages += 1
@@ -414,39 +394,24 @@ class BinanceCaptureImporter:
         yield from self._apply_or_buffer(diff)
 
     def _apply_or_buffer(self, diff: _Diff) -> Iterator[object]:
-        if self._sync is _Sync.WAITING_SNAPSHOT:
-            self._buffer.append(diff)
-            if len(self._buffer) > _MAX_BUFFERED_DIFFS:
-                self._buffer.popleft()
-                self.stats.depth_skipped_unsynced += 1
-            return
-        if self._sync is _Sync.WAITING_FIRST_DIFF:
-            if diff.u < self._snapshot_id:
-                self.stats.depth_dropped_before_snapshot += 1
-                return
-            if diff.U > self._snapshot_id:
-                yield from self._gap(diff, f"first diff after snapshot {self._snapshot_id} starts at U={diff.U}")
-                return
-        elif diff.pu != self._chain_u:
-            yield from self._gap(diff, f"pu={diff.pu} but the previous diff ended at u={self._chain_u}")
-            return
-        self._sync = _Sync.SYNCED
-        self._chain_u = diff.u
-        yield from self._diff_deltas(diff)
+        verdict = self._sync.diff(diff)
+        if verdict is Verdict.APPLY:
+            yield from self._diff_deltas(diff)
+        elif verdict is Verdict.STALE:
+            self.stats.depth_dropped_before_snapshot += 1
+        elif verdict is Verdict.GAP:
+            yield from self._gap(diff)
 
-    def _gap(self, diff: _Diff, why: str) -> Iterator[object]:
+    def _gap(self, diff: _Diff) -> Iterator[object]:
         self.stats.sequence_gaps += 1
         log.warning(
-            "%s: sequence gap (%s): book marked invalid (cleared) until the next snapshot", self._where, why,
+            "%s: sequence gap (%s): book marked invalid (cleared) until the next snapshot", self._where,
+            self._sync.gap_reason,
         )
         self.stats.invalid_spans_ns.append((diff.ts_event, None))
-        self._sync = _Sync.WAITING_SNAPSHOT
-        self._chain_u = None
-        self._buffer.append(diff)
         if self._book_emitted:
             self.stats.deltas += 1
-            ts_init = self._ts_init(diff.recv_ns, diff.ts_event)
-            yield OrderBookDelta(self._iid, BookAction.CLEAR, NULL_ORDER, _F_LAST, diff.u, diff.ts_event, ts_init)
+            yield clear_delta(self._iid, diff.u, diff.ts_event, self._ts_init(diff.recv_ns, diff.ts_event))
 
     def _diff_deltas(self, diff: _Diff) -> Iterator[object]:
         self.stats.depth_applied += 1

@@ -37,6 +37,7 @@ from scalp_nautilus.book import BookSnapshot
 from scalp_nautilus.indicators.lee_ready import AGGRESSOR_TO_SIDE
 from scalp_nautilus.indicators.rolling_zscore import RollingZScore
 from scalp_nautilus.skips import SkipCounter
+from scalp_nautilus.indicators.warm_state import WarmState
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def cvd_divergence(signed, price, head):
     return strength if d_flow > 0.0 else -strength
 
 
-class CumulativeVolumeDelta(Indicator):
+class CumulativeVolumeDelta(WarmState, Indicator):
     """Windowed CVD (`value`), its z-score `z` and signed flow/price `divergence` in [-1, 1].
 
     Parameters
@@ -95,6 +96,11 @@ class CumulativeVolumeDelta(Indicator):
         "_open_price_sum", "_open_trades", "_last_mean", "_window_signed", "closed", "value",
         "divergence", "_z", "z",
     )
+    _STATE = (
+        "_signed", "_price", "_head", "_bucket", "_open_signed", "_open_price_sum", "_open_trades", "_last_mean",
+        "_window_signed", "closed", "value", "divergence", "z",
+    )
+    _CHILDREN = ("_z",)
 
     def __init__(self, bucket_ns: int = 1_000_000_000, window: int = 60, zscore_window: int = 100) -> None:
         if bucket_ns <= 0:

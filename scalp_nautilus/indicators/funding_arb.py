@@ -45,6 +45,7 @@ from nautilus_trader.indicators.base import Indicator
 from nautilus_trader.model.data import FundingRateUpdate
 
 from scalp_nautilus.indicators.rolling_zscore import RollingZScore
+from scalp_nautilus.indicators.warm_state import WarmState
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class FundingOpportunity:
     settlement_ns: int
 
 
-class FundingArbDetector(Indicator):
+class FundingArbDetector(WarmState, Indicator):
     """z-score of settled funding rates and the arbitrage opportunity it implies.
 
     Parameters
@@ -84,6 +85,12 @@ class FundingArbDetector(Indicator):
     min_interval_ns : int
         Closest spacing of two settlements (ns). Default 30 min, below any venue's 1 h interval.
     """
+
+    _STATE = (
+        "_intervals", "value", "current_rate", "next_funding_ns", "settled_rate", "last_settlement_ns", "_last_record_ns",
+        "settlements", "duplicates", "ticker_like", "backwards", "invalid",
+    )
+    _CHILDREN = ("_zscore",)
 
     def __init__(
         self,
@@ -123,6 +130,11 @@ class FundingArbDetector(Indicator):
         self.ticker_like = 0
         self.backwards = 0
         self.invalid = 0
+
+    def restore(self, state: dict) -> None:
+        super().restore(state)
+        # The opportunity is a function of the latest settlement and the history it joined.
+        self.opportunity = self._opportunity(self.settled_rate, self.value, self.last_settlement_ns) if self.initialized else None
 
     @property
     def history(self) -> int:

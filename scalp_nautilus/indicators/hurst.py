@@ -143,6 +143,9 @@ class HurstExponent(MidBarIndicator):
         Silent samples carried forward before a silence counts as an outage (see `MidBars`).
     """
 
+    _STATE = ("_ring", "_head", "count", "_last", "value", "defined", "undefined")
+    _CHILDREN = ("bars",)
+
     def __init__(
         self,
         window: int = 128,

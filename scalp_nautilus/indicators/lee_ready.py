@@ -25,6 +25,7 @@ from nautilus_trader.model.data import TradeTick
 
 from scalp_nautilus.book import BookSnapshot
 from scalp_nautilus.skips import SkipCounter
+from scalp_nautilus.indicators.warm_state import WarmState
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class Method(IntEnum):
     DEFAULT = 3  # no quote and no price change yet: buy
 
 
-class LeeReadyClassifier(Indicator):
+class LeeReadyClassifier(WarmState, Indicator):
     """Classifies each trade as a buy (+1) or a sell (-1); `value` is the latest side.
 
     Parameters
@@ -61,6 +62,10 @@ class LeeReadyClassifier(Indicator):
         "ignore_venue", "tick_share_warning", "warn_min_trades", "skips", "_quotes", "_last_price",
         "_tick_side", "_warned", "counts", "compared", "agreed", "quote_after_trade", "method",
         "value",
+    )
+    _STATE = (
+        "_quotes", "_last_price", "_tick_side", "counts", "compared", "agreed", "quote_after_trade", "_warned",
+        "method", "value",
     )
 
     def __init__(

@@ -35,6 +35,7 @@ from scalp_nautilus.book import BookSnapshot
 from scalp_nautilus.indicators.hurst import ols_slope
 from scalp_nautilus.indicators.lee_ready import AGGRESSOR_TO_SIDE
 from scalp_nautilus.skips import SkipCounter
+from scalp_nautilus.indicators.warm_state import WarmState
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def book_liquidity(bp, bq, nb, ap, aq, na, mid, levels, size, scale_bps):
 
 
 
-class KyleLambda:
+class KyleLambda(WarmState):
     """Kyle's λ from fixed intervals of exchange time; `value` in quote currency per size unit.
 
     An interval's point is (net signed volume traded in it, mid at its end - mid at its start),
@@ -88,6 +89,7 @@ class KyleLambda:
         "interval_ns", "window", "min_points", "_x", "_y", "_head", "points", "_interval", "_flow",
         "_start_mid", "_mid", "value", "initialized",
     )
+    _STATE = ("_x", "_y", "_head", "points", "_interval", "_flow", "_start_mid", "_mid", "value", "initialized")
 
     def __init__(self, interval_ns: int = 1_000_000_000, window: int = 120, min_points: int = 30) -> None:
         if interval_ns <= 0:
@@ -155,7 +157,7 @@ class KyleLambda:
         self.initialized = True
 
 
-class LiquidityMetrics(Indicator):
+class LiquidityMetrics(WarmState, Indicator):
     """Book liquidity per snapshot and Kyle's λ; `value` is the resilience in [0, 1].
 
     Parameters
@@ -183,6 +185,11 @@ class LiquidityMetrics(Indicator):
         "weighted_depth", "slippage_buy_bps", "slippage_sell_bps", "slippage_capped", "depth_shock",
         "value",
     )
+    _STATE = (
+        "_ewma", "_updates", "spread", "spread_bps", "imbalance", "depth", "weighted_depth", "slippage_buy_bps",
+        "slippage_sell_bps", "slippage_capped", "depth_shock", "value",
+    )
+    _CHILDREN = ("kyle",)
 
     def __init__(
         self,

@@ -26,11 +26,19 @@ given to `at`). `raw` holds the unscaled features.
 
 Bars are `MidBars` of the mid (default 1 s); an outage restarts the bar indicators and their
 z-scores, so the vector is zero again until they are warm.
+
+Warm state: Nautilus's RSI, EMA, ATR and Bollinger indicators keep their state in Cython, out of
+reach, so the vector keeps the bars since its last restart (at most `replay_bars`) and a restore
+replays them into fresh ones. ATR (simple average) and the bands (a window) come back exact; the
+exponential averages (EMA, and RSI's averages of gains and losses) exactly when the bars since the
+restart are all kept, else from `replay_bars` bars back, where the default leaves less than 1e-15
+of the slowest one's starting value in it.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import numpy as np
 
@@ -45,6 +53,7 @@ from scalp_nautilus.indicators.mid_bars import SECOND_NS
 from scalp_nautilus.indicators.mid_bars import MidBars
 from scalp_nautilus.indicators.rolling_zscore import RollingZScore
 from scalp_nautilus.indicators.rolling_zscore import RollingZScores
+from scalp_nautilus.indicators.warm_state import WarmState
 
 LOB_LEVELS = 5
 LOB_FEATURE_NAMES: tuple[str, ...] = (
@@ -74,7 +83,14 @@ def _spread(best_bid: float, best_ask: float) -> float:
     return round((best_ask - best_bid) / quantum) * quantum
 
 
-class LOBFeatureVector(Indicator):
+def replay_length(*periods: int, residual: float = 1e-15) -> int:
+    """Bars to replay so that an EMA of the longest period keeps less than `residual` of its start
+    (weight (1 - 2/(n+1))^k after k bars), and at least every window once."""
+    alpha = 2.0 / (max(periods) + 1)
+    return max(*periods, math.ceil(math.log(residual) / math.log(1.0 - alpha)))
+
+
+class LOBFeatureVector(WarmState, Indicator):
     """Z-scored book and bar features in the order of `LOB_FEATURE_NAMES`.
 
     Parameters
@@ -91,6 +107,9 @@ class LOBFeatureVector(Indicator):
     bar_ns, max_carry :
         Bar length and outage rule (see `MidBars`). Defaults 1 s, 10.
     """
+
+    _STATE = ("raw", "_z", "ts_event", "invalid_books", "stale_reads", "value", "_history")
+    _CHILDREN = ("bars", "_book_z")
 
     def __init__(
         self,
@@ -120,6 +139,9 @@ class LOBFeatureVector(Indicator):
         self._atr = AverageTrueRange(atr_period)
         self._bb = BollingerBands(bb_period, bb_k)
         self._bar_indicators = (self._rsi, self._ema_fast, self._ema_slow, self._atr, self._bb)
+        self._history: deque[tuple[float, float, float]] = deque(
+            maxlen=replay_length(rsi_period, ema_fast, ema_slow, atr_period, bb_period),
+        )  # bars since the last restart, for `restore`
         self.raw = np.zeros(N_LOB_FEATURES)
         self._z = np.zeros(N_LOB_FEATURES)
         self.bars = MidBars(self._on_bar, self._restart_bars, bar_ns, max_carry)
@@ -137,6 +159,7 @@ class LOBFeatureVector(Indicator):
         self.value = np.zeros(N_LOB_FEATURES)
 
     def _restart_bars(self) -> None:
+        self._history.clear()
         for ind in self._bar_indicators:
             ind.reset()
         for z in self._bar_z:
@@ -201,11 +224,8 @@ class LOBFeatureVector(Indicator):
         return self._z.copy()
 
     def _on_bar(self, high: float, low: float, close: float) -> None:
-        self._rsi.update_raw(close)
-        self._ema_fast.update_raw(close)
-        self._ema_slow.update_raw(close)
-        self._atr.update_raw(high, low, close)
-        self._bb.update_raw(high, low, close)
+        self._history.append((high, low, close))
+        self._feed_bar_indicators(high, low, close)
         bb = self._bb
         width = (bb.upper - bb.lower) / bb.middle
         values = (self._rsi.value, self._ema_fast.value, self._ema_slow.value, self._atr.value, width)
@@ -214,3 +234,22 @@ class LOBFeatureVector(Indicator):
                 i = _N_BOOK + j
                 self.raw[i] = v
                 self._z[i] = self._bar_z[j].update_raw(v)
+
+    def _feed_bar_indicators(self, high: float, low: float, close: float) -> None:
+        self._rsi.update_raw(close)
+        self._ema_fast.update_raw(close)
+        self._ema_slow.update_raw(close)
+        self._atr.update_raw(high, low, close)
+        self._bb.update_raw(high, low, close)
+
+    def state(self) -> dict:
+        return {**super().state(), "bar_z": [z.state() for z in self._bar_z]}
+
+    def restore(self, state: dict) -> None:
+        super().restore(state)
+        for z, saved in zip(self._bar_z, state["bar_z"], strict=True):
+            z.restore(saved)
+        for ind in self._bar_indicators:
+            ind.reset()
+        for bar in self._history:
+            self._feed_bar_indicators(*bar)

@@ -18,6 +18,11 @@ in a row are treated as a feed outage, not as a flat market. Flat bars there wou
 zero volatility followed by one huge return, so the builder calls ``on_gap`` instead (consumers
 restart their windows) and the next bar opens afresh at the next mid.
 
+A live node restarting from saved state (`FeaturePipeline.restore`) calls ``bridge``: the hole
+the restart left is neither an outage nor a flat market but a known pause, so the first bar after
+it follows the last one before it directly (one bar's return spans the pause) and the windows
+carry on warm; a pause within `max_carry` bars is carried flat as any silence.
+
 Counters: ``invalid`` (non-finite or non-positive mids, skipped), ``late`` (stamps before the open
 bar: folded into it, as the exchange clock may step back a millisecond across streams),
 ``carried`` (flat bars emitted for silent seconds), ``gaps`` (outages that restarted the series).
@@ -31,11 +36,12 @@ from collections.abc import Callable
 from nautilus_trader.indicators.base import Indicator
 
 from scalp_nautilus.book import BookSnapshot
+from scalp_nautilus.indicators.warm_state import WarmState
 
 SECOND_NS = 1_000_000_000
 
 
-class MidBars:
+class MidBars(WarmState):
     """Build ``bar_ns`` bars of the mid; call ``on_bar(high, low, close)`` as each one closes.
 
     Parameters
@@ -51,7 +57,8 @@ class MidBars:
     """
 
     __slots__ = ("on_bar", "on_gap", "bar_ns", "max_carry", "_bar", "_high", "_low", "_close",
-                 "invalid", "late", "carried", "gaps", "closed")
+                 "invalid", "late", "carried", "gaps", "closed", "_bridge", "bridged")
+    _STATE = ("_bar", "_high", "_low", "_close", "invalid", "late", "carried", "gaps", "closed", "bridged")
 
     def __init__(
         self,
@@ -73,7 +80,12 @@ class MidBars:
     def reset(self) -> None:
         self._bar = -1  # index of the open bar; -1: none yet
         self._high = self._low = self._close = 0.0
-        self.invalid = self.late = self.carried = self.gaps = self.closed = 0
+        self.invalid = self.late = self.carried = self.gaps = self.closed = self.bridged = 0
+        self._bridge = False
+
+    def bridge(self) -> None:
+        """Join the next bar to the open one whatever the silence between them (see the module doc)."""
+        self._bridge = self._bar >= 0
 
     def update(self, mid: float, ts_ns: int) -> bool:
         """Add the mid observed at `ts_ns`; closed bars are emitted first. False if `mid` was skipped."""
@@ -89,7 +101,11 @@ class MidBars:
             self.closed += 1
             self.on_bar(self._high, self._low, close)
             empty = bar - self._bar - 1
-            if empty > self.max_carry:
+            bridge, self._bridge = self._bridge, False
+            if empty > self.max_carry and bridge:
+                self.bridged += 1
+                empty = 0
+            elif empty > self.max_carry:
                 self.gaps += 1
                 self.on_gap()
                 self._open(bar, mid)
@@ -101,6 +117,8 @@ class MidBars:
             self._open(bar, close)
         elif bar < self._bar:
             self.late += 1
+        else:
+            self._bridge = False  # the feed resumed within the open bar: nothing to join
         if mid > self._high:
             self._high = mid
         elif mid < self._low:
@@ -113,7 +131,7 @@ class MidBars:
         self._high = self._low = self._close = price
 
 
-class MidBarIndicator(Indicator):
+class MidBarIndicator(WarmState, Indicator):
     """Base of the indicators that read only the mid through their `bars` (a `MidBars`)."""
 
     bars: MidBars

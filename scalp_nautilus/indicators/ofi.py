@@ -30,6 +30,8 @@ from nautilus_trader.indicators.base import Indicator
 from scalp_nautilus.book import BookSnapshot
 from scalp_nautilus.indicators.rolling_zscore import RollingZScore
 from scalp_nautilus.skips import SkipCounter
+from scalp_nautilus.indicators.warm_state import WarmState
+from scalp_nautilus.indicators.warm_state import to_plain
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,7 @@ def multilevel_ofi(bp, bq, nb, ap, aq, na, bp0, bq0, nb0, ap0, aq0, na0, levels)
     return total
 
 
-class OrderFlowImbalance(Indicator):
+class OrderFlowImbalance(WarmState, Indicator):
     """`value`: OFI of the latest snapshot against the one before (size units); `z`: its z-score.
 
     Parameters
@@ -74,6 +76,8 @@ class OrderFlowImbalance(Indicator):
     __slots__ = (
         "levels", "zscore", "skips", "_prev", "value", "z",
     )
+    _STATE = ("value", "z")
+    _CHILDREN = ("zscore",)
 
     def __init__(self, levels: int = 5, zscore_window: int = 100, min_std: float = 1e-9) -> None:
         if levels < 1:
@@ -90,6 +94,16 @@ class OrderFlowImbalance(Indicator):
         self.z = 0.0
         self.zscore.reset()
         self.skips.clear()
+
+    def state(self) -> dict:
+        return {**super().state(), "prev": None if self._prev is None else to_plain(self._prev)}
+
+    def restore(self, state: dict) -> None:
+        super().restore(state)
+        prev = state["prev"]
+        self._prev = None if prev is None else (
+            np.array(prev[0]), np.array(prev[1]), int(prev[2]), np.array(prev[3]), np.array(prev[4]), int(prev[5]),
+        )
 
     def handle_book(self, snapshot: BookSnapshot) -> None:
         if not snapshot.is_valid:

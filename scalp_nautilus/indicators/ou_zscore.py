@@ -41,9 +41,10 @@ from nautilus_trader.indicators.base import Indicator
 from scalp_nautilus.book import BookSnapshot
 from scalp_nautilus.indicators.mid_bars import SECOND_NS
 from scalp_nautilus.indicators.mid_bars import MidBars
+from scalp_nautilus.indicators.warm_state import WarmState
 
 
-class OUZScore(Indicator):
+class OUZScore(WarmState, Indicator):
     """z-score of the sampled mid against its fitted OU equilibrium, and a gated +-1 signal.
 
     Parameters
@@ -63,6 +64,12 @@ class OUZScore(Indicator):
     sample_ns, max_carry :
         Sampling of the mid (see `MidBars`). Defaults 1 s, 10.
     """
+
+    _STATE = (
+        "_x", "_hurst", "_since_fit", "fitted", "theta", "mu", "sigma", "sigma_diffusion", "z", "active", "value", "fits",
+        "rejected_fits",
+    )
+    _CHILDREN = ("bars",)
 
     def __init__(
         self,

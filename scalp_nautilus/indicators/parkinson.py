@@ -61,6 +61,11 @@ class ParkinsonVolatility(MidBarIndicator):
         Bar length and outage rule (see `MidBars`). Defaults 1 s, 10.
     """
 
+    _STATE = (
+        "_range2", "_ret2", "_n_range", "_n_ret", "_head_range", "_head_ret", "_close", "parkinson", "realized", "value",
+    )
+    _CHILDREN = ("bars",)
+
     def __init__(
         self,
         window: int = 60,

@@ -24,6 +24,7 @@ from nautilus_trader.indicators.base import Indicator
 
 from scalp_nautilus.book import BookSnapshot
 from scalp_nautilus.skips import SkipCounter
+from scalp_nautilus.indicators.warm_state import WarmState
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ class AxisState(IntEnum):
     POOR = 2  # wide spread / thin book / quiet market
 
 
-class MicrostructureRegime(Indicator):
+class MicrostructureRegime(WarmState, Indicator):
     """`value`: the size multiplier in [min_multiplier, max_multiplier].
 
     Parameters
@@ -59,6 +60,10 @@ class MicrostructureRegime(Indicator):
         "activity_quiet", "activity_window_ns", "spread_factors", "depth_factors", "activity_factors",
         "min_multiplier", "max_multiplier", "skips", "_updates", "_first_ts", "spread_state",
         "depth_state", "activity_state", "activity_rate", "depth_notional", "value",
+    )
+    _STATE = (
+        "_updates", "_first_ts", "spread_state", "depth_state", "activity_state", "activity_rate", "depth_notional",
+        "value",
     )
 
     def __init__(

@@ -124,14 +124,6 @@ def _validate(window: int, min_std: float, warmup: int | None) -> int:
     return warmup
 
 
-def _ordered(state: np.ndarray, buf: np.ndarray) -> list[float]:
-    """The window's values in arrival order."""
-    count = int(state[_COUNT])
-    if count < len(buf):
-        return buf[:count].tolist()
-    return np.roll(buf, -int(state[_HEAD])).tolist()
-
-
 class RollingZScore(Indicator):
     """Z-score of the latest value against the last `window` values (including itself).
 
@@ -210,18 +202,21 @@ class RollingZScore(Indicator):
         return ((x - self._state[_SHIFT]) - self._state[_MEAN]) / _std(self._state, self.min_std)
 
     def state(self) -> dict:
-        """The window in arrival order plus counters: JSON-serialisable, for live restarts."""
-        return {"window": self.window, "values": _ordered(self._state, self._buf), "skipped": self.skipped}
+        """The ring and the kernel's state vector as they are (JSON-safe, for live restarts): a
+        restored z-score continues bit for bit, running sums and recompute schedule included."""
+        return {"window": self.window, "buf": self._buf.tolist(), "kernel": self._state.tolist(),
+                "flags": [self.has_inputs, self.initialized]}
 
     def restore(self, state: dict) -> None:
         """Rebuild from `state()`; a state from a different window length is refused."""
         if int(state.get("window", -1)) != self.window:
             raise ValueError(f"state was saved with window {state.get('window')}, this one has {self.window}")
-        values = [float(v) for v in state["values"]][-self.window:]
-        self.reset()
-        for v in values:
-            self.update_raw(v)
-        self._state[_SKIPPED] = int(state.get("skipped", 0))
+        self._buf[:] = state["buf"]
+        self._state[:] = state["kernel"]
+        self.value = float(self._state[_VALUE])
+        has_inputs, initialized = state["flags"]
+        self._set_has_inputs(bool(has_inputs))
+        self._set_initialized(bool(initialized))
 
 
 class RollingZScores:
@@ -267,14 +262,15 @@ class RollingZScores:
         return self.value
 
     def state(self) -> dict:
-        return {"window": self.window, "columns": [_ordered(s, b) for s, b in zip(self._states, self._bufs)]}
+        """As `RollingZScore.state`, one ring and state vector per column."""
+        return {"window": self.window, "bufs": self._bufs.tolist(), "kernels": self._states.tolist(),
+                "value": self.value.tolist()}
 
     def restore(self, state: dict) -> None:
-        columns = state["columns"]
-        if int(state.get("window", -1)) != self.window or len(columns) != self.dim:
-            raise ValueError(f"state has window {state.get('window')} x {len(columns)} columns, "
+        bufs = np.asarray(state["bufs"], dtype=np.float64)
+        if int(state.get("window", -1)) != self.window or bufs.shape != self._bufs.shape:
+            raise ValueError(f"state has window {state.get('window')} x {len(bufs)} columns, "
                              f"this bank {self.window} x {self.dim}")
-        self.reset()
-        for j, values in enumerate(columns):
-            for v in values[-self.window:]:
-                self.value[j] = _push_one(self._states[j], self._bufs[j], float(v), self.min_std)
+        self._bufs[...] = bufs
+        self._states[...] = state["kernels"]
+        self.value[...] = state["value"]

@@ -26,6 +26,7 @@ from nautilus_trader.model.data import TradeTick
 
 from scalp_nautilus.indicators.lee_ready import AGGRESSOR_TO_SIDE
 from scalp_nautilus.skips import SkipCounter
+from scalp_nautilus.indicators.warm_state import WarmState
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class VPINRegime(IntEnum):
     EXTREME = 3
 
 
-class VPIN(Indicator):
+class VPIN(WarmState, Indicator):
     """VPIN over the last `n_buckets` volume buckets; `value` in [0, 1].
 
     Parameters
@@ -60,6 +61,8 @@ class VPIN(Indicator):
         "_tolerance", "_imbalance", "_volume", "_head", "_buy", "_sell", "completed", "value",
         "regime", "multiplier",
     )
+
+    _STATE = ("_imbalance", "_volume", "_head", "_buy", "_sell", "completed", "value", "regime", "multiplier")
 
     def __init__(
         self,

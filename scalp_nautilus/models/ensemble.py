@@ -17,10 +17,12 @@ import math
 
 from nautilus_trader.indicators.base import Indicator
 
+from scalp_nautilus.indicators.warm_state import WarmState
+
 MEMBERS = ("ofi", "lstm", "ou", "cvd")
 
 
-class SignalEnsemble(Indicator):
+class SignalEnsemble(WarmState, Indicator):
     """`value` is the weighted direction in [-1, 1]; `confidence` the agreement in [0, 1].
 
     Parameters
@@ -31,6 +33,7 @@ class SignalEnsemble(Indicator):
     """
 
     __slots__ = ("weights", "_active", "value", "confidence", "directions")
+    _STATE = ("value", "confidence", "directions")
 
     def __init__(self, weights: tuple[float, float, float, float] = (0.25, 0.25, 0.25, 0.25)) -> None:
         if len(weights) != len(MEMBERS) or any(not (w >= 0.0) for w in weights):

@@ -38,6 +38,7 @@ import numpy as np
 from nautilus_trader.indicators.base import Indicator
 
 from scalp_nautilus.indicators.lob_vector import N_LOB_FEATURES
+from scalp_nautilus.indicators.warm_state import WarmState
 from scalp_nautilus.models.labels import GUARD_MIN_ACCURACY
 from scalp_nautilus.models.labels import GUARD_WINDOW
 from scalp_nautilus.models.labels import NO_MOVE
@@ -49,7 +50,7 @@ log = logging.getLogger(__name__)
 FALLBACK = "the fallback tanh(mean(features)), confidence 0"
 
 
-class LSTMPredictor(Indicator):
+class LSTMPredictor(WarmState, Indicator):
     """Direction / confidence / volatility from the last `seq_len` LOB vectors.
 
     Parameters
@@ -68,7 +69,15 @@ class LSTMPredictor(Indicator):
         On loading a model, set torch's intra-op threads to this (process-wide: torch has no
         other setting). 1 is the fastest for a batch of one on this project's bench
         (`bench/bench_lstm.py`). None leaves torch's setting alone. Default 1.
+
+    Warm state: the vectors, mids, pending calls and the guard's count; the model itself comes from
+    its file. A model the guard had switched off stays off after a restore.
     """
+
+    _STATE = (
+        "_buf", "_count", "_last_prediction_ts", "_mids", "_mid_count", "_hits", "_hit_sum", "_pending", "predictions",
+        "value", "confidence", "volatility",
+    )
 
     def __init__(
         self,
@@ -124,6 +133,13 @@ class LSTMPredictor(Indicator):
         self._hits.clear()
         self._hit_sum = 0
         self._pending.clear()
+
+    def state(self) -> dict:
+        return {**super().state(), "active": self.active}
+
+    def restore(self, state: dict) -> None:
+        super().restore(state)
+        self.active = bool(state["active"]) and self.model is not None
 
     # ---------------------------------------------------------------- model
 

@@ -281,6 +281,10 @@ class ExitSettings(_Section, frozen=True):
     min_stop_bps: NonNegative = 0.0  # floor of the stop distance, bps of the entry
     take_profit_k: NonNegative = 3.0  # same sigma units as the stop; 0: no take-profit
     time_stop_s: NonNegative = 120.0  # 0: no time stop (funding positions exit after their settlement)
+    # No book batch for this long on the node's clock while in a position: exit at market, since
+    # stops cannot fire on a book that does not move (a silent feed, not a quiet market: BTCUSDT
+    # updates 20-90 times a second). 0: never.
+    stale_feed_s: NonNegative = 5.0
 
 
 class OrderSettings(_Section, frozen=True):
@@ -291,10 +295,26 @@ class OrderSettings(_Section, frozen=True):
     entry_slippage_bps: NonNegative = 5.0
     cooldown_s: NonNegative = 5.0  # after a position closes, no new entry for this long
     flatten_at: str | None = None  # ISO time (UTC): no entries after it, open position closed at it
+    # After the venue rejects an order, no other order (entry or exit) for this long of exchange
+    # time: a refused exit usually means our view of the position is off, and resending it on every
+    # book update would flood the venue.
+    reject_pause_s: NonNegative = 1.0
 
     def __post_init__(self) -> None:
         if self.flatten_at is not None:
             parse_utc(self.flatten_at, "flatten_at")
+
+
+class StateSettings(_Section, frozen=True):
+    """Warm state across live restarts: the feature pipeline's rolling state (every indicator's
+    windows, buckets and histories) is saved to `path` on stop and every `save_every_s`, and
+    restored on start when it is at most `max_age_s` old and was saved with the same parameters;
+    otherwise the indicators warm up again and no signal is taken until they are warm. `path`
+    null (backtests): nothing is saved or restored."""
+
+    path: str | None = None
+    save_every_s: Positive = 60.0
+    max_age_s: Positive = 300.0
 
 
 class ScalpStrategyConfig(StrategyConfig, frozen=True, kw_only=True):
@@ -318,6 +338,7 @@ class ScalpStrategyConfig(StrategyConfig, frozen=True, kw_only=True):
     ensemble: EnsembleSettings = msgspec.field(default_factory=EnsembleSettings)
     signals: SignalSettings = msgspec.field(default_factory=SignalSettings)
     exits: ExitSettings = msgspec.field(default_factory=ExitSettings)
+    state: StateSettings = msgspec.field(default_factory=StateSettings)
     equity_sample_s: Positive = 1.0  # equity / feature timeline sampling for the reports
     record_features: str | None = None  # Parquet path: one FeatureSnapshot row per book batch
 

@@ -53,7 +53,7 @@ ENTRY_OUTCOMES = (
     "taken", "order_pending", "closed", "cooldown", "book_invalid", "cold", "dead_zone", "no_regime",
     "no_signal", "confidence", "vpin_extreme", "size_zero",
 )
-EXIT_OUTCOMES = ("stop", "take_profit", "time_stop", "flatten")
+EXIT_OUTCOMES = ("stop", "take_profit", "time_stop", "flatten", "stale_feed")
 POSITION_OUTCOMES = ("in_position", "exit_pending")
 
 MEAN_REVERSION, MOMENTUM, CVD_DIVERGENCE, FUNDING = "mean_reversion", "momentum", "cvd_divergence", "funding"
@@ -235,12 +235,17 @@ def _size(f: FeatureSnapshot, p: DecisionParams, direction: int, kind: str, conf
     size = p.round_size(p.base_size * f.vpin_multiplier * f.regime_multiplier * confidence)
     if size < p.min_qty - 1e-12 or p.notional(size, f.mid) < p.min_notional:
         return _HOLDS["size_zero"]
-    mid = f.mid
-    stop = max(stop_distance(mid, f.blend_vol, p.stop_k, p.stop_horizon_bars), mid * p.min_stop_fraction)
-    take_profit = stop / p.stop_k * p.take_profit_k if kind != FUNDING else 0.0
+    stop, take_profit = exit_distances(f.mid, f.blend_vol, p, take_profit=kind != FUNDING)
     if not time_stop_ns and p.time_stop_ns:
         time_stop_ns = f.ts_event + p.time_stop_ns
     return Decision(ENTER, "taken", direction, size, kind, confidence, stop, take_profit, time_stop_ns)
+
+
+def exit_distances(mid: float, blend_vol: float, p: DecisionParams, take_profit: bool = True) -> tuple[float, float]:
+    """Stop and take-profit distances (price units) for a position entered near `mid`, the
+    volatility `blend_vol` per bar (take-profit 0: none)."""
+    stop = max(stop_distance(mid, blend_vol, p.stop_k, p.stop_horizon_bars), mid * p.min_stop_fraction)
+    return stop, (stop / p.stop_k * p.take_profit_k if take_profit else 0.0)
 
 
 def _exit(f: FeatureSnapshot, state: PositionState) -> Decision:

@@ -10,7 +10,17 @@ and one decision.
 
 Orders: entries are IOC limits `orders.entry_slippage_bps` through the touch, exits reduce-only
 IOC market orders; tags name the purpose (``entry:<signal set>``, ``exit:<reason>``) so Nautilus's
-fills report carries them. While an order of ours is in flight no other is sent (the latch).
+fills report carries them. While an order of ours is in flight no other is sent (the latch); after
+the venue rejects one, the latch holds for `orders.reject_pause_s` more of exchange time.
+A feed watchdog (`exits.stale_feed_s`, on the node's clock) closes a position when the book has
+not updated for that long: its stops cannot fire on a book that does not move.
+
+Live (`scalp_nautilus.live`): with `state.path` the pipeline's warm state is restored on start and
+saved on stop and every `state.save_every_s` (`scalp_nautilus.strategy.warm`). Orders and a
+position that Nautilus reconciled at start and assigned to this strategy (`external_order_claims`)
+are adopted: an open order holds the latch until it closes, and a position gets exits as if it
+had been entered at its average price: a time stop from the first book batch, stop and
+take-profit once the volatility is known (at once with a restored state).
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import Counter
+from datetime import timedelta
 
 import pandas as pd
 
@@ -25,6 +36,7 @@ from nautilus_trader.model.data import DataType
 from nautilus_trader.model.enums import BookType
 from nautilus_trader.model.enums import OrderSide
 from nautilus_trader.model.enums import TimeInForce
+from nautilus_trader.model.events import OrderRejected
 from nautilus_trader.model.identifiers import ClientOrderId
 from nautilus_trader.model.objects import Price
 from nautilus_trader.trading.strategy import Strategy
@@ -45,13 +57,16 @@ from scalp_nautilus.strategy.decision import Decision
 from scalp_nautilus.strategy.decision import DecisionParams
 from scalp_nautilus.strategy.decision import PositionState
 from scalp_nautilus.strategy.decision import decide
+from scalp_nautilus.strategy.decision import exit_distances
 from scalp_nautilus.strategy.funding import FundingLedger
 from scalp_nautilus.strategy.funding import funding_input
 from scalp_nautilus.strategy.records import RoundTrip
 from scalp_nautilus.strategy.records import StrategyReport
 from scalp_nautilus.strategy.records import Timeline
+from scalp_nautilus.strategy import warm
 
 _S = 1_000_000_000
+ADOPTED = "adopted"  # the signal set of a position taken over at start
 
 
 class ScalpStrategy(Strategy):
@@ -75,6 +90,13 @@ class ScalpStrategy(Strategy):
         self._exit_reason = ""
         self._funding_times: set[int] = set()
         self._row: FeatureSnapshot | None = None
+        self._adopting = False  # a position taken over at start still waits for its exits
+        self._pause_until_ns = 0  # after a rejection: the latch holds until this exchange time
+        self.warm_restored = False
+        self._restored_ns = 0  # exchange time the restored state ended at, until the feed confirms it
+        self._last_book_ns = 0  # node clock at the latest book batch (the feed watchdog)
+        self._stale = False  # the watchdog found the feed silent; cleared by the next batch
+        self.stale_feeds = 0  # silences found by the watchdog
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -95,6 +117,10 @@ class ScalpStrategy(Strategy):
         self._mark_precision = self.instrument.price_precision + 1  # a mid can sit half a tick off the grid
         self._slippage = config.orders.entry_slippage_bps * 1e-4
         self._cooldown_ns = round(config.orders.cooldown_s * _S)
+        self._reject_pause_ns = round(config.orders.reject_pause_s * _S)
+        if config.state.path:
+            self._restore_state()
+        self._adopt()
         if config.record_features:
             self._recorder = FeatureRecorder(config.record_features)
         self.subscribe_order_book_deltas(iid, BookType.L2_MBP, managed=True)
@@ -109,6 +135,11 @@ class ScalpStrategy(Strategy):
         else:
             self.subscribe_funding_rates(iid)
             self.subscribe_mark_prices(iid)
+        if config.exits.stale_feed_s:
+            self._stale_feed_ns = round(config.exits.stale_feed_s * _S)
+            self._last_book_ns = self.clock.timestamp_ns()
+            every = timedelta(seconds=min(1.0, config.exits.stale_feed_s / 2))
+            self.clock.set_timer(f"feed-watchdog-{iid}", every, callback=self._watch_feed)
         if config.orders.flatten_at:
             at = parse_utc(config.orders.flatten_at)
             if at.value > self.clock.timestamp_ns():
@@ -123,6 +154,8 @@ class ScalpStrategy(Strategy):
         self.cancel_all_orders(iid)
         self.close_all_positions(iid)
         self._book_funding(final=True)
+        if self.config.state.path:
+            self._save_state()
         if self._recorder is not None:
             self._recorder.close()
         self.log.info(f"decisions {dict(self.outcomes)}; funding booked {self.ledger.total:.8f} {self._currency}")
@@ -130,9 +163,82 @@ class ScalpStrategy(Strategy):
     def on_reset(self) -> None:
         self._clear()
 
+    # ------------------------------------------------------------------ live: warm state, adoption
+
+    def _restore_state(self) -> None:
+        s = self.config.state
+        reason = warm.restore(s.path, self.pipeline, str(self.instrument.id), self.clock.timestamp_ns(), round(s.max_age_s * _S))
+        self.warm_restored = reason is None
+        if reason is None:
+            self._restored_ns = self.pipeline.snapshot().ts_event
+            self.log.info(f"warm state restored from {s.path}: the indicators continue where they stopped")
+        else:
+            self.log.warning(f"starting cold ({reason}): no signal until the indicators are warm")
+        self.clock.set_timer(f"warm-state-{self.instrument.id}", timedelta(seconds=s.save_every_s), callback=self._save_state)
+
+    def _confirm_restored(self, ts_event: int) -> None:
+        """The first event after a restore: the feed must continue the saved state, not precede it
+        (a replay started over) nor come more than `state.max_age_s` after it."""
+        gap = ts_event - self._restored_ns
+        self._restored_ns = 0
+        if -_S <= gap <= round(self.config.state.max_age_s * _S):  # streams interleave within a second
+            return
+        self.pipeline.reset()
+        self.warm_restored = False
+        self.log.warning(f"warm state discarded: the feed starts {gap / _S:+.1f} s after it ends; "
+                         "no signal until the indicators are warm")
+
+    def _save_state(self, event=None) -> None:
+        path = self.config.state.path
+        try:
+            warm.save(path, self.pipeline, str(self.instrument.id), self.clock.timestamp_ns())
+        except OSError as exc:
+            self.log.error(f"warm state not saved to {path}: {exc}")
+
+    def _adopt(self) -> None:
+        """Take over what reconciliation assigned to this strategy (see the module doc)."""
+        iid = self.instrument.id
+        orders = self.cache.orders_open(instrument_id=iid, strategy_id=self.id)
+        if orders:
+            self._latch(orders[0].client_order_id)
+            self.log.warning(f"adopted {len(orders)} open order(s) of {iid}: no new order until they close")
+        position = self._position()
+        if position is not None:
+            side = 1 if position.is_long else -1
+            # No stop until the volatility is known: a price no mid can cross.
+            self._state = dataclasses.replace(self._state, side=side, stop_price=0.0 if side > 0 else math.inf)
+            self._adopting = True
+            self.log.warning(f"adopted position {position.signed_qty} {iid} @ {position.avg_px_open}: exits from the first book update")
+
+    def _plan_adopted(self, row: FeatureSnapshot) -> None:
+        position = self._position()
+        if position is None:
+            self._adopting = False
+            return
+        p = self._params
+        time_stop = self._state.time_stop_ns or (row.ts_event + p.time_stop_ns if p.time_stop_ns else 0)
+        if not (row.book_valid and row.blend_vol > 0.0):
+            self._state = dataclasses.replace(self._state, time_stop_ns=time_stop)
+            return
+        side = self._state.side
+        stop, take_profit = exit_distances(row.mid, row.blend_vol, p)
+        self._plan = Decision(ENTER, ADOPTED, side, position.quantity.as_double(), ADOPTED, 0.0, stop, take_profit, time_stop)
+        entry = position.avg_px_open
+        self._state = dataclasses.replace(
+            self._state, stop_price=entry - side * stop,
+            take_profit_price=entry + side * take_profit if take_profit else 0.0, time_stop_ns=time_stop,
+        )
+        self._adopting = False
+
     # ------------------------------------------------------------------ data
 
     def on_order_book_deltas(self, deltas) -> None:
+        if self._restored_ns:
+            self._confirm_restored(deltas.ts_event)
+        self._last_book_ns = self.clock.timestamp_ns()
+        if self._stale:
+            self._stale = False
+            self.log.warning(f"{deltas.instrument_id}: book updates resumed")
         book = self.cache.order_book(deltas.instrument_id)
         snapshot = self._builder.from_book(book, deltas.ts_event, deltas.ts_init, deltas.sequence)
         row = self.pipeline.on_book(snapshot)
@@ -142,9 +248,29 @@ class ScalpStrategy(Strategy):
             self._recorder.record(row)
         if row.ts_event >= self.timeline.next_ns and row.book_valid:
             self._sample(row)
+        if self._pause_until_ns and row.ts_event >= self._pause_until_ns:
+            self._pause_until_ns = 0
+            self._state = dataclasses.replace(self._state, order_pending=False)
+        if self._adopting:
+            self._plan_adopted(row)
         self._act(self._decide(row))
 
+    def _watch_feed(self, event) -> None:
+        """The feed watchdog (`exits.stale_feed_s`): a position is not held on a silent book."""
+        silent_ns = self.clock.timestamp_ns() - self._last_book_ns
+        if silent_ns < self._stale_feed_ns or not (self.batches or self._state.side):
+            return  # before the first batch only an adopted position makes a silence matter
+        if not self._stale:
+            self._stale = True
+            self.stale_feeds += 1
+            self.log.warning(f"{self.instrument.id}: no book update for {silent_ns / _S:.1f} s: feed stale"
+                             + (", closing the position" if self._state.side else ""))
+        if self._state.side and not self._state.order_pending:
+            self._act(Decision(EXIT, "stale_feed"))
+
     def on_trade_tick(self, tick) -> None:
+        if self._restored_ns:
+            self._confirm_restored(tick.ts_event)
         self.pipeline.on_trade_tick(tick)
 
     def on_funding_rate(self, update) -> None:
@@ -215,8 +341,17 @@ class ScalpStrategy(Strategy):
         if event.client_order_id != self._pending:
             return
         order = self.cache.order(event.client_order_id)
-        if order is not None and order.is_closed:
-            self._pending = None
+        if order is None or not order.is_closed:
+            return
+        self._pending = None
+        others = self.cache.orders_open(instrument_id=self.instrument.id, strategy_id=self.id)
+        if others:  # adopted orders: the latch moves to the next one
+            self._latch(others[0].client_order_id)
+        elif isinstance(event, OrderRejected) and self._reject_pause_ns and self._row is not None:
+            self._pause_until_ns = self._row.ts_event + self._reject_pause_ns
+            self.log.warning(f"{event.client_order_id} rejected ({event.reason}): no new order for "
+                             f"{self.config.orders.reject_pause_s} s")
+        else:
             self._state = dataclasses.replace(self._state, order_pending=False)
 
     def on_position_opened(self, event) -> None:

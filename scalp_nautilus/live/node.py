@@ -1,0 +1,135 @@
+"""The live trading node: Nautilus's `TradingNode` with a venue's data and execution clients and
+the same `ScalpStrategy` (and strategy YAML) as backtests.
+
+The client configs are built here, not decoded from YAML with the node config: decoding a whole
+`TradingNodeConfig` from YAML drops the adapters' own settings, so the node gets typed client
+configs and the client factories are registered by hand. Binance's data client is
+`SyncedBinanceFuturesDataClient` (Binance's book rules enforced; `scalp_nautilus.live.binance`),
+its execution client Nautilus's own. Bybit's data client is `SyncedBybitDataClient` (Bybit's
+update-id chain checked, a gap re-subscribes for a snapshot; `scalp_nautilus.live.bybit`), its
+execution client Nautilus's own.
+
+At start Nautilus reconciles the account: open orders and positions of the instrument become
+the strategy's (`external_order_claims`), and the strategy adopts them instead of trading beside
+them (see `ScalpStrategy`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from nautilus_trader.adapters.binance import BinanceAccountType
+from nautilus_trader.adapters.binance import BinanceDataClientConfig
+from nautilus_trader.adapters.binance import BinanceExecClientConfig
+from nautilus_trader.adapters.binance.common.enums import BinanceEnvironment
+from nautilus_trader.adapters.binance.factories import BinanceLiveExecClientFactory
+from nautilus_trader.adapters.bybit import BybitDataClientConfig
+from nautilus_trader.adapters.bybit import BybitExecClientConfig
+from nautilus_trader.adapters.bybit import BybitLiveExecClientFactory
+from nautilus_trader.config import ImportableStrategyConfig
+from nautilus_trader.config import InstrumentProviderConfig
+from nautilus_trader.config import LiveDataEngineConfig
+from nautilus_trader.config import LiveExecEngineConfig
+from nautilus_trader.config import LoggingConfig
+from nautilus_trader.config import TradingNodeConfig
+from nautilus_trader.core.nautilus_pyo3 import BybitEnvironment
+from nautilus_trader.core.nautilus_pyo3 import BybitProductType
+from nautilus_trader.live.node import TradingNode
+from nautilus_trader.model.identifiers import InstrumentId
+
+from scalp_nautilus.live.binance import SyncedBinanceLiveDataClientFactory
+from scalp_nautilus.live.bybit import SyncedBybitLiveDataClientFactory
+from scalp_nautilus.live.settings import Credentials
+from scalp_nautilus.live.settings import LiveSettings
+
+
+def client_configs(settings: LiveSettings, keys: Credentials, mainnet: bool) -> tuple[object, object]:
+    """The venue's data and execution client configs."""
+    iid = InstrumentId.from_str(settings.instrument_id)
+    provider = InstrumentProviderConfig(load_ids=frozenset([iid]))
+    if settings.venue == "BINANCE":
+        e = settings.endpoints
+        common = dict(
+            api_key=keys.api_key, api_secret=keys.api_secret, account_type=BinanceAccountType.USDT_FUTURES,
+            environment=BinanceEnvironment.LIVE if mainnet else BinanceEnvironment.TESTNET,
+            base_url_http=e.base_url_http if e else None, instrument_provider=provider,
+        )
+        data = BinanceDataClientConfig(**common, base_url_ws=e.base_url_ws if e else None)
+        # One-way mode: Nautilus keeps a position per strategy (its own ids) instead of reusing the
+        # venue's single `-BOTH` id for every round trip.
+        execution = BinanceExecClientConfig(
+            **common, base_url_ws_stream=e.base_url_ws if e else None, use_position_ids=False,
+        )
+        return data, execution
+    common = dict(
+        api_key=keys.api_key, api_secret=keys.api_secret, product_types=(BybitProductType.LINEAR,),
+        environment=BybitEnvironment.MAINNET if mainnet else BybitEnvironment.TESTNET, instrument_provider=provider,
+    )
+    return BybitDataClientConfig(**common), BybitExecClientConfig(**common)
+
+
+def node_config(settings: LiveSettings, keys: Credentials, mainnet: bool) -> TradingNodeConfig:
+    iid = InstrumentId.from_str(settings.instrument_id)
+    s = settings.strategy
+    strategy = ImportableStrategyConfig(
+        strategy_path=s.path,
+        config_path=s.config_path,
+        config={**s.config, "instrument_id": settings.instrument_id, "external_order_claims": [settings.instrument_id]},
+    )
+    data, execution = client_configs(settings, keys, mainnet)
+    log, t = settings.logging, settings.timeouts
+    Path(log.directory).mkdir(parents=True, exist_ok=True)
+    return TradingNodeConfig(
+        trader_id=settings.trader_id,
+        logging=LoggingConfig(log_level=log.level, log_level_file=log.file_level, log_directory=log.directory),
+        # Each exchange message is already one batch (`F_LAST` on its last delta): no buffering.
+        data_engine=LiveDataEngineConfig(),
+        exec_engine=LiveExecEngineConfig(
+            reconciliation=True,
+            reconciliation_lookback_mins=settings.reconciliation_lookback_mins,
+            reconciliation_instrument_ids=[iid],
+        ),
+        strategies=[strategy],
+        data_clients={settings.venue: data},
+        exec_clients={settings.venue: execution},
+        timeout_connection=t.connection_s,
+        timeout_reconciliation=t.reconciliation_s,
+        timeout_portfolio=t.portfolio_s,
+        timeout_disconnection=t.disconnection_s,
+        timeout_post_stop=t.post_stop_s,
+    )
+
+
+def build_node(settings: LiveSettings, keys: Credentials, mainnet: bool, loop: asyncio.AbstractEventLoop | None = None) -> TradingNode:
+    """A built node (clients created, nothing connected yet)."""
+    node = TradingNode(node_config(settings, keys, mainnet), loop=loop)
+    if settings.venue == "BINANCE":
+        node.add_data_client_factory("BINANCE", SyncedBinanceLiveDataClientFactory)
+        node.add_exec_client_factory("BINANCE", BinanceLiveExecClientFactory)
+    else:
+        node.add_data_client_factory("BYBIT", SyncedBybitLiveDataClientFactory)
+        node.add_exec_client_factory("BYBIT", BybitLiveExecClientFactory)
+    node.build()
+    return node
+
+
+def banner(settings: LiveSettings, keys: Credentials, mainnet: bool) -> str:
+    where = (f"the replay venue at {settings.endpoints.base_url_http}" if settings.replay
+             else f"{settings.venue} {'MAINNET' if mainnet else 'testnet'}")
+    lines = [f"live node {settings.trader_id}: {settings.instrument_id} on {where}; keys from {keys.source}"]
+    if mainnet:
+        lines.insert(0, f"*** MAINNET: REAL MONEY. Orders go to {settings.venue}'s production exchange. ***")
+    return "\n".join(lines)
+
+
+def run_live(settings: LiveSettings, keys: Credentials, mainnet: bool) -> int:
+    """Run until interrupted (Ctrl-C / SIGTERM): Nautilus stops the strategy (which cancels its
+    orders and closes its position), disconnects and the node is disposed."""
+    print(banner(settings, keys, mainnet), flush=True)
+    node = build_node(settings, keys, mainnet)
+    try:
+        node.run()
+    finally:
+        node.dispose()
+    return 0

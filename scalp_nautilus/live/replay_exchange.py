@@ -1,0 +1,304 @@
+"""The replay venue's exchange: one USDT-M account, its orders, and the fill model. No network:
+`replay_venue` turns requests into calls here and the results into Binance's JSON.
+
+Fill model (every number is a field of `ExchangeSettings`):
+- Marketable orders take liquidity from the venue's replayed book at the moment they are matched
+  (`latency_ms` of wall time after they arrive), walking it level by level from the touch: a LIMIT
+  order up to its price, a MARKET order through the whole book. Each level gives at most its size
+  minus what our earlier fills already took from it (reset when the stream updates that level).
+  The recorded market never reacts to our orders: prices do not move because we traded.
+- IOC: the rest expires. FOK: all or nothing. GTX (post-only): refused if it would take. GTC: the
+  rest rests. A resting order fills in full at its own price (maker) when a replayed trade prints
+  through it (a buy: a trade below its price; a sell: above) or the opposite touch crosses it;
+  a trade at exactly its price is not assumed to reach it (its queue position is unknown).
+- Fees: `taker_fee` / `maker_fee` of the notional, in USDT. No funding is charged.
+- Account: one-way mode (position side BOTH), cross margin with `leverage`; an order that would
+  raise the initial margin (notional / leverage) above the wallet balance is refused, as are
+  reduce-only orders that would not reduce (a reduce-only order larger than the position fills
+  up to the position and the rest expires).
+- Refusals use Binance's error codes: -1121 unknown symbol, -1116 order type, -1111 / -4014
+  precision of quantity / price, -4003 / -4005 quantity out of range, -4164 notional below the
+  minimum, -2022 reduce-only, -2019 margin, -5022 post-only, -4116 duplicate client order id,
+  -2011 unknown order on cancel.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from dataclasses import field
+from decimal import Decimal
+from decimal import InvalidOperation
+
+import msgspec
+
+from scalp_nautilus.instruments import ContractSpec
+from scalp_nautilus.live.replay_capture import VenueBook
+
+BUY, SELL = "BUY", "SELL"
+_BID, _ASK = 0, 1
+
+
+class ExchangeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The modelling assumptions of the replay venue's exchange (see the module doc)."""
+
+    balance: float = 10_000.0  # starting USDT wallet
+    leverage: int = 20
+    maker_fee: float = 0.0002  # Binance USD-M tier 0
+    taker_fee: float = 0.0005
+    latency_ms: float = 0.0  # wall time between an order's arrival and its matching
+    liquidity_consumption: bool = True  # our fills use up the level they take until it updates
+    position: float = 0.0  # starting position (size units, signed): an open position to reconcile
+    entry_price: float | None = None  # its entry price; None: the capture snapshot's mid
+
+
+class Rejected(Exception):
+    """A request the exchange refuses: Binance's error code and message."""
+
+    def __init__(self, code: int, msg: str) -> None:
+        super().__init__(msg)
+        self.code = code
+        self.msg = msg
+
+
+@dataclass
+class VenueOrder:
+    order_id: int
+    client_order_id: str
+    symbol: str
+    side: str
+    type: str
+    tif: str
+    qty: float
+    price: float  # 0 for MARKET
+    reduce_only: bool
+    time_ms: int
+    status: str = "NEW"
+    resting: bool = False  # matched on arrival and left on the book (GTC); only these fill later
+    executed: float = 0.0
+    cum_quote: float = 0.0
+    update_ms: int = 0
+
+    @property
+    def open(self) -> bool:
+        return self.status in ("NEW", "PARTIALLY_FILLED")
+
+    @property
+    def avg_price(self) -> float:
+        return self.cum_quote / self.executed if self.executed else 0.0
+
+
+@dataclass(frozen=True)
+class Fill:
+    trade_id: int
+    order: VenueOrder
+    price: float
+    qty: float
+    commission: float
+    realized_pnl: float
+    maker: bool
+    time_ms: int
+
+
+@dataclass
+class Exchange:
+    spec: ContractSpec
+    settings: ExchangeSettings
+    book: VenueBook
+    position: float = 0.0
+    entry_price: float = 0.0
+    wallet: float = 0.0
+    realized: float = 0.0  # accumulated realized P&L (Binance's "cr")
+    mark: float = 0.0
+    orders: dict[int, VenueOrder] = field(default_factory=dict)
+    fills: list[Fill] = field(default_factory=list)
+    rejected: list[tuple[str, int, str]] = field(default_factory=list)  # (client order id, code, msg)
+    _next_order_id: int = 8_000_000_000
+    _next_trade_id: int = 900_000_000
+
+    def __post_init__(self) -> None:
+        self.wallet = self.settings.balance
+        self.tick = Decimal(self.spec.tick_size)
+        self.step = Decimal(self.spec.step_size)
+        self.min_qty = float(self.spec.min_quantity or self.spec.step_size)
+        self.max_qty = float(self.spec.max_quantity) if self.spec.max_quantity else math.inf
+        self.min_notional = float(self.spec.min_notional) if self.spec.min_notional else 0.0
+
+    def open_position(self, qty: float, price: float) -> None:
+        """Start with a position (the account as a previous session left it)."""
+        self.position = qty
+        self.entry_price = price if qty else 0.0
+        self.mark = price
+
+    # ---------------------------------------------------------------- orders
+
+    def by_client_id(self, client_order_id: str) -> VenueOrder | None:
+        for o in self.orders.values():
+            if o.client_order_id == client_order_id:
+                return o
+        return None
+
+    def new_order(self, p: dict[str, str], now_ms: int) -> VenueOrder:
+        """Validate a new-order request (Binance's parameter names); Rejected if refused."""
+        if p.get("symbol") != self.spec.raw_symbol:
+            raise Rejected(-1121, "Invalid symbol.")
+        side, kind = p.get("side"), p.get("type")
+        if side not in (BUY, SELL):
+            raise Rejected(-1102, "Mandatory parameter 'side' was not sent, was empty/null, or malformed.")
+        if kind not in ("LIMIT", "MARKET"):
+            raise Rejected(-1116, "Invalid orderType.")
+        if p.get("positionSide", "BOTH") != "BOTH":
+            raise Rejected(-4061, "Order's position side does not match user's setting.")
+        cid = p.get("newClientOrderId") or f"replay-{self._next_order_id}"
+        if self.by_client_id(cid) is not None:
+            raise Rejected(-4116, "ClientOrderId is duplicated.")
+        qty = self._decimal(p.get("quantity"), self.step, -1111, "Precision is over the maximum defined for this asset.")
+        if qty < self.min_qty:
+            raise Rejected(-4003, "Quantity less than or equal to zero." if qty <= 0 else "Quantity less than minimum.")
+        if qty > self.max_qty:
+            raise Rejected(-4005, "Quantity greater than max quantity.")
+        tif = p.get("timeInForce", "GTC")
+        price = 0.0
+        if kind == "LIMIT":
+            if tif not in ("GTC", "IOC", "FOK", "GTX"):
+                raise Rejected(-1115, "Invalid timeInForce.")
+            price = self._decimal(p.get("price"), self.tick, -4014, "Price not increased by tick size.")
+            if price <= 0:
+                raise Rejected(-4013, "Price less than min price.")
+        reduce_only = str(p.get("reduceOnly", "false")).lower() == "true"
+        direction = 1 if side == BUY else -1
+        if reduce_only and not (self.position and (self.position > 0) != (direction > 0)):
+            raise Rejected(-2022, "ReduceOnly Order is rejected.")
+        reference = price or (self.book.best_ask() if side == BUY else self.book.best_bid())
+        if not reduce_only and self.min_notional and qty * reference < self.min_notional - 1e-9:
+            raise Rejected(-4164, f"Order's notional must be no smaller than {self.spec.min_notional} (unless you choose reduce only).")
+        if not reduce_only:
+            exposure = abs(self.position + direction * qty) * reference
+            if exposure > abs(self.position) * reference and exposure / self.settings.leverage > self.wallet:
+                raise Rejected(-2019, "Margin is insufficient.")
+        if tif == "GTX" and self._crosses(side, price):
+            raise Rejected(-5022, "Due to the order could not be executed as maker, the Post Only order will be rejected.")
+        order = VenueOrder(self._next_order_id, cid, self.spec.raw_symbol, side, kind, tif if kind == "LIMIT" else "GTC",
+                           qty, price, reduce_only, now_ms, update_ms=now_ms)
+        self._next_order_id += 1
+        self.orders[order.order_id] = order
+        return order
+
+    def _decimal(self, text: str | None, unit: Decimal, code: int, msg: str) -> float:
+        try:
+            value = Decimal(text)
+        except (TypeError, InvalidOperation):
+            raise Rejected(-1102, "Mandatory parameter was not sent, was empty/null, or malformed.") from None
+        if not value.is_finite() or value % unit != 0:
+            raise Rejected(code, msg)
+        return float(value)
+
+    def _crosses(self, side: str, price: float) -> bool:
+        if side == BUY:
+            return self.book.asks and price >= self.book.best_ask()
+        return self.book.bids and price <= self.book.best_bid()
+
+    def match(self, order: VenueOrder, now_ms: int) -> list[Fill]:
+        """Take liquidity for a newly accepted order; expire or rest the rest (see the module doc)."""
+        want = order.qty
+        if order.reduce_only:
+            want = min(want, abs(self.position))
+        side = _ASK if order.side == BUY else _BID
+        takes = []
+        for price, size in self.book.levels(side, 10_000):
+            if order.type == "LIMIT" and (price > order.price if order.side == BUY else price < order.price):
+                break
+            if self.settings.liquidity_consumption:
+                size = self.book.available(side, price)
+            take = min(size, want - sum(q for _, q in takes))
+            if take > 0:
+                takes.append((price, _round(take, self.spec.size_precision)))
+            if sum(q for _, q in takes) >= want - 1e-12:
+                break
+        filled = sum(q for _, q in takes)
+        if order.tif == "FOK" and filled < order.qty - 1e-12:
+            takes = []
+        fills = [self._fill(order, price, qty, maker=False, now_ms=now_ms) for price, qty in takes if qty > 0]
+        if order.open:
+            if order.tif in ("IOC", "FOK") or order.type == "MARKET" or (order.reduce_only and order.executed >= want):
+                order.status = "EXPIRED"
+                order.update_ms = now_ms
+            else:
+                order.resting = True
+        return fills
+
+    def _fill(self, order: VenueOrder, price: float, qty: float, maker: bool, now_ms: int) -> Fill:
+        if self.settings.liquidity_consumption and not maker:
+            self.book.consume(_ASK if order.side == BUY else _BID, price, qty)
+        direction = 1 if order.side == BUY else -1
+        rate = self.settings.maker_fee if maker else self.settings.taker_fee
+        commission = qty * price * rate
+        pnl = self._trade(direction, qty, price)
+        self.wallet += pnl - commission
+        order.executed = _round(order.executed + qty, self.spec.size_precision)
+        order.cum_quote += qty * price
+        order.status = "FILLED" if order.executed >= order.qty - 1e-12 else "PARTIALLY_FILLED"
+        order.update_ms = now_ms
+        fill = Fill(self._next_trade_id, order, price, qty, commission, pnl, maker, now_ms)
+        self._next_trade_id += 1
+        self.fills.append(fill)
+        return fill
+
+    def _trade(self, direction: int, qty: float, price: float) -> float:
+        """Move the one-way position; returns the realized P&L of the part that reduced it."""
+        pos = self.position
+        pnl = 0.0
+        if pos == 0 or (pos > 0) == (direction > 0):
+            total = abs(pos) + qty
+            self.entry_price = (abs(pos) * self.entry_price + qty * price) / total
+            self.position = _round(pos + direction * qty, self.spec.size_precision)
+            return pnl
+        closing = min(qty, abs(pos))
+        pnl = closing * (price - self.entry_price) * (1 if pos > 0 else -1)
+        self.realized += pnl
+        self.position = _round(pos + direction * closing, self.spec.size_precision)
+        rest = qty - closing
+        if self.position == 0:
+            self.entry_price = 0.0
+        if rest > 1e-12:
+            self.position = _round(direction * rest, self.spec.size_precision)
+            self.entry_price = price
+        return pnl
+
+    def cancel(self, order: VenueOrder, now_ms: int) -> None:
+        if not order.open:
+            raise Rejected(-2011, "Unknown order sent.")
+        order.status = "CANCELED"
+        order.update_ms = now_ms
+
+    def on_market(self, now_ms: int, trade: tuple[float, float] | None = None) -> list[Fill]:
+        """After each replayed message: resting orders the market went through fill in full at
+        their price (`trade` is (price, size) of a replayed trade, if it was one)."""
+        fills = []
+        for order in self.orders.values():
+            if not (order.open and order.resting):
+                continue
+            if order.side == BUY:
+                hit = (trade is not None and trade[0] < order.price) or (self.book.asks and self.book.best_ask() <= order.price)
+            else:
+                hit = (trade is not None and trade[0] > order.price) or (self.book.bids and self.book.best_bid() >= order.price)
+            if hit:
+                fills.append(self._fill(order, order.price, _round(order.qty - order.executed, self.spec.size_precision),
+                                        maker=True, now_ms=now_ms))
+        return fills
+
+    @property
+    def unrealized(self) -> float:
+        return self.position * (self.mark - self.entry_price) if self.position else 0.0
+
+    @property
+    def initial_margin(self) -> float:
+        return abs(self.position) * self.mark / self.settings.leverage
+
+    @property
+    def available(self) -> float:
+        return self.wallet + self.unrealized - self.initial_margin
+
+
+def _round(x: float, decimals: int) -> float:
+    return round(x, decimals)

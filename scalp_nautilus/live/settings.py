@@ -1,0 +1,146 @@
+"""`configs/live_*.yaml`: which venue and instrument, the strategy (the same `strategy.yaml` as
+backtests, with overrides), logging, reconciliation, and optionally a local replay venue.
+
+Everything is checked before a node is built, let alone connected: a misspelt key, a wrong type, an
+unknown venue, an instrument of another venue, a funding feed the venue does not publish, or a
+missing API key stop with the file, the key and what is expected. API keys come only from the
+environment (`KEY_ENV`); their values are never printed, logged or stored. Testnet unless the
+caller says mainnet; a replay venue (`endpoints`) is reached with the venue's public replay
+credentials and is never combined with mainnet.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+from typing import Any
+from typing import Literal
+from urllib.parse import urlparse
+
+import msgspec
+from msgspec import Meta
+
+from scalp_nautilus.backtest.settings import StrategySettings
+from scalp_nautilus.backtest.settings import resolve_strategy
+from scalp_nautilus.config import ConfigError
+from scalp_nautilus.config import load_yaml
+from scalp_nautilus.live.replay_venue import REPLAY_API_KEY
+from scalp_nautilus.live.replay_venue import REPLAY_API_SECRET
+
+# (venue, mainnet) -> the environment variables holding the API key and secret (Nautilus's names).
+KEY_ENV = {
+    ("BINANCE", False): ("BINANCE_FUTURES_TESTNET_API_KEY", "BINANCE_FUTURES_TESTNET_API_SECRET"),
+    ("BINANCE", True): ("BINANCE_API_KEY", "BINANCE_API_SECRET"),
+    ("BYBIT", False): ("BYBIT_TESTNET_API_KEY", "BYBIT_TESTNET_API_SECRET"),
+    ("BYBIT", True): ("BYBIT_API_KEY", "BYBIT_API_SECRET"),
+}
+# The funding feed each venue publishes (strategy.yaml `funding.feed`).
+FUNDING_FEED = {"BINANCE": "binance_mark_price", "BYBIT": "funding_rates"}
+
+Venue = Literal["BINANCE", "BYBIT"]
+Level = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class LoggingSettings(_Section):
+    directory: str = "logs"  # relative to the working directory
+    level: Level = "INFO"  # console
+    file_level: Level = "INFO"  # DEBUG logs every message: about 100 MB for 9 minutes of BTCUSDT
+
+
+class EndpointSettings(_Section):
+    """A local replay venue (Binance only): its URLs, loopback only, and its public credentials."""
+
+    base_url_http: str
+    base_url_ws: str
+    api_key: str = REPLAY_API_KEY
+    api_secret: str = REPLAY_API_SECRET
+
+    def __post_init__(self) -> None:
+        for name in ("base_url_http", "base_url_ws"):
+            host = urlparse(getattr(self, name)).hostname or ""
+            try:
+                loopback = ipaddress.ip_address(host).is_loopback
+            except ValueError:
+                loopback = host == "localhost"
+            if not loopback:
+                raise ValueError(
+                    f"endpoints.{name}: only a local replay venue (127.0.0.1) may replace the exchange's URLs, "
+                    f"got {getattr(self, name)!r}",
+                )
+
+
+class TimeoutSettings(_Section):
+    connection_s: Annotated[float, Meta(gt=0)] = 30.0
+    reconciliation_s: Annotated[float, Meta(gt=0)] = 30.0
+    portfolio_s: Annotated[float, Meta(gt=0)] = 10.0
+    disconnection_s: Annotated[float, Meta(gt=0)] = 10.0
+    post_stop_s: Annotated[float, Meta(gt=0)] = 5.0  # after the strategy stopped: its closing orders settle
+
+
+class LiveSettings(_Section):
+    venue: Venue
+    instrument_id: str  # e.g. BTCUSDT-PERP.BINANCE, BTCUSDT-LINEAR.BYBIT
+    trader_id: str = "SCALP-001"
+    strategy: StrategySettings = msgspec.field(default_factory=StrategySettings)
+    logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
+    reconciliation_lookback_mins: Annotated[int, Meta(ge=1)] | None = 1440
+    endpoints: EndpointSettings | None = None
+    timeouts: TimeoutSettings = msgspec.field(default_factory=TimeoutSettings)
+
+    def __post_init__(self) -> None:
+        suffix = "." + self.venue
+        if not self.instrument_id.endswith(suffix):
+            raise ValueError(f"instrument_id: {self.instrument_id!r} is not a {self.venue} instrument (expected ...{suffix})")
+        if self.endpoints is not None and self.venue != "BINANCE":
+            raise ValueError("endpoints: the replay venue speaks Binance's API only (venue must be BINANCE)")
+
+    @property
+    def replay(self) -> bool:
+        return self.endpoints is not None
+
+
+@dataclass(frozen=True)
+class Credentials:
+    api_key: str
+    api_secret: str
+    source: str  # where they came from, for messages (never the values)
+
+    def __repr__(self) -> str:  # never print the values
+        return f"Credentials(from {self.source})"
+
+
+def load_live_settings(path: str | Path, overrides: dict[str, Any] | None = None) -> LiveSettings:
+    """Read and check a live config; the strategy config is merged and checked as for backtests,
+    and its funding feed must be the one the venue publishes."""
+    settings = load_yaml(path, LiveSettings, overrides)
+    strategy = resolve_strategy(path, settings.strategy, settings.instrument_id)
+    feed = strategy.config.get("funding", {}).get("feed", "funding_rates")
+    if feed != FUNDING_FEED[settings.venue]:
+        raise ConfigError(
+            f"{path}: key `strategy.config.funding.feed`: {settings.venue} publishes funding as "
+            f"{FUNDING_FEED[settings.venue]!r}, got {feed!r}",
+        )
+    return msgspec.structs.replace(settings, strategy=strategy)
+
+
+def credentials(settings: LiveSettings, mainnet: bool, environ: dict[str, str] | None = None) -> Credentials:
+    """The keys the node signs with: the replay venue's public ones, or the environment's."""
+    if settings.replay:
+        if mainnet:
+            raise ConfigError("--mainnet with a replay venue (`endpoints`): a replay is never real money; drop one")
+        e = settings.endpoints
+        return Credentials(e.api_key, e.api_secret, "the replay venue's public credentials")
+    environ = os.environ if environ is None else environ
+    key_name, secret_name = KEY_ENV[(settings.venue, mainnet)]
+    missing = [name for name in (key_name, secret_name) if not environ.get(name)]
+    if missing:
+        network = "mainnet" if mainnet else "testnet"
+        raise ConfigError(f"missing API credentials for {settings.venue} {network}: set {' and '.join(missing)} in the environment")
+    return Credentials(environ[key_name], environ[secret_name], f"${key_name} / ${secret_name}")

@@ -1,0 +1,56 @@
+"""The warm-state file of a live `ScalpStrategy`: the feature pipeline's state, saved and restored
+across restarts (`StateSettings` in the strategy config).
+
+JSON (Python's: every float digit kept, NaN allowed), written to a temporary file and renamed over
+the old one, so a crash while saving leaves the previous state intact. A file is used only if it
+is this format and version, for the same instrument, at most `max_age_ns` old, and saved by a
+pipeline with the same parameters; anything else is logged with the reason and ignored (the
+indicators then warm up again).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+from scalp_nautilus.features import FeaturePipeline
+
+log = logging.getLogger(__name__)
+
+FORMAT = "scalp-nautilus warm state"
+VERSION = 1
+
+
+def save(path: str | Path, pipeline: FeaturePipeline, instrument_id: str, now_ns: int) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = {"format": FORMAT, "version": VERSION, "instrument_id": instrument_id, "saved_ns": now_ns,
+            "pipeline": pipeline.state()}
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(body))
+    os.replace(tmp, path)
+
+
+def restore(path: str | Path, pipeline: FeaturePipeline, instrument_id: str, now_ns: int, max_age_ns: int) -> str | None:
+    """Restore `pipeline` from the file; returns None on success, else why it was not used."""
+    path = Path(path)
+    if not path.exists():
+        return f"no saved state at {path}"
+    try:
+        body = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        return f"{path} cannot be read ({exc})"
+    if not isinstance(body, dict) or body.get("format") != FORMAT or body.get("version") != VERSION:
+        return f"{path} is not a {FORMAT} file of version {VERSION}"
+    if body.get("instrument_id") != instrument_id:
+        return f"{path} holds the state of {body.get('instrument_id')}, not {instrument_id}"
+    age_ns = now_ns - int(body.get("saved_ns", 0))
+    if not 0 <= age_ns <= max_age_ns:
+        return f"{path} is {age_ns / 1e9:.0f} s old (max {max_age_ns / 1e9:.0f} s)"
+    try:
+        pipeline.restore(body["pipeline"])
+    except (ValueError, KeyError, TypeError) as exc:
+        return f"{path} does not fit this pipeline ({exc})"
+    return None

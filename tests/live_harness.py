@@ -1,0 +1,147 @@
+"""Running the live node against the replay venue inside a test, bounded in time.
+
+The venue runs on its own event loop in a background thread (`VenueThread`, port 0 on 127.0.0.1);
+the node on a fresh loop in the test's thread, until a condition holds or a deadline passes, then
+it is stopped (the strategy cancels and closes), and disposed. Every wait has a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+
+import msgspec
+import yaml
+
+from nautilus_trader.live.node import TradingNode
+
+from scalp_nautilus.config import merge
+from scalp_nautilus.live.node import build_node
+from scalp_nautilus.live.replay_venue import ReplayVenue
+from scalp_nautilus.live.replay_venue import ReplayVenueSettings
+from scalp_nautilus.live.settings import LiveSettings
+from scalp_nautilus.live.settings import credentials
+from scalp_nautilus.live.settings import load_live_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+CAPTURE_2023 = ["usdm_btcusdt_20230404.dat.gz", "usdm_btcusdt_20230405.dat.gz"]
+# The backtest e2e test's calibration for the 2023-04 capture: warm within two minutes, several trades.
+STRATEGY = {
+    "vpin": {"volume_per_hour": 15_000.0, "window_minutes": 2.0}, "orders": {"base_size": 0.05},
+    "hurst": {"window": 64}, "funding": {"feed": "binance_mark_price"},
+}
+
+
+def venue_settings(shared_data: Path, **changes) -> ReplayVenueSettings:
+    captures = [str(shared_data / "binance-futures" / f) for f in CAPTURE_2023]
+    return msgspec.convert({"captures": captures, "port": 0, **changes}, ReplayVenueSettings)
+
+
+class VenueAddress:
+    """Where a node finds a replay venue running in another process (what `write_live_config` reads)."""
+
+    def __init__(self, port: int) -> None:
+        self.url_http, self.url_ws = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}"
+        self.settings = ReplayVenueSettings(captures=[])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_venue_process(files: list[str], speed: float, port: int) -> subprocess.Popen:
+    """`scalp-nautilus replay-venue` in its own process; returns once it listens."""
+    venue = subprocess.Popen(
+        [sys.executable, "-m", "scalp_nautilus.cli", "replay-venue", "--config", str(ROOT / "configs" / "replay_venue.yaml"),
+         "--capture", *files, "--speed", str(speed), "--port", str(port)],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    venue.stdout.readline()  # "replay venue for ...: base_url_http ..." once it listens
+    return venue
+
+
+def write_live_config(tmp_path: Path, venue: ReplayVenue | VenueAddress, strategy: dict | None = None, name: str = "live.yaml") -> Path:
+    """configs/live_binance_replay.yaml pointed at `venue`, logging and state under `tmp_path`,
+    `strategy` merged over the strategy section's `config`."""
+    cfg = yaml.safe_load((ROOT / "configs" / "live_binance_replay.yaml").read_text())
+    cfg["endpoints"] = {"base_url_http": venue.url_http, "base_url_ws": venue.url_ws,
+                        "api_key": venue.settings.api_key, "api_secret": venue.settings.api_secret}
+    cfg["strategy"]["config_file"] = str(ROOT / "configs" / "strategy.yaml")
+    cfg["strategy"]["config"] = merge(cfg["strategy"]["config"], STRATEGY, strategy or {})
+    cfg["strategy"]["config"]["state"]["path"] = str(tmp_path / "state.json")
+    # Nautilus's logger is per process: the first node of a test session picks the file.
+    cfg["logging"] = {"directory": str(tmp_path / "logs"), "level": "WARNING", "file_level": "INFO"}
+    cfg["timeouts"] = {"connection_s": 20.0, "reconciliation_s": 10.0, "disconnection_s": 5.0, "post_stop_s": 1.5}
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@dataclass
+class NodeRun:
+    node: TradingNode
+    strategy: object  # the ScalpStrategy instance (its records outlive the node)
+    data_client: object  # the SyncedBinanceFuturesDataClient
+    wall_s: float
+    decisions: list = field(default_factory=list)  # (update id, book valid, warm, outcome, action) per book batch
+    orders: list = field(default_factory=list)  # the node's orders after it stopped: (client id, side, status, tags)
+    open_positions: int = 0  # positions still open in the node's cache after it stopped
+
+
+def run_node(settings: LiveSettings, until: Callable[[NodeRun], bool], timeout_s: float) -> NodeRun:
+    """Start a node, poll `until` every 0.1 s (at most `timeout_s`), stop and dispose it."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    node = build_node(settings, credentials(settings, mainnet=False), mainnet=False, loop=loop)
+    # Nautilus keeps its clients private; tests read the data client's counters.
+    client = next(iter(node.kernel.data_engine._clients.values()))
+    run = NodeRun(node, node.trader.strategies()[0], client, 0.0)
+    decide = run.strategy._decide
+
+    def recorded(row):
+        d = decide(row)
+        run.decisions.append((row.update_id, row.book_valid, row.warm, d.outcome, d.action))
+        return d
+
+    run.strategy._decide = recorded
+    started = time.perf_counter()
+
+    async def main() -> None:
+        task = loop.create_task(node.run_async())
+        deadline = started + timeout_s
+        while time.perf_counter() < deadline and not task.done():
+            await asyncio.sleep(0.1)
+            if until(run):
+                break
+        await asyncio.wait_for(node.stop_async(), 30)
+        await asyncio.wait_for(task, 30)
+        cache = node.kernel.cache
+        run.orders = [(o.client_order_id.value, o.side_string(), o.status_string(), o.tags) for o in cache.orders()]
+        run.open_positions = len(cache.positions_open())
+        # Nautilus leaves its actor executor's worker parked; end it here, not on a closed loop.
+        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for t in pending:
+            t.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        node.dispose()
+        asyncio.set_event_loop(None)
+    run.wall_s = time.perf_counter() - started
+    return run
+
+
+def live_settings(tmp_path: Path, venue: ReplayVenue, strategy: dict | None = None, name: str = "live.yaml") -> LiveSettings:
+    return load_live_settings(write_live_config(tmp_path, venue, strategy, name))

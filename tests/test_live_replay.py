@@ -1,0 +1,291 @@
+"""The live node end to end against the local replay venue (loopback only, every run bounded).
+
+One clean run replays the whole 2023-04 BTCUSDT capture (8.6 minutes, 15x) with the venue
+rejecting the strategy's second order; it is checked for the end-to-end path, for feature parity
+with a backtest over the same capture imported into the catalog, and for the rejection. A second
+run has the venue drop the WebSocket and withhold a depth diff; a third stops the node mid-capture
+and starts another on the saved state; a fourth starts with a position on the account.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from scalp_nautilus.cli import main
+from scalp_nautilus.features import FeatureSnapshot
+from scalp_nautilus.live.replay_venue import VenueThread
+from scalp_nautilus.strategy.decision import ENTER
+from tests.config_files import write_config
+from tests.live_harness import CAPTURE_2023
+from tests.live_harness import ROOT
+from tests.live_harness import STRATEGY
+from tests.live_harness import VenueAddress
+from tests.live_harness import free_port
+from tests.live_harness import live_settings
+from tests.live_harness import run_node
+from tests.live_harness import start_venue_process
+from tests.live_harness import venue_settings
+from tests.live_harness import write_live_config
+
+pytestmark = pytest.mark.real_data
+
+SPEED = 15.0
+CAPTURE_S = 515.0  # the capture's span of exchange time
+FULL_RUN_S = CAPTURE_S / SPEED + 60  # the node's time limit for a whole replay
+MS = 1_000_000
+# Decision outcomes of a flat strategy that evaluated its signals (not a hold for the book, the
+# latch, a position or the cooldown).
+SIGNAL_OUTCOMES = {"taken", "dead_zone", "no_regime", "no_signal", "confidence", "cold", "vpin_extreme", "size_zero"}
+
+
+def _finished(venue):
+    return lambda run: venue.finished.is_set() or bool(venue.errors)
+
+
+def _unique_ids(run) -> bool:
+    ids = [o[0] for o in run.orders]
+    return len(ids) == len(set(ids))
+
+
+# ---------------------------------------------------------------------- the clean run
+
+
+@pytest.fixture(scope="module")
+def clean(shared_data, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("live_clean")
+    settings = venue_settings(shared_data, speed=SPEED, faults={"reject_orders": [2]})
+    with VenueThread(settings) as venue:
+        live = live_settings(tmp, venue, {"record_features": str(tmp / "live.parquet")})
+        run = run_node(live, _finished(venue), FULL_RUN_S)
+        # The venue's view after the node stopped (its thread still serves).
+        view = {
+            "finished": venue.finished.is_set(), "stats": dict(venue.stats), "shift_ms": venue.shift_ms,
+            "fills": list(venue.exchange.fills), "rejected": list(venue.exchange.rejected),
+            "open_orders": [o for o in venue.exchange.orders.values() if o.open],
+            "orders": list(venue.exchange.orders.values()), "position": venue.exchange.position,
+            "trades": sum(e.kind == "trade" for e in venue.capture.events),
+            "last_mark": next(e.data for e in reversed(venue.capture.events) if e.kind == "markPrice"),
+            "diffs": sum(e.kind == "depth" for e in venue.capture.events),
+        }
+    return tmp, run, view
+
+
+def test_end_to_end_against_the_replay_venue(clean):
+    """The node syncs its book once, receives every trade, computes warm features, trades through
+    the venue (orders acknowledged and filled) and stops with nothing open anywhere."""
+    _, run, view = clean
+    assert view["finished"], "the replay did not reach the end of the capture within the time limit"
+    client, strategy = run.data_client, run.strategy
+    assert (client.resyncs, client.gaps) == (1, 0)
+    assert view["stats"]["depth_requests"] == 1 and view["stats"]["market_connections"] == 1
+    # Every recorded trade reached the features; every diff after the snapshot made one book batch.
+    assert strategy.pipeline.trades == view["trades"]
+    assert strategy.pipeline.books == strategy.batches and strategy.batches > 0.99 * view["diffs"]
+    assert any(d[2] for d in run.decisions), "the features never warmed up"
+    # Funding came through Binance's mark-price stream into the same funding input as backtests:
+    # the settlement of 2023-04-05 00:00 at 0.00002760 (README of the data), then the next rate.
+    funding = strategy.pipeline.funding
+    assert funding.settlements == 1 and funding.settled_rate == pytest.approx(0.0000276, abs=1e-12)
+    assert funding.current_rate == float(view["last_mark"]["r"])
+    assert funding.next_funding_ns == (int(view["last_mark"]["T"]) + view["shift_ms"]) * MS
+    # Orders went out and were filled by the venue; the node saw the fills.
+    entries = [o for o in run.orders if any(t.startswith("entry:") for t in o[3] or [])]
+    assert len(entries) >= 2 and view["fills"]
+    assert {o[2] for o in run.orders} <= {"FILLED", "REJECTED", "CANCELED", "EXPIRED"}
+    assert len(strategy.round_trips) >= 1
+    # Stopped cleanly: nothing open at the venue or in the node.
+    assert not view["open_orders"] and view["position"] == 0.0 and run.open_positions == 0
+    assert _unique_ids(run)
+
+
+def test_live_features_equal_the_backtest_over_the_same_capture(clean, capture_paths):
+    """Backtest/live parity: the recorder's rows of the live run and of a backtest over the capture
+    imported into the catalog, compared at the same update ids. Tolerance: none. Both paths feed
+    the same batches and trades in the same order to the same code, so every feature column must
+    be bit-for-bit equal; event times differ by the venue's whole-second time shift (see below)."""
+    tmp, _, view = clean
+    catalog = tmp / "catalog"
+    assert main(["data", "import-binance", *map(str, capture_paths("usdm_2023_04")), "--catalog", str(catalog)]) == 0
+    config = write_config(
+        tmp, catalog=str(catalog), instrument_id="BTCUSDT-PERP.BINANCE", reports_dir=str(tmp / "reports"),
+        **{"venue.name": "BINANCE", "strategy.config": STRATEGY},
+    )
+    assert main(["backtest", "--config", str(config), "--record-features", str(tmp / "backtest.parquet")]) == 0
+    live = pq.read_table(tmp / "live.parquet").to_pandas()
+    backtest = pq.read_table(tmp / "backtest.parquet").to_pandas()
+    assert len(live) == len(backtest) > 16_000
+    assert (live["update_id"].to_numpy() == backtest["update_id"].to_numpy()).all()
+    shift_ns = view["shift_ms"] * MS
+    # Nautilus's Binance parser turns ms into ns through a double: off by up to 128 ns at today's
+    # epoch (never across a bar or bucket boundary, which are whole ms apart from any stamp).
+    lag = live["ts_event"].to_numpy().astype(np.int64) - backtest["ts_event"].to_numpy().astype(np.int64) - shift_ns
+    assert np.abs(lag).max() <= 128
+    compared = [c for c in FeatureSnapshot._fields if c not in ("ts_event", "update_id")]
+    differing = {}
+    for column in compared:
+        a, b = live[column].to_numpy(), backtest[column].to_numpy()
+        same = (a == b) | (np.isnan(a) & np.isnan(b)) if a.dtype.kind == "f" else a == b
+        if not same.all():
+            differing[column] = int((~same).sum())
+    assert not differing, f"columns differing between live and backtest (rows): {differing}"
+    # The comparison covers a warm, moving market, not a constant.
+    assert live["warm"].mean() > 0.3 and live["vpin"].nunique() > 100 and live["hurst"].nunique() > 10
+
+
+def test_rejected_order_clears_the_latch_and_trading_carries_on(clean):
+    """The venue refuses the strategy's second order (an exit); the strategy's latch clears, it
+    sends the exit again after `orders.reject_pause_s`, closes the position and trades on."""
+    _, run, view = clean
+    assert len(view["rejected"]) == 1
+    rejected_id, code, _ = view["rejected"][0]
+    status = {o[0]: o[2] for o in run.orders}
+    assert status[rejected_id] == "REJECTED" and code == -2019
+    ids = [o[0] for o in run.orders]
+    after = ids[ids.index(rejected_id) + 1:]
+    assert len(after) >= 2, "no order after the rejection: the latch stayed set"
+    assert any(status[i] == "FILLED" for i in after)
+    assert _unique_ids(run) and len(view["orders"]) == len(ids) - 1  # every accepted order reached the venue once
+
+
+# ---------------------------------------------------------------------- faults
+
+
+@pytest.fixture(scope="module")
+def faulty(shared_data, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("live_faults")
+    settings = venue_settings(shared_data, speed=SPEED, faults={"drop_at_s": [200.0], "gap_at_s": [330.0]})
+    with VenueThread(settings) as venue:
+        run = run_node(live_settings(tmp, venue), _finished(venue), FULL_RUN_S)
+        view = {"finished": venue.finished.is_set(), "stats": dict(venue.stats), "position": venue.exchange.position,
+                "open_orders": [o for o in venue.exchange.orders.values() if o.open],
+                "orders": len(venue.exchange.orders)}
+    return run, view
+
+
+def _invalid_spans(decisions) -> list[tuple[int, int]]:
+    """(first, last) indices of each run of batches with an invalid book after the first valid one."""
+    spans, start = [], None
+    seen_valid = False
+    for i, (_, valid, *_rest) in enumerate(decisions):
+        if valid:
+            if start is not None:
+                spans.append((start, i - 1))
+                start = None
+            seen_valid = True
+        elif seen_valid and start is None:
+            start = i
+    return spans
+
+
+def test_dropped_websocket_and_sequence_gap_resync_pause_and_resume(faulty):
+    run, view = faulty
+    assert view["finished"]
+    assert view["stats"]["drops"] == 1 and view["stats"]["diffs_withheld"] == 1
+    client = run.data_client
+    # The reconnect and the withheld diff each broke the `pu` chain (the new connection's first
+    # diff does not continue the old one) and were re-synced from a fresh snapshot.
+    assert view["stats"]["market_connections"] == 2
+    assert client.gaps == 2 and client.resyncs == 3
+    spans = _invalid_spans(run.decisions)
+    assert len(spans) == 2, f"expected one stale span per fault, got {spans}"
+    for first, last in spans:
+        # While the book is stale nothing is entered and no signal is evaluated (exits may run).
+        stale = run.decisions[first:last + 1]
+        assert not [d for d in stale if d[4] == ENTER or d[3] in SIGNAL_OUTCOMES], stale
+    # After the last re-sync signals are evaluated again (not only holds for the book or warm-up).
+    after = run.decisions[spans[-1][1] + 1:]
+    assert len(after) > 1000
+    assert {d[3] for d in after} & (SIGNAL_OUTCOMES - {"cold"})
+    # No order was sent twice and nothing is left open.
+    assert _unique_ids(run) and view["orders"] == len(run.orders)
+    assert not view["open_orders"] and view["position"] == 0.0 and run.open_positions == 0
+
+
+# ---------------------------------------------------------------------- restart
+
+
+def test_restart_mid_capture_restores_the_saved_state(shared_data, tmp_path):
+    """A node stopped mid-capture saves its state; the next one restores it and takes signals
+    from its first batches, where a cold start needs minutes of data."""
+    settings = venue_settings(shared_data, speed=SPEED, start={"hold_without_client": True})
+    with VenueThread(settings) as venue:
+        live = live_settings(tmp_path, venue)
+        first = run_node(live, lambda run: venue.progress_s >= 240.0, FULL_RUN_S)
+        stopped_at = venue.progress_s
+        assert (tmp_path / "state.json").exists()
+        second = run_node(live, _finished(venue), FULL_RUN_S)
+        finished = venue.finished.is_set()
+    assert finished and 240.0 <= stopped_at < 300.0
+    assert not first.strategy.warm_restored and second.strategy.warm_restored
+    cold_batches = next(i for i, d in enumerate(first.decisions) if d[2])
+    assert cold_batches > 3000  # minutes of data before the first warm row
+    # The restored node is warm from its first valid batch and keeps evaluating signals.
+    first_valid = next(i for i, d in enumerate(second.decisions) if d[1])
+    assert second.decisions[first_valid][2]
+    assert all(d[3] != "cold" for d in second.decisions if d[1])
+    assert {d[3] for d in second.decisions} & (SIGNAL_OUTCOMES - {"cold"})
+
+
+# ---------------------------------------------------------------------- reconciliation
+
+
+def test_position_on_the_account_is_adopted_not_doubled(shared_data, tmp_path):
+    """The account already holds 0.05 BTC long. Nautilus reconciles it at start; the strategy
+    adopts it, opens nothing beside it, and closes it by its own exits (a time stop at the latest)."""
+    settings = venue_settings(shared_data, speed=SPEED, exchange={"position": 0.05})
+    with VenueThread(settings) as venue:
+        closed = []
+
+        def until(run):
+            if venue.exchange.position == 0.0 and not closed:
+                closed.append(venue.progress_s)
+            return bool(closed)
+
+        run = run_node(live_settings(tmp_path, venue, {"exits": {"time_stop_s": 60.0}}), until, 90.0)
+        orders = list(venue.exchange.orders.values())
+    assert closed, "the adopted position was never closed"
+    first = orders[0]
+    assert (first.side, first.reduce_only, first.executed) == ("SELL", True, 0.05)
+    # Until it was closed nothing opened a second position beside it.
+    assert all(o.reduce_only or o.time_ms > first.update_ms for o in orders)
+    assert run.open_positions == 0
+
+
+# ---------------------------------------------------------------------- the command line
+
+
+def test_command_line_dry_run_stops_cleanly_on_ctrl_c(shared_data, tmp_path):
+    """The user's dry run: `scalp-nautilus replay-venue` and `scalp-nautilus live` as two
+    processes; Ctrl-C (SIGINT) stops the node: exit 0, the strategy stopped and saved its state,
+    and the log file holds the run."""
+    files = [str(shared_data / "binance-futures" / f) for f in CAPTURE_2023]
+    port = free_port()
+    venue = start_venue_process(files, SPEED, port)
+    try:
+        config = write_live_config(tmp_path, VenueAddress(port))
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        node = subprocess.Popen([sys.executable, "-m", "scalp_nautilus.cli", "live", "--config", str(config)],
+                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        logs = tmp_path / "logs"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "book synced" not in "".join(p.read_text() for p in logs.glob("*.log")):
+            time.sleep(0.5)
+        time.sleep(3.0)  # trading for a while (45 s of the capture)
+        node.send_signal(signal.SIGINT)
+        out, _ = node.communicate(timeout=60)
+    finally:
+        venue.terminate()
+        venue.wait(10)
+    assert node.returncode == 0, out[-3000:]
+    assert "on the replay venue at http://127.0.0.1" in out
+    log = "".join(p.read_text() for p in logs.glob("*.log"))
+    assert "book synced" in log and "Received SIGINT, shutting down" in log and "ScalpStrategy: STOPPED" in log
+    assert (tmp_path / "state.json").exists()
