@@ -29,6 +29,8 @@ from numba import njit
 
 from nautilus_trader.indicators.base import Indicator
 
+from scalp_nautilus.indicators.warm_state import WarmState
+
 # State vector layout of one series.
 _HEAD, _COUNT, _SHIFT, _MEAN, _M2, _PEAK, _SINCE, _SKIPPED, _VALUE = range(9)
 _STATE_SIZE = 9
@@ -124,7 +126,7 @@ def _validate(window: int, min_std: float, warmup: int | None) -> int:
     return warmup
 
 
-class RollingZScore(Indicator):
+class RollingZScore(WarmState, Indicator):
     """Z-score of the latest value against the last `window` values (including itself).
 
     Parameters
@@ -139,6 +141,7 @@ class RollingZScore(Indicator):
 
     # Slots: on a Python subclass of a Cython type an attribute costs ~60 ns via __dict__, ~30 here.
     __slots__ = ("window", "min_std", "warmup", "_buf", "_state", "value")
+    _STATE = ("_buf", "_state")
 
     def __init__(self, window: int = 100, min_std: float = 1e-12, warmup: int | None = None) -> None:
         warmup = _validate(window, min_std, warmup)
@@ -204,19 +207,14 @@ class RollingZScore(Indicator):
     def state(self) -> dict:
         """The ring and the kernel's state vector as they are (JSON-safe, for live restarts): a
         restored z-score continues bit for bit, running sums and recompute schedule included."""
-        return {"window": self.window, "buf": self._buf.tolist(), "kernel": self._state.tolist(),
-                "flags": [self.has_inputs, self.initialized]}
+        return {"window": self.window, **super().state()}
 
     def restore(self, state: dict) -> None:
         """Rebuild from `state()`; a state from a different window length is refused."""
         if int(state.get("window", -1)) != self.window:
             raise ValueError(f"state was saved with window {state.get('window')}, this one has {self.window}")
-        self._buf[:] = state["buf"]
-        self._state[:] = state["kernel"]
+        super().restore(state)
         self.value = float(self._state[_VALUE])
-        has_inputs, initialized = state["flags"]
-        self._set_has_inputs(bool(has_inputs))
-        self._set_initialized(bool(initialized))
 
 
 class RollingZScores:

@@ -129,10 +129,12 @@ class SyncedBybitDataClient(BybitDataClient):
 
     def _on_book_batch(self, batch: OrderBookDeltas) -> None:
         instrument_id = batch.instrument_id
-        if nautilus_pyo3.InstrumentId.from_str(instrument_id.value) not in self._depths:
-            self._handle_data(batch)  # not a book subscription (e.g. Bybit spot quotes): as Nautilus does
-            return
-        chain = self._chains.setdefault(instrument_id, UpdateChain())
+        chain = self._chains.get(instrument_id)
+        if chain is None:
+            if nautilus_pyo3.InstrumentId.from_str(instrument_id.value) not in self._depths:
+                self._handle_data(batch)  # not a book subscription (e.g. Bybit spot quotes): as Nautilus does
+                return
+            chain = self._chains[instrument_id] = UpdateChain()
         was_synced = chain.synced
         u, snapshot = batch_update(batch)
         verdict = chain.update(u, snapshot)

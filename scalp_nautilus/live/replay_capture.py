@@ -26,6 +26,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 from dataclasses import field
+from functools import cached_property
 from pathlib import Path
 
 from scalp_nautilus.data.binance_capture import CaptureStats
@@ -60,7 +61,7 @@ class Capture:
     def kinds(self) -> set[str]:
         return {e.kind for e in self.events}
 
-    @property
+    @cached_property
     def first_event_ms(self) -> int:
         """Exchange time of the first message (ms): the capture's start."""
         return min(_event_ms(e) for e in self.events[:100] if _event_ms(e))

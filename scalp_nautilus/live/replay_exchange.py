@@ -74,7 +74,6 @@ class VenueOrder:
     reduce_only: bool
     time_ms: int
     status: str = "NEW"
-    resting: bool = False  # matched on arrival and left on the book (GTC); only these fill later
     executed: float = 0.0
     cum_quote: float = 0.0
     update_ms: int = 0
@@ -111,6 +110,7 @@ class Exchange:
     realized: float = 0.0  # accumulated realized P&L (Binance's "cr")
     mark: float = 0.0
     orders: dict[int, VenueOrder] = field(default_factory=dict)
+    resting: dict[int, VenueOrder] = field(default_factory=dict)  # matched on arrival, left on the book (GTC)
     fills: list[Fill] = field(default_factory=list)
     rejected: list[tuple[str, int, str]] = field(default_factory=list)  # (client order id, code, msg)
     _next_order_id: int = 8_000_000_000
@@ -205,18 +205,20 @@ class Exchange:
             want = min(want, abs(self.position))
         side = _ASK if order.side == BUY else _BID
         takes = []
+        taken = 0.0
         for price, size in self.book.levels(side, 10_000):
             if order.type == "LIMIT" and (price > order.price if order.side == BUY else price < order.price):
                 break
             if self.settings.liquidity_consumption:
                 size = self.book.available(side, price)
-            take = min(size, want - sum(q for _, q in takes))
+            take = min(size, want - taken)
             if take > 0:
-                takes.append((price, _round(take, self.spec.size_precision)))
-            if sum(q for _, q in takes) >= want - 1e-12:
+                take = _round(take, self.spec.size_precision)
+                takes.append((price, take))
+                taken += take
+            if taken >= want - 1e-12:
                 break
-        filled = sum(q for _, q in takes)
-        if order.tif == "FOK" and filled < order.qty - 1e-12:
+        if order.tif == "FOK" and taken < order.qty - 1e-12:
             takes = []
         fills = [self._fill(order, price, qty, maker=False, now_ms=now_ms) for price, qty in takes if qty > 0]
         if order.open:
@@ -224,7 +226,7 @@ class Exchange:
                 order.status = "EXPIRED"
                 order.update_ms = now_ms
             else:
-                order.resting = True
+                self.resting[order.order_id] = order
         return fills
 
     def _fill(self, order: VenueOrder, price: float, qty: float, maker: bool, now_ms: int) -> Fill:
@@ -270,14 +272,13 @@ class Exchange:
             raise Rejected(-2011, "Unknown order sent.")
         order.status = "CANCELED"
         order.update_ms = now_ms
+        self.resting.pop(order.order_id, None)
 
     def on_market(self, now_ms: int, trade: tuple[float, float] | None = None) -> list[Fill]:
         """After each replayed message: resting orders the market went through fill in full at
         their price (`trade` is (price, size) of a replayed trade, if it was one)."""
         fills = []
-        for order in self.orders.values():
-            if not (order.open and order.resting):
-                continue
+        for order in list(self.resting.values()):
             if order.side == BUY:
                 hit = (trade is not None and trade[0] < order.price) or (self.book.asks and self.book.best_ask() <= order.price)
             else:
@@ -285,6 +286,7 @@ class Exchange:
             if hit:
                 fills.append(self._fill(order, order.price, _round(order.qty - order.executed, self.spec.size_precision),
                                         maker=True, now_ms=now_ms))
+                del self.resting[order.order_id]  # a maker fill is for the whole remainder
         return fills
 
     @property

@@ -111,15 +111,19 @@ class ReplayVenueSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unkn
     api_secret: str = REPLAY_API_SECRET
 
     def __post_init__(self) -> None:
-        try:
-            loopback = ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            loopback = self.host == "localhost"
-        if not loopback:
+        if not is_loopback(self.host):
             raise ValueError(f"host: the replay venue has no real authentication and binds to loopback only, got {self.host!r}")
         for name in self.start.streams:
             if name not in ("depth", "trade", "markPrice", "bookTicker"):
                 raise ValueError(f"start.streams: unknown stream kind {name!r} (depth, trade, markPrice, bookTicker)")
+
+
+def is_loopback(host: str) -> bool:
+    """`host` (a name or an address) is this machine: the only place a replay venue may live."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def _error(status: int, code: int, msg: str) -> web.Response:
@@ -142,7 +146,7 @@ class _Connection:
 
 class ReplayVenue:
     """The server; `await start()`, then `url_http` / `url_ws`; `await stop()`. `stats` counts
-    requests, messages and faults; `started` / `finished` are set when the replay begins and ends."""
+    requests, messages and faults; `finished` is set when the replay reaches the end of the capture."""
 
     def __init__(self, settings: ReplayVenueSettings, capture: Capture | None = None) -> None:
         self.settings = settings
@@ -158,7 +162,6 @@ class ReplayVenue:
         self.exchange.mark = start_mid
         self.stats: Counter = Counter()
         self.errors: list[BaseException] = []  # failures of the venue's own tasks (a venue bug, not a fault)
-        self.started = asyncio.Event()
         self.finished = asyncio.Event()
         self.shift_ms = 0
         self.port = settings.port
@@ -252,7 +255,6 @@ class ReplayVenue:
         t0, r0 = loop.time(), events[0].recv_ns
         drops = sorted(self.settings.faults.drop_at_s)
         gaps = sorted(self.settings.faults.gap_at_s)
-        self.started.set()
         log.info("replay started (exchange times shifted by %+d s)", self.shift_ms // 1000)
         for event in events:
             if self.settings.start.hold_without_client and not self._subscribed.is_set():
@@ -299,7 +301,7 @@ class ReplayVenue:
             log.warning("fault: depth diff u=%s withheld (a sequence gap for the client)", data["u"])
         else:
             await self._publish(event.stream, data)
-        if any(o.open and o.resting for o in self.exchange.orders.values()):
+        if self.exchange.resting:
             for fill in self.exchange.on_market(self.now_ms(), trade):
                 await self._push_fill(fill)
 
@@ -785,16 +787,6 @@ class VenueThread:
 
     def call(self, coro, timeout: float | None = None):
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout or self._timeout)
-
-    def wait(self, event_name: str, timeout: float) -> bool:
-        """Block until the venue's `started` or `finished` event is set; False on timeout."""
-        async def waiter():
-            await asyncio.wait_for(getattr(self.venue, event_name).wait(), timeout)
-        try:
-            self.call(waiter(), timeout + 1)
-            return True
-        except TimeoutError:
-            return False
 
     async def _shutdown(self) -> None:
         await self.venue.stop()

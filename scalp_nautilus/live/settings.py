@@ -11,7 +11,6 @@ credentials and is never combined with mainnet.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from scalp_nautilus.config import ConfigError
 from scalp_nautilus.config import load_yaml
 from scalp_nautilus.live.replay_venue import REPLAY_API_KEY
 from scalp_nautilus.live.replay_venue import REPLAY_API_SECRET
+from scalp_nautilus.live.replay_venue import is_loopback
 
 # (venue, mainnet) -> the environment variables holding the API key and secret (Nautilus's names).
 KEY_ENV = {
@@ -64,12 +64,7 @@ class EndpointSettings(_Section):
 
     def __post_init__(self) -> None:
         for name in ("base_url_http", "base_url_ws"):
-            host = urlparse(getattr(self, name)).hostname or ""
-            try:
-                loopback = ipaddress.ip_address(host).is_loopback
-            except ValueError:
-                loopback = host == "localhost"
-            if not loopback:
+            if not is_loopback(urlparse(getattr(self, name)).hostname or ""):
                 raise ValueError(
                     f"endpoints.{name}: only a local replay venue (127.0.0.1) may replace the exchange's URLs, "
                     f"got {getattr(self, name)!r}",

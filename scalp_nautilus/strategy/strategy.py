@@ -223,11 +223,7 @@ class ScalpStrategy(Strategy):
         side = self._state.side
         stop, take_profit = exit_distances(row.mid, row.blend_vol, p)
         self._plan = Decision(ENTER, ADOPTED, side, position.quantity.as_double(), ADOPTED, 0.0, stop, take_profit, time_stop)
-        entry = position.avg_px_open
-        self._state = dataclasses.replace(
-            self._state, stop_price=entry - side * stop,
-            take_profit_price=entry + side * take_profit if take_profit else 0.0, time_stop_ns=time_stop,
-        )
+        self._place_exits(side, position.avg_px_open)
         self._adopting = False
 
     # ------------------------------------------------------------------ data
@@ -235,7 +231,7 @@ class ScalpStrategy(Strategy):
     def on_order_book_deltas(self, deltas) -> None:
         if self._restored_ns:
             self._confirm_restored(deltas.ts_event)
-        self._last_book_ns = self.clock.timestamp_ns()
+        self._last_book_ns = deltas.ts_init  # the node's clock when the batch arrived
         if self._stale:
             self._stale = False
             self.log.warning(f"{deltas.instrument_id}: book updates resumed")
@@ -365,8 +361,11 @@ class ScalpStrategy(Strategy):
         plan = self._plan
         if plan is None or event.strategy_id != self.id:
             return
-        side = 1 if event.signed_qty > 0 else -1
-        entry = event.avg_px_open
+        self._place_exits(1 if event.signed_qty > 0 else -1, event.avg_px_open)
+
+    def _place_exits(self, side: int, entry: float) -> None:
+        """The plan's stop, take-profit and time stop around the position's average entry price."""
+        plan = self._plan
         self._state = dataclasses.replace(
             self._state,
             side=side,
