@@ -1,0 +1,93 @@
+"""The replay venue's fill model (`scalp_nautilus/live/replay_exchange.py`) on a hand-made book:
+fills, fees and P&L against hand computations, and each refusal with Binance's code."""
+
+from __future__ import annotations
+
+import pytest
+
+from scalp_nautilus.instruments import resolve_spec
+from scalp_nautilus.live.replay_capture import VenueBook
+from scalp_nautilus.live.replay_exchange import Exchange
+from scalp_nautilus.live.replay_exchange import ExchangeSettings
+from scalp_nautilus.live.replay_exchange import Rejected
+
+BIDS = [["29999.9", "0.300"], ["29999.8", "0.400"], ["29999.7", "0.300"]]
+ASKS = [["30000.0", "0.200"], ["30000.1", "0.200"], ["30000.2", "1.000"]]
+TAKER, MAKER = 0.0005, 0.0002
+
+
+@pytest.fixture
+def ex() -> Exchange:
+    book = VenueBook()
+    book.apply_snapshot({"lastUpdateId": 10, "T": 1_000, "bids": BIDS, "asks": ASKS})
+    return Exchange(resolve_spec("BINANCE", "BTCUSDT"), ExchangeSettings(maker_fee=MAKER, taker_fee=TAKER), book)
+
+
+def order(ex, now=1, **p):
+    params = {"symbol": "BTCUSDT", **{k: str(v) for k, v in p.items()}}
+    o = ex.new_order(params, now)
+    return o, ex.match(o, now)
+
+
+def test_market_order_walks_the_book_and_uses_up_what_it_took(ex):
+    o, fills = order(ex, side="BUY", type="MARKET", quantity="0.500")
+    assert [(f.price, f.qty) for f in fills] == [(30000.0, 0.2), (30000.1, 0.2), (30000.2, 0.1)]
+    vwap = (30000.0 * 0.2 + 30000.1 * 0.2 + 30000.2 * 0.1) / 0.5
+    assert o.status == "FILLED" and o.avg_price == pytest.approx(vwap, abs=1e-9)
+    assert sum(f.commission for f in fills) == pytest.approx(TAKER * vwap * 0.5, abs=1e-9)
+    assert ex.position == 0.5 and ex.entry_price == pytest.approx(vwap, abs=1e-9)
+    # The first two levels are used up until the stream updates them.
+    _, again = order(ex, side="BUY", type="MARKET", quantity="0.300")
+    assert [(f.price, f.qty) for f in again] == [(30000.2, 0.3)]
+    # Closing: realized P&L against the average entry, fees out of the wallet.
+    _, out = order(ex, side="SELL", type="MARKET", quantity="0.800", reduceOnly="true")
+    assert [(f.price, f.qty) for f in out] == [(29999.9, 0.3), (29999.8, 0.4), (29999.7, 0.1)]
+    entry = (vwap * 0.5 + 30000.2 * 0.3) / 0.8
+    exit_ = (29999.9 * 0.3 + 29999.8 * 0.4 + 29999.7 * 0.1) / 0.8
+    assert ex.position == 0.0 and ex.realized == pytest.approx(0.8 * (exit_ - entry), abs=1e-6)
+    fees = TAKER * (vwap * 0.5 + 30000.2 * 0.3 + exit_ * 0.8)
+    assert ex.wallet == pytest.approx(10_000.0 + ex.realized - fees, abs=1e-6)
+
+
+def test_limit_orders_by_time_in_force(ex):
+    ioc, fills = order(ex, side="BUY", type="LIMIT", timeInForce="IOC", quantity="0.500", price="30000.1")
+    assert sum(f.qty for f in fills) == pytest.approx(0.4) and ioc.status == "EXPIRED"  # not beyond its price
+    fok, fills = order(ex, side="SELL", type="LIMIT", timeInForce="FOK", quantity="5.000", price="29999.0")
+    assert fills == [] and fok.status == "EXPIRED"  # all or nothing: the bids hold 1.0
+    with pytest.raises(Rejected) as post_only:
+        order(ex, side="BUY", type="LIMIT", timeInForce="GTX", quantity="0.010", price="30000.2")
+    assert post_only.value.code == -5022
+
+
+def test_resting_order_fills_when_the_market_trades_through_it(ex):
+    rest, fills = order(ex, side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.010", price="29999.5")
+    assert fills == [] and rest.status == "NEW" and list(ex.resting) == [rest.order_id]
+    assert ex.on_market(2, trade=(29999.5, 1.0)) == []  # at its price: its queue place is unknown
+    [fill] = ex.on_market(3, trade=(29999.4, 1.0))
+    assert (fill.price, fill.qty, fill.maker) == (29999.5, 0.01, True)
+    assert fill.commission == pytest.approx(MAKER * 29999.5 * 0.01, abs=1e-12)
+    assert rest.status == "FILLED" and not ex.resting
+    assert ex.on_market(4, trade=(29000.0, 1.0)) == []  # filled once
+
+
+def test_cancel_and_refusals(ex):
+    rest, _ = order(ex, side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.010", price="30001.0")
+    ex.cancel(rest, 2)
+    assert rest.status == "CANCELED" and not ex.resting and ex.on_market(3, trade=(30002.0, 1.0)) == []
+    codes = {}
+    for name, params in {
+        "cancel twice": None,
+        "reduce-only when flat": {"side": "BUY", "type": "MARKET", "quantity": "0.010", "reduceOnly": "true"},
+        "notional under 100": {"side": "BUY", "type": "MARKET", "quantity": "0.001"},
+        "off the size step": {"side": "BUY", "type": "MARKET", "quantity": "0.0105"},
+        "off the tick": {"side": "BUY", "type": "LIMIT", "quantity": "0.010", "price": "29999.55"},
+        "over the margin": {"side": "BUY", "type": "MARKET", "quantity": "10.000"},
+        "duplicate client id": {"side": "BUY", "type": "MARKET", "quantity": "0.010", "newClientOrderId": rest.client_order_id},
+    }.items():
+        with pytest.raises(Rejected) as refused:
+            ex.cancel(rest, 4) if params is None else order(ex, **params)
+        codes[name] = refused.value.code
+    assert codes == {
+        "cancel twice": -2011, "reduce-only when flat": -2022, "notional under 100": -4164, "off the size step": -1111,
+        "off the tick": -4014, "over the margin": -2019, "duplicate client id": -4116,
+    }
