@@ -115,7 +115,7 @@ def latency(model_path: Path, calls: int, repeat: int, compile_too: bool) -> Non
             predictor = LSTMPredictor(model_path=path, seq_len=seq_len, torch_threads=threads)
             step = iter(range(10**9))
 
-            def update():
+            def update(step=step, predictor=predictor):
                 i = next(step)
                 predictor.update_raw(vectors[i % len(vectors)], 100.0 + 0.01 * (i % 7), i * MS)
 

@@ -24,16 +24,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.capture_book import replay_snapshots  # noqa: E402
-from tests.conftest import CAPTURES  # noqa: E402
-from tests.conftest import shared_data_dir  # noqa: E402
-from tests.test_funding_arb import capture_mark_prices  # noqa: E402
-
 from scalp_nautilus.indicators import FundingArbDetector  # noqa: E402
 from scalp_nautilus.indicators import HurstExponent  # noqa: E402
 from scalp_nautilus.indicators import LOBFeatureVector  # noqa: E402
 from scalp_nautilus.indicators import OUZScore  # noqa: E402
 from scalp_nautilus.indicators import ParkinsonVolatility  # noqa: E402
+from tests.capture_book import replay_snapshots  # noqa: E402
+from tests.conftest import CAPTURES  # noqa: E402
+from tests.conftest import shared_data_dir  # noqa: E402
+from tests.test_funding_arb import capture_mark_prices  # noqa: E402
 
 COMPILE_PROBE = """
 import time

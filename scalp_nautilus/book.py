@@ -195,6 +195,7 @@ class BookSnapshotBuilder:
         # Both sides on the first valid book; afterwards only the staler side, and only once it
         # is `band_refresh_ns` old, so no batch pays for two walks of the band.
         bids, asks = self._bids, self._asks
+        sides: tuple[_Side, ...]
         if bids.notional_ts is None or asks.notional_ts is None:
             sides = (bids, asks)
         elif snap.ts_event - min(bids.notional_ts, asks.notional_ts) >= self.band_refresh_ns:

@@ -107,9 +107,10 @@ def _field_names(type_: type, dotted: str) -> list[str]:
         nxt = fields.get(part)
         if nxt is None:
             return []
-        type_ = _struct_of(nxt)
-        if type_ is None:
+        struct = _struct_of(nxt)
+        if struct is None:
             return []
+        type_ = struct
     info = msgspec.inspect.type_info(type_)
     return sorted(f.name for f in getattr(info, "fields", ()))
 

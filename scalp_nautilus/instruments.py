@@ -96,7 +96,10 @@ class ContractSpec:
 
 
 def _decimals(text: str) -> int:
-    return max(0, -Decimal(text).as_tuple().exponent)
+    exponent = Decimal(text).as_tuple().exponent
+    if not isinstance(exponent, int):  # 'n', 'N' or 'F': NaN or infinity
+        raise ValueError(f"not a finite decimal: {text!r}")
+    return max(0, -exponent)
 
 
 # Binance USD-M and COIN-M perpetuals (fee tier 0), Deribit's BTC perpetual (amounts in USD).

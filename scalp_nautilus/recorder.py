@@ -44,6 +44,8 @@ class FeatureRecorder:
     def _flush(self) -> None:
         if not self._buffer:
             return
+        if self._writer is None:
+            raise RuntimeError(f"{self.path}: the feature recorder is closed")
         columns = [pa.array(col, type=field.type) for col, field in zip(zip(*self._buffer), SCHEMA)]
         self._writer.write_table(pa.Table.from_arrays(columns, schema=SCHEMA))
         self.rows += len(self._buffer)

@@ -70,7 +70,9 @@ def start_venue_process(files: list[str], speed: float, port: int) -> subprocess
     return venue
 
 
-def write_live_config(tmp_path: Path, venue: ReplayVenue | VenueAddress, strategy: dict | None = None, name: str = "live.yaml") -> Path:
+def write_live_config(
+    tmp_path: Path, venue: ReplayVenue | VenueAddress, strategy: dict | None = None, name: str = "live.yaml"
+) -> Path:
     """configs/live_binance_replay.yaml pointed at `venue`, logging and state under `tmp_path`,
     `strategy` merged over the strategy section's `config`."""
     cfg = yaml.safe_load((ROOT / "configs" / "live_binance_replay.yaml").read_text())

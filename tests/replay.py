@@ -47,7 +47,7 @@ class Capture:
         return sum(float(t.size) for t in trades) / span
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load(name: str, paths: tuple[Path, ...]) -> Capture:
     importer = BinanceCaptureImporter(paths)
     events = tuple(e for e in importer.events() if isinstance(e, (OrderBookDelta, TradeTick)))

@@ -61,10 +61,12 @@ def test_simulated_default_end_to_end_deterministic_with_features(tmp_path, caps
         assert "round trips" in out and "P&L (USDT)" in out
         runs.append((reports, out))
     (first, out1), (second, out2) = runs
-    fills, trips = assert_traded_and_flat(first)
+    fills, _ = assert_traded_and_flat(first)
     # identical on a second run: every figure of the summary, the round trips, the fills (minus
     # Nautilus's random event ids)
-    strip = lambda text: [line for line in text.splitlines() if not line.startswith(("events", "reports"))]
+    def strip(text: str) -> list[str]:
+        return [line for line in text.splitlines() if not line.startswith(("events", "reports"))]
+
     assert strip(out1) == strip(out2)
     assert (first / "round_trips.csv").read_bytes() == (second / "round_trips.csv").read_bytes()
     fills2 = pd.read_csv(second / "fills.csv")

@@ -18,7 +18,6 @@ import pytest
 from nautilus_trader.model.book import OrderBook
 from nautilus_trader.model.data import FundingRateUpdate
 from nautilus_trader.model.data import MarkPriceUpdate
-from nautilus_trader.model.data import OrderBookDelta
 from nautilus_trader.model.enums import AggressorSide
 from nautilus_trader.model.enums import BookAction
 from nautilus_trader.model.enums import BookType
@@ -81,7 +80,7 @@ def test_book_matches_exchange_book_ticker(imported, name):
 
 @pytest.mark.parametrize("name", list(CAPTURES))
 def test_trades_count_volume_and_aggressor(imported, name):
-    imp, cat, paths = imported[name]
+    _, cat, paths = imported[name]
     raw = [m["data"] for m in raw_messages(paths) if m.get("data", {}).get("e") == "trade"]
     ticks = cat.trade_ticks()
     assert len(ticks) == len(raw)
@@ -122,7 +121,7 @@ def test_batches_sequences_and_timestamps(imported, name):
 
 
 def test_settled_funding_rate_2023_04_05(imported):
-    imp, cat, _ = imported["usdm_2023_04"]
+    _, cat, _ = imported["usdm_2023_04"]
     settlement = pd.Timestamp("2023-04-05T00:00:00Z").value
     updates = cat.funding_rates()
     assert len(updates) == 514 and all(isinstance(u, FundingRateUpdate) for u in updates)

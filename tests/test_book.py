@@ -17,10 +17,10 @@ from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.objects import Price
 from nautilus_trader.model.objects import Quantity
 
-from tests.replay import F_LAST
-from tests.replay import capture  # noqa: F401 (fixture)
 from scalp_nautilus.book import BookSnapshot
 from scalp_nautilus.book import BookSnapshotBuilder
+from tests.replay import F_LAST
+from tests.replay import capture  # noqa: F401 (fixture)
 
 IID = InstrumentId.from_str("TEST-PERP.BINANCE")
 DEPTH = 5

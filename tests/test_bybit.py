@@ -401,7 +401,12 @@ def test_bybit_quotes_from_book_messages_are_not_the_top_of_book(replayed):
         assert (str(quote.bid_price), quote.bid_size.as_decimal()) == (last_bid[0], Decimal(last_bid[1]))
         assert (str(quote.ask_price), quote.ask_size.as_decimal()) == (last_ask[0], Decimal(last_ask[1]))
         (best_bid,), (best_ask,) = oracle.levels(1)
-        top = (quote.bid_price.as_decimal(), quote.bid_size.as_decimal(), quote.ask_price.as_decimal(), quote.ask_size.as_decimal())
+        top = (
+            quote.bid_price.as_decimal(),
+            quote.bid_size.as_decimal(),
+            quote.ask_price.as_decimal(),
+            quote.ask_size.as_decimal(),
+        )
         wrong += top != (*best_bid, *best_ask)
         empty += quote.bid_size.as_decimal() == 0 or quote.ask_size.as_decimal() == 0
         crossed += quote.bid_price >= quote.ask_price

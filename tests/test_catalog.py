@@ -21,7 +21,16 @@ from scalp_nautilus.data.simulator import SimulationParams
 
 
 def delta_key(d):
-    return (d.action, d.order.side, d.order.price.as_decimal(), d.order.size.as_decimal(), d.flags, d.sequence, d.ts_event, d.ts_init)
+    return (
+        d.action,
+        d.order.side,
+        d.order.price.as_decimal(),
+        d.order.size.as_decimal(),
+        d.flags,
+        d.sequence,
+        d.ts_event,
+        d.ts_init,
+    )
 
 
 def trade_key(t):
@@ -63,7 +72,7 @@ def test_overlap_refused_then_replaced(tmp_path):
     sim_events = list(MarketSimulator(SimulationParams(minutes=2)).events())
     inst = MarketSimulator().instrument
     write_to_catalog(sim_events, inst, tmp_path)
-    with pytest.raises(CatalogOverlapError, match="already holds OrderBookDelta.*--replace"):
+    with pytest.raises(CatalogOverlapError, match=r"already holds OrderBookDelta.*--replace"):
         write_to_catalog(sim_events, inst, tmp_path)
     other = list(MarketSimulator(SimulationParams(minutes=2, seed=99)).events())
     write_to_catalog(other, inst, tmp_path, replace=True)

@@ -62,7 +62,7 @@ def test_config_errors_name_file_and_key(tmp_path, change, message):
 def test_malformed_yaml_and_missing_file(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("venue: [unclosed\n")
-    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+    with pytest.raises(ConfigError, match=r"bad\.yaml: not valid YAML"):
         load_yaml(bad, BacktestSettings)
     with pytest.raises(ConfigError, match="no such config file"):
         load_yaml(tmp_path / "nope.yaml", BacktestSettings)

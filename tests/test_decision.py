@@ -155,7 +155,9 @@ def test_size_is_base_times_the_multipliers(regime, multiplier, regime_multiplie
 
 def test_size_below_the_instruments_minimum_is_zero():
     # 0.05 x 0.25 x 0.2 = 0.0025 -> 0.002 BTC = 80 USDT < the 100 USDT minimum notional
-    assert decide(row(**MEAN_REVERSION, vpin_regime=2, vpin_multiplier=0.25, regime_multiplier=0.2), FLAT, P).outcome == "size_zero"
+    assert (
+        decide(row(**MEAN_REVERSION, vpin_regime=2, vpin_multiplier=0.25, regime_multiplier=0.2), FLAT, P).outcome == "size_zero"
+    )
     # below one lot
     tiny = params(orders={"base_size": 0.0009})
     assert decide(row(**MEAN_REVERSION), FLAT, tiny).outcome == "size_zero"
@@ -170,7 +172,9 @@ def test_signals_wait_for_the_indicators_they_need():
     assert decide(row(**MEAN_REVERSION, warm=False, cold="ofi,lob"), FLAT, P).action == ENTER
     assert decide(row(**MEAN_REVERSION, blend_vol=0.0), FLAT, P).outcome == "cold"  # no stop to size
     # an active LSTM member must be warm too
-    assert decide(row(**MEAN_REVERSION, lstm_active=True, lstm_direction=-1.0, warm=False, cold="lstm"), FLAT, P).outcome == "cold"
+    assert (
+        decide(row(**MEAN_REVERSION, lstm_active=True, lstm_direction=-1.0, warm=False, cold="lstm"), FLAT, P).outcome == "cold"
+    )
 
 
 def test_an_active_lstm_joins_the_selected_set():
@@ -248,3 +252,32 @@ def test_config_relations_are_checked():
         decode({**base, "ensemble": {"weights": [0.5, 0.5, 0.5, 0.5]}}, ScalpStrategyConfig, "x.yaml")
     with pytest.raises(ConfigError, match=r"x.yaml: key `orders`: object missing required field `base_size`"):
         decode({**base, "orders": {}}, ScalpStrategyConfig, "x.yaml")
+
+
+# ---------------------------------------------------------------------- purity (issue 15, defect 5)
+
+
+def _state_of(obj, seen=None) -> object:
+    """Everything reachable from `obj`'s attributes, as plain values (an indicator by its `state()`)."""
+    if hasattr(obj, "state") and callable(obj.state):
+        return ("state", type(obj).__name__, repr(obj.state()))
+    if isinstance(obj, dict):
+        return {repr(k): _state_of(v) for k, v in obj.items()}
+    if isinstance(obj, (tuple, list)):
+        return [_state_of(v) for v in obj]
+    if hasattr(obj, "__dict__"):
+        return {k: _state_of(v) for k, v in vars(obj).items()}
+    return repr(obj)
+
+
+def test_decide_is_pure_it_changes_nothing_it_is_handed():
+    p = params()
+    before = _state_of(p)
+    # Both signal sets compute their agreement; the second call must not see the first.
+    first = decide(row(**MOMENTUM), FLAT, p)
+    assert _state_of(p) == before
+    second = decide(row(**MEAN_REVERSION), FLAT, p)
+    assert _state_of(p) == before
+    assert (first.outcome, first.kind, second.outcome, second.kind) == ("taken", "momentum", "taken", "mean_reversion")
+    # ... and the same inputs give the same decision, whatever was decided in between.
+    assert decide(row(**MOMENTUM), FLAT, p) == first

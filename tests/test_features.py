@@ -10,8 +10,6 @@ import pytest
 from nautilus_trader.model.enums import AggressorSide
 from nautilus_trader.test_kit.stubs.data import TestDataStubs
 
-from tests.replay import capture  # noqa: F401 (fixture)
-from tests.replay import replay
 from scalp_nautilus.book import BookSnapshotBuilder
 from scalp_nautilus.features import FeaturePipeline
 from scalp_nautilus.features import FeatureSnapshot
@@ -20,6 +18,8 @@ from scalp_nautilus.indicators import CumulativeVolumeDelta
 from scalp_nautilus.indicators import LiquidityMetrics
 from scalp_nautilus.indicators import MicrostructureRegime
 from scalp_nautilus.indicators import OrderFlowImbalance
+from tests.replay import capture  # noqa: F401 (fixture)
+from tests.replay import replay
 
 S = 1_000_000_000
 BUILDER = BookSnapshotBuilder(depth=5, price_precision=1, size_precision=3, tick_size=0.1)
@@ -195,8 +195,8 @@ def test_indicators_fed_by_a_nautilus_strategy(capture_paths):
     from nautilus_trader.model.objects import Money
     from nautilus_trader.trading.strategy import Strategy
 
-    from tests.replay import load
     from scalp_nautilus.indicators import LeeReadyClassifier
+    from tests.replay import load
 
     cap = load("usdm_2024_08", tuple(capture_paths("usdm_2024_08")))
     trades = cap.trades[:3000]

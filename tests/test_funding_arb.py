@@ -5,8 +5,8 @@ Nautilus's own Binance parser), archive history continued live, bad input."""
 import gzip
 import math
 import statistics
+from datetime import UTC
 from datetime import datetime
-from datetime import timezone
 from decimal import Decimal
 
 import msgspec
@@ -116,7 +116,7 @@ def mark_update(rate, ts, next_funding):
 def test_current_rate_stream_counts_each_settlement_once(kind):
     det = FundingArbDetector()
     published = {}
-    for second in range(0, 3 * 3_600 + 30):
+    for second in range(3 * 3_600 + 30):
         ts = T0 + second * S
         next_funding = T0 + (second // 3_600 + 1) * H  # hourly funding, rolls over on the hour
         rate = f"0.000{10 + second // 600:02d}"  # changes every 10 minutes
@@ -158,7 +158,7 @@ def archive_rates(shared_data, before_ms):
     return sorted(rows)
 
 
-SETTLEMENT = int(datetime(2023, 4, 5, tzinfo=timezone.utc).timestamp()) * S
+SETTLEMENT = int(datetime(2023, 4, 5, tzinfo=UTC).timestamp()) * S
 
 
 @pytest.mark.real_data

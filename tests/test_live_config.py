@@ -58,7 +58,10 @@ def run_live(capsys, *argv) -> tuple[int, str]:
     ({"reconciliation_lookback_mins": 0}, "`reconciliation_lookback_mins`"),
     ({"endpoints": {"base_url_http": "https://fapi.binance.com", "base_url_ws": "wss://fstream.binance.com"}}, "127.0.0.1"),
     ({"strategy": {"config_file": "strategy.yaml", "config": {"vpin": {"volume_per_hr": 1.0}}}}, "vpin.volume_per_hr"),
-    ({"strategy": {"config_file": "strategy.yaml", "config": {"funding": {"feed": "funding_rates"}}}}, "strategy.config.funding.feed"),
+    (
+        {"strategy": {"config_file": "strategy.yaml", "config": {"funding": {"feed": "funding_rates"}}}},
+        "strategy.config.funding.feed",
+    ),
 ])
 def test_config_errors_stop_before_connecting(tmp_path, capsys, no_keys, never_connects, changes, expected):
     path = live_config(tmp_path, **changes)
@@ -126,7 +129,8 @@ def test_api_keys_never_reach_the_logs(tmp_path):
     )
     env = {**os.environ, "BINANCE_FUTURES_TESTNET_API_KEY": key, "BINANCE_FUTURES_TESTNET_API_SECRET": secret,
            "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                          check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     logs = "".join(p.read_text() for p in (tmp_path / "logs").iterdir())
     assert "BINANCE_FUTURES_TESTNET_API_KEY" in done.stdout and len(logs) > 1000  # it did log

@@ -4,10 +4,10 @@ indicator-function form, its z-score against numpy, and how much of the real mid
 import numpy as np
 import pytest
 
-from tests.replay import capture  # noqa: F401 (fixture)
-from tests.replay import replay
 from scalp_nautilus.book import BookSnapshotBuilder
 from scalp_nautilus.indicators import OrderFlowImbalance
+from tests.replay import capture  # noqa: F401 (fixture)
+from tests.replay import replay
 
 BUILDER = BookSnapshotBuilder(depth=5, price_precision=1, size_precision=3, tick_size=0.1)
 
@@ -140,7 +140,7 @@ def interval_regression(ts, ofi, mid, interval_ns):
         if np.isnan(last[i]):
             last[i] = last[i - 1]
     x, y = flow[1:], np.diff(last)
-    slope, intercept = np.polyfit(x, y, 1)
+    slope, _ = np.polyfit(x, y, 1)
     r2 = np.corrcoef(x, y)[0, 1] ** 2
     rng = np.random.default_rng(0)
     shuffled = [np.corrcoef(rng.permutation(x), y)[0, 1] ** 2 for _ in range(200)]

@@ -8,8 +8,8 @@ import pytest
 
 from nautilus_trader.model.enums import OrderSide
 
-from tests.capture_book import replay_snapshots
 from scalp_nautilus.indicators import ParkinsonVolatility
+from tests.capture_book import replay_snapshots
 
 S = 1_000_000_000
 N = 60  # bars per window (the default)
@@ -149,7 +149,7 @@ def test_warmup_constant_prices_and_bad_bars():
     ind = ParkinsonVolatility()
     with pytest.raises(ValueError):
         ind.stop_price(100.0, OrderSide.BUY)  # nothing to size a stop with yet
-    for i in range(N + 1):
+    for _ in range(N + 1):
         assert not ind.initialized
         ind.update_raw(100.0, 100.0, 100.0)
         for bad in ((math.nan, 100.0, 100.0), (100.0, 0.0, 100.0), (99.0, 101.0, 100.0),

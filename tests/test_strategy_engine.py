@@ -27,8 +27,8 @@ from nautilus_trader.model.objects import Price
 from scalp_nautilus.data.binance_capture import BinanceCaptureImporter
 from scalp_nautilus.data.simulator import SIM_SPEC
 from scalp_nautilus.strategy import ScalpStrategy
-from tests.strategy_harness import S
 from tests.strategy_harness import ForcedEntry
+from tests.strategy_harness import S
 from tests.strategy_harness import forced_plan
 from tests.strategy_harness import run_engine
 from tests.strategy_harness import scalp_config
@@ -173,7 +173,10 @@ def _funding_feed(iid, feed: str) -> tuple[list, list]:
     if feed == "funding_rates":
         data = []
         for ts, rate, named, mark in OBSERVATIONS:
-            data += [FundingRateUpdate(iid, f"{rate:.8f}", ts, ts, next_funding_ns=named), MarkPriceUpdate(iid, Price(mark, 2), ts, ts)]
+            data += [
+                FundingRateUpdate(iid, f"{rate:.8f}", ts, ts, next_funding_ns=named),
+                MarkPriceUpdate(iid, Price(mark, 2), ts, ts),
+            ]
         return data, []
     data_type = DataType(BinanceFuturesMarkPriceUpdate, metadata={"instrument_id": iid})
     custom = [

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.real_data
 def test_tardis_trades_and_quotes(shared_data, tmp_path):
     trades_csv = shared_data / "tardis" / "binance-futures_trades_BTCUSDT_2020-02-22.csv"
     quotes_csv = shared_data / "tardis" / "binance-futures_quotes_BTCUSDT_2020-02-22.csv"
-    writer, stats = import_tardis([trades_csv, quotes_csv], "binance-futures", "BTCUSDT", tmp_path)
+    _, stats = import_tardis([trades_csv, quotes_csv], "binance-futures", "BTCUSDT", tmp_path)
     raw = pd.read_csv(trades_csv)
     cat = ParquetDataCatalog(str(tmp_path))
     ticks = cat.trade_ticks()
@@ -55,9 +55,10 @@ def test_tardis_incremental_book_snapshot_flags(shared_data):
 
 def test_tardis_derivative_ticker_funding(tmp_path):
     # Tardis's derivative_ticker layout (timestamps in µs); a late local_timestamp gets clamped.
+    symbol = ["binance-futures", "BTCUSDT"]
     rows = [
-        ["binance-futures", "BTCUSDT", 1585699200245000, 1585699200355684, 1585728000000000, 0.0001, 0.0001, 100.0, 6422.0, 6420.1, 6421.5],
-        ["binance-futures", "BTCUSDT", 1585699201245000, 1585699201100000, 1585728000000000, 0.00012, 0.0001, 100.0, 6421.5, 6420.0, 6421.0],
+        [*symbol, 1585699200245000, 1585699200355684, 1585728000000000, 0.0001, 0.0001, 100.0, 6422.0, 6420.1, 6421.5],
+        [*symbol, 1585699201245000, 1585699201100000, 1585728000000000, 0.00012, 0.0001, 100.0, 6421.5, 6420.0, 6421.0],
     ]
     path = tmp_path / "binance-futures_derivative_ticker_2020-04-01_BTCUSDT.csv.gz"
     with gzip.open(path, "wt", newline="") as fh:
@@ -75,12 +76,15 @@ def test_tardis_derivative_ticker_funding(tmp_path):
 
 @pytest.mark.parametrize(
     "file,key_exchange",
-    [("binance_web_export_BTCUSDT_perpetual.csv", "binance-usdm"), ("binance_web_export_BTCUSD_CM_perpetual.csv", "binance-coinm")],
+    [
+        ("binance_web_export_BTCUSDT_perpetual.csv", "binance-usdm"),
+        ("binance_web_export_BTCUSD_CM_perpetual.csv", "binance-coinm"),
+    ],
 )
 def test_web_export_local_time_against_utc_answer_key(shared_data, file, key_exchange):
     key = {
         int(r["funding_time_ms"]) * 1_000_000: Decimal(r["funding_rate"])
-        for r in csv.DictReader(open(shared_data / "funding" / "funding_rates_utc.csv"))
+        for r in csv.DictReader((shared_data / "funding" / "funding_rates_utc.csv").read_text().splitlines())
         if r["exchange"] == key_exchange
     }
     london = read_settlements(shared_data / "funding" / file, tz="Europe/London")
@@ -138,7 +142,7 @@ def test_download_imports_what_tardis_dev_writes(shared_data, tmp_path, monkeypa
     monkeypatch.setattr("tardis_dev.download_datasets", fake_download_datasets)
     with pytest.raises(ValueError, match="first day of a month"):
         download.download_and_import("binance-futures", "BTCUSDT", day, ["trades"], tmp_path / "dl", tmp_path / "cat")
-    writer, stats = download.download_and_import(
+    _, stats = download.download_and_import(
         "binance-futures", "btcusdt", day, ["trades", "quotes"], tmp_path / "dl", tmp_path / "cat", api_key="k",
     )
     assert requested == {"exchange": "binance-futures", "data_types": ["trades", "quotes"], "symbols": ["BTCUSDT"],

@@ -31,7 +31,7 @@ class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     pass
 
 
-class FillSettings(_Section):
+class FillSettings(_Section, frozen=True):
     """Nautilus `FillModel`: probabilities applied by the matching engine."""
 
     prob_fill_on_limit: Annotated[float, Meta(ge=0.0, le=1.0)] = 1.0
@@ -39,7 +39,7 @@ class FillSettings(_Section):
     random_seed: int = 42
 
 
-class LatencySettings(_Section):
+class LatencySettings(_Section, frozen=True):
     """Nautilus `LatencyModel`: one-way delay from the strategy to the venue, in milliseconds."""
 
     base_ms: Annotated[float, Meta(ge=0.0)] = 5.0
@@ -48,7 +48,7 @@ class LatencySettings(_Section):
     cancel_ms: Annotated[float, Meta(ge=0.0)] = 0.0
 
 
-class FeeSettings(_Section):
+class FeeSettings(_Section, frozen=True):
     """Commission rates as fractions of the fill's notional (0.0005 = 5 bps); null keeps the
     instrument's own (Binance tier 0: maker 0.0002, taker 0.0005). Negative maker = a rebate."""
 
@@ -56,7 +56,7 @@ class FeeSettings(_Section):
     taker_rate: Annotated[float, Meta(ge=0.0, le=0.01)] | None = None
 
 
-class VenueSettings(_Section):
+class VenueSettings(_Section, frozen=True):
     name: str = "BINANCE"
     oms_type: Literal["NETTING", "HEDGING"] = "NETTING"
     account_type: Literal["MARGIN", "CASH"] = "MARGIN"
@@ -74,7 +74,7 @@ class VenueSettings(_Section):
     latency: LatencySettings = msgspec.field(default_factory=LatencySettings)
 
 
-class StrategySettings(_Section):
+class StrategySettings(_Section, frozen=True):
     """Any Nautilus strategy by import path (ScalpStrategy by default). Its config: the YAML file
     `config_file` (relative to the backtest config's folder) with `config` merged over it key by
     key; `instrument_id` is filled in from the run."""
@@ -85,7 +85,7 @@ class StrategySettings(_Section):
     config: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-class BacktestSettings(_Section):
+class BacktestSettings(_Section, frozen=True):
     catalog: str = "catalog"
     instrument_id: str = "BTCUSDT-PERP.BINANCE"
     start: str | None = None

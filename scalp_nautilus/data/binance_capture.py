@@ -6,12 +6,13 @@ line without ``stream`` holding the REST depth snapshot. Several files in sequen
 (the second continues the first: no snapshot, the ``pu`` chain runs across the files).
 
 Book synchronisation follows Binance's rules for a local futures book (`BookSync` in
-`scalp_nautilus.data.binance_sync`, shared with the live data client): diffs are buffered until the snapshot (the recorder subscribes first, so the diff that brackets
-the snapshot is usually logged *before* it); diffs with ``u < lastUpdateId`` are dropped; the first
-applied diff has ``U <= lastUpdateId <= u``; afterwards every diff's ``pu`` must equal the previous
-diff's ``u``. A broken chain is never merged: the importer emits a CLEAR (the book is empty, so no
-consumer can mistake the stale book for a live one), counts and logs the gap, and re-syncs from
-the next snapshot in the capture.
+`scalp_nautilus.data.binance_sync`, shared with the live data client): diffs are buffered until the
+snapshot (the recorder subscribes first, so the diff that brackets the snapshot is usually logged
+*before* it); diffs with ``u < lastUpdateId`` are dropped; the first applied diff has ``U <=
+lastUpdateId <= u``; afterwards every diff's ``pu`` must equal the previous diff's ``u``. A broken
+chain is never merged: the importer emits a CLEAR (the book is empty, so no consumer can mistake the
+stale book for a live one), counts and logs the gap, and re-syncs from the next snapshot in the
+capture.
 
 Timestamps: ``ts_event`` is the exchange's time (``T`` for depth and trades, as Nautilus's Binance
 adapter does; ``E`` for mark price); ``ts_init`` is the local receive time corrected for the
@@ -278,7 +279,7 @@ class BinanceCaptureImporter:
     # ---------------------------------------------------------------- reading
 
     def events(self) -> Iterator[object]:
-        for self._where, recv, msg in read_lines(self.paths, self.stats):
+        for self._where, recv, msg in read_lines(self.paths, self.stats):  # noqa: B020 - the position, for error messages
             if recv < self._last_recv:
                 self.stats.receive_time_regressions += 1
             self._last_recv = max(self._last_recv, recv)

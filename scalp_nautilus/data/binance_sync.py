@@ -78,7 +78,7 @@ class BookSync:
         if self.state is Sync.WAITING_FIRST_DIFF:
             if diff.u < self.snapshot_id:
                 return Verdict.STALE
-            if diff.U > self.snapshot_id and diff.pu != self.snapshot_id:
+            if self.snapshot_id < diff.U and diff.pu != self.snapshot_id:
                 return self._gap(diff, f"first diff after snapshot {self.snapshot_id} starts at U={diff.U}")
         elif diff.pu != self.chain_u:
             return self._gap(diff, f"pu={diff.pu} but the previous diff ended at u={self.chain_u}")
@@ -93,7 +93,7 @@ class BookSync:
         while self.buffer and self.buffer[0].u < last_update_id:
             self.buffer.popleft()
             dropped += 1
-        if self.buffer and self.buffer[0].U > last_update_id:
+        if self.buffer and last_update_id < self.buffer[0].U:
             return False, dropped, []
         self.state = Sync.WAITING_FIRST_DIFF
         self.snapshot_id = last_update_id

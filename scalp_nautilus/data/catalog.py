@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from decimal import Decimal
 from collections.abc import Iterable
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -120,7 +120,9 @@ class CatalogWriter:
         self.spans[span_key] = (prev[0] if prev else start, end)
 
     def _merge_funding(self, chunk: list, ident: str) -> list:
-        existing = self.catalog.funding_rates(instrument_ids=[ident]) if self.catalog.get_intervals(FundingRateUpdate, ident) else []
+        existing = (
+            self.catalog.funding_rates(instrument_ids=[ident]) if self.catalog.get_intervals(FundingRateUpdate, ident) else []
+        )
         if not existing:
             return chunk
 

@@ -27,7 +27,9 @@ def tardis_file_names(exchange: str, symbol: str, day: str, data_types: list[str
     return [default_file_name(exchange, t, d, symbol.upper(), "csv") for t in data_types]
 
 
-def fetch_tardis_files(exchange: str, symbol: str, day: str, data_types: list[str], download_dir: Path, api_key: str) -> list[Path]:
+def fetch_tardis_files(
+    exchange: str, symbol: str, day: str, data_types: list[str], download_dir: Path, api_key: str
+) -> list[Path]:
     """The only network access: download one day of `data_types` (skipped when already there)."""
     from tardis_dev import download_datasets
 

@@ -220,7 +220,7 @@ class MarketSimulator:
             fair_tick = fair / self._tick
             if fair_tick > best_ask + 1 or fair_tick < best_bid - 1:
                 changes = self._requote(bids, asks, round(fair_tick))
-                trades = []
+                trades: list = []
             elif rng.random() < p.market_order_share:
                 if in_burst and rng.random() < p.burst_informed_share:
                     buy = burst_dir > 0

@@ -24,8 +24,8 @@ from nautilus_trader.indicators.base import Indicator
 from nautilus_trader.model.data import TradeTick
 
 from scalp_nautilus.book import BookSnapshot
-from scalp_nautilus.skips import SkipCounter
 from scalp_nautilus.indicators.warm_state import WarmState
+from scalp_nautilus.skips import SkipCounter
 
 log = logging.getLogger(__name__)
 

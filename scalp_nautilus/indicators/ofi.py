@@ -29,9 +29,9 @@ from nautilus_trader.indicators.base import Indicator
 
 from scalp_nautilus.book import BookSnapshot
 from scalp_nautilus.indicators.rolling_zscore import RollingZScore
-from scalp_nautilus.skips import SkipCounter
 from scalp_nautilus.indicators.warm_state import WarmState
 from scalp_nautilus.indicators.warm_state import to_plain
+from scalp_nautilus.skips import SkipCounter
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import deque
 from enum import Enum
+from typing import TYPE_CHECKING
 from typing import Any
 
 import numpy as np
@@ -62,6 +63,12 @@ class WarmState:
     __slots__ = ()
     _STATE: tuple[str, ...] = ()
     _CHILDREN: tuple[str, ...] = ()
+    # What the host provides (an `Indicator`, or a plain class with the same protocol); declared
+    # for the type checker only, so that nothing here shadows `Indicator.reset` in the MRO.
+    initialized: bool
+    if TYPE_CHECKING:
+
+        def reset(self) -> None: ...
 
     def state(self) -> dict:
         out = {name: to_plain(getattr(self, name)) for name in self._STATE}

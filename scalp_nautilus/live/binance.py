@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import asyncio
 
-from nautilus_trader.adapters.binance.common.schemas.market import BinanceOrderBookData
 from nautilus_trader.adapters.binance.common.enums import BinanceAccountType
 from nautilus_trader.adapters.binance.common.enums import BinanceEnvironment
+from nautilus_trader.adapters.binance.common.schemas.market import BinanceOrderBookData
 from nautilus_trader.adapters.binance.common.urls import get_usdm_ws_route_base_url
 from nautilus_trader.adapters.binance.common.urls import get_ws_base_url
 from nautilus_trader.adapters.binance.common.urls import get_ws_public_base_url
@@ -59,7 +59,7 @@ class SyncedBinanceFuturesDataClient(BinanceFuturesDataClient):
             self._ws_public_client = self._ws_client
         self._syncs: dict[InstrumentId, BookSync] = {}
         self._last_ts: dict[InstrumentId, int] = {}  # exchange time of the latest diff per book
-        self._resyncing: dict[InstrumentId, asyncio.Task] = {}
+        self._resyncing: dict[InstrumentId, asyncio.Task | None] = {}  # Nautilus types create_task Optional
         self.gaps = 0
         self.resyncs = 0
         self.unusable_snapshots = 0
@@ -111,6 +111,9 @@ class SyncedBinanceFuturesDataClient(BinanceFuturesDataClient):
 
     def _publish_snapshot(self, instrument_id: InstrumentId, depth) -> None:
         instrument = self._instrument_provider.find(instrument_id)
+        if instrument is None:  # subscriptions are refused for instruments the provider has not loaded
+            self._log.error(f"{instrument_id}: depth snapshot for an instrument the provider does not know: dropped")
+            return
         ts_init = self._clock.timestamp_ns()
         exchange_ms = depth.T or depth.E
         ts_event = millis_to_nanos(exchange_ms) if exchange_ms else ts_init

@@ -109,7 +109,7 @@ class SyncedBybitDataClient(BybitDataClient):
         super().__init__(*args, **kwargs)
         self._chains: dict[InstrumentId, UpdateChain] = {}
         # A re-subscription in progress per book: its task and the event the snapshot sets.
-        self._resyncing: dict[InstrumentId, tuple[asyncio.Task, asyncio.Event]] = {}
+        self._resyncing: dict[InstrumentId, tuple[asyncio.Task | None, asyncio.Event]] = {}
         self.gaps = 0
         self.resyncs = 0
         self.resubscriptions = 0
@@ -124,7 +124,7 @@ class SyncedBybitDataClient(BybitDataClient):
                 self._on_book_batch(data)
             else:
                 self._handle_data(data)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - as Nautilus's own handler: one bad message must not stop the feed
             self._log.exception("Error handling websocket message", e)
 
     def _on_book_batch(self, batch: OrderBookDeltas) -> None:
@@ -165,7 +165,7 @@ class SyncedBybitDataClient(BybitDataClient):
 
     async def _unsubscribe_order_book_deltas(self, command) -> None:
         resync = self._resyncing.pop(command.instrument_id, None)
-        if resync is not None:
+        if resync is not None and resync[0] is not None:
             resync[0].cancel()
         self._chains.pop(command.instrument_id, None)
         await super()._unsubscribe_order_book_deltas(command)
@@ -185,7 +185,7 @@ class SyncedBybitDataClient(BybitDataClient):
                 await ws_client.unsubscribe_orderbook(pyo3_id, depth)
                 self.resubscriptions += 1  # counted before the request: its snapshot can come at once
                 await ws_client.subscribe_orderbook(pyo3_id, depth)
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - any failure of the request is retried
                 self._log.warning(f"{instrument_id}: book re-subscription failed ({e}); retrying")
             try:
                 await asyncio.wait_for(snapshot_arrived.wait(), RESYNC_WAIT_S)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from nautilus_trader.adapters.binance import BinanceAccountType
 from nautilus_trader.adapters.binance import BinanceDataClientConfig
@@ -50,7 +51,7 @@ def client_configs(settings: LiveSettings, keys: Credentials, mainnet: bool) -> 
     provider = InstrumentProviderConfig(load_ids=frozenset([iid]))
     if settings.venue == "BINANCE":
         e = settings.endpoints
-        common = dict(
+        common: dict[str, Any] = dict(
             api_key=keys.api_key, api_secret=keys.api_secret, account_type=BinanceAccountType.USDT_FUTURES,
             environment=BinanceEnvironment.LIVE if mainnet else BinanceEnvironment.TESTNET,
             base_url_http=e.base_url_http if e else None, instrument_provider=provider,
@@ -101,7 +102,9 @@ def node_config(settings: LiveSettings, keys: Credentials, mainnet: bool) -> Tra
     )
 
 
-def build_node(settings: LiveSettings, keys: Credentials, mainnet: bool, loop: asyncio.AbstractEventLoop | None = None) -> TradingNode:
+def build_node(
+    settings: LiveSettings, keys: Credentials, mainnet: bool, loop: asyncio.AbstractEventLoop | None = None
+) -> TradingNode:
     """A built node (clients created, nothing connected yet)."""
     node = TradingNode(node_config(settings, keys, mainnet), loop=loop)
     if settings.venue == "BINANCE":
@@ -115,7 +118,7 @@ def build_node(settings: LiveSettings, keys: Credentials, mainnet: bool, loop: a
 
 
 def banner(settings: LiveSettings, keys: Credentials, mainnet: bool) -> str:
-    where = (f"the replay venue at {settings.endpoints.base_url_http}" if settings.replay
+    where = (f"the replay venue at {settings.endpoints.base_url_http}" if settings.endpoints
              else f"{settings.venue} {'MAINNET' if mainnet else 'testnet'}")
     lines = [f"live node {settings.trader_id}: {settings.instrument_id} on {where}; keys from {keys.source}"]
     if mainnet:

@@ -12,6 +12,7 @@ credentials and is never combined with mainnet.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -48,13 +49,13 @@ class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     pass
 
 
-class LoggingSettings(_Section):
+class LoggingSettings(_Section, frozen=True):
     directory: str = "logs"  # relative to the working directory
     level: Level = "INFO"  # console
     file_level: Level = "INFO"  # DEBUG logs every message: about 100 MB for 9 minutes of BTCUSDT
 
 
-class EndpointSettings(_Section):
+class EndpointSettings(_Section, frozen=True):
     """A local replay venue (Binance only): its URLs, loopback only, and its public credentials."""
 
     base_url_http: str
@@ -71,7 +72,7 @@ class EndpointSettings(_Section):
                 )
 
 
-class TimeoutSettings(_Section):
+class TimeoutSettings(_Section, frozen=True):
     connection_s: Annotated[float, Meta(gt=0)] = 30.0
     reconciliation_s: Annotated[float, Meta(gt=0)] = 30.0
     portfolio_s: Annotated[float, Meta(gt=0)] = 10.0
@@ -79,7 +80,7 @@ class TimeoutSettings(_Section):
     post_stop_s: Annotated[float, Meta(gt=0)] = 5.0  # after the strategy stopped: its closing orders settle
 
 
-class LiveSettings(_Section):
+class LiveSettings(_Section, frozen=True):
     venue: Venue
     instrument_id: str  # e.g. BTCUSDT-PERP.BINANCE, BTCUSDT-LINEAR.BYBIT
     trader_id: str = "SCALP-001"
@@ -131,11 +132,14 @@ def credentials(settings: LiveSettings, mainnet: bool, environ: dict[str, str] |
         if mainnet:
             raise ConfigError("--mainnet with a replay venue (`endpoints`): a replay is never real money; drop one")
         e = settings.endpoints
+        assert e is not None  # `replay` means endpoints
         return Credentials(e.api_key, e.api_secret, "the replay venue's public credentials")
-    environ = os.environ if environ is None else environ
+    env: Mapping[str, str] = os.environ if environ is None else environ
     key_name, secret_name = KEY_ENV[(settings.venue, mainnet)]
-    missing = [name for name in (key_name, secret_name) if not environ.get(name)]
+    missing = [name for name in (key_name, secret_name) if not env.get(name)]
     if missing:
         network = "mainnet" if mainnet else "testnet"
-        raise ConfigError(f"missing API credentials for {settings.venue} {network}: set {' and '.join(missing)} in the environment")
-    return Credentials(environ[key_name], environ[secret_name], f"${key_name} / ${secret_name}")
+        raise ConfigError(
+            f"missing API credentials for {settings.venue} {network}: set {' and '.join(missing)} in the environment"
+        )
+    return Credentials(env[key_name], env[secret_name], f"${key_name} / ${secret_name}")

@@ -58,13 +58,13 @@ class Segment:
 def read_features(paths: list[str | Path]) -> list[Segment]:
     """One `Segment` per recorded file, sorted by first timestamp; bad files raise ValueError."""
     segments = []
-    for path in paths:
-        path = Path(path)
+    for name in paths:
+        path = Path(name)
         if not path.is_file():
             raise FileNotFoundError(f"features file {path}: no such file")
         try:
             table = pq.read_table(path)
-        except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a damaged file
+        except Exception as exc:
             raise ValueError(f"features file {path}: not readable Parquet ({exc})") from exc
         missing = [c for c in COLUMNS if c not in table.column_names]
         if missing:
@@ -146,7 +146,7 @@ def split_by_time(segments: list[Segment], val_fraction: float, test_fraction: f
     The segments must not overlap in time (else "later" would be ambiguous). Validation and test
     are the latest `val_fraction` and `test_fraction` of the rows, test last.
     """
-    if not (0.0 < val_fraction and 0.0 < test_fraction and val_fraction + test_fraction < 1.0):
+    if not (val_fraction > 0.0 and test_fraction > 0.0 and val_fraction + test_fraction < 1.0):
         raise ValueError(f"need 0 < validation and test fractions with a sum below 1, got {val_fraction}, "
                          f"{test_fraction}")
     segments = [s for s in segments if len(s)]
@@ -160,8 +160,8 @@ def split_by_time(segments: list[Segment], val_fraction: float, test_fraction: f
     for seg in segments:
         stop = start + len(seg)
         for name, lo, hi in zip(SPLITS, cuts, cuts[1:]):
-            a, b = max(lo, start), min(hi, stop)
-            if a < b:
-                out[name].append(seg.slice(a - start, b - start))
+            first, last = max(lo, start), min(hi, stop)
+            if first < last:
+                out[name].append(seg.slice(first - start, last - start))
         start = stop
     return out

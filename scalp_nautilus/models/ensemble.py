@@ -22,6 +22,24 @@ from scalp_nautilus.indicators.warm_state import WarmState
 MEMBERS = ("ofi", "lstm", "ou", "cvd")
 
 
+def combine(weights: tuple[float, ...], active: tuple[int, ...], d: list[float]) -> tuple[float, float]:
+    """(weighted direction, agreement) of the members' directions `d`, clipped in place to [-1, 1]
+    (NaN counts as silent); `active` are the members with a non-zero weight. A pure function: the
+    one implementation of the formula, for the indicator and for the decision."""
+    for i, x in enumerate(d):
+        if not -1.0 <= x <= 1.0:  # also true for NaN
+            d[i] = 0.0 if x != x else (1.0 if x > 0.0 else -1.0)
+    value = weights[0] * d[0] + weights[1] * d[1] + weights[2] * d[2] + weights[3] * d[3]
+    votes = [d[i] for i in active]
+    n = len(votes)
+    mean_abs = sum(map(abs, votes)) / n
+    if mean_abs < 1e-12:
+        return value, 0.0
+    mean = sum(votes) / n
+    std = math.sqrt(sum((x - mean) * (x - mean) for x in votes) / n)
+    return value, min(max(1.0 - std / mean_abs, 0.0), 1.0)
+
+
 class SignalEnsemble(WarmState, Indicator):
     """`value` is the weighted direction in [-1, 1]; `confidence` the agreement in [0, 1].
 
@@ -42,7 +60,7 @@ class SignalEnsemble(WarmState, Indicator):
             raise ValueError(f"weights must sum to 1, got {sum(weights)}")
         super().__init__(params=[weights])
         self.weights = tuple(float(w) for w in weights)
-        self._active = [i for i, w in enumerate(self.weights) if w > 0.0]
+        self._active = tuple(i for i, w in enumerate(self.weights) if w > 0.0)
         self._reset()
 
     def _reset(self) -> None:
@@ -53,21 +71,8 @@ class SignalEnsemble(WarmState, Indicator):
     def update_raw(self, ofi: float, lstm: float, ou: float, cvd: float) -> float:
         """Combine the members' directions (each clipped to [-1, 1]; NaN counts as silent)."""
         d = [ofi, lstm, ou, cvd]
-        for i, x in enumerate(d):
-            if not -1.0 <= x <= 1.0:  # also true for NaN
-                d[i] = 0.0 if x != x else (1.0 if x > 0.0 else -1.0)
+        self.value, self.confidence = combine(self.weights, self._active, d)
         self.directions = tuple(d)
-        w = self.weights
-        self.value = w[0] * d[0] + w[1] * d[1] + w[2] * d[2] + w[3] * d[3]
-        votes = [d[i] for i in self._active]
-        n = len(votes)
-        mean_abs = sum(map(abs, votes)) / n
-        if mean_abs < 1e-12:
-            self.confidence = 0.0
-        else:
-            mean = sum(votes) / n
-            std = math.sqrt(sum((x - mean) * (x - mean) for x in votes) / n)
-            self.confidence = min(max(1.0 - std / mean_abs, 0.0), 1.0)
         if not self.initialized:
             self._set_has_inputs(True)
             self._set_initialized(True)

@@ -18,9 +18,9 @@ After `horizon` (the model's k) more updates it is scored against the realised s
 the training labels (`labels`), l = (m+ - m-) / m- with m+ the mean mid over the k updates after
 the call and m- over the k updates up to it: right if l has the call's sign (no move is not
 scored). When the last `accuracy_window` scored calls hold fewer than `min_accuracy` right ones,
-the model is switched off (fallback, logged) until `reload()`, which reads the model file again (a retrained one, typically) and starts
-the count afresh. `training.direction_calls` is the same measure over recorded data. `reset()`
-clears the vectors, the mids and the count, but leaves the model as it is: a model the guard
+the model is switched off (fallback, logged) until `reload()`, which reads the model file again (a
+retrained one, typically) and starts the count afresh. `training.direction_calls` is the same
+measure over recorded data. `reset()` clears the vectors, the mids and the count, but leaves the model as it is: a model the guard
 switched off stays off.
 
 Unusable input (a vector of the wrong shape or with a non-finite value, a non-positive or
@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -44,6 +45,9 @@ from scalp_nautilus.models.labels import GUARD_WINDOW
 from scalp_nautilus.models.labels import NO_MOVE
 from scalp_nautilus.models.labels import VOL_SCALE
 from scalp_nautilus.skips import SkipCounter
+
+if TYPE_CHECKING:  # model_file imports torch, which only a loaded model may pay for
+    from scalp_nautilus.models.model_file import LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +110,8 @@ class LSTMPredictor(WarmState, Indicator):
         # Each vector is written twice, at i and i + seq_len, so the last seq_len vectors are
         # always one contiguous slice (oldest first) that torch can wrap without a copy.
         self._buf = np.zeros((2 * seq_len, N_LOB_FEATURES), dtype=np.float32)
-        self.model = None  # the `LoadedModel` in use, None in the fallback
-        self.horizon: int | None = None  # the model's k (updates), None in the fallback
+        self.model: LoadedModel | None = None  # the model in use, None in the fallback
+        self.horizon = 0  # the model's k (updates), 0 in the fallback
         self.active = False
         self._fallback_logged = False
         self._hits: deque[bool] = deque(maxlen=accuracy_window)
@@ -243,6 +247,7 @@ class LSTMPredictor(WarmState, Indicator):
         self.volatility = 0.0
 
     def _predict(self, i: int, ts_event: int) -> None:
+        assert self.model is not None  # only called while active, and active means a model
         torch = self._torch
         window = torch.from_numpy(self._buf[i + 1:i + 1 + self.seq_len]).unsqueeze(0)
         with torch.inference_mode():

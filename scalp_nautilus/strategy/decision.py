@@ -40,7 +40,7 @@ from scalp_nautilus.features import FeatureSnapshot
 from scalp_nautilus.features import ensemble_inputs
 from scalp_nautilus.indicators.parkinson import stop_distance
 from scalp_nautilus.indicators.vpin import VPINRegime
-from scalp_nautilus.models import SignalEnsemble
+from scalp_nautilus.models.ensemble import combine
 from scalp_nautilus.strategy.config import ScalpStrategyConfig
 
 _S = 1_000_000_000
@@ -104,10 +104,10 @@ FLAT = PositionState()
 class DecisionParams:
     """The config's decision thresholds plus the instrument's lot rules, prepared once per instance.
 
-    The agreement of a member subset is computed by `SignalEnsemble` itself (the one
-    implementation of the formula), used as a calculator: its output depends only on the current
-    inputs. One calculator per signal set and LSTM state, with the configured weights restricted
-    to the set's members and renormalised (None when they are all zero: the set is disabled).
+    The agreement of a member subset is computed by `SignalEnsemble`'s formula (`combine`, the one
+    implementation of it, a pure function). One weight vector per signal set and LSTM state: the
+    configured weights restricted to the set's members and renormalised (None when they are all
+    zero: the set is disabled). Nothing here changes after construction: `decide` is pure.
     """
 
     def __init__(self, config: ScalpStrategyConfig, instrument: Instrument) -> None:
@@ -138,15 +138,16 @@ class DecisionParams:
         self.multiplier = float(instrument.multiplier)
         min_notional = getattr(instrument, "min_notional", None)
         self.min_notional = 0.0 if min_notional is None or self.inverse else float(min_notional)
-        self._calculators = {
-            (kind, lstm): (_calculator(e.weights, members), members)
+        self._weights = {
+            (kind, lstm): _set_weights(e.weights, members)
             for kind, base in ((MOMENTUM, (0, 3)), (MEAN_REVERSION, (2,)))
             for lstm, members in ((False, base), (True, (*base, 1)))
         }
 
-    def calculator(self, kind: str, lstm_active: bool) -> tuple[SignalEnsemble | None, tuple[int, ...]]:
-        """The set's calculator (None: disabled) and its members' positions in the ensemble inputs."""
-        return self._calculators[(kind, lstm_active and self.lstm_weighted)]
+    def set_weights(self, kind: str, lstm_active: bool) -> tuple[tuple[float, ...], tuple[int, ...]] | None:
+        """The set's weights and the positions of its weighted members in the ensemble inputs
+        (None: the set is disabled)."""
+        return self._weights[(kind, lstm_active and self.lstm_weighted)]
 
     def round_size(self, size: float) -> float:
         """Down to the lot (a hair of tolerance so 0.3 / 0.1 lots is 3, not 2)."""
@@ -156,11 +157,11 @@ class DecisionParams:
         return size * self.multiplier if self.inverse else size * mid * self.multiplier
 
 
-def _calculator(weights: tuple, members: tuple[int, ...]) -> SignalEnsemble | None:
+def _set_weights(weights: tuple, members: tuple[int, ...]) -> tuple[tuple[float, ...], tuple[int, ...]] | None:
     total = sum(weights[i] for i in members)
     if total <= 0.0:
         return None
-    return SignalEnsemble(tuple(weights[i] / total if i in members else 0.0 for i in range(4)))
+    return tuple(weights[i] / total if i in members else 0.0 for i in range(4)), tuple(i for i in members if weights[i] > 0.0)
 
 
 def decide(f: FeatureSnapshot, state: PositionState, p: DecisionParams) -> Decision:
@@ -198,7 +199,7 @@ def decide(f: FeatureSnapshot, state: PositionState, p: DecisionParams) -> Decis
     return _HOLDS[blocked]
 
 
-def _microstructure_signal(f: FeatureSnapshot, p: DecisionParams, cold: frozenset, kind: str):
+def _microstructure_signal(f: FeatureSnapshot, p: DecisionParams, cold: frozenset, kind: str) -> tuple[int, str, float] | str:
     """(direction, kind, confidence) of the active set, or the name of the rule that stopped it."""
     if kind == MOMENTUM and abs(f.cvd_divergence) > p.divergence_override:
         if cold & _NEEDED[CVD_DIVERGENCE]:
@@ -214,13 +215,12 @@ def _microstructure_signal(f: FeatureSnapshot, p: DecisionParams, cold: frozense
     if p.gate_all:
         direction, confidence = f.ensemble_direction, f.ensemble_confidence
     else:
-        calc, members = p.calculator(kind, lstm)
+        weighted = p.set_weights(kind, lstm)
         # A weighted mean (weights summing to 1) is no larger than its largest member: when every
         # member is below min_direction there is no signal, and no need to compute the agreement.
-        if calc is None or all(abs(inputs[i]) < p.min_direction for i in members):
+        if weighted is None or all(abs(inputs[i]) < p.min_direction for i in weighted[1]):
             return "no_signal"
-        direction = calc.update_raw(*inputs)
-        confidence = calc.confidence
+        direction, confidence = combine(*weighted, list(inputs))
     if abs(direction) < p.min_direction:
         return "no_signal"
     if confidence < p.confidence_gate:

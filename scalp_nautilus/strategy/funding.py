@@ -169,7 +169,7 @@ class FundingLedger:
 
     def _payment(self, t: int, s: _Settlement) -> FundingPayment | None:
         mark = s.mark if s.mark > 0.0 else s.fallback_mark
-        if s.position == 0.0 or not mark > 0.0:
+        if s.position is None or s.rate is None or s.position == 0.0 or not mark > 0.0:
             return None
         inst = self.instrument
         notional = inst.notional_value(

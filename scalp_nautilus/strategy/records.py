@@ -26,7 +26,7 @@ class Timeline:
     def __init__(self, sample_ns: int) -> None:
         self.sample_ns = sample_ns
         self.next_ns = 0
-        self._columns = (array("q"), *(array("d") for _ in TIMELINE_COLUMNS[1:]))  # ns stay exact as int64
+        self._columns: tuple[array, ...] = (array("q"), *(array("d") for _ in TIMELINE_COLUMNS[1:]))  # ns stay exact as int64
 
     def add(self, ts: int, *values: float) -> None:
         self.next_ns = ts - ts % self.sample_ns + self.sample_ns
@@ -37,7 +37,7 @@ class Timeline:
         return len(self._columns[0])
 
     def frame(self) -> pd.DataFrame:
-        df = pd.DataFrame({name: col for name, col in zip(TIMELINE_COLUMNS, self._columns)})
+        df = pd.DataFrame(dict(zip(TIMELINE_COLUMNS, self._columns)))
         df["ts"] = pd.to_datetime(df["ts"], utc=True)
         return df
 

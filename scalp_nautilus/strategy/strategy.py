@@ -44,6 +44,7 @@ from nautilus_trader.trading.strategy import Strategy
 from scalp_nautilus.config import parse_utc
 from scalp_nautilus.features import FeatureSnapshot
 from scalp_nautilus.recorder import FeatureRecorder
+from scalp_nautilus.strategy import warm
 from scalp_nautilus.strategy.config import ScalpStrategyConfig
 from scalp_nautilus.strategy.config import build_builder
 from scalp_nautilus.strategy.config import build_pipeline
@@ -63,7 +64,6 @@ from scalp_nautilus.strategy.funding import funding_input
 from scalp_nautilus.strategy.records import RoundTrip
 from scalp_nautilus.strategy.records import StrategyReport
 from scalp_nautilus.strategy.records import Timeline
-from scalp_nautilus.strategy import warm
 
 _S = 1_000_000_000
 ADOPTED = "adopted"  # the signal set of a position taken over at start
@@ -208,7 +208,9 @@ class ScalpStrategy(Strategy):
             # No stop until the volatility is known: a price no mid can cross.
             self._state = dataclasses.replace(self._state, side=side, stop_price=0.0 if side > 0 else math.inf)
             self._adopting = True
-            self.log.warning(f"adopted position {position.signed_qty} {iid} @ {position.avg_px_open}: exits from the first book update")
+            self.log.warning(
+                f"adopted position {position.signed_qty} {iid} @ {position.avg_px_open}: exits from the first book update"
+            )
 
     def _plan_adopted(self, row: FeatureSnapshot) -> None:
         position = self._position()
@@ -423,7 +425,9 @@ class ScalpStrategy(Strategy):
         if settlement is not None and settlement not in self._funding_times:
             self._funding_times.add(settlement)
             if settlement > self.clock.timestamp_ns():
-                self.clock.set_time_alert(f"funding-{self.instrument.id}-{settlement}", pd.Timestamp(settlement, tz="UTC"), self._on_settlement)
+                self.clock.set_time_alert(
+                    f"funding-{self.instrument.id}-{settlement}", pd.Timestamp(settlement, tz="UTC"), self._on_settlement
+                )
             else:  # a settled record arriving at its time, or a settlement before we started
                 ledger.record(settlement, self._signed_position(), self._mid())
         detector = self.pipeline.funding
