@@ -180,6 +180,7 @@ def test_from_levels_sorts_and_drops_bad_rows():
     assert b.skips.counts == {"level with non-finite or non-positive price or size dropped": 5}
 
 
+@pytest.mark.real_data
 def test_real_capture_every_batch_matches_the_nautilus_book(capture):
     """At every batch of the capture, the builder (reading the Cython book through bounded
     queries) equals the top N of a separate pyo3 Nautilus book fed the same deltas, read with

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 import zipfile
 from decimal import Decimal
@@ -77,6 +76,7 @@ from scalp_nautilus.live.settings import LiveSettings
 from scalp_nautilus.live.settings import credentials
 from scalp_nautilus.live.settings import load_live_settings
 from scalp_nautilus.strategy import ScalpStrategy
+from tests.conftest import in_ci
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "live_bybit.yaml"
@@ -307,7 +307,7 @@ def replay_through_nautilus(lines: list[str], timeout_s: float = 10.0) -> tuple[
 def capture(shared_data) -> Path:
     path = shared_data / "bybit" / CAPTURE
     if not path.is_file():
-        if os.environ.get("CI"):
+        if in_ci():
             pytest.fail(f"{path} not found")
         pytest.skip(f"{path} not found")
     return path

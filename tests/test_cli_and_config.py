@@ -136,3 +136,18 @@ def test_default_catalog_is_simulated_when_empty(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "BTCUSDT-PERP.SIM" in out and "round trips" in out
     assert (tmp_path / "reports" / "summary.txt").read_text().strip() == out.strip()
+
+
+def test_the_simulated_venue_follows_the_instrument(tmp_path):
+    """Issue 15, defect 1: `--instrument ETHUSDT-PERP.BINANCE` with the default config used to keep
+    `venue.name: SIM`, and Nautilus refused the run ("Venue 'BINANCE' ... does not have a
+    BacktestVenueConfig")."""
+    shipped = ROOT / "configs" / "backtest.yaml"
+    for iid, venue in (("ETHUSDT-PERP.BINANCE", "BINANCE"), ("BTCUSDT-PERP.SIM", "SIM"), ("BTCUSDT-LINEAR.BYBIT", "BYBIT")):
+        assert load_backtest_settings(shipped, {"instrument_id": iid}).venue.name == venue
+    # A venue named in the file must be the instrument's: the error says what to change.
+    config = write_config(tmp_path, **{"venue.name": "SIM"})
+    with pytest.raises(ConfigError, match=r"key `venue.name`: 'SIM' is not the venue of ETHUSDT-PERP.BINANCE") as err:
+        load_backtest_settings(config, {"instrument_id": "ETHUSDT-PERP.BINANCE"})
+    assert str(config) in str(err.value) and "set it to BINANCE or null" in str(err.value)
+    assert load_backtest_settings(config).venue.name == "SIM"

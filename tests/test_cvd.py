@@ -115,6 +115,7 @@ def test_property_divergence_is_bounded(trades):
         assert math.isfinite(cvd.value)
 
 
+@pytest.mark.real_data
 def test_real_capture_cvd_matches_the_oracle(capture):
     cvd = CumulativeVolumeDelta()
     trades, divergences = [], []

@@ -156,6 +156,7 @@ def test_trade_tick_adapter_matches_the_plain_path():
     assert adapted.snapshot() == plain.snapshot()
 
 
+@pytest.mark.real_data
 def test_real_capture_through_the_pipeline(capture):
     """Builder + pipeline over the whole capture: no NaN in any row, warm by the end."""
     window_volume = capture.volume_per_second() * 60
@@ -180,6 +181,7 @@ def test_real_capture_through_the_pipeline(capture):
           f"{np.median([r.activity_rate for r in warm]):.1f}/s; skips {p.skips.counts} {counts}")
 
 
+@pytest.mark.real_data
 @pytest.mark.filterwarnings("ignore:Timestamp.utcnow is deprecated")  # raised inside Nautilus's engine
 def test_indicators_fed_by_a_nautilus_strategy(capture_paths):
     """Registered with `register_indicator_for_trade_ticks`, the Python subclasses receive the

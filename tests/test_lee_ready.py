@@ -118,6 +118,7 @@ def test_against_a_vectorised_oracle(seed):
     assert lr.counts[Method.TICK] > 100 and lr.counts[Method.QUOTE] > 100
 
 
+@pytest.mark.real_data
 def test_real_capture_agreement_with_the_venue_flag(capture):
     """Lee-Ready (ignoring the flag) against Binance's aggressor side on every trade."""
     strict = LeeReadyClassifier(ignore_venue=True)

@@ -153,6 +153,7 @@ def test_bad_books_and_trades_are_counted():
     assert (liq.value, liq.imbalance, liq.kyle_lambda) == (0.5, 0.5, 0.0)
 
 
+@pytest.mark.real_data
 def test_real_capture_liquidity(capture):
     liq = LiquidityMetrics(slippage_size=1.0 if not capture.instrument.is_inverse else 100.0)
     lambdas = []

@@ -147,6 +147,7 @@ def interval_regression(ts, ofi, mid, interval_ns):
     return r2, slope, float(np.quantile(shuffled, 0.99)), len(x)
 
 
+@pytest.mark.real_data
 def test_real_capture_ofi_explains_mid_changes(capture):
     """R² of Δmid on summed OFI over 1 s and 10 s intervals, for the default K = 5 (asserted)
     and for the best level alone (Cont et al.'s OFI, reported)."""

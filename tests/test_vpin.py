@@ -133,6 +133,7 @@ def test_property_bounded_and_equal_to_the_batch(trades, bucket, n_buckets):
     np.testing.assert_allclose(got, batch_vpin(sizes, sides, vpin.bucket_volume, n_buckets), rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.real_data
 @pytest.mark.parametrize("window_s", [60, 300])
 def test_real_capture_vpin_bounded_and_regimes(capture, window_s):
     """Buckets of 1/50 of the capture's average volume over `window_s` seconds, sides from

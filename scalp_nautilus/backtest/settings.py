@@ -57,7 +57,9 @@ class FeeSettings(_Section, frozen=True):
 
 
 class VenueSettings(_Section, frozen=True):
-    name: str = "BINANCE"
+    # The simulated exchange's name: null (the default) is the instrument id's venue, so
+    # `--instrument` alone picks it; a name given must be that venue.
+    name: str | None = None
     oms_type: Literal["NETTING", "HEDGING"] = "NETTING"
     account_type: Literal["MARGIN", "CASH"] = "MARGIN"
     # Currency must be the instrument's settlement currency (USDT for USDT-M, BTC for BTCUSD-PERP).
@@ -116,8 +118,24 @@ def load_backtest_settings(
     merged over it and checked again (errors name this file). The result carries the merged
     strategy config in `strategy.config` (and no file)."""
     settings = load_yaml(path, BacktestSettings, overrides)
+    venue = msgspec.structs.replace(settings.venue, name=instrument_venue(path, settings))
     strategy = resolve_strategy(path, settings.strategy, settings.instrument_id, strategy_overrides)
-    return msgspec.structs.replace(settings, strategy=strategy)
+    return msgspec.structs.replace(settings, venue=venue, strategy=strategy)
+
+
+def instrument_venue(path: str | Path, settings: BacktestSettings) -> str:
+    """The simulated venue: the instrument's; `venue.name`, when set, must agree with it."""
+    iid = settings.instrument_id
+    venue = iid.rpartition(".")[2]
+    if not venue:
+        raise ConfigError(f"{path}: key `instrument_id`: {iid!r} has no venue (SYMBOL.VENUE, e.g. BTCUSDT-PERP.BINANCE)")
+    name = settings.venue.name
+    if name is not None and name != venue:
+        raise ConfigError(
+            f"{path}: key `venue.name`: {name!r} is not the venue of {iid} ({venue}): set it to {venue} or null "
+            "(the instrument's venue)"
+        )
+    return venue
 
 
 def resolve_strategy(
