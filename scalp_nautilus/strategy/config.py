@@ -351,38 +351,46 @@ def build_builder(config: ScalpStrategyConfig, instrument: Instrument) -> BookSn
 
 
 def build_pipeline(config: ScalpStrategyConfig) -> FeaturePipeline:
-    """Every indicator of the pipeline from the config (the one place that maps fields to them)."""
+    """Every indicator of the pipeline from the config (the one place that maps fields to them), by
+    keyword: several parameters share a type and a default (`tests/test_config_wiring.py`)."""
     v, c, h, o, p, lob, r, liq, f = (
         config.vpin, config.cvd, config.hurst, config.ou, config.parkinson, config.lob, config.regime,
         config.liquidity, config.funding,
     )
     return FeaturePipeline(
-        vpin=VPIN(v.window_volume, v.n_buckets, v.thresholds, v.multipliers),
-        classifier=LeeReadyClassifier(config.classifier.ignore_venue, config.classifier.tick_share_warning),
-        ofi=OrderFlowImbalance(config.ofi.levels, config.ofi.zscore_window),
-        cvd=CumulativeVolumeDelta(_ns(c.bucket_s), c.window, c.zscore_window),
+        vpin=VPIN(window_volume=v.window_volume, n_buckets=v.n_buckets, thresholds=v.thresholds, multipliers=v.multipliers),
+        classifier=LeeReadyClassifier(
+            ignore_venue=config.classifier.ignore_venue, tick_share_warning=config.classifier.tick_share_warning,
+        ),
+        ofi=OrderFlowImbalance(levels=config.ofi.levels, zscore_window=config.ofi.zscore_window),
+        cvd=CumulativeVolumeDelta(bucket_ns=_ns(c.bucket_s), window=c.window, zscore_window=c.zscore_window),
         regime=MicrostructureRegime(
-            r.spread_tight_bps, r.spread_wide_bps, r.depth_thick, r.depth_thin, r.activity_active,
-            r.activity_quiet, _ns(r.activity_window_s), r.spread_factors, r.depth_factors,
-            r.activity_factors, r.min_multiplier, r.max_multiplier,
+            spread_tight_bps=r.spread_tight_bps, spread_wide_bps=r.spread_wide_bps,
+            depth_thick=r.depth_thick, depth_thin=r.depth_thin,
+            activity_active=r.activity_active, activity_quiet=r.activity_quiet,
+            activity_window_ns=_ns(r.activity_window_s),
+            spread_factors=r.spread_factors, depth_factors=r.depth_factors, activity_factors=r.activity_factors,
+            min_multiplier=r.min_multiplier, max_multiplier=r.max_multiplier,
         ),
         liquidity=LiquidityMetrics(
             levels=liq.levels, slippage_size=liq.slippage_size, ewma_alpha=liq.ewma_alpha,
             shock_ratio=liq.shock_ratio, lambda_window=liq.lambda_window, lambda_min_points=liq.lambda_min_points,
         ),
-        hurst=HurstExponent(h.window, _ns(h.sample_s), h.anis_lloyd),
+        hurst=HurstExponent(window=h.window, sample_ns=_ns(h.sample_s), anis_lloyd=h.anis_lloyd),
         ou=OUZScore(
-            o.window, o.min_points, o.refit_every, o.z_threshold, o.decay,
-            config.signals.hurst_mean_reversion_below, _ns(o.sample_s),
+            window=o.window, min_points=o.min_points, refit_every=o.refit_every, z_threshold=o.z_threshold,
+            decay=o.decay, hurst_max=config.signals.hurst_mean_reversion_below, sample_ns=_ns(o.sample_s),
         ),
         parkinson=ParkinsonVolatility(
-            p.window, p.weight_parkinson, p.weight_realized, config.exits.stop_k, _ns(p.bar_s),
+            window=p.window, weight_parkinson=p.weight_parkinson, weight_realized=p.weight_realized,
+            stop_k=config.exits.stop_k, bar_ns=_ns(p.bar_s),
         ),
         lob=LOBFeatureVector(
-            lob.zscore_window, _ns(lob.stale_s), lob.rsi_period, lob.ema_fast, lob.ema_slow,
-            lob.atr_period, lob.bb_period, lob.bb_k, bar_ns=_ns(lob.bar_s),
+            zscore_window=lob.zscore_window, stale_ns=_ns(lob.stale_s), rsi_period=lob.rsi_period,
+            ema_fast=lob.ema_fast, ema_slow=lob.ema_slow, atr_period=lob.atr_period, bb_period=lob.bb_period,
+            bb_k=lob.bb_k, bar_ns=_ns(lob.bar_s),
         ),
-        funding=FundingArbDetector(f.window, f.min_history, f.z_threshold),
+        funding=FundingArbDetector(window=f.window, min_history=f.min_history, z_threshold=f.z_threshold),
         lstm=LSTMPredictor(
             model_path=config.lstm.model_path,
             seq_len=config.lstm.seq_len,
@@ -391,5 +399,5 @@ def build_pipeline(config: ScalpStrategyConfig) -> FeaturePipeline:
             min_accuracy=config.lstm.min_accuracy,
             torch_threads=config.lstm.torch_threads,
         ),
-        ensemble=SignalEnsemble(config.ensemble.weights),
+        ensemble=SignalEnsemble(weights=config.ensemble.weights),
     )
