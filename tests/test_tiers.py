@@ -38,9 +38,10 @@ def test_data_only_from_the_variable_or_beside_the_project(tmp_path):
 
 
 def _item(nodeid: str, fixtures: tuple[str, ...], real_data: bool):
-    return SimpleNamespace(
-        nodeid=nodeid, fixturenames=fixtures, get_closest_marker=lambda name: object() if real_data and name == "real_data" else None
-    )
+    def marker(name: str) -> object | None:
+        return object() if real_data and name == "real_data" else None
+
+    return SimpleNamespace(nodeid=nodeid, fixturenames=fixtures, get_closest_marker=marker)
 
 
 def test_a_test_reading_the_captures_must_be_marked_real_data():
