@@ -94,7 +94,13 @@ def test_snapshot_fields_are_the_indicator_values():
     numbers = [v for k, v in expected.items() if isinstance(v, float) and k in row._fields[:25]]
     assert len(set(numbers)) >= len(numbers) - 2
     assert all(v for k, v in p.initialized.items() if k != "funding")
-    assert p.hurst.value != 0.5 and p.parkinson.value > 0 and any(row[-21:])
+    assert p.hurst.value != 0.5 and p.parkinson.value > 0
+    # The LOB vector by name (the row's tail is the LSTM and ensemble now): the inputs that vary here
+    # (bid sizes, hence imbalances; the mid, hence the spread in bps, RSI, EMAs, ATR, Bollinger width)
+    # give non-zero z-scores, the constant ask sizes exactly zero.
+    lob = [getattr(row, f"lob_{i}") for i in range(21)]
+    assert all(lob[i] != 0.0 for i in (*range(5), *range(10, 21))), lob
+    assert all(lob[i] == 0.0 for i in range(5, 10)), lob
 
 
 def test_warm_up_names_the_cold_indicators():
