@@ -268,6 +268,20 @@ def test_damaged_and_mismatched_files_are_refused(tmp_path):
         load_model(good, seq_len=20)
 
 
+def test_a_file_with_python_objects_is_refused_without_torchs_unsafe_advice(tmp_path):
+    """Issue 15, defect 11: the error quoted torch's advice to reload with `weights_only=False`
+    (arbitrary code execution), which the project must never do. The reason stays."""
+    path = tmp_path / "object.pt"
+    torch.save({"format": FORMAT, "version": 1, "thing": Payload()}, path)
+    with pytest.raises(ModelFileError) as err:
+        load_model(path)
+    message = str(err.value)
+    assert str(path) in message and "Payload" in message  # what is in the file that may not be
+    for advice in ("weights_only", "safe_globals", "trust", "arbitrary code"):
+        assert advice not in message, message
+    assert "\n" not in message  # one line
+
+
 # ---------------------------------------------------------------------- the predictor
 
 

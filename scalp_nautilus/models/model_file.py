@@ -104,6 +104,19 @@ def save_model(path: str | Path, net: LOBNet, metadata: dict) -> Path:
     return path
 
 
+def _load_error_reason(exc: Exception) -> str:
+    """torch's reason for refusing a file, without its advice: for a file holding Python objects it
+    suggests `weights_only=False` (arbitrary code execution) or allow-listing the classes, which a
+    model file of this project never needs."""
+    text = str(exc)
+    marker = "WeightsUnpickler error:"
+    if marker in text:  # "Unsupported global: GLOBAL m.Cls was not an allowed global by default. Please use ..."
+        reason = text.split(marker, 1)[1].strip().split(". ", 1)[0].rstrip(".")
+        return f"(it holds Python objects, not only tensors and plain values): {reason}"
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return f"(corrupt or truncated?): {type(exc).__name__}" + (f": {first}" if first else "")
+
+
 def load_model(path: str | Path, seq_len: int | None = None) -> LoadedModel:
     """Read and check a model file; `seq_len`, when given, must equal the file's."""
     path = Path(path)
@@ -116,7 +129,7 @@ def load_model(path: str | Path, seq_len: int | None = None) -> LoadedModel:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise refuse(f"not a readable model file (corrupt or truncated?): {type(exc).__name__}: {exc}") from exc
+        raise refuse(f"not a readable model file {_load_error_reason(exc)}") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise refuse(f"not a {FORMAT} model file")
     if payload.get("version") != VERSION:
