@@ -12,7 +12,13 @@ its fees. The equity curve is the strategy's timeline: account balance + unreali
 mid + funding booked, sampled on book batches at most once per `equity_sample_s` (1 s) of exchange
 time. Max drawdown is read on that curve; the Sharpe ratio on its 1-minute returns (last sample of
 each minute), annualised by sqrt(525,960 minutes a year: crypto trades around the clock), and only
-with at least 10 of them (a run of a few minutes has no meaningful Sharpe).
+with at least a day of them (1,440): annualised from n returns its standard error is about
+sqrt(525,960 / n), about 94 for an hour, so a shorter run prints n/a and says why.
+
+Figures are written at the instrument's precision: money (P&L, fees, funding, equity) at the
+settlement currency's, quantities at the size precision, prices at the price precision; a mid or a
+mark may sit half a tick off the grid (one more digit), an average of fills over several levels
+between ticks (two more).
 
 Files: `fills.csv`, `positions.csv`, `account.csv` (Nautilus's reports; fills carry our order tags
 ``entry:<signal>`` / ``exit:<reason>``), `round_trips.csv`, `funding.csv`, `decisions.csv`
@@ -30,12 +36,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nautilus_trader.model.objects import Currency
+
 from scalp_nautilus.strategy.decision import ENTRY_OUTCOMES
 from scalp_nautilus.strategy.decision import EXIT_OUTCOMES
 from scalp_nautilus.strategy.records import StrategyReport
 
 MINUTES_PER_YEAR = 365.25 * 24 * 60
-MIN_SHARPE_RETURNS = 10
+MIN_SHARPE_RETURNS = 24 * 60  # a day of one-minute returns
 
 
 def max_drawdown(equity: pd.Series) -> tuple[float, float]:
@@ -49,11 +57,15 @@ def max_drawdown(equity: pd.Series) -> tuple[float, float]:
     return float(falls[i]), float(falls[i] / peaks[i]) if peaks[i] > 0 else 0.0
 
 
+def minute_returns(equity: pd.Series) -> pd.Series:
+    """Returns of the last sample of each minute of `equity` (indexed by time)."""
+    return equity.resample("1min").last().dropna().pct_change().dropna()
+
+
 def sharpe(equity: pd.Series, minimum: int = MIN_SHARPE_RETURNS) -> float:
     """Annualised Sharpe of the 1-minute returns of `equity` (indexed by time); NaN with fewer
     than `minimum` returns or none that vary."""
-    minute = equity.resample("1min").last().dropna()
-    returns = minute.pct_change().dropna()
+    returns = minute_returns(equity)
     if len(returns) < minimum:
         return math.nan
     std = returns.std(ddof=1)
@@ -88,24 +100,33 @@ def summary(outcome) -> str:
     return "\n".join(lines)
 
 
+def _sharpe_text(equity: pd.Series) -> str:
+    n = len(minute_returns(equity))
+    if n < MIN_SHARPE_RETURNS:
+        return f"n/a ({n:,} one-minute returns; annualising needs {MIN_SHARPE_RETURNS:,}, a day)"
+    sr = sharpe(equity)
+    if math.isnan(sr):
+        return "n/a (the equity never moved)"
+    return f"{sr:.2f} (1-min returns, annualised; standard error about {math.sqrt(MINUTES_PER_YEAR / n):.1f})"
+
+
 def _strategy_table(rep: StrategyReport, starting_balance: float, balance_change: float) -> list[str]:
     cur = rep.currency
+    m = _money_digits(cur)
     split = pnl_split(rep)
     trips = rep.round_trips
     wins = sum(1 for t in trips if t.realized_pnl > 0)
     equity = _equity(rep)
     dd, dd_frac = max_drawdown(equity)
-    sr = sharpe(equity)
     lines = [
         f"strategy on {rep.instrument_id}: {rep.batches:,} book batches",
-        f"  P&L ({cur})      trading {split['trading']:+.4f}   fees {-split['fees']:+.4f}   "
-        f"funding {split['funding']:+.6f}   net {split['net']:+.4f}",
-        f"  account         balance change {balance_change:+.4f} (Nautilus: trading - fees, no funding)",
+        f"  P&L ({cur})      trading {split['trading']:+.{m}f}   fees {-split['fees']:+.{m}f}   "
+        f"funding {split['funding']:+.{m}f}   net {split['net']:+.{m}f}",
+        f"  account         balance change {balance_change:+.{m}f} (Nautilus: trading - fees, no funding)",
         f"  trades          {len(trips)} round trips, win rate "
         + (f"{wins / len(trips):.0%}" if trips else "n/a")
         + f", {len(rep.funding)} funding payments",
-        f"  equity curve    max drawdown {dd:.4f} {cur} ({dd_frac:.3%} of peak), Sharpe "
-        + ("n/a (fewer than 10 one-minute returns)" if math.isnan(sr) else f"{sr:.2f} (1-min returns, annualised)")
+        f"  equity curve    max drawdown {dd:.{m}f} {cur} ({dd_frac:.3%} of peak), Sharpe {_sharpe_text(equity)}"
         + f"; start {starting_balance:g} {cur}",
         "  decisions (book batches; entries: first rule that blocked)",
     ]
@@ -121,6 +142,33 @@ def _strategy_table(rep: StrategyReport, starting_balance: float, balance_change
     if rep.skips:
         lines.append("  skipped inputs  " + "; ".join(f"{k} {v:,}" for k, v in rep.skips.items()))
     return lines
+
+
+def _money_digits(currency: str) -> int:
+    """Decimals of the settlement currency (USDT and BTC 8, USD 2); 8 for a code Nautilus does not know."""
+    try:
+        return Currency.from_str(currency).precision
+    except (ValueError, KeyError):
+        return 8
+
+
+def report_frames(rep: StrategyReport, instrument) -> dict[str, pd.DataFrame]:
+    """round_trips, funding and timeline, each figure rounded to its precision (see the module doc)."""
+    px, qty, money = instrument.price_precision, instrument.size_precision, _money_digits(rep.currency)
+    trips = pd.DataFrame([asdict(t) for t in rep.round_trips])
+    funding = pd.DataFrame([asdict(p) for p in rep.funding])
+    timeline = rep.timeline
+    digits = {
+        "round_trips": {"quantity": qty, "avg_px_open": px + 2, "avg_px_close": px + 2, "realized_pnl": money,
+                        "commissions": money},
+        "funding": {"mark": px + 1, "position": qty, "amount": money},
+        "timeline": {"mid": px + 1, "equity": money, "position": qty},
+    }
+    frames = {"round_trips": trips, "funding": funding, "timeline": timeline}
+    return {
+        name: frame.round({c: n for c, n in digits[name].items() if c in frame.columns}) if len(frame) else frame
+        for name, frame in frames.items()
+    }
 
 
 def _equity(rep: StrategyReport) -> pd.Series:
@@ -143,10 +191,11 @@ def write_reports(outcome, plots: bool = True) -> None:
     outcome.account.to_csv(folder / "account.csv")
     for i, rep in enumerate(outcome.strategies):
         suffix = "" if len(outcome.strategies) == 1 else f"_{i}"
-        pd.DataFrame([asdict(t) for t in rep.round_trips]).to_csv(folder / f"round_trips{suffix}.csv", index=False)
-        pd.DataFrame([asdict(p) for p in rep.funding]).to_csv(folder / f"funding{suffix}.csv", index=False)
+        frames = report_frames(rep, outcome.instrument)
+        frames["round_trips"].to_csv(folder / f"round_trips{suffix}.csv", index=False)
+        frames["funding"].to_csv(folder / f"funding{suffix}.csv", index=False)
         pd.Series(rep.outcomes, name="book_batches").rename_axis("outcome").to_csv(folder / f"decisions{suffix}.csv")
-        rep.timeline.to_csv(folder / f"timeline{suffix}.csv", index=False)
+        frames["timeline"].to_csv(folder / f"timeline{suffix}.csv", index=False)
         if plots and len(rep.timeline):
             _plots(rep, outcome.fills, folder, suffix)
     (folder / "summary.txt").write_text(summary(outcome) + "\n")
