@@ -41,6 +41,7 @@ from nautilus_trader.model.identifiers import ClientOrderId
 from nautilus_trader.model.objects import Price
 from nautilus_trader.trading.strategy import Strategy
 
+from scalp_nautilus import log_bridge
 from scalp_nautilus.config import parse_utc
 from scalp_nautilus.features import FeatureSnapshot
 from scalp_nautilus.recorder import FeatureRecorder
@@ -101,6 +102,7 @@ class ScalpStrategy(Strategy):
     # ------------------------------------------------------------------ lifecycle
 
     def on_start(self) -> None:
+        log_bridge.attach()  # the indicators' and models' logging into Nautilus's (detached on stop)
         config = self.config
         iid = config.instrument_id
         self.instrument = self.cache.instrument(iid)
@@ -148,6 +150,7 @@ class ScalpStrategy(Strategy):
                 self._state = dataclasses.replace(self._state, closed=True)
 
     def on_stop(self) -> None:
+        log_bridge.detach()
         if self.instrument is None:
             return
         iid = self.instrument.id
