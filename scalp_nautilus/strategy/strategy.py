@@ -65,6 +65,7 @@ from scalp_nautilus.strategy.funding import funding_input
 from scalp_nautilus.strategy.records import RoundTrip
 from scalp_nautilus.strategy.records import StrategyReport
 from scalp_nautilus.strategy.records import Timeline
+from scalp_nautilus.strategy.warmup import warm_kernels
 
 _S = 1_000_000_000
 ADOPTED = "adopted"  # the signal set of a position taken over at start
@@ -112,6 +113,7 @@ class ScalpStrategy(Strategy):
             return
         self.pipeline = build_pipeline(config)
         self._builder = build_builder(config, self.instrument)
+        warm_kernels(self._builder)  # numba's cache load here, not on the first book batch
         self._params = DecisionParams(config, self.instrument)
         self.ledger = FundingLedger(self.instrument, round(config.funding.settle_grace_s * _S))
         self._venue = iid.venue

@@ -1,0 +1,62 @@
+"""Load the numba kernels before the data flows.
+
+Every `@njit(cache=True)` kernel loads its machine code from numba's cache (or compiles it) on its
+first call in the process: about 0.4 s in all, which would land on the live node's first book
+batch. `warm_kernels` pays it in `on_start` instead, by running a throwaway pipeline (small windows,
+no LSTM model) over two synthetic minutes through the very code paths the strategy uses, so each
+kernel meets the argument types it will meet live. Its logging is off meanwhile: the synthetic
+book says nothing about the market.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from scalp_nautilus.book import BookSnapshotBuilder
+from scalp_nautilus.features import FeaturePipeline
+from scalp_nautilus.indicators import VPIN
+from scalp_nautilus.indicators import CumulativeVolumeDelta
+from scalp_nautilus.indicators import HurstExponent
+from scalp_nautilus.indicators import LiquidityMetrics
+from scalp_nautilus.indicators import LOBFeatureVector
+from scalp_nautilus.indicators import OrderFlowImbalance
+from scalp_nautilus.indicators import OUZScore
+from scalp_nautilus.indicators import ParkinsonVolatility
+
+_S = 1_000_000_000
+_SECONDS = 120  # enough 1 s samples to fill the smallest windows below (Hurst: 64)
+
+
+def warm_kernels(builder: BookSnapshotBuilder) -> None:
+    """Run every kernel once; `builder` is not touched (a copy of its settings is used)."""
+    pipeline = FeaturePipeline(
+        vpin=VPIN(window_volume=10.0, n_buckets=2),
+        ofi=OrderFlowImbalance(zscore_window=3),
+        cvd=CumulativeVolumeDelta(window=4, zscore_window=3),
+        liquidity=LiquidityMetrics(ewma_alpha=0.5, lambda_window=4, lambda_min_points=3),
+        hurst=HurstExponent(window=64),
+        ou=OUZScore(window=8, min_points=4, refit_every=1),
+        parkinson=ParkinsonVolatility(window=2),
+        lob=LOBFeatureVector(zscore_window=3),
+    )
+    local = BookSnapshotBuilder(
+        depth=builder.depth, price_precision=builder.price_precision, size_precision=builder.size_precision,
+        tick_size=builder.tick_size, inverse=builder.inverse, multiplier=builder.multiplier,
+    )
+    rng = np.random.default_rng(0)
+    tick = builder.tick_size
+    mid = 1000.0 * tick + 0.5 * tick
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+    try:
+        for i in range(_SECONDS):
+            mid += tick * int(rng.integers(-2, 3))
+            sizes = rng.uniform(1.0, 3.0, 2 * builder.depth)
+            bids = [(mid - (k + 0.5) * tick, sizes[k]) for k in range(builder.depth)]
+            asks = [(mid + (k + 0.5) * tick, sizes[builder.depth + k]) for k in range(builder.depth)]
+            pipeline.on_book(local.from_levels(bids, asks, ts_event=i * _S))
+            pipeline.on_trade(mid + tick * 0.5 * (1 if i % 2 else -1), 1.0, 1 if i % 3 else -1, i * _S + 1)
+    finally:
+        logging.disable(previous)
