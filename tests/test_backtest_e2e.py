@@ -47,6 +47,7 @@ def assert_traded_and_flat(reports):
     return fills, trips
 
 
+@pytest.mark.slow
 def test_simulated_default_end_to_end_deterministic_with_features(tmp_path, capsys):
     catalog = tmp_path / "cat"
     assert main(["data", "simulate", "--catalog", str(catalog), "--minutes", "10"]) == 0
@@ -79,6 +80,7 @@ def test_simulated_default_end_to_end_deterministic_with_features(tmp_path, caps
 
 
 @pytest.mark.real_data
+@pytest.mark.slow
 def test_real_capture_end_to_end(capture_paths, tmp_path, capsys):
     """The 2023-04 BTCUSDT capture imported, then backtested through the config files; VPIN and
     sizes calibrated for real BTCUSDT (~15,000 BTC an hour) in the backtest config's overrides, and

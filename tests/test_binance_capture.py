@@ -30,7 +30,7 @@ from scalp_nautilus.data.binance_capture import BinanceCaptureImporter
 from scalp_nautilus.data.catalog import write_to_catalog
 from tests.conftest import CAPTURES
 
-pytestmark = pytest.mark.real_data
+pytestmark = [pytest.mark.real_data, pytest.mark.slow]  # imports every capture (about 20 s)
 
 
 def raw_messages(paths):

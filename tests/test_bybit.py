@@ -102,6 +102,7 @@ def bybit_settings(tmp_path: Path) -> LiveSettings:
     )
 
 
+@pytest.mark.slow
 def test_live_node_builds_for_bybit_from_its_yaml(tmp_path):
     settings = bybit_settings(tmp_path)
     assert settings.venue == "BYBIT" and settings.instrument_id == "BTCUSDT-LINEAR.BYBIT"
@@ -340,6 +341,7 @@ def test_capture_is_what_the_instrument_expects(capture):
 
 
 @pytest.mark.real_data
+@pytest.mark.slow
 def test_bybit_book_messages_build_the_same_book_in_nautilus(replayed):
     messages, received, requests = replayed
     assert {"op": "subscribe", "args": ["orderbook.500.XRPUSDT"], "req_id": "orderbook.500.XRPUSDT"} in requests
@@ -383,6 +385,7 @@ def test_bybit_book_messages_build_the_same_book_in_nautilus(replayed):
 
 
 @pytest.mark.real_data
+@pytest.mark.slow
 def test_bybit_quotes_from_book_messages_are_not_the_top_of_book(replayed):
     """Nautilus's Bybit client also emits a QuoteTick per book message, from the message's first
     bid and ask level (carrying the previous quote's side when the message has none). For a delta
@@ -416,6 +419,7 @@ def test_bybit_quotes_from_book_messages_are_not_the_top_of_book(replayed):
 
 
 @pytest.mark.real_data
+@pytest.mark.slow
 def test_a_truncated_message_is_dropped_silently(capture):
     """A line that is not JSON: Nautilus's client logs and drops it (nothing reaches Python, no
     exception, no gap flag) and applies the next messages over the stale levels. The gap shows
@@ -504,6 +508,7 @@ def test_update_chain_rules():
 
 
 @pytest.mark.real_data
+@pytest.mark.slow
 def test_batch_update_reads_u_and_snapshot_from_nautilus_batches(replayed):
     messages, received, _ = replayed
     got = [batch_update(b) for b in book_batches(received)]
@@ -604,6 +609,7 @@ def snapshot_line(template: dict, book: DictBook, like: dict) -> str:
 
 
 @pytest.mark.real_data
+@pytest.mark.slow
 def test_synced_client_passes_the_clean_capture(capture):
     lines = capture.read_text().splitlines()
     messages = read_messages(capture)
@@ -623,6 +629,7 @@ def test_synced_client_passes_the_clean_capture(capture):
 
 @pytest.mark.real_data
 @pytest.mark.parametrize("loss", ["withheld", "truncated"])
+@pytest.mark.slow
 def test_synced_client_clears_and_resubscribes_on_a_lost_message(capture, loss):
     """Message 10 of 50 withheld (or sent cut in half, which Nautilus drops silently, see above):
     the gap shows at message 11; the client publishes one CLEAR,
@@ -677,6 +684,7 @@ def test_synced_client_clears_and_resubscribes_on_a_lost_message(capture, loss):
 
 
 @pytest.mark.real_data
+@pytest.mark.slow
 def test_synced_client_asks_again_while_no_snapshot_comes(capture, monkeypatch):
     """The server never answers a re-subscription with a snapshot: the client keeps the book empty
     and re-subscribes every `RESYNC_WAIT_S`."""

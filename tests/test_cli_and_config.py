@@ -116,6 +116,7 @@ def test_backtest_errors_are_clear(tmp_path, capsys):
 
 
 @pytest.mark.real_data
+@pytest.mark.slow
 def test_import_binance_cli_refuses_overlaps(capture_paths, tmp_path, capsys):
     """(The backtest of an imported capture is in test_backtest_e2e.)"""
     catalog = tmp_path / "cat"

@@ -111,6 +111,7 @@ def test_mainnet_announces_real_money_before_the_node_starts(tmp_path, capsys, n
     assert "live-key-3141" not in printed and "live-secret-2718" not in printed and "$BINANCE_API_KEY" in printed
 
 
+@pytest.mark.slow
 def test_api_keys_never_reach_the_logs(tmp_path):
     """A real node built (not connected) in a fresh process, with keys that would be easy to spot,
     at DEBUG level on console and file: neither holds them."""

@@ -35,7 +35,7 @@ from tests.live_harness import start_venue_process
 from tests.live_harness import venue_settings
 from tests.live_harness import write_live_config
 
-pytestmark = pytest.mark.real_data
+pytestmark = [pytest.mark.real_data, pytest.mark.slow]  # live nodes against the replay venue
 
 SPEED = 15.0
 CAPTURE_S = 515.0  # the capture's span of exchange time

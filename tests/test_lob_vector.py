@@ -134,6 +134,7 @@ def capture_snapshots(capture_paths):
 
 
 @pytest.mark.real_data
+@pytest.mark.slow
 def test_values_against_numpy_on_real_capture(capture_snapshots):
     snaps = capture_snapshots
     assert len(snaps) > 1_500

@@ -79,6 +79,7 @@ def test_bridged_loggers_reach_nautilus_at_their_level_and_only_while_attached(f
     assert not log_bridge.attached() and logging.getLogger("scalp_nautilus.indicators").propagate
 
 
+@pytest.mark.slow
 def test_a_strategy_run_writes_the_lstm_warning_into_nautilus_log_file(tmp_path):
     """End to end in a fresh process (Nautilus's logger is one per process): a backtest engine with a
     log file, ScalpStrategy with a model file that does not exist; the LSTM's error (it runs the

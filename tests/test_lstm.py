@@ -385,6 +385,7 @@ def test_guard_keeps_a_model_at_the_threshold(tmp_path):
 # ---------------------------------------------------------------------- training
 
 
+@pytest.mark.slow
 def test_learning_check_known_function_and_shuffled_labels(tmp_path):
     """On labels that are a function of the last four vectors, the held-out accuracy must be high
     (>= 0.85; chance is 1/3). On the same data with the labels permuted, nothing carries over from

@@ -240,6 +240,7 @@ def _last_mark_before(paths, settlement_ns: int) -> float:
 
 
 @pytest.mark.real_data
+@pytest.mark.slow
 def test_funding_on_the_real_2023_04_capture(capture_paths):
     paths = capture_paths("usdm_2023_04")
     importer = BinanceCaptureImporter(paths)

@@ -125,6 +125,7 @@ def test_against_the_batch_computation(seed, n_buckets):
     bucket=st.floats(0.01, 100.0),
     n_buckets=st.integers(1, 60),
 )
+@pytest.mark.slow
 def test_property_bounded_and_equal_to_the_batch(trades, bucket, n_buckets):
     sizes, sides = zip(*trades)
     vpin = VPIN(window_volume=bucket * n_buckets, n_buckets=n_buckets)
