@@ -58,7 +58,7 @@ class _Bridge:
     """The process's one routing (Nautilus's logger is one per process too)."""
 
     def __init__(self) -> None:
-        self.handler = NautilusLogHandler()
+        self.handler: NautilusLogHandler | None = None
         self.users = 0
         self.saved: dict[str, tuple[int, bool]] = {}  # logger name -> (level, propagate) before
 
@@ -66,6 +66,7 @@ class _Bridge:
         self.users += 1
         if self.users > 1:
             return
+        self.handler = NautilusLogHandler()  # fresh: its Nautilus loggers belong to this run's kernel
         for name in BRIDGED:
             logger = logging.getLogger(name)
             self.saved[name] = (logger.level, logger.propagate)
@@ -83,10 +84,12 @@ class _Bridge:
             return
         for name in BRIDGED:
             logger = logging.getLogger(name)
-            logger.removeHandler(self.handler)
+            if self.handler is not None:
+                logger.removeHandler(self.handler)
             level, propagate = self.saved.pop(name)
             logger.setLevel(level)
             logger.propagate = propagate
+        self.handler = None
 
 
 _BRIDGE = _Bridge()

@@ -41,6 +41,7 @@ class FakeLogger:
 def fake(monkeypatch):
     FakeLogger.lines = []
     monkeypatch.setattr(log_bridge, "Logger", FakeLogger)
+    assert not log_bridge.attached()  # no strategy left it attached
     yield FakeLogger.lines
     while log_bridge.attached():
         log_bridge.detach()
