@@ -2,8 +2,7 @@
 
 Snapshots come from the 2023-04 BTCUSDT capture replayed through Nautilus's OrderBook
 (`scalp_nautilus.testing.capture_book`; every `--every`-th delta batch). Each indicator is timed
-alone, call by
-call, on the same snapshots; the funding detector on the capture's 514 markPrice updates through
+alone, call by call, on the same snapshots; the funding detector on the capture's 514 markPrice updates through
 Nautilus's Binance parser. The numba figures come from fresh interpreters: one with an empty
 NUMBA_CACHE_DIR (compiles), then one reusing it (loads the cache).
 
