@@ -19,8 +19,7 @@ from nautilus_trader.model.objects import Quantity
 
 from scalp_nautilus.book import BookSnapshot
 from scalp_nautilus.book import BookSnapshotBuilder
-from tests.replay import F_LAST
-from tests.replay import capture  # noqa: F401 (fixture)
+from scalp_nautilus.testing.captures import F_LAST
 
 IID = InstrumentId.from_str("TEST-PERP.BINANCE")
 DEPTH = 5

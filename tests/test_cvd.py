@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from nautilus_trader.model.enums import AggressorSide
 
 from scalp_nautilus.indicators import CumulativeVolumeDelta
-from tests.replay import capture  # noqa: F401 (fixture)
 
 S = 1_000_000_000
 

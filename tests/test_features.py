@@ -18,8 +18,7 @@ from scalp_nautilus.indicators import CumulativeVolumeDelta
 from scalp_nautilus.indicators import LiquidityMetrics
 from scalp_nautilus.indicators import MicrostructureRegime
 from scalp_nautilus.indicators import OrderFlowImbalance
-from tests.replay import capture  # noqa: F401 (fixture)
-from tests.replay import replay
+from scalp_nautilus.testing.captures import replay
 
 S = 1_000_000_000
 BUILDER = BookSnapshotBuilder(depth=5, price_precision=1, size_precision=3, tick_size=0.1)

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from scalp_nautilus.testing import shared_data
 from tests.conftest import in_ci
-from tests.conftest import shared_data_dir
 from tests.conftest import unmarked_real_data
 
 
@@ -22,19 +22,23 @@ def test_ci_false_or_zero_is_not_ci(env):
     assert not in_ci(env)
 
 
-def test_data_only_from_the_variable_or_beside_the_project(tmp_path):
+def test_data_only_from_the_variable_or_beside_the_project(tmp_path, monkeypatch):
     project = tmp_path / "work" / "project"
     project.mkdir(parents=True)
+    monkeypatch.setattr(shared_data, "PROJECT_ROOT", project)
+    monkeypatch.delenv("SCALP_SHARED_DATA", raising=False)
     # Neither the variable nor ../shared/data: nothing, wherever this machine keeps its copy.
-    assert shared_data_dir({}, project) is None
+    assert shared_data.shared_data_dir() is None
     beside = tmp_path / "work" / "shared" / "data"
     (beside / "binance-futures").mkdir(parents=True)
-    assert shared_data_dir({}, project) == beside
+    assert shared_data.shared_data_dir() == beside
     elsewhere = tmp_path / "elsewhere"
     (elsewhere / "binance-futures").mkdir(parents=True)
-    assert shared_data_dir({"SCALP_SHARED_DATA": str(elsewhere)}, project) == elsewhere
+    monkeypatch.setenv("SCALP_SHARED_DATA", str(elsewhere))
+    assert shared_data.shared_data_dir() == elsewhere
     # A variable pointing at a folder without the captures falls back to ../shared/data.
-    assert shared_data_dir({"SCALP_SHARED_DATA": str(tmp_path)}, project) == beside
+    monkeypatch.setenv("SCALP_SHARED_DATA", str(tmp_path))
+    assert shared_data.shared_data_dir() == beside
 
 
 def _item(nodeid: str, fixtures: tuple[str, ...], real_data: bool):

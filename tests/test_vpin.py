@@ -14,7 +14,6 @@ from nautilus_trader.test_kit.stubs.data import TestDataStubs
 
 from scalp_nautilus.indicators import VPIN
 from scalp_nautilus.indicators.vpin import VPINRegime
-from tests.replay import capture  # noqa: F401 (fixture)
 
 
 def batch_vpin(sizes, sides, bucket, n_buckets):
