@@ -42,16 +42,8 @@ def write(tmp_path, lines, name="capture.gz"):
 
 def key(obj):
     if isinstance(obj, OrderBookDelta):
-        return (
-            "D",
-            obj.action,
-            obj.order.side,
-            obj.order.price.as_decimal(),
-            obj.order.size.as_decimal(),
-            obj.flags,
-            obj.sequence,
-            obj.ts_event,
-        )
+        o = obj.order
+        return ("D", obj.action, o.side, o.price.as_decimal(), o.size.as_decimal(), obj.flags, obj.sequence, obj.ts_event)
     if isinstance(obj, TradeTick):
         return ("T", obj.trade_id.value, obj.price.as_decimal(), obj.size.as_decimal(), obj.aggressor_side, obj.ts_event)
     return (type(obj).__name__, obj.ts_event)

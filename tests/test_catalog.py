@@ -21,16 +21,8 @@ from scalp_nautilus.data.simulator import SimulationParams
 
 
 def delta_key(d):
-    return (
-        d.action,
-        d.order.side,
-        d.order.price.as_decimal(),
-        d.order.size.as_decimal(),
-        d.flags,
-        d.sequence,
-        d.ts_event,
-        d.ts_init,
-    )
+    o = d.order
+    return (d.action, o.side, o.price.as_decimal(), o.size.as_decimal(), d.flags, d.sequence, d.ts_event, d.ts_init)
 
 
 def trade_key(t):
