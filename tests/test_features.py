@@ -203,7 +203,7 @@ def test_indicators_fed_by_a_nautilus_strategy(capture_paths):
     from nautilus_trader.trading.strategy import Strategy
 
     from scalp_nautilus.indicators import LeeReadyClassifier
-    from tests.replay import load
+    from scalp_nautilus.testing.captures import load
 
     cap = load("usdm_2024_08", tuple(capture_paths("usdm_2024_08")))
     trades = cap.trades[:3000]
