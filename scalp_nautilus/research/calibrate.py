@@ -39,7 +39,9 @@ COLUMNS = ("traded_volume", "vpin", "spread_bps", "depth_notional", "activity_ra
 
 @dataclass(frozen=True)
 class CalibrationSettings:
-    notional: float = 1000.0  # quote currency per base position
+    # quote currency per base position; at least min notional / (0.25 x 0.2 x 0.6), the smallest VPIN x regime x
+    # confidence factors that still trade, so that every allowed entry clears the venue's minimum (Binance: 100 USDT)
+    notional: float = 5000.0
     contract_value: float | None = None  # inverse contracts: quote value of one contract (BTCUSD_PERP: 100)
     vpin_quantiles: tuple[float, float, float] = (0.5, 0.75, 0.95)
     regime_quantiles: tuple[float, float] = (0.2, 0.8)

@@ -345,8 +345,9 @@ def ensemble_claim(data: pd.DataFrame, n_boot: int, seed: int, sample_ms: float)
         return hit_rate(d[a], y[a])[0] - hit_rate(d[b], y[b])[0]
 
     n_above = int(above.sum())
-    hit_above, hit_below = hit_rate(d[above], y[above])[0], hit_rate(d[~above], y[~above])[0]
-    c.note = f"hit rate {hit_above:.3f} at >= 0.6 ({n_above} rows), {hit_below:.3f} below ({int((~above).sum())} rows)"
+    hits = [hit_rate(d[rows], y[rows])[0] for rows in (above, ~above)]
+    above_text, below_text = (f"{h:.3f}" if np.isfinite(h) else "-" for h in hits)
+    c.note = f"hit rate {above_text} at >= 0.6 ({n_above} rows), {below_text} below ({int((~above).sum())} rows)"
     return judge(c, diff(np.arange(len(d))), block_bootstrap(diff, blocks, n_boot, seed), n_above, 0.0, True,
                  min_n=30)
 
