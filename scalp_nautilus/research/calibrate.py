@@ -76,7 +76,8 @@ def volume_per_hour(data: pd.DataFrame) -> tuple[float, float]:
 
 def calibrate(features: Sequence[str | Path], settings: CalibrationSettings = CalibrationSettings()) -> tuple[dict, list[str]]:
     """(the strategy overrides, lines saying what they came from); InsufficientData when the files
-    are too short or never warm, ValueError naming the file when a column is missing."""
+    are too short or the regime never warm, ValueError naming the file when a column is missing.
+    A VPIN that never warmed up leaves its thresholds out (and says so)."""
     data = load_features(features, COLUMNS)
     missing = [c for c in COLUMNS if c not in data]
     if missing:
@@ -88,11 +89,9 @@ def calibrate(features: Sequence[str | Path], settings: CalibrationSettings = Ca
                                f"(need at least {MIN_HOURS * 60:g} minute of trading)")
     vpin_rows = warm_mask(data, ("vpin",))
     regime_rows = warm_mask(data, ("regime",))
-    for name, rows in (("VPIN", vpin_rows), ("regime", regime_rows)):
-        if rows.sum() < MIN_WARM_ROWS:
-            raise InsufficientData(f"not enough data: {int(rows.sum())} rows with a warm {name} (need "
-                                   f"{MIN_WARM_ROWS}); record a longer span")
-    vpin_q = np.quantile(data["vpin"].to_numpy()[vpin_rows], settings.vpin_quantiles)
+    if regime_rows.sum() < MIN_WARM_ROWS:
+        raise InsufficientData(f"not enough data: {int(regime_rows.sum())} rows with a warm regime (need "
+                               f"{MIN_WARM_ROWS}); record a longer span")
     lo, hi = settings.regime_quantiles
     reg = data[regime_rows]
     spread = np.quantile(reg["spread_bps"], [lo, hi])
@@ -100,13 +99,25 @@ def calibrate(features: Sequence[str | Path], settings: CalibrationSettings = Ca
     activity = np.quantile(reg["activity_rate"], [lo, hi])
     mid = float(np.median(data["mid"]))
     base = settings.notional / (settings.contract_value or mid)
+    vpin: dict = {"volume_per_hour": _sig(vph, 4)}
+    lines = [
+        f"{len(data)} rows, {hours * 60:.1f} minutes of event time; {int(vpin_rows.sum())} with a warm VPIN, "
+        f"{int(regime_rows.sum())} with a warm regime",
+        f"volume per hour {vph:.6g} (size units)",
+    ]
+    if vpin_rows.sum() >= MIN_WARM_ROWS:
+        vpin_q = np.quantile(data["vpin"].to_numpy()[vpin_rows], settings.vpin_quantiles)
+        vpin["thresholds"] = [_sig(v) for v in _increasing(vpin_q)]
+        lines.append(f"VPIN quantiles {settings.vpin_quantiles}: {np.round(vpin_q, 4).tolist()}")
+    else:
+        # The usual reason: the recording's volume_per_hour overstated the volume, so VPIN's window
+        # never filled. The volume above fixes that; the fixed bounds stay DESIGN's.
+        lines.append(f"VPIN was warm on {int(vpin_rows.sum())} rows only (need {MIN_WARM_ROWS}): thresholds not "
+                     "written (DESIGN's stay until quantile mode has its own history); record again with the "
+                     "volume per hour above to calibrate them")
+    vpin.update(threshold_mode=settings.mode, threshold_quantiles=list(settings.vpin_quantiles))
     overrides = {
-        "vpin": {
-            "volume_per_hour": _sig(vph, 4),
-            "thresholds": [_sig(v) for v in _increasing(vpin_q)],
-            "threshold_mode": settings.mode,
-            "threshold_quantiles": list(settings.vpin_quantiles),
-        },
+        "vpin": vpin,
         "regime": {
             "spread_tight_bps": _sig(spread[0]), "spread_wide_bps": _sig(spread[1]),
             "depth_thin": _sig(depth[0]), "depth_thick": _sig(depth[1]),
@@ -117,11 +128,7 @@ def calibrate(features: Sequence[str | Path], settings: CalibrationSettings = Ca
         "orders": {"base_size": _sig(base)},
     }
     unit = "contracts" if settings.contract_value else "base units"
-    lines = [
-        f"{len(data)} rows, {hours * 60:.1f} minutes of event time; {int(vpin_rows.sum())} with a warm VPIN, "
-        f"{int(regime_rows.sum())} with a warm regime",
-        f"volume per hour {vph:.6g} (size units)",
-        f"VPIN quantiles {settings.vpin_quantiles}: {np.round(vpin_q, 4).tolist()}",
+    lines += [
         f"spread bps {np.round(spread, 4).tolist()}, depth notional {np.round(depth, 1).tolist()}, "
         f"activity per s {np.round(activity, 2).tolist()} at quantiles {settings.regime_quantiles}",
         f"base size {overrides['orders']['base_size']} {unit} = {settings.notional:g} quote / "
