@@ -112,7 +112,7 @@ def test_evaluate_reports_both_kinds_with_the_realised_part(tmp_path, capsys):
         assert "against forward labels" in text and "against smoothed labels" in text and f"{labels} labels" in text
         # the model's own kind is the headline; both kinds score the same samples
         assert report["by_labels"][labels]["model"] == report["model"]
-        for kind, by in report["by_labels"].items():
+        for by in report["by_labels"].values():
             assert by["realised_part"]["n"] == report["samples"]
     # the realised part against the labels it was built from: far above chance only for smoothed ones
     by = report["by_labels"]

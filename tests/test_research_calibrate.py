@@ -24,13 +24,13 @@ def test_overrides_against_numpy(tmp_path):
     n = 12_000  # 20 minutes every 100 ms; the regime warm from row 50, VPIN from row 3000
     rng = np.random.default_rng(2)
     cold = np.where(np.arange(n) < 50, "vpin,regime", np.where(np.arange(n) < 3000, "vpin", ""))
-    columns = dict(
-        traded_volume=np.cumsum(rng.exponential(0.05, n)), vpin=rng.uniform(0.2, 0.8, n),
-        spread_bps=rng.choice([0.1, 0.2, 0.5], n), depth_notional=rng.lognormal(14, 0.3, n),
-        activity_rate=rng.uniform(5, 50, n), cold=cold, mid=np.full(n, 2500.0),
-    )
+    columns = {
+        "traded_volume": np.cumsum(rng.exponential(0.05, n)), "vpin": rng.uniform(0.2, 0.8, n),
+        "spread_bps": rng.choice([0.1, 0.2, 0.5], n), "depth_notional": rng.lognormal(14, 0.3, n),
+        "activity_rate": rng.uniform(5, 50, n), "cold": cold, "mid": np.full(n, 2500.0),
+    }
     path = features_file(tmp_path / "f.parquet", n, step_ms=100.0, **columns)
-    overrides, lines = calibrate([path], CalibrationSettings(notional=5000.0))
+    overrides, _ = calibrate([path], CalibrationSettings(notional=5000.0))
     hours = (n - 1) * 0.1 / 3600
     assert overrides["vpin"]["volume_per_hour"] == pytest.approx((columns["traded_volume"][-1]
                                                                  - columns["traded_volume"][0]) / hours, rel=1e-3)

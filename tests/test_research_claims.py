@@ -73,7 +73,7 @@ def test_ofi_r2_and_grid_against_numpy(tmp_path):
     # by hand: interval k holds rows 100k .. 100k+99; Δmid = its last mid - the previous interval's last
     sums = ofi.reshape(-1, 100).sum(axis=1)[1:]
     dmid = np.diff(mid.reshape(-1, 100)[:, -1])
-    coef, res, *_ = np.linalg.lstsq(np.column_stack([np.ones_like(sums), sums]), dmid, rcond=None)
+    _, res, *_ = np.linalg.lstsq(np.column_stack([np.ones_like(sums), sums]), dmid, rcond=None)
     r2 = 1 - res[0] / np.sum((dmid - dmid.mean()) ** 2)
     assert claim.n == len(sums) and claim.value == pytest.approx(r2, rel=1e-9)
     assert claim.verdict == HOLDS and claim.lo < claim.value < claim.hi

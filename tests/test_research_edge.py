@@ -105,7 +105,7 @@ def test_block_bootstrap_reproducible_and_covers_a_known_correlation():
     x = rng.standard_normal(n)
     y = rho * x + math.sqrt(1 - rho * rho) * rng.standard_normal(n)
     blocks = np.arange(n) // 100  # 30 blocks
-    stat = lambda i: spearman(x[i], y[i])  # noqa: E731
+    stat = lambda i: spearman(x[i], y[i])
     a, b = block_bootstrap(stat, blocks, 200, seed=5), block_bootstrap(stat, blocks, 200, seed=5)
     assert a == b
     assert block_bootstrap(stat, blocks, 200, seed=6) != a

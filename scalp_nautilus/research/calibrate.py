@@ -101,8 +101,8 @@ def calibrate(features: Sequence[str | Path], settings: CalibrationSettings = Ca
     base = settings.notional / (settings.contract_value or mid)
     vpin: dict = {"volume_per_hour": _sig(vph, 4)}
     lines = [
-        f"{len(data)} rows, {hours * 60:.1f} minutes of event time; {int(vpin_rows.sum())} with a warm VPIN, "
-        f"{int(regime_rows.sum())} with a warm regime",
+        (f"{len(data)} rows, {hours * 60:.1f} minutes of event time; {int(vpin_rows.sum())} with a warm VPIN, "
+         f"{int(regime_rows.sum())} with a warm regime"),
         f"volume per hour {vph:.6g} (size units)",
     ]
     if vpin_rows.sum() >= MIN_WARM_ROWS:
@@ -129,10 +129,10 @@ def calibrate(features: Sequence[str | Path], settings: CalibrationSettings = Ca
     }
     unit = "contracts" if settings.contract_value else "base units"
     lines += [
-        f"spread bps {np.round(spread, 4).tolist()}, depth notional {np.round(depth, 1).tolist()}, "
-        f"activity per s {np.round(activity, 2).tolist()} at quantiles {settings.regime_quantiles}",
-        f"base size {overrides['orders']['base_size']} {unit} = {settings.notional:g} quote / "
-        f"{settings.contract_value or mid:.6g}",
+        (f"spread bps {np.round(spread, 4).tolist()}, depth notional {np.round(depth, 1).tolist()}, "
+         f"activity per s {np.round(activity, 2).tolist()} at quantiles {settings.regime_quantiles}"),
+        (f"base size {overrides['orders']['base_size']} {unit} = {settings.notional:g} quote / "
+         f"{settings.contract_value or mid:.6g}"),
     ]
     if hours < 1.0:
         lines.append(f"note: {hours * 60:.1f} minutes is a short history; quantiles of a longer recording "

@@ -107,7 +107,7 @@ def load_features(paths: Sequence[str | Path], columns: Sequence[str] | None = N
             raise FileNotFoundError(f"features file {path}: no such file")
         try:
             schema = pq.read_schema(path)
-        except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a damaged file
+        except Exception as exc:  # pyarrow raises several types for a damaged file
             raise ValueError(f"features file {path}: not readable Parquet ({exc})") from exc
         missing = [c for c in BASE_COLUMNS if c not in schema.names]
         if missing:

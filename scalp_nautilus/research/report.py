@@ -12,6 +12,7 @@ import html
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,7 @@ class ResearchSettings:
     n_boot: int = 200
     seed: int = 7
     sample_ms: float = 200.0
-    costs: Costs = Costs()
+    costs: Costs = field(default_factory=Costs)
 
     def __post_init__(self) -> None:
         if not self.horizons or any(not 0 < h < np.inf for h in self.horizons):
@@ -169,15 +170,15 @@ def render_html(result: ResearchResult, settings: ResearchSettings) -> str:
     c = settings.costs
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>scalp_nautilus research: edge and claims</title>",
-        "<style>body{font-family:sans-serif;margin:1.5em;max-width:1400px}table{border-collapse:collapse;font-size:12px}"
-        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}th{background:#eee}"
-        "td:first-child{text-align:left}img{max-width:100%}</style></head><body>",
+        ("<style>body{font-family:sans-serif;margin:1.5em;max-width:1400px}table{border-collapse:collapse;font-size:12px}"
+         "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}th{background:#eee}"
+         "td:first-child{text-align:left}img{max-width:100%}</style></head><body>"),
         "<h1>Do the features have edge?</h1>",
-        f"<p>Files: {html.escape(', '.join(result.files))}; {result.rows} rows with a valid book, thinned to one "
-        f"per {settings.sample_ms:g} ms for the edge table. Intervals: {settings.n_boot} block-bootstrap resamples of "
-        f"whole minutes, seed {settings.seed}. Costs per leg: maker {c.maker_bps:g} bp, taker {c.taker_bps:g} bp; "
-        "a taker leg also pays half the quoted spread. Edge after costs = decile spread / 2 - round-trip cost "
-        "(one trade takes one side).</p>",
+        (f"<p>Files: {html.escape(', '.join(result.files))}; {result.rows} rows with a valid book, thinned to one "
+         f"per {settings.sample_ms:g} ms for the edge table. Intervals: {settings.n_boot} block-bootstrap resamples of "
+         f"whole minutes, seed {settings.seed}. Costs per leg: maker {c.maker_bps:g} bp, taker {c.taker_bps:g} bp; "
+         "a taker leg also pays half the quoted spread. Edge after costs = decile spread / 2 - round-trip cost "
+         "(one trade takes one side).</p>"),
         "<h2>Summary</h2><pre>" + html.escape("\n".join(result.summary)) + "</pre>",
         "<h2>Claims of DESIGN.md, tested</h2>" + _table(claims),
         "<h2>Edge: every signal and horizon (all rows)</h2>" + _table(main),
