@@ -17,8 +17,7 @@ from scalp_nautilus.indicators.rolling_quantile import RollingQuantiles
 from scalp_nautilus.indicators.vpin import VPINRegime
 from scalp_nautilus.strategy.config import ScalpStrategyConfig
 from scalp_nautilus.strategy.config import build_pipeline
-from tests.replay import capture  # noqa: F401 (fixture)
-from tests.replay import replay
+from scalp_nautilus.testing.captures import replay
 
 S = 1_000_000_000
 
@@ -135,7 +134,7 @@ def test_config_keys_decode_and_are_checked():
 
 @pytest.mark.real_data
 @pytest.mark.slow
-def test_quantile_gates_bind_on_a_real_capture(capture):  # noqa: F811 (the fixture)
+def test_quantile_gates_bind_on_a_real_capture(capture):
     """Over each real capture the fixed VPIN bounds leave LOW empty or nearly so and the regime
     multiplier at one value; in quantile mode the same rows spread over the regimes."""
     volume = capture.volume_per_second() * 3600
