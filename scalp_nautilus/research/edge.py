@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 HORIZONS_S = (1, 5, 10, 30, 60)
 MIN_ROWS = 30  # rows below which an IC or a decile mean says nothing
 MIN_BLOCKS = 3  # minutes below which a block bootstrap has nothing to resample
+FEW_MINUTES = 60  # below an hour of data the summary says a positive edge cannot be concluded
 NOT_ENOUGH = "not enough data"
 _NS = 1_000_000_000
 BLOCK_NS = 60 * _NS  # bootstrap block: one minute of event time
@@ -269,7 +270,7 @@ def subsets(data: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
 
 
 EDGE_COLUMNS = (
-    "signal", "horizon_s", "subset", "n", "minutes", "ic", "ic_lo", "ic_hi", "hit_rate", "top_bps", "bottom_bps",
+    "signal", "horizon_s", "subset", "n", "minutes", "ic", "ic_lo", "ic_hi", "hit_rate", "hit_n", "top_bps", "bottom_bps",
     "decile_spread_bps", "mean_spread_bps", *(f"edge_{m}_bps" for m in COST_MODES), "verdict",
 )
 
@@ -315,9 +316,9 @@ def _edge_row(signal: str, horizon: float, subset: str, x: np.ndarray, y: np.nda
     rx, ry = rankdata(x), rankdata(y)
     ic = pearson(rx, ry)
     interval = block_bootstrap(lambda i: pearson(rx[i], ry[i]), blocks, n_boot, seed)
-    hits, _ = hit_rate(x, y)
+    hits, hit_n = hit_rate(x, y)
     top, bottom, _, _ = deciles(x, y)
-    row.update(ic=ic, hit_rate=hits, top_bps=top, bottom_bps=bottom, decile_spread_bps=top - bottom,
+    row.update(ic=ic, hit_rate=hits, hit_n=hit_n, top_bps=top, bottom_bps=bottom, decile_spread_bps=top - bottom,
                mean_spread_bps=float(spread.mean()))
     if interval is not None:
         row["ic_lo"], row["ic_hi"] = interval
@@ -339,8 +340,9 @@ def summary_lines(edge: pd.DataFrame, top: int = 8) -> list[str]:
     if sig.empty:
         lines.append("no signal has an IC whose 95% interval excludes 0 on these rows")
     for r in sig.itertuples():
+        spread = f"{r.decile_spread_bps:+.3f} bp" if np.isfinite(r.decile_spread_bps) else "- (discrete signal)"
         lines.append(f"{r.signal:<20s} h={r.horizon_s:>4g}s IC {r.ic:+.3f} [{r.ic_lo:+.3f}, {r.ic_hi:+.3f}] "
-                     f"hit {r.hit_rate:.3f} decile spread {r.decile_spread_bps:+.3f} bp n={r.n}")
+                     f"hit {r.hit_rate:.3f} (of {r.hit_n:g}) decile spread {spread} n={r.n} ({r.minutes} min)")
     for mode in COST_MODES:
         col = f"edge_{mode}_bps"
         best = main.dropna(subset=[col])
@@ -348,6 +350,8 @@ def summary_lines(edge: pd.DataFrame, top: int = 8) -> list[str]:
             continue
         b = best.loc[best[col].idxmax()]
         verdict = "positive" if b[col] > 0 else "negative: no signal pays for it"
+        if b[col] > 0 and b["minutes"] < FEW_MINUTES:
+            verdict += f", but from {b['minutes']} minutes of data: too few to conclude"
         lines.append(f"best edge after {mode.replace('_', '/')} costs: {b[col]:+.3f} bp/trade "
                      f"({b['signal']}, h={b['horizon_s']:g}s) - {verdict}")
     return lines
