@@ -60,6 +60,9 @@ class Signal:
     needs: tuple[str, ...]  # pipeline indicators (tokens of the `cold` column) that must be warm
     value: Callable[[pd.DataFrame], np.ndarray]  # oriented: > 0 calls the mid up
     note: str
+    # distinct values needed before an IC means anything: funding z changes once per settlement,
+    # so an hour holds one or two values and its "IC" would only say whether the price trended
+    min_distinct: int = 2
 
 
 def _col(name: str) -> Callable[[pd.DataFrame], np.ndarray]:
@@ -83,7 +86,7 @@ SIGNALS: tuple[Signal, ...] = (
     Signal("ensemble_direction", ("ensemble_direction",), ("ofi", "cvd", "ou", "lob", "lstm"),
            _col("ensemble_direction"), "weighted direction of OFI, LSTM, OU, CVD"),
     Signal("funding_z", ("funding_z",), ("funding_history",), _col("funding_z"),
-           "z of the settled funding rate (0 until 30 settlements are known)"),
+           "z of the settled funding rate (0 until 30 settlements are known)", min_distinct=30),
 )
 
 
@@ -298,19 +301,23 @@ def edge_table(data: pd.DataFrame, horizons: Sequence[float] = HORIZONS_S, costs
             y_all = targets[h]
             for name, subset in groups:
                 use = np.flatnonzero(warm & subset & np.isfinite(y_all))
-                records.append(_edge_row(sig.name, h, name, x_all[use], y_all[use], blocks[use], spread[use],
-                                         costs, n_boot, seed))
+                row = _edge_row(sig.name, h, name, x_all[use], y_all[use], blocks[use], spread[use], costs, n_boot,
+                                seed, sig.min_distinct)
+                records.append(row)
     return pd.DataFrame.from_records(records, columns=list(EDGE_COLUMNS))
 
 
 def _edge_row(signal: str, horizon: float, subset: str, x: np.ndarray, y: np.ndarray, blocks: np.ndarray,
-              spread: np.ndarray, costs: Costs, n_boot: int, seed: int) -> dict:
+              spread: np.ndarray, costs: Costs, n_boot: int, seed: int, min_distinct: int = 2) -> dict:
     n, minutes = len(x), len(np.unique(blocks))
     row = {"signal": signal, "horizon_s": horizon, "subset": subset, "n": n, "minutes": minutes}
     if n < MIN_ROWS or minutes < MIN_BLOCKS:
         return {**row, "verdict": NOT_ENOUGH}
-    if np.all(x == x[0]):
+    distinct = len(np.unique(x))
+    if distinct == 1:
         return {**row, "verdict": f"{NOT_ENOUGH} (constant signal)"}
+    if distinct < min_distinct:
+        return {**row, "verdict": f"{NOT_ENOUGH} ({distinct} distinct values, need {min_distinct})"}
     # The interval resamples the rank-transformed rows: Pearson's r of the full sample's ranks over
     # each resample, which is Spearman's rho up to re-ranking inside the resample and ~30x cheaper.
     rx, ry = rankdata(x), rankdata(y)

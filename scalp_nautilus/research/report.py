@@ -137,13 +137,14 @@ def _decile_plot(edge: pd.DataFrame) -> str:
     horizons = sorted(main["horizon_s"].unique())
     if not horizons:
         return "<p>no signal has decile returns on these rows</p>"
-    fig, axes = plt.subplots(1, len(horizons), figsize=(3.4 * len(horizons), 4.5), squeeze=False, sharey=False)
+    names = list(dict.fromkeys(main["signal"]))
+    fig, axes = plt.subplots(1, len(horizons), figsize=(3.0 * len(horizons) + 1.5, 4.5), squeeze=False, sharey=True)
     for ax, h in zip(axes[0], horizons):
-        s = main[main["horizon_s"] == h]
-        y = np.arange(len(s))
+        s = main[main["horizon_s"] == h].set_index("signal").reindex(names)
+        y = np.arange(len(names))
         ax.barh(y - 0.2, s["top_bps"], height=0.4, label="top decile")
         ax.barh(y + 0.2, s["bottom_bps"], height=0.4, label="bottom decile")
-        ax.set_yticks(y, s["signal"], fontsize=7)
+        ax.set_yticks(y, names, fontsize=7)
         ax.axvline(0, color="grey", lw=0.8)
         ax.set_title(f"h = {h:g} s", fontsize=9)
         ax.set_xlabel("mean forward return (bps)")
