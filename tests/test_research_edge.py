@@ -158,7 +158,8 @@ def test_bad_input_gives_errors_or_not_enough_data_and_never_nan_in_files(tmp_pa
     # funding z steps once per settlement: two values in a file are no sample of 30 settlements
     step = features_file(tmp_path / "funding.parquet", 3000, funding_z=np.r_[np.full(1500, 1.5), np.full(1500, -0.5)])
     edge = edge_table(load_features([step]), horizons=(1,), n_boot=10)
-    assert (edge[edge.signal == "funding_z"].verdict == f"{NOT_ENOUGH} (2 distinct values, need 30)").all()
+    row = edge[(edge.signal == "funding_z") & (edge.subset == "all")].iloc[0]
+    assert row.verdict == f"{NOT_ENOUGH} (2 distinct values, need 30)" and math.isnan(row.ic)
     # missing columns, NaN, no file: a clear error naming the file
     pq.write_table(pa.table({"ts_event": np.arange(3), "mid": np.ones(3)}), tmp_path / "bare.parquet")
     with pytest.raises(ValueError, match=r"bare.parquet: lacks columns \['book_valid', 'cold'\]"):
