@@ -22,7 +22,7 @@ def register(sub) -> None:
     ed.add_argument("--features", nargs="+", required=True, type=Path, help="FeatureRecorder Parquet files")
     ed.add_argument("--out", required=True, type=Path, help="folder for edge.csv, claims.csv, report.html")
     ed.add_argument("--lee-ready", nargs="+", type=Path,
-                    help="the same data recorded with classifier.ignore_venue: true (Lee-Ready claim)")
+                    help="the same data recorded with classifier.ignore_venue: true, files in the same order (Lee-Ready claim)")
     ed.add_argument("--horizons", nargs="+", type=float, default=list(HORIZONS_S), help="seconds of event time")
     ed.add_argument("--boot", type=int, default=200, help="block-bootstrap resamples")
     ed.add_argument("--seed", type=int, default=7)
