@@ -1,0 +1,209 @@
+"""The market-data recorder (`scalp-nautilus record`) against the local replay venue, offline.
+
+The oracle is the source capture: the venue replays a real Binance capture over REST and WebSocket,
+the recorder writes its own capture, and the importer must read the recording into the same
+Nautilus data as the source (book deltas, trades, funding), with the book's top equal to the
+exchange's own bookTicker wherever the update ids meet. Faults come from the venue's drills (a
+dropped connection, a withheld diff) and from real signals sent to a recorder subprocess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import os
+import signal
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import msgspec
+import pytest
+import yaml
+from nautilus_trader.model.book import OrderBook
+from nautilus_trader.model.data import FundingRateUpdate
+from nautilus_trader.model.data import OrderBookDelta
+from nautilus_trader.model.data import TradeTick
+from nautilus_trader.model.enums import BookType
+from nautilus_trader.model.enums import RecordFlag
+
+from scalp_nautilus.data.binance_capture import BinanceCaptureImporter
+from scalp_nautilus.data.binance_capture import CaptureStats
+from scalp_nautilus.data.binance_capture import read_lines
+from scalp_nautilus.live.venue.capture import Capture
+from scalp_nautilus.live.venue.capture import load_capture
+from scalp_nautilus.live.venue.settings import ReplayVenueSettings
+from scalp_nautilus.live.venue.thread import VenueThread
+from scalp_nautilus.record.run import Recorder
+from scalp_nautilus.record.settings import RecordSettings
+from scalp_nautilus.record.writer import capture_files
+from scalp_nautilus.record.writer import read_sidecar
+from scalp_nautilus.testing.shared_data import PROJECT_ROOT
+from scalp_nautilus.testing.shared_data import CAPTURES
+
+pytestmark = pytest.mark.real_data
+
+F_LAST = int(RecordFlag.F_LAST)
+SYMBOL = "BTCUSDT"
+
+
+# ---------------------------------------------------------------------- harness
+
+
+@pytest.fixture(scope="module")
+def source(capture_paths):
+    """The 2023-04 BTCUSDT capture (with funding): its files and the venue's parsed copy."""
+    paths = capture_paths("usdm_2023_04")
+    return paths, load_capture(paths)
+
+
+def sliced(capture: Capture, seconds: float) -> Capture:
+    """The first `seconds` of a capture (receive time) as the venue serves it."""
+    end = capture.events[0].recv_ns + seconds * 1e9
+    return Capture(capture.symbol, [e for e in capture.events if e.recv_ns <= end], capture.stats)
+
+
+def venue_settings(paths, **changes) -> ReplayVenueSettings:
+    base = {"captures": [str(p) for p in paths], "port": 0, "rebase_time": False,
+            "start": {"streams": ["depth", "trade", "markPrice", "bookTicker"], "timeout_s": 60.0}}
+    return msgspec.convert({**base, **changes}, ReplayVenueSettings)
+
+
+def record_settings(out: Path, venue, **changes) -> RecordSettings:
+    raw = {
+        "out_dir": str(out),
+        "venues": [{"venue": "binance-usdm", "symbols": [SYMBOL], "base_url_http": venue.url_http, "base_url_ws": venue.url_ws}],
+        "heartbeat_s": 1.0,
+        "reconnect": {"initial_s": 0.2, "max_s": 1.0, "snapshot_retry_s": 0.2},
+        "disk": {"warn_free_gb": 0.0, "min_free_gb": 0.0},
+        **changes,
+    }
+    return msgspec.convert(raw, RecordSettings)
+
+
+def run_recorder(settings: RecordSettings, venue, timeout_s: float) -> Recorder:
+    """Record until the venue has replayed its capture (plus a moment for the last messages)."""
+
+    async def main() -> Recorder:
+        recorder = Recorder(settings)
+
+        async def watch() -> None:
+            deadline = time.monotonic() + timeout_s
+            while not (venue.finished.is_set() or venue.errors) and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)
+            recorder.request_stop("test: venue finished" if venue.finished.is_set() else "test: time limit")
+
+        task = asyncio.create_task(watch())
+        await recorder.run()
+        await task
+        return recorder
+
+    recorder = asyncio.run(main())
+    assert recorder.stop_reason == "test: venue finished"
+    return recorder
+
+
+def folder(out: Path) -> Path:
+    return out / "binance-usdm" / SYMBOL
+
+
+def data_of(imp) -> tuple[list, list, list, object]:
+    """(book deltas, trades, funding) as comparable tuples (ts_init is the recorder's own clock)."""
+    deltas, trades, funding = [], [], []
+    for e in imp.events():
+        if isinstance(e, OrderBookDelta):
+            deltas.append((int(e.action), int(e.order.side), str(e.order.price), str(e.order.size), e.flags, e.sequence, e.ts_event))
+        elif isinstance(e, TradeTick):
+            trades.append((e.trade_id.value, str(e.price), str(e.size), int(e.aggressor_side), e.ts_event))
+        elif isinstance(e, FundingRateUpdate):
+            funding.append((str(e.rate), e.ts_event, e.next_funding_ns))
+    return deltas, trades, funding, imp.stats
+
+
+def ticker_check(paths, imp) -> dict[int, bool]:
+    """Replay the import into a Nautilus book: for each update id the recorded bookTicker shares
+    with a delta batch, whether the book's top equals it."""
+    ticker = {}
+    for _, _, msg in read_lines(paths, CaptureStats()):
+        d = msg.get("data") or {}
+        if d.get("e") == "bookTicker":
+            ticker[d["u"]] = tuple(Decimal(d[k]) for k in "bBaA")
+    book = OrderBook(imp.instrument.id, BookType.L2_MBP)
+    out = {}
+    for e in imp.events():
+        if not isinstance(e, OrderBookDelta):
+            continue
+        book.apply_delta(e)
+        if e.flags & F_LAST and e.sequence in ticker:
+            top = (book.best_bid_price().as_decimal(), book.best_bid_size().as_decimal(),
+                   book.best_ask_price().as_decimal(), book.best_ask_size().as_decimal()) if book.best_bid_price() else None
+            out[e.sequence] = top == ticker[e.sequence]
+    return out
+
+
+def book_at(paths, sequence: int, depth: int) -> tuple[list, list]:
+    """The top `depth` levels a side of the imported book after the batch with this update id."""
+    imp = BinanceCaptureImporter(paths)
+    book = OrderBook(imp.instrument.id, BookType.L2_MBP)
+    for e in imp.events():
+        if isinstance(e, OrderBookDelta):
+            book.apply_delta(e)
+            if e.flags & F_LAST and e.sequence == sequence:
+                return _levels(book.bids(), depth), _levels(book.asks(), depth)
+    raise AssertionError(f"update id {sequence} not in the import")
+
+
+def _levels(levels, depth: int) -> list:
+    return [(str(lv.price), str(lv.size())) for lv in levels[:depth]]
+
+
+def snapshot_ids(deltas: list) -> list[int]:
+    return sorted({d[5] for d in deltas if d[4] & int(RecordFlag.F_SNAPSHOT)})
+
+
+# ---------------------------------------------------------------------- record and re-import
+
+
+@pytest.mark.slow
+def test_record_and_reimport_equals_source(source, tmp_path):
+    """The whole capture (8.6 minutes, 514 funding updates) replayed at 60x and recorded: the
+    import of the recording equals the import of the source, delta for delta, trade for trade and
+    funding update for funding update, and its book equals bookTicker exactly where the source's does."""
+    paths, capture = source
+    with VenueThread(venue_settings(paths, speed=60.0), capture) as venue:
+        recorder = run_recorder(record_settings(tmp_path, venue), venue, timeout_s=120)
+    session = recorder.sessions[0]
+    assert (session.gaps, session.reconnects, session.snapshots) == (0, 0, 1)
+    files = capture_files(folder(tmp_path))
+    assert len(files) == 1
+    meta = read_sidecar(files[0])
+    assert meta["closed"] and meta["gaps"] == [] and meta["reconnects"] == []
+    assert [s["reason"] for s in meta["snapshots"]] == ["start"]
+    # Every message the venue sent is in the file (aggTrade is the venue's copy of each trade).
+    assert meta["lines"] == venue.stats["messages"] + 1 == sum(meta["streams"].values())
+    assert meta["streams"]["btcusdt@aggTrade"] == meta["streams"]["btcusdt@trade"] == 12_935  # shared/data README
+
+    src = BinanceCaptureImporter(paths)
+    rec = BinanceCaptureImporter(files)
+    src_deltas, src_trades, src_funding, src_stats = data_of(src)
+    rec_deltas, rec_trades, rec_funding, rec_stats = data_of(rec)
+    assert rec_stats.sequence_gaps == 0 and rec_stats.snapshots_applied == 1
+    assert rec_stats.truncated_files == 0 and rec_stats.malformed_lines == 0
+    # The book: the recorder's snapshot is the venue's book at the moment it asked (at 60x the replay
+    # has passed the capture's own snapshot by then); from there on every diff is the source's.
+    (snap_id,) = snapshot_ids(rec_deltas)
+    rec_diffs = [d for d in rec_deltas if d[5] != snap_id]
+    src_diffs = [d for d in src_deltas if d[5] > snap_id]
+    assert len(src_diffs) > 300_000 and rec_diffs == src_diffs
+    assert book_at(files, snap_id, 1000) == book_at(paths, snap_id, 1000)
+    assert len(rec_trades) == src_stats.trades and rec_trades == src_trades
+    assert len(rec_funding) == 514 and rec_funding == src_funding
+    # The exchange's own oracle: book top == bookTicker wherever the source's is, id for id.
+    src_ok = {u: ok for u, ok in ticker_check(paths, BinanceCaptureImporter(paths)).items() if u > snap_id}
+    rec_ok = ticker_check(files, BinanceCaptureImporter(files))
+    print(f"\nrecording's snapshot {snap_id}; bookTicker agreement after it: source {sum(src_ok.values())}/{len(src_ok)}, "
+          f"recording {sum(rec_ok.values())}/{len(rec_ok)}")
+    assert len(rec_ok) > 20_000 and rec_ok == src_ok
