@@ -10,12 +10,12 @@ dropped connection, a withheld diff) and from real signals sent to a recorder su
 from __future__ import annotations
 
 import asyncio
-import gzip
 import os
 import signal
 import subprocess
 import sys
 import time
+import zlib
 from decimal import Decimal
 from pathlib import Path
 
@@ -343,3 +343,86 @@ def test_disk_limit_stops_cleanly(source, tmp_path, monkeypatch, caplog):
     assert read_sidecar(file)["closed"]
     stats = CaptureStats()
     assert sum(1 for _ in read_lines([file], stats)) > 100 and stats.truncated_files == 0
+
+
+# ---------------------------------------------------------------------- signals (a real subprocess)
+
+
+def _start_recorder_process(tmp_path: Path, venue) -> tuple[subprocess.Popen, Path]:
+    settings = {
+        "out_dir": str(tmp_path / "out"),
+        "venues": [{"venue": "binance-usdm", "symbols": [SYMBOL], "base_url_http": venue.url_http, "base_url_ws": venue.url_ws}],
+        "flush_s": 0.2,
+        "disk": {"warn_free_gb": 0.0, "min_free_gb": 0.0},
+    }
+    config = tmp_path / "record.yaml"
+    config.write_text(yaml.safe_dump(settings))
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "scalp_nautilus.cli", "record", "--config", str(config)],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return proc, folder(tmp_path / "out")
+
+
+def _wait_for_lines(where: Path, proc: subprocess.Popen, lines: int, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        files = capture_files(where) if where.is_dir() else []
+        meta = read_sidecar(files[0]) if files else None
+        if meta and meta["lines"] >= lines:
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"the recorder exited early:\n{proc.stdout.read().decode()}")
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(f"fewer than {lines} lines recorded in {timeout_s} s")
+
+
+def _full_lines(path: Path) -> tuple[list[bytes], bool]:
+    """The file's lines decoded with zlib in one go (all it holds), and whether the gzip stream ended."""
+    inflate = zlib.decompressobj(wbits=31)
+    data = inflate.decompress(path.read_bytes())
+    return data.split(b"\n"), inflate.eof
+
+
+@pytest.mark.slow
+def test_sigterm_mid_file_leaves_it_closed_and_readable(source, tmp_path):
+    paths, capture = source
+    with VenueThread(venue_settings(paths, speed=1.0), sliced(capture, 120.0)) as venue:
+        proc, where = _start_recorder_process(tmp_path, venue)
+        _wait_for_lines(where, proc, 1_000)
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=30)[0].decode()
+    assert proc.returncode == 0, output
+    assert "stopping: SIGTERM" in output
+    (file,) = capture_files(where)
+    lines, clean = _full_lines(file)
+    assert clean and lines[-1] == b""  # a complete gzip stream whose last line is whole
+    meta = read_sidecar(file)
+    assert meta["closed"] and meta["lines"] == len(lines) - 1 >= 1_000
+    stats = CaptureStats()
+    assert sum(1 for _ in read_lines([file], stats)) == meta["lines"]
+    assert stats.truncated_files == 0 and stats.malformed_lines == 0
+
+
+@pytest.mark.slow
+def test_crash_leaves_the_file_readable_to_its_last_flush(source, tmp_path):
+    """SIGKILL (no chance to close): the gzip stream has no end, but everything up to the last
+    sync flush reads back, and at most the last line is cut; the importer keeps what it read."""
+    paths, capture = source
+    with VenueThread(venue_settings(paths, speed=1.0), sliced(capture, 120.0)) as venue:
+        proc, where = _start_recorder_process(tmp_path, venue)
+        _wait_for_lines(where, proc, 1_000)
+        time.sleep(0.5)
+        proc.kill()
+        proc.communicate(timeout=30)
+    (file,) = capture_files(where)
+    meta = read_sidecar(file)  # written at the last flush
+    assert not meta["closed"]
+    lines, clean = _full_lines(file)
+    full = lines[:-1]  # the last element is the cut line (or empty)
+    assert not clean and len(full) >= meta["lines"] >= 1_000
+    stats = CaptureStats()
+    read = sum(1 for _ in read_lines([file], stats))
+    assert stats.truncated_files == 1 and read == len(full) and stats.malformed_lines == (1 if lines[-1] else 0)
+    _, _, _, imported = data_of(BinanceCaptureImporter([file]))
+    assert imported.snapshots_applied == 1 and imported.sequence_gaps == 0
