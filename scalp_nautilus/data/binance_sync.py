@@ -93,7 +93,8 @@ class BookSync:
         while self.buffer and self.buffer[0].u < last_update_id:
             self.buffer.popleft()
             dropped += 1
-        if self.buffer and self.buffer[0].U > last_update_id:
+        first = self.buffer[0] if self.buffer else None
+        if first is not None and first.U > last_update_id and first.pu != last_update_id:
             return False, dropped, []
         self.state = Sync.WAITING_FIRST_DIFF
         self.snapshot_id = last_update_id

@@ -1,0 +1,215 @@
+"""Recording Binance spot, offline: a loopback server serves the first file of the real NEXOUSDT
+spot capture (shared/data/binance-spot) as Binance spot does: the combined stream, and
+``/api/v3/depth`` answering with the capture's own snapshot first and later with the server's book.
+
+Spot diffs have no ``pu``: the chain rule is ``U`` = previous ``u`` + 1. The recorder judges them
+with `BookSync` as diffs with ``pu = U - 1``; the oracle here is the rule itself, checked on the
+recorded lines by hand, and the recorder's own counters. (The capture importer reads spot captures
+once spot import lands; until then the recording is checked line for line against the source.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from decimal import Decimal
+from pathlib import Path
+
+import msgspec
+import pytest
+from aiohttp import web
+
+from scalp_nautilus.record.run import Recorder
+from scalp_nautilus.record.settings import RecordSettings
+from scalp_nautilus.record.writer import capture_files
+from scalp_nautilus.record.writer import read_sidecar
+
+pytestmark = pytest.mark.real_data
+
+SYMBOL = "NEXOUSDT"
+
+
+@pytest.fixture(scope="module")
+def spot_lines(shared_data) -> list[bytes]:
+    with gzip.open(shared_data / "binance-spot" / "spot_nexousdt_20240723.dat.gz", "rb") as fh:
+        return [line.rstrip(b"\n").split(b" ", 1)[1] for line in fh]
+
+
+class SpotServer:
+    def __init__(self, lines: list[bytes], withhold_diff: int | None = None, pace_s: float = 0.001) -> None:
+        self.snapshot = lines[0]
+        self.stream = lines[1:]
+        self.withhold_diff, self.pace_s = withhold_diff, pace_s
+        self.ws = None
+        self.sent: list[bytes] = []
+        self.depth_requests = 0
+        self.done = asyncio.Event()
+        snap = msgspec.json.decode(self.snapshot)
+        self.book = ({Decimal(p): q for p, q in snap["bids"]}, {Decimal(p): q for p, q in snap["asks"]})
+        self.last_u = snap["lastUpdateId"]
+        self.replayed = 0
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_route("GET", "/stream", self._ws)
+        app.router.add_route("GET", "/api/v3/depth", self._depth)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        return f"127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+
+    async def _depth(self, request):
+        assert request.query["symbol"] == SYMBOL
+        self.depth_requests += 1
+        if self.depth_requests == 1:
+            return web.Response(body=self.snapshot, content_type="application/json")
+        bids, asks = self.book
+        body = {"lastUpdateId": self.last_u,
+                "bids": [[str(p), q] for p, q in sorted(bids.items(), reverse=True)],
+                "asks": [[str(p), q] for p, q in sorted(asks.items())]}
+        return web.json_response(body)
+
+    async def _ws(self, request):
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        assert set(request.query["streams"].split("/")) >= {"nexousdt@depth@100ms", "nexousdt@trade", "nexousdt@bookTicker"}
+        self.ws = ws
+        task = asyncio.get_running_loop().create_task(self._run())
+        async for _ in ws:
+            pass
+        task.cancel()
+        return ws
+
+    async def _run(self) -> None:
+        diffs = 0
+        for text in self.stream:
+            await asyncio.sleep(self.pace_s)
+            msg = msgspec.json.decode(text)
+            data = msg["data"]
+            if data.get("e") == "depthUpdate":
+                diffs += 1
+                for side, key in ((self.book[0], "b"), (self.book[1], "a")):
+                    for p, q in data[key]:
+                        if Decimal(q) == 0:
+                            side.pop(Decimal(p), None)
+                        else:
+                            side[Decimal(p)] = q
+                self.last_u = data["u"]
+                if diffs == self.withhold_diff:
+                    continue
+            await self.ws.send_str(text.decode())
+            self.sent.append(text)
+        await asyncio.sleep(0.3)
+        self.done.set()
+
+
+def record(tmp_path: Path, server: SpotServer) -> tuple[Recorder, Path]:
+    async def main():
+        host = await server.start()
+        settings = msgspec.convert({
+            "out_dir": str(tmp_path),
+            "venues": [{"venue": "binance-spot", "symbols": [SYMBOL], "base_url_http": f"http://{host}",
+                        "base_url_ws": f"ws://{host}", "streams": ["depth@100ms", "trade", "bookTicker"]}],
+            "disk": {"warn_free_gb": 0.0, "min_free_gb": 0.0},
+        }, RecordSettings)
+        recorder = Recorder(settings)
+
+        async def watch():
+            await asyncio.wait_for(server.done.wait(), 60)
+            recorder.request_stop("test: server done")
+
+        task = asyncio.create_task(watch())
+        try:
+            await recorder.run()
+            await task
+        finally:
+            await server._runner.cleanup()
+        return recorder
+
+    recorder = asyncio.run(main())
+    (file,) = capture_files(tmp_path / "binance-spot" / SYMBOL)
+    return recorder, file
+
+
+def recorded(file: Path) -> list[bytes]:
+    with gzip.open(file, "rb") as fh:
+        return [line.rstrip(b"\n").split(b" ", 1)[1] for line in fh]
+
+
+def chain_breaks(lines: list[bytes]) -> list[tuple[int, int]]:
+    """Spot's rule by hand over the recorded diffs from each snapshot on: (previous u, U) of each break."""
+    breaks, prev = [], None
+    for text in lines:
+        msg = msgspec.json.decode(text)
+        if "lastUpdateId" in msg:
+            continue
+        data = msg["data"]
+        if data.get("e") != "depthUpdate":
+            continue
+        if prev is not None and data["U"] != prev + 1:
+            breaks.append((prev, data["U"]))
+        prev = data["u"]
+    return breaks
+
+
+def test_spot_recording_is_the_stream_as_sent(spot_lines, tmp_path):
+    server = SpotServer(spot_lines)
+    recorder, file = record(tmp_path, server)
+    session = recorder.sessions[0]
+    assert (session.gaps, session.reconnects, session.snapshots) == (0, 0, 1)
+    lines = recorded(file)
+    # Every message as sent, in order, and the snapshot once the first diff was buffered.
+    assert [x for x in lines if x != server.snapshot] == server.sent
+    first_diff = next(i for i, x in enumerate(lines) if b"depthUpdate" in x)
+    assert lines.index(server.snapshot) > first_diff
+    assert chain_breaks(lines) == [] and sum(b"depthUpdate" in x for x in lines) == 1188
+    assert read_sidecar(file)["snapshots"][0]["last_update_id"] == 134180599
+
+
+def test_spot_withheld_diff_is_a_gap_for_the_recorder(spot_lines, tmp_path):
+    server = SpotServer(spot_lines, withhold_diff=500)
+    recorder, file = record(tmp_path, server)
+    session = recorder.sessions[0]
+    assert (session.gaps, session.reconnects, session.snapshots) == (1, 0, 2)
+    lines = recorded(file)
+    (brk,) = chain_breaks(lines)
+    meta = read_sidecar(file)
+    assert meta["gaps"][0]["reason"] == f"pu={brk[1] - 1} but the previous diff ended at u={brk[0]}"
+    assert [s["reason"] for s in meta["snapshots"]] == ["start", "gap"]
+    # The fresh snapshot is the server's book at the time: at or after the diff that revealed the gap.
+    assert meta["snapshots"][1]["last_update_id"] >= brk[1]
+
+
+def test_spot_rule_through_book_sync():
+    """`BookSync` with spot diffs as ``pu = U - 1`` applies Binance spot's rules, on plain numbers:
+    the first diff has ``U <= lastUpdateId + 1 <= u`` (a buffered diff ending exactly at
+    ``lastUpdateId`` is applied again: harmless, its levels are the values as of that id); then
+    ``U`` = previous ``u`` + 1. A snapshot ending right before the first buffered diff is usable."""
+    from scalp_nautilus.data.binance_sync import BookSync
+    from scalp_nautilus.data.binance_sync import Verdict
+    from scalp_nautilus.record.binance import _ChainDiff
+    from scalp_nautilus.record.binance import _spot_pu
+
+    def diff(U, u):
+        return _ChainDiff(U, u, _spot_pu(U))
+
+    sync = BookSync()
+    for U, u in ((90, 95), (96, 99), (100, 100), (101, 103)):
+        assert sync.diff(diff(U, u)) is Verdict.BUFFERED
+    usable, dropped, replay = sync.snapshot(99)
+    assert usable and dropped == 1  # (90, 95) is older than the snapshot
+    assert [sync.diff(d) for d in replay] == [Verdict.APPLY] * 3
+    assert sync.diff(diff(104, 110)) is Verdict.APPLY
+    assert sync.diff(diff(112, 115)) is Verdict.GAP  # 111 is missing
+    usable, _, replay = sync.snapshot(116)  # newer than the buffered (112, 115): dropped
+    assert usable and replay == []
+    assert sync.diff(diff(117, 118)) is Verdict.APPLY  # U == lastUpdateId + 1
+    assert sync.diff(diff(120, 121)) is Verdict.GAP
+    sync = BookSync()
+    sync.diff(diff(114, 117))
+    assert sync.snapshot(113)[0]  # the buffered diff starts right after the snapshot: usable
+    assert BookSync().snapshot(0)[0]  # an empty buffer takes any snapshot
+    sync = BookSync()
+    sync.diff(diff(115, 117))
+    assert not sync.snapshot(113)[0]  # 114 is missing between the snapshot and the stream
