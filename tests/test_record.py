@@ -426,3 +426,76 @@ def test_crash_leaves_the_file_readable_to_its_last_flush(source, tmp_path):
     assert stats.truncated_files == 1 and read == len(full) and stats.malformed_lines == (1 if lines[-1] else 0)
     _, _, _, imported = data_of(BinanceCaptureImporter([file]))
     assert imported.snapshots_applied == 1 and imported.sequence_gaps == 0
+
+
+# ---------------------------------------------------------------------- COIN-M, import as it goes, config
+
+
+@pytest.mark.slow
+def test_coin_m_record_and_reimport(capture_paths, tmp_path):
+    """COIN-M (BTCUSD_PERP, sizes in contracts): 20 s of the 2024-08 capture; the venue speaks the
+    USD-M paths, so the recorder's `depth_path` points there (the endpoint is config)."""
+    paths = capture_paths("cm_2024_08")
+    capture = sliced(load_capture(paths), 20.0)
+    settings = venue_settings(paths, speed=4.0, start={"streams": ["depth", "trade", "bookTicker"], "timeout_s": 60.0})
+    with VenueThread(settings, capture) as venue:
+        rec_settings = record_settings(tmp_path, venue)
+        rec_settings = msgspec.structs.replace(rec_settings, venues=[msgspec.structs.replace(
+            rec_settings.venues[0], venue="binance-coinm", symbols=["BTCUSD_PERP"], depth_path="/fapi/v1/depth")])
+        recorder = run_recorder(rec_settings, venue, timeout_s=60)
+    assert (recorder.sessions[0].gaps, recorder.sessions[0].reconnects) == (0, 0)
+    files = capture_files(tmp_path / "binance-coinm" / "BTCUSD_PERP")
+    rec_deltas, rec_trades, _, stats = data_of(BinanceCaptureImporter(files))
+    src_deltas, src_trades, _, _ = data_of(BinanceCaptureImporter(paths))
+    assert stats.sequence_gaps == 0 and stats.snapshots_applied == 1
+    assert rec_trades == src_trades[: len(rec_trades)] and len(rec_trades) > 50
+    snap_id = snapshot_ids(rec_deltas)[0]
+    last = rec_deltas[-1][5]
+    assert [d for d in rec_deltas if d[5] > snap_id] == [d for d in src_deltas if snap_id < d[5] <= last]
+    assert book_at(files, snap_id, 1000) == book_at(paths, snap_id, 1000)
+
+
+@pytest.mark.slow
+def test_import_every_imports_closed_files_as_it_goes(source, tmp_path, caplog):
+    """`import.catalog` + `import.every_s` (the command line's --catalog / --import-every): closed
+    files are imported into the catalog by a child process while recording, and marked; the
+    heartbeat reports each second."""
+    from nautilus_trader.persistence.catalog import ParquetDataCatalog
+
+    caplog.set_level("INFO")
+    paths, capture = source
+    catalog = tmp_path / "catalog"
+    with VenueThread(venue_settings(paths, speed=1.0), sliced(capture, 9.0)) as venue:
+        settings = record_settings(tmp_path / "out", venue, rotate_s=2.0,
+                                   **{"import": {"catalog": str(catalog), "every_s": 3.0}})
+        recorder = run_recorder(settings, venue, timeout_s=60)
+    assert recorder.imports >= 1 and recorder.import_failures == 0
+    files = capture_files(folder(tmp_path / "out"))
+    imported = [f for f in files if (read_sidecar(f) or {}).get("imported") == str(catalog)]
+    assert imported and all(read_sidecar(f)["closed"] for f in imported)
+    assert imported == files[: len(imported)]  # in order, from the first
+    _, trades, _, _ = data_of(BinanceCaptureImporter(imported))
+    assert len(ParquetDataCatalog(str(catalog)).trade_ticks()) == len(trades) > 0
+    beats = [r.message for r in caplog.records if r.message.startswith("heartbeat binance-usdm BTCUSDT")]
+    assert len(beats) >= 5 and "btcusdt@depth@0ms" in beats[-1] and "gaps 0" in beats[-1]
+
+
+def test_record_config_errors_name_file_and_key(tmp_path):
+    from scalp_nautilus.cli import parse_duration
+    from scalp_nautilus.config import ConfigError
+    from scalp_nautilus.record.settings import load_record_settings
+
+    assert load_record_settings(PROJECT_ROOT / "configs" / "record.yaml").venues[0].depth_endpoint == "/fapi/v1/depth"
+    bad = tmp_path / "record.yaml"
+    bad.write_text("venues:\n  - venue: binance-usdm\n    symbols: [BTCUSDT]\n    snapshot_limt: 100\n")
+    with pytest.raises(ConfigError, match=r"record.yaml: unknown key `venues\[0\].snapshot_limt` \(did you mean `snapshot_limit`"):
+        load_record_settings(bad)
+    bad.write_text("venues:\n  - venue: binance-spot\n    symbols: [BTCUSDT]\n    snapshot_limit: 9000\n")
+    with pytest.raises(ConfigError, match="record.yaml.*snapshot_limit: at most 5000"):
+        load_record_settings(bad)
+    bad.write_text("venues:\n  - venue: okx\n    symbols: [BTCUSDT]\n")
+    with pytest.raises(ConfigError, match=r"record.yaml: key `venues\[0\].venue`"):
+        load_record_settings(bad)
+    assert [parse_duration(x) for x in ("1h", "30m", "90s", "120", "1.5h")] == [3600, 1800, 90, 120, 5400]
+    with pytest.raises(ValueError, match="--import-every"):
+        parse_duration("soon")
