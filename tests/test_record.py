@@ -23,25 +23,21 @@ import msgspec
 import pytest
 import yaml
 from nautilus_trader.model.book import OrderBook
-from nautilus_trader.model.data import FundingRateUpdate
-from nautilus_trader.model.data import OrderBookDelta
-from nautilus_trader.model.data import TradeTick
-from nautilus_trader.model.enums import BookType
-from nautilus_trader.model.enums import RecordFlag
+from nautilus_trader.model.data import FundingRateUpdate, OrderBookDelta, TradeTick
+from nautilus_trader.model.enums import BookType, RecordFlag
 
-from scalp_nautilus.data.binance_capture import BinanceCaptureImporter
-from scalp_nautilus.data.binance_capture import CaptureStats
-from scalp_nautilus.data.binance_capture import read_lines
-from scalp_nautilus.live.venue.capture import Capture
-from scalp_nautilus.live.venue.capture import load_capture
+from scalp_nautilus.data.binance_capture import (
+    BinanceCaptureImporter,
+    CaptureStats,
+    read_lines,
+)
+from scalp_nautilus.live.venue.capture import Capture, load_capture
 from scalp_nautilus.live.venue.settings import ReplayVenueSettings
 from scalp_nautilus.live.venue.thread import VenueThread
 from scalp_nautilus.record.run import Recorder
 from scalp_nautilus.record.settings import RecordSettings
-from scalp_nautilus.record.writer import capture_files
-from scalp_nautilus.record.writer import read_sidecar
+from scalp_nautilus.record.writer import capture_files, read_sidecar
 from scalp_nautilus.testing.shared_data import PROJECT_ROOT
-from scalp_nautilus.testing.shared_data import CAPTURES
 
 pytestmark = pytest.mark.real_data
 

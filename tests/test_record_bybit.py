@@ -8,29 +8,25 @@ importer; the oracle for the book is a plain dict book built from the source mes
 from __future__ import annotations
 
 import asyncio
-import time
 from decimal import Decimal
 from pathlib import Path
 
 import msgspec
 import pytest
-from aiohttp import WSMsgType
-from aiohttp import web
+from aiohttp import WSMsgType, web
 from nautilus_trader.model.book import OrderBook
-from nautilus_trader.model.data import FundingRateUpdate
-from nautilus_trader.model.data import MarkPriceUpdate
-from nautilus_trader.model.data import OrderBookDelta
-from nautilus_trader.model.data import TradeTick
-from nautilus_trader.model.enums import AggressorSide
-from nautilus_trader.model.enums import BookAction
-from nautilus_trader.model.enums import BookType
-from nautilus_trader.model.enums import RecordFlag
+from nautilus_trader.model.data import (
+    FundingRateUpdate,
+    MarkPriceUpdate,
+    OrderBookDelta,
+    TradeTick,
+)
+from nautilus_trader.model.enums import AggressorSide, BookAction, BookType, RecordFlag
 
 from scalp_nautilus.data.bybit_capture import BybitCaptureImporter
 from scalp_nautilus.record.run import Recorder
 from scalp_nautilus.record.settings import RecordSettings
-from scalp_nautilus.record.writer import capture_files
-from scalp_nautilus.record.writer import read_sidecar
+from scalp_nautilus.record.writer import capture_files, read_sidecar
 
 pytestmark = pytest.mark.real_data
 

@@ -21,8 +21,7 @@ from aiohttp import web
 
 from scalp_nautilus.record.run import Recorder
 from scalp_nautilus.record.settings import RecordSettings
-from scalp_nautilus.record.writer import capture_files
-from scalp_nautilus.record.writer import read_sidecar
+from scalp_nautilus.record.writer import capture_files, read_sidecar
 
 pytestmark = pytest.mark.real_data
 
@@ -186,10 +185,8 @@ def test_spot_rule_through_book_sync():
     the first diff has ``U <= lastUpdateId + 1 <= u`` (a buffered diff ending exactly at
     ``lastUpdateId`` is applied again: harmless, its levels are the values as of that id); then
     ``U`` = previous ``u`` + 1. A snapshot ending right before the first buffered diff is usable."""
-    from scalp_nautilus.data.binance_sync import BookSync
-    from scalp_nautilus.data.binance_sync import Verdict
-    from scalp_nautilus.record.binance import _ChainDiff
-    from scalp_nautilus.record.binance import _spot_pu
+    from scalp_nautilus.data.binance_sync import BookSync, Verdict
+    from scalp_nautilus.record.binance import _ChainDiff, _spot_pu
 
     def diff(U, u):
         return _ChainDiff(U, u, _spot_pu(U))

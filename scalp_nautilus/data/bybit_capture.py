@@ -27,35 +27,30 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
-from collections.abc import Iterable
-from collections.abc import Iterator
-from decimal import Decimal
-from decimal import InvalidOperation
+from collections.abc import Iterable, Iterator
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import msgspec
-
-from nautilus_trader.model.data import BookOrder
-from nautilus_trader.model.data import FundingRateUpdate
-from nautilus_trader.model.data import MarkPriceUpdate
-from nautilus_trader.model.data import OrderBookDelta
-from nautilus_trader.model.data import TradeTick
-from nautilus_trader.model.enums import AggressorSide
-from nautilus_trader.model.enums import BookAction
-from nautilus_trader.model.enums import OrderSide
-from nautilus_trader.model.enums import RecordFlag
+from nautilus_trader.model.data import (
+    BookOrder,
+    FundingRateUpdate,
+    MarkPriceUpdate,
+    OrderBookDelta,
+    TradeTick,
+)
+from nautilus_trader.model.enums import AggressorSide, BookAction, OrderSide, RecordFlag
 from nautilus_trader.model.identifiers import TradeId
-from nautilus_trader.model.objects import Price
-from nautilus_trader.model.objects import Quantity
+from nautilus_trader.model.objects import Price, Quantity
 
-from scalp_nautilus.data.binance_capture import CaptureError
-from scalp_nautilus.data.binance_capture import CaptureStats
-from scalp_nautilus.data.binance_capture import read_lines
-from scalp_nautilus.data.binance_capture import receive_time_ns
-from scalp_nautilus.data.binance_sync import clear_delta
-from scalp_nautilus.data.binance_sync import snapshot_deltas
-from scalp_nautilus.data.bybit_sync import UpdateChain
-from scalp_nautilus.data.bybit_sync import Verdict
+from scalp_nautilus.data.binance_capture import (
+    CaptureError,
+    CaptureStats,
+    read_lines,
+    receive_time_ns,
+)
+from scalp_nautilus.data.binance_sync import clear_delta, snapshot_deltas
+from scalp_nautilus.data.bybit_sync import UpdateChain, Verdict
 from scalp_nautilus.instruments import ContractSpec
 
 log = logging.getLogger(__name__)
@@ -161,7 +156,8 @@ class BybitCaptureImporter:
         self._where = ""
 
     def events(self) -> Iterator[object]:
-        for self._where, recv, msg in read_lines(self.paths, self.stats):
+        for where, recv, msg in read_lines(self.paths, self.stats):
+            self._where = where
             try:
                 yield from self._on_message(recv, msg)
             except (KeyError, TypeError, ValueError, IndexError, InvalidOperation) as exc:

@@ -26,9 +26,7 @@ import time
 import aiohttp
 import msgspec
 
-from scalp_nautilus.data.binance_sync import BookSync
-from scalp_nautilus.data.binance_sync import Sync
-from scalp_nautilus.data.binance_sync import Verdict
+from scalp_nautilus.data.binance_sync import BookSync, Sync, Verdict
 from scalp_nautilus.record.session import Session
 
 log = logging.getLogger(__name__)

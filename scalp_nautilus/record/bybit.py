@@ -17,11 +17,12 @@ import logging
 
 import msgspec
 
-from scalp_nautilus.data.bybit_sync import UpdateChain
-from scalp_nautilus.data.bybit_sync import Verdict
+from scalp_nautilus.data.bybit_sync import UpdateChain, Verdict
 from scalp_nautilus.record.session import Session
 
 log = logging.getLogger(__name__)
+
+RESUBSCRIBE_WAIT_S = 5.0
 
 
 class _BookData(msgspec.Struct):
@@ -104,7 +105,12 @@ class BybitSession(Session):
         ws = self._ws
 
         async def resubscribe() -> None:
-            await ws.send_str(msgspec.json.encode({"op": "unsubscribe", "args": [self.book_topic]}).decode())
-            await ws.send_str(msgspec.json.encode({"op": "subscribe", "args": [self.book_topic]}).decode())
+            # Asked again while no snapshot comes (a lost request); a reconnect cancels this task.
+            while self._resubscribing and not ws.closed:
+                await ws.send_str(msgspec.json.encode({"op": "unsubscribe", "args": [self.book_topic]}).decode())
+                await ws.send_str(msgspec.json.encode({"op": "subscribe", "args": [self.book_topic]}).decode())
+                await asyncio.sleep(RESUBSCRIBE_WAIT_S)
+                if self._resubscribing:
+                    log.warning("%s: no book snapshot %.0f s after re-subscribing; asking again", self.name, RESUBSCRIBE_WAIT_S)
 
         self.spawn(resubscribe())

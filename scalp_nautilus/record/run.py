@@ -29,9 +29,7 @@ from scalp_nautilus.record.binance import BinanceSession
 from scalp_nautilus.record.bybit import BybitSession
 from scalp_nautilus.record.session import Session
 from scalp_nautilus.record.settings import RecordSettings
-from scalp_nautilus.record.writer import SIDECAR_SUFFIX
-from scalp_nautilus.record.writer import closed_files
-from scalp_nautilus.record.writer import read_sidecar
+from scalp_nautilus.record.writer import SIDECAR_SUFFIX, closed_files, read_sidecar
 
 log = logging.getLogger(__name__)
 

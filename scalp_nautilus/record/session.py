@@ -12,8 +12,7 @@ from pathlib import Path
 
 import aiohttp
 
-from scalp_nautilus.record.settings import RecordSettings
-from scalp_nautilus.record.settings import VenueSettings
+from scalp_nautilus.record.settings import RecordSettings, VenueSettings
 from scalp_nautilus.record.writer import CaptureWriter
 
 log = logging.getLogger(__name__)
@@ -89,7 +88,7 @@ class Session:
                         elif msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE):
                             break
                 reason = f"closed by the server (code {ws.close_code})" if ws.close_code else "connection lost"
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
             finally:
                 self._ws = None
@@ -143,8 +142,7 @@ class Session:
             lag = (recv_ns - event_ms * _MS) / _MS
             self._lag_sum_ms += lag
             self._lag_n += 1
-            if lag > self._lag_max_ms:
-                self._lag_max_ms = lag
+            self._lag_max_ms = max(self._lag_max_ms, lag)
 
     def gap(self, recv_ns: int, reason: str) -> None:
         self.gaps += 1

@@ -7,8 +7,7 @@ exchanges' production public market-data endpoints (no keys: market data only)."
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta

@@ -88,7 +88,7 @@ class CaptureWriter:
         if path.exists():  # a restart within the same second: never append to a closed gzip member
             path = path.with_name(f"{path.stem}_{now_ns}.gz")
         self.path = path
-        self._fh = gzip.open(path, "wb", compresslevel=self.compress_level)
+        self._fh = gzip.open(path, "wb", compresslevel=self.compress_level)  # noqa: SIM115 (open until rotation)
         self._streams = Counter()
         self._meta = {"file": path.name, "symbol": self.symbol, "opened_ns": now_ns, "first_recv_ns": None,
                       "last_recv_ns": None, "lines": 0, "streams": self._streams, "snapshots": [], "reconnects": [],
