@@ -25,8 +25,8 @@ from nautilus_trader.model.enums import AggressorSide, BookAction, BookType, Rec
 
 from scalp_nautilus.data.bybit_capture import BybitCaptureImporter
 from scalp_nautilus.record.run import Recorder
-from scalp_nautilus.record.settings import RecordSettings
 from scalp_nautilus.record.writer import capture_files, read_sidecar
+from tests.record_harness import record_until_done
 
 pytestmark = pytest.mark.real_data
 
@@ -170,30 +170,11 @@ class BybitServer:
 
 
 def record(tmp_path: Path, server: BybitServer) -> tuple[Recorder, list[Path]]:
-    async def main():
-        url = await server.start()
-        settings = msgspec.convert({
-            "out_dir": str(tmp_path), "heartbeat_s": 1.0,
-            "venues": [{"venue": "bybit-linear", "symbols": [SYMBOL], "base_url_ws": url}],
-            "reconnect": {"initial_s": 0.1, "max_s": 0.5},
-            "disk": {"warn_free_gb": 0.0, "min_free_gb": 0.0},
-        }, RecordSettings)
-        recorder = Recorder(settings)
-
-        async def watch():
-            await asyncio.wait_for(server.done.wait(), 30)
-            recorder.request_stop("test: server done")
-
-        task = asyncio.create_task(watch())
-        try:
-            await recorder.run()
-            await task
-        finally:
-            await server.stop()
-        return recorder
-
-    recorder = asyncio.run(main())
-    assert recorder.stop_reason == "test: server done"
+    recorder = record_until_done(server.start, lambda url: {
+        "out_dir": str(tmp_path), "heartbeat_s": 1.0,
+        "venues": [{"venue": "bybit-linear", "symbols": [SYMBOL], "base_url_ws": url}],
+        "reconnect": {"initial_s": 0.1, "max_s": 0.5},
+    }, lambda: server.done, server.stop)
     return recorder, capture_files(tmp_path / "bybit-linear" / SYMBOL)
 
 

@@ -20,8 +20,8 @@ import pytest
 from aiohttp import web
 
 from scalp_nautilus.record.run import Recorder
-from scalp_nautilus.record.settings import RecordSettings
 from scalp_nautilus.record.writer import capture_files, read_sidecar
+from tests.record_harness import record_until_done
 
 pytestmark = pytest.mark.real_data
 
@@ -104,29 +104,11 @@ class SpotServer:
 
 
 def record(tmp_path: Path, server: SpotServer) -> tuple[Recorder, Path]:
-    async def main():
-        host = await server.start()
-        settings = msgspec.convert({
-            "out_dir": str(tmp_path),
-            "venues": [{"venue": "binance-spot", "symbols": [SYMBOL], "base_url_http": f"http://{host}",
-                        "base_url_ws": f"ws://{host}", "streams": ["depth@100ms", "trade", "bookTicker"]}],
-            "disk": {"warn_free_gb": 0.0, "min_free_gb": 0.0},
-        }, RecordSettings)
-        recorder = Recorder(settings)
-
-        async def watch():
-            await asyncio.wait_for(server.done.wait(), 60)
-            recorder.request_stop("test: server done")
-
-        task = asyncio.create_task(watch())
-        try:
-            await recorder.run()
-            await task
-        finally:
-            await server._runner.cleanup()
-        return recorder
-
-    recorder = asyncio.run(main())
+    recorder = record_until_done(server.start, lambda host: {
+        "out_dir": str(tmp_path),
+        "venues": [{"venue": "binance-spot", "symbols": [SYMBOL], "base_url_http": f"http://{host}",
+                    "base_url_ws": f"ws://{host}", "streams": ["depth@100ms", "trade", "bookTicker"]}],
+    }, lambda: server.done, lambda: server._runner.cleanup())
     (file,) = capture_files(tmp_path / "binance-spot" / SYMBOL)
     return recorder, file
 

@@ -46,12 +46,13 @@ from nautilus_trader.model.objects import Price, Quantity
 from scalp_nautilus.data.binance_capture import (
     CaptureError,
     CaptureStats,
+    _parse_levels,  # Bybit's b/a levels read as Binance's
     read_lines,
     receive_time_ns,
 )
 from scalp_nautilus.data.binance_sync import clear_delta, snapshot_deltas
 from scalp_nautilus.data.bybit_sync import UpdateChain, Verdict
-from scalp_nautilus.instruments import ContractSpec
+from scalp_nautilus.instruments import ContractSpec, _decimals, _unit
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +60,6 @@ _MS = 1_000_000
 _F_LAST = int(RecordFlag.F_LAST)
 _MARK_PRECISION = 8
 _QUOTES = ("USDT", "USDC", "USD")
-
-
-def _decimals(text: str) -> int:
-    return max(0, -Decimal(text).as_tuple().exponent)
-
-
-def _unit(decimals: int) -> str:
-    return "1" if decimals == 0 else "0." + "0" * (decimals - 1) + "1"
 
 
 def bybit_spec(symbol: str, prices: Iterable[str], sizes: Iterable[str], tick_size: str | None = None,
@@ -283,14 +276,3 @@ class BybitCaptureImporter:
             self._iid, Decimal(self._funding_rate), ts_event, ts_init,
             interval=self.spec.funding_interval_hours * 60, next_funding_ns=self._next_funding_ms * _MS or None,
         )
-
-
-def _parse_levels(data: dict) -> list[tuple[OrderSide, float, float]]:
-    levels = []
-    for side, key in ((OrderSide.BUY, "b"), (OrderSide.SELL, "a")):
-        for p, q in data[key]:
-            price, size = float(p), float(q)
-            if not (price > 0 and size >= 0 and math.isfinite(size) and math.isfinite(price)):
-                raise ValueError(f"invalid level {p!r} x {q!r} in book message u={data.get('u')}")
-            levels.append((side, price, size))
-    return levels

@@ -84,8 +84,7 @@ class BinanceSession(Session):
         try:
             msg = self._decode(text)
         except msgspec.DecodeError as exc:
-            log.warning("%s: unreadable message written as received (%s): %.80r", self.name, exc, text)
-            self.record(recv_ns, "<unreadable>", text, None)
+            self.unreadable(recv_ns, text, exc)
             return
         data = msg.data
         self.record(recv_ns, msg.stream or "<no stream>", text, data.E if data is not None else None)

@@ -72,8 +72,7 @@ class BybitSession(Session):
         try:
             msg = self._decode(text)
         except msgspec.DecodeError as exc:
-            log.warning("%s: unreadable message written as received (%s): %.80r", self.name, exc, text)
-            self.record(recv_ns, "<unreadable>", text, None)
+            self.unreadable(recv_ns, text, exc)
             return
         if not msg.topic:
             self.control += 1

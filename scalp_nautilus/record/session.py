@@ -144,6 +144,11 @@ class Session:
             self._lag_n += 1
             self._lag_max_ms = max(self._lag_max_ms, lag)
 
+    def unreadable(self, recv_ns: int, text: str, exc: Exception) -> None:
+        """A message that is not JSON: kept as received (the importer counts and skips it), logged."""
+        log.warning("%s: unreadable message written as received (%s): %.80r", self.name, exc, text)
+        self.record(recv_ns, "<unreadable>", text, None)
+
     def gap(self, recv_ns: int, reason: str) -> None:
         self.gaps += 1
         self.writer.event("gaps", recv_ns, reason=reason)
