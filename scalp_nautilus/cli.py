@@ -82,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     iy.add_argument("--symbol", help="symbol to import when the capture holds several")
     iy.add_argument("--tick-size", help="tick size (a decimal string; default: inferred from the data's printed precision)")
     iy.add_argument("--step-size", help="lot size (a decimal string; default: inferred)")
+    iy.add_argument("--clock-offset-ms", type=float, help="recorder clock correction (default: estimated)")
     iy.set_defaults(run=_cmd_import_bybit)
 
     it = data.add_parser("import-tardis", help="import Tardis CSV files (incremental_book_L2, trades, quotes, derivative_ticker)")
@@ -177,7 +178,9 @@ def _cmd_import_bybit(args) -> int:
     from scalp_nautilus.data.bybit_capture import BybitCaptureImporter
     from scalp_nautilus.data.catalog import write_to_catalog
 
-    imp = BybitCaptureImporter(_capture_files(args.files), symbol=args.symbol, tick_size=args.tick_size, step_size=args.step_size)
+    offset = None if args.clock_offset_ms is None else round(args.clock_offset_ms * 1_000_000)
+    imp = BybitCaptureImporter(_capture_files(args.files), symbol=args.symbol, tick_size=args.tick_size,
+                               step_size=args.step_size, clock_offset_ns=offset)
     writer = write_to_catalog(imp.events(), imp.instrument, args.catalog, replace=args.replace)
     print(imp.stats.summary())
     print(writer.summary())

@@ -461,11 +461,13 @@ def test_import_every_imports_closed_files_as_it_goes(source, tmp_path, caplog):
     caplog.set_level("INFO")
     paths, capture = source
     catalog = tmp_path / "catalog"
-    with VenueThread(venue_settings(paths, speed=1.0), sliced(capture, 9.0)) as venue:
+    # Exchange times moved to now (whole seconds): the local clock can look behind the exchange,
+    # and consecutive imports must still not overlap in the catalog.
+    with VenueThread(venue_settings(paths, speed=1.0, rebase_time=True), sliced(capture, 12.0)) as venue:
         settings = record_settings(tmp_path / "out", venue, rotate_s=2.0,
                                    **{"import": {"catalog": str(catalog), "every_s": 3.0}})
         recorder = run_recorder(settings, venue, timeout_s=60)
-    assert recorder.imports >= 1 and recorder.import_failures == 0
+    assert recorder.imports >= 2 and recorder.import_failures == 0
     files = capture_files(folder(tmp_path / "out"))
     imported = [f for f in files if (read_sidecar(f) or {}).get("imported") == str(catalog)]
     assert imported and all(read_sidecar(f)["closed"] for f in imported)

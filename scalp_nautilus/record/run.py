@@ -8,7 +8,10 @@ Free space below `disk.warn_free_gb` is warned about at every check.
 Import (`import.catalog`, `--catalog DIR --import-every 1h`): every `import.every_s` the closed
 files not yet imported (their sidecar has no ``imported``) are imported per folder, in order, by
 ``scalp-nautilus data import-binance`` / ``import-bybit`` in a child process (the import's CPU
-work stays off the recording loop), and marked in their sidecars on success.
+work stays off the recording loop), and marked in their sidecars on success. Every import of a
+folder gets the same kind of clock offset (``--clock-offset-ms``: the most the local clock was
+seen behind the exchange, which never decreases), so consecutive imports cannot overlap in
+``ts_init`` (the catalog refuses overlaps).
 """
 
 from __future__ import annotations
@@ -29,7 +32,12 @@ from scalp_nautilus.record.binance import BinanceSession
 from scalp_nautilus.record.bybit import BybitSession
 from scalp_nautilus.record.session import Session
 from scalp_nautilus.record.settings import RecordSettings
-from scalp_nautilus.record.writer import SIDECAR_SUFFIX, closed_files, read_sidecar
+from scalp_nautilus.record.writer import (
+    SIDECAR_SUFFIX,
+    capture_files,
+    closed_files,
+    read_sidecar,
+)
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +145,11 @@ class Recorder:
             if not files:
                 continue
             command = "import-bybit" if s.venue.venue == "bybit-linear" else "import-binance"
-            args = [sys.executable, "-m", "scalp_nautilus.cli", "data", command, *map(str, files), "--catalog", catalog]
+            # One clock offset for every import of the folder, never smaller than an earlier one
+            # (see `Session.clock_behind_ns`; sidecars carry it across restarts).
+            offset_ns = max([s.clock_behind_ns] + [(read_sidecar(p) or {}).get("clock_behind_ns", 0) for p in capture_files(s.folder)])
+            args = [sys.executable, "-m", "scalp_nautilus.cli", "data", command, *map(str, files), "--catalog", catalog,
+                    "--clock-offset-ms", f"{offset_ns / 1e6:.6f}"]
             log.info("importing %d closed file(s) of %s into %s", len(files), s.name, catalog)
             proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
             out, _ = await proc.communicate()

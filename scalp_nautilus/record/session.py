@@ -22,7 +22,8 @@ _MS = 1_000_000
 
 class Session:
     """Records one symbol of one venue until `stop` is set. Counters: `messages` (per stream, whole
-    run), `reconnects`, `gaps`, `snapshots`; `window` the heartbeat's per-stream counts and lags."""
+    run), `reconnects`, `gaps`, `snapshots`; `window` the heartbeat's per-stream counts and lags;
+    `clock_behind_ns` (below)."""
 
     def __init__(self, settings: RecordSettings, venue: VenueSettings, symbol: str, http: aiohttp.ClientSession) -> None:
         self.settings = settings
@@ -41,6 +42,10 @@ class Session:
         self._lag_sum_ms = 0.0
         self._lag_n = 0
         self._lag_max_ms = float("-inf")
+        # The most the local clock has been seen behind the exchange (event time after receive
+        # time); never decreasing, so imports of consecutive files shift time by a non-decreasing
+        # offset and their spans cannot overlap.
+        self.clock_behind_ns = 0
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._tasks: set[asyncio.Task] = set()
 
@@ -139,7 +144,11 @@ class Session:
         self.messages[stream] += 1
         self.window[stream] += 1
         if event_ms:
-            lag = (recv_ns - event_ms * _MS) / _MS
+            ahead_ns = event_ms * _MS - recv_ns
+            if ahead_ns > self.clock_behind_ns:
+                self.clock_behind_ns = ahead_ns
+                self.writer.note("clock_behind_ns", ahead_ns)
+            lag = -ahead_ns / _MS
             self._lag_sum_ms += lag
             self._lag_n += 1
             self._lag_max_ms = max(self._lag_max_ms, lag)

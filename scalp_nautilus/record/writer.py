@@ -74,6 +74,7 @@ class CaptureWriter:
         self._next_flush = 0
         self._meta: dict = {}
         self._streams: Counter = Counter()
+        self._notes: dict = {}
         folder.mkdir(parents=True, exist_ok=True)
 
     def due(self, now_ns: int) -> bool:
@@ -92,7 +93,7 @@ class CaptureWriter:
         self._streams = Counter()
         self._meta = {"file": path.name, "symbol": self.symbol, "opened_ns": now_ns, "first_recv_ns": None,
                       "last_recv_ns": None, "lines": 0, "streams": self._streams, "snapshots": [], "reconnects": [],
-                      "gaps": [], "closed": False}
+                      "gaps": [], "closed": False, **self._notes}
         self._next_flush = now_ns + self.flush_ns
         self._write_sidecar()
         log.info("recording %s into %s", self.symbol, path)
@@ -109,6 +110,12 @@ class CaptureWriter:
         meta["lines"] += 1
         self._streams[stream] += 1
         self.maybe_flush(recv_ns)
+
+    def note(self, key: str, value) -> None:
+        """Set a value in the current file's sidecar (kept in later files until changed)."""
+        self._notes[key] = value
+        if self._meta:
+            self._meta[key] = value
 
     def event(self, kind: str, recv_ns: int, **info) -> None:
         """Note a 'snapshots', 'reconnects' or 'gaps' entry in the current file's sidecar."""
