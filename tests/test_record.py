@@ -497,3 +497,36 @@ def test_record_config_errors_name_file_and_key(tmp_path):
     assert [parse_duration(x) for x in ("1h", "30m", "90s", "120", "1.5h")] == [3600, 1800, 90, 120, 5400]
     with pytest.raises(ValueError, match="--import-every"):
         parse_duration("soon")
+
+
+def test_writer_rotation_sidecars_and_events_before_a_file(tmp_path):
+    """The writer on its own, with hand-set clocks: UTC-grid rotation, sidecar contents, an event
+    noted while no file is open lands in the next file, and a second file opened in the same
+    second never appends to the first."""
+    import gzip
+
+    from scalp_nautilus.record.writer import CaptureWriter
+
+    s = 1_000_000_000
+    w = CaptureWriter(tmp_path, "BTCUSDT", rotate_s=10.0, flush_s=1.0, compress_level=1)
+    t0 = 1_700_000_003 * s  # 3 s past a multiple of 10 s
+    assert w.due(t0)
+    w.event("reconnects", t0 - 5)
+    first = w.open(t0)
+    w.write(t0 + 1, "a@trade", '{"x":1}')
+    w.write(t0 + 2, "a@trade", b'{"x":2}')
+    w.event("gaps", t0 + 2, reason="pu=1 but the previous diff ended at u=0")
+    assert not w.due(t0 + 6 * s) and w.due(t0 + 7 * s)  # the period ends at the next multiple of 10 s
+    second = w.open(t0 + 7 * s)
+    w.write(t0 + 7 * s, "a@depth", "{}")
+    third = w.open(t0 + 7 * s + 1)  # same second: a distinct file
+    w.close()
+    assert first.name == "BTCUSDT_20231114T221323Z.gz" and len({first, second, third}) == 3
+    assert capture_files(tmp_path) == [first, second, third]  # name order is time order
+    with gzip.open(first, "rb") as fh:
+        assert fh.read() == b'%d {"x":1}\n%d {"x":2}\n' % (t0 + 1, t0 + 2)
+    meta = read_sidecar(first)
+    assert meta["closed"] and meta["lines"] == 2 and meta["streams"] == {"a@trade": 2}
+    assert meta["reconnects"] == [{"recv_ns": t0 - 5}] and meta["gaps"][0]["recv_ns"] == t0 + 2
+    assert (meta["first_recv_ns"], meta["last_recv_ns"]) == (t0 + 1, t0 + 2)
+    assert read_sidecar(second)["lines"] == 1 and read_sidecar(second)["reconnects"] == []

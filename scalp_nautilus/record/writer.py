@@ -75,6 +75,7 @@ class CaptureWriter:
         self._meta: dict = {}
         self._streams: Counter = Counter()
         self._notes: dict = {}
+        self._pending: list[tuple[str, dict]] = []
         folder.mkdir(parents=True, exist_ok=True)
 
     def due(self, now_ns: int) -> bool:
@@ -94,6 +95,9 @@ class CaptureWriter:
         self._meta = {"file": path.name, "symbol": self.symbol, "opened_ns": now_ns, "first_recv_ns": None,
                       "last_recv_ns": None, "lines": 0, "streams": self._streams, "snapshots": [], "reconnects": [],
                       "gaps": [], "closed": False, **self._notes}
+        for kind, entry in self._pending:
+            self._meta[kind].append(entry)
+        self._pending.clear()
         self._next_flush = now_ns + self.flush_ns
         self._write_sidecar()
         log.info("recording %s into %s", self.symbol, path)
@@ -118,8 +122,13 @@ class CaptureWriter:
             self._meta[key] = value
 
     def event(self, kind: str, recv_ns: int, **info) -> None:
-        """Note a 'snapshots', 'reconnects' or 'gaps' entry in the current file's sidecar."""
-        self._meta[kind].append({"recv_ns": recv_ns, **info})
+        """Note a 'snapshots', 'reconnects' or 'gaps' entry in the current file's sidecar (or in the
+        next file's, when none is open: a reconnect before any message)."""
+        entry = {"recv_ns": recv_ns, **info}
+        if self._fh is None:
+            self._pending.append((kind, entry))
+        else:
+            self._meta[kind].append(entry)
 
     def maybe_flush(self, now_ns: int) -> None:
         if now_ns >= self._next_flush:
