@@ -530,3 +530,24 @@ def test_writer_rotation_sidecars_and_events_before_a_file(tmp_path):
     assert meta["reconnects"] == [{"recv_ns": t0 - 5}] and meta["gaps"][0]["recv_ns"] == t0 + 2
     assert (meta["first_recv_ns"], meta["last_recv_ns"]) == (t0 + 1, t0 + 2)
     assert read_sidecar(second)["lines"] == 1 and read_sidecar(second)["reconnects"] == []
+
+
+def test_reconnect_backs_off(tmp_path, caplog):
+    """Nothing listens: each attempt fails and the wait doubles from `initial_s` up to `max_s`."""
+    import re
+
+    from scalp_nautilus.testing.live import free_port
+
+    caplog.set_level("WARNING")
+    port = free_port()  # free, and nothing is started on it: connections are refused
+    settings = msgspec.convert({
+        "out_dir": str(tmp_path), "stop_after_s": 2.0,
+        "venues": [{"venue": "binance-usdm", "symbols": [SYMBOL], "base_url_http": f"http://127.0.0.1:{port}",
+                    "base_url_ws": f"ws://127.0.0.1:{port}"}],
+        "reconnect": {"initial_s": 0.1, "max_s": 0.4}, "disk": {"warn_free_gb": 0.0, "min_free_gb": 0.0},
+    }, RecordSettings)
+    recorder = Recorder(settings)
+    asyncio.run(recorder.run())
+    waits = [float(m.group(1)) for r in caplog.records if (m := re.search(r"reconnecting in ([\d.]+) s", r.message))]
+    assert waits[:5] == [0.1, 0.2, 0.4, 0.4, 0.4]
+    assert recorder.stop_reason.startswith("stop_after_s") and not capture_files(folder(tmp_path))
