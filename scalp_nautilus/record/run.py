@@ -140,6 +140,8 @@ class Recorder:
     async def import_closed(self) -> None:
         """Import every closed, not yet imported file, per folder in time order (see the module doc)."""
         catalog = self.settings.import_.catalog
+        if catalog is None:
+            return
         for s in self.sessions:
             files = [p for p in closed_files(s.folder) if not (read_sidecar(p) or {}).get("imported")]
             if not files:

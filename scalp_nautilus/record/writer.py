@@ -68,7 +68,6 @@ class CaptureWriter:
         self.flush_ns = round(flush_s * 1e9)
         self.compress_level = compress_level
         self.path: Path | None = None
-        self.closed_paths: list[Path] = []
         self._fh: gzip.GzipFile | None = None
         self._period_end = 0
         self._next_flush = 0
@@ -104,9 +103,12 @@ class CaptureWriter:
         return path
 
     def write(self, recv_ns: int, stream: str, text: str | bytes) -> None:
+        fh = self._fh
+        if fh is None:
+            raise RuntimeError(f"{self.folder}: a message written before a file was opened")
         if isinstance(text, str):
             text = text.encode()
-        self._fh.write(b"%d %s\n" % (recv_ns, text))
+        fh.write(b"%d %s\n" % (recv_ns, text))
         meta = self._meta
         if meta["first_recv_ns"] is None:
             meta["first_recv_ns"] = recv_ns
@@ -148,11 +150,13 @@ class CaptureWriter:
         self._fh = None
         self._meta["closed"] = True
         self._write_sidecar()
-        self.closed_paths.append(self.path)
         log.info("closed %s (%d lines)", self.path, self._meta["lines"])
 
     def _write_sidecar(self) -> None:
-        side = self.path.with_name(self.path.name + SIDECAR_SUFFIX)
+        path = self.path
+        if path is None:
+            return
+        side = path.with_name(path.name + SIDECAR_SUFFIX)
         tmp = side.with_name(side.name + ".tmp")
         tmp.write_bytes(msgspec.json.encode(self._meta))
         os.replace(tmp, side)  # atomic: a reader never sees half a sidecar
