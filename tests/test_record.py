@@ -431,7 +431,7 @@ def test_crash_leaves_the_file_readable_to_its_last_flush(source, tmp_path):
 def test_coin_m_record_and_reimport(capture_paths, tmp_path):
     """COIN-M (BTCUSD_PERP, sizes in contracts): 20 s of the 2024-08 capture; the venue speaks the
     USD-M paths, so the recorder's `depth_path` points there (the endpoint is config)."""
-    paths = capture_paths("cm_2024_08")
+    paths = capture_paths("cm_2024_08")[:1]  # the first file holds the snapshot and the 20 s
     capture = sliced(load_capture(paths), 20.0)
     settings = venue_settings(paths, speed=4.0, start={"streams": ["depth", "trade", "bookTicker"], "timeout_s": 60.0})
     with VenueThread(settings, capture) as venue:
