@@ -26,13 +26,13 @@ from nautilus_trader.backtest.config import ImportableFeeModelConfig
 from nautilus_trader.backtest.config import ImportableFillModelConfig
 from nautilus_trader.backtest.config import ImportableLatencyModelConfig
 from nautilus_trader.backtest.config import LatencyModelConfig
-from nautilus_trader.backtest.node import BacktestNode
 from nautilus_trader.backtest.results import BacktestResult
 from nautilus_trader.common.config import ImportableActorConfig
 from nautilus_trader.common.config import LoggingConfig
 from nautilus_trader.common.config import resolve_config_path
 from nautilus_trader.config import DataEngineConfig
 from nautilus_trader.config import ImportableStrategyConfig
+from nautilus_trader.model.data import FundingRateUpdate
 from nautilus_trader.model.data import OrderBookDelta
 from nautilus_trader.model.identifiers import Venue
 from nautilus_trader.model.instruments import Instrument
@@ -46,6 +46,7 @@ from scalp_nautilus.backtest.report import summary
 from scalp_nautilus.backtest.report import write_reports
 from scalp_nautilus.backtest.settings import BacktestSettings
 from scalp_nautilus.backtest.settings import check_strategy_config
+from scalp_nautilus.backtest.streaming import StreamingBacktestNode
 from scalp_nautilus.config import ConfigError
 from scalp_nautilus.config import merge
 from scalp_nautilus.config import parse_utc
@@ -127,12 +128,16 @@ def build_run_config(settings: BacktestSettings, instrument: Instrument, catalog
                 f"venue.starting_balances: {balance!r} is not in {settle}, the settlement currency of {iid}",
             )
     start_ns, end_ns = data_span(settings, catalog, iid.value)
+    # Funding history starts `funding_history_days` before the book data, also when `start` cuts
+    # the run later: the funding detector's window needs past settlements, while replaying years
+    # of history would tick the strategy's timers through every second of them.
+    funding_start = pd.Timestamp(start_ns - round(settings.funding_history_days * 86_400e9), tz="UTC").isoformat()
     data = [
         BacktestDataConfig(
             catalog_path=str(settings.catalog),
             data_cls=f"{cls.__module__}:{cls.__name__}",
             instrument_id=iid,
-            start_time=settings.start,
+            start_time=funding_start if cls is FundingRateUpdate else settings.start,
             end_time=settings.end,
         )
         for cls in CATALOG_DATA_TYPES
@@ -207,7 +212,7 @@ def run_backtest(settings: BacktestSettings) -> BacktestOutcome:
     catalog = ParquetDataCatalog(str(catalog_path))
     instrument = catalog_instrument(catalog, settings.instrument_id)
     run_config = build_run_config(settings, instrument, catalog)
-    node = BacktestNode(configs=[run_config])
+    node = StreamingBacktestNode(configs=[run_config])
     started = time.perf_counter()
     try:
         results = node.run()
