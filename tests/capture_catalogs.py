@@ -52,32 +52,31 @@ def capture_catalog(tmp_path_factory, capture_paths, shared_data):
 
 
 def strategy_overrides(cat: CaptureCatalog) -> dict:
-    """The strategy calibrated to the capture: VPIN's volume from its own trades, a short Hurst
-    window and VPIN window so that minutes of data hold trades."""
+    """strategy.yaml's changes (dotted keys) calibrating it to the capture: VPIN's volume from its
+    own trades, a short Hurst window and VPIN window so that minutes of data hold trades."""
     from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
     trades = ParquetDataCatalog(str(cat.path)).trade_ticks([cat.instrument_id])
     hours = (trades[-1].ts_event - trades[0].ts_event) / 3.6e12
     per_hour = sum(float(t.size) for t in trades) / hours
     return {
-        "vpin": {"volume_per_hour": per_hour, "window_minutes": 2.0},
-        "orders": {"base_size": 10.0 if cat.inverse else 0.05},
-        "hurst": {"window": 64},
+        "vpin.volume_per_hour": per_hour, "vpin.window_minutes": 2.0, "hurst.window": 64,
+        "orders.base_size": 10.0 if cat.inverse else 0.05,
     }
 
 
 def run_capture_backtest(cat: CaptureCatalog, out: Path, chunk_size: int | None, **changes):
-    """`run_backtest` through the config files, with the feature recorder on; returns the outcome."""
+    """`run_backtest` through the config files written to `out` (backtest.yaml, strategy.yaml),
+    with the feature recorder on (`out/features.parquet`); returns the outcome."""
     from scalp_nautilus.backtest.runner import run_backtest
     from scalp_nautilus.backtest.settings import load_backtest_settings
     from tests.config_files import write_config
 
     out.mkdir(parents=True, exist_ok=True)
     config = write_config(
-        out, catalog=str(cat.path), instrument_id=cat.instrument_id, reports_dir=str(out / "reports"), plots=False,
-        chunk_size=chunk_size,
-        **{"venue.name": "BINANCE", "venue.starting_balances": ["1 BTC" if cat.inverse else "10000 USDT"],
-           "strategy.config": strategy_overrides(cat)},
+        out, strategy=strategy_overrides(cat), catalog=str(cat.path), instrument_id=cat.instrument_id,
+        reports_dir=str(out / "reports"), plots=False, chunk_size=chunk_size,
+        **{"venue.name": "BINANCE", "venue.starting_balances": ["1 BTC" if cat.inverse else "10000 USDT"]},
         **changes,
     )
     settings = load_backtest_settings(config, None, {"record_features": str(out / "features.parquet")})

@@ -1,10 +1,11 @@
-"""Streamed backtests (`chunk_size`) replay exactly what whole loading replays, funding included.
+"""Streamed backtests (`chunk_size`) and the engine-free feature replay (`scalp-nautilus
+features`) give exactly what a whole-loaded backtest gives, funding included.
 
 Oracle: the same run with the catalog loaded whole (Nautilus's own one-shot path). On every shared
 capture (funding from the capture's mark-price stream or from the funding history), with a chunk
 far smaller than the data so that every type, funding included, is cut into many chunks: the
 fills, round trips, funding payments, decisions, timeline, the recorder's rows and the summary's
-P&L must be identical.
+P&L must be identical; and the feature replay's rows bit-identical to the recorder's.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from scalp_nautilus.cli import main
 from tests.capture_catalogs import capture_catalog  # noqa: F401 (fixture)
 from tests.capture_catalogs import run_capture_backtest
 
@@ -23,7 +25,7 @@ SAME_BYTES = ("round_trips.csv", "funding.csv", "decisions.csv", "timeline.csv")
 @pytest.mark.real_data
 @pytest.mark.slow
 @pytest.mark.parametrize("name", CAPTURE_NAMES)
-def test_streamed_equals_whole_loading(name, capture_catalog, tmp_path):  # noqa: F811
+def test_streamed_backtest_and_feature_replay_equal_whole_loading(name, capture_catalog, tmp_path):  # noqa: F811
     cat = capture_catalog(name)
     whole = run_capture_backtest(cat, tmp_path / "whole", chunk_size=None)
     streamed = run_capture_backtest(cat, tmp_path / "streamed", chunk_size=257)
@@ -37,6 +39,11 @@ def test_streamed_equals_whole_loading(name, capture_catalog, tmp_path):  # noqa
     assert rows_a.num_rows == whole.strategies[0].batches > 1000
     assert rows_a.equals(rows_b)
     assert whole.result.total_events == streamed.result.total_events
+    # the feature replay, from the command line with the backtest's strategy.yaml
+    out = tmp_path / "replayed.parquet"
+    assert main(["features", "--catalog", str(cat.path), "--instrument", cat.instrument_id,
+                 "--config", str(tmp_path / "whole" / "strategy.yaml"), "--out", str(out)]) == 0
+    assert pq.read_table(out).equals(rows_a)
     strip = lambda text: [line for line in text.splitlines() if not line.startswith(("events", "reports"))]
     assert strip(whole.summary()) == strip(streamed.summary())
 

@@ -34,6 +34,7 @@ from nautilus_trader.config import DataEngineConfig
 from nautilus_trader.config import ImportableStrategyConfig
 from nautilus_trader.model.data import FundingRateUpdate
 from nautilus_trader.model.data import OrderBookDelta
+from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.identifiers import Venue
 from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
@@ -119,20 +120,15 @@ def strategy_config(settings: BacktestSettings, end_ns: int) -> dict:
     return {**raw, "instrument_id": settings.instrument_id}
 
 
-def build_run_config(settings: BacktestSettings, instrument: Instrument, catalog: ParquetDataCatalog) -> BacktestRunConfig:
-    iid = instrument.id
-    settle = instrument.get_settlement_currency().code
-    for balance in settings.venue.starting_balances:
-        if balance.split()[-1] != settle:
-            raise ConfigError(
-                f"venue.starting_balances: {balance!r} is not in {settle}, the settlement currency of {iid}",
-            )
-    start_ns, end_ns = data_span(settings, catalog, iid.value)
-    # Funding history starts `funding_history_days` before the book data, also when `start` cuts
-    # the run later: the funding detector's window needs past settlements, while replaying years
-    # of history would tick the strategy's timers through every second of them.
+def data_configs(settings: BacktestSettings, catalog: ParquetDataCatalog, iid: InstrumentId) -> list[BacktestDataConfig]:
+    """One data config per catalog type the instrument has, in `CATALOG_DATA_TYPES` order (the
+    order equal timestamps replay in). Funding history starts `funding_history_days` before the
+    book data, also when `start` cuts the run later: the funding detector's window needs past
+    settlements, while replaying years of history would tick the strategy's timers through every
+    second of them."""
+    start_ns, _ = data_span(settings, catalog, iid.value)
     funding_start = pd.Timestamp(start_ns - round(settings.funding_history_days * 86_400e9), tz="UTC").isoformat()
-    data = [
+    return [
         BacktestDataConfig(
             catalog_path=str(settings.catalog),
             data_cls=f"{cls.__module__}:{cls.__name__}",
@@ -143,6 +139,18 @@ def build_run_config(settings: BacktestSettings, instrument: Instrument, catalog
         for cls in CATALOG_DATA_TYPES
         if catalog.get_intervals(cls, iid.value)
     ]
+
+
+def build_run_config(settings: BacktestSettings, instrument: Instrument, catalog: ParquetDataCatalog) -> BacktestRunConfig:
+    iid = instrument.id
+    settle = instrument.get_settlement_currency().code
+    for balance in settings.venue.starting_balances:
+        if balance.split()[-1] != settle:
+            raise ConfigError(
+                f"venue.starting_balances: {balance!r} is not in {settle}, the settlement currency of {iid}",
+            )
+    start_ns, end_ns = data_span(settings, catalog, iid.value)
+    data = data_configs(settings, catalog, iid)
     v = settings.venue
     venue = BacktestVenueConfig(
         name=v.name,
