@@ -65,7 +65,10 @@ def _parser() -> argparse.ArgumentParser:
     sim = data.add_parser("simulate", help="write the synthetic default market (BTCUSDT-PERP.SIM)")
     catalog_args(sim)
     sim.add_argument("--minutes", type=float, default=60.0)
+    sim.add_argument("--hours", type=float, help="span in hours (instead of --minutes)")
     sim.add_argument("--seed", type=int, default=7)
+    sim.add_argument("--profile", choices=["default", "btcusdt"], default="default",
+                     help="btcusdt: the real captures' intensity (prints its rates beside theirs)")
     sim.set_defaults(run=_cmd_simulate)
 
     ib = data.add_parser("import-binance", help="import a raw Binance futures WebSocket capture (files of one capture in order)")
@@ -136,11 +139,19 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_simulate(args) -> int:
-    from scalp_nautilus.data.simulator import SimulationParams
+    import dataclasses
+
+    from scalp_nautilus.data.simulator import PROFILES
+    from scalp_nautilus.data.simulator import rates_table
     from scalp_nautilus.data.simulator import simulate_to_catalog
 
-    writer, sim = simulate_to_catalog(args.catalog, SimulationParams(minutes=args.minutes, seed=args.seed), args.replace)
+    minutes = args.hours * 60.0 if args.hours is not None else args.minutes
+    params = dataclasses.replace(PROFILES[args.profile], minutes=minutes, seed=args.seed)
+    writer, sim = simulate_to_catalog(args.catalog, params, args.replace)
     print(writer.summary())
+    if args.profile != "default":
+        print(f"profile {args.profile}: rates a second, simulated and the shared real captures")
+        print(rates_table(sim.rates))
     print(f"SYNTHETIC data (seed {args.seed}): {len(sim.regime_log)} regimes, {len(sim.burst_log)} toxic bursts")
     return 0
 
