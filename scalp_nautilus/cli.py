@@ -2,6 +2,8 @@
 
     scalp-nautilus data simulate | import-binance | import-tardis | import-funding | download | list
     scalp-nautilus backtest [--config configs/backtest.yaml] [--record-features PATH]
+    scalp-nautilus features --catalog DIR --instrument ID [--config configs/strategy.yaml] --out F.parquet
+    scalp-nautilus sweep | walk-forward [--config configs/sweep.yaml] [--address A] [--num-cpus N]
     scalp-nautilus train --features PATH... --out models/NAME.pt | evaluate --model PATH --features PATH...
     scalp-nautilus live --config configs/live_binance.yaml [--mainnet]
     scalp-nautilus replay-venue [--config configs/replay_venue.yaml] [--capture FILE...] [--speed X] [--port N]
@@ -65,7 +67,10 @@ def _parser() -> argparse.ArgumentParser:
     sim = data.add_parser("simulate", help="write the synthetic default market (BTCUSDT-PERP.SIM)")
     catalog_args(sim)
     sim.add_argument("--minutes", type=float, default=60.0)
+    sim.add_argument("--hours", type=float, help="span in hours (instead of --minutes)")
     sim.add_argument("--seed", type=int, default=7)
+    sim.add_argument("--profile", choices=["default", "btcusdt"], default="default",
+                     help="btcusdt: the real captures' intensity (prints its rates beside theirs)")
     sim.set_defaults(run=_cmd_simulate)
 
     ib = data.add_parser("import-binance", help="import a raw Binance futures WebSocket capture (files of one capture in order)")
@@ -122,6 +127,9 @@ def _parser() -> argparse.ArgumentParser:
     bt.add_argument("--record-features", metavar="PATH", help="write one Parquet row of features per book batch")
     bt.set_defaults(run=_cmd_backtest)
 
+    _register_features(sub)
+    _register_sweep(sub)
+
     register_model_commands(sub)  # train, evaluate
 
     lv = sub.add_parser("live", help="run the live trading node (testnet unless --mainnet)")
@@ -153,11 +161,19 @@ def _record_parser(sub) -> None:
 
 
 def _cmd_simulate(args) -> int:
-    from scalp_nautilus.data.simulator import SimulationParams
+    import dataclasses
+
+    from scalp_nautilus.data.simulator import PROFILES
+    from scalp_nautilus.data.simulator import rates_table
     from scalp_nautilus.data.simulator import simulate_to_catalog
 
-    writer, sim = simulate_to_catalog(args.catalog, SimulationParams(minutes=args.minutes, seed=args.seed), args.replace)
+    minutes = args.hours * 60.0 if args.hours is not None else args.minutes
+    params = dataclasses.replace(PROFILES[args.profile], minutes=minutes, seed=args.seed)
+    writer, sim = simulate_to_catalog(args.catalog, params, args.replace)
     print(writer.summary())
+    if args.profile != "default":
+        print(f"profile {args.profile}: rates a second, simulated and the shared real captures")
+        print(rates_table(sim.rates))
     print(f"SYNTHETIC data (seed {args.seed}): {len(sim.regime_log)} regimes, {len(sim.burst_log)} toxic bursts")
     return 0
 
@@ -261,6 +277,89 @@ def _cmd_backtest(args) -> int:
     outcome = run_backtest(settings)
     print(outcome.summary())
     return 0
+
+
+# ---------------------------------------------------------------------- features
+
+
+DEFAULT_STRATEGY_CONFIG = Path("configs/strategy.yaml")
+
+
+def _register_features(sub) -> None:
+    fe = sub.add_parser("features", help="replay a catalog into feature rows without the engine (== backtest --record-features)")
+    fe.add_argument("--catalog", default=str(DEFAULT_CATALOG), help="catalog folder (default: %(default)s)")
+    fe.add_argument("--instrument", required=True, help="instrument id, e.g. BTCUSDT-PERP.BINANCE")
+    fe.add_argument("--config", type=Path, default=DEFAULT_STRATEGY_CONFIG, help="strategy config (default: %(default)s)")
+    fe.add_argument("--start", help="ISO time (UTC); default: the catalog's first event")
+    fe.add_argument("--end", help="ISO time (UTC); default: the catalog's last event")
+    fe.add_argument("--out", required=True, type=Path, help="Parquet file, one row per book batch")
+    fe.set_defaults(run=_cmd_features)
+
+
+def _cmd_features(args) -> int:
+    from scalp_nautilus.backtest.settings import check_strategy_config
+    from scalp_nautilus.config import parse_utc
+    from scalp_nautilus.config import read_yaml
+    from scalp_nautilus.replay import replay_features
+
+    for name in ("start", "end"):
+        if getattr(args, name):
+            parse_utc(getattr(args, name), f"--{name}")
+    config = check_strategy_config(
+        read_yaml(args.config), "scalp_nautilus.strategy:ScalpStrategyConfig", args.instrument, str(args.config),
+    )
+    result = replay_features(args.catalog, args.instrument, config, args.out, args.start, args.end)
+    print(f"{result.rows:,} rows ({result.events:,} events in {result.wall_seconds:.1f} s, "
+          f"{result.events_per_second:,.0f} events/s) -> {result.path}")
+    return 0
+
+
+# ---------------------------------------------------------------------- sweeps
+
+
+DEFAULT_SWEEP_CONFIG = Path("configs/sweep.yaml")
+_SWEEP_COLUMNS = ["task", "start", "status", "net", "trading", "fees", "funding", "round_trips", "win_rate", "max_drawdown"]
+
+
+def _register_sweep(sub) -> None:
+    for name, text in (("sweep", "run a grid (or Optuna search) of strategy overrides x date ranges on Ray"),
+                       ("walk-forward", "choose the overrides on window k, run them on window k+1 (Ray)")):
+        sp = sub.add_parser(name, help=text)
+        sp.add_argument("--config", type=Path, default=DEFAULT_SWEEP_CONFIG)
+        sp.add_argument("--address", help="join this Ray cluster instead of a local Ray (overrides the config)")
+        sp.add_argument("--num-cpus", type=int, help="local Ray's CPUs (overrides the config)")
+        sp.set_defaults(run=_cmd_sweep, walk=name == "walk-forward")
+
+
+def _cmd_sweep(args) -> int:
+    import pandas as pd
+
+    from scalp_nautilus.backtest.sweep import best_row
+    from scalp_nautilus.backtest.sweep import check_walk_forward
+    from scalp_nautilus.backtest.sweep import load_sweep
+    from scalp_nautilus.backtest.sweep import run_sweep
+    from scalp_nautilus.backtest.sweep import walk_forward
+
+    overrides = {k: v for k, v in (("address", args.address), ("num_cpus", args.num_cpus)) if v is not None}
+    plan = load_sweep(args.config, overrides)
+    if args.walk:
+        check_walk_forward(plan)
+    table = run_sweep(plan)
+    s = plan.settings
+    columns = [c for c in table.columns if c.startswith("set.")] + [c for c in _SWEEP_COLUMNS if c in table.columns]
+    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.max_colwidth", 60):
+        print(table[columns].to_string(index=False))
+        for _, row in table[table["status"] == "failed"].iterrows():
+            print(f"task {row['task']} FAILED: {row['error']}")
+        best = best_row(table, s.metric, s.maximize)
+        print(f"best by {s.metric}: " + ("none (no task succeeded)" if best is None else best[columns].to_dict().__repr__()))
+        if args.walk:
+            chain = walk_forward(plan, table)
+            print(chain.to_string(index=False))
+            print(f"walk-forward {s.metric}: in-sample total {chain['in_sample'].sum():+.4f}, "
+                  f"out-of-sample total {chain['out_of_sample'].sum():+.4f}")
+    print(f"results: {Path(s.out).resolve()}")
+    return 0 if (table["status"] == "ok").all() else 1
 
 
 # ---------------------------------------------------------------------- live

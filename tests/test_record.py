@@ -551,3 +551,20 @@ def test_reconnect_backs_off(tmp_path, caplog):
     waits = [float(m.group(1)) for r in caplog.records if (m := re.search(r"reconnecting in ([\d.]+) s", r.message))]
     assert waits[:5] == [0.1, 0.2, 0.4, 0.4, 0.4]
     assert recorder.stop_reason.startswith("stop_after_s") and not capture_files(folder(tmp_path))
+
+
+def test_futures_snapshot_ending_right_before_the_first_buffered_diff_is_usable():
+    """On plain numbers: a snapshot whose lastUpdateId is the first buffered diff's `pu` (the
+    recorder asked right after that diff's predecessor) is usable, as `BookSync.diff` already
+    accepts such a first diff; one with updates missing in between is not."""
+    from scalp_nautilus.data.binance_sync import BookSync, Verdict
+    from scalp_nautilus.record.binance import _ChainDiff
+
+    sync = BookSync()
+    assert sync.diff(_ChainDiff(105, 110, 100)) is Verdict.BUFFERED
+    usable, dropped, replay = sync.snapshot(100)
+    assert usable and dropped == 0 and [sync.diff(d) for d in replay] == [Verdict.APPLY]
+    assert sync.diff(_ChainDiff(111, 112, 110)) is Verdict.APPLY
+    sync = BookSync()
+    sync.diff(_ChainDiff(105, 110, 101))
+    assert not sync.snapshot(100)[0]  # update 101 is in neither the snapshot nor the stream

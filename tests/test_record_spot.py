@@ -2,10 +2,9 @@
 spot capture (shared/data/binance-spot) as Binance spot does: the combined stream, and
 ``/api/v3/depth`` answering with the capture's own snapshot first and later with the server's book.
 
-Spot diffs have no ``pu``: the chain rule is ``U`` = previous ``u`` + 1. The recorder judges them
-with `BookSync` as diffs with ``pu = U - 1``; the oracle here is the rule itself, checked on the
-recorded lines by hand, and the recorder's own counters. (The capture importer reads spot captures
-once spot import lands; until then the recording is checked line for line against the source.)
+Spot diffs have no ``pu``: the chain rule is ``U`` = previous ``u`` + 1 (`BookSync(spot=True)`).
+Oracles: the rule itself, checked by hand on the recorded lines; the source lines as sent; and the
+import of the source file, which the import of the recording must equal.
 """
 
 from __future__ import annotations
@@ -18,7 +17,10 @@ from pathlib import Path
 import msgspec
 import pytest
 from aiohttp import web
+from nautilus_trader.model.data import OrderBookDelta
+from nautilus_trader.model.enums import BookAction, OrderSide, RecordFlag
 
+from scalp_nautilus.data.binance_capture import BinanceCaptureImporter
 from scalp_nautilus.record.run import Recorder
 from scalp_nautilus.record.writer import capture_files, read_sidecar
 from tests.record_harness import record_until_done
@@ -29,8 +31,13 @@ SYMBOL = "NEXOUSDT"
 
 
 @pytest.fixture(scope="module")
-def spot_lines(shared_data) -> list[bytes]:
-    with gzip.open(shared_data / "binance-spot" / "spot_nexousdt_20240723.dat.gz", "rb") as fh:
+def spot_file(shared_data) -> Path:
+    return shared_data / "binance-spot" / "spot_nexousdt_20240723.dat.gz"
+
+
+@pytest.fixture(scope="module")
+def spot_lines(spot_file) -> list[bytes]:
+    with gzip.open(spot_file, "rb") as fh:
         return [line.rstrip(b"\n").split(b" ", 1)[1] for line in fh]
 
 
@@ -134,7 +141,7 @@ def chain_breaks(lines: list[bytes]) -> list[tuple[int, int]]:
     return breaks
 
 
-def test_spot_recording_is_the_stream_as_sent(spot_lines, tmp_path):
+def test_spot_recording_is_the_stream_as_sent(spot_lines, spot_file, tmp_path):
     server = SpotServer(spot_lines)
     recorder, file = record(tmp_path, server)
     session = recorder.sessions[0]
@@ -146,9 +153,12 @@ def test_spot_recording_is_the_stream_as_sent(spot_lines, tmp_path):
     assert lines.index(server.snapshot) > first_diff
     assert chain_breaks(lines) == [] and sum(b"depthUpdate" in x for x in lines) == 1188
     assert read_sidecar(file)["snapshots"][0]["last_update_id"] == 134180599
+    rec, stats = imported([file])
+    src, _ = imported([spot_file])
+    assert stats.sequence_gaps == 0 and stats.snapshots_applied == 1 and len(rec) > 3_000 and rec == src
 
 
-def test_spot_withheld_diff_is_a_gap_for_the_recorder(spot_lines, tmp_path):
+def test_spot_withheld_diff_is_a_gap_for_the_recorder(spot_lines, spot_file, tmp_path):
     server = SpotServer(spot_lines, withhold_diff=500)
     recorder, file = record(tmp_path, server)
     session = recorder.sessions[0]
@@ -156,39 +166,45 @@ def test_spot_withheld_diff_is_a_gap_for_the_recorder(spot_lines, tmp_path):
     lines = recorded(file)
     (brk,) = chain_breaks(lines)
     meta = read_sidecar(file)
-    assert meta["gaps"][0]["reason"] == f"pu={brk[1] - 1} but the previous diff ended at u={brk[0]}"
+    assert meta["gaps"][0]["reason"] == f"U={brk[1]} but the previous diff ended at u={brk[0]}"
     assert [s["reason"] for s in meta["snapshots"]] == ["start", "gap"]
     # The fresh snapshot is the server's book at the time: at or after the diff that revealed the gap.
-    assert meta["snapshots"][1]["last_update_id"] >= brk[1]
+    snap_id = meta["snapshots"][1]["last_update_id"]
+    assert snap_id >= brk[1]
+    rec, stats = imported([file])
+    src, _ = imported([spot_file])
+    assert stats.sequence_gaps == 1 and stats.snapshots_applied == 2
+    assert book_after(rec, snap_id) == book_after(src, snap_id)
+    assert [d for d in rec if d[5] > snap_id] == [d for d in src if d[5] > snap_id]
 
 
-def test_spot_rule_through_book_sync():
-    """`BookSync` with spot diffs as ``pu = U - 1`` applies Binance spot's rules, on plain numbers:
-    the first diff has ``U <= lastUpdateId + 1 <= u`` (a buffered diff ending exactly at
-    ``lastUpdateId`` is applied again: harmless, its levels are the values as of that id); then
-    ``U`` = previous ``u`` + 1. A snapshot ending right before the first buffered diff is usable."""
-    from scalp_nautilus.data.binance_sync import BookSync, Verdict
-    from scalp_nautilus.record.binance import _ChainDiff, _spot_pu
+def imported(paths) -> tuple[list, object]:
+    """Book deltas as comparable tuples (a spot snapshot is stamped with its receive time, so its
+    times are left out) and the import's counters."""
+    imp = BinanceCaptureImporter(paths)
+    out = []
+    for e in imp.events():
+        if isinstance(e, OrderBookDelta):
+            snap = bool(e.flags & RecordFlag.F_SNAPSHOT)
+            out.append((int(e.action), int(e.order.side), str(e.order.price), str(e.order.size), e.flags, e.sequence,
+                        None if snap else e.ts_event))
+    return out, imp.stats
 
-    def diff(U, u):
-        return _ChainDiff(U, u, _spot_pu(U))
 
-    sync = BookSync()
-    for U, u in ((90, 95), (96, 99), (100, 100), (101, 103)):
-        assert sync.diff(diff(U, u)) is Verdict.BUFFERED
-    usable, dropped, replay = sync.snapshot(99)
-    assert usable and dropped == 1  # (90, 95) is older than the snapshot
-    assert [sync.diff(d) for d in replay] == [Verdict.APPLY] * 3
-    assert sync.diff(diff(104, 110)) is Verdict.APPLY
-    assert sync.diff(diff(112, 115)) is Verdict.GAP  # 111 is missing
-    usable, _, replay = sync.snapshot(116)  # newer than the buffered (112, 115): dropped
-    assert usable and replay == []
-    assert sync.diff(diff(117, 118)) is Verdict.APPLY  # U == lastUpdateId + 1
-    assert sync.diff(diff(120, 121)) is Verdict.GAP
-    sync = BookSync()
-    sync.diff(diff(114, 117))
-    assert sync.snapshot(113)[0]  # the buffered diff starts right after the snapshot: usable
-    assert BookSync().snapshot(0)[0]  # an empty buffer takes any snapshot
-    sync = BookSync()
-    sync.diff(diff(115, 117))
-    assert not sync.snapshot(113)[0]  # 114 is missing between the snapshot and the stream
+def book_after(deltas: list, sequence: int) -> tuple[dict, dict]:
+    """A plain dict book from the delta tuples, after the last batch with this sequence."""
+    bids: dict = {}
+    asks: dict = {}
+    found = None
+    for action, side, price, size, flags, seq, _ in deltas:
+        book = bids if side == int(OrderSide.BUY) else asks
+        if action == int(BookAction.CLEAR):
+            bids, asks = {}, {}
+        elif action == int(BookAction.DELETE):
+            book.pop(price, None)
+        else:
+            book[price] = size
+        if flags & int(RecordFlag.F_LAST) and seq == sequence:
+            found = (dict(bids), dict(asks))
+    assert found is not None
+    return found

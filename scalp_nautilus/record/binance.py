@@ -12,9 +12,7 @@ snapshots, and the recorder's own check of the diff chain.
   recorder itself sees in the chain, and at the start of each rotated file (so a file imports on
   its own; in a folder read as one capture the importer ignores a snapshot taken in sync).
 - The chain: futures diffs carry ``pu`` (the previous diff's ``u``); spot diffs do not, their rule
-  is ``U`` = previous ``u`` + 1. Spot diffs are therefore judged as futures diffs with
-  ``pu = U - 1``, which states exactly that rule (see `_spot_pu`); the first diff after a spot
-  snapshot then passes when ``U <= lastUpdateId + 1 <= u`` or it brackets ``lastUpdateId``.
+  is ``U`` = previous ``u`` + 1 (`BookSync(spot=True)`, the importer's own).
 """
 
 from __future__ import annotations
@@ -54,11 +52,6 @@ class _ChainDiff(msgspec.Struct, array_like=True):
     pu: int | None
 
 
-def _spot_pu(U: int) -> int:
-    """Spot's chain rule (``U`` = previous ``u`` + 1) as futures' (``pu`` = previous ``u``)."""
-    return U - 1
-
-
 class BinanceSession(Session):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -66,7 +59,7 @@ class BinanceSession(Session):
         self.streams = [f"{self.symbol.lower()}@{s}" for s in self.venue.resolved_streams]
         depth = [s for s in self.streams if s.split("@")[1] == "depth"]
         self.depth_stream = depth[0] if depth else None
-        self.sync = BookSync()
+        self.sync = BookSync(spot=self.spot)
         self._decode = msgspec.json.Decoder(_Envelope).decode
         self._snapshot_task: asyncio.Task | None = None
         self._snapshot_reason = "start"
@@ -89,8 +82,7 @@ class BinanceSession(Session):
         data = msg.data
         self.record(recv_ns, msg.stream or "<no stream>", text, data.E if data is not None else None)
         if msg.stream == self.depth_stream and data is not None and data.U is not None and data.u is not None:
-            pu = _spot_pu(data.U) if self.spot else data.pu
-            self._judge(recv_ns, _ChainDiff(data.U, data.u, pu))
+            self._judge(recv_ns, _ChainDiff(data.U, data.u, data.pu))
 
     def _judge(self, recv_ns: int, diff: _ChainDiff) -> None:
         verdict = self.sync.diff(diff)
