@@ -76,7 +76,9 @@ class Recorder:
     async def _run(self) -> None:
         if not self._disk_ok():
             return
-        async with aiohttp.ClientSession() as http:
+        # No overall time limit on the session: a WebSocket lives for hours (REST calls set their own).
+        timeout = aiohttp.ClientTimeout(total=None, connect=self.settings.reconnect.http_timeout_s)
+        async with aiohttp.ClientSession(timeout=timeout) as http:
             for venue in self.settings.venues:
                 cls = BybitSession if venue.venue == "bybit-linear" else BinanceSession
                 self.sessions += [cls(self.settings, venue, s.upper(), http) for s in venue.symbols]
