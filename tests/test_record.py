@@ -345,8 +345,10 @@ def test_disk_limit_stops_cleanly(source, tmp_path, monkeypatch, caplog):
 
 
 def _start_recorder_process(tmp_path: Path, venue) -> tuple[subprocess.Popen, Path]:
+    """`scalp-nautilus record` in its own process; the command line's overrides replace the
+    config's folder and add an (hourly, so idle here) import."""
     settings = {
-        "out_dir": str(tmp_path / "out"),
+        "out_dir": str(tmp_path / "not-used"),
         "venues": [{"venue": "binance-usdm", "symbols": [SYMBOL], "base_url_http": venue.url_http, "base_url_ws": venue.url_ws}],
         "flush_s": 0.2,
         "disk": {"warn_free_gb": 0.0, "min_free_gb": 0.0},
@@ -354,7 +356,8 @@ def _start_recorder_process(tmp_path: Path, venue) -> tuple[subprocess.Popen, Pa
     config = tmp_path / "record.yaml"
     config.write_text(yaml.safe_dump(settings))
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "scalp_nautilus.cli", "record", "--config", str(config)],
+    proc = subprocess.Popen([sys.executable, "-m", "scalp_nautilus.cli", "record", "--config", str(config),
+                             "--out-dir", str(tmp_path / "out"), "--catalog", str(tmp_path / "catalog"), "--import-every", "1h"],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     return proc, folder(tmp_path / "out")
 
@@ -389,7 +392,7 @@ def test_sigterm_mid_file_leaves_it_closed_and_readable(source, tmp_path):
         proc.send_signal(signal.SIGTERM)
         output = proc.communicate(timeout=30)[0].decode()
     assert proc.returncode == 0, output
-    assert "stopping: SIGTERM" in output
+    assert "stopping: SIGTERM" in output and not (tmp_path / "not-used").exists()
     (file,) = capture_files(where)
     lines, clean = _full_lines(file)
     assert clean and lines[-1] == b""  # a complete gzip stream whose last line is whole
