@@ -44,7 +44,11 @@ def seconds_to_ns(section: str, field: str, param: str) -> tuple[str, str, Calla
 WIRING: dict[tuple[str, str], tuple[str, str, Callable]] = {
     ("vpin", "volume_per_hour"): ("vpin", "window_volume", lambda c: c.vpin.volume_per_hour * c.vpin.window_minutes / 60),
     ("vpin", "window_minutes"): ("vpin", "window_volume", lambda c: c.vpin.volume_per_hour * c.vpin.window_minutes / 60),
-    **{("vpin", f): same("vpin", f) for f in ("n_buckets", "thresholds", "multipliers")},
+    **{
+        ("vpin", f): same("vpin", f)
+        for f in ("n_buckets", "thresholds", "multipliers", "threshold_mode", "threshold_quantiles", "quantile_history",
+                  "quantile_min")
+    },
     **{("classifier", f): same("classifier", f) for f in ("ignore_venue", "tick_share_warning")},
     **{("ofi", f): same("ofi", f) for f in ("levels", "zscore_window")},
     ("cvd", "bucket_s"): seconds_to_ns("cvd", "bucket_s", "bucket_ns"),
@@ -54,8 +58,10 @@ WIRING: dict[tuple[str, str], tuple[str, str, Callable]] = {
         for f in (
             "spread_tight_bps", "spread_wide_bps", "depth_thick", "depth_thin", "activity_active", "activity_quiet",
             "spread_factors", "depth_factors", "activity_factors", "min_multiplier", "max_multiplier",
+            "threshold_mode", "quantiles", "quantile_history", "quantile_min",
         )
     },
+    ("regime", "quantile_sample_s"): seconds_to_ns("regime", "quantile_sample_s", "quantile_sample_ns"),
     ("regime", "activity_window_s"): seconds_to_ns("regime", "activity_window_s", "activity_window_ns"),
     **{
         ("liquidity", f): same("liquidity", f)
@@ -106,6 +112,8 @@ def candidates(default: Any) -> list[Any]:
         return [tuple(x * 0.9 + 0.001 * i for i, x in enumerate(default)), tuple(x * 1.05 for x in default)]
     if default is None:
         return ["some/model.pt"]
+    if isinstance(default, str):  # the threshold modes
+        return [mode for mode in ("quantile", "fixed") if mode != default]
     raise TypeError(f"no candidate for {default!r}")
 
 
