@@ -30,8 +30,10 @@ import msgspec
 
 from scalp_nautilus.record.run import Recorder
 from scalp_nautilus.record.settings import RecordSettings
-from scalp_nautilus.testing.live import free_port, start_venue_process
-from scalp_nautilus.testing.shared_data import CAPTURES, shared_data_dir
+from scalp_nautilus.testing.live import free_port
+from scalp_nautilus.testing.live import start_venue_process
+from scalp_nautilus.testing.shared_data import CAPTURES
+from scalp_nautilus.testing.shared_data import shared_data_dir
 
 _S = 1_000_000_000
 

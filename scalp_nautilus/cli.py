@@ -186,7 +186,9 @@ def _cmd_import_binance(args) -> int:
     from scalp_nautilus.data.catalog import write_to_catalog
 
     offset = None if args.clock_offset_ms is None else round(args.clock_offset_ms * 1_000_000)
-    imp = BinanceCaptureImporter(_capture_files(args.files), symbol=args.symbol, exchange_info=args.exchange_info, clock_offset_ns=offset)
+    imp = BinanceCaptureImporter(
+        _capture_files(args.files), symbol=args.symbol, exchange_info=args.exchange_info, clock_offset_ns=offset
+    )
     writer = write_to_catalog(imp.events(), imp.instrument, args.catalog, replace=args.replace)
     print(imp.stats.summary())
     print(writer.summary())

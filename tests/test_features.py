@@ -202,7 +202,6 @@ def test_indicators_fed_by_a_nautilus_strategy(capture_paths):
     from nautilus_trader.model.objects import Money
     from nautilus_trader.trading.strategy import Strategy
 
-    from scalp_nautilus.testing.captures import load
     from scalp_nautilus.indicators import LeeReadyClassifier
     from scalp_nautilus.testing.captures import load
 

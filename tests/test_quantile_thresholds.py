@@ -128,7 +128,7 @@ def test_config_keys_decode_and_are_checked():
         decode(_config(vpin={"threshold_mode": "rolling"}), ScalpStrategyConfig, "s.yaml")
     with pytest.raises(ConfigError, match="threshold_quantiles"):
         decode(_config(vpin={"threshold_quantiles": [0.9, 0.5, 0.95]}), ScalpStrategyConfig, "s.yaml")
-    with pytest.raises(ConfigError, match="regime.quantiles"):
+    with pytest.raises(ConfigError, match=r"regime\.quantiles"):
         decode(_config(regime={"quantiles": [0.8, 0.2]}), ScalpStrategyConfig, "s.yaml")
 
 

@@ -22,21 +22,25 @@ from pathlib import Path
 import msgspec
 import pytest
 import yaml
-from nautilus_trader.model.book import OrderBook
-from nautilus_trader.model.data import FundingRateUpdate, OrderBookDelta, TradeTick
-from nautilus_trader.model.enums import BookType, RecordFlag
 
-from scalp_nautilus.data.binance_capture import (
-    BinanceCaptureImporter,
-    CaptureStats,
-    read_lines,
-)
-from scalp_nautilus.live.venue.capture import Capture, load_capture
+from nautilus_trader.model.book import OrderBook
+from nautilus_trader.model.data import FundingRateUpdate
+from nautilus_trader.model.data import OrderBookDelta
+from nautilus_trader.model.data import TradeTick
+from nautilus_trader.model.enums import BookType
+from nautilus_trader.model.enums import RecordFlag
+
+from scalp_nautilus.data.binance_capture import BinanceCaptureImporter
+from scalp_nautilus.data.binance_capture import CaptureStats
+from scalp_nautilus.data.binance_capture import read_lines
+from scalp_nautilus.live.venue.capture import Capture
+from scalp_nautilus.live.venue.capture import load_capture
 from scalp_nautilus.live.venue.settings import ReplayVenueSettings
 from scalp_nautilus.live.venue.thread import VenueThread
 from scalp_nautilus.record.run import Recorder
 from scalp_nautilus.record.settings import RecordSettings
-from scalp_nautilus.record.writer import capture_files, read_sidecar
+from scalp_nautilus.record.writer import capture_files
+from scalp_nautilus.record.writer import read_sidecar
 from scalp_nautilus.testing.shared_data import PROJECT_ROOT
 
 pytestmark = pytest.mark.real_data
@@ -111,7 +115,8 @@ def data_of(imp) -> tuple[list, list, list, object]:
     deltas, trades, funding = [], [], []
     for e in imp.events():
         if isinstance(e, OrderBookDelta):
-            deltas.append((int(e.action), int(e.order.side), str(e.order.price), str(e.order.size), e.flags, e.sequence, e.ts_event))
+            o = e.order
+            deltas.append((int(e.action), int(o.side), str(o.price), str(o.size), e.flags, e.sequence, e.ts_event))
         elif isinstance(e, TradeTick):
             trades.append((e.trade_id.value, str(e.price), str(e.size), int(e.aggressor_side), e.ts_event))
         elif isinstance(e, FundingRateUpdate):
@@ -489,10 +494,11 @@ def test_record_config_errors_name_file_and_key(tmp_path):
     assert load_record_settings(PROJECT_ROOT / "configs" / "record.yaml").venues[0].depth_endpoint == "/fapi/v1/depth"
     bad = tmp_path / "record.yaml"
     bad.write_text("venues:\n  - venue: binance-usdm\n    symbols: [BTCUSDT]\n    snapshot_limt: 100\n")
-    with pytest.raises(ConfigError, match=r"record.yaml: unknown key `venues\[0\].snapshot_limt` \(did you mean `snapshot_limit`"):
+    expected = r"record\.yaml: unknown key `venues\[0\]\.snapshot_limt` \(did you mean `snapshot_limit`"
+    with pytest.raises(ConfigError, match=expected):
         load_record_settings(bad)
     bad.write_text("venues:\n  - venue: binance-spot\n    symbols: [BTCUSDT]\n    snapshot_limit: 9000\n")
-    with pytest.raises(ConfigError, match="record.yaml.*snapshot_limit: at most 5000"):
+    with pytest.raises(ConfigError, match=r"record\.yaml.*snapshot_limit: at most 5000"):
         load_record_settings(bad)
     bad.write_text("venues:\n  - venue: okx\n    symbols: [BTCUSDT]\n")
     with pytest.raises(ConfigError, match=r"record.yaml: key `venues\[0\].venue`"):
@@ -560,7 +566,8 @@ def test_futures_snapshot_ending_right_before_the_first_buffered_diff_is_usable(
     """On plain numbers: a snapshot whose lastUpdateId is the first buffered diff's `pu` (the
     recorder asked right after that diff's predecessor) is usable, as `BookSync.diff` already
     accepts such a first diff; one with updates missing in between is not."""
-    from scalp_nautilus.data.binance_sync import BookSync, Verdict
+    from scalp_nautilus.data.binance_sync import BookSync
+    from scalp_nautilus.data.binance_sync import Verdict
     from scalp_nautilus.record.binance import _ChainDiff
 
     sync = BookSync()

@@ -13,19 +13,23 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from aiohttp import WSMsgType, web
+from aiohttp import WSMsgType
+from aiohttp import web
+
 from nautilus_trader.model.book import OrderBook
-from nautilus_trader.model.data import (
-    FundingRateUpdate,
-    MarkPriceUpdate,
-    OrderBookDelta,
-    TradeTick,
-)
-from nautilus_trader.model.enums import AggressorSide, BookAction, BookType, RecordFlag
+from nautilus_trader.model.data import FundingRateUpdate
+from nautilus_trader.model.data import MarkPriceUpdate
+from nautilus_trader.model.data import OrderBookDelta
+from nautilus_trader.model.data import TradeTick
+from nautilus_trader.model.enums import AggressorSide
+from nautilus_trader.model.enums import BookAction
+from nautilus_trader.model.enums import BookType
+from nautilus_trader.model.enums import RecordFlag
 
 from scalp_nautilus.data.bybit_capture import BybitCaptureImporter
 from scalp_nautilus.record.run import Recorder
-from scalp_nautilus.record.writer import capture_files, read_sidecar
+from scalp_nautilus.record.writer import capture_files
+from scalp_nautilus.record.writer import read_sidecar
 from tests.record_harness import record_until_done
 
 pytestmark = pytest.mark.real_data
@@ -222,7 +226,9 @@ def test_bybit_record_and_reimport(messages, tmp_path):
     assert str(imp.instrument.id) == "XRPUSDT-LINEAR.BYBIT"
     assert (str(imp.instrument.price_increment), str(imp.instrument.size_increment)) == ("0.0001", "1")
 
-    trades = [(t.trade_id.value, str(t.price), str(t.size), t.aggressor_side, t.ts_event) for t in other if isinstance(t, TradeTick)]
+    trades = [
+        (t.trade_id.value, str(t.price), str(t.size), t.aggressor_side, t.ts_event) for t in other if isinstance(t, TradeTick)
+    ]
     assert trades == [("a-1", "1.9533", "1200", AggressorSide.BUYER, 1733011201199_000_000),
                       ("a-2", "1.9531", "35", AggressorSide.SELLER, 1733011201199_000_000),
                       ("a-3", "1.9529", "500", AggressorSide.SELLER, 1733011203698_000_000)]

@@ -17,12 +17,16 @@ from pathlib import Path
 import msgspec
 import pytest
 from aiohttp import web
+
 from nautilus_trader.model.data import OrderBookDelta
-from nautilus_trader.model.enums import BookAction, OrderSide, RecordFlag
+from nautilus_trader.model.enums import BookAction
+from nautilus_trader.model.enums import OrderSide
+from nautilus_trader.model.enums import RecordFlag
 
 from scalp_nautilus.data.binance_capture import BinanceCaptureImporter
 from scalp_nautilus.record.run import Recorder
-from scalp_nautilus.record.writer import capture_files, read_sidecar
+from scalp_nautilus.record.writer import capture_files
+from scalp_nautilus.record.writer import read_sidecar
 from tests.record_harness import record_until_done
 
 pytestmark = pytest.mark.real_data
@@ -115,7 +119,7 @@ def record(tmp_path: Path, server: SpotServer) -> tuple[Recorder, Path]:
         "out_dir": str(tmp_path),
         "venues": [{"venue": "binance-spot", "symbols": [SYMBOL], "base_url_http": f"http://{host}",
                     "base_url_ws": f"ws://{host}", "streams": ["depth@100ms", "trade", "bookTicker"]}],
-    }, lambda: server.done, lambda: server._runner.cleanup())
+    }, lambda: server.done, server._runner.cleanup)
     (file,) = capture_files(tmp_path / "binance-spot" / SYMBOL)
     return recorder, file
 

@@ -105,7 +105,9 @@ def test_block_bootstrap_reproducible_and_covers_a_known_correlation():
     x = rng.standard_normal(n)
     y = rho * x + math.sqrt(1 - rho * rho) * rng.standard_normal(n)
     blocks = np.arange(n) // 100  # 30 blocks
-    stat = lambda i: spearman(x[i], y[i])
+    def stat(i):
+        return spearman(x[i], y[i])
+
     a, b = block_bootstrap(stat, blocks, 200, seed=5), block_bootstrap(stat, blocks, 200, seed=5)
     assert a == b
     assert block_bootstrap(stat, blocks, 200, seed=6) != a
@@ -165,7 +167,7 @@ def test_bad_input_gives_errors_or_not_enough_data_and_never_nan_in_files(tmp_pa
     with pytest.raises(ValueError, match=r"bare.parquet: lacks columns \['book_valid', 'cold'\]"):
         load_features([tmp_path / "bare.parquet"])
     bad = features_file(tmp_path / "nan.parquet", 100, ofi_z=np.r_[np.nan, np.zeros(99)])
-    with pytest.raises(ValueError, match="nan.parquet: column ofi_z holds NaN or inf"):
+    with pytest.raises(ValueError, match=r"nan\.parquet: column ofi_z holds NaN or inf"):
         load_features([bad])
     assert main(["research", "edge", "--features", str(tmp_path / "none.parquet"), "--out", str(out)]) == 1
 

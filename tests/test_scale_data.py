@@ -79,7 +79,8 @@ def test_spot_capture_imports_gapless_and_book_equals_book_ticker(shared_data):
         last = e.ts_event
         book.apply_delta(e)
         if e.flags & F_LAST and e.sequence in tickers:
-            top = (float(book.best_bid_price()), float(book.best_bid_size()), float(book.best_ask_price()), float(book.best_ask_size()))
+            bid = (float(book.best_bid_price()), float(book.best_bid_size()))
+            top = (*bid, float(book.best_ask_price()), float(book.best_ask_size()))
             compared += 1
             mismatched += top != tickers[e.sequence]
     s = imp.stats

@@ -44,7 +44,9 @@ def test_streamed_backtest_and_feature_replay_equal_whole_loading(name, capture_
     assert main(["features", "--catalog", str(cat.path), "--instrument", cat.instrument_id,
                  "--config", str(tmp_path / "whole" / "strategy.yaml"), "--out", str(out)]) == 0
     assert pq.read_table(out).equals(rows_a)
-    strip = lambda text: [line for line in text.splitlines() if not line.startswith(("events", "reports"))]
+    def strip(text: str) -> list[str]:
+        return [line for line in text.splitlines() if not line.startswith(("events", "reports"))]
+
     assert strip(whole.summary()) == strip(streamed.summary())
 
 

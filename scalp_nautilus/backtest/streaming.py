@@ -79,7 +79,9 @@ def data_bounds(config: BacktestDataConfig) -> tuple[int, int] | None:
     if not files:
         return None
     start, end = _ns(config.start_time), _ns(config.end_time)
-    firsts, lasts = (_kept(pq.read_table(f, columns=["ts_init"]).column("ts_init").to_numpy(), start, end) for f in (files[0], files[-1]))
+    firsts, lasts = (
+        _kept(pq.read_table(f, columns=["ts_init"]).column("ts_init").to_numpy(), start, end) for f in (files[0], files[-1])
+    )
     if not len(firsts) or not len(lasts):
         return None
     return int(firsts.min()), int(lasts.max())

@@ -55,12 +55,12 @@ class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     pass
 
 
-class RangeSettings(_Section):
+class RangeSettings(_Section, frozen=True):
     start: str
     end: str
 
 
-class SweepSettings(_Section):
+class SweepSettings(_Section, frozen=True):
     backtest_config: str = "backtest.yaml"  # relative to the sweep file's folder
     ranges: list[RangeSettings] = msgspec.field(default_factory=list)  # empty: the catalog's whole span
     grid: dict[str, list[Any]] = msgspec.field(default_factory=dict)  # dotted strategy key -> values
@@ -128,7 +128,9 @@ def _check_ranges(path: Path, s: SweepSettings, base: BacktestSettings) -> list[
         raise ConfigError(f"{path}: key `backtest_config`: its catalog {catalog} does not exist")
     spans = ParquetDataCatalog(str(catalog)).get_intervals(OrderBookDelta, base.instrument_id)
     if not spans:
-        raise ConfigError(f"{path}: key `backtest_config`: the catalog {catalog} holds no order-book deltas of {base.instrument_id}")
+        raise ConfigError(
+            f"{path}: key `backtest_config`: the catalog {catalog} holds no order-book deltas of {base.instrument_id}"
+        )
     lo, hi = min(a for a, _ in spans), max(b for _, b in spans)
     out = []
     for i, r in enumerate(s.ranges):
@@ -191,7 +193,7 @@ def run_tasks(plan: SweepPlan, tasks: list[tuple[dict, tuple]], first: int = 0) 
         i = futures[done[0]]
         try:
             rows[i].update(status="ok", error="", **ray.get(done[0]))
-        except Exception as exc:  # the task raised, or its worker died: reported, the others go on
+        except Exception as exc:  # noqa: BLE001 - the task raised, or its worker died: reported, the others go on
             rows[i].update(status="failed", error=_error_text(exc))
             log.warning("task %d failed: %s", i, rows[i]["error"])
     return [rows[i] for i in sorted(rows)]
@@ -270,7 +272,9 @@ def walk_forward(plan: SweepPlan, table: pd.DataFrame) -> pd.DataFrame:
         (a0, _), (b0, b1) = plan.ranges[k], plan.ranges[k + 1]
         best = best_row(table[table["start"] == a0], s.metric, s.maximize)
         if best is None:
-            chain.append({"window": k, "chosen": None, "in_sample": math.nan, "out_of_sample": math.nan, "oos_start": b0, "oos_end": b1})
+            chain.append(
+                {"window": k, "chosen": None, "in_sample": math.nan, "out_of_sample": math.nan, "oos_start": b0, "oos_end": b1}
+            )
             continue
         same = (table["start"] == b0)
         for key in keys:

@@ -86,7 +86,7 @@ class BookSync:
             if diff.U > self.snapshot_id + self._next and (self.spot or diff.pu != self.snapshot_id):
                 return self._gap(diff, f"first diff after snapshot {self.snapshot_id} starts at U={diff.U}")
         elif self.spot:
-            if diff.U != self.chain_u + 1:
+            if self.chain_u is None or diff.U != self.chain_u + 1:  # synced means chain_u is set
                 return self._gap(diff, f"U={diff.U} but the previous diff ended at u={self.chain_u}")
         elif diff.pu != self.chain_u:
             return self._gap(diff, f"pu={diff.pu} but the previous diff ended at u={self.chain_u}")

@@ -27,32 +27,39 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from decimal import Decimal, InvalidOperation
+from collections.abc import Iterable
+from collections.abc import Iterator
+from decimal import Decimal
+from decimal import InvalidOperation
 from pathlib import Path
 
 import msgspec
-from nautilus_trader.model.data import (
-    BookOrder,
-    FundingRateUpdate,
-    MarkPriceUpdate,
-    OrderBookDelta,
-    TradeTick,
-)
-from nautilus_trader.model.enums import AggressorSide, BookAction, OrderSide, RecordFlag
-from nautilus_trader.model.identifiers import TradeId
-from nautilus_trader.model.objects import Price, Quantity
 
-from scalp_nautilus.data.binance_capture import (
-    CaptureError,
-    CaptureStats,
-    _parse_levels,  # Bybit's b/a levels read as Binance's
-    read_lines,
-    receive_time_ns,
-)
-from scalp_nautilus.data.binance_sync import clear_delta, snapshot_deltas
-from scalp_nautilus.data.bybit_sync import UpdateChain, Verdict
-from scalp_nautilus.instruments import ContractSpec, _decimals, _unit
+from nautilus_trader.model.data import BookOrder
+from nautilus_trader.model.data import FundingRateUpdate
+from nautilus_trader.model.data import MarkPriceUpdate
+from nautilus_trader.model.data import OrderBookDelta
+from nautilus_trader.model.data import TradeTick
+from nautilus_trader.model.enums import AggressorSide
+from nautilus_trader.model.enums import BookAction
+from nautilus_trader.model.enums import OrderSide
+from nautilus_trader.model.enums import RecordFlag
+from nautilus_trader.model.identifiers import TradeId
+from nautilus_trader.model.objects import Price
+from nautilus_trader.model.objects import Quantity
+
+from scalp_nautilus.data.binance_capture import CaptureError
+from scalp_nautilus.data.binance_capture import CaptureStats
+from scalp_nautilus.data.binance_capture import _parse_levels  # Bybit's b/a levels read as Binance's
+from scalp_nautilus.data.binance_capture import read_lines
+from scalp_nautilus.data.binance_capture import receive_time_ns
+from scalp_nautilus.data.binance_sync import clear_delta
+from scalp_nautilus.data.binance_sync import snapshot_deltas
+from scalp_nautilus.data.bybit_sync import UpdateChain
+from scalp_nautilus.data.bybit_sync import Verdict
+from scalp_nautilus.instruments import ContractSpec
+from scalp_nautilus.instruments import _decimals
+from scalp_nautilus.instruments import _unit
 
 log = logging.getLogger(__name__)
 

@@ -197,7 +197,7 @@ class MicrostructureRegime(WarmState, Indicator):
         """Add this update's three axis values to their histories (once the activity window has
         elapsed: a rate over a partial window reads low) and take the bounds from their quantiles."""
         self._next_sample = ts_event + self.quantile_sample_ns
-        if ts_event - self._first_ts < self.activity_window_ns:
+        if self._first_ts is None or ts_event - self._first_ts < self.activity_window_ns:
             return
         self.spread_history.add(spread_bps)
         self.depth_history.add(self.depth_notional)

@@ -22,11 +22,11 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from scalp_nautilus.indicators.lob_vector import N_LOB_FEATURES
+from scalp_nautilus.models.labels import DEFAULT_LABELS
 from scalp_nautilus.models.labels import VOL_SCALE
 from scalp_nautilus.models.labels import label_classes
-from scalp_nautilus.models.labels import realised_vol
-from scalp_nautilus.models.labels import DEFAULT_LABELS
 from scalp_nautilus.models.labels import label_moves
+from scalp_nautilus.models.labels import realised_vol
 
 LOB_COLUMNS = tuple(f"lob_{i}" for i in range(N_LOB_FEATURES))
 COLUMNS = ("ts_event", "mid", "ofi", *LOB_COLUMNS)

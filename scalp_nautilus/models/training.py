@@ -20,8 +20,8 @@ flat if 0). A third line, the "realised part", classifies (mid[t] - m-(t)) / m-(
 share of a smoothed label already known at t from the mid path, which the model does not see (its
 input is the LOB vector only). On the real captures it scores far above the model and both
 baselines on smoothed labels, so read the model's scores against it too; against forward labels it
-is a momentum baseline and holds no leak. `evaluate` scores the model against both kinds of labels. Runs are seeded and deterministic on the CPU for a
-given thread count.
+is a momentum baseline and holds no leak. `evaluate` scores the model against both kinds of labels.
+Runs are seeded and deterministic on the CPU for a given thread count.
 
 Scores: accuracy; macro-F1, the mean F1 over the classes present in the truth or the predictions
 (scikit-learn's convention); the confusion matrix (rows true, columns predicted, order down, flat,

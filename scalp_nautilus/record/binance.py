@@ -24,7 +24,9 @@ import time
 import aiohttp
 import msgspec
 
-from scalp_nautilus.data.binance_sync import BookSync, Sync, Verdict
+from scalp_nautilus.data.binance_sync import BookSync
+from scalp_nautilus.data.binance_sync import Sync
+from scalp_nautilus.data.binance_sync import Verdict
 from scalp_nautilus.record.session import Session
 
 log = logging.getLogger(__name__)
@@ -133,7 +135,9 @@ class BinanceSession(Session):
                             self.name, last_id, self.sync.buffer[0].U, rc.snapshot_retry_s)
                 await asyncio.sleep(rc.snapshot_retry_s)
                 continue
-            log.info("%s: snapshot %d written (%s); %d buffered diffs checked against it", self.name, last_id, reason, len(replay))
+            log.info(
+                "%s: snapshot %d written (%s); %d buffered diffs checked against it", self.name, last_id, reason, len(replay)
+            )
             self._snapshot_task = None  # a gap among the buffered diffs must be able to ask again
             for diff in replay:
                 self._judge(recv_ns, diff)

@@ -17,7 +17,8 @@ import logging
 
 import msgspec
 
-from scalp_nautilus.data.bybit_sync import UpdateChain, Verdict
+from scalp_nautilus.data.bybit_sync import UpdateChain
+from scalp_nautilus.data.bybit_sync import Verdict
 from scalp_nautilus.record.session import Session
 
 log = logging.getLogger(__name__)

@@ -32,12 +32,10 @@ from scalp_nautilus.record.binance import BinanceSession
 from scalp_nautilus.record.bybit import BybitSession
 from scalp_nautilus.record.session import Session
 from scalp_nautilus.record.settings import RecordSettings
-from scalp_nautilus.record.writer import (
-    SIDECAR_SUFFIX,
-    capture_files,
-    closed_files,
-    read_sidecar,
-)
+from scalp_nautilus.record.writer import SIDECAR_SUFFIX
+from scalp_nautilus.record.writer import capture_files
+from scalp_nautilus.record.writer import closed_files
+from scalp_nautilus.record.writer import read_sidecar
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +149,9 @@ class Recorder:
             command = "import-bybit" if s.venue.venue == "bybit-linear" else "import-binance"
             # One clock offset for every import of the folder, never smaller than an earlier one
             # (see `Session.clock_behind_ns`; sidecars carry it across restarts).
-            offset_ns = max([s.clock_behind_ns] + [(read_sidecar(p) or {}).get("clock_behind_ns", 0) for p in capture_files(s.folder)])
+            offset_ns = max(
+                [s.clock_behind_ns] + [(read_sidecar(p) or {}).get("clock_behind_ns", 0) for p in capture_files(s.folder)]
+            )
             args = [sys.executable, "-m", "scalp_nautilus.cli", "data", command, *map(str, files), "--catalog", catalog,
                     "--clock-offset-ms", f"{offset_ns / 1e6:.6f}"]
             log.info("importing %d closed file(s) of %s into %s", len(files), s.name, catalog)

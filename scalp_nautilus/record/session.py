@@ -5,6 +5,7 @@ snapshots) live in the subclasses (`record.binance`, `record.bybit`)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -12,7 +13,8 @@ from pathlib import Path
 
 import aiohttp
 
-from scalp_nautilus.record.settings import RecordSettings, VenueSettings
+from scalp_nautilus.record.settings import RecordSettings
+from scalp_nautilus.record.settings import VenueSettings
 from scalp_nautilus.record.writer import CaptureWriter
 
 log = logging.getLogger(__name__)
@@ -104,10 +106,8 @@ class Session:
             if time.monotonic() - started >= rc.stable_s:
                 wait = rc.initial_s
             log.warning("%s: WebSocket %s; reconnecting in %.1f s", self.name, reason, wait)
-            try:
+            with contextlib.suppress(TimeoutError):  # the back-off elapsed without a stop
                 await asyncio.wait_for(stop.wait(), wait)
-            except TimeoutError:
-                pass
             wait = min(wait * 2, rc.max_s)
 
     def tick(self, now_ns: int) -> None:
@@ -170,7 +170,8 @@ class Session:
         lag = (f"lag ms mean {self._lag_sum_ms / self._lag_n:.0f} max {self._lag_max_ms:.0f}" if self._lag_n else "lag n/a")
         line = (f"{self.name}: {total} messages in {period_s:.0f} s ({streams}); {lag}; gaps {self.gaps}, "
                 f"reconnects {self.reconnects}, snapshots {self.snapshots}; "
-                f"{'connected' if self.connected.is_set() else 'DISCONNECTED'}; file {self.writer.path.name if self.writer.path else '-'}")
+                f"{'connected' if self.connected.is_set() else 'DISCONNECTED'}; "
+                f"file {self.writer.path.name if self.writer.path else '-'}")
         self.window = Counter()
         self._lag_sum_ms, self._lag_n, self._lag_max_ms = 0.0, 0, float("-inf")
         return line

@@ -7,7 +7,8 @@ exchanges' production public market-data endpoints (no keys: market data only)."
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
+from typing import Literal
 
 import msgspec
 from msgspec import Meta

@@ -13,7 +13,6 @@ a window never crosses a file boundary.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
@@ -188,7 +187,9 @@ def vpin_claims(data: pd.DataFrame, g: Grid, n_boot: int, seed: int) -> list[Cla
     v, rv, move, blocks = _vpin_windows(data, g)
     vol.points = {"vpin": v, "next_rv_bps": rv}
     for claim, y in ((vol, rv), (adverse, move)):
-        stat: Callable[[np.ndarray], float] = lambda i, y=y: spearman(v[i], y[i])
+        def stat(i: np.ndarray, y: np.ndarray = y) -> float:
+            return spearman(v[i], y[i])
+
         value = stat(np.arange(len(v))) if len(v) > 2 else np.nan
         judge(claim, value, block_bootstrap(stat, blocks, n_boot, seed), len(v), 0.0, above=True)
     return [vol, adverse]
@@ -235,7 +236,9 @@ def hurst_claims(data: pd.DataFrame, g: Grid, n_boot: int, seed: int) -> list[Cl
         value = float(v.mean()) if len(v) else np.nan
         judge(claim, value, block_bootstrap(lambda i, v=v: float(v[i].mean()), b, n_boot, seed), len(v), 1.0, above)
         claim.points = {"hurst": hs, "vr": vrs}
-    stat = lambda i: spearman(hs[i], vrs[i])
+    def stat(i: np.ndarray) -> float:
+        return spearman(hs[i], vrs[i])
+
     judge(rank, stat(np.arange(len(hs))) if len(hs) > 2 else np.nan, block_bootstrap(stat, blocks, n_boot, seed),
           len(hs), 0.0, above=True)
     rank.points = {"hurst": hs, "vr": vrs}

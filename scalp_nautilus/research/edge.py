@@ -105,8 +105,8 @@ def load_features(paths: Sequence[str | Path], columns: Sequence[str] | None = N
     column, or a present column with NaN or inf in a usable row, raises ValueError naming the file.
     """
     frames = []
-    for index, path in enumerate(paths):
-        path = Path(path)
+    for index, name in enumerate(paths):
+        path = Path(name)
         if not path.is_file():
             raise FileNotFoundError(f"features file {path}: no such file")
         try:
