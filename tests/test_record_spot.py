@@ -119,7 +119,7 @@ def record(tmp_path: Path, server: SpotServer) -> tuple[Recorder, Path]:
         "out_dir": str(tmp_path),
         "venues": [{"venue": "binance-spot", "symbols": [SYMBOL], "base_url_http": f"http://{host}",
                     "base_url_ws": f"ws://{host}", "streams": ["depth@100ms", "trade", "bookTicker"]}],
-    }, lambda: server.done, server._runner.cleanup)
+    }, lambda: server.done, lambda: server._runner.cleanup())  # noqa: PLW0108 - _runner exists only once started
     (file,) = capture_files(tmp_path / "binance-spot" / SYMBOL)
     return recorder, file
 
