@@ -28,6 +28,9 @@ import pandas as pd
 
 from nautilus_trader.model.data import DataType
 from nautilus_trader.model.enums import BookType
+from nautilus_trader.model.enums import OrderSide
+from nautilus_trader.model.enums import liquidity_side_to_str
+from nautilus_trader.model.events import OrderFilled
 from nautilus_trader.model.identifiers import ClientOrderId
 from nautilus_trader.model.identifiers import PositionId
 from nautilus_trader.model.objects import Price
@@ -50,6 +53,8 @@ from scalp_nautilus.strategy.decision import decide
 from scalp_nautilus.strategy.execution import Execution
 from scalp_nautilus.strategy.funding import FundingLedger
 from scalp_nautilus.strategy.funding import funding_input
+from scalp_nautilus.strategy.execution import COUNTS
+from scalp_nautilus.strategy.records import Markouts
 from scalp_nautilus.strategy.records import RoundTrip
 from scalp_nautilus.strategy.records import StrategyReport
 from scalp_nautilus.strategy.records import Timeline
@@ -74,6 +79,7 @@ class ScalpStrategy(Strategy):
         self.round_trips: list[RoundTrip] = []
         self.timeline = Timeline(round(self.config.equity_sample_s * _S))
         self.batches = 0
+        self.markouts = Markouts()
         self._funding_times: set[int] = set()
         self._row: FeatureSnapshot | None = None
         self.warm_restored = False
@@ -195,7 +201,11 @@ class ScalpStrategy(Strategy):
             self._recorder.record(row)
         if row.ts_event >= self.timeline.next_ns and row.book_valid:
             self._sample(row)
-        self.execution.on_batch(row, snapshot.best_bid, snapshot.best_ask)
+        if row.book_valid:
+            self.markouts.on_mid(row.ts_event, row.mid)
+        unlatched = self.execution.unlatched()
+        signal = None if unlatched is None else decide(row, unlatched, self._params)
+        self.execution.on_batch(row, snapshot.best_bid, snapshot.best_ask, signal)
         self._act(self._decide(row))
 
     def _watch_feed(self, event) -> None:
@@ -237,6 +247,10 @@ class ScalpStrategy(Strategy):
         self.execution.act(decision)
 
     def on_order_event(self, event) -> None:
+        if isinstance(event, OrderFilled):
+            self.markouts.add(event.ts_event, event.client_order_id.value, _tag(self.cache.order(event.client_order_id)),
+                              1 if event.order_side == OrderSide.BUY else -1, event.last_qty.as_double(),
+                              event.last_px.as_double(), liquidity_side_to_str(event.liquidity_side), self._mid())
         self.execution.on_order_event(event)
 
     def on_position_opened(self, event) -> None:
@@ -343,6 +357,11 @@ class ScalpStrategy(Strategy):
             batches=self.batches,
             skips={**self._builder.skips.counts, **self.pipeline.skip_counts()} if self.pipeline is not None else {},
             bounds=self._bounds(),
+            execution={k: self.execution.counts.get(k, 0) for k in COUNTS} if self.execution is not None else {},
+            round_trip_fee_bps=self._params.round_trip_fee_bps if self.execution is not None else math.nan,
+            entry_mode=self.config.orders.entry,
+            take_profit_mode=self.config.exits.take_profit_order,
+            fills=self.markouts.frame(),
         )
 
     def _bounds(self) -> dict[str, float]:
@@ -352,3 +371,8 @@ class ScalpStrategy(Strategy):
             "hurst_mr": s.hurst_mean_reversion_below, "hurst_dead_low": s.dead_zone_low,
             "hurst_dead_high": s.dead_zone_high, "hurst_momentum": s.hurst_momentum_above,
         }
+
+
+def _tag(order) -> str:
+    """The order's purpose tag (``entry:<signal set>`` / ``exit:<reason>``; "" for orders without one)."""
+    return order.tags[0] if order is not None and order.tags else ""
