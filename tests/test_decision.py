@@ -228,12 +228,25 @@ SHORT = PositionState(side=-1, stop_price=40_010.0, take_profit_price=39_980.0, 
 
 
 @pytest.mark.parametrize("state,mid,ts,outcome", [
-    (LONG, 39_990.0, T0, "stop"), (LONG, 40_020.0, T0, "take_profit"), (LONG, 40_000.0, T0 + 100 * S, "time_stop"),
-    (SHORT, 40_010.0, T0, "stop"), (SHORT, 39_980.0, T0, "take_profit"), (SHORT, 40_000.0, T0 + 100 * S, "time_stop"),
+    # take-profits: the touch half the 0.03 bp spread (0.06) from the mid is at or past the price
+    (LONG, 39_990.0, T0, "stop"), (LONG, 40_020.1, T0, "take_profit"), (LONG, 40_000.0, T0 + 100 * S, "time_stop"),
+    (SHORT, 40_010.0, T0, "stop"), (SHORT, 39_979.9, T0, "take_profit"), (SHORT, 40_000.0, T0 + 100 * S, "time_stop"),
 ])
 def test_exits(state, mid, ts, outcome):
     d = decide(row(mid=mid, ts_event=ts), state, P)
     assert (d.action, d.outcome) == (EXIT, outcome)
+
+
+@pytest.mark.parametrize("state,mid,outcome", [
+    # spread 1 bp: the touch is half of it (about 2.0) from the mid
+    (LONG, 40_020.0, "in_position"),  # the bid 40,018.0 has not reached 40,020
+    (LONG, 40_021.99, "in_position"),  # bid 40,021.99 - 2.0011 = 40,019.989
+    (LONG, 40_022.01, "take_profit"),  # bid 40,020.009
+    (SHORT, 39_980.0, "in_position"),  # the ask 39,982.0
+    (SHORT, 39_978.0, "take_profit"),  # ask 39,978.0 + 1.9989 = 39,979.9989
+])
+def test_take_profit_fires_when_the_exit_side_touch_reaches_it(state, mid, outcome):
+    assert decide(row(mid=mid, spread_bps=1.0), state, P).outcome == outcome
 
 
 def test_holding_latch_and_flatten():

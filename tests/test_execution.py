@@ -206,3 +206,18 @@ def test_a_maker_take_profit_rests_from_the_fill_on_on_the_tick_grid():
     port.accept(tp)
     ex.on_order_event(port.fill(tp, 0.05, 39_989.8, maker=True))
     assert ex.exit_reason == "take_profit" and ex.take_profit is None
+
+
+def test_a_taker_take_profit_is_a_reduce_only_ioc_limit_at_its_price():
+    ex, port = execution()
+    ex.on_batch(row(), BID, ASK)
+    ex.act(entry(1, take_profit=10.04))  # 40,000.1 + 10.04 = 40,010.14 -> up to 40,010.2
+    [(order, _)] = port.submitted
+    port.accept(order)
+    ex.on_order_event(port.fill(order, 0.05, ASK))
+    ex.on_position(port.position_event())
+    assert ex.state.take_profit_price == pytest.approx(40_010.2)
+    ex.act(Decision(EXIT, "take_profit"))
+    tp, _ = port.submitted[-1]
+    assert (tp.order_type, tp.time_in_force, tp.is_reduce_only) == (OrderType.LIMIT, TimeInForce.IOC, True)
+    assert (tp.side, tp.price.as_double(), tp.quantity.as_double()) == (OrderSide.SELL, pytest.approx(40_010.2), 0.05)

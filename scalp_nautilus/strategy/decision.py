@@ -5,7 +5,9 @@ runs in backtests and live, and is tested without an engine. Rules, in the order
 
 With a position (exits are never blocked by any gate):
 1. an order of ours is in flight -> hold (the latch: one signal never sends two orders);
-2. the mid crossed the stop -> exit `stop`; the take-profit -> `take_profit`; the time stop passed
+2. the mid crossed the stop -> exit `stop`; the exit side's touch (a long sells at the bid, from
+   the mid and the spread) reached the take-profit -> `take_profit` (it goes out as a limit at that
+   price, so it only fires when the touch offers it); the time stop passed
    -> `time_stop`; trading closed (`flatten_at`) -> `flatten`; else hold (`in_position`).
 
 Flat (the first blocking rule is the outcome counted):
@@ -267,8 +269,10 @@ def _exit(f: FeatureSnapshot, state: PositionState) -> Decision:
     side = state.side
     if (mid - state.stop_price) * side <= 0.0:
         return Decision(EXIT, "stop")
-    if state.take_profit_price and (mid - state.take_profit_price) * side >= 0.0:
-        return Decision(EXIT, "take_profit")
+    if state.take_profit_price:
+        touch = mid - side * 0.5e-4 * f.spread_bps * mid
+        if (touch - state.take_profit_price) * side >= -1e-9 * mid:  # the touch rebuilt from the mid: float slack
+            return Decision(EXIT, "take_profit")
     if state.time_stop_ns and f.ts_event >= state.time_stop_ns:
         return Decision(EXIT, "time_stop")
     if state.closed:

@@ -17,8 +17,11 @@ after the venue rejects one, the latch holds for `orders.reject_pause_s` more of
   and the new order is only sent after the old one is closed. A partial fill keeps what filled
   (the exits are placed around it) and cancels the rest. A post-only order the venue refuses
   (it would have crossed) is counted (`post_only_refusals`) and is no error: no pause follows.
-- Exits are reduce-only IOC market orders, except a maker take-profit
-  (`exits.take_profit_order: maker`): a reduce-only post-only limit at the take-profit price,
+- Exits are reduce-only IOC market orders, except the take-profit, a limit at its price (on the
+  tick grid, rounded away from the entry) so that it never books a loss after the fees its floor
+  covers: a taker take-profit (`exits.take_profit_order: taker`) is a reduce-only IOC limit sent when
+  the exit side's touch reaches the price (what it cannot take stays in the position, and the
+  decision tries again); a maker take-profit (`maker`) is a reduce-only post-only limit at the price,
   posted when the entry is complete and resting until it fills. It does not hold the latch; any
   other exit (stop, time stop, flatten, stale feed: all market) first cancels it and goes out when
   the venue confirmed the cancel, for what is then left of the position. A refused maker
@@ -277,14 +280,26 @@ class Execution:
         if position is None:  # closed under us (e.g. a reduce-only fill raced the decision)
             self.state = self._flat(self.state.cooldown_until_ns)
             return
-        order = self.port.order_factory.market(
-            instrument_id=position.instrument_id,
-            order_side=OrderSide.SELL if position.is_long else OrderSide.BUY,
-            quantity=position.quantity,
-            time_in_force=TimeInForce.IOC,
-            reduce_only=True,
-            tags=[f"exit:{d.outcome}"],
-        )
+        side = OrderSide.SELL if position.is_long else OrderSide.BUY
+        if d.outcome == "take_profit" and self._take_profit_price:  # never worse than its price
+            order = self.port.order_factory.limit(
+                instrument_id=position.instrument_id,
+                order_side=side,
+                quantity=position.quantity,
+                price=self.instrument.make_price(self._take_profit_price),
+                time_in_force=TimeInForce.IOC,
+                reduce_only=True,
+                tags=[f"exit:{d.outcome}"],
+            )
+        else:
+            order = self.port.order_factory.market(
+                instrument_id=position.instrument_id,
+                order_side=side,
+                quantity=position.quantity,
+                time_in_force=TimeInForce.IOC,
+                reduce_only=True,
+                tags=[f"exit:{d.outcome}"],
+            )
         self.exit_reason = d.outcome
         self._latch(order.client_order_id)
         self.port.submit(order, position.id)
@@ -377,7 +392,11 @@ class Execution:
         """The plan's stop, take-profit and time stop around the position's average entry price
         (a maker take-profit rests at the venue instead of in the decision's state)."""
         plan = self.plan
-        take_profit = entry + side * plan.take_profit_distance if plan.take_profit_distance else 0.0
+        take_profit = 0.0
+        if plan.take_profit_distance:
+            ticks = (entry + side * plan.take_profit_distance) / self._tick
+            lots = math.ceil(ticks - 1e-9) if side > 0 else math.floor(ticks + 1e-9)
+            take_profit = round(lots * self._tick, self.instrument.price_precision)
         self._take_profit_price = take_profit
         self.state = dataclasses.replace(
             self.state,
@@ -397,14 +416,11 @@ class Execution:
             return
         long = position.is_long
         inst = self.instrument
-        # on the tick grid, never nearer than the plan: up for a long's sell, down for a short's buy
-        ticks = self._take_profit_price / self._tick
-        price = (math.ceil(ticks - 1e-9) if long else math.floor(ticks + 1e-9)) * self._tick
         order = self.port.order_factory.limit(
             instrument_id=inst.id,
             order_side=OrderSide.SELL if long else OrderSide.BUY,
             quantity=position.quantity,
-            price=inst.make_price(price),
+            price=inst.make_price(self._take_profit_price),
             time_in_force=TimeInForce.GTC,
             post_only=True,
             reduce_only=True,

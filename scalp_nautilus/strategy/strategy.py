@@ -49,6 +49,7 @@ from scalp_nautilus.strategy.decision import EXIT_OUTCOMES
 from scalp_nautilus.strategy.decision import POSITION_OUTCOMES
 from scalp_nautilus.strategy.decision import Decision
 from scalp_nautilus.strategy.decision import DecisionParams
+from scalp_nautilus.strategy.decision import PositionState
 from scalp_nautilus.strategy.decision import decide
 from scalp_nautilus.strategy.execution import Execution
 from scalp_nautilus.strategy.funding import FundingLedger
@@ -203,8 +204,8 @@ class ScalpStrategy(Strategy):
             self._sample(row)
         if row.book_valid:
             self.markouts.on_mid(row.ts_event, row.mid)
-        unlatched = self.execution.unlatched()
-        signal = None if unlatched is None else decide(row, unlatched, self._params)
+        unlatched = self.execution.unlatched()  # a resting maker entry: does its signal still hold?
+        signal = None if unlatched is None else self._decide(row, unlatched)
         self.execution.on_batch(row, snapshot.best_bid, snapshot.best_ask, signal)
         self._act(self._decide(row))
 
@@ -239,8 +240,8 @@ class ScalpStrategy(Strategy):
 
     # ------------------------------------------------------------------ decisions and orders
 
-    def _decide(self, row: FeatureSnapshot) -> Decision:
-        return decide(row, self.execution.state, self._params)
+    def _decide(self, row: FeatureSnapshot, state: PositionState | None = None) -> Decision:
+        return decide(row, self.execution.state if state is None else state, self._params)
 
     def _act(self, decision: Decision) -> None:
         self.outcomes[decision.outcome] += 1
