@@ -12,7 +12,8 @@ worst take-profit round trip's net P&L.
 
 `--fast` shortens the warm-up for captures of a few minutes (VPIN over 2 minutes of volume, Hurst
 on 64 one-second returns); `vpin.volume_per_hour` is the capture's own traded volume per hour, and
-`orders.base_size` 0.01 BTC (USDT-M) or 5 contracts (COIN-M). `--open-gates` opens the entry gates
+`orders.base_size` 0.05 BTC (USDT-M: after the VPIN and confidence multipliers still above the
+100 USDT minimum notional) or 5 contracts (COIN-M). `--open-gates` opens the entry gates
 (no Hurst dead zone, `signals.min_direction` 0.05, no ensemble confidence gate) so that a capture of a
 few minutes gives enough round trips to compare the executions: the signals still pick the side, but
 these runs say nothing about the default strategy's edge. The machine may be shared: wall times are
@@ -63,7 +64,7 @@ def run(name: str, catalog: str, instrument_id: str, mode: str, fast: bool, queu
     if instrument_id.startswith("BTCUSD-PERP"):
         overrides["venue"]["starting_balances"] = ["1 BTC"]
     if fast:
-        base = 5.0 if instrument_id.startswith("BTCUSD-PERP") else 0.01
+        base = 5.0 if instrument_id.startswith("BTCUSD-PERP") else 0.05
         strategy = {**strategy, "vpin": {"volume_per_hour": volume_per_hour(catalog, instrument_id), "window_minutes": 2.0},
                     "hurst": {"window": 64}, "orders": {**strategy["orders"], "base_size": base}}
     if open_gates:
