@@ -205,7 +205,7 @@ class ScalpStrategy(Strategy):
         if row.book_valid:
             self.markouts.on_mid(row.ts_event, row.mid)
         unlatched = self.execution.unlatched()  # a resting maker entry: does its signal still hold?
-        signal = None if unlatched is None else self._decide(row, unlatched)
+        signal = None if unlatched is None else self._signal(row, unlatched)
         self.execution.on_batch(row, snapshot.best_bid, snapshot.best_ask, signal)
         self._act(self._decide(row))
 
@@ -240,8 +240,12 @@ class ScalpStrategy(Strategy):
 
     # ------------------------------------------------------------------ decisions and orders
 
-    def _decide(self, row: FeatureSnapshot, state: PositionState | None = None) -> Decision:
-        return decide(row, self.execution.state if state is None else state, self._params)
+    def _decide(self, row: FeatureSnapshot) -> Decision:
+        return decide(row, self.execution.state, self._params)
+
+    def _signal(self, row: FeatureSnapshot, state: PositionState) -> Decision:
+        """The decision for a resting maker entry's review (`Execution.unlatched`), not counted."""
+        return decide(row, state, self._params)
 
     def _act(self, decision: Decision) -> None:
         self.outcomes[decision.outcome] += 1
