@@ -221,3 +221,40 @@ def test_a_taker_take_profit_is_a_reduce_only_ioc_limit_at_its_price():
     tp, _ = port.submitted[-1]
     assert (tp.order_type, tp.time_in_force, tp.is_reduce_only) == (OrderType.LIMIT, TimeInForce.IOC, True)
     assert (tp.side, tp.price.as_double(), tp.quantity.as_double()) == (OrderSide.SELL, pytest.approx(40_010.2), 0.05)
+
+
+def _cancel_rejected(order):
+    from nautilus_trader.core.uuid import UUID4
+    from nautilus_trader.model.events import OrderCancelRejected
+
+    return OrderCancelRejected(order.trader_id, order.strategy_id, order.instrument_id, order.client_order_id,
+                               order.venue_order_id, order.account_id, "TOO_LATE", UUID4(), 0, 0)
+
+
+def test_a_refused_cancel_of_the_take_profit_does_not_hold_back_the_stop():
+    ex, port = execution(exits={"take_profit_order": "maker"})
+    ex.on_batch(row(), BID, ASK)
+    ex.act(entry(1))
+    [(order, _)] = port.submitted
+    port.accept(order)
+    ex.on_order_event(port.fill(order, 0.05, ASK))
+    ex.on_position(port.position_event())
+    tp, _ = port.submitted[-1]
+    port.accept(tp)
+    ex.act(Decision(EXIT, "stop"))
+    assert port.submitted[-1][0] is tp  # waiting for the cancel
+    ex.on_order_event(_cancel_rejected(tp))
+    stop, _ = port.submitted[-1]
+    assert stop.order_type == OrderType.MARKET and stop.is_reduce_only and ex.pending == stop.client_order_id
+
+
+def test_a_refused_cancel_of_a_resting_entry_is_tried_again_and_a_silent_feed_withdraws_it():
+    ex, port, order, t0 = _posted()
+    ex.on_batch(row(ts_event=t0 + 2 * S), BID, ASK, entry(1))
+    assert ex.counts["cancel_ttl"] == 1
+    ex.on_order_event(_cancel_rejected(order))
+    ex.on_batch(row(ts_event=t0 + 2 * S + 1), BID, ASK, entry(1))
+    assert port.cancels == [order.client_order_id] * 2 and ex.counts["cancel_ttl"] == 2
+    ex2, port2, order2, _ = _posted()
+    ex2.on_stale_feed()
+    assert port2.cancels == [order2.client_order_id] and ex2.counts["cancel_stale_feed"] == 1

@@ -177,7 +177,8 @@ def _execution_lines(rep: StrategyReport) -> list[str]:
     lines = [
         f"  execution       entries {rep.entry_mode}, take-profits {rep.take_profit_mode}; maker fill ratio {ratio}, "
         f"post-only refusals {c.get('post_only_refusals', 0)}, reprices {c.get('reprices', 0)}, cancels ttl "
-        f"{c.get('cancel_ttl', 0)} / signal {c.get('cancel_signal', 0)}, partial fills {c.get('partial_fills', 0)}; "
+        f"{c.get('cancel_ttl', 0)} / signal {c.get('cancel_signal', 0)} / stale feed {c.get('cancel_stale_feed', 0)}, "
+        f"partial fills {c.get('partial_fills', 0)}; "
         f"maker take-profits posted {c.get('tp_posted', 0)}, fills {c.get('tp_filled', 0)}, refused {c.get('tp_refusals', 0)}",
         f"  break-even      {rep.round_trip_fee_bps:.2f} bps of notional per take-profit round trip in fees, plus the spread",
         "  round trips     bps of entry notional: "

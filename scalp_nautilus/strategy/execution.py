@@ -16,7 +16,8 @@ after the venue rejects one, the latch holds for `orders.reject_pause_s` more of
   current decision's size and exits. One order at a time: the latch holds through the reprice,
   and the new order is only sent after the old one is closed. A partial fill keeps what filled
   (the exits are placed around it) and cancels the rest. A post-only order the venue refuses
-  (it would have crossed) is counted (`post_only_refusals`) and is no error: no pause follows.
+  (it would have crossed) is counted (`post_only_refusals`) and is no error: no pause follows. The
+  feed watchdog withdraws a resting entry (no batch would review it); a refused cancel is tried again.
 - Exits are reduce-only IOC market orders, except the take-profit, a limit at its price (on the
   tick grid, rounded away from the entry) so that it never books a loss after the fees its floor
   covers: a taker take-profit (`exits.take_profit_order: taker`) is a reduce-only IOC limit sent when
@@ -44,6 +45,7 @@ from collections import Counter
 
 from nautilus_trader.model.enums import OrderSide
 from nautilus_trader.model.enums import TimeInForce
+from nautilus_trader.model.events import OrderCancelRejected
 from nautilus_trader.model.events import OrderExpired
 from nautilus_trader.model.events import OrderFilled
 from nautilus_trader.model.events import OrderRejected
@@ -69,7 +71,8 @@ ADOPTED = "adopted"  # the signal set of a position taken over at start
 
 # `Execution.counts` keys, in report order
 COUNTS = (
-    "maker_posted", "maker_filled", "post_only_refusals", "reprices", "cancel_ttl", "cancel_signal", "partial_fills",
+    "maker_posted", "maker_filled", "post_only_refusals", "reprices", "cancel_ttl", "cancel_signal", "cancel_stale_feed",
+    "partial_fills",
     "tp_posted", "tp_filled", "tp_refusals",
 )
 
@@ -201,8 +204,12 @@ class Execution:
 
     def _review(self, signal: Decision | None) -> None:
         order = self.resting
-        if not order.is_open or order.filled_qty.as_double() > 0.0:
-            return  # not accepted yet (nothing to cancel), or partly filled (the rest is being cancelled)
+        if not order.is_open:
+            return  # not accepted yet: nothing to cancel
+        if order.filled_qty.as_double() > 0.0:  # partly filled and its cancel was refused: again
+            self._canceling = "partial"
+            self.port.cancel(order)
+            return
         plan = self.plan
         if self._ts - self._rested_at >= self._ttl_ns:
             self._cancel_entry("ttl")
@@ -276,6 +283,9 @@ class Execution:
                 self._latch(self.take_profit.client_order_id)
                 self.port.cancel(self.take_profit)
             return
+        self._send_exit(d)
+
+    def _send_exit(self, d: Decision) -> None:
         position = self.port.position()
         if position is None:  # closed under us (e.g. a reduce-only fill raced the decision)
             self.state = self._flat(self.state.cooldown_until_ns)
@@ -312,6 +322,9 @@ class Execution:
 
     def on_order_event(self, event) -> None:
         cid = event.client_order_id
+        if isinstance(event, OrderCancelRejected):
+            self._on_cancel_rejected(event)
+            return
         if self.take_profit is not None and cid == self.take_profit.client_order_id:
             self._on_take_profit_event(event)
         if cid != self.pending:
@@ -350,6 +363,24 @@ class Execution:
             self._exit(after)  # the take-profit is cancelled: now the exit for what is left
         else:
             self._place_take_profit()  # a maker entry completed by the cancel of its rest
+
+    def _on_cancel_rejected(self, event) -> None:
+        """A cancel the venue refused. Usually the order filled meanwhile (its fill follows); if it
+        is still open: a resting entry is reviewed again on the next batch, and an exit waiting for
+        the take-profit's cancel goes out now (reduce-only: it cannot add to the position)."""
+        self.port.warn(f"cancel of {event.client_order_id} rejected ({event.reason})")
+        cid = event.client_order_id
+        if self.resting is not None and cid == self.resting.client_order_id:
+            self._canceling = ""
+            self._repost = None
+        elif self.take_profit is not None and cid == self.take_profit.client_order_id and self._exit_after is not None:
+            after, self._exit_after = self._exit_after, None
+            self._send_exit(after)  # the take-profit rests on; cancelled when the position closes
+
+    def on_stale_feed(self) -> None:
+        """The feed went silent: a resting maker entry is withdrawn (no batch reviews it)."""
+        if self.resting is not None and not self._canceling:
+            self._cancel_entry("stale_feed")
 
     def _entry_closed(self, order: Order, refused: bool) -> bool:
         """A maker entry closed: True when a reprice took over the latch."""

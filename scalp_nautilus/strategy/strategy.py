@@ -220,6 +220,7 @@ class ScalpStrategy(Strategy):
             self.stale_feeds += 1
             self.log.warning(f"{self.instrument.id}: no book update for {silent_ns / _S:.1f} s: feed stale"
                              + (", closing the position" if state.side else ""))
+        self.execution.on_stale_feed()
         if state.side and not state.order_pending:
             self._act(Decision(EXIT, "stale_feed"))
 
