@@ -78,7 +78,8 @@ def run(name: str, catalog: str, instrument_id: str, mode: str, fast: bool, queu
     c = rep.execution
     take_profits = [t.realized_pnl for t in trips if t.exit_reason == "take_profit"]
     return {
-        "data": name, "gates": "open" if open_gates else "default", "mode": mode, "queue": mode == "maker" if queue is None else queue,
+        "data": name, "gates": "open" if open_gates else "default", "mode": mode,
+        "queue": mode == "maker" if queue is None else queue,
         "p_limit": prob, "trips": len(trips),
         "maker_fill": f"{c['maker_filled']}/{c['maker_posted']}" if c.get("maker_posted") else "-",
         "refused": c.get("post_only_refusals", 0),

@@ -50,7 +50,8 @@ def config(**sections) -> ScalpStrategyConfig:
     return ScalpStrategyConfig.parse(msgspec.json.encode(raw))
 
 
-def entry(direction: int = 1, size: float = 0.05, stop: float = 20.0, take_profit: float = 10.0, kind: str = "momentum") -> Decision:
+def entry(direction: int = 1, size: float = 0.05, stop: float = 20.0, take_profit: float = 10.0,
+          kind: str = "momentum") -> Decision:
     return Decision(ENTER, "taken", direction, size, kind, 1.0, stop, take_profit, 0)
 
 

@@ -38,11 +38,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections import Counter
 from typing import Protocol
 
 from nautilus_trader.common.factories import OrderFactory
-from collections import Counter
-
 from nautilus_trader.model.enums import OrderSide
 from nautilus_trader.model.enums import TimeInForce
 from nautilus_trader.model.events import OrderCancelRejected
@@ -72,8 +71,7 @@ ADOPTED = "adopted"  # the signal set of a position taken over at start
 # `Execution.counts` keys, in report order
 COUNTS = (
     "maker_posted", "maker_filled", "post_only_refusals", "reprices", "cancel_ttl", "cancel_signal", "cancel_stale_feed",
-    "partial_fills",
-    "tp_posted", "tp_filled", "tp_refusals",
+    "partial_fills", "tp_posted", "tp_filled", "tp_refusals",
 )
 
 
@@ -215,9 +213,14 @@ class Execution:
             self._cancel_entry("ttl")
         elif signal is None or signal.action != ENTER or signal.direction != plan.direction:
             self._cancel_entry("signal")
-        elif (self._bid - order.price.as_double() if plan.direction > 0 else order.price.as_double() - self._ask) >= self._reprice_distance:
+        elif self._touch_moved(order.price.as_double(), plan.direction):
             self._repost = signal
             self._cancel_entry("reprice")
+
+    def _touch_moved(self, price: float, direction: int) -> bool:
+        """The touch went `reprice_ticks` away from a resting entry (a buy's bid rose above it)."""
+        away = self._bid - price if direction > 0 else price - self._ask
+        return away >= self._reprice_distance
 
     def _cancel_entry(self, reason: str) -> None:
         self._canceling = reason
@@ -345,7 +348,8 @@ class Execution:
         if entry and self._entry_closed(order, refused):
             return
         self.pending = None
-        others = [o for o in self.port.open_orders() if self.take_profit is None or o.client_order_id != self.take_profit.client_order_id]
+        take_profit = self.take_profit.client_order_id if self.take_profit is not None else None
+        others = [o for o in self.port.open_orders() if o.client_order_id != take_profit]
         if others:  # adopted orders: the latch moves to the next one
             self._latch(others[0].client_order_id)
             return

@@ -335,7 +335,8 @@ class Exchange:
         self.resting.pop(order.order_id, None)
         self.queue.pop(order.order_id, None)
 
-    def on_market(self, now_ms: int, trade: tuple[float, float] | None = None, seller_aggressor: bool | None = None) -> list[Fill]:
+    def on_market(self, now_ms: int, trade: tuple[float, float] | None = None,
+                  seller_aggressor: bool | None = None) -> list[Fill]:
         """After each replayed message: resting orders the market went through fill in full at
         their price; at their price the queue model decides (`trade` is (price, size) of a replayed
         trade, if it was one, `seller_aggressor` its side: Binance's `m`; None: unknown, counted
