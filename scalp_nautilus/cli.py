@@ -3,6 +3,7 @@
     scalp-nautilus data simulate | import-binance | import-tardis | import-funding | download | list
     scalp-nautilus backtest [--config configs/backtest.yaml] [--record-features PATH]
     scalp-nautilus train --features PATH... --out models/NAME.pt | evaluate --model PATH --features PATH...
+    scalp-nautilus research edge --features PATH... --out DIR | calibrate --features PATH... --out configs/X.yaml
     scalp-nautilus live --config configs/live_binance.yaml [--mainnet]
     scalp-nautilus replay-venue [--config configs/replay_venue.yaml] [--capture FILE...] [--speed X] [--port N]
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from scalp_nautilus.data.catalog import DEFAULT_CATALOG
 from scalp_nautilus.models.commands import register as register_model_commands
+from scalp_nautilus.research.commands import register as register_research_commands
 
 log = logging.getLogger("scalp_nautilus")
 
@@ -112,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     bt.set_defaults(run=_cmd_backtest)
 
     register_model_commands(sub)  # train, evaluate
+    register_research_commands(sub)  # research edge, research calibrate
 
     lv = sub.add_parser("live", help="run the live trading node (testnet unless --mainnet)")
     lv.add_argument("--config", type=Path, default=DEFAULT_LIVE_CONFIG)
