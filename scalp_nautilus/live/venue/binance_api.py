@@ -244,12 +244,14 @@ class ReplayVenue:
                 await asyncio.sleep(self.settings.start.snapshot_hold_ms / 1000)
             return
         trade = None
+        seller_aggressor = None
         if kind == "depth":
             self.book.apply_diff(data)
         elif kind == "markPrice":
             self.exchange.mark = float(data["p"])
         elif kind == "trade":
             trade = (float(data["p"]), float(data["q"]))
+            seller_aggressor = bool(data["m"])  # the buyer was the maker: a sell hit the bid
             await self._publish(self._stream_names["aggTrade"], agg_trade(data))
         if withhold:
             self.stats["diffs_withheld"] += 1
@@ -257,7 +259,7 @@ class ReplayVenue:
         else:
             await self._publish(event.stream, data)
         if self.exchange.resting:
-            for fill in self.exchange.on_market(self.now_ms(), trade):
+            for fill in self.exchange.on_market(self.now_ms(), trade, seller_aggressor):
                 await self._push_fill(fill)
 
     async def _publish(self, stream: str, data: dict) -> None:
