@@ -317,6 +317,18 @@ class StateSettings(_Section, frozen=True):
     max_age_s: Positive = 300.0
 
 
+class RiskSettings(_Section, frozen=True):
+    """The strategy's risk limits (`scalp_nautilus.strategy.risk`); each 0 is off. A breach trips
+    the kill switch: orders cancelled, position closed, no entry until the operator clears the halt
+    (`scalp-nautilus live ... --clear-halt`); with `state.path` the halt is kept in the state file.
+    Backtests apply the same limits. Money in the instrument's settlement currency."""
+
+    max_position_notional: NonNegative = 0.0  # |position| x mark above it trips; entries that would pass it are refused
+    daily_loss_limit: NonNegative = 0.0  # realised + unrealised + fees + funding since 00:00 UTC below minus this trips
+    max_consecutive_losses: Annotated[int, Meta(ge=0)] = 0  # this many losing round trips (after fees) in a row trip
+    max_orders_per_minute: Annotated[int, Meta(ge=0)] = 0  # an order beyond this many in 60 s trips (exits still go)
+
+
 class ScalpStrategyConfig(StrategyConfig, frozen=True, kw_only=True):
     """Configuration of one `ScalpStrategy` instance (one instrument); see the module doc."""
 
@@ -339,6 +351,7 @@ class ScalpStrategyConfig(StrategyConfig, frozen=True, kw_only=True):
     signals: SignalSettings = msgspec.field(default_factory=SignalSettings)
     exits: ExitSettings = msgspec.field(default_factory=ExitSettings)
     state: StateSettings = msgspec.field(default_factory=StateSettings)
+    risk: RiskSettings = msgspec.field(default_factory=RiskSettings)
     equity_sample_s: Positive = 1.0  # equity / feature timeline sampling for the reports
     record_features: str | None = None  # Parquet path: one FeatureSnapshot row per book batch
 
