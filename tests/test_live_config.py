@@ -59,11 +59,30 @@ def run_live(capsys, *argv) -> tuple[int, str]:
     ({"endpoints": {"base_url_http": "https://fapi.binance.com", "base_url_ws": "wss://fstream.binance.com"}}, "127.0.0.1"),
     ({"strategy": {"config_file": "strategy.yaml", "config": {"vpin": {"volume_per_hr": 1.0}}}}, "vpin.volume_per_hr"),
     ({"strategy": {"config_file": "strategy.yaml", "config": {"funding": {"feed": "funding_rates"}}}}, "strategy.config.funding.feed"),
+    ({"risk_engine": {"max_order_submit_rate": "10 per second"}}, "risk_engine.max_order_submit_rate"),
+    ({"risk_engine": {"max_order_submit_rate": "10/00:00:00"}}, "risk_engine.max_order_submit_rate"),
+    ({"risk_engine": {"max_notional_per_order": -5.0}}, "risk_engine.max_notional_per_order"),
+    ({"risk_engine": {"max_orders_per_sec": 5}}, "risk_engine.max_orders_per_sec"),
+    ({"strategy": {"config_file": "strategy.yaml", "config": {"risk": {"daily_loss_limit": -1.0}}}}, "risk.daily_loss_limit"),
 ])
 def test_config_errors_stop_before_connecting(tmp_path, capsys, no_keys, never_connects, changes, expected):
     path = live_config(tmp_path, **changes)
     code, out = run_live(capsys, "--config", str(path))
     assert code == 1 and expected in out and str(path) in out, out
+
+
+def test_risk_engine_limits_reach_nautilus(tmp_path, no_keys):
+    """`risk_engine` in the live YAML becomes the node's `LiveRiskEngineConfig`."""
+    from scalp_nautilus.live.node import node_config
+    from scalp_nautilus.live.settings import Credentials
+    from scalp_nautilus.live.settings import load_live_settings
+
+    path = live_config(tmp_path, risk_engine={"max_order_submit_rate": "5/00:00:02", "max_notional_per_order": 2500.0})
+    config = node_config(load_live_settings(path), Credentials("k", "s", "test"), mainnet=False)
+    assert config.risk_engine.max_order_submit_rate == "5/00:00:02"
+    assert config.risk_engine.max_notional_per_order == {"BTCUSDT-PERP.BINANCE": 2500.0}
+    default = node_config(load_live_settings(live_config(tmp_path, name="live_binance.yaml")), Credentials("k", "s", "t"), False)
+    assert default.risk_engine.max_notional_per_order == {}
 
 
 def test_missing_keys_name_the_variables(tmp_path, capsys, no_keys, never_connects):

@@ -31,6 +31,7 @@ from nautilus_trader.config import ImportableStrategyConfig
 from nautilus_trader.config import InstrumentProviderConfig
 from nautilus_trader.config import LiveDataEngineConfig
 from nautilus_trader.config import LiveExecEngineConfig
+from nautilus_trader.config import LiveRiskEngineConfig
 from nautilus_trader.config import LoggingConfig
 from nautilus_trader.config import TradingNodeConfig
 from nautilus_trader.core.nautilus_pyo3 import BybitEnvironment
@@ -90,6 +91,7 @@ def node_config(settings: LiveSettings, keys: Credentials, mainnet: bool) -> Tra
             reconciliation_lookback_mins=settings.reconciliation_lookback_mins,
             reconciliation_instrument_ids=[iid],
         ),
+        risk_engine=risk_engine_config(settings),
         strategies=[strategy],
         data_clients={settings.venue: data},
         exec_clients={settings.venue: execution},
@@ -99,6 +101,12 @@ def node_config(settings: LiveSettings, keys: Credentials, mainnet: bool) -> Tra
         timeout_disconnection=t.disconnection_s,
         timeout_post_stop=t.post_stop_s,
     )
+
+
+def risk_engine_config(settings: LiveSettings) -> LiveRiskEngineConfig:
+    r = settings.risk_engine
+    notional = {settings.instrument_id: r.max_notional_per_order} if r.max_notional_per_order else {}
+    return LiveRiskEngineConfig(max_order_submit_rate=r.max_order_submit_rate, max_notional_per_order=notional)
 
 
 def build_node(settings: LiveSettings, keys: Credentials, mainnet: bool, loop: asyncio.AbstractEventLoop | None = None) -> TradingNode:
