@@ -65,6 +65,7 @@ class FakePort:
         self.signed_qty = 0.0
         self.avg_px = 0.0
         self.warnings: list[str] = []
+        self.errors: list[str] = []
 
     # OrderPort
     def submit(self, order, position_id=None) -> None:
@@ -91,6 +92,9 @@ class FakePort:
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
+
+    def error(self, message: str) -> None:
+        self.errors.append(message)
 
     # the venue's side
     def live(self) -> list:

@@ -285,6 +285,12 @@ class ExitSettings(_Section, frozen=True):
     # stops cannot fire on a book that does not move (a silent feed, not a quiet market: BTCUSDT
     # updates 20-90 times a second). 0: never.
     stale_feed_s: NonNegative = 5.0
+    # The protective stop resting at the exchange (`Execution`): a reduce-only stop-market order
+    # this many times the strategy's own stop distance from the entry, placed once an entry has
+    # filled, so a position keeps a stop when the process dies. Wider than the strategy's stop, so
+    # that one normally fires first. 0: none. Its trigger: the venue's mark price or last price.
+    exchange_stop_k: NonNegative = 2.0
+    exchange_stop_trigger: Literal["mark", "last"] = "mark"
 
 
 class OrderSettings(_Section, frozen=True):
