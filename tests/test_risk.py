@@ -31,7 +31,7 @@ def test_daily_loss_sums_realised_unrealised_fees_and_funding():
     # Unrealised -3.5 -> -10.0 <= -10: trips.
     halt = r.check(DAY0 + 5 * S, -3.5, 500.0)
     assert halt is not None and halt.limit == risk.DAILY_LOSS and halt.ts_ns == DAY0 + 5 * S
-    assert r.halted and not r.entry_allowed(0.0)
+    assert r.halted
     # Later breaches do not overwrite the first.
     assert r.check(DAY0 + 6 * S, -50.0, 500.0) is None and r.halt is halt
 
@@ -76,9 +76,8 @@ def test_orders_per_minute_over_a_trailing_60_s():
     assert halt.limit == risk.ORDER_RATE and "4 orders" in halt.detail
 
 
-def test_position_notional_trips_and_refuses_entries_past_it():
+def test_position_notional_trips_above_the_limit():
     r = RiskLimits(RiskSettings(max_position_notional=1000.0))
-    assert r.entry_allowed(1000.0) and not r.entry_allowed(1000.01)
     assert r.check(0, 0.0, 1000.0) is None
     assert r.check(1, 0.0, 1000.5).limit == risk.MAX_POSITION_NOTIONAL
 
@@ -88,7 +87,7 @@ def test_limits_off_by_default():
     for t in range(1000):
         assert r.on_order(t) is None
         assert r.on_round_trip(t, -1e6, 0.0) is None
-    assert r.check(0, -1e9, 1e12) is None and r.entry_allowed(1e12)
+    assert r.check(0, -1e9, 1e12) is None
 
 
 def test_halt_in_the_state_file_survives_and_is_cleared(tmp_path):

@@ -10,7 +10,6 @@ table and the strategy's files) with the node's own fills, positions and account
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,21 +19,7 @@ from nautilus_trader.common.actor import Actor
 
 from scalp_nautilus.backtest.report import strategy_table
 from scalp_nautilus.backtest.report import write_strategy_files
-
-_S = 1_000_000_000
-
-
-@dataclass(frozen=True)
-class SessionStatus:
-    """A strategy's state for the heartbeat (`ScalpStrategy.status`)."""
-
-    position: float  # signed, instrument size units
-    unrealized: float  # settlement currency, at the mid
-    session_pnl: float  # round trips after fees + unrealised + funding
-    book_age_s: float  # since the last book batch (nan: none yet)
-    stale_feeds: int  # silences found by the feed watchdog
-    halt: str  # "" or the kill switch's reason
-    currency: str
+from scalp_nautilus.strategy.records import SessionStatus
 
 
 def heartbeat_line(s: SessionStatus, gaps: int | None) -> str:

@@ -329,7 +329,7 @@ class RiskSettings(_Section, frozen=True):
     (`scalp-nautilus live ... --clear-halt`); with `state.path` the halt is kept in the state file.
     Backtests apply the same limits. Money in the instrument's settlement currency."""
 
-    max_position_notional: NonNegative = 0.0  # |position| x mark above it trips; entries that would pass it are refused
+    max_position_notional: NonNegative = 0.0  # |position| x mid above it trips
     daily_loss_limit: NonNegative = 0.0  # realised + unrealised + fees + funding since 00:00 UTC below minus this trips
     max_consecutive_losses: Annotated[int, Meta(ge=0)] = 0  # this many losing round trips (after fees) in a row trip
     max_orders_per_minute: Annotated[int, Meta(ge=0)] = 0  # an order beyond this many in 60 s trips (exits still go)

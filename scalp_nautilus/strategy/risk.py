@@ -3,10 +3,9 @@
 Pure bookkeeping on plain numbers, no engine: the strategy reports its orders, fills, round trips,
 funding and, per book batch, the open position's unrealised P&L and notional; `RiskLimits` answers
 with a `Halt` when a limit is breached. Limits (each 0 is off):
-- `max_position_notional`: |position| x mark above it trips; `entry_allowed` refuses an entry
-  that would take the position past it (a refusal, not a trip).
+- `max_position_notional`: |position| x mid above it trips.
 - `daily_loss_limit`: the day's P&L = realised (gross, round trips closed today) + unrealised (the
-  open position, at the mark) - fees (fills today) + funding (booked today), at or below -limit
+  open position, at the mid) - fees (fills today) + funding (booked today), at or below -limit
   trips. The day starts at 00:00 UTC of the event times: realised, fees and funding restart at
   zero; an open position's unrealised P&L counts whole on the day it is read.
 - `max_consecutive_losses`: that many losing round trips in a row (gross P&L minus the round
@@ -120,11 +119,6 @@ class RiskLimits:
         if limit and notional > limit:
             return self.trip(MAX_POSITION_NOTIONAL, f"position notional {notional:.2f} > {limit:.2f}", ts_ns)
         return self._check_day(ts_ns)
-
-    def entry_allowed(self, notional_after: float) -> bool:
-        """Whether an entry that leaves |position| x price at `notional_after` may be sent."""
-        limit = self.settings.max_position_notional
-        return not self.halted and not (limit and notional_after > limit)
 
     # ---------------------------------------------------------------- the switch
 
