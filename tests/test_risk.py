@@ -110,3 +110,48 @@ def test_unreadable_state_file_counts_as_halted(tmp_path):
     assert halt is not None and halt.limit == "state_file"
     risk.clear_halt(path)
     assert risk.read_halt(path) is None
+
+
+# ---------------------------------------------------------------------- the same limits in a backtest
+
+
+def _backtest(**risk_settings):
+    from tests.strategy_harness import run_engine, scalp_config, simulated
+    from scalp_nautilus.strategy import ScalpStrategy
+
+    instrument, events = simulated(8.0)
+    flatten = pd.Timestamp(max(e.ts_init for e in events) - 5 * S, tz="UTC").isoformat()
+    strategy = ScalpStrategy(scalp_config(str(instrument.id), "R", orders={"flatten_at": flatten}, risk=risk_settings))
+    engine = run_engine(instrument, events, [strategy])
+    orders = engine.trader.generate_orders_report()
+    positions = engine.trader.generate_positions_report()
+    report = strategy.report()
+    engine.dispose()
+    return strategy, report, orders, positions
+
+
+def test_backtest_kill_switch_after_the_first_losing_round_trip():
+    """Backtests apply the strategy's limits: with max_consecutive_losses 1 the first round trip
+    that loses after fees halts the strategy; no entry is sent after it and nothing stays open."""
+    free, free_report, _, _ = _backtest()
+    trips = free_report.round_trips
+    first_loss = next(i for i, t in enumerate(trips) if t.realized_pnl < 0)  # Nautilus's: after commissions
+    assert len(trips) > first_loss + 1, "the unlimited run must trade on after its first loss for this test to mean anything"
+    strategy, report, orders, positions = _backtest(max_consecutive_losses=1)
+    halt = strategy.risk.halt
+    assert halt is not None and halt.limit == risk.CONSECUTIVE_LOSSES
+    # The same trades as the unlimited run up to and including the first loss, then none.
+    assert [(t.ts_opened, t.realized_pnl) for t in report.round_trips] == [(t.ts_opened, t.realized_pnl) for t in trips[:first_loss + 1]]
+    assert halt.ts_ns == trips[first_loss].ts_closed
+    entries = orders[orders["tags"].astype(str).str.contains("entry:")]
+    assert (pd.to_datetime(entries["ts_init"], utc=True) <= pd.Timestamp(halt.ts_ns, tz="UTC")).all()
+    assert positions["ts_closed"].notna().all() and report.outcomes["closed"] > 0
+
+
+def test_backtest_order_rate_trips_and_flattens():
+    """max_orders_per_minute 2: the entry and its protective stop are two orders; the third in the
+    same minute trips the switch (the exit still goes) and the position ends flat."""
+    strategy, report, orders, positions = _backtest(max_orders_per_minute=2)
+    halt = strategy.risk.halt
+    assert halt is not None and halt.limit == risk.ORDER_RATE and "3 orders" in halt.detail
+    assert report.outcomes["taken"] == 1 and positions["ts_closed"].notna().all()
