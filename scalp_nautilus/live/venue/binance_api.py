@@ -124,6 +124,7 @@ class ReplayVenue:
             self.exchange.open_position(settings.exchange.position, settings.exchange.entry_price or start_mid)
         self.exchange.mark = start_mid
         self.stats: Counter = Counter()
+        self.client_ids: list[str] = []  # every client order id a new-order request carried, in order (drills check reuse)
         self.errors: list[BaseException] = []  # failures of the venue's own tasks (a venue bug, not a fault)
         self.finished = asyncio.Event()
         self.shift_ms = 0
@@ -474,6 +475,7 @@ class ReplayVenue:
         n = self.stats["orders"]
         now = self.now_ms()
         cid = params.get("newClientOrderId", "")
+        self.client_ids.append(cid)
         if n in self.settings.faults.reject_orders:
             f = self.settings.faults
             self.exchange.rejected.append((cid, f.reject_code, f.reject_msg))
@@ -589,6 +591,7 @@ class ReplayVenue:
         self.stats["algo_orders"] += 1
         n = self.stats["algo_orders"]
         cid = params.get("clientAlgoId", "")
+        self.client_ids.append(cid)
         if n in self.settings.faults.reject_algo_orders:
             f = self.settings.faults
             self.exchange.rejected.append((cid, f.reject_code, f.reject_msg))
