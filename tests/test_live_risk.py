@@ -101,3 +101,118 @@ def test_protective_stop_at_the_venue_refused_stop_and_session_report(shared_dat
     assert f"{len(trips)} round trips" in run.summary and "kill switch     not tripped" in run.summary
     assert (folder / "summary.txt").read_text().strip() == run.summary.strip()
     assert not strategy.risk.halted
+
+
+# ---------------------------------------------------------------------- the kill switch across restarts
+
+
+def test_kill_switch_flattens_stays_halted_after_restart_until_cleared(shared_data, tmp_path):
+    """The account holds 0.1 BTC (about 2,800 USDT) and the position limit is 2,000: the adopted
+    position trips the kill switch at the first book batch; it is closed at market and nothing is
+    entered. A restarted node stays halted (and says so); after `--clear-halt` it trades again."""
+    settings = venue_settings(shared_data, speed=SPEED, exchange={"position": 0.1}, start={"hold_without_client": True})
+    strategy_cfg = {"risk": {"max_position_notional": 2000.0}}
+    with VenueThread(settings) as venue:
+        ex = venue.exchange
+        live = live_settings(tmp_path, venue, strategy_cfg)
+        state = tmp_path / "state.json"
+        first = run_node(live, lambda run: run.strategy.risk.halted and ex.position == 0.0 and state.exists(), 60.0)
+        halted_in_file = risk.read_halt(state)
+        progress = venue.progress_s
+        second = run_node(live, lambda run: venue.progress_s >= progress + 30.0, 60.0)
+        print(clear_halt(live))
+        cleared = risk.read_halt(state)
+        third = run_node(live, lambda run: bool(_entries(run)) and ex.position == 0.0 and run.strategy.round_trips
+                         or venue.finished.is_set(), FULL_RUN_S)
+        client_ids = list(venue.client_ids)
+    # The first node: tripped on the position notional, flattened at market, entered nothing.
+    halt = first.strategy.risk.halt
+    assert halt.limit == risk.MAX_POSITION_NOTIONAL and halted_in_file == halt
+    mine = [o for o in first.orders if o[3]]  # (reconciliation records the adopted position as an untagged order)
+    assert [o[3] for o in mine] == [["exit:kill_switch"]] and mine[0][2] == "FILLED"
+    assert not _entries(first) and first.open_positions == 0
+    # The second: halted from its state file, said so, sent nothing, evaluated no entry.
+    assert second.strategy.risk.halt == halt and second.orders == []
+    valid = [d for d in second.decisions if d[1]]
+    assert valid and all(d[3] == "closed" for d in valid)
+    assert "HALTED by the kill switch" in _log(tmp_path)
+    # Cleared: the third node enters again (and its position gets its stop at the venue).
+    assert cleared is None and not third.strategy.risk.halted
+    assert _entries(third), "no entry after the halt was cleared"
+    assert any(EXCHANGE_STOP in (o[3] or []) for o in third.orders)
+    assert len(client_ids) == len(set(client_ids))
+
+
+# ---------------------------------------------------------------------- the SIGKILL drill
+
+
+def test_sigkill_drill_the_venue_stop_closes_the_position_and_a_restart_trades_on(shared_data, tmp_path):
+    """The 2024-07-18/19 BTCUSDT capture trades at 63,943.9-63,960.0 for its first 180 s, then falls
+    to 63,888.5 by 300-330 s and 63,834.5 by 420 s. The account is long 0.05 BTC from 63,950. The
+    node adopts it: its own stop 1.5 bp below (9.59: the floor decides, stop_k is tiny), at
+    63,940.4, under every price of the first 180 s; the exchange stop 5 x that below, on the last
+    price, at 63,950 - 47.96 = 63,902.0. The node is killed with SIGKILL at 150 s of the capture,
+    its stop resting; the replay goes on, the price falls through the stop, and the venue's stop
+    sells the position. A new node then finds the account flat and nothing open, restores the
+    saved state and evaluates signals again. (The capture has no mark-price stream: last price.)"""
+    entry, k, floor_bps = 63_950.0, 5.0, 1.5
+    stop_distance = entry * floor_bps * 1e-4
+    trigger = round(entry - k * stop_distance, 1)
+    assert trigger == 63_902.0  # by hand: 63,950 - 5 x 9.5925
+    captures = [str(shared_data / "binance-futures" / f) for f in ("usdm_btcusdt_20240718.gz", "usdm_btcusdt_20240719.gz")]
+    settings = venue_settings(shared_data, captures=captures, speed=SPEED, exchange={"position": 0.05, "entry_price": entry})
+    strategy_cfg = {
+        # The floor decides the stop distance (stop_k tiny), no take-profit or time stop: only stops close it.
+        "exits": {"exchange_stop_k": k, "exchange_stop_trigger": "last", "stop_k": 0.01, "min_stop_bps": floor_bps,
+                  "take_profit_k": 0.0, "time_stop_s": 0.0},
+        "state": {"max_age_s": 600.0, "save_every_s": 2.0},  # the second node restores the first one's state across the gap
+    }
+    with VenueThread(settings) as venue:
+        ex = venue.exchange
+        config = write_live_config(tmp_path, venue, strategy_cfg)
+        state = tmp_path / "state.json"
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        node = subprocess.Popen([sys.executable, "-m", "scalp_nautilus.cli", "live", "--config", str(config)],
+                                cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 90
+            # Killed once the stop rests and the state was saved, at 150 s of the capture (the indicators warm).
+            while time.monotonic() < deadline and not (any(c.open for c in ex.conditionals.values()) and state.exists()
+                                                       and venue.progress_s >= 150.0):
+                time.sleep(0.05)
+            node.send_signal(signal.SIGKILL)
+            node.wait(10)
+        finally:
+            if node.poll() is None:
+                node.kill()
+        killed_at, held = venue.progress_s, ex.position
+        conditionals = list(ex.conditionals.values())
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and ex.position != 0.0:
+            time.sleep(0.05)
+        closed_at = venue.progress_s
+        state_saved = json.loads(state.read_text())
+        second = run_node(live_settings(tmp_path, venue, strategy_cfg, name="live2.yaml"),
+                          lambda run: venue.finished.is_set() or bool(venue.errors), FULL_RUN_S)
+        after = {"position": ex.position, "open": [o for o in ex.orders.values() if o.open],
+                 "open_algo": [c for c in ex.conditionals.values() if c.open], "client_ids": list(venue.client_ids),
+                 "fills": list(ex.fills)}
+    assert node.returncode == -signal.SIGKILL and held == 0.05 and 150.0 <= killed_at < 180.0
+    # The one stop the dead node left: a reduce-only sell of the whole position at the hand-computed trigger.
+    [stop] = conditionals
+    assert (stop.side, stop.type, stop.qty, stop.reduce_only, stop.working_type) == ("SELL", "STOP_MARKET", 0.05, True, "CONTRACT_PRICE")
+    assert stop.trigger_price == pytest.approx(trigger, abs=1e-9)
+    # With nobody alive, the venue's stop closed the position at market after the price fell through it.
+    fills = [f for f in after["fills"] if f.order.client_order_id == stop.client_id]
+    assert closed_at > killed_at and stop.status == "FINISHED"
+    # A market sell at the bid once a trade printed at or through the trigger: within 1 bp of it.
+    print("drill: stop fills", [(f.price, f.qty) for f in fills], "trigger", trigger, "killed at", killed_at, "closed at", closed_at)
+    assert sum(f.qty for f in fills) == pytest.approx(0.05) and all(abs(f.price - trigger) <= trigger * 1e-4 for f in fills)
+    assert sum(f.realized_pnl for f in fills) == pytest.approx(sum(f.qty * (f.price - entry) for f in fills), abs=1e-9)
+    # The restarted node: flat account, nothing open, not halted, warm, evaluating signals again.
+    assert state_saved["halt"] is None and second.strategy.warm_restored
+    assert not second.strategy.risk.halted
+    evaluated = {d[3] for d in second.decisions if d[1]}
+    assert evaluated & {"taken", "dead_zone", "no_regime", "no_signal", "confidence", "vpin_extreme", "size_zero"}, evaluated
+    assert not after["open"] and not after["open_algo"] and after["position"] == 0.0 and second.open_positions == 0
+    assert len(after["client_ids"]) == len(set(after["client_ids"]))

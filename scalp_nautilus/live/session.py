@@ -42,6 +42,9 @@ class SessionMonitor(Actor):
     def on_start(self) -> None:
         self.clock.set_timer("session-heartbeat", self._interval, callback=self._beat)
 
+    def on_stop(self) -> None:
+        pass  # Nautilus cancels the actor's timers itself; nothing else to release
+
     def _beat(self, event) -> None:
         status = self._strategy.status(self.clock.timestamp_ns())
         self.log.info(heartbeat_line(status, getattr(self._client, "gaps", None)))
