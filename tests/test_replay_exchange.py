@@ -146,7 +146,7 @@ def test_mark_price_trigger_and_take_profit_direction(ex):
 def test_close_position_takes_the_whole_position_at_trigger_time(ex):
     order(ex, side="BUY", type="MARKET", quantity="0.200")
     ex.last_price = 30000.0
-    stop = conditional(ex, side="SELL", type="STOP_MARKET", closePosition="true", triggerPrice="29999.0")
+    conditional(ex, side="SELL", type="STOP_MARKET", closePosition="true", triggerPrice="29999.0")
     order(ex, side="BUY", type="MARKET", quantity="0.100")  # the position grows to 0.3 after the stop was placed
     ex.last_price = 29998.0
     [c] = ex.trigger(2)
@@ -157,7 +157,7 @@ def test_close_position_takes_the_whole_position_at_trigger_time(ex):
 
 def test_conditional_order_refusals(ex):
     ex.last_price = ex.mark = 30000.0
-    base = dict(side="SELL", type="STOP_MARKET", quantity="0.100", reduceOnly="true")
+    base = {"side": "SELL", "type": "STOP_MARKET", "quantity": "0.100", "reduceOnly": "true"}
     with pytest.raises(Rejected) as now:
         conditional(ex, **base, triggerPrice="30000.0")  # a sell stop at the last price would trigger at once
     assert now.value.code == -2021

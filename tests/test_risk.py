@@ -133,7 +133,7 @@ def _backtest(**risk_settings):
 def test_backtest_kill_switch_after_the_first_losing_round_trip():
     """Backtests apply the strategy's limits: with max_consecutive_losses 1 the first round trip
     that loses after fees halts the strategy; no entry is sent after it and nothing stays open."""
-    free, free_report, _, _ = _backtest()
+    _, free_report, _, _ = _backtest()
     trips = free_report.round_trips
     first_loss = next(i for i, t in enumerate(trips) if t.realized_pnl < 0)  # Nautilus's: after commissions
     assert len(trips) > first_loss + 1, "the unlimited run must trade on after its first loss for this test to mean anything"
@@ -151,7 +151,35 @@ def test_backtest_kill_switch_after_the_first_losing_round_trip():
 def test_backtest_order_rate_trips_and_flattens():
     """max_orders_per_minute 2: the entry and its protective stop are two orders; the third in the
     same minute trips the switch (the exit still goes) and the position ends flat."""
-    strategy, report, orders, positions = _backtest(max_orders_per_minute=2)
+    strategy, report, _, positions = _backtest(max_orders_per_minute=2)
     halt = strategy.risk.halt
     assert halt is not None and halt.limit == risk.ORDER_RATE and "3 orders" in halt.detail
     assert report.outcomes["taken"] == 1 and positions["ts_closed"].notna().all()
+
+
+def test_backtest_daily_loss_limit_trips_on_the_running_day_pnl():
+    """daily_loss_limit at half the unlimited run's worst running day P&L (by hand from its round
+    trips: gross - fees, no funding in the simulation): the switch trips no later than the round
+    trip that first takes the running sum below the limit, and nothing is entered after it."""
+    _, free_report, _, _ = _backtest()
+    running, worst = 0.0, 0.0
+    for t in free_report.round_trips:
+        running += t.realized_pnl  # Nautilus's realised P&L is after commissions
+        worst = min(worst, running)
+    assert worst < 0.0, "the unlimited run never lost: this test needs a losing stretch"
+    limit = -worst / 2
+    first_below = next(t for t in _cumulative(free_report.round_trips) if t[0] <= -limit)[1]
+    strategy, _, orders, positions = _backtest(daily_loss_limit=limit)
+    halt = strategy.risk.halt
+    assert halt is not None and halt.limit == risk.DAILY_LOSS
+    assert halt.ts_ns <= first_below.ts_closed  # unrealised losses and entry fees can trip it earlier
+    entries = orders[orders["tags"].astype(str).str.contains("entry:")]
+    assert (pd.to_datetime(entries["ts_init"], utc=True) <= pd.Timestamp(halt.ts_ns, tz="UTC")).all()
+    assert positions["ts_closed"].notna().all()
+
+
+def _cumulative(trips):
+    running = 0.0
+    for t in trips:
+        running += t.realized_pnl
+        yield running, t

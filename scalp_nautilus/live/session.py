@@ -68,10 +68,10 @@ def write_session_report(trader, strategy, folder: Path, started_ns: int, ended_
     start_balance = float(totals.iloc[0]) if len(totals) else float("nan")
     change = float(totals.iloc[-1] - totals.iloc[0]) if len(totals) else 0.0
     halt = strategy.risk.halt
+    minutes = (ended_ns - started_ns) / 60e9
     lines = [
         f"live session    {strategy.config.instrument_id}",
-        f"wall time       {pd.Timestamp(started_ns, tz='UTC')} -> {pd.Timestamp(ended_ns, tz='UTC')} "
-        f"({(ended_ns - started_ns) / 60e9:.1f} min)",
+        f"wall time       {pd.Timestamp(started_ns, tz='UTC')} -> {pd.Timestamp(ended_ns, tz='UTC')} ({minutes:.1f} min)",
         f"orders / fills  {len(strategy.cache.orders(strategy_id=strategy.id))} / {len(fills)}",
         f"kill switch     {'HALTED: ' + str(halt) if halt else 'not tripped'}",
         "",

@@ -168,9 +168,9 @@ def clear_halt(path: str | Path) -> Halt | None:
         return None
     try:
         body = json.loads(path.read_text())
-        if not isinstance(body, dict):
-            raise ValueError("not a JSON object")
     except (OSError, ValueError):
+        body = None
+    if not isinstance(body, dict):
         body = {}  # unreadable: the operator cleared it; the warm state is gone with it
     body["halt"] = None
     tmp = path.with_name(path.name + ".tmp")

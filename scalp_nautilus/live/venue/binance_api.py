@@ -470,23 +470,27 @@ class ReplayVenue:
     async def _listen_key_close(self, params: dict) -> web.Response:
         return web.json_response({})
 
-    async def _new_order(self, params: dict) -> web.Response:
-        self.stats["orders"] += 1
-        n = self.stats["orders"]
-        now = self.now_ms()
-        cid = params.get("newClientOrderId", "")
+    def _accept(self, kind: str, cid: str, faults: list[int], create):
+        """A new (`kind` "orders") or conditional ("algo_orders") order: counted, its client id
+        recorded, refused by a fault drill or by the exchange (an error response), else `create()`."""
+        self.stats[kind] += 1
         self.client_ids.append(cid)
-        if n in self.settings.faults.reject_orders:
-            f = self.settings.faults
+        f = self.settings.faults
+        if self.stats[kind] in faults:
             self.exchange.rejected.append((cid, f.reject_code, f.reject_msg))
-            log.warning("fault: order %d (%s) rejected with %d", n, cid, f.reject_code)
-            return _error(400, f.reject_code, f.reject_msg)
+            log.warning("fault: %s %d (%s) rejected with %d", kind, self.stats[kind], cid, f.reject_code)
+            raise _Refused(_error(400, f.reject_code, f.reject_msg))
         try:
-            order = self.exchange.new_order(params, now)
+            return create()
         except Rejected as r:
             self.exchange.rejected.append((cid, r.code, r.msg))
-            log.info("order %s rejected: %d %s", cid, r.code, r.msg)
-            return _error(400, r.code, r.msg)
+            log.info("%s %s rejected: %d %s", kind, cid, r.code, r.msg)
+            raise _Refused(_error(400, r.code, r.msg)) from None
+
+    async def _new_order(self, params: dict) -> web.Response:
+        cid = params.get("newClientOrderId", "")
+        order = self._accept("orders", cid, self.settings.faults.reject_orders,
+                             lambda: self.exchange.new_order(params, self.now_ms()))
         self._spawn(self._execute(order))
         return web.json_response(order_json(order, self.spec))
 
@@ -588,21 +592,8 @@ class ReplayVenue:
         return web.json_response([trade_json(f, self.spec) for f in self.exchange.fills])
 
     async def _new_algo_order(self, params: dict) -> web.Response:
-        self.stats["algo_orders"] += 1
-        n = self.stats["algo_orders"]
-        cid = params.get("clientAlgoId", "")
-        self.client_ids.append(cid)
-        if n in self.settings.faults.reject_algo_orders:
-            f = self.settings.faults
-            self.exchange.rejected.append((cid, f.reject_code, f.reject_msg))
-            log.warning("fault: conditional order %d (%s) rejected with %d", n, cid, f.reject_code)
-            return _error(400, f.reject_code, f.reject_msg)
-        try:
-            c = self.exchange.new_conditional(params, self.now_ms())
-        except Rejected as r:
-            self.exchange.rejected.append((cid, r.code, r.msg))
-            log.info("conditional order %s rejected: %d %s", cid, r.code, r.msg)
-            return _error(400, r.code, r.msg)
+        c = self._accept("algo_orders", params.get("clientAlgoId", ""), self.settings.faults.reject_algo_orders,
+                         lambda: self.exchange.new_conditional(params, self.now_ms()))
         self._spawn(self._push_algo(c, c.time_ms))
         return web.json_response(algo_order_json(c, self.spec))
 

@@ -198,17 +198,22 @@ class Exchange:
         if self.by_client_id(cid) is not None or self.conditional_by_client_id(cid) is not None:
             raise Rejected(-4116, "ClientOrderId is duplicated.")
 
-    def new_order(self, p: dict[str, str], now_ms: int) -> VenueOrder:
-        """Validate a new-order request (Binance's parameter names); Rejected if refused."""
+    def _symbol_side_type(self, p: dict[str, str], types: tuple[str, ...]) -> tuple[str, str]:
+        """The checks every new order passes first: symbol, side, type, one-way position side."""
         if p.get("symbol") != self.spec.raw_symbol:
             raise Rejected(-1121, "Invalid symbol.")
         side, kind = p.get("side"), p.get("type")
         if side not in (BUY, SELL):
             raise Rejected(-1102, "Mandatory parameter 'side' was not sent, was empty/null, or malformed.")
-        if kind not in ("LIMIT", "MARKET"):
+        if kind not in types:
             raise Rejected(-1116, "Invalid orderType.")
         if p.get("positionSide", "BOTH") != "BOTH":
             raise Rejected(-4061, "Order's position side does not match user's setting.")
+        return side, kind
+
+    def new_order(self, p: dict[str, str], now_ms: int) -> VenueOrder:
+        """Validate a new-order request (Binance's parameter names); Rejected if refused."""
+        side, kind = self._symbol_side_type(p, ("LIMIT", "MARKET"))
         cid = p.get("newClientOrderId") or f"replay-{self._next_order_id}"
         self._check_new_client_id(cid)
         qty = self._decimal(p.get("quantity"), self.step, -1111, "Precision is over the maximum defined for this asset.")
@@ -245,15 +250,7 @@ class Exchange:
 
     def new_conditional(self, p: dict[str, str], now_ms: int) -> ConditionalOrder:
         """Validate a new algo order (Binance's `POST /fapi/v1/algoOrder` parameters); Rejected if refused."""
-        if p.get("symbol") != self.spec.raw_symbol:
-            raise Rejected(-1121, "Invalid symbol.")
-        side, kind = p.get("side"), p.get("type")
-        if side not in (BUY, SELL):
-            raise Rejected(-1102, "Mandatory parameter 'side' was not sent, was empty/null, or malformed.")
-        if p.get("algoType") != "CONDITIONAL" or kind not in CONDITIONAL_TYPES:
-            raise Rejected(-1116, "Invalid orderType.")
-        if p.get("positionSide", "BOTH") != "BOTH":
-            raise Rejected(-4061, "Order's position side does not match user's setting.")
+        side, kind = self._symbol_side_type(p, CONDITIONAL_TYPES if p.get("algoType") == "CONDITIONAL" else ())
         working = p.get("workingType", CONTRACT_PRICE)
         if working not in (MARK_PRICE, CONTRACT_PRICE):
             raise Rejected(-1102, "Invalid workingType.")
