@@ -261,12 +261,17 @@ def test_position_on_the_account_is_adopted_not_doubled(shared_data, tmp_path):
 
         run = run_node(live_settings(tmp_path, venue, {"exits": {"time_stop_s": 60.0}}), until, 90.0)
         orders = list(venue.exchange.orders.values())
+        stops = list(venue.exchange.conditionals.values())
     assert closed, "the adopted position was never closed"
     first = orders[0]
     assert (first.side, first.reduce_only, first.executed) == ("SELL", True, 0.05)
     # Until it was closed nothing opened a second position beside it.
     assert all(o.reduce_only or o.time_ms > first.update_ms for o in orders)
     assert run.open_positions == 0
+    # The adopted position got its protective stop at the venue once its exits were known, cancelled when it closed.
+    adopted_stop = stops[0]
+    assert (adopted_stop.side, adopted_stop.qty, adopted_stop.reduce_only) == ("SELL", 0.05, True)
+    assert adopted_stop.time_ms <= first.time_ms and adopted_stop.status == "CANCELED"
 
 
 # ---------------------------------------------------------------------- the command line
