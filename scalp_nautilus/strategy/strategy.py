@@ -14,7 +14,7 @@ not updated for that long: its stops cannot fire on a book that does not move.
 
 Risk (`scalp_nautilus.strategy.risk`, the config's `risk`): every order sent, fill, round trip,
 funding payment and book batch is reported to `RiskLimits`; a breached limit trips the kill switch
-(`_trip`): logged as an error, no entry any more, working orders cancelled, the position closed at
+(`_tripped`): logged as an error, no entry any more, working orders cancelled, the position closed at
 market, and the halt written to the state file at once. A node that starts with a halt in its
 state file stays halted and says so. Backtests apply the same limits (nothing is persisted).
 
