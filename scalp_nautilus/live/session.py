@@ -38,6 +38,8 @@ class SessionMonitor(Actor):
         self._strategy = strategy
         self._client = data_client
         self._interval = timedelta(seconds=interval_s)
+        self.beats = 0
+        self.last_line = ""
 
     def on_start(self) -> None:
         self.clock.set_timer("session-heartbeat", self._interval, callback=self._beat)
@@ -47,7 +49,9 @@ class SessionMonitor(Actor):
 
     def _beat(self, event) -> None:
         status = self._strategy.status(self.clock.timestamp_ns())
-        self.log.info(heartbeat_line(status, getattr(self._client, "gaps", None)))
+        self.last_line = heartbeat_line(status, getattr(self._client, "gaps", None))
+        self.beats += 1
+        self.log.info(self.last_line)
 
 
 def report_folder(reports_dir: str | Path, started_ns: int) -> Path:
