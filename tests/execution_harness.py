@@ -44,13 +44,17 @@ def row(**changes) -> FeatureSnapshot:
 
 
 def config(**sections) -> ScalpStrategyConfig:
-    raw = {"instrument_id": str(INSTRUMENT.id), "vpin": {"volume_per_hour": 1000.0}, "orders": {"base_size": 0.05}}
+    """The strategy config for `Execution` tests; no protective stop at the exchange unless a test
+    sets `exits.exchange_stop_k` (tests/test_exchange_stop.py), so order sequences stay the test's own."""
+    raw = {"instrument_id": str(INSTRUMENT.id), "vpin": {"volume_per_hour": 1000.0}, "orders": {"base_size": 0.05},
+           "exits": {"exchange_stop_k": 0.0}}
     for name, values in sections.items():
         raw[name] = {**raw.get(name, {}), **values}
     return ScalpStrategyConfig.parse(msgspec.json.encode(raw))
 
 
-def entry(direction: int = 1, size: float = 0.05, stop: float = 20.0, take_profit: float = 10.0, kind: str = "momentum") -> Decision:
+def entry(direction: int = 1, size: float = 0.05, stop: float = 20.0, take_profit: float = 10.0,
+          kind: str = "momentum") -> Decision:
     return Decision(ENTER, "taken", direction, size, kind, 1.0, stop, take_profit, 0)
 
 

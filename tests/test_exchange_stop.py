@@ -22,10 +22,16 @@ from scalp_nautilus.strategy.execution import EXCHANGE_STOP
 from tests.execution_harness import INSTRUMENT
 from tests.execution_harness import S
 from tests.execution_harness import entry
-from tests.execution_harness import execution
+from tests.execution_harness import execution as _execution
 from tests.execution_harness import row
 
 BID, ASK = 39_999.9, 40_000.1
+
+
+def execution(**sections):
+    """The harness's `Execution` with the protective stop on (k = 2 unless a test sets it)."""
+    exits = {"exchange_stop_k": 2.0, **sections.pop("exits", {})}
+    return _execution(exits=exits, **sections)
 
 
 def filled_long(ex, port, size=0.05, stop=20.0):
@@ -39,7 +45,7 @@ def filled_long(ex, port, size=0.05, stop=20.0):
 
 
 def closed_event(realized=-1.0):
-    return SimpleNamespace(ts_opened=1, ts_closed=2 * S, entry=OrderSide.BUY, peak_qty=0.05, avg_px_open=ASK,
+    return SimpleNamespace(ts_opened=1, ts_closed=2 * S, entry=OrderSide.BUY, peak_qty=Quantity(0.05, 3), avg_px_open=ASK,
                            avg_px_close=BID, realized_pnl=SimpleNamespace(as_double=lambda: realized))
 
 
@@ -145,3 +151,21 @@ def test_no_stop_with_k_zero():
     ex, port = execution(exits={"exchange_stop_k": 0.0})
     filled_long(ex, port)
     assert len(port.submitted) == 1
+
+
+def test_beside_a_resting_maker_take_profit():
+    """With a maker take-profit resting, the stop rests too; neither holds the latch; the kill
+    switch's cancel leaves both (the exit takes the take-profit, the close the stop); a filled
+    take-profit closes the round trip and the stop is cancelled."""
+    ex, port = execution(exits={"take_profit_order": "maker"})
+    filled_long(ex, port)
+    (tp, _), (stop, _) = port.submitted[-2:]
+    assert tp.is_post_only and tp.is_reduce_only and stop.order_type == OrderType.STOP_MARKET
+    port.accept(tp)
+    port.accept(stop)
+    assert not ex.state.order_pending and ex._working_orders() == []
+    ex.cancel_working()
+    assert port.cancels == []
+    ex.on_order_event(port.fill(tp, 0.05, float(tp.price)))
+    trip = ex.on_position_closed(closed_event(0.5), 0.0)
+    assert trip.exit_reason == "take_profit" and port.cancels == [stop.client_order_id]

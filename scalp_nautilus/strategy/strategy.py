@@ -34,6 +34,8 @@ import pandas as pd
 
 from nautilus_trader.model.data import DataType
 from nautilus_trader.model.enums import BookType
+from nautilus_trader.model.enums import OrderSide
+from nautilus_trader.model.enums import liquidity_side_to_str
 from nautilus_trader.model.events import OrderFilled
 from nautilus_trader.model.identifiers import ClientOrderId
 from nautilus_trader.model.identifiers import PositionId
@@ -53,10 +55,13 @@ from scalp_nautilus.strategy.decision import EXIT_OUTCOMES
 from scalp_nautilus.strategy.decision import POSITION_OUTCOMES
 from scalp_nautilus.strategy.decision import Decision
 from scalp_nautilus.strategy.decision import DecisionParams
+from scalp_nautilus.strategy.decision import PositionState
 from scalp_nautilus.strategy.decision import decide
 from scalp_nautilus.strategy.execution import Execution
 from scalp_nautilus.strategy.funding import FundingLedger
 from scalp_nautilus.strategy.funding import funding_input
+from scalp_nautilus.strategy.execution import COUNTS
+from scalp_nautilus.strategy.records import Markouts
 from scalp_nautilus.strategy.records import RoundTrip
 from scalp_nautilus.strategy.records import SessionStatus
 from scalp_nautilus.strategy.records import StrategyReport
@@ -86,6 +91,7 @@ class ScalpStrategy(Strategy):
         self.round_trips: list[RoundTrip] = []
         self.timeline = Timeline(round(self.config.equity_sample_s * _S))
         self.batches = 0
+        self.markouts = Markouts()
         self._funding_times: set[int] = set()
         self._row: FeatureSnapshot | None = None
         self.warm_restored = False
@@ -212,7 +218,11 @@ class ScalpStrategy(Strategy):
             self._recorder.record(row)
         if row.ts_event >= self.timeline.next_ns and row.book_valid:
             self._sample(row)
-        self.execution.on_batch(row, snapshot.best_bid, snapshot.best_ask)
+        if row.book_valid:
+            self.markouts.on_mid(row.ts_event, row.mid)
+        unlatched = self.execution.unlatched()  # a resting maker entry: does its signal still hold?
+        signal = None if unlatched is None else self._signal(row, unlatched)
+        self.execution.on_batch(row, snapshot.best_bid, snapshot.best_ask, signal)
         if row.book_valid:
             self._check_risk(row)
         self._act(self._decide(row))
@@ -228,6 +238,7 @@ class ScalpStrategy(Strategy):
             self.stale_feeds += 1
             self.log.warning(f"{self.instrument.id}: no book update for {silent_ns / _S:.1f} s: feed stale"
                              + (", closing the position" if state.side else ""))
+        self.execution.on_stale_feed()
         if state.side and not state.order_pending:
             self._act(Decision(EXIT, "stale_feed"))
 
@@ -251,13 +262,21 @@ class ScalpStrategy(Strategy):
     def _decide(self, row: FeatureSnapshot) -> Decision:
         return decide(row, self.execution.state, self._params)
 
+    def _signal(self, row: FeatureSnapshot, state: PositionState) -> Decision:
+        """The decision for a resting maker entry's review (`Execution.unlatched`), not counted."""
+        return decide(row, state, self._params)
+
     def _act(self, decision: Decision) -> None:
         self.outcomes[decision.outcome] += 1
         self.execution.act(decision)
 
     def on_order_event(self, event) -> None:
-        if isinstance(event, OrderFilled) and event.strategy_id == self.id and event.commission.currency == self._currency:
-            self._tripped(self.risk.on_fee(event.ts_event, event.commission.as_double()))
+        if isinstance(event, OrderFilled):
+            self.markouts.add(event.ts_event, event.client_order_id.value, _tag(self.cache.order(event.client_order_id)),
+                              1 if event.order_side == OrderSide.BUY else -1, event.last_qty.as_double(),
+                              event.last_px.as_double(), liquidity_side_to_str(event.liquidity_side), self._mid())
+            if event.strategy_id == self.id and event.commission.currency == self._currency:
+                self._tripped(self.risk.on_fee(event.ts_event, event.commission.as_double()))
         self.execution.on_order_event(event)
 
     def on_position_opened(self, event) -> None:
@@ -409,6 +428,11 @@ class ScalpStrategy(Strategy):
             batches=self.batches,
             skips={**self._builder.skips.counts, **self.pipeline.skip_counts()} if self.pipeline is not None else {},
             bounds=self._bounds(),
+            execution={k: self.execution.counts.get(k, 0) for k in COUNTS} if self.execution is not None else {},
+            round_trip_fee_bps=self._params.round_trip_fee_bps if self.execution is not None else math.nan,
+            entry_mode=self.config.orders.entry,
+            take_profit_mode=self.config.exits.take_profit_order,
+            fills=self.markouts.frame(),
         )
 
     def _bounds(self) -> dict[str, float]:
@@ -418,3 +442,8 @@ class ScalpStrategy(Strategy):
             "hurst_mr": s.hurst_mean_reversion_below, "hurst_dead_low": s.dead_zone_low,
             "hurst_dead_high": s.dead_zone_high, "hurst_momentum": s.hurst_momentum_above,
         }
+
+
+def _tag(order) -> str:
+    """The order's purpose tag (``entry:<signal set>`` / ``exit:<reason>``; "" for orders without one)."""
+    return order.tags[0] if order is not None and order.tags else ""

@@ -253,6 +253,7 @@ class ReplayVenue:
                 await asyncio.sleep(self.settings.start.snapshot_hold_ms / 1000)
             return
         trade = None
+        seller_aggressor = None
         if kind == "depth":
             self.book.apply_diff(data)
         elif kind == "markPrice":
@@ -260,6 +261,7 @@ class ReplayVenue:
         elif kind == "trade":
             trade = (float(data["p"]), float(data["q"]))
             self.exchange.last_price = trade[0]
+            seller_aggressor = bool(data["m"])  # the buyer was the maker: a sell hit the bid
             await self._publish(self._stream_names["aggTrade"], agg_trade(data))
         if withhold:
             self.stats["diffs_withheld"] += 1
@@ -267,7 +269,7 @@ class ReplayVenue:
         else:
             await self._publish(event.stream, data)
         if self.exchange.resting:
-            for fill in self.exchange.on_market(self.now_ms(), trade):
+            for fill in self.exchange.on_market(self.now_ms(), trade, seller_aggressor):
                 await self._push_fill(fill)
         if self.exchange.conditionals:
             for c in self.exchange.trigger(self.now_ms()):
