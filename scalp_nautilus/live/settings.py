@@ -85,7 +85,9 @@ class RiskEngineSettings(_Section):
     balance checks for margin accounts (all futures): the strategy's `risk.max_position_notional`
     is the limit that binds there."""
 
-    max_order_submit_rate: str = "10/00:00:01"  # submit commands per interval, Nautilus's "N/HH:MM:SS"
+    # Submit commands per interval, Nautilus's "N/HH:MM:SS"; beyond it Nautilus denies the order (an exit
+    # too), so leave headroom over the strategy's peak. Binance allows 300 per 10 s.
+    max_order_submit_rate: str = "20/00:00:01"
     max_notional_per_order: Annotated[float, Meta(gt=0)] | None = None  # quote currency, this instrument
 
     def __post_init__(self) -> None:
