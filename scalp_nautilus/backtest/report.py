@@ -140,7 +140,7 @@ def summary(outcome) -> str:
     ]
     balance_change = _balance_change(outcome)
     for rep in outcome.strategies:
-        lines += ["", *_strategy_table(rep, outcome.starting_balance, balance_change)]
+        lines += ["", *strategy_table(rep, outcome.starting_balance, balance_change)]
     lines += ["", f"reports         {outcome.reports_dir.resolve()}"]
     return "\n".join(lines)
 
@@ -155,7 +155,7 @@ def _sharpe_text(equity: pd.Series) -> str:
     return f"{sr:.2f} (1-min returns, annualised; standard error about {math.sqrt(MINUTES_PER_YEAR / n):.1f})"
 
 
-def _strategy_table(rep: StrategyReport, starting_balance: float, balance_change: float) -> list[str]:
+def strategy_table(rep: StrategyReport, starting_balance: float, balance_change: float) -> list[str]:
     cur = rep.currency
     m = _money_digits(cur)
     split = pnl_split(rep)
@@ -198,21 +198,29 @@ def _money_digits(currency: str) -> int:
         return 8
 
 
+def _plus(digits: int | None, extra: int) -> int | None:
+    return None if digits is None else digits + extra
+
+
 def report_frames(rep: StrategyReport, instrument) -> dict[str, pd.DataFrame]:
-    """round_trips, funding and timeline, each figure rounded to its precision (see the module doc)."""
-    px, qty, money = instrument.price_precision, instrument.size_precision, _money_digits(rep.currency)
+    """round_trips, funding and timeline, each figure rounded to its precision (see the module doc);
+    without the instrument (an unresolved one), money only."""
+    money = _money_digits(rep.currency)
+    px, qty = (instrument.price_precision, instrument.size_precision) if instrument is not None else (None, None)
     trips = pd.DataFrame([asdict(t) for t in rep.round_trips])
     funding = pd.DataFrame([asdict(p) for p in rep.funding])
     timeline = rep.timeline
     digits = {
-        "round_trips": {"quantity": qty, "avg_px_open": px + 2, "avg_px_close": px + 2, "realized_pnl": money,
+        "round_trips": {"quantity": qty, "avg_px_open": _plus(px, 2), "avg_px_close": _plus(px, 2), "realized_pnl": money,
                         "commissions": money},
-        "funding": {"mark": px + 1, "position": qty, "amount": money},
-        "timeline": {"mid": px + 1, "equity": money, "position": qty},
+        "funding": {"mark": _plus(px, 1), "position": qty, "amount": money},
+        "timeline": {"mid": _plus(px, 1), "equity": money, "position": qty},
     }
     frames = {"round_trips": trips, "funding": funding, "timeline": timeline}
     return {
-        name: frame.round({c: n for c, n in digits[name].items() if c in frame.columns}) if len(frame) else frame
+        name: frame.round({c: n for c, n in digits[name].items() if c in frame.columns and n is not None})
+        if len(frame)
+        else frame
         for name, frame in frames.items()
     }
 
@@ -262,16 +270,24 @@ def write_reports(outcome, plots: bool = True) -> None:
     outcome.positions.to_csv(folder / "positions.csv")
     outcome.account.to_csv(folder / "account.csv")
     for i, rep in enumerate(outcome.strategies):
-        suffix = "" if len(outcome.strategies) == 1 else f"_{i}"
-        frames = report_frames(rep, outcome.instrument)
-        frames["round_trips"].to_csv(folder / f"round_trips{suffix}.csv", index=False)
-        frames["funding"].to_csv(folder / f"funding{suffix}.csv", index=False)
-        pd.Series(rep.outcomes, name="book_batches").rename_axis("outcome").to_csv(folder / f"decisions{suffix}.csv")
-        frames["timeline"].to_csv(folder / f"timeline{suffix}.csv", index=False)
-        rep.fills.to_csv(folder / f"markouts{suffix}.csv", index=False)
-        if plots and len(rep.timeline):
-            _plots(rep, outcome.fills, folder, suffix)
+        write_strategy_files(
+            rep, outcome.fills, folder, "" if len(outcome.strategies) == 1 else f"_{i}", plots, outcome.instrument
+        )
     (folder / "summary.txt").write_text(summary(outcome) + "\n")
+
+
+def write_strategy_files(
+    rep: StrategyReport, fills: pd.DataFrame, folder: Path, suffix: str = "", plots: bool = True, instrument=None
+) -> None:
+    """One strategy's files (backtests and the live session report), at `instrument`'s precision."""
+    frames = report_frames(rep, instrument)
+    frames["round_trips"].to_csv(folder / f"round_trips{suffix}.csv", index=False)
+    frames["funding"].to_csv(folder / f"funding{suffix}.csv", index=False)
+    pd.Series(rep.outcomes, name="book_batches").rename_axis("outcome").to_csv(folder / f"decisions{suffix}.csv")
+    frames["timeline"].to_csv(folder / f"timeline{suffix}.csv", index=False)
+    rep.fills.to_csv(folder / f"markouts{suffix}.csv", index=False)
+    if plots and len(rep.timeline):
+        _plots(rep, fills, folder, suffix)
 
 
 def _plots(rep: StrategyReport, fills: pd.DataFrame, folder: Path, suffix: str) -> None:
