@@ -115,11 +115,14 @@ class SpotServer:
 
 
 def record(tmp_path: Path, server: SpotServer) -> tuple[Recorder, Path]:
+    async def cleanup() -> None:  # the server's runner exists only once it has started
+        await server._runner.cleanup()
+
     recorder = record_until_done(server.start, lambda host: {
         "out_dir": str(tmp_path),
         "venues": [{"venue": "binance-spot", "symbols": [SYMBOL], "base_url_http": f"http://{host}",
                     "base_url_ws": f"ws://{host}", "streams": ["depth@100ms", "trade", "bookTicker"]}],
-    }, lambda: server.done, lambda: server._runner.cleanup())  # noqa: PLW0108 - _runner exists only once started
+    }, lambda: server.done, cleanup)
     (file,) = capture_files(tmp_path / "binance-spot" / SYMBOL)
     return recorder, file
 
