@@ -92,7 +92,7 @@ def child(mode: str, catalog: str, instrument_id: str, chunk: str, start: str, e
 
 def measure(mode: str, catalog: str, instrument_id: str = SIM_ID, chunk: str = "100000", start: str = "-", end: str = "-") -> dict:
     cmd = [sys.executable, __file__, "_child", mode, catalog, instrument_id, chunk, start, end]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode or not lines:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")

@@ -6,17 +6,14 @@ from pathlib import Path
 
 import yaml
 
+from scalp_nautilus.config import merge
+from scalp_nautilus.config import nest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _apply(cfg: dict, changes: dict) -> dict:
-    for dotted, value in changes.items():
-        node = cfg
-        *parents, leaf = dotted.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
-    return cfg
+    return merge(cfg, nest(changes))
 
 
 def write_config(tmp_path: Path, strategy: dict | None = None, **changes) -> Path:
