@@ -19,10 +19,8 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
-
 from nautilus_trader.model.book import OrderBook
 from nautilus_trader.model.data import OrderBookDelta
 from nautilus_trader.model.enums import BookType
@@ -31,13 +29,14 @@ from scalp_nautilus.book import BookSnapshotBuilder
 from scalp_nautilus.features import FeaturePipeline
 from scalp_nautilus.indicators import VPIN
 from scalp_nautilus.models import LSTMPredictor
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from tests.conftest import CAPTURES  # noqa: E402
-from tests.conftest import shared_data_dir  # noqa: E402
-from tests.replay import F_LAST  # noqa: E402
-from tests.replay import load  # noqa: E402
+from scalp_nautilus.testing.captures import (
+    F_LAST,  # noqa: E402
+    load,  # noqa: E402
+)
+from scalp_nautilus.testing.shared_data import (
+    CAPTURES,  # noqa: E402
+    shared_data_dir,  # noqa: E402
+)
 
 
 def run(capture, depth: int, limit: int | None = None, lstm: LSTMPredictor | None = None) -> dict[str, np.ndarray]:

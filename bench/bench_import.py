@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 from scalp_nautilus.data.binance_capture import BinanceCaptureImporter  # noqa: E402
 from scalp_nautilus.data.catalog import write_to_catalog  # noqa: E402
-from tests.conftest import CAPTURES  # noqa: E402
-from tests.conftest import shared_data_dir  # noqa: E402
+from scalp_nautilus.testing.shared_data import (
+    CAPTURES,  # noqa: E402
+    shared_data_dir,  # noqa: E402
+)
 
 
 def main() -> None:

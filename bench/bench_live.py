@@ -30,22 +30,24 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 from nautilus_trader.adapters.binance.execution import BinanceCommonExecutionClient  # noqa: E402
 
 from scalp_nautilus.live.binance import SyncedBinanceFuturesDataClient  # noqa: E402
 from scalp_nautilus.live.node import build_node  # noqa: E402
-from scalp_nautilus.live.settings import credentials  # noqa: E402
-from scalp_nautilus.live.settings import load_live_settings  # noqa: E402
-from tests.conftest import CAPTURES  # noqa: E402
-from tests.conftest import shared_data_dir  # noqa: E402
-from tests.live_harness import VenueAddress  # noqa: E402
-from tests.live_harness import free_port  # noqa: E402
-from tests.live_harness import start_venue_process  # noqa: E402
-from tests.live_harness import write_live_config  # noqa: E402
+from scalp_nautilus.live.settings import (
+    credentials,  # noqa: E402
+    load_live_settings,  # noqa: E402
+)
+from scalp_nautilus.testing.live import (
+    VenueAddress,  # noqa: E402
+    free_port,  # noqa: E402
+    start_venue_process,  # noqa: E402
+    write_live_config,  # noqa: E402
+)
+from scalp_nautilus.testing.shared_data import (
+    CAPTURES,  # noqa: E402
+    shared_data_dir,  # noqa: E402
+)
 
 clock = time.perf_counter_ns
 arrival: dict[int, int] = {}  # update id u -> arrival

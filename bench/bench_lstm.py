@@ -30,18 +30,23 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from bench_features import line  # noqa: E402
-from bench_features import run  # noqa: E402
+from bench_features import (
+    line,  # noqa: E402
+    run,  # noqa: E402
+)
 
 from scalp_nautilus.models import LSTMPredictor  # noqa: E402
-from scalp_nautilus.models.model_file import load_model  # noqa: E402
-from scalp_nautilus.models.model_file import save_model  # noqa: E402
+from scalp_nautilus.models.model_file import (
+    load_model,  # noqa: E402
+    save_model,  # noqa: E402
+)
 from scalp_nautilus.models.net import LOBNet  # noqa: E402
-from tests.conftest import CAPTURES  # noqa: E402
-from tests.conftest import shared_data_dir  # noqa: E402
-from tests.replay import load  # noqa: E402
+from scalp_nautilus.testing.captures import load  # noqa: E402
+from scalp_nautilus.testing.shared_data import (
+    CAPTURES,  # noqa: E402
+    shared_data_dir,  # noqa: E402
+)
 
 MS = 1_000_000
 

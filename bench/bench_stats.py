@@ -1,8 +1,8 @@
 """Per-update cost of the statistical indicators on real snapshots, and numba's compile time.
 
 Snapshots come from the 2023-04 BTCUSDT capture replayed through Nautilus's OrderBook
-(tests/capture_book.py; every `--every`-th delta batch). Each indicator is timed alone, call by
-call, on the same snapshots; the funding detector on the capture's 514 markPrice updates through
+(`scalp_nautilus.testing.capture_book`; every `--every`-th delta batch). Each indicator is timed
+alone, call by call, on the same snapshots; the funding detector on the capture's 514 markPrice updates through
 Nautilus's Binance parser. The numba figures come from fresh interpreters: one with an empty
 NUMBA_CACHE_DIR (compiles), then one reusing it (loads the cache).
 
@@ -20,20 +20,23 @@ import time
 from pathlib import Path
 
 import numpy as np
+from nautilus_trader.model.identifiers import InstrumentId
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from tests.capture_book import replay_snapshots  # noqa: E402
-from tests.conftest import CAPTURES  # noqa: E402
-from tests.conftest import shared_data_dir  # noqa: E402
-from tests.test_funding_arb import capture_mark_prices  # noqa: E402
-
-from scalp_nautilus.indicators import FundingArbDetector  # noqa: E402
-from scalp_nautilus.indicators import HurstExponent  # noqa: E402
-from scalp_nautilus.indicators import LOBFeatureVector  # noqa: E402
-from scalp_nautilus.indicators import OUZScore  # noqa: E402
-from scalp_nautilus.indicators import ParkinsonVolatility  # noqa: E402
+from scalp_nautilus.indicators import (
+    FundingArbDetector,  # noqa: E402
+    HurstExponent,  # noqa: E402
+    LOBFeatureVector,  # noqa: E402
+    OUZScore,  # noqa: E402
+    ParkinsonVolatility,  # noqa: E402
+)
+from scalp_nautilus.testing.capture_book import replay_snapshots  # noqa: E402
+from scalp_nautilus.testing.captures import capture_mark_prices  # noqa: E402
+from scalp_nautilus.testing.shared_data import (
+    CAPTURES,  # noqa: E402
+    shared_data_dir,  # noqa: E402
+)
 
 COMPILE_PROBE = """
 import time
@@ -88,8 +91,7 @@ def main() -> None:
     print(f"{len(snaps):,} snapshots over {span:.0f} s of the 2023-04 capture (every {args.every} batches; "
           f"replay {time.perf_counter() - t:.1f} s)\n")
 
-    from scalp_nautilus.indicators.hurst import block_sizes
-    from scalp_nautilus.indicators.hurst import hurst_rs
+    from scalp_nautilus.indicators.hurst import block_sizes, hurst_rs
 
     x, sizes, zeros = np.random.default_rng(1).normal(size=128), block_sizes(128), np.zeros(4)
     hurst_rs(x, sizes, zeros, 0.0)  # the first call loads (or compiles) the kernels: timed apart below
@@ -101,7 +103,7 @@ def main() -> None:
         ("LOBFeatureVector", timed([lambda s=s: lob.handle_book(s) for s in snaps])),
     ]
     funding = FundingArbDetector()
-    marks = capture_mark_prices(paths)
+    marks = capture_mark_prices(paths, InstrumentId.from_str("BTCUSDT-PERP.BINANCE"))
     results.append(("FundingArbDetector", timed([lambda m=m: funding.handle_funding(m) for m in marks])))
     print(f"{'per update (us)':<22}{'calls':>8}{'p50':>9}{'p99':>9}{'mean':>9}{'max':>10}")
     for name, us in results:

@@ -29,23 +29,27 @@ import tempfile
 import time
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from nautilus_trader.backtest.node import BacktestNode  # noqa: E402
 from nautilus_trader.persistence.catalog import ParquetDataCatalog  # noqa: E402
 
-from scalp_nautilus.backtest.runner import build_run_config  # noqa: E402
-from scalp_nautilus.backtest.runner import catalog_instrument  # noqa: E402
-from scalp_nautilus.backtest.settings import BacktestSettings  # noqa: E402
-from scalp_nautilus.backtest.settings import StrategySettings  # noqa: E402
-from scalp_nautilus.backtest.settings import VenueSettings  # noqa: E402
+from scalp_nautilus.backtest.runner import (
+    build_run_config,  # noqa: E402
+    catalog_instrument,  # noqa: E402
+)
+from scalp_nautilus.backtest.settings import (
+    BacktestSettings,  # noqa: E402
+    StrategySettings,  # noqa: E402
+    VenueSettings,  # noqa: E402
+)
 from scalp_nautilus.data.binance_capture import BinanceCaptureImporter  # noqa: E402
 from scalp_nautilus.data.catalog import write_to_catalog  # noqa: E402
-from tests.conftest import CAPTURES  # noqa: E402
-from tests.conftest import shared_data_dir  # noqa: E402
+from scalp_nautilus.testing.shared_data import (
+    CAPTURES,  # noqa: E402
+    shared_data_dir,  # noqa: E402
+)
 
 USDM = ("usdm_2023_04", "usdm_2024_07", "usdm_2024_08")
 # Per instrument: expected volume per hour (size units) and the base size.

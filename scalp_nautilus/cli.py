@@ -327,8 +327,8 @@ def _cmd_live(args) -> int:
 def _cmd_replay_venue(args) -> int:
     import asyncio
 
-    from scalp_nautilus.live.replay_venue import load_venue_settings
-    from scalp_nautilus.live.replay_venue import serve
+    from scalp_nautilus.live.venue.settings import load_venue_settings
+    from scalp_nautilus.live.venue.thread import serve
 
     overrides = {}
     if args.capture:

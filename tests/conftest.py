@@ -12,15 +12,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def shared_data_dir() -> Path | None:
-    candidates = [os.environ.get("SCALP_SHARED_DATA"), ROOT.parent / "shared" / "data", "/work/shared/data"]
-    for c in candidates:
-        if c and (Path(c) / "binance-futures").is_dir():
-            return Path(c)
-    return None
+from scalp_nautilus.testing.captures import Capture, load
+from scalp_nautilus.testing.shared_data import CAPTURES, shared_data_dir
 
 
 @pytest.fixture(scope="session")
@@ -34,18 +27,15 @@ def shared_data() -> Path:
     return path
 
 
-# The captures of ../shared/data/binance-futures; a pair of files is one continuous capture.
-CAPTURES = {
-    "usdm_2023_04": ["usdm_btcusdt_20230404.dat.gz", "usdm_btcusdt_20230405.dat.gz"],
-    "usdm_2024_07": ["usdm_btcusdt_20240718.gz", "usdm_btcusdt_20240719.gz"],
-    "usdm_2024_08": ["usdm_btcusdt_20240808.gz"],
-    "cm_2024_08": ["cm_btcusd_perp_20240808.gz", "cm_btcusd_perp_20240809.gz"],
-}
-
-
 @pytest.fixture(scope="session")
 def capture_paths(shared_data):
     def paths(name: str) -> list[Path]:
         return [shared_data / "binance-futures" / f for f in CAPTURES[name]]
 
     return paths
+
+
+@pytest.fixture(scope="session", params=list(CAPTURES))
+def capture(request, capture_paths) -> Capture:
+    """Each real capture in turn, imported once per session."""
+    return load(request.param, tuple(capture_paths(request.param)))

@@ -17,8 +17,7 @@ from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.objects import Price
 from nautilus_trader.model.objects import Quantity
 
-from tests.replay import F_LAST
-from tests.replay import capture  # noqa: F401 (fixture)
+from scalp_nautilus.testing.captures import F_LAST
 from scalp_nautilus.book import BookSnapshot
 from scalp_nautilus.book import BookSnapshotBuilder
 

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from nautilus_trader.model.enums import AggressorSide
 
-from tests.replay import capture  # noqa: F401 (fixture)
 from scalp_nautilus.indicators import CumulativeVolumeDelta
 
 S = 1_000_000_000

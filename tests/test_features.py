@@ -10,8 +10,7 @@ import pytest
 from nautilus_trader.model.enums import AggressorSide
 from nautilus_trader.test_kit.stubs.data import TestDataStubs
 
-from tests.replay import capture  # noqa: F401 (fixture)
-from tests.replay import replay
+from scalp_nautilus.testing.captures import replay
 from scalp_nautilus.book import BookSnapshotBuilder
 from scalp_nautilus.features import FeaturePipeline
 from scalp_nautilus.features import FeatureSnapshot

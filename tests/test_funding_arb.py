@@ -2,17 +2,14 @@
 settlement detection from a 1 s current-rate stream (synthetic and the real 2023-04 capture through
 Nautilus's own Binance parser), archive history continued live, bad input."""
 
-import gzip
 import math
 import statistics
 from datetime import datetime
 from datetime import timezone
 from decimal import Decimal
 
-import msgspec
 import pytest
 
-from nautilus_trader.adapters.binance.futures.schemas.market import BinanceFuturesMarkPriceMsg
 from nautilus_trader.adapters.binance.futures.types import BinanceFuturesMarkPriceUpdate
 from nautilus_trader.model.data import FundingRateUpdate
 from nautilus_trader.model.identifiers import InstrumentId
@@ -20,6 +17,7 @@ from nautilus_trader.model.objects import Price
 
 from scalp_nautilus.data.binance_capture import BinanceCaptureImporter
 from scalp_nautilus.indicators import FundingArbDetector
+from scalp_nautilus.testing.captures import capture_mark_prices
 
 IID = InstrumentId.from_str("BTCUSDT-PERP.BINANCE")
 S = 1_000_000_000
@@ -132,20 +130,6 @@ def test_current_rate_stream_counts_each_settlement_once(kind):
     assert det.next_funding_ns == T0 + 4 * H and det.current_rate == published[T0 + 4 * H]
 
 
-def capture_mark_prices(paths):
-    """The capture's markPrice@1s messages through Nautilus's own Binance parser: what a live node gets."""
-    decoder = msgspec.json.Decoder(BinanceFuturesMarkPriceMsg)
-    out = []
-    for path in paths:
-        with gzip.open(path, "rb") as fh:
-            for line in fh:
-                if b"markPriceUpdate" in line:
-                    recv_us, payload = line.split(b" ", 1)
-                    msg = decoder.decode(payload)
-                    out.append(msg.data.parse_to_binance_futures_mark_price_update(IID, int(recv_us) * 1_000))
-    return out
-
-
 def archive_rates(shared_data, before_ms):
     """Binance BTCUSDT settlements from the UTC answer key, oldest first, before `before_ms`."""
     rows = []
@@ -163,7 +147,7 @@ SETTLEMENT = int(datetime(2023, 4, 5, tzinfo=timezone.utc).timestamp()) * S
 
 @pytest.mark.real_data
 def test_real_capture_records_the_settlement_once(capture_paths, shared_data):
-    updates = capture_mark_prices(capture_paths("usdm_2023_04"))
+    updates = capture_mark_prices(capture_paths("usdm_2023_04"), IID)
     assert len(updates) == 514
     det = FundingArbDetector()
     for u in updates:

@@ -8,8 +8,7 @@ import pytest
 
 from nautilus_trader.model.enums import AggressorSide
 
-from tests.replay import capture  # noqa: F401 (fixture)
-from tests.replay import replay
+from scalp_nautilus.testing.captures import replay
 from scalp_nautilus.indicators import LeeReadyClassifier
 from scalp_nautilus.indicators.lee_ready import Method
 

@@ -7,8 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.replay import capture  # noqa: F401 (fixture)
-from tests.replay import replay
+from scalp_nautilus.testing.captures import replay
 from scalp_nautilus.book import BookSnapshotBuilder
 from scalp_nautilus.indicators import LiquidityMetrics
 from scalp_nautilus.indicators.liquidity import KyleLambda

@@ -21,19 +21,19 @@ import pytest
 
 from scalp_nautilus.cli import main
 from scalp_nautilus.features import FeatureSnapshot
-from scalp_nautilus.live.replay_venue import VenueThread
+from scalp_nautilus.live.venue.thread import VenueThread
 from scalp_nautilus.strategy.decision import ENTER
 from tests.config_files import write_config
-from tests.live_harness import CAPTURE_2023
-from tests.live_harness import ROOT
-from tests.live_harness import STRATEGY
-from tests.live_harness import VenueAddress
-from tests.live_harness import free_port
-from tests.live_harness import live_settings
-from tests.live_harness import run_node
-from tests.live_harness import start_venue_process
-from tests.live_harness import venue_settings
-from tests.live_harness import write_live_config
+from scalp_nautilus.testing.live import CAPTURE_2023
+from scalp_nautilus.testing.live import ROOT
+from scalp_nautilus.testing.live import STRATEGY
+from scalp_nautilus.testing.live import VenueAddress
+from scalp_nautilus.testing.live import free_port
+from scalp_nautilus.testing.live import live_settings
+from scalp_nautilus.testing.live import run_node
+from scalp_nautilus.testing.live import start_venue_process
+from scalp_nautilus.testing.live import venue_settings
+from scalp_nautilus.testing.live import write_live_config
 
 pytestmark = pytest.mark.real_data
 

@@ -13,7 +13,7 @@ from nautilus_trader.indicators.momentum import RelativeStrengthIndex
 from nautilus_trader.indicators.volatility import AverageTrueRange
 from nautilus_trader.indicators.volatility import BollingerBands
 
-from tests.capture_book import replay_snapshots
+from scalp_nautilus.testing.capture_book import replay_snapshots
 from scalp_nautilus.book import BookSnapshot
 from scalp_nautilus.indicators import LOB_FEATURE_NAMES
 from scalp_nautilus.indicators import LOBFeatureVector

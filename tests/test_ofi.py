@@ -4,8 +4,7 @@ indicator-function form, its z-score against numpy, and how much of the real mid
 import numpy as np
 import pytest
 
-from tests.replay import capture  # noqa: F401 (fixture)
-from tests.replay import replay
+from scalp_nautilus.testing.captures import replay
 from scalp_nautilus.book import BookSnapshotBuilder
 from scalp_nautilus.indicators import OrderFlowImbalance
 

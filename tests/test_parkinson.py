@@ -8,7 +8,7 @@ import pytest
 
 from nautilus_trader.model.enums import OrderSide
 
-from tests.capture_book import replay_snapshots
+from scalp_nautilus.testing.capture_book import replay_snapshots
 from scalp_nautilus.indicators import ParkinsonVolatility
 
 S = 1_000_000_000

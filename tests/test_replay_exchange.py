@@ -1,4 +1,4 @@
-"""The replay venue's fill model (`scalp_nautilus/live/replay_exchange.py`) on a hand-made book:
+"""The replay venue's fill model (`scalp_nautilus/live/venue/exchange.py`) on a hand-made book:
 fills, fees and P&L against hand computations, and each refusal with Binance's code."""
 
 from __future__ import annotations
@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from scalp_nautilus.instruments import resolve_spec
-from scalp_nautilus.live.replay_capture import VenueBook
-from scalp_nautilus.live.replay_exchange import Exchange
-from scalp_nautilus.live.replay_exchange import ExchangeSettings
-from scalp_nautilus.live.replay_exchange import Rejected
+from scalp_nautilus.live.venue.capture import VenueBook
+from scalp_nautilus.live.venue.exchange import Exchange
+from scalp_nautilus.live.venue.exchange import ExchangeSettings
+from scalp_nautilus.live.venue.exchange import Rejected
 
 BIDS = [["29999.9", "0.300"], ["29999.8", "0.400"], ["29999.7", "0.300"]]
 ASKS = [["30000.0", "0.200"], ["30000.1", "0.200"], ["30000.2", "1.000"]]

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from nautilus_trader.model.enums import AggressorSide
 from nautilus_trader.test_kit.stubs.data import TestDataStubs
 
-from tests.replay import capture  # noqa: F401 (fixture)
 from scalp_nautilus.indicators import VPIN
 from scalp_nautilus.indicators.vpin import VPINRegime
 

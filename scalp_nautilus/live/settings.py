@@ -26,9 +26,9 @@ from scalp_nautilus.backtest.settings import StrategySettings
 from scalp_nautilus.backtest.settings import resolve_strategy
 from scalp_nautilus.config import ConfigError
 from scalp_nautilus.config import load_yaml
-from scalp_nautilus.live.replay_venue import REPLAY_API_KEY
-from scalp_nautilus.live.replay_venue import REPLAY_API_SECRET
-from scalp_nautilus.live.replay_venue import is_loopback
+from scalp_nautilus.live.venue.settings import REPLAY_API_KEY
+from scalp_nautilus.live.venue.settings import REPLAY_API_SECRET
+from scalp_nautilus.live.venue.settings import is_loopback
 
 # (venue, mainnet) -> the environment variables holding the API key and secret (Nautilus's names).
 KEY_ENV = {

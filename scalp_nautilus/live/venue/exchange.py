@@ -1,5 +1,5 @@
 """The replay venue's exchange: one USDT-M account, its orders, and the fill model. No network:
-`replay_venue` turns requests into calls here and the results into Binance's JSON.
+`binance_api` turns requests into calls here and `binance_json` the results into Binance's JSON.
 
 Fill model (every number is a field of `ExchangeSettings`):
 - Marketable orders take liquidity from the venue's replayed book at the moment they are matched
@@ -33,7 +33,7 @@ from decimal import InvalidOperation
 import msgspec
 
 from scalp_nautilus.instruments import ContractSpec
-from scalp_nautilus.live.replay_capture import VenueBook
+from scalp_nautilus.live.venue.capture import VenueBook
 
 BUY, SELL = "BUY", "SELL"
 _BID, _ASK = 0, 1

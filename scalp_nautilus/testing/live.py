@@ -14,24 +14,20 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from dataclasses import field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
 import yaml
-
 from nautilus_trader.live.node import TradingNode
 
 from scalp_nautilus.config import merge
 from scalp_nautilus.live.node import build_node
-from scalp_nautilus.live.replay_venue import ReplayVenue
-from scalp_nautilus.live.replay_venue import ReplayVenueSettings
-from scalp_nautilus.live.settings import LiveSettings
-from scalp_nautilus.live.settings import credentials
-from scalp_nautilus.live.settings import load_live_settings
+from scalp_nautilus.live.settings import LiveSettings, credentials, load_live_settings
+from scalp_nautilus.live.venue.binance_api import ReplayVenue
+from scalp_nautilus.live.venue.settings import ReplayVenueSettings
+from scalp_nautilus.testing.shared_data import PROJECT_ROOT as ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 CAPTURE_2023 = ["usdm_btcusdt_20230404.dat.gz", "usdm_btcusdt_20230405.dat.gz"]
 # The backtest e2e test's calibration for the 2023-04 capture: warm within two minutes, several trades.
 STRATEGY = {

@@ -12,11 +12,9 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-
 from nautilus_trader.model.book import OrderBook
 from nautilus_trader.model.data import OrderBookDelta
-from nautilus_trader.model.enums import BookType
-from nautilus_trader.model.enums import RecordFlag
+from nautilus_trader.model.enums import BookType, RecordFlag
 
 from scalp_nautilus.book import BookSnapshot
 from scalp_nautilus.data.binance_capture import BinanceCaptureImporter

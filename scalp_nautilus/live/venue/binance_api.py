@@ -24,7 +24,7 @@ the user-data stream (``ORDER_TRADE_UPDATE``, ``ACCOUNT_UPDATE``).
 The replay starts once a client has subscribed to every stream kind in `start.streams` that the
 capture holds (so a node misses nothing of the capture), or after `start.timeout_s`, and runs at
 `speed` times the recorded pace (receive times). With `rebase_time` the exchange timestamps are
-moved by a whole number of seconds so the capture starts now (see `replay_capture`).
+moved by a whole number of seconds so the capture starts now (see `venue.capture`).
 
 Depth requests: one made before the replay has reached the capture's recorded snapshot waits for
 it and gets that snapshot (the recorder's own request, at its place in the stream), and the stream
@@ -32,7 +32,8 @@ then pauses `start.snapshot_hold_ms` so the answer reaches the client before the
 later requests get the venue's book as the replay has left it, ``lastUpdateId`` its last applied
 update, at most ``limit`` levels a side.
 
-Orders are matched by `replay_exchange.Exchange` (the fill model and fees are documented there).
+Orders are matched by `venue.exchange.Exchange` (the fill model and fees are documented there);
+`venue.binance_json` writes its state as Binance's JSON; `venue.thread` runs a venue.
 Faults for tests: `faults.drop_at_s` closes every market connection abruptly at those capture
 seconds, `faults.gap_at_s` withholds one depth diff (a sequence gap for the client), and
 `faults.reject_orders` refuses the n-th new orders with `faults.reject_code`.
@@ -43,87 +44,41 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import ipaddress
 import logging
 import secrets
-import threading
 import time
 from collections import Counter
-from pathlib import Path
-from typing import Annotated
 
 import msgspec
 from aiohttp import WSMsgType
 from aiohttp import web
-from msgspec import Meta
 
 from scalp_nautilus.instruments import ContractSpec
 from scalp_nautilus.instruments import resolve_spec
-from scalp_nautilus.live.replay_capture import SNAPSHOT
-from scalp_nautilus.live.replay_capture import Capture
-from scalp_nautilus.live.replay_capture import ReplayEvent
-from scalp_nautilus.live.replay_capture import VenueBook
-from scalp_nautilus.live.replay_capture import agg_trade
-from scalp_nautilus.live.replay_capture import agg_trade_stream
-from scalp_nautilus.live.replay_capture import load_capture
-from scalp_nautilus.live.replay_capture import shifted
-from scalp_nautilus.live.replay_exchange import Exchange
-from scalp_nautilus.live.replay_exchange import ExchangeSettings
-from scalp_nautilus.live.replay_exchange import Fill
-from scalp_nautilus.live.replay_exchange import Rejected
-from scalp_nautilus.live.replay_exchange import VenueOrder
+from scalp_nautilus.live.venue.binance_json import account_info
+from scalp_nautilus.live.venue.binance_json import account_update
+from scalp_nautilus.live.venue.binance_json import exchange_info
+from scalp_nautilus.live.venue.binance_json import order_json
+from scalp_nautilus.live.venue.binance_json import order_update
+from scalp_nautilus.live.venue.binance_json import position_risk
+from scalp_nautilus.live.venue.binance_json import trade_json
+from scalp_nautilus.live.venue.capture import SNAPSHOT
+from scalp_nautilus.live.venue.capture import Capture
+from scalp_nautilus.live.venue.capture import ReplayEvent
+from scalp_nautilus.live.venue.capture import VenueBook
+from scalp_nautilus.live.venue.capture import agg_trade
+from scalp_nautilus.live.venue.capture import agg_trade_stream
+from scalp_nautilus.live.venue.capture import load_capture
+from scalp_nautilus.live.venue.capture import shifted
+from scalp_nautilus.live.venue.exchange import Exchange
+from scalp_nautilus.live.venue.exchange import Fill
+from scalp_nautilus.live.venue.exchange import Rejected
+from scalp_nautilus.live.venue.exchange import VenueOrder
+from scalp_nautilus.live.venue.settings import ReplayVenueSettings
 
 log = logging.getLogger(__name__)
 
-# Public replay credentials: they open nothing but a local replay venue.
-REPLAY_API_KEY = "replay-venue-api-key"
-REPLAY_API_SECRET = "replay-venue-api-secret"
-
 _DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
-
-
-class StartSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    streams: list[str] = msgspec.field(default_factory=lambda: ["depth", "trade", "markPrice"])
-    timeout_s: Annotated[float, Meta(gt=0)] = 120.0
-    snapshot_hold_ms: Annotated[float, Meta(ge=0)] = 50.0
-    hold_without_client: bool = False  # pause the replay while no client is subscribed to `streams`
-
-
-class FaultSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    drop_at_s: list[float] = msgspec.field(default_factory=list)  # capture seconds
-    gap_at_s: list[float] = msgspec.field(default_factory=list)
-    reject_orders: list[int] = msgspec.field(default_factory=list)  # 1-based count of new orders
-    reject_code: int = -2019
-    reject_msg: str = "Margin is insufficient."
-
-
-class ReplayVenueSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    captures: list[str]  # the files of one capture, in order
-    symbol: str | None = None  # the capture's symbol when it holds one
-    host: str = "127.0.0.1"
-    port: Annotated[int, Meta(ge=0, le=65535)] = 8765  # 0: any free port
-    speed: Annotated[float, Meta(gt=0, le=10_000)] = 1.0
-    rebase_time: bool = True
-    start: StartSettings = msgspec.field(default_factory=StartSettings)
-    exchange: ExchangeSettings = msgspec.field(default_factory=ExchangeSettings)
-    faults: FaultSettings = msgspec.field(default_factory=FaultSettings)
-    api_key: str = REPLAY_API_KEY
-    api_secret: str = REPLAY_API_SECRET
-
-    def __post_init__(self) -> None:
-        if not is_loopback(self.host):
-            raise ValueError(f"host: the replay venue has no real authentication and binds to loopback only, got {self.host!r}")
-        for name in self.start.streams:
-            if name not in ("depth", "trade", "markPrice", "bookTicker"):
-                raise ValueError(f"start.streams: unknown stream kind {name!r} (depth, trade, markPrice, bookTicker)")
-
-
-def is_loopback(host: str) -> bool:
-    """`host` (a name or an address) is this machine: the only place a replay venue may live."""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 def _error(status: int, code: int, msg: str) -> web.Response:
@@ -629,202 +584,3 @@ class ReplayVenue:
         ("GET", "/fapi/v1/allAlgoOrders"): (True, _no_algo_orders),
         ("DELETE", "/fapi/v1/algoOpenOrders"): (True, _cancel_algo),
     }
-
-
-# ---------------------------------------------------------------------- Binance's JSON
-
-
-def exchange_info(spec: ContractSpec, now_ms: int, leverage: int) -> dict:
-    filters = [
-        {"filterType": "PRICE_FILTER", "minPrice": spec.tick_size, "maxPrice": "4529764", "tickSize": spec.tick_size},
-        {"filterType": "LOT_SIZE", "minQty": spec.min_quantity or spec.step_size, "maxQty": spec.max_quantity or "1000000",
-         "stepSize": spec.step_size},
-        {"filterType": "MARKET_LOT_SIZE", "minQty": spec.min_quantity or spec.step_size,
-         "maxQty": spec.max_quantity or "1000000", "stepSize": spec.step_size},
-        {"filterType": "MAX_NUM_ORDERS", "limit": 200},
-        {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
-        {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500", "multiplierDecimal": "4"},
-    ]
-    if spec.min_notional:
-        filters.append({"filterType": "MIN_NOTIONAL", "notional": spec.min_notional})
-    symbol = {
-        "symbol": spec.raw_symbol, "pair": spec.raw_symbol, "contractType": "PERPETUAL", "deliveryDate": 4133404800000,
-        "onboardDate": 1569398400000, "status": "TRADING", "maintMarginPercent": "2.5000",
-        "requiredMarginPercent": f"{100 / leverage:.4f}", "baseAsset": spec.base, "quoteAsset": spec.quote,
-        "marginAsset": spec.settlement, "pricePrecision": spec.price_precision, "quantityPrecision": spec.size_precision,
-        "baseAssetPrecision": 8, "quotePrecision": 8, "underlyingType": "COIN", "underlyingSubType": [],
-        "settlePlan": 0, "triggerProtect": "0.0500", "liquidationFee": "0.012500", "marketTakeBound": "0.05",
-        "filters": filters,
-        "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"],
-        "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
-    }
-    return {
-        "timezone": "UTC", "serverTime": now_ms,
-        "rateLimits": [
-            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400},
-            {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
-            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300},
-        ],
-        "exchangeFilters": [],
-        "assets": [{"asset": spec.settlement, "marginAvailable": True, "autoAssetExchange": "-10000"}],
-        "symbols": [symbol],
-    }
-
-
-def _f(x: float, decimals: int = 8) -> str:
-    return f"{x:.{decimals}f}"
-
-
-def account_info(ex: Exchange, now_ms: int) -> dict:
-    asset = ex.spec.settlement
-    margin = ex.initial_margin
-    balance = {
-        "asset": asset, "walletBalance": _f(ex.wallet), "unrealizedProfit": _f(ex.unrealized),
-        "marginBalance": _f(ex.wallet + ex.unrealized), "maintMargin": _f(margin / 2),
-        "initialMargin": _f(margin), "positionInitialMargin": _f(margin), "openOrderInitialMargin": _f(0.0),
-        "crossWalletBalance": _f(ex.wallet), "crossUnPnl": _f(ex.unrealized),
-        "availableBalance": _f(max(ex.available, 0.0)), "maxWithdrawAmount": _f(max(ex.available, 0.0)),
-        "marginAvailable": True, "updateTime": now_ms,
-    }
-    return {
-        "feeTier": 0, "canTrade": True, "canDeposit": True, "canWithdraw": True, "updateTime": now_ms,
-        "totalInitialMargin": balance["initialMargin"], "totalMaintMargin": balance["maintMargin"],
-        "totalWalletBalance": balance["walletBalance"], "totalUnrealizedProfit": balance["unrealizedProfit"],
-        "totalMarginBalance": balance["marginBalance"], "totalPositionInitialMargin": balance["initialMargin"],
-        "totalOpenOrderInitialMargin": _f(0.0), "totalCrossWalletBalance": balance["walletBalance"],
-        "totalCrossUnPnl": balance["unrealizedProfit"], "availableBalance": balance["availableBalance"],
-        "maxWithdrawAmount": balance["maxWithdrawAmount"], "assets": [balance], "positions": [],
-    }
-
-
-def position_risk(ex: Exchange, now_ms: int) -> dict:
-    sp, pp = ex.spec.size_precision, ex.spec.price_precision
-    return {
-        "symbol": ex.spec.raw_symbol, "positionSide": "BOTH", "positionAmt": _f(ex.position, sp),
-        "entryPrice": _f(ex.entry_price, pp + 2), "breakEvenPrice": _f(ex.entry_price, pp + 2),
-        "markPrice": _f(ex.mark, pp + 2), "unRealizedProfit": _f(ex.unrealized), "liquidationPrice": "0",
-        "isolatedMargin": "0", "notional": _f(ex.position * ex.mark), "marginAsset": ex.spec.settlement,
-        "isolatedWallet": "0", "initialMargin": _f(ex.initial_margin), "maintMargin": _f(ex.initial_margin / 2),
-        "positionInitialMargin": _f(ex.initial_margin), "openOrderInitialMargin": "0", "adl": 0,
-        "bidNotional": "0", "askNotional": "0", "updateTime": now_ms,
-    }
-
-
-def order_json(o: VenueOrder, spec: ContractSpec) -> dict:
-    sp, pp = spec.size_precision, spec.price_precision
-    return {
-        "orderId": o.order_id, "symbol": o.symbol, "status": o.status, "clientOrderId": o.client_order_id,
-        "price": _f(o.price, pp), "avgPrice": _f(o.avg_price), "origQty": _f(o.qty, sp), "executedQty": _f(o.executed, sp),
-        "cumQty": _f(o.executed, sp), "cumQuote": _f(o.cum_quote), "timeInForce": o.tif, "type": o.type,
-        "reduceOnly": o.reduce_only, "closePosition": False, "side": o.side, "positionSide": "BOTH",
-        "stopPrice": "0", "workingType": "CONTRACT_PRICE", "priceProtect": False, "origType": o.type,
-        "priceMatch": "NONE", "selfTradePreventionMode": "NONE", "goodTillDate": 0, "time": o.time_ms,
-        "updateTime": o.update_ms,
-    }
-
-
-def order_update(o: VenueOrder, execution: str, fill: Fill | None, spec: ContractSpec) -> dict:
-    sp, pp = spec.size_precision, spec.price_precision
-    return {
-        "s": o.symbol, "c": o.client_order_id, "S": o.side, "o": o.type, "f": o.tif, "q": _f(o.qty, sp),
-        "p": _f(o.price, pp), "ap": _f(o.avg_price), "sp": "0", "x": execution, "X": o.status, "i": o.order_id,
-        "l": _f(fill.qty if fill else 0.0, sp), "z": _f(o.executed, sp), "L": _f(fill.price if fill else 0.0, pp),
-        "N": spec.settlement, "n": _f(fill.commission if fill else 0.0), "T": fill.time_ms if fill else o.update_ms,
-        "t": fill.trade_id if fill else 0, "b": "0", "a": "0", "m": bool(fill and fill.maker), "R": o.reduce_only,
-        "wt": "CONTRACT_PRICE", "ot": o.type, "ps": "BOTH", "cp": False, "rp": _f(fill.realized_pnl if fill else 0.0),
-        "pP": False, "si": 0, "ss": 0, "V": "NONE", "pm": "NONE", "gtd": 0,
-    }
-
-
-def account_update(ex: Exchange, now_ms: int) -> dict:
-    sp, pp = ex.spec.size_precision, ex.spec.price_precision
-    return {
-        "e": "ACCOUNT_UPDATE", "E": now_ms, "T": now_ms,
-        "a": {
-            "m": "ORDER",
-            "B": [{"a": ex.spec.settlement, "wb": _f(ex.wallet), "cw": _f(ex.wallet), "bc": "0"}],
-            "P": [{"s": ex.spec.raw_symbol, "pa": _f(ex.position, sp), "ep": _f(ex.entry_price, pp + 2),
-                   "bep": _f(ex.entry_price, pp + 2), "cr": _f(ex.realized), "up": _f(ex.unrealized), "mt": "cross",
-                   "iw": "0", "ps": "BOTH", "ma": ex.spec.settlement}],
-        },
-    }
-
-
-def trade_json(f: Fill, spec: ContractSpec) -> dict:
-    o = f.order
-    return {
-        "buyer": o.side == "BUY", "commission": _f(f.commission), "commissionAsset": spec.settlement, "id": f.trade_id,
-        "maker": f.maker, "orderId": o.order_id, "price": _f(f.price, spec.price_precision),
-        "qty": _f(f.qty, spec.size_precision), "quoteQty": _f(f.qty * f.price),
-        "realizedPnl": _f(f.realized_pnl), "side": o.side, "positionSide": "BOTH", "symbol": o.symbol, "time": f.time_ms,
-    }
-
-
-# ---------------------------------------------------------------------- running one
-
-
-class VenueThread:
-    """A replay venue on its own event loop in a background thread (tests, benchmarks):
-    ``with VenueThread(settings) as venue: ...``; `call` runs a coroutine on the venue's loop."""
-
-    def __init__(self, settings: ReplayVenueSettings, capture: Capture | None = None, start_timeout_s: float = 30.0) -> None:
-        self._settings = settings
-        self._capture = capture
-        self._timeout = start_timeout_s
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="replay-venue", daemon=True)
-        self.venue: ReplayVenue | None = None
-
-    def __enter__(self) -> ReplayVenue:
-        self._thread.start()
-        self.venue = self.call(self._make())
-        return self.venue
-
-    async def _make(self) -> ReplayVenue:
-        venue = ReplayVenue(self._settings, self._capture)
-        await venue.start()
-        return venue
-
-    def call(self, coro, timeout: float | None = None):
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout or self._timeout)
-
-    async def _shutdown(self) -> None:
-        await self.venue.stop()
-        # Request handlers still parked on a closed connection end here, not on a closed loop.
-        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    def __exit__(self, *exc) -> None:
-        try:
-            if self.venue is not None:
-                self.call(self._shutdown())
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-        if self.venue is not None and self.venue.errors and exc[0] is None:
-            raise RuntimeError(f"the replay venue failed: {self.venue.errors[0]!r}") from self.venue.errors[0]
-
-
-async def serve(settings: ReplayVenueSettings) -> None:
-    """Run a venue until cancelled (the command line's `replay-venue`)."""
-    venue = ReplayVenue(settings)
-    await venue.start()
-    print(f"replay venue for {venue.symbol}: base_url_http {venue.url_http}  base_url_ws {venue.url_ws}", flush=True)
-    try:
-        await venue.finished.wait()
-        print(f"capture replayed ({venue.stats['messages']:,} messages sent); still serving its last book: Ctrl-C to stop",
-              flush=True)
-        await asyncio.Event().wait()
-    finally:
-        await venue.stop()
-
-
-def load_venue_settings(path: str | Path, overrides: dict | None = None) -> ReplayVenueSettings:
-    """`configs/replay_venue.yaml`; capture paths relative to the config file's folder."""
-    from scalp_nautilus.config import load_yaml
-
-    settings = load_yaml(path, ReplayVenueSettings, overrides)
-    base = Path(path).parent
-    return msgspec.structs.replace(settings, captures=[str(base / c) for c in settings.captures])

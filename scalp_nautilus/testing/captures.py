@@ -1,27 +1,28 @@
 """Replaying the real captures through a Nautilus book, the snapshot builder and the pipeline.
 
-Importing a capture takes ~1 s, so each one is imported once per test session and shared by the
-test modules (they import this module; pytest puts tests/ on the path).
+Importing a capture takes ~1 s, so `load` keeps each one (the tests' `capture` fixture and the
+benchmarks share it).
 """
 
 from __future__ import annotations
 
 import functools
+import gzip
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
+import msgspec
+from nautilus_trader.adapters.binance.futures.schemas.market import (
+    BinanceFuturesMarkPriceMsg,
+)
 from nautilus_trader.model.book import OrderBook
-from nautilus_trader.model.data import OrderBookDelta
-from nautilus_trader.model.data import TradeTick
-from nautilus_trader.model.enums import BookType
-from nautilus_trader.model.enums import RecordFlag
+from nautilus_trader.model.data import OrderBookDelta, TradeTick
+from nautilus_trader.model.enums import BookType, RecordFlag
+from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.instruments import CryptoPerpetual
 
-from scalp_nautilus.book import BookSnapshot
-from scalp_nautilus.book import BookSnapshotBuilder
+from scalp_nautilus.book import BookSnapshot, BookSnapshotBuilder
 from scalp_nautilus.data.binance_capture import BinanceCaptureImporter
 from scalp_nautilus.features import FeaturePipeline
 from scalp_nautilus.indicators import VPIN
@@ -86,7 +87,15 @@ def record(capture: Capture, path: Path, lstm: LSTMPredictor | None = None) -> P
     return path
 
 
-@pytest.fixture(scope="session", params=["usdm_2023_04", "usdm_2024_07", "usdm_2024_08", "cm_2024_08"])
-def capture(request, capture_paths) -> Capture:
-    """Each real capture in turn (test modules import this fixture)."""
-    return load(request.param, tuple(capture_paths(request.param)))
+def capture_mark_prices(paths, instrument_id: InstrumentId):
+    """The capture's markPrice@1s messages through Nautilus's own Binance parser: what a live node gets."""
+    decoder = msgspec.json.Decoder(BinanceFuturesMarkPriceMsg)
+    out = []
+    for path in paths:
+        with gzip.open(path, "rb") as fh:
+            for line in fh:
+                if b"markPriceUpdate" in line:
+                    recv_us, payload = line.split(b" ", 1)
+                    msg = decoder.decode(payload)
+                    out.append(msg.data.parse_to_binance_futures_mark_price_update(instrument_id, int(recv_us) * 1_000))
+    return out

@@ -1,0 +1,135 @@
+"""The replay exchange's state as Binance USD-M futures JSON (REST bodies and user-stream events):
+translation only, no state of its own."""
+
+from __future__ import annotations
+
+from scalp_nautilus.instruments import ContractSpec
+from scalp_nautilus.live.venue.exchange import Exchange
+from scalp_nautilus.live.venue.exchange import Fill
+from scalp_nautilus.live.venue.exchange import VenueOrder
+
+
+def exchange_info(spec: ContractSpec, now_ms: int, leverage: int) -> dict:
+    filters = [
+        {"filterType": "PRICE_FILTER", "minPrice": spec.tick_size, "maxPrice": "4529764", "tickSize": spec.tick_size},
+        {"filterType": "LOT_SIZE", "minQty": spec.min_quantity or spec.step_size, "maxQty": spec.max_quantity or "1000000",
+         "stepSize": spec.step_size},
+        {"filterType": "MARKET_LOT_SIZE", "minQty": spec.min_quantity or spec.step_size,
+         "maxQty": spec.max_quantity or "1000000", "stepSize": spec.step_size},
+        {"filterType": "MAX_NUM_ORDERS", "limit": 200},
+        {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
+        {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500", "multiplierDecimal": "4"},
+    ]
+    if spec.min_notional:
+        filters.append({"filterType": "MIN_NOTIONAL", "notional": spec.min_notional})
+    symbol = {
+        "symbol": spec.raw_symbol, "pair": spec.raw_symbol, "contractType": "PERPETUAL", "deliveryDate": 4133404800000,
+        "onboardDate": 1569398400000, "status": "TRADING", "maintMarginPercent": "2.5000",
+        "requiredMarginPercent": f"{100 / leverage:.4f}", "baseAsset": spec.base, "quoteAsset": spec.quote,
+        "marginAsset": spec.settlement, "pricePrecision": spec.price_precision, "quantityPrecision": spec.size_precision,
+        "baseAssetPrecision": 8, "quotePrecision": 8, "underlyingType": "COIN", "underlyingSubType": [],
+        "settlePlan": 0, "triggerProtect": "0.0500", "liquidationFee": "0.012500", "marketTakeBound": "0.05",
+        "filters": filters,
+        "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"],
+        "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
+    }
+    return {
+        "timezone": "UTC", "serverTime": now_ms,
+        "rateLimits": [
+            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400},
+            {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
+            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300},
+        ],
+        "exchangeFilters": [],
+        "assets": [{"asset": spec.settlement, "marginAvailable": True, "autoAssetExchange": "-10000"}],
+        "symbols": [symbol],
+    }
+
+
+def _f(x: float, decimals: int = 8) -> str:
+    return f"{x:.{decimals}f}"
+
+
+def account_info(ex: Exchange, now_ms: int) -> dict:
+    asset = ex.spec.settlement
+    margin = ex.initial_margin
+    balance = {
+        "asset": asset, "walletBalance": _f(ex.wallet), "unrealizedProfit": _f(ex.unrealized),
+        "marginBalance": _f(ex.wallet + ex.unrealized), "maintMargin": _f(margin / 2),
+        "initialMargin": _f(margin), "positionInitialMargin": _f(margin), "openOrderInitialMargin": _f(0.0),
+        "crossWalletBalance": _f(ex.wallet), "crossUnPnl": _f(ex.unrealized),
+        "availableBalance": _f(max(ex.available, 0.0)), "maxWithdrawAmount": _f(max(ex.available, 0.0)),
+        "marginAvailable": True, "updateTime": now_ms,
+    }
+    return {
+        "feeTier": 0, "canTrade": True, "canDeposit": True, "canWithdraw": True, "updateTime": now_ms,
+        "totalInitialMargin": balance["initialMargin"], "totalMaintMargin": balance["maintMargin"],
+        "totalWalletBalance": balance["walletBalance"], "totalUnrealizedProfit": balance["unrealizedProfit"],
+        "totalMarginBalance": balance["marginBalance"], "totalPositionInitialMargin": balance["initialMargin"],
+        "totalOpenOrderInitialMargin": _f(0.0), "totalCrossWalletBalance": balance["walletBalance"],
+        "totalCrossUnPnl": balance["unrealizedProfit"], "availableBalance": balance["availableBalance"],
+        "maxWithdrawAmount": balance["maxWithdrawAmount"], "assets": [balance], "positions": [],
+    }
+
+
+def position_risk(ex: Exchange, now_ms: int) -> dict:
+    sp, pp = ex.spec.size_precision, ex.spec.price_precision
+    return {
+        "symbol": ex.spec.raw_symbol, "positionSide": "BOTH", "positionAmt": _f(ex.position, sp),
+        "entryPrice": _f(ex.entry_price, pp + 2), "breakEvenPrice": _f(ex.entry_price, pp + 2),
+        "markPrice": _f(ex.mark, pp + 2), "unRealizedProfit": _f(ex.unrealized), "liquidationPrice": "0",
+        "isolatedMargin": "0", "notional": _f(ex.position * ex.mark), "marginAsset": ex.spec.settlement,
+        "isolatedWallet": "0", "initialMargin": _f(ex.initial_margin), "maintMargin": _f(ex.initial_margin / 2),
+        "positionInitialMargin": _f(ex.initial_margin), "openOrderInitialMargin": "0", "adl": 0,
+        "bidNotional": "0", "askNotional": "0", "updateTime": now_ms,
+    }
+
+
+def order_json(o: VenueOrder, spec: ContractSpec) -> dict:
+    sp, pp = spec.size_precision, spec.price_precision
+    return {
+        "orderId": o.order_id, "symbol": o.symbol, "status": o.status, "clientOrderId": o.client_order_id,
+        "price": _f(o.price, pp), "avgPrice": _f(o.avg_price), "origQty": _f(o.qty, sp), "executedQty": _f(o.executed, sp),
+        "cumQty": _f(o.executed, sp), "cumQuote": _f(o.cum_quote), "timeInForce": o.tif, "type": o.type,
+        "reduceOnly": o.reduce_only, "closePosition": False, "side": o.side, "positionSide": "BOTH",
+        "stopPrice": "0", "workingType": "CONTRACT_PRICE", "priceProtect": False, "origType": o.type,
+        "priceMatch": "NONE", "selfTradePreventionMode": "NONE", "goodTillDate": 0, "time": o.time_ms,
+        "updateTime": o.update_ms,
+    }
+
+
+def order_update(o: VenueOrder, execution: str, fill: Fill | None, spec: ContractSpec) -> dict:
+    sp, pp = spec.size_precision, spec.price_precision
+    return {
+        "s": o.symbol, "c": o.client_order_id, "S": o.side, "o": o.type, "f": o.tif, "q": _f(o.qty, sp),
+        "p": _f(o.price, pp), "ap": _f(o.avg_price), "sp": "0", "x": execution, "X": o.status, "i": o.order_id,
+        "l": _f(fill.qty if fill else 0.0, sp), "z": _f(o.executed, sp), "L": _f(fill.price if fill else 0.0, pp),
+        "N": spec.settlement, "n": _f(fill.commission if fill else 0.0), "T": fill.time_ms if fill else o.update_ms,
+        "t": fill.trade_id if fill else 0, "b": "0", "a": "0", "m": bool(fill and fill.maker), "R": o.reduce_only,
+        "wt": "CONTRACT_PRICE", "ot": o.type, "ps": "BOTH", "cp": False, "rp": _f(fill.realized_pnl if fill else 0.0),
+        "pP": False, "si": 0, "ss": 0, "V": "NONE", "pm": "NONE", "gtd": 0,
+    }
+
+
+def account_update(ex: Exchange, now_ms: int) -> dict:
+    sp, pp = ex.spec.size_precision, ex.spec.price_precision
+    return {
+        "e": "ACCOUNT_UPDATE", "E": now_ms, "T": now_ms,
+        "a": {
+            "m": "ORDER",
+            "B": [{"a": ex.spec.settlement, "wb": _f(ex.wallet), "cw": _f(ex.wallet), "bc": "0"}],
+            "P": [{"s": ex.spec.raw_symbol, "pa": _f(ex.position, sp), "ep": _f(ex.entry_price, pp + 2),
+                   "bep": _f(ex.entry_price, pp + 2), "cr": _f(ex.realized), "up": _f(ex.unrealized), "mt": "cross",
+                   "iw": "0", "ps": "BOTH", "ma": ex.spec.settlement}],
+        },
+    }
+
+
+def trade_json(f: Fill, spec: ContractSpec) -> dict:
+    o = f.order
+    return {
+        "buyer": o.side == "BUY", "commission": _f(f.commission), "commissionAsset": spec.settlement, "id": f.trade_id,
+        "maker": f.maker, "orderId": o.order_id, "price": _f(f.price, spec.price_precision),
+        "qty": _f(f.qty, spec.size_precision), "quoteQty": _f(f.qty * f.price),
+        "realizedPnl": _f(f.realized_pnl), "side": o.side, "positionSide": "BOTH", "symbol": o.symbol, "time": f.time_ms,
+    }

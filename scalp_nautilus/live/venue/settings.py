@@ -1,0 +1,72 @@
+"""The replay venue's settings (`configs/replay_venue.yaml`): the capture, the host (loopback
+only), the pace, when the replay starts, the exchange's modelling assumptions and fault drills.
+No server code here: the live node's settings read the replay credentials and the loopback rule
+without importing aiohttp."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta
+
+from scalp_nautilus.live.venue.exchange import ExchangeSettings
+
+# Public replay credentials: they open nothing but a local replay venue.
+REPLAY_API_KEY = "replay-venue-api-key"
+REPLAY_API_SECRET = "replay-venue-api-secret"
+
+
+class StartSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    streams: list[str] = msgspec.field(default_factory=lambda: ["depth", "trade", "markPrice"])
+    timeout_s: Annotated[float, Meta(gt=0)] = 120.0
+    snapshot_hold_ms: Annotated[float, Meta(ge=0)] = 50.0
+    hold_without_client: bool = False  # pause the replay while no client is subscribed to `streams`
+
+
+class FaultSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    drop_at_s: list[float] = msgspec.field(default_factory=list)  # capture seconds
+    gap_at_s: list[float] = msgspec.field(default_factory=list)
+    reject_orders: list[int] = msgspec.field(default_factory=list)  # 1-based count of new orders
+    reject_code: int = -2019
+    reject_msg: str = "Margin is insufficient."
+
+
+class ReplayVenueSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    captures: list[str]  # the files of one capture, in order
+    symbol: str | None = None  # the capture's symbol when it holds one
+    host: str = "127.0.0.1"
+    port: Annotated[int, Meta(ge=0, le=65535)] = 8765  # 0: any free port
+    speed: Annotated[float, Meta(gt=0, le=10_000)] = 1.0
+    rebase_time: bool = True
+    start: StartSettings = msgspec.field(default_factory=StartSettings)
+    exchange: ExchangeSettings = msgspec.field(default_factory=ExchangeSettings)
+    faults: FaultSettings = msgspec.field(default_factory=FaultSettings)
+    api_key: str = REPLAY_API_KEY
+    api_secret: str = REPLAY_API_SECRET
+
+    def __post_init__(self) -> None:
+        if not is_loopback(self.host):
+            raise ValueError(f"host: the replay venue has no real authentication and binds to loopback only, got {self.host!r}")
+        for name in self.start.streams:
+            if name not in ("depth", "trade", "markPrice", "bookTicker"):
+                raise ValueError(f"start.streams: unknown stream kind {name!r} (depth, trade, markPrice, bookTicker)")
+
+
+def is_loopback(host: str) -> bool:
+    """`host` (a name or an address) is this machine: the only place a replay venue may live."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def load_venue_settings(path: str | Path, overrides: dict | None = None) -> ReplayVenueSettings:
+    """`configs/replay_venue.yaml`; capture paths relative to the config file's folder."""
+    from scalp_nautilus.config import load_yaml
+
+    settings = load_yaml(path, ReplayVenueSettings, overrides)
+    base = Path(path).parent
+    return msgspec.structs.replace(settings, captures=[str(base / c) for c in settings.captures])
