@@ -1,27 +1,4 @@
-"""Copies of the shipped YAML configs with changes, for tests that go through the config files."""
+"""Copies of the shipped YAML configs with changes (now in `scalp_nautilus.testing.configs`)."""
 
-from __future__ import annotations
-
-from pathlib import Path
-
-import yaml
-
-from scalp_nautilus.config import merge
-from scalp_nautilus.config import nest
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _apply(cfg: dict, changes: dict) -> dict:
-    return merge(cfg, nest(changes))
-
-
-def write_config(tmp_path: Path, strategy: dict | None = None, **changes) -> Path:
-    """configs/backtest.yaml with dotted `changes`, and configs/strategy.yaml with the dotted
-    `strategy` changes beside it (where backtest.yaml's `strategy.config_file` finds it)."""
-    cfg = _apply(yaml.safe_load((ROOT / "configs" / "backtest.yaml").read_text()), changes)
-    strat = _apply(yaml.safe_load((ROOT / "configs" / "strategy.yaml").read_text()), strategy or {})
-    (tmp_path / "strategy.yaml").write_text(yaml.safe_dump(strat))
-    path = tmp_path / "backtest.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+from scalp_nautilus.testing.configs import ROOT  # noqa: F401
+from scalp_nautilus.testing.configs import write_config  # noqa: F401

@@ -23,7 +23,7 @@ from scalp_nautilus.data.simulator import BTCUSDT_CAPTURES
 from scalp_nautilus.data.simulator import PROFILES
 from scalp_nautilus.data.simulator import MarketSimulator
 from scalp_nautilus.data.simulator import capture_rates
-from tests.conftest import CAPTURES
+from scalp_nautilus.testing.shared_data import CAPTURES
 
 SPOT_FILES = ["spot_nexousdt_20240723.dat.gz", "spot_nexousdt_20240724.dat.gz", "spot_nexousdt_20240725.dat.gz"]
 F_LAST = int(RecordFlag.F_LAST)
@@ -119,7 +119,7 @@ def test_backtest_across_a_hole_between_two_spans_of_one_catalog(tmp_path):
     from scalp_nautilus.backtest.settings import load_backtest_settings
     from scalp_nautilus.data.simulator import SimulationParams
     from scalp_nautilus.data.simulator import simulate_to_catalog
-    from tests.config_files import write_config
+    from scalp_nautilus.testing.configs import write_config
 
     cat = tmp_path / "cat"
     simulate_to_catalog(cat, SimulationParams(minutes=6, seed=1))
