@@ -62,15 +62,29 @@ def test_bad_input_stops_before_any_work_naming_file_and_key(changes, message, c
     assert not (tmp_path / "runs").exists()
 
 
+def _descends_from(pid: int, root: int) -> bool:
+    while pid > 1:
+        if pid == root:
+            return True
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        pid = int(stat.rsplit(")", 1)[1].split()[1])  # the parent's pid
+    return False
+
+
 def _kill_first_task_worker(stop: threading.Event, killed: list) -> None:
-    """Find a Ray worker running a sweep task (its process title `ray::run_one`) and SIGKILL it."""
+    """Find a worker of this test's own Ray (a descendant of this process: its raylet started it)
+    running a sweep task (process title `ray::run_one`) and SIGKILL it."""
+    me = os.getpid()
     while not stop.is_set() and not killed:
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
             except OSError:
                 continue
-            if cmdline.startswith(b"ray::run_one"):
+            if cmdline.startswith(b"ray::run_one") and _descends_from(int(pid), me):
                 time.sleep(2.0)  # mid-run
                 os.kill(int(pid), signal.SIGKILL)
                 killed.append(int(pid))
