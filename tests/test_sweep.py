@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from scalp_nautilus.backtest.sweep import best_row
 from scalp_nautilus.backtest.sweep import load_sweep
 from scalp_nautilus.backtest.sweep import run_one
 from scalp_nautilus.backtest.sweep import run_sweep
@@ -145,3 +146,36 @@ def test_walk_forward_chooses_in_sample_and_reads_out_of_sample():
     assert chain["chosen"].tolist() == [{"exits.stop_k": 2.0}, {"exits.stop_k": 1.5}]
     assert chain["in_sample"].tolist() == [3.0, 5.0]
     assert chain["out_of_sample"].tolist() == [-2.0, 7.0]
+
+
+def test_optuna_search_spends_its_trial_budget_over_every_range(monkeypatch, tmp_path):
+    """Optuna's driver without Ray: tasks answered by a known objective (net = -(stop_k - 2)^2 on
+    every range; a failure for stop_k 3.0). Each trial runs once per range, the budget is spent
+    exactly, a failed task is a failed row, and the search ends on the grid's best value."""
+    from scalp_nautilus.backtest import sweep as sweep_mod
+    from scalp_nautilus.backtest.sweep import SweepPlan
+    from scalp_nautilus.backtest.sweep import SweepSettings
+
+    def fake_tasks(plan, tasks, first=0):
+        rows = []
+        for i, (point, span) in enumerate(tasks, start=first):
+            k = point["exits.stop_k"]
+            row = sweep_mod._task_row(i, point, span, "")
+            if k == 3.0:
+                row.update(status="failed", error="boom")
+            else:
+                row.update(status="ok", error="", net=-(k - 2.0) ** 2)
+            rows.append(row)
+        return rows
+
+    monkeypatch.setattr(sweep_mod, "run_tasks", fake_tasks)
+    settings = SweepSettings(grid={"exits.stop_k": [1.0, 2.0, 3.0]}, method="optuna", trials=7, num_cpus=2,
+                             out=str(tmp_path / "r.csv"))
+    plan = SweepPlan(Path("s.yaml"), settings, Path("b.yaml"), [], [("a", "b"), ("b", "c")])
+    table = run_sweep(plan)
+    assert len(table) == 7 * 2 and (table.groupby("task").size() == 1).all()
+    assert set(table.loc[table["set.exits.stop_k"] == 3.0, "status"]) <= {"failed"}
+    ok = table[table["status"] == "ok"]
+    assert (ok["net"] == -((ok["set.exits.stop_k"] - 2.0) ** 2)).all()
+    assert (table["set.exits.stop_k"] == 2.0).any()  # seed 0 samples it within 7 trials
+    assert best_row(table, "net", True)["set.exits.stop_k"] == 2.0
