@@ -5,8 +5,10 @@
     scalp-nautilus features --catalog DIR --instrument ID [--config configs/strategy.yaml] --out F.parquet
     scalp-nautilus sweep | walk-forward [--config configs/sweep.yaml] [--address A] [--num-cpus N]
     scalp-nautilus train --features PATH... --out models/NAME.pt | evaluate --model PATH --features PATH...
-    scalp-nautilus live --config configs/live_binance.yaml [--mainnet]
+    scalp-nautilus research edge --features PATH... --out DIR | calibrate --features PATH... --out configs/X.yaml
+    scalp-nautilus live --config configs/live_binance.yaml [--mainnet] [--clear-halt]
     scalp-nautilus replay-venue [--config configs/replay_venue.yaml] [--capture FILE...] [--speed X] [--port N]
+    scalp-nautilus record [--config configs/record.yaml] [--out-dir DIR] [--catalog DIR --import-every 1h]
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from pathlib import Path
 
 from scalp_nautilus.data.catalog import DEFAULT_CATALOG
 from scalp_nautilus.models.commands import register as register_model_commands
+from scalp_nautilus.research.commands import register as register_research_commands
 
 log = logging.getLogger("scalp_nautilus")
 
 DEFAULT_BACKTEST_CONFIG = Path("configs/backtest.yaml")
 DEFAULT_LIVE_CONFIG = Path("configs/live_binance.yaml")
 DEFAULT_VENUE_CONFIG = Path("configs/replay_venue.yaml")
+DEFAULT_RECORD_CONFIG = Path("configs/record.yaml")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -72,12 +76,21 @@ def _parser() -> argparse.ArgumentParser:
     sim.set_defaults(run=_cmd_simulate)
 
     ib = data.add_parser("import-binance", help="import a raw Binance futures WebSocket capture (files of one capture in order)")
-    ib.add_argument("files", nargs="+", type=Path)
+    ib.add_argument("files", nargs="+", type=Path, help="capture files in order, or a recorder folder (its files in time order)")
     catalog_args(ib)
     ib.add_argument("--symbol", help="symbol to import when the capture holds several")
     ib.add_argument("--exchange-info", type=Path, help="saved Binance exchangeInfo JSON for symbols not tabulated")
     ib.add_argument("--clock-offset-ms", type=float, help="recorder clock correction (default: estimated)")
     ib.set_defaults(run=_cmd_import_binance)
+
+    iy = data.add_parser("import-bybit", help="import a raw Bybit linear WebSocket capture (files of one capture in order)")
+    iy.add_argument("files", nargs="+", type=Path, help="capture files in order, or a recorder folder (its files in time order)")
+    catalog_args(iy)
+    iy.add_argument("--symbol", help="symbol to import when the capture holds several")
+    iy.add_argument("--tick-size", help="tick size (a decimal string; default: inferred from the data's printed precision)")
+    iy.add_argument("--step-size", help="lot size (a decimal string; default: inferred)")
+    iy.add_argument("--clock-offset-ms", type=float, help="recorder clock correction (default: estimated)")
+    iy.set_defaults(run=_cmd_import_bybit)
 
     it = data.add_parser("import-tardis", help="import Tardis CSV files (incremental_book_L2, trades, quotes, derivative_ticker)")
     it.add_argument("files", nargs="+", type=Path)
@@ -120,10 +133,13 @@ def _parser() -> argparse.ArgumentParser:
     _register_sweep(sub)
 
     register_model_commands(sub)  # train, evaluate
+    register_research_commands(sub)  # research edge, research calibrate
 
     lv = sub.add_parser("live", help="run the live trading node (testnet unless --mainnet)")
     lv.add_argument("--config", type=Path, default=DEFAULT_LIVE_CONFIG)
     lv.add_argument("--mainnet", action="store_true", help="trade on the production exchange: REAL MONEY")
+    lv.add_argument("--clear-halt", action="store_true",
+                    help="clear the kill switch's halt recorded in the state file, then start (check the account first)")
     lv.set_defaults(run=_cmd_live)
 
     rv = sub.add_parser("replay-venue", help="serve a recorded Binance capture on 127.0.0.1 for a live node's dry run")
@@ -132,7 +148,18 @@ def _parser() -> argparse.ArgumentParser:
     rv.add_argument("--speed", type=float, help="replay speed (1 = as recorded)")
     rv.add_argument("--port", type=int, help="port on 127.0.0.1 (0: any free one)")
     rv.set_defaults(run=_cmd_replay_venue)
+
+    _record_parser(sub)
     return p
+
+
+def _record_parser(sub) -> None:
+    rc = sub.add_parser("record", help="record raw market data (Binance futures/spot, Bybit linear) into capture files")
+    rc.add_argument("--config", type=Path, default=DEFAULT_RECORD_CONFIG)
+    rc.add_argument("--out-dir", help="override the config's out_dir")
+    rc.add_argument("--catalog", help="import closed files into this catalog as the recording goes")
+    rc.add_argument("--import-every", metavar="DURATION", help="import interval, e.g. 1h, 30m, 90s (default: the config's)")
+    rc.set_defaults(run=_cmd_record)
 
 
 # ---------------------------------------------------------------------- data
@@ -161,11 +188,40 @@ def _cmd_import_binance(args) -> int:
     from scalp_nautilus.data.catalog import write_to_catalog
 
     offset = None if args.clock_offset_ms is None else round(args.clock_offset_ms * 1_000_000)
-    imp = BinanceCaptureImporter(args.files, symbol=args.symbol, exchange_info=args.exchange_info, clock_offset_ns=offset)
+    imp = BinanceCaptureImporter(_capture_files(args.files), symbol=args.symbol, exchange_info=args.exchange_info, clock_offset_ns=offset)
     writer = write_to_catalog(imp.events(), imp.instrument, args.catalog, replace=args.replace)
     print(imp.stats.summary())
     print(writer.summary())
     return 0
+
+
+def _cmd_import_bybit(args) -> int:
+    from scalp_nautilus.data.bybit_capture import BybitCaptureImporter
+    from scalp_nautilus.data.catalog import write_to_catalog
+
+    offset = None if args.clock_offset_ms is None else round(args.clock_offset_ms * 1_000_000)
+    imp = BybitCaptureImporter(_capture_files(args.files), symbol=args.symbol, tick_size=args.tick_size,
+                               step_size=args.step_size, clock_offset_ns=offset)
+    writer = write_to_catalog(imp.events(), imp.instrument, args.catalog, replace=args.replace)
+    print(imp.stats.summary())
+    print(writer.summary())
+    return 0
+
+
+def _capture_files(paths: list[Path]) -> list[Path]:
+    """Files as given, a folder replaced by its capture files in time order (a recorder folder)."""
+    from scalp_nautilus.record.writer import capture_files
+
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files = capture_files(p)
+            if not files:
+                raise FileNotFoundError(f"{p}: no capture files (*.gz) in this folder")
+            out += files
+        else:
+            out.append(p)
+    return out
 
 
 def _cmd_import_tardis(args) -> int:
@@ -321,6 +377,10 @@ def _cmd_live(args) -> int:
 
     settings = load_live_settings(args.config)
     keys = credentials(settings, args.mainnet)
+    if args.clear_halt:
+        from scalp_nautilus.live.node import clear_halt
+
+        print(clear_halt(settings), flush=True)
     return run_live(settings, keys, args.mainnet)
 
 
@@ -339,6 +399,42 @@ def _cmd_replay_venue(args) -> int:
         overrides["port"] = args.port
     asyncio.run(serve(load_venue_settings(args.config, overrides)))
     return 0
+
+
+# ---------------------------------------------------------------------- record
+
+
+def _cmd_record(args) -> int:
+    from scalp_nautilus.record.run import record
+    from scalp_nautilus.record.settings import load_record_settings
+
+    overrides: dict = {}
+    if args.out_dir:
+        overrides["out_dir"] = args.out_dir
+    if args.catalog or args.import_every:
+        from scalp_nautilus.config import read_yaml
+
+        imp = dict(read_yaml(args.config).get("import") or {})
+        if args.catalog:
+            imp["catalog"] = args.catalog
+        if args.import_every:
+            imp["every_s"] = parse_duration(args.import_every)
+        overrides["import"] = imp
+    recorder = record(load_record_settings(args.config, overrides))
+    return 1 if recorder.stop_reason.startswith("disk") else 0
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``30m``, ``1h`` or ``2d``."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    t = text.strip().lower()
+    try:
+        value = float(t[:-1]) * units[t[-1]] if t and t[-1] in units else float(t)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ValueError(f"--import-every: expected a positive duration such as 1h, 30m or 90s, got {text!r}")
+    return value
 
 
 def _ensure_default_data(catalog: str) -> None:

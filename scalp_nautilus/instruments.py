@@ -70,6 +70,8 @@ class ContractSpec:
             else:
                 account = BinanceAccountType.COIN_FUTURES if self.inverse else BinanceAccountType.USDT_FUTURES
             symbol = BinanceSymbol(self.raw_symbol).parse_as_nautilus(account)
+        elif self.venue == "BYBIT":
+            symbol = f"{self.raw_symbol}-LINEAR"  # Nautilus's Bybit adapter names linear contracts so
         else:
             symbol = self.raw_symbol
         return InstrumentId.from_str(f"{symbol}.{self.venue}")

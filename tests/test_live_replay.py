@@ -50,6 +50,13 @@ def _finished(venue):
     return lambda run: venue.finished.is_set() or bool(venue.errors)
 
 
+def _venue_ids(venue) -> set[str]:
+    """Client ids of the orders the venue accepted: plain and conditional (the protective stops; a
+    triggered one's market order carries its id)."""
+    ex = venue.exchange
+    return {o.client_order_id for o in ex.orders.values()} | {c.client_id for c in ex.conditionals.values()}
+
+
 def _unique_ids(run) -> bool:
     ids = [o[0] for o in run.orders]
     return len(ids) == len(set(ids))
@@ -71,6 +78,7 @@ def clean(shared_data, tmp_path_factory):
             "fills": list(venue.exchange.fills), "rejected": list(venue.exchange.rejected),
             "open_orders": [o for o in venue.exchange.orders.values() if o.open],
             "orders": list(venue.exchange.orders.values()), "position": venue.exchange.position,
+            "venue_ids": _venue_ids(venue), "client_ids": list(venue.client_ids),
             "trades": sum(e.kind == "trade" for e in venue.capture.events),
             "last_mark": next(e.data for e in reversed(venue.capture.events) if e.kind == "markPrice"),
             "diffs": sum(e.kind == "depth" for e in venue.capture.events),
@@ -152,7 +160,9 @@ def test_rejected_order_clears_the_latch_and_trading_carries_on(clean):
     after = ids[ids.index(rejected_id) + 1:]
     assert len(after) >= 2, "no order after the rejection: the latch stayed set"
     assert any(status[i] == "FILLED" for i in after)
-    assert _unique_ids(run) and len(view["orders"]) == len(ids) - 1  # every accepted order reached the venue once
+    # Every order but the rejected one was accepted by the venue, and each was sent once.
+    assert _unique_ids(run) and len(view["venue_ids"]) == len(ids) - 1
+    assert len(view["client_ids"]) == len(set(view["client_ids"])) == len(ids)
 
 
 # ---------------------------------------------------------------------- faults
@@ -166,7 +176,7 @@ def faulty(shared_data, tmp_path_factory):
         run = run_node(live_settings(tmp, venue), _finished(venue), FULL_RUN_S)
         view = {"finished": venue.finished.is_set(), "stats": dict(venue.stats), "position": venue.exchange.position,
                 "open_orders": [o for o in venue.exchange.orders.values() if o.open],
-                "orders": len(venue.exchange.orders)}
+                "orders": len(_venue_ids(venue))}
     return run, view
 
 
@@ -251,12 +261,17 @@ def test_position_on_the_account_is_adopted_not_doubled(shared_data, tmp_path):
 
         run = run_node(live_settings(tmp_path, venue, {"exits": {"time_stop_s": 60.0}}), until, 90.0)
         orders = list(venue.exchange.orders.values())
+        stops = list(venue.exchange.conditionals.values())
     assert closed, "the adopted position was never closed"
     first = orders[0]
     assert (first.side, first.reduce_only, first.executed) == ("SELL", True, 0.05)
     # Until it was closed nothing opened a second position beside it.
     assert all(o.reduce_only or o.time_ms > first.update_ms for o in orders)
     assert run.open_positions == 0
+    # The adopted position got its protective stop at the venue once its exits were known, cancelled when it closed.
+    adopted_stop = stops[0]
+    assert (adopted_stop.side, adopted_stop.qty, adopted_stop.reduce_only) == ("SELL", 0.05, True)
+    assert adopted_stop.time_ms <= first.time_ms and adopted_stop.status == "CANCELED"
 
 
 # ---------------------------------------------------------------------- the command line
@@ -289,3 +304,30 @@ def test_command_line_dry_run_stops_cleanly_on_ctrl_c(shared_data, tmp_path):
     log = "".join(p.read_text() for p in logs.glob("*.log"))
     assert "book synced" in log and "Received SIGINT, shutting down" in log and "ScalpStrategy: STOPPED" in log
     assert (tmp_path / "state.json").exists()
+
+
+# ---------------------------------------------------------------------- maker orders over the wire
+
+
+@pytest.mark.slow
+def test_maker_entries_rest_as_gtx_at_the_replay_venue(shared_data, tmp_path):
+    """Maker entries and take-profits through Nautilus's Binance adapter: the venue receives GTX
+    (post-only) limits, accepts and rests those that would not cross, refuses (-5022) those that
+    would, fills resting ones only as a maker (its `prob` queue model), and the node ends flat."""
+    settings = venue_settings(shared_data, speed=30.0, exchange={"queue_model": "prob"})
+    with VenueThread(settings) as venue:
+        live = live_settings(tmp_path, venue, {"orders": {"entry": "maker"}, "exits": {"take_profit_order": "maker"}})
+        run = run_node(live, _finished(venue), CAPTURE_S / 30.0 + 60)
+        orders = list(venue.exchange.orders.values())
+        fills, rejected = list(venue.exchange.fills), list(venue.exchange.rejected)
+        position = venue.exchange.position
+        finished = venue.finished.is_set()
+    assert finished
+    counts = run.strategy.execution.counts
+    entries = [o for o in orders if o.type == "LIMIT" and not o.reduce_only]
+    assert len(entries) == counts["maker_posted"] - counts["post_only_refusals"] > 0
+    assert all(o.tif == "GTX" for o in entries)  # post-only on the wire
+    assert all(f.maker for f in fills if f.order.tif == "GTX")  # a resting GTX order never takes
+    assert counts["post_only_refusals"] == sum(code == -5022 for _, code, _ in rejected)
+    assert position == 0.0 and run.open_positions == 0
+    assert _unique_ids(run)

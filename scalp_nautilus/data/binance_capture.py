@@ -32,6 +32,7 @@ from __future__ import annotations
 import gzip
 import logging
 import math
+import zlib
 from collections import Counter
 from collections.abc import Iterable
 from collections.abc import Iterator
@@ -155,9 +156,36 @@ class CaptureError(ValueError):
 
 
 def _open_lines(path: Path) -> Iterator[bytes]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as fh:
-        yield from fh
+    """The file's lines. A gzip file is decompressed with zlib directly so that a stream cut short
+    (a recorder that crashed) still yields every byte it holds, its cut last line included, before
+    EOFError says it ended early (`gzip`'s reader drops the last decoded block instead)."""
+    if path.suffix != ".gz":
+        with open(path, "rb") as fh:
+            yield from fh
+        return
+    with open(path, "rb") as fh:
+        inflate = zlib.decompressobj(wbits=31)
+        pending = b""
+        started = False
+        while raw := fh.read(1 << 18):
+            started = True
+            while raw:
+                if inflate.eof:  # the next gzip member of a multi-member file
+                    inflate = zlib.decompressobj(wbits=31)
+                try:
+                    out = inflate.decompress(raw)
+                except zlib.error as exc:
+                    raise gzip.BadGzipFile(f"{path}: {exc}") from None
+                raw = inflate.unused_data if inflate.eof else b""
+                if out:
+                    lines = (pending + out).split(b"\n")
+                    pending = lines.pop()
+                    for line in lines:
+                        yield line + b"\n"
+        if pending:
+            yield pending
+        if started and not inflate.eof:
+            raise EOFError("compressed file ended before the end-of-stream marker was reached")
 
 
 def read_lines(paths: Iterable[Path], stats: CaptureStats) -> Iterator[tuple[str, int, dict]]:

@@ -101,7 +101,9 @@ class BookSync:
         while self.buffer and self.buffer[0].u < last_update_id + self._next:
             self.buffer.popleft()
             dropped += 1
-        if self.buffer and self.buffer[0].U > last_update_id + self._next:
+        first = self.buffer[0] if self.buffer else None
+        # Futures: a first diff right after the snapshot (pu == lastUpdateId) is usable, as `diff` says.
+        if first is not None and first.U > last_update_id + self._next and (self.spot or first.pu != last_update_id):
             return False, dropped, []
         self.state = Sync.WAITING_FIRST_DIFF
         self.snapshot_id = last_update_id

@@ -88,10 +88,19 @@ class VPINSettings(_Section, frozen=True):
     n_buckets: Count = 50
     thresholds: Factors = (0.3, 0.5, 0.7)  # LOW below the first, MEDIUM below the second, EXTREME above the third
     multipliers: tuple[Unit, Unit, Unit, Unit] = (1.0, 0.5, 0.25, 0.0)  # size x per regime LOW..EXTREME
+    # `quantile`: the bounds are these quantiles of the instrument's own last `quantile_history` VPIN
+    # values (`thresholds` apply until `quantile_min` are held); `fixed`: `thresholds` always.
+    threshold_mode: Literal["fixed", "quantile"] = "fixed"
+    threshold_quantiles: Factors = (0.5, 0.75, 0.95)
+    quantile_history: Count = 500
+    quantile_min: Count = 50
 
     def __post_init__(self) -> None:
         low, medium, high = self.thresholds
         _increasing("vpin.thresholds", low=low, medium=medium, high=high)
+        low, medium, high = self.threshold_quantiles
+        _increasing("vpin.threshold_quantiles", low=low, medium=medium, high=high)
+        _increasing("vpin", quantile_min=self.quantile_min, quantile_history=self.quantile_history)
 
     @property
     def window_volume(self) -> float:
@@ -174,8 +183,18 @@ class RegimeSettings(_Section, frozen=True):
     activity_factors: Factors = (1.0, 0.7, 0.5)  # active / normal / quiet
     min_multiplier: Unit = 0.2
     max_multiplier: Unit = 1.0
+    # `quantile`: each axis's (low, high) bounds are these quantiles of its own last
+    # `quantile_history` values, sampled every `quantile_sample_s` (the fixed bounds above apply
+    # until `quantile_min` samples are held); `fixed`: the bounds above always.
+    threshold_mode: Literal["fixed", "quantile"] = "fixed"
+    quantiles: tuple[Unit, Unit] = (0.2, 0.8)
+    quantile_history: Count = 1800
+    quantile_min: Count = 60
+    quantile_sample_s: Positive = 1.0
 
     def __post_init__(self) -> None:
+        _increasing("regime.quantiles", low=self.quantiles[0], high=self.quantiles[1])
+        _increasing("regime", quantile_min=self.quantile_min, quantile_history=self.quantile_history)
         _increasing("regime", spread_tight_bps=self.spread_tight_bps, spread_wide_bps=self.spread_wide_bps)
         _increasing("regime", depth_thin=self.depth_thin, depth_thick=self.depth_thick)
         _increasing("regime", activity_quiet=self.activity_quiet, activity_active=self.activity_active)
@@ -278,6 +297,13 @@ class ExitSettings(_Section, frozen=True):
 
     stop_k: Positive = 2.0
     stop_horizon_s: Positive = 60.0
+    # taker: the decision exits at market once the mid crosses the take-profit price; maker: a
+    # reduce-only post-only limit rests at that price from the entry's fill on (the stop, time stop,
+    # flatten and stale-feed exits stay market orders).
+    take_profit_order: Literal["taker", "maker"] = "taker"
+    # Floor of the take-profit distance, bps of the entry. null: the round trip's fees for the
+    # chosen modes (`fees`) plus the spread at the entry, so a take-profit never books a net loss.
+    min_take_profit_bps: NonNegative | None = None
     min_stop_bps: NonNegative = 0.0  # floor of the stop distance, bps of the entry
     take_profit_k: NonNegative = 3.0  # same sigma units as the stop; 0: no take-profit
     time_stop_s: NonNegative = 120.0  # 0: no time stop (funding positions exit after their settlement)
@@ -285,14 +311,27 @@ class ExitSettings(_Section, frozen=True):
     # stops cannot fire on a book that does not move (a silent feed, not a quiet market: BTCUSDT
     # updates 20-90 times a second). 0: never.
     stale_feed_s: NonNegative = 5.0
+    # The protective stop resting at the exchange (`Execution`): a reduce-only stop-market order
+    # this many times the strategy's own stop distance from the entry, placed once an entry has
+    # filled, so a position keeps a stop when the process dies. Wider than the strategy's stop, so
+    # that one normally fires first. 0: none. Its trigger: the venue's mark price or last price.
+    exchange_stop_k: NonNegative = 2.0
+    exchange_stop_trigger: Literal["mark", "last"] = "mark"
 
 
 class OrderSettings(_Section, frozen=True):
-    """Orders. Entries are IOC limits `entry_slippage_bps` through the touch (a partial fill is
-    kept, the rest cancelled); exits are reduce-only market orders."""
+    """Orders (`scalp_nautilus.strategy.execution`). `entry: taker`: an IOC limit
+    `entry_slippage_bps` through the touch (a partial fill is kept, the rest cancelled). `entry:
+    maker`: a post-only limit joining the touch (a buy at the best bid), cancelled after
+    `maker_ttl_ms` or when the signal is gone, and re-posted at the new touch when the touch moves
+    `reprice_ticks` away from it; a partial fill keeps what filled and cancels the rest. Exits are
+    reduce-only market orders (take-profits: `exits.take_profit_order`)."""
 
     base_size: Positive  # instrument size units (BTC for BTCUSDT, contracts for BTCUSD COIN-M)
-    entry_slippage_bps: NonNegative = 5.0
+    entry: Literal["taker", "maker"] = "taker"
+    entry_slippage_bps: NonNegative = 5.0  # taker entries
+    maker_ttl_ms: Positive = 2_000.0  # a resting maker entry is cancelled after this (exchange time)
+    reprice_ticks: Count = 1  # the touch moved this many ticks away from a resting maker entry: re-post
     cooldown_s: NonNegative = 5.0  # after a position closes, no new entry for this long
     flatten_at: str | None = None  # ISO time (UTC): no entries after it, open position closed at it
     # After the venue rejects an order, no other order (entry or exit) for this long of exchange
@@ -305,6 +344,16 @@ class OrderSettings(_Section, frozen=True):
             parse_utc(self.flatten_at, "flatten_at")
 
 
+class FeeSettings(_Section, frozen=True):
+    """The venue's commission rates (fractions of notional, 0.0002 = 2 bps) that the strategy's
+    targets assume: Binance USD-M tier 0 by default. A VIP tier or a liquidity-provider rebate
+    (negative maker rate) goes here; the backtest venue charges the same rates unless its own
+    `venue.fees` overrides them."""
+
+    maker_rate: Annotated[float, Meta(ge=-0.01, le=0.01)] = 0.0002
+    taker_rate: Annotated[float, Meta(ge=0.0, le=0.01)] = 0.0005
+
+
 class StateSettings(_Section, frozen=True):
     """Warm state across live restarts: the feature pipeline's rolling state (every indicator's
     windows, buckets and histories) is saved to `path` on stop and every `save_every_s`, and
@@ -315,6 +364,18 @@ class StateSettings(_Section, frozen=True):
     path: str | None = None
     save_every_s: Positive = 60.0
     max_age_s: Positive = 300.0
+
+
+class RiskSettings(_Section, frozen=True):
+    """The strategy's risk limits (`scalp_nautilus.strategy.risk`); each 0 is off. A breach trips
+    the kill switch: orders cancelled, position closed, no entry until the operator clears the halt
+    (`scalp-nautilus live ... --clear-halt`); with `state.path` the halt is kept in the state file.
+    Backtests apply the same limits. Money in the instrument's settlement currency."""
+
+    max_position_notional: NonNegative = 0.0  # |position| x mid above it trips
+    daily_loss_limit: NonNegative = 0.0  # realised + unrealised + fees + funding since 00:00 UTC below minus this trips
+    max_consecutive_losses: Annotated[int, Meta(ge=0)] = 0  # this many losing round trips (after fees) in a row trip
+    max_orders_per_minute: Annotated[int, Meta(ge=0)] = 0  # an order beyond this many in 60 s trips (exits still go)
 
 
 class ScalpStrategyConfig(StrategyConfig, frozen=True, kw_only=True):
@@ -338,7 +399,9 @@ class ScalpStrategyConfig(StrategyConfig, frozen=True, kw_only=True):
     ensemble: EnsembleSettings = msgspec.field(default_factory=EnsembleSettings)
     signals: SignalSettings = msgspec.field(default_factory=SignalSettings)
     exits: ExitSettings = msgspec.field(default_factory=ExitSettings)
+    fees: FeeSettings = msgspec.field(default_factory=FeeSettings)
     state: StateSettings = msgspec.field(default_factory=StateSettings)
+    risk: RiskSettings = msgspec.field(default_factory=RiskSettings)
     equity_sample_s: Positive = 1.0  # equity / feature timeline sampling for the reports
     record_features: str | None = None  # Parquet path: one FeatureSnapshot row per book batch
 
@@ -357,14 +420,18 @@ def build_pipeline(config: ScalpStrategyConfig) -> FeaturePipeline:
         config.liquidity, config.funding,
     )
     return FeaturePipeline(
-        vpin=VPIN(v.window_volume, v.n_buckets, v.thresholds, v.multipliers),
+        vpin=VPIN(
+            v.window_volume, v.n_buckets, v.thresholds, v.multipliers, v.threshold_mode, v.threshold_quantiles,
+            v.quantile_history, v.quantile_min,
+        ),
         classifier=LeeReadyClassifier(config.classifier.ignore_venue, config.classifier.tick_share_warning),
         ofi=OrderFlowImbalance(config.ofi.levels, config.ofi.zscore_window),
         cvd=CumulativeVolumeDelta(_ns(c.bucket_s), c.window, c.zscore_window),
         regime=MicrostructureRegime(
             r.spread_tight_bps, r.spread_wide_bps, r.depth_thick, r.depth_thin, r.activity_active,
             r.activity_quiet, _ns(r.activity_window_s), r.spread_factors, r.depth_factors,
-            r.activity_factors, r.min_multiplier, r.max_multiplier,
+            r.activity_factors, r.min_multiplier, r.max_multiplier, r.threshold_mode, r.quantiles,
+            r.quantile_history, r.quantile_min, _ns(r.quantile_sample_s),
         ),
         liquidity=LiquidityMetrics(
             levels=liq.levels, slippage_size=liq.slippage_size, ewma_alpha=liq.ewma_alpha,

@@ -10,8 +10,9 @@ REST (``/fapi``): ``v1/ping``, ``v1/time``, ``v1/exchangeInfo`` (the capture's s
 ``v1/symbolConfig``, ``v1/positionSide/dual`` (one-way mode), ``v1/leverage``, ``v1/listenKey``
 (POST / PUT / DELETE), ``v1/order`` (POST new, GET query, DELETE cancel), ``v1/openOrders``,
 ``v1/allOrders``, ``v1/allOpenOrders`` (DELETE), ``v1/batchOrders`` (DELETE), ``v1/userTrades``,
-``v1/openAlgoOrders`` / ``v1/allAlgoOrders`` (always empty: no algo orders), ``v1/algoOpenOrders``
-(DELETE). Signed endpoints check the API key header and the HMAC-SHA256 signature (the venue's
+``v1/algoOrder`` (POST new, GET query, DELETE cancel: the conditional STOP_MARKET /
+TAKE_PROFIT_MARKET orders Nautilus 1.231 sends there), ``v1/openAlgoOrders``, ``v1/allAlgoOrders``,
+``v1/algoOpenOrders`` (DELETE). Signed endpoints check the API key header and the HMAC-SHA256 signature (the venue's
 own `api_key` / `api_secret`, public replay credentials, never real ones); ``recvWindow`` is not
 checked (the replay's clock is not the wall clock). Anything else answers 404 with a Binance-style
 error, and is logged.
@@ -19,7 +20,10 @@ error, and is logged.
 WebSocket: ``/stream?streams=...`` combined market streams (``SUBSCRIBE`` / ``UNSUBSCRIBE`` /
 ``LIST_SUBSCRIPTIONS``) carrying the capture's ``<symbol>@depth@0ms``, ``@aggTrade`` (made from the
 recorded trades), ``@trade``, ``@markPrice@1s`` and ``@bookTicker`` messages; ``/ws?listenKey=...``
-the user-data stream (``ORDER_TRADE_UPDATE``, ``ACCOUNT_UPDATE``).
+the user-data stream (``ORDER_TRADE_UPDATE``, ``ACCOUNT_UPDATE``, ``ALGO_UPDATE``). A triggered
+conditional order is reported as Binance does: ``ALGO_UPDATE`` TRIGGERING, the market order's
+``ORDER_TRADE_UPDATE`` NEW (same client id, a new order id), ``ALGO_UPDATE`` TRIGGERED, its
+fills, then ``ALGO_UPDATE`` FINISHED.
 
 The replay starts once a client has subscribed to every stream kind in `start.streams` that the
 capture holds (so a node misses nothing of the capture), or after `start.timeout_s`, and runs at
@@ -36,7 +40,8 @@ Orders are matched by `venue.exchange.Exchange` (the fill model and fees are doc
 `venue.binance_json` writes its state as Binance's JSON; `venue.thread` runs a venue.
 Faults for tests: `faults.drop_at_s` closes every market connection abruptly at those capture
 seconds, `faults.gap_at_s` withholds one depth diff (a sequence gap for the client), and
-`faults.reject_orders` refuses the n-th new orders with `faults.reject_code`.
+`faults.reject_orders` refuses the n-th new orders with `faults.reject_code`,
+`faults.reject_algo_orders` the n-th new conditional orders.
 """
 
 from __future__ import annotations
@@ -57,6 +62,8 @@ from scalp_nautilus.instruments import ContractSpec
 from scalp_nautilus.instruments import resolve_spec
 from scalp_nautilus.live.venue.binance_json import account_info
 from scalp_nautilus.live.venue.binance_json import account_update
+from scalp_nautilus.live.venue.binance_json import algo_order_json
+from scalp_nautilus.live.venue.binance_json import algo_update
 from scalp_nautilus.live.venue.binance_json import exchange_info
 from scalp_nautilus.live.venue.binance_json import order_json
 from scalp_nautilus.live.venue.binance_json import order_update
@@ -70,6 +77,7 @@ from scalp_nautilus.live.venue.capture import agg_trade
 from scalp_nautilus.live.venue.capture import agg_trade_stream
 from scalp_nautilus.live.venue.capture import load_capture
 from scalp_nautilus.live.venue.capture import shifted
+from scalp_nautilus.live.venue.exchange import ConditionalOrder
 from scalp_nautilus.live.venue.exchange import Exchange
 from scalp_nautilus.live.venue.exchange import Fill
 from scalp_nautilus.live.venue.exchange import Rejected
@@ -116,6 +124,7 @@ class ReplayVenue:
             self.exchange.open_position(settings.exchange.position, settings.exchange.entry_price or start_mid)
         self.exchange.mark = start_mid
         self.stats: Counter = Counter()
+        self.client_ids: list[str] = []  # every client order id a new-order request carried, in order (drills check reuse)
         self.errors: list[BaseException] = []  # failures of the venue's own tasks (a venue bug, not a fault)
         self.finished = asyncio.Event()
         self.shift_ms = 0
@@ -244,12 +253,15 @@ class ReplayVenue:
                 await asyncio.sleep(self.settings.start.snapshot_hold_ms / 1000)
             return
         trade = None
+        seller_aggressor = None
         if kind == "depth":
             self.book.apply_diff(data)
         elif kind == "markPrice":
             self.exchange.mark = float(data["p"])
         elif kind == "trade":
             trade = (float(data["p"]), float(data["q"]))
+            self.exchange.last_price = trade[0]
+            seller_aggressor = bool(data["m"])  # the buyer was the maker: a sell hit the bid
             await self._publish(self._stream_names["aggTrade"], agg_trade(data))
         if withhold:
             self.stats["diffs_withheld"] += 1
@@ -257,8 +269,11 @@ class ReplayVenue:
         else:
             await self._publish(event.stream, data)
         if self.exchange.resting:
-            for fill in self.exchange.on_market(self.now_ms(), trade):
+            for fill in self.exchange.on_market(self.now_ms(), trade, seller_aggressor):
                 await self._push_fill(fill)
+        if self.exchange.conditionals:
+            for c in self.exchange.trigger(self.now_ms()):
+                await self._run_triggered(c)
 
     async def _publish(self, stream: str, data: dict) -> None:
         text = None
@@ -457,22 +472,27 @@ class ReplayVenue:
     async def _listen_key_close(self, params: dict) -> web.Response:
         return web.json_response({})
 
-    async def _new_order(self, params: dict) -> web.Response:
-        self.stats["orders"] += 1
-        n = self.stats["orders"]
-        now = self.now_ms()
-        cid = params.get("newClientOrderId", "")
-        if n in self.settings.faults.reject_orders:
-            f = self.settings.faults
+    def _accept(self, kind: str, cid: str, faults: list[int], create):
+        """A new (`kind` "orders") or conditional ("algo_orders") order: counted, its client id
+        recorded, refused by a fault drill or by the exchange (an error response), else `create()`."""
+        self.stats[kind] += 1
+        self.client_ids.append(cid)
+        f = self.settings.faults
+        if self.stats[kind] in faults:
             self.exchange.rejected.append((cid, f.reject_code, f.reject_msg))
-            log.warning("fault: order %d (%s) rejected with %d", n, cid, f.reject_code)
-            return _error(400, f.reject_code, f.reject_msg)
+            log.warning("fault: %s %d (%s) rejected with %d", kind, self.stats[kind], cid, f.reject_code)
+            raise _Refused(_error(400, f.reject_code, f.reject_msg))
         try:
-            order = self.exchange.new_order(params, now)
+            return create()
         except Rejected as r:
             self.exchange.rejected.append((cid, r.code, r.msg))
-            log.info("order %s rejected: %d %s", cid, r.code, r.msg)
-            return _error(400, r.code, r.msg)
+            log.info("%s %s rejected: %d %s", kind, cid, r.code, r.msg)
+            raise _Refused(_error(400, r.code, r.msg)) from None
+
+    async def _new_order(self, params: dict) -> web.Response:
+        cid = params.get("newClientOrderId", "")
+        order = self._accept("orders", cid, self.settings.faults.reject_orders,
+                             lambda: self.exchange.new_order(params, self.now_ms()))
         self._spawn(self._execute(order))
         return web.json_response(order_json(order, self.spec))
 
@@ -485,6 +505,27 @@ class ReplayVenue:
             await self._push_fill(fill)
         if order.status == "EXPIRED":
             await self._push_order(order, "EXPIRED", now)
+
+    async def _run_triggered(self, c: ConditionalOrder) -> None:
+        now = self.now_ms()
+        self.stats["algo_triggered"] += 1
+        log.info("conditional order %s (%s %s, trigger %s %s) triggered", c.client_id, c.side, c.type,
+                 c.working_type, c.trigger_price)
+        await self._push_algo(c, now, "TRIGGERING")
+        await self._push_order(c.order, "NEW", now)
+        await self._push_algo(c, now)
+        for fill in self.exchange.match(c.order, now):
+            await self._push_fill(fill)
+        if c.order.status == "EXPIRED":
+            await self._push_order(c.order, "EXPIRED", now)
+        self.exchange.finish(c, now)
+        await self._push_algo(c, now)
+
+    async def _push_algo(self, c: ConditionalOrder, now: int, status: str | None = None) -> None:
+        event = algo_update(c, now, self.spec)
+        if status is not None:
+            event["o"]["X"] = status
+        await self._push_user(event)
 
     async def _push_fill(self, fill: Fill) -> None:
         await self._push_order(fill.order, "TRADE", fill.time_ms, fill)
@@ -552,10 +593,47 @@ class ReplayVenue:
         self._check_symbol(params)
         return web.json_response([trade_json(f, self.spec) for f in self.exchange.fills])
 
-    async def _no_algo_orders(self, params: dict) -> web.Response:
-        return web.json_response([])
+    async def _new_algo_order(self, params: dict) -> web.Response:
+        c = self._accept("algo_orders", params.get("clientAlgoId", ""), self.settings.faults.reject_algo_orders,
+                         lambda: self.exchange.new_conditional(params, self.now_ms()))
+        self._spawn(self._push_algo(c, c.time_ms))
+        return web.json_response(algo_order_json(c, self.spec))
+
+    def _algo_of(self, params: dict) -> ConditionalOrder:
+        c = None
+        if params.get("algoId"):
+            c = self.exchange.conditionals.get(int(params["algoId"]))
+        elif params.get("clientAlgoId"):
+            c = self.exchange.conditional_by_client_id(params["clientAlgoId"])
+        if c is None:
+            raise _Refused(_error(400, -2013, "Order does not exist."))
+        return c
+
+    async def _query_algo(self, params: dict) -> web.Response:
+        return web.json_response(algo_order_json(self._algo_of(params), self.spec))
 
     async def _cancel_algo(self, params: dict) -> web.Response:
+        c = self._algo_of(params)
+        try:
+            self.exchange.cancel_conditional(c, self.now_ms())
+        except Rejected as r:
+            return _error(400, r.code, r.msg)
+        await self._push_algo(c, c.update_ms)
+        return web.json_response({"algoId": c.algo_id, "clientAlgoId": c.client_id, "code": "200", "msg": "success"})
+
+    async def _open_algo_orders(self, params: dict) -> web.Response:
+        self._check_symbol(params, required=False)
+        return web.json_response([algo_order_json(c, self.spec) for c in self.exchange.conditionals.values() if c.open])
+
+    async def _all_algo_orders(self, params: dict) -> web.Response:
+        self._check_symbol(params)
+        return web.json_response([algo_order_json(c, self.spec) for c in self.exchange.conditionals.values()])
+
+    async def _cancel_all_algo(self, params: dict) -> web.Response:
+        self._check_symbol(params)
+        for c in [c for c in self.exchange.conditionals.values() if c.open]:
+            self.exchange.cancel_conditional(c, self.now_ms())
+            await self._push_algo(c, c.update_ms)
         return web.json_response({"code": 200, "msg": "The operation of cancel all open order is done."})
 
     # (method, path) -> (signed: True = key and signature, None = key only, False = public; handler)
@@ -580,7 +658,10 @@ class ReplayVenue:
         ("GET", "/fapi/v1/openOrders"): (True, _open_orders),
         ("GET", "/fapi/v1/allOrders"): (True, _all_orders),
         ("GET", "/fapi/v1/userTrades"): (True, _user_trades),
-        ("GET", "/fapi/v1/openAlgoOrders"): (True, _no_algo_orders),
-        ("GET", "/fapi/v1/allAlgoOrders"): (True, _no_algo_orders),
-        ("DELETE", "/fapi/v1/algoOpenOrders"): (True, _cancel_algo),
+        ("POST", "/fapi/v1/algoOrder"): (True, _new_algo_order),
+        ("GET", "/fapi/v1/algoOrder"): (True, _query_algo),
+        ("DELETE", "/fapi/v1/algoOrder"): (True, _cancel_algo),
+        ("GET", "/fapi/v1/openAlgoOrders"): (True, _open_algo_orders),
+        ("GET", "/fapi/v1/allAlgoOrders"): (True, _all_algo_orders),
+        ("DELETE", "/fapi/v1/algoOpenOrders"): (True, _cancel_all_algo),
     }

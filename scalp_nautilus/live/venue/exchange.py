@@ -7,19 +7,34 @@ Fill model (every number is a field of `ExchangeSettings`):
   order up to its price, a MARKET order through the whole book. Each level gives at most its size
   minus what our earlier fills already took from it (reset when the stream updates that level).
   The recorded market never reacts to our orders: prices do not move because we traded.
-- IOC: the rest expires. FOK: all or nothing. GTX (post-only): refused if it would take. GTC: the
-  rest rests. A resting order fills in full at its own price (maker) when a replayed trade prints
-  through it (a buy: a trade below its price; a sell: above) or the opposite touch crosses it;
-  a trade at exactly its price is not assumed to reach it (its queue position is unknown).
+- IOC: the rest expires. FOK: all or nothing. GTX (post-only): refused if it would take, else it
+  rests like GTC. A resting order fills in full at its own price (maker) when a replayed trade
+  prints through it (a buy: a trade below its price; a sell: above) or the opposite touch crosses
+  it. Trades at exactly its price follow `queue_model` (hftbacktest's queue models, `QueuePosition`):
+  `none`: they never reach it (the most pessimistic); `risk_averse`: the queue ahead is the level's
+  displayed size when the order rests, trades at the price on its side (a sell aggressor for a
+  buy) reduce it, a level decrease only clips it to the new level size (cancellations are assumed
+  behind us); `prob`: as risk_averse, but a decrease not explained by the trades since the last
+  level update is split by p = back^n / (back^n + front^n) (`queue_power` n) and only its front
+  share (1 - p) is taken from the queue ahead. Once the trades have used up the queue ahead, the
+  excess fills the order (maker, at its price, rounded to the lot; partial fills possible).
 - Fees: `taker_fee` / `maker_fee` of the notional, in USDT. No funding is charged.
 - Account: one-way mode (position side BOTH), cross margin with `leverage`; an order that would
   raise the initial margin (notional / leverage) above the wallet balance is refused, as are
   reduce-only orders that would not reduce (a reduce-only order larger than the position fills
   up to the position and the rest expires).
+- Conditional (algo) orders, STOP_MARKET and TAKE_PROFIT_MARKET (`new_conditional`): they rest
+  outside the book until their trigger price is reached by the mark price (`workingType`
+  MARK_PRICE) or the last replayed trade (CONTRACT_PRICE, the default), checked after every
+  replayed message (`trigger`): a stop sells when the price is at or below its trigger (buys at or
+  above), a take-profit the other way round. A triggered order becomes a MARKET order with the same
+  client id, matched like any other (reduce-only, or `closePosition`: the whole position at that
+  moment). One that would trigger at once is refused (-2021), as Binance does.
 - Refusals use Binance's error codes: -1121 unknown symbol, -1116 order type, -1111 / -4014
   precision of quantity / price, -4003 / -4005 quantity out of range, -4164 notional below the
   minimum, -2022 reduce-only, -2019 margin, -5022 post-only, -4116 duplicate client order id,
-  -2011 unknown order on cancel.
+  -2011 unknown order on cancel, -2021 a conditional order that would trigger at once, -4136 a
+  conditional order with both or neither of quantity and closePosition.
 """
 
 from __future__ import annotations
@@ -29,8 +44,11 @@ from dataclasses import dataclass
 from dataclasses import field
 from decimal import Decimal
 from decimal import InvalidOperation
+from typing import Annotated
+from typing import Literal
 
 import msgspec
+from msgspec import Meta
 
 from scalp_nautilus.instruments import ContractSpec
 from scalp_nautilus.live.venue.capture import VenueBook
@@ -48,6 +66,8 @@ class ExchangeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     taker_fee: float = 0.0005
     latency_ms: float = 0.0  # wall time between an order's arrival and its matching
     liquidity_consumption: bool = True  # our fills use up the level they take until it updates
+    queue_model: Literal["none", "risk_averse", "prob"] = "none"  # resting orders at their price (module doc)
+    queue_power: Annotated[float, Meta(gt=0.0)] = 3.0  # n of the `prob` model's p = back^n / (back^n + front^n)
     position: float = 0.0  # starting position (size units, signed): an open position to reconcile
     entry_price: float | None = None  # its entry price; None: the capture snapshot's mid
 
@@ -87,6 +107,83 @@ class VenueOrder:
         return self.cum_quote / self.executed if self.executed else 0.0
 
 
+CONDITIONAL_TYPES = ("STOP_MARKET", "TAKE_PROFIT_MARKET")
+MARK_PRICE, CONTRACT_PRICE = "MARK_PRICE", "CONTRACT_PRICE"
+
+
+@dataclass
+class ConditionalOrder:
+    """An algo order resting outside the book until its trigger (see the module doc)."""
+
+    algo_id: int
+    client_id: str
+    symbol: str
+    side: str
+    type: str  # STOP_MARKET / TAKE_PROFIT_MARKET
+    qty: float  # 0 with close_position
+    trigger_price: float
+    working_type: str  # MARK_PRICE / CONTRACT_PRICE
+    reduce_only: bool
+    close_position: bool
+    time_ms: int
+    status: str = "NEW"  # NEW -> TRIGGERED -> FINISHED, or CANCELED / EXPIRED
+    update_ms: int = 0
+    trigger_ms: int = 0
+    order: VenueOrder | None = None  # the MARKET order it became
+
+    @property
+    def open(self) -> bool:
+        return self.status == "NEW"
+
+    def reached(self, price: float) -> bool:
+        """Whether `price` is at or through the trigger."""
+        if price <= 0.0:
+            return False
+        stop = self.type == "STOP_MARKET"
+        if self.side == SELL:
+            return price <= self.trigger_price if stop else price >= self.trigger_price
+        return price >= self.trigger_price if stop else price <= self.trigger_price
+
+
+@dataclass
+class QueuePosition:
+    """A resting order's place at its price level (hftbacktest's `QueuePos`): `front` is the size
+    ahead of it (negative: trades went that far past it), `level` the level's size at the last
+    look, `traded` the size traded at the price since the last level update (`prob`)."""
+
+    front: float
+    level: float
+    traded: float = 0.0
+
+    def trade(self, qty: float) -> None:
+        self.front -= qty
+        self.traded += qty
+
+    def depth(self, new: float, model: str, power: float) -> None:
+        """The level changed from `self.level` to `new` (hftbacktest's `depth`)."""
+        prev, self.level = self.level, new
+        if model == "risk_averse":
+            self.front = min(self.front, new)
+            return
+        change = prev - new - self.traded  # the trades are already in `front`
+        self.traded = 0.0
+        if change < 0.0:  # the level grew (or shrank by less than traded): nothing new ahead of us
+            self.front = min(self.front, new)
+            return
+        front, back = self.front, prev - self.front
+        fb, ff = max(back, 0.0) ** power, max(front, 0.0) ** power
+        p = fb / (fb + ff) if fb + ff > 0.0 else 1.0
+        self.front = min(front - (1.0 - p) * change + min(back - p * change, 0.0), new)
+
+    def executed(self, lot: float) -> float:
+        """Size the trades took beyond the queue ahead, in whole lots (then the queue ahead is 0)."""
+        lots = round(-self.front / lot)
+        if lots <= 0:
+            return 0.0
+        self.front = 0.0
+        return lots * lot
+
+
 @dataclass(frozen=True)
 class Fill:
     trade_id: int
@@ -109,12 +206,16 @@ class Exchange:
     wallet: float = 0.0
     realized: float = 0.0  # accumulated realized P&L (Binance's "cr")
     mark: float = 0.0
+    last_price: float = 0.0  # the last replayed trade's price (CONTRACT_PRICE triggers)
     orders: dict[int, VenueOrder] = field(default_factory=dict)
+    conditionals: dict[int, ConditionalOrder] = field(default_factory=dict)
     resting: dict[int, VenueOrder] = field(default_factory=dict)  # matched on arrival, left on the book (GTC)
+    queue: dict[int, QueuePosition] = field(default_factory=dict)  # resting orders' places (queue_model)
     fills: list[Fill] = field(default_factory=list)
     rejected: list[tuple[str, int, str]] = field(default_factory=list)  # (client order id, code, msg)
     _next_order_id: int = 8_000_000_000
     _next_trade_id: int = 900_000_000
+    _next_algo_id: int = 4_000_000_000
 
     def __post_init__(self) -> None:
         self.wallet = self.settings.balance
@@ -123,6 +224,7 @@ class Exchange:
         self.min_qty = float(self.spec.min_quantity or self.spec.step_size)
         self.max_qty = float(self.spec.max_quantity) if self.spec.max_quantity else math.inf
         self.min_notional = float(self.spec.min_notional) if self.spec.min_notional else 0.0
+        self.lot = float(self.step)
 
     def open_position(self, qty: float, price: float) -> None:
         """Start with a position (the account as a previous session left it)."""
@@ -138,20 +240,35 @@ class Exchange:
                 return o
         return None
 
-    def new_order(self, p: dict[str, str], now_ms: int) -> VenueOrder:
-        """Validate a new-order request (Binance's parameter names); Rejected if refused."""
+    def conditional_by_client_id(self, client_id: str) -> ConditionalOrder | None:
+        for c in self.conditionals.values():
+            if c.client_id == client_id:
+                return c
+        return None
+
+    def _check_new_client_id(self, cid: str) -> None:
+        """A client id is used once, by a plain or a conditional order."""
+        if self.by_client_id(cid) is not None or self.conditional_by_client_id(cid) is not None:
+            raise Rejected(-4116, "ClientOrderId is duplicated.")
+
+    def _symbol_side_type(self, p: dict[str, str], types: tuple[str, ...]) -> tuple[str, str]:
+        """The checks every new order passes first: symbol, side, type, one-way position side."""
         if p.get("symbol") != self.spec.raw_symbol:
             raise Rejected(-1121, "Invalid symbol.")
         side, kind = p.get("side"), p.get("type")
         if side not in (BUY, SELL):
             raise Rejected(-1102, "Mandatory parameter 'side' was not sent, was empty/null, or malformed.")
-        if kind not in ("LIMIT", "MARKET"):
+        if kind not in types:
             raise Rejected(-1116, "Invalid orderType.")
         if p.get("positionSide", "BOTH") != "BOTH":
             raise Rejected(-4061, "Order's position side does not match user's setting.")
+        return side, kind
+
+    def new_order(self, p: dict[str, str], now_ms: int) -> VenueOrder:
+        """Validate a new-order request (Binance's parameter names); Rejected if refused."""
+        side, kind = self._symbol_side_type(p, ("LIMIT", "MARKET"))
         cid = p.get("newClientOrderId") or f"replay-{self._next_order_id}"
-        if self.by_client_id(cid) is not None:
-            raise Rejected(-4116, "ClientOrderId is duplicated.")
+        self._check_new_client_id(cid)
         qty = self._decimal(p.get("quantity"), self.step, -1111, "Precision is over the maximum defined for this asset.")
         if qty < self.min_qty:
             raise Rejected(-4003, "Quantity less than or equal to zero." if qty <= 0 else "Quantity less than minimum.")
@@ -184,6 +301,68 @@ class Exchange:
         self.orders[order.order_id] = order
         return order
 
+    def new_conditional(self, p: dict[str, str], now_ms: int) -> ConditionalOrder:
+        """Validate a new algo order (Binance's `POST /fapi/v1/algoOrder` parameters); Rejected if refused."""
+        side, kind = self._symbol_side_type(p, CONDITIONAL_TYPES if p.get("algoType") == "CONDITIONAL" else ())
+        working = p.get("workingType", CONTRACT_PRICE)
+        if working not in (MARK_PRICE, CONTRACT_PRICE):
+            raise Rejected(-1102, "Invalid workingType.")
+        cid = p.get("clientAlgoId") or f"replay-algo-{self._next_algo_id}"
+        self._check_new_client_id(cid)
+        close = str(p.get("closePosition", "false")).lower() == "true"
+        reduce_only = str(p.get("reduceOnly", "false")).lower() == "true"
+        if close == ("quantity" in p) or (close and reduce_only):
+            raise Rejected(-4136, "Target strategy invalid for orderType with closePosition / quantity.")
+        qty = 0.0
+        if not close:
+            qty = self._decimal(p.get("quantity"), self.step, -1111, "Precision is over the maximum defined for this asset.")
+            if qty < self.min_qty:
+                raise Rejected(-4003, "Quantity less than minimum.")
+        trigger = self._decimal(p.get("triggerPrice"), self.tick, -4014, "Price not increased by tick size.")
+        if trigger <= 0:
+            raise Rejected(-4013, "Price less than min price.")
+        order = ConditionalOrder(self._next_algo_id, cid, self.spec.raw_symbol, side, kind, qty, trigger, working,
+                                 reduce_only, close, now_ms, update_ms=now_ms)
+        if order.reached(self._trigger_reference(working)):
+            raise Rejected(-2021, "Order would immediately trigger.")
+        self._next_algo_id += 1
+        self.conditionals[order.algo_id] = order
+        return order
+
+    def _trigger_reference(self, working_type: str) -> float:
+        return self.mark if working_type == MARK_PRICE else self.last_price
+
+    def cancel_conditional(self, order: ConditionalOrder, now_ms: int) -> None:
+        if not order.open:
+            raise Rejected(-2011, "Unknown order sent.")
+        order.status = "CANCELED"
+        order.update_ms = now_ms
+
+    def trigger(self, now_ms: int) -> list[ConditionalOrder]:
+        """After each replayed message: the conditional orders whose trigger the mark or last price
+        reached become MARKET orders (status TRIGGERED, `order` set; match them with `match`)."""
+        triggered = []
+        for c in self.conditionals.values():
+            if not c.open or not c.reached(self._trigger_reference(c.working_type)):
+                continue
+            c.status = "TRIGGERED"
+            c.trigger_ms = c.update_ms = now_ms
+            qty = c.qty if not c.close_position else abs(self.position)
+            # Its type stays the conditional's (Binance reports a triggered stop as STOP_MARKET); it
+            # is matched as a market order.
+            order = VenueOrder(self._next_order_id, c.client_id, c.symbol, c.side, c.type, "GTC", qty or c.qty, 0.0,
+                               c.reduce_only or c.close_position, now_ms, update_ms=now_ms)
+            self._next_order_id += 1
+            self.orders[order.order_id] = order
+            c.order = order
+            triggered.append(c)
+        return triggered
+
+    def finish(self, c: ConditionalOrder, now_ms: int) -> None:
+        """A triggered order's market order was matched (filled, or expired with nothing to reduce)."""
+        c.status = "FINISHED"
+        c.update_ms = now_ms
+
     def _decimal(self, text: str | None, unit: Decimal, code: int, msg: str) -> float:
         try:
             value = Decimal(text)
@@ -201,8 +380,9 @@ class Exchange:
     def match(self, order: VenueOrder, now_ms: int) -> list[Fill]:
         """Take liquidity for a newly accepted order; expire or rest the rest (see the module doc)."""
         want = order.qty
-        if order.reduce_only:
-            want = min(want, abs(self.position))
+        if order.reduce_only:  # at most the position; nothing when it no longer reduces (a triggered stop's)
+            reduces = self.position and (self.position > 0) != (order.side == BUY)
+            want = min(want, abs(self.position)) if reduces else 0.0
         side = _ASK if order.side == BUY else _BID
         takes = []
         taken = 0.0
@@ -222,12 +402,19 @@ class Exchange:
             takes = []
         fills = [self._fill(order, price, qty, maker=False, now_ms=now_ms) for price, qty in takes if qty > 0]
         if order.open:
-            if order.tif in ("IOC", "FOK") or order.type == "MARKET" or (order.reduce_only and order.executed >= want):
+            if order.tif in ("IOC", "FOK") or order.type != "LIMIT" or (order.reduce_only and order.executed >= want):
                 order.status = "EXPIRED"
                 order.update_ms = now_ms
             else:
                 self.resting[order.order_id] = order
+                if self.settings.queue_model != "none":
+                    level = self._level(order)
+                    self.queue[order.order_id] = QueuePosition(level, level)
         return fills
+
+    def _level(self, order: VenueOrder) -> float:
+        """Displayed size at the order's price on its own side."""
+        return (self.book.bids if order.side == BUY else self.book.asks).get(order.price, 0.0)
 
     def _fill(self, order: VenueOrder, price: float, qty: float, maker: bool, now_ms: int) -> Fill:
         if self.settings.liquidity_consumption and not maker:
@@ -273,21 +460,42 @@ class Exchange:
         order.status = "CANCELED"
         order.update_ms = now_ms
         self.resting.pop(order.order_id, None)
+        self.queue.pop(order.order_id, None)
 
-    def on_market(self, now_ms: int, trade: tuple[float, float] | None = None) -> list[Fill]:
+    def on_market(self, now_ms: int, trade: tuple[float, float] | None = None,
+                  seller_aggressor: bool | None = None) -> list[Fill]:
         """After each replayed message: resting orders the market went through fill in full at
-        their price (`trade` is (price, size) of a replayed trade, if it was one)."""
+        their price; at their price the queue model decides (`trade` is (price, size) of a replayed
+        trade, if it was one, `seller_aggressor` its side: Binance's `m`; None: unknown, counted
+        against either side)."""
         fills = []
+        model = self.settings.queue_model
         for order in list(self.resting.values()):
-            if order.side == BUY:
+            buy = order.side == BUY
+            leaves = _round(order.qty - order.executed, self.spec.size_precision)
+            if buy:
                 hit = (trade is not None and trade[0] < order.price) or (self.book.asks and self.book.best_ask() <= order.price)
             else:
                 hit = (trade is not None and trade[0] > order.price) or (self.book.bids and self.book.best_bid() >= order.price)
-            if hit:
-                fills.append(self._fill(order, order.price, _round(order.qty - order.executed, self.spec.size_precision),
-                                        maker=True, now_ms=now_ms))
-                del self.resting[order.order_id]  # a maker fill is for the whole remainder
+            take = leaves if hit else self._queue_fill(order, trade, seller_aggressor, model, leaves)
+            if take > 0.0:
+                fills.append(self._fill(order, order.price, take, maker=True, now_ms=now_ms))
+            if not order.open:
+                del self.resting[order.order_id]
+                self.queue.pop(order.order_id, None)
         return fills
+
+    def _queue_fill(self, order: VenueOrder, trade, seller_aggressor: bool | None, model: str, leaves: float) -> float:
+        q = self.queue.get(order.order_id)
+        if q is None:
+            return 0.0
+        level = self._level(order)
+        if level != q.level:
+            q.depth(level, model, self.settings.queue_power)
+        ours = seller_aggressor is None or seller_aggressor == (order.side == BUY)  # a sell hits our bid
+        if trade is not None and trade[0] == order.price and ours:
+            q.trade(trade[1])
+        return _round(min(q.executed(self.lot), leaves), self.spec.size_precision)
 
     @property
     def unrealized(self) -> float:

@@ -30,6 +30,7 @@ class FaultSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     drop_at_s: list[float] = msgspec.field(default_factory=list)  # capture seconds
     gap_at_s: list[float] = msgspec.field(default_factory=list)
     reject_orders: list[int] = msgspec.field(default_factory=list)  # 1-based count of new orders
+    reject_algo_orders: list[int] = msgspec.field(default_factory=list)  # 1-based count of new conditional (algo) orders
     reject_code: int = -2019
     reject_msg: str = "Margin is insufficient."
 
