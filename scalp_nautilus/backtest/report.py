@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nautilus_trader.model.instruments import CurrencyPair
 from nautilus_trader.model.objects import Currency
 
 from scalp_nautilus.strategy.decision import ENTRY_OUTCOMES
@@ -138,6 +139,9 @@ def summary(outcome) -> str:
         f"events          {r.iterations:,} in {outcome.wall_seconds:.1f} s wall",
         f"orders / fills  {r.total_orders} / {len(outcome.fills)}",
     ]
+    if isinstance(outcome.instrument, CurrencyPair):
+        lines.append(f"funding         none: {outcome.instrument.id} is a spot pair (no funding data; the funding "
+                     "features stay off and no payment is booked)")
     balance_change = _balance_change(outcome)
     for rep in outcome.strategies:
         lines += ["", *strategy_table(rep, outcome.starting_balance, balance_change)]
