@@ -55,7 +55,8 @@ class LoggingSettings(_Section):
 
 
 class EndpointSettings(_Section):
-    """A local replay venue (Binance only): its URLs, loopback only, and its public credentials."""
+    """A local replay venue (speaking the node's venue's API): its URLs, loopback only, and its
+    public credentials."""
 
     base_url_http: str
     base_url_ws: str
@@ -93,8 +94,6 @@ class LiveSettings(_Section):
         suffix = "." + self.venue
         if not self.instrument_id.endswith(suffix):
             raise ValueError(f"instrument_id: {self.instrument_id!r} is not a {self.venue} instrument (expected ...{suffix})")
-        if self.endpoints is not None and self.venue != "BINANCE":
-            raise ValueError("endpoints: the replay venue speaks Binance's API only (venue must be BINANCE)")
 
     @property
     def replay(self) -> bool:

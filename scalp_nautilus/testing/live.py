@@ -24,7 +24,7 @@ from nautilus_trader.live.node import TradingNode
 from scalp_nautilus.config import merge
 from scalp_nautilus.live.node import build_node
 from scalp_nautilus.live.settings import LiveSettings, credentials, load_live_settings
-from scalp_nautilus.live.venue.binance_api import ReplayVenue
+from scalp_nautilus.live.venue.server import VenueServer
 from scalp_nautilus.live.venue.settings import ReplayVenueSettings
 from scalp_nautilus.testing.shared_data import PROJECT_ROOT as ROOT
 
@@ -36,6 +36,10 @@ STRATEGY = {
 }
 
 
+# The live config each API's venue is reached with, and its funding feed (strategy.yaml `funding.feed`).
+LIVE_CONFIGS = {"binance": ("live_binance_replay.yaml", "binance_mark_price"), "bybit": ("live_bybit_replay.yaml", "funding_rates")}
+
+
 def venue_settings(shared_data: Path, **changes) -> ReplayVenueSettings:
     captures = [str(shared_data / "binance-futures" / f) for f in CAPTURE_2023]
     return msgspec.convert({"captures": captures, "port": 0, **changes}, ReplayVenueSettings)
@@ -44,9 +48,9 @@ def venue_settings(shared_data: Path, **changes) -> ReplayVenueSettings:
 class VenueAddress:
     """Where a node finds a replay venue running in another process (what `write_live_config` reads)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, api: str = "binance") -> None:
         self.url_http, self.url_ws = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}"
-        self.settings = ReplayVenueSettings(captures=[])
+        self.settings = ReplayVenueSettings(captures=[], api=api)
 
 
 def free_port() -> int:
@@ -66,14 +70,15 @@ def start_venue_process(files: list[str], speed: float, port: int) -> subprocess
     return venue
 
 
-def write_live_config(tmp_path: Path, venue: ReplayVenue | VenueAddress, strategy: dict | None = None, name: str = "live.yaml") -> Path:
-    """configs/live_binance_replay.yaml pointed at `venue`, logging and state under `tmp_path`,
-    `strategy` merged over the strategy section's `config`."""
-    cfg = yaml.safe_load((ROOT / "configs" / "live_binance_replay.yaml").read_text())
+def write_live_config(tmp_path: Path, venue: VenueServer | VenueAddress, strategy: dict | None = None, name: str = "live.yaml") -> Path:
+    """configs/live_<api>_replay.yaml (the venue's API) pointed at `venue`, logging and state under
+    `tmp_path`, `strategy` merged over the strategy section's `config`."""
+    config_file, feed = LIVE_CONFIGS[venue.settings.api]
+    cfg = yaml.safe_load((ROOT / "configs" / config_file).read_text())
     cfg["endpoints"] = {"base_url_http": venue.url_http, "base_url_ws": venue.url_ws,
                         "api_key": venue.settings.api_key, "api_secret": venue.settings.api_secret}
     cfg["strategy"]["config_file"] = str(ROOT / "configs" / "strategy.yaml")
-    cfg["strategy"]["config"] = merge(cfg["strategy"]["config"], STRATEGY, strategy or {})
+    cfg["strategy"]["config"] = merge(cfg["strategy"]["config"], STRATEGY, {"funding": {"feed": feed}}, strategy or {})
     cfg["strategy"]["config"]["state"]["path"] = str(tmp_path / "state.json")
     # Nautilus's logger is per process: the first node of a test session picks the file.
     cfg["logging"] = {"directory": str(tmp_path / "logs"), "level": "WARNING", "file_level": "INFO"}
@@ -87,7 +92,7 @@ def write_live_config(tmp_path: Path, venue: ReplayVenue | VenueAddress, strateg
 class NodeRun:
     node: TradingNode
     strategy: object  # the ScalpStrategy instance (its records outlive the node)
-    data_client: object  # the SyncedBinanceFuturesDataClient
+    data_client: object  # the SyncedBinanceFuturesDataClient or SyncedBybitDataClient
     wall_s: float
     decisions: list = field(default_factory=list)  # (update id, book valid, warm, outcome, action) per book batch
     orders: list = field(default_factory=list)  # the node's orders after it stopped: (client id, side, status, tags)
@@ -139,5 +144,5 @@ def run_node(settings: LiveSettings, until: Callable[[NodeRun], bool], timeout_s
     return run
 
 
-def live_settings(tmp_path: Path, venue: ReplayVenue, strategy: dict | None = None, name: str = "live.yaml") -> LiveSettings:
+def live_settings(tmp_path: Path, venue: VenueServer | VenueAddress, strategy: dict | None = None, name: str = "live.yaml") -> LiveSettings:
     return load_live_settings(write_live_config(tmp_path, venue, strategy, name))

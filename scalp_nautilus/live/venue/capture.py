@@ -149,6 +149,7 @@ class _Diff:
     pu: int | None
     bids: list
     asks: list
+    data: dict | None = None  # the recorded message (as replayed), for an API that re-encodes it
 
 
 class VenueBook:
@@ -181,28 +182,29 @@ class VenueBook:
     def mid(self) -> float:
         return 0.5 * (self.best_bid() + self.best_ask())
 
-    def apply_snapshot(self, snap: dict) -> None:
+    def apply_snapshot(self, snap: dict) -> list[_Diff]:
+        """Apply the capture's depth snapshot; returns the buffered diffs applied after it."""
         if self.sync.state is Sync.SYNCED:
-            return  # the chain is unbroken: a later REST snapshot would only race the stream
+            return []  # the chain is unbroken: a later REST snapshot would only race the stream
         usable, _, replay = self.sync.snapshot(int(snap["lastUpdateId"]))
         if not usable:
             log.warning("capture snapshot %s is older than the buffered diffs: waiting for a newer one",
                         snap["lastUpdateId"])
-            return
+            return []
         self.bids = {float(p): float(q) for p, q in snap["bids"] if float(q) > 0}
         self.asks = {float(p): float(q) for p, q in snap["asks"] if float(q) > 0}
         self.consumed.clear()
         self.update_id = int(snap["lastUpdateId"])
         self.ts_ms = int(snap.get("T") or snap.get("E") or 0)
-        for diff in replay:
-            self._judge(diff)
+        return [diff for diff in replay if self._judge(diff)]
 
-    def apply_diff(self, data: dict) -> None:
-        diff = _Diff(int(data["U"]), int(data["u"]), data.get("pu"), data["b"], data["a"])
+    def apply_diff(self, data: dict) -> list[_Diff]:
+        """Judge and apply one recorded diff; returns it in a list if it was applied (else empty)."""
+        diff = _Diff(int(data["U"]), int(data["u"]), data.get("pu"), data["b"], data["a"], data)
         self.ts_ms = int(data.get("T") or data["E"])
-        self._judge(diff)
+        return [diff] if self._judge(diff) else []
 
-    def _judge(self, diff: _Diff) -> None:
+    def _judge(self, diff: _Diff) -> bool:
         verdict = self.sync.diff(diff)
         if verdict is Verdict.APPLY:
             for side, levels, book in ((0, diff.bids, self.bids), (1, diff.asks, self.asks)):
@@ -214,12 +216,14 @@ class VenueBook:
                     else:
                         book.pop(price, None)
             self.update_id = diff.u
-        elif verdict is Verdict.GAP:
+            return True
+        if verdict is Verdict.GAP:
             self.gaps += 1
             log.warning("the capture itself has a sequence gap (%s): the venue's book is empty until its next snapshot",
                         self.sync.gap_reason)
             self.bids.clear()
             self.asks.clear()
+        return False
 
     def levels(self, side: int, limit: int) -> list[tuple[float, float]]:
         """The best `limit` levels of one side (0 bids, 1 asks), best first, as the stream left them."""

@@ -1,5 +1,8 @@
-"""The replay venue's exchange: one USDT-M account, its orders, and the fill model. No network:
-`binance_api` turns requests into calls here and `binance_json` the results into Binance's JSON.
+"""The replay venue's exchange: one USDT-M account, its orders, and the fill model. No network and
+no wire format: an API module (`binance_api`, `bybit_api`) turns requests into calls here (an
+order request in the core's names: symbol, side BUY/SELL, type LIMIT/MARKET, quantity, price,
+timeInForce GTC/IOC/FOK/GTX, reduceOnly, newClientOrderId) and its JSON module the results into
+that API's messages.
 
 Fill model (every number is a field of `ExchangeSettings`):
 - Marketable orders take liquidity from the venue's replayed book at the moment they are matched
@@ -16,15 +19,14 @@ Fill model (every number is a field of `ExchangeSettings`):
   raise the initial margin (notional / leverage) above the wallet balance is refused, as are
   reduce-only orders that would not reduce (a reduce-only order larger than the position fills
   up to the position and the rest expires).
-- Refusals use Binance's error codes: -1121 unknown symbol, -1116 order type, -1111 / -4014
-  precision of quantity / price, -4003 / -4005 quantity out of range, -4164 notional below the
-  minimum, -2022 reduce-only, -2019 margin, -5022 post-only, -4116 duplicate client order id,
-  -2011 unknown order on cancel.
+- Refusals carry a `Reason` in no API's terms; each API module translates it into its own error
+  code and message (Binance's codes in `binance_json`, Bybit's retCodes in `bybit_json`).
 """
 
 from __future__ import annotations
 
 import math
+from enum import StrEnum
 from dataclasses import dataclass
 from dataclasses import field
 from decimal import Decimal
@@ -52,13 +54,36 @@ class ExchangeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     entry_price: float | None = None  # its entry price; None: the capture snapshot's mid
 
 
-class Rejected(Exception):
-    """A request the exchange refuses: Binance's error code and message."""
+class Reason(StrEnum):
+    """Why the exchange refuses a request, in no API's terms: each API module maps a reason to its
+    own error code and message (`binance_json.BINANCE_ERRORS`, `bybit_json.BYBIT_ERRORS`)."""
 
-    def __init__(self, code: int, msg: str) -> None:
-        super().__init__(msg)
-        self.code = code
-        self.msg = msg
+    UNKNOWN_SYMBOL = "unknown symbol"
+    BAD_PARAMETER = "missing or malformed parameter"
+    ORDER_TYPE = "order type"
+    POSITION_SIDE = "position side"
+    DUPLICATE_ID = "duplicate client order id"
+    QTY_STEP = "quantity off the size step"
+    QTY_NOT_POSITIVE = "quantity not positive"
+    QTY_TOO_SMALL = "quantity below the minimum"
+    QTY_TOO_LARGE = "quantity above the maximum"
+    TIME_IN_FORCE = "time in force"
+    PRICE_TICK = "price off the tick"
+    PRICE_TOO_LOW = "price below the minimum"
+    REDUCE_ONLY = "reduce-only would not reduce"
+    NOTIONAL_TOO_SMALL = "notional below the minimum"
+    MARGIN = "insufficient margin"
+    POST_ONLY = "post-only would take"
+    UNKNOWN_ORDER = "unknown or closed order"
+
+
+class Rejected(Exception):
+    """A request the exchange refuses: the reason, and a detail for the message (e.g. the minimum)."""
+
+    def __init__(self, reason: Reason, detail: str = "") -> None:
+        super().__init__(f"{reason}{': ' + detail if detail else ''}")
+        self.reason = reason
+        self.detail = detail
 
 
 @dataclass
@@ -112,7 +137,7 @@ class Exchange:
     orders: dict[int, VenueOrder] = field(default_factory=dict)
     resting: dict[int, VenueOrder] = field(default_factory=dict)  # matched on arrival, left on the book (GTC)
     fills: list[Fill] = field(default_factory=list)
-    rejected: list[tuple[str, int, str]] = field(default_factory=list)  # (client order id, code, msg)
+    rejected: list[tuple[str, int, str]] = field(default_factory=list)  # (client order id, the API's code, msg)
     _next_order_id: int = 8_000_000_000
     _next_trade_id: int = 900_000_000
 
@@ -141,56 +166,56 @@ class Exchange:
     def new_order(self, p: dict[str, str], now_ms: int) -> VenueOrder:
         """Validate a new-order request (Binance's parameter names); Rejected if refused."""
         if p.get("symbol") != self.spec.raw_symbol:
-            raise Rejected(-1121, "Invalid symbol.")
+            raise Rejected(Reason.UNKNOWN_SYMBOL)
         side, kind = p.get("side"), p.get("type")
         if side not in (BUY, SELL):
-            raise Rejected(-1102, "Mandatory parameter 'side' was not sent, was empty/null, or malformed.")
+            raise Rejected(Reason.BAD_PARAMETER, "side")
         if kind not in ("LIMIT", "MARKET"):
-            raise Rejected(-1116, "Invalid orderType.")
+            raise Rejected(Reason.ORDER_TYPE)
         if p.get("positionSide", "BOTH") != "BOTH":
-            raise Rejected(-4061, "Order's position side does not match user's setting.")
+            raise Rejected(Reason.POSITION_SIDE)
         cid = p.get("newClientOrderId") or f"replay-{self._next_order_id}"
         if self.by_client_id(cid) is not None:
-            raise Rejected(-4116, "ClientOrderId is duplicated.")
-        qty = self._decimal(p.get("quantity"), self.step, -1111, "Precision is over the maximum defined for this asset.")
+            raise Rejected(Reason.DUPLICATE_ID)
+        qty = self._decimal(p.get("quantity"), self.step, Reason.QTY_STEP)
         if qty < self.min_qty:
-            raise Rejected(-4003, "Quantity less than or equal to zero." if qty <= 0 else "Quantity less than minimum.")
+            raise Rejected(Reason.QTY_NOT_POSITIVE if qty <= 0 else Reason.QTY_TOO_SMALL)
         if qty > self.max_qty:
-            raise Rejected(-4005, "Quantity greater than max quantity.")
+            raise Rejected(Reason.QTY_TOO_LARGE)
         tif = p.get("timeInForce", "GTC")
         price = 0.0
         if kind == "LIMIT":
             if tif not in ("GTC", "IOC", "FOK", "GTX"):
-                raise Rejected(-1115, "Invalid timeInForce.")
-            price = self._decimal(p.get("price"), self.tick, -4014, "Price not increased by tick size.")
+                raise Rejected(Reason.TIME_IN_FORCE)
+            price = self._decimal(p.get("price"), self.tick, Reason.PRICE_TICK)
             if price <= 0:
-                raise Rejected(-4013, "Price less than min price.")
+                raise Rejected(Reason.PRICE_TOO_LOW)
         reduce_only = str(p.get("reduceOnly", "false")).lower() == "true"
         direction = 1 if side == BUY else -1
         if reduce_only and not (self.position and (self.position > 0) != (direction > 0)):
-            raise Rejected(-2022, "ReduceOnly Order is rejected.")
+            raise Rejected(Reason.REDUCE_ONLY)
         reference = price or (self.book.best_ask() if side == BUY else self.book.best_bid())
         if not reduce_only and self.min_notional and qty * reference < self.min_notional - 1e-9:
-            raise Rejected(-4164, f"Order's notional must be no smaller than {self.spec.min_notional} (unless you choose reduce only).")
+            raise Rejected(Reason.NOTIONAL_TOO_SMALL, self.spec.min_notional)
         if not reduce_only:
             exposure = abs(self.position + direction * qty) * reference
             if exposure > abs(self.position) * reference and exposure / self.settings.leverage > self.wallet:
-                raise Rejected(-2019, "Margin is insufficient.")
+                raise Rejected(Reason.MARGIN)
         if tif == "GTX" and self._crosses(side, price):
-            raise Rejected(-5022, "Due to the order could not be executed as maker, the Post Only order will be rejected.")
+            raise Rejected(Reason.POST_ONLY)
         order = VenueOrder(self._next_order_id, cid, self.spec.raw_symbol, side, kind, tif if kind == "LIMIT" else "GTC",
                            qty, price, reduce_only, now_ms, update_ms=now_ms)
         self._next_order_id += 1
         self.orders[order.order_id] = order
         return order
 
-    def _decimal(self, text: str | None, unit: Decimal, code: int, msg: str) -> float:
+    def _decimal(self, text: str | None, unit: Decimal, reason: Reason) -> float:
         try:
             value = Decimal(text)
         except (TypeError, InvalidOperation):
-            raise Rejected(-1102, "Mandatory parameter was not sent, was empty/null, or malformed.") from None
+            raise Rejected(Reason.BAD_PARAMETER) from None
         if not value.is_finite() or value % unit != 0:
-            raise Rejected(code, msg)
+            raise Rejected(reason)
         return float(value)
 
     def _crosses(self, side: str, price: float) -> bool:
@@ -269,7 +294,7 @@ class Exchange:
 
     def cancel(self, order: VenueOrder, now_ms: int) -> None:
         if not order.open:
-            raise Rejected(-2011, "Unknown order sent.")
+            raise Rejected(Reason.UNKNOWN_ORDER)
         order.status = "CANCELED"
         order.update_ms = now_ms
         self.resting.pop(order.order_id, None)
