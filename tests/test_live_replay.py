@@ -16,17 +16,12 @@ import sys
 import time
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 
-from scalp_nautilus.cli import main
-from scalp_nautilus.features import FeatureSnapshot
 from scalp_nautilus.live.venue.thread import VenueThread
 from scalp_nautilus.strategy.decision import ENTER
-from tests.config_files import write_config
 from scalp_nautilus.testing.live import CAPTURE_2023
 from scalp_nautilus.testing.live import ROOT
-from scalp_nautilus.testing.live import STRATEGY
 from scalp_nautilus.testing.live import VenueAddress
 from scalp_nautilus.testing.live import free_port
 from scalp_nautilus.testing.live import live_settings
@@ -34,6 +29,8 @@ from scalp_nautilus.testing.live import run_node
 from scalp_nautilus.testing.live import start_venue_process
 from scalp_nautilus.testing.live import venue_settings
 from scalp_nautilus.testing.live import write_live_config
+from tests.live_parity import differing_feature_columns
+from tests.live_parity import live_and_backtest_rows
 
 pytestmark = pytest.mark.real_data
 
@@ -112,15 +109,7 @@ def test_live_features_equal_the_backtest_over_the_same_capture(clean, capture_p
     the same batches and trades in the same order to the same code, so every feature column must
     be bit-for-bit equal; event times differ by the venue's whole-second time shift (see below)."""
     tmp, _, view = clean
-    catalog = tmp / "catalog"
-    assert main(["data", "import-binance", *map(str, capture_paths("usdm_2023_04")), "--catalog", str(catalog)]) == 0
-    config = write_config(
-        tmp, catalog=str(catalog), instrument_id="BTCUSDT-PERP.BINANCE", reports_dir=str(tmp / "reports"),
-        **{"venue.name": "BINANCE", "strategy.config": STRATEGY},
-    )
-    assert main(["backtest", "--config", str(config), "--record-features", str(tmp / "backtest.parquet")]) == 0
-    live = pq.read_table(tmp / "live.parquet").to_pandas()
-    backtest = pq.read_table(tmp / "backtest.parquet").to_pandas()
+    live, backtest = live_and_backtest_rows(tmp, capture_paths("usdm_2023_04"))
     assert len(live) == len(backtest) > 16_000
     assert (live["update_id"].to_numpy() == backtest["update_id"].to_numpy()).all()
     shift_ns = view["shift_ms"] * MS
@@ -128,13 +117,7 @@ def test_live_features_equal_the_backtest_over_the_same_capture(clean, capture_p
     # epoch (never across a bar or bucket boundary, which are whole ms apart from any stamp).
     lag = live["ts_event"].to_numpy().astype(np.int64) - backtest["ts_event"].to_numpy().astype(np.int64) - shift_ns
     assert np.abs(lag).max() <= 128
-    compared = [c for c in FeatureSnapshot._fields if c not in ("ts_event", "update_id")]
-    differing = {}
-    for column in compared:
-        a, b = live[column].to_numpy(), backtest[column].to_numpy()
-        same = (a == b) | (np.isnan(a) & np.isnan(b)) if a.dtype.kind == "f" else a == b
-        if not same.all():
-            differing[column] = int((~same).sum())
+    differing = differing_feature_columns(live, backtest)
     assert not differing, f"columns differing between live and backtest (rows): {differing}"
     # The comparison covers a warm, moving market, not a constant.
     assert live["warm"].mean() > 0.3 and live["vpin"].nunique() > 100 and live["hurst"].nunique() > 10

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from scalp_nautilus.instruments import resolve_spec
+from scalp_nautilus.live.venue.binance_json import binance_error
 from scalp_nautilus.live.venue.capture import VenueBook
 from scalp_nautilus.live.venue.exchange import Exchange
 from scalp_nautilus.live.venue.exchange import ExchangeSettings
-from scalp_nautilus.live.venue.binance_json import binance_error
 from scalp_nautilus.live.venue.exchange import Rejected
 
 BIDS = [["29999.9", "0.300"], ["29999.8", "0.400"], ["29999.7", "0.300"]]
