@@ -5,6 +5,7 @@
     scalp-nautilus train --features PATH... --out models/NAME.pt | evaluate --model PATH --features PATH...
     scalp-nautilus live --config configs/live_binance.yaml [--mainnet]
     scalp-nautilus replay-venue [--config configs/replay_venue.yaml] [--capture FILE...] [--speed X] [--port N]
+    scalp-nautilus replay-venue --config configs/replay_venue_bybit.yaml      (the same venue speaking Bybit's API)
 """
 
 from __future__ import annotations
@@ -118,7 +119,8 @@ def _parser() -> argparse.ArgumentParser:
     lv.add_argument("--mainnet", action="store_true", help="trade on the production exchange: REAL MONEY")
     lv.set_defaults(run=_cmd_live)
 
-    rv = sub.add_parser("replay-venue", help="serve a recorded Binance capture on 127.0.0.1 for a live node's dry run")
+    rv = sub.add_parser("replay-venue", help="serve a recorded Binance capture on 127.0.0.1, as Binance's or Bybit's API "
+                                             "(the config's `api`), for a live node's dry run")
     rv.add_argument("--config", type=Path, default=DEFAULT_VENUE_CONFIG)
     rv.add_argument("--capture", nargs="+", type=Path, help="capture files (one capture, in order); replaces the config's")
     rv.add_argument("--speed", type=float, help="replay speed (1 = as recorded)")

@@ -37,7 +37,10 @@ STRATEGY = {
 
 
 # The live config each API's venue is reached with, and its funding feed (strategy.yaml `funding.feed`).
-LIVE_CONFIGS = {"binance": ("live_binance_replay.yaml", "binance_mark_price"), "bybit": ("live_bybit_replay.yaml", "funding_rates")}
+LIVE_CONFIGS = {
+    "binance": ("live_binance_replay.yaml", "binance_mark_price"),
+    "bybit": ("live_bybit_replay.yaml", "funding_rates"),
+}
 
 
 def venue_settings(shared_data: Path, **changes) -> ReplayVenueSettings:
@@ -70,7 +73,9 @@ def start_venue_process(files: list[str], speed: float, port: int) -> subprocess
     return venue
 
 
-def write_live_config(tmp_path: Path, venue: VenueServer | VenueAddress, strategy: dict | None = None, name: str = "live.yaml") -> Path:
+def write_live_config(
+    tmp_path: Path, venue: VenueServer | VenueAddress, strategy: dict | None = None, name: str = "live.yaml",
+) -> Path:
     """configs/live_<api>_replay.yaml (the venue's API) pointed at `venue`, logging and state under
     `tmp_path`, `strategy` merged over the strategy section's `config`."""
     config_file, feed = LIVE_CONFIGS[venue.settings.api]
@@ -144,5 +149,7 @@ def run_node(settings: LiveSettings, until: Callable[[NodeRun], bool], timeout_s
     return run
 
 
-def live_settings(tmp_path: Path, venue: VenueServer | VenueAddress, strategy: dict | None = None, name: str = "live.yaml") -> LiveSettings:
+def live_settings(
+    tmp_path: Path, venue: VenueServer | VenueAddress, strategy: dict | None = None, name: str = "live.yaml",
+) -> LiveSettings:
     return load_live_settings(write_live_config(tmp_path, venue, strategy, name))

@@ -26,6 +26,10 @@ WebSocket:
 - ``/v5/trade``: ``auth``, then ``order.create`` / ``order.cancel`` (``order.amend`` refused), each
   answered with ``retCode`` and the ids; a refused order gets its ``retCode`` (`bybit_json.BYBIT_ERRORS`).
 
+A recorded Bybit order-book capture (`venue.capture.load_bybit_book_capture`, e.g. the shared
+``bybit/`` fixture) is replayed as recorded: the same levels, ``seq``, ``ts`` and ``cts``, and ``u``
+going up by one per message from the subscription's snapshot.
+
 Faults, pace and start are `venue.server`'s: a dropped connection closes the public streams; a
 withheld diff skips one ``u`` on every book subscription (a gap for the client).
 """
@@ -82,8 +86,11 @@ class BybitReplayVenue(VenueServer):
 
     def _stream_names_for(self, recorded: dict[str, str]) -> dict[str, str]:
         s = self.symbol
-        # The node's book depth is Nautilus's default (50); any depth is served the same book.
-        return {"depth": f"orderbook.50.{s}", "trade": f"publicTrade.{s}", "markPrice": f"tickers.{s}"}
+        # A Bybit capture's own book topic; else the node's book depth, Nautilus's default (50). Any
+        # depth is served the same book.
+        depth = recorded.get("depth", "")
+        return {"depth": depth if depth.startswith("orderbook.") else f"orderbook.50.{s}", "trade": f"publicTrade.{s}",
+                "markPrice": f"tickers.{s}"}
 
     def error(self, refusal: Rejected) -> tuple[int, str]:
         return bj.bybit_error(refusal)
@@ -99,8 +106,7 @@ class BybitReplayVenue(VenueServer):
         return [t for t in conn.streams if t.startswith("orderbook.")]
 
     async def _on_snapshot(self, data: dict, applied: list) -> None:
-        ts = int(data.get("T") or data.get("E") or self.now_ms())
-        self._first_snapshot = {"data": data, "applied": applied, "ts": ts}
+        self._first_snapshot = {"data": data, "applied": applied}
         for conn, topic in list(self._waiting):
             await self._send_first_snapshot(conn, topic)
         self._waiting.clear()
@@ -111,18 +117,20 @@ class BybitReplayVenue(VenueServer):
         snap = first["data"]
         bids = [lv for lv in snap["bids"] if float(lv[1]) > 0]
         asks = [lv for lv in snap["asks"] if float(lv[1]) > 0]
-        await self._send_book(conn, topic, "snapshot", bids, asks, int(snap["lastUpdateId"]), first["ts"])
+        ts = int(snap.get("T") or snap.get("E") or self.now_ms())
+        await self._send_book(conn, topic, "snapshot", bids, asks, int(snap["lastUpdateId"]), ts, snap.get("cts"))
         for diff in first["applied"]:
             await self._send_delta(conn, topic, diff.data)
 
-    async def _send_book(self, conn: Connection, topic: str, kind: str, bids: list, asks: list, seq: int, ts: int) -> None:
+    async def _send_book(self, conn: Connection, topic: str, kind: str, bids: list, asks: list, seq: int, ts: int,
+                         cts: int | None = None) -> None:
         if kind == "snapshot":
             u = conn.state[topic] = _FIRST_U
             self.stats["snapshots"] += 1
         else:
             u = conn.state[topic] = conn.state[topic] + 1
         self.stats["messages"] += 1
-        await self._send({conn}, _dumps(bj.book_message(topic, kind, self.symbol, bids, asks, u, seq, ts)))
+        await self._send({conn}, _dumps(bj.book_message(topic, kind, self.symbol, bids, asks, u, seq, ts, cts)))
 
     async def _send_delta(self, conn: Connection, topic: str, diff: dict, withhold: bool = False) -> None:
         if not diff["b"] and not diff["a"]:
@@ -132,7 +140,8 @@ class BybitReplayVenue(VenueServer):
         if withhold:
             conn.state[topic] += 1  # the client sees u jump
             return
-        await self._send_book(conn, topic, "delta", diff["b"], diff["a"], int(diff["u"]), int(diff.get("T") or diff["E"]))
+        await self._send_book(conn, topic, "delta", diff["b"], diff["a"], int(diff["u"]), int(diff.get("T") or diff["E"]),
+                              diff.get("cts"))
 
     async def _send_current_snapshot(self, conn: Connection, topic: str) -> None:
         """The venue's book as the replay has left it (a later subscription's snapshot)."""
@@ -176,7 +185,8 @@ class BybitReplayVenue(VenueServer):
                 req = self._decode(msg.data)
                 op, args, rid = req.get("op"), req.get("args") or [], req.get("req_id", "")
                 if op == "ping":
-                    await ws.send_str(_dumps({"success": True, "ret_msg": "pong", "conn_id": conn_id, "req_id": rid, "op": "pong"}))
+                    await ws.send_str(_dumps({"success": True, "ret_msg": "pong", "conn_id": conn_id, "req_id": rid,
+                                              "op": "pong"}))
                 elif op == "subscribe":
                     await ws.send_str(_dumps({"success": True, "ret_msg": "", "conn_id": conn_id, "req_id": rid, "op": op}))
                     self._subscribe(conn, set(args))

@@ -195,9 +195,10 @@ def instrument_json(spec: ContractSpec, leverage: int) -> dict:
     }
 
 
-def book_message(topic: str, kind: str, symbol: str, bids: list, asks: list, u: int, seq: int, ts_ms: int) -> dict:
+def book_message(topic: str, kind: str, symbol: str, bids: list, asks: list, u: int, seq: int, ts_ms: int,
+                 cts_ms: int | None = None) -> dict:
     return {"topic": topic, "type": kind, "ts": ts_ms, "data": {"s": symbol, "b": bids, "a": asks, "u": u, "seq": seq},
-            "cts": ts_ms}
+            "cts": cts_ms or ts_ms}
 
 
 def trade_message(topic: str, trade: dict) -> dict:

@@ -1,6 +1,6 @@
-"""A recorded Binance futures capture as the replay venue serves it: the messages in arrival order,
-the venue's own copy of the book, and the conversions between what was recorded and what a live
-Binance USD-M client is sent.
+"""A recorded Binance futures capture (or a Bybit order-book capture, see `load_bybit_book_capture`)
+as the replay venue serves it: the messages in arrival order, the venue's own copy of the book,
+and the conversions between what was recorded and what a live Binance USD-M client is sent.
 
 - Order: the recorder's arrival order (file order). Pacing uses the receive times; a receive time
   that steps back is held at the previous one.
@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from dataclasses import field
 from functools import cached_property
 from pathlib import Path
+
+import msgspec
 
 from scalp_nautilus.data.binance_capture import CaptureStats
 from scalp_nautilus.data.binance_capture import read_lines
@@ -78,8 +80,11 @@ def _event_ms(e: ReplayEvent) -> int:
 
 
 def load_capture(paths: list[str | Path], symbol: str | None = None) -> Capture:
-    """Read the files of one capture (in order). Other symbols and unknown messages are counted
-    in `skipped` and logged once per reason."""
+    """Read the files of one capture (in order): a Binance capture, or a Bybit order-book capture
+    (one JSON message a line, see `load_bybit_book_capture`). Other symbols and unknown messages
+    are counted in `skipped` and logged once per reason."""
+    if _is_bybit_capture(Path(paths[0])):
+        return load_bybit_book_capture(paths, symbol)
     stats = CaptureStats()
     events: list[ReplayEvent] = []
     skipped: Counter = Counter()
@@ -120,12 +125,59 @@ def load_capture(paths: list[str | Path], symbol: str | None = None) -> Capture:
     return Capture(symbol, events, stats, skipped)
 
 
+def _is_bybit_capture(path: Path) -> bool:
+    if path.suffix == ".gz":
+        return False
+    with path.open("rb") as fh:
+        return fh.readline().lstrip().startswith(b'{"topic"')
+
+
+def load_bybit_book_capture(paths: list[str | Path], symbol: str | None = None) -> Capture:
+    """A recorded Bybit ``orderbook.<depth>.<symbol>`` stream (one JSON message a line, Bybit's own
+    messages as received) in the venue's terms, so it is replayed as recorded: the snapshot is the
+    capture's depth snapshot (``lastUpdateId`` its ``seq``), each delta a depth diff whose update
+    id is its ``seq`` and whose previous id is the message before's (``U`` = ``pu`` = that ``seq``),
+    so Binance's chain rule holds exactly while no message is missing; ``E`` and ``T`` are ``ts``
+    (the time Nautilus stamps a Bybit book with), ``cts`` is kept. Paced by ``ts`` (the capture
+    has no receive times). Other topics are skipped."""
+    stats = CaptureStats()
+    events: list[ReplayEvent] = []
+    skipped: Counter = Counter()
+    prev_seq: int | None = None
+    for path in map(Path, paths):
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            stats.lines += 1
+            try:
+                msg = msgspec.json.decode(line)
+                topic, kind, data = msg["topic"], msg["type"], msg["data"]
+                sym, seq, ts, cts = data["s"], int(data["seq"]), int(msg["ts"]), int(msg.get("cts") or msg["ts"])
+            except (msgspec.DecodeError, KeyError, TypeError, ValueError) as exc:
+                stats.malformed_lines += 1
+                log.warning("%s:%d: not a Bybit order-book message (%s); skipped (counted)", path.name, n, exc)
+                continue
+            if not topic.startswith("orderbook.") or (symbol is not None and sym != symbol):
+                skipped[f"topic {topic}"] += 1
+                continue
+            symbol = sym
+            if kind == "snapshot":
+                snap = {"lastUpdateId": seq, "E": ts, "T": ts, "cts": cts, "bids": data["b"], "asks": data["a"]}
+                events.append(ReplayEvent(ts * 1_000_000, SNAPSHOT, "", snap))
+            else:
+                diff = {"e": "depthUpdate", "E": ts, "T": ts, "cts": cts, "s": sym, "U": prev_seq or seq, "u": seq,
+                        "pu": prev_seq, "b": data["b"], "a": data["a"]}
+                events.append(ReplayEvent(ts * 1_000_000, "depth", topic, diff))
+            prev_seq = seq
+    if not events or symbol is None:
+        raise ValueError(f"no Bybit order-book message in {', '.join(map(str, paths))}")
+    return Capture(symbol, events, stats, skipped)
+
+
 def shifted(data: dict, kind: str, shift_ms: int) -> dict:
     """The payload with its exchange timestamps moved by `shift_ms` (a copy; unchanged for 0)."""
     if not shift_ms:
         return data
     out = dict(data)
-    for key in ("E", "T"):
+    for key in ("E", "T", "cts"):
         if out.get(key):  # the mark stream's T is the next funding time: moved with the rest
             out[key] = int(out[key]) + shift_ms
     return out
