@@ -1,14 +1,13 @@
 """The replay venue speaking Bybit's v5 API (`scalp_nautilus/live/venue/bybit_api.py`), offline on
-127.0.0.1, every run bounded.
+127.0.0.1, every run bounded: its market data, its recorded-capture replay and its signing. (The
+Bybit node against it, end to end, parity, faults, rejection and adoption, is in
+`tests/test_live_replay.py`, which runs each live check on both APIs.)
 
-First the converted market data: the 2023-04 BTCUSDT Binance capture served as Bybit's
-``orderbook`` / ``publicTrade`` / ``tickers`` messages, read by a plain WebSocket client and
-checked against two independent books: the Bybit parser oracle of `tests/test_bybit.py`
-(`DictBook`, Bybit's documented rules) applied to the served messages, and a plain dict book built
-straight from the recorded Binance file by Binance's rules. Then the Bybit live node end to end,
-as `tests/test_live_replay.py` does for Binance: one clean run (with the strategy's second order
-refused with Bybit's retCode) checked for the end-to-end path, parity with a backtest, and the
-rejection; one run with a dropped WebSocket and a withheld delta; one starting with a position.
+The converted market data: the 2023-04 BTCUSDT Binance capture served as Bybit's ``orderbook`` /
+``publicTrade`` / ``tickers`` messages, read by a plain WebSocket client and checked against two
+independent books: the Bybit parser oracle of `tests/test_bybit.py` (`DictBook`, Bybit's
+documented rules) applied to the served messages, and a plain dict book built straight from the
+recorded Binance file by Binance's rules. The shared Bybit fixture is served as recorded.
 """
 
 from __future__ import annotations
@@ -22,29 +21,14 @@ import time
 from decimal import Decimal
 
 import aiohttp
-import numpy as np
 import pytest
 
 from scalp_nautilus.live.venue.thread import VenueThread
-from scalp_nautilus.strategy.decision import ENTER
 from scalp_nautilus.testing.live import CAPTURE_2023
-from scalp_nautilus.testing.live import live_settings
-from scalp_nautilus.testing.live import run_node
 from scalp_nautilus.testing.live import venue_settings
-from tests.live_parity import differing_feature_columns
-from tests.live_parity import live_and_backtest_rows
 from tests.test_bybit import DictBook
-from tests.test_live_replay import SIGNAL_OUTCOMES
-from tests.test_live_replay import _finished
-from tests.test_live_replay import _invalid_spans
-from tests.test_live_replay import _unique_ids
 
 pytestmark = pytest.mark.real_data
-
-SPEED = 15.0
-CAPTURE_S = 515.0
-FULL_RUN_S = CAPTURE_S / SPEED + 60
-MS = 1_000_000
 
 
 def bybit_venue(shared_data, **changes):
@@ -227,134 +211,3 @@ def test_signed_rest_and_private_login(shared_data):
     assert out["bad_sign"]["retCode"] == 10004 and out["bad_key"]["retCode"] == 10003
     assert out["unknown"] == (404, 10404) and stats["GET /v5/nothing/here"] == 1
     assert out["login"]["success"] is True and out["bad_login"]["success"] is False
-
-
-# ---------------------------------------------------------------------- the live node on Bybit
-
-
-@pytest.fixture(scope="module")
-def clean(shared_data, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("bybit_clean")
-    settings = bybit_venue(shared_data, speed=SPEED, faults={"reject_orders": [2]})
-    with VenueThread(settings) as venue:
-        live = live_settings(tmp, venue, {"record_features": str(tmp / "live.parquet")})
-        run = run_node(live, _finished(venue), FULL_RUN_S)
-        view = {
-            "finished": venue.finished.is_set(), "stats": dict(venue.stats), "shift_ms": venue.shift_ms,
-            "fills": list(venue.exchange.fills), "rejected": list(venue.exchange.rejected),
-            "open_orders": [o for o in venue.exchange.orders.values() if o.open],
-            "orders": list(venue.exchange.orders.values()), "position": venue.exchange.position,
-            "trades": sum(e.kind == "trade" for e in venue.capture.events),
-            "last_mark": next(e.data for e in reversed(venue.capture.events) if e.kind == "markPrice"),
-        }
-    return tmp, run, view
-
-
-@pytest.mark.slow
-def test_bybit_end_to_end_against_the_replay_venue(clean):
-    """The Bybit node syncs its book once (0 gaps), receives every trade, warms its features,
-    trades through the venue's trade stream (orders acknowledged and filled, round trips) and stops
-    with nothing open anywhere; funding came through Bybit's tickers."""
-    _, run, view = clean
-    assert view["finished"], "the replay did not reach the end of the capture within the time limit"
-    client, strategy = run.data_client, run.strategy
-    assert (client.gaps, client.resubscriptions) == (0, 0)
-    assert view["stats"]["snapshots"] == 1 and view["stats"]["market_connections"] == 1
-    assert strategy.pipeline.trades == view["trades"]
-    assert strategy.batches > 15_000 and strategy.pipeline.books == strategy.batches
-    assert any(d[2] for d in run.decisions), "the features never warmed up"
-    funding = strategy.pipeline.funding
-    assert funding.settlements == 1 and funding.settled_rate == pytest.approx(0.0000276, abs=1e-12)
-    assert funding.current_rate == float(view["last_mark"]["r"])
-    assert funding.next_funding_ns == (int(view["last_mark"]["T"]) + view["shift_ms"]) * MS
-    # Orders went out on the trade stream; the venue filled them and the node saw the fills.
-    assert view["stats"]["ws order.create"] == len(run.orders)
-    entries = [o for o in run.orders if any(t.startswith("entry:") for t in o[3] or [])]
-    assert len(entries) >= 2 and view["fills"]
-    assert {o[2] for o in run.orders} <= {"FILLED", "REJECTED", "CANCELED", "EXPIRED"}
-    assert len(strategy.round_trips) >= 1
-    assert not view["open_orders"] and view["position"] == 0.0 and run.open_positions == 0
-    assert _unique_ids(run)
-
-
-@pytest.mark.slow
-def test_bybit_live_features_equal_the_backtest(clean, capture_paths):
-    """Parity: the Bybit run's recorder rows against a backtest over the Binance capture imported
-    into the catalog, row by row at the same update ids (Bybit's ``seq``), bit for bit on every
-    feature column."""
-    tmp, _, view = clean
-    live, backtest = live_and_backtest_rows(tmp, capture_paths("usdm_2023_04"))
-    assert len(live) == len(backtest) > 16_000
-    assert (live["update_id"].to_numpy() == backtest["update_id"].to_numpy()).all()
-    # Bybit stamps in whole ms: the shift is exact.
-    lag = live["ts_event"].to_numpy().astype(np.int64) - backtest["ts_event"].to_numpy().astype(np.int64)
-    assert (lag == view["shift_ms"] * MS).all()
-    differing = differing_feature_columns(live, backtest)
-    assert not differing, f"columns differing between live and backtest (rows): {differing}"
-    assert live["warm"].mean() > 0.3 and live["vpin"].nunique() > 100 and live["hurst"].nunique() > 10
-
-
-@pytest.mark.slow
-def test_bybit_rejected_order_is_not_resent_in_a_loop(clean):
-    """The venue refuses the strategy's second order with Bybit's retCode 110007; the node marks it
-    rejected, does not send it again in a loop, and trades on."""
-    _, run, view = clean
-    [(rejected_id, code, _)] = view["rejected"]
-    status = {o[0]: o[2] for o in run.orders}
-    assert status[rejected_id] == "REJECTED" and code == 110007
-    ids = [o[0] for o in run.orders]
-    after = ids[ids.index(rejected_id) + 1:]
-    assert 2 <= len(after) < 50 and any(status[i] == "FILLED" for i in after)
-    assert _unique_ids(run) and len(view["orders"]) == len(ids) - 1
-
-
-@pytest.mark.slow
-def test_bybit_dropped_websocket_and_withheld_delta(shared_data, tmp_path):
-    """A dropped public WebSocket: Nautilus reconnects and re-subscribes, and the venue's snapshot
-    (Nautilus parses it as CLEAR, then the levels) re-syncs the book. A withheld delta: the synced
-    client sees ``u`` jump, publishes a CLEAR, re-subscribes and applies the new snapshot. No order is sent twice, nothing is left open."""
-    settings = bybit_venue(shared_data, speed=SPEED, faults={"drop_at_s": [200.0], "gap_at_s": [330.0]})
-    with VenueThread(settings) as venue:
-        run = run_node(live_settings(tmp_path, venue), _finished(venue), FULL_RUN_S)
-        stats, finished = dict(venue.stats), venue.finished.is_set()
-        open_orders = [o for o in venue.exchange.orders.values() if o.open]
-        position, orders = venue.exchange.position, len(venue.exchange.orders)
-    assert finished
-    assert stats["drops"] == 1 and stats["diffs_withheld"] == 1 and stats["market_connections"] == 2
-    client = run.data_client
-    assert client.gaps == 1 and client.resyncs == 1 and client.resubscriptions >= 1
-    assert stats["snapshots"] == 3  # the first, the reconnect's and the re-subscription's
-    # One stale span: the withheld delta's CLEAR until the new snapshot. The reconnect makes none:
-    # Bybit's client keeps the last levels until the new connection's snapshot (CLEAR and levels in
-    # one batch) replaces them; the silence in between is the feed watchdog's.
-    spans = _invalid_spans(run.decisions)
-    assert len(spans) == 1, f"expected one stale span (the withheld delta), got {spans}"
-    for first, last in spans:
-        stale = run.decisions[first:last + 1]
-        assert not [d for d in stale if d[4] == ENTER or d[3] in SIGNAL_OUTCOMES], stale
-    after = run.decisions[spans[-1][1] + 1:]
-    assert len(after) > 1000 and {d[3] for d in after} & (SIGNAL_OUTCOMES - {"cold"})
-    assert _unique_ids(run) and orders == len(run.orders)
-    assert not open_orders and position == 0.0 and run.open_positions == 0
-
-
-@pytest.mark.slow
-def test_bybit_position_on_the_account_is_adopted(shared_data, tmp_path):
-    """The account already holds 0.05 BTC long: Nautilus reconciles it from ``position/list``, the
-    strategy adopts it, opens nothing beside it and closes it (a time stop at the latest)."""
-    settings = bybit_venue(shared_data, speed=SPEED, exchange={"position": 0.05})
-    with VenueThread(settings) as venue:
-        closed = []
-
-        def until(run):
-            if venue.exchange.position == 0.0 and not closed:
-                closed.append(venue.progress_s)
-            return bool(closed)
-
-        run = run_node(live_settings(tmp_path, venue, {"exits": {"time_stop_s": 60.0}}), until, 90.0)
-        orders = list(venue.exchange.orders.values())
-    assert closed, "the adopted position was never closed"
-    first = orders[0]
-    assert (first.side, first.reduce_only, first.executed) == ("SELL", True, 0.05)
-    assert all(o.reduce_only or o.time_ms > first.update_ms for o in orders)
-    assert run.open_positions == 0

@@ -171,43 +171,56 @@ class BybitReplayVenue(VenueServer):
             self.stats["messages"] += 1
             await self._send(conns, _dumps(message))
 
-    async def _public_ws(self, request: web.Request) -> web.WebSocketResponse:
+    async def _serve_ws(self, request: web.Request, name: str, conns: set[Connection], on_request) -> web.WebSocketResponse:
+        """One WebSocket connection of stream `name` (market, user, trade): pings and logins here,
+        every other request to `on_request(conn, conn_id, request)`."""
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         conn = Connection(ws, request)
-        conn_id = f"replay-{next(self._conn_ids)}"
-        self._market.add(conn)
-        self.stats["market_connections"] += 1
+        conn_id = f"replay-{name}-{next(self._conn_ids)}"
+        conns.add(conn)
+        self.stats[f"{name}_connections"] += 1
         try:
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
                     continue
                 req = self._decode(msg.data)
-                op, args, rid = req.get("op"), req.get("args") or [], req.get("req_id", "")
+                op = req.get("op")
                 if op == "ping":
-                    await ws.send_str(_dumps({"success": True, "ret_msg": "pong", "conn_id": conn_id, "req_id": rid,
-                                              "op": "pong"}))
-                elif op == "subscribe":
-                    await ws.send_str(_dumps({"success": True, "ret_msg": "", "conn_id": conn_id, "req_id": rid, "op": op}))
-                    self._subscribe(conn, set(args))
-                    for topic in args:
-                        if topic.startswith("orderbook."):
-                            await self._start_book(conn, topic)
-                elif op == "unsubscribe":
-                    conn.streams.difference_update(args)
-                    for topic in args:
-                        conn.state.pop(topic, None)
-                        self._waiting.discard((conn, topic))
-                    self._check_subscribed()
-                    await ws.send_str(_dumps({"success": True, "ret_msg": "", "conn_id": conn_id, "req_id": rid, "op": op}))
+                    await ws.send_str(_dumps({"success": True, "ret_msg": "pong", "conn_id": conn_id,
+                                              "req_id": req.get("req_id", ""), "op": "pong", "args": [str(self.now_ms())]}))
+                elif op == "auth" and name != "market":
+                    await self._auth(ws, conn, conn_id, req)
                 else:
-                    await ws.send_str(_dumps({"success": False, "ret_msg": f"error: unknown op {op}", "conn_id": conn_id,
-                                              "req_id": rid, "op": op}))
+                    await on_request(conn, conn_id, req)
         finally:
-            self._market.discard(conn)
-            self._waiting = {w for w in self._waiting if w[0] is not conn}
-            self._check_subscribed()
+            conns.discard(conn)
+            if name == "market":
+                self._waiting = {w for w in self._waiting if w[0] is not conn}
+                self._check_subscribed()
         return ws
+
+    async def _public_ws(self, request: web.Request) -> web.WebSocketResponse:
+        return await self._serve_ws(request, "market", self._market, self._public_request)
+
+    async def _public_request(self, conn: Connection, conn_id: str, req: dict) -> None:
+        op, args, rid = req.get("op"), req.get("args") or [], req.get("req_id", "")
+        if op not in ("subscribe", "unsubscribe"):
+            await conn.ws.send_str(_dumps({"success": False, "ret_msg": f"error: unknown op {op}", "conn_id": conn_id,
+                                           "req_id": rid, "op": op}))
+            return
+        await conn.ws.send_str(_dumps({"success": True, "ret_msg": "", "conn_id": conn_id, "req_id": rid, "op": op}))
+        if op == "subscribe":
+            self._subscribe(conn, set(args))
+            for topic in args:
+                if topic.startswith("orderbook."):
+                    await self._start_book(conn, topic)
+            return
+        conn.streams.difference_update(args)
+        for topic in args:
+            conn.state.pop(topic, None)
+            self._waiting.discard((conn, topic))
+        self._check_subscribed()
 
     async def _start_book(self, conn: Connection, topic: str) -> None:
         self.stats["book_subscriptions"] += 1
@@ -245,60 +258,28 @@ class BybitReplayVenue(VenueServer):
         }))
 
     async def _private_ws(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        conn = Connection(ws, request)
-        conn_id = f"replay-private-{next(self._conn_ids)}"
-        self._user.add(conn)
-        self.stats["user_connections"] += 1
-        try:
-            async for msg in ws:
-                if msg.type != WSMsgType.TEXT:
-                    continue
-                req = self._decode(msg.data)
-                op, rid = req.get("op"), req.get("req_id", "")
-                if op == "auth":
-                    await self._auth(ws, conn, conn_id, req)
-                elif op == "ping":
-                    await ws.send_str(_dumps({"req_id": rid, "op": "pong", "args": [str(self.now_ms())], "conn_id": conn_id}))
-                elif op in ("subscribe", "unsubscribe"):
-                    ok = conn.authenticated and all(a in _PRIVATE_TOPICS for a in req.get("args") or [])
-                    if ok and op == "subscribe":
-                        conn.streams |= set(req["args"])
-                    elif ok:
-                        conn.streams -= set(req["args"])
-                    await ws.send_str(_dumps({"success": ok, "ret_msg": "" if ok else "Request not authorized",
-                                              "conn_id": conn_id, "req_id": rid, "op": op}))
-        finally:
-            self._user.discard(conn)
-        return ws
+        return await self._serve_ws(request, "user", self._user, self._private_request)
+
+    async def _private_request(self, conn: Connection, conn_id: str, req: dict) -> None:
+        op, args = req.get("op"), req.get("args") or []
+        ok = op in ("subscribe", "unsubscribe") and conn.authenticated and all(a in _PRIVATE_TOPICS for a in args)
+        if ok and op == "subscribe":
+            conn.streams |= set(args)
+        elif ok:
+            conn.streams -= set(args)
+        await conn.ws.send_str(_dumps({"success": ok, "ret_msg": "" if ok else "Request not authorized or unknown",
+                                       "conn_id": conn_id, "req_id": req.get("req_id", ""), "op": op}))
 
     async def _trade_ws(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        conn = Connection(ws, request)
-        conn_id = f"replay-trade-{next(self._conn_ids)}"
-        self._trade.add(conn)
-        self.stats["trade_connections"] += 1
-        try:
-            async for msg in ws:
-                if msg.type != WSMsgType.TEXT:
-                    continue
-                req = self._decode(msg.data)
-                op = req.get("op")
-                if op == "auth":
-                    await self._auth(ws, conn, conn_id, req)
-                elif op == "ping":
-                    await ws.send_str(_dumps({"req_id": req.get("req_id", ""), "op": "pong", "args": [str(self.now_ms())],
-                                              "conn_id": conn_id}))
-                elif isinstance(op, str) and op.startswith("order."):
-                    self.stats[f"ws {op}"] += 1
-                    await ws.send_str(_dumps(await self._trade_request(conn, conn_id, op, req)))
-                else:
-                    log.warning("not implemented by the replay venue: trade stream op %r", op)
-        finally:
-            self._trade.discard(conn)
-        return ws
+        return await self._serve_ws(request, "trade", self._trade, self._trade_ws_request)
+
+    async def _trade_ws_request(self, conn: Connection, conn_id: str, req: dict) -> None:
+        op = req.get("op")
+        if not (isinstance(op, str) and op.startswith("order.")):
+            log.warning("not implemented by the replay venue: trade stream op %r", op)
+            return
+        self.stats[f"ws {op}"] += 1
+        await conn.ws.send_str(_dumps(await self._trade_request(conn, conn_id, op, req)))
 
     async def _trade_request(self, conn: Connection, conn_id: str, op: str, req: dict) -> dict:
         answer = {"reqId": req.get("reqId") or req.get("req_id") or "", "op": op, "connId": conn_id,
