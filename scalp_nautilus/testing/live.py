@@ -62,14 +62,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_venue_process(files: list[str], speed: float, port: int) -> subprocess.Popen:
-    """`scalp-nautilus replay-venue` in its own process; returns once it listens."""
+def start_venue_process(files: list[str], speed: float, port: int, config: str = "replay_venue.yaml") -> subprocess.Popen:
+    """`scalp-nautilus replay-venue --config configs/<config>` in its own process; returns once it
+    listens (its first line, the banner, has been read: `venue.stdout` holds the rest)."""
     venue = subprocess.Popen(
-        [sys.executable, "-m", "scalp_nautilus.cli", "replay-venue", "--config", str(ROOT / "configs" / "replay_venue.yaml"),
+        [sys.executable, "-m", "scalp_nautilus.cli", "replay-venue", "--config", str(ROOT / "configs" / config),
          "--capture", *files, "--speed", str(speed), "--port", str(port)],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
-    venue.stdout.readline()  # "replay venue for ...: base_url_http ..." once it listens
+    venue.banner = venue.stdout.readline()  # "replay venue (<api> API) for ...: base_url_http ..." once it listens
     return venue
 
 

@@ -114,6 +114,7 @@ class BybitReplayVenue(VenueServer):
     async def _send_first_snapshot(self, conn: Connection, topic: str) -> None:
         """The capture's own snapshot (its recorded levels), then the diffs applied with it."""
         first = self._first_snapshot
+        assert first is not None  # only called once the replay reached it
         snap = first["data"]
         bids = [lv for lv in snap["bids"] if float(lv[1]) > 0]
         asks = [lv for lv in snap["asks"] if float(lv[1]) > 0]

@@ -72,11 +72,11 @@ def _f(x: float, decimals: int = 8) -> str:
 def order_request(args: dict) -> dict[str, str]:
     """A Bybit ``order/create`` body (or trade-stream ``order.create`` args) as the exchange core's
     order request; unknown values pass through for the core to refuse."""
-    side, kind, tif = args.get("side"), args.get("orderType"), args.get("timeInForce") or "GTC"
+    side, kind, tif = str(args.get("side")), str(args.get("orderType")), str(args.get("timeInForce") or "GTC")
     request = {
         "symbol": str(args.get("symbol", "")),
-        "side": {"Buy": "BUY", "Sell": "SELL"}.get(side, str(side)),
-        "type": {"Limit": "LIMIT", "Market": "MARKET"}.get(kind, str(kind)),
+        "side": {"Buy": "BUY", "Sell": "SELL"}.get(side, side),
+        "type": {"Limit": "LIMIT", "Market": "MARKET"}.get(kind, kind),
         "quantity": str(args.get("qty", "")),
         "timeInForce": {"PostOnly": "GTX"}.get(tif, tif),
         "reduceOnly": "true" if args.get("reduceOnly") in (True, "true") else "false",

@@ -196,7 +196,7 @@ class Exchange:
             raise Rejected(Reason.REDUCE_ONLY)
         reference = price or (self.book.best_ask() if side == BUY else self.book.best_bid())
         if not reduce_only and self.min_notional and qty * reference < self.min_notional - 1e-9:
-            raise Rejected(Reason.NOTIONAL_TOO_SMALL, self.spec.min_notional)
+            raise Rejected(Reason.NOTIONAL_TOO_SMALL, self.spec.min_notional or "")
         if not reduce_only:
             exposure = abs(self.position + direction * qty) * reference
             if exposure > abs(self.position) * reference and exposure / self.settings.leverage > self.wallet:

@@ -53,7 +53,7 @@ class Refusal(Exception):
 class Connection:
     """One WebSocket client: its streams (topics) and, for private streams, whether it logged in."""
 
-    __slots__ = ("ws", "request", "streams", "authenticated", "state")
+    __slots__ = ("authenticated", "request", "state", "streams", "ws")
 
     def __init__(self, ws: web.WebSocketResponse, request: web.Request, streams: set[str] | None = None) -> None:
         self.ws = ws
