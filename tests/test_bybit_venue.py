@@ -186,10 +186,11 @@ def test_bybit_capture_is_replayed_as_recorded(shared_data):
     assert served_book.levels() == recorded_book.levels() and len(served_book.bids) > 100
 
 
-def test_signed_rest_and_private_login(shared_data):
+def test_signed_rest_orders_and_private_login(shared_data):
     """Bybit's HMAC signing checked against the venue's public replay credentials: a good
     signature is served, a wrong one gets 10004, a wrong key 10003; the private stream's login
-    likewise; an unknown path answers 10404 and is counted."""
+    likewise; an unknown path answers 10404 and is counted. Orders over signed REST: create,
+    a refusal with its retCode, amend, the open orders, cancel-all."""
     settings = bybit_venue(shared_data)
     key, secret = settings.api_key, settings.api_secret
 
@@ -210,6 +211,25 @@ def test_signed_rest_and_private_login(shared_data):
                         out[name] = await r.json()
                 async with s.get(f"{venue.url_http}/v5/nothing/here") as r:
                     out["unknown"] = (r.status, (await r.json())["retCode"])
+
+                async def call(method: str, path: str, body: dict | None = None) -> dict:
+                    text = json.dumps(body) if body is not None else ""
+                    url = f"{venue.url_http}{path}" + (f"?{query}" if method == "GET" else "")
+                    h = {**headers(text if body is not None else query), "Content-Type": "application/json"}
+                    async with s.request(method, url, data=text or None, headers=h) as r:
+                        return await r.json()
+
+                limit = {"category": "linear", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Limit",
+                         "timeInForce": "GTC"}
+                out["create"] = await call("POST", "/v5/order/create", {**limit, "qty": "0.010", "price": "20000.0",
+                                                                         "orderLinkId": "a-1"})
+                out["small"] = await call("POST", "/v5/order/create", {**limit, "qty": "0.001", "price": "1000.0",
+                                                                        "orderLinkId": "a-2"})
+                out["amend"] = await call("POST", "/v5/order/amend", {"category": "linear", "symbol": "BTCUSDT",
+                                                                       "orderLinkId": "a-1", "price": "20001.0"})
+                out["open"] = await call("GET", "/v5/order/realtime")
+                out["cancel_all"] = await call("POST", "/v5/order/cancel-all", {"category": "linear", "symbol": "BTCUSDT"})
+                out["open_after"] = await call("GET", "/v5/order/realtime")
                 for name, sign_secret in (("login", secret), ("bad_login", "x")):
                     async with s.ws_connect(f"{venue.url_ws}/v5/private") as ws:
                         expires = 1_700_000_000_000
@@ -225,6 +245,13 @@ def test_signed_rest_and_private_login(shared_data):
     assert out["bad_sign"]["retCode"] == 10004 and out["bad_key"]["retCode"] == 10003
     assert out["unknown"] == (404, 10404) and stats["GET /v5/nothing/here"] == 1
     assert out["login"]["success"] is True and out["bad_login"]["success"] is False
+    assert (out["create"]["retCode"], out["create"]["result"]["orderLinkId"]) == (0, "a-1")
+    assert out["small"]["retCode"] == 110094  # 0.001 x 1000 = 1 USDT, under the 5 USDT minimum
+    assert out["amend"]["retCode"] == 0
+    [still_open] = out["open"]["result"]["list"]
+    assert (still_open["orderLinkId"], float(still_open["price"]), still_open["orderStatus"]) == ("a-1", 20001.0, "New")
+    assert [o["orderLinkId"] for o in out["cancel_all"]["result"]["list"]] == ["a-1"]
+    assert out["open_after"]["result"]["list"] == []
 
 
 # ---------------------------------------------------------------------- configs and the command line

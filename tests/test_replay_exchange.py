@@ -10,6 +10,7 @@ from scalp_nautilus.live.venue.binance_json import binance_error
 from scalp_nautilus.live.venue.capture import VenueBook
 from scalp_nautilus.live.venue.exchange import Exchange
 from scalp_nautilus.live.venue.exchange import ExchangeSettings
+from scalp_nautilus.live.venue.exchange import Reason
 from scalp_nautilus.live.venue.exchange import Rejected
 
 BIDS = [["29999.9", "0.300"], ["29999.8", "0.400"], ["29999.7", "0.300"]]
@@ -92,3 +93,31 @@ def test_cancel_and_refusals(ex):
         "cancel twice": -2011, "reduce-only when flat": -2022, "notional under 100": -4164, "off the size step": -1111,
         "off the tick": -4014, "over the margin": -2019, "duplicate client id": -4116,
     }
+
+
+def test_amend_changes_a_resting_order_and_a_crossing_price_takes(ex):
+    """Bybit's amend on the core: quantity and price of a resting order change in place; a price
+    that crosses takes the open quantity from the book as a new order would (taker), the rest rests;
+    refused: at or below the filled quantity, off the tick, post-only crossing, a closed order."""
+    rest, _ = order(ex, side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.300", price="29999.0")
+    assert ex.amend(rest, 2, qty="0.500") == [] and (rest.qty, rest.price, rest.update_ms) == (0.5, 29999.0, 2)
+    assert list(ex.resting) == [rest.order_id]
+    # Up to 30000.1: takes 0.2 at 30000.0 and 0.2 at 30000.1 (the asks), 0.1 rests at 30000.1.
+    fills = ex.amend(rest, 3, price="30000.1")
+    assert [(f.price, f.qty, f.maker) for f in fills] == [(30000.0, 0.2, False), (30000.1, 0.2, False)]
+    assert rest.status == "PARTIALLY_FILLED" and rest.executed == pytest.approx(0.4) and list(ex.resting) == [rest.order_id]
+    refused = {}
+    for name, change in {"below the filled 0.4": {"qty": "0.400"}, "off the tick": {"price": "29999.95"}}.items():
+        with pytest.raises(Rejected) as r:
+            ex.amend(rest, 4, **change)
+        refused[name] = r.value.reason
+    assert refused == {"below the filled 0.4": Reason.QTY_TOO_SMALL, "off the tick": Reason.PRICE_TICK}
+    assert (rest.qty, rest.price) == (0.5, 30000.1)  # unchanged by the refusals
+    maker, _ = order(ex, side="SELL", type="LIMIT", timeInForce="GTX", quantity="0.010", price="30001.0")
+    with pytest.raises(Rejected) as r:
+        ex.amend(maker, 5, price="29999.9")
+    assert r.value.reason is Reason.POST_ONLY and maker.price == 30001.0
+    ex.cancel(maker, 6)
+    with pytest.raises(Rejected) as r:
+        ex.amend(maker, 7, qty="0.020")
+    assert r.value.reason is Reason.UNKNOWN_ORDER

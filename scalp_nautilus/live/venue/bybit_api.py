@@ -6,8 +6,8 @@ configs/replay_venue_bybit.yaml` starts one; `configs/live_bybit_replay.yaml` po
 REST (``/v5``): ``market/time``, ``market/instruments-info``, ``account/fee-rate``,
 ``account/wallet-balance``, ``account/info``, ``user/query-api``, ``position/list``, ``position/set-leverage``,
 ``position/switch-mode``, ``account/set-margin-mode``, ``order/realtime`` (open orders),
-``order/history``, ``execution/list``, ``order/create``, ``order/cancel``, ``order/cancel-all``
-and ``order/amend`` (refused: the exchange core has no amend). Private endpoints check
+``order/history``, ``execution/list``, ``order/create``, ``order/amend``, ``order/cancel`` and
+``order/cancel-all``. Private endpoints check
 ``X-BAPI-API-KEY`` and ``X-BAPI-SIGN`` = HMAC-SHA256(secret, timestamp + key + recv window +
 query string or body) with the venue's public replay credentials (10003 / 10004 otherwise); the
 timestamp's window is not checked (the replay's clock is not the wall clock). Anything else
@@ -23,8 +23,8 @@ WebSocket:
   the venue's book (Bybit would send the best `depth`), so the live book equals the capture's.
 - ``/v5/private``: ``auth`` (``[key, expires, HMAC-SHA256(secret, "GET/realtime" + expires)]``),
   then ``order``, ``execution``, ``position``, ``wallet`` topics.
-- ``/v5/trade``: ``auth``, then ``order.create`` / ``order.cancel`` (``order.amend`` refused), each
-  answered with ``retCode`` and the ids; a refused order gets its ``retCode`` (`bybit_json.BYBIT_ERRORS`).
+- ``/v5/trade``: ``auth``, then ``order.create`` / ``order.amend`` / ``order.cancel``, each answered
+  with ``retCode`` and the ids; a refused order gets its ``retCode`` (`bybit_json.BYBIT_ERRORS`).
 
 A recorded Bybit order-book capture (`venue.capture.load_bybit_book_capture`, e.g. the shared
 ``bybit/`` fixture) is replayed as recorded: the same levels, ``seq``, ``ts`` and ``cts``, and ``u``
@@ -294,6 +294,8 @@ class BybitReplayVenue(VenueServer):
             elif op == "order.cancel":
                 order = self._order_of(args)
                 await self._cancel_and_push(order)
+            elif op == "order.amend":
+                order = await self._amend_and_push(args)
             else:
                 log.warning("not implemented by the replay venue: trade stream op %r", op)
                 raise Refusal(10001, f"{op} is not supported by the replay venue")
@@ -327,6 +329,17 @@ class BybitReplayVenue(VenueServer):
             order = self.exchange.by_client_id(args["orderLinkId"])
         if order is None:
             raise Refusal(*self.error(Rejected(Reason.UNKNOWN_ORDER)))
+        return order
+
+    async def _amend_and_push(self, args: dict) -> VenueOrder:
+        order = self._order_of(args)
+        try:
+            fills = self.exchange.amend(order, self.now_ms(), args.get("qty"), args.get("price"))
+        except Rejected as r:
+            raise Refusal(*self.error(r)) from None
+        await self._push_order(order, "AMENDED", order.update_ms)
+        for fill in fills:
+            await self._push_fill(fill)
         return order
 
     async def _cancel_and_push(self, order: VenueOrder) -> None:
@@ -471,8 +484,9 @@ class BybitReplayVenue(VenueServer):
         return {"list": done, "success": "1"}
 
     async def _amend(self, params: dict) -> dict:
-        log.warning("not implemented by the replay venue: order amend (refused)")
-        raise Refusal(10001, "order amend is not supported by the replay venue")
+        self._check_category(params)
+        order = await self._amend_and_push(params)
+        return {"orderId": str(order.order_id), "orderLinkId": order.client_order_id}
 
     # (method, path) -> (signed, handler); handlers return the envelope's `result`
     _routes = {

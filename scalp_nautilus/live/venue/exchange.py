@@ -224,8 +224,9 @@ class Exchange:
         return self.book.bids and price <= self.book.best_bid()
 
     def match(self, order: VenueOrder, now_ms: int) -> list[Fill]:
-        """Take liquidity for a newly accepted order; expire or rest the rest (see the module doc)."""
-        want = order.qty
+        """Take liquidity for a newly accepted (or amended) order's open quantity; expire or rest the
+        rest (see the module doc)."""
+        want = order.qty - order.executed
         if order.reduce_only:
             want = min(want, abs(self.position))
         side = _ASK if order.side == BUY else _BID
@@ -247,7 +248,7 @@ class Exchange:
             takes = []
         fills = [self._fill(order, price, qty, maker=False, now_ms=now_ms) for price, qty in takes if qty > 0]
         if order.open:
-            if order.tif in ("IOC", "FOK") or order.type == "MARKET" or (order.reduce_only and order.executed >= want):
+            if order.tif in ("IOC", "FOK") or order.type == "MARKET" or (order.reduce_only and taken >= want):
                 order.status = "EXPIRED"
                 order.update_ms = now_ms
             else:
@@ -298,6 +299,28 @@ class Exchange:
         order.status = "CANCELED"
         order.update_ms = now_ms
         self.resting.pop(order.order_id, None)
+
+    def amend(self, order: VenueOrder, now_ms: int, qty: str | None = None, price: str | None = None) -> list[Fill]:
+        """Change an open LIMIT order's quantity and / or price (Bybit's amend). The new quantity must
+        stay above what is filled; a new price that crosses the book takes liquidity as a new order
+        would (a post-only order is refused instead, unchanged). Returns its fills."""
+        if not order.open:
+            raise Rejected(Reason.UNKNOWN_ORDER)
+        if order.type != "LIMIT":
+            raise Rejected(Reason.ORDER_TYPE)
+        new_qty = order.qty if qty is None else self._decimal(qty, self.step, Reason.QTY_STEP)
+        new_price = order.price if price is None else self._decimal(price, self.tick, Reason.PRICE_TICK)
+        if new_qty <= order.executed:
+            raise Rejected(Reason.QTY_TOO_SMALL)
+        if new_qty > self.max_qty:
+            raise Rejected(Reason.QTY_TOO_LARGE)
+        if new_price <= 0:
+            raise Rejected(Reason.PRICE_TOO_LOW)
+        if order.tif == "GTX" and self._crosses(order.side, new_price):
+            raise Rejected(Reason.POST_ONLY)
+        order.qty, order.price, order.update_ms = new_qty, new_price, now_ms
+        self.resting.pop(order.order_id, None)
+        return self.match(order, now_ms)
 
     def on_market(self, now_ms: int, trade: tuple[float, float] | None = None) -> list[Fill]:
         """After each replayed message: resting orders the market went through fill in full at
