@@ -2,10 +2,14 @@
 
     scalp-nautilus data simulate | import-binance | import-tardis | import-funding | download | list
     scalp-nautilus backtest [--config configs/backtest.yaml] [--record-features PATH]
+    scalp-nautilus features --catalog DIR --instrument ID [--config configs/strategy.yaml] --out F.parquet
+    scalp-nautilus sweep | walk-forward [--config configs/sweep.yaml] [--address A] [--num-cpus N]
     scalp-nautilus train --features PATH... --out models/NAME.pt | evaluate --model PATH --features PATH...
+    scalp-nautilus research edge --features PATH... --out DIR | calibrate --features PATH... --out configs/X.yaml
     scalp-nautilus live --config configs/live_binance.yaml [--mainnet]
     scalp-nautilus replay-venue [--config configs/replay_venue.yaml] [--capture FILE...] [--speed X] [--port N]
     scalp-nautilus replay-venue --config configs/replay_venue_bybit.yaml      (the same venue speaking Bybit's API)
+    scalp-nautilus record [--config configs/record.yaml] [--out-dir DIR] [--catalog DIR --import-every 1h]
 """
 
 from __future__ import annotations
@@ -19,12 +23,14 @@ from pathlib import Path
 
 from scalp_nautilus.data.catalog import DEFAULT_CATALOG
 from scalp_nautilus.models.commands import register as register_model_commands
+from scalp_nautilus.research.commands import register as register_research_commands
 
 log = logging.getLogger("scalp_nautilus")
 
 DEFAULT_BACKTEST_CONFIG = Path("configs/backtest.yaml")
 DEFAULT_LIVE_CONFIG = Path("configs/live_binance.yaml")
 DEFAULT_VENUE_CONFIG = Path("configs/replay_venue.yaml")
+DEFAULT_RECORD_CONFIG = Path("configs/record.yaml")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -64,16 +70,28 @@ def _parser() -> argparse.ArgumentParser:
     sim = data.add_parser("simulate", help="write the synthetic default market (BTCUSDT-PERP.SIM)")
     catalog_args(sim)
     sim.add_argument("--minutes", type=float, default=60.0)
+    sim.add_argument("--hours", type=float, help="span in hours (instead of --minutes)")
     sim.add_argument("--seed", type=int, default=7)
+    sim.add_argument("--profile", choices=["default", "btcusdt"], default="default",
+                     help="btcusdt: the real captures' intensity (prints its rates beside theirs)")
     sim.set_defaults(run=_cmd_simulate)
 
     ib = data.add_parser("import-binance", help="import a raw Binance futures WebSocket capture (files of one capture in order)")
-    ib.add_argument("files", nargs="+", type=Path)
+    ib.add_argument("files", nargs="+", type=Path, help="capture files in order, or a recorder folder (its files in time order)")
     catalog_args(ib)
     ib.add_argument("--symbol", help="symbol to import when the capture holds several")
     ib.add_argument("--exchange-info", type=Path, help="saved Binance exchangeInfo JSON for symbols not tabulated")
     ib.add_argument("--clock-offset-ms", type=float, help="recorder clock correction (default: estimated)")
     ib.set_defaults(run=_cmd_import_binance)
+
+    iy = data.add_parser("import-bybit", help="import a raw Bybit linear WebSocket capture (files of one capture in order)")
+    iy.add_argument("files", nargs="+", type=Path, help="capture files in order, or a recorder folder (its files in time order)")
+    catalog_args(iy)
+    iy.add_argument("--symbol", help="symbol to import when the capture holds several")
+    iy.add_argument("--tick-size", help="tick size (a decimal string; default: inferred from the data's printed precision)")
+    iy.add_argument("--step-size", help="lot size (a decimal string; default: inferred)")
+    iy.add_argument("--clock-offset-ms", type=float, help="recorder clock correction (default: estimated)")
+    iy.set_defaults(run=_cmd_import_bybit)
 
     it = data.add_parser("import-tardis", help="import Tardis CSV files (incremental_book_L2, trades, quotes, derivative_ticker)")
     it.add_argument("files", nargs="+", type=Path)
@@ -112,7 +130,11 @@ def _parser() -> argparse.ArgumentParser:
     bt.add_argument("--record-features", metavar="PATH", help="write one Parquet row of features per book batch")
     bt.set_defaults(run=_cmd_backtest)
 
+    _register_features(sub)
+    _register_sweep(sub)
+
     register_model_commands(sub)  # train, evaluate
+    register_research_commands(sub)  # research edge, research calibrate
 
     lv = sub.add_parser("live", help="run the live trading node (testnet unless --mainnet)")
     lv.add_argument("--config", type=Path, default=DEFAULT_LIVE_CONFIG)
@@ -126,18 +148,37 @@ def _parser() -> argparse.ArgumentParser:
     rv.add_argument("--speed", type=float, help="replay speed (1 = as recorded)")
     rv.add_argument("--port", type=int, help="port on 127.0.0.1 (0: any free one)")
     rv.set_defaults(run=_cmd_replay_venue)
+
+    _record_parser(sub)
     return p
+
+
+def _record_parser(sub) -> None:
+    rc = sub.add_parser("record", help="record raw market data (Binance futures/spot, Bybit linear) into capture files")
+    rc.add_argument("--config", type=Path, default=DEFAULT_RECORD_CONFIG)
+    rc.add_argument("--out-dir", help="override the config's out_dir")
+    rc.add_argument("--catalog", help="import closed files into this catalog as the recording goes")
+    rc.add_argument("--import-every", metavar="DURATION", help="import interval, e.g. 1h, 30m, 90s (default: the config's)")
+    rc.set_defaults(run=_cmd_record)
 
 
 # ---------------------------------------------------------------------- data
 
 
 def _cmd_simulate(args) -> int:
-    from scalp_nautilus.data.simulator import SimulationParams
+    import dataclasses
+
+    from scalp_nautilus.data.simulator import PROFILES
+    from scalp_nautilus.data.simulator import rates_table
     from scalp_nautilus.data.simulator import simulate_to_catalog
 
-    writer, sim = simulate_to_catalog(args.catalog, SimulationParams(minutes=args.minutes, seed=args.seed), args.replace)
+    minutes = args.hours * 60.0 if args.hours is not None else args.minutes
+    params = dataclasses.replace(PROFILES[args.profile], minutes=minutes, seed=args.seed)
+    writer, sim = simulate_to_catalog(args.catalog, params, args.replace)
     print(writer.summary())
+    if args.profile != "default":
+        print(f"profile {args.profile}: rates a second, simulated and the shared real captures")
+        print(rates_table(sim.rates))
     print(f"SYNTHETIC data (seed {args.seed}): {len(sim.regime_log)} regimes, {len(sim.burst_log)} toxic bursts")
     return 0
 
@@ -147,11 +188,40 @@ def _cmd_import_binance(args) -> int:
     from scalp_nautilus.data.catalog import write_to_catalog
 
     offset = None if args.clock_offset_ms is None else round(args.clock_offset_ms * 1_000_000)
-    imp = BinanceCaptureImporter(args.files, symbol=args.symbol, exchange_info=args.exchange_info, clock_offset_ns=offset)
+    imp = BinanceCaptureImporter(_capture_files(args.files), symbol=args.symbol, exchange_info=args.exchange_info, clock_offset_ns=offset)
     writer = write_to_catalog(imp.events(), imp.instrument, args.catalog, replace=args.replace)
     print(imp.stats.summary())
     print(writer.summary())
     return 0
+
+
+def _cmd_import_bybit(args) -> int:
+    from scalp_nautilus.data.bybit_capture import BybitCaptureImporter
+    from scalp_nautilus.data.catalog import write_to_catalog
+
+    offset = None if args.clock_offset_ms is None else round(args.clock_offset_ms * 1_000_000)
+    imp = BybitCaptureImporter(_capture_files(args.files), symbol=args.symbol, tick_size=args.tick_size,
+                               step_size=args.step_size, clock_offset_ns=offset)
+    writer = write_to_catalog(imp.events(), imp.instrument, args.catalog, replace=args.replace)
+    print(imp.stats.summary())
+    print(writer.summary())
+    return 0
+
+
+def _capture_files(paths: list[Path]) -> list[Path]:
+    """Files as given, a folder replaced by its capture files in time order (a recorder folder)."""
+    from scalp_nautilus.record.writer import capture_files
+
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files = capture_files(p)
+            if not files:
+                raise FileNotFoundError(f"{p}: no capture files (*.gz) in this folder")
+            out += files
+        else:
+            out.append(p)
+    return out
 
 
 def _cmd_import_tardis(args) -> int:
@@ -214,6 +284,89 @@ def _cmd_backtest(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------- features
+
+
+DEFAULT_STRATEGY_CONFIG = Path("configs/strategy.yaml")
+
+
+def _register_features(sub) -> None:
+    fe = sub.add_parser("features", help="replay a catalog into feature rows without the engine (== backtest --record-features)")
+    fe.add_argument("--catalog", default=str(DEFAULT_CATALOG), help="catalog folder (default: %(default)s)")
+    fe.add_argument("--instrument", required=True, help="instrument id, e.g. BTCUSDT-PERP.BINANCE")
+    fe.add_argument("--config", type=Path, default=DEFAULT_STRATEGY_CONFIG, help="strategy config (default: %(default)s)")
+    fe.add_argument("--start", help="ISO time (UTC); default: the catalog's first event")
+    fe.add_argument("--end", help="ISO time (UTC); default: the catalog's last event")
+    fe.add_argument("--out", required=True, type=Path, help="Parquet file, one row per book batch")
+    fe.set_defaults(run=_cmd_features)
+
+
+def _cmd_features(args) -> int:
+    from scalp_nautilus.backtest.settings import check_strategy_config
+    from scalp_nautilus.config import parse_utc
+    from scalp_nautilus.config import read_yaml
+    from scalp_nautilus.replay import replay_features
+
+    for name in ("start", "end"):
+        if getattr(args, name):
+            parse_utc(getattr(args, name), f"--{name}")
+    config = check_strategy_config(
+        read_yaml(args.config), "scalp_nautilus.strategy:ScalpStrategyConfig", args.instrument, str(args.config),
+    )
+    result = replay_features(args.catalog, args.instrument, config, args.out, args.start, args.end)
+    print(f"{result.rows:,} rows ({result.events:,} events in {result.wall_seconds:.1f} s, "
+          f"{result.events_per_second:,.0f} events/s) -> {result.path}")
+    return 0
+
+
+# ---------------------------------------------------------------------- sweeps
+
+
+DEFAULT_SWEEP_CONFIG = Path("configs/sweep.yaml")
+_SWEEP_COLUMNS = ["task", "start", "status", "net", "trading", "fees", "funding", "round_trips", "win_rate", "max_drawdown"]
+
+
+def _register_sweep(sub) -> None:
+    for name, text in (("sweep", "run a grid (or Optuna search) of strategy overrides x date ranges on Ray"),
+                       ("walk-forward", "choose the overrides on window k, run them on window k+1 (Ray)")):
+        sp = sub.add_parser(name, help=text)
+        sp.add_argument("--config", type=Path, default=DEFAULT_SWEEP_CONFIG)
+        sp.add_argument("--address", help="join this Ray cluster instead of a local Ray (overrides the config)")
+        sp.add_argument("--num-cpus", type=int, help="local Ray's CPUs (overrides the config)")
+        sp.set_defaults(run=_cmd_sweep, walk=name == "walk-forward")
+
+
+def _cmd_sweep(args) -> int:
+    import pandas as pd
+
+    from scalp_nautilus.backtest.sweep import best_row
+    from scalp_nautilus.backtest.sweep import check_walk_forward
+    from scalp_nautilus.backtest.sweep import load_sweep
+    from scalp_nautilus.backtest.sweep import run_sweep
+    from scalp_nautilus.backtest.sweep import walk_forward
+
+    overrides = {k: v for k, v in (("address", args.address), ("num_cpus", args.num_cpus)) if v is not None}
+    plan = load_sweep(args.config, overrides)
+    if args.walk:
+        check_walk_forward(plan)
+    table = run_sweep(plan)
+    s = plan.settings
+    columns = [c for c in table.columns if c.startswith("set.")] + [c for c in _SWEEP_COLUMNS if c in table.columns]
+    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.max_colwidth", 60):
+        print(table[columns].to_string(index=False))
+        for _, row in table[table["status"] == "failed"].iterrows():
+            print(f"task {row['task']} FAILED: {row['error']}")
+        best = best_row(table, s.metric, s.maximize)
+        print(f"best by {s.metric}: " + ("none (no task succeeded)" if best is None else best[columns].to_dict().__repr__()))
+        if args.walk:
+            chain = walk_forward(plan, table)
+            print(chain.to_string(index=False))
+            print(f"walk-forward {s.metric}: in-sample total {chain['in_sample'].sum():+.4f}, "
+                  f"out-of-sample total {chain['out_of_sample'].sum():+.4f}")
+    print(f"results: {Path(s.out).resolve()}")
+    return 0 if (table["status"] == "ok").all() else 1
+
+
 # ---------------------------------------------------------------------- live
 
 
@@ -242,6 +395,42 @@ def _cmd_replay_venue(args) -> int:
         overrides["port"] = args.port
     asyncio.run(serve(load_venue_settings(args.config, overrides)))
     return 0
+
+
+# ---------------------------------------------------------------------- record
+
+
+def _cmd_record(args) -> int:
+    from scalp_nautilus.record.run import record
+    from scalp_nautilus.record.settings import load_record_settings
+
+    overrides: dict = {}
+    if args.out_dir:
+        overrides["out_dir"] = args.out_dir
+    if args.catalog or args.import_every:
+        from scalp_nautilus.config import read_yaml
+
+        imp = dict(read_yaml(args.config).get("import") or {})
+        if args.catalog:
+            imp["catalog"] = args.catalog
+        if args.import_every:
+            imp["every_s"] = parse_duration(args.import_every)
+        overrides["import"] = imp
+    recorder = record(load_record_settings(args.config, overrides))
+    return 1 if recorder.stop_reason.startswith("disk") else 0
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``30m``, ``1h`` or ``2d``."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    t = text.strip().lower()
+    try:
+        value = float(t[:-1]) * units[t[-1]] if t and t[-1] in units else float(t)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ValueError(f"--import-every: expected a positive duration such as 1h, 30m or 90s, got {text!r}")
+    return value
 
 
 def _ensure_default_data(catalog: str) -> None:

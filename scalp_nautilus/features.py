@@ -135,6 +135,9 @@ class FeatureSnapshot(NamedTuple):
     # the exchange's sequence of the latest book batch (Binance: the diff's final update id `u`),
     # which keys a recording to the raw stream (live and backtest recordings align on it)
     update_id: int = 0
+    # traded volume (size units) fed to the pipeline since it started: research reads an
+    # instrument's volume per hour from it (`scalp-nautilus research calibrate`)
+    traded_volume: float = 0.0
 
 
 def ensemble_inputs(ofi_z: float, lstm_direction: float, ou_signal: float, cvd_z: float) -> tuple:
@@ -220,6 +223,7 @@ class FeaturePipeline:
         self._ts_event = 0
         self._update_id = 0
         self._warm = False
+        self._traded_volume = 0.0
 
     # ---------------------------------------------------------------- inputs
 
@@ -269,6 +273,7 @@ class FeaturePipeline:
             self.skips("trade with non-positive or non-finite price or size skipped", (price, size))
             return 0
         self.trades += 1
+        self._traded_volume += size
         self._ts_event = ts_event
         side = self.classifier.update_raw(price, ts_event, aggressor_side)
         self.vpin.update_raw(size, side)
@@ -289,6 +294,7 @@ class FeaturePipeline:
             "indicators": {name: ind.state() for name, ind in self._indicators.items()},
             "books": self.books, "trades": self.trades, "mid": self._mid, "book_valid": self._book_valid,
             "ts_event": self._ts_event, "update_id": self._update_id, "warm": self._warm,
+            "traded_volume": self._traded_volume,
         }
 
     def restore(self, state: dict) -> None:
@@ -311,6 +317,7 @@ class FeaturePipeline:
         self.books, self.trades = state["books"], state["trades"]
         self._mid, self._book_valid, self._ts_event = state["mid"], state["book_valid"], state["ts_event"]
         self._update_id, self._warm = state["update_id"], state["warm"]
+        self._traded_volume = state.get("traded_volume", 0.0)  # states saved before the field existed
         # A restart is a known pause, not a feed outage: the bar series join across it.
         for indicator in self._indicators.values():
             bars = getattr(indicator, "bars", None)
@@ -388,5 +395,6 @@ class FeaturePipeline:
             ensemble.value,
             ensemble.confidence,
             self._update_id,
+            self._traded_volume,
         )
         return _new_row(FeatureSnapshot, values + _DEFAULTS[len(values):])

@@ -25,6 +25,7 @@ from nautilus_trader.model.currencies import Currency
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.identifiers import Symbol
 from nautilus_trader.model.instruments import CryptoPerpetual
+from nautilus_trader.model.instruments import CurrencyPair
 from nautilus_trader.model.objects import Money
 from nautilus_trader.model.objects import Price
 from nautilus_trader.model.objects import Quantity
@@ -51,6 +52,7 @@ class ContractSpec:
     maker_fee: str = "0.0002"
     taker_fee: str = "0.0005"
     funding_interval_hours: int = 8
+    spot: bool = False  # a spot pair (Nautilus `CurrencyPair`: no funding, no contract multiplier)
 
     @property
     def price_precision(self) -> int:
@@ -63,14 +65,37 @@ class ContractSpec:
     @property
     def instrument_id(self) -> InstrumentId:
         if self.venue == "BINANCE":
-            account = BinanceAccountType.COIN_FUTURES if self.inverse else BinanceAccountType.USDT_FUTURES
+            if self.spot:
+                account = BinanceAccountType.SPOT
+            else:
+                account = BinanceAccountType.COIN_FUTURES if self.inverse else BinanceAccountType.USDT_FUTURES
             symbol = BinanceSymbol(self.raw_symbol).parse_as_nautilus(account)
+        elif self.venue == "BYBIT":
+            symbol = f"{self.raw_symbol}-LINEAR"  # Nautilus's Bybit adapter names linear contracts so
         else:
             symbol = self.raw_symbol
         return InstrumentId.from_str(f"{symbol}.{self.venue}")
 
-    def to_instrument(self, ts_ns: int = 0) -> CryptoPerpetual:
+    def to_instrument(self, ts_ns: int = 0) -> CryptoPerpetual | CurrencyPair:
         quote = Currency.from_str(self.quote)
+        if self.spot:
+            return CurrencyPair(
+                instrument_id=self.instrument_id,
+                raw_symbol=Symbol(self.raw_symbol),
+                base_currency=Currency.from_str(self.base),
+                quote_currency=quote,
+                price_precision=self.price_precision,
+                size_precision=self.size_precision,
+                price_increment=Price.from_str(self.tick_size),
+                size_increment=Quantity.from_str(self.step_size),
+                min_quantity=Quantity.from_str(self.min_quantity) if self.min_quantity else None,
+                max_quantity=Quantity.from_str(self.max_quantity) if self.max_quantity else None,
+                min_notional=Money(Decimal(self.min_notional), quote) if self.min_notional else None,
+                maker_fee=Decimal(self.maker_fee),
+                taker_fee=Decimal(self.taker_fee),
+                ts_event=ts_ns,
+                ts_init=ts_ns,
+            )
         return CryptoPerpetual(
             instrument_id=self.instrument_id,
             raw_symbol=Symbol(self.raw_symbol),
@@ -120,6 +145,19 @@ KNOWN_SPECS: dict[tuple[str, str], ContractSpec] = {
                      min_quantity="1", max_quantity="1000000", min_notional="5"),
         ContractSpec("DERIBIT", "BTC-PERPETUAL", "BTC", "USD", "BTC", True, "0.5", "10",
                      min_quantity="10", maker_fee="0.0000", taker_fee="0.0005"),
+    )
+}
+
+
+# Binance spot pairs (fee tier 0: 0.1 %), by symbol. NEXOUSDT's filters as its capture prints them
+# (../shared/data/binance-spot: prices to 0.001, sizes to 0.01).
+KNOWN_SPOT_SPECS: dict[str, ContractSpec] = {
+    s.raw_symbol: s
+    for s in (
+        ContractSpec("BINANCE", "NEXOUSDT", "NEXO", "USDT", "USDT", False, "0.001", "0.01",
+                     min_quantity="0.01", min_notional="5", maker_fee="0.001", taker_fee="0.001", spot=True),
+        ContractSpec("BINANCE", "BTCUSDT", "BTC", "USDT", "USDT", False, "0.01", "0.00001",
+                     min_quantity="0.00001", min_notional="5", maker_fee="0.001", taker_fee="0.001", spot=True),
     )
 }
 
@@ -189,11 +227,17 @@ def resolve_spec(
     sample_size: str | None = None,
     tick_size: str | None = None,
     step_size: str | None = None,
+    spot: bool = False,
 ) -> ContractSpec:
-    """The spec for a symbol: exchange-info file, then the table, then inference from samples."""
+    """The spec for a symbol: exchange-info file, then the table, then inference from samples.
+    `spot`: a Binance spot pair (`KNOWN_SPOT_SPECS`) instead of a futures contract."""
     venue = venue.upper()
     if exchange_info is not None:
-        spec = spec_from_exchange_info(exchange_info, raw_symbol)
+        spec = replace(spec_from_exchange_info(exchange_info, raw_symbol), spot=spot)
+    elif spot and venue == "BINANCE" and raw_symbol in KNOWN_SPOT_SPECS:
+        spec = KNOWN_SPOT_SPECS[raw_symbol]
+    elif spot and venue == "BINANCE" and sample_price is not None and sample_size is not None:
+        spec = replace(infer_binance_spec(raw_symbol, sample_price, sample_size), spot=True)
     elif (venue, raw_symbol) in KNOWN_SPECS:
         spec = KNOWN_SPECS[(venue, raw_symbol)]
     elif venue == "BINANCE" and sample_price is not None and sample_size is not None:

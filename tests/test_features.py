@@ -194,7 +194,7 @@ def test_indicators_fed_by_a_nautilus_strategy(capture_paths):
     from nautilus_trader.model.objects import Money
     from nautilus_trader.trading.strategy import Strategy
 
-    from tests.replay import load
+    from scalp_nautilus.testing.captures import load
     from scalp_nautilus.indicators import LeeReadyClassifier
 
     cap = load("usdm_2024_08", tuple(capture_paths("usdm_2024_08")))

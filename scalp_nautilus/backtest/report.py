@@ -213,3 +213,20 @@ def _plots(rep: StrategyReport, fills: pd.DataFrame, folder: Path, suffix: str) 
     fig.tight_layout()
     fig.savefig(folder / f"features{suffix}.png", dpi=110)
     plt.close(fig)
+
+
+def metrics(rep: StrategyReport) -> dict[str, float | int]:
+    """One strategy's figures as plain numbers (a sweep's results row): the summary's P&L split,
+    round trips, win rate, max drawdown, Sharpe and decision counts (`decisions_<outcome>`)."""
+    split = pnl_split(rep)
+    trips = rep.round_trips
+    equity = _equity(rep)
+    dd, dd_frac = max_drawdown(equity)
+    row: dict[str, float | int] = {
+        "net": split["net"], "trading": split["trading"], "fees": split["fees"], "funding": split["funding"],
+        "round_trips": len(trips),
+        "win_rate": sum(1 for t in trips if t.realized_pnl > 0) / len(trips) if trips else math.nan,
+        "max_drawdown": dd, "max_drawdown_frac": dd_frac, "sharpe": sharpe(equity), "batches": rep.batches,
+    }
+    row.update({f"decisions_{k}": v for k, v in rep.outcomes.items()})
+    return row

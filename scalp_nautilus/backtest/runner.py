@@ -26,14 +26,15 @@ from nautilus_trader.backtest.config import ImportableFeeModelConfig
 from nautilus_trader.backtest.config import ImportableFillModelConfig
 from nautilus_trader.backtest.config import ImportableLatencyModelConfig
 from nautilus_trader.backtest.config import LatencyModelConfig
-from nautilus_trader.backtest.node import BacktestNode
 from nautilus_trader.backtest.results import BacktestResult
 from nautilus_trader.common.config import ImportableActorConfig
 from nautilus_trader.common.config import LoggingConfig
 from nautilus_trader.common.config import resolve_config_path
 from nautilus_trader.config import DataEngineConfig
 from nautilus_trader.config import ImportableStrategyConfig
+from nautilus_trader.model.data import FundingRateUpdate
 from nautilus_trader.model.data import OrderBookDelta
+from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.identifiers import Venue
 from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
@@ -46,6 +47,7 @@ from scalp_nautilus.backtest.report import summary
 from scalp_nautilus.backtest.report import write_reports
 from scalp_nautilus.backtest.settings import BacktestSettings
 from scalp_nautilus.backtest.settings import check_strategy_config
+from scalp_nautilus.backtest.streaming import StreamingBacktestNode
 from scalp_nautilus.config import ConfigError
 from scalp_nautilus.config import merge
 from scalp_nautilus.config import parse_utc
@@ -118,6 +120,27 @@ def strategy_config(settings: BacktestSettings, end_ns: int) -> dict:
     return {**raw, "instrument_id": settings.instrument_id}
 
 
+def data_configs(settings: BacktestSettings, catalog: ParquetDataCatalog, iid: InstrumentId) -> list[BacktestDataConfig]:
+    """One data config per catalog type the instrument has, in `CATALOG_DATA_TYPES` order (the
+    order equal timestamps replay in). Funding history starts `funding_history_days` before the
+    book data, also when `start` cuts the run later: the funding detector's window needs past
+    settlements, while replaying years of history would tick the strategy's timers through every
+    second of them."""
+    start_ns, _ = data_span(settings, catalog, iid.value)
+    funding_start = pd.Timestamp(start_ns - round(settings.funding_history_days * 86_400e9), tz="UTC").isoformat()
+    return [
+        BacktestDataConfig(
+            catalog_path=str(settings.catalog),
+            data_cls=f"{cls.__module__}:{cls.__name__}",
+            instrument_id=iid,
+            start_time=funding_start if cls is FundingRateUpdate else settings.start,
+            end_time=settings.end,
+        )
+        for cls in CATALOG_DATA_TYPES
+        if catalog.get_intervals(cls, iid.value)
+    ]
+
+
 def build_run_config(settings: BacktestSettings, instrument: Instrument, catalog: ParquetDataCatalog) -> BacktestRunConfig:
     iid = instrument.id
     settle = instrument.get_settlement_currency().code
@@ -127,17 +150,7 @@ def build_run_config(settings: BacktestSettings, instrument: Instrument, catalog
                 f"venue.starting_balances: {balance!r} is not in {settle}, the settlement currency of {iid}",
             )
     start_ns, end_ns = data_span(settings, catalog, iid.value)
-    data = [
-        BacktestDataConfig(
-            catalog_path=str(settings.catalog),
-            data_cls=f"{cls.__module__}:{cls.__name__}",
-            instrument_id=iid,
-            start_time=settings.start,
-            end_time=settings.end,
-        )
-        for cls in CATALOG_DATA_TYPES
-        if catalog.get_intervals(cls, iid.value)
-    ]
+    data = data_configs(settings, catalog, iid)
     v = settings.venue
     venue = BacktestVenueConfig(
         name=v.name,
@@ -207,7 +220,7 @@ def run_backtest(settings: BacktestSettings) -> BacktestOutcome:
     catalog = ParquetDataCatalog(str(catalog_path))
     instrument = catalog_instrument(catalog, settings.instrument_id)
     run_config = build_run_config(settings, instrument, catalog)
-    node = BacktestNode(configs=[run_config])
+    node = StreamingBacktestNode(configs=[run_config])
     started = time.perf_counter()
     try:
         results = node.run()

@@ -95,8 +95,12 @@ class BacktestSettings(_Section):
     reports_dir: str = "reports"
     plots: bool = True  # PNG plots in the reports folder beside the CSVs
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
-    # Stream the catalog in chunks of this many objects (bounded memory); null loads it whole.
-    chunk_size: Annotated[int, Meta(gt=0)] | None = None
+    # Stream the catalog in chunks of this many objects per data type (memory flat in the data's
+    # length, the same events in the same order as whole loading); null loads it whole.
+    chunk_size: Annotated[int, Meta(gt=0)] | None = 100_000
+    # Funding history replayed before the book data (the funding detector's window: 90 settlements
+    # of 8 h are 30 days); older records are not read.
+    funding_history_days: Annotated[float, Meta(ge=0.0)] = 35.0
     # ScalpStrategy closes what it holds this long before the data ends (its `orders.flatten_at`,
     # unless the strategy config sets one): Nautilus fills nothing submitted after the last event.
     flatten_before_end_s: Annotated[float, Meta(ge=0.0)] = 5.0

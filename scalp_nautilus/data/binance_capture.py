@@ -1,4 +1,4 @@
-"""Raw Binance futures WebSocket captures into Nautilus data.
+"""Raw Binance futures and spot WebSocket captures into Nautilus data.
 
 A capture is gzip text, one message per line: ``<local receive time> <JSON>``, the JSON being the
 combined-stream envelope ``{"stream": ..., "data": ...}`` exactly as Binance sends it, plus one
@@ -12,6 +12,11 @@ applied diff has ``U <= lastUpdateId <= u``; afterwards every diff's ``pu`` must
 diff's ``u``. A broken chain is never merged: the importer emits a CLEAR (the book is empty, so no
 consumer can mistake the stale book for a live one), counts and logs the gap, and re-syncs from
 the next snapshot in the capture.
+
+Spot captures (told from futures by their depth diffs, which carry no ``pu``) import as a
+`CurrencyPair` (``NEXOUSDT.BINANCE``) and follow spot's chain rule: each diff's ``U`` is the
+previous diff's ``u`` + 1 (`BookSync(spot=True)`). Spot has no mark price or funding. Its REST
+snapshot carries no exchange time, so it is stamped with its corrected receive time.
 
 Timestamps: ``ts_event`` is the exchange's time (``T`` for depth and trades, as Nautilus's Binance
 adapter does; ``E`` for mark price); ``ts_init`` is the local receive time corrected for the
@@ -27,6 +32,7 @@ from __future__ import annotations
 import gzip
 import logging
 import math
+import zlib
 from collections import Counter
 from collections.abc import Iterable
 from collections.abc import Iterator
@@ -49,6 +55,7 @@ from nautilus_trader.model.enums import OrderSide
 from nautilus_trader.model.enums import RecordFlag
 from nautilus_trader.model.identifiers import TradeId
 from nautilus_trader.model.instruments import CryptoPerpetual
+from nautilus_trader.model.instruments import CurrencyPair
 from nautilus_trader.model.objects import Price
 from nautilus_trader.model.objects import Quantity
 
@@ -149,9 +156,36 @@ class CaptureError(ValueError):
 
 
 def _open_lines(path: Path) -> Iterator[bytes]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as fh:
-        yield from fh
+    """The file's lines. A gzip file is decompressed with zlib directly so that a stream cut short
+    (a recorder that crashed) still yields every byte it holds, its cut last line included, before
+    EOFError says it ended early (`gzip`'s reader drops the last decoded block instead)."""
+    if path.suffix != ".gz":
+        with open(path, "rb") as fh:
+            yield from fh
+        return
+    with open(path, "rb") as fh:
+        inflate = zlib.decompressobj(wbits=31)
+        pending = b""
+        started = False
+        while raw := fh.read(1 << 18):
+            started = True
+            while raw:
+                if inflate.eof:  # the next gzip member of a multi-member file
+                    inflate = zlib.decompressobj(wbits=31)
+                try:
+                    out = inflate.decompress(raw)
+                except zlib.error as exc:
+                    raise gzip.BadGzipFile(f"{path}: {exc}") from None
+                raw = inflate.unused_data if inflate.eof else b""
+                if out:
+                    lines = (pending + out).split(b"\n")
+                    pending = lines.pop()
+                    for line in lines:
+                        yield line + b"\n"
+        if pending:
+            yield pending
+        if started and not inflate.eof:
+            raise EOFError("compressed file ended before the end-of-stream marker was reached")
 
 
 def read_lines(paths: Iterable[Path], stats: CaptureStats) -> Iterator[tuple[str, int, dict]]:
@@ -196,6 +230,7 @@ class Prescan:
     symbols: Counter
     sample_price: str | None
     sample_size: str | None
+    spot: bool = False  # depth diffs without `pu`: a spot stream
 
 
 def prescan(paths: Iterable[str | Path], max_lines: int = 20_000) -> Prescan:
@@ -208,6 +243,7 @@ def prescan(paths: Iterable[str | Path], max_lines: int = 20_000) -> Prescan:
     symbols: Counter = Counter()
     sample: tuple[str | None, str | None] = (None, None)
     seen = 0
+    diffs = with_pu = 0
     for path in paths:
         try:
             for line in _open_lines(Path(path)):
@@ -221,6 +257,9 @@ def prescan(paths: Iterable[str | Path], max_lines: int = 20_000) -> Prescan:
                     worst = min(worst, recv - int(data["E"]) * _MS)
                 except (ValueError, TypeError, KeyError, AttributeError, msgspec.DecodeError):
                     continue
+                if data.get("e") == "depthUpdate":
+                    diffs += 1
+                    with_pu += "pu" in data
                 if data.get("e") in ("depthUpdate", "trade"):
                     symbols[data["s"]] += 1
                     if sample[0] is None:
@@ -228,7 +267,7 @@ def prescan(paths: Iterable[str | Path], max_lines: int = 20_000) -> Prescan:
                         sample = tuple(levels[0]) if levels else (data.get("p"), data.get("q"))
         except (EOFError, OSError):
             continue
-    return Prescan(max(0, -worst), symbols, *sample)
+    return Prescan(max(0, -worst), symbols, *sample, spot=diffs > 0 and with_pu == 0)
 
 
 class BinanceCaptureImporter:
@@ -261,15 +300,18 @@ class BinanceCaptureImporter:
                 raise CaptureError(f"{self.paths[0]}: no depthUpdate or trade message in the first lines")
             symbol = next(iter(scan.symbols))
         self.symbol = symbol.upper()
-        self.spec = spec or resolve_spec("BINANCE", self.symbol, exchange_info, scan.sample_price, scan.sample_size)
-        self.instrument: CryptoPerpetual = self.spec.to_instrument()
+        self.spot = spec.spot if spec is not None else scan.spot
+        self.spec = spec or resolve_spec(
+            "BINANCE", self.symbol, exchange_info, scan.sample_price, scan.sample_size, spot=self.spot,
+        )
+        self.instrument: CryptoPerpetual | CurrencyPair = self.spec.to_instrument()
         self.stats = CaptureStats(clock_offset_ns=scan.clock_offset_ns if clock_offset_ns is None else clock_offset_ns)
         self._iid = self.instrument.id
         self._pp = self.instrument.price_precision
         self._sp = self.instrument.size_precision
         self._last_ts_init = 0
         self._last_recv = 0
-        self._sync = BookSync(_MAX_BUFFERED_DIFFS)
+        self._sync = BookSync(_MAX_BUFFERED_DIFFS, spot=self.spot)
         self._max_u = -1
         self._book_emitted = False
         self._last_trade_id: int | None = None
@@ -307,7 +349,8 @@ class BinanceCaptureImporter:
                 self._unknown("<no stream>")
             return
         data = msg["data"]
-        kind = data.get("e")
+        # Spot's bookTicker carries no event type: known by its stream name.
+        kind = data.get("e") or ("bookTicker" if stream.endswith("@bookTicker") else None)
         if kind == "bookTicker":
             self.stats.book_tickers += 1
             return
@@ -363,7 +406,9 @@ class BinanceCaptureImporter:
                 "missing; waiting for a newer snapshot", self._where, last_id, self._sync.buffer[0].U,
             )
             return
-        ts_event = int(snap.get("T") or snap.get("E") or 0) * _MS
+        stamp = snap.get("T") or snap.get("E")
+        # Spot's REST snapshot has no exchange time: its corrected receive time stands in.
+        ts_event = int(stamp) * _MS if stamp else recv + self.stats.clock_offset_ns
         ts_init = self._ts_init(recv, ts_event)
         deltas = snapshot_deltas(self._iid, snap["bids"], snap["asks"], last_id, ts_event, ts_init, self._pp, self._sp)
         if len(deltas) == 1:

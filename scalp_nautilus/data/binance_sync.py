@@ -7,7 +7,9 @@ Diffs are buffered until a REST snapshot (``lastUpdateId``) arrives; buffered di
 ``u < lastUpdateId`` are dropped; the first diff applied must have ``U <= lastUpdateId <= u``, or
 ``pu == lastUpdateId`` (the snapshot ended exactly where that diff's predecessor did: Binance's
 text predates ``pu``, but the chain says the same); afterwards every diff's ``pu`` must equal the
-previous diff's ``u``. A broken chain is a gap: the
+previous diff's ``u``. Spot streams carry no ``pu`` (`BookSync(spot=True)`): there each diff's ``U`` must be the previous
+diff's ``u`` + 1, diffs with ``u <= lastUpdateId`` are dropped and the first applied one has
+``U <= lastUpdateId + 1 <= u``. A broken chain is a gap: the
 book is out of sync until the next usable snapshot, and the diff that revealed the gap is buffered
 for it. A snapshot older than the oldest buffered diff (``U > lastUpdateId``) cannot be used: the
 updates in between are missing, and a newer snapshot is needed.
@@ -54,8 +56,11 @@ class BookSync:
     """The sync state of one book. `max_buffered` bounds the diffs kept while waiting for a
     snapshot; the oldest are dropped beyond it (counted in `overflowed`)."""
 
-    def __init__(self, max_buffered: int = 100_000) -> None:
+    def __init__(self, max_buffered: int = 100_000, spot: bool = False) -> None:
         self.max_buffered = max_buffered
+        # Spot ids: the snapshot's lastUpdateId is the last update it holds, and the chain is U = u + 1.
+        self._next = 1 if spot else 0
+        self.spot = spot
         self.state = Sync.WAITING_SNAPSHOT
         self.buffer: deque[Any] = deque()
         self.snapshot_id = 0
@@ -76,10 +81,13 @@ class BookSync:
                 self.overflowed += 1
             return Verdict.BUFFERED
         if self.state is Sync.WAITING_FIRST_DIFF:
-            if diff.u < self.snapshot_id:
+            if diff.u < self.snapshot_id + self._next:
                 return Verdict.STALE
-            if diff.U > self.snapshot_id and diff.pu != self.snapshot_id:
+            if diff.U > self.snapshot_id + self._next and (self.spot or diff.pu != self.snapshot_id):
                 return self._gap(diff, f"first diff after snapshot {self.snapshot_id} starts at U={diff.U}")
+        elif self.spot:
+            if diff.U != self.chain_u + 1:
+                return self._gap(diff, f"U={diff.U} but the previous diff ended at u={self.chain_u}")
         elif diff.pu != self.chain_u:
             return self._gap(diff, f"pu={diff.pu} but the previous diff ended at u={self.chain_u}")
         self.state = Sync.SYNCED
@@ -90,10 +98,12 @@ class BookSync:
         """Take a snapshot: (usable, buffered diffs dropped as older, buffered diffs to feed to
         `diff` again, in order). An unusable snapshot leaves the state and the buffer as they were."""
         dropped = 0
-        while self.buffer and self.buffer[0].u < last_update_id:
+        while self.buffer and self.buffer[0].u < last_update_id + self._next:
             self.buffer.popleft()
             dropped += 1
-        if self.buffer and self.buffer[0].U > last_update_id:
+        first = self.buffer[0] if self.buffer else None
+        # Futures: a first diff right after the snapshot (pu == lastUpdateId) is usable, as `diff` says.
+        if first is not None and first.U > last_update_id + self._next and (self.spot or first.pu != last_update_id):
             return False, dropped, []
         self.state = Sync.WAITING_FIRST_DIFF
         self.snapshot_id = last_update_id

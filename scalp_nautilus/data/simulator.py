@@ -18,8 +18,14 @@ The model, in event time (Poisson arrivals at a regime-dependent rate):
   across one settlement.
 
 Each book event is one delta batch (``F_LAST`` on its last delta, the batch number as its
-sequence); ``ts_init`` trails ``ts_event`` by a random receive latency. Everything derives from
-`seed`, so a given (seed, minutes) always writes the same catalog.
+sequence), or with `batch_ms` > 0 the events of each `batch_ms` window are netted into one batch
+per window (each level changed once, to its final size: a price-level replacement, 0 = removed),
+as Binance's depth stream publishes them. ``ts_init`` trails ``ts_event`` by a random receive
+latency. Everything derives from `seed`, so a given (seed, minutes) always writes the same catalog.
+
+`PROFILES` holds parameter sets; ``btcusdt`` (`data simulate --profile btcusdt`) runs at the
+intensity of the shared real BTCUSDT captures (`BTCUSDT_CAPTURES`: depth updates a second, levels
+per update, trades a second, volume a second), for scale tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -89,6 +95,8 @@ class SimulationParams:
     funding_mean: float = 0.0001
     funding_std: float = 0.00004
     funding_outlier_prob: float = 0.08
+    noise_depth_p: float = 0.3  # geometric depth (from the touch) of noise limit orders: P(at the touch)
+    batch_ms: float = 0.0  # > 0: the book events of each window netted into one batch (depth@Xms)
 
 
 class MarketSimulator:
@@ -108,6 +116,7 @@ class MarketSimulator:
         self.regime_log: list[tuple[int, str]] = []  # (ts_ns, regime) at each switch
         self.burst_log: list[tuple[int, int]] = []  # (start_ns, end_ns) of each toxic burst
         self._last_ts_init = 0
+        self.rates: dict[str, float] = {}  # `EventRates` of the written events (simulate_to_catalog)
 
     def events(self) -> Iterator[object]:
         """All simulated data in non-decreasing ts_init order."""
@@ -173,6 +182,9 @@ class MarketSimulator:
         asks = {center + 1 + k: self._level_size(k) for k in range(p.levels)}
         seq, trade_id = 1, 1
         yield from self._snapshot(bids, asks, seq, start_ns)
+        batch_ns = round(p.batch_ms * 1_000_000)
+        batch_end = (start_ns // batch_ns + 1) * batch_ns if batch_ns else 0
+        pending: dict[tuple[OrderSide, int], float] = {}  # (side, tick) -> size at the window's end
         t = start_ns
         next_second = start_ns + _S
         while True:
@@ -203,6 +215,7 @@ class MarketSimulator:
                     predicted = self._funding_rate()
                 next_second += _S
             if t_new > end_ns:
+                yield from self._flush(pending, seq, min(batch_end, end_ns))
                 return
             t = t_new
             if t >= regime_end:
@@ -234,7 +247,14 @@ class MarketSimulator:
                 changes = self._noise(bids, asks, best_bid, best_ask)
                 trades = []
             changes += self._maintain(bids, asks)
-            if not changes:
+            if batch_ns:
+                if t >= batch_end:
+                    yield from self._flush(pending, seq, batch_end)
+                    batch_end = (t // batch_ns + 1) * batch_ns
+                for _, side, tick, size in changes:
+                    pending[(side, tick)] = size
+                changes = []
+            elif not changes:
                 continue
             ts_init = self._ts_init(t)
             for price_tick, size, buy in trades:
@@ -246,6 +266,17 @@ class MarketSimulator:
             last = len(changes) - 1
             for i, (action, side, tick, size) in enumerate(changes):
                 yield self._delta(action, side, tick, size, _F_LAST if i == last else 0, seq, t, ts_init)
+
+    def _flush(self, pending: dict, seq: int, ts: int) -> Iterator[OrderBookDelta]:
+        """One window's netted changes as one batch stamped at the window's end."""
+        if not pending:
+            return
+        ts_init = self._ts_init(ts)
+        last = len(pending) - 1
+        for i, ((side, tick), size) in enumerate(pending.items()):
+            action = BookAction.UPDATE if size > 0 else BookAction.DELETE
+            yield self._delta(action, side, tick, size, _F_LAST if i == last else 0, seq, ts, ts_init)
+        pending.clear()
 
     def _level_size(self, depth: int) -> float:
         return self._size(self.p.level_size * (1.0 + 0.08 * depth))
@@ -311,7 +342,7 @@ class MarketSimulator:
         buy = rng.random() < 0.5
         book, side = (bids, OrderSide.BUY) if buy else (asks, OrderSide.SELL)
         if rng.random() < 0.55:
-            depth = int(rng.geometric(0.3)) - 1
+            depth = int(rng.geometric(self.p.noise_depth_p)) - 1
             inside = best_ask - best_bid > 1 and rng.random() < 0.3
             k = (best_bid + 1 if buy else best_ask - 1) if inside else (best_bid - depth if buy else best_ask + depth)
             add = self._size(self.p.level_size * 0.5)
@@ -349,9 +380,86 @@ class MarketSimulator:
         return (ts_ns // step + 1) * step
 
 
+# The shared real BTCUSDT-perpetual captures (../shared/data/binance-futures, USDT-M), measured by
+# `capture_rates` on their imports: depth updates a second, deltas (levels) per update, trades a
+# second, traded BTC a second. tests/test_scale_data.py recomputes them from the captures.
+BTCUSDT_CAPTURES = {
+    "usdm_2023_04": {"updates_s": 31.33, "levels_per_update": 20.03, "trades_s": 25.15, "volume_s": 2.31},
+    "usdm_2024_07": {"updates_s": 18.80, "levels_per_update": 44.43, "trades_s": 22.32, "volume_s": 2.34},
+    "usdm_2024_08": {"updates_s": 18.99, "levels_per_update": 67.70, "trades_s": 61.82, "volume_s": 7.05},
+}
+
+PROFILES = {
+    "default": SimulationParams(),
+    # Real intensity (the captures' middle): ~23 depth updates a second (44 ms windows) netting ~40
+    # level changes each (noise orders spread deep over a 200-level ladder), ~35 trades and ~4 BTC
+    # a second.
+    "btcusdt": SimulationParams(
+        levels=200, level_size=1.5, event_rate=650.0, market_order_share=0.045, market_order_size=0.14,
+        noise_depth_p=0.03, batch_ms=44.0,
+    ),
+}
+
+
+class EventRates:
+    """Depth updates (batches) a second, deltas per update (snapshots excluded), trades a second
+    and traded size a second over the span of the book and trade events `observe`d."""
+
+    def __init__(self) -> None:
+        self.batches = self.deltas = self.trades = 0
+        self.volume = 0.0
+        self.first: int | None = None
+        self.last = 0
+
+    def observe(self, e):
+        if isinstance(e, OrderBookDelta):
+            if e.flags & _F_SNAPSHOT:
+                return e
+            self.deltas += 1
+            self.batches += bool(e.flags & _F_LAST)
+        elif isinstance(e, TradeTick):
+            self.trades += 1
+            self.volume += float(e.size)
+        else:
+            return e
+        if self.first is None:
+            self.first = e.ts_event
+        self.last = e.ts_event
+        return e
+
+    @property
+    def rates(self) -> dict[str, float]:
+        span = (self.last - self.first) / _S if self.first is not None and self.last > self.first else float("nan")
+        return {
+            "updates_s": self.batches / span,
+            "levels_per_update": self.deltas / self.batches if self.batches else float("nan"),
+            "trades_s": self.trades / span, "volume_s": self.volume / span,
+        }
+
+
+def capture_rates(events) -> dict[str, float]:
+    counter = EventRates()
+    for e in events:
+        counter.observe(e)
+    return counter.rates
+
+
+def rates_table(simulated: dict[str, float]) -> str:
+    """The simulated rates beside the real captures'."""
+    names = ["simulated", *BTCUSDT_CAPTURES]
+    rows = [simulated, *BTCUSDT_CAPTURES.values()]
+    lines = [f"{'':<20}" + "".join(f"{n:>15}" for n in names)]
+    for key in ("updates_s", "levels_per_update", "trades_s", "volume_s"):
+        lines.append(f"{key:<20}" + "".join(f"{r[key]:>15.2f}" for r in rows))
+    return "\n".join(lines)
+
+
 def simulate_to_catalog(path, params: SimulationParams = SimulationParams(), replace: bool = False):
     """Write the simulated instrument and data into the catalog at `path`."""
     from scalp_nautilus.data.catalog import write_to_catalog
 
     sim = MarketSimulator(params)
-    return write_to_catalog(sim.events(), sim.instrument, path, replace=replace), sim
+    counter = EventRates()
+    writer = write_to_catalog(map(counter.observe, sim.events()), sim.instrument, path, replace=replace)
+    sim.rates = counter.rates
+    return writer, sim

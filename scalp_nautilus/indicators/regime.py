@@ -10,7 +10,11 @@ Three axes, each mapped to a factor, and multiplier = clamp(product, 0.2, 1.0) (
   both sides: THICK above 100k (1.0), THIN below 10k (0.4), NORMAL between (0.7);
 - activity, book updates per second over the last 5 s of exchange time: ACTIVE above 10 (1.0),
   QUIET below 1 (0.5), NORMAL between (0.7).
-The thresholds are per instrument (a 100k book is thin for BTC, thick for a small alt).
+The thresholds are per instrument (a 100k book is thin for BTC, thick for a small alt). In
+`quantile` mode each axis's two bounds are the (low, high) `quantiles` of its own last
+`quantile_history` values, sampled once per `quantile_sample_ns` of event time (spread: GOOD below
+the low quantile, POOR above the high; depth and activity: POOR below the low, GOOD above the
+high); the fixed bounds apply until `quantile_min` samples are held.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from enum import IntEnum
 from nautilus_trader.indicators.base import Indicator
 
 from scalp_nautilus.book import BookSnapshot
+from scalp_nautilus.indicators.rolling_quantile import THRESHOLD_MODES
+from scalp_nautilus.indicators.rolling_quantile import RollingQuantiles
 from scalp_nautilus.skips import SkipCounter
 from scalp_nautilus.indicators.warm_state import WarmState
 
@@ -59,12 +65,15 @@ class MicrostructureRegime(WarmState, Indicator):
         "spread_tight_bps", "spread_wide_bps", "depth_thick", "depth_thin", "activity_active",
         "activity_quiet", "activity_window_ns", "spread_factors", "depth_factors", "activity_factors",
         "min_multiplier", "max_multiplier", "skips", "_updates", "_first_ts", "spread_state",
-        "depth_state", "activity_state", "activity_rate", "depth_notional", "value",
+        "depth_state", "activity_state", "activity_rate", "depth_notional", "value", "threshold_mode",
+        "quantile_sample_ns", "_fixed", "_next_sample", "spread_history", "depth_history", "activity_history",
     )
     _STATE = (
         "_updates", "_first_ts", "spread_state", "depth_state", "activity_state", "activity_rate", "depth_notional",
-        "value",
+        "value", "_next_sample", "spread_tight_bps", "spread_wide_bps", "depth_thick", "depth_thin",
+        "activity_active", "activity_quiet",
     )
+    _CHILDREN = ("spread_history", "depth_history", "activity_history")
 
     def __init__(
         self,
@@ -80,6 +89,11 @@ class MicrostructureRegime(WarmState, Indicator):
         activity_factors: tuple[float, float, float] = (1.0, 0.7, 0.5),
         min_multiplier: float = 0.2,
         max_multiplier: float = 1.0,
+        threshold_mode: str = "fixed",
+        quantiles: tuple[float, float] = (0.2, 0.8),
+        quantile_history: int = 1800,
+        quantile_min: int = 60,
+        quantile_sample_ns: int = 1_000_000_000,
     ) -> None:
         if not spread_tight_bps <= spread_wide_bps:
             raise ValueError(f"spread_tight_bps {spread_tight_bps} > spread_wide_bps {spread_wide_bps}")
@@ -91,10 +105,23 @@ class MicrostructureRegime(WarmState, Indicator):
             raise ValueError(f"activity_window_ns must be > 0, got {activity_window_ns}")
         if not 0.0 <= min_multiplier <= max_multiplier:
             raise ValueError(f"need 0 <= min_multiplier <= max_multiplier, got {min_multiplier}, {max_multiplier}")
-        super().__init__(params=[
+        if threshold_mode not in THRESHOLD_MODES:
+            raise ValueError(f"threshold_mode must be one of {THRESHOLD_MODES}, got {threshold_mode!r}")
+        if quantile_sample_ns <= 0:
+            raise ValueError(f"quantile_sample_ns must be > 0, got {quantile_sample_ns}")
+        params = [
             spread_tight_bps, spread_wide_bps, depth_thick, depth_thin, activity_active, activity_quiet,
             activity_window_ns, spread_factors, depth_factors, activity_factors, min_multiplier, max_multiplier,
-        ])
+        ]
+        if threshold_mode == "quantile":  # fixed mode keeps its old parameters (saved states stay valid)
+            params += [threshold_mode, tuple(quantiles), quantile_history, quantile_min, quantile_sample_ns]
+        super().__init__(params=params)
+        self.threshold_mode = threshold_mode
+        self.quantile_sample_ns = quantile_sample_ns
+        self._fixed = (spread_tight_bps, spread_wide_bps, depth_thick, depth_thin, activity_active, activity_quiet)
+        self.spread_history = RollingQuantiles(quantile_history, tuple(quantiles), quantile_min)
+        self.depth_history = RollingQuantiles(quantile_history, tuple(quantiles), quantile_min)
+        self.activity_history = RollingQuantiles(quantile_history, tuple(quantiles), quantile_min)
         self.spread_tight_bps = spread_tight_bps
         self.spread_wide_bps = spread_wide_bps
         self.depth_thick = depth_thick
@@ -120,6 +147,11 @@ class MicrostructureRegime(WarmState, Indicator):
         self.activity_rate = 0.0
         self.depth_notional = 0.0
         self.value = self.max_multiplier
+        (self.spread_tight_bps, self.spread_wide_bps, self.depth_thick, self.depth_thin, self.activity_active,
+         self.activity_quiet) = self._fixed
+        self._next_sample = 0
+        for history in (self.spread_history, self.depth_history, self.activity_history):
+            history.reset()
         self.skips.clear()
 
     def handle_book(self, snapshot: BookSnapshot) -> None:
@@ -150,6 +182,8 @@ class MicrostructureRegime(WarmState, Indicator):
         self.activity_rate = len(updates) * 1e9 / self.activity_window_ns
 
         self.depth_notional = depth_notional
+        if self.threshold_mode == "quantile" and ts_event >= self._next_sample:
+            self._sample(ts_event, spread_bps)
         spread = self.spread_state = _state(spread_bps, self.spread_tight_bps, self.spread_wide_bps, False)
         depth = self.depth_state = _state(depth_notional, self.depth_thick, self.depth_thin, True)
         activity = self.activity_state = _state(self.activity_rate, self.activity_active, self.activity_quiet, True)
@@ -158,6 +192,20 @@ class MicrostructureRegime(WarmState, Indicator):
         if not self.initialized and ts_event - self._first_ts >= self.activity_window_ns:
             self._set_initialized(True)
         return self.value
+
+    def _sample(self, ts_event: int, spread_bps: float) -> None:
+        """Add this update's three axis values to their histories (once the activity window has
+        elapsed: a rate over a partial window reads low) and take the bounds from their quantiles."""
+        self._next_sample = ts_event + self.quantile_sample_ns
+        if ts_event - self._first_ts < self.activity_window_ns:
+            return
+        self.spread_history.add(spread_bps)
+        self.depth_history.add(self.depth_notional)
+        self.activity_history.add(self.activity_rate)
+        if self.spread_history.ready:
+            self.spread_tight_bps, self.spread_wide_bps = self.spread_history.quantiles()
+            self.depth_thin, self.depth_thick = self.depth_history.quantiles()
+            self.activity_quiet, self.activity_active = self.activity_history.quantiles()
 
 
 _GOOD, _NORMAL, _POOR = AxisState.GOOD, AxisState.NORMAL, AxisState.POOR

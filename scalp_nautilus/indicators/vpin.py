@@ -25,6 +25,8 @@ from nautilus_trader.indicators.base import Indicator
 from nautilus_trader.model.data import TradeTick
 
 from scalp_nautilus.indicators.lee_ready import AGGRESSOR_TO_SIDE
+from scalp_nautilus.indicators.rolling_quantile import THRESHOLD_MODES
+from scalp_nautilus.indicators.rolling_quantile import RollingQuantiles
 from scalp_nautilus.skips import SkipCounter
 from scalp_nautilus.indicators.warm_state import WarmState
 
@@ -53,16 +55,24 @@ class VPIN(WarmState, Indicator):
         third, EXTREME above it.
     multipliers : tuple of 4 floats
         Position-size multiplier per regime (EXTREME 0.0: no new positions; exits stay allowed).
+    threshold_mode : "fixed" or "quantile"
+        `quantile`: the regime bounds are the `threshold_quantiles` of the last `quantile_history`
+        VPIN values (one per trade that completes a bucket, once VPIN is initialized: VPIN only
+        changes then), re-read each time;
+        `thresholds` apply until `quantile_min` values are held.
     """
 
     # Slots: on a Python subclass of a Cython type an attribute costs ~60 ns via __dict__, ~30 here.
     __slots__ = (
         "window_volume", "n_buckets", "bucket_volume", "thresholds", "multipliers", "skips",
         "_tolerance", "_imbalance", "_volume", "_head", "_buy", "_sell", "completed", "value",
-        "regime", "multiplier",
+        "regime", "multiplier", "fixed_thresholds", "threshold_mode", "history",
     )
 
-    _STATE = ("_imbalance", "_volume", "_head", "_buy", "_sell", "completed", "value", "regime", "multiplier")
+    _STATE = (
+        "_imbalance", "_volume", "_head", "_buy", "_sell", "completed", "value", "regime", "multiplier", "thresholds",
+    )
+    _CHILDREN = ("history",)
 
     def __init__(
         self,
@@ -70,6 +80,10 @@ class VPIN(WarmState, Indicator):
         n_buckets: int = 50,
         thresholds: tuple[float, float, float] = (0.3, 0.5, 0.7),
         multipliers: tuple[float, float, float, float] = (1.0, 0.5, 0.25, 0.0),
+        threshold_mode: str = "fixed",
+        threshold_quantiles: tuple[float, float, float] = (0.5, 0.75, 0.95),
+        quantile_history: int = 500,
+        quantile_min: int = 50,
     ) -> None:
         if not 0.0 < window_volume < math.inf:
             raise ValueError(f"window_volume must be a positive finite volume, got {window_volume}")
@@ -79,11 +93,19 @@ class VPIN(WarmState, Indicator):
             raise ValueError(f"thresholds must be 3 increasing values, got {thresholds}")
         if len(multipliers) != 4:
             raise ValueError(f"multipliers must be 4 values (one per regime), got {multipliers}")
-        super().__init__(params=[window_volume, n_buckets, tuple(thresholds), tuple(multipliers)])
+        if threshold_mode not in THRESHOLD_MODES:
+            raise ValueError(f"threshold_mode must be one of {THRESHOLD_MODES}, got {threshold_mode!r}")
+        params = [window_volume, n_buckets, tuple(thresholds), tuple(multipliers)]
+        if threshold_mode == "quantile":  # fixed mode keeps its old parameters (saved states stay valid)
+            params += [threshold_mode, tuple(threshold_quantiles), quantile_history, quantile_min]
+        super().__init__(params=params)
         self.window_volume = window_volume
         self.n_buckets = n_buckets
         self.bucket_volume = window_volume / n_buckets
-        self.thresholds = tuple(thresholds)
+        self.fixed_thresholds = tuple(thresholds)
+        self.thresholds = self.fixed_thresholds  # the bounds in use
+        self.threshold_mode = threshold_mode
+        self.history = RollingQuantiles(quantile_history, tuple(threshold_quantiles), quantile_min)
         self.multipliers = tuple(multipliers)
         # Closing a bucket within this much of full avoids slivers from float rounding.
         self._tolerance = 1e-9 * self.bucket_volume
@@ -102,6 +124,8 @@ class VPIN(WarmState, Indicator):
         self.value = 0.0
         self.regime = VPINRegime.LOW
         self.multiplier = self.multipliers[0]
+        self.thresholds = self.fixed_thresholds
+        self.history.reset()
         self.skips.clear()
 
     def handle_trade_tick(self, tick: TradeTick) -> None:
@@ -158,6 +182,11 @@ class VPIN(WarmState, Indicator):
     def _update_value(self) -> None:
         total = self._volume.sum()  # unfilled ring slots are zero
         self.value = min(float(self._imbalance.sum() / total), 1.0) if total > 0.0 else 0.0
+        if self.threshold_mode == "quantile" and self.initialized:
+            # only warm values: a window still filling up reads the first buckets' noise
+            self.history.add(self.value)
+            if self.history.ready:
+                self.thresholds = self.history.quantiles()
         low, medium, high = self.thresholds
         v = self.value
         self.regime = (

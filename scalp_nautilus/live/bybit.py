@@ -33,7 +33,6 @@ forwarded as before, also while the book is out of sync.
 from __future__ import annotations
 
 import asyncio
-from enum import Enum
 from typing import Any
 
 from nautilus_trader.adapters.bybit.config import BybitDataClientConfig
@@ -51,44 +50,13 @@ from nautilus_trader.model.enums import RecordFlag
 from nautilus_trader.model.identifiers import InstrumentId
 
 from scalp_nautilus.data.binance_sync import clear_delta
+from scalp_nautilus.data.bybit_sync import UpdateChain
+from scalp_nautilus.data.bybit_sync import Verdict
 
 RESYNC_WAIT_S = 5.0  # wait for the snapshot after a re-subscription before asking again
 RESYNC_ATTEMPTS = 12
 
 _F_SNAPSHOT = int(RecordFlag.F_SNAPSHOT)
-
-
-class Verdict(Enum):
-    APPLY = 0  # the next update of the chain
-    SNAPSHOT = 1  # a snapshot (or u == 1): the chain starts here; apply it
-    DROP = 2  # out of sync, waiting for a snapshot
-    GAP = 3  # the chain broke here: out of sync from now on (the batch is not applied)
-
-
-class UpdateChain:
-    """The ``u`` chain of one book subscription. Only judges; the caller applies, clears and asks
-    for snapshots. `gap_reason` says why the last break happened."""
-
-    def __init__(self) -> None:
-        self.synced = False
-        self.last_u: int | None = None  # None while synced: a snapshot without levels carried no u
-        self.gap_reason = ""
-
-    def update(self, u: int | None, snapshot: bool) -> Verdict:
-        """Judge the next batch (in arrival order): its update id and whether it is a snapshot."""
-        if snapshot or u == 1:
-            self.synced = True
-            self.last_u = u
-            return Verdict.SNAPSHOT
-        if not self.synced:
-            return Verdict.DROP
-        if self.last_u is not None and u != self.last_u + 1:
-            self.synced = False
-            self.gap_reason = f"u={u} after u={self.last_u}"
-            self.last_u = None
-            return Verdict.GAP
-        self.last_u = u
-        return Verdict.APPLY
 
 
 def batch_update(batch: OrderBookDeltas) -> tuple[int | None, bool]:

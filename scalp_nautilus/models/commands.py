@@ -23,7 +23,9 @@ def register(sub) -> None:
     tr.add_argument("--out", required=True, type=Path, help="model file to write, e.g. models/btc.pt")
     tr.add_argument("--seq-len", type=int, default=_D.seq_len, help="LOB vectors per input sequence")
     tr.add_argument("--horizon", type=int, default=_D.horizon, help="label horizon k, in book batches")
-    tr.add_argument("--alpha", type=float, default=_D.alpha, help="label threshold on the smoothed relative move")
+    tr.add_argument("--alpha", type=float, default=_D.alpha, help="label threshold on the relative move")
+    tr.add_argument("--labels", choices=["forward", "smoothed"], default=_D.labels,
+                    help="forward: mean of the next k mids vs the current mid; smoothed: DeepLOB's (vs the past mean)")
     tr.add_argument("--val-fraction", type=float, default=_D.val_fraction, help="validation span (early stopping)")
     tr.add_argument("--test-fraction", type=float, default=_D.test_fraction, help="held-out span, the latest rows")
     tr.add_argument("--epochs", type=int, default=_D.epochs, help="at most")
@@ -47,7 +49,7 @@ def _cmd_train(args) -> int:
     from scalp_nautilus.models.training import train
 
     settings = TrainSettings(
-        seq_len=args.seq_len, horizon=args.horizon, alpha=args.alpha, val_fraction=args.val_fraction,
+        seq_len=args.seq_len, horizon=args.horizon, alpha=args.alpha, labels=args.labels, val_fraction=args.val_fraction,
         test_fraction=args.test_fraction, epochs=args.epochs, patience=args.patience, batch_size=args.batch_size,
         lr=args.lr, seed=args.seed, threads=args.threads,
     )

@@ -25,7 +25,8 @@ from scalp_nautilus.indicators.lob_vector import N_LOB_FEATURES
 from scalp_nautilus.models.labels import VOL_SCALE
 from scalp_nautilus.models.labels import label_classes
 from scalp_nautilus.models.labels import realised_vol
-from scalp_nautilus.models.labels import smoothed_moves
+from scalp_nautilus.models.labels import DEFAULT_LABELS
+from scalp_nautilus.models.labels import label_moves
 
 LOB_COLUMNS = tuple(f"lob_{i}" for i in range(N_LOB_FEATURES))
 COLUMNS = ("ts_event", "mid", "ofi", *LOB_COLUMNS)
@@ -95,7 +96,7 @@ class Samples:
     ends: np.ndarray  # int64 [S]
     labels: np.ndarray  # int64 [S], DOWN/FLAT/UP
     moves: np.ndarray  # float64 [S], l(t)
-    realised: np.ndarray  # float64 [S], the part of l(t) realised at t (`labels.smoothed_moves`)
+    realised: np.ndarray  # float64 [S], the smoothed label's part realised at t (`labels.smoothed_moves`)
     vol_bps: np.ndarray  # float32 [S], realised volatility over the horizon, bps
     ofi: np.ndarray  # float64 [S], the row's OFI (baseline)
     ts: np.ndarray  # int64 [S]
@@ -110,13 +111,16 @@ class Samples:
         return self.rows[self.ends[index][:, None] + offsets]
 
 
-def build_samples(pieces: list[Segment], seq_len: int, horizon: int, alpha: float) -> Samples:
-    """Every complete sample inside each piece (see the module doc)."""
+def build_samples(pieces: list[Segment], seq_len: int, horizon: int, alpha: float,
+                  labels: str = DEFAULT_LABELS) -> Samples:
+    """Every complete sample inside each piece (see the module doc), labelled by the `labels` kind
+    (`labels.LABEL_KINDS`). Samples start where the smoothed label's past mean exists for either
+    kind, so both kinds label the same samples and carry the same realised-part reference."""
     parts: dict[str, list[np.ndarray]] = {k: [np.zeros(0)] for k in ("ends", "moves", "realised", "vol", "ofi", "ts")}
     rows, spans, offset = [np.zeros((0, N_LOB_FEATURES), np.float32)], [], 0
     for piece in pieces:
         n = len(piece)
-        move, realised = smoothed_moves(piece.mid, horizon)
+        move, realised = label_moves(piece.mid, horizon, labels)
         vol = realised_vol(piece.mid, horizon)
         t = np.arange(max(seq_len, horizon) - 1, n - horizon)
         rows.append(piece.lob)

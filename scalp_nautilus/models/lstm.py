@@ -14,10 +14,10 @@ It keeps the last `seq_len` LOB vectors (`LOB_FEATURE_NAMES` order) and outputs 
   switch to the fallback is logged once, with its reason.
 
 The accuracy guard. A prediction whose most probable class is up or down is a direction call.
-After `horizon` (the model's k) more updates it is scored against the realised smoothed move of
-the training labels (`labels`), l = (m+ - m-) / m- with m+ the mean mid over the k updates after
-the call and m- over the k updates up to it: right if l has the call's sign (no move is not
-scored). When the last `accuracy_window` scored calls hold fewer than `min_accuracy` right ones,
+After `horizon` (the model's k) more updates it is scored against the realised move of the labels
+the model was trained on (`labels`): l = (m+ - ref) / ref with m+ the mean mid over the k updates
+after the call and ref the mid at the call (forward labels) or the mean over the k updates up to
+it (smoothed labels): right if l has the call's sign (no move is not scored). When the last `accuracy_window` scored calls hold fewer than `min_accuracy` right ones,
 the model is switched off (fallback, logged) until `reload()`, which reads the model file again (a retrained one, typically) and starts
 the count afresh. `training.direction_calls` is the same measure over recorded data. `reset()`
 clears the vectors, the mids and the count, but leaves the model as it is: a model the guard
@@ -111,7 +111,8 @@ class LSTMPredictor(WarmState, Indicator):
         self.active = False
         self._fallback_logged = False
         self._hits: deque[bool] = deque(maxlen=accuracy_window)
-        self._pending: deque[tuple[int, int, float]] = deque()  # (due update, call +1/-1, m-)
+        self._pending: deque[tuple[int, int, float]] = deque()  # (due update, call +1/-1, reference mid)
+        self._forward = False  # the loaded model's labels are forward ones (else smoothed)
         self._mids = np.zeros(1)
         self._reset()
         if model_path is not None:
@@ -176,6 +177,7 @@ class LSTMPredictor(WarmState, Indicator):
         self._torch = torch
         self.model = model
         self.horizon = model.horizon
+        self._forward = model.labels == "forward"
         self._mids = np.zeros(self.horizon)
         self._mid_count = 0
         self.active = True
@@ -255,15 +257,16 @@ class LSTMPredictor(WarmState, Indicator):
         probs = (p_down, p_flat, p_up)
         call = probs.index(max(probs)) - 1  # argmax (first of equals, as numpy's) -> -1 down, 0 flat, +1 up
         if call and self._mid_count >= self.horizon:
-            self._pending.append((self._mid_count + self.horizon, call, float(self._mids.mean())))
+            ref = self._mids[(self._mid_count - 1) % self.horizon] if self._forward else self._mids.mean()
+            self._pending.append((self._mid_count + self.horizon, call, float(ref)))
 
     def _track(self, mid: float) -> None:
         """Keep the last `horizon` mids and score the calls that have come due."""
         self._mids[self._mid_count % self.horizon] = mid
         self._mid_count += 1
         while self._pending and self._pending[0][0] == self._mid_count:
-            _, call, m_minus = self._pending.popleft()
-            move = (float(self._mids.mean()) - m_minus) / m_minus  # the ring holds the k mids after the call
+            _, call, ref = self._pending.popleft()
+            move = (float(self._mids.mean()) - ref) / ref  # the ring holds the k mids after the call
             if abs(move) <= NO_MOVE:
                 continue
             hit = (move > 0.0) == (call > 0)

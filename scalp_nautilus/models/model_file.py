@@ -35,6 +35,7 @@ import torch
 
 from scalp_nautilus.indicators.lob_vector import LOB_FEATURE_NAMES
 from scalp_nautilus.models.labels import CLASSES
+from scalp_nautilus.models.labels import LABEL_KINDS
 from scalp_nautilus.models.net import LOBNet
 from scalp_nautilus.models.settings import Architecture
 
@@ -63,6 +64,17 @@ class LoadedModel:
     @property
     def alpha(self) -> float:
         return float(self.metadata["alpha"])
+
+    @property
+    def labels(self) -> str:
+        """The kind of labels it was trained on (`labels.LABEL_KINDS`); files written before
+        forward labels existed were trained on the smoothed ones."""
+        return label_kind(self.metadata)
+
+
+def label_kind(metadata: dict) -> str:
+    labels = metadata.get("labels")
+    return labels.get("kind", "smoothed") if isinstance(labels, dict) else "smoothed"
 
 
 def library_versions() -> dict[str, str]:
@@ -141,6 +153,8 @@ def load_model(path: str | Path, seq_len: int | None = None) -> LoadedModel:
     if file_seq_len < 1 or horizon < 1 or not alpha >= 0.0 or majority not in range(len(CLASSES)):
         raise refuse(f"damaged metadata (seq_len {file_seq_len}, horizon {horizon}, alpha {alpha}, "
                      f"majority {majority})")
+    if label_kind(meta) not in LABEL_KINDS:
+        raise refuse(f"damaged metadata (label kind {label_kind(meta)!r}, expected one of {LABEL_KINDS})")
     if layout != LOB_FEATURE_NAMES:
         diff = next((i for i, (a, b) in enumerate(zip(layout, LOB_FEATURE_NAMES)) if a != b),
                     min(len(layout), len(LOB_FEATURE_NAMES)))
@@ -169,4 +183,5 @@ def describe(model: LoadedModel) -> str:
     m = model.metadata
     held = m.get("scores", {}).get("test", {}).get("model", {})
     score = f", held-out accuracy {held['accuracy']:.3f} macro-F1 {held['macro_f1']:.3f}" if held else ""
-    return f"seq_len {m['seq_len']}, horizon {m['horizon']} batches, alpha {m['alpha']:g}{score}"
+    return (f"seq_len {m['seq_len']}, horizon {m['horizon']} batches, {model.labels} labels, alpha "
+            f"{m['alpha']:g}{score}")

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from dataclasses import field
 
 from scalp_nautilus.indicators.lob_vector import N_LOB_FEATURES
+from scalp_nautilus.models.labels import DEFAULT_LABELS
+from scalp_nautilus.models.labels import LABEL_KINDS
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class TrainSettings:
     seq_len: int = 50  # LOB vectors per sample
     horizon: int = 50  # k, book batches
     alpha: float = 2e-5  # label threshold on l (0.2 bp)
+    labels: str = DEFAULT_LABELS  # forward (nothing known at t) or smoothed (DeepLOB's; part known at t)
     val_fraction: float = 0.15  # of the rows, after the training span: early stopping
     test_fraction: float = 0.15  # the latest rows: held out, scored once at the end
     epochs: int = 30  # at most
@@ -41,5 +44,7 @@ class TrainSettings:
         for name in ("seq_len", "horizon", "epochs", "patience", "batch_size", "threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.labels not in LABEL_KINDS:
+            raise ValueError(f"labels must be one of {LABEL_KINDS}, got {self.labels!r}")
         if not (self.alpha >= 0.0 and self.lr > 0.0):
             raise ValueError(f"need alpha >= 0 and lr > 0, got {self.alpha}, {self.lr}")

@@ -5,7 +5,8 @@ latest rows last; see `dataset.split_by_time`); samples are windows inside one s
 The network (`net.LOBNet`) minimises the sum of three losses on the training span, in shuffled
 mini-batches (shuffled within the training span only):
 
-    cross-entropy of the direction logits against the down/flat/up label, each class weighted
+    cross-entropy of the direction logits against the down/flat/up label (forward labels by
+    default, DeepLOB's smoothed ones with `labels="smoothed"`: `labels`), each class weighted
     by n / (3 n_class) over the training span (the class mix drifts a lot between sessions, and
     an unweighted fit on a few thousand samples settles on always calling the majority class)
   + binary cross-entropy of the confidence logit against "the direction head's argmax is the label"
@@ -16,9 +17,10 @@ and keeps the weights of the epoch with the lowest validation loss (early stoppi
 (and the validation span's) are printed and stored in the model file next to two baselines: the
 training span's majority class, always; and the sign of the row's OFI (up if > 0, down if < 0,
 flat if 0). A third line, the "realised part", classifies (mid[t] - m-(t)) / m-(t) with alpha: the
-share of the label already known at t from the mid path, which the model does not see (its input
-is the LOB vector only). On the real captures it scores far above the model and both baselines,
-so read the model's scores against it too. Runs are seeded and deterministic on the CPU for a
+share of a smoothed label already known at t from the mid path, which the model does not see (its
+input is the LOB vector only). On the real captures it scores far above the model and both
+baselines on smoothed labels, so read the model's scores against it too; against forward labels it
+is a momentum baseline and holds no leak. `evaluate` scores the model against both kinds of labels. Runs are seeded and deterministic on the CPU for a
 given thread count.
 
 Scores: accuracy; macro-F1, the mean F1 over the classes present in the truth or the predictions
@@ -47,6 +49,8 @@ from scalp_nautilus.models.labels import CLASSES
 from scalp_nautilus.models.labels import DOWN
 from scalp_nautilus.models.labels import FLAT
 from scalp_nautilus.models.labels import GUARD_WINDOW
+from scalp_nautilus.models.labels import LABEL_DEFINITIONS
+from scalp_nautilus.models.labels import LABEL_KINDS
 from scalp_nautilus.models.labels import UP
 from scalp_nautilus.models.labels import label_classes
 from scalp_nautilus.models.labels import move_sign
@@ -60,8 +64,6 @@ from scalp_nautilus.models.settings import TrainSettings
 
 log = logging.getLogger(__name__)
 
-LABEL_DEFINITION = ("DeepLOB smoothed means: l = (mean(mid[t+1..t+k]) - mean(mid[t-k+1..t])) / mean(mid[t-k+1..t]); "
-                    "up l > alpha, down l < -alpha, else flat")
 
 
 # ---------------------------------------------------------------------- scores
@@ -127,7 +129,8 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
 
 def format_report(title: str, report: dict) -> str:
     counts = ", ".join(f"{k} {v}" for k, v in report["class_counts"].items())
-    lines = [f"{title}: {report['samples']} samples ({counts})",
+    kind = f", {report['labels']} labels" if "labels" in report else ""
+    lines = [f"{title}: {report['samples']} samples{kind} ({counts})",
              f"  {'':<26s} {'accuracy':>8s} {'macro-F1':>8s}   confusion (rows true, cols predicted: down flat up)"]
     for key, label in (("model", "model"), ("majority", "baseline: majority"), ("ofi_sign", "baseline: sign of OFI"),
                        ("realised_part", "reference: realised part")):
@@ -140,6 +143,11 @@ def format_report(title: str, report: dict) -> str:
     lines.append(f"  confidence: mean {c['mean']:.3f} vs realised accuracy {c['accuracy']:.3f}; volatility (bps): "
                  f"predicted mean {v['predicted_mean']:.3f}, realised {v['realised_mean']:.3f}, MAE {v['mae']:.3f}, "
                  f"corr {v['corr']:.3f}")
+    for kind, by in report.get("by_labels", {}).items():
+        row = "; ".join(f"{label} {by[key]['accuracy']:.3f} / {by[key]['macro_f1']:.3f}"
+                        for key, label in (("model", "model"), ("majority", "majority"), ("ofi_sign", "OFI sign"),
+                                           ("realised_part", "realised part")))
+        lines.append(f"  against {kind} labels (accuracy / macro-F1): {row}")
     return "\n".join(lines)
 
 
@@ -238,7 +246,7 @@ def train(feature_paths: list[str | Path], out: str | Path, settings: TrainSetti
     """Train on recorded features and write the model file; returns its metadata."""
     segments = read_features(feature_paths)
     pieces = split_by_time(segments, settings.val_fraction, settings.test_fraction)
-    samples = {name: build_samples(pieces[name], settings.seq_len, settings.horizon, settings.alpha)
+    samples = {name: build_samples(pieces[name], settings.seq_len, settings.horizon, settings.alpha, settings.labels)
                for name in SPLITS}
     need = max(settings.seq_len, settings.horizon) + settings.horizon
     for name, s in samples.items():
@@ -258,7 +266,7 @@ def train(feature_paths: list[str | Path], out: str | Path, settings: TrainSetti
         "seq_len": settings.seq_len,
         "horizon": settings.horizon,
         "alpha": settings.alpha,
-        "labels": {"classes": list(CLASSES), "definition": LABEL_DEFINITION,
+        "labels": {"kind": settings.labels, "classes": list(CLASSES), "definition": LABEL_DEFINITIONS[settings.labels],
                    "volatility": "sqrt(sum of squared log returns of mid[t..t+k]), bps"},
         "confidence": "P(the direction head's argmax is the right class), trained by binary cross-entropy",
         "majority_class": majority,
@@ -284,8 +292,18 @@ def train(feature_paths: list[str | Path], out: str | Path, settings: TrainSetti
 def evaluate(model: str | Path | LoadedModel, feature_paths: list[str | Path]) -> dict:
     """Re-score a model on other recorded data (every complete sample of every file)."""
     loaded = model if isinstance(model, LoadedModel) else load_model(model)
-    samples = build_samples(read_features(feature_paths), loaded.seq_len, loaded.horizon, loaded.alpha)
+    segments = read_features(feature_paths)
+    majority = int(loaded.metadata["majority_class"])
+    both = {kind: build_samples(segments, loaded.seq_len, loaded.horizon, loaded.alpha, kind) for kind in LABEL_KINDS}
+    samples = both[loaded.labels]
     if len(samples) == 0:
         raise ValueError(f"no complete sample in {[str(p) for p in feature_paths]} (each needs "
                          f"{max(loaded.seq_len, loaded.horizon) + loaded.horizon} warm rows of one file)")
-    return assess(samples, predict_samples(loaded.net, samples), int(loaded.metadata["majority_class"]), loaded.alpha)
+    outputs = predict_samples(loaded.net, samples)  # both kinds label the same windows
+    report = assess(samples, outputs, majority, loaded.alpha)
+    report["labels"] = loaded.labels
+    report["by_labels"] = {}
+    for kind, s in both.items():
+        full = assess(s, outputs, majority, loaded.alpha)
+        report["by_labels"][kind] = {key: full[key] for key in ("model", "majority", "ofi_sign", "realised_part")}
+    return report

@@ -88,10 +88,19 @@ class VPINSettings(_Section, frozen=True):
     n_buckets: Count = 50
     thresholds: Factors = (0.3, 0.5, 0.7)  # LOW below the first, MEDIUM below the second, EXTREME above the third
     multipliers: tuple[Unit, Unit, Unit, Unit] = (1.0, 0.5, 0.25, 0.0)  # size x per regime LOW..EXTREME
+    # `quantile`: the bounds are these quantiles of the instrument's own last `quantile_history` VPIN
+    # values (`thresholds` apply until `quantile_min` are held); `fixed`: `thresholds` always.
+    threshold_mode: Literal["fixed", "quantile"] = "fixed"
+    threshold_quantiles: Factors = (0.5, 0.75, 0.95)
+    quantile_history: Count = 500
+    quantile_min: Count = 50
 
     def __post_init__(self) -> None:
         low, medium, high = self.thresholds
         _increasing("vpin.thresholds", low=low, medium=medium, high=high)
+        low, medium, high = self.threshold_quantiles
+        _increasing("vpin.threshold_quantiles", low=low, medium=medium, high=high)
+        _increasing("vpin", quantile_min=self.quantile_min, quantile_history=self.quantile_history)
 
     @property
     def window_volume(self) -> float:
@@ -174,8 +183,18 @@ class RegimeSettings(_Section, frozen=True):
     activity_factors: Factors = (1.0, 0.7, 0.5)  # active / normal / quiet
     min_multiplier: Unit = 0.2
     max_multiplier: Unit = 1.0
+    # `quantile`: each axis's (low, high) bounds are these quantiles of its own last
+    # `quantile_history` values, sampled every `quantile_sample_s` (the fixed bounds above apply
+    # until `quantile_min` samples are held); `fixed`: the bounds above always.
+    threshold_mode: Literal["fixed", "quantile"] = "fixed"
+    quantiles: tuple[Unit, Unit] = (0.2, 0.8)
+    quantile_history: Count = 1800
+    quantile_min: Count = 60
+    quantile_sample_s: Positive = 1.0
 
     def __post_init__(self) -> None:
+        _increasing("regime.quantiles", low=self.quantiles[0], high=self.quantiles[1])
+        _increasing("regime", quantile_min=self.quantile_min, quantile_history=self.quantile_history)
         _increasing("regime", spread_tight_bps=self.spread_tight_bps, spread_wide_bps=self.spread_wide_bps)
         _increasing("regime", depth_thin=self.depth_thin, depth_thick=self.depth_thick)
         _increasing("regime", activity_quiet=self.activity_quiet, activity_active=self.activity_active)
@@ -357,14 +376,18 @@ def build_pipeline(config: ScalpStrategyConfig) -> FeaturePipeline:
         config.liquidity, config.funding,
     )
     return FeaturePipeline(
-        vpin=VPIN(v.window_volume, v.n_buckets, v.thresholds, v.multipliers),
+        vpin=VPIN(
+            v.window_volume, v.n_buckets, v.thresholds, v.multipliers, v.threshold_mode, v.threshold_quantiles,
+            v.quantile_history, v.quantile_min,
+        ),
         classifier=LeeReadyClassifier(config.classifier.ignore_venue, config.classifier.tick_share_warning),
         ofi=OrderFlowImbalance(config.ofi.levels, config.ofi.zscore_window),
         cvd=CumulativeVolumeDelta(_ns(c.bucket_s), c.window, c.zscore_window),
         regime=MicrostructureRegime(
             r.spread_tight_bps, r.spread_wide_bps, r.depth_thick, r.depth_thin, r.activity_active,
             r.activity_quiet, _ns(r.activity_window_s), r.spread_factors, r.depth_factors,
-            r.activity_factors, r.min_multiplier, r.max_multiplier,
+            r.activity_factors, r.min_multiplier, r.max_multiplier, r.threshold_mode, r.quantiles,
+            r.quantile_history, r.quantile_min, _ns(r.quantile_sample_s),
         ),
         liquidity=LiquidityMetrics(
             levels=liq.levels, slippage_size=liq.slippage_size, ewma_alpha=liq.ewma_alpha,

@@ -1,0 +1,140 @@
+"""Streaming a catalog through a `BacktestEngine` in bounded memory, funding data included.
+
+Nautilus 1.231's `BacktestNode` streams (`chunk_size`) through one Rust `DataBackendSession` that
+decodes only the types it knows natively (deltas, trades, quotes, bars, mark prices);
+`FundingRateUpdate` is not one of them, so the session treats it as a custom type and stops with
+"custom data type 'FundingRateUpdate' is not registered with an Arrow schema containing ts_init"
+(`ParquetDataCatalog._nautilus_data_cls_to_data_type` has no entry for it, and registering a
+custom class would hand the engine `CustomData` wrappers instead of funding updates).
+
+`StreamingBacktestNode` instead gives the engine one generator per data config
+(`BacktestEngine.add_data_iterator`, the engine's own low-level streaming API): Rust-native types
+through a session of their own, every other type file by file and record batch by record batch
+through the catalog's Arrow decoder. The engine's iterator merges the streams by ``ts_init``,
+ties going to the stream added first: the data configs' order, which is also the order whole
+loading leaves equal timestamps in (its stable sort of the configs' data concatenated). So a
+streamed run replays exactly the event sequence of a whole-loaded one, holding at most one chunk
+per stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pyarrow.parquet as pq
+
+from nautilus_trader.backtest.config import BacktestDataConfig
+from nautilus_trader.backtest.engine import BacktestEngine
+from nautilus_trader.backtest.node import BacktestNode
+from nautilus_trader.core.nautilus_pyo3 import DataBackendSession
+from nautilus_trader.core.nautilus_pyo3 import drop_cvec_pycapsule
+from nautilus_trader.model.data import capsule_to_list
+from nautilus_trader.model.data import pyo3_list_to_data_list
+from nautilus_trader.persistence.catalog import ParquetDataCatalog
+from nautilus_trader.serialization.arrow.serializer import ArrowSerializer
+
+from scalp_nautilus.config import parse_utc
+
+
+def _ns(value) -> int | None:
+    return None if value is None else parse_utc(value).value
+
+
+def _identifiers(config: BacktestDataConfig) -> list[str] | None:
+    return [str(config.instrument_id)] if config.instrument_id else None
+
+
+def _native_chunks(catalog: ParquetDataCatalog, config: BacktestDataConfig, chunk_size: int) -> Iterator[list]:
+    """A Rust session over one data config's files: chunks of at most `chunk_size` objects."""
+    session = catalog.backend_session(
+        data_cls=config.data_type,
+        identifiers=_identifiers(config),
+        start=config.start_time,
+        end=config.end_time,
+        session=DataBackendSession(chunk_size=chunk_size),
+    )
+    for chunk in session.to_query_result():
+        if isinstance(chunk, list):
+            yield pyo3_list_to_data_list(chunk)
+        else:
+            data = capsule_to_list(chunk)
+            drop_cvec_pycapsule(chunk)  # the capsule's destructor is a no-op: give the Vec back
+            yield data
+
+
+def _files(catalog: ParquetDataCatalog, config: BacktestDataConfig) -> list[str]:
+    """The config's files in time order (a directory's files hold disjoint ``ts_init`` spans and
+    are named by them in fixed-width ISO form, so the name order is the time order)."""
+    cls = config.data_type
+    files = catalog.filter_files(
+        cls, catalog.get_file_list_from_data_cls(cls), _identifiers(config), config.start_time, config.end_time,
+    )
+    return sorted(files, key=lambda f: f.rsplit("/", 1)[-1])
+
+
+def data_bounds(config: BacktestDataConfig) -> tuple[int, int] | None:
+    """First and last ``ts_init`` a config replays (from the ``ts_init`` column of its first and
+    last files only), or None when it holds nothing in its span."""
+    files = _files(BacktestNode.load_catalog(config), config)
+    if not files:
+        return None
+    start, end = _ns(config.start_time), _ns(config.end_time)
+    firsts, lasts = (_kept(pq.read_table(f, columns=["ts_init"]).column("ts_init").to_numpy(), start, end) for f in (files[0], files[-1]))
+    if not len(firsts) or not len(lasts):
+        return None
+    return int(firsts.min()), int(lasts.max())
+
+
+def _kept(ts, start: int | None, end: int | None):
+    if start is not None:
+        ts = ts[ts >= start]
+    if end is not None:
+        ts = ts[ts <= end]
+    return ts
+
+
+def _arrow_chunks(catalog: ParquetDataCatalog, config: BacktestDataConfig, chunk_size: int) -> Iterator[list]:
+    """Any other type: its files in time order, each read in record batches of `chunk_size` rows
+    through the Arrow deserializer the catalog's own queries use, kept to the config's span."""
+    cls = config.data_type
+    start, end = _ns(config.start_time), _ns(config.end_time)
+    for file in _files(catalog, config):
+        for batch in pq.ParquetFile(file).iter_batches(batch_size=chunk_size):
+            data = ArrowSerializer.deserialize(data_cls=cls, batch=batch)
+            data = [d for d in data if (start is None or d.ts_init >= start) and (end is None or d.ts_init <= end)]
+            if data:
+                yield data
+
+
+def data_chunks(config: BacktestDataConfig, chunk_size: int) -> Iterator[list]:
+    """One data config's objects in ``ts_init`` order, `chunk_size` at a time."""
+    catalog = BacktestNode.load_catalog(config)
+    if ParquetDataCatalog._nautilus_data_cls_to_data_type(config.data_type) is not None:
+        return _native_chunks(catalog, config, chunk_size)
+    return _arrow_chunks(catalog, config, chunk_size)
+
+
+class StreamingBacktestNode(BacktestNode):
+    """A `BacktestNode` whose streamed runs (`chunk_size` set) accept every catalog type."""
+
+    def _run_streaming(
+        self,
+        run_config_id: str,
+        engine: BacktestEngine,
+        data_configs: list[BacktestDataConfig],
+        chunk_size: int,
+        start: str | int | None = None,
+        end: str | int | None = None,
+    ) -> None:
+        # Without preloaded data the engine would run its clocks from 1970 to 2100: give it the span
+        # whole loading would take, the first and last event of any type.
+        bounds = [b for b in map(data_bounds, data_configs) if b]
+        if not bounds:
+            raise ValueError(f"run {run_config_id}: the catalog holds no data for its data configs")
+        for i, config in enumerate(data_configs):
+            engine.add_data_iterator(f"{i}:{config.data_type.__name__}", data_chunks(config, chunk_size))
+        engine.run(
+            start=start if start is not None else min(a for a, _ in bounds),
+            end=end if end is not None else max(b for _, b in bounds),
+            run_config_id=run_config_id,
+        )

@@ -1,0 +1,133 @@
+"""`scalp-nautilus sweep` / `walk-forward`: bad input stops before any work naming the file and the
+key; on Ray, a task's row equals the same backtest run alone in this process (the oracle), and a
+worker killed mid-run is reported failed while the other tasks complete."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from scalp_nautilus.backtest.sweep import load_sweep
+from scalp_nautilus.backtest.sweep import run_one
+from scalp_nautilus.backtest.sweep import run_sweep
+from scalp_nautilus.backtest.sweep import walk_forward
+from scalp_nautilus.config import ConfigError
+from tests.capture_catalogs import capture_catalog  # noqa: F401 (fixture)
+from tests.capture_catalogs import strategy_overrides
+from tests.config_files import write_config
+
+RANGES = [
+    {"start": "2023-04-04T23:59:00Z", "end": "2023-04-05T00:02:00Z"},
+    {"start": "2023-04-05T00:02:00Z", "end": "2023-04-05T00:05:00Z"},
+]
+
+
+def sweep_file(tmp_path: Path, cat, **changes) -> Path:
+    write_config(tmp_path, strategy=strategy_overrides(cat), catalog=str(cat.path), instrument_id=cat.instrument_id,
+                 plots=False, **{"venue.name": "BINANCE"})
+    cfg = {
+        "backtest_config": "backtest.yaml", "ranges": RANGES, "grid": {"exits.stop_k": [1.5, 2.0]}, "num_cpus": 2,
+        "out": str(tmp_path / "results.csv"), "reports_dir": str(tmp_path / "runs"),
+    }
+    cfg.update(changes)
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.mark.real_data
+@pytest.mark.parametrize("changes, message", [
+    ({"grdi": {"exits.stop_k": [1.0]}}, "key `grdi`"),
+    ({"grid": {}}, "key `grid`: empty"),
+    ({"grid": {"exits.stop_k": []}}, "key `grid.exits.stop_k`: an empty list"),
+    ({"grid": {"exits.stop_kk": [1.0]}}, "exits.stop_kk"),
+    ({"grid": {"exits.stop_k": [-1.0]}}, "exits.stop_k"),
+    ({"ranges": [{"start": "2023-04-05T00:02:00Z", "end": "2023-04-05T00:01:00Z"}]}, "key `ranges[0]`: inverted range"),
+    ({"ranges": [RANGES[0], {"start": "2023-04-05T00:02:00Z", "end": "2023-04-06T00:00:00Z"}]}, "key `ranges[1]`"),
+    ({"method": "optuna"}, "key `trials`"),
+])
+def test_bad_input_stops_before_any_work_naming_file_and_key(changes, message, capture_catalog, tmp_path):  # noqa: F811
+    path = sweep_file(tmp_path, capture_catalog("usdm_2023_04"), **changes)
+    with pytest.raises(ConfigError) as err:
+        load_sweep(path)
+    assert str(path) in str(err.value) and message in str(err.value)
+    assert not (tmp_path / "runs").exists()
+
+
+def _kill_first_task_worker(stop: threading.Event, killed: list) -> None:
+    """Find a Ray worker running a sweep task (its process title `ray::run_one`) and SIGKILL it."""
+    while not stop.is_set() and not killed:
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if cmdline.startswith(b"ray::run_one"):
+                time.sleep(2.0)  # mid-run
+                os.kill(int(pid), signal.SIGKILL)
+                killed.append(int(pid))
+                return
+        time.sleep(0.2)
+
+
+@pytest.mark.real_data
+@pytest.mark.slow
+def test_ray_tasks_equal_runs_alone_and_a_killed_worker_is_reported(capture_catalog, tmp_path):  # noqa: F811
+    import ray
+
+    cat = capture_catalog("usdm_2023_04")
+    # three tasks on two CPUs: the killed one is among the first two, the third starts after
+    plan = load_sweep(sweep_file(tmp_path, cat, grid={"exits.stop_k": [1.5, 2.0, 3.0]}, ranges=RANGES[:1]))
+    stop, killed = threading.Event(), []
+    killer = threading.Thread(target=_kill_first_task_worker, args=(stop, killed))
+    killer.start()
+    try:
+        table = run_sweep(plan)
+    finally:
+        stop.set()
+        killer.join()
+        ray.shutdown()
+    assert len(killed) == 1 and len(table) == 3
+    failed = table[table["status"] == "failed"]
+    assert len(failed) == 1 and failed["error"].iloc[0]
+    ok = table[table["status"] == "ok"]
+    assert len(ok) == 2
+    assert pd.read_csv(plan.settings.out)["status"].tolist() == table["status"].tolist()
+    # the oracle: each surviving task's row is the same backtest run alone in this process
+    for _, row in ok.iterrows():
+        point = {"exits.stop_k": row["set.exits.stop_k"]}
+        alone = run_one(str(plan.backtest_config), point, row["start"], row["end"], str(tmp_path / f"alone{row['task']}"))
+        for key, value in alone.items():
+            if key in ("wall_s",):
+                continue
+            assert (math.isnan(value) and math.isnan(row[key])) if isinstance(value, float) and math.isnan(value) \
+                else row[key] == pytest.approx(value, rel=0, abs=0), key
+
+
+def test_walk_forward_chooses_in_sample_and_reads_out_of_sample():
+    """The chain from a hand-made table: window 0's best (by net) is stop 2.0, whose window-1 row
+    is the out-of-sample figure; window 1's best is stop 1.5, read on window 2."""
+    from scalp_nautilus.backtest.sweep import SweepPlan
+    from scalp_nautilus.backtest.sweep import SweepSettings
+
+    w = ["a", "b", "c"]
+    settings = SweepSettings(grid={"exits.stop_k": [1.5, 2.0]}, metric="net")
+    plan = SweepPlan(Path("s.yaml"), settings, Path("b.yaml"), [], [(w[0], w[1]), (w[1], w[2]), (w[2], "d")])
+    table = pd.DataFrame({
+        "set.exits.stop_k": [1.5, 2.0, 1.5, 2.0, 1.5, 2.0],
+        "start": [w[0], w[0], w[1], w[1], w[2], w[2]],
+        "status": ["ok"] * 6,
+        "net": [1.0, 3.0, 5.0, -2.0, 7.0, 11.0],
+    })
+    chain = walk_forward(plan, table)
+    assert chain["chosen"].tolist() == [{"exits.stop_k": 2.0}, {"exits.stop_k": 1.5}]
+    assert chain["in_sample"].tolist() == [3.0, 5.0]
+    assert chain["out_of_sample"].tolist() == [-2.0, 7.0]
