@@ -162,12 +162,18 @@ def test_converted_trades_and_tickers(served):
     assert len({t["nextFundingTime"] for t in tickers}) == 2
 
 
-def test_bybit_capture_is_replayed_as_recorded(shared_data):
-    """The shared Bybit fixture (orderbook.500.XRPUSDT, 50 messages) served by the Bybit venue:
-    every message as recorded (type, levels, seq, ts, cts), u numbered as recorded from the
-    snapshot, and the book it builds by Bybit's rules equal to the recorded messages' book."""
+@pytest.mark.parametrize("form", ["bare", "recorder"])
+def test_bybit_capture_is_replayed_as_recorded(shared_data, tmp_path, form):
+    """The shared Bybit fixture (orderbook.500.XRPUSDT, 50 messages) served by the Bybit venue, as it
+    is (one JSON a line) and as `scalp-nautilus record` writes it (gzip, receive time first): every
+    message as recorded (type, levels, seq, ts, cts), u numbered as recorded from the snapshot, and
+    the book it builds by Bybit's rules equal to the recorded messages' book."""
     path = shared_data / "bybit" / "2024-12-01_XRPUSDT_ob500.data"
     recorded = [json.loads(line) for line in path.read_text().splitlines()]
+    if form == "recorder":
+        path = tmp_path / "XRPUSDT_20241201T000000Z.gz"
+        with gzip.open(path, "wt") as fh:
+            fh.writelines(f"{m['ts'] * 1_000_000 + 1_500_000} {json.dumps(m)}\n" for m in recorded)
     settings = venue_settings(shared_data, api="bybit", captures=[str(path)], speed=50.0, rebase_time=False)
     received, view = collect_public_stream(settings, "XRPUSDT", topics=["orderbook.500.XRPUSDT"])
     books = [m for m in received if m.get("topic") == "orderbook.500.XRPUSDT"]

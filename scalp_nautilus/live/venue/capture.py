@@ -32,6 +32,7 @@ from pathlib import Path
 import msgspec
 
 from scalp_nautilus.data.binance_capture import CaptureStats
+from scalp_nautilus.data.binance_capture import _open_lines
 from scalp_nautilus.data.binance_capture import read_lines
 from scalp_nautilus.data.binance_sync import BookSync
 from scalp_nautilus.data.binance_sync import Sync
@@ -126,47 +127,65 @@ def load_capture(paths: list[str | Path], symbol: str | None = None) -> Capture:
 
 
 def _is_bybit_capture(path: Path) -> bool:
-    if path.suffix == ".gz":
-        return False
-    with path.open("rb") as fh:
-        return fh.readline().lstrip().startswith(b'{"topic"')
+    """Bybit's messages (``{"topic": ...``), bare (one JSON a line) or as the recorder writes them."""
+    first = next(_open_lines(path), b"").lstrip()
+    return (first if first.startswith(b"{") else first.partition(b" ")[2]).startswith(b'{"topic"')
+
+
+def _bybit_messages(paths: list[Path], stats: CaptureStats):
+    """(file:line, receive time ns or None, message): bare JSON lines (the shared fixture) carry no
+    receive time; the recorder's lines (`read_lines`) do."""
+    for path in paths:
+        if not next(_open_lines(path), b"").lstrip().startswith(b"{"):
+            yield from read_lines([path], stats)
+            continue
+        for n, line in enumerate(_open_lines(path), 1):
+            stats.lines += 1
+            try:
+                yield f"{path.name}:{n}", None, msgspec.json.decode(line)
+            except msgspec.DecodeError as exc:
+                stats.malformed_lines += 1
+                log.warning("%s:%d: not JSON (%s); skipped (counted)", path.name, n, exc)
 
 
 def load_bybit_book_capture(paths: list[str | Path], symbol: str | None = None) -> Capture:
-    """A recorded Bybit ``orderbook.<depth>.<symbol>`` stream (one JSON message a line, Bybit's own
-    messages as received) in the venue's terms, so it is replayed as recorded: the snapshot is the
-    capture's depth snapshot (``lastUpdateId`` its ``seq``), each delta a depth diff whose update
-    id is its ``seq`` and whose previous id is the message before's (``U`` = ``pu`` = that ``seq``),
-    so Binance's chain rule holds exactly while no message is missing; ``E`` and ``T`` are ``ts``
-    (the time Nautilus stamps a Bybit book with), ``cts`` is kept. Paced by ``ts`` (the capture
-    has no receive times). Other topics are skipped."""
+    """A recorded Bybit ``orderbook.<depth>.<symbol>`` stream (Bybit's own messages as received: one
+    JSON a line, or ``<receive time> <JSON>`` as `scalp-nautilus record` writes them) in the
+    venue's terms, so it is replayed as recorded: the snapshot is the capture's depth snapshot
+    (``lastUpdateId`` its ``seq``), each delta a depth diff whose update id is its ``seq`` and whose
+    previous id is the message before's (``U`` = ``pu`` = that ``seq``), so Binance's chain rule
+    holds exactly while no message is missing; ``E`` and ``T`` are ``ts`` (the time Nautilus
+    stamps a Bybit book with), ``cts`` is kept. Paced by the receive times, or by ``ts`` without
+    them. Other topics and symbols are counted in `skipped`."""
     stats = CaptureStats()
     events: list[ReplayEvent] = []
     skipped: Counter = Counter()
     prev_seq: int | None = None
-    for path in map(Path, paths):
-        for n, line in enumerate(path.read_text().splitlines(), 1):
-            stats.lines += 1
-            try:
-                msg = msgspec.json.decode(line)
-                topic, kind, data = msg["topic"], msg["type"], msg["data"]
-                sym, seq, ts, cts = data["s"], int(data["seq"]), int(msg["ts"]), int(msg.get("cts") or msg["ts"])
-            except (msgspec.DecodeError, KeyError, TypeError, ValueError) as exc:
-                stats.malformed_lines += 1
-                log.warning("%s:%d: not a Bybit order-book message (%s); skipped (counted)", path.name, n, exc)
+    last_recv = 0
+    for where, recv, msg in _bybit_messages([Path(p) for p in paths], stats):
+        try:
+            topic, kind, data = msg["topic"], msg["type"], msg["data"]
+            if not topic.startswith("orderbook."):
+                skipped[f"topic {topic.split('.')[0]}"] += 1
                 continue
-            if not topic.startswith("orderbook.") or (symbol is not None and sym != symbol):
-                skipped[f"topic {topic}"] += 1
-                continue
-            symbol = sym
-            if kind == "snapshot":
-                snap = {"lastUpdateId": seq, "E": ts, "T": ts, "cts": cts, "bids": data["b"], "asks": data["a"]}
-                events.append(ReplayEvent(ts * 1_000_000, SNAPSHOT, "", snap))
-            else:
-                diff = {"e": "depthUpdate", "E": ts, "T": ts, "cts": cts, "s": sym, "U": prev_seq or seq, "u": seq,
-                        "pu": prev_seq, "b": data["b"], "a": data["a"]}
-                events.append(ReplayEvent(ts * 1_000_000, "depth", topic, diff))
-            prev_seq = seq
+            sym, seq, ts, cts = data["s"], int(data["seq"]), int(msg["ts"]), int(msg.get("cts") or msg["ts"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            stats.malformed_lines += 1
+            log.warning("%s: not a Bybit message (%s); skipped (counted)", where, exc)
+            continue
+        if symbol is not None and sym != symbol:
+            skipped[f"symbol {sym}"] += 1
+            continue
+        symbol = sym
+        last_recv = max(last_recv, recv if recv is not None else ts * 1_000_000)
+        if kind == "snapshot":
+            snap = {"lastUpdateId": seq, "E": ts, "T": ts, "cts": cts, "bids": data["b"], "asks": data["a"]}
+            events.append(ReplayEvent(last_recv, SNAPSHOT, "", snap))
+        else:
+            diff = {"e": "depthUpdate", "E": ts, "T": ts, "cts": cts, "s": sym, "U": prev_seq or seq, "u": seq,
+                    "pu": prev_seq, "b": data["b"], "a": data["a"]}
+            events.append(ReplayEvent(last_recv, "depth", topic, diff))
+        prev_seq = seq
     if not events or symbol is None:
         raise ValueError(f"no Bybit order-book message in {', '.join(map(str, paths))}")
     return Capture(symbol, events, stats, skipped)
