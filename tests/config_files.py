@@ -19,10 +19,10 @@ def _apply(cfg: dict, changes: dict) -> dict:
     return cfg
 
 
-def write_config(tmp_path: Path, strategy: dict | None = None, **changes) -> Path:
-    """configs/backtest.yaml with dotted `changes`, and configs/strategy.yaml with the dotted
-    `strategy` changes beside it (where backtest.yaml's `strategy.config_file` finds it)."""
-    cfg = _apply(yaml.safe_load((ROOT / "configs" / "backtest.yaml").read_text()), changes)
+def write_config(tmp_path: Path, strategy: dict | None = None, base: str = "backtest.yaml", **changes) -> Path:
+    """configs/`base` (backtest.yaml) with dotted `changes`, and configs/strategy.yaml with the dotted
+    `strategy` changes beside it (where the backtest config's `strategy.config_file` finds it)."""
+    cfg = _apply(yaml.safe_load((ROOT / "configs" / base).read_text()), changes)
     strat = _apply(yaml.safe_load((ROOT / "configs" / "strategy.yaml").read_text()), strategy or {})
     (tmp_path / "strategy.yaml").write_text(yaml.safe_dump(strat))
     path = tmp_path / "backtest.yaml"

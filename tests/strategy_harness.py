@@ -61,7 +61,7 @@ def simulated(minutes: float, seed: int = 7) -> tuple:
 
 
 def run_engine(instrument, events, strategies, latency_ms: float = 5.0, balance: str = "10000 USDT",
-               custom: list = ()) -> BacktestEngine:
+               custom: list = (), queue_position: bool = False, prob_fill_on_limit: float = 1.0) -> BacktestEngine:
     """Run `strategies` over `events` (and `custom` data from the venue's client, as an adapter
     would publish it); the engine is returned un-disposed for its reports."""
     engine = BacktestEngine(BacktestEngineConfig(
@@ -76,11 +76,12 @@ def run_engine(instrument, events, strategies, latency_ms: float = 5.0, balance:
         base_currency=None,
         default_leverage=Decimal(10),
         book_type=BookType.L2_MBP,
-        fill_model=FillModel(prob_fill_on_limit=1.0, prob_slippage=0.0, random_seed=42),
+        fill_model=FillModel(prob_fill_on_limit=prob_fill_on_limit, prob_slippage=0.0, random_seed=42),
         latency_model=LatencyModel(base_latency_nanos=round(latency_ms * 1e6)),
         fee_model=RateFeeModel(),
         trade_execution=True,
         liquidity_consumption=True,
+        queue_position=queue_position,
     )
     engine.add_instrument(instrument)
     by_type: dict[type, list] = {}
@@ -113,6 +114,11 @@ class ForcedEntry(ScalpStrategy):
             self.forced_at = row.ts_event
             return self.plan
         return super()._decide(row)
+
+    def _signal(self, row, state):
+        if self.execution.plan is self.plan:
+            return self.plan  # the forced maker entry still rests: its signal holds
+        return super()._signal(row, state)
 
 
 def forced_plan(direction: int, size: float, stop_distance: float, take_profit: float = 0.0, time_stop_ns: int = 0) -> Decision:

@@ -120,3 +120,36 @@ def test_model_file_from_the_strategy_yaml_is_loaded_and_used(tmp_path, caplog):
     assert len(predicted) > 100 and len(predicted) > 0.5 * len(active)
     e5 = math.exp(5.0)
     assert predicted["lstm_direction"].to_numpy() == pytest.approx((e5 - 1) / (e5 + 2))
+
+
+@pytest.mark.slow
+def test_default_simulated_run_books_no_losing_take_profit_and_maker_runs_report_markouts(tmp_path, capsys):
+    """The README's default run (60 simulated minutes, configs/backtest.yaml) and the maker example
+    (configs/backtest_maker.yaml) on the same market. Take-profits sit beyond the round trip's fees
+    plus the spread and go out as limits at their price: none nets below zero after its fees.
+    Maker entries are post-only, so every entry fill is a maker fill (none crossed the spread); the
+    reports carry the markouts and the execution counts."""
+    catalog = tmp_path / "cat"
+    assert main(["data", "simulate", "--catalog", str(catalog)]) == 0
+    outs = {}
+    for base in ("backtest.yaml", "backtest_maker.yaml"):
+        reports = tmp_path / base.removesuffix(".yaml")
+        config = write_config(tmp_path, base=base, catalog=str(catalog), reports_dir=str(reports), plots=False)
+        capsys.readouterr()
+        assert main(["backtest", "--config", str(config)]) == 0
+        outs[base] = capsys.readouterr().out
+        trips = pd.read_csv(reports / "round_trips.csv")
+        take_profits = trips[trips["exit_reason"] == "take_profit"]
+        assert len(take_profits) >= 3, base
+        assert (take_profits["realized_pnl"] >= 0.0).all(), take_profits
+        fills = pd.read_csv(reports / "fills.csv")
+        per_fill = pd.read_csv(reports / "markouts.csv")
+        assert {"markout_1s_bps", "markout_5s_bps", "markout_30s_bps"} <= set(fills.columns)
+        assert per_fill["markout_1s_bps"].notna().mean() > 0.9  # all but fills in the last second
+        assert "break-even" in outs[base] and "markouts (bps" in outs[base]
+    taker, maker = outs["backtest.yaml"], outs["backtest_maker.yaml"]
+    assert "break-even      10.00 bps" in taker and "break-even      4.00 bps" in maker
+    assert re.search(r"maker fill ratio \d+/\d+ \(\d+%\)", maker)
+    per_fill = pd.read_csv(tmp_path / "backtest_maker" / "markouts.csv")
+    entries = per_fill[per_fill["tag"].str.startswith("entry:")]
+    assert len(entries) > 0 and (entries["liquidity"] == "MAKER").all()

@@ -76,8 +76,31 @@ def test_mean_reversion_enters_with_the_ou_signal_and_sizes_its_exits():
     assert d.size == 0.05
     horizon_sigma = SIGMA * math.sqrt(60.0)  # 60 one-second bars
     assert d.stop_distance == pytest.approx(MID * 2.0 * horizon_sigma)
-    assert d.take_profit_distance == pytest.approx(MID * 3.0 * horizon_sigma)
+    # 3 sigma of the horizon is 4.6 bps, inside a taker round trip: the fee floor (Binance tier 0,
+    # 5 + 5 bps) plus the 0.03 bps spread binds
+    assert MID * 3.0 * horizon_sigma < MID * 10.03e-4
+    assert d.take_profit_distance == pytest.approx(MID * 10.03e-4)
     assert d.time_stop_ns == T0 + 120 * S
+
+
+@pytest.mark.parametrize(("entry", "tp", "floor_bps", "expected_bps"), [
+    ("taker", "taker", None, 5 + 5 + 0.03),  # the fee floor binds
+    ("maker", "taker", None, 2 + 5 + 0.03),  # 7.03 bps, still above 3 sigma (4.65)
+    ("maker", "maker", None, 3.0 * SIGMA * math.sqrt(60.0) * 1e4),  # 4.03 bps floor < 4.65: sigma binds
+    ("taker", "taker", 0.0, 3.0 * SIGMA * math.sqrt(60.0) * 1e4),  # the floor switched off
+    ("maker", "maker", 12.5, 12.5),  # a fixed floor
+])
+def test_take_profit_is_never_inside_the_round_trip_cost(entry, tp, floor_bps, expected_bps):
+    p = params(orders={"entry": entry}, exits={"take_profit_order": tp, "min_take_profit_bps": floor_bps})
+    d = decide(row(**MEAN_REVERSION), FLAT, p)
+    assert d.take_profit_distance == pytest.approx(MID * expected_bps * 1e-4)
+
+
+def test_fees_of_a_vip_or_rebate_tier_move_the_floor():
+    p = params(orders={"entry": "maker"}, exits={"take_profit_order": "maker"}, fees={"maker_rate": -0.00005})
+    assert p.round_trip_fee_bps == pytest.approx(-1.0)  # two rebates of 0.5 bps
+    d = decide(row(**MEAN_REVERSION, spread_bps=8.0), FLAT, p)  # a wide spread: floor -1 + 8 = 7 bps
+    assert d.take_profit_distance == pytest.approx(MID * 7e-4)
 
 
 def test_momentum_enters_when_ofi_and_cvd_agree():
@@ -205,12 +228,25 @@ SHORT = PositionState(side=-1, stop_price=40_010.0, take_profit_price=39_980.0, 
 
 
 @pytest.mark.parametrize("state,mid,ts,outcome", [
-    (LONG, 39_990.0, T0, "stop"), (LONG, 40_020.0, T0, "take_profit"), (LONG, 40_000.0, T0 + 100 * S, "time_stop"),
-    (SHORT, 40_010.0, T0, "stop"), (SHORT, 39_980.0, T0, "take_profit"), (SHORT, 40_000.0, T0 + 100 * S, "time_stop"),
+    # take-profits: the touch half the 0.03 bp spread (0.06) from the mid is at or past the price
+    (LONG, 39_990.0, T0, "stop"), (LONG, 40_020.1, T0, "take_profit"), (LONG, 40_000.0, T0 + 100 * S, "time_stop"),
+    (SHORT, 40_010.0, T0, "stop"), (SHORT, 39_979.9, T0, "take_profit"), (SHORT, 40_000.0, T0 + 100 * S, "time_stop"),
 ])
 def test_exits(state, mid, ts, outcome):
     d = decide(row(mid=mid, ts_event=ts), state, P)
     assert (d.action, d.outcome) == (EXIT, outcome)
+
+
+@pytest.mark.parametrize("state,mid,outcome", [
+    # spread 1 bp: the touch is half of it (about 2.0) from the mid
+    (LONG, 40_020.0, "in_position"),  # the bid 40,018.0 has not reached 40,020
+    (LONG, 40_021.99, "in_position"),  # bid 40,021.99 - 2.0011 = 40,019.989
+    (LONG, 40_022.01, "take_profit"),  # bid 40,020.009
+    (SHORT, 39_980.0, "in_position"),  # the ask 39,982.0
+    (SHORT, 39_978.0, "take_profit"),  # ask 39,978.0 + 1.9989 = 39,979.9989
+])
+def test_take_profit_fires_when_the_exit_side_touch_reaches_it(state, mid, outcome):
+    assert decide(row(mid=mid, spread_bps=1.0), state, P).outcome == outcome
 
 
 def test_holding_latch_and_flatten():

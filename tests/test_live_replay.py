@@ -300,3 +300,30 @@ def test_command_line_dry_run_stops_cleanly_on_ctrl_c(shared_data, tmp_path):
     log = "".join(p.read_text() for p in logs.glob("*.log"))
     assert "book synced" in log and "Received SIGINT, shutting down" in log and "ScalpStrategy: STOPPED" in log
     assert (tmp_path / "state.json").exists()
+
+
+# ---------------------------------------------------------------------- maker orders over the wire
+
+
+@pytest.mark.slow
+def test_maker_entries_rest_as_gtx_at_the_replay_venue(shared_data, tmp_path):
+    """Maker entries and take-profits through Nautilus's Binance adapter: the venue receives GTX
+    (post-only) limits, accepts and rests those that would not cross, refuses (-5022) those that
+    would, fills resting ones only as a maker (its `prob` queue model), and the node ends flat."""
+    settings = venue_settings(shared_data, speed=30.0, exchange={"queue_model": "prob"})
+    with VenueThread(settings) as venue:
+        live = live_settings(tmp_path, venue, {"orders": {"entry": "maker"}, "exits": {"take_profit_order": "maker"}})
+        run = run_node(live, _finished(venue), CAPTURE_S / 30.0 + 60)
+        orders = list(venue.exchange.orders.values())
+        fills, rejected = list(venue.exchange.fills), list(venue.exchange.rejected)
+        position = venue.exchange.position
+        finished = venue.finished.is_set()
+    assert finished
+    counts = run.strategy.execution.counts
+    entries = [o for o in orders if o.type == "LIMIT" and not o.reduce_only]
+    assert len(entries) == counts["maker_posted"] - counts["post_only_refusals"] > 0
+    assert all(o.tif == "GTX" for o in entries)  # post-only on the wire
+    assert all(f.maker for f in fills if f.order.tif == "GTX")  # a resting GTX order never takes
+    assert counts["post_only_refusals"] == sum(code == -5022 for _, code, _ in rejected)
+    assert position == 0.0 and run.open_positions == 0
+    assert _unique_ids(run)

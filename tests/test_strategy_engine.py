@@ -19,9 +19,12 @@ from nautilus_trader.model.data import FundingRateUpdate
 from nautilus_trader.model.data import MarkPriceUpdate
 from nautilus_trader.model.data import OrderBookDelta
 from nautilus_trader.model.data import QuoteTick
+from nautilus_trader.model.data import TradeTick
+from nautilus_trader.model.enums import AggressorSide
 from nautilus_trader.model.enums import BookAction
 from nautilus_trader.model.enums import OrderSide
 from nautilus_trader.model.enums import RecordFlag
+from nautilus_trader.model.identifiers import TradeId
 from nautilus_trader.model.objects import Price
 
 from scalp_nautilus.data.binance_capture import BinanceCaptureImporter
@@ -262,3 +265,43 @@ def test_an_unknown_instrument_stops_the_strategy_at_start():
     run_engine(instrument, events[:2000], [strategy]).dispose()
     assert strategy.instrument is None and strategy.pipeline is None and strategy.batches == 0
     assert strategy.report().outcomes["taken"] == 0
+
+
+# ---------------------------------------------------------------------- maker entries in the engine
+
+
+def _queue_tape(instrument):
+    """A quiet 5-level book (best bid 39,999.9 x 5) re-stated every second, and three sell
+    aggressors of 2 at the best bid at +3.5 s, +4.5 s and +5.5 s."""
+    t0 = T1
+    events = _book_batch(instrument, t0, 1, clear=True)
+    events += [d for k in range(1, 10) for d in _book_batch(instrument, t0 + k * S, k + 1)]
+    trades = [t0 + 3_500_000_000 + k * S for k in range(3)]
+    events += [
+        TradeTick(instrument.id, instrument.make_price(39_999.9), instrument.make_qty(2.0), AggressorSide.SELLER,
+                  TradeId(f"T{k}"), ts, ts)
+        for k, ts in enumerate(trades)
+    ]
+    return t0, sorted(events, key=lambda e: e.ts_init), trades
+
+
+@pytest.mark.parametrize("queue_position", [True, False])
+def test_a_queue_position_fill_waits_for_the_trades_to_exceed_the_queue_ahead(queue_position):
+    """A maker buy of 0.5 joins the best bid behind the displayed 5.0. With Nautilus's queue
+    position the trades at its price must first use up those 5.0: 2 + 2 = 4 leave it waiting, the
+    third trade (6 > 5) fills it. Without it, the first trade at the price fills it."""
+    instrument = SIM_SPEC.to_instrument()
+    t0, events, trades = _queue_tape(instrument)
+    config = scalp_config(str(instrument.id), "Q", orders={"entry": "maker", "maker_ttl_ms": 60_000.0,
+                                                          "flatten_at": pd.Timestamp(t0 + 8 * S, tz="UTC").isoformat()},
+                          exits={"stale_feed_s": 0.0, "time_stop_s": 0.0})
+    strategy = ForcedEntry(config, t0 + S, forced_plan(1, 0.5, stop_distance=1_000.0))
+    engine = run_engine(instrument, events, [strategy], queue_position=queue_position)
+    fills = engine.trader.generate_fills_report().reset_index()  # one row per fill, in time order
+    engine.dispose()
+    entry = fills[fills["client_order_id"] == fills["client_order_id"].iloc[0]]
+    [row] = entry.itertuples()
+    assert (str(row.liquidity_side), float(row.last_px), float(row.last_qty)) == ("MAKER", 39_999.9, 0.5)
+    assert pd.Timestamp(row.ts_event).value == (trades[2] if queue_position else trades[0])
+    [trip] = strategy.report().round_trips
+    assert trip.exit_reason == "flatten" and strategy.execution.counts["maker_filled"] == 1

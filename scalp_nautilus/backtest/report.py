@@ -14,8 +14,17 @@ time. Max drawdown is read on that curve; the Sharpe ratio on its 1-minute retur
 each minute), annualised by sqrt(525,960 minutes a year: crypto trades around the clock), and only
 with at least 10 of them (a run of a few minutes has no meaningful Sharpe).
 
+Execution (`scalp_nautilus.strategy.execution`): the entry and take-profit modes, the maker fill
+ratio (maker entries with any fill / maker entries posted, reprices counted as posts), post-only
+refusals, the break-even move of a take-profit round trip (its fees for the modes, in bps of
+notional; the spread comes on top), and the round trips' economics in bps of their entry notional:
+gross edge, fees, funding and net. Markouts: for every fill, the signed mid move 1 s, 5 s and 30 s
+after it in bps (`scalp_nautilus.strategy.records.Markouts`); the summary gives their mean per fill
+tag (entry signal set, exit reason) and `fills.csv` the quantity-weighted mean per order.
+
 Files: `fills.csv`, `positions.csv`, `account.csv` (Nautilus's reports; fills carry our order tags
-``entry:<signal>`` / ``exit:<reason>``), `round_trips.csv`, `funding.csv`, `decisions.csv`
+``entry:<signal>`` / ``exit:<reason>`` and the markout columns), `markouts.csv` (one row per fill),
+`round_trips.csv`, `funding.csv`, `decisions.csv`
 (decision outcome per book batch), `timeline.csv` (the sampled equity and features), `summary.txt`,
 and with plots on: `equity.png` (equity and drawdown), `trades.png` (mid with entries and exits),
 `features.png` (VPIN with its regime bounds, Hurst with its bands and dead zone, regime multiplier).
@@ -32,8 +41,10 @@ import pandas as pd
 
 from scalp_nautilus.strategy.decision import ENTRY_OUTCOMES
 from scalp_nautilus.strategy.decision import EXIT_OUTCOMES
+from scalp_nautilus.strategy.records import MARKOUT_HORIZONS_S
 from scalp_nautilus.strategy.records import StrategyReport
 
+MARKOUT_COLUMNS = [f"markout_{h}s_bps" for h in MARKOUT_HORIZONS_S]
 MINUTES_PER_YEAR = 365.25 * 24 * 60
 MIN_SHARPE_RETURNS = 10
 
@@ -68,6 +79,40 @@ def pnl_split(report: StrategyReport) -> dict[str, float]:
     realized = sum(t.realized_pnl for t in trips)
     funding = report.funding_total
     return {"trading": realized + fees, "fees": fees, "funding": funding, "net": realized + funding}
+
+
+def economics_bps(report: StrategyReport) -> dict[str, float]:
+    """The round trips' gross edge, fees, funding and net in bps of their summed entry notional
+    (NaN without round trips)."""
+    notional = sum(t.notional for t in report.round_trips)
+    split = pnl_split(report)
+    if not notional > 0.0:
+        return {k: math.nan for k in split}
+    return {k: v / notional * 1e4 for k, v in split.items()}
+
+
+def markout_table(fills: pd.DataFrame) -> pd.DataFrame:
+    """Mean markouts (bps) and fill counts per fill tag."""
+    if fills.empty:
+        return pd.DataFrame(columns=["fills", *MARKOUT_COLUMNS])
+    grouped = fills.groupby("tag")
+    table = grouped[MARKOUT_COLUMNS].mean()
+    table.insert(0, "fills", grouped.size())
+    return table
+
+
+def fills_with_markouts(fills: pd.DataFrame, reports: list[StrategyReport]) -> pd.DataFrame:
+    """Nautilus's fills report (one row per order) with the quantity-weighted mean markouts of the
+    order's fills."""
+    rows = [r.fills for r in reports if not r.fills.empty]
+    if fills.empty or not rows:
+        return fills
+    per_fill = pd.concat(rows)
+    weighted = per_fill[MARKOUT_COLUMNS].mul(per_fill["qty"], axis=0)
+    weights = per_fill[MARKOUT_COLUMNS].notna().mul(per_fill["qty"], axis=0)
+    by_order = weighted.groupby(per_fill["client_order_id"]).sum(min_count=1) / weights.groupby(per_fill["client_order_id"]).sum()
+    key = fills["client_order_id"].astype(str) if "client_order_id" in fills else fills.index.astype(str)
+    return fills.assign(**{c: key.map(by_order[c]).to_numpy() for c in MARKOUT_COLUMNS})
 
 
 def summary(outcome) -> str:
@@ -118,8 +163,35 @@ def _strategy_table(rep: StrategyReport, starting_balance: float, balance_change
     kinds = pd.Series([t.kind for t in trips], dtype=object).value_counts().to_dict() if trips else {}
     if kinds:
         lines.append("    round trips by signal " + ", ".join(f"{k} {v}" for k, v in kinds.items()))
+    lines += _execution_lines(rep)
     if rep.skips:
         lines.append("  skipped inputs  " + "; ".join(f"{k} {v:,}" for k, v in rep.skips.items()))
+    return lines
+
+
+def _execution_lines(rep: StrategyReport) -> list[str]:
+    c = rep.execution
+    posted, filled = c.get("maker_posted", 0), c.get("maker_filled", 0)
+    ratio = f"{filled}/{posted} ({filled / posted:.0%})" if posted else "n/a"
+    e = economics_bps(rep)
+    lines = [
+        f"  execution       entries {rep.entry_mode}, take-profits {rep.take_profit_mode}; maker fill ratio {ratio}, "
+        f"post-only refusals {c.get('post_only_refusals', 0)}, reprices {c.get('reprices', 0)}, cancels ttl "
+        f"{c.get('cancel_ttl', 0)} / signal {c.get('cancel_signal', 0)} / stale feed {c.get('cancel_stale_feed', 0)}, "
+        f"partial fills {c.get('partial_fills', 0)}; "
+        f"maker take-profits posted {c.get('tp_posted', 0)}, fills {c.get('tp_filled', 0)}, refused {c.get('tp_refusals', 0)}",
+        f"  break-even      {rep.round_trip_fee_bps:.2f} bps of notional per take-profit round trip in fees, plus the spread",
+        "  round trips     bps of entry notional: "
+        + ("n/a" if math.isnan(e["net"]) else
+           f"gross {e['trading']:+.2f}   fees {-e['fees']:+.2f}   funding {e['funding']:+.2f}   net {e['net']:+.2f}"),
+    ]
+    table = markout_table(rep.fills)
+    if not table.empty:
+        lines.append("  markouts (bps, signed mid move after each fill; mean per fill tag)  "
+                     + "  ".join(f"{h} s" for h in MARKOUT_HORIZONS_S))
+        for tag, r in table.iterrows():
+            lines.append(f"    {tag or '(untagged)':<28} {int(r['fills']):>5} fills  "
+                         + "  ".join(f"{r[c]:+.2f}" for c in MARKOUT_COLUMNS))
     return lines
 
 
@@ -138,7 +210,7 @@ def _balance_change(outcome) -> float:
 def write_reports(outcome, plots: bool = True) -> None:
     folder = outcome.reports_dir
     folder.mkdir(parents=True, exist_ok=True)
-    outcome.fills.to_csv(folder / "fills.csv")
+    fills_with_markouts(outcome.fills, outcome.strategies).to_csv(folder / "fills.csv")
     outcome.positions.to_csv(folder / "positions.csv")
     outcome.account.to_csv(folder / "account.csv")
     for i, rep in enumerate(outcome.strategies):
@@ -147,6 +219,7 @@ def write_reports(outcome, plots: bool = True) -> None:
         pd.DataFrame([asdict(p) for p in rep.funding]).to_csv(folder / f"funding{suffix}.csv", index=False)
         pd.Series(rep.outcomes, name="book_batches").rename_axis("outcome").to_csv(folder / f"decisions{suffix}.csv")
         rep.timeline.to_csv(folder / f"timeline{suffix}.csv", index=False)
+        rep.fills.to_csv(folder / f"markouts{suffix}.csv", index=False)
         if plots and len(rep.timeline):
             _plots(rep, outcome.fills, folder, suffix)
     (folder / "summary.txt").write_text(summary(outcome) + "\n")

@@ -141,6 +141,31 @@ def data_configs(settings: BacktestSettings, catalog: ParquetDataCatalog, iid: I
     ]
 
 
+def venue_execution(settings: BacktestSettings, config: dict) -> tuple[bool, dict]:
+    """The venue's queue model and fee rates for a strategy `config`: `venue.queue_position` null
+    means on exactly when a ScalpStrategy rests maker orders (`orders.entry` or
+    `exits.take_profit_order` maker); `venue.fees` null rates are the strategy's `fees` (the rates
+    its targets assume), for other strategies the instrument's."""
+    v = settings.venue
+    s = settings.strategy
+    scalp = None
+    if issubclass(resolve_config_path(s.config_path), ScalpStrategyConfig):
+        scalp = check_strategy_config(config, s.config_path, settings.instrument_id, "strategy config")
+    maker = scalp is not None and "maker" in (scalp.orders.entry, scalp.exits.take_profit_order)
+    queue_position = maker if v.queue_position is None else v.queue_position
+    if queue_position and not v.trade_execution:
+        raise ConfigError("venue.queue_position needs venue.trade_execution: only trades at the price move the queue")
+    fees = {"maker_rate": v.fees.maker_rate, "taker_rate": v.fees.taker_rate}
+    if scalp is not None:
+        fees = {"maker_rate": _first(v.fees.maker_rate, scalp.fees.maker_rate),
+                "taker_rate": _first(v.fees.taker_rate, scalp.fees.taker_rate)}
+    return queue_position, fees
+
+
+def _first(*values):
+    return next(x for x in values if x is not None)
+
+
 def build_run_config(settings: BacktestSettings, instrument: Instrument, catalog: ParquetDataCatalog) -> BacktestRunConfig:
     iid = instrument.id
     settle = instrument.get_settlement_currency().code
@@ -152,6 +177,8 @@ def build_run_config(settings: BacktestSettings, instrument: Instrument, catalog
     start_ns, end_ns = data_span(settings, catalog, iid.value)
     data = data_configs(settings, catalog, iid)
     v = settings.venue
+    config = strategy_config(settings, end_ns)
+    queue_position, fees = venue_execution(settings, config)
     venue = BacktestVenueConfig(
         name=v.name,
         oms_type=v.oms_type,
@@ -161,7 +188,7 @@ def build_run_config(settings: BacktestSettings, instrument: Instrument, catalog
         book_type=v.book_type,
         trade_execution=v.trade_execution,
         liquidity_consumption=v.liquidity_consumption,
-        queue_position=v.queue_position,
+        queue_position=queue_position,
         fill_model=ImportableFillModelConfig(
             fill_model_path="nautilus_trader.backtest.models:FillModel",
             config_path=f"{FillModelConfig.__module__}:{FillModelConfig.__name__}",
@@ -184,13 +211,13 @@ def build_run_config(settings: BacktestSettings, instrument: Instrument, catalog
         fee_model=ImportableFeeModelConfig(
             fee_model_path=f"{RateFeeModel.__module__}:{RateFeeModel.__name__}",
             config_path=f"{RateFeeModelConfig.__module__}:{RateFeeModelConfig.__name__}",
-            config={"maker_rate": v.fees.maker_rate, "taker_rate": v.fees.taker_rate},
+            config=fees,
         ),
     )
     strategy = ImportableStrategyConfig(
         strategy_path=settings.strategy.path,
         config_path=settings.strategy.config_path,
-        config=strategy_config(settings, end_ns),
+        config=config,
     )
     progress = ImportableActorConfig(
         actor_path=f"{ProgressActor.__module__}:{ProgressActor.__name__}",

@@ -49,8 +49,9 @@ class LatencySettings(_Section):
 
 
 class FeeSettings(_Section):
-    """Commission rates as fractions of the fill's notional (0.0005 = 5 bps); null keeps the
-    instrument's own (Binance tier 0: maker 0.0002, taker 0.0005). Negative maker = a rebate."""
+    """Commission rates as fractions of the fill's notional (0.0005 = 5 bps); null: the strategy's
+    `fees` (ScalpStrategy: the rates its targets assume, Binance tier 0 by default), the
+    instrument's own for other strategies. Negative maker = a rebate."""
 
     maker_rate: Annotated[float, Meta(ge=-0.01, le=0.01)] | None = None
     taker_rate: Annotated[float, Meta(ge=0.0, le=0.01)] | None = None
@@ -68,7 +69,9 @@ class VenueSettings(_Section):
     trade_execution: bool = True
     # Fills consume the book's liquidity so repeated orders do not fill twice at one level.
     liquidity_consumption: bool = True
-    queue_position: bool = False
+    # Nautilus's queue position for resting orders (needs trade_execution); null: on when the
+    # strategy rests maker orders. README "Maker execution" has the rules and which way each errs.
+    queue_position: bool | None = None
     fees: FeeSettings = msgspec.field(default_factory=FeeSettings)
     fill: FillSettings = msgspec.field(default_factory=FillSettings)
     latency: LatencySettings = msgspec.field(default_factory=LatencySettings)

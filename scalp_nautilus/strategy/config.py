@@ -297,6 +297,13 @@ class ExitSettings(_Section, frozen=True):
 
     stop_k: Positive = 2.0
     stop_horizon_s: Positive = 60.0
+    # taker: the decision exits at market once the mid crosses the take-profit price; maker: a
+    # reduce-only post-only limit rests at that price from the entry's fill on (the stop, time stop,
+    # flatten and stale-feed exits stay market orders).
+    take_profit_order: Literal["taker", "maker"] = "taker"
+    # Floor of the take-profit distance, bps of the entry. null: the round trip's fees for the
+    # chosen modes (`fees`) plus the spread at the entry, so a take-profit never books a net loss.
+    min_take_profit_bps: NonNegative | None = None
     min_stop_bps: NonNegative = 0.0  # floor of the stop distance, bps of the entry
     take_profit_k: NonNegative = 3.0  # same sigma units as the stop; 0: no take-profit
     time_stop_s: NonNegative = 120.0  # 0: no time stop (funding positions exit after their settlement)
@@ -307,11 +314,18 @@ class ExitSettings(_Section, frozen=True):
 
 
 class OrderSettings(_Section, frozen=True):
-    """Orders. Entries are IOC limits `entry_slippage_bps` through the touch (a partial fill is
-    kept, the rest cancelled); exits are reduce-only market orders."""
+    """Orders (`scalp_nautilus.strategy.execution`). `entry: taker`: an IOC limit
+    `entry_slippage_bps` through the touch (a partial fill is kept, the rest cancelled). `entry:
+    maker`: a post-only limit joining the touch (a buy at the best bid), cancelled after
+    `maker_ttl_ms` or when the signal is gone, and re-posted at the new touch when the touch moves
+    `reprice_ticks` away from it; a partial fill keeps what filled and cancels the rest. Exits are
+    reduce-only market orders (take-profits: `exits.take_profit_order`)."""
 
     base_size: Positive  # instrument size units (BTC for BTCUSDT, contracts for BTCUSD COIN-M)
-    entry_slippage_bps: NonNegative = 5.0
+    entry: Literal["taker", "maker"] = "taker"
+    entry_slippage_bps: NonNegative = 5.0  # taker entries
+    maker_ttl_ms: Positive = 2_000.0  # a resting maker entry is cancelled after this (exchange time)
+    reprice_ticks: Count = 1  # the touch moved this many ticks away from a resting maker entry: re-post
     cooldown_s: NonNegative = 5.0  # after a position closes, no new entry for this long
     flatten_at: str | None = None  # ISO time (UTC): no entries after it, open position closed at it
     # After the venue rejects an order, no other order (entry or exit) for this long of exchange
@@ -322,6 +336,16 @@ class OrderSettings(_Section, frozen=True):
     def __post_init__(self) -> None:
         if self.flatten_at is not None:
             parse_utc(self.flatten_at, "flatten_at")
+
+
+class FeeSettings(_Section, frozen=True):
+    """The venue's commission rates (fractions of notional, 0.0002 = 2 bps) that the strategy's
+    targets assume: Binance USD-M tier 0 by default. A VIP tier or a liquidity-provider rebate
+    (negative maker rate) goes here; the backtest venue charges the same rates unless its own
+    `venue.fees` overrides them."""
+
+    maker_rate: Annotated[float, Meta(ge=-0.01, le=0.01)] = 0.0002
+    taker_rate: Annotated[float, Meta(ge=0.0, le=0.01)] = 0.0005
 
 
 class StateSettings(_Section, frozen=True):
@@ -357,6 +381,7 @@ class ScalpStrategyConfig(StrategyConfig, frozen=True, kw_only=True):
     ensemble: EnsembleSettings = msgspec.field(default_factory=EnsembleSettings)
     signals: SignalSettings = msgspec.field(default_factory=SignalSettings)
     exits: ExitSettings = msgspec.field(default_factory=ExitSettings)
+    fees: FeeSettings = msgspec.field(default_factory=FeeSettings)
     state: StateSettings = msgspec.field(default_factory=StateSettings)
     equity_sample_s: Positive = 1.0  # equity / feature timeline sampling for the reports
     record_features: str | None = None  # Parquet path: one FeatureSnapshot row per book batch

@@ -5,7 +5,9 @@ runs in backtests and live, and is tested without an engine. Rules, in the order
 
 With a position (exits are never blocked by any gate):
 1. an order of ours is in flight -> hold (the latch: one signal never sends two orders);
-2. the mid crossed the stop -> exit `stop`; the take-profit -> `take_profit`; the time stop passed
+2. the mid crossed the stop -> exit `stop`; the exit side's touch (a long sells at the bid, from
+   the mid and the spread) reached the take-profit -> `take_profit` (it goes out as a limit at that
+   price, so it only fires when the touch offers it); the time stop passed
    -> `time_stop`; trading closed (`flatten_at`) -> `flatten`; else hold (`in_position`).
 
 Flat (the first blocking rule is the outcome counted):
@@ -125,6 +127,12 @@ class DecisionParams:
         self.stop_horizon_bars = x.stop_horizon_s / config.parkinson.bar_s
         self.min_stop_fraction = x.min_stop_bps * 1e-4
         self.take_profit_k = x.take_profit_k
+        fees = config.fees
+        entry_rate = fees.maker_rate if config.orders.entry == "maker" else fees.taker_rate
+        exit_rate = fees.maker_rate if x.take_profit_order == "maker" else fees.taker_rate
+        self.round_trip_fee_bps = (entry_rate + exit_rate) * 1e4  # a take-profit round trip's fees
+        # None: the floor is the fees plus the spread at the entry (`exit_distances`)
+        self.min_take_profit_bps = x.min_take_profit_bps
         self.time_stop_ns = round(x.time_stop_s * _S)
         self.funding_entries = config.funding.entries
         self.funding_window_ns = round(config.funding.entry_window_s * _S)
@@ -235,17 +243,23 @@ def _size(f: FeatureSnapshot, p: DecisionParams, direction: int, kind: str, conf
     size = p.round_size(p.base_size * f.vpin_multiplier * f.regime_multiplier * confidence)
     if size < p.min_qty - 1e-12 or p.notional(size, f.mid) < p.min_notional:
         return _HOLDS["size_zero"]
-    stop, take_profit = exit_distances(f.mid, f.blend_vol, p, take_profit=kind != FUNDING)
+    stop, take_profit = exit_distances(f.mid, f.blend_vol, p, take_profit=kind != FUNDING, spread_bps=f.spread_bps)
     if not time_stop_ns and p.time_stop_ns:
         time_stop_ns = f.ts_event + p.time_stop_ns
     return Decision(ENTER, "taken", direction, size, kind, confidence, stop, take_profit, time_stop_ns)
 
 
-def exit_distances(mid: float, blend_vol: float, p: DecisionParams, take_profit: bool = True) -> tuple[float, float]:
+def exit_distances(mid: float, blend_vol: float, p: DecisionParams, take_profit: bool = True,
+                   spread_bps: float = 0.0) -> tuple[float, float]:
     """Stop and take-profit distances (price units) for a position entered near `mid`, the
-    volatility `blend_vol` per bar (take-profit 0: none)."""
+    volatility `blend_vol` per bar, the spread `spread_bps` (take-profit 0: none). The take-profit
+    is never nearer than `exits.min_take_profit_bps`, by default the round trip's fees plus the
+    spread: a taker exit gives back up to the spread against the mid that triggered it."""
     stop = max(stop_distance(mid, blend_vol, p.stop_k, p.stop_horizon_bars), mid * p.min_stop_fraction)
-    return stop, (stop / p.stop_k * p.take_profit_k if take_profit else 0.0)
+    if not (take_profit and p.take_profit_k > 0.0):
+        return stop, 0.0
+    floor_bps = p.round_trip_fee_bps + spread_bps if p.min_take_profit_bps is None else p.min_take_profit_bps
+    return stop, max(stop / p.stop_k * p.take_profit_k, mid * floor_bps * 1e-4)
 
 
 def _exit(f: FeatureSnapshot, state: PositionState) -> Decision:
@@ -255,8 +269,10 @@ def _exit(f: FeatureSnapshot, state: PositionState) -> Decision:
     side = state.side
     if (mid - state.stop_price) * side <= 0.0:
         return Decision(EXIT, "stop")
-    if state.take_profit_price and (mid - state.take_profit_price) * side >= 0.0:
-        return Decision(EXIT, "take_profit")
+    if state.take_profit_price:
+        touch = mid - side * 0.5e-4 * f.spread_bps * mid
+        if (touch - state.take_profit_price) * side >= -1e-9 * mid:  # the touch rebuilt from the mid: float slack
+            return Decision(EXIT, "take_profit")
     if state.time_stop_ns and f.ts_event >= state.time_stop_ns:
         return Decision(EXIT, "time_stop")
     if state.closed:

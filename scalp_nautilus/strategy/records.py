@@ -7,7 +7,9 @@ the time replayed, never with the number of events.
 
 from __future__ import annotations
 
+import math
 from array import array
+from collections import deque
 from dataclasses import dataclass
 from dataclasses import field
 
@@ -56,6 +58,47 @@ class RoundTrip:
     commissions: float
     kind: str  # the entry's signal set
     exit_reason: str
+    notional: float = math.nan  # of the peak quantity at the entry price, settlement currency
+
+
+MARKOUT_HORIZONS_S = (1, 5, 30)
+FILL_COLUMNS = (
+    "ts", "client_order_id", "tag", "side", "qty", "px", "liquidity", "mid", *(f"markout_{h}s_bps" for h in MARKOUT_HORIZONS_S),
+)
+
+
+class Markouts:
+    """Every fill of the strategy with its markouts: the signed mid move `MARKOUT_HORIZONS_S` after
+    it, side x (mid(t + h) - mid(t)) / mid(t) in bps, mid(t) the mid of the latest book batch at the
+    fill, mid(t + h) that of the first batch at or after t + h (exchange time). Positive: the mid
+    moved our way (a buy followed by a rise). NaN: the data ended before the horizon. The fill's own
+    edge against the mid is side x (mid(t) - px) / mid(t); markout + edge is the move against the
+    fill price."""
+
+    __slots__ = ("_due", "rows")
+
+    def __init__(self) -> None:
+        self.rows: list[list] = []
+        self._due = tuple(deque() for _ in MARKOUT_HORIZONS_S)  # (due ns, row) in fill order
+
+    def add(self, ts: int, client_order_id: str, tag: str, side: int, qty: float, px: float, liquidity: str, mid: float) -> None:
+        row = [ts, client_order_id, tag, side, qty, px, liquidity, mid, *(math.nan for _ in MARKOUT_HORIZONS_S)]
+        self.rows.append(row)
+        if not mid > 0.0:
+            return  # no book yet: no reference mid
+        for due, h in zip(self._due, MARKOUT_HORIZONS_S):
+            due.append((ts + h * 1_000_000_000, row))
+
+    def on_mid(self, ts: int, mid: float) -> None:
+        for k, due in enumerate(self._due):
+            while due and due[0][0] <= ts:
+                _, row = due.popleft()
+                row[8 + k] = row[3] * (mid - row[7]) / row[7] * 1e4
+
+    def frame(self) -> pd.DataFrame:
+        df = pd.DataFrame(self.rows, columns=list(FILL_COLUMNS))
+        df["edge_bps"] = df["side"] * (df["mid"] - df["px"]) / df["mid"] * 1e4
+        return df
 
 
 @dataclass
@@ -72,6 +115,12 @@ class StrategyReport:
     skips: dict[str, int] = field(default_factory=dict)
     # the bounds the plots draw: vpin_low/medium/high, hurst_mr/dead_low/dead_high/momentum
     bounds: dict[str, float] = field(default_factory=dict)
+    # the execution's counts (`scalp_nautilus.strategy.execution.COUNTS`) and fee assumptions
+    execution: dict[str, int] = field(default_factory=dict)
+    round_trip_fee_bps: float = math.nan  # fees of a take-profit round trip in the configured modes
+    entry_mode: str = "taker"
+    take_profit_mode: str = "taker"
+    fills: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=[*FILL_COLUMNS, "edge_bps"]))
 
     @property
     def funding_total(self) -> float:

@@ -8,24 +8,18 @@ node). Data: L2 order-book deltas (Nautilus keeps the managed book; with the dat
 in live Binance: `funding.feed`). Each delta batch gives one `BookSnapshot`, one `FeatureSnapshot`
 and one decision.
 
-Orders: entries are IOC limits `orders.entry_slippage_bps` through the touch, exits reduce-only
-IOC market orders; tags name the purpose (``entry:<signal set>``, ``exit:<reason>``) so Nautilus's
-fills report carries them. While an order of ours is in flight no other is sent (the latch); after
-the venue rejects one, the latch holds for `orders.reject_pause_s` more of exchange time.
-A feed watchdog (`exits.stale_feed_s`, on the node's clock) closes a position when the book has
+Orders, the latch and the exits around an entry live in `scalp_nautilus.strategy.execution`; the
+strategy is its `OrderPort`. A feed watchdog (`exits.stale_feed_s`, on the node's clock) closes a position when the book has
 not updated for that long: its stops cannot fire on a book that does not move.
 
 Live (`scalp_nautilus.live`): with `state.path` the pipeline's warm state is restored on start and
 saved on stop and every `state.save_every_s` (`scalp_nautilus.strategy.warm`). Orders and a
 position that Nautilus reconciled at start and assigned to this strategy (`external_order_claims`)
-are adopted: an open order holds the latch until it closes, and a position gets exits as if it
-had been entered at its average price: a time stop from the first book batch, stop and
-take-profit once the volatility is known (at once with a restored state).
+are adopted (`Execution.adopt`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections import Counter
 from datetime import timedelta
@@ -35,10 +29,12 @@ import pandas as pd
 from nautilus_trader.model.data import DataType
 from nautilus_trader.model.enums import BookType
 from nautilus_trader.model.enums import OrderSide
-from nautilus_trader.model.enums import TimeInForce
-from nautilus_trader.model.events import OrderRejected
+from nautilus_trader.model.enums import liquidity_side_to_str
+from nautilus_trader.model.events import OrderFilled
 from nautilus_trader.model.identifiers import ClientOrderId
+from nautilus_trader.model.identifiers import PositionId
 from nautilus_trader.model.objects import Price
+from nautilus_trader.model.orders import Order
 from nautilus_trader.trading.strategy import Strategy
 
 from scalp_nautilus.config import parse_utc
@@ -47,26 +43,25 @@ from scalp_nautilus.recorder import FeatureRecorder
 from scalp_nautilus.strategy.config import ScalpStrategyConfig
 from scalp_nautilus.strategy.config import build_builder
 from scalp_nautilus.strategy.config import build_pipeline
-from scalp_nautilus.strategy.decision import ENTER
 from scalp_nautilus.strategy.decision import ENTRY_OUTCOMES
 from scalp_nautilus.strategy.decision import EXIT
 from scalp_nautilus.strategy.decision import EXIT_OUTCOMES
-from scalp_nautilus.strategy.decision import FLAT
 from scalp_nautilus.strategy.decision import POSITION_OUTCOMES
 from scalp_nautilus.strategy.decision import Decision
 from scalp_nautilus.strategy.decision import DecisionParams
 from scalp_nautilus.strategy.decision import PositionState
 from scalp_nautilus.strategy.decision import decide
-from scalp_nautilus.strategy.decision import exit_distances
+from scalp_nautilus.strategy.execution import Execution
 from scalp_nautilus.strategy.funding import FundingLedger
 from scalp_nautilus.strategy.funding import funding_input
+from scalp_nautilus.strategy.execution import COUNTS
+from scalp_nautilus.strategy.records import Markouts
 from scalp_nautilus.strategy.records import RoundTrip
 from scalp_nautilus.strategy.records import StrategyReport
 from scalp_nautilus.strategy.records import Timeline
 from scalp_nautilus.strategy import warm
 
 _S = 1_000_000_000
-ADOPTED = "adopted"  # the signal set of a position taken over at start
 
 
 class ScalpStrategy(Strategy):
@@ -76,6 +71,7 @@ class ScalpStrategy(Strategy):
         self.pipeline = None
         self.ledger: FundingLedger | None = None
         self._recorder: FeatureRecorder | None = None
+        self.execution: Execution | None = None
         self._clear()
 
     def _clear(self) -> None:
@@ -84,14 +80,9 @@ class ScalpStrategy(Strategy):
         self.round_trips: list[RoundTrip] = []
         self.timeline = Timeline(round(self.config.equity_sample_s * _S))
         self.batches = 0
-        self._state = FLAT
-        self._pending: ClientOrderId | None = None  # the latch
-        self._plan: Decision | None = None  # the entry decision behind the open position
-        self._exit_reason = ""
+        self.markouts = Markouts()
         self._funding_times: set[int] = set()
         self._row: FeatureSnapshot | None = None
-        self._adopting = False  # a position taken over at start still waits for its exits
-        self._pause_until_ns = 0  # after a rejection: the latch holds until this exchange time
         self.warm_restored = False
         self._restored_ns = 0  # exchange time the restored state ended at, until the feed confirms it
         self._last_book_ns = 0  # node clock at the latest book batch (the feed watchdog)
@@ -111,16 +102,14 @@ class ScalpStrategy(Strategy):
         self.pipeline = build_pipeline(config)
         self._builder = build_builder(config, self.instrument)
         self._params = DecisionParams(config, self.instrument)
+        self.execution = Execution(config, self.instrument, self._params, self)
         self.ledger = FundingLedger(self.instrument, round(config.funding.settle_grace_s * _S))
         self._venue = iid.venue
         self._currency = self.instrument.get_settlement_currency()
         self._mark_precision = self.instrument.price_precision + 1  # a mid can sit half a tick off the grid
-        self._slippage = config.orders.entry_slippage_bps * 1e-4
-        self._cooldown_ns = round(config.orders.cooldown_s * _S)
-        self._reject_pause_ns = round(config.orders.reject_pause_s * _S)
         if config.state.path:
             self._restore_state()
-        self._adopt()
+        self.execution.adopt()
         if config.record_features:
             self._recorder = FeatureRecorder(config.record_features)
         self.subscribe_order_book_deltas(iid, BookType.L2_MBP, managed=True)
@@ -145,7 +134,7 @@ class ScalpStrategy(Strategy):
             if at.value > self.clock.timestamp_ns():
                 self.clock.set_time_alert(f"flatten-{iid}", at, self._on_flatten)
             else:
-                self._state = dataclasses.replace(self._state, closed=True)
+                self.execution.close_trading()
 
     def on_stop(self) -> None:
         if self.instrument is None:
@@ -195,37 +184,6 @@ class ScalpStrategy(Strategy):
         except OSError as exc:
             self.log.error(f"warm state not saved to {path}: {exc}")
 
-    def _adopt(self) -> None:
-        """Take over what reconciliation assigned to this strategy (see the module doc)."""
-        iid = self.instrument.id
-        orders = self.cache.orders_open(instrument_id=iid, strategy_id=self.id)
-        if orders:
-            self._latch(orders[0].client_order_id)
-            self.log.warning(f"adopted {len(orders)} open order(s) of {iid}: no new order until they close")
-        position = self._position()
-        if position is not None:
-            side = 1 if position.is_long else -1
-            # No stop until the volatility is known: a price no mid can cross.
-            self._state = dataclasses.replace(self._state, side=side, stop_price=0.0 if side > 0 else math.inf)
-            self._adopting = True
-            self.log.warning(f"adopted position {position.signed_qty} {iid} @ {position.avg_px_open}: exits from the first book update")
-
-    def _plan_adopted(self, row: FeatureSnapshot) -> None:
-        position = self._position()
-        if position is None:
-            self._adopting = False
-            return
-        p = self._params
-        time_stop = self._state.time_stop_ns or (row.ts_event + p.time_stop_ns if p.time_stop_ns else 0)
-        if not (row.book_valid and row.blend_vol > 0.0):
-            self._state = dataclasses.replace(self._state, time_stop_ns=time_stop)
-            return
-        side = self._state.side
-        stop, take_profit = exit_distances(row.mid, row.blend_vol, p)
-        self._plan = Decision(ENTER, ADOPTED, side, position.quantity.as_double(), ADOPTED, 0.0, stop, take_profit, time_stop)
-        self._place_exits(side, position.avg_px_open)
-        self._adopting = False
-
     # ------------------------------------------------------------------ data
 
     def on_order_book_deltas(self, deltas) -> None:
@@ -244,24 +202,26 @@ class ScalpStrategy(Strategy):
             self._recorder.record(row)
         if row.ts_event >= self.timeline.next_ns and row.book_valid:
             self._sample(row)
-        if self._pause_until_ns and row.ts_event >= self._pause_until_ns:
-            self._pause_until_ns = 0
-            self._state = dataclasses.replace(self._state, order_pending=False)
-        if self._adopting:
-            self._plan_adopted(row)
+        if row.book_valid:
+            self.markouts.on_mid(row.ts_event, row.mid)
+        unlatched = self.execution.unlatched()  # a resting maker entry: does its signal still hold?
+        signal = None if unlatched is None else self._signal(row, unlatched)
+        self.execution.on_batch(row, snapshot.best_bid, snapshot.best_ask, signal)
         self._act(self._decide(row))
 
     def _watch_feed(self, event) -> None:
         """The feed watchdog (`exits.stale_feed_s`): a position is not held on a silent book."""
         silent_ns = self.clock.timestamp_ns() - self._last_book_ns
-        if silent_ns < self._stale_feed_ns or not (self.batches or self._state.side):
+        state = self.execution.state
+        if silent_ns < self._stale_feed_ns or not (self.batches or state.side):
             return  # before the first batch only an adopted position makes a silence matter
         if not self._stale:
             self._stale = True
             self.stale_feeds += 1
             self.log.warning(f"{self.instrument.id}: no book update for {silent_ns / _S:.1f} s: feed stale"
-                             + (", closing the position" if self._state.side else ""))
-        if self._state.side and not self._state.order_pending:
+                             + (", closing the position" if state.side else ""))
+        self.execution.on_stale_feed()
+        if state.side and not state.order_pending:
             self._act(Decision(EXIT, "stale_feed"))
 
     def on_trade_tick(self, tick) -> None:
@@ -282,129 +242,63 @@ class ScalpStrategy(Strategy):
     # ------------------------------------------------------------------ decisions and orders
 
     def _decide(self, row: FeatureSnapshot) -> Decision:
-        return decide(row, self._state, self._params)
+        return decide(row, self.execution.state, self._params)
+
+    def _signal(self, row: FeatureSnapshot, state: PositionState) -> Decision:
+        """The decision for a resting maker entry's review (`Execution.unlatched`), not counted."""
+        return decide(row, state, self._params)
 
     def _act(self, decision: Decision) -> None:
         self.outcomes[decision.outcome] += 1
-        if decision.action == ENTER:
-            self._enter(decision)
-        elif decision.action == EXIT:
-            self._exit(decision)
-
-    def _enter(self, d: Decision) -> None:
-        inst = self.instrument
-        book = self.cache.order_book(inst.id)
-        buy = d.direction > 0
-        touch = book.best_ask_price() if buy else book.best_bid_price()
-        if touch is None:  # the decision saw a valid book; this is the same book
-            return
-        touch = float(touch)
-        limit = inst.make_price(touch * (1.0 + self._slippage if buy else 1.0 - self._slippage))
-        order = self.order_factory.limit(
-            instrument_id=inst.id,
-            order_side=OrderSide.BUY if buy else OrderSide.SELL,
-            quantity=inst.make_qty(d.size),
-            price=limit,
-            time_in_force=TimeInForce.IOC,
-            tags=[f"entry:{d.kind}"],
-        )
-        self._plan = d
-        self._latch(order.client_order_id)
-        self.submit_order(order)
-
-    def _exit(self, d: Decision) -> None:
-        position = self._position()
-        if position is None:  # closed under us (e.g. a reduce-only fill raced the decision)
-            self._state = self._flat(self._state.cooldown_until_ns)
-            return
-        order = self.order_factory.market(
-            instrument_id=position.instrument_id,
-            order_side=OrderSide.SELL if position.is_long else OrderSide.BUY,
-            quantity=position.quantity,
-            time_in_force=TimeInForce.IOC,
-            reduce_only=True,
-            tags=[f"exit:{d.outcome}"],
-        )
-        self._exit_reason = d.outcome
-        self._latch(order.client_order_id)
-        self.submit_order(order, position_id=position.id)
-
-    def _latch(self, client_order_id: ClientOrderId) -> None:
-        self._pending = client_order_id
-        self._state = dataclasses.replace(self._state, order_pending=True)
+        self.execution.act(decision)
 
     def on_order_event(self, event) -> None:
-        if event.client_order_id != self._pending:
-            return
-        order = self.cache.order(event.client_order_id)
-        if order is None or not order.is_closed:
-            return
-        self._pending = None
-        others = self.cache.orders_open(instrument_id=self.instrument.id, strategy_id=self.id)
-        if others:  # adopted orders: the latch moves to the next one
-            self._latch(others[0].client_order_id)
-        elif isinstance(event, OrderRejected) and self._reject_pause_ns and self._row is not None:
-            self._pause_until_ns = self._row.ts_event + self._reject_pause_ns
-            self.log.warning(f"{event.client_order_id} rejected ({event.reason}): no new order for "
-                             f"{self.config.orders.reject_pause_s} s")
-        else:
-            self._state = dataclasses.replace(self._state, order_pending=False)
+        if isinstance(event, OrderFilled):
+            self.markouts.add(event.ts_event, event.client_order_id.value, _tag(self.cache.order(event.client_order_id)),
+                              1 if event.order_side == OrderSide.BUY else -1, event.last_qty.as_double(),
+                              event.last_px.as_double(), liquidity_side_to_str(event.liquidity_side), self._mid())
+        self.execution.on_order_event(event)
 
     def on_position_opened(self, event) -> None:
-        self._on_position(event)
+        if event.strategy_id == self.id:
+            self.execution.on_position(event)
 
     def on_position_changed(self, event) -> None:
-        self._on_position(event)
-
-    def _on_position(self, event) -> None:
-        """Stops from the entry plan, placed around the position's average entry price."""
-        plan = self._plan
-        if plan is None or event.strategy_id != self.id:
-            return
-        self._place_exits(1 if event.signed_qty > 0 else -1, event.avg_px_open)
-
-    def _place_exits(self, side: int, entry: float) -> None:
-        """The plan's stop, take-profit and time stop around the position's average entry price."""
-        plan = self._plan
-        self._state = dataclasses.replace(
-            self._state,
-            side=side,
-            stop_price=entry - side * plan.stop_distance,
-            take_profit_price=entry + side * plan.take_profit_distance if plan.take_profit_distance else 0.0,
-            time_stop_ns=plan.time_stop_ns,
-        )
+        if event.strategy_id == self.id:
+            self.execution.on_position(event)
 
     def on_position_closed(self, event) -> None:
         if event.strategy_id != self.id:
             return
         position = self.cache.position(event.position_id)
         commissions = sum(m.as_double() for m in position.commissions() if m.currency == self._currency) if position else 0.0
-        plan = self._plan
-        self.round_trips.append(RoundTrip(
-            event.ts_opened, event.ts_closed, 1 if event.entry == OrderSide.BUY else -1, float(event.peak_qty),
-            event.avg_px_open, event.avg_px_close, event.realized_pnl.as_double(), commissions,
-            plan.kind if plan else "", self._exit_reason,
-        ))
-        self._plan = None
-        self._exit_reason = ""
-        self._state = self._flat(event.ts_closed + self._cooldown_ns)
-
-    def _flat(self, cooldown_until_ns: int) -> PositionState:
-        """No position; the latch, trading hours and funding clock carry over."""
-        s = self._state
-        return dataclasses.replace(
-            FLAT, order_pending=s.order_pending, closed=s.closed, cooldown_until_ns=cooldown_until_ns,
-            next_funding_ns=s.next_funding_ns,
-        )
+        self.round_trips.append(self.execution.on_position_closed(event, commissions))
 
     def _on_flatten(self, event) -> None:
-        self._state = dataclasses.replace(self._state, closed=True)
-        if self._row is not None and self._state.side:  # exit now: the data may end before the next batch
+        self.execution.close_trading()
+        if self._row is not None and self.execution.state.side:  # exit now: the data may end before the next batch
             self._act(self._decide(self._row))
 
-    def _position(self):
+    # ------------------------------------------------------------------ the execution's OrderPort
+
+    def submit(self, order: Order, position_id: PositionId | None = None) -> None:
+        self.submit_order(order, position_id=position_id)
+
+    def cancel(self, order: Order) -> None:
+        self.cancel_order(order)
+
+    def order(self, client_order_id: ClientOrderId) -> Order | None:
+        return self.cache.order(client_order_id)
+
+    def open_orders(self) -> list[Order]:
+        return self.cache.orders_open(instrument_id=self.instrument.id, strategy_id=self.id)
+
+    def position(self):
         positions = self.cache.positions_open(instrument_id=self.instrument.id, strategy_id=self.id)
         return positions[0] if positions else None
+
+    def warn(self, message: str) -> None:
+        self.log.warning(message)
 
     def _signed_position(self) -> float:
         return sum(p.signed_qty for p in self.cache.positions_open(instrument_id=self.instrument.id, strategy_id=self.id))
@@ -427,11 +321,9 @@ class ScalpStrategy(Strategy):
             else:  # a settled record arriving at its time, or a settlement before we started
                 ledger.record(settlement, self._signed_position(), self._mid())
         detector = self.pipeline.funding
-        next_funding = detector.next_funding_ns or (
+        self.execution.set_next_funding(detector.next_funding_ns or (
             detector.last_settlement_ns + detector.interval_ns if detector.interval_ns else 0
-        )
-        if next_funding != self._state.next_funding_ns:
-            self._state = dataclasses.replace(self._state, next_funding_ns=next_funding)
+        ))
         self._book_funding()
 
     def _on_settlement(self, event) -> None:
@@ -451,7 +343,7 @@ class ScalpStrategy(Strategy):
     def _sample(self, row: FeatureSnapshot) -> None:
         account = self.portfolio.account(self._venue)
         equity = account.balance_total(self._currency).as_double() if account is not None else math.nan
-        position = self._position() if self._state.side else None
+        position = self.position() if self.execution.state.side else None
         signed = 0.0
         if position is not None:
             signed = position.signed_qty
@@ -471,6 +363,11 @@ class ScalpStrategy(Strategy):
             batches=self.batches,
             skips={**self._builder.skips.counts, **self.pipeline.skip_counts()} if self.pipeline is not None else {},
             bounds=self._bounds(),
+            execution={k: self.execution.counts.get(k, 0) for k in COUNTS} if self.execution is not None else {},
+            round_trip_fee_bps=self._params.round_trip_fee_bps if self.execution is not None else math.nan,
+            entry_mode=self.config.orders.entry,
+            take_profit_mode=self.config.exits.take_profit_order,
+            fills=self.markouts.frame(),
         )
 
     def _bounds(self) -> dict[str, float]:
@@ -480,3 +377,8 @@ class ScalpStrategy(Strategy):
             "hurst_mr": s.hurst_mean_reversion_below, "hurst_dead_low": s.dead_zone_low,
             "hurst_dead_high": s.dead_zone_high, "hurst_momentum": s.hurst_momentum_above,
         }
+
+
+def _tag(order) -> str:
+    """The order's purpose tag (``entry:<signal set>`` / ``exit:<reason>``; "" for orders without one)."""
+    return order.tags[0] if order is not None and order.tags else ""

@@ -10,10 +10,17 @@ Fill model (every number is a field of `ExchangeSettings`):
   order up to its price, a MARKET order through the whole book. Each level gives at most its size
   minus what our earlier fills already took from it (reset when the stream updates that level).
   The recorded market never reacts to our orders: prices do not move because we traded.
-- IOC: the rest expires. FOK: all or nothing. GTX (post-only): refused if it would take. GTC: the
-  rest rests. A resting order fills in full at its own price (maker) when a replayed trade prints
-  through it (a buy: a trade below its price; a sell: above) or the opposite touch crosses it;
-  a trade at exactly its price is not assumed to reach it (its queue position is unknown).
+- IOC: the rest expires. FOK: all or nothing. GTX (post-only): refused if it would take, else it
+  rests like GTC. A resting order fills in full at its own price (maker) when a replayed trade
+  prints through it (a buy: a trade below its price; a sell: above) or the opposite touch crosses
+  it. Trades at exactly its price follow `queue_model` (hftbacktest's queue models, `QueuePosition`):
+  `none`: they never reach it (the most pessimistic); `risk_averse`: the queue ahead is the level's
+  displayed size when the order rests, trades at the price on its side (a sell aggressor for a
+  buy) reduce it, a level decrease only clips it to the new level size (cancellations are assumed
+  behind us); `prob`: as risk_averse, but a decrease not explained by the trades since the last
+  level update is split by p = back^n / (back^n + front^n) (`queue_power` n) and only its front
+  share (1 - p) is taken from the queue ahead. Once the trades have used up the queue ahead, the
+  excess fills the order (maker, at its price, rounded to the lot; partial fills possible).
 - Fees: `taker_fee` / `maker_fee` of the notional, in USDT. No funding is charged.
 - Account: one-way mode (position side BOTH), cross margin with `leverage`; an order that would
   raise the initial margin (notional / leverage) above the wallet balance is refused, as are
@@ -26,13 +33,16 @@ Fill model (every number is a field of `ExchangeSettings`):
 from __future__ import annotations
 
 import math
-from enum import StrEnum
 from dataclasses import dataclass
 from dataclasses import field
 from decimal import Decimal
 from decimal import InvalidOperation
+from enum import StrEnum
+from typing import Annotated
+from typing import Literal
 
 import msgspec
+from msgspec import Meta
 
 from scalp_nautilus.instruments import ContractSpec
 from scalp_nautilus.live.venue.capture import VenueBook
@@ -50,6 +60,8 @@ class ExchangeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     taker_fee: float = 0.0005
     latency_ms: float = 0.0  # wall time between an order's arrival and its matching
     liquidity_consumption: bool = True  # our fills use up the level they take until it updates
+    queue_model: Literal["none", "risk_averse", "prob"] = "none"  # resting orders at their price (module doc)
+    queue_power: Annotated[float, Meta(gt=0.0)] = 3.0  # n of the `prob` model's p = back^n / (back^n + front^n)
     position: float = 0.0  # starting position (size units, signed): an open position to reconcile
     entry_price: float | None = None  # its entry price; None: the capture snapshot's mid
 
@@ -112,6 +124,45 @@ class VenueOrder:
         return self.cum_quote / self.executed if self.executed else 0.0
 
 
+@dataclass
+class QueuePosition:
+    """A resting order's place at its price level (hftbacktest's `QueuePos`): `front` is the size
+    ahead of it (negative: trades went that far past it), `level` the level's size at the last
+    look, `traded` the size traded at the price since the last level update (`prob`)."""
+
+    front: float
+    level: float
+    traded: float = 0.0
+
+    def trade(self, qty: float) -> None:
+        self.front -= qty
+        self.traded += qty
+
+    def depth(self, new: float, model: str, power: float) -> None:
+        """The level changed from `self.level` to `new` (hftbacktest's `depth`)."""
+        prev, self.level = self.level, new
+        if model == "risk_averse":
+            self.front = min(self.front, new)
+            return
+        change = prev - new - self.traded  # the trades are already in `front`
+        self.traded = 0.0
+        if change < 0.0:  # the level grew (or shrank by less than traded): nothing new ahead of us
+            self.front = min(self.front, new)
+            return
+        front, back = self.front, prev - self.front
+        fb, ff = max(back, 0.0) ** power, max(front, 0.0) ** power
+        p = fb / (fb + ff) if fb + ff > 0.0 else 1.0
+        self.front = min(front - (1.0 - p) * change + min(back - p * change, 0.0), new)
+
+    def executed(self, lot: float) -> float:
+        """Size the trades took beyond the queue ahead, in whole lots (then the queue ahead is 0)."""
+        lots = round(-self.front / lot)
+        if lots <= 0:
+            return 0.0
+        self.front = 0.0
+        return lots * lot
+
+
 @dataclass(frozen=True)
 class Fill:
     trade_id: int
@@ -136,6 +187,7 @@ class Exchange:
     mark: float = 0.0
     orders: dict[int, VenueOrder] = field(default_factory=dict)
     resting: dict[int, VenueOrder] = field(default_factory=dict)  # matched on arrival, left on the book (GTC)
+    queue: dict[int, QueuePosition] = field(default_factory=dict)  # resting orders' places (queue_model)
     fills: list[Fill] = field(default_factory=list)
     rejected: list[tuple[str, int, str]] = field(default_factory=list)  # (client order id, the API's code, msg)
     _next_order_id: int = 8_000_000_000
@@ -148,6 +200,7 @@ class Exchange:
         self.min_qty = float(self.spec.min_quantity or self.spec.step_size)
         self.max_qty = float(self.spec.max_quantity) if self.spec.max_quantity else math.inf
         self.min_notional = float(self.spec.min_notional) if self.spec.min_notional else 0.0
+        self.lot = float(self.step)
 
     def open_position(self, qty: float, price: float) -> None:
         """Start with a position (the account as a previous session left it)."""
@@ -253,7 +306,14 @@ class Exchange:
                 order.update_ms = now_ms
             else:
                 self.resting[order.order_id] = order
+                if self.settings.queue_model != "none":
+                    level = self._level(order)
+                    self.queue[order.order_id] = QueuePosition(level, level)
         return fills
+
+    def _level(self, order: VenueOrder) -> float:
+        """Displayed size at the order's price on its own side."""
+        return (self.book.bids if order.side == BUY else self.book.asks).get(order.price, 0.0)
 
     def _fill(self, order: VenueOrder, price: float, qty: float, maker: bool, now_ms: int) -> Fill:
         if self.settings.liquidity_consumption and not maker:
@@ -299,6 +359,7 @@ class Exchange:
         order.status = "CANCELED"
         order.update_ms = now_ms
         self.resting.pop(order.order_id, None)
+        self.queue.pop(order.order_id, None)
 
     def amend(self, order: VenueOrder, now_ms: int, qty: str | None = None, price: str | None = None) -> list[Fill]:
         """Change an open LIMIT order's quantity and / or price (Bybit's amend). The new quantity must
@@ -319,23 +380,45 @@ class Exchange:
         if order.tif == "GTX" and self._crosses(order.side, new_price):
             raise Rejected(Reason.POST_ONLY)
         order.qty, order.price, order.update_ms = new_qty, new_price, now_ms
+        # Matched again as it now stands; resting again, it queues behind the level's displayed size.
         self.resting.pop(order.order_id, None)
+        self.queue.pop(order.order_id, None)
         return self.match(order, now_ms)
 
-    def on_market(self, now_ms: int, trade: tuple[float, float] | None = None) -> list[Fill]:
+    def on_market(self, now_ms: int, trade: tuple[float, float] | None = None,
+                  seller_aggressor: bool | None = None) -> list[Fill]:
         """After each replayed message: resting orders the market went through fill in full at
-        their price (`trade` is (price, size) of a replayed trade, if it was one)."""
+        their price; at their price the queue model decides (`trade` is (price, size) of a replayed
+        trade, if it was one, `seller_aggressor` its side: Binance's `m`; None: unknown, counted
+        against either side)."""
         fills = []
+        model = self.settings.queue_model
         for order in list(self.resting.values()):
-            if order.side == BUY:
+            buy = order.side == BUY
+            leaves = _round(order.qty - order.executed, self.spec.size_precision)
+            if buy:
                 hit = (trade is not None and trade[0] < order.price) or (self.book.asks and self.book.best_ask() <= order.price)
             else:
                 hit = (trade is not None and trade[0] > order.price) or (self.book.bids and self.book.best_bid() >= order.price)
-            if hit:
-                fills.append(self._fill(order, order.price, _round(order.qty - order.executed, self.spec.size_precision),
-                                        maker=True, now_ms=now_ms))
-                del self.resting[order.order_id]  # a maker fill is for the whole remainder
+            take = leaves if hit else self._queue_fill(order, trade, seller_aggressor, model, leaves)
+            if take > 0.0:
+                fills.append(self._fill(order, order.price, take, maker=True, now_ms=now_ms))
+            if not order.open:
+                del self.resting[order.order_id]
+                self.queue.pop(order.order_id, None)
         return fills
+
+    def _queue_fill(self, order: VenueOrder, trade, seller_aggressor: bool | None, model: str, leaves: float) -> float:
+        q = self.queue.get(order.order_id)
+        if q is None:
+            return 0.0
+        level = self._level(order)
+        if level != q.level:
+            q.depth(level, model, self.settings.queue_power)
+        ours = seller_aggressor is None or seller_aggressor == (order.side == BUY)  # a sell hits our bid
+        if trade is not None and trade[0] == order.price and ours:
+            q.trade(trade[1])
+        return _round(min(q.executed(self.lot), leaves), self.spec.size_precision)
 
     @property
     def unrealized(self) -> float:

@@ -235,6 +235,7 @@ class VenueServer:
             await self._on_snapshot(data, applied)
             return
         trade = None
+        seller_aggressor = None
         applied = []
         if kind == "depth":
             applied = self.book.apply_diff(data)
@@ -242,12 +243,13 @@ class VenueServer:
             self.exchange.mark = float(data["p"])
         elif kind == "trade":
             trade = (float(data["p"]), float(data["q"]))
+            seller_aggressor = bool(data["m"])  # the buyer was the maker: a sell hit the bid
         if withhold:
             self.stats["diffs_withheld"] += 1
             log.warning("fault: depth diff u=%s withheld (a sequence gap for the client)", data["u"])
         await self._publish_event(event, data, applied, withhold)
         if self.exchange.resting:
-            for fill in self.exchange.on_market(self.now_ms(), trade):
+            for fill in self.exchange.on_market(self.now_ms(), trade, seller_aggressor):
                 await self._push_fill(fill)
 
     async def _send(self, conns: set[Connection], text: str) -> None:
