@@ -6,7 +6,7 @@
     scalp-nautilus sweep | walk-forward [--config configs/sweep.yaml] [--address A] [--num-cpus N]
     scalp-nautilus train --features PATH... --out models/NAME.pt | evaluate --model PATH --features PATH...
     scalp-nautilus research edge --features PATH... --out DIR | calibrate --features PATH... --out configs/X.yaml
-    scalp-nautilus live --config configs/live_binance.yaml [--mainnet]
+    scalp-nautilus live --config configs/live_binance.yaml [--mainnet] [--clear-halt]
     scalp-nautilus replay-venue [--config configs/replay_venue.yaml] [--capture FILE...] [--speed X] [--port N]
     scalp-nautilus replay-venue --config configs/replay_venue_bybit.yaml      (the same venue speaking Bybit's API)
     scalp-nautilus record [--config configs/record.yaml] [--out-dir DIR] [--catalog DIR --import-every 1h]
@@ -139,6 +139,8 @@ def _parser() -> argparse.ArgumentParser:
     lv = sub.add_parser("live", help="run the live trading node (testnet unless --mainnet)")
     lv.add_argument("--config", type=Path, default=DEFAULT_LIVE_CONFIG)
     lv.add_argument("--mainnet", action="store_true", help="trade on the production exchange: REAL MONEY")
+    lv.add_argument("--clear-halt", action="store_true",
+                    help="clear the kill switch's halt recorded in the state file, then start (check the account first)")
     lv.set_defaults(run=_cmd_live)
 
     rv = sub.add_parser("replay-venue", help="serve a recorded Binance capture on 127.0.0.1, as Binance's or Bybit's API "
@@ -377,6 +379,10 @@ def _cmd_live(args) -> int:
 
     settings = load_live_settings(args.config)
     keys = credentials(settings, args.mainnet)
+    if args.clear_halt:
+        from scalp_nautilus.live.node import clear_halt
+
+        print(clear_halt(settings), flush=True)
     return run_live(settings, keys, args.mainnet)
 
 

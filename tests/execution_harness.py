@@ -44,7 +44,10 @@ def row(**changes) -> FeatureSnapshot:
 
 
 def config(**sections) -> ScalpStrategyConfig:
-    raw = {"instrument_id": str(INSTRUMENT.id), "vpin": {"volume_per_hour": 1000.0}, "orders": {"base_size": 0.05}}
+    """The strategy config for `Execution` tests; no protective stop at the exchange unless a test
+    sets `exits.exchange_stop_k` (tests/test_exchange_stop.py), so order sequences stay the test's own."""
+    raw = {"instrument_id": str(INSTRUMENT.id), "vpin": {"volume_per_hour": 1000.0}, "orders": {"base_size": 0.05},
+           "exits": {"exchange_stop_k": 0.0}}
     for name, values in sections.items():
         raw[name] = {**raw.get(name, {}), **values}
     return ScalpStrategyConfig.parse(msgspec.json.encode(raw))
@@ -66,6 +69,7 @@ class FakePort:
         self.signed_qty = 0.0
         self.avg_px = 0.0
         self.warnings: list[str] = []
+        self.errors: list[str] = []
 
     # OrderPort
     def submit(self, order, position_id=None) -> None:
@@ -92,6 +96,9 @@ class FakePort:
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
+
+    def error(self, message: str) -> None:
+        self.errors.append(message)
 
     # the venue's side
     def live(self) -> list:

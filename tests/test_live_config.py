@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from types import SimpleNamespace
+
 import pytest
 import yaml
 
@@ -59,11 +61,30 @@ def run_live(capsys, *argv) -> tuple[int, str]:
     ({"endpoints": {"base_url_http": "https://fapi.binance.com", "base_url_ws": "wss://fstream.binance.com"}}, "127.0.0.1"),
     ({"strategy": {"config_file": "strategy.yaml", "config": {"vpin": {"volume_per_hr": 1.0}}}}, "vpin.volume_per_hr"),
     ({"strategy": {"config_file": "strategy.yaml", "config": {"funding": {"feed": "funding_rates"}}}}, "strategy.config.funding.feed"),
+    ({"risk_engine": {"max_order_submit_rate": "10 per second"}}, "risk_engine.max_order_submit_rate"),
+    ({"risk_engine": {"max_order_submit_rate": "10/00:00:00"}}, "risk_engine.max_order_submit_rate"),
+    ({"risk_engine": {"max_notional_per_order": -5.0}}, "risk_engine.max_notional_per_order"),
+    ({"risk_engine": {"max_orders_per_sec": 5}}, "risk_engine.max_orders_per_sec"),
+    ({"strategy": {"config_file": "strategy.yaml", "config": {"risk": {"daily_loss_limit": -1.0}}}}, "risk.daily_loss_limit"),
 ])
 def test_config_errors_stop_before_connecting(tmp_path, capsys, no_keys, never_connects, changes, expected):
     path = live_config(tmp_path, **changes)
     code, out = run_live(capsys, "--config", str(path))
     assert code == 1 and expected in out and str(path) in out, out
+
+
+def test_risk_engine_limits_reach_nautilus(tmp_path, no_keys):
+    """`risk_engine` in the live YAML becomes the node's `LiveRiskEngineConfig`."""
+    from scalp_nautilus.live.node import node_config
+    from scalp_nautilus.live.settings import Credentials
+    from scalp_nautilus.live.settings import load_live_settings
+
+    path = live_config(tmp_path, risk_engine={"max_order_submit_rate": "5/00:00:02", "max_notional_per_order": 2500.0})
+    config = node_config(load_live_settings(path), Credentials("k", "s", "test"), mainnet=False)
+    assert config.risk_engine.max_order_submit_rate == "5/00:00:02"
+    assert config.risk_engine.max_notional_per_order == {"BTCUSDT-PERP.BINANCE": 2500.0}
+    default = node_config(load_live_settings(live_config(tmp_path, "live_binance_replay.yaml")), Credentials("k", "s", "t"), False)
+    assert default.risk_engine.max_notional_per_order == {}
 
 
 def test_missing_keys_name_the_variables(tmp_path, capsys, no_keys, never_connects):
@@ -83,29 +104,68 @@ def test_replay_venue_never_with_mainnet(tmp_path, capsys, never_connects):
     assert code == 1 and "replay" in out
 
 
-def test_mainnet_announces_real_money_before_the_node_starts(tmp_path, capsys, no_keys, monkeypatch):
+class FakeNode:
+    """Records `run` and `dispose` in `events`; its trader's one strategy is None."""
+
+    def __init__(self, events: list) -> None:
+        self.events = events
+        self.trader = SimpleNamespace(strategies=lambda: [None])
+
+    def run(self):
+        self.events.append("run")
+
+    def dispose(self):
+        self.events.append("dispose")
+
+
+def fake_node(monkeypatch, capsys, events: list) -> None:
+    """`scalp-nautilus live` on a FakeNode: what is printed before the node is built goes to `events`."""
     import scalp_nautilus.live.node as node
-
-    events = []
-
-    class FakeNode:
-        def run(self):
-            events.append("run")
-
-        def dispose(self):
-            events.append("dispose")
 
     def build(settings, keys, mainnet, loop=None):
         events.append(("build", mainnet, capsys.readouterr().out))
-        return FakeNode()
+        return FakeNode(events)
 
     monkeypatch.setattr(node, "build_node", build)
+    monkeypatch.setattr(node, "write_session_report", lambda *args, **kwargs: "the session report")
+
+
+def test_mainnet_announces_real_money_before_the_node_starts(tmp_path, capsys, no_keys, monkeypatch):
+    events = []
+    fake_node(monkeypatch, capsys, events)
     monkeypatch.setenv("BINANCE_API_KEY", "live-key-3141")
     monkeypatch.setenv("BINANCE_API_SECRET", "live-secret-2718")
     assert main(["live", "--config", str(live_config(tmp_path)), "--mainnet"]) == 0
     (_, mainnet, printed), *rest = events
     assert mainnet and "MAINNET: REAL MONEY" in printed and rest == ["run", "dispose"]
     assert "live-key-3141" not in printed and "live-secret-2718" not in printed and "$BINANCE_API_KEY" in printed
+
+
+def test_halt_in_the_state_file_is_announced_and_cleared_by_clear_halt(tmp_path, capsys, monkeypatch):
+    """A halt in the state file: the start banner says so; `--clear-halt` clears it before the node
+    is built (the warm state beside it is kept); the session report is printed after the run."""
+    import json
+
+    from scalp_nautilus.strategy import risk
+
+    events = []
+    fake_node(monkeypatch, capsys, events)
+    path = live_config(tmp_path, "live_binance_replay.yaml")
+    cfg = yaml.safe_load(path.read_text())
+    state = tmp_path / "state.json"
+    cfg["strategy"]["config"]["state"]["path"] = str(state)
+    path.write_text(yaml.safe_dump(cfg))
+    state.write_text(json.dumps({"pipeline": {"x": 1}, **risk.halt_record(risk.Halt(risk.DAILY_LOSS, "day P&L -101", 5))}))
+    assert main(["live", "--config", str(path)]) == 0
+    (_, _, printed), *_ = events
+    assert "HALTED by the kill switch (daily_loss_limit: day P&L -101)" in printed and "--clear-halt" in printed
+    assert risk.read_halt(state) is not None
+    events.clear()
+    assert main(["live", "--config", str(path), "--clear-halt"]) == 0
+    (_, _, printed), *rest = events
+    assert "cleared the halt" in printed and "HALTED" not in printed.split("cleared the halt")[1]
+    assert risk.read_halt(state) is None and json.loads(state.read_text())["pipeline"] == {"x": 1}
+    assert rest == ["run", "dispose"] and "the session report" in capsys.readouterr().out
 
 
 def test_api_keys_never_reach_the_logs(tmp_path):

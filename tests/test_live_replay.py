@@ -65,6 +65,13 @@ def _finished(venue):
     return lambda run: venue.finished.is_set() or bool(venue.errors)
 
 
+def _venue_ids(venue) -> set[str]:
+    """Client ids of the orders the venue accepted: plain and conditional (the protective stops; a
+    triggered one's market order carries its id)."""
+    ex = venue.exchange
+    return {o.client_order_id for o in ex.orders.values()} | {c.client_id for c in ex.conditionals.values()}
+
+
 def _unique_ids(run) -> bool:
     ids = [o[0] for o in run.orders]
     return len(ids) == len(set(ids))
@@ -87,6 +94,7 @@ def clean(request, shared_data, tmp_path_factory):
             "fills": list(venue.exchange.fills), "rejected": list(venue.exchange.rejected),
             "open_orders": [o for o in venue.exchange.orders.values() if o.open],
             "orders": list(venue.exchange.orders.values()), "position": venue.exchange.position,
+            "venue_ids": _venue_ids(venue), "client_ids": list(venue.client_ids),
             "trades": sum(e.kind == "trade" for e in venue.capture.events),
             "last_mark": next(e.data for e in reversed(venue.capture.events) if e.kind == "markPrice"),
             "diffs": sum(e.kind == "depth" for e in venue.capture.events), "api": api,
@@ -159,7 +167,9 @@ def test_rejected_order_clears_the_latch_and_trading_carries_on(clean):
     assert len(after) >= 2, "no order after the rejection: the latch stayed set"
     assert len(after) < 50, "orders sent in a loop after the rejection"
     assert any(status[i] == "FILLED" for i in after)
-    assert _unique_ids(run) and len(view["orders"]) == len(ids) - 1  # every accepted order reached the venue once
+    # Every order but the rejected one was accepted by the venue, and each was sent once.
+    assert _unique_ids(run) and len(view["venue_ids"]) == len(ids) - 1
+    assert len(view["client_ids"]) == len(set(view["client_ids"])) == len(ids)
 
 
 # ---------------------------------------------------------------------- faults
@@ -174,7 +184,7 @@ def faulty(request, shared_data, tmp_path_factory):
         run = run_node(live_settings(tmp, venue), _finished(venue), FULL_RUN_S)
         view = {"finished": venue.finished.is_set(), "stats": dict(venue.stats), "position": venue.exchange.position,
                 "open_orders": [o for o in venue.exchange.orders.values() if o.open],
-                "orders": len(venue.exchange.orders), "api": api}
+                "orders": len(_venue_ids(venue)), "api": api}
     return run, view
 
 
@@ -262,12 +272,17 @@ def test_position_on_the_account_is_adopted_not_doubled(shared_data, tmp_path, a
 
         run = run_node(live_settings(tmp_path, venue, {"exits": {"time_stop_s": 60.0}}), until, 90.0)
         orders = list(venue.exchange.orders.values())
+        stops = list(venue.exchange.conditionals.values())
     assert closed, "the adopted position was never closed"
     first = orders[0]
     assert (first.side, first.reduce_only, first.executed) == ("SELL", True, 0.05)
     # Until it was closed nothing opened a second position beside it.
     assert all(o.reduce_only or o.time_ms > first.update_ms for o in orders)
     assert run.open_positions == 0
+    # The adopted position got its protective stop at the venue once its exits were known, cancelled when it closed.
+    adopted_stop = stops[0]
+    assert (adopted_stop.side, adopted_stop.qty, adopted_stop.reduce_only) == ("SELL", 0.05, True)
+    assert adopted_stop.time_ms <= first.time_ms and adopted_stop.status == "CANCELED"
 
 
 # ---------------------------------------------------------------------- the command line

@@ -121,3 +121,98 @@ def test_amend_changes_a_resting_order_and_a_crossing_price_takes(ex):
     with pytest.raises(Rejected) as r:
         ex.amend(maker, 7, qty="0.020")
     assert r.value.reason is Reason.UNKNOWN_ORDER
+
+
+# ---------------------------------------------------------------------- conditional (algo) orders
+
+
+def conditional(ex, now=1, **p):
+    params = {"symbol": "BTCUSDT", "algoType": "CONDITIONAL", **{k: str(v) for k, v in p.items()}}
+    return ex.new_conditional(params, now)
+
+
+def test_stop_market_triggers_on_the_last_price_and_closes_at_market(ex):
+    order(ex, side="BUY", type="MARKET", quantity="0.300")  # long 0.3: 0.2 @ 30000.0, 0.1 @ 30000.1
+    entry = (30000.0 * 0.2 + 30000.1 * 0.1) / 0.3
+    ex.last_price, ex.mark = 30000.0, 30000.0
+    stop = conditional(ex, side="SELL", type="STOP_MARKET", quantity="0.300", triggerPrice="29999.8", reduceOnly="true")
+    assert stop.open and stop.working_type == "CONTRACT_PRICE"
+    # The mark going through the trigger does not fire a last-price stop; a trade one tick above does not either.
+    ex.mark = 29990.0
+    ex.last_price = 29999.9
+    assert ex.trigger(2) == []
+    # A trade at the trigger does: a market sell of 0.3 through the bids (0.3 @ 29999.9).
+    ex.last_price = 29999.8
+    assert ex.trigger(3) == [stop]
+    assert stop.status == "TRIGGERED" and stop.order.client_order_id == stop.client_id
+    fills = ex.match(stop.order, 3)
+    ex.finish(stop, 3)
+    assert [(f.price, f.qty) for f in fills] == [(29999.9, 0.3)]
+    assert ex.position == 0.0 and ex.realized == pytest.approx(0.3 * (29999.9 - entry), abs=1e-9)
+    assert stop.status == "FINISHED" and stop.order.status == "FILLED" and not fills[0].maker
+    assert ex.trigger(4) == []  # fires once
+
+
+def test_mark_price_trigger_and_take_profit_direction(ex):
+    order(ex, side="SELL", type="MARKET", quantity="0.100")  # short 0.1 @ 29999.9
+    ex.mark, ex.last_price = 30000.0, 30000.0
+    stop = conditional(ex, side="BUY", type="STOP_MARKET", quantity="0.100", triggerPrice="30010.0",
+                       reduceOnly="true", workingType="MARK_PRICE")
+    take = conditional(ex, side="BUY", type="TAKE_PROFIT_MARKET", quantity="0.100", triggerPrice="29990.0",
+                       reduceOnly="true", workingType="MARK_PRICE")
+    ex.last_price = 30020.0  # a trade through the stop: not its reference
+    assert ex.trigger(2) == []
+    ex.mark = 29990.0  # the mark reaches the take-profit (a buy below)
+    assert ex.trigger(3) == [take]
+    ex.match(take.order, 3)
+    ex.finish(take, 3)
+    assert ex.position == 0.0 and stop.open
+    # The stop triggers later with nothing to reduce: its market order expires unfilled.
+    ex.mark = 30010.0
+    assert ex.trigger(4) == [stop]
+    assert ex.match(stop.order, 4) == [] and stop.order.status == "EXPIRED" and ex.position == 0.0
+
+
+def test_close_position_takes_the_whole_position_at_trigger_time(ex):
+    order(ex, side="BUY", type="MARKET", quantity="0.200")
+    ex.last_price = 30000.0
+    conditional(ex, side="SELL", type="STOP_MARKET", closePosition="true", triggerPrice="29999.0")
+    order(ex, side="BUY", type="MARKET", quantity="0.100")  # the position grows to 0.3 after the stop was placed
+    ex.last_price = 29998.0
+    [c] = ex.trigger(2)
+    assert c.order.qty == pytest.approx(0.3) and c.order.reduce_only
+    ex.match(c.order, 2)
+    assert ex.position == 0.0
+
+
+def test_conditional_order_refusals(ex):
+    ex.last_price = ex.mark = 30000.0
+    base = {"side": "SELL", "type": "STOP_MARKET", "quantity": "0.100", "reduceOnly": "true"}
+    with pytest.raises(Rejected) as now:
+        conditional(ex, **base, triggerPrice="30000.0")  # a sell stop at the last price would trigger at once
+    assert binance_error(now.value)[0] == -2021
+    with pytest.raises(Rejected) as both:
+        conditional(ex, **base, triggerPrice="29990.0", closePosition="true")
+    assert binance_error(both.value)[0] == -4136
+    with pytest.raises(Rejected) as tick:
+        conditional(ex, **base, triggerPrice="29990.05")
+    assert binance_error(tick.value)[0] == -4014
+    with pytest.raises(Rejected) as kind:
+        conditional(ex, **{**base, "type": "STOP"}, triggerPrice="29990.0")
+    assert binance_error(kind.value)[0] == -1116
+    conditional(ex, **base, triggerPrice="29990.0", clientAlgoId="stop-1")
+    # A client id is used once, across plain and conditional orders.
+    with pytest.raises(Rejected) as dup:
+        order(ex, side="BUY", type="MARKET", quantity="0.010", newClientOrderId="stop-1")
+    assert binance_error(dup.value)[0] == -4116
+    with pytest.raises(Rejected) as dup2:
+        conditional(ex, **base, triggerPrice="29980.0", clientAlgoId="stop-1")
+    assert binance_error(dup2.value)[0] == -4116
+    c = ex.conditional_by_client_id("stop-1")
+    ex.cancel_conditional(c, 2)
+    assert c.status == "CANCELED"
+    with pytest.raises(Rejected) as gone:
+        ex.cancel_conditional(c, 3)
+    assert binance_error(gone.value)[0] == -2011
+    ex.last_price = 29000.0
+    assert ex.trigger(4) == []  # a cancelled stop never fires

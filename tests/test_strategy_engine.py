@@ -67,7 +67,10 @@ def test_default_gates_trade_and_every_position_closes(control):
     tags = mine["tags"].astype(str)
     assert tags.str.contains("entry:").sum() == a.outcomes["taken"]
     assert tags.str.contains("exit:").sum() == len(a.round_trips)
-    assert (mine["status"] == "FILLED").all()
+    # Each position had its protective stop at the venue, cancelled once flat (or filled, closing it).
+    stops = tags.str.contains("exchange_stop")
+    assert stops.sum() == len(a.round_trips) and set(mine["status"][stops]) <= {"CANCELED", "FILLED"}
+    assert (mine["status"][~stops] == "FILLED").all()
     assert positions["ts_closed"].notna().all()  # nothing left open
     assert a.timeline["position"].iloc[-1] == 0.0
 
@@ -85,6 +88,7 @@ def test_hurst_dead_zone_blocks_every_entry(control):
 def test_one_signal_never_sends_two_orders(control):
     a, _, orders, _ = control
     mine = orders[orders["strategy_id"] == "ScalpStrategy-A"].sort_values("ts_init")
+    mine = mine[~mine["tags"].astype(str).str.contains("exchange_stop")]  # resting, not in flight: no latch
     submitted = pd.to_datetime(mine["ts_init"], utc=True).to_numpy()
     resolved = pd.to_datetime(mine["ts_last"], utc=True).to_numpy()
     assert (submitted[1:] >= resolved[:-1]).all()  # each order only after the previous one resolved

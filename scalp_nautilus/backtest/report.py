@@ -128,12 +128,12 @@ def summary(outcome) -> str:
     ]
     balance_change = _balance_change(outcome)
     for rep in outcome.strategies:
-        lines += ["", *_strategy_table(rep, outcome.starting_balance, balance_change)]
+        lines += ["", *strategy_table(rep, outcome.starting_balance, balance_change)]
     lines += ["", f"reports         {outcome.reports_dir.resolve()}"]
     return "\n".join(lines)
 
 
-def _strategy_table(rep: StrategyReport, starting_balance: float, balance_change: float) -> list[str]:
+def strategy_table(rep: StrategyReport, starting_balance: float, balance_change: float) -> list[str]:
     cur = rep.currency
     split = pnl_split(rep)
     trips = rep.round_trips
@@ -214,15 +214,19 @@ def write_reports(outcome, plots: bool = True) -> None:
     outcome.positions.to_csv(folder / "positions.csv")
     outcome.account.to_csv(folder / "account.csv")
     for i, rep in enumerate(outcome.strategies):
-        suffix = "" if len(outcome.strategies) == 1 else f"_{i}"
-        pd.DataFrame([asdict(t) for t in rep.round_trips]).to_csv(folder / f"round_trips{suffix}.csv", index=False)
-        pd.DataFrame([asdict(p) for p in rep.funding]).to_csv(folder / f"funding{suffix}.csv", index=False)
-        pd.Series(rep.outcomes, name="book_batches").rename_axis("outcome").to_csv(folder / f"decisions{suffix}.csv")
-        rep.timeline.to_csv(folder / f"timeline{suffix}.csv", index=False)
-        rep.fills.to_csv(folder / f"markouts{suffix}.csv", index=False)
-        if plots and len(rep.timeline):
-            _plots(rep, outcome.fills, folder, suffix)
+        write_strategy_files(rep, outcome.fills, folder, "" if len(outcome.strategies) == 1 else f"_{i}", plots)
     (folder / "summary.txt").write_text(summary(outcome) + "\n")
+
+
+def write_strategy_files(rep: StrategyReport, fills: pd.DataFrame, folder: Path, suffix: str = "", plots: bool = True) -> None:
+    """One strategy's files (backtests and the live session report)."""
+    pd.DataFrame([asdict(t) for t in rep.round_trips]).to_csv(folder / f"round_trips{suffix}.csv", index=False)
+    pd.DataFrame([asdict(p) for p in rep.funding]).to_csv(folder / f"funding{suffix}.csv", index=False)
+    pd.Series(rep.outcomes, name="book_batches").rename_axis("outcome").to_csv(folder / f"decisions{suffix}.csv")
+    rep.timeline.to_csv(folder / f"timeline{suffix}.csv", index=False)
+    rep.fills.to_csv(folder / f"markouts{suffix}.csv", index=False)
+    if plots and len(rep.timeline):
+        _plots(rep, fills, folder, suffix)
 
 
 def _plots(rep: StrategyReport, fills: pd.DataFrame, folder: Path, suffix: str) -> None:

@@ -17,6 +17,7 @@ them (see `ScalpStrategy`).
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 from nautilus_trader.adapters.binance import BinanceAccountType
@@ -30,6 +31,7 @@ from nautilus_trader.config import ImportableStrategyConfig
 from nautilus_trader.config import InstrumentProviderConfig
 from nautilus_trader.config import LiveDataEngineConfig
 from nautilus_trader.config import LiveExecEngineConfig
+from nautilus_trader.config import LiveRiskEngineConfig
 from nautilus_trader.config import LoggingConfig
 from nautilus_trader.config import TradingNodeConfig
 from nautilus_trader.core.nautilus_pyo3 import BybitEnvironment
@@ -41,7 +43,11 @@ from scalp_nautilus.live.binance import SyncedBinanceLiveDataClientFactory
 from scalp_nautilus.live.bybit import SyncedBybitDataClientConfig
 from scalp_nautilus.live.bybit import SyncedBybitLiveDataClientFactory
 from scalp_nautilus.live.settings import Credentials
+from scalp_nautilus.live.session import SessionMonitor
+from scalp_nautilus.live.session import report_folder
+from scalp_nautilus.live.session import write_session_report
 from scalp_nautilus.live.settings import LiveSettings
+from scalp_nautilus.strategy import risk
 
 
 def client_configs(settings: LiveSettings, keys: Credentials, mainnet: bool) -> tuple[object, object]:
@@ -100,6 +106,7 @@ def node_config(settings: LiveSettings, keys: Credentials, mainnet: bool) -> Tra
             reconciliation_lookback_mins=settings.reconciliation_lookback_mins,
             reconciliation_instrument_ids=[iid],
         ),
+        risk_engine=risk_engine_config(settings),
         strategies=[strategy],
         data_clients={settings.venue: data},
         exec_clients={settings.venue: execution},
@@ -109,6 +116,12 @@ def node_config(settings: LiveSettings, keys: Credentials, mainnet: bool) -> Tra
         timeout_disconnection=t.disconnection_s,
         timeout_post_stop=t.post_stop_s,
     )
+
+
+def risk_engine_config(settings: LiveSettings) -> LiveRiskEngineConfig:
+    r = settings.risk_engine
+    notional = {settings.instrument_id: r.max_notional_per_order} if r.max_notional_per_order else {}
+    return LiveRiskEngineConfig(max_order_submit_rate=r.max_order_submit_rate, max_notional_per_order=notional)
 
 
 def build_node(settings: LiveSettings, keys: Credentials, mainnet: bool, loop: asyncio.AbstractEventLoop | None = None) -> TradingNode:
@@ -121,13 +134,34 @@ def build_node(settings: LiveSettings, keys: Credentials, mainnet: bool, loop: a
         node.add_data_client_factory("BYBIT", SyncedBybitLiveDataClientFactory)
         node.add_exec_client_factory("BYBIT", BybitLiveExecClientFactory)
     node.build()
+    if settings.heartbeat_s:
+        client = next(iter(node.kernel.data_engine._clients.values()))  # Nautilus keeps its clients private
+        node.trader.add_actor(SessionMonitor(node.trader.strategies()[0], client, settings.heartbeat_s))
     return node
+
+
+def state_path(settings: LiveSettings) -> str | None:
+    """The strategy's state file (warm state and the kill switch's halt), if it keeps one."""
+    return (settings.strategy.config.get("state") or {}).get("path")
+
+
+def clear_halt(settings: LiveSettings) -> str:
+    """`--clear-halt`: remove the halt from the state file; says what was cleared."""
+    path = state_path(settings)
+    if not path:
+        return "--clear-halt: the strategy keeps no state file (`state.path`): no halt survives a restart"
+    cleared = risk.clear_halt(path)
+    return f"--clear-halt: cleared the halt in {path} ({cleared})" if cleared else f"--clear-halt: {path} records no halt"
 
 
 def banner(settings: LiveSettings, keys: Credentials, mainnet: bool) -> str:
     where = (f"the replay venue at {settings.endpoints.base_url_http}" if settings.replay
              else f"{settings.venue} {'MAINNET' if mainnet else 'testnet'}")
     lines = [f"live node {settings.trader_id}: {settings.instrument_id} on {where}; keys from {keys.source}"]
+    path = state_path(settings)
+    halt = risk.read_halt(path) if path else None
+    if halt is not None:
+        lines.append(f"HALTED by the kill switch ({halt}): no entries until `scalp-nautilus live --config ... --clear-halt`")
     if mainnet:
         lines.insert(0, f"*** MAINNET: REAL MONEY. Orders go to {settings.venue}'s production exchange. ***")
     return "\n".join(lines)
@@ -135,11 +169,15 @@ def banner(settings: LiveSettings, keys: Credentials, mainnet: bool) -> str:
 
 def run_live(settings: LiveSettings, keys: Credentials, mainnet: bool) -> int:
     """Run until interrupted (Ctrl-C / SIGTERM): Nautilus stops the strategy (which cancels its
-    orders and closes its position), disconnects and the node is disposed."""
+    orders and closes its position), disconnects, the session report is printed and written
+    (`scalp_nautilus.live.session`) and the node is disposed."""
     print(banner(settings, keys, mainnet), flush=True)
     node = build_node(settings, keys, mainnet)
+    started_ns = time.time_ns()
     try:
         node.run()
+        folder = report_folder(settings.reports_dir, started_ns)
+        print(write_session_report(node.trader, node.trader.strategies()[0], folder, started_ns, time.time_ns()), flush=True)
     finally:
         node.dispose()
     return 0

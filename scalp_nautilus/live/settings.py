@@ -80,6 +80,26 @@ class TimeoutSettings(_Section):
     post_stop_s: Annotated[float, Meta(gt=0)] = 5.0  # after the strategy stopped: its closing orders settle
 
 
+class RiskEngineSettings(_Section):
+    """Nautilus's own pre-trade checks (`LiveRiskEngineConfig`), before any order leaves the node.
+    `max_notional_per_order` is passed on, but Nautilus 1.231's risk engine skips its notional and
+    balance checks for margin accounts (all futures): the strategy's `risk.max_position_notional`
+    is the limit that binds there."""
+
+    # Submit commands per interval, Nautilus's "N/HH:MM:SS"; beyond it Nautilus denies the order (an exit
+    # too), so leave headroom over the strategy's peak. Binance allows 300 per 10 s.
+    max_order_submit_rate: str = "20/00:00:01"
+    max_notional_per_order: Annotated[float, Meta(gt=0)] | None = None  # quote currency, this instrument
+
+    def __post_init__(self) -> None:
+        count, sep, interval = self.max_order_submit_rate.partition("/")
+        parts = interval.split(":")
+        if not (sep and count.isdigit() and int(count) > 0 and len(parts) == 3 and all(p.isdigit() for p in parts)
+                and any(int(p) for p in parts)):
+            raise ValueError(f"risk_engine.max_order_submit_rate: expected 'N/HH:MM:SS' (e.g. '10/00:00:01'), "
+                             f"got {self.max_order_submit_rate!r}")
+
+
 class LiveSettings(_Section):
     venue: Venue
     instrument_id: str  # e.g. BTCUSDT-PERP.BINANCE, BTCUSDT-LINEAR.BYBIT
@@ -89,6 +109,9 @@ class LiveSettings(_Section):
     reconciliation_lookback_mins: Annotated[int, Meta(ge=1)] | None = 1440
     endpoints: EndpointSettings | None = None
     timeouts: TimeoutSettings = msgspec.field(default_factory=TimeoutSettings)
+    risk_engine: RiskEngineSettings = msgspec.field(default_factory=RiskEngineSettings)
+    heartbeat_s: Annotated[float, Meta(ge=0)] = 60.0  # the strategy's status line; 0: none
+    reports_dir: str = "reports"  # the session report on stop: <reports_dir>/live-<UTC start time>/
 
     def __post_init__(self) -> None:
         suffix = "." + self.venue

@@ -311,6 +311,12 @@ class ExitSettings(_Section, frozen=True):
     # stops cannot fire on a book that does not move (a silent feed, not a quiet market: BTCUSDT
     # updates 20-90 times a second). 0: never.
     stale_feed_s: NonNegative = 5.0
+    # The protective stop resting at the exchange (`Execution`): a reduce-only stop-market order
+    # this many times the strategy's own stop distance from the entry, placed once an entry has
+    # filled, so a position keeps a stop when the process dies. Wider than the strategy's stop, so
+    # that one normally fires first. 0: none. Its trigger: the venue's mark price or last price.
+    exchange_stop_k: NonNegative = 2.0
+    exchange_stop_trigger: Literal["mark", "last"] = "mark"
 
 
 class OrderSettings(_Section, frozen=True):
@@ -360,6 +366,18 @@ class StateSettings(_Section, frozen=True):
     max_age_s: Positive = 300.0
 
 
+class RiskSettings(_Section, frozen=True):
+    """The strategy's risk limits (`scalp_nautilus.strategy.risk`); each 0 is off. A breach trips
+    the kill switch: orders cancelled, position closed, no entry until the operator clears the halt
+    (`scalp-nautilus live ... --clear-halt`); with `state.path` the halt is kept in the state file.
+    Backtests apply the same limits. Money in the instrument's settlement currency."""
+
+    max_position_notional: NonNegative = 0.0  # |position| x mid above it trips
+    daily_loss_limit: NonNegative = 0.0  # realised + unrealised + fees + funding since 00:00 UTC below minus this trips
+    max_consecutive_losses: Annotated[int, Meta(ge=0)] = 0  # this many losing round trips (after fees) in a row trip
+    max_orders_per_minute: Annotated[int, Meta(ge=0)] = 0  # an order beyond this many in 60 s trips (exits still go)
+
+
 class ScalpStrategyConfig(StrategyConfig, frozen=True, kw_only=True):
     """Configuration of one `ScalpStrategy` instance (one instrument); see the module doc."""
 
@@ -383,6 +401,7 @@ class ScalpStrategyConfig(StrategyConfig, frozen=True, kw_only=True):
     exits: ExitSettings = msgspec.field(default_factory=ExitSettings)
     fees: FeeSettings = msgspec.field(default_factory=FeeSettings)
     state: StateSettings = msgspec.field(default_factory=StateSettings)
+    risk: RiskSettings = msgspec.field(default_factory=RiskSettings)
     equity_sample_s: Positive = 1.0  # equity / feature timeline sampling for the reports
     record_features: str | None = None  # Parquet path: one FeatureSnapshot row per book batch
 

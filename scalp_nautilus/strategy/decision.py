@@ -55,7 +55,8 @@ ENTRY_OUTCOMES = (
     "taken", "order_pending", "closed", "cooldown", "book_invalid", "cold", "dead_zone", "no_regime",
     "no_signal", "confidence", "vpin_extreme", "size_zero",
 )
-EXIT_OUTCOMES = ("stop", "take_profit", "time_stop", "flatten", "stale_feed")
+# kill_switch: a risk limit tripped (`risk`); stop_rejected: the exchange refused the protective stop.
+EXIT_OUTCOMES = ("stop", "take_profit", "time_stop", "flatten", "stale_feed", "kill_switch", "stop_rejected")
 POSITION_OUTCOMES = ("in_position", "exit_pending")
 
 MEAN_REVERSION, MOMENTUM, CVD_DIVERGENCE, FUNDING = "mean_reversion", "momentum", "cvd_divergence", "funding"

@@ -28,10 +28,22 @@ after the venue rejects one, the latch holds for `orders.reject_pause_s` more of
   the venue confirmed the cancel, for what is then left of the position. A refused maker
   take-profit falls back to the decision's taker take-profit.
 
+The protective stop at the exchange (`exits.exchange_stop_k`, 0: none): once an entry has filled
+and no order of ours is in flight, a reduce-only STOP_MARKET order for the whole position rests at
+the venue, `exchange_stop_k` x the plan's stop distance from the average entry price, triggered by
+the venue's mark or last price (`exits.exchange_stop_trigger`); Nautilus's Binance adapter sends it
+to the conditional (algo) order endpoint. It is re-placed when the position's size changes,
+cancelled once the position is closed, and placed for an adopted position as soon as its exits are
+known. If the venue rejects it (or Nautilus denies it), the position is closed at market
+(`stop_rejected`) and the reason logged. It does not hold the latch: it is not an order in flight.
+A position the stop closed is a round trip with exit reason ``exchange_stop``.
+
 Adoption (live): orders and a position that Nautilus reconciled at start and assigned to the
 strategy are taken over: an open order holds the latch until it closes, and a position gets exits
 as if it had been entered at its average price: a time stop from the first book batch, stop and
-take-profit once the volatility is known (at once with a restored state).
+take-profit once the volatility is known (at once with a restored state). Exchange stops found
+open at start belong to the session that placed them: they are cancelled (a flat account is left
+with none; an adopted position gets a fresh one).
 """
 
 from __future__ import annotations
@@ -43,8 +55,11 @@ from typing import Protocol
 
 from nautilus_trader.common.factories import OrderFactory
 from nautilus_trader.model.enums import OrderSide
+from nautilus_trader.model.enums import OrderType
 from nautilus_trader.model.enums import TimeInForce
+from nautilus_trader.model.enums import TriggerType
 from nautilus_trader.model.events import OrderCancelRejected
+from nautilus_trader.model.events import OrderDenied
 from nautilus_trader.model.events import OrderExpired
 from nautilus_trader.model.events import OrderFilled
 from nautilus_trader.model.events import OrderRejected
@@ -58,6 +73,7 @@ from nautilus_trader.model.position import Position
 from scalp_nautilus.features import FeatureSnapshot
 from scalp_nautilus.strategy.config import ScalpStrategyConfig
 from scalp_nautilus.strategy.decision import ENTER
+from scalp_nautilus.strategy.decision import EXIT
 from scalp_nautilus.strategy.decision import FLAT
 from scalp_nautilus.strategy.decision import Decision
 from scalp_nautilus.strategy.decision import DecisionParams
@@ -67,6 +83,13 @@ from scalp_nautilus.strategy.records import RoundTrip
 
 _S = 1_000_000_000
 ADOPTED = "adopted"  # the signal set of a position taken over at start
+EXCHANGE_STOP = "exchange_stop"  # the protective stop's tag and the exit reason of a position it closed
+_TRIGGER = {"mark": TriggerType.MARK_PRICE, "last": TriggerType.LAST_PRICE}
+
+
+def is_exchange_stop(order: Order) -> bool:
+    """The protective stop (ours, or one reconciled from a previous session: tags do not survive)."""
+    return order.order_type == OrderType.STOP_MARKET and order.is_reduce_only
 
 # `Execution.counts` keys, in report order
 COUNTS = (
@@ -93,6 +116,8 @@ class OrderPort(Protocol):
 
     def warn(self, message: str) -> None: ...
 
+    def error(self, message: str) -> None: ...
+
 
 class Execution:
     """Orders, the latch and the position state of one strategy instance (see the module doc).
@@ -111,6 +136,9 @@ class Execution:
         self._cooldown_ns = round(o.cooldown_s * _S)
         self._reject_pause_ns = round(o.reject_pause_s * _S)
         self._reject_pause_s = o.reject_pause_s
+        self._stop_k = config.exits.exchange_stop_k
+        self._stop_trigger = _TRIGGER[config.exits.exchange_stop_trigger]
+        self.stop_order: Order | None = None  # the protective stop we placed last
         self.maker_entry = o.entry == "maker"
         self.maker_take_profit = config.exits.take_profit_order == "maker"
         self._ttl_ns = round(o.maker_ttl_ms * 1_000_000)
@@ -137,8 +165,14 @@ class Execution:
     # ------------------------------------------------------------------ state the strategy sets
 
     def close_trading(self) -> None:
-        """Past `orders.flatten_at`: no entries; the decision exits what is open."""
+        """Past `orders.flatten_at`, or the kill switch: no entries; the decision exits what is open."""
         self.state = dataclasses.replace(self.state, closed=True)
+
+    def cancel_working(self) -> None:
+        """The kill switch: cancel the orders that hold the latch; the protective stop goes once flat,
+        a resting take-profit with the exit that closes the position."""
+        for order in self._working_orders():
+            self.port.cancel(order)
 
     def set_next_funding(self, ts_ns: int) -> None:
         if ts_ns != self.state.next_funding_ns:
@@ -148,7 +182,12 @@ class Execution:
 
     def adopt(self) -> None:
         """Take over what reconciliation assigned to this strategy (see the module doc)."""
-        orders = self.port.open_orders()
+        stale = [o for o in self.port.open_orders() if is_exchange_stop(o)]
+        for order in stale:
+            self.port.cancel(order)
+        if stale:
+            self.port.warn(f"cancelled {len(stale)} exchange stop(s) left by a previous session")
+        orders = self._working_orders()
         if orders:
             self._latch(orders[0].client_order_id)
             self.port.warn(f"adopted {len(orders)} open order(s) of {self.instrument.id}: no new order until they close")
@@ -176,6 +215,7 @@ class Execution:
         self.plan = Decision(ENTER, ADOPTED, side, position.quantity.as_double(), ADOPTED, 0.0, stop, take_profit, time_stop)
         self._place_exits(side, position.avg_px_open)
         self.adopting = False
+        self._protect()
 
     # ------------------------------------------------------------------ book batches and decisions
 
@@ -328,6 +368,10 @@ class Execution:
         if isinstance(event, OrderCancelRejected):
             self._on_cancel_rejected(event)
             return
+        stop = self.stop_order
+        if stop is not None and cid == stop.client_order_id:
+            self._on_stop_event(event)
+            return
         if self.take_profit is not None and cid == self.take_profit.client_order_id:
             self._on_take_profit_event(event)
         if cid != self.pending:
@@ -348,8 +392,7 @@ class Execution:
         if entry and self._entry_closed(order, refused):
             return
         self.pending = None
-        take_profit = self.take_profit.client_order_id if self.take_profit is not None else None
-        others = [o for o in self.port.open_orders() if o.client_order_id != take_profit]
+        others = self._working_orders()
         if others:  # adopted orders: the latch moves to the next one
             self._latch(others[0].client_order_id)
             return
@@ -367,6 +410,12 @@ class Execution:
             self._exit(after)  # the take-profit is cancelled: now the exit for what is left
         else:
             self._place_take_profit()  # a maker entry completed by the cancel of its rest
+            self._protect()
+
+    def _working_orders(self) -> list[Order]:
+        """Open orders that hold the latch: all but the resting take-profit and the protective stop."""
+        take_profit = self.take_profit.client_order_id if self.take_profit is not None else None
+        return [o for o in self.port.open_orders() if o.client_order_id != take_profit and not is_exchange_stop(o)]
 
     def _on_cancel_rejected(self, event) -> None:
         """A cancel the venue refused. Usually the order filled meanwhile (its fill follows); if it
@@ -422,6 +471,48 @@ class Execution:
         if self.plan is None:
             return
         self._place_exits(1 if event.signed_qty > 0 else -1, event.avg_px_open)
+        self._protect()
+
+    # ------------------------------------------------------------------ the protective stop at the exchange
+
+    def _protect(self) -> None:
+        """Place (or re-size) the protective stop when a position with a plan is open and no order
+        of ours is in flight (an entry still filling would change its size)."""
+        if not self._stop_k or self.pending is not None or self.plan is None:
+            return
+        position = self.port.position()
+        if position is None:
+            return
+        stop = self.stop_order
+        if stop is not None and not stop.is_closed and stop.quantity == position.quantity:
+            return  # in flight or resting, for this size
+        if stop is not None and not stop.is_closed:
+            self.port.cancel(stop)  # the position's size changed: a new stop for the new size
+        side = 1 if position.is_long else -1
+        trigger = position.avg_px_open - side * self._stop_k * self.plan.stop_distance
+        order = self.port.order_factory.stop_market(
+            instrument_id=position.instrument_id,
+            order_side=OrderSide.SELL if side > 0 else OrderSide.BUY,
+            quantity=position.quantity,
+            trigger_price=self.instrument.make_price(trigger),
+            trigger_type=self._stop_trigger,
+            time_in_force=TimeInForce.GTC,
+            reduce_only=True,
+            tags=[EXCHANGE_STOP],
+        )
+        self.stop_order = order
+        self.port.submit(order, position.id)
+
+    def _on_stop_event(self, event) -> None:
+        if isinstance(event, OrderFilled):
+            self.exit_reason = EXCHANGE_STOP
+        elif isinstance(event, (OrderRejected, OrderDenied)):
+            self.stop_order = None
+            if self.port.position() is None:
+                return
+            self.port.error(f"exchange stop {event.client_order_id} refused ({event.reason}): closing the position at market")
+            if self.pending is None:  # else an exit is already in flight
+                self.act(Decision(EXIT, "stop_rejected"))
 
     def _place_exits(self, side: int, entry: float) -> None:
         """The plan's stop, take-profit and time stop around the position's average entry price
@@ -466,7 +557,12 @@ class Execution:
         self.port.submit(order, position.id)
 
     def on_position_closed(self, event, commissions: float) -> RoundTrip:
-        """The round trip of a closed position (`commissions` in the settlement currency); flat again."""
+        """The round trip of a closed position (`commissions` in the settlement currency); flat
+        again, and the protective stop cancelled."""
+        stop = self.stop_order
+        if stop is not None and not stop.is_closed:
+            self.port.cancel(stop)
+        self.stop_order = None
         plan = self.plan
         trip = RoundTrip(
             event.ts_opened, event.ts_closed, 1 if event.entry == OrderSide.BUY else -1, float(event.peak_qty),

@@ -125,3 +125,16 @@ class StrategyReport:
     @property
     def funding_total(self) -> float:
         return sum(p.amount for p in self.funding)
+
+
+@dataclass(frozen=True)
+class SessionStatus:
+    """A strategy's state for the live heartbeat (`ScalpStrategy.status`, `scalp_nautilus.live.session`)."""
+
+    position: float  # signed, instrument size units
+    unrealized: float  # settlement currency, at the mid
+    session_pnl: float  # round trips after fees + unrealised + funding
+    book_age_s: float  # since the last book batch on the node's clock (nan: none yet)
+    stale_feeds: int  # silences found by the feed watchdog
+    halt: str  # "" or the kill switch's reason
+    currency: str

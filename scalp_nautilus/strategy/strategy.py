@@ -12,6 +12,12 @@ Orders, the latch and the exits around an entry live in `scalp_nautilus.strategy
 strategy is its `OrderPort`. A feed watchdog (`exits.stale_feed_s`, on the node's clock) closes a position when the book has
 not updated for that long: its stops cannot fire on a book that does not move.
 
+Risk (`scalp_nautilus.strategy.risk`, the config's `risk`): every order sent, fill, round trip,
+funding payment and book batch is reported to `RiskLimits`; a breached limit trips the kill switch
+(`_tripped`): logged as an error, no entry any more, working orders cancelled, the position closed at
+market, and the halt written to the state file at once. A node that starts with a halt in its
+state file stays halted and says so. Backtests apply the same limits (nothing is persisted).
+
 Live (`scalp_nautilus.live`): with `state.path` the pipeline's warm state is restored on start and
 saved on stop and every `state.save_every_s` (`scalp_nautilus.strategy.warm`). Orders and a
 position that Nautilus reconciled at start and assigned to this strategy (`external_order_claims`)
@@ -57,9 +63,13 @@ from scalp_nautilus.strategy.funding import funding_input
 from scalp_nautilus.strategy.execution import COUNTS
 from scalp_nautilus.strategy.records import Markouts
 from scalp_nautilus.strategy.records import RoundTrip
+from scalp_nautilus.strategy.records import SessionStatus
 from scalp_nautilus.strategy.records import StrategyReport
 from scalp_nautilus.strategy.records import Timeline
+from scalp_nautilus.strategy import risk
 from scalp_nautilus.strategy import warm
+from scalp_nautilus.strategy.risk import Halt
+from scalp_nautilus.strategy.risk import RiskLimits
 
 _S = 1_000_000_000
 
@@ -72,6 +82,7 @@ class ScalpStrategy(Strategy):
         self.ledger: FundingLedger | None = None
         self._recorder: FeatureRecorder | None = None
         self.execution: Execution | None = None
+        self.risk = RiskLimits(config.risk)
         self._clear()
 
     def _clear(self) -> None:
@@ -107,6 +118,11 @@ class ScalpStrategy(Strategy):
         self._venue = iid.venue
         self._currency = self.instrument.get_settlement_currency()
         self._mark_precision = self.instrument.price_precision + 1  # a mid can sit half a tick off the grid
+        self.risk = RiskLimits(config.risk, risk.read_halt(config.state.path) if config.state.path else None)
+        if self.risk.halted:
+            self.execution.close_trading()
+            self.log.error(f"HALTED by the kill switch ({self.risk.halt}): no entries, an open position is closed; "
+                           "clear it with `scalp-nautilus live --config ... --clear-halt` after checking the account")
         if config.state.path:
             self._restore_state()
         self.execution.adopt()
@@ -180,7 +196,7 @@ class ScalpStrategy(Strategy):
     def _save_state(self, event=None) -> None:
         path = self.config.state.path
         try:
-            warm.save(path, self.pipeline, str(self.instrument.id), self.clock.timestamp_ns())
+            warm.save(path, self.pipeline, str(self.instrument.id), self.clock.timestamp_ns(), risk.halt_record(self.risk.halt))
         except OSError as exc:
             self.log.error(f"warm state not saved to {path}: {exc}")
 
@@ -207,6 +223,8 @@ class ScalpStrategy(Strategy):
         unlatched = self.execution.unlatched()  # a resting maker entry: does its signal still hold?
         signal = None if unlatched is None else self._signal(row, unlatched)
         self.execution.on_batch(row, snapshot.best_bid, snapshot.best_ask, signal)
+        if row.book_valid:
+            self._check_risk(row)
         self._act(self._decide(row))
 
     def _watch_feed(self, event) -> None:
@@ -257,6 +275,8 @@ class ScalpStrategy(Strategy):
             self.markouts.add(event.ts_event, event.client_order_id.value, _tag(self.cache.order(event.client_order_id)),
                               1 if event.order_side == OrderSide.BUY else -1, event.last_qty.as_double(),
                               event.last_px.as_double(), liquidity_side_to_str(event.liquidity_side), self._mid())
+            if event.strategy_id == self.id and event.commission.currency == self._currency:
+                self._tripped(self.risk.on_fee(event.ts_event, event.commission.as_double()))
         self.execution.on_order_event(event)
 
     def on_position_opened(self, event) -> None:
@@ -272,7 +292,9 @@ class ScalpStrategy(Strategy):
             return
         position = self.cache.position(event.position_id)
         commissions = sum(m.as_double() for m in position.commissions() if m.currency == self._currency) if position else 0.0
-        self.round_trips.append(self.execution.on_position_closed(event, commissions))
+        trip = self.execution.on_position_closed(event, commissions)
+        self.round_trips.append(trip)
+        self._tripped(self.risk.on_round_trip(event.ts_closed, trip.realized_pnl + commissions, commissions))
 
     def _on_flatten(self, event) -> None:
         self.execution.close_trading()
@@ -283,6 +305,7 @@ class ScalpStrategy(Strategy):
 
     def submit(self, order: Order, position_id: PositionId | None = None) -> None:
         self.submit_order(order, position_id=position_id)
+        self._tripped(self.risk.on_order(self.clock.timestamp_ns()))
 
     def cancel(self, order: Order) -> None:
         self.cancel_order(order)
@@ -299,6 +322,47 @@ class ScalpStrategy(Strategy):
 
     def warn(self, message: str) -> None:
         self.log.warning(message)
+
+    def error(self, message: str) -> None:
+        self.log.error(message)
+
+    # ------------------------------------------------------------------ risk limits and the kill switch
+
+    def _check_risk(self, row: FeatureSnapshot) -> None:
+        position = self.position() if self.execution.state.side else None
+        unrealized = notional = 0.0
+        if position is not None:
+            unrealized = position.unrealized_pnl(Price(row.mid, self._mark_precision)).as_double()
+            notional = position.quantity.as_double() * row.mid
+        self._tripped(self.risk.check(row.ts_event, unrealized, notional))
+
+    def _tripped(self, halt: Halt | None) -> None:
+        """The kill switch, once per halt: no entries, working orders cancelled, the position closed
+        (now, or by the decision once the order in flight is done), the halt saved."""
+        if halt is None:
+            return
+        self.log.error(f"KILL SWITCH: {halt}: cancelling orders, closing the position, no entries until the halt "
+                       "is cleared (`scalp-nautilus live --config ... --clear-halt`)")
+        self.execution.close_trading()
+        self.execution.cancel_working()
+        if self.execution.state.side and not self.execution.state.order_pending:
+            self._act(Decision(EXIT, "kill_switch"))
+        if self.config.state.path and self.pipeline is not None:
+            self._save_state()
+
+    def status(self, now_ns: int) -> SessionStatus:
+        """The heartbeat's figures (`scalp_nautilus.live.session`)."""
+        position = self.position()
+        mid = self._mid()
+        unrealized = position.unrealized_pnl(Price(mid, self._mark_precision)).as_double() if position and mid else 0.0
+        realized = sum(t.realized_pnl for t in self.round_trips)
+        return SessionStatus(
+            position=position.signed_qty if position else 0.0, unrealized=unrealized,
+            session_pnl=realized + unrealized + self.ledger.total,
+            book_age_s=(now_ns - self._last_book_ns) / _S if self._last_book_ns else math.nan,
+            stale_feeds=self.stale_feeds, halt=str(self.risk.halt) if self.risk.halted else "",
+            currency=self._currency.code,
+        )
 
     def _signed_position(self) -> float:
         return sum(p.signed_qty for p in self.cache.positions_open(instrument_id=self.instrument.id, strategy_id=self.id))
@@ -332,6 +396,7 @@ class ScalpStrategy(Strategy):
 
     def _book_funding(self, final: bool = False) -> None:
         for p in self.ledger.book(self.clock.timestamp_ns(), final_only=not final):
+            self._tripped(self.risk.on_funding(p.ts_ns, p.amount))
             self.log.info(f"funding {pd.Timestamp(p.ts_ns, tz='UTC')}: position {p.position} x mark {p.mark} "
                           f"x rate {p.rate} -> {p.amount:+.8f} {p.currency}")
 

@@ -23,6 +23,8 @@ from nautilus_trader.live.node import TradingNode
 
 from scalp_nautilus.config import merge
 from scalp_nautilus.live.node import build_node
+from scalp_nautilus.live.session import report_folder
+from scalp_nautilus.live.session import write_session_report
 from scalp_nautilus.live.settings import LiveSettings, credentials, load_live_settings
 from scalp_nautilus.live.venue.server import VenueServer
 from scalp_nautilus.live.venue.settings import ReplayVenueSettings
@@ -75,10 +77,10 @@ def start_venue_process(files: list[str], speed: float, port: int, config: str =
 
 
 def write_live_config(
-    tmp_path: Path, venue: VenueServer | VenueAddress, strategy: dict | None = None, name: str = "live.yaml",
+    tmp_path: Path, venue: VenueServer | VenueAddress, strategy: dict | None = None, name: str = "live.yaml", **top,
 ) -> Path:
-    """configs/live_<api>_replay.yaml (the venue's API) pointed at `venue`, logging and state under
-    `tmp_path`, `strategy` merged over the strategy section's `config`."""
+    """configs/live_<api>_replay.yaml (the venue's API) pointed at `venue`, logging, state and reports
+    under `tmp_path`, `strategy` merged over the strategy section's `config`, `top` over the top level."""
     config_file, feed = LIVE_CONFIGS[venue.settings.api]
     cfg = yaml.safe_load((ROOT / "configs" / config_file).read_text())
     cfg["endpoints"] = {"base_url_http": venue.url_http, "base_url_ws": venue.url_ws,
@@ -89,6 +91,8 @@ def write_live_config(
     # Nautilus's logger is per process: the first node of a test session picks the file.
     cfg["logging"] = {"directory": str(tmp_path / "logs"), "level": "WARNING", "file_level": "INFO"}
     cfg["timeouts"] = {"connection_s": 20.0, "reconciliation_s": 10.0, "disconnection_s": 5.0, "post_stop_s": 1.5}
+    cfg["reports_dir"] = str(tmp_path / "reports")
+    cfg.update(top)
     path = tmp_path / name
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -103,10 +107,12 @@ class NodeRun:
     decisions: list = field(default_factory=list)  # (update id, book valid, warm, outcome, action) per book batch
     orders: list = field(default_factory=list)  # the node's orders after it stopped: (client id, side, status, tags)
     open_positions: int = 0  # positions still open in the node's cache after it stopped
+    summary: str = ""  # the session report's summary (`session_report`)
 
 
-def run_node(settings: LiveSettings, until: Callable[[NodeRun], bool], timeout_s: float) -> NodeRun:
-    """Start a node, poll `until` every 0.1 s (at most `timeout_s`), stop and dispose it."""
+def run_node(settings: LiveSettings, until: Callable[[NodeRun], bool], timeout_s: float, session_report: bool = False) -> NodeRun:
+    """Start a node, poll `until` every 0.1 s (at most `timeout_s`), stop and dispose it (with
+    `session_report`, after writing the session report as `scalp-nautilus live` does)."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     node = build_node(settings, credentials(settings, mainnet=False), mainnet=False, loop=loop)
@@ -122,6 +128,7 @@ def run_node(settings: LiveSettings, until: Callable[[NodeRun], bool], timeout_s
 
     run.strategy._decide = recorded
     started = time.perf_counter()
+    started_ns = time.time_ns()
 
     async def main() -> None:
         task = loop.create_task(node.run_async())
@@ -135,6 +142,10 @@ def run_node(settings: LiveSettings, until: Callable[[NodeRun], bool], timeout_s
         cache = node.kernel.cache
         run.orders = [(o.client_order_id.value, o.side_string(), o.status_string(), o.tags) for o in cache.orders()]
         run.open_positions = len(cache.positions_open())
+        if session_report:
+            ended = time.time_ns()
+            folder = report_folder(settings.reports_dir, started_ns)
+            run.summary = write_session_report(node.trader, run.strategy, folder, started_ns, ended, plots=False)
         # Nautilus leaves its actor executor's worker parked; end it here, not on a closed loop.
         pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         for t in pending:
@@ -151,6 +162,6 @@ def run_node(settings: LiveSettings, until: Callable[[NodeRun], bool], timeout_s
 
 
 def live_settings(
-    tmp_path: Path, venue: VenueServer | VenueAddress, strategy: dict | None = None, name: str = "live.yaml",
+    tmp_path: Path, venue: VenueServer | VenueAddress, strategy: dict | None = None, name: str = "live.yaml", **top,
 ) -> LiveSettings:
-    return load_live_settings(write_live_config(tmp_path, venue, strategy, name))
+    return load_live_settings(write_live_config(tmp_path, venue, strategy, name, **top))

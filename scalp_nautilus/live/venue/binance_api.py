@@ -10,8 +10,9 @@ REST (``/fapi``): ``v1/ping``, ``v1/time``, ``v1/exchangeInfo`` (the capture's s
 ``v1/symbolConfig``, ``v1/positionSide/dual`` (one-way mode), ``v1/leverage``, ``v1/listenKey``
 (POST / PUT / DELETE), ``v1/order`` (POST new, GET query, DELETE cancel), ``v1/openOrders``,
 ``v1/allOrders``, ``v1/allOpenOrders`` (DELETE), ``v1/batchOrders`` (DELETE), ``v1/userTrades``,
-``v1/openAlgoOrders`` / ``v1/allAlgoOrders`` (always empty: no algo orders), ``v1/algoOpenOrders``
-(DELETE). Signed endpoints check the API key header and the HMAC-SHA256 signature (the venue's
+``v1/algoOrder`` (POST new, GET query, DELETE cancel: the conditional STOP_MARKET /
+TAKE_PROFIT_MARKET orders Nautilus 1.231 sends there), ``v1/openAlgoOrders``, ``v1/allAlgoOrders``,
+``v1/algoOpenOrders`` (DELETE). Signed endpoints check the API key header and the HMAC-SHA256 signature (the venue's
 own `api_key` / `api_secret`, public replay credentials, never real ones); ``recvWindow`` is not
 checked (the replay's clock is not the wall clock). Anything else answers 404 with a Binance-style
 error, and is logged.
@@ -19,7 +20,10 @@ error, and is logged.
 WebSocket: ``/stream?streams=...`` combined market streams (``SUBSCRIBE`` / ``UNSUBSCRIBE`` /
 ``LIST_SUBSCRIPTIONS``) carrying the capture's ``<symbol>@depth@0ms``, ``@aggTrade`` (made from the
 recorded trades), ``@trade``, ``@markPrice@1s`` and ``@bookTicker`` messages; ``/ws?listenKey=...``
-the user-data stream (``ORDER_TRADE_UPDATE``, ``ACCOUNT_UPDATE``).
+the user-data stream (``ORDER_TRADE_UPDATE``, ``ACCOUNT_UPDATE``, ``ALGO_UPDATE``). A triggered
+conditional order is reported as Binance does: ``ALGO_UPDATE`` TRIGGERING, the market order's
+``ORDER_TRADE_UPDATE`` NEW (same client id, a new order id), ``ALGO_UPDATE`` TRIGGERED, its
+fills, then ``ALGO_UPDATE`` FINISHED.
 
 The replay itself (start, pace, time shift, faults) is `venue.server`'s.
 
@@ -47,6 +51,8 @@ from aiohttp import web
 
 from scalp_nautilus.live.venue.binance_json import account_info
 from scalp_nautilus.live.venue.binance_json import account_update
+from scalp_nautilus.live.venue.binance_json import algo_order_json
+from scalp_nautilus.live.venue.binance_json import algo_update
 from scalp_nautilus.live.venue.binance_json import binance_error
 from scalp_nautilus.live.venue.binance_json import exchange_info
 from scalp_nautilus.live.venue.binance_json import order_json
@@ -58,6 +64,7 @@ from scalp_nautilus.live.venue.capture import ReplayEvent
 from scalp_nautilus.live.venue.capture import agg_trade
 from scalp_nautilus.live.venue.capture import agg_trade_stream
 from scalp_nautilus.live.venue.capture import shifted
+from scalp_nautilus.live.venue.exchange import ConditionalOrder
 from scalp_nautilus.live.venue.exchange import Fill
 from scalp_nautilus.live.venue.exchange import Reason
 from scalp_nautilus.live.venue.exchange import Rejected
@@ -285,6 +292,27 @@ class ReplayVenue(VenueServer):
             return _error(400, r.code, r.msg)
         return web.json_response(order_json(order, self.spec))
 
+    async def _run_triggered(self, c: ConditionalOrder) -> None:
+        now = self.now_ms()
+        self.stats["algo_triggered"] += 1
+        log.info("conditional order %s (%s %s, trigger %s %s) triggered", c.client_id, c.side, c.type,
+                 c.working_type, c.trigger_price)
+        await self._push_algo(c, now, "TRIGGERING")
+        await self._push_order(c.order, "NEW", now)
+        await self._push_algo(c, now)
+        for fill in self.exchange.match(c.order, now):
+            await self._push_fill(fill)
+        if c.order.status == "EXPIRED":
+            await self._push_order(c.order, "EXPIRED", now)
+        self.exchange.finish(c, now)
+        await self._push_algo(c, now)
+
+    async def _push_algo(self, c: ConditionalOrder, now: int, status: str | None = None) -> None:
+        event = algo_update(c, now, self.spec)
+        if status is not None:
+            event["o"]["X"] = status
+        await self._push_user(event)
+
     async def _push_fill(self, fill: Fill) -> None:
         await self._push_order(fill.order, "TRADE", fill.time_ms, fill)
         await self._push_user(account_update(self.exchange, fill.time_ms))
@@ -351,10 +379,50 @@ class ReplayVenue(VenueServer):
         self._check_symbol(params)
         return web.json_response([trade_json(f, self.spec) for f in self.exchange.fills])
 
-    async def _no_algo_orders(self, params: dict) -> web.Response:
-        return web.json_response([])
+    async def _new_algo_order(self, params: dict) -> web.Response:
+        try:
+            c = self._accept("algo_orders", params.get("clientAlgoId", ""), self.settings.faults.reject_algo_orders,
+                             lambda: self.exchange.new_conditional(params, self.now_ms()))
+        except Refusal as r:
+            return _error(400, r.code, r.msg)
+        self._spawn(self._push_algo(c, c.time_ms))
+        return web.json_response(algo_order_json(c, self.spec))
+
+    def _algo_of(self, params: dict) -> ConditionalOrder:
+        c = None
+        if params.get("algoId"):
+            c = self.exchange.conditionals.get(int(params["algoId"]))
+        elif params.get("clientAlgoId"):
+            c = self.exchange.conditional_by_client_id(params["clientAlgoId"])
+        if c is None:
+            raise _Refused(_error(400, -2013, "Order does not exist."))
+        return c
+
+    async def _query_algo(self, params: dict) -> web.Response:
+        return web.json_response(algo_order_json(self._algo_of(params), self.spec))
 
     async def _cancel_algo(self, params: dict) -> web.Response:
+        c = self._algo_of(params)
+        try:
+            self.exchange.cancel_conditional(c, self.now_ms())
+        except Rejected as r:
+            return _error(400, *self.error(r))
+        await self._push_algo(c, c.update_ms)
+        return web.json_response({"algoId": c.algo_id, "clientAlgoId": c.client_id, "code": "200", "msg": "success"})
+
+    async def _open_algo_orders(self, params: dict) -> web.Response:
+        self._check_symbol(params, required=False)
+        return web.json_response([algo_order_json(c, self.spec) for c in self.exchange.conditionals.values() if c.open])
+
+    async def _all_algo_orders(self, params: dict) -> web.Response:
+        self._check_symbol(params)
+        return web.json_response([algo_order_json(c, self.spec) for c in self.exchange.conditionals.values()])
+
+    async def _cancel_all_algo(self, params: dict) -> web.Response:
+        self._check_symbol(params)
+        for c in [c for c in self.exchange.conditionals.values() if c.open]:
+            self.exchange.cancel_conditional(c, self.now_ms())
+            await self._push_algo(c, c.update_ms)
         return web.json_response({"code": 200, "msg": "The operation of cancel all open order is done."})
 
     # (method, path) -> (signed: True = key and signature, None = key only, False = public; handler)
@@ -379,7 +447,10 @@ class ReplayVenue(VenueServer):
         ("GET", "/fapi/v1/openOrders"): (True, _open_orders),
         ("GET", "/fapi/v1/allOrders"): (True, _all_orders),
         ("GET", "/fapi/v1/userTrades"): (True, _user_trades),
-        ("GET", "/fapi/v1/openAlgoOrders"): (True, _no_algo_orders),
-        ("GET", "/fapi/v1/allAlgoOrders"): (True, _no_algo_orders),
-        ("DELETE", "/fapi/v1/algoOpenOrders"): (True, _cancel_algo),
+        ("POST", "/fapi/v1/algoOrder"): (True, _new_algo_order),
+        ("GET", "/fapi/v1/algoOrder"): (True, _query_algo),
+        ("DELETE", "/fapi/v1/algoOrder"): (True, _cancel_algo),
+        ("GET", "/fapi/v1/openAlgoOrders"): (True, _open_algo_orders),
+        ("GET", "/fapi/v1/allAlgoOrders"): (True, _all_algo_orders),
+        ("DELETE", "/fapi/v1/algoOpenOrders"): (True, _cancel_all_algo),
     }

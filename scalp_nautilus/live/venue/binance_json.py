@@ -4,6 +4,7 @@ translation only, no state of its own."""
 from __future__ import annotations
 
 from scalp_nautilus.instruments import ContractSpec
+from scalp_nautilus.live.venue.exchange import ConditionalOrder
 from scalp_nautilus.live.venue.exchange import Exchange
 from scalp_nautilus.live.venue.exchange import Fill
 from scalp_nautilus.live.venue.exchange import Reason
@@ -29,6 +30,8 @@ BINANCE_ERRORS: dict[Reason, tuple[int, str]] = {
     Reason.MARGIN: (-2019, "Margin is insufficient."),
     Reason.POST_ONLY: (-5022, "Due to the order could not be executed as maker, the Post Only order will be rejected."),
     Reason.UNKNOWN_ORDER: (-2011, "Unknown order sent."),
+    Reason.WOULD_TRIGGER: (-2021, "Order would immediately trigger."),
+    Reason.CLOSE_POSITION_QTY: (-4136, "Target strategy invalid for orderType with closePosition / quantity."),
 }
 
 
@@ -160,4 +163,34 @@ def trade_json(f: Fill, spec: ContractSpec) -> dict:
         "maker": f.maker, "orderId": o.order_id, "price": _f(f.price, spec.price_precision),
         "qty": _f(f.qty, spec.size_precision), "quoteQty": _f(f.qty * f.price),
         "realizedPnl": _f(f.realized_pnl), "side": o.side, "positionSide": "BOTH", "symbol": o.symbol, "time": f.time_ms,
+    }
+
+
+def algo_order_json(c: ConditionalOrder, spec: ContractSpec) -> dict:
+    """`POST /fapi/v1/algoOrder`, `GET /fapi/v1/algoOrder` and `/fapi/v1/openAlgoOrders` bodies."""
+    sp, pp = spec.size_precision, spec.price_precision
+    return {
+        "algoId": c.algo_id, "clientAlgoId": c.client_id, "algoType": "CONDITIONAL", "orderType": c.type,
+        "symbol": c.symbol, "side": c.side, "positionSide": "BOTH", "timeInForce": "GTC", "quantity": _f(c.qty, sp),
+        "algoStatus": c.status, "triggerPrice": _f(c.trigger_price, pp), "price": _f(0.0, pp), "icebergQuantity": None,
+        "selfTradePreventionMode": "NONE", "workingType": c.working_type, "priceMatch": "NONE",
+        "closePosition": c.close_position, "priceProtect": False, "reduceOnly": c.reduce_only,
+        "createTime": c.time_ms, "updateTime": c.update_ms, "triggerTime": c.trigger_ms, "goodTillDate": 0,
+        **({"actualOrderId": str(c.order.order_id)} if c.order is not None else {}),
+    }
+
+
+def algo_update(c: ConditionalOrder, now_ms: int, spec: ContractSpec) -> dict:
+    """The user stream's ``ALGO_UPDATE`` event for `c`'s current status."""
+    sp, pp = spec.size_precision, spec.price_precision
+    o = c.order
+    return {
+        "e": "ALGO_UPDATE", "E": now_ms, "T": now_ms,
+        "o": {
+            "caid": c.client_id, "aid": c.algo_id, "at": "CONDITIONAL", "o": c.type, "s": c.symbol, "S": c.side,
+            "ps": "BOTH", "f": "GTC", "q": _f(c.qty if c.qty else (o.qty if o else 0.0), sp), "X": c.status,
+            "tp": _f(c.trigger_price, pp), "p": _f(0.0, pp), "wt": c.working_type, "pm": "NONE", "cp": c.close_position,
+            "pP": False, "R": c.reduce_only, "tt": c.trigger_ms, "gtd": 0,
+            **({"ai": str(o.order_id), "ap": _f(o.avg_price), "aq": _f(o.executed, sp), "act": "MARKET"} if o else {}),
+        },
     }

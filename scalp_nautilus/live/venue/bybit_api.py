@@ -24,7 +24,9 @@ WebSocket:
 - ``/v5/private``: ``auth`` (``[key, expires, HMAC-SHA256(secret, "GET/realtime" + expires)]``),
   then ``order``, ``execution``, ``position``, ``wallet`` topics.
 - ``/v5/trade``: ``auth``, then ``order.create`` / ``order.amend`` / ``order.cancel``, each answered
-  with ``retCode`` and the ids; a refused order gets its ``retCode`` (`bybit_json.BYBIT_ERRORS`).
+  with ``retCode`` and the ids; an order with ``triggerPrice`` (Nautilus's STOP_MARKET /
+  MARKET_IF_TOUCHED) is a conditional order of the exchange core (`bybit_json.conditional_request`),
+  reported ``Untriggered``, then ``Triggered`` and its market order's fills under the same id; a refused order gets its ``retCode`` (`bybit_json.BYBIT_ERRORS`).
 
 A recorded Bybit order-book capture (`venue.capture.load_bybit_book_capture`, e.g. the shared
 ``bybit/`` fixture) is replayed as recorded: the same levels, ``seq``, ``ts`` and ``cts``, and ``u``
@@ -47,6 +49,7 @@ from aiohttp import web
 
 from scalp_nautilus.live.venue import bybit_json as bj
 from scalp_nautilus.live.venue.capture import ReplayEvent
+from scalp_nautilus.live.venue.exchange import ConditionalOrder
 from scalp_nautilus.live.venue.exchange import Fill
 from scalp_nautilus.live.venue.exchange import Reason
 from scalp_nautilus.live.venue.exchange import Rejected
@@ -77,6 +80,7 @@ class BybitReplayVenue(VenueServer):
         self._seq = count(1)
         self._first_snapshot: dict | None = None  # the capture's, with the diffs applied with it
         self._waiting: set[tuple[Connection, str]] = set()  # book subscriptions made before the capture's snapshot
+        self._triggered: dict[int, ConditionalOrder] = {}  # a triggered conditional's market order id -> it
 
     def _add_routes(self, app: web.Application) -> None:
         app.router.add_route("GET", "/v5/public/linear", self._public_ws)
@@ -289,20 +293,64 @@ class BybitReplayVenue(VenueServer):
         try:
             if not conn.authenticated:
                 raise Refusal(10003, "Request not authorized")
-            if op == "order.create":
-                order = self._place(bj.order_request(args))
-            elif op == "order.cancel":
-                order = self._order_of(args)
-                await self._cancel_and_push(order)
-            elif op == "order.amend":
-                order = await self._amend_and_push(args)
-            else:
+            handler = {"order.create": self._create_any, "order.cancel": self._cancel_any,
+                       "order.amend": self._amend_and_push}.get(op)
+            if handler is None:
                 log.warning("not implemented by the replay venue: trade stream op %r", op)
                 raise Refusal(10001, f"{op} is not supported by the replay venue")
+            order = await handler(args)
         except Refusal as r:
             return {**answer, "retCode": r.code, "retMsg": r.msg, "data": {}}
-        return {**answer, "retCode": 0, "retMsg": "OK", "data": {"orderId": str(order.order_id),
-                                                                 "orderLinkId": order.client_order_id}}
+        return {**answer, "retCode": 0, "retMsg": "OK", "data": self._ids(order)}
+
+    @staticmethod
+    def _ids(order: VenueOrder | ConditionalOrder) -> dict:
+        if isinstance(order, ConditionalOrder):
+            return {"orderId": str(order.algo_id), "orderLinkId": order.client_id}
+        return {"orderId": str(order.order_id), "orderLinkId": order.client_order_id}
+
+    async def _create_any(self, args: dict) -> VenueOrder | ConditionalOrder:
+        """A plain order, or a conditional one (``triggerPrice`` set) resting at the venue until triggered."""
+        if not args.get("triggerPrice"):
+            return self._place(bj.order_request(args))
+        request = bj.conditional_request(args)
+        c = self._accept("algo_orders", request.get("clientAlgoId", ""), self.settings.faults.reject_algo_orders,
+                         lambda: self.exchange.new_conditional(request, self.now_ms()))
+        self._spawn(self._push_private("order", [bj.conditional_json(c, self.spec)], c.time_ms))
+        return c
+
+    async def _cancel_any(self, args: dict) -> VenueOrder | ConditionalOrder:
+        c = self._conditional_of(args)
+        if c is None:
+            order = self._order_of(args)
+            await self._cancel_and_push(order)
+            return order
+        try:
+            self.exchange.cancel_conditional(c, self.now_ms())
+        except Rejected as r:
+            raise Refusal(*self.error(r)) from None
+        await self._push_private("order", [bj.conditional_json(c, self.spec)], c.update_ms)
+        return c
+
+    def _conditional_of(self, args: dict) -> ConditionalOrder | None:
+        if args.get("orderLinkId"):
+            return self.exchange.conditional_by_client_id(args["orderLinkId"])
+        if str(args.get("orderId", "")).isdigit():
+            return self.exchange.conditionals.get(int(args["orderId"]))
+        return None
+
+    async def _run_triggered(self, c: ConditionalOrder) -> None:
+        """Bybit reports a triggered conditional under its own order id: Triggered, then the market
+        order's fills and final status."""
+        now = self.now_ms()
+        self.stats["algo_triggered"] += 1
+        self._triggered[c.order.order_id] = c
+        await self._push_private("order", [bj.conditional_json(c, self.spec)], now)
+        for fill in self.exchange.match(c.order, now):
+            await self._push_fill(fill)
+        if c.order.status == "EXPIRED":
+            await self._push_order(c.order, "EXPIRED", now)
+        self.exchange.finish(c, now)
 
     async def _push_private(self, topic: str, data: list[dict], now: int) -> None:
         conns = {c for c in self._user if topic in c.streams}
@@ -310,12 +358,13 @@ class BybitReplayVenue(VenueServer):
             await self._send(conns, _dumps(bj.private_message(topic, data, now, next(self._seq))))
 
     async def _push_order(self, order: VenueOrder, execution: str, now: int, fill: Fill | None = None) -> None:
-        await self._push_private("order", [bj.order_json(order, self.spec)], now)
+        await self._push_private("order", [bj.order_json(order, self.spec, self._triggered.get(order.order_id))], now)
 
     async def _push_fill(self, fill: Fill) -> None:
         now = fill.time_ms
-        await self._push_private("execution", [bj.execution_json(fill, self.exchange)], now)
-        await self._push_private("order", [bj.order_json(fill.order, self.spec)], now)
+        c = self._triggered.get(fill.order.order_id)
+        await self._push_private("execution", [bj.execution_json(fill, self.exchange, c and c.algo_id)], now)
+        await self._push_private("order", [bj.order_json(fill.order, self.spec, c)], now)
         await self._push_private("position", [bj.position_json(self.exchange, now)], now)
         await self._push_private("wallet", [bj.wallet_json(self.exchange)], now)
 
@@ -440,13 +489,15 @@ class BybitReplayVenue(VenueServer):
 
     async def _orders(self, params: dict, closed: bool) -> dict:
         self._check_category(params)
-        orders = [o for o in self.exchange.orders.values() if self._symbol_matches(params) and o.open != closed]
-        if params.get("orderLinkId"):
-            orders = [o for o in orders if o.client_order_id == params["orderLinkId"]]
-        if params.get("orderId"):
-            orders = [o for o in orders if str(o.order_id) == params["orderId"]]
-        return {"category": bj.CATEGORY, "list": [bj.order_json(o, self.spec) for o in reversed(orders)],
-                "nextPageCursor": ""}
+        found = [bj.order_json(o, self.spec, self._triggered.get(o.order_id)) for o in self.exchange.orders.values()
+                 if self._symbol_matches(params) and o.open != closed]
+        found += [bj.conditional_json(c, self.spec) for c in self.exchange.conditionals.values()
+                  if self._symbol_matches(params) and c.open != closed and c.order is None]
+        for key in ("orderLinkId", "orderId"):
+            if params.get(key):
+                found = [o for o in found if o[key] == params[key]]
+        found.sort(key=lambda o: int(o["createdTime"]), reverse=True)
+        return {"category": bj.CATEGORY, "list": found, "nextPageCursor": ""}
 
     async def _realtime(self, params: dict) -> dict:
         # Bybit's realtime list is the open orders (plus recent closed ones when asked by id).
@@ -461,32 +512,31 @@ class BybitReplayVenue(VenueServer):
 
     async def _executions(self, params: dict) -> dict:
         self._check_category(params)
-        fills = [bj.execution_json(f, self.exchange) for f in reversed(self.exchange.fills) if self._symbol_matches(params)]
+        fills = [bj.execution_json(f, self.exchange, (c := self._triggered.get(f.order.order_id)) and c.algo_id)
+                 for f in reversed(self.exchange.fills) if self._symbol_matches(params)]
         return {"category": bj.CATEGORY, "list": fills, "nextPageCursor": ""}
 
     async def _create(self, params: dict) -> dict:
         self._check_category(params)
-        order = self._place(bj.order_request(params))
-        return {"orderId": str(order.order_id), "orderLinkId": order.client_order_id}
+        return self._ids(await self._create_any(params))
 
     async def _cancel_one(self, params: dict) -> dict:
         self._check_category(params)
-        order = self._order_of(params)
-        await self._cancel_and_push(order)
-        return {"orderId": str(order.order_id), "orderLinkId": order.client_order_id}
+        return self._ids(await self._cancel_any(params))
 
     async def _cancel_all(self, params: dict) -> dict:
         self._check_category(params)
         done = []
         for order in [o for o in self.exchange.orders.values() if o.open and self._symbol_matches(params)]:
             await self._cancel_and_push(order)
-            done.append({"orderId": str(order.order_id), "orderLinkId": order.client_order_id})
+            done.append(self._ids(order))
+        for c in [c for c in self.exchange.conditionals.values() if c.open and self._symbol_matches(params)]:
+            done.append(self._ids(await self._cancel_any({"orderLinkId": c.client_id})))
         return {"list": done, "success": "1"}
 
     async def _amend(self, params: dict) -> dict:
         self._check_category(params)
-        order = await self._amend_and_push(params)
-        return {"orderId": str(order.order_id), "orderLinkId": order.client_order_id}
+        return self._ids(await self._amend_and_push(params))
 
     # (method, path) -> (signed, handler); handlers return the envelope's `result`
     _routes = {

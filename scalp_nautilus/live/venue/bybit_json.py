@@ -17,6 +17,7 @@ checks with the Bybit parser oracle of `tests/test_bybit.py`):
 from __future__ import annotations
 
 from scalp_nautilus.instruments import ContractSpec
+from scalp_nautilus.live.venue.exchange import ConditionalOrder
 from scalp_nautilus.live.venue.exchange import Exchange
 from scalp_nautilus.live.venue.exchange import Fill
 from scalp_nautilus.live.venue.exchange import Reason
@@ -90,42 +91,89 @@ def order_request(args: dict) -> dict[str, str]:
     return request
 
 
+def conditional_request(args: dict) -> dict[str, str]:
+    """A Bybit conditional order (``triggerPrice`` set; a Market order with ``triggerDirection`` 1
+    rises to / 2 falls to the trigger, ``triggerBy`` MarkPrice or LastPrice) as the exchange core's
+    conditional request: a stop is a buy rising to or a sell falling to its trigger, the other way a
+    take-profit; a Limit one is refused (the core has conditional market orders only)."""
+    base = order_request(args)
+    rises = str(args.get("triggerDirection")) == "1"
+    stop = rises == (base["side"] == "BUY")
+    kind = ("STOP_MARKET" if stop else "TAKE_PROFIT_MARKET") if base["type"] == "MARKET" else "STOP_LIMIT"
+    request = {k: base[k] for k in ("symbol", "side", "quantity", "reduceOnly") if k in base}
+    request.update(type=kind, algoType="CONDITIONAL", triggerPrice=str(args.get("triggerPrice")),
+                   workingType="MARK_PRICE" if args.get("triggerBy") == "MarkPrice" else "CONTRACT_PRICE")
+    if base.get("newClientOrderId"):
+        request["clientAlgoId"] = base["newClientOrderId"]
+    return request
+
+
 def order_status(o: VenueOrder) -> str:
     if o.status == "EXPIRED":  # IOC / FOK / market remainder: Bybit cancels it
         return "PartiallyFilledCanceled" if o.executed else "Cancelled"
     return {"NEW": "New", "PARTIALLY_FILLED": "PartiallyFilled", "FILLED": "Filled", "CANCELED": "Cancelled"}[o.status]
 
 
-def order_json(o: VenueOrder, spec: ContractSpec) -> dict:
-    """An order as the ``order`` topic and ``order/realtime`` / ``order/history`` carry it."""
+def conditional_json(c: ConditionalOrder, spec: ContractSpec) -> dict:
+    """An untriggered (or cancelled, or just triggered) conditional order as Bybit reports it; once
+    triggered its market order is reported by `order_json` under the same order id."""
+    sp, pp = spec.size_precision, spec.price_precision
+    status = {"NEW": "Untriggered", "CANCELED": "Deactivated", "EXPIRED": "Deactivated"}.get(c.status, "Triggered")
+    return {
+        "category": CATEGORY, "symbol": c.symbol, "orderId": str(c.algo_id), "orderLinkId": c.client_id,
+        "blockTradeId": "", "side": _SIDES[c.side], "orderType": "Market", "price": "0", "qty": _f(c.qty, sp),
+        "timeInForce": "IOC", "orderStatus": status, "cancelType": "UNKNOWN", "rejectReason": "EC_NoError",
+        "isLeverage": "", "positionIdx": 0, "avgPrice": "", "leavesQty": _f(c.qty, sp), "leavesValue": "0",
+        "cumExecQty": "0", "cumExecValue": "0", "cumExecFee": "0", "feeCurrency": spec.settlement, "orderIv": "",
+        "lastPriceOnCreated": "", "reduceOnly": c.reduce_only, "closeOnTrigger": c.close_position, **_trigger_fields(c, pp),
+        "takeProfit": "0", "stopLoss": "0", "tpTriggerBy": "", "slTriggerBy": "", "tpLimitPrice": "0", "slLimitPrice": "0",
+        "tpslMode": "", "placeType": "", "smpType": "None", "smpGroup": 0, "smpOrderId": "", "createType": "CreateByUser",
+        "createdTime": str(c.time_ms), "updatedTime": str(c.update_ms),
+    }
+
+
+def _trigger_fields(c: ConditionalOrder | None, pp: int) -> dict:
+    if c is None:
+        return {"stopOrderType": "", "triggerPrice": "0", "triggerDirection": 0, "triggerBy": ""}
+    rises = (c.type == "STOP_MARKET") == (c.side == "BUY")
+    return {"stopOrderType": "Stop", "triggerPrice": _f(c.trigger_price, pp), "triggerDirection": 1 if rises else 2,
+            "triggerBy": "MarkPrice" if c.working_type == "MARK_PRICE" else "LastPrice"}
+
+
+def order_json(o: VenueOrder, spec: ContractSpec, conditional: ConditionalOrder | None = None) -> dict:
+    """An order as the ``order`` topic and ``order/realtime`` / ``order/history`` carry it (a
+    triggered conditional's market order under the conditional's id and trigger)."""
     sp, pp = spec.size_precision, spec.price_precision
     leaves = 0.0 if not o.open else o.qty - o.executed
+    order_id = conditional.algo_id if conditional is not None else o.order_id
     return {
-        "category": CATEGORY, "symbol": o.symbol, "orderId": str(o.order_id), "orderLinkId": o.client_order_id,
-        "blockTradeId": "", "side": _SIDES[o.side], "orderType": _TYPES[o.type], "price": _f(o.price, pp),
-        "qty": _f(o.qty, sp), "timeInForce": "IOC" if o.type == "MARKET" else _TIF[o.tif], "orderStatus": order_status(o),
+        "category": CATEGORY, "symbol": o.symbol, "orderId": str(order_id), "orderLinkId": o.client_order_id,
+        "blockTradeId": "", "side": _SIDES[o.side], "orderType": _TYPES.get(o.type, "Market"), "price": _f(o.price, pp),
+        "qty": _f(o.qty, sp), "timeInForce": _TIF[o.tif] if o.type == "LIMIT" else "IOC", "orderStatus": order_status(o),
         "cancelType": "UNKNOWN", "rejectReason": "EC_NoError", "isLeverage": "", "positionIdx": 0,
         "avgPrice": _f(o.avg_price, pp) if o.executed else "", "leavesQty": _f(leaves, sp),
         "leavesValue": _f(leaves * o.price), "cumExecQty": _f(o.executed, sp), "cumExecValue": _f(o.cum_quote),
         "cumExecFee": _f(0.0), "feeCurrency": spec.settlement, "orderIv": "", "lastPriceOnCreated": _f(o.price, pp),
-        "reduceOnly": o.reduce_only, "closeOnTrigger": False, "stopOrderType": "", "triggerPrice": "0",
+        "reduceOnly": o.reduce_only, "closeOnTrigger": False, **_trigger_fields(conditional, pp),
         "takeProfit": "0", "stopLoss": "0", "tpTriggerBy": "", "slTriggerBy": "", "tpLimitPrice": "0",
-        "slLimitPrice": "0", "triggerDirection": 0, "triggerBy": "", "tpslMode": "", "placeType": "",
+        "slLimitPrice": "0", "tpslMode": "", "placeType": "",
         "smpType": "None", "smpGroup": 0, "smpOrderId": "", "createType": "CreateByUser",
         "createdTime": str(o.time_ms), "updatedTime": str(o.update_ms),
     }
 
 
-def execution_json(f: Fill, ex: Exchange) -> dict:
-    """A fill as the ``execution`` topic and ``execution/list`` carry it."""
+def execution_json(f: Fill, ex: Exchange, order_id: int | None = None) -> dict:
+    """A fill as the ``execution`` topic and ``execution/list`` carry it (`order_id`: the id Bybit
+    reports, a triggered conditional's own)."""
     o, spec = f.order, ex.spec
+    order_id = o.order_id if order_id is None else order_id
     sp, pp = spec.size_precision, spec.price_precision
     rate = ex.settings.maker_fee if f.maker else ex.settings.taker_fee
     return {
-        "category": CATEGORY, "symbol": o.symbol, "orderId": str(o.order_id), "orderLinkId": o.client_order_id,
+        "category": CATEGORY, "symbol": o.symbol, "orderId": str(order_id), "orderLinkId": o.client_order_id,
         "side": _SIDES[o.side], "orderPrice": _f(o.price, pp), "orderQty": _f(o.qty, sp),
         "leavesQty": _f(max(o.qty - o.executed, 0.0) if o.open else 0.0, sp), "createType": "CreateByUser",
-        "orderType": _TYPES[o.type], "stopOrderType": "", "execFee": _f(f.commission), "execId": str(f.trade_id),
+        "orderType": _TYPES.get(o.type, "Market"), "stopOrderType": "" if o.type in _TYPES else "Stop", "execFee": _f(f.commission), "execId": str(f.trade_id),
         "execPrice": _f(f.price, pp), "execQty": _f(f.qty, sp), "execType": "Trade", "execValue": _f(f.qty * f.price),
         "execTime": str(f.time_ms), "feeCurrency": spec.settlement, "isMaker": f.maker, "feeRate": _f(rate, 6),
         "tradeIv": "", "markIv": "", "markPrice": _f(ex.mark, pp), "indexPrice": "", "underlyingPrice": "",

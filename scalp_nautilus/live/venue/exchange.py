@@ -26,6 +26,13 @@ Fill model (every number is a field of `ExchangeSettings`):
   raise the initial margin (notional / leverage) above the wallet balance is refused, as are
   reduce-only orders that would not reduce (a reduce-only order larger than the position fills
   up to the position and the rest expires).
+- Conditional (algo) orders, STOP_MARKET and TAKE_PROFIT_MARKET (`new_conditional`): they rest
+  outside the book until their trigger price is reached by the mark price (`workingType`
+  MARK_PRICE) or the last replayed trade (CONTRACT_PRICE, the default), checked after every
+  replayed message (`trigger`): a stop sells when the price is at or below its trigger (buys at or
+  above), a take-profit the other way round. A triggered order becomes a MARKET order with the same
+  client id, matched like any other (reduce-only, or `closePosition`: the whole position at that
+  moment). One that would trigger at once is refused (`Reason.WOULD_TRIGGER`), as Binance does.
 - Refusals carry a `Reason` in no API's terms; each API module translates it into its own error
   code and message (Binance's codes in `binance_json`, Bybit's retCodes in `bybit_json`).
 """
@@ -87,6 +94,8 @@ class Reason(StrEnum):
     MARGIN = "insufficient margin"
     POST_ONLY = "post-only would take"
     UNKNOWN_ORDER = "unknown or closed order"
+    WOULD_TRIGGER = "conditional order would trigger at once"
+    CLOSE_POSITION_QTY = "conditional order with both or neither of quantity and closePosition"
 
 
 class Rejected(Exception):
@@ -122,6 +131,44 @@ class VenueOrder:
     @property
     def avg_price(self) -> float:
         return self.cum_quote / self.executed if self.executed else 0.0
+
+
+CONDITIONAL_TYPES = ("STOP_MARKET", "TAKE_PROFIT_MARKET")
+MARK_PRICE, CONTRACT_PRICE = "MARK_PRICE", "CONTRACT_PRICE"
+
+
+@dataclass
+class ConditionalOrder:
+    """An algo order resting outside the book until its trigger (see the module doc)."""
+
+    algo_id: int
+    client_id: str
+    symbol: str
+    side: str
+    type: str  # STOP_MARKET / TAKE_PROFIT_MARKET
+    qty: float  # 0 with close_position
+    trigger_price: float
+    working_type: str  # MARK_PRICE / CONTRACT_PRICE
+    reduce_only: bool
+    close_position: bool
+    time_ms: int
+    status: str = "NEW"  # NEW -> TRIGGERED -> FINISHED, or CANCELED / EXPIRED
+    update_ms: int = 0
+    trigger_ms: int = 0
+    order: VenueOrder | None = None  # the MARKET order it became
+
+    @property
+    def open(self) -> bool:
+        return self.status == "NEW"
+
+    def reached(self, price: float) -> bool:
+        """Whether `price` is at or through the trigger."""
+        if price <= 0.0:
+            return False
+        stop = self.type == "STOP_MARKET"
+        if self.side == SELL:
+            return price <= self.trigger_price if stop else price >= self.trigger_price
+        return price >= self.trigger_price if stop else price <= self.trigger_price
 
 
 @dataclass
@@ -185,13 +232,16 @@ class Exchange:
     wallet: float = 0.0
     realized: float = 0.0  # accumulated realized P&L (Binance's "cr")
     mark: float = 0.0
+    last_price: float = 0.0  # the last replayed trade's price (CONTRACT_PRICE triggers)
     orders: dict[int, VenueOrder] = field(default_factory=dict)
+    conditionals: dict[int, ConditionalOrder] = field(default_factory=dict)
     resting: dict[int, VenueOrder] = field(default_factory=dict)  # matched on arrival, left on the book (GTC)
     queue: dict[int, QueuePosition] = field(default_factory=dict)  # resting orders' places (queue_model)
     fills: list[Fill] = field(default_factory=list)
     rejected: list[tuple[str, int, str]] = field(default_factory=list)  # (client order id, the API's code, msg)
     _next_order_id: int = 8_000_000_000
     _next_trade_id: int = 900_000_000
+    _next_algo_id: int = 4_000_000_000
 
     def __post_init__(self) -> None:
         self.wallet = self.settings.balance
@@ -216,20 +266,35 @@ class Exchange:
                 return o
         return None
 
-    def new_order(self, p: dict[str, str], now_ms: int) -> VenueOrder:
-        """Validate a new-order request (Binance's parameter names); Rejected if refused."""
+    def conditional_by_client_id(self, client_id: str) -> ConditionalOrder | None:
+        for c in self.conditionals.values():
+            if c.client_id == client_id:
+                return c
+        return None
+
+    def _check_new_client_id(self, cid: str) -> None:
+        """A client id is used once, by a plain or a conditional order."""
+        if self.by_client_id(cid) is not None or self.conditional_by_client_id(cid) is not None:
+            raise Rejected(Reason.DUPLICATE_ID)
+
+    def _symbol_side_type(self, p: dict[str, str], types: tuple[str, ...]) -> tuple[str, str]:
+        """The checks every new order passes first: symbol, side, type, one-way position side."""
         if p.get("symbol") != self.spec.raw_symbol:
             raise Rejected(Reason.UNKNOWN_SYMBOL)
         side, kind = p.get("side"), p.get("type")
         if side not in (BUY, SELL):
             raise Rejected(Reason.BAD_PARAMETER, "side")
-        if kind not in ("LIMIT", "MARKET"):
+        if kind not in types:
             raise Rejected(Reason.ORDER_TYPE)
         if p.get("positionSide", "BOTH") != "BOTH":
             raise Rejected(Reason.POSITION_SIDE)
+        return side, kind
+
+    def new_order(self, p: dict[str, str], now_ms: int) -> VenueOrder:
+        """Validate a new-order request (the core's names, see the module doc); Rejected if refused."""
+        side, kind = self._symbol_side_type(p, ("LIMIT", "MARKET"))
         cid = p.get("newClientOrderId") or f"replay-{self._next_order_id}"
-        if self.by_client_id(cid) is not None:
-            raise Rejected(Reason.DUPLICATE_ID)
+        self._check_new_client_id(cid)
         qty = self._decimal(p.get("quantity"), self.step, Reason.QTY_STEP)
         if qty < self.min_qty:
             raise Rejected(Reason.QTY_NOT_POSITIVE if qty <= 0 else Reason.QTY_TOO_SMALL)
@@ -262,6 +327,68 @@ class Exchange:
         self.orders[order.order_id] = order
         return order
 
+    def new_conditional(self, p: dict[str, str], now_ms: int) -> ConditionalOrder:
+        """Validate a new algo order (Binance's `POST /fapi/v1/algoOrder` parameters); Rejected if refused."""
+        side, kind = self._symbol_side_type(p, CONDITIONAL_TYPES if p.get("algoType") == "CONDITIONAL" else ())
+        working = p.get("workingType", CONTRACT_PRICE)
+        if working not in (MARK_PRICE, CONTRACT_PRICE):
+            raise Rejected(Reason.BAD_PARAMETER, "workingType")
+        cid = p.get("clientAlgoId") or f"replay-algo-{self._next_algo_id}"
+        self._check_new_client_id(cid)
+        close = str(p.get("closePosition", "false")).lower() == "true"
+        reduce_only = str(p.get("reduceOnly", "false")).lower() == "true"
+        if close == ("quantity" in p) or (close and reduce_only):
+            raise Rejected(Reason.CLOSE_POSITION_QTY)
+        qty = 0.0
+        if not close:
+            qty = self._decimal(p.get("quantity"), self.step, Reason.QTY_STEP)
+            if qty < self.min_qty:
+                raise Rejected(Reason.QTY_TOO_SMALL)
+        trigger = self._decimal(p.get("triggerPrice"), self.tick, Reason.PRICE_TICK)
+        if trigger <= 0:
+            raise Rejected(Reason.PRICE_TOO_LOW)
+        order = ConditionalOrder(self._next_algo_id, cid, self.spec.raw_symbol, side, kind, qty, trigger, working,
+                                 reduce_only, close, now_ms, update_ms=now_ms)
+        if order.reached(self._trigger_reference(working)):
+            raise Rejected(Reason.WOULD_TRIGGER)
+        self._next_algo_id += 1
+        self.conditionals[order.algo_id] = order
+        return order
+
+    def _trigger_reference(self, working_type: str) -> float:
+        return self.mark if working_type == MARK_PRICE else self.last_price
+
+    def cancel_conditional(self, order: ConditionalOrder, now_ms: int) -> None:
+        if not order.open:
+            raise Rejected(Reason.UNKNOWN_ORDER)
+        order.status = "CANCELED"
+        order.update_ms = now_ms
+
+    def trigger(self, now_ms: int) -> list[ConditionalOrder]:
+        """After each replayed message: the conditional orders whose trigger the mark or last price
+        reached become MARKET orders (status TRIGGERED, `order` set; match them with `match`)."""
+        triggered = []
+        for c in self.conditionals.values():
+            if not c.open or not c.reached(self._trigger_reference(c.working_type)):
+                continue
+            c.status = "TRIGGERED"
+            c.trigger_ms = c.update_ms = now_ms
+            qty = c.qty if not c.close_position else abs(self.position)
+            # Its type stays the conditional's (Binance reports a triggered stop as STOP_MARKET); it
+            # is matched as a market order.
+            order = VenueOrder(self._next_order_id, c.client_id, c.symbol, c.side, c.type, "GTC", qty or c.qty, 0.0,
+                               c.reduce_only or c.close_position, now_ms, update_ms=now_ms)
+            self._next_order_id += 1
+            self.orders[order.order_id] = order
+            c.order = order
+            triggered.append(c)
+        return triggered
+
+    def finish(self, c: ConditionalOrder, now_ms: int) -> None:
+        """A triggered order's market order was matched (filled, or expired with nothing to reduce)."""
+        c.status = "FINISHED"
+        c.update_ms = now_ms
+
     def _decimal(self, text: str | None, unit: Decimal, reason: Reason) -> float:
         try:
             value = Decimal(text)
@@ -280,8 +407,9 @@ class Exchange:
         """Take liquidity for a newly accepted (or amended) order's open quantity; expire or rest the
         rest (see the module doc)."""
         want = order.qty - order.executed
-        if order.reduce_only:
-            want = min(want, abs(self.position))
+        if order.reduce_only:  # at most the position; nothing when it no longer reduces (a triggered stop's)
+            reduces = self.position and (self.position > 0) != (order.side == BUY)
+            want = min(want, abs(self.position)) if reduces else 0.0
         side = _ASK if order.side == BUY else _BID
         takes = []
         taken = 0.0
@@ -301,7 +429,7 @@ class Exchange:
             takes = []
         fills = [self._fill(order, price, qty, maker=False, now_ms=now_ms) for price, qty in takes if qty > 0]
         if order.open:
-            if order.tif in ("IOC", "FOK") or order.type == "MARKET" or (order.reduce_only and taken >= want):
+            if order.tif in ("IOC", "FOK") or order.type != "LIMIT" or (order.reduce_only and taken >= want):
                 order.status = "EXPIRED"
                 order.update_ms = now_ms
             else:

@@ -10,8 +10,8 @@ moved by a whole number of seconds so the capture starts now (see `venue.capture
 
 Faults for tests: `faults.drop_at_s` closes every market connection abruptly at those capture
 seconds, `faults.gap_at_s` withholds one depth diff (a sequence gap for the client), and
-`faults.reject_orders` refuses the n-th new orders (with `faults.reject_code` / `reject_msg`, by
-default the API's own code for insufficient margin).
+`faults.reject_orders` / `reject_algo_orders` refuse the n-th new (conditional) orders (with
+`faults.reject_code` / `reject_msg`, by default the API's own code for insufficient margin).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from scalp_nautilus.live.venue.capture import ReplayEvent
 from scalp_nautilus.live.venue.capture import VenueBook
 from scalp_nautilus.live.venue.capture import load_capture
 from scalp_nautilus.live.venue.capture import shifted
+from scalp_nautilus.live.venue.exchange import ConditionalOrder
 from scalp_nautilus.live.venue.exchange import Exchange
 from scalp_nautilus.live.venue.exchange import Fill
 from scalp_nautilus.live.venue.exchange import Reason
@@ -69,8 +70,8 @@ class VenueServer:
 
     A subclass sets `venue` (the contract table's venue name) and implements `_add_routes`,
     `_stream_names_for` (the capture's stream kinds as the API's stream names or topics),
-    `_on_snapshot`, `_publish_event`, `_push_order`, `_push_fill` and `error` (a refusal as the
-    API's code and message)."""
+    `_on_snapshot`, `_publish_event`, `_push_order`, `_push_fill`, `error` (a refusal as the
+    API's code and message) and, if it accepts conditional orders, `_run_triggered`."""
 
     venue = ""
 
@@ -87,6 +88,7 @@ class VenueServer:
             self.exchange.open_position(settings.exchange.position, settings.exchange.entry_price or start_mid)
         self.exchange.mark = start_mid
         self.stats: Counter = Counter()
+        self.client_ids: list[str] = []  # every client order id a new-order request carried, in order (drills check reuse)
         self.errors: list[BaseException] = []  # failures of the venue's own tasks (a venue bug, not a fault)
         self.finished = asyncio.Event()
         self.shift_ms = 0
@@ -129,6 +131,10 @@ class VenueServer:
         raise NotImplementedError
 
     def error(self, refusal: Rejected) -> tuple[int, str]:
+        raise NotImplementedError
+
+    async def _run_triggered(self, c: ConditionalOrder) -> None:
+        """A conditional order whose trigger was reached (only an API that accepts them has any)."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ lifecycle
@@ -243,6 +249,7 @@ class VenueServer:
             self.exchange.mark = float(data["p"])
         elif kind == "trade":
             trade = (float(data["p"]), float(data["q"]))
+            self.exchange.last_price = trade[0]
             seller_aggressor = bool(data["m"])  # the buyer was the maker: a sell hit the bid
         if withhold:
             self.stats["diffs_withheld"] += 1
@@ -251,6 +258,9 @@ class VenueServer:
         if self.exchange.resting:
             for fill in self.exchange.on_market(self.now_ms(), trade, seller_aggressor):
                 await self._push_fill(fill)
+        if self.exchange.conditionals:
+            for c in self.exchange.trigger(self.now_ms()):
+                await self._run_triggered(c)
 
     async def _send(self, conns: set[Connection], text: str) -> None:
         """Send `text` to each of `conns`; a connection that has gone is forgotten."""
@@ -290,26 +300,32 @@ class VenueServer:
 
     # ------------------------------------------------------------------ orders
 
-    def _place(self, params: dict[str, str]) -> VenueOrder:
-        """A new order (the exchange core's request) through the fault drill and the exchange; the
-        order is then matched on its own task (`_execute`). Raises `Refusal` in the API's terms."""
-        self.stats["orders"] += 1
-        n = self.stats["orders"]
-        cid = params.get("newClientOrderId", "")
-        if n in self.settings.faults.reject_orders:
+    def _accept(self, kind: str, cid: str, faults: list[int], create):
+        """A new (`kind` "orders") or conditional ("algo_orders") order: counted, its client id
+        recorded, refused by a fault drill or by the exchange (`Refusal` in the API's terms), else
+        `create()`'s order."""
+        self.stats[kind] += 1
+        self.client_ids.append(cid)
+        if self.stats[kind] in faults:
             code, msg = self.error(Rejected(Reason.MARGIN))
             f = self.settings.faults
             code, msg = (code if f.reject_code is None else f.reject_code), (msg if f.reject_msg is None else f.reject_msg)
             self.exchange.rejected.append((cid, code, msg))
-            log.warning("fault: order %d (%s) rejected with %d", n, cid, code)
+            log.warning("fault: %s %d (%s) rejected with %d", kind, self.stats[kind], cid, code)
             raise Refusal(code, msg)
         try:
-            order = self.exchange.new_order(params, self.now_ms())
+            return create()
         except Rejected as r:
             code, msg = self.error(r)
             self.exchange.rejected.append((cid, code, msg))
-            log.info("order %s rejected: %d %s", cid, code, msg)
+            log.info("%s %s rejected: %d %s", kind, cid, code, msg)
             raise Refusal(code, msg) from None
+
+    def _place(self, params: dict[str, str]) -> VenueOrder:
+        """A new order (the exchange core's request) through the fault drill and the exchange; the
+        order is then matched on its own task (`_execute`). Raises `Refusal` in the API's terms."""
+        order = self._accept("orders", params.get("newClientOrderId", ""), self.settings.faults.reject_orders,
+                             lambda: self.exchange.new_order(params, self.now_ms()))
         self._spawn(self._execute(order))
         return order
 

@@ -32,6 +32,7 @@ class FaultSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     drop_at_s: list[float] = msgspec.field(default_factory=list)  # capture seconds
     gap_at_s: list[float] = msgspec.field(default_factory=list)
     reject_orders: list[int] = msgspec.field(default_factory=list)  # 1-based count of new orders
+    reject_algo_orders: list[int] = msgspec.field(default_factory=list)  # 1-based count of new conditional (algo) orders
     reject_code: int | None = None  # None: the API's own code for insufficient margin (Binance -2019, Bybit 110007)
     reject_msg: str | None = None
 
