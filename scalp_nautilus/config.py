@@ -76,6 +76,18 @@ def merge(base: dict[str, Any], *overrides: dict[str, Any] | None) -> dict[str, 
     return out
 
 
+def nest(dotted: dict[str, Any]) -> dict[str, Any]:
+    """``{"exits.stop_k": 2.0}`` -> ``{"exits": {"stop_k": 2.0}}`` (to `merge` over a config)."""
+    out: dict[str, Any] = {}
+    for key, value in dotted.items():
+        *parents, leaf = key.split(".")
+        node = out
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return out
+
+
 def decode(raw: dict, type_: type[T], source: str) -> T:
     try:
         # Nautilus's hook turns strings into its identifiers (InstrumentId) in Nautilus configs.

@@ -70,7 +70,7 @@ def run_capture_backtest(cat: CaptureCatalog, out: Path, chunk_size: int | None,
     with the feature recorder on (`out/features.parquet`); returns the outcome."""
     from scalp_nautilus.backtest.runner import run_backtest
     from scalp_nautilus.backtest.settings import load_backtest_settings
-    from tests.config_files import write_config
+    from scalp_nautilus.testing.configs import write_config
 
     out.mkdir(parents=True, exist_ok=True)
     config = write_config(

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 from scalp_nautilus.cli import main
 from scalp_nautilus.features import FeatureSnapshot
 from scalp_nautilus.testing.live import STRATEGY
-from tests.config_files import write_config
+from scalp_nautilus.testing.configs import write_config
 
 
 def live_and_backtest_rows(tmp: Path, capture: list[Path], live_file: str = "live.parquet") -> tuple[pd.DataFrame, pd.DataFrame]:

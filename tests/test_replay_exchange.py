@@ -61,6 +61,17 @@ def test_limit_orders_by_time_in_force(ex):
     assert binance_error(post_only.value)[0] == -5022
 
 
+def test_post_only_checked_again_when_matched(ex):
+    """A GTX order accepted on arrival is matched later (latency, or the replay moving on before the
+    venue's task runs): if the book now crosses it, it expires unfilled instead of taking."""
+    o = ex.new_order({"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTX", "quantity": "0.010",
+                      "price": "29999.9"}, 1)  # joins the best bid: accepted
+    ex.book.apply_diff({"U": 10, "u": 11, "pu": 9, "T": 1_001, "b": [["29999.9", "0"]], "a": [["30000.0", "0"], ["29999.9", "0.100"]]})
+    assert ex.book.best_ask() == 29999.9 and ex.book.update_id == 11
+    assert ex.match(o, 2) == [] and o.status == "EXPIRED" and not ex.resting
+    assert ex.position == 0.0
+
+
 def test_resting_order_fills_when_the_market_trades_through_it(ex):
     rest, fills = order(ex, side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.010", price="29999.5")
     assert fills == [] and rest.status == "NEW" and list(ex.resting) == [rest.order_id]

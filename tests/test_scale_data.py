@@ -23,7 +23,7 @@ from scalp_nautilus.data.simulator import BTCUSDT_CAPTURES
 from scalp_nautilus.data.simulator import PROFILES
 from scalp_nautilus.data.simulator import MarketSimulator
 from scalp_nautilus.data.simulator import capture_rates
-from tests.conftest import CAPTURES
+from scalp_nautilus.testing.shared_data import CAPTURES
 
 SPOT_FILES = ["spot_nexousdt_20240723.dat.gz", "spot_nexousdt_20240724.dat.gz", "spot_nexousdt_20240725.dat.gz"]
 F_LAST = int(RecordFlag.F_LAST)
@@ -103,3 +103,42 @@ def test_btcusdt_profile_rates_match_the_captures(capture_paths):
     for key in sim:
         values = [r[key] for r in BTCUSDT_CAPTURES.values()]
         assert min(values) <= sim[key] <= max(values), (key, sim[key], values)
+
+
+@pytest.mark.slow
+def test_backtest_across_a_hole_between_two_spans_of_one_catalog(tmp_path):
+    """Two simulated spans of one instrument in one catalog (23:30-23:36 and 23:45-23:51, each
+    opening with its own snapshot), backtested over a range spanning both. Across the 9-minute hole:
+    no book batch; the first batch after it is the second span's snapshot (a valid, fresh book);
+    the bar-based windows restart by the warm-state rule (a silence over `max_carry` = 10 one-second
+    bars is an outage): Hurst back to 0.5 and the blended volatility to 0 although both were live
+    before; and no entry from the hole until Hurst has a full window again (64 one-second samples)."""
+    import pandas as pd
+
+    from scalp_nautilus.backtest.runner import run_backtest
+    from scalp_nautilus.backtest.settings import load_backtest_settings
+    from scalp_nautilus.data.simulator import SimulationParams
+    from scalp_nautilus.data.simulator import simulate_to_catalog
+    from scalp_nautilus.testing.configs import write_config
+
+    cat = tmp_path / "cat"
+    simulate_to_catalog(cat, SimulationParams(minutes=6, seed=1))
+    simulate_to_catalog(cat, SimulationParams(start="2024-01-01T23:45:00Z", minutes=6, seed=2))
+    config = write_config(
+        tmp_path, strategy={"vpin.window_minutes": 1.0, "hurst.window": 64}, catalog=str(cat),
+        reports_dir=str(tmp_path / "rep"), plots=False, start="2024-01-01T23:30:00Z", end="2024-01-01T23:51:00Z",
+    )
+    run_backtest(load_backtest_settings(config, None, {"record_features": str(tmp_path / "f.parquet")}))
+    rows = pd.read_parquet(tmp_path / "f.parquet")
+    hole_start = pd.Timestamp("2024-01-01T23:36:00Z").value
+    hole_end = pd.Timestamp("2024-01-01T23:45:00Z").value
+    ts = rows["ts_event"].to_numpy()
+    assert not ((ts > hole_start) & (ts < hole_end)).any()
+    before, after = rows[ts < hole_start].iloc[-1], rows[ts >= hole_end].iloc[0]
+    assert before["book_valid"] and before["hurst"] != 0.5 and before["blend_vol"] > 0
+    assert after["ts_event"] == hole_end and after["book_valid"]
+    assert after["hurst"] == 0.5 and after["blend_vol"] == 0.0
+    trips = pd.read_csv(tmp_path / "rep" / "round_trips.csv")
+    assert (trips["ts_opened"] < hole_start).any() and (trips["ts_opened"] > hole_end).any()  # traded on both sides
+    assert not ((trips["ts_opened"] > hole_start) & (trips["ts_opened"] < hole_end + 64e9)).any()
+    assert not ((trips["ts_opened"] < hole_start) & (trips["ts_closed"] > hole_start)).any()  # nothing held into it

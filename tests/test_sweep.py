@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from scalp_nautilus.backtest.sweep import best_row
 from scalp_nautilus.backtest.sweep import load_sweep
 from scalp_nautilus.backtest.sweep import run_one
 from scalp_nautilus.backtest.sweep import run_sweep
@@ -22,7 +23,7 @@ from scalp_nautilus.backtest.sweep import walk_forward
 from scalp_nautilus.config import ConfigError
 from tests.capture_catalogs import capture_catalog  # noqa: F401 (fixture)
 from tests.capture_catalogs import strategy_overrides
-from tests.config_files import write_config
+from scalp_nautilus.testing.configs import write_config
 
 RANGES = [
     {"start": "2023-04-04T23:59:00Z", "end": "2023-04-05T00:02:00Z"},
@@ -62,15 +63,29 @@ def test_bad_input_stops_before_any_work_naming_file_and_key(changes, message, c
     assert not (tmp_path / "runs").exists()
 
 
+def _descends_from(pid: int, root: int) -> bool:
+    while pid > 1:
+        if pid == root:
+            return True
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        pid = int(stat.rsplit(")", 1)[1].split()[1])  # the parent's pid
+    return False
+
+
 def _kill_first_task_worker(stop: threading.Event, killed: list) -> None:
-    """Find a Ray worker running a sweep task (its process title `ray::run_one`) and SIGKILL it."""
+    """Find a worker of this test's own Ray (a descendant of this process: its raylet started it)
+    running a sweep task (process title `ray::run_one`) and SIGKILL it."""
+    me = os.getpid()
     while not stop.is_set() and not killed:
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
             except OSError:
                 continue
-            if cmdline.startswith(b"ray::run_one"):
+            if cmdline.startswith(b"ray::run_one") and _descends_from(int(pid), me):
                 time.sleep(2.0)  # mid-run
                 os.kill(int(pid), signal.SIGKILL)
                 killed.append(int(pid))
@@ -131,3 +146,36 @@ def test_walk_forward_chooses_in_sample_and_reads_out_of_sample():
     assert chain["chosen"].tolist() == [{"exits.stop_k": 2.0}, {"exits.stop_k": 1.5}]
     assert chain["in_sample"].tolist() == [3.0, 5.0]
     assert chain["out_of_sample"].tolist() == [-2.0, 7.0]
+
+
+def test_optuna_search_spends_its_trial_budget_over_every_range(monkeypatch, tmp_path):
+    """Optuna's driver without Ray: tasks answered by a known objective (net = -(stop_k - 2)^2 on
+    every range; a failure for stop_k 3.0). Each trial runs once per range, the budget is spent
+    exactly, a failed task is a failed row, and the search ends on the grid's best value."""
+    from scalp_nautilus.backtest import sweep as sweep_mod
+    from scalp_nautilus.backtest.sweep import SweepPlan
+    from scalp_nautilus.backtest.sweep import SweepSettings
+
+    def fake_tasks(plan, tasks, first=0):
+        rows = []
+        for i, (point, span) in enumerate(tasks, start=first):
+            k = point["exits.stop_k"]
+            row = sweep_mod._task_row(i, point, span, "")
+            if k == 3.0:
+                row.update(status="failed", error="boom")
+            else:
+                row.update(status="ok", error="", net=-(k - 2.0) ** 2)
+            rows.append(row)
+        return rows
+
+    monkeypatch.setattr(sweep_mod, "run_tasks", fake_tasks)
+    settings = SweepSettings(grid={"exits.stop_k": [1.0, 2.0, 3.0]}, method="optuna", trials=7, num_cpus=2,
+                             out=str(tmp_path / "r.csv"))
+    plan = SweepPlan(Path("s.yaml"), settings, Path("b.yaml"), [], [("a", "b"), ("b", "c")])
+    table = run_sweep(plan)
+    assert len(table) == 7 * 2 and (table.groupby("task").size() == 1).all()
+    assert set(table.loc[table["set.exits.stop_k"] == 3.0, "status"]) <= {"failed"}
+    ok = table[table["status"] == "ok"]
+    assert (ok["net"] == -((ok["set.exits.stop_k"] - 2.0) ** 2)).all()
+    assert (table["set.exits.stop_k"] == 2.0).any()  # seed 0 samples it within 7 trials
+    assert best_row(table, "net", True)["set.exits.stop_k"] == 2.0

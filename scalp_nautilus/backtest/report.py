@@ -39,6 +39,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nautilus_trader.model.instruments import CurrencyPair
+
 from scalp_nautilus.strategy.decision import ENTRY_OUTCOMES
 from scalp_nautilus.strategy.decision import EXIT_OUTCOMES
 from scalp_nautilus.strategy.records import MARKOUT_HORIZONS_S
@@ -126,6 +128,9 @@ def summary(outcome) -> str:
         f"events          {r.iterations:,} in {outcome.wall_seconds:.1f} s wall",
         f"orders / fills  {r.total_orders} / {len(outcome.fills)}",
     ]
+    if isinstance(outcome.instrument, CurrencyPair):
+        lines.append(f"funding         none: {outcome.instrument.id} is a spot pair (no funding data; the funding "
+                     "features stay off and no payment is booked)")
     balance_change = _balance_change(outcome)
     for rep in outcome.strategies:
         lines += ["", *strategy_table(rep, outcome.starting_balance, balance_change)]

@@ -44,6 +44,7 @@ from scalp_nautilus.backtest.settings import BacktestSettings
 from scalp_nautilus.backtest.settings import load_backtest_settings
 from scalp_nautilus.config import ConfigError
 from scalp_nautilus.config import load_yaml
+from scalp_nautilus.config import nest
 from scalp_nautilus.config import parse_utc
 
 log = logging.getLogger(__name__)
@@ -83,17 +84,6 @@ class SweepPlan(msgspec.Struct, frozen=True):
     ranges: list[tuple[str | None, str | None]]
 
 
-def _nest(dotted: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in dotted.items():
-        node = out
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
-    return out
-
-
 def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> SweepPlan:
     """The sweep file, checked (a `ConfigError` naming the file and key before any work)."""
     path = Path(path)
@@ -112,7 +102,7 @@ def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> Swe
     points = [dict(zip(keys, combo)) for combo in itertools.product(*s.grid.values())]
     for point in points:  # every grid point is a valid strategy config (the file and key named)
         try:
-            load_backtest_settings(backtest_config, None, _nest(point))
+            load_backtest_settings(backtest_config, None, nest(point))
         except ConfigError as exc:
             raise ConfigError(f"{path}: key `grid` {point}: {exc}") from None
     base = load_backtest_settings(backtest_config)
@@ -154,7 +144,7 @@ def run_one(backtest_config: str, point: dict[str, Any], start: str | None, end:
         overrides["start"] = start
     if end is not None:
         overrides["end"] = end
-    settings = load_backtest_settings(backtest_config, overrides, _nest(point))
+    settings = load_backtest_settings(backtest_config, overrides, nest(point))
     outcome = run_backtest(settings)
     return {**metrics(outcome.strategies[0]), "wall_s": outcome.wall_seconds, "events": outcome.result.iterations}
 
@@ -191,7 +181,7 @@ def run_tasks(plan: SweepPlan, tasks: list[tuple[dict, tuple]], first: int = 0) 
         i = futures[done[0]]
         try:
             rows[i].update(status="ok", error="", **ray.get(done[0]))
-        except Exception as exc:  # the task raised, or its worker died: reported, the others go on
+        except Exception as exc:  # noqa: BLE001 (the task raised, or its worker died: reported, the others go on)
             rows[i].update(status="failed", error=_error_text(exc))
             log.warning("task %d failed: %s", i, rows[i]["error"])
     return [rows[i] for i in sorted(rows)]

@@ -10,7 +10,8 @@ Fill model (every number is a field of `ExchangeSettings`):
   order up to its price, a MARKET order through the whole book. Each level gives at most its size
   minus what our earlier fills already took from it (reset when the stream updates that level).
   The recorded market never reacts to our orders: prices do not move because we traded.
-- IOC: the rest expires. FOK: all or nothing. GTX (post-only): refused if it would take, else it
+- IOC: the rest expires. FOK: all or nothing. GTX (post-only): refused if it would take on arrival,
+  expired unfilled if the book crosses it by the time it is matched (`latency_ms`), else it
   rests like GTC. A resting order fills in full at its own price (maker) when a replayed trade
   prints through it (a buy: a trade below its price; a sell: above) or the opposite touch crosses
   it. Trades at exactly its price follow `queue_model` (hftbacktest's queue models, `QueuePosition`):
@@ -406,6 +407,11 @@ class Exchange:
     def match(self, order: VenueOrder, now_ms: int) -> list[Fill]:
         """Take liquidity for a newly accepted (or amended) order's open quantity; expire or rest the
         rest (see the module doc)."""
+        if order.tif == "GTX" and self._crosses(order.side, order.price):
+            # Accepted on arrival, but the book moved before matching: post-only never takes.
+            order.status = "EXPIRED"
+            order.update_ms = now_ms
+            return []
         want = order.qty - order.executed
         if order.reduce_only:  # at most the position; nothing when it no longer reduces (a triggered stop's)
             reduces = self.position and (self.position > 0) != (order.side == BUY)

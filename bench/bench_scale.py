@@ -1,0 +1,297 @@
+"""Scale benchmarks (issue 11): memory flat in the data's length, events/s of the backtest and of
+the feature replay, the 34-hour spot capture, Ray's speedup, and a projection to a day and a month.
+
+Every measured run is a fresh Python process (peak RSS is its VmHWM), so runs do not share
+caches or memory. The machine these figures come from is shared (2 cores, other developers'
+test runs): timings carry that load; compare figures from one invocation only.
+
+    PYTHONPATH=. python bench/bench_scale.py repeat --catalog /tmp/sim1h --times 8 --out /tmp/sim8h
+    PYTHONPATH=. python bench/bench_scale.py memory --catalogs /tmp/sim1h /tmp/sim8h
+    PYTHONPATH=. python bench/bench_scale.py throughput --catalog /tmp/sim1h [--minutes 10]
+    PYTHONPATH=. python bench/bench_scale.py spot --catalog /tmp/spot     (data import-binance of binance-spot/)
+    PYTHONPATH=. python bench/bench_scale.py ray --catalog /tmp/sim1h [--minutes 5]
+    PYTHONPATH=. python bench/bench_scale.py project --events-per-s-full X --events-per-s-replay Y --ray-speedup Z
+
+Catalogs: `scalp-nautilus data simulate --profile btcusdt --hours N --catalog DIR` (the
+real-intensity simulator, instrument BTCUSDT-PERP.SIM: ~8 minutes of wall time per simulated hour
+on the shared machine). `repeat` makes an N-hour catalog from a simulated hour much faster: the
+hour's files copied N times, each copy's timestamps shifted by a further hour (each copy opens
+with the hour's own snapshot, so the book stays consistent; funding history is kept once). Memory
+depends on the events' number and size, not on their content, so it measures the same thing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+SIM_ID = "BTCUSDT-PERP.SIM"
+# The strategy calibrated for the real-intensity simulator (~4 BTC/s) and for NEXOUSDT spot
+# (~550 trades, ~250,000 NEXO an hour).
+CALIBRATION = {
+    SIM_ID: {"vpin.volume_per_hour": 14_000.0, "vpin.window_minutes": 2.0, "orders.base_size": 0.05},
+    "NEXOUSDT.BINANCE": {"vpin.volume_per_hour": 250_000.0, "vpin.window_minutes": 30.0, "orders.base_size": 50.0},
+}
+REAL_DAY_EVENTS = 2.3e6 * 24  # book + trade events in a real BTCUSDT day (the issue's figure)
+
+
+def _peak_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _config(tmp: Path, catalog: str, instrument_id: str, **changes) -> Path:
+    from scalp_nautilus.testing.configs import write_config
+
+    venue = instrument_id.split(".")[-1]
+    return write_config(
+        tmp, strategy=CALIBRATION[instrument_id], catalog=catalog, instrument_id=instrument_id,
+        reports_dir=str(tmp / "reports"), plots=False, **{"venue.name": venue}, **changes,
+    )
+
+
+def child(mode: str, catalog: str, instrument_id: str, chunk: str, start: str, end: str) -> dict:
+    """One measured run in this (fresh) process: `noop`, `full` backtest or `replay`."""
+    import msgspec
+
+    from scalp_nautilus.backtest.runner import run_backtest
+    from scalp_nautilus.backtest.settings import StrategySettings
+    from scalp_nautilus.backtest.settings import check_strategy_config
+    from scalp_nautilus.backtest.settings import load_backtest_settings
+    from scalp_nautilus.replay import replay_features
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_scale_"))
+    span = {k: v for k, v in (("start", start), ("end", end)) if v != "-"}
+    config = _config(tmp, catalog, instrument_id, chunk_size=None if chunk == "whole" else int(chunk), **span)
+    settings = load_backtest_settings(config)
+    if mode == "replay":
+        cfg = check_strategy_config(settings.strategy.config, settings.strategy.config_path, instrument_id, "bench")
+        r = replay_features(catalog, instrument_id, cfg, tmp / "features.parquet", span.get("start"), span.get("end"))
+        return {"mode": mode, "events": r.events, "wall_s": r.wall_seconds, "rss_mb": _peak_rss_mb()}
+    if mode == "noop":
+        noop = StrategySettings(path="noop_strategy:NoOpStrategy", config_path="noop_strategy:NoOpConfig")
+        settings = msgspec.structs.replace(settings, strategy=noop)
+    out = run_backtest(settings)
+    rep = out.strategies[0] if out.strategies else None
+    return {
+        "mode": mode, "events": out.result.iterations, "wall_s": out.wall_seconds, "rss_mb": _peak_rss_mb(),
+        "round_trips": len(rep.round_trips) if rep else 0, "batches": rep.batches if rep else 0,
+    }
+
+
+def measure(mode: str, catalog: str, instrument_id: str = SIM_ID, chunk: str = "100000", start: str = "-", end: str = "-") -> dict:
+    cmd = [sys.executable, __file__, "_child", mode, catalog, instrument_id, chunk, start, end]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode or not lines:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1])
+
+
+def _span(catalog: str, instrument_id: str, minutes: float | None) -> tuple[str, str]:
+    if not minutes:
+        return "-", "-"
+    import pandas as pd
+
+    from nautilus_trader.model.data import OrderBookDelta
+    from nautilus_trader.persistence.catalog import ParquetDataCatalog
+
+    start = min(a for a, _ in ParquetDataCatalog(catalog).get_intervals(OrderBookDelta, instrument_id))
+    return pd.Timestamp(start, tz="UTC").isoformat(), pd.Timestamp(start + int(minutes * 60e9), tz="UTC").isoformat()
+
+
+def _file_name(a: int, b: int) -> str:
+    import pandas as pd
+
+    def stamp(ns: int) -> str:
+        return pd.Timestamp(ns, tz="UTC").strftime("%Y-%m-%dT%H-%M-%S-") + f"{ns % 1_000_000_000:09d}Z"
+
+    return f"{stamp(a)}_{stamp(b)}.parquet"
+
+
+def cmd_repeat(args) -> None:
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    src, out = Path(args.catalog), Path(args.out)
+    if out.exists():
+        raise SystemExit(f"{out} exists")
+    shutil.copytree(src, out)
+    hour = 3_600_000_000_000
+    for folder in sorted((out / "data").glob("*/*")):
+        files = sorted(folder.glob("*.parquet"))
+        if folder.parent.name in ("crypto_perpetual", "currency_pair") or not files:
+            continue
+        tables = [pq.read_table(f) for f in files]
+        if folder.parent.name == "funding_rate_update":
+            # the history stays once; the per-second updates of the hour are repeated
+            table = tables[0]
+            books = sorted((out / "data" / "order_book_deltas" / folder.name).glob("*.parquet"))
+            first = pc.min(pq.read_table(books[0], columns=["ts_init"]).column("ts_init")).as_py()
+            live = table.filter(pc.greater_equal(table.column("ts_init"), first))
+            parts = [table] + [_shift(live, k * hour) for k in range(1, args.times)]
+            for f in files:
+                f.unlink()
+            merged = pa.concat_tables(parts)
+            ts = merged.column("ts_init")
+            pq.write_table(merged, folder / _file_name(pc.min(ts).as_py(), pc.max(ts).as_py()))
+            continue
+        for k in range(1, args.times):
+            for t in tables:
+                shifted = _shift(t, k * hour)
+                ts = shifted.column("ts_init")
+                pq.write_table(shifted, folder / _file_name(pc.min(ts).as_py(), pc.max(ts).as_py()))
+    print(f"{out}: {args.times} x {src}")
+
+
+def _shift(table, by: int):
+    import pyarrow.compute as pc
+
+    for name in ("ts_event", "ts_init", "next_funding_ns"):
+        if name in table.column_names:
+            i = table.column_names.index(name)
+            col = table.column(name)
+            table = table.set_column(i, table.schema.field(i), pc.add(col, pc.cast(by, col.type)))
+    return table
+
+
+def cmd_memory(args) -> None:
+    print("peak RSS of a streamed full-strategy backtest (chunk 100,000), fresh process each")
+    rows = []
+    for catalog in args.catalogs:
+        r = measure("full", catalog, chunk=str(args.chunk))
+        rows.append(r)
+        print(f"  {catalog:<30} {r['events']:>12,} events  {r['wall_s']:8.1f} s  {r['events'] / r['wall_s']:>9,.0f} ev/s  "
+              f"peak RSS {r['rss_mb']:8.1f} MB")
+    if args.whole:
+        for catalog in args.catalogs:
+            r = measure("full", catalog, chunk="whole")
+            print(f"  whole loading {catalog:<16} {r['events']:>12,} events  peak RSS {r['rss_mb']:8.1f} MB")
+    if len(rows) >= 2:
+        print(f"  RSS ratio last/first: {rows[-1]['rss_mb'] / rows[0]['rss_mb']:.3f} "
+              f"for {rows[-1]['events'] / rows[0]['events']:.1f}x the events (target <= 1.3)")
+
+
+def cmd_throughput(args) -> None:
+    start, end = _span(args.catalog, SIM_ID, args.minutes)
+    print(f"events/s on {args.catalog} ({start} -> {end}), fresh process each, streamed (chunk 100,000)")
+    res = {}
+    for mode in ("noop", "full", "replay"):
+        r = res[mode] = measure(mode, args.catalog, start=start, end=end)
+        print(f"  {mode:<7} {r['events']:>10,} events  {r['wall_s']:7.1f} s  {r['events'] / r['wall_s']:>9,.0f} events/s  "
+              f"peak RSS {r['rss_mb']:7.1f} MB")
+    full = res["full"]["events"] / res["full"]["wall_s"]
+    print(f"  replay / full: {res['replay']['events'] / res['replay']['wall_s'] / full:.2f}x (target >= 5)")
+    print(f"  full / no-op time: {res['full']['wall_s'] / res['noop']['wall_s']:.2f}x")
+
+
+def cmd_spot(args) -> None:
+    r = measure("full", args.catalog, "NEXOUSDT.BINANCE")
+    print(f"34.2 h NEXOUSDT spot, streamed: {r['events']:,} events in {r['wall_s']:.1f} s wall, peak RSS {r['rss_mb']:.1f} MB, "
+          f"{r['batches']:,} book batches, {r['round_trips']} round trips")
+
+
+def cmd_ray(args) -> None:
+    import yaml
+
+    from scalp_nautilus.backtest.sweep import load_sweep
+    from scalp_nautilus.backtest.sweep import run_sweep
+
+    start, end = _span(args.catalog, SIM_ID, args.minutes)
+    walls = {}
+    for cpus in (1, 2):
+        tmp = Path(tempfile.mkdtemp(prefix="bench_ray_"))
+        _config(tmp, args.catalog, SIM_ID)
+        sweep = {
+            "backtest_config": "backtest.yaml", "ranges": [{"start": start, "end": end}],
+            "grid": {"exits.stop_k": [1.5, 2.0, 2.5, 3.0]}, "num_cpus": cpus,
+            "out": str(tmp / "results.csv"), "reports_dir": str(tmp / "runs"),
+        }
+        (tmp / "sweep.yaml").write_text(yaml.safe_dump(sweep))
+        import ray
+
+        started = time.perf_counter()
+        table = run_sweep(load_sweep(tmp / "sweep.yaml"))
+        walls[cpus] = time.perf_counter() - started
+        ray.shutdown()
+        print(f"  num_cpus {cpus}: 4 tasks in {walls[cpus]:.1f} s wall (task walls {table['wall_s'].round(1).tolist()}, "
+              f"status {table['status'].tolist()})")
+    print(f"  speedup 2 CPUs vs one after another: {walls[1] / walls[2]:.2f}x (target >= 1.7)")
+
+
+def cmd_project(args) -> None:
+    """A day is one task (one range: its windows must stay warm), so a cluster does not shorten a
+    single day; a month is 30 day-tasks spread over the cores, in waves."""
+    import math
+
+    day_s = REAL_DAY_EVENTS / args.events_per_s_full
+    if args.efficiency is None:
+        args.efficiency = min(1.0, args.ray_speedup / 2)  # measured on this 2-core machine
+    print("projection: a real-intensity BTCUSDT day (~55 M events) and month (30 day-tasks)")
+    print(f"  {'':<40}{'day':>10}{'month':>10}")
+    print(f"  {'full backtest, one core':<40}{day_s / 3600:>9.2f}h{30 * day_s / 3600:>9.1f}h")
+    replay_s = REAL_DAY_EVENTS / args.events_per_s_replay
+    print(f"  {'feature replay, one core':<40}{replay_s / 3600:>9.2f}h{30 * replay_s / 3600:>9.1f}h")
+    for name, cores in (("this machine (2 cores, Ray)", 2), (f"4 nodes x {args.cores_per_node} cores", 4 * args.cores_per_node),
+                        (f"16 nodes x {args.cores_per_node} cores", 16 * args.cores_per_node)):
+        waves = math.ceil(30 / cores)
+        month = waves * day_s / args.efficiency
+        print(f"  {'full backtest, ' + name:<40}{day_s / args.efficiency / 3600:>9.2f}h{month / 3600:>9.1f}h")
+    print(f"  (a task on a busy node runs at {args.efficiency:.0%} of its speed alone, as Ray's measured speedup "
+          f"x{args.ray_speedup:.2f} on 2 cores says; worker start-up not included)")
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "_child":
+        print(json.dumps(child(*sys.argv[2:8])))
+        return
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(required=True)
+    rp = sub.add_parser("repeat")
+    rp.add_argument("--catalog", required=True)
+    rp.add_argument("--times", type=int, required=True)
+    rp.add_argument("--out", required=True)
+    rp.set_defaults(run=cmd_repeat)
+    m = sub.add_parser("memory")
+    m.add_argument("--catalogs", nargs="+", required=True)
+    m.add_argument("--chunk", type=int, default=100_000)
+    m.add_argument("--whole", action="store_true", help="also whole loading (memory grows with the data)")
+    m.set_defaults(run=cmd_memory)
+    t = sub.add_parser("throughput")
+    t.add_argument("--catalog", required=True)
+    t.add_argument("--minutes", type=float, help="only the first N minutes of the catalog")
+    t.set_defaults(run=cmd_throughput)
+    s = sub.add_parser("spot")
+    s.add_argument("--catalog", required=True)
+    s.set_defaults(run=cmd_spot)
+    r = sub.add_parser("ray")
+    r.add_argument("--catalog", required=True)
+    r.add_argument("--minutes", type=float, default=5.0)
+    r.set_defaults(run=cmd_ray)
+    pr = sub.add_parser("project")
+    pr.add_argument("--events-per-s-full", type=float, required=True)
+    pr.add_argument("--events-per-s-replay", type=float, required=True)
+    pr.add_argument("--ray-speedup", type=float, required=True)
+    pr.add_argument("--cores-per-node", type=int, default=16)
+    pr.add_argument("--efficiency", type=float, help="per-core scaling on a cluster (default: the measured Ray speedup / 2)")
+    pr.set_defaults(run=cmd_project)
+    args = p.parse_args()
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()
