@@ -8,6 +8,7 @@
     scalp-nautilus research edge --features PATH... --out DIR | calibrate --features PATH... --out configs/X.yaml
     scalp-nautilus live --config configs/live_binance.yaml [--mainnet] [--clear-halt]
     scalp-nautilus replay-venue [--config configs/replay_venue.yaml] [--capture FILE...] [--speed X] [--port N]
+    scalp-nautilus replay-venue --config configs/replay_venue_bybit.yaml      (the same venue speaking Bybit's API)
     scalp-nautilus record [--config configs/record.yaml] [--out-dir DIR] [--catalog DIR --import-every 1h]
 """
 
@@ -142,7 +143,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="clear the kill switch's halt recorded in the state file, then start (check the account first)")
     lv.set_defaults(run=_cmd_live)
 
-    rv = sub.add_parser("replay-venue", help="serve a recorded Binance capture on 127.0.0.1 for a live node's dry run")
+    rv = sub.add_parser("replay-venue", help="serve a recorded Binance capture on 127.0.0.1, as Binance's or Bybit's API "
+                                             "(the config's `api`), for a live node's dry run")
     rv.add_argument("--config", type=Path, default=DEFAULT_VENUE_CONFIG)
     rv.add_argument("--capture", nargs="+", type=Path, help="capture files (one capture, in order); replaces the config's")
     rv.add_argument("--speed", type=float, help="replay speed (1 = as recorded)")

@@ -141,6 +141,11 @@ KNOWN_SPECS: dict[tuple[str, str], ContractSpec] = {
                      multiplier="100", min_quantity="1", max_quantity="1000000"),
         ContractSpec("BINANCE", "ETHUSD_PERP", "ETH", "USD", "ETH", True, "0.01", "1",
                      multiplier="10", min_quantity="1", max_quantity="1000000"),
+        # Bybit's linear perpetuals (instruments-info) the replay venue's Bybit API serves.
+        ContractSpec("BYBIT", "BTCUSDT", "BTC", "USDT", "USDT", False, "0.10", "0.001",
+                     min_quantity="0.001", max_quantity="1190", min_notional="5"),
+        ContractSpec("BYBIT", "XRPUSDT", "XRP", "USDT", "USDT", False, "0.0001", "1",
+                     min_quantity="1", max_quantity="1000000", min_notional="5"),
         ContractSpec("DERIBIT", "BTC-PERPETUAL", "BTC", "USD", "BTC", True, "0.5", "10",
                      min_quantity="10", maker_fee="0.0000", taker_fee="0.0005"),
     )

@@ -6,9 +6,11 @@ from __future__ import annotations
 import pytest
 
 from scalp_nautilus.instruments import resolve_spec
+from scalp_nautilus.live.venue.binance_json import binance_error
 from scalp_nautilus.live.venue.capture import VenueBook
 from scalp_nautilus.live.venue.exchange import Exchange
 from scalp_nautilus.live.venue.exchange import ExchangeSettings
+from scalp_nautilus.live.venue.exchange import Reason
 from scalp_nautilus.live.venue.exchange import Rejected
 
 BIDS = [["29999.9", "0.300"], ["29999.8", "0.400"], ["29999.7", "0.300"]]
@@ -56,7 +58,7 @@ def test_limit_orders_by_time_in_force(ex):
     assert fills == [] and fok.status == "EXPIRED"  # all or nothing: the bids hold 1.0
     with pytest.raises(Rejected) as post_only:
         order(ex, side="BUY", type="LIMIT", timeInForce="GTX", quantity="0.010", price="30000.2")
-    assert post_only.value.code == -5022
+    assert binance_error(post_only.value)[0] == -5022
 
 
 def test_post_only_checked_again_when_matched(ex):
@@ -98,11 +100,39 @@ def test_cancel_and_refusals(ex):
     }.items():
         with pytest.raises(Rejected) as refused:
             ex.cancel(rest, 4) if params is None else order(ex, **params)
-        codes[name] = refused.value.code
+        codes[name] = binance_error(refused.value)[0]
     assert codes == {
         "cancel twice": -2011, "reduce-only when flat": -2022, "notional under 100": -4164, "off the size step": -1111,
         "off the tick": -4014, "over the margin": -2019, "duplicate client id": -4116,
     }
+
+
+def test_amend_changes_a_resting_order_and_a_crossing_price_takes(ex):
+    """Bybit's amend on the core: quantity and price of a resting order change in place; a price
+    that crosses takes the open quantity from the book as a new order would (taker), the rest rests;
+    refused: at or below the filled quantity, off the tick, post-only crossing, a closed order."""
+    rest, _ = order(ex, side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.300", price="29999.0")
+    assert ex.amend(rest, 2, qty="0.500") == [] and (rest.qty, rest.price, rest.update_ms) == (0.5, 29999.0, 2)
+    assert list(ex.resting) == [rest.order_id]
+    # Up to 30000.1: takes 0.2 at 30000.0 and 0.2 at 30000.1 (the asks), 0.1 rests at 30000.1.
+    fills = ex.amend(rest, 3, price="30000.1")
+    assert [(f.price, f.qty, f.maker) for f in fills] == [(30000.0, 0.2, False), (30000.1, 0.2, False)]
+    assert rest.status == "PARTIALLY_FILLED" and rest.executed == pytest.approx(0.4) and list(ex.resting) == [rest.order_id]
+    refused = {}
+    for name, change in {"below the filled 0.4": {"qty": "0.400"}, "off the tick": {"price": "29999.95"}}.items():
+        with pytest.raises(Rejected) as r:
+            ex.amend(rest, 4, **change)
+        refused[name] = r.value.reason
+    assert refused == {"below the filled 0.4": Reason.QTY_TOO_SMALL, "off the tick": Reason.PRICE_TICK}
+    assert (rest.qty, rest.price) == (0.5, 30000.1)  # unchanged by the refusals
+    maker, _ = order(ex, side="SELL", type="LIMIT", timeInForce="GTX", quantity="0.010", price="30001.0")
+    with pytest.raises(Rejected) as r:
+        ex.amend(maker, 5, price="29999.9")
+    assert r.value.reason is Reason.POST_ONLY and maker.price == 30001.0
+    ex.cancel(maker, 6)
+    with pytest.raises(Rejected) as r:
+        ex.amend(maker, 7, qty="0.020")
+    assert r.value.reason is Reason.UNKNOWN_ORDER
 
 
 # ---------------------------------------------------------------------- conditional (algo) orders
@@ -172,29 +202,29 @@ def test_conditional_order_refusals(ex):
     base = {"side": "SELL", "type": "STOP_MARKET", "quantity": "0.100", "reduceOnly": "true"}
     with pytest.raises(Rejected) as now:
         conditional(ex, **base, triggerPrice="30000.0")  # a sell stop at the last price would trigger at once
-    assert now.value.code == -2021
+    assert binance_error(now.value)[0] == -2021
     with pytest.raises(Rejected) as both:
         conditional(ex, **base, triggerPrice="29990.0", closePosition="true")
-    assert both.value.code == -4136
+    assert binance_error(both.value)[0] == -4136
     with pytest.raises(Rejected) as tick:
         conditional(ex, **base, triggerPrice="29990.05")
-    assert tick.value.code == -4014
+    assert binance_error(tick.value)[0] == -4014
     with pytest.raises(Rejected) as kind:
         conditional(ex, **{**base, "type": "STOP"}, triggerPrice="29990.0")
-    assert kind.value.code == -1116
+    assert binance_error(kind.value)[0] == -1116
     conditional(ex, **base, triggerPrice="29990.0", clientAlgoId="stop-1")
     # A client id is used once, across plain and conditional orders.
     with pytest.raises(Rejected) as dup:
         order(ex, side="BUY", type="MARKET", quantity="0.010", newClientOrderId="stop-1")
-    assert dup.value.code == -4116
+    assert binance_error(dup.value)[0] == -4116
     with pytest.raises(Rejected) as dup2:
         conditional(ex, **base, triggerPrice="29980.0", clientAlgoId="stop-1")
-    assert dup2.value.code == -4116
+    assert binance_error(dup2.value)[0] == -4116
     c = ex.conditional_by_client_id("stop-1")
     ex.cancel_conditional(c, 2)
     assert c.status == "CANCELED"
     with pytest.raises(Rejected) as gone:
         ex.cancel_conditional(c, 3)
-    assert gone.value.code == -2011
+    assert binance_error(gone.value)[0] == -2011
     ex.last_price = 29000.0
     assert ex.trigger(4) == []  # a cancelled stop never fires

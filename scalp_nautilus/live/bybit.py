@@ -69,12 +69,32 @@ def batch_update(batch: OrderBookDeltas) -> tuple[int | None, bool]:
     return u, snapshot
 
 
+class SyncedBybitDataClientConfig(BybitDataClientConfig, frozen=True):
+    """Nautilus's Bybit data config, plus `base_url_ws`: the public WebSocket's URL. Nautilus 1.231's
+    `BybitDataClient` opens its public WebSocket on `base_url_http` (``new_public(url=base_url_http)``),
+    which the Rust WebSocket client refuses for an ``http://`` URL ("expected ws:// or wss:// scheme"),
+    so a node cannot reach a local venue through `base_url_http` alone."""
+
+    base_url_ws: str | None = None  # e.g. ws://127.0.0.1:8765/v5/public/linear; None: Nautilus's own
+
+
 class SyncedBybitDataClient(BybitDataClient):
     """See the module doc. Counters: `gaps` (breaks of the chain), `resyncs` (snapshots applied
     after a break), `resubscriptions` (unsubscribe + subscribe requests made for them)."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        config = kwargs["config"]
+        url = getattr(config, "base_url_ws", None)
+        if url is not None:
+            # As Nautilus builds them, on the configured URL (see `SyncedBybitDataClientConfig`).
+            for product_type in list(self._ws_clients):
+                replacement = nautilus_pyo3.BybitWebSocketClient.new_public(
+                    product_type=product_type, environment=_resolve_environment(config.environment), url=url,
+                    proxy_url=config.proxy_url,
+                )
+                replacement.set_bars_timestamp_on_close(self._bars_timestamp_on_close)
+                self._ws_clients[product_type] = replacement
         self._chains: dict[InstrumentId, UpdateChain] = {}
         # A re-subscription in progress per book: its task and the event the snapshot sets.
         self._resyncing: dict[InstrumentId, tuple[asyncio.Task | None, asyncio.Event]] = {}

@@ -26,7 +26,6 @@ from nautilus_trader.adapters.binance import BinanceDataClientConfig
 from nautilus_trader.adapters.binance import BinanceExecClientConfig
 from nautilus_trader.adapters.binance.common.enums import BinanceEnvironment
 from nautilus_trader.adapters.binance.factories import BinanceLiveExecClientFactory
-from nautilus_trader.adapters.bybit import BybitDataClientConfig
 from nautilus_trader.adapters.bybit import BybitExecClientConfig
 from nautilus_trader.adapters.bybit import BybitLiveExecClientFactory
 from nautilus_trader.config import ImportableStrategyConfig
@@ -42,6 +41,7 @@ from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.identifiers import InstrumentId
 
 from scalp_nautilus.live.binance import SyncedBinanceLiveDataClientFactory
+from scalp_nautilus.live.bybit import SyncedBybitDataClientConfig
 from scalp_nautilus.live.bybit import SyncedBybitLiveDataClientFactory
 from scalp_nautilus.live.session import SessionMonitor
 from scalp_nautilus.live.session import report_folder
@@ -73,7 +73,17 @@ def client_configs(settings: LiveSettings, keys: Credentials, mainnet: bool) -> 
         api_key=keys.api_key, api_secret=keys.api_secret, product_types=(BybitProductType.LINEAR,),
         environment=BybitEnvironment.MAINNET if mainnet else BybitEnvironment.TESTNET, instrument_provider=provider,
     )
-    return BybitDataClientConfig(**common), BybitExecClientConfig(**common)
+    e = settings.endpoints
+    if e is None:
+        return SyncedBybitDataClientConfig(**common), BybitExecClientConfig(**common)
+    # A replay venue: Nautilus's Bybit data client would open its public WebSocket on
+    # `base_url_http` itself (an http:// URL, which the WebSocket client refuses), so the synced
+    # client takes its own `base_url_ws`; the private and trade streams have their own URLs.
+    return (
+        SyncedBybitDataClientConfig(**common, base_url_http=e.base_url_http, base_url_ws=f"{e.base_url_ws}/v5/public/linear"),
+        BybitExecClientConfig(**common, base_url_http=e.base_url_http, base_url_ws_private=f"{e.base_url_ws}/v5/private",
+                              base_url_ws_trade=f"{e.base_url_ws}/v5/trade"),
+    )
 
 
 def node_config(settings: LiveSettings, keys: Credentials, mainnet: bool) -> TradingNodeConfig:

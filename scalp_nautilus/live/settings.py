@@ -56,7 +56,8 @@ class LoggingSettings(_Section, frozen=True):
 
 
 class EndpointSettings(_Section, frozen=True):
-    """A local replay venue (Binance only): its URLs, loopback only, and its public credentials."""
+    """A local replay venue (speaking the node's venue's API): its URLs, loopback only, and its
+    public credentials."""
 
     base_url_http: str
     base_url_ws: str
@@ -117,8 +118,6 @@ class LiveSettings(_Section, frozen=True):
         suffix = "." + self.venue
         if not self.instrument_id.endswith(suffix):
             raise ValueError(f"instrument_id: {self.instrument_id!r} is not a {self.venue} instrument (expected ...{suffix})")
-        if self.endpoints is not None and self.venue != "BINANCE":
-            raise ValueError("endpoints: the replay venue speaks Binance's API only (venue must be BINANCE)")
 
     @property
     def replay(self) -> bool:

@@ -30,7 +30,7 @@ from scalp_nautilus.live.session import write_session_report
 from scalp_nautilus.live.settings import LiveSettings
 from scalp_nautilus.live.settings import credentials
 from scalp_nautilus.live.settings import load_live_settings
-from scalp_nautilus.live.venue.binance_api import ReplayVenue
+from scalp_nautilus.live.venue.server import VenueServer
 from scalp_nautilus.live.venue.settings import ReplayVenueSettings
 from scalp_nautilus.testing.shared_data import PROJECT_ROOT as ROOT
 
@@ -42,6 +42,13 @@ STRATEGY = {
 }
 
 
+# The live config each API's venue is reached with, and its funding feed (strategy.yaml `funding.feed`).
+LIVE_CONFIGS = {
+    "binance": ("live_binance_replay.yaml", "binance_mark_price"),
+    "bybit": ("live_bybit_replay.yaml", "funding_rates"),
+}
+
+
 def venue_settings(shared_data: Path, **changes) -> ReplayVenueSettings:
     captures = [str(shared_data / "binance-futures" / f) for f in CAPTURE_2023]
     return msgspec.convert({"captures": captures, "port": 0, **changes}, ReplayVenueSettings)
@@ -50,9 +57,9 @@ def venue_settings(shared_data: Path, **changes) -> ReplayVenueSettings:
 class VenueAddress:
     """Where a node finds a replay venue running in another process (what `write_live_config` reads)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, api: str = "binance") -> None:
         self.url_http, self.url_ws = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}"
-        self.settings = ReplayVenueSettings(captures=[])
+        self.settings = ReplayVenueSettings(captures=[], api=api)
 
 
 def free_port() -> int:
@@ -61,26 +68,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_venue_process(files: list[str], speed: float, port: int) -> subprocess.Popen:
-    """`scalp-nautilus replay-venue` in its own process; returns once it listens."""
+def start_venue_process(files: list[str], speed: float, port: int, config: str = "replay_venue.yaml") -> subprocess.Popen:
+    """`scalp-nautilus replay-venue --config configs/<config>` in its own process; returns once it
+    listens (its first line, the banner, has been read: `venue.stdout` holds the rest)."""
     venue = subprocess.Popen(
-        [sys.executable, "-m", "scalp_nautilus.cli", "replay-venue", "--config", str(ROOT / "configs" / "replay_venue.yaml"),
+        [sys.executable, "-m", "scalp_nautilus.cli", "replay-venue", "--config", str(ROOT / "configs" / config),
          "--capture", *files, "--speed", str(speed), "--port", str(port)],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
-    venue.stdout.readline()  # "replay venue for ...: base_url_http ..." once it listens
+    venue.banner = venue.stdout.readline()  # "replay venue (<api> API) for ...: base_url_http ..." once it listens
     return venue
 
 
-def write_live_config(tmp_path: Path, venue: ReplayVenue | VenueAddress, strategy: dict | None = None, name: str = "live.yaml",
-                      **top) -> Path:
-    """configs/live_binance_replay.yaml pointed at `venue`, logging, state and reports under
-    `tmp_path`, `strategy` merged over the strategy section's `config`, `top` over the top level."""
-    cfg = yaml.safe_load((ROOT / "configs" / "live_binance_replay.yaml").read_text())
+def write_live_config(
+    tmp_path: Path, venue: VenueServer | VenueAddress, strategy: dict | None = None, name: str = "live.yaml", **top,
+) -> Path:
+    """configs/live_<api>_replay.yaml (the venue's API) pointed at `venue`, logging, state and reports
+    under `tmp_path`, `strategy` merged over the strategy section's `config`, `top` over the top level."""
+    config_file, feed = LIVE_CONFIGS[venue.settings.api]
+    cfg = yaml.safe_load((ROOT / "configs" / config_file).read_text())
     cfg["endpoints"] = {"base_url_http": venue.url_http, "base_url_ws": venue.url_ws,
                         "api_key": venue.settings.api_key, "api_secret": venue.settings.api_secret}
     cfg["strategy"]["config_file"] = str(ROOT / "configs" / "strategy.yaml")
-    cfg["strategy"]["config"] = merge(cfg["strategy"]["config"], STRATEGY, strategy or {})
+    cfg["strategy"]["config"] = merge(cfg["strategy"]["config"], STRATEGY, {"funding": {"feed": feed}}, strategy or {})
     cfg["strategy"]["config"]["state"]["path"] = str(tmp_path / "state.json")
     # Nautilus's logger is per process: the first node of a test session picks the file.
     cfg["logging"] = {"directory": str(tmp_path / "logs"), "level": "WARNING", "file_level": "INFO"}
@@ -96,7 +106,7 @@ def write_live_config(tmp_path: Path, venue: ReplayVenue | VenueAddress, strateg
 class NodeRun:
     node: TradingNode
     strategy: object  # the ScalpStrategy instance (its records outlive the node)
-    data_client: object  # the SyncedBinanceFuturesDataClient
+    data_client: object  # the SyncedBinanceFuturesDataClient or SyncedBybitDataClient
     wall_s: float
     decisions: list = field(default_factory=list)  # (update id, book valid, warm, outcome, action) per book batch
     orders: list = field(default_factory=list)  # the node's orders after it stopped: (client id, side, status, tags)
@@ -156,6 +166,6 @@ def run_node(settings: LiveSettings, until: Callable[[NodeRun], bool], timeout_s
 
 
 def live_settings(
-    tmp_path: Path, venue: ReplayVenue, strategy: dict | None = None, name: str = "live.yaml", **top
+    tmp_path: Path, venue: VenueServer | VenueAddress, strategy: dict | None = None, name: str = "live.yaml", **top,
 ) -> LiveSettings:
     return load_live_settings(write_live_config(tmp_path, venue, strategy, name, **top))

@@ -25,10 +25,7 @@ conditional order is reported as Binance does: ``ALGO_UPDATE`` TRIGGERING, the m
 ``ORDER_TRADE_UPDATE`` NEW (same client id, a new order id), ``ALGO_UPDATE`` TRIGGERED, its
 fills, then ``ALGO_UPDATE`` FINISHED.
 
-The replay starts once a client has subscribed to every stream kind in `start.streams` that the
-capture holds (so a node misses nothing of the capture), or after `start.timeout_s`, and runs at
-`speed` times the recorded pace (receive times). With `rebase_time` the exchange timestamps are
-moved by a whole number of seconds so the capture starts now (see `venue.capture`).
+The replay itself (start, pace, time shift, faults) is `venue.server`'s.
 
 Depth requests: one made before the replay has reached the capture's recorded snapshot waits for
 it and gets that snapshot (the recorder's own request, at its place in the stream), and the stream
@@ -37,11 +34,7 @@ later requests get the venue's book as the replay has left it, ``lastUpdateId`` 
 update, at most ``limit`` levels a side.
 
 Orders are matched by `venue.exchange.Exchange` (the fill model and fees are documented there);
-`venue.binance_json` writes its state as Binance's JSON; `venue.thread` runs a venue.
-Faults for tests: `faults.drop_at_s` closes every market connection abruptly at those capture
-seconds, `faults.gap_at_s` withholds one depth diff (a sequence gap for the client), and
-`faults.reject_orders` refuses the n-th new orders with `faults.reject_code`,
-`faults.reject_algo_orders` the n-th new conditional orders.
+`venue.binance_json` writes its state, and its refusals, as Binance's JSON; `venue.thread` runs a venue.
 """
 
 from __future__ import annotations
@@ -51,38 +44,34 @@ import hashlib
 import hmac
 import logging
 import secrets
-import time
-from collections import Counter
 
 import msgspec
 from aiohttp import WSMsgType
 from aiohttp import web
 
-from scalp_nautilus.instruments import ContractSpec
-from scalp_nautilus.instruments import resolve_spec
 from scalp_nautilus.live.venue.binance_json import account_info
 from scalp_nautilus.live.venue.binance_json import account_update
 from scalp_nautilus.live.venue.binance_json import algo_order_json
 from scalp_nautilus.live.venue.binance_json import algo_update
+from scalp_nautilus.live.venue.binance_json import binance_error
 from scalp_nautilus.live.venue.binance_json import exchange_info
 from scalp_nautilus.live.venue.binance_json import order_json
 from scalp_nautilus.live.venue.binance_json import order_update
 from scalp_nautilus.live.venue.binance_json import position_risk
 from scalp_nautilus.live.venue.binance_json import trade_json
 from scalp_nautilus.live.venue.capture import SNAPSHOT
-from scalp_nautilus.live.venue.capture import Capture
 from scalp_nautilus.live.venue.capture import ReplayEvent
-from scalp_nautilus.live.venue.capture import VenueBook
 from scalp_nautilus.live.venue.capture import agg_trade
 from scalp_nautilus.live.venue.capture import agg_trade_stream
-from scalp_nautilus.live.venue.capture import load_capture
 from scalp_nautilus.live.venue.capture import shifted
 from scalp_nautilus.live.venue.exchange import ConditionalOrder
-from scalp_nautilus.live.venue.exchange import Exchange
 from scalp_nautilus.live.venue.exchange import Fill
+from scalp_nautilus.live.venue.exchange import Reason
 from scalp_nautilus.live.venue.exchange import Rejected
 from scalp_nautilus.live.venue.exchange import VenueOrder
-from scalp_nautilus.live.venue.settings import ReplayVenueSettings
+from scalp_nautilus.live.venue.server import Connection
+from scalp_nautilus.live.venue.server import Refusal
+from scalp_nautilus.live.venue.server import VenueServer
 
 log = logging.getLogger(__name__)
 
@@ -98,203 +87,46 @@ class _Refused(Exception):
         self.response = response
 
 
-class _Connection:
-    __slots__ = ("ws", "request", "streams")
+class ReplayVenue(VenueServer):
+    """The replay venue speaking Binance's USD-M futures API (see the module doc)."""
 
-    def __init__(self, ws: web.WebSocketResponse, request: web.Request, streams: set[str]) -> None:
-        self.ws = ws
-        self.request = request
-        self.streams = streams
+    venue = "BINANCE"
 
-
-class ReplayVenue:
-    """The server; `await start()`, then `url_http` / `url_ws`; `await stop()`. `stats` counts
-    requests, messages and faults; `finished` is set when the replay reaches the end of the capture."""
-
-    def __init__(self, settings: ReplayVenueSettings, capture: Capture | None = None) -> None:
-        self.settings = settings
-        self.capture = capture or load_capture(settings.captures, settings.symbol)
-        self.symbol = self.capture.symbol
-        self.spec: ContractSpec = resolve_spec("BINANCE", self.symbol)
-        self.book = VenueBook()
-        self.exchange = Exchange(self.spec, settings.exchange, self.book)
-        snap = self.capture.snapshot()
-        start_mid = 0.5 * (float(snap["bids"][0][0]) + float(snap["asks"][0][0]))
-        if settings.exchange.position:
-            self.exchange.open_position(settings.exchange.position, settings.exchange.entry_price or start_mid)
-        self.exchange.mark = start_mid
-        self.stats: Counter = Counter()
-        self.client_ids: list[str] = []  # every client order id a new-order request carried, in order (drills check reuse)
-        self.errors: list[BaseException] = []  # failures of the venue's own tasks (a venue bug, not a fault)
-        self.finished = asyncio.Event()
-        self.shift_ms = 0
-        self.port = settings.port
-        self._market: set[_Connection] = set()
-        self._user: set[_Connection] = set()
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
         self._listen_keys: set[str] = set()
-        self._snapshot_reached = asyncio.Event()
         self._depth_waiting = 0
-        self._last_ms = 0  # exchange time of the last replayed message (after the shift)
-        self._subscribed = asyncio.Event()
-        self._tasks: set[asyncio.Task] = set()
-        self._runner: web.AppRunner | None = None
-        self._unknown_streams: set[str] = set()
-        kinds = self.capture.kinds
-        names = {e.kind: e.stream for e in self.capture.events if e.stream}
-        if "trade" in names:
-            names["aggTrade"] = agg_trade_stream(names["trade"])
-        self._stream_names = names
-        # The streams a client must have asked for before the replay starts (aggTrade stands for trades).
-        self._required = {names["aggTrade"] if k == "trade" else names[k] for k in settings.start.streams if k in kinds}
 
-    # ------------------------------------------------------------------ lifecycle
-
-    @property
-    def url_http(self) -> str:
-        return f"http://{self.settings.host}:{self.port}"
-
-    @property
-    def url_ws(self) -> str:
-        return f"ws://{self.settings.host}:{self.port}"
-
-    async def start(self) -> None:
-        app = web.Application()
+    def _add_routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/stream", self._market_ws)
         app.router.add_route("*", "/ws", self._user_ws)
         app.router.add_route("*", "/{path:.*}", self._rest)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
-        self._spawn(self._replay())
-        log.info("replay venue for %s on %s (%d messages, speed %gx); waiting for subscriptions to %s",
-                 self.symbol, self.url_http, len(self.capture.events), self.settings.speed, sorted(self._required))
 
-    async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for conn in list(self._market | self._user):
-            await conn.ws.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+    def _stream_names_for(self, recorded: dict[str, str]) -> dict[str, str]:
+        names = dict(recorded)
+        if "trade" in names:
+            # Nautilus's futures client subscribes to aggTrade: it stands for the recorded trades.
+            names["rawTrade"], names["trade"] = names["trade"], agg_trade_stream(names["trade"])
+        return names
 
-    def _spawn(self, coro) -> asyncio.Task:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
+    def error(self, refusal: Rejected) -> tuple[int, str]:
+        return binance_error(refusal)
 
-    def _task_done(self, task: asyncio.Task) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            self.errors.append(task.exception())
-            log.error("replay venue task failed", exc_info=task.exception())
+    async def _on_snapshot(self, data: dict, applied: list) -> None:
+        if self._depth_waiting:
+            await asyncio.sleep(self.settings.start.snapshot_hold_ms / 1000)
 
-    @property
-    def progress_s(self) -> float:
-        """Capture seconds replayed so far (0 before the replay starts)."""
-        if not self._last_ms:
-            return 0.0
-        return (self._last_ms - self.shift_ms - self.capture.first_event_ms) / 1000
-
-    def now_ms(self) -> int:
-        """The exchange's clock: the last replayed message's time (wall time before the replay)."""
-        return self._last_ms or round(time.time() * 1000)
-
-    # ------------------------------------------------------------------ replay
-
-    async def _replay(self) -> None:
-        try:
-            await asyncio.wait_for(self._subscribed.wait(), self.settings.start.timeout_s)
-        except TimeoutError:
-            log.warning("no client subscribed to %s within %.0f s: replay starts anyway",
-                        sorted(self._required), self.settings.start.timeout_s)
-        events = self.capture.events
-        first_ms = self.capture.first_event_ms
-        if self.settings.rebase_time:
-            self.shift_ms = (round(time.time()) - first_ms // 1000) * 1000
-        loop = asyncio.get_running_loop()
-        t0, r0 = loop.time(), events[0].recv_ns
-        drops = sorted(self.settings.faults.drop_at_s)
-        gaps = sorted(self.settings.faults.gap_at_s)
-        log.info("replay started (exchange times shifted by %+d s)", self.shift_ms // 1000)
-        for event in events:
-            if self.settings.start.hold_without_client and not self._subscribed.is_set():
-                held = loop.time()
-                log.info("no client subscribed: replay held")
-                await self._subscribed.wait()
-                t0 += loop.time() - held  # resume at the held point, not in a burst
-            delay = t0 + (event.recv_ns - r0) / 1e9 / self.settings.speed - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            at_s = (int(event.data.get("E") or first_ms) - first_ms) / 1000
-            if drops and at_s >= drops[0]:
-                drops.pop(0)
-                self._drop_market_connections()
-            withhold = False
-            if gaps and event.kind == "depth" and at_s >= gaps[0]:
-                gaps.pop(0)
-                withhold = True
-            await self._dispatch(event, withhold)
-        self.finished.set()
-        log.info("capture replayed to its end: the venue keeps serving its last book")
-
-    async def _dispatch(self, event: ReplayEvent, withhold: bool) -> None:
-        data = shifted(event.data, event.kind, self.shift_ms)
-        if data.get("E"):
-            self._last_ms = max(self._last_ms, int(data["E"]))
-        kind = event.kind
-        if kind == SNAPSHOT:
-            self.book.apply_snapshot(data)
-            self._snapshot_reached.set()
-            if self._depth_waiting:
-                await asyncio.sleep(self.settings.start.snapshot_hold_ms / 1000)
-            return
-        trade = None
-        seller_aggressor = None
-        if kind == "depth":
-            self.book.apply_diff(data)
-        elif kind == "markPrice":
-            self.exchange.mark = float(data["p"])
-        elif kind == "trade":
-            trade = (float(data["p"]), float(data["q"]))
-            self.exchange.last_price = trade[0]
-            seller_aggressor = bool(data["m"])  # the buyer was the maker: a sell hit the bid
-            await self._publish(self._stream_names["aggTrade"], agg_trade(data))
-        if withhold:
-            self.stats["diffs_withheld"] += 1
-            log.warning("fault: depth diff u=%s withheld (a sequence gap for the client)", data["u"])
-        else:
+    async def _publish_event(self, event: ReplayEvent, data: dict, applied: list, withhold: bool) -> None:
+        if event.kind == "trade":
+            await self._publish(self._stream_names["trade"], agg_trade(data))
+        if not withhold:
             await self._publish(event.stream, data)
-        if self.exchange.resting:
-            for fill in self.exchange.on_market(self.now_ms(), trade, seller_aggressor):
-                await self._push_fill(fill)
-        if self.exchange.conditionals:
-            for c in self.exchange.trigger(self.now_ms()):
-                await self._run_triggered(c)
 
     async def _publish(self, stream: str, data: dict) -> None:
-        text = None
-        for conn in list(self._market):
-            if stream in conn.streams and not conn.ws.closed:
-                if text is None:
-                    text = msgspec.json.encode({"stream": stream, "data": data}).decode()
-                    self.stats["messages"] += 1
-                try:
-                    await conn.ws.send_str(text)
-                except (ConnectionError, RuntimeError):
-                    self._market.discard(conn)
-
-    def _drop_market_connections(self) -> None:
-        self.stats["drops"] += 1
-        log.warning("fault: dropping %d market connection(s)", len(self._market))
-        for conn in list(self._market):
-            self._market.discard(conn)
-            if conn.request.transport is not None:
-                conn.request.transport.abort()
-        self._check_subscribed()
+        conns = {c for c in self._market if stream in c.streams}
+        if conns:
+            self.stats["messages"] += 1
+            await self._send(conns, msgspec.json.encode({"stream": stream, "data": data}).decode())
 
     # ------------------------------------------------------------------ WebSocket
 
@@ -302,7 +134,7 @@ class ReplayVenue:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         streams = {s for s in request.query.get("streams", "").split("/") if s}
-        conn = _Connection(ws, request, set())
+        conn = Connection(ws, request, set())
         self._market.add(conn)
         self.stats["market_connections"] += 1
         self._subscribe(conn, streams)
@@ -331,27 +163,13 @@ class ReplayVenue:
             self._check_subscribed()
         return ws
 
-    def _subscribe(self, conn: _Connection, streams: set[str]) -> None:
-        conn.streams |= streams
-        served = set(self._stream_names.values())
-        for stream in streams - served - self._unknown_streams:
-            self._unknown_streams.add(stream)
-            log.warning("a client subscribed to %s, which this capture does not hold: nothing will flow on it", stream)
-        self._check_subscribed()
-
-    def _check_subscribed(self) -> None:
-        if self._required <= set().union(*(c.streams for c in self._market)):
-            self._subscribed.set()
-        else:
-            self._subscribed.clear()
-
     async def _user_ws(self, request: web.Request) -> web.StreamResponse:
         key = request.query.get("listenKey")
         if key not in self._listen_keys:
             return _error(400, -1125, "This listenKey does not exist.")
         ws = web.WebSocketResponse()
         await ws.prepare(request)
-        conn = _Connection(ws, request, set())
+        conn = Connection(ws, request, set())
         self._user.add(conn)
         self.stats["user_connections"] += 1
         try:
@@ -362,12 +180,7 @@ class ReplayVenue:
         return ws
 
     async def _push_user(self, event: dict) -> None:
-        text = msgspec.json.encode(event).decode()
-        for conn in list(self._user):
-            try:
-                await conn.ws.send_str(text)
-            except (ConnectionError, RuntimeError):
-                self._user.discard(conn)
+        await self._send(self._user, msgspec.json.encode(event).decode())
 
     # ------------------------------------------------------------------ REST
 
@@ -472,39 +285,12 @@ class ReplayVenue:
     async def _listen_key_close(self, params: dict) -> web.Response:
         return web.json_response({})
 
-    def _accept(self, kind: str, cid: str, faults: list[int], create):
-        """A new (`kind` "orders") or conditional ("algo_orders") order: counted, its client id
-        recorded, refused by a fault drill or by the exchange (an error response), else `create()`."""
-        self.stats[kind] += 1
-        self.client_ids.append(cid)
-        f = self.settings.faults
-        if self.stats[kind] in faults:
-            self.exchange.rejected.append((cid, f.reject_code, f.reject_msg))
-            log.warning("fault: %s %d (%s) rejected with %d", kind, self.stats[kind], cid, f.reject_code)
-            raise _Refused(_error(400, f.reject_code, f.reject_msg))
-        try:
-            return create()
-        except Rejected as r:
-            self.exchange.rejected.append((cid, r.code, r.msg))
-            log.info("%s %s rejected: %d %s", kind, cid, r.code, r.msg)
-            raise _Refused(_error(400, r.code, r.msg)) from None
-
     async def _new_order(self, params: dict) -> web.Response:
-        cid = params.get("newClientOrderId", "")
-        order = self._accept("orders", cid, self.settings.faults.reject_orders,
-                             lambda: self.exchange.new_order(params, self.now_ms()))
-        self._spawn(self._execute(order))
+        try:
+            order = self._place(params)
+        except Refusal as r:
+            return _error(400, r.code, r.msg)
         return web.json_response(order_json(order, self.spec))
-
-    async def _execute(self, order: VenueOrder) -> None:
-        if self.settings.exchange.latency_ms:
-            await asyncio.sleep(self.settings.exchange.latency_ms / 1000)
-        now = self.now_ms()
-        await self._push_order(order, "NEW", now)
-        for fill in self.exchange.match(order, now):
-            await self._push_fill(fill)
-        if order.status == "EXPIRED":
-            await self._push_order(order, "EXPIRED", now)
 
     async def _run_triggered(self, c: ConditionalOrder) -> None:
         now = self.now_ms()
@@ -542,7 +328,7 @@ class ReplayVenue:
         elif params.get("origClientOrderId"):
             order = self.exchange.by_client_id(params["origClientOrderId"])
         if order is None:
-            raise _Refused(_error(400, -2013, "Order does not exist."))
+            raise _Refused(_error(400, -2013, "Order does not exist."))  # a query's code, not a cancel's
         return order
 
     async def _query_order(self, params: dict) -> web.Response:
@@ -551,8 +337,8 @@ class ReplayVenue:
     async def _cancel_order(self, params: dict) -> web.Response:
         order = self._order_of(params)
         try:
-            self.exchange.cancel(order, self.now_ms())
-        except Rejected as r:
+            self._cancel(order)
+        except Refusal as r:
             return _error(400, r.code, r.msg)
         await self._push_order(order, "CANCELED", order.update_ms)
         return web.json_response(order_json(order, self.spec))
@@ -572,9 +358,9 @@ class ReplayVenue:
             order = self.exchange.by_client_id(cid)
             try:
                 if order is None:
-                    raise Rejected(-2011, "Unknown order sent.")
-                self.exchange.cancel(order, self.now_ms())
-            except Rejected as r:
+                    raise Refusal(*self.error(Rejected(Reason.UNKNOWN_ORDER)))
+                self._cancel(order)
+            except Refusal as r:
                 out.append({"code": r.code, "msg": r.msg})
                 continue
             await self._push_order(order, "CANCELED", order.update_ms)
@@ -594,8 +380,11 @@ class ReplayVenue:
         return web.json_response([trade_json(f, self.spec) for f in self.exchange.fills])
 
     async def _new_algo_order(self, params: dict) -> web.Response:
-        c = self._accept("algo_orders", params.get("clientAlgoId", ""), self.settings.faults.reject_algo_orders,
-                         lambda: self.exchange.new_conditional(params, self.now_ms()))
+        try:
+            c = self._accept("algo_orders", params.get("clientAlgoId", ""), self.settings.faults.reject_algo_orders,
+                             lambda: self.exchange.new_conditional(params, self.now_ms()))
+        except Refusal as r:
+            return _error(400, r.code, r.msg)
         self._spawn(self._push_algo(c, c.time_ms))
         return web.json_response(algo_order_json(c, self.spec))
 
@@ -617,7 +406,7 @@ class ReplayVenue:
         try:
             self.exchange.cancel_conditional(c, self.now_ms())
         except Rejected as r:
-            return _error(400, r.code, r.msg)
+            return _error(400, *self.error(r))
         await self._push_algo(c, c.update_ms)
         return web.json_response({"algoId": c.algo_id, "clientAlgoId": c.client_id, "code": "200", "msg": "success"})
 

@@ -7,7 +7,37 @@ from scalp_nautilus.instruments import ContractSpec
 from scalp_nautilus.live.venue.exchange import ConditionalOrder
 from scalp_nautilus.live.venue.exchange import Exchange
 from scalp_nautilus.live.venue.exchange import Fill
+from scalp_nautilus.live.venue.exchange import Reason
+from scalp_nautilus.live.venue.exchange import Rejected
 from scalp_nautilus.live.venue.exchange import VenueOrder
+
+# The exchange's refusals as Binance's error codes and messages ({} takes the refusal's detail).
+BINANCE_ERRORS: dict[Reason, tuple[int, str]] = {
+    Reason.UNKNOWN_SYMBOL: (-1121, "Invalid symbol."),
+    Reason.BAD_PARAMETER: (-1102, "Mandatory parameter {} was not sent, was empty/null, or malformed."),
+    Reason.ORDER_TYPE: (-1116, "Invalid orderType."),
+    Reason.POSITION_SIDE: (-4061, "Order's position side does not match user's setting."),
+    Reason.DUPLICATE_ID: (-4116, "ClientOrderId is duplicated."),
+    Reason.QTY_STEP: (-1111, "Precision is over the maximum defined for this asset."),
+    Reason.QTY_NOT_POSITIVE: (-4003, "Quantity less than or equal to zero."),
+    Reason.QTY_TOO_SMALL: (-4003, "Quantity less than minimum."),
+    Reason.QTY_TOO_LARGE: (-4005, "Quantity greater than max quantity."),
+    Reason.TIME_IN_FORCE: (-1115, "Invalid timeInForce."),
+    Reason.PRICE_TICK: (-4014, "Price not increased by tick size."),
+    Reason.PRICE_TOO_LOW: (-4013, "Price less than min price."),
+    Reason.REDUCE_ONLY: (-2022, "ReduceOnly Order is rejected."),
+    Reason.NOTIONAL_TOO_SMALL: (-4164, "Order's notional must be no smaller than {} (unless you choose reduce only)."),
+    Reason.MARGIN: (-2019, "Margin is insufficient."),
+    Reason.POST_ONLY: (-5022, "Due to the order could not be executed as maker, the Post Only order will be rejected."),
+    Reason.UNKNOWN_ORDER: (-2011, "Unknown order sent."),
+    Reason.WOULD_TRIGGER: (-2021, "Order would immediately trigger."),
+    Reason.CLOSE_POSITION_QTY: (-4136, "Target strategy invalid for orderType with closePosition / quantity."),
+}
+
+
+def binance_error(refusal: Rejected) -> tuple[int, str]:
+    code, msg = BINANCE_ERRORS[refusal.reason]
+    return code, msg.replace("{}", refusal.detail or "").replace("  ", " ")
 
 
 def exchange_info(spec: ContractSpec, now_ms: int, leverage: int) -> dict:

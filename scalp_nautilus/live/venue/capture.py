@@ -1,6 +1,6 @@
-"""A recorded Binance futures capture as the replay venue serves it: the messages in arrival order,
-the venue's own copy of the book, and the conversions between what was recorded and what a live
-Binance USD-M client is sent.
+"""A recorded Binance futures capture (or a Bybit order-book capture, see `load_bybit_book_capture`)
+as the replay venue serves it: the messages in arrival order, the venue's own copy of the book,
+and the conversions between what was recorded and what a live Binance USD-M client is sent.
 
 - Order: the recorder's arrival order (file order). Pacing uses the receive times; a receive time
   that steps back is held at the previous one.
@@ -29,7 +29,10 @@ from dataclasses import field
 from functools import cached_property
 from pathlib import Path
 
+import msgspec
+
 from scalp_nautilus.data.binance_capture import CaptureStats
+from scalp_nautilus.data.binance_capture import _open_lines
 from scalp_nautilus.data.binance_capture import read_lines
 from scalp_nautilus.data.binance_sync import BookSync
 from scalp_nautilus.data.binance_sync import Sync
@@ -78,8 +81,11 @@ def _event_ms(e: ReplayEvent) -> int:
 
 
 def load_capture(paths: list[str | Path], symbol: str | None = None) -> Capture:
-    """Read the files of one capture (in order). Other symbols and unknown messages are counted
-    in `skipped` and logged once per reason."""
+    """Read the files of one capture (in order): a Binance capture, or a Bybit order-book capture
+    (one JSON message a line, see `load_bybit_book_capture`). Other symbols and unknown messages
+    are counted in `skipped` and logged once per reason."""
+    if _is_bybit_capture(Path(paths[0])):
+        return load_bybit_book_capture(paths, symbol)
     stats = CaptureStats()
     events: list[ReplayEvent] = []
     skipped: Counter = Counter()
@@ -120,12 +126,77 @@ def load_capture(paths: list[str | Path], symbol: str | None = None) -> Capture:
     return Capture(symbol, events, stats, skipped)
 
 
+def _is_bybit_capture(path: Path) -> bool:
+    """Bybit's messages (``{"topic": ...``), bare (one JSON a line) or as the recorder writes them."""
+    first = next(_open_lines(path), b"").lstrip()
+    return (first if first.startswith(b"{") else first.partition(b" ")[2]).startswith(b'{"topic"')
+
+
+def _bybit_messages(paths: list[Path], stats: CaptureStats):
+    """(file:line, receive time ns or None, message): bare JSON lines (the shared fixture) carry no
+    receive time; the recorder's lines (`read_lines`) do."""
+    for path in paths:
+        if not next(_open_lines(path), b"").lstrip().startswith(b"{"):
+            yield from read_lines([path], stats)
+            continue
+        for n, line in enumerate(_open_lines(path), 1):
+            stats.lines += 1
+            try:
+                yield f"{path.name}:{n}", None, msgspec.json.decode(line)
+            except msgspec.DecodeError as exc:
+                stats.malformed_lines += 1
+                log.warning("%s:%d: not JSON (%s); skipped (counted)", path.name, n, exc)
+
+
+def load_bybit_book_capture(paths: list[str | Path], symbol: str | None = None) -> Capture:
+    """A recorded Bybit ``orderbook.<depth>.<symbol>`` stream (Bybit's own messages as received: one
+    JSON a line, or ``<receive time> <JSON>`` as `scalp-nautilus record` writes them) in the
+    venue's terms, so it is replayed as recorded: the snapshot is the capture's depth snapshot
+    (``lastUpdateId`` its ``seq``), each delta a depth diff whose update id is its ``seq`` and whose
+    previous id is the message before's (``U`` = ``pu`` = that ``seq``), so Binance's chain rule
+    holds exactly while no message is missing; ``E`` and ``T`` are ``ts`` (the time Nautilus
+    stamps a Bybit book with), ``cts`` is kept. Paced by the receive times, or by ``ts`` without
+    them. Other topics and symbols are counted in `skipped`."""
+    stats = CaptureStats()
+    events: list[ReplayEvent] = []
+    skipped: Counter = Counter()
+    prev_seq: int | None = None
+    last_recv = 0
+    for where, recv, msg in _bybit_messages([Path(p) for p in paths], stats):
+        try:
+            topic, kind, data = msg["topic"], msg["type"], msg["data"]
+            if not topic.startswith("orderbook."):
+                skipped[f"topic {topic.split('.')[0]}"] += 1
+                continue
+            sym, seq, ts, cts = data["s"], int(data["seq"]), int(msg["ts"]), int(msg.get("cts") or msg["ts"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            stats.malformed_lines += 1
+            log.warning("%s: not a Bybit message (%s); skipped (counted)", where, exc)
+            continue
+        if symbol is not None and sym != symbol:
+            skipped[f"symbol {sym}"] += 1
+            continue
+        symbol = sym
+        last_recv = max(last_recv, recv if recv is not None else ts * 1_000_000)
+        if kind == "snapshot":
+            snap = {"lastUpdateId": seq, "E": ts, "T": ts, "cts": cts, "bids": data["b"], "asks": data["a"]}
+            events.append(ReplayEvent(last_recv, SNAPSHOT, "", snap))
+        else:
+            diff = {"e": "depthUpdate", "E": ts, "T": ts, "cts": cts, "s": sym, "U": prev_seq or seq, "u": seq,
+                    "pu": prev_seq, "b": data["b"], "a": data["a"]}
+            events.append(ReplayEvent(last_recv, "depth", topic, diff))
+        prev_seq = seq
+    if not events or symbol is None:
+        raise ValueError(f"no Bybit order-book message in {', '.join(map(str, paths))}")
+    return Capture(symbol, events, stats, skipped)
+
+
 def shifted(data: dict, kind: str, shift_ms: int) -> dict:
     """The payload with its exchange timestamps moved by `shift_ms` (a copy; unchanged for 0)."""
     if not shift_ms:
         return data
     out = dict(data)
-    for key in ("E", "T"):
+    for key in ("E", "T", "cts"):
         if out.get(key):  # the mark stream's T is the next funding time: moved with the rest
             out[key] = int(out[key]) + shift_ms
     return out
@@ -149,6 +220,7 @@ class _Diff:
     pu: int | None
     bids: list
     asks: list
+    data: dict | None = None  # the recorded message (as replayed), for an API that re-encodes it
 
 
 class VenueBook:
@@ -181,28 +253,29 @@ class VenueBook:
     def mid(self) -> float:
         return 0.5 * (self.best_bid() + self.best_ask())
 
-    def apply_snapshot(self, snap: dict) -> None:
+    def apply_snapshot(self, snap: dict) -> list[_Diff]:
+        """Apply the capture's depth snapshot; returns the buffered diffs applied after it."""
         if self.sync.state is Sync.SYNCED:
-            return  # the chain is unbroken: a later REST snapshot would only race the stream
+            return []  # the chain is unbroken: a later REST snapshot would only race the stream
         usable, _, replay = self.sync.snapshot(int(snap["lastUpdateId"]))
         if not usable:
             log.warning("capture snapshot %s is older than the buffered diffs: waiting for a newer one",
                         snap["lastUpdateId"])
-            return
+            return []
         self.bids = {float(p): float(q) for p, q in snap["bids"] if float(q) > 0}
         self.asks = {float(p): float(q) for p, q in snap["asks"] if float(q) > 0}
         self.consumed.clear()
         self.update_id = int(snap["lastUpdateId"])
         self.ts_ms = int(snap.get("T") or snap.get("E") or 0)
-        for diff in replay:
-            self._judge(diff)
+        return [diff for diff in replay if self._judge(diff)]
 
-    def apply_diff(self, data: dict) -> None:
-        diff = _Diff(int(data["U"]), int(data["u"]), data.get("pu"), data["b"], data["a"])
+    def apply_diff(self, data: dict) -> list[_Diff]:
+        """Judge and apply one recorded diff; returns it in a list if it was applied (else empty)."""
+        diff = _Diff(int(data["U"]), int(data["u"]), data.get("pu"), data["b"], data["a"], data)
         self.ts_ms = int(data.get("T") or data["E"])
-        self._judge(diff)
+        return [diff] if self._judge(diff) else []
 
-    def _judge(self, diff: _Diff) -> None:
+    def _judge(self, diff: _Diff) -> bool:
         verdict = self.sync.diff(diff)
         if verdict is Verdict.APPLY:
             for side, levels, book in ((0, diff.bids, self.bids), (1, diff.asks, self.asks)):
@@ -214,12 +287,14 @@ class VenueBook:
                     else:
                         book.pop(price, None)
             self.update_id = diff.u
-        elif verdict is Verdict.GAP:
+            return True
+        if verdict is Verdict.GAP:
             self.gaps += 1
             log.warning("the capture itself has a sequence gap (%s): the venue's book is empty until its next snapshot",
                         self.sync.gap_reason)
             self.bids.clear()
             self.asks.clear()
+        return False
 
     def levels(self, side: int, limit: int) -> list[tuple[float, float]]:
         """The best `limit` levels of one side (0 bids, 1 asks), best first, as the stream left them."""

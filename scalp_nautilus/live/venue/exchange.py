@@ -1,5 +1,8 @@
-"""The replay venue's exchange: one USDT-M account, its orders, and the fill model. No network:
-`binance_api` turns requests into calls here and `binance_json` the results into Binance's JSON.
+"""The replay venue's exchange: one USDT-M account, its orders, and the fill model. No network and
+no wire format: an API module (`binance_api`, `bybit_api`) turns requests into calls here (an
+order request in the core's names: symbol, side BUY/SELL, type LIMIT/MARKET, quantity, price,
+timeInForce GTC/IOC/FOK/GTX, reduceOnly, newClientOrderId) and its JSON module the results into
+that API's messages.
 
 Fill model (every number is a field of `ExchangeSettings`):
 - Marketable orders take liquidity from the venue's replayed book at the moment they are matched
@@ -30,12 +33,9 @@ Fill model (every number is a field of `ExchangeSettings`):
   replayed message (`trigger`): a stop sells when the price is at or below its trigger (buys at or
   above), a take-profit the other way round. A triggered order becomes a MARKET order with the same
   client id, matched like any other (reduce-only, or `closePosition`: the whole position at that
-  moment). One that would trigger at once is refused (-2021), as Binance does.
-- Refusals use Binance's error codes: -1121 unknown symbol, -1116 order type, -1111 / -4014
-  precision of quantity / price, -4003 / -4005 quantity out of range, -4164 notional below the
-  minimum, -2022 reduce-only, -2019 margin, -5022 post-only, -4116 duplicate client order id,
-  -2011 unknown order on cancel, -2021 a conditional order that would trigger at once, -4136 a
-  conditional order with both or neither of quantity and closePosition.
+  moment). One that would trigger at once is refused (`Reason.WOULD_TRIGGER`), as Binance does.
+- Refusals carry a `Reason` in no API's terms; each API module translates it into its own error
+  code and message (Binance's codes in `binance_json`, Bybit's retCodes in `bybit_json`).
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from decimal import Decimal
 from decimal import InvalidOperation
+from enum import StrEnum
 from typing import Annotated
 from typing import Literal
 
@@ -73,13 +74,38 @@ class ExchangeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     entry_price: float | None = None  # its entry price; None: the capture snapshot's mid
 
 
-class Rejected(Exception):
-    """A request the exchange refuses: Binance's error code and message."""
+class Reason(StrEnum):
+    """Why the exchange refuses a request, in no API's terms: each API module maps a reason to its
+    own error code and message (`binance_json.BINANCE_ERRORS`, `bybit_json.BYBIT_ERRORS`)."""
 
-    def __init__(self, code: int, msg: str) -> None:
-        super().__init__(msg)
-        self.code = code
-        self.msg = msg
+    UNKNOWN_SYMBOL = "unknown symbol"
+    BAD_PARAMETER = "missing or malformed parameter"
+    ORDER_TYPE = "order type"
+    POSITION_SIDE = "position side"
+    DUPLICATE_ID = "duplicate client order id"
+    QTY_STEP = "quantity off the size step"
+    QTY_NOT_POSITIVE = "quantity not positive"
+    QTY_TOO_SMALL = "quantity below the minimum"
+    QTY_TOO_LARGE = "quantity above the maximum"
+    TIME_IN_FORCE = "time in force"
+    PRICE_TICK = "price off the tick"
+    PRICE_TOO_LOW = "price below the minimum"
+    REDUCE_ONLY = "reduce-only would not reduce"
+    NOTIONAL_TOO_SMALL = "notional below the minimum"
+    MARGIN = "insufficient margin"
+    POST_ONLY = "post-only would take"
+    UNKNOWN_ORDER = "unknown or closed order"
+    WOULD_TRIGGER = "conditional order would trigger at once"
+    CLOSE_POSITION_QTY = "conditional order with both or neither of quantity and closePosition"
+
+
+class Rejected(Exception):
+    """A request the exchange refuses: the reason, and a detail for the message (e.g. the minimum)."""
+
+    def __init__(self, reason: Reason, detail: str = "") -> None:
+        super().__init__(f"{reason}{': ' + detail if detail else ''}")
+        self.reason = reason
+        self.detail = detail
 
 
 @dataclass
@@ -213,7 +239,7 @@ class Exchange:
     resting: dict[int, VenueOrder] = field(default_factory=dict)  # matched on arrival, left on the book (GTC)
     queue: dict[int, QueuePosition] = field(default_factory=dict)  # resting orders' places (queue_model)
     fills: list[Fill] = field(default_factory=list)
-    rejected: list[tuple[str, int, str]] = field(default_factory=list)  # (client order id, code, msg)
+    rejected: list[tuple[str, int, str]] = field(default_factory=list)  # (client order id, the API's code, msg)
     _next_order_id: int = 8_000_000_000
     _next_trade_id: int = 900_000_000
     _next_algo_id: int = 4_000_000_000
@@ -250,52 +276,52 @@ class Exchange:
     def _check_new_client_id(self, cid: str) -> None:
         """A client id is used once, by a plain or a conditional order."""
         if self.by_client_id(cid) is not None or self.conditional_by_client_id(cid) is not None:
-            raise Rejected(-4116, "ClientOrderId is duplicated.")
+            raise Rejected(Reason.DUPLICATE_ID)
 
     def _symbol_side_type(self, p: dict[str, str], types: tuple[str, ...]) -> tuple[str, str]:
         """The checks every new order passes first: symbol, side, type, one-way position side."""
         if p.get("symbol") != self.spec.raw_symbol:
-            raise Rejected(-1121, "Invalid symbol.")
+            raise Rejected(Reason.UNKNOWN_SYMBOL)
         side, kind = p.get("side"), p.get("type")
         if side not in (BUY, SELL):
-            raise Rejected(-1102, "Mandatory parameter 'side' was not sent, was empty/null, or malformed.")
+            raise Rejected(Reason.BAD_PARAMETER, "side")
         if kind not in types:
-            raise Rejected(-1116, "Invalid orderType.")
+            raise Rejected(Reason.ORDER_TYPE)
         if p.get("positionSide", "BOTH") != "BOTH":
-            raise Rejected(-4061, "Order's position side does not match user's setting.")
+            raise Rejected(Reason.POSITION_SIDE)
         return side, kind
 
     def new_order(self, p: dict[str, str], now_ms: int) -> VenueOrder:
-        """Validate a new-order request (Binance's parameter names); Rejected if refused."""
+        """Validate a new-order request (the core's names, see the module doc); Rejected if refused."""
         side, kind = self._symbol_side_type(p, ("LIMIT", "MARKET"))
         cid = p.get("newClientOrderId") or f"replay-{self._next_order_id}"
         self._check_new_client_id(cid)
-        qty = self._decimal(p.get("quantity"), self.step, -1111, "Precision is over the maximum defined for this asset.")
+        qty = self._decimal(p.get("quantity"), self.step, Reason.QTY_STEP)
         if qty < self.min_qty:
-            raise Rejected(-4003, "Quantity less than or equal to zero." if qty <= 0 else "Quantity less than minimum.")
+            raise Rejected(Reason.QTY_NOT_POSITIVE if qty <= 0 else Reason.QTY_TOO_SMALL)
         if qty > self.max_qty:
-            raise Rejected(-4005, "Quantity greater than max quantity.")
+            raise Rejected(Reason.QTY_TOO_LARGE)
         tif = p.get("timeInForce", "GTC")
         price = 0.0
         if kind == "LIMIT":
             if tif not in ("GTC", "IOC", "FOK", "GTX"):
-                raise Rejected(-1115, "Invalid timeInForce.")
-            price = self._decimal(p.get("price"), self.tick, -4014, "Price not increased by tick size.")
+                raise Rejected(Reason.TIME_IN_FORCE)
+            price = self._decimal(p.get("price"), self.tick, Reason.PRICE_TICK)
             if price <= 0:
-                raise Rejected(-4013, "Price less than min price.")
+                raise Rejected(Reason.PRICE_TOO_LOW)
         reduce_only = str(p.get("reduceOnly", "false")).lower() == "true"
         direction = 1 if side == BUY else -1
         if reduce_only and not (self.position and (self.position > 0) != (direction > 0)):
-            raise Rejected(-2022, "ReduceOnly Order is rejected.")
+            raise Rejected(Reason.REDUCE_ONLY)
         reference = price or (self.book.best_ask() if side == BUY else self.book.best_bid())
         if not reduce_only and self.min_notional and qty * reference < self.min_notional - 1e-9:
-            raise Rejected(-4164, f"Order's notional must be no smaller than {self.spec.min_notional} (unless you choose reduce only).")
+            raise Rejected(Reason.NOTIONAL_TOO_SMALL, self.spec.min_notional or "")
         if not reduce_only:
             exposure = abs(self.position + direction * qty) * reference
             if exposure > abs(self.position) * reference and exposure / self.settings.leverage > self.wallet:
-                raise Rejected(-2019, "Margin is insufficient.")
+                raise Rejected(Reason.MARGIN)
         if tif == "GTX" and self._crosses(side, price):
-            raise Rejected(-5022, "Due to the order could not be executed as maker, the Post Only order will be rejected.")
+            raise Rejected(Reason.POST_ONLY)
         order = VenueOrder(self._next_order_id, cid, self.spec.raw_symbol, side, kind, tif if kind == "LIMIT" else "GTC",
                            qty, price, reduce_only, now_ms, update_ms=now_ms)
         self._next_order_id += 1
@@ -307,25 +333,25 @@ class Exchange:
         side, kind = self._symbol_side_type(p, CONDITIONAL_TYPES if p.get("algoType") == "CONDITIONAL" else ())
         working = p.get("workingType", CONTRACT_PRICE)
         if working not in (MARK_PRICE, CONTRACT_PRICE):
-            raise Rejected(-1102, "Invalid workingType.")
+            raise Rejected(Reason.BAD_PARAMETER, "workingType")
         cid = p.get("clientAlgoId") or f"replay-algo-{self._next_algo_id}"
         self._check_new_client_id(cid)
         close = str(p.get("closePosition", "false")).lower() == "true"
         reduce_only = str(p.get("reduceOnly", "false")).lower() == "true"
         if close == ("quantity" in p) or (close and reduce_only):
-            raise Rejected(-4136, "Target strategy invalid for orderType with closePosition / quantity.")
+            raise Rejected(Reason.CLOSE_POSITION_QTY)
         qty = 0.0
         if not close:
-            qty = self._decimal(p.get("quantity"), self.step, -1111, "Precision is over the maximum defined for this asset.")
+            qty = self._decimal(p.get("quantity"), self.step, Reason.QTY_STEP)
             if qty < self.min_qty:
-                raise Rejected(-4003, "Quantity less than minimum.")
-        trigger = self._decimal(p.get("triggerPrice"), self.tick, -4014, "Price not increased by tick size.")
+                raise Rejected(Reason.QTY_TOO_SMALL)
+        trigger = self._decimal(p.get("triggerPrice"), self.tick, Reason.PRICE_TICK)
         if trigger <= 0:
-            raise Rejected(-4013, "Price less than min price.")
+            raise Rejected(Reason.PRICE_TOO_LOW)
         order = ConditionalOrder(self._next_algo_id, cid, self.spec.raw_symbol, side, kind, qty, trigger, working,
                                  reduce_only, close, now_ms, update_ms=now_ms)
         if order.reached(self._trigger_reference(working)):
-            raise Rejected(-2021, "Order would immediately trigger.")
+            raise Rejected(Reason.WOULD_TRIGGER)
         self._next_algo_id += 1
         self.conditionals[order.algo_id] = order
         return order
@@ -335,7 +361,7 @@ class Exchange:
 
     def cancel_conditional(self, order: ConditionalOrder, now_ms: int) -> None:
         if not order.open:
-            raise Rejected(-2011, "Unknown order sent.")
+            raise Rejected(Reason.UNKNOWN_ORDER)
         order.status = "CANCELED"
         order.update_ms = now_ms
 
@@ -364,13 +390,13 @@ class Exchange:
         c.status = "FINISHED"
         c.update_ms = now_ms
 
-    def _decimal(self, text: str | None, unit: Decimal, code: int, msg: str) -> float:
+    def _decimal(self, text: str | None, unit: Decimal, reason: Reason) -> float:
         try:
             value = Decimal(text)
         except (TypeError, InvalidOperation):
-            raise Rejected(-1102, "Mandatory parameter was not sent, was empty/null, or malformed.") from None
+            raise Rejected(Reason.BAD_PARAMETER) from None
         if not value.is_finite() or value % unit != 0:
-            raise Rejected(code, msg)
+            raise Rejected(reason)
         return float(value)
 
     def _crosses(self, side: str, price: float) -> bool:
@@ -379,13 +405,14 @@ class Exchange:
         return self.book.bids and price <= self.book.best_bid()
 
     def match(self, order: VenueOrder, now_ms: int) -> list[Fill]:
-        """Take liquidity for a newly accepted order; expire or rest the rest (see the module doc)."""
+        """Take liquidity for a newly accepted (or amended) order's open quantity; expire or rest the
+        rest (see the module doc)."""
         if order.tif == "GTX" and self._crosses(order.side, order.price):
             # Accepted on arrival, but the book moved before matching: post-only never takes.
             order.status = "EXPIRED"
             order.update_ms = now_ms
             return []
-        want = order.qty
+        want = order.qty - order.executed
         if order.reduce_only:  # at most the position; nothing when it no longer reduces (a triggered stop's)
             reduces = self.position and (self.position > 0) != (order.side == BUY)
             want = min(want, abs(self.position)) if reduces else 0.0
@@ -408,7 +435,7 @@ class Exchange:
             takes = []
         fills = [self._fill(order, price, qty, maker=False, now_ms=now_ms) for price, qty in takes if qty > 0]
         if order.open:
-            if order.tif in ("IOC", "FOK") or order.type != "LIMIT" or (order.reduce_only and order.executed >= want):
+            if order.tif in ("IOC", "FOK") or order.type != "LIMIT" or (order.reduce_only and taken >= want):
                 order.status = "EXPIRED"
                 order.update_ms = now_ms
             else:
@@ -462,11 +489,35 @@ class Exchange:
 
     def cancel(self, order: VenueOrder, now_ms: int) -> None:
         if not order.open:
-            raise Rejected(-2011, "Unknown order sent.")
+            raise Rejected(Reason.UNKNOWN_ORDER)
         order.status = "CANCELED"
         order.update_ms = now_ms
         self.resting.pop(order.order_id, None)
         self.queue.pop(order.order_id, None)
+
+    def amend(self, order: VenueOrder, now_ms: int, qty: str | None = None, price: str | None = None) -> list[Fill]:
+        """Change an open LIMIT order's quantity and / or price (Bybit's amend). The new quantity must
+        stay above what is filled; a new price that crosses the book takes liquidity as a new order
+        would (a post-only order is refused instead, unchanged). Returns its fills."""
+        if not order.open:
+            raise Rejected(Reason.UNKNOWN_ORDER)
+        if order.type != "LIMIT":
+            raise Rejected(Reason.ORDER_TYPE)
+        new_qty = order.qty if qty is None else self._decimal(qty, self.step, Reason.QTY_STEP)
+        new_price = order.price if price is None else self._decimal(price, self.tick, Reason.PRICE_TICK)
+        if new_qty <= order.executed:
+            raise Rejected(Reason.QTY_TOO_SMALL)
+        if new_qty > self.max_qty:
+            raise Rejected(Reason.QTY_TOO_LARGE)
+        if new_price <= 0:
+            raise Rejected(Reason.PRICE_TOO_LOW)
+        if order.tif == "GTX" and self._crosses(order.side, new_price):
+            raise Rejected(Reason.POST_ONLY)
+        order.qty, order.price, order.update_ms = new_qty, new_price, now_ms
+        # Matched again as it now stands; resting again, it queues behind the level's displayed size.
+        self.resting.pop(order.order_id, None)
+        self.queue.pop(order.order_id, None)
+        return self.match(order, now_ms)
 
     def on_market(self, now_ms: int, trade: tuple[float, float] | None = None,
                   seller_aggressor: bool | None = None) -> list[Fill]:

@@ -1,5 +1,6 @@
-"""The replay venue's settings (`configs/replay_venue.yaml`): the capture, the host (loopback
-only), the pace, when the replay starts, the exchange's modelling assumptions and fault drills.
+"""The replay venue's settings (`configs/replay_venue.yaml`, `configs/replay_venue_bybit.yaml`): the
+API it speaks, the capture, the host (loopback only), the pace, when the replay starts, the
+exchange's modelling assumptions and fault drills.
 No server code here: the live node's settings read the replay credentials and the loopback rule
 without importing aiohttp."""
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 from typing import Annotated
+from typing import Literal
 
 import msgspec
 from msgspec import Meta
@@ -31,12 +33,13 @@ class FaultSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     gap_at_s: list[float] = msgspec.field(default_factory=list)
     reject_orders: list[int] = msgspec.field(default_factory=list)  # 1-based count of new orders
     reject_algo_orders: list[int] = msgspec.field(default_factory=list)  # 1-based count of new conditional (algo) orders
-    reject_code: int = -2019
-    reject_msg: str = "Margin is insufficient."
+    reject_code: int | None = None  # None: the API's own code for insufficient margin (Binance -2019, Bybit 110007)
+    reject_msg: str | None = None
 
 
 class ReplayVenueSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     captures: list[str]  # the files of one capture, in order
+    api: Literal["binance", "bybit"] = "binance"  # the exchange API the venue speaks
     symbol: str | None = None  # the capture's symbol when it holds one
     host: str = "127.0.0.1"
     port: Annotated[int, Meta(ge=0, le=65535)] = 8765  # 0: any free port

@@ -7,8 +7,17 @@ import asyncio
 import threading
 
 from scalp_nautilus.live.venue.binance_api import ReplayVenue
+from scalp_nautilus.live.venue.bybit_api import BybitReplayVenue
 from scalp_nautilus.live.venue.capture import Capture
+from scalp_nautilus.live.venue.server import VenueServer
 from scalp_nautilus.live.venue.settings import ReplayVenueSettings
+
+APIS: dict[str, type[VenueServer]] = {"binance": ReplayVenue, "bybit": BybitReplayVenue}
+
+
+def make_venue(settings: ReplayVenueSettings, capture: Capture | None = None) -> VenueServer:
+    """The venue speaking `settings.api`."""
+    return APIS[settings.api](settings, capture)
 
 
 class VenueThread:
@@ -21,15 +30,15 @@ class VenueThread:
         self._timeout = start_timeout_s
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="replay-venue", daemon=True)
-        self.venue: ReplayVenue | None = None
+        self.venue: VenueServer | None = None
 
-    def __enter__(self) -> ReplayVenue:
+    def __enter__(self) -> VenueServer:
         self._thread.start()
         self.venue = self.call(self._make())
         return self.venue
 
-    async def _make(self) -> ReplayVenue:
-        venue = ReplayVenue(self._settings, self._capture)
+    async def _make(self) -> VenueServer:
+        venue = make_venue(self._settings, self._capture)
         await venue.start()
         return venue
 
@@ -57,9 +66,10 @@ class VenueThread:
 
 async def serve(settings: ReplayVenueSettings) -> None:
     """Run a venue until cancelled (the command line's `replay-venue`)."""
-    venue = ReplayVenue(settings)
+    venue = make_venue(settings)
     await venue.start()
-    print(f"replay venue for {venue.symbol}: base_url_http {venue.url_http}  base_url_ws {venue.url_ws}", flush=True)
+    print(f"replay venue ({settings.api} API) for {venue.symbol}: base_url_http {venue.url_http}  base_url_ws {venue.url_ws}",
+          flush=True)
     try:
         await venue.finished.wait()
         print(f"capture replayed ({venue.stats['messages']:,} messages sent); still serving its last book: Ctrl-C to stop",
