@@ -64,8 +64,7 @@ def run(capture, depth: int, limit: int | None = None, lstm: LSTMPredictor | Non
             t0 = clock()
             pipeline.on_trade_tick(event)
             on_trade.append(clock() - t0)
-    us = {k: np.array(v) / 1e3 for k, v in (("apply", apply), ("builder", built), ("indicators", on_book),
-                                             ("trade", on_trade))}
+    us = {k: np.array(v) / 1e3 for k, v in (("apply", apply), ("builder", built), ("indicators", on_book), ("trade", on_trade))}
     us["batch"] = us["builder"] + us["indicators"]
     return us
 
@@ -91,8 +90,7 @@ def main() -> None:
         passes = [run(capture, args.depth) for _ in range(args.repeat)]
         p99s = [np.percentile(us["batch"], 99) for us in passes]
         us = passes[int(np.argmin(p99s))]
-        print(f"{capture.name} ({capture.instrument.id}); p99 per batch of each pass: "
-              + ", ".join(f"{p:.1f}" for p in p99s))
+        print(f"{capture.name} ({capture.instrument.id}); p99 per batch of each pass: " + ", ".join(f"{p:.1f}" for p in p99s))
         print(line("per book batch: builder + indicators", us["batch"]))
         print(line("  builder (from_book) alone", us["builder"]))
         print(line("  indicators (on_book) alone", us["indicators"]))

@@ -143,8 +143,15 @@ def run_capture(name: str, speed: float, tmp: Path) -> None:
     finally:
         venue.terminate()
         venue.wait(10)
-    report(f"{name} @ {speed:g}x", delivered[n0[3]:], own[n0[4]:], decided[n0[0]:], submitted[n0[1]:], sent[n0[2]:],
-           strategy.batches)
+    report(
+        f"{name} @ {speed:g}x",
+        delivered[n0[3] :],
+        own[n0[4] :],
+        decided[n0[0] :],
+        submitted[n0[1] :],
+        sent[n0[2] :],
+        strategy.batches,
+    )
 
 
 def pct(xs: list[int]) -> str:

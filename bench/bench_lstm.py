@@ -109,8 +109,7 @@ def latency(model_path: Path, calls: int, repeat: int, compile_too: bool) -> Non
         print(f"network, batch of one [1, {seq_len}, 21], torch threads {threads}:")
         for name, call in variants.items():
             print(line(name, timed(call, calls, repeat)))
-        for name, path in (("LSTMPredictor.update_raw, model", str(model_path)),
-                           ("LSTMPredictor.update_raw, fallback", None)):
+        for name, path in (("LSTMPredictor.update_raw, model", str(model_path)), ("LSTMPredictor.update_raw, fallback", None)):
             predictor = LSTMPredictor(model_path=path, seq_len=seq_len, torch_threads=threads)
             step = iter(range(10**9))
 
@@ -159,8 +158,9 @@ def main() -> None:
         model_path = args.model
         if model_path is None:
             torch.manual_seed(0)
-            model_path = save_model(Path(tmp) / "random.pt", LOBNet(),
-                                    {"seq_len": 50, "horizon": 50, "alpha": 2e-5, "majority_class": 1})
+            model_path = save_model(
+                Path(tmp) / "random.pt", LOBNet(), {"seq_len": 50, "horizon": 50, "alpha": 2e-5, "majority_class": 1}
+            )
         latency(model_path, args.calls, args.repeat, args.compile)
         pipeline_cost(model_path, args.captures, args.repeat)
 

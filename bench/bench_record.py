@@ -51,17 +51,34 @@ def feed_rates(paths: list[Path]) -> dict:
                 per_100ms[ns // (_S // 10)] += 1
     counts = sorted(per_s.values())
     span = max(per_s) - min(per_s) + 1
-    return {"messages": sum(counts), "mean": sum(counts) / span, "p99": counts[int(0.99 * (len(counts) - 1))],
-            "peak_1s": counts[-1], "peak_100ms_x10": 10 * max(per_100ms.values())}
+    return {
+        "messages": sum(counts),
+        "mean": sum(counts) / span,
+        "p99": counts[int(0.99 * (len(counts) - 1))],
+        "peak_1s": counts[-1],
+        "peak_100ms_x10": 10 * max(per_100ms.values()),
+    }
 
 
 async def record_from(url_http: str, url_ws: str, symbol: str, out: Path, level: int, idle_s: float = 3.0) -> dict:
-    settings = msgspec.convert({
-        "out_dir": str(out), "compress_level": level, "heartbeat_s": 3600.0,
-        "venues": [{"venue": "binance-coinm" if symbol.endswith("_PERP") else "binance-usdm", "symbols": [symbol],
-                    "base_url_http": url_http, "base_url_ws": url_ws, "depth_path": "/fapi/v1/depth"}],
-        "disk": {"warn_free_gb": 0.0, "min_free_gb": 0.0},
-    }, RecordSettings)
+    settings = msgspec.convert(
+        {
+            "out_dir": str(out),
+            "compress_level": level,
+            "heartbeat_s": 3600.0,
+            "venues": [
+                {
+                    "venue": "binance-coinm" if symbol.endswith("_PERP") else "binance-usdm",
+                    "symbols": [symbol],
+                    "base_url_http": url_http,
+                    "base_url_ws": url_ws,
+                    "depth_path": "/fapi/v1/depth",
+                }
+            ],
+            "disk": {"warn_free_gb": 0.0, "min_free_gb": 0.0},
+        },
+        RecordSettings,
+    )
     recorder = Recorder(settings)
     stamps: dict = {}
 
@@ -87,8 +104,14 @@ async def record_from(url_http: str, url_ws: str, symbol: str, out: Path, level:
     n = stamps["n1"] - stamps["n0"]
     cpu = stamps["cpu1"] - stamps["cpu0"]
     size = sum(p.stat().st_size for p in out.rglob("*.gz"))
-    return {"messages": stamps["n1"], "rate": n / wall, "cpu_share": cpu / wall, "cpu_us": 1e6 * cpu / n,
-            "capacity": n / cpu, "bytes": size}
+    return {
+        "messages": stamps["n1"],
+        "rate": n / wall,
+        "cpu_share": cpu / wall,
+        "cpu_us": 1e6 * cpu / n,
+        "capacity": n / cpu,
+        "bytes": size,
+    }
 
 
 def _cpu() -> float:
@@ -103,16 +126,19 @@ def main() -> None:
     ap.add_argument("--levels", default="6,1", help="gzip levels to try")
     args = ap.parse_args()
 
-    print("real feeds (messages per second by receive time; the shared captures' streams: depth@0ms, trade, "
-          "bookTicker, markPrice)")
+    print(
+        "real feeds (messages per second by receive time; the shared captures' streams: depth@0ms, trade, bookTicker, markPrice)"
+    )
     print(f"  {'capture':<14} {'messages':>9} {'mean':>7} {'p99 1s':>7} {'peak 1s':>8} {'peak 100ms x10':>15}")
     for name in CAPTURES:
         r = feed_rates([args.data / "binance-futures" / f for f in CAPTURES[name]])
         print(f"  {name:<14} {r['messages']:>9,} {r['mean']:>7,.0f} {r['p99']:>7,} {r['peak_1s']:>8,} {r['peak_100ms_x10']:>15,}")
 
     print("\nrecorder against the replay venue at --speed 10000 (venue in its own process; shared machine)")
-    print(f"  {'capture':<14} {'gzip':>4} {'recorded':>9} {'msg/s':>8} {'CPU share':>10} {'CPU us/msg':>11} "
-          f"{'msg per CPU s':>14} {'MB':>6}")
+    print(
+        f"  {'capture':<14} {'gzip':>4} {'recorded':>9} {'msg/s':>8} {'CPU share':>10} {'CPU us/msg':>11} "
+        f"{'msg per CPU s':>14} {'MB':>6}"
+    )
     for name in args.captures.split(","):
         files = [str(args.data / "binance-futures" / f) for f in CAPTURES[name]]
         for level in map(int, args.levels.split(",")):
@@ -125,8 +151,10 @@ def main() -> None:
             finally:
                 venue.terminate()
                 venue.wait(10)
-            print(f"  {name:<14} {level:>4} {r['messages']:>9,} {r['rate']:>8,.0f} {r['cpu_share']:>10.0%} "
-                  f"{r['cpu_us']:>11.1f} {r['capacity']:>14,.0f} {r['bytes'] / 1e6:>6.1f}")
+            print(
+                f"  {name:<14} {level:>4} {r['messages']:>9,} {r['rate']:>8,.0f} {r['cpu_share']:>10.0%} "
+                f"{r['cpu_us']:>11.1f} {r['capacity']:>14,.0f} {r['bytes'] / 1e6:>6.1f}"
+            )
 
 
 if __name__ == "__main__":

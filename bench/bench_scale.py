@@ -56,8 +56,14 @@ def _config(tmp: Path, catalog: str, instrument_id: str, **changes) -> Path:
 
     venue = instrument_id.split(".")[-1]
     return write_config(
-        tmp, strategy=CALIBRATION[instrument_id], catalog=catalog, instrument_id=instrument_id,
-        reports_dir=str(tmp / "reports"), plots=False, **{"venue.name": venue}, **changes,
+        tmp,
+        strategy=CALIBRATION[instrument_id],
+        catalog=catalog,
+        instrument_id=instrument_id,
+        reports_dir=str(tmp / "reports"),
+        plots=False,
+        **{"venue.name": venue},
+        **changes,
     )
 
 
@@ -85,8 +91,12 @@ def child(mode: str, catalog: str, instrument_id: str, chunk: str, start: str, e
     out = run_backtest(settings)
     rep = out.strategies[0] if out.strategies else None
     return {
-        "mode": mode, "events": out.result.iterations, "wall_s": out.wall_seconds, "rss_mb": _peak_rss_mb(),
-        "round_trips": len(rep.round_trips) if rep else 0, "batches": rep.batches if rep else 0,
+        "mode": mode,
+        "events": out.result.iterations,
+        "wall_s": out.wall_seconds,
+        "rss_mb": _peak_rss_mb(),
+        "round_trips": len(rep.round_trips) if rep else 0,
+        "batches": rep.batches if rep else 0,
     }
 
 
@@ -177,15 +187,19 @@ def cmd_memory(args) -> None:
     for catalog in args.catalogs:
         r = measure("full", catalog, chunk=str(args.chunk))
         rows.append(r)
-        print(f"  {catalog:<30} {r['events']:>12,} events  {r['wall_s']:8.1f} s  {r['events'] / r['wall_s']:>9,.0f} ev/s  "
-              f"peak RSS {r['rss_mb']:8.1f} MB")
+        print(
+            f"  {catalog:<30} {r['events']:>12,} events  {r['wall_s']:8.1f} s  {r['events'] / r['wall_s']:>9,.0f} ev/s  "
+            f"peak RSS {r['rss_mb']:8.1f} MB"
+        )
     if args.whole:
         for catalog in args.catalogs:
             r = measure("full", catalog, chunk="whole")
             print(f"  whole loading {catalog:<16} {r['events']:>12,} events  peak RSS {r['rss_mb']:8.1f} MB")
     if len(rows) >= 2:
-        print(f"  RSS ratio last/first: {rows[-1]['rss_mb'] / rows[0]['rss_mb']:.3f} "
-              f"for {rows[-1]['events'] / rows[0]['events']:.1f}x the events (target <= 1.3)")
+        print(
+            f"  RSS ratio last/first: {rows[-1]['rss_mb'] / rows[0]['rss_mb']:.3f} "
+            f"for {rows[-1]['events'] / rows[0]['events']:.1f}x the events (target <= 1.3)"
+        )
 
 
 def cmd_throughput(args) -> None:
@@ -194,8 +208,10 @@ def cmd_throughput(args) -> None:
     res = {}
     for mode in ("noop", "full", "replay"):
         r = res[mode] = measure(mode, args.catalog, start=start, end=end)
-        print(f"  {mode:<7} {r['events']:>10,} events  {r['wall_s']:7.1f} s  {r['events'] / r['wall_s']:>9,.0f} events/s  "
-              f"peak RSS {r['rss_mb']:7.1f} MB")
+        print(
+            f"  {mode:<7} {r['events']:>10,} events  {r['wall_s']:7.1f} s  {r['events'] / r['wall_s']:>9,.0f} events/s  "
+            f"peak RSS {r['rss_mb']:7.1f} MB"
+        )
     full = res["full"]["events"] / res["full"]["wall_s"]
     print(f"  replay / full: {res['replay']['events'] / res['replay']['wall_s'] / full:.2f}x (target >= 5)")
     print(f"  full / no-op time: {res['full']['wall_s'] / res['noop']['wall_s']:.2f}x")
@@ -203,8 +219,10 @@ def cmd_throughput(args) -> None:
 
 def cmd_spot(args) -> None:
     r = measure("full", args.catalog, "NEXOUSDT.BINANCE")
-    print(f"34.2 h NEXOUSDT spot, streamed: {r['events']:,} events in {r['wall_s']:.1f} s wall, peak RSS {r['rss_mb']:.1f} MB, "
-          f"{r['batches']:,} book batches, {r['round_trips']} round trips")
+    print(
+        f"34.2 h NEXOUSDT spot, streamed: {r['events']:,} events in {r['wall_s']:.1f} s wall, peak RSS {r['rss_mb']:.1f} MB, "
+        f"{r['batches']:,} book batches, {r['round_trips']} round trips"
+    )
 
 
 def cmd_ray(args) -> None:
@@ -219,9 +237,12 @@ def cmd_ray(args) -> None:
         tmp = Path(tempfile.mkdtemp(prefix="bench_ray_"))
         _config(tmp, args.catalog, SIM_ID)
         sweep = {
-            "backtest_config": "backtest.yaml", "ranges": [{"start": start, "end": end}],
-            "grid": {"exits.stop_k": [1.5, 2.0, 2.5, 3.0]}, "num_cpus": cpus,
-            "out": str(tmp / "results.csv"), "reports_dir": str(tmp / "runs"),
+            "backtest_config": "backtest.yaml",
+            "ranges": [{"start": start, "end": end}],
+            "grid": {"exits.stop_k": [1.5, 2.0, 2.5, 3.0]},
+            "num_cpus": cpus,
+            "out": str(tmp / "results.csv"),
+            "reports_dir": str(tmp / "runs"),
         }
         (tmp / "sweep.yaml").write_text(yaml.safe_dump(sweep))
         import ray
@@ -230,8 +251,10 @@ def cmd_ray(args) -> None:
         table = run_sweep(load_sweep(tmp / "sweep.yaml"))
         walls[cpus] = time.perf_counter() - started
         ray.shutdown()
-        print(f"  num_cpus {cpus}: 4 tasks in {walls[cpus]:.1f} s wall (task walls {table['wall_s'].round(1).tolist()}, "
-              f"status {table['status'].tolist()})")
+        print(
+            f"  num_cpus {cpus}: 4 tasks in {walls[cpus]:.1f} s wall (task walls {table['wall_s'].round(1).tolist()}, "
+            f"status {table['status'].tolist()})"
+        )
     print(f"  speedup 2 CPUs vs one after another: {walls[1] / walls[2]:.2f}x (target >= 1.7)")
 
 
@@ -248,13 +271,18 @@ def cmd_project(args) -> None:
     print(f"  {'full backtest, one core':<40}{day_s / 3600:>9.2f}h{30 * day_s / 3600:>9.1f}h")
     replay_s = REAL_DAY_EVENTS / args.events_per_s_replay
     print(f"  {'feature replay, one core':<40}{replay_s / 3600:>9.2f}h{30 * replay_s / 3600:>9.1f}h")
-    for name, cores in (("this machine (2 cores, Ray)", 2), (f"4 nodes x {args.cores_per_node} cores", 4 * args.cores_per_node),
-                        (f"16 nodes x {args.cores_per_node} cores", 16 * args.cores_per_node)):
+    for name, cores in (
+        ("this machine (2 cores, Ray)", 2),
+        (f"4 nodes x {args.cores_per_node} cores", 4 * args.cores_per_node),
+        (f"16 nodes x {args.cores_per_node} cores", 16 * args.cores_per_node),
+    ):
         waves = math.ceil(30 / cores)
         month = waves * day_s / args.efficiency
         print(f"  {'full backtest, ' + name:<40}{day_s / args.efficiency / 3600:>9.2f}h{month / 3600:>9.1f}h")
-    print(f"  (a task on a busy node runs at {args.efficiency:.0%} of its speed alone, as Ray's measured speedup "
-          f"x{args.ray_speedup:.2f} on 2 cores says; worker start-up not included)")
+    print(
+        f"  (a task on a busy node runs at {args.efficiency:.0%} of its speed alone, as Ray's measured speedup "
+        f"x{args.ray_speedup:.2f} on 2 cores says; worker start-up not included)"
+    )
 
 
 def main() -> None:

@@ -85,8 +85,10 @@ def main() -> None:
     t = time.perf_counter()
     snaps = [s for s in replay_snapshots(paths, every=args.every) if s.is_valid]
     span = (snaps[-1].ts_event - snaps[0].ts_event) / 1e9
-    print(f"{len(snaps):,} snapshots over {span:.0f} s of the 2023-04 capture (every {args.every} batches; "
-          f"replay {time.perf_counter() - t:.1f} s)\n")
+    print(
+        f"{len(snaps):,} snapshots over {span:.0f} s of the 2023-04 capture (every {args.every} batches; "
+        f"replay {time.perf_counter() - t:.1f} s)\n"
+    )
 
     from scalp_nautilus.indicators.hurst import block_sizes
     from scalp_nautilus.indicators.hurst import hurst_rs
@@ -106,8 +108,10 @@ def main() -> None:
     print(f"{'per update (us)':<22}{'calls':>8}{'p50':>9}{'p99':>9}{'mean':>9}{'max':>10}")
     for name, us in results:
         print(row(name, us))
-    print(f"(bars closed {hurst.bars.closed}, Hurst estimates {hurst.bars.closed - hurst.window}, "
-          f"OU fits {ou.fits}, LOB warm {lob.initialized}, funding settlements {funding.settlements})\n")
+    print(
+        f"(bars closed {hurst.bars.closed}, Hurst estimates {hurst.bars.closed - hurst.window}, "
+        f"OU fits {ou.fits}, LOB warm {lob.initialized}, funding settlements {funding.settlements})\n"
+    )
 
     print(row("hurst_rs kernel (n=128)", timed([lambda: hurst_rs(x, sizes, zeros, 0.0)] * 10_000)), "\n")
 

@@ -58,7 +58,11 @@ def settings(catalog: Path, instrument_id: str, full: bool) -> BacktestSettings:
     balance = "10 BTC" if instrument_id.startswith("BTCUSD-") else "100000 USDT"
     strategy = StrategySettings(config=CALIBRATION[instrument_id]) if full else NOOP
     return BacktestSettings(
-        catalog=str(catalog), instrument_id=instrument_id, strategy=strategy, plots=False, log_level="ERROR",
+        catalog=str(catalog),
+        instrument_id=instrument_id,
+        strategy=strategy,
+        plots=False,
+        log_level="ERROR",
         venue=VenueSettings(name="BINANCE", starting_balances=[balance]),
     )
 
@@ -87,8 +91,10 @@ def import_captures(names, folder: Path) -> str:
 
 def time_captures(names, repeat: int, tmp: Path) -> None:
     print(f"wall time, best of {repeat} alternating runs; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-    print(f"  {'capture':<14s} {'events':>9s} {'replay: no-op':>14s} {'full':>6s} {'ratio':>6s}   "
-          f"{'node.run: no-op':>15s} {'full':>6s} {'ratio':>6s}   orders   replay runs full / no-op")
+    print(
+        f"  {'capture':<14s} {'events':>9s} {'replay: no-op':>14s} {'full':>6s} {'ratio':>6s}   "
+        f"{'node.run: no-op':>15s} {'full':>6s} {'ratio':>6s}   orders   replay runs full / no-op"
+    )
     for name in names:
         folder = tmp / name
         iid = import_captures([name], folder)
@@ -97,8 +103,10 @@ def time_captures(names, repeat: int, tmp: Path) -> None:
             noop.append(timed_run(settings(folder, iid, full=False)))
             full.append(timed_run(settings(folder, iid, full=True)))
         (nw, nr), (fw, fr) = ((min(r[0] for r in runs), min(r[1] for r in runs)) for runs in (noop, full))
-        print(f"  {name:<14s} {noop[0][2]:>9,d} {nr:14.2f} {fr:6.2f} {fr / nr:6.2f}   {nw:15.2f} {fw:6.2f} {fw / nw:6.2f}   "
-              f"{full[0][3]:6d}   " + " ".join(f"{r[1]:.2f}" for r in full) + " / " + " ".join(f"{r[1]:.2f}" for r in noop))
+        print(
+            f"  {name:<14s} {noop[0][2]:>9,d} {nr:14.2f} {fr:6.2f} {fr / nr:6.2f}   {nw:15.2f} {fw:6.2f} {fw / nw:6.2f}   "
+            f"{full[0][3]:6d}   " + " ".join(f"{r[1]:.2f}" for r in full) + " / " + " ".join(f"{r[1]:.2f}" for r in noop)
+        )
 
 
 def memory(tmp: Path) -> None:
@@ -113,7 +121,10 @@ def memory(tmp: Path) -> None:
         for full in (False, True):
             out = subprocess.run(
                 [sys.executable, __file__, "--memory-child", str(folder), iid, "full" if full else "noop"],
-                check=True, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                check=True,
+                capture_output=True,
+                text=True,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
             ).stdout.split()
             rows[full] = (int(out[-2]), float(out[-1]))
         events = rows[False][0]

@@ -50,23 +50,35 @@ def volume_per_hour(catalog: str, instrument_id: str) -> float:
     return sum(t.size.as_double() for t in trades) / span_h
 
 
-OPEN_GATES = {"signals": {"dead_zone_low": 0.5, "dead_zone_high": 0.5, "min_direction": 0.05},
-              "ensemble": {"confidence_gate": 0.0}}
+OPEN_GATES = {
+    "signals": {"dead_zone_low": 0.5, "dead_zone_high": 0.5, "min_direction": 0.05},
+    "ensemble": {"confidence_gate": 0.0},
+}
 
 
-def run(name: str, catalog: str, instrument_id: str, mode: str, fast: bool, queue: bool | None, prob: float,
-        open_gates: bool = False) -> dict:
+def run(
+    name: str, catalog: str, instrument_id: str, mode: str, fast: bool, queue: bool | None, prob: float, open_gates: bool = False
+) -> dict:
     venue = "SIM" if instrument_id.endswith(".SIM") else "BINANCE"
-    overrides = {"catalog": catalog, "instrument_id": instrument_id, "plots": False, "log_level": "ERROR",
-                 "reports_dir": tempfile.mkdtemp(prefix=f"maker_study_{name}_"),
-                 "venue": {"name": venue, "queue_position": queue, "fill": {"prob_fill_on_limit": prob}}}
+    overrides = {
+        "catalog": catalog,
+        "instrument_id": instrument_id,
+        "plots": False,
+        "log_level": "ERROR",
+        "reports_dir": tempfile.mkdtemp(prefix=f"maker_study_{name}_"),
+        "venue": {"name": venue, "queue_position": queue, "fill": {"prob_fill_on_limit": prob}},
+    }
     strategy = dict(MODES[mode])
     if instrument_id.startswith("BTCUSD-PERP"):
         overrides["venue"]["starting_balances"] = ["1 BTC"]
     if fast:
         base = 5.0 if instrument_id.startswith("BTCUSD-PERP") else 0.05
-        strategy = {**strategy, "vpin": {"volume_per_hour": volume_per_hour(catalog, instrument_id), "window_minutes": 2.0},
-                    "hurst": {"window": 64}, "orders": {**strategy["orders"], "base_size": base}}
+        strategy = {
+            **strategy,
+            "vpin": {"volume_per_hour": volume_per_hour(catalog, instrument_id), "window_minutes": 2.0},
+            "hurst": {"window": 64},
+            "orders": {**strategy["orders"], "base_size": base},
+        }
     if open_gates:
         strategy = {**strategy, **OPEN_GATES}
     settings = load_backtest_settings(CONFIGS / "backtest.yaml", overrides, strategy)
@@ -78,16 +90,25 @@ def run(name: str, catalog: str, instrument_id: str, mode: str, fast: bool, queu
     c = rep.execution
     take_profits = [t.realized_pnl for t in trips if t.exit_reason == "take_profit"]
     return {
-        "data": name, "gates": "open" if open_gates else "default", "mode": mode,
+        "data": name,
+        "gates": "open" if open_gates else "default",
+        "mode": mode,
         "queue": mode == "maker" if queue is None else queue,
-        "p_limit": prob, "trips": len(trips),
+        "p_limit": prob,
+        "trips": len(trips),
         "maker_fill": f"{c['maker_filled']}/{c['maker_posted']}" if c.get("maker_posted") else "-",
         "refused": c.get("post_only_refusals", 0),
         "win": sum(t.realized_pnl > 0 for t in trips) / len(trips) if trips else math.nan,
-        "gross": split["trading"], "fees": -split["fees"], "funding": split["funding"], "net": split["net"],
-        "gross_bps": bps["trading"], "fees_bps": -bps["fees"], "net_bps": bps["net"],
+        "gross": split["trading"],
+        "fees": -split["fees"],
+        "funding": split["funding"],
+        "net": split["net"],
+        "gross_bps": bps["trading"],
+        "fees_bps": -bps["fees"],
+        "net_bps": bps["net"],
         **{f"entry_mo_{h}s": entries[f"markout_{h}s_bps"].mean() for h in (1, 5, 30)},
-        "tp_trips": len(take_profits), "worst_tp": min(take_profits) if take_profits else math.nan,
+        "tp_trips": len(take_profits),
+        "worst_tp": min(take_profits) if take_profits else math.nan,
     }
 
 

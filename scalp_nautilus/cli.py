@@ -1,15 +1,15 @@
 """`scalp-nautilus`: the one command line of the project.
 
-    scalp-nautilus data simulate | import-binance | import-tardis | import-funding | download | list
-    scalp-nautilus backtest [--config configs/backtest.yaml] [--record-features PATH]
-    scalp-nautilus features --catalog DIR --instrument ID [--config configs/strategy.yaml] --out F.parquet
-    scalp-nautilus sweep | walk-forward [--config configs/sweep.yaml] [--address A] [--num-cpus N]
-    scalp-nautilus train --features PATH... --out models/NAME.pt | evaluate --model PATH --features PATH...
-    scalp-nautilus research edge --features PATH... --out DIR | calibrate --features PATH... --out configs/X.yaml
-    scalp-nautilus live --config configs/live_binance.yaml [--mainnet] [--clear-halt]
-    scalp-nautilus replay-venue [--config configs/replay_venue.yaml] [--capture FILE...] [--speed X] [--port N]
-    scalp-nautilus replay-venue --config configs/replay_venue_bybit.yaml      (the same venue speaking Bybit's API)
-    scalp-nautilus record [--config configs/record.yaml] [--out-dir DIR] [--catalog DIR --import-every 1h]
+scalp-nautilus data simulate | import-binance | import-tardis | import-funding | download | list
+scalp-nautilus backtest [--config configs/backtest.yaml] [--record-features PATH]
+scalp-nautilus features --catalog DIR --instrument ID [--config configs/strategy.yaml] --out F.parquet
+scalp-nautilus sweep | walk-forward [--config configs/sweep.yaml] [--address A] [--num-cpus N]
+scalp-nautilus train --features PATH... --out models/NAME.pt | evaluate --model PATH --features PATH...
+scalp-nautilus research edge --features PATH... --out DIR | calibrate --features PATH... --out configs/X.yaml
+scalp-nautilus live --config configs/live_binance.yaml [--mainnet] [--clear-halt]
+scalp-nautilus replay-venue [--config configs/replay_venue.yaml] [--capture FILE...] [--speed X] [--port N]
+scalp-nautilus replay-venue --config configs/replay_venue_bybit.yaml      (the same venue speaking Bybit's API)
+scalp-nautilus record [--config configs/record.yaml] [--out-dir DIR] [--catalog DIR --import-every 1h]
 """
 
 from __future__ import annotations
@@ -72,8 +72,12 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--minutes", type=float, default=60.0)
     sim.add_argument("--hours", type=float, help="span in hours (instead of --minutes)")
     sim.add_argument("--seed", type=int, default=7)
-    sim.add_argument("--profile", choices=["default", "btcusdt"], default="default",
-                     help="btcusdt: the real captures' intensity (prints its rates beside theirs)")
+    sim.add_argument(
+        "--profile",
+        choices=["default", "btcusdt"],
+        default="default",
+        help="btcusdt: the real captures' intensity (prints its rates beside theirs)",
+    )
     sim.set_defaults(run=_cmd_simulate)
 
     ib = data.add_parser("import-binance", help="import a raw Binance futures WebSocket capture (files of one capture in order)")
@@ -139,12 +143,18 @@ def _parser() -> argparse.ArgumentParser:
     lv = sub.add_parser("live", help="run the live trading node (testnet unless --mainnet)")
     lv.add_argument("--config", type=Path, default=DEFAULT_LIVE_CONFIG)
     lv.add_argument("--mainnet", action="store_true", help="trade on the production exchange: REAL MONEY")
-    lv.add_argument("--clear-halt", action="store_true",
-                    help="clear the kill switch's halt recorded in the state file, then start (check the account first)")
+    lv.add_argument(
+        "--clear-halt",
+        action="store_true",
+        help="clear the kill switch's halt recorded in the state file, then start (check the account first)",
+    )
     lv.set_defaults(run=_cmd_live)
 
-    rv = sub.add_parser("replay-venue", help="serve a recorded Binance capture on 127.0.0.1, as Binance's or Bybit's API "
-                                             "(the config's `api`), for a live node's dry run")
+    rv = sub.add_parser(
+        "replay-venue",
+        help="serve a recorded Binance capture on 127.0.0.1, as Binance's or Bybit's API "
+        "(the config's `api`), for a live node's dry run",
+    )
     rv.add_argument("--config", type=Path, default=DEFAULT_VENUE_CONFIG)
     rv.add_argument("--capture", nargs="+", type=Path, help="capture files (one capture, in order); replaces the config's")
     rv.add_argument("--speed", type=float, help="replay speed (1 = as recorded)")
@@ -204,8 +214,9 @@ def _cmd_import_bybit(args) -> int:
     from scalp_nautilus.data.catalog import write_to_catalog
 
     offset = None if args.clock_offset_ms is None else round(args.clock_offset_ms * 1_000_000)
-    imp = BybitCaptureImporter(_capture_files(args.files), symbol=args.symbol, tick_size=args.tick_size,
-                               step_size=args.step_size, clock_offset_ns=offset)
+    imp = BybitCaptureImporter(
+        _capture_files(args.files), symbol=args.symbol, tick_size=args.tick_size, step_size=args.step_size, clock_offset_ns=offset
+    )
     writer = write_to_catalog(imp.events(), imp.instrument, args.catalog, replace=args.replace)
     print(imp.stats.summary())
     print(writer.summary())
@@ -232,7 +243,13 @@ def _cmd_import_tardis(args) -> int:
     from scalp_nautilus.data.tardis import import_tardis
 
     writer, stats = import_tardis(
-        sorted(args.files), args.exchange, args.symbol, args.catalog, args.replace, args.tick_size, args.step_size,
+        sorted(args.files),
+        args.exchange,
+        args.symbol,
+        args.catalog,
+        args.replace,
+        args.tick_size,
+        args.step_size,
     )
     print(dict(stats))
     print(writer.summary())
@@ -258,7 +275,14 @@ def _cmd_download(args) -> int:
 
     api_key = os.environ.get("TARDIS_API_KEY", "")
     writer, stats = download_and_import(
-        args.exchange, args.symbol, args.date, args.types.split(","), args.download_dir, args.catalog, api_key, args.replace,
+        args.exchange,
+        args.symbol,
+        args.date,
+        args.types.split(","),
+        args.download_dir,
+        args.catalog,
+        api_key,
+        args.replace,
     )
     print(dict(stats))
     print(writer.summary())
@@ -315,11 +339,16 @@ def _cmd_features(args) -> int:
         if getattr(args, name):
             parse_utc(getattr(args, name), f"--{name}")
     config = check_strategy_config(
-        read_yaml(args.config), "scalp_nautilus.strategy:ScalpStrategyConfig", args.instrument, str(args.config),
+        read_yaml(args.config),
+        "scalp_nautilus.strategy:ScalpStrategyConfig",
+        args.instrument,
+        str(args.config),
     )
     result = replay_features(args.catalog, args.instrument, config, args.out, args.start, args.end)
-    print(f"{result.rows:,} rows ({result.events:,} events in {result.wall_seconds:.1f} s, "
-          f"{result.events_per_second:,.0f} events/s) -> {result.path}")
+    print(
+        f"{result.rows:,} rows ({result.events:,} events in {result.wall_seconds:.1f} s, "
+        f"{result.events_per_second:,.0f} events/s) -> {result.path}"
+    )
     return 0
 
 
@@ -331,8 +360,10 @@ _SWEEP_COLUMNS = ["task", "start", "status", "net", "trading", "fees", "funding"
 
 
 def _register_sweep(sub) -> None:
-    for name, text in (("sweep", "run a grid (or Optuna search) of strategy overrides x date ranges on Ray"),
-                       ("walk-forward", "choose the overrides on window k, run them on window k+1 (Ray)")):
+    for name, text in (
+        ("sweep", "run a grid (or Optuna search) of strategy overrides x date ranges on Ray"),
+        ("walk-forward", "choose the overrides on window k, run them on window k+1 (Ray)"),
+    ):
         sp = sub.add_parser(name, help=text)
         sp.add_argument("--config", type=Path, default=DEFAULT_SWEEP_CONFIG)
         sp.add_argument("--address", help="join this Ray cluster instead of a local Ray (overrides the config)")
@@ -365,8 +396,10 @@ def _cmd_sweep(args) -> int:
         if args.walk:
             chain = walk_forward(plan, table)
             print(chain.to_string(index=False))
-            print(f"walk-forward {s.metric}: in-sample total {chain['in_sample'].sum():+.4f}, "
-                  f"out-of-sample total {chain['out_of_sample'].sum():+.4f}")
+            print(
+                f"walk-forward {s.metric}: in-sample total {chain['in_sample'].sum():+.4f}, "
+                f"out-of-sample total {chain['out_of_sample'].sum():+.4f}"
+            )
     print(f"results: {Path(s.out).resolve()}")
     return 0 if (table["status"] == "ok").all() else 1
 

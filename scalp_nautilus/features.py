@@ -263,7 +263,10 @@ class FeaturePipeline:
     def on_trade_tick(self, tick: TradeTick) -> int:
         """Nautilus adapter of `on_trade`: reads the tick's fields once."""
         return self.on_trade(
-            float(tick.price), float(tick.size), AGGRESSOR_TO_SIDE[tick.aggressor_side], tick.ts_event,
+            float(tick.price),
+            float(tick.size),
+            AGGRESSOR_TO_SIDE[tick.aggressor_side],
+            tick.ts_event,
         )
 
     def on_trade(self, price: float, size: float, aggressor_side: int, ts_event: int) -> int:
@@ -292,8 +295,13 @@ class FeaturePipeline:
         return {
             "parameters": self.parameters(),
             "indicators": {name: ind.state() for name, ind in self._indicators.items()},
-            "books": self.books, "trades": self.trades, "mid": self._mid, "book_valid": self._book_valid,
-            "ts_event": self._ts_event, "update_id": self._update_id, "warm": self._warm,
+            "books": self.books,
+            "trades": self.trades,
+            "mid": self._mid,
+            "book_valid": self._book_valid,
+            "ts_event": self._ts_event,
+            "update_id": self._update_id,
+            "warm": self._warm,
             "traded_volume": self._traded_volume,
         }
 
@@ -341,9 +349,7 @@ class FeaturePipeline:
         NamedTuple constructor costs ~1.2 µs per row, keyword construction ~5 µs)."""
         cold = ""
         if not self._warm:
-            cold = ",".join(
-                name for name, ind in self._indicators.items() if not ind.initialized and ind is not self.funding
-            )
+            cold = ",".join(name for name, ind in self._indicators.items() if not ind.initialized and ind is not self.funding)
             self._warm = not cold
         vpin, liquidity, regime = self.vpin, self.liquidity, self.regime
         ou, parkinson, funding, lstm, ensemble = self.ou, self.parkinson, self.funding, self.lstm, self.ensemble
@@ -397,4 +403,4 @@ class FeaturePipeline:
             self._update_id,
             self._traded_volume,
         )
-        return _new_row(FeatureSnapshot, values + _DEFAULTS[len(values):])
+        return _new_row(FeatureSnapshot, values + _DEFAULTS[len(values) :])

@@ -131,23 +131,111 @@ def _decimals(text: str) -> int:
 KNOWN_SPECS: dict[tuple[str, str], ContractSpec] = {
     (s.venue, s.raw_symbol): s
     for s in (
-        ContractSpec("BINANCE", "BTCUSDT", "BTC", "USDT", "USDT", False, "0.10", "0.001",
-                     min_quantity="0.001", max_quantity="1000", min_notional="100"),
-        ContractSpec("BINANCE", "ETHUSDT", "ETH", "USDT", "USDT", False, "0.01", "0.001",
-                     min_quantity="0.001", max_quantity="10000", min_notional="20"),
-        ContractSpec("BINANCE", "SOLUSDT", "SOL", "USDT", "USDT", False, "0.0100", "1",
-                     min_quantity="1", max_quantity="1000000", min_notional="5"),
-        ContractSpec("BINANCE", "BTCUSD_PERP", "BTC", "USD", "BTC", True, "0.1", "1",
-                     multiplier="100", min_quantity="1", max_quantity="1000000"),
-        ContractSpec("BINANCE", "ETHUSD_PERP", "ETH", "USD", "ETH", True, "0.01", "1",
-                     multiplier="10", min_quantity="1", max_quantity="1000000"),
+        ContractSpec(
+            "BINANCE",
+            "BTCUSDT",
+            "BTC",
+            "USDT",
+            "USDT",
+            False,
+            "0.10",
+            "0.001",
+            min_quantity="0.001",
+            max_quantity="1000",
+            min_notional="100",
+        ),
+        ContractSpec(
+            "BINANCE",
+            "ETHUSDT",
+            "ETH",
+            "USDT",
+            "USDT",
+            False,
+            "0.01",
+            "0.001",
+            min_quantity="0.001",
+            max_quantity="10000",
+            min_notional="20",
+        ),
+        ContractSpec(
+            "BINANCE",
+            "SOLUSDT",
+            "SOL",
+            "USDT",
+            "USDT",
+            False,
+            "0.0100",
+            "1",
+            min_quantity="1",
+            max_quantity="1000000",
+            min_notional="5",
+        ),
+        ContractSpec(
+            "BINANCE",
+            "BTCUSD_PERP",
+            "BTC",
+            "USD",
+            "BTC",
+            True,
+            "0.1",
+            "1",
+            multiplier="100",
+            min_quantity="1",
+            max_quantity="1000000",
+        ),
+        ContractSpec(
+            "BINANCE",
+            "ETHUSD_PERP",
+            "ETH",
+            "USD",
+            "ETH",
+            True,
+            "0.01",
+            "1",
+            multiplier="10",
+            min_quantity="1",
+            max_quantity="1000000",
+        ),
         # Bybit's linear perpetuals (instruments-info) the replay venue's Bybit API serves.
-        ContractSpec("BYBIT", "BTCUSDT", "BTC", "USDT", "USDT", False, "0.10", "0.001",
-                     min_quantity="0.001", max_quantity="1190", min_notional="5"),
-        ContractSpec("BYBIT", "XRPUSDT", "XRP", "USDT", "USDT", False, "0.0001", "1",
-                     min_quantity="1", max_quantity="1000000", min_notional="5"),
-        ContractSpec("DERIBIT", "BTC-PERPETUAL", "BTC", "USD", "BTC", True, "0.5", "10",
-                     min_quantity="10", maker_fee="0.0000", taker_fee="0.0005"),
+        ContractSpec(
+            "BYBIT",
+            "BTCUSDT",
+            "BTC",
+            "USDT",
+            "USDT",
+            False,
+            "0.10",
+            "0.001",
+            min_quantity="0.001",
+            max_quantity="1190",
+            min_notional="5",
+        ),
+        ContractSpec(
+            "BYBIT",
+            "XRPUSDT",
+            "XRP",
+            "USDT",
+            "USDT",
+            False,
+            "0.0001",
+            "1",
+            min_quantity="1",
+            max_quantity="1000000",
+            min_notional="5",
+        ),
+        ContractSpec(
+            "DERIBIT",
+            "BTC-PERPETUAL",
+            "BTC",
+            "USD",
+            "BTC",
+            True,
+            "0.5",
+            "10",
+            min_quantity="10",
+            maker_fee="0.0000",
+            taker_fee="0.0005",
+        ),
     )
 }
 
@@ -157,10 +245,36 @@ KNOWN_SPECS: dict[tuple[str, str], ContractSpec] = {
 KNOWN_SPOT_SPECS: dict[str, ContractSpec] = {
     s.raw_symbol: s
     for s in (
-        ContractSpec("BINANCE", "NEXOUSDT", "NEXO", "USDT", "USDT", False, "0.001", "0.01",
-                     min_quantity="0.01", min_notional="5", maker_fee="0.001", taker_fee="0.001", spot=True),
-        ContractSpec("BINANCE", "BTCUSDT", "BTC", "USDT", "USDT", False, "0.01", "0.00001",
-                     min_quantity="0.00001", min_notional="5", maker_fee="0.001", taker_fee="0.001", spot=True),
+        ContractSpec(
+            "BINANCE",
+            "NEXOUSDT",
+            "NEXO",
+            "USDT",
+            "USDT",
+            False,
+            "0.001",
+            "0.01",
+            min_quantity="0.01",
+            min_notional="5",
+            maker_fee="0.001",
+            taker_fee="0.001",
+            spot=True,
+        ),
+        ContractSpec(
+            "BINANCE",
+            "BTCUSDT",
+            "BTC",
+            "USDT",
+            "USDT",
+            False,
+            "0.01",
+            "0.00001",
+            min_quantity="0.00001",
+            min_notional="5",
+            maker_fee="0.001",
+            taker_fee="0.001",
+            spot=True,
+        ),
     )
 }
 
@@ -209,11 +323,20 @@ def infer_binance_spec(raw_symbol: str, price_text: str, size_text: str) -> Cont
     log.warning(
         "%s is not a tabulated symbol: tick %s and lot %s inferred from the data's printed "
         "precision (pass --exchange-info for Binance's exact filters)%s",
-        raw_symbol, tick, step,
+        raw_symbol,
+        tick,
+        step,
         "; COIN-M contract size unknown, assuming 10 USD" if inverse else "",
     )
     return ContractSpec(
-        "BINANCE", raw_symbol, base, quote, base if inverse else quote, inverse, tick, step,
+        "BINANCE",
+        raw_symbol,
+        base,
+        quote,
+        base if inverse else quote,
+        inverse,
+        tick,
+        step,
         multiplier="10" if inverse else "1",
     )
 
@@ -248,8 +371,7 @@ def resolve_spec(
     else:
         known = ", ".join(f"{v}:{s}" for v, s in KNOWN_SPECS)
         raise KeyError(
-            f"no contract spec for {venue}:{raw_symbol}; known: {known}; "
-            "pass an exchangeInfo file or tick and lot sizes",
+            f"no contract spec for {venue}:{raw_symbol}; known: {known}; pass an exchangeInfo file or tick and lot sizes",
         )
     if tick_size is not None:
         spec = replace(spec, tick_size=tick_size)

@@ -25,8 +25,9 @@ class SkipCounter:
         n = self.counts.get(reason, 0)
         self.counts[reason] = n + count
         if n == 0:
-            self._log.warning("%s: %s %s(counted; further ones are not logged)", self.owner, reason,
-                              f"[{detail}] " if detail != "" else "")
+            self._log.warning(
+                "%s: %s %s(counted; further ones are not logged)", self.owner, reason, f"[{detail}] " if detail != "" else ""
+            )
 
     @property
     def total(self) -> int:

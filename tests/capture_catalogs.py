@@ -60,7 +60,9 @@ def strategy_overrides(cat: CaptureCatalog) -> dict:
     hours = (trades[-1].ts_event - trades[0].ts_event) / 3.6e12
     per_hour = sum(float(t.size) for t in trades) / hours
     return {
-        "vpin.volume_per_hour": per_hour, "vpin.window_minutes": 2.0, "hurst.window": 64,
+        "vpin.volume_per_hour": per_hour,
+        "vpin.window_minutes": 2.0,
+        "hurst.window": 64,
         "orders.base_size": 10.0 if cat.inverse else 0.05,
     }
 
@@ -74,8 +76,13 @@ def run_capture_backtest(cat: CaptureCatalog, out: Path, chunk_size: int | None,
 
     out.mkdir(parents=True, exist_ok=True)
     config = write_config(
-        out, strategy=strategy_overrides(cat), catalog=str(cat.path), instrument_id=cat.instrument_id,
-        reports_dir=str(out / "reports"), plots=False, chunk_size=chunk_size,
+        out,
+        strategy=strategy_overrides(cat),
+        catalog=str(cat.path),
+        instrument_id=cat.instrument_id,
+        reports_dir=str(out / "reports"),
+        plots=False,
+        chunk_size=chunk_size,
         **{"venue.name": "BINANCE", "venue.starting_balances": ["1 BTC" if cat.inverse else "10000 USDT"]},
         **changes,
     )

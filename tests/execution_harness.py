@@ -30,12 +30,44 @@ S = 1_000_000_000
 INSTRUMENT = SIM_SPEC.to_instrument()  # tick 0.1, lot 0.001
 
 ROW = dict(
-    ts_event=1_000 * S, mid=40_000.0, book_valid=True, ofi=0.0, ofi_z=0.0, vpin=0.2, vpin_regime=0, vpin_multiplier=1.0,
-    cvd=0.0, cvd_z=0.0, cvd_divergence=0.0, trade_side=1, spread_bps=0.025, depth_imbalance=0.5,
-    weighted_depth=10.0, slippage_buy_bps=0.0, slippage_sell_bps=0.0, resilience=0.5, depth_shock=False,
-    kyle_lambda=0.0, regime_multiplier=1.0, spread_state=0, depth_state=0, activity_state=0, activity_rate=20.0,
-    depth_notional=1e6, warm=True, cold="", hurst=0.5, ou_z=0.0, ou_active=False, ou_signal=0.0,
-    parkinson_vol=2e-5, realized_vol=2e-5, blend_vol=2e-5, funding_z=0.0, funding_direction=0, funding_bps=0.0,
+    ts_event=1_000 * S,
+    mid=40_000.0,
+    book_valid=True,
+    ofi=0.0,
+    ofi_z=0.0,
+    vpin=0.2,
+    vpin_regime=0,
+    vpin_multiplier=1.0,
+    cvd=0.0,
+    cvd_z=0.0,
+    cvd_divergence=0.0,
+    trade_side=1,
+    spread_bps=0.025,
+    depth_imbalance=0.5,
+    weighted_depth=10.0,
+    slippage_buy_bps=0.0,
+    slippage_sell_bps=0.0,
+    resilience=0.5,
+    depth_shock=False,
+    kyle_lambda=0.0,
+    regime_multiplier=1.0,
+    spread_state=0,
+    depth_state=0,
+    activity_state=0,
+    activity_rate=20.0,
+    depth_notional=1e6,
+    warm=True,
+    cold="",
+    hurst=0.5,
+    ou_z=0.0,
+    ou_active=False,
+    ou_signal=0.0,
+    parkinson_vol=2e-5,
+    realized_vol=2e-5,
+    blend_vol=2e-5,
+    funding_z=0.0,
+    funding_direction=0,
+    funding_bps=0.0,
 )
 
 
@@ -46,15 +78,20 @@ def row(**changes) -> FeatureSnapshot:
 def config(**sections) -> ScalpStrategyConfig:
     """The strategy config for `Execution` tests; no protective stop at the exchange unless a test
     sets `exits.exchange_stop_k` (tests/test_exchange_stop.py), so order sequences stay the test's own."""
-    raw = {"instrument_id": str(INSTRUMENT.id), "vpin": {"volume_per_hour": 1000.0}, "orders": {"base_size": 0.05},
-           "exits": {"exchange_stop_k": 0.0}}
+    raw = {
+        "instrument_id": str(INSTRUMENT.id),
+        "vpin": {"volume_per_hour": 1000.0},
+        "orders": {"base_size": 0.05},
+        "exits": {"exchange_stop_k": 0.0},
+    }
     for name, values in sections.items():
         raw[name] = {**raw.get(name, {}), **values}
     return ScalpStrategyConfig.parse(msgspec.json.encode(raw))
 
 
-def entry(direction: int = 1, size: float = 0.05, stop: float = 20.0, take_profit: float = 10.0,
-          kind: str = "momentum") -> Decision:
+def entry(
+    direction: int = 1, size: float = 0.05, stop: float = 20.0, take_profit: float = 10.0, kind: str = "momentum"
+) -> Decision:
     return Decision(ENTER, "taken", direction, size, kind, 1.0, stop, take_profit, 0)
 
 
@@ -90,8 +127,12 @@ class FakePort:
         if abs(self.signed_qty) < 1e-12:
             return None
         return SimpleNamespace(
-            id=PositionId("P-1"), instrument_id=INSTRUMENT.id, is_long=self.signed_qty > 0, signed_qty=self.signed_qty,
-            quantity=Quantity(abs(self.signed_qty), INSTRUMENT.size_precision), avg_px_open=self.avg_px,
+            id=PositionId("P-1"),
+            instrument_id=INSTRUMENT.id,
+            is_long=self.signed_qty > 0,
+            signed_qty=self.signed_qty,
+            quantity=Quantity(abs(self.signed_qty), INSTRUMENT.size_precision),
+            avg_px_open=self.avg_px,
         )
 
     def warn(self, message: str) -> None:
@@ -122,7 +163,10 @@ class FakePort:
 
     def fill(self, order, qty: float, px: float, maker: bool = False):
         event = TestEventStubs.order_filled(
-            order, INSTRUMENT, last_qty=Quantity(qty, INSTRUMENT.size_precision), last_px=Price(px, INSTRUMENT.price_precision),
+            order,
+            INSTRUMENT,
+            last_qty=Quantity(qty, INSTRUMENT.size_precision),
+            last_px=Price(px, INSTRUMENT.price_precision),
             liquidity_side=LiquiditySide.MAKER if maker else LiquiditySide.TAKER,
         )
         order.apply(event)

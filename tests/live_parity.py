@@ -21,7 +21,10 @@ def live_and_backtest_rows(tmp: Path, capture: list[Path], live_file: str = "liv
     catalog = tmp / "catalog"
     assert main(["data", "import-binance", *map(str, capture), "--catalog", str(catalog)]) == 0
     config = write_config(
-        tmp, catalog=str(catalog), instrument_id="BTCUSDT-PERP.BINANCE", reports_dir=str(tmp / "reports"),
+        tmp,
+        catalog=str(catalog),
+        instrument_id="BTCUSDT-PERP.BINANCE",
+        reports_dir=str(tmp / "reports"),
         **{"venue.name": "BINANCE", "strategy.config": STRATEGY},
     )
     assert main(["backtest", "--config", str(config), "--record-features", str(tmp / "backtest.parquet")]) == 0

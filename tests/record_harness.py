@@ -12,8 +12,13 @@ from scalp_nautilus.record.run import Recorder
 from scalp_nautilus.record.settings import RecordSettings
 
 
-def record_until_done(start: Callable[[], Awaitable[str]], settings: Callable[[str], dict], done: Callable[[], asyncio.Event],
-                      cleanup: Callable[[], Awaitable[None]], timeout_s: float = 60.0) -> Recorder:
+def record_until_done(
+    start: Callable[[], Awaitable[str]],
+    settings: Callable[[str], dict],
+    done: Callable[[], asyncio.Event],
+    cleanup: Callable[[], Awaitable[None]],
+    timeout_s: float = 60.0,
+) -> Recorder:
     """`start()` the server (it returns its address), record with `settings(address)` until the
     server's `done()` event is set, then stop the recorder and `cleanup()` the server."""
 

@@ -60,14 +60,24 @@ def simulated(minutes: float, seed: int = 7) -> tuple:
     return sim.instrument, tuple(sim.events())
 
 
-def run_engine(instrument, events, strategies, latency_ms: float = 5.0, balance: str = "10000 USDT",
-               custom: list = (), queue_position: bool = False, prob_fill_on_limit: float = 1.0) -> BacktestEngine:
+def run_engine(
+    instrument,
+    events,
+    strategies,
+    latency_ms: float = 5.0,
+    balance: str = "10000 USDT",
+    custom: list = (),
+    queue_position: bool = False,
+    prob_fill_on_limit: float = 1.0,
+) -> BacktestEngine:
     """Run `strategies` over `events` (and `custom` data from the venue's client, as an adapter
     would publish it); the engine is returned un-disposed for its reports."""
-    engine = BacktestEngine(BacktestEngineConfig(
-        logging=LoggingConfig(log_level="ERROR"),
-        data_engine=DataEngineConfig(buffer_deltas=True),
-    ))
+    engine = BacktestEngine(
+        BacktestEngineConfig(
+            logging=LoggingConfig(log_level="ERROR"),
+            data_engine=DataEngineConfig(buffer_deltas=True),
+        )
+    )
     engine.add_venue(
         venue=Venue(instrument.id.venue.value),
         oms_type=OmsType.NETTING,

@@ -17,13 +17,42 @@ from tests.config_files import write_config
 # warm-up within the first two minutes (VPIN over 1 minute of volume, the shortest Hurst window)
 FAST = {"vpin": {"window_minutes": 1.0}, "hurst": {"window": 64}}
 REPORT_FILES = (
-    "fills.csv", "positions.csv", "account.csv", "round_trips.csv", "funding.csv", "decisions.csv",
-    "timeline.csv", "summary.txt", "equity.png", "trades.png", "features.png",
+    "fills.csv",
+    "positions.csv",
+    "account.csv",
+    "round_trips.csv",
+    "funding.csv",
+    "decisions.csv",
+    "timeline.csv",
+    "summary.txt",
+    "equity.png",
+    "trades.png",
+    "features.png",
 )
 RECORDED = (  # the list of recorder columns
-    ["ts_event", "mid", "ofi", "ofi_z", "vpin", "vpin_regime", "cvd", "cvd_divergence", "hurst", "ou_z", "ou_active",
-     "parkinson_vol", "realized_vol", "blend_vol", "spread_bps", "depth_imbalance", "resilience", "kyle_lambda",
-     "regime_multiplier", "funding_z"] + [f"lob_{i}" for i in range(21)]
+    [
+        "ts_event",
+        "mid",
+        "ofi",
+        "ofi_z",
+        "vpin",
+        "vpin_regime",
+        "cvd",
+        "cvd_divergence",
+        "hurst",
+        "ou_z",
+        "ou_active",
+        "parkinson_vol",
+        "realized_vol",
+        "blend_vol",
+        "spread_bps",
+        "depth_imbalance",
+        "resilience",
+        "kyle_lambda",
+        "regime_multiplier",
+        "funding_z",
+    ]
+    + [f"lob_{i}" for i in range(21)]
     + ["lstm_direction", "lstm_confidence", "ensemble_direction", "ensemble_confidence"]
 )
 
@@ -63,6 +92,7 @@ def test_simulated_default_end_to_end_deterministic_with_features(tmp_path, caps
         runs.append((reports, out))
     (first, out1), (second, out2) = runs
     fills, _ = assert_traded_and_flat(first)
+
     # identical on a second run: every figure of the summary, the round trips, the fills (minus
     # Nautilus's random event ids)
     def strip(text: str) -> list[str]:
@@ -89,11 +119,18 @@ def test_real_capture_end_to_end(capture_paths, tmp_path, capsys):
     assert main(["data", "import-binance", *map(str, capture_paths("usdm_2023_04")), "--catalog", str(catalog)]) == 0
     reports = tmp_path / "rep"
     config = write_config(
-        tmp_path, catalog=str(catalog), instrument_id="BTCUSDT-PERP.BINANCE", reports_dir=str(reports),
-        **{"venue.name": "BINANCE", "strategy.config": {
-            "vpin": {"volume_per_hour": 15_000.0, "window_minutes": 2.0}, "orders": {"base_size": 0.05},
-            "hurst": {"window": 64},
-        }},
+        tmp_path,
+        catalog=str(catalog),
+        instrument_id="BTCUSDT-PERP.BINANCE",
+        reports_dir=str(reports),
+        **{
+            "venue.name": "BINANCE",
+            "strategy.config": {
+                "vpin": {"volume_per_hour": 15_000.0, "window_minutes": 2.0},
+                "orders": {"base_size": 0.05},
+                "hurst": {"window": 64},
+            },
+        },
     )
     capsys.readouterr()
     assert main(["backtest", "--config", str(config)]) == 0
@@ -114,8 +151,11 @@ def test_model_file_from_the_strategy_yaml_is_loaded_and_used(tmp_path, caplog):
     catalog = tmp_path / "cat"
     assert main(["data", "simulate", "--catalog", str(catalog), "--minutes", "6"]) == 0
     config = write_config(
-        tmp_path, catalog=str(catalog), reports_dir=str(tmp_path / "rep"),
-        strategy={"lstm.model_path": str(model), "lstm.cadence_ms": 250.0}, **{"strategy.config": FAST},
+        tmp_path,
+        catalog=str(catalog),
+        reports_dir=str(tmp_path / "rep"),
+        strategy={"lstm.model_path": str(model), "lstm.cadence_ms": 250.0},
+        **{"strategy.config": FAST},
     )
     assert main(["backtest", "--config", str(config), "--record-features", str(tmp_path / "f.parquet")]) == 0
     rows = pd.read_parquet(tmp_path / "f.parquet", columns=["ts_event", "lstm_active", "lstm_direction"])

@@ -69,8 +69,10 @@ def test_book_matches_exchange_book_ticker(imported, name):
         if delta.flags & RecordFlag.F_LAST and delta.sequence in ticker:
             compared += 1
             top = (
-                book.best_bid_price().as_decimal(), book.best_bid_size().as_decimal(),
-                book.best_ask_price().as_decimal(), book.best_ask_size().as_decimal(),
+                book.best_bid_price().as_decimal(),
+                book.best_bid_size().as_decimal(),
+                book.best_ask_price().as_decimal(),
+                book.best_ask_size().as_decimal(),
             )
             agreed += top == ticker[delta.sequence]
     print(f"\n{name}: book top equals bookTicker in {agreed}/{compared} shared update ids ({agreed / compared:.4%})")

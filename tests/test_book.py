@@ -209,8 +209,10 @@ def test_real_capture_every_batch_matches_the_nautilus_book(capture):
             lo, hi = (float(Price(snap.mid * (1 + s * 1e-3), precision)) for s in (-1, 1))
             all_bids = np.array([(float(lv.price), lv.size()) for lv in book.bids()])
             all_asks = np.array([(float(lv.price), lv.size()) for lv in book.asks()])
-            for got, rows, inside in ((fresh.bid_band_notional, all_bids, all_bids[:, 0] >= lo),
-                                      (fresh.ask_band_notional, all_asks, all_asks[:, 0] <= hi)):
+            for got, rows, inside in (
+                (fresh.bid_band_notional, all_bids, all_bids[:, 0] >= lo),
+                (fresh.ask_band_notional, all_asks, all_asks[:, 0] <= hi),
+            ):
                 size = rows[inside, 1].sum()
                 expected = size * float(capture.instrument.multiplier) * (1 if capture.instrument.is_inverse else snap.mid)
                 assert got == pytest.approx(expected, rel=1e-9)

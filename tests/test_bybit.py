@@ -236,19 +236,42 @@ def xrpusdt_instrument() -> nautilus_pyo3.CryptoPerpetual:
     """Bybit's XRPUSDT linear perpetual: tick 0.0001, quantity step 0.1."""
     usdt = nautilus_pyo3.Currency.from_str("USDT")
     return nautilus_pyo3.CryptoPerpetual(
-        nautilus_pyo3.InstrumentId.from_str(XRP_ID), nautilus_pyo3.Symbol("XRPUSDT"),
-        nautilus_pyo3.Currency.from_str("XRP"), usdt, usdt, False, 4, 1,
-        nautilus_pyo3.Price.from_str("0.0001"), nautilus_pyo3.Quantity.from_str("0.1"), 0, 0,
+        nautilus_pyo3.InstrumentId.from_str(XRP_ID),
+        nautilus_pyo3.Symbol("XRPUSDT"),
+        nautilus_pyo3.Currency.from_str("XRP"),
+        usdt,
+        usdt,
+        False,
+        4,
+        1,
+        nautilus_pyo3.Price.from_str("0.0001"),
+        nautilus_pyo3.Quantity.from_str("0.1"),
+        0,
+        0,
     )
 
 
 # After the capture the server sends one trade: the client handles a connection's messages in
 # order, so when its TradeTick arrives every book message before it has been handled.
-END_MARKER = json.dumps({
-    "topic": "publicTrade.XRPUSDT", "type": "snapshot", "ts": 1733011299000,
-    "data": [{"T": 1733011299000, "s": "XRPUSDT", "S": "Buy", "v": "1", "p": "1.9538", "L": "PlusTick",
-              "i": "end-of-capture", "BT": False}],
-})
+END_MARKER = json.dumps(
+    {
+        "topic": "publicTrade.XRPUSDT",
+        "type": "snapshot",
+        "ts": 1733011299000,
+        "data": [
+            {
+                "T": 1733011299000,
+                "s": "XRPUSDT",
+                "S": "Buy",
+                "v": "1",
+                "p": "1.9538",
+                "L": "PlusTick",
+                "i": "end-of-capture",
+                "BT": False,
+            }
+        ],
+    }
+)
 
 
 def replay_through_nautilus(lines: list[str], timeout_s: float = 10.0) -> tuple[list, list]:
@@ -265,8 +288,11 @@ def replay_through_nautilus(lines: list[str], timeout_s: float = 10.0) -> tuple[
             req = json.loads(msg.data)
             requests.append(req)
             if req.get("op") == "subscribe":
-                await ws.send_str(json.dumps({"success": True, "ret_msg": "", "conn_id": "test", "op": "subscribe",
-                                              "req_id": req.get("req_id", "")}))
+                await ws.send_str(
+                    json.dumps(
+                        {"success": True, "ret_msg": "", "conn_id": "test", "op": "subscribe", "req_id": req.get("req_id", "")}
+                    )
+                )
                 for line in lines:
                     await ws.send_str(line)
                 await ws.send_str(END_MARKER)
@@ -281,7 +307,9 @@ def replay_through_nautilus(lines: list[str], timeout_s: float = 10.0) -> tuple[
         await site.start()
         port = site._server.sockets[0].getsockname()[1]
         client = nautilus_pyo3.BybitWebSocketClient.new_public(
-            BybitProductType.LINEAR, BybitEnvironment.TESTNET, url=f"ws://127.0.0.1:{port}/v5/public/linear",
+            BybitProductType.LINEAR,
+            BybitEnvironment.TESTNET,
+            url=f"ws://127.0.0.1:{port}/v5/public/linear",
         )
         client.cache_instrument(xrpusdt_instrument())
 
@@ -426,14 +454,14 @@ def test_a_truncated_message_is_dropped_silently(capture):
     only in the update ids (`u`, the deltas' order ids)."""
     lines = capture.read_text().splitlines()
     bad = 10
-    corrupt = lines[:bad] + [lines[bad][: len(lines[bad]) // 2]] + lines[bad + 1:]
+    corrupt = lines[:bad] + [lines[bad][: len(lines[bad]) // 2]] + lines[bad + 1 :]
     with pytest.raises(ValueError, match=rf":{bad + 1}: not a JSON message"):
         parse_lines(corrupt, capture)
 
     received, _ = replay_through_nautilus(corrupt)
     batches = book_batches(received)
     messages = read_messages(capture)
-    kept = messages[:bad] + messages[bad + 1:]
+    kept = messages[:bad] + messages[bad + 1 :]
     assert len(batches) == len(kept) == 49
     updates = [b.deltas[-1].order.order_id for b in batches]
     assert updates == [m["data"]["u"] for m in kept]
@@ -532,8 +560,9 @@ class BybitBookServer:
             self.requests.append(req)
             op = req.get("op")
             if op in ("subscribe", "unsubscribe"):
-                await ws.send_str(json.dumps({"success": True, "ret_msg": "", "conn_id": "test", "op": op,
-                                              "req_id": req.get("req_id", "")}))
+                await ws.send_str(
+                    json.dumps({"success": True, "ret_msg": "", "conn_id": "test", "op": op, "req_id": req.get("req_id", "")})
+                )
             if op == "subscribe" and any(a.startswith("orderbook.") for a in req["args"]):
                 n, self.book_subscriptions = self.book_subscriptions, self.book_subscriptions + 1
                 for line in self.scripts[n] if n < len(self.scripts) else []:
@@ -563,26 +592,42 @@ def drive_synced_client(scripts: list[list[str]], timeout_s: float = 10.0, until
         clock = LiveClock()
         iid = InstrumentId.from_str(XRP_ID)
         config = BybitDataClientConfig(
-            product_types=(BybitProductType.LINEAR,), environment=BybitEnvironment.TESTNET,
+            product_types=(BybitProductType.LINEAR,),
+            environment=BybitEnvironment.TESTNET,
             instrument_provider=InstrumentProviderConfig(load_ids=frozenset([iid])),
         )
         client = SyncedBybitLiveDataClientFactory.create(
-            loop, "BYBIT", config, MessageBus(TraderId("TESTER-001"), clock), Cache(), clock,
+            loop,
+            "BYBIT",
+            config,
+            MessageBus(TraderId("TESTER-001"), clock),
+            Cache(),
+            clock,
         )
         client._handle_data = published.append  # everything the client publishes
         # `_connect` without the instrument provider's REST requests.
         ws = nautilus_pyo3.BybitWebSocketClient.new_public(
-            BybitProductType.LINEAR, BybitEnvironment.TESTNET, url=f"ws://127.0.0.1:{port}/v5/public/linear",
+            BybitProductType.LINEAR,
+            BybitEnvironment.TESTNET,
+            url=f"ws://127.0.0.1:{port}/v5/public/linear",
         )
         client._ws_clients = {BybitProductType.LINEAR: ws}
         ws.cache_instrument(xrpusdt_instrument())
         try:
             await ws.connect(loop_=loop, callback=client._handle_msg)
             await ws.wait_until_active(timeout_secs=5.0)
-            await client._subscribe_order_book_deltas(SubscribeOrderBook(
-                instrument_id=iid, book_data_type=OrderBookDelta, book_type=BookType.L2_MBP, client_id=None,
-                venue=Venue("BYBIT"), command_id=UUID4(), ts_init=clock.timestamp_ns(), depth=500,
-            ))
+            await client._subscribe_order_book_deltas(
+                SubscribeOrderBook(
+                    instrument_id=iid,
+                    book_data_type=OrderBookDelta,
+                    book_type=BookType.L2_MBP,
+                    client_id=None,
+                    venue=Venue("BYBIT"),
+                    command_id=UUID4(),
+                    ts_init=clock.timestamp_ns(),
+                    depth=500,
+                )
+            )
             deadline = time.monotonic() + timeout_s
             while not (any(isinstance(m, TradeTick) for m in published) and (until is None or until(client))):
                 assert time.monotonic() < deadline, f"no end marker in {timeout_s} s: {len(published)} items"
@@ -601,11 +646,21 @@ def drive_synced_client(scripts: list[list[str]], timeout_s: float = 10.0, until
 def snapshot_line(template: dict, book: DictBook, like: dict) -> str:
     """A Bybit snapshot message of `book`, numbered as message `like` (its u, seq and ts)."""
     bids, asks = book.levels()
-    return json.dumps({
-        **template, "type": "snapshot", "ts": like["ts"], "cts": like.get("cts", like["ts"]),
-        "data": {**template["data"], "b": [[str(p), str(s)] for p, s in bids], "a": [[str(p), str(s)] for p, s in asks],
-                 "u": like["data"]["u"], "seq": like["data"]["seq"]},
-    })
+    return json.dumps(
+        {
+            **template,
+            "type": "snapshot",
+            "ts": like["ts"],
+            "cts": like.get("cts", like["ts"]),
+            "data": {
+                **template["data"],
+                "b": [[str(p), str(s)] for p, s in bids],
+                "a": [[str(p), str(s)] for p, s in asks],
+                "u": like["data"]["u"],
+                "seq": like["data"]["seq"],
+            },
+        }
+    )
 
 
 @pytest.mark.real_data
@@ -644,13 +699,15 @@ def test_synced_client_clears_and_resubscribes_on_a_lost_message(capture, loss):
         truth.apply(m)
     snapshot = snapshot_line(messages[0], truth, messages[resume - 1])
     lost = [lines[bad][: len(lines[bad]) // 2]] if loss == "truncated" else []
-    scripts = [lines[:bad] + lost + lines[bad + 1:stop], [snapshot] + lines[resume:] + [END_MARKER]]
+    scripts = [lines[:bad] + lost + lines[bad + 1 : stop], [snapshot] + lines[resume:] + [END_MARKER]]
     client, published, server = drive_synced_client(scripts)
 
     assert (client.gaps, client.resyncs, client.resubscriptions) == (1, 1, 1)
     topic = "orderbook.500.XRPUSDT"
     assert [(r["op"], r["args"]) for r in server.requests] == [
-        ("subscribe", [topic]), ("unsubscribe", [topic]), ("subscribe", [topic]),
+        ("subscribe", [topic]),
+        ("unsubscribe", [topic]),
+        ("subscribe", [topic]),
     ]
     batches = book_batches(published)
     assert len(batches) == bad + 1 + 1 + (50 - resume)
@@ -673,7 +730,7 @@ def test_synced_client_clears_and_resubscribes_on_a_lost_message(capture, loss):
     assert nautilus_levels(book) == ([], [])  # the strategy sees an empty, invalid book
     book.apply_deltas(batches[bad + 1])
     assert nautilus_levels(book) == truth.levels()
-    for msg, batch in zip(messages[resume:], batches[bad + 2:], strict=True):
+    for msg, batch in zip(messages[resume:], batches[bad + 2 :], strict=True):
         book.apply_deltas(batch)
         truth.apply(msg)
         assert nautilus_levels(book) == truth.levels(), f"u={msg['data']['u']}: the books differ"
@@ -691,7 +748,8 @@ def test_synced_client_asks_again_while_no_snapshot_comes(capture, monkeypatch):
     monkeypatch.setattr(bybit_module, "RESYNC_WAIT_S", 0.05)
     lines = capture.read_text().splitlines()
     client, published, server = drive_synced_client(
-        [lines[:10] + lines[11:20] + [END_MARKER]], until=lambda c: c.resubscriptions >= 3,
+        [lines[:10] + lines[11:20] + [END_MARKER]],
+        until=lambda c: c.resubscriptions >= 3,
     )
     assert (client.gaps, client.resyncs) == (1, 0) and client.resubscriptions >= 3
     assert [r["op"] for r in server.requests][:5] == ["subscribe", "unsubscribe", "subscribe", "unsubscribe", "subscribe"]

@@ -84,6 +84,7 @@ def collect_public_stream(settings, symbol: str = "BTCUSDT", topics: list[str] |
     """Subscribe to the venue's book, trades and tickers (or `topics`) and read until the replay ends."""
     received: list[dict] = []
     with VenueThread(settings) as venue:
+
         async def read() -> None:
             async with aiohttp.ClientSession() as session, session.ws_connect(f"{venue.url_ws}/v5/public/linear") as ws:
                 args = topics or [f"orderbook.50.{symbol}", f"publicTrade.{symbol}", f"tickers.{symbol}"]
@@ -207,12 +208,16 @@ def test_signed_rest_orders_and_private_login(shared_data):
 
     thread = VenueThread(settings)
     with thread as venue:
+
         async def run() -> dict:
             out = {}
             query = "category=linear&symbol=BTCUSDT"
             async with aiohttp.ClientSession() as s:
-                for name, h in (("good", headers(query)), ("bad_sign", headers(query, sign_secret="x")),
-                                ("bad_key", headers(query, sign_key="x"))):
+                for name, h in (
+                    ("good", headers(query)),
+                    ("bad_sign", headers(query, sign_secret="x")),
+                    ("bad_key", headers(query, sign_key="x")),
+                ):
                     async with s.get(f"{venue.url_http}/v5/position/list?{query}", headers=h) as r:
                         out[name] = await r.json()
                 async with s.get(f"{venue.url_http}/v5/nothing/here") as r:
@@ -225,14 +230,18 @@ def test_signed_rest_orders_and_private_login(shared_data):
                     async with s.request(method, url, data=text or None, headers=h) as r:
                         return await r.json()
 
-                limit = {"category": "linear", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Limit",
-                         "timeInForce": "GTC"}
-                out["create"] = await call("POST", "/v5/order/create", {**limit, "qty": "0.010", "price": "20000.0",
-                                                                         "orderLinkId": "a-1"})
-                out["small"] = await call("POST", "/v5/order/create", {**limit, "qty": "0.001", "price": "1000.0",
-                                                                        "orderLinkId": "a-2"})
-                out["amend"] = await call("POST", "/v5/order/amend", {"category": "linear", "symbol": "BTCUSDT",
-                                                                       "orderLinkId": "a-1", "price": "20001.0"})
+                limit = {"category": "linear", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Limit", "timeInForce": "GTC"}
+                out["create"] = await call(
+                    "POST", "/v5/order/create", {**limit, "qty": "0.010", "price": "20000.0", "orderLinkId": "a-1"}
+                )
+                out["small"] = await call(
+                    "POST", "/v5/order/create", {**limit, "qty": "0.001", "price": "1000.0", "orderLinkId": "a-2"}
+                )
+                out["amend"] = await call(
+                    "POST",
+                    "/v5/order/amend",
+                    {"category": "linear", "symbol": "BTCUSDT", "orderLinkId": "a-1", "price": "20001.0"},
+                )
                 out["open"] = await call("GET", "/v5/order/realtime")
                 out["cancel_all"] = await call("POST", "/v5/order/cancel-all", {"category": "linear", "symbol": "BTCUSDT"})
                 out["open_after"] = await call("GET", "/v5/order/realtime")
@@ -272,8 +281,10 @@ def test_bybit_replay_config_points_every_client_at_the_venue():
     assert type(data) is SyncedBybitDataClientConfig and data.base_url_http == "http://127.0.0.1:8766"
     assert data.base_url_ws == "ws://127.0.0.1:8766/v5/public/linear"
     assert execution.base_url_http == "http://127.0.0.1:8766"
-    assert (execution.base_url_ws_private, execution.base_url_ws_trade) == ("ws://127.0.0.1:8766/v5/private",
-                                                                             "ws://127.0.0.1:8766/v5/trade")
+    assert (execution.base_url_ws_private, execution.base_url_ws_trade) == (
+        "ws://127.0.0.1:8766/v5/private",
+        "ws://127.0.0.1:8766/v5/trade",
+    )
 
 
 def test_venue_api_key_is_checked(tmp_path):
@@ -289,9 +300,14 @@ def test_command_line_serves_bybit(shared_data):
     port = free_port()
     venue = start_venue_process(files, 1.0, port, config="replay_venue_bybit.yaml")
     try:
+
         async def ask() -> dict:
-            async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{port}/v5/market/instruments-info",
-                                                           params={"category": "linear", "symbol": "BTCUSDT"}) as r:
+            async with (
+                aiohttp.ClientSession() as s,
+                s.get(
+                    f"http://127.0.0.1:{port}/v5/market/instruments-info", params={"category": "linear", "symbol": "BTCUSDT"}
+                ) as r,
+            ):
                 return await r.json()
 
         answer = asyncio.run(ask())

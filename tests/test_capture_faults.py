@@ -152,12 +152,14 @@ def test_sequence_gap_invalidates_book_until_next_snapshot(lines, baseline, tmp_
             if e.flags & RecordFlag.F_LAST and e.sequence == target_u:
                 break
     snap = {
-        "lastUpdateId": target_u, "E": data_of(lines[resync_line])["E"], "T": data_of(lines[resync_line])["T"],
+        "lastUpdateId": target_u,
+        "E": data_of(lines[resync_line])["E"],
+        "T": data_of(lines[resync_line])["T"],
         "bids": [[str(lv.price), str(lv.size())] for lv in book.bids()],
         "asks": [[str(lv.price), str(lv.size())] for lv in book.asks()],
     }
     recv = lines[resync_line].split(b" ", 1)[0]
-    faulty = lines[:gap_line] + lines[gap_line + 1: resync_line]
+    faulty = lines[:gap_line] + lines[gap_line + 1 : resync_line]
     faulty += [recv + b" " + json.dumps(snap).encode() + b"\n"] + lines[resync_line:]
     with caplog.at_level(logging.WARNING):
         imp, events = run(write(tmp_path, faulty))
@@ -179,8 +181,10 @@ def test_sequence_gap_invalidates_book_until_next_snapshot(lines, baseline, tmp_
         if i > resync_at and d.flags & RecordFlag.F_LAST and d.sequence in ticker:
             compared += 1
             agreed += (
-                book.best_bid_price().as_decimal(), book.best_bid_size().as_decimal(),
-                book.best_ask_price().as_decimal(), book.best_ask_size().as_decimal(),
+                book.best_bid_price().as_decimal(),
+                book.best_bid_size().as_decimal(),
+                book.best_ask_price().as_decimal(),
+                book.best_ask_size().as_decimal(),
             ) == ticker[d.sequence]
     assert compared > 20 and agreed == compared
 

@@ -25,10 +25,19 @@ from scalp_nautilus.strategy import config as config_module
 
 S = 1_000_000_000
 MEMBERS = {
-    "vpin": "VPIN", "classifier": "LeeReadyClassifier", "ofi": "OrderFlowImbalance", "cvd": "CumulativeVolumeDelta",
-    "regime": "MicrostructureRegime", "liquidity": "LiquidityMetrics", "hurst": "HurstExponent", "ou": "OUZScore",
-    "parkinson": "ParkinsonVolatility", "lob": "LOBFeatureVector", "funding": "FundingArbDetector",
-    "lstm": "LSTMPredictor", "ensemble": "SignalEnsemble",
+    "vpin": "VPIN",
+    "classifier": "LeeReadyClassifier",
+    "ofi": "OrderFlowImbalance",
+    "cvd": "CumulativeVolumeDelta",
+    "regime": "MicrostructureRegime",
+    "liquidity": "LiquidityMetrics",
+    "hurst": "HurstExponent",
+    "ou": "OUZScore",
+    "parkinson": "ParkinsonVolatility",
+    "lob": "LOBFeatureVector",
+    "funding": "FundingArbDetector",
+    "lstm": "LSTMPredictor",
+    "ensemble": "SignalEnsemble",
 }
 
 
@@ -46,8 +55,15 @@ WIRING: dict[tuple[str, str], tuple[str, str, Callable]] = {
     ("vpin", "window_minutes"): ("vpin", "window_volume", lambda c: c.vpin.volume_per_hour * c.vpin.window_minutes / 60),
     **{
         ("vpin", f): same("vpin", f)
-        for f in ("n_buckets", "thresholds", "multipliers", "threshold_mode", "threshold_quantiles", "quantile_history",
-                  "quantile_min")
+        for f in (
+            "n_buckets",
+            "thresholds",
+            "multipliers",
+            "threshold_mode",
+            "threshold_quantiles",
+            "quantile_history",
+            "quantile_min",
+        )
     },
     **{("classifier", f): same("classifier", f) for f in ("ignore_venue", "tick_share_warning")},
     **{("ofi", f): same("ofi", f) for f in ("levels", "zscore_window")},
@@ -56,9 +72,21 @@ WIRING: dict[tuple[str, str], tuple[str, str, Callable]] = {
     **{
         ("regime", f): same("regime", f)
         for f in (
-            "spread_tight_bps", "spread_wide_bps", "depth_thick", "depth_thin", "activity_active", "activity_quiet",
-            "spread_factors", "depth_factors", "activity_factors", "min_multiplier", "max_multiplier",
-            "threshold_mode", "quantiles", "quantile_history", "quantile_min",
+            "spread_tight_bps",
+            "spread_wide_bps",
+            "depth_thick",
+            "depth_thin",
+            "activity_active",
+            "activity_quiet",
+            "spread_factors",
+            "depth_factors",
+            "activity_factors",
+            "min_multiplier",
+            "max_multiplier",
+            "threshold_mode",
+            "quantiles",
+            "quantile_history",
+            "quantile_min",
         )
     },
     ("regime", "quantile_sample_s"): seconds_to_ns("regime", "quantile_sample_s", "quantile_sample_ns"),
@@ -82,17 +110,19 @@ WIRING: dict[tuple[str, str], tuple[str, str, Callable]] = {
     ("lob", "stale_s"): seconds_to_ns("lob", "stale_s", "stale_ns"),
     ("lob", "bar_s"): seconds_to_ns("lob", "bar_s", "bar_ns"),
     **{("funding", f): same("funding", f) for f in ("window", "min_history", "z_threshold")},
-    **{
-        ("lstm", f): same("lstm", f)
-        for f in ("model_path", "seq_len", "accuracy_window", "min_accuracy", "torch_threads")
-    },
+    **{("lstm", f): same("lstm", f) for f in ("model_path", "seq_len", "accuracy_window", "min_accuracy", "torch_threads")},
     ("lstm", "cadence_ms"): ("lstm", "cadence_ns", lambda c: round(c.lstm.cadence_ms * 1_000_000)),
     ("ensemble", "weights"): same("ensemble", "weights"),
 }
 # Fields of the indicator sections that configure something other than the pipeline's indicators.
 NOT_THE_PIPELINES = {
-    ("funding", "entries"), ("funding", "entry_window_s"), ("funding", "hold_after_s"), ("funding", "settle_grace_s"),
-    ("funding", "feed"), ("ensemble", "confidence_gate"), ("ensemble", "gate_members"),
+    ("funding", "entries"),
+    ("funding", "entry_window_s"),
+    ("funding", "hold_after_s"),
+    ("funding", "settle_grace_s"),
+    ("funding", "feed"),
+    ("ensemble", "confidence_gate"),
+    ("ensemble", "gate_members"),
 }
 BASE = {"instrument_id": str(SIM_SPEC.to_instrument().id), "vpin": {"volume_per_hour": 1000.0}, "orders": {"base_size": 0.05}}
 

@@ -88,7 +88,7 @@ def test_against_the_numpy_oracle(seed, window):
     rng = np.random.default_rng(seed)
     n = 1500
     ts = np.sort(rng.integers(0, 200 * S, n)) + 17 * S
-    ts[n // 2:] += 30 * S  # a quiet half-minute
+    ts[n // 2 :] += 30 * S  # a quiet half-minute
     px = 100 + np.cumsum(rng.normal(0, 0.05, n))
     q = np.round(rng.lognormal(0, 1, n), 3) + 0.001
     side = rng.choice([-1, 1], n)
@@ -130,8 +130,10 @@ def test_real_capture_cvd_matches_the_oracle(capture):
             assert cvd.divergence == pytest.approx(divergence, abs=1e-12)
     d = np.abs(divergences)
     assert d.max() <= 1.0
-    print(f"\n{capture.name}: CVD divergence non-zero on {np.mean(d > 0):.0%} of trades after warm-up, "
-          f"> 0.3 on {np.mean(d > 0.3):.1%}; max {d.max():.2f}")
+    print(
+        f"\n{capture.name}: CVD divergence non-zero on {np.mean(d > 0):.0%} of trades after warm-up, "
+        f"> 0.3 on {np.mean(d > 0.3):.1%}; max {d.max():.2f}"
+    )
 
 
 def test_cvd_z_against_numpy_over_closed_buckets():
@@ -148,6 +150,6 @@ def test_cvd_z_against_numpy_over_closed_buckets():
             signed += side * size
         per_bucket.append(signed)
     cvd.advance(120 * S)  # close the last bucket
-    windowed = [sum(per_bucket[max(0, i - 9): i + 1]) for i in range(120)]
+    windowed = [sum(per_bucket[max(0, i - 9) : i + 1]) for i in range(120)]
     last = np.array(windowed[-20:])
     assert cvd.z == pytest.approx((last[-1] - last.mean()) / last.std(ddof=1), rel=1e-9)

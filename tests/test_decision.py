@@ -30,12 +30,44 @@ SIGMA = 2e-5  # per 1 s bar
 MID = 40_000.0
 
 BASE = dict(
-    ts_event=T0, mid=MID, book_valid=True, ofi=0.0, ofi_z=0.0, vpin=0.2, vpin_regime=0, vpin_multiplier=1.0,
-    cvd=0.0, cvd_z=0.0, cvd_divergence=0.0, trade_side=1, spread_bps=0.03, depth_imbalance=0.5,
-    weighted_depth=10.0, slippage_buy_bps=0.0, slippage_sell_bps=0.0, resilience=0.5, depth_shock=False,
-    kyle_lambda=0.0, regime_multiplier=1.0, spread_state=0, depth_state=0, activity_state=0, activity_rate=20.0,
-    depth_notional=1e6, warm=True, cold="", hurst=0.5, ou_z=0.0, ou_active=False, ou_signal=0.0,
-    parkinson_vol=SIGMA, realized_vol=SIGMA, blend_vol=SIGMA, funding_z=0.0, funding_direction=0, funding_bps=0.0,
+    ts_event=T0,
+    mid=MID,
+    book_valid=True,
+    ofi=0.0,
+    ofi_z=0.0,
+    vpin=0.2,
+    vpin_regime=0,
+    vpin_multiplier=1.0,
+    cvd=0.0,
+    cvd_z=0.0,
+    cvd_divergence=0.0,
+    trade_side=1,
+    spread_bps=0.03,
+    depth_imbalance=0.5,
+    weighted_depth=10.0,
+    slippage_buy_bps=0.0,
+    slippage_sell_bps=0.0,
+    resilience=0.5,
+    depth_shock=False,
+    kyle_lambda=0.0,
+    regime_multiplier=1.0,
+    spread_state=0,
+    depth_state=0,
+    activity_state=0,
+    activity_rate=20.0,
+    depth_notional=1e6,
+    warm=True,
+    cold="",
+    hurst=0.5,
+    ou_z=0.0,
+    ou_active=False,
+    ou_signal=0.0,
+    parkinson_vol=SIGMA,
+    realized_vol=SIGMA,
+    blend_vol=SIGMA,
+    funding_z=0.0,
+    funding_direction=0,
+    funding_bps=0.0,
 )
 
 
@@ -83,13 +115,16 @@ def test_mean_reversion_enters_with_the_ou_signal_and_sizes_its_exits():
     assert d.time_stop_ns == T0 + 120 * S
 
 
-@pytest.mark.parametrize(("entry", "tp", "floor_bps", "expected_bps"), [
-    ("taker", "taker", None, 5 + 5 + 0.03),  # the fee floor binds
-    ("maker", "taker", None, 2 + 5 + 0.03),  # 7.03 bps, still above 3 sigma (4.65)
-    ("maker", "maker", None, 3.0 * SIGMA * math.sqrt(60.0) * 1e4),  # 4.03 bps floor < 4.65: sigma binds
-    ("taker", "taker", 0.0, 3.0 * SIGMA * math.sqrt(60.0) * 1e4),  # the floor switched off
-    ("maker", "maker", 12.5, 12.5),  # a fixed floor
-])
+@pytest.mark.parametrize(
+    ("entry", "tp", "floor_bps", "expected_bps"),
+    [
+        ("taker", "taker", None, 5 + 5 + 0.03),  # the fee floor binds
+        ("maker", "taker", None, 2 + 5 + 0.03),  # 7.03 bps, still above 3 sigma (4.65)
+        ("maker", "maker", None, 3.0 * SIGMA * math.sqrt(60.0) * 1e4),  # 4.03 bps floor < 4.65: sigma binds
+        ("taker", "taker", 0.0, 3.0 * SIGMA * math.sqrt(60.0) * 1e4),  # the floor switched off
+        ("maker", "maker", 12.5, 12.5),  # a fixed floor
+    ],
+)
 def test_take_profit_is_never_inside_the_round_trip_cost(entry, tp, floor_bps, expected_bps):
     p = params(orders={"entry": entry}, exits={"take_profit_order": tp, "min_take_profit_bps": floor_bps})
     d = decide(row(**MEAN_REVERSION), FLAT, p)
@@ -171,8 +206,11 @@ def test_vpin_extreme_is_a_kill_switch_for_every_entry():
 @pytest.mark.parametrize("regime,multiplier", [(0, 1.0), (1, 0.5), (2, 0.25)])
 @pytest.mark.parametrize("regime_multiplier", [1.0, 0.7, 0.4])
 def test_size_is_base_times_the_multipliers(regime, multiplier, regime_multiplier):
-    d = decide(row(**MEAN_REVERSION, vpin_regime=regime, vpin_multiplier=multiplier,
-                   regime_multiplier=regime_multiplier), FLAT, params(orders={"base_size": 0.2}))
+    d = decide(
+        row(**MEAN_REVERSION, vpin_regime=regime, vpin_multiplier=multiplier, regime_multiplier=regime_multiplier),
+        FLAT,
+        params(orders={"base_size": 0.2}),
+    )
     assert d.size == lots(0.2 * multiplier * regime_multiplier)
 
 
@@ -231,24 +269,34 @@ LONG = PositionState(side=1, stop_price=39_990.0, take_profit_price=40_020.0, ti
 SHORT = PositionState(side=-1, stop_price=40_010.0, take_profit_price=39_980.0, time_stop_ns=T0 + 100 * S)
 
 
-@pytest.mark.parametrize("state,mid,ts,outcome", [
-    # take-profits: the touch half the 0.03 bp spread (0.06) from the mid is at or past the price
-    (LONG, 39_990.0, T0, "stop"), (LONG, 40_020.1, T0, "take_profit"), (LONG, 40_000.0, T0 + 100 * S, "time_stop"),
-    (SHORT, 40_010.0, T0, "stop"), (SHORT, 39_979.9, T0, "take_profit"), (SHORT, 40_000.0, T0 + 100 * S, "time_stop"),
-])
+@pytest.mark.parametrize(
+    "state,mid,ts,outcome",
+    [
+        # take-profits: the touch half the 0.03 bp spread (0.06) from the mid is at or past the price
+        (LONG, 39_990.0, T0, "stop"),
+        (LONG, 40_020.1, T0, "take_profit"),
+        (LONG, 40_000.0, T0 + 100 * S, "time_stop"),
+        (SHORT, 40_010.0, T0, "stop"),
+        (SHORT, 39_979.9, T0, "take_profit"),
+        (SHORT, 40_000.0, T0 + 100 * S, "time_stop"),
+    ],
+)
 def test_exits(state, mid, ts, outcome):
     d = decide(row(mid=mid, ts_event=ts), state, P)
     assert (d.action, d.outcome) == (EXIT, outcome)
 
 
-@pytest.mark.parametrize("state,mid,outcome", [
-    # spread 1 bp: the touch is half of it (about 2.0) from the mid
-    (LONG, 40_020.0, "in_position"),  # the bid 40,018.0 has not reached 40,020
-    (LONG, 40_021.99, "in_position"),  # bid 40,021.99 - 2.0011 = 40,019.989
-    (LONG, 40_022.01, "take_profit"),  # bid 40,020.009
-    (SHORT, 39_980.0, "in_position"),  # the ask 39,982.0
-    (SHORT, 39_978.0, "take_profit"),  # ask 39,978.0 + 1.9989 = 39,979.9989
-])
+@pytest.mark.parametrize(
+    "state,mid,outcome",
+    [
+        # spread 1 bp: the touch is half of it (about 2.0) from the mid
+        (LONG, 40_020.0, "in_position"),  # the bid 40,018.0 has not reached 40,020
+        (LONG, 40_021.99, "in_position"),  # bid 40,021.99 - 2.0011 = 40,019.989
+        (LONG, 40_022.01, "take_profit"),  # bid 40,020.009
+        (SHORT, 39_980.0, "in_position"),  # the ask 39,982.0
+        (SHORT, 39_978.0, "take_profit"),  # ask 39,978.0 + 1.9989 = 39,979.9989
+    ],
+)
 def test_take_profit_fires_when_the_exit_side_touch_reaches_it(state, mid, outcome):
     assert decide(row(mid=mid, spread_bps=1.0), state, P).outcome == outcome
 
@@ -264,15 +312,28 @@ def test_holding_latch_and_flatten():
 
 @settings(max_examples=300, deadline=None)
 @given(
-    hurst=st.floats(0.0, 1.0), vpin_regime=st.integers(0, 3), warm=st.booleans(), book_valid=st.booleans(),
-    blend_vol=st.sampled_from([0.0, SIGMA]), regime_multiplier=st.floats(0.2, 1.0),
-    below=st.floats(0.01, 500.0), side=st.sampled_from([1, -1]),
+    hurst=st.floats(0.0, 1.0),
+    vpin_regime=st.integers(0, 3),
+    warm=st.booleans(),
+    book_valid=st.booleans(),
+    blend_vol=st.sampled_from([0.0, SIGMA]),
+    regime_multiplier=st.floats(0.2, 1.0),
+    below=st.floats(0.01, 500.0),
+    side=st.sampled_from([1, -1]),
 )
 def test_exits_are_never_blocked_by_gates(hurst, vpin_regime, warm, book_valid, blend_vol, regime_multiplier, below, side):
     state = PositionState(side=side, stop_price=40_000.0)
-    r = row(mid=40_000.0 - side * below, hurst=hurst, vpin_regime=vpin_regime, vpin_multiplier=0.0 if vpin_regime == 3 else 1.0,
-            warm=warm, cold="" if warm else "hurst,vpin,ou,ofi", book_valid=book_valid, blend_vol=blend_vol,
-            regime_multiplier=regime_multiplier)
+    r = row(
+        mid=40_000.0 - side * below,
+        hurst=hurst,
+        vpin_regime=vpin_regime,
+        vpin_multiplier=0.0 if vpin_regime == 3 else 1.0,
+        warm=warm,
+        cold="" if warm else "hurst,vpin,ou,ofi",
+        book_valid=book_valid,
+        blend_vol=blend_vol,
+        regime_multiplier=regime_multiplier,
+    )
     d = decide(r, state, P)
     assert (d.action, d.outcome) == (EXIT, "stop")
 

@@ -45,8 +45,15 @@ def filled_long(ex, port, size=0.05, stop=20.0):
 
 
 def closed_event(realized=-1.0):
-    return SimpleNamespace(ts_opened=1, ts_closed=2 * S, entry=OrderSide.BUY, peak_qty=Quantity(0.05, 3), avg_px_open=ASK,
-                           avg_px_close=BID, realized_pnl=SimpleNamespace(as_double=lambda: realized))
+    return SimpleNamespace(
+        ts_opened=1,
+        ts_closed=2 * S,
+        entry=OrderSide.BUY,
+        peak_qty=Quantity(0.05, 3),
+        avg_px_open=ASK,
+        avg_px_close=BID,
+        realized_pnl=SimpleNamespace(as_double=lambda: realized),
+    )
 
 
 def test_a_filled_entry_gets_a_reduce_only_stop_at_k_times_the_stop_distance():
@@ -55,7 +62,11 @@ def test_a_filled_entry_gets_a_reduce_only_stop_at_k_times_the_stop_distance():
     stop, position_id = port.submitted[-1]
     # Long 0.05 @ 40,000.1; strategy stop 20 below; the exchange's 2.5 x 20 = 50 below: 39,950.1.
     assert (stop.side, stop.order_type, stop.is_reduce_only, stop.time_in_force) == (
-        OrderSide.SELL, OrderType.STOP_MARKET, True, TimeInForce.GTC)
+        OrderSide.SELL,
+        OrderType.STOP_MARKET,
+        True,
+        TimeInForce.GTC,
+    )
     assert float(stop.trigger_price) == pytest.approx(39_950.1) and float(stop.quantity) == 0.05
     assert stop.trigger_type == TriggerType.MARK_PRICE and stop.tags == [EXCHANGE_STOP] and position_id is not None
     assert ex.state.stop_price == pytest.approx(ASK - 20.0)  # the strategy's own stop is the nearer one
@@ -134,8 +145,7 @@ def test_a_position_the_stop_closed_is_an_exchange_stop_round_trip():
 def test_adoption_cancels_stale_stops_and_protects_the_adopted_position():
     ex, port = execution(exits={"exchange_stop_k": 2.0, "stop_k": 2.0, "stop_horizon_s": 1.0})
     # A stop left at the venue by the previous session, reconciled as an open order.
-    stale = port.order_factory.stop_market(INSTRUMENT.id, OrderSide.SELL, Quantity(0.05, 3), Price(39_000.0, 1),
-                                           reduce_only=True)
+    stale = port.order_factory.stop_market(INSTRUMENT.id, OrderSide.SELL, Quantity(0.05, 3), Price(39_000.0, 1), reduce_only=True)
     port.submit(stale)
     port.accept(stale)
     port.signed_qty, port.avg_px = 0.05, 40_000.0

@@ -184,8 +184,19 @@ def test_a_post_only_refusal_is_counted_and_is_no_error():
     ex.act(entry(1))
     [(order, _)] = port.submitted
     event = TestEventStubs.order_rejected(order)
-    event = type(event)(event.trader_id, event.strategy_id, event.instrument_id, event.client_order_id, event.account_id,
-                        "POST_ONLY", event.id, 0, 0, False, True)  # due_post_only
+    event = type(event)(
+        event.trader_id,
+        event.strategy_id,
+        event.instrument_id,
+        event.client_order_id,
+        event.account_id,
+        "POST_ONLY",
+        event.id,
+        0,
+        0,
+        False,
+        True,
+    )  # due_post_only
     order.apply(event)
     ex.on_order_event(event)
     assert ex.counts["post_only_refusals"] == 1 and not ex.state.order_pending and port.warnings == []
@@ -227,8 +238,18 @@ def _cancel_rejected(order):
     from nautilus_trader.core.uuid import UUID4
     from nautilus_trader.model.events import OrderCancelRejected
 
-    return OrderCancelRejected(order.trader_id, order.strategy_id, order.instrument_id, order.client_order_id,
-                               order.venue_order_id, order.account_id, "TOO_LATE", UUID4(), 0, 0)
+    return OrderCancelRejected(
+        order.trader_id,
+        order.strategy_id,
+        order.instrument_id,
+        order.client_order_id,
+        order.venue_order_id,
+        order.account_id,
+        "TOO_LATE",
+        UUID4(),
+        0,
+        0,
+    )
 
 
 def test_a_refused_cancel_of_the_take_profit_does_not_hold_back_the_stop():

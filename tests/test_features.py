@@ -69,23 +69,50 @@ def test_snapshot_fields_are_the_indicator_values():
     row = p.snapshot()
     assert len(row) == len(FeatureSnapshot._fields)
     expected = {
-        "ts_event": p._ts_event, "mid": p._mid, "book_valid": True,
-        "ofi": p.ofi.value, "ofi_z": p.ofi.z, "vpin": p.vpin.value, "vpin_regime": p.vpin.regime,
-        "vpin_multiplier": p.vpin.multiplier, "cvd": p.cvd.value, "cvd_z": p.cvd.z, "cvd_divergence": p.cvd.divergence,
-        "trade_side": p.classifier.value, "spread_bps": p.liquidity.spread_bps,
-        "depth_imbalance": p.liquidity.imbalance, "weighted_depth": p.liquidity.weighted_depth,
-        "slippage_buy_bps": p.liquidity.slippage_buy_bps, "slippage_sell_bps": p.liquidity.slippage_sell_bps,
-        "resilience": p.liquidity.value, "depth_shock": p.liquidity.depth_shock,
-        "kyle_lambda": p.liquidity.kyle_lambda, "regime_multiplier": p.regime.value,
-        "spread_state": p.regime.spread_state, "depth_state": p.regime.depth_state,
-        "activity_state": p.regime.activity_state, "activity_rate": p.regime.activity_rate,
-        "depth_notional": p.regime.depth_notional, "warm": True, "cold": "",
-        "hurst": p.hurst.value, "ou_z": p.ou.z, "ou_active": p.ou.active, "ou_signal": p.ou.value,
-        "parkinson_vol": p.parkinson.parkinson, "realized_vol": p.parkinson.realized, "blend_vol": p.parkinson.value,
-        "funding_z": p.funding.value, "funding_direction": 0, "funding_bps": 0.0,
+        "ts_event": p._ts_event,
+        "mid": p._mid,
+        "book_valid": True,
+        "ofi": p.ofi.value,
+        "ofi_z": p.ofi.z,
+        "vpin": p.vpin.value,
+        "vpin_regime": p.vpin.regime,
+        "vpin_multiplier": p.vpin.multiplier,
+        "cvd": p.cvd.value,
+        "cvd_z": p.cvd.z,
+        "cvd_divergence": p.cvd.divergence,
+        "trade_side": p.classifier.value,
+        "spread_bps": p.liquidity.spread_bps,
+        "depth_imbalance": p.liquidity.imbalance,
+        "weighted_depth": p.liquidity.weighted_depth,
+        "slippage_buy_bps": p.liquidity.slippage_buy_bps,
+        "slippage_sell_bps": p.liquidity.slippage_sell_bps,
+        "resilience": p.liquidity.value,
+        "depth_shock": p.liquidity.depth_shock,
+        "kyle_lambda": p.liquidity.kyle_lambda,
+        "regime_multiplier": p.regime.value,
+        "spread_state": p.regime.spread_state,
+        "depth_state": p.regime.depth_state,
+        "activity_state": p.regime.activity_state,
+        "activity_rate": p.regime.activity_rate,
+        "depth_notional": p.regime.depth_notional,
+        "warm": True,
+        "cold": "",
+        "hurst": p.hurst.value,
+        "ou_z": p.ou.z,
+        "ou_active": p.ou.active,
+        "ou_signal": p.ou.value,
+        "parkinson_vol": p.parkinson.parkinson,
+        "realized_vol": p.parkinson.realized,
+        "blend_vol": p.parkinson.value,
+        "funding_z": p.funding.value,
+        "funding_direction": 0,
+        "funding_bps": 0.0,
         **{f"lob_{i}": float(p.lob.value[i]) for i in range(21)},
-        "lstm_direction": p.lstm.value, "lstm_confidence": p.lstm.confidence, "lstm_volatility": p.lstm.volatility,
-        "lstm_active": p.lstm.active, "ensemble_direction": p.ensemble.value,
+        "lstm_direction": p.lstm.value,
+        "lstm_confidence": p.lstm.confidence,
+        "lstm_volatility": p.lstm.volatility,
+        "lstm_active": p.lstm.active,
+        "ensemble_direction": p.ensemble.value,
         "ensemble_confidence": p.ensemble.confidence,
     }
     assert {name: getattr(row, name) for name in expected} == expected
@@ -134,8 +161,13 @@ def test_bad_input_never_crashes_nor_leaks_nan():
         p.on_book(book(7, bid_size=1e12, ask_size=1e-9)),  # huge and tiny sizes
         p.on_book(book(8)),
     ]
-    for price, size, side in ((float("nan"), 1.0, 1), (100.0, float("nan"), 1), (100.0, 0.0, -1),
-                              (-1.0, 1.0, 1), (100.0, float("inf"), 1)):
+    for price, size, side in (
+        (float("nan"), 1.0, 1),
+        (100.0, float("nan"), 1),
+        (100.0, 0.0, -1),
+        (-1.0, 1.0, 1),
+        (100.0, float("inf"), 1),
+    ):
         assert p.on_trade(price, size, side, 9) == 0
     p.on_trade(100.0, 1e12, 1, 10)  # a huge trade: VPIN cuts it to its window
     rows.append(p.on_book(book(S)))
@@ -180,10 +212,12 @@ def test_real_capture_through_the_pipeline(capture):
     multipliers = Counter(round(r.regime_multiplier, 3) for r in warm)
     states = Counter((int(r.spread_state), int(r.depth_state), int(r.activity_state)) for r in warm)
     counts = {name: ind.skips.counts for name, ind in p._indicators.items() if getattr(ind, "skips", None) and ind.skips.counts}
-    print(f"\n{capture.name}: {len(rows)} rows ({len(warm)} warm); regime multiplier {dict(multipliers)}, "
-          f"(spread, depth, activity) states {dict(states)}; depth notional median "
-          f"{np.median([r.depth_notional for r in warm]):,.0f}, activity median "
-          f"{np.median([r.activity_rate for r in warm]):.1f}/s; skips {p.skips.counts} {counts}")
+    print(
+        f"\n{capture.name}: {len(rows)} rows ({len(warm)} warm); regime multiplier {dict(multipliers)}, "
+        f"(spread, depth, activity) states {dict(states)}; depth notional median "
+        f"{np.median([r.depth_notional for r in warm]):,.0f}, activity median "
+        f"{np.median([r.activity_rate for r in warm]):.1f}/s; skips {p.skips.counts} {counts}"
+    )
 
 
 @pytest.mark.real_data

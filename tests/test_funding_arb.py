@@ -105,8 +105,14 @@ def test_flat_history_at_the_clamp():
 
 def mark_update(rate, ts, next_funding):
     return BinanceFuturesMarkPriceUpdate(
-        IID, Price.from_str("30000.0"), Price.from_str("30000.0"), Price.from_str("30000.0"),
-        Decimal(rate), next_funding, ts, ts,
+        IID,
+        Price.from_str("30000.0"),
+        Price.from_str("30000.0"),
+        Price.from_str("30000.0"),
+        Decimal(rate),
+        next_funding,
+        ts,
+        ts,
     )
 
 
@@ -176,8 +182,7 @@ def test_real_capture_records_the_settlement_once(capture_paths, shared_data):
 
 @pytest.mark.real_data
 def test_real_capture_through_the_importer(capture_paths):
-    updates = [e for e in BinanceCaptureImporter(capture_paths("usdm_2023_04")).events()
-               if isinstance(e, FundingRateUpdate)]
+    updates = [e for e in BinanceCaptureImporter(capture_paths("usdm_2023_04")).events() if isinstance(e, FundingRateUpdate)]
     assert len(updates) == 514
     det = FundingArbDetector()
     for u in updates:

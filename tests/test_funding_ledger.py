@@ -100,7 +100,14 @@ def test_funding_input_reads_all_three_feeds():
     mark = MarkPriceUpdate(iid, Price.from_str("40000.5"), 7, 8)
     assert (funding_input(mark).rate, funding_input(mark).mark) == (None, 40_000.5)
     binance = BinanceFuturesMarkPriceUpdate(
-        iid, Price.from_str("40001.0"), Price.from_str("40000.0"), Price.from_str("40000.0"), Decimal("0.0001"), T1, 9, 10,
+        iid,
+        Price.from_str("40001.0"),
+        Price.from_str("40000.0"),
+        Price.from_str("40000.0"),
+        Decimal("0.0001"),
+        T1,
+        9,
+        10,
     )
     x = funding_input(binance)
     assert (x.ts_event, x.rate, x.next_funding_ns, x.mark) == (9, 0.0001, T1, 40_001.0)

@@ -19,7 +19,7 @@ S = 1_000_000_000
 def numpy_rs(x: np.ndarray, m: int) -> float:
     """Mean R/S over non-overlapping blocks of m ending at the last value; flat blocks left out."""
     k = len(x) // m
-    blocks = x[len(x) - k * m:].reshape(k, m)
+    blocks = x[len(x) - k * m :].reshape(k, m)
     dev = blocks - blocks.mean(axis=1, keepdims=True)
     z = np.cumsum(dev, axis=1)
     r = np.maximum(z.max(axis=1), 0) - np.minimum(z.min(axis=1), 0)

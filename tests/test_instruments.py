@@ -12,14 +12,21 @@ from scalp_nautilus.instruments import resolve_spec
 
 
 def test_exchange_info_file(tmp_path):
-    info = {"symbols": [{
-        "symbol": "DOGEUSDT", "baseAsset": "DOGE", "quoteAsset": "USDT", "marginAsset": "USDT",
-        "filters": [
-            {"filterType": "PRICE_FILTER", "tickSize": "0.000010", "minPrice": "0.002", "maxPrice": "30"},
-            {"filterType": "LOT_SIZE", "stepSize": "1", "minQty": "1", "maxQty": "50000000"},
-            {"filterType": "MIN_NOTIONAL", "notional": "5"},
-        ],
-    }]}
+    info = {
+        "symbols": [
+            {
+                "symbol": "DOGEUSDT",
+                "baseAsset": "DOGE",
+                "quoteAsset": "USDT",
+                "marginAsset": "USDT",
+                "filters": [
+                    {"filterType": "PRICE_FILTER", "tickSize": "0.000010", "minPrice": "0.002", "maxPrice": "30"},
+                    {"filterType": "LOT_SIZE", "stepSize": "1", "minQty": "1", "maxQty": "50000000"},
+                    {"filterType": "MIN_NOTIONAL", "notional": "5"},
+                ],
+            }
+        ]
+    }
     path = tmp_path / "exchangeInfo.json"
     path.write_text(json.dumps(info))
     inst = resolve_spec("BINANCE", "DOGEUSDT", exchange_info=path).to_instrument()

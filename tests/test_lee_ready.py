@@ -133,10 +133,12 @@ def test_real_capture_agreement_with_the_venue_flag(capture):
             buys += item.aggressor_side == AggressorSide.BUYER
     n = strict.compared
     base = max(buys, n - buys) / n  # always guessing the majority side
-    print(f"\n{capture.name}: Lee-Ready agrees with Binance's flag on {strict.agreement:.2%} of {n} trades "
-          f"(newest mid regardless of stamp: {latest.agreement:.2%}; majority-side guess {base:.2%}); "
-          f"methods quote/tick/default {strict.counts[1:]}, tick share {strict.tick_share:.2%}, "
-          f"trades with no book stamped before them {strict.quote_after_trade}")
+    print(
+        f"\n{capture.name}: Lee-Ready agrees with Binance's flag on {strict.agreement:.2%} of {n} trades "
+        f"(newest mid regardless of stamp: {latest.agreement:.2%}; majority-side guess {base:.2%}); "
+        f"methods quote/tick/default {strict.counts[1:]}, tick share {strict.tick_share:.2%}, "
+        f"trades with no book stamped before them {strict.quote_after_trade}"
+    )
     assert n == len(capture.trades)
     assert strict.agreement > base + 0.2
     assert strict.agreement > 0.75

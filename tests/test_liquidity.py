@@ -159,8 +159,15 @@ def test_real_capture_liquidity(capture):
     for kind, item, _ in replay(capture):
         if kind == "book":
             liq.handle_book(item)
-            for name in ("spread_bps", "imbalance", "weighted_depth", "slippage_buy_bps", "slippage_sell_bps",
-                         "value", "kyle_lambda"):
+            for name in (
+                "spread_bps",
+                "imbalance",
+                "weighted_depth",
+                "slippage_buy_bps",
+                "slippage_sell_bps",
+                "value",
+                "kyle_lambda",
+            ):
                 assert math.isfinite(getattr(liq, name)), name
             assert 0.0 <= liq.imbalance <= 1.0 and 0.0 <= liq.value <= 1.0
             assert liq.slippage_buy_bps >= 0.0 and liq.slippage_sell_bps >= 0.0
@@ -169,8 +176,10 @@ def test_real_capture_liquidity(capture):
             if liq.kyle.initialized:
                 lambdas.append(liq.kyle_lambda)
     lam = np.array(lambdas)
-    print(f"\n{capture.name}: Kyle's λ median {np.median(lam):.3g} quote per unit of size, positive on "
-          f"{np.mean(lam > 0):.0%} of trades after warm-up; slippage capped at the visible depth on "
-          f"{liq.skips.counts.get('slippage size beyond the visible levels: slippage understated', 0)} books")
+    print(
+        f"\n{capture.name}: Kyle's λ median {np.median(lam):.3g} quote per unit of size, positive on "
+        f"{np.mean(lam > 0):.0%} of trades after warm-up; slippage capped at the visible depth on "
+        f"{liq.skips.counts.get('slippage size beyond the visible levels: slippage understated', 0)} books"
+    )
     assert liq.initialized
     assert np.mean(lam > 0) > 0.9  # buying pushes the price up

@@ -52,23 +52,26 @@ def run_live(capsys, *argv) -> tuple[int, str]:
     return code, captured.out + captured.err
 
 
-@pytest.mark.parametrize(("changes", "expected"), [
-    ({"venue": "BINANCEE"}, "`venue`"),
-    ({"instrument_id": "BTCUSDT-LINEAR.BYBIT"}, "not a BINANCE instrument"),
-    ({"trader_id": 7}, "`trader_id`"),
-    ({"reconciliation_lookback_mins": 0}, "`reconciliation_lookback_mins`"),
-    ({"endpoints": {"base_url_http": "https://fapi.binance.com", "base_url_ws": "wss://fstream.binance.com"}}, "127.0.0.1"),
-    ({"strategy": {"config_file": "strategy.yaml", "config": {"vpin": {"volume_per_hr": 1.0}}}}, "vpin.volume_per_hr"),
-    (
-        {"strategy": {"config_file": "strategy.yaml", "config": {"funding": {"feed": "funding_rates"}}}},
-        "strategy.config.funding.feed",
-    ),
-    ({"risk_engine": {"max_order_submit_rate": "10 per second"}}, "risk_engine.max_order_submit_rate"),
-    ({"risk_engine": {"max_order_submit_rate": "10/00:00:00"}}, "risk_engine.max_order_submit_rate"),
-    ({"risk_engine": {"max_notional_per_order": -5.0}}, "risk_engine.max_notional_per_order"),
-    ({"risk_engine": {"max_orders_per_sec": 5}}, "risk_engine.max_orders_per_sec"),
-    ({"strategy": {"config_file": "strategy.yaml", "config": {"risk": {"daily_loss_limit": -1.0}}}}, "risk.daily_loss_limit"),
-])
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"venue": "BINANCEE"}, "`venue`"),
+        ({"instrument_id": "BTCUSDT-LINEAR.BYBIT"}, "not a BINANCE instrument"),
+        ({"trader_id": 7}, "`trader_id`"),
+        ({"reconciliation_lookback_mins": 0}, "`reconciliation_lookback_mins`"),
+        ({"endpoints": {"base_url_http": "https://fapi.binance.com", "base_url_ws": "wss://fstream.binance.com"}}, "127.0.0.1"),
+        ({"strategy": {"config_file": "strategy.yaml", "config": {"vpin": {"volume_per_hr": 1.0}}}}, "vpin.volume_per_hr"),
+        (
+            {"strategy": {"config_file": "strategy.yaml", "config": {"funding": {"feed": "funding_rates"}}}},
+            "strategy.config.funding.feed",
+        ),
+        ({"risk_engine": {"max_order_submit_rate": "10 per second"}}, "risk_engine.max_order_submit_rate"),
+        ({"risk_engine": {"max_order_submit_rate": "10/00:00:00"}}, "risk_engine.max_order_submit_rate"),
+        ({"risk_engine": {"max_notional_per_order": -5.0}}, "risk_engine.max_notional_per_order"),
+        ({"risk_engine": {"max_orders_per_sec": 5}}, "risk_engine.max_orders_per_sec"),
+        ({"strategy": {"config_file": "strategy.yaml", "config": {"risk": {"daily_loss_limit": -1.0}}}}, "risk.daily_loss_limit"),
+    ],
+)
 def test_config_errors_stop_before_connecting(tmp_path, capsys, no_keys, never_connects, changes, expected):
     path = live_config(tmp_path, **changes)
     code, out = run_live(capsys, "--config", str(path))
@@ -188,10 +191,15 @@ def test_api_keys_never_reach_the_logs(tmp_path):
         "print(banner(s, k, False)); print(repr(k))\n"
         "node = build_node(s, k, False, loop=asyncio.new_event_loop()); node.dispose()\n"
     )
-    env = {**os.environ, "BINANCE_FUTURES_TESTNET_API_KEY": key, "BINANCE_FUTURES_TESTNET_API_SECRET": secret,
-           "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path,
-                          check=False)
+    env = {
+        **os.environ,
+        "BINANCE_FUTURES_TESTNET_API_KEY": key,
+        "BINANCE_FUTURES_TESTNET_API_SECRET": secret,
+        "PYTHONPATH": str(ROOT),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path, check=False
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     logs = "".join(p.read_text() for p in (tmp_path / "logs").iterdir())
     assert "BINANCE_FUTURES_TESTNET_API_KEY" in done.stdout and len(logs) > 1000  # it did log

@@ -90,14 +90,20 @@ def clean(request, shared_data, tmp_path_factory):
         run = run_node(live, _finished(venue), FULL_RUN_S)
         # The venue's view after the node stopped (its thread still serves).
         view = {
-            "finished": venue.finished.is_set(), "stats": dict(venue.stats), "shift_ms": venue.shift_ms,
-            "fills": list(venue.exchange.fills), "rejected": list(venue.exchange.rejected),
+            "finished": venue.finished.is_set(),
+            "stats": dict(venue.stats),
+            "shift_ms": venue.shift_ms,
+            "fills": list(venue.exchange.fills),
+            "rejected": list(venue.exchange.rejected),
             "open_orders": [o for o in venue.exchange.orders.values() if o.open],
-            "orders": list(venue.exchange.orders.values()), "position": venue.exchange.position,
-            "venue_ids": _venue_ids(venue), "client_ids": list(venue.client_ids),
+            "orders": list(venue.exchange.orders.values()),
+            "position": venue.exchange.position,
+            "venue_ids": _venue_ids(venue),
+            "client_ids": list(venue.client_ids),
             "trades": sum(e.kind == "trade" for e in venue.capture.events),
             "last_mark": next(e.data for e in reversed(venue.capture.events) if e.kind == "markPrice"),
-            "diffs": sum(e.kind == "depth" for e in venue.capture.events), "api": api,
+            "diffs": sum(e.kind == "depth" for e in venue.capture.events),
+            "api": api,
         }
     return tmp, run, view
 
@@ -163,7 +169,7 @@ def test_rejected_order_clears_the_latch_and_trading_carries_on(clean):
     status = {o[0]: o[2] for o in run.orders}
     assert status[rejected_id] == "REJECTED" and code == API[view["api"]]["reject_code"]
     ids = [o[0] for o in run.orders]
-    after = ids[ids.index(rejected_id) + 1:]
+    after = ids[ids.index(rejected_id) + 1 :]
     assert len(after) >= 2, "no order after the rejection: the latch stayed set"
     assert len(after) < 50, "orders sent in a loop after the rejection"
     assert any(status[i] == "FILLED" for i in after)
@@ -182,9 +188,14 @@ def faulty(request, shared_data, tmp_path_factory):
     settings = venue_settings(shared_data, api=api, speed=SPEED, faults={"drop_at_s": [200.0], "gap_at_s": [330.0]})
     with VenueThread(settings) as venue:
         run = run_node(live_settings(tmp, venue), _finished(venue), FULL_RUN_S)
-        view = {"finished": venue.finished.is_set(), "stats": dict(venue.stats), "position": venue.exchange.position,
-                "open_orders": [o for o in venue.exchange.orders.values() if o.open],
-                "orders": len(_venue_ids(venue)), "api": api}
+        view = {
+            "finished": venue.finished.is_set(),
+            "stats": dict(venue.stats),
+            "position": venue.exchange.position,
+            "open_orders": [o for o in venue.exchange.orders.values() if o.open],
+            "orders": len(_venue_ids(venue)),
+            "api": api,
+        }
     return run, view
 
 
@@ -218,10 +229,10 @@ def test_dropped_websocket_and_sequence_gap_resync_pause_and_resume(faulty):
     assert len(spans) == expect["stale_spans"], f"unexpected stale spans {spans}"
     for first, last in spans:
         # While the book is stale nothing is entered and no signal is evaluated (exits may run).
-        stale = run.decisions[first:last + 1]
+        stale = run.decisions[first : last + 1]
         assert not [d for d in stale if d[4] == ENTER or d[3] in SIGNAL_OUTCOMES], stale
     # After the last re-sync signals are evaluated again (not only holds for the book or warm-up).
-    after = run.decisions[spans[-1][1] + 1:]
+    after = run.decisions[spans[-1][1] + 1 :]
     assert len(after) > 1000
     assert {d[3] for d in after} & (SIGNAL_OUTCOMES - {"cold"})
     # No order was sent twice and nothing is left open.
@@ -298,8 +309,14 @@ def test_command_line_dry_run_stops_cleanly_on_ctrl_c(shared_data, tmp_path):
     try:
         config = write_live_config(tmp_path, VenueAddress(port))
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        node = subprocess.Popen([sys.executable, "-m", "scalp_nautilus.cli", "live", "--config", str(config)],
-                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        node = subprocess.Popen(
+            [sys.executable, "-m", "scalp_nautilus.cli", "live", "--config", str(config)],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         logs = tmp_path / "logs"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and "book synced" not in "".join(p.read_text() for p in logs.glob("*.log")):
@@ -330,8 +347,12 @@ def test_maker_entries_rest_as_gtx_at_the_replay_venue(shared_data, tmp_path):
     with VenueThread(settings) as venue:
         # Nautilus's submit-rate limit counts wall time: at 30x the capture's pace, 30x the default
         # 20/s keeps it at the rate it has on the exchange's clock (else reposts are denied in bursts).
-        live = live_settings(tmp_path, venue, {"orders": {"entry": "maker"}, "exits": {"take_profit_order": "maker"}},
-                             risk_engine={"max_order_submit_rate": f"{round(20 * speed)}/00:00:01"})
+        live = live_settings(
+            tmp_path,
+            venue,
+            {"orders": {"entry": "maker"}, "exits": {"take_profit_order": "maker"}},
+            risk_engine={"max_order_submit_rate": f"{round(20 * speed)}/00:00:01"},
+        )
         run = run_node(live, _finished(venue), CAPTURE_S / speed + 60)
         orders = list(venue.exchange.orders.values())
         fills, rejected = list(venue.exchange.fills), list(venue.exchange.rejected)

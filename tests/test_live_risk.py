@@ -61,16 +61,27 @@ def test_protective_stop_at_the_venue_refused_stop_and_session_report(shared_dat
                 resting = ex.conditional_by_client_id(stop.client_order_id.value)
                 if resting is not None and resting.open and ex.position:
                     side = 1 if position.is_long else -1
-                    seen.append((resting, "SELL" if side > 0 else "BUY", position.avg_px_open - side * k * plan.stop_distance,
-                                 abs(ex.position), position.quantity.as_double()))
+                    seen.append(
+                        (
+                            resting,
+                            "SELL" if side > 0 else "BUY",
+                            position.avg_px_open - side * k * plan.stop_distance,
+                            abs(ex.position),
+                            position.quantity.as_double(),
+                        )
+                    )
             return venue.finished.is_set() or bool(venue.errors)
 
-        live = live_settings(tmp_path, venue, {"exits": {"exchange_stop_k": k, "exchange_stop_trigger": "mark"}},
-                             heartbeat_s=2.0)
+        live = live_settings(tmp_path, venue, {"exits": {"exchange_stop_k": k, "exchange_stop_trigger": "mark"}}, heartbeat_s=2.0)
         run = run_node(live, until, FULL_RUN_S, session_report=True)
         conditionals = list(ex.conditionals.values())
-        view = {"finished": venue.finished.is_set(), "position": ex.position, "rejected": list(ex.rejected),
-                "client_ids": list(venue.client_ids), "open_orders": [o for o in ex.orders.values() if o.open]}
+        view = {
+            "finished": venue.finished.is_set(),
+            "position": ex.position,
+            "rejected": list(ex.rejected),
+            "client_ids": list(venue.client_ids),
+            "open_orders": [o for o in ex.orders.values() if o.open],
+        }
     assert view["finished"] and not venue.errors
     strategy = run.strategy
     trips = strategy.round_trips
@@ -124,8 +135,11 @@ def test_kill_switch_flattens_stays_halted_after_restart_until_cleared(shared_da
         second = run_node(live, lambda run: venue.progress_s >= progress + 30.0, 60.0)
         print(clear_halt(live))
         cleared = risk.read_halt(state)
-        third = run_node(live, lambda run: (bool(_entries(run)) and ex.position == 0.0 and run.strategy.round_trips)
-                         or venue.finished.is_set(), FULL_RUN_S)
+        third = run_node(
+            live,
+            lambda run: (bool(_entries(run)) and ex.position == 0.0 and run.strategy.round_trips) or venue.finished.is_set(),
+            FULL_RUN_S,
+        )
         client_ids = list(venue.client_ids)
     # The first node: tripped on the position notional, flattened at market, entered nothing.
     halt = first.strategy.risk.halt
@@ -166,8 +180,14 @@ def test_sigkill_drill_the_venue_stop_closes_the_position_and_a_restart_trades_o
     settings = venue_settings(shared_data, captures=captures, speed=SPEED, exchange={"position": 0.05, "entry_price": entry})
     strategy_cfg = {
         # The floor decides the stop distance (stop_k tiny), no take-profit or time stop: only stops close it.
-        "exits": {"exchange_stop_k": k, "exchange_stop_trigger": "last", "stop_k": 0.01, "min_stop_bps": floor_bps,
-                  "take_profit_k": 0.0, "time_stop_s": 0.0},
+        "exits": {
+            "exchange_stop_k": k,
+            "exchange_stop_trigger": "last",
+            "stop_k": 0.01,
+            "min_stop_bps": floor_bps,
+            "take_profit_k": 0.0,
+            "time_stop_s": 0.0,
+        },
         "state": {"max_age_s": 600.0, "save_every_s": 2.0},  # the second node restores the first one's state across the gap
     }
     with VenueThread(settings) as venue:
@@ -175,13 +195,19 @@ def test_sigkill_drill_the_venue_stop_closes_the_position_and_a_restart_trades_o
         config = write_live_config(tmp_path, venue, strategy_cfg)
         state = tmp_path / "state.json"
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        node = subprocess.Popen([sys.executable, "-m", "scalp_nautilus.cli", "live", "--config", str(config)],
-                                cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        node = subprocess.Popen(
+            [sys.executable, "-m", "scalp_nautilus.cli", "live", "--config", str(config)],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             deadline = time.monotonic() + 90
             # Killed once the stop rests and the state was saved, at 150 s of the capture (the indicators warm).
-            while time.monotonic() < deadline and not (any(c.open for c in ex.conditionals.values()) and state.exists()
-                                                       and venue.progress_s >= 150.0):
+            while time.monotonic() < deadline and not (
+                any(c.open for c in ex.conditionals.values()) and state.exists() and venue.progress_s >= 150.0
+            ):
                 time.sleep(0.05)
             node.send_signal(signal.SIGKILL)
             node.wait(10)
@@ -195,16 +221,33 @@ def test_sigkill_drill_the_venue_stop_closes_the_position_and_a_restart_trades_o
             time.sleep(0.05)
         closed_at = venue.progress_s
         # A stop an earlier session left behind (its cancel never reached the venue): stale on any restart.
-        stale = ex.new_conditional({"symbol": "BTCUSDT", "side": "SELL", "type": "STOP_MARKET", "algoType": "CONDITIONAL",
-                                    "quantity": "0.050", "triggerPrice": "60000.0", "reduceOnly": "true",
-                                    "workingType": "CONTRACT_PRICE", "clientAlgoId": "O-20240719-000000-REPLAY-000-99"},
-                                   venue.now_ms())
+        stale = ex.new_conditional(
+            {
+                "symbol": "BTCUSDT",
+                "side": "SELL",
+                "type": "STOP_MARKET",
+                "algoType": "CONDITIONAL",
+                "quantity": "0.050",
+                "triggerPrice": "60000.0",
+                "reduceOnly": "true",
+                "workingType": "CONTRACT_PRICE",
+                "clientAlgoId": "O-20240719-000000-REPLAY-000-99",
+            },
+            venue.now_ms(),
+        )
         state_saved = json.loads(state.read_text())
-        second = run_node(live_settings(tmp_path, venue, strategy_cfg, name="live2.yaml"),
-                          lambda run: venue.finished.is_set() or bool(venue.errors), FULL_RUN_S)
-        after = {"position": ex.position, "open": [o for o in ex.orders.values() if o.open],
-                 "open_algo": [c for c in ex.conditionals.values() if c.open], "client_ids": list(venue.client_ids),
-                 "fills": list(ex.fills)}
+        second = run_node(
+            live_settings(tmp_path, venue, strategy_cfg, name="live2.yaml"),
+            lambda run: venue.finished.is_set() or bool(venue.errors),
+            FULL_RUN_S,
+        )
+        after = {
+            "position": ex.position,
+            "open": [o for o in ex.orders.values() if o.open],
+            "open_algo": [c for c in ex.conditionals.values() if c.open],
+            "client_ids": list(venue.client_ids),
+            "fills": list(ex.fills),
+        }
     assert node.returncode == -signal.SIGKILL and held == 0.05 and 150.0 <= killed_at < 180.0
     # The one stop the dead node left: a reduce-only sell of the whole position at the hand-computed trigger.
     [stop] = conditionals

@@ -24,14 +24,32 @@ WINDOW = 100
 
 def test_layout_is_the_documented_order():
     assert LOB_FEATURE_NAMES == (
-        "bid_size_0", "bid_size_1", "bid_size_2", "bid_size_3", "bid_size_4",
-        "ask_size_0", "ask_size_1", "ask_size_2", "ask_size_3", "ask_size_4",
-        "imbalance_0", "imbalance_1", "imbalance_2", "imbalance_3", "imbalance_4",
-        "spread", "rsi", "ema_fast", "ema_slow", "atr", "bollinger_width",
+        "bid_size_0",
+        "bid_size_1",
+        "bid_size_2",
+        "bid_size_3",
+        "bid_size_4",
+        "ask_size_0",
+        "ask_size_1",
+        "ask_size_2",
+        "ask_size_3",
+        "ask_size_4",
+        "imbalance_0",
+        "imbalance_1",
+        "imbalance_2",
+        "imbalance_3",
+        "imbalance_4",
+        "spread",
+        "rsi",
+        "ema_fast",
+        "ema_slow",
+        "atr",
+        "bollinger_width",
     )
 
 
 # ---------------------------------------------------------------- numpy oracle
+
 
 def rolling_z(values: np.ndarray) -> np.ndarray:
     """z of each value against the last WINDOW values (itself included), sample std floored at 1e-12.
@@ -40,7 +58,7 @@ def rolling_z(values: np.ndarray) -> np.ndarray:
     """
     out = np.zeros(len(values))
     for i in range(len(values)):
-        w = values[max(0, i - WINDOW + 1): i + 1] - values[i]
+        w = values[max(0, i - WINDOW + 1) : i + 1] - values[i]
         std = w.std(ddof=1) if len(w) > 1 else 0.0
         out[i] = -w.mean() / max(std, 1e-12)
     return out
@@ -69,7 +87,7 @@ def atr(high, low, close, period=14):
     """Nautilus's ATR: simple average of true ranges, the first bar against its own close."""
     prev = np.concatenate([[close[0]], close[:-1]])
     tr = np.maximum(prev, high) - np.minimum(low, prev)
-    return np.array([tr[max(0, i - period + 1): i + 1].mean() for i in range(len(tr))])
+    return np.array([tr[max(0, i - period + 1) : i + 1].mean() for i in range(len(tr))])
 
 
 def bollinger_width(high, low, close, period=20, k=2.0):
@@ -77,7 +95,7 @@ def bollinger_width(high, low, close, period=20, k=2.0):
     tp = (high + low + close) / 3
     out = np.empty(len(tp))
     for i in range(len(tp)):
-        w = tp[max(0, i - period + 1): i + 1]
+        w = tp[max(0, i - period + 1) : i + 1]
         out[i] = 2 * k * w.std() / w.mean()
     return out
 
@@ -113,7 +131,7 @@ def oracle_vectors(snaps):
     bar_z = []
     for values, warm in zip(series, warm_from):
         z = np.full(len(values), np.nan)
-        z[warm - 1:] = rolling_z(values[warm - 1:])
+        z[warm - 1 :] = rolling_z(values[warm - 1 :])
         bar_z.append((values, z, warm))
 
     want = np.zeros((len(snaps), 21))
@@ -152,8 +170,13 @@ def test_values_against_numpy_on_real_capture(capture_snapshots):
 
     # the oracle's conventions are Nautilus's: its indicators fed the same bars agree
     h, lo, c = bars.T
-    nautilus = [RelativeStrengthIndex(14), ExponentialMovingAverage(12), ExponentialMovingAverage(26),
-                AverageTrueRange(14), BollingerBands(20, 2.0)]
+    nautilus = [
+        RelativeStrengthIndex(14),
+        ExponentialMovingAverage(12),
+        ExponentialMovingAverage(26),
+        AverageTrueRange(14),
+        BollingerBands(20, 2.0),
+    ]
     for i in range(len(bars)):
         nautilus[0].update_raw(c[i])
         nautilus[1].update_raw(c[i])
@@ -162,10 +185,12 @@ def test_values_against_numpy_on_real_capture(capture_snapshots):
         nautilus[4].update_raw(h[i], lo[i], c[i])
     bb = nautilus[4]
     assert [n.value for n in nautilus[:4]] + [(bb.upper - bb.lower) / bb.middle] == pytest.approx(
-        [rsi(c)[-1], ema(c, 12)[-1], ema(c, 26)[-1], atr(h, lo, c)[-1], bollinger_width(h, lo, c)[-1]], rel=1e-9)
+        [rsi(c)[-1], ema(c, 12)[-1], ema(c, 26)[-1], atr(h, lo, c)[-1], bollinger_width(h, lo, c)[-1]], rel=1e-9
+    )
 
 
 # ---------------------------------------------------------------- synthetic books
+
 
 def synthetic(seconds=200, per_second=5, seed=0):
     rng = np.random.default_rng(seed)
@@ -174,8 +199,14 @@ def synthetic(seconds=200, per_second=5, seed=0):
         mid += rng.choice([-0.05, 0.0, 0.05])
         ts = i * S // per_second
         yield BookSnapshot(
-            mid - 0.05 - 0.1 * np.arange(5), rng.uniform(0.1, 5, 5),
-            mid + 0.05 + 0.1 * np.arange(5), rng.uniform(0.1, 5, 5), 5, 5, ts, ts + 1_000_000,
+            mid - 0.05 - 0.1 * np.arange(5),
+            rng.uniform(0.1, 5, 5),
+            mid + 0.05 + 0.1 * np.arange(5),
+            rng.uniform(0.1, 5, 5),
+            5,
+            5,
+            ts,
+            ts + 1_000_000,
         )
 
 
@@ -200,14 +231,18 @@ def test_stale_book_gives_zeros():
     assert ind.value is not fresh and fresh.any()  # a fresh array per update: holders keep their copy
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda s: replace(s, n_bids=0),
-    lambda s: replace(s, ask_prices=s.bid_prices.copy()),  # crossed / locked
-    lambda s: replace(s, bid_sizes=np.array([1.0, np.nan, 1.0, 1.0, 1.0])),
-    lambda s: replace(s, ask_sizes=np.array([1.0, 1.0, -1.0, 1.0, 1.0])),
-    lambda s: replace(s, bid_prices=np.array([0.0, -0.1, -0.2, -0.3, -0.4]), ask_prices=np.array([0.1] * 5)),
-    lambda s: replace(s, bid_sizes=np.array([1.0, 1.0])),  # fewer than 5 levels
-], ids=["no_bids", "crossed", "nan_size", "negative_size", "zero_price", "short"])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda s: replace(s, n_bids=0),
+        lambda s: replace(s, ask_prices=s.bid_prices.copy()),  # crossed / locked
+        lambda s: replace(s, bid_sizes=np.array([1.0, np.nan, 1.0, 1.0, 1.0])),
+        lambda s: replace(s, ask_sizes=np.array([1.0, 1.0, -1.0, 1.0, 1.0])),
+        lambda s: replace(s, bid_prices=np.array([0.0, -0.1, -0.2, -0.3, -0.4]), ask_prices=np.array([0.1] * 5)),
+        lambda s: replace(s, bid_sizes=np.array([1.0, 1.0])),  # fewer than 5 levels
+    ],
+    ids=["no_bids", "crossed", "nan_size", "negative_size", "zero_price", "short"],
+)
 def test_bad_books_are_counted_and_skipped(mutate):
     ind, last = warmed()
     before = (ind.raw.copy(), ind.value.copy())

@@ -47,8 +47,11 @@ MS = 1_000_000
 def write_features(path, lob: np.ndarray, mid: np.ndarray, ts: np.ndarray | None = None, ofi=None):
     """A recording with only the columns training reads (the recorder writes many more)."""
     n = len(mid)
-    columns = {"ts_event": np.arange(n, dtype=np.int64) * 50 * MS if ts is None else ts, "mid": mid,
-               "ofi": np.zeros(n) if ofi is None else ofi}
+    columns = {
+        "ts_event": np.arange(n, dtype=np.int64) * 50 * MS if ts is None else ts,
+        "mid": mid,
+        "ofi": np.zeros(n) if ofi is None else ofi,
+    }
     columns.update({c: lob[:, i].astype(np.float64) for i, c in enumerate(LOB_COLUMNS)})
     pq.write_table(pa.table(columns), path)
     return path
@@ -123,8 +126,9 @@ def test_smoothed_labels_by_hand():
     assert label_classes(np.array([0.02, -0.02, 0.005, -0.005]), 0.01).tolist() == [2, 0, 1, 1]
     assert move_sign(np.array([1e-13, -1e-13, 2e-12, -0.5])).tolist() == [0, 0, 1, -1]
     r = np.diff(np.log(mid))
-    np.testing.assert_allclose(realised_vol(mid, 2)[:4], [math.hypot(r[0], r[1]), math.hypot(r[1], r[2]),
-                                                          math.hypot(r[2], r[3]), math.hypot(r[3], r[4])])
+    np.testing.assert_allclose(
+        realised_vol(mid, 2)[:4], [math.hypot(r[0], r[1]), math.hypot(r[1], r[2]), math.hypot(r[2], r[3]), math.hypot(r[3], r[4])]
+    )
     assert np.isnan(realised_vol(mid, 2)[4:]).all()
 
 
@@ -143,8 +147,13 @@ def test_scores_and_direction_calls_by_hand():
 
 def segment(name: str, n: int, start_ns: int) -> Segment:
     rng = np.random.default_rng(n)
-    return Segment(name, start_ns + np.arange(n, dtype=np.int64) * MS, 100 + np.cumsum(rng.normal(0, 0.01, n)),
-                   rng.normal(size=n), rng.normal(size=(n, 21)).astype(np.float32))
+    return Segment(
+        name,
+        start_ns + np.arange(n, dtype=np.int64) * MS,
+        100 + np.cumsum(rng.normal(0, 0.01, n)),
+        rng.normal(size=n),
+        rng.normal(size=(n, 21)).astype(np.float32),
+    )
 
 
 def test_split_by_time_and_no_window_crosses_a_boundary():
@@ -176,7 +185,7 @@ def test_read_features_drops_the_cold_prefix_and_refuses_bad_files(tmp_path):
     lob = np.random.default_rng(0).normal(size=(50, 21))
     lob[:7] = 0.0  # the LOB vector before it is warm
     mid = np.full(50, 100.0)
-    seg, = read_features([write_features(tmp_path / "ok.parquet", lob, mid)])
+    (seg,) = read_features([write_features(tmp_path / "ok.parquet", lob, mid)])
     assert len(seg) == 43 and seg.cold_rows == 7
     bad = mid.copy()
     bad[20] = np.nan
@@ -200,8 +209,9 @@ def test_read_features_drops_the_cold_prefix_and_refuses_bad_files(tmp_path):
 def test_model_file_round_trip(tmp_path):
     torch.manual_seed(3)
     net = LOBNet(Architecture(channels=8, hidden=16)).eval()
-    save_model(tmp_path / "m.pt", net, {"seq_len": 12, "horizon": 4, "alpha": 3e-5, "majority_class": 2,
-                                        "scores": {"anything": [1, 2]}})
+    save_model(
+        tmp_path / "m.pt", net, {"seq_len": 12, "horizon": 4, "alpha": 3e-5, "majority_class": 2, "scores": {"anything": [1, 2]}}
+    )
     loaded = load_model(tmp_path / "m.pt", seq_len=12)
     assert (loaded.seq_len, loaded.horizon, loaded.alpha) == (12, 4, 3e-5)
     assert loaded.metadata["layout"] == list(LOB_FEATURE_NAMES) and loaded.metadata["scores"] == {"anything": [1, 2]}
@@ -394,12 +404,13 @@ def test_learning_check_known_function_and_shuffled_labels(tmp_path):
     sampling error 0.016 on ~890 samples), so it must stay below 0.42 (5 standard errors)."""
     for shuffle in (False, True):
         x, mid = simulated(6000, seed=1, shuffle=shuffle)
-        meta = train([write_features(tmp_path / f"sim{shuffle}.parquet", x, mid)], tmp_path / f"sim{shuffle}.pt",
-                     SIM_SETTINGS)
+        meta = train([write_features(tmp_path / f"sim{shuffle}.parquet", x, mid)], tmp_path / f"sim{shuffle}.pt", SIM_SETTINGS)
         test = meta["scores"]["test"]
-        print(f"\nshuffled={shuffle}: held-out accuracy {test['model']['accuracy']:.3f}, macro-F1 "
-              f"{test['model']['macro_f1']:.3f} on {test['samples']} samples (best epoch "
-              f"{meta['training']['best_epoch']}); majority {test['majority']['accuracy']:.3f}")
+        print(
+            f"\nshuffled={shuffle}: held-out accuracy {test['model']['accuracy']:.3f}, macro-F1 "
+            f"{test['model']['macro_f1']:.3f} on {test['samples']} samples (best epoch "
+            f"{meta['training']['best_epoch']}); majority {test['majority']['accuracy']:.3f}"
+        )
         if shuffle:
             assert 0.25 < test["model"]["accuracy"] < 0.42 and test["model"]["macro_f1"] < 0.42
         else:
@@ -426,12 +437,28 @@ def test_train_and_evaluate_commands(tmp_path, capsys):
     x2, mid2 = simulated(800, seed=4)
     later = write_features(tmp_path / "later.parquet", x2, mid2, ts=10**12 + np.arange(800, dtype=np.int64) * 50 * MS)
     out = tmp_path / "models" / "sim.pt"
-    rc = main(["train", "--features", str(train_file), "--out", str(out), "--seq-len", "8", "--horizon", "1",
-               "--alpha", str(SIM_ALPHA), "--epochs", "2", "--batch-size", "128"])
+    rc = main(
+        [
+            "train",
+            "--features",
+            str(train_file),
+            "--out",
+            str(out),
+            "--seq-len",
+            "8",
+            "--horizon",
+            "1",
+            "--alpha",
+            str(SIM_ALPHA),
+            "--epochs",
+            "2",
+            "--batch-size",
+            "128",
+        ]
+    )
     text = capsys.readouterr().out
     assert rc == 0 and out.is_file()
-    for part in ("held-out test span", "validation span", "baseline: majority", "baseline: sign of OFI", "macro-F1",
-                 "confusion"):
+    for part in ("held-out test span", "validation span", "baseline: majority", "baseline: sign of OFI", "macro-F1", "confusion"):
         assert part in text
     rc = main(["evaluate", "--model", str(out), "--features", str(later), "--json", str(tmp_path / "ev.json")])
     text = capsys.readouterr().out

@@ -101,8 +101,30 @@ def test_evaluate_reports_both_kinds_with_the_realised_part(tmp_path, capsys):
     later = write_features(tmp_path / "later.parquet", x2, mid2, ts=10**12 + np.arange(900, dtype=np.int64) * 50 * MS)
     for labels in ("forward", "smoothed"):
         out = tmp_path / f"{labels}.pt"
-        assert main(["train", "--features", str(train_file), "--out", str(out), "--seq-len", "8", "--horizon", "3",
-                     "--alpha", str(SIM_ALPHA), "--epochs", "1", "--batch-size", "128", "--labels", labels]) == 0
+        assert (
+            main(
+                [
+                    "train",
+                    "--features",
+                    str(train_file),
+                    "--out",
+                    str(out),
+                    "--seq-len",
+                    "8",
+                    "--horizon",
+                    "3",
+                    "--alpha",
+                    str(SIM_ALPHA),
+                    "--epochs",
+                    "1",
+                    "--batch-size",
+                    "128",
+                    "--labels",
+                    labels,
+                ]
+            )
+            == 0
+        )
         assert load_model(out).metadata["labels"]["kind"] == labels
         capsys.readouterr()
         assert main(["evaluate", "--model", str(out), "--features", str(later), "--json", str(tmp_path / "e.json")]) == 0

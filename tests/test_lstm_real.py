@@ -40,8 +40,7 @@ SETTINGS = TrainSettings(epochs=4, patience=2)
 @pytest.fixture(scope="module")
 def recordings(capture_paths, tmp_path_factory):
     folder = tmp_path_factory.mktemp("features")
-    return {name: record(load(name, tuple(capture_paths(name))), folder / f"{name}.parquet")
-            for name in (*TRAIN, LATEST)}
+    return {name: record(load(name, tuple(capture_paths(name))), folder / f"{name}.parquet") for name in (*TRAIN, LATEST)}
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +68,7 @@ def test_train_on_earlier_captures_evaluate_on_the_latest(recordings, trained):
         assert piece["samples"] == max(piece["rows"] - need, 0)
     assert spans["validation"]["pieces"][0]["file"] == spans["test"]["pieces"][-1]["file"] == str(recordings[TRAIN[-1]])
 
-    latest, = read_features([recordings[LATEST]])
+    (latest,) = read_features([recordings[LATEST]])
     assert pieces[-1]["last_ts"] < latest.ts[0]  # the evaluation data comes after everything trained on
     report = evaluate(path, [recordings[LATEST]])
     assert report["samples"] == warm_rows(recordings[LATEST]) - need
@@ -82,9 +81,11 @@ def test_train_on_earlier_captures_evaluate_on_the_latest(recordings, trained):
     assert {"torch", "numpy", "nautilus_trader", "python"} <= set(stored["versions"])
 
     t = meta["training"]
-    print(f"\ntrained on {' + '.join(TRAIN)}: {t['parameters']} parameters, best epoch {t['best_epoch']} of "
-          f"{len(t['history'])}; spans " + "; ".join(f"{n} {spans[n]['first']} -> {spans[n]['last']} "
-                                                      f"({spans[n]['samples']} samples)" for n in SPLITS))
+    print(
+        f"\ntrained on {' + '.join(TRAIN)}: {t['parameters']} parameters, best epoch {t['best_epoch']} of "
+        f"{len(t['history'])}; spans "
+        + "; ".join(f"{n} {spans[n]['first']} -> {spans[n]['last']} ({spans[n]['samples']} samples)" for n in SPLITS)
+    )
     print(format_report("validation span (early stopping)", meta["scores"]["validation"]))
     print(format_report(f"held-out test span (end of {TRAIN[-1]})", meta["scores"]["test"]))
     print(format_report(f"evaluation on the later capture {LATEST}", report))
@@ -97,7 +98,7 @@ def test_model_in_the_pipeline_matches_the_batch_evaluation(recordings, trained,
     lstm = LSTMPredictor(model_path=str(path), accuracy_window=10**6, min_accuracy=0.0)  # the guard only counts
     recorded = record(load(LATEST, tuple(capture_paths(LATEST))), tmp_path / "with_model.parquet", lstm)
     frame = pd.read_parquet(recorded)
-    segment, = read_features([recorded])
+    (segment,) = read_features([recorded])
     model = load_model(path)
     samples = build_samples([segment], model.seq_len, model.horizon, model.alpha)
     out = predict_samples(model.net, samples)
@@ -110,6 +111,8 @@ def test_model_in_the_pipeline_matches_the_batch_evaluation(recordings, trained,
     calls = direction_calls(out[:, :3].argmax(axis=1), samples.moves)
     assert lstm.scored_calls == calls["scored"]
     assert lstm.accuracy == pytest.approx(calls["hit_rate"], abs=1e-12)
-    print(f"\nlive guard on {LATEST}: {lstm.scored_calls} scored direction calls, accuracy {lstm.accuracy:.3f}; "
-          f"over windows of {calls['window']} calls from {calls['rolling_min']:.3f} to {calls['rolling_max']:.3f} "
-          f"(the default guard switches the model off below 0.52)")
+    print(
+        f"\nlive guard on {LATEST}: {lstm.scored_calls} scored direction calls, accuracy {lstm.accuracy:.3f}; "
+        f"over windows of {calls['window']} calls from {calls['rolling_min']:.3f} to {calls['rolling_max']:.3f} "
+        f"(the default guard switches the model off below 0.52)"
+    )

@@ -122,7 +122,7 @@ def test_zscore_against_numpy_window():
             zs.append(ofi.z)
     values = np.array(values)
     for i in range(len(values)):
-        w = values[max(0, i - 49): i + 1]
+        w = values[max(0, i - 49) : i + 1]
         std = w.std(ddof=1) if len(w) > 1 else 0.0
         assert zs[i] == pytest.approx((values[i] - w.mean()) / max(std, 1e-9), abs=1e-9)
     assert ofi.initialized
@@ -163,8 +163,10 @@ def test_real_capture_ofi_explains_mid_changes(capture):
         interval = seconds * 1_000_000_000
         r2, slope, null99, n = interval_regression(ts.astype(np.int64), flow5, mid, interval)
         r2_best = interval_regression(ts.astype(np.int64), flow1, mid, interval)[0]
-        report.append(f"{seconds:>2d}s: R² {r2:.1%} (best level only {r2_best:.1%}) over {n} intervals "
-                      f"(shuffled OFI 99th pct {null99:.1%}), slope {slope:.3g} per unit of size")
+        report.append(
+            f"{seconds:>2d}s: R² {r2:.1%} (best level only {r2_best:.1%}) over {n} intervals "
+            f"(shuffled OFI 99th pct {null99:.1%}), slope {slope:.3g} per unit of size"
+        )
         assert slope > 0
         assert r2 > max(2 * null99, 0.1)  # well above what a shuffled OFI explains
     print(f"\n{capture.name} OFI (K=5) -> Δmid: " + "; ".join(report))

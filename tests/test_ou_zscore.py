@@ -153,8 +153,7 @@ def test_bad_input_and_settings():
     assert dirty.bars.invalid == 160
     assert (dirty.mu, dirty.z, dirty.value) == (clean.mu, clean.z, clean.value)
     assert all(math.isfinite(v) for v in (dirty.theta, dirty.mu, dirty.sigma, dirty.z, dirty.value))
-    for kwargs in ({"min_points": 3}, {"window": 40, "min_points": 50}, {"refit_every": 0},
-                   {"z_threshold": 0.0}, {"decay": 1.5}):
+    for kwargs in ({"min_points": 3}, {"window": 40, "min_points": 50}, {"refit_every": 0}, {"z_threshold": 0.0}, {"decay": 1.5}):
         with pytest.raises(ValueError):
             OUZScore(**kwargs)
 

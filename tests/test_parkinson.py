@@ -36,7 +36,7 @@ def gbm_bars(sigma, bars, steps, seed, observed_every=None):
         spread = np.sqrt((ends - begins) ** 2 - 2 * v * np.log(rng.random((bars, steps))))
         low = ((begins + ends - spread) / 2).min(axis=1)
     else:
-        seen = np.column_stack([start, path[:, observed_every - 1:: observed_every]])
+        seen = np.column_stack([start, path[:, observed_every - 1 :: observed_every]])
         high, low = seen.max(axis=1), seen.min(axis=1)
     return np.exp(high), np.exp(low), np.exp(path[:, -1])
 
@@ -106,7 +106,7 @@ def test_event_time_mids_against_numpy_bars():
     bars = numpy_mid_bars(times, mids)
     assert ind.bars.closed == len(bars) and ind.bars.carried > 0
     h, lo, c = bars[-N:, 0], bars[-N:, 1], bars[-N:, 2]
-    returns = np.diff(np.log(bars[-N - 1:, 2]))
+    returns = np.diff(np.log(bars[-N - 1 :, 2]))
     assert ind.parkinson == pytest.approx(math.sqrt(np.sum(np.log(h / lo) ** 2) / (4 * N * math.log(2))), rel=1e-12)
     assert ind.realized == pytest.approx(math.sqrt(np.mean(returns**2)), rel=1e-12)
     assert c[-1] == mids[times // S < times[-1] // S][-1]
@@ -152,15 +152,20 @@ def test_warmup_constant_prices_and_bad_bars():
     for _ in range(N + 1):
         assert not ind.initialized
         ind.update_raw(100.0, 100.0, 100.0)
-        for bad in ((math.nan, 100.0, 100.0), (100.0, 0.0, 100.0), (99.0, 101.0, 100.0),
-                    (100.0, -1.0, 50.0), (math.inf, 100.0, 100.0), (101.0, 99.0, 102.0)):
+        for bad in (
+            (math.nan, 100.0, 100.0),
+            (100.0, 0.0, 100.0),
+            (99.0, 101.0, 100.0),
+            (100.0, -1.0, 50.0),
+            (math.inf, 100.0, 100.0),
+            (101.0, 99.0, 102.0),
+        ):
             ind.update_raw(*bad)
     assert ind.initialized
     assert (ind.parkinson, ind.realized, ind.value) == (0.0, 0.0, 0.0)
     assert ind.bars.invalid == 6 * (N + 1)
     assert ind.stop_price(100.0, OrderSide.BUY) == 100.0
-    for kwargs in ({"window": 1}, {"weight_parkinson": 0.0, "weight_realized": 0.0},
-                   {"weight_parkinson": -1.0}, {"stop_k": 0.0}):
+    for kwargs in ({"window": 1}, {"weight_parkinson": 0.0, "weight_realized": 0.0}, {"weight_parkinson": -1.0}, {"stop_k": 0.0}):
         with pytest.raises(ValueError):
             ParkinsonVolatility(**kwargs)
 

@@ -28,7 +28,7 @@ def test_rolling_quantiles_against_numpy():
     for i, v in enumerate(values):
         q.add(v)
         assert q.ready == (i + 1 >= 10)
-        held = values[max(0, i - 49):i + 1]
+        held = values[max(0, i - 49) : i + 1]
         np.testing.assert_array_equal(q.history(), held)
         np.testing.assert_allclose(q.quantiles(), np.quantile(held, [0.1, 0.5, 0.9]), rtol=0, atol=0)
     with pytest.raises(ValueError, match="increasing"):
@@ -40,8 +40,14 @@ def test_rolling_quantiles_against_numpy():
 def test_vpin_quantile_bounds_are_numpy_quantiles_of_its_own_history():
     rng = np.random.default_rng(3)
     levels, history, minimum = (0.5, 0.75, 0.95), 40, 10
-    vpin = VPIN(window_volume=100.0, n_buckets=10, threshold_mode="quantile", threshold_quantiles=levels,
-                quantile_history=history, quantile_min=minimum)
+    vpin = VPIN(
+        window_volume=100.0,
+        n_buckets=10,
+        threshold_mode="quantile",
+        threshold_quantiles=levels,
+        quantile_history=history,
+        quantile_min=minimum,
+    )
     fixed = VPIN(window_volume=100.0, n_buckets=10)
     seen = []  # VPIN after each trade that completed a bucket, once initialized (independent bookkeeping)
     regimes = []
@@ -66,8 +72,14 @@ def test_vpin_quantile_bounds_are_numpy_quantiles_of_its_own_history():
     share = np.bincount(regimes[500:], minlength=4) / len(regimes[500:])
     assert (share > 0.02).all() and 0.01 < share[3] < 0.15
     # warm state round trip (the history is part of it)
-    copy = VPIN(window_volume=100.0, n_buckets=10, threshold_mode="quantile", threshold_quantiles=levels,
-                quantile_history=history, quantile_min=minimum)
+    copy = VPIN(
+        window_volume=100.0,
+        n_buckets=10,
+        threshold_mode="quantile",
+        threshold_quantiles=levels,
+        quantile_history=history,
+        quantile_min=minimum,
+    )
     copy.restore(vpin.state())
     for _ in range(200):
         size, side = float(rng.exponential(3.0)), int(rng.choice([-1, 1]))
@@ -79,8 +91,9 @@ def test_vpin_quantile_bounds_are_numpy_quantiles_of_its_own_history():
 
 def test_regime_quantile_bounds_sampled_once_a_second():
     rng = np.random.default_rng(9)
-    regime = MicrostructureRegime(threshold_mode="quantile", quantiles=(0.2, 0.8), quantile_history=30,
-                                  quantile_min=5, quantile_sample_ns=S)
+    regime = MicrostructureRegime(
+        threshold_mode="quantile", quantiles=(0.2, 0.8), quantile_history=30, quantile_min=5, quantile_sample_ns=S
+    )
     samples = {"spread": [], "depth": [], "activity": []}
     next_sample, t = 0, 0
     for _ in range(4000):
@@ -111,16 +124,21 @@ def test_regime_quantile_bounds_sampled_once_a_second():
 
 
 def _config(**changes) -> dict:
-    raw = {"instrument_id": "BTCUSDT-PERP.BINANCE", "vpin": {"volume_per_hour": 10_000.0},
-           "orders": {"base_size": 0.01}}
+    raw = {"instrument_id": "BTCUSDT-PERP.BINANCE", "vpin": {"volume_per_hour": 10_000.0}, "orders": {"base_size": 0.01}}
     for key, value in changes.items():
         raw[key] = {**raw.get(key, {}), **value}
     return raw
 
 
 def test_config_keys_decode_and_are_checked():
-    cfg = decode(_config(vpin={"threshold_mode": "quantile", "threshold_quantiles": [0.4, 0.7, 0.9]},
-                         regime={"threshold_mode": "quantile", "quantiles": [0.1, 0.9]}), ScalpStrategyConfig, "s.yaml")
+    cfg = decode(
+        _config(
+            vpin={"threshold_mode": "quantile", "threshold_quantiles": [0.4, 0.7, 0.9]},
+            regime={"threshold_mode": "quantile", "quantiles": [0.1, 0.9]},
+        ),
+        ScalpStrategyConfig,
+        "s.yaml",
+    )
     pipeline = build_pipeline(cfg)
     assert pipeline.vpin.threshold_mode == "quantile" and pipeline.vpin.history.levels == (0.4, 0.7, 0.9)
     assert pipeline.regime.threshold_mode == "quantile" and pipeline.regime.spread_history.levels == (0.1, 0.9)
@@ -140,8 +158,13 @@ def test_quantile_gates_bind_on_a_real_capture(capture):
     volume = capture.volume_per_second() * 3600
     counts = {}
     for mode in ("fixed", "quantile"):
-        cfg = decode(_config(vpin={"volume_per_hour": volume, "window_minutes": 1.0, "threshold_mode": mode},
-                             regime={"threshold_mode": mode}), ScalpStrategyConfig, "test")
+        cfg = decode(
+            _config(
+                vpin={"volume_per_hour": volume, "window_minutes": 1.0, "threshold_mode": mode}, regime={"threshold_mode": mode}
+            ),
+            ScalpStrategyConfig,
+            "test",
+        )
         pipeline = build_pipeline(cfg)
         regimes, multipliers = [], []
         for kind, item, _ in replay(capture):
@@ -154,8 +177,10 @@ def test_quantile_gates_bind_on_a_real_capture(capture):
                 pipeline.on_trade_tick(item)
         counts[mode] = (np.bincount(regimes, minlength=4) / len(regimes), len(set(np.round(multipliers, 6))))
     fixed, quantile = counts["fixed"], counts["quantile"]
-    print(f"\n{capture.name}: VPIN regime shares fixed {np.round(fixed[0], 3)}, quantile {np.round(quantile[0], 3)}; "
-          f"distinct regime multipliers fixed {fixed[1]}, quantile {quantile[1]}")
+    print(
+        f"\n{capture.name}: VPIN regime shares fixed {np.round(fixed[0], 3)}, quantile {np.round(quantile[0], 3)}; "
+        f"distinct regime multipliers fixed {fixed[1]}, quantile {quantile[1]}"
+    )
     assert fixed[0][VPINRegime.LOW] < 0.05
     assert quantile[0][VPINRegime.LOW] > 0.2 and quantile[0][VPINRegime.EXTREME] > 0.0
     assert fixed[1] == 1 and quantile[1] >= 3

@@ -66,8 +66,12 @@ def sliced(capture: Capture, seconds: float) -> Capture:
 
 
 def venue_settings(paths, **changes) -> ReplayVenueSettings:
-    base = {"captures": [str(p) for p in paths], "port": 0, "rebase_time": False,
-            "start": {"streams": ["depth", "trade", "markPrice", "bookTicker"], "timeout_s": 60.0}}
+    base = {
+        "captures": [str(p) for p in paths],
+        "port": 0,
+        "rebase_time": False,
+        "start": {"streams": ["depth", "trade", "markPrice", "bookTicker"], "timeout_s": 60.0},
+    }
     return msgspec.convert({**base, **changes}, ReplayVenueSettings)
 
 
@@ -139,8 +143,16 @@ def ticker_check(paths, imp) -> dict[int, bool]:
             continue
         book.apply_delta(e)
         if e.flags & F_LAST and e.sequence in ticker:
-            top = (book.best_bid_price().as_decimal(), book.best_bid_size().as_decimal(),
-                   book.best_ask_price().as_decimal(), book.best_ask_size().as_decimal()) if book.best_bid_price() else None
+            top = (
+                (
+                    book.best_bid_price().as_decimal(),
+                    book.best_bid_size().as_decimal(),
+                    book.best_ask_price().as_decimal(),
+                    book.best_ask_size().as_decimal(),
+                )
+                if book.best_bid_price()
+                else None
+            )
             out[e.sequence] = top == ticker[e.sequence]
     return out
 
@@ -208,8 +220,10 @@ def test_record_and_reimport_equals_source(source, tmp_path):
     # The exchange's own oracle: book top == bookTicker wherever the source's is, id for id.
     src_ok = {u: ok for u, ok in ticker_check(paths, BinanceCaptureImporter(paths)).items() if u > snap_id}
     rec_ok = ticker_check(files, BinanceCaptureImporter(files))
-    print(f"\nrecording's snapshot {snap_id}; bookTicker agreement after it: source {sum(src_ok.values())}/{len(src_ok)}, "
-          f"recording {sum(rec_ok.values())}/{len(rec_ok)}")
+    print(
+        f"\nrecording's snapshot {snap_id}; bookTicker agreement after it: source {sum(src_ok.values())}/{len(src_ok)}, "
+        f"recording {sum(rec_ok.values())}/{len(rec_ok)}"
+    )
     assert len(rec_ok) > 1_000 and rec_ok == src_ok
 
 
@@ -361,9 +375,26 @@ def _start_recorder_process(tmp_path: Path, venue) -> tuple[subprocess.Popen, Pa
     config = tmp_path / "record.yaml"
     config.write_text(yaml.safe_dump(settings))
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "scalp_nautilus.cli", "record", "--config", str(config),
-                             "--out-dir", str(tmp_path / "out"), "--catalog", str(tmp_path / "catalog"), "--import-every", "1h"],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "scalp_nautilus.cli",
+            "record",
+            "--config",
+            str(config),
+            "--out-dir",
+            str(tmp_path / "out"),
+            "--catalog",
+            str(tmp_path / "catalog"),
+            "--import-every",
+            "1h",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     return proc, folder(tmp_path / "out")
 
 
@@ -444,8 +475,14 @@ def test_coin_m_record_and_reimport(capture_paths, tmp_path):
     settings = venue_settings(paths, speed=4.0, start={"streams": ["depth", "trade", "bookTicker"], "timeout_s": 60.0})
     with VenueThread(settings, capture) as venue:
         rec_settings = record_settings(tmp_path, venue)
-        rec_settings = msgspec.structs.replace(rec_settings, venues=[msgspec.structs.replace(
-            rec_settings.venues[0], venue="binance-coinm", symbols=["BTCUSD_PERP"], depth_path="/fapi/v1/depth")])
+        rec_settings = msgspec.structs.replace(
+            rec_settings,
+            venues=[
+                msgspec.structs.replace(
+                    rec_settings.venues[0], venue="binance-coinm", symbols=["BTCUSD_PERP"], depth_path="/fapi/v1/depth"
+                )
+            ],
+        )
         recorder = run_recorder(rec_settings, venue, timeout_s=60)
     assert (recorder.sessions[0].gaps, recorder.sessions[0].reconnects) == (0, 0)
     files = capture_files(tmp_path / "binance-coinm" / "BTCUSD_PERP")
@@ -472,8 +509,7 @@ def test_import_every_imports_closed_files_as_it_goes(source, tmp_path, caplog):
     # Exchange times moved to now (whole seconds): the local clock can look behind the exchange,
     # and consecutive imports must still not overlap in the catalog.
     with VenueThread(venue_settings(paths, speed=1.0, rebase_time=True), sliced(capture, 12.0)) as venue:
-        settings = record_settings(tmp_path / "out", venue, rotate_s=2.0,
-                                   **{"import": {"catalog": str(catalog), "every_s": 3.0}})
+        settings = record_settings(tmp_path / "out", venue, rotate_s=2.0, **{"import": {"catalog": str(catalog), "every_s": 3.0}})
         recorder = run_recorder(settings, venue, timeout_s=60)
     assert recorder.imports >= 2 and recorder.import_failures == 0
     files = capture_files(folder(tmp_path / "out"))
@@ -549,12 +585,23 @@ def test_reconnect_backs_off(tmp_path, caplog):
 
     caplog.set_level("WARNING")
     port = free_port()  # free, and nothing is started on it: connections are refused
-    settings = msgspec.convert({
-        "out_dir": str(tmp_path), "stop_after_s": 2.0,
-        "venues": [{"venue": "binance-usdm", "symbols": [SYMBOL], "base_url_http": f"http://127.0.0.1:{port}",
-                    "base_url_ws": f"ws://127.0.0.1:{port}"}],
-        "reconnect": {"initial_s": 0.1, "max_s": 0.4}, "disk": {"warn_free_gb": 0.0, "min_free_gb": 0.0},
-    }, RecordSettings)
+    settings = msgspec.convert(
+        {
+            "out_dir": str(tmp_path),
+            "stop_after_s": 2.0,
+            "venues": [
+                {
+                    "venue": "binance-usdm",
+                    "symbols": [SYMBOL],
+                    "base_url_http": f"http://127.0.0.1:{port}",
+                    "base_url_ws": f"ws://127.0.0.1:{port}",
+                }
+            ],
+            "reconnect": {"initial_s": 0.1, "max_s": 0.4},
+            "disk": {"warn_free_gb": 0.0, "min_free_gb": 0.0},
+        },
+        RecordSettings,
+    )
     recorder = Recorder(settings)
     asyncio.run(recorder.run())
     waits = [float(m.group(1)) for r in caplog.records if (m := re.search(r"reconnecting in ([\d.]+) s", r.message))]

@@ -40,20 +40,53 @@ F_LAST = int(RecordFlag.F_LAST)
 
 # Bybit's documented publicTrade and tickers payloads, with values chosen here (the oracle).
 TRADES = {
-    5: {"topic": f"publicTrade.{SYMBOL}", "type": "snapshot", "ts": 1733011201200, "data": [
-        {"T": 1733011201199, "s": SYMBOL, "S": "Buy", "v": "1200", "p": "1.9533", "L": "PlusTick", "i": "a-1", "BT": False},
-        {"T": 1733011201199, "s": SYMBOL, "S": "Sell", "v": "35", "p": "1.9531", "L": "MinusTick", "i": "a-2", "BT": False}]},
-    30: {"topic": f"publicTrade.{SYMBOL}", "type": "snapshot", "ts": 1733011203700, "data": [
-        {"T": 1733011203698, "s": SYMBOL, "S": "Sell", "v": "500", "p": "1.9529", "L": "MinusTick", "i": "a-3", "BT": False}]},
+    5: {
+        "topic": f"publicTrade.{SYMBOL}",
+        "type": "snapshot",
+        "ts": 1733011201200,
+        "data": [
+            {"T": 1733011201199, "s": SYMBOL, "S": "Buy", "v": "1200", "p": "1.9533", "L": "PlusTick", "i": "a-1", "BT": False},
+            {"T": 1733011201199, "s": SYMBOL, "S": "Sell", "v": "35", "p": "1.9531", "L": "MinusTick", "i": "a-2", "BT": False},
+        ],
+    },
+    30: {
+        "topic": f"publicTrade.{SYMBOL}",
+        "type": "snapshot",
+        "ts": 1733011203700,
+        "data": [
+            {"T": 1733011203698, "s": SYMBOL, "S": "Sell", "v": "500", "p": "1.9529", "L": "MinusTick", "i": "a-3", "BT": False}
+        ],
+    },
 }
 TICKERS = {
-    2: {"topic": f"tickers.{SYMBOL}", "type": "snapshot", "cs": 1, "ts": 1733011200900, "data": {
-        "symbol": SYMBOL, "markPrice": "1.9532", "indexPrice": "1.9530", "fundingRate": "0.0001",
-        "nextFundingTime": "1733040000000", "lastPrice": "1.9531"}},
-    20: {"topic": f"tickers.{SYMBOL}", "type": "delta", "cs": 2, "ts": 1733011202700, "data": {
-        "symbol": SYMBOL, "markPrice": "1.9534"}},
-    40: {"topic": f"tickers.{SYMBOL}", "type": "delta", "cs": 3, "ts": 1733011204700, "data": {
-        "symbol": SYMBOL, "fundingRate": "0.000125"}},
+    2: {
+        "topic": f"tickers.{SYMBOL}",
+        "type": "snapshot",
+        "cs": 1,
+        "ts": 1733011200900,
+        "data": {
+            "symbol": SYMBOL,
+            "markPrice": "1.9532",
+            "indexPrice": "1.9530",
+            "fundingRate": "0.0001",
+            "nextFundingTime": "1733040000000",
+            "lastPrice": "1.9531",
+        },
+    },
+    20: {
+        "topic": f"tickers.{SYMBOL}",
+        "type": "delta",
+        "cs": 2,
+        "ts": 1733011202700,
+        "data": {"symbol": SYMBOL, "markPrice": "1.9534"},
+    },
+    40: {
+        "topic": f"tickers.{SYMBOL}",
+        "type": "delta",
+        "cs": 3,
+        "ts": 1733011204700,
+        "data": {"symbol": SYMBOL, "fundingRate": "0.000125"},
+    },
 }
 
 
@@ -125,8 +158,9 @@ class BybitServer:
             if req["op"] == "ping":
                 await ws.send_str('{"success":true,"ret_msg":"pong","conn_id":"t","op":"ping"}')
                 continue
-            await ws.send_str(msgspec.json.encode({"success": True, "ret_msg": "", "conn_id": "t", "op": req["op"],
-                                                   "req_id": ""}).decode())
+            await ws.send_str(
+                msgspec.json.encode({"success": True, "ret_msg": "", "conn_id": "t", "op": req["op"], "req_id": ""}).decode()
+            )
             if BOOK in req["args"]:
                 if req["op"] == "subscribe":
                     self.subscribes += 1
@@ -145,19 +179,34 @@ class BybitServer:
             return
         last = self.msgs[self.pos]
         bids, asks = self.book
-        body = {"topic": BOOK, "type": "snapshot", "ts": last["ts"], "cts": last["cts"], "data": {
-            "s": SYMBOL, "u": last["data"]["u"], "seq": last["data"]["seq"],
-            "b": [[str(p), str(q)] for p, q in sorted(bids.items(), reverse=True)[:500]],
-            "a": [[str(p), str(q)] for p, q in sorted(asks.items())[:500]]}}
+        body = {
+            "topic": BOOK,
+            "type": "snapshot",
+            "ts": last["ts"],
+            "cts": last["cts"],
+            "data": {
+                "s": SYMBOL,
+                "u": last["data"]["u"],
+                "seq": last["data"]["seq"],
+                "b": [[str(p), str(q)] for p, q in sorted(bids.items(), reverse=True)[:500]],
+                "a": [[str(p), str(q)] for p, q in sorted(asks.items())[:500]],
+            },
+        }
         await ws.send_str(msgspec.json.encode(body).decode())
 
     async def _run(self) -> None:
         for i in range(1, len(self.msgs)):
             await asyncio.sleep(self.pace_s)
             self.pos = i
-            self.book = dict_book([{"type": "snapshot", "data": {"b": list(map(list, self.book[0].items())),
-                                                                 "a": list(map(list, self.book[1].items())), "u": 0}},
-                                   self.msgs[i]])[self.msgs[i]["data"]["u"]]
+            self.book = dict_book(
+                [
+                    {
+                        "type": "snapshot",
+                        "data": {"b": list(map(list, self.book[0].items())), "a": list(map(list, self.book[1].items())), "u": 0},
+                    },
+                    self.msgs[i],
+                ]
+            )[self.msgs[i]["data"]["u"]]
             ws = self.ws
             if ws is None or ws.closed:
                 continue
@@ -174,11 +223,17 @@ class BybitServer:
 
 
 def record(tmp_path: Path, server: BybitServer) -> tuple[Recorder, list[Path]]:
-    recorder = record_until_done(server.start, lambda url: {
-        "out_dir": str(tmp_path), "heartbeat_s": 1.0,
-        "venues": [{"venue": "bybit-linear", "symbols": [SYMBOL], "base_url_ws": url}],
-        "reconnect": {"initial_s": 0.1, "max_s": 0.5},
-    }, lambda: server.done, server.stop)
+    recorder = record_until_done(
+        server.start,
+        lambda url: {
+            "out_dir": str(tmp_path),
+            "heartbeat_s": 1.0,
+            "venues": [{"venue": "bybit-linear", "symbols": [SYMBOL], "base_url_ws": url}],
+            "reconnect": {"initial_s": 0.1, "max_s": 0.5},
+        },
+        lambda: server.done,
+        server.stop,
+    )
     return recorder, capture_files(tmp_path / "bybit-linear" / SYMBOL)
 
 
@@ -229,12 +284,16 @@ def test_bybit_record_and_reimport(messages, tmp_path):
     trades = [
         (t.trade_id.value, str(t.price), str(t.size), t.aggressor_side, t.ts_event) for t in other if isinstance(t, TradeTick)
     ]
-    assert trades == [("a-1", "1.9533", "1200", AggressorSide.BUYER, 1733011201199_000_000),
-                      ("a-2", "1.9531", "35", AggressorSide.SELLER, 1733011201199_000_000),
-                      ("a-3", "1.9529", "500", AggressorSide.SELLER, 1733011203698_000_000)]
+    assert trades == [
+        ("a-1", "1.9533", "1200", AggressorSide.BUYER, 1733011201199_000_000),
+        ("a-2", "1.9531", "35", AggressorSide.SELLER, 1733011201199_000_000),
+        ("a-3", "1.9529", "500", AggressorSide.SELLER, 1733011203698_000_000),
+    ]
     funding = [(str(f.rate), f.ts_event, f.next_funding_ns) for f in other if isinstance(f, FundingRateUpdate)]
-    assert funding == [("0.0001", 1733011200900_000_000, 1733040000000_000_000),
-                       ("0.000125", 1733011204700_000_000, 1733040000000_000_000)]
+    assert funding == [
+        ("0.0001", 1733011200900_000_000, 1733040000000_000_000),
+        ("0.000125", 1733011204700_000_000, 1733040000000_000_000),
+    ]
     marks = [(str(m.value), m.ts_event) for m in other if isinstance(m, MarkPriceUpdate)]
     assert marks == [("1.95320000", 1733011200900_000_000), ("1.95340000", 1733011202700_000_000)]
     ts = [e.ts_init for e in other]
@@ -268,8 +327,11 @@ def test_bybit_withheld_delta_is_a_gap_with_a_fresh_snapshot(messages, tmp_path)
     for u, book in later.items():
         assert book == oracle_top(oracle[u]), u
     # The gap's CLEAR (no stale book between the gap and the snapshot) is the one CLEAR outside a snapshot.
-    clears = [o for o in BybitCaptureImporter(files).events()
-              if isinstance(o, OrderBookDelta) and o.action == BookAction.CLEAR and not o.flags & RecordFlag.F_SNAPSHOT]
+    clears = [
+        o
+        for o in BybitCaptureImporter(files).events()
+        if isinstance(o, OrderBookDelta) and o.action == BookAction.CLEAR and not o.flags & RecordFlag.F_SNAPSHOT
+    ]
     assert [c.sequence for c in clears] == [20254895]
 
 

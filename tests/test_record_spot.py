@@ -75,9 +75,11 @@ class SpotServer:
         if self.depth_requests == 1:
             return web.Response(body=self.snapshot, content_type="application/json")
         bids, asks = self.book
-        body = {"lastUpdateId": self.last_u,
-                "bids": [[str(p), q] for p, q in sorted(bids.items(), reverse=True)],
-                "asks": [[str(p), q] for p, q in sorted(asks.items())]}
+        body = {
+            "lastUpdateId": self.last_u,
+            "bids": [[str(p), q] for p, q in sorted(bids.items(), reverse=True)],
+            "asks": [[str(p), q] for p, q in sorted(asks.items())],
+        }
         return web.json_response(body)
 
     async def _ws(self, request):
@@ -118,11 +120,23 @@ def record(tmp_path: Path, server: SpotServer) -> tuple[Recorder, Path]:
     async def cleanup() -> None:  # the server's runner exists only once it has started
         await server._runner.cleanup()
 
-    recorder = record_until_done(server.start, lambda host: {
-        "out_dir": str(tmp_path),
-        "venues": [{"venue": "binance-spot", "symbols": [SYMBOL], "base_url_http": f"http://{host}",
-                    "base_url_ws": f"ws://{host}", "streams": ["depth@100ms", "trade", "bookTicker"]}],
-    }, lambda: server.done, cleanup)
+    recorder = record_until_done(
+        server.start,
+        lambda host: {
+            "out_dir": str(tmp_path),
+            "venues": [
+                {
+                    "venue": "binance-spot",
+                    "symbols": [SYMBOL],
+                    "base_url_http": f"http://{host}",
+                    "base_url_ws": f"ws://{host}",
+                    "streams": ["depth@100ms", "trade", "bookTicker"],
+                }
+            ],
+        },
+        lambda: server.done,
+        cleanup,
+    )
     (file,) = capture_files(tmp_path / "binance-spot" / SYMBOL)
     return recorder, file
 
@@ -193,8 +207,17 @@ def imported(paths) -> tuple[list, object]:
     for e in imp.events():
         if isinstance(e, OrderBookDelta):
             snap = bool(e.flags & RecordFlag.F_SNAPSHOT)
-            out.append((int(e.action), int(e.order.side), str(e.order.price), str(e.order.size), e.flags, e.sequence,
-                        None if snap else e.ts_event))
+            out.append(
+                (
+                    int(e.action),
+                    int(e.order.side),
+                    str(e.order.price),
+                    str(e.order.size),
+                    e.flags,
+                    e.sequence,
+                    None if snap else e.ts_event,
+                )
+            )
     return out, imp.stats
 
 

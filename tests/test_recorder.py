@@ -22,10 +22,29 @@ def test_rows_round_trip_through_parquet(tmp_path):
             rows.append(row)
     frame = pd.read_parquet(tmp_path / "f.parquet")
     assert list(frame.columns) == list(FeatureSnapshot._fields) == SCHEMA.names
-    for name in ("ts_event", "mid", "ofi", "ofi_z", "vpin", "vpin_regime", "cvd", "cvd_divergence", "hurst",
-                 "ou_z", "ou_active", "parkinson_vol", "realized_vol", "blend_vol", "spread_bps",
-                 "depth_imbalance", "resilience", "kyle_lambda", "regime_multiplier", "funding_z",
-                 *(f"lob_{i}" for i in range(21))):
+    for name in (
+        "ts_event",
+        "mid",
+        "ofi",
+        "ofi_z",
+        "vpin",
+        "vpin_regime",
+        "cvd",
+        "cvd_divergence",
+        "hurst",
+        "ou_z",
+        "ou_active",
+        "parkinson_vol",
+        "realized_vol",
+        "blend_vol",
+        "spread_bps",
+        "depth_imbalance",
+        "resilience",
+        "kyle_lambda",
+        "regime_multiplier",
+        "funding_z",
+        *(f"lob_{i}" for i in range(21)),
+    ):
         assert name in frame.columns
     assert frame.shape[0] == len(rows) == rec.rows
     assert [tuple(r) for r in frame.itertuples(index=False)] == [tuple(r) for r in rows]

@@ -64,8 +64,9 @@ def test_limit_orders_by_time_in_force(ex):
 def test_post_only_checked_again_when_matched(ex):
     """A GTX order accepted on arrival is matched later (latency, or the replay moving on before the
     venue's task runs): if the book now crosses it, it expires unfilled instead of taking."""
-    o = ex.new_order({"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTX", "quantity": "0.010",
-                      "price": "29999.9"}, 1)  # joins the best bid: accepted
+    o = ex.new_order(
+        {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTX", "quantity": "0.010", "price": "29999.9"}, 1
+    )  # joins the best bid: accepted
     asks = [["30000.0", "0"], ["29999.9", "0.100"]]
     ex.book.apply_diff({"U": 10, "u": 11, "pu": 9, "T": 1_001, "b": [["29999.9", "0"]], "a": asks})
     assert ex.book.best_ask() == 29999.9 and ex.book.update_id == 11
@@ -102,8 +103,13 @@ def test_cancel_and_refusals(ex):
             ex.cancel(rest, 4) if params is None else order(ex, **params)
         codes[name] = binance_error(refused.value)[0]
     assert codes == {
-        "cancel twice": -2011, "reduce-only when flat": -2022, "notional under 100": -4164, "off the size step": -1111,
-        "off the tick": -4014, "over the margin": -2019, "duplicate client id": -4116,
+        "cancel twice": -2011,
+        "reduce-only when flat": -2022,
+        "notional under 100": -4164,
+        "off the size step": -1111,
+        "off the tick": -4014,
+        "over the margin": -2019,
+        "duplicate client id": -4116,
     }
 
 
@@ -168,10 +174,18 @@ def test_stop_market_triggers_on_the_last_price_and_closes_at_market(ex):
 def test_mark_price_trigger_and_take_profit_direction(ex):
     order(ex, side="SELL", type="MARKET", quantity="0.100")  # short 0.1 @ 29999.9
     ex.mark, ex.last_price = 30000.0, 30000.0
-    stop = conditional(ex, side="BUY", type="STOP_MARKET", quantity="0.100", triggerPrice="30010.0",
-                       reduceOnly="true", workingType="MARK_PRICE")
-    take = conditional(ex, side="BUY", type="TAKE_PROFIT_MARKET", quantity="0.100", triggerPrice="29990.0",
-                       reduceOnly="true", workingType="MARK_PRICE")
+    stop = conditional(
+        ex, side="BUY", type="STOP_MARKET", quantity="0.100", triggerPrice="30010.0", reduceOnly="true", workingType="MARK_PRICE"
+    )
+    take = conditional(
+        ex,
+        side="BUY",
+        type="TAKE_PROFIT_MARKET",
+        quantity="0.100",
+        triggerPrice="29990.0",
+        reduceOnly="true",
+        workingType="MARK_PRICE",
+    )
     ex.last_price = 30020.0  # a trade through the stop: not its reference
     assert ex.trigger(2) == []
     ex.mark = 29990.0  # the mark reaches the take-profit (a buy below)

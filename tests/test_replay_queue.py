@@ -23,8 +23,9 @@ def resting_buy(model: str, power: float = 3.0):
     book.apply_snapshot({"lastUpdateId": 10, "T": 1_000, "bids": BIDS, "asks": ASKS})
     settings = ExchangeSettings(maker_fee=MAKER, queue_model=model, queue_power=power)
     ex = Exchange(resolve_spec("BINANCE", "BTCUSDT"), settings, book)
-    o = ex.new_order({"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTX", "quantity": "0.100",
-                      "price": "29999.9"}, 1)
+    o = ex.new_order(
+        {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTX", "quantity": "0.100", "price": "29999.9"}, 1
+    )
     assert ex.match(o, 1) == [] and o.status == "NEW" and o.order_id in ex.resting  # post-only accepted, resting
     return ex, o
 

@@ -36,8 +36,12 @@ def timeline(seconds: int, seed: int = 1) -> pd.DataFrame:
 
 def report(currency: str, trips: list[RoundTrip], funding: list[FundingPayment], seconds: int) -> StrategyReport:
     return StrategyReport(
-        instrument_id=str(INSTRUMENT.id), currency=currency, outcomes={"taken": len(trips)}, round_trips=trips,
-        funding=funding, timeline=timeline(seconds),
+        instrument_id=str(INSTRUMENT.id),
+        currency=currency,
+        outcomes={"taken": len(trips)},
+        round_trips=trips,
+        funding=funding,
+        timeline=timeline(seconds),
     )
 
 
@@ -45,16 +49,32 @@ def outcome(tmp_path, rep: StrategyReport, seconds: int) -> SimpleNamespace:
     result = SimpleNamespace(backtest_start=T0, backtest_end=T0 + seconds * S, iterations=1000, total_orders=2)
     empty = pd.DataFrame()
     return SimpleNamespace(
-        result=result, instrument=INSTRUMENT, reports_dir=tmp_path, fills=empty, positions=empty, account=empty,
-        wall_seconds=1.0, starting_balance=10_000.0, data_span=(T0, T0 + seconds * S), strategies=[rep],
+        result=result,
+        instrument=INSTRUMENT,
+        reports_dir=tmp_path,
+        fills=empty,
+        positions=empty,
+        account=empty,
+        wall_seconds=1.0,
+        starting_balance=10_000.0,
+        data_span=(T0, T0 + seconds * S),
+        strategies=[rep],
     )
 
 
 def test_prices_and_quantities_are_written_at_the_instruments_precision(tmp_path):
     # Float arithmetic on ticks: 42186.7 and 0.3 as Nautilus's averages and sums hand them over.
     trip = RoundTrip(
-        T0, T0 + 60 * S, 1, 0.1 + 0.2, 42186.6 + 0.1, 42190.0 + 0.1 + 0.2, 1.234 + 0.000000001, 0.5 + 0.1 + 0.2,
-        "momentum", "stop",
+        T0,
+        T0 + 60 * S,
+        1,
+        0.1 + 0.2,
+        42186.6 + 0.1,
+        42190.0 + 0.1 + 0.2,
+        1.234 + 0.000000001,
+        0.5 + 0.1 + 0.2,
+        "momentum",
+        "stop",
     )
     payment = FundingPayment(T0 + 30 * S, 0.0001, 42188.15 + 0.1 + 0.2, 0.1 + 0.2, -(0.1 + 0.2) * 0.0001, "USDT")
     rep = report("USDT", [trip], [payment], 120)

@@ -25,24 +25,31 @@ def test_overrides_against_numpy(tmp_path):
     rng = np.random.default_rng(2)
     cold = np.where(np.arange(n) < 50, "vpin,regime", np.where(np.arange(n) < 3000, "vpin", ""))
     columns = {
-        "traded_volume": np.cumsum(rng.exponential(0.05, n)), "vpin": rng.uniform(0.2, 0.8, n),
-        "spread_bps": rng.choice([0.1, 0.2, 0.5], n), "depth_notional": rng.lognormal(14, 0.3, n),
-        "activity_rate": rng.uniform(5, 50, n), "cold": cold, "mid": np.full(n, 2500.0),
+        "traded_volume": np.cumsum(rng.exponential(0.05, n)),
+        "vpin": rng.uniform(0.2, 0.8, n),
+        "spread_bps": rng.choice([0.1, 0.2, 0.5], n),
+        "depth_notional": rng.lognormal(14, 0.3, n),
+        "activity_rate": rng.uniform(5, 50, n),
+        "cold": cold,
+        "mid": np.full(n, 2500.0),
     }
     path = features_file(tmp_path / "f.parquet", n, step_ms=100.0, **columns)
     overrides, _ = calibrate([path], CalibrationSettings(notional=5000.0))
     hours = (n - 1) * 0.1 / 3600
-    assert overrides["vpin"]["volume_per_hour"] == pytest.approx((columns["traded_volume"][-1]
-                                                                 - columns["traded_volume"][0]) / hours, rel=1e-3)
-    np.testing.assert_allclose(overrides["vpin"]["thresholds"], np.quantile(columns["vpin"][3000:], [0.5, 0.75, 0.95]),
-                               rtol=5e-3)
+    assert overrides["vpin"]["volume_per_hour"] == pytest.approx(
+        (columns["traded_volume"][-1] - columns["traded_volume"][0]) / hours, rel=1e-3
+    )
+    np.testing.assert_allclose(overrides["vpin"]["thresholds"], np.quantile(columns["vpin"][3000:], [0.5, 0.75, 0.95]), rtol=5e-3)
     r = overrides["regime"]
-    np.testing.assert_allclose([r["spread_tight_bps"], r["spread_wide_bps"]],
-                               np.quantile(columns["spread_bps"][50:], [0.2, 0.8]), rtol=5e-3)
-    np.testing.assert_allclose([r["depth_thin"], r["depth_thick"]],
-                               np.quantile(columns["depth_notional"][50:], [0.2, 0.8]), rtol=5e-3)
-    np.testing.assert_allclose([r["activity_quiet"], r["activity_active"]],
-                               np.quantile(columns["activity_rate"][50:], [0.2, 0.8]), rtol=5e-3)
+    np.testing.assert_allclose(
+        [r["spread_tight_bps"], r["spread_wide_bps"]], np.quantile(columns["spread_bps"][50:], [0.2, 0.8]), rtol=5e-3
+    )
+    np.testing.assert_allclose(
+        [r["depth_thin"], r["depth_thick"]], np.quantile(columns["depth_notional"][50:], [0.2, 0.8]), rtol=5e-3
+    )
+    np.testing.assert_allclose(
+        [r["activity_quiet"], r["activity_active"]], np.quantile(columns["activity_rate"][50:], [0.2, 0.8]), rtol=5e-3
+    )
     assert overrides["orders"]["base_size"] == 2.0  # 5000 / 2500
     assert overrides["vpin"]["threshold_mode"] == r["threshold_mode"] == "quantile"
     inverse, _ = calibrate([path], CalibrationSettings(notional=5000.0, contract_value=100.0))
@@ -61,12 +68,10 @@ def test_bad_input(tmp_path):
     short = features_file(tmp_path / "short.parquet", 300, traded_volume=np.arange(300.0))  # 30 s
     with pytest.raises(InsufficientData, match="not enough data"):
         calibrate([short])
-    cold = features_file(tmp_path / "cold.parquet", 3000, traded_volume=np.arange(3000.0),
-                         cold=np.full(3000, "vpin,regime"))
+    cold = features_file(tmp_path / "cold.parquet", 3000, traded_volume=np.arange(3000.0), cold=np.full(3000, "vpin,regime"))
     with pytest.raises(InsufficientData, match="rows with a warm regime"):
         calibrate([cold])
-    vpin_cold = features_file(tmp_path / "vpin_cold.parquet", 3000, traded_volume=np.arange(3000.0),
-                              cold=np.full(3000, "vpin"))
+    vpin_cold = features_file(tmp_path / "vpin_cold.parquet", 3000, traded_volume=np.arange(3000.0), cold=np.full(3000, "vpin"))
     overrides, lines = calibrate([vpin_cold])
     assert "thresholds" not in overrides["vpin"] and overrides["vpin"]["volume_per_hour"] > 0
     assert any("VPIN was warm on 0 rows" in line for line in lines)
@@ -75,8 +80,7 @@ def test_bad_input(tmp_path):
     pq.write_table(table, tmp_path / "old.parquet")
     with pytest.raises(ValueError, match=r"old.parquet: lack columns \['traded_volume'\]"):
         calibrate([tmp_path / "old.parquet"])
-    assert main(["research", "calibrate", "--features", str(tmp_path / "old.parquet"), "--out",
-                 str(tmp_path / "x.yaml")]) == 1
+    assert main(["research", "calibrate", "--features", str(tmp_path / "old.parquet"), "--out", str(tmp_path / "x.yaml")]) == 1
     assert not (tmp_path / "x.yaml").exists()
     with pytest.raises(ValueError, match="notional"):
         CalibrationSettings(notional=0.0)
@@ -92,8 +96,7 @@ def test_calibrated_strategy_leaves_cold_and_trades_on_a_real_capture(capture_pa
     volume, the longest) and takes trades."""
     catalog = tmp_path / "cat"
     assert main(["data", "import-binance", *map(str, capture_paths("usdm_2023_04")), "--catalog", str(catalog)]) == 0
-    common = {"catalog": str(catalog), "instrument_id": "BTCUSDT-PERP.BINANCE", "venue.name": "BINANCE",
-              "plots": False}
+    common = {"catalog": str(catalog), "instrument_id": "BTCUSDT-PERP.BINANCE", "venue.name": "BINANCE", "plots": False}
     overrides: dict = {"vpin": {"volume_per_hour": 15_000.0}, "orders": {"base_size": 0.05}}
     runs = []
     for step in range(3):
@@ -111,10 +114,12 @@ def test_calibrated_strategy_leaves_cold_and_trades_on_a_real_capture(capture_pa
     for step, (rows, decisions, used) in enumerate(runs):
         warm = rows.loc[rows.warm, "ts_event"]
         warm_at = (warm.iloc[0] - rows.ts_event.iloc[0]) / 1e9 if len(warm) else float("nan")
-        print(f"\nrun {step} with {used}: warm after {warm_at:.0f} s of "
-              f"{(rows.ts_event.iloc[-1] - rows.ts_event.iloc[0]) / 1e9:.0f}; decisions "
-              f"{decisions[decisions > 0].to_dict()}; VPIN regimes once warm "
-              f"{rows.loc[rows.warm, 'vpin_regime'].value_counts().sort_index().to_dict()}")
+        print(
+            f"\nrun {step} with {used}: warm after {warm_at:.0f} s of "
+            f"{(rows.ts_event.iloc[-1] - rows.ts_event.iloc[0]) / 1e9:.0f}; decisions "
+            f"{decisions[decisions > 0].to_dict()}; VPIN regimes once warm "
+            f"{rows.loc[rows.warm, 'vpin_regime'].value_counts().sort_index().to_dict()}"
+        )
     rough, _, final = runs[0], runs[1], runs[2]
     assert not rough[0].warm.any() and rough[1]["taken"] == 0  # the rough guess: cold throughout
     rows, decisions, used = final

@@ -43,7 +43,7 @@ def test_variance_ratio_closed_forms():
         for i in range(1, len(r)):
             r[i] = phi * r[i - 1] + e[i]
         q = 10
-        expected = 1 + 2 * sum((1 - k / q) * phi ** k for k in range(1, q))
+        expected = 1 + 2 * sum((1 - k / q) * phi**k for k in range(1, q))
         assert variance_ratio(100 * np.exp(np.cumsum(np.r_[0.0, r])), q) == pytest.approx(expected, rel=0.05)
     assert math.isnan(variance_ratio(np.full(100, 5.0), 10))
 
@@ -91,8 +91,7 @@ def test_lee_ready_ou_and_funding_claims_by_hand(tmp_path):
     t = np.arange(n) * 0.1
     z = 3 * np.sin(2 * np.pi * t / 100)
     funding = np.zeros(n)
-    venue = features_file(tmp_path / "v.parquet", n, trade_side=side, ou_z=z, ou_active=np.ones(n, bool),
-                          funding_z=funding)
+    venue = features_file(tmp_path / "v.parquet", n, trade_side=side, ou_z=z, ou_active=np.ones(n, bool), funding_z=funding)
     lr = features_file(tmp_path / "lr.parquet", n, trade_side=lr_side)
     claims = {c.id: c for c in claims_table(load_features([venue]), load_features([lr]), n_boot=50)}
     assert claims["lee_ready_agreement"].value == pytest.approx(0.9) and claims["lee_ready_agreement"].n == n
@@ -124,9 +123,9 @@ def test_simulator_regimes_show_up_in_hurst_and_variance_ratio(simulated):
     # oracle: the variance ratio of the mid inside each known regime (120 s windows wholly inside one)
     vr = {"mean_reverting": [], "trend": []}
     for i in range(0, len(g.ts) - 121, 30):
-        kinds = set(truth[i:i + 121])
+        kinds = set(truth[i : i + 121])
         if len(kinds) == 1:
-            vr["mean_reverting" if kinds == {"mean_reverting"} else "trend"].append(variance_ratio(g.mid[i:i + 121], 10))
+            vr["mean_reverting" if kinds == {"mean_reverting"} else "trend"].append(variance_ratio(g.mid[i : i + 121], 10))
     assert np.mean(vr["mean_reverting"]) < 1.0 < np.mean(vr["trend"])
     # the recorded Hurst exponent sees the regimes: lower in the mean-reverting one
     hurst = data["hurst"].to_numpy()[g.row]
@@ -135,9 +134,11 @@ def test_simulator_regimes_show_up_in_hurst_and_variance_ratio(simulated):
     assert hurst[warm & mr].mean() < hurst[warm & ~mr].mean() - 0.1
     claims = {c.id: c for c in claims_table(data, n_boot=200)}
     high = claims["hurst_high_vr"]
-    print(f"\nVR by true regime: mean-reverting {np.mean(vr['mean_reverting']):.2f} ({len(vr['mean_reverting'])}), "
-          f"trend {np.mean(vr['trend']):.2f} ({len(vr['trend'])}); " + "; ".join(
-              f"{c.id} {c.value:.3f} [{c.lo:.3f}, {c.hi:.3f}] n={c.n} {c.verdict}" for c in claims.values()))
+    print(
+        f"\nVR by true regime: mean-reverting {np.mean(vr['mean_reverting']):.2f} ({len(vr['mean_reverting'])}), "
+        f"trend {np.mean(vr['trend']):.2f} ({len(vr['trend'])}); "
+        + "; ".join(f"{c.id} {c.value:.3f} [{c.lo:.3f}, {c.hi:.3f}] n={c.n} {c.verdict}" for c in claims.values())
+    )
     assert high.verdict == HOLDS and high.lo > 1.0
     # R/S over 128 one-second returns rarely reads below 0.4 (its small-sample bias): the low band
     # has too few windows in this hour to judge, and the claim says so instead of guessing

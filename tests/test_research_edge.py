@@ -40,9 +40,15 @@ def features_file(path, n: int, step_ms: float = 100.0, seed: int = 0, cold_rows
     mid = 100.0 * np.exp(np.cumsum(steps) * 1e-4)
     defaults = dict(zip(FeatureSnapshot._fields, [0] * len(FeatureSnapshot._fields)))
     data = {name: np.full(n, defaults[name]) for name in FeatureSnapshot._fields}
-    data.update(ts_event=(np.arange(n) * step_ms * 1e6).astype(np.int64), mid=mid, book_valid=np.ones(n, bool),
-                ofi_z=ofi_z, warm=np.arange(n) >= cold_rows,
-                cold=np.where(np.arange(n) < cold_rows, "vpin,ofi,cvd", ""), depth_imbalance=np.full(n, 0.5))
+    data.update(
+        ts_event=(np.arange(n) * step_ms * 1e6).astype(np.int64),
+        mid=mid,
+        book_valid=np.ones(n, bool),
+        ofi_z=ofi_z,
+        warm=np.arange(n) >= cold_rows,
+        cold=np.where(np.arange(n) < cold_rows, "vpin,ofi,cvd", ""),
+        depth_imbalance=np.full(n, 0.5),
+    )
     data.update(columns)
     table = pa.table({f.name: pa.array(data[f.name], type=f.type) for f in SCHEMA if f.name in data}, schema=SCHEMA)
     pq.write_table(table, path)
@@ -105,6 +111,7 @@ def test_block_bootstrap_reproducible_and_covers_a_known_correlation():
     x = rng.standard_normal(n)
     y = rho * x + math.sqrt(1 - rho * rho) * rng.standard_normal(n)
     blocks = np.arange(n) // 100  # 30 blocks
+
     def stat(i):
         return spearman(x[i], y[i])
 

@@ -18,7 +18,7 @@ def exact_z(values: np.ndarray, window: int, min_std: float) -> np.ndarray:
     exact = [Fraction(float(v)) for v in values]
     out = np.empty(len(values))
     for i in range(len(values)):
-        w = exact[max(0, i - window + 1): i + 1]
+        w = exact[max(0, i - window + 1) : i + 1]
         mean = sum(w) / len(w)
         var = sum((v - mean) ** 2 for v in w) / (len(w) - 1) if len(w) > 1 else Fraction(0)
         out[i] = float(exact[i] - mean) / max(math.sqrt(var), min_std)

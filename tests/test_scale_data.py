@@ -126,8 +126,13 @@ def test_backtest_across_a_hole_between_two_spans_of_one_catalog(tmp_path):
     simulate_to_catalog(cat, SimulationParams(minutes=6, seed=1))
     simulate_to_catalog(cat, SimulationParams(start="2024-01-01T23:45:00Z", minutes=6, seed=2))
     config = write_config(
-        tmp_path, strategy={"vpin.window_minutes": 1.0, "hurst.window": 64}, catalog=str(cat),
-        reports_dir=str(tmp_path / "rep"), plots=False, start="2024-01-01T23:30:00Z", end="2024-01-01T23:51:00Z",
+        tmp_path,
+        strategy={"vpin.window_minutes": 1.0, "hurst.window": 64},
+        catalog=str(cat),
+        reports_dir=str(tmp_path / "rep"),
+        plots=False,
+        start="2024-01-01T23:30:00Z",
+        end="2024-01-01T23:51:00Z",
     )
     run_backtest(load_backtest_settings(config, None, {"record_features": str(tmp_path / "f.parquet")}))
     rows = pd.read_parquet(tmp_path / "f.parquet")

@@ -121,8 +121,13 @@ def test_toxic_bursts_are_one_sided_and_active(hour):
     burst_seconds = sum(b - a for a, b in sim.burst_log) / _S
     calm_seconds = (t[-1] - t[0]) / _S - burst_seconds
     # order imbalance |buy - sell| / total per burst, and volume per second, against calm periods
-    imb_burst = np.mean([abs(signed[(t >= a) & (t < b)].sum()) / np.abs(signed[(t >= a) & (t < b)]).sum()
-                         for a, b in sim.burst_log if ((t >= a) & (t < b)).sum() > 5])
+    imb_burst = np.mean(
+        [
+            abs(signed[(t >= a) & (t < b)].sum()) / np.abs(signed[(t >= a) & (t < b)]).sum()
+            for a, b in sim.burst_log
+            if ((t >= a) & (t < b)).sum() > 5
+        ]
+    )
     assert imb_burst > 0.5
     assert np.abs(signed[inside]).sum() / burst_seconds > 3 * np.abs(signed[~inside]).sum() / calm_seconds
 

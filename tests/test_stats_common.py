@@ -28,8 +28,16 @@ def books(n=1_500, seed=0):
     for i in range(n):
         mid += 0.1 * rng.choice([-1, 0, 0, 1])
         ts = i * S // 4
-        yield BookSnapshot(mid - 0.05 - 0.1 * np.arange(5), rng.uniform(0, 3, 5),
-                           mid + 0.05 + 0.1 * np.arange(5), rng.uniform(0, 3, 5), 5, 5, ts, ts)
+        yield BookSnapshot(
+            mid - 0.05 - 0.1 * np.arange(5),
+            rng.uniform(0, 3, 5),
+            mid + 0.05 + 0.1 * np.arange(5),
+            rng.uniform(0, 3, 5),
+            5,
+            5,
+            ts,
+            ts,
+        )
 
 
 def feed_funding(det):
@@ -39,10 +47,12 @@ def feed_funding(det):
 
 CASES = {
     "hurst": (HurstExponent, lambda ind: [ind.handle_book(b) for b in books()], ("value", "defined", "count")),
-    "ou": (lambda: OUZScore(window=60), lambda ind: [ind.handle_book(b, 0.3) for b in books()],
-           ("value", "z", "theta", "mu", "sigma", "fits")),
-    "parkinson": (ParkinsonVolatility, lambda ind: [ind.handle_book(b) for b in books()],
-                  ("value", "parkinson", "realized")),
+    "ou": (
+        lambda: OUZScore(window=60),
+        lambda ind: [ind.handle_book(b, 0.3) for b in books()],
+        ("value", "z", "theta", "mu", "sigma", "fits"),
+    ),
+    "parkinson": (ParkinsonVolatility, lambda ind: [ind.handle_book(b) for b in books()], ("value", "parkinson", "realized")),
     "lob": (LOBFeatureVector, lambda ind: [ind.handle_book(b) for b in books()], ("value", "raw")),
     "funding": (FundingArbDetector, feed_funding, ("value", "opportunity", "history", "interval_ns")),
 }

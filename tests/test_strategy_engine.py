@@ -51,8 +51,9 @@ def control():
     instrument, events = simulated(MINUTES)
     flatten = {"flatten_at": _flatten_at(events)}
     a = ScalpStrategy(scalp_config(str(instrument.id), "A", orders=flatten))
-    b = ScalpStrategy(scalp_config(str(instrument.id), "B", orders=flatten,
-                                   signals={"dead_zone_low": 0.0, "dead_zone_high": 1.0}))
+    b = ScalpStrategy(
+        scalp_config(str(instrument.id), "B", orders=flatten, signals={"dead_zone_low": 0.0, "dead_zone_high": 1.0})
+    )
     engine = run_engine(instrument, events, [a, b], latency_ms=50.0)
     orders = engine.trader.generate_orders_report()
     positions = engine.trader.generate_positions_report()
@@ -99,9 +100,13 @@ def test_vpin_extreme_blocks_entries_but_not_the_stop(tmp_path):
     instrument, events = simulated(MINUTES)
     start = min(e.ts_event for e in events if isinstance(e, OrderBookDelta))
     rows = tmp_path / "features.parquet"
-    config = scalp_config(str(instrument.id), "C", orders={"flatten_at": _flatten_at(events)},
-                          vpin={"thresholds": [0.0, 0.0, 0.0]},  # every warm VPIN > 0 is EXTREME
-                          record_features=str(rows))
+    config = scalp_config(
+        str(instrument.id),
+        "C",
+        orders={"flatten_at": _flatten_at(events)},
+        vpin={"thresholds": [0.0, 0.0, 0.0]},  # every warm VPIN > 0 is EXTREME
+        record_features=str(rows),
+    )
     forced_at = start + 240 * S  # after VPIN's warm-up
     strategy = ForcedEntry(config, forced_at, forced_plan(1, 0.05, stop_distance=1.0))
     engine = run_engine(instrument, events, [strategy])
@@ -140,7 +145,6 @@ def test_a_silent_feed_closes_the_position(tmp_path):
     assert report.outcomes["stale_feed"] == 1
 
 
-
 # ---------------------------------------------------------------------- funding
 
 T1 = pd.Timestamp("2024-03-01T00:00:00Z").value
@@ -168,9 +172,13 @@ def _book_batch(instrument, ts: int, seq: int, clear: bool = False) -> list[Orde
 # (ts, rate, settlement it names, mark): Binance's markPrice@1s around two settlements. The update
 # stamped just after T1 still names T1 (its rate is the settled one); its mark is after T1.
 OBSERVATIONS = [
-    (T1 - 30 * S, 0.0001, T1, 40_000.0), (T1 - S, 0.00012, T1, 40_100.0),
-    (T1 + 10_000_000, 0.00015, T1, 41_000.0), (T1 + S, 0.00002, T2, 41_000.0),
-    (T2 - S, -0.00008, T2, 40_500.0), (T2 + 10_000_000, -0.0001, T2, 40_900.0), (T2 + S, 0.00001, T3, 40_900.0),
+    (T1 - 30 * S, 0.0001, T1, 40_000.0),
+    (T1 - S, 0.00012, T1, 40_100.0),
+    (T1 + 10_000_000, 0.00015, T1, 41_000.0),
+    (T1 + S, 0.00002, T2, 41_000.0),
+    (T2 - S, -0.00008, T2, 40_500.0),
+    (T2 + 10_000_000, -0.0001, T2, 40_900.0),
+    (T2 + S, 0.00001, T3, 40_900.0),
 ]
 
 
@@ -187,9 +195,19 @@ def _funding_feed(iid, feed: str) -> tuple[list, list]:
         return data, []
     data_type = DataType(BinanceFuturesMarkPriceUpdate, metadata={"instrument_id": iid})
     custom = [
-        CustomData(data_type, BinanceFuturesMarkPriceUpdate(
-            iid, Price(mark, 2), Price(mark, 2), Price(mark, 2), Decimal(f"{rate:.8f}"), named, ts, ts,
-        ))
+        CustomData(
+            data_type,
+            BinanceFuturesMarkPriceUpdate(
+                iid,
+                Price(mark, 2),
+                Price(mark, 2),
+                Price(mark, 2),
+                Decimal(f"{rate:.8f}"),
+                named,
+                ts,
+                ts,
+            ),
+        )
         for ts, rate, named, mark in OBSERVATIONS
     ]
     return [], custom
@@ -206,8 +224,13 @@ def test_funding_booked_on_a_position_held_across_two_settlements(feed):
     events += funding
     events += [d for k in range(31, 36) for d in _book_batch(instrument, T2 + k * S, k + 100)]
     # A book that updates twice in 16 hours: the feed watchdog would rightly close the position.
-    config = scalp_config(str(iid), "F", orders={"flatten_at": pd.Timestamp(T2 + 32 * S, tz="UTC").isoformat()},
-                          funding={"feed": feed}, exits={"stale_feed_s": 0.0})
+    config = scalp_config(
+        str(iid),
+        "F",
+        orders={"flatten_at": pd.Timestamp(T2 + 32 * S, tz="UTC").isoformat()},
+        funding={"feed": feed},
+        exits={"stale_feed_s": 0.0},
+    )
     strategy = ForcedEntry(config, t0 + 2 * S, forced_plan(1, 0.5, stop_distance=1_000.0))
     engine = run_engine(instrument, events, [strategy], custom=custom)
     account = engine.trader.generate_account_report(iid.venue)
@@ -254,8 +277,7 @@ def test_funding_on_the_real_2023_04_capture(capture_paths):
     events = [e for e in importer.events() if not isinstance(e, QuoteTick)]
     instrument = importer.instrument
     start = min(e.ts_event for e in events if isinstance(e, OrderBookDelta))
-    config = scalp_config(str(instrument.id), "R", orders={"flatten_at": _flatten_at(events)},
-                          vpin={"volume_per_hour": 15_000.0})
+    config = scalp_config(str(instrument.id), "R", orders={"flatten_at": _flatten_at(events)}, vpin={"volume_per_hour": 15_000.0})
     strategy = ForcedEntry(config, start + 10 * S, forced_plan(1, 0.01, stop_distance=5_000.0))
     run_engine(instrument, events, [strategy]).dispose()
     report = strategy.report()
@@ -286,8 +308,15 @@ def _queue_tape(instrument):
     events += [d for k in range(1, 10) for d in _book_batch(instrument, t0 + k * S, k + 1)]
     trades = [t0 + 3_500_000_000 + k * S for k in range(3)]
     events += [
-        TradeTick(instrument.id, instrument.make_price(39_999.9), instrument.make_qty(2.0), AggressorSide.SELLER,
-                  TradeId(f"T{k}"), ts, ts)
+        TradeTick(
+            instrument.id,
+            instrument.make_price(39_999.9),
+            instrument.make_qty(2.0),
+            AggressorSide.SELLER,
+            TradeId(f"T{k}"),
+            ts,
+            ts,
+        )
         for k, ts in enumerate(trades)
     ]
     return t0, sorted(events, key=lambda e: e.ts_init), trades
@@ -300,9 +329,12 @@ def test_a_queue_position_fill_waits_for_the_trades_to_exceed_the_queue_ahead(qu
     third trade (6 > 5) fills it. Without it, the first trade at the price fills it."""
     instrument = SIM_SPEC.to_instrument()
     t0, events, trades = _queue_tape(instrument)
-    config = scalp_config(str(instrument.id), "Q", orders={"entry": "maker", "maker_ttl_ms": 60_000.0,
-                                                          "flatten_at": pd.Timestamp(t0 + 8 * S, tz="UTC").isoformat()},
-                          exits={"stale_feed_s": 0.0, "time_stop_s": 0.0})
+    config = scalp_config(
+        str(instrument.id),
+        "Q",
+        orders={"entry": "maker", "maker_ttl_ms": 60_000.0, "flatten_at": pd.Timestamp(t0 + 8 * S, tz="UTC").isoformat()},
+        exits={"stale_feed_s": 0.0, "time_stop_s": 0.0},
+    )
     strategy = ForcedEntry(config, t0 + S, forced_plan(1, 0.5, stop_distance=1_000.0))
     engine = run_engine(instrument, events, [strategy], queue_position=queue_position)
     fills = engine.trader.generate_fills_report().reset_index()  # one row per fill, in time order

@@ -41,9 +41,24 @@ def test_streamed_backtest_and_feature_replay_equal_whole_loading(name, capture_
     assert whole.result.total_events == streamed.result.total_events
     # the feature replay, from the command line with the backtest's strategy.yaml
     out = tmp_path / "replayed.parquet"
-    assert main(["features", "--catalog", str(cat.path), "--instrument", cat.instrument_id,
-                 "--config", str(tmp_path / "whole" / "strategy.yaml"), "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "features",
+                "--catalog",
+                str(cat.path),
+                "--instrument",
+                cat.instrument_id,
+                "--config",
+                str(tmp_path / "whole" / "strategy.yaml"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert pq.read_table(out).equals(rows_a)
+
     def strip(text: str) -> list[str]:
         return [line for line in text.splitlines() if not line.startswith(("events", "reports"))]
 

@@ -32,11 +32,21 @@ RANGES = [
 
 
 def sweep_file(tmp_path: Path, cat, **changes) -> Path:
-    write_config(tmp_path, strategy=strategy_overrides(cat), catalog=str(cat.path), instrument_id=cat.instrument_id,
-                 plots=False, **{"venue.name": "BINANCE"})
+    write_config(
+        tmp_path,
+        strategy=strategy_overrides(cat),
+        catalog=str(cat.path),
+        instrument_id=cat.instrument_id,
+        plots=False,
+        **{"venue.name": "BINANCE"},
+    )
     cfg = {
-        "backtest_config": "backtest.yaml", "ranges": RANGES, "grid": {"exits.stop_k": [1.5, 2.0]}, "num_cpus": 2,
-        "out": str(tmp_path / "results.csv"), "reports_dir": str(tmp_path / "runs"),
+        "backtest_config": "backtest.yaml",
+        "ranges": RANGES,
+        "grid": {"exits.stop_k": [1.5, 2.0]},
+        "num_cpus": 2,
+        "out": str(tmp_path / "results.csv"),
+        "reports_dir": str(tmp_path / "runs"),
     }
     cfg.update(changes)
     path = tmp_path / "sweep.yaml"
@@ -45,16 +55,19 @@ def sweep_file(tmp_path: Path, cat, **changes) -> Path:
 
 
 @pytest.mark.real_data
-@pytest.mark.parametrize("changes, message", [
-    ({"grdi": {"exits.stop_k": [1.0]}}, "key `grdi`"),
-    ({"grid": {}}, "key `grid`: empty"),
-    ({"grid": {"exits.stop_k": []}}, "key `grid.exits.stop_k`: an empty list"),
-    ({"grid": {"exits.stop_kk": [1.0]}}, "exits.stop_kk"),
-    ({"grid": {"exits.stop_k": [-1.0]}}, "exits.stop_k"),
-    ({"ranges": [{"start": "2023-04-05T00:02:00Z", "end": "2023-04-05T00:01:00Z"}]}, "key `ranges[0]`: inverted range"),
-    ({"ranges": [RANGES[0], {"start": "2023-04-05T00:02:00Z", "end": "2023-04-06T00:00:00Z"}]}, "key `ranges[1]`"),
-    ({"method": "optuna"}, "key `trials`"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"grdi": {"exits.stop_k": [1.0]}}, "key `grdi`"),
+        ({"grid": {}}, "key `grid`: empty"),
+        ({"grid": {"exits.stop_k": []}}, "key `grid.exits.stop_k`: an empty list"),
+        ({"grid": {"exits.stop_kk": [1.0]}}, "exits.stop_kk"),
+        ({"grid": {"exits.stop_k": [-1.0]}}, "exits.stop_k"),
+        ({"ranges": [{"start": "2023-04-05T00:02:00Z", "end": "2023-04-05T00:01:00Z"}]}, "key `ranges[0]`: inverted range"),
+        ({"ranges": [RANGES[0], {"start": "2023-04-05T00:02:00Z", "end": "2023-04-06T00:00:00Z"}]}, "key `ranges[1]`"),
+        ({"method": "optuna"}, "key `trials`"),
+    ],
+)
 def test_bad_input_stops_before_any_work_naming_file_and_key(changes, message, capture_catalog, tmp_path):  # noqa: F811
     path = sweep_file(tmp_path, capture_catalog("usdm_2023_04"), **changes)
     with pytest.raises(ConfigError) as err:
@@ -123,8 +136,11 @@ def test_ray_tasks_equal_runs_alone_and_a_killed_worker_is_reported(capture_cata
         for key, value in alone.items():
             if key in ("wall_s",):
                 continue
-            assert (math.isnan(value) and math.isnan(row[key])) if isinstance(value, float) and math.isnan(value) \
-                else row[key] == pytest.approx(value, rel=0, abs=0), key
+            assert (
+                (math.isnan(value) and math.isnan(row[key]))
+                if isinstance(value, float) and math.isnan(value)
+                else row[key] == pytest.approx(value, rel=0, abs=0)
+            ), key
 
 
 def test_walk_forward_chooses_in_sample_and_reads_out_of_sample():
@@ -136,12 +152,14 @@ def test_walk_forward_chooses_in_sample_and_reads_out_of_sample():
     w = ["a", "b", "c"]
     settings = SweepSettings(grid={"exits.stop_k": [1.5, 2.0]}, metric="net")
     plan = SweepPlan(Path("s.yaml"), settings, Path("b.yaml"), [], [(w[0], w[1]), (w[1], w[2]), (w[2], "d")])
-    table = pd.DataFrame({
-        "set.exits.stop_k": [1.5, 2.0, 1.5, 2.0, 1.5, 2.0],
-        "start": [w[0], w[0], w[1], w[1], w[2], w[2]],
-        "status": ["ok"] * 6,
-        "net": [1.0, 3.0, 5.0, -2.0, 7.0, 11.0],
-    })
+    table = pd.DataFrame(
+        {
+            "set.exits.stop_k": [1.5, 2.0, 1.5, 2.0, 1.5, 2.0],
+            "start": [w[0], w[0], w[1], w[1], w[2], w[2]],
+            "status": ["ok"] * 6,
+            "net": [1.0, 3.0, 5.0, -2.0, 7.0, 11.0],
+        }
+    )
     chain = walk_forward(plan, table)
     assert chain["chosen"].tolist() == [{"exits.stop_k": 2.0}, {"exits.stop_k": 1.5}]
     assert chain["in_sample"].tolist() == [3.0, 5.0]
@@ -164,13 +182,14 @@ def test_optuna_search_spends_its_trial_budget_over_every_range(monkeypatch, tmp
             if k == 3.0:
                 row.update(status="failed", error="boom")
             else:
-                row.update(status="ok", error="", net=-(k - 2.0) ** 2)
+                row.update(status="ok", error="", net=-((k - 2.0) ** 2))
             rows.append(row)
         return rows
 
     monkeypatch.setattr(sweep_mod, "run_tasks", fake_tasks)
-    settings = SweepSettings(grid={"exits.stop_k": [1.0, 2.0, 3.0]}, method="optuna", trials=7, num_cpus=2,
-                             out=str(tmp_path / "r.csv"))
+    settings = SweepSettings(
+        grid={"exits.stop_k": [1.0, 2.0, 3.0]}, method="optuna", trials=7, num_cpus=2, out=str(tmp_path / "r.csv")
+    )
     plan = SweepPlan(Path("s.yaml"), settings, Path("b.yaml"), [], [("a", "b"), ("b", "c")])
     table = run_sweep(plan)
     assert len(table) == 7 * 2 and (table.groupby("task").size() == 1).all()

@@ -63,10 +63,24 @@ def test_tardis_derivative_ticker_funding(tmp_path):
     path = tmp_path / "binance-futures_derivative_ticker_2020-04-01_BTCUSDT.csv.gz"
     with gzip.open(path, "wt", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["exchange", "symbol", "timestamp", "local_timestamp", "funding_timestamp", "funding_rate",
-                    "predicted_funding_rate", "open_interest", "last_price", "index_price", "mark_price"])
+        w.writerow(
+            [
+                "exchange",
+                "symbol",
+                "timestamp",
+                "local_timestamp",
+                "funding_timestamp",
+                "funding_rate",
+                "predicted_funding_rate",
+                "open_interest",
+                "last_price",
+                "index_price",
+                "mark_price",
+            ]
+        )
         w.writerows(rows)
     from collections import Counter
+
     stats = Counter()
     updates = load_tardis_file(path, tardis_spec("binance-futures", "BTCUSDT"), stats)
     assert [float(u.rate) for u in updates] == [0.0001, 0.00012]
@@ -107,7 +121,9 @@ def test_dst_ambiguous_hour_takes_the_reading_on_the_funding_grid(tmp_path):
 
 def test_archive_format_and_updates(tmp_path):
     path = tmp_path / "BTCUSDT-fundingRate-2023-04.csv"
-    path.write_text("calc_time,funding_interval_hours,last_funding_rate\n1680652800000,8,0.00002760\n1680681600000,8,0.00010000\n")
+    path.write_text(
+        "calc_time,funding_interval_hours,last_funding_rate\n1680652800000,8,0.00002760\n1680681600000,8,0.00010000\n"
+    )
     settlements = read_settlements(path)
     updates = to_updates(settlements, tardis_spec("binance-futures", "BTCUSDT").instrument_id)
     assert [(u.ts_event, Decimal(str(u.rate)), u.interval, u.next_funding_ns) for u in updates] == [
@@ -143,9 +159,20 @@ def test_download_imports_what_tardis_dev_writes(shared_data, tmp_path, monkeypa
     with pytest.raises(ValueError, match="first day of a month"):
         download.download_and_import("binance-futures", "BTCUSDT", day, ["trades"], tmp_path / "dl", tmp_path / "cat")
     _, stats = download.download_and_import(
-        "binance-futures", "btcusdt", day, ["trades", "quotes"], tmp_path / "dl", tmp_path / "cat", api_key="k",
+        "binance-futures",
+        "btcusdt",
+        day,
+        ["trades", "quotes"],
+        tmp_path / "dl",
+        tmp_path / "cat",
+        api_key="k",
     )
-    assert requested == {"exchange": "binance-futures", "data_types": ["trades", "quotes"], "symbols": ["BTCUSDT"],
-                         "from_date": day, "to_date": "2020-02-23"}
+    assert requested == {
+        "exchange": "binance-futures",
+        "data_types": ["trades", "quotes"],
+        "symbols": ["BTCUSDT"],
+        "from_date": day,
+        "to_date": "2020-02-23",
+    }
     assert stats["trades"] == 9_999 and stats["quotes"] == 9_999
     assert len(ParquetDataCatalog(str(tmp_path / "cat")).trade_ticks()) == 9_999

@@ -77,9 +77,15 @@ def test_huge_trade_is_cut_to_the_window_without_looping():
 
 @pytest.mark.parametrize(
     "value, regime, multiplier",
-    [(0.0, VPINRegime.LOW, 1.0), (0.2999, VPINRegime.LOW, 1.0), (0.3, VPINRegime.MEDIUM, 0.5),
-     (0.5, VPINRegime.HIGH, 0.25), (0.7, VPINRegime.HIGH, 0.25), (0.7001, VPINRegime.EXTREME, 0.0),
-     (1.0, VPINRegime.EXTREME, 0.0)],
+    [
+        (0.0, VPINRegime.LOW, 1.0),
+        (0.2999, VPINRegime.LOW, 1.0),
+        (0.3, VPINRegime.MEDIUM, 0.5),
+        (0.5, VPINRegime.HIGH, 0.25),
+        (0.7, VPINRegime.HIGH, 0.25),
+        (0.7001, VPINRegime.EXTREME, 0.0),
+        (1.0, VPINRegime.EXTREME, 0.0),
+    ],
 )
 def test_regime_bounds(value, regime, multiplier):
     # one bucket of 10 000 with buy volume (1 + value) / 2 of it gives VPIN = value exactly
@@ -119,7 +125,9 @@ def test_against_the_batch_computation(seed, n_buckets):
 @settings(max_examples=60, deadline=None)
 @given(
     trades=st.lists(
-        st.tuples(st.floats(1e-6, 1e4, allow_nan=False), st.sampled_from([-1, 1])), min_size=1, max_size=200,
+        st.tuples(st.floats(1e-6, 1e4, allow_nan=False), st.sampled_from([-1, 1])),
+        min_size=1,
+        max_size=200,
     ),
     bucket=st.floats(0.01, 100.0),
     n_buckets=st.integers(1, 60),
@@ -149,5 +157,7 @@ def test_real_capture_vpin_bounded_and_regimes(capture, window_s):
     counts = Counter(r for _, r in values)
     share = {r.name: f"{counts[r] / len(values):.0%}" for r in VPINRegime}
     v = np.array([x for x, _ in values])
-    print(f"\n{capture.name} window {window_s}s (bucket {vpin.bucket_volume:.4g}): {len(values)} trades after "
-          f"warm-up, VPIN median {np.median(v):.3f} [{v.min():.3f}, {v.max():.3f}], regimes {share}")
+    print(
+        f"\n{capture.name} window {window_s}s (bucket {vpin.bucket_volume:.4g}): {len(values)} trades after "
+        f"warm-up, VPIN median {np.median(v):.3f} [{v.min():.3f}, {v.max():.3f}], regimes {share}"
+    )

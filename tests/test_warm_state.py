@@ -98,6 +98,7 @@ def test_state_file_checks(tmp_path):
 def test_bars_join_across_a_restart_but_restart_after_an_outage():
     """After `bridge`, a silence longer than `max_carry` bars joins the series (one bar spans it);
     without it the same silence is an outage; a short silence is carried flat either way."""
+
     def run(bridge: bool, silence_s: int):
         bars, gaps = [], []
         mb = MidBars(lambda h, lo, c: bars.append(c), lambda: gaps.append(1), S, max_carry=10)

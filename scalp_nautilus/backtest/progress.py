@@ -53,5 +53,6 @@ class ProgressActor(Actor):
         self._last = wall
         c = self.config
         share = (event.ts_event - c.start_ns) / max(c.end_ns - c.start_ns, 1)
-        log.info("backtest %3.0f%%  at %s  (%.0f s wall)", 100 * share, pd.Timestamp(event.ts_event, tz="UTC"),
-                 wall - self._started)
+        log.info(
+            "backtest %3.0f%%  at %s  (%.0f s wall)", 100 * share, pd.Timestamp(event.ts_event, tz="UTC"), wall - self._started
+        )

@@ -140,8 +140,10 @@ def summary(outcome) -> str:
         f"orders / fills  {r.total_orders} / {len(outcome.fills)}",
     ]
     if isinstance(outcome.instrument, CurrencyPair):
-        lines.append(f"funding         none: {outcome.instrument.id} is a spot pair (no funding data; the funding "
-                     "features stay off and no payment is booked)")
+        lines.append(
+            f"funding         none: {outcome.instrument.id} is a spot pair (no funding data; the funding "
+            "features stay off and no payment is booked)"
+        )
     balance_change = _balance_change(outcome)
     for rep in outcome.strategies:
         lines += ["", *strategy_table(rep, outcome.starting_balance, balance_change)]
@@ -215,8 +217,13 @@ def report_frames(rep: StrategyReport, instrument) -> dict[str, pd.DataFrame]:
     funding = pd.DataFrame([asdict(p) for p in rep.funding])
     timeline = rep.timeline
     digits = {
-        "round_trips": {"quantity": qty, "avg_px_open": _plus(px, 2), "avg_px_close": _plus(px, 2), "realized_pnl": money,
-                        "commissions": money},
+        "round_trips": {
+            "quantity": qty,
+            "avg_px_open": _plus(px, 2),
+            "avg_px_close": _plus(px, 2),
+            "realized_pnl": money,
+            "commissions": money,
+        },
         "funding": {"mark": _plus(px, 1), "position": qty, "amount": money},
         "timeline": {"mid": _plus(px, 1), "equity": money, "position": qty},
     }
@@ -242,16 +249,22 @@ def _execution_lines(rep: StrategyReport) -> list[str]:
         f"maker take-profits posted {c.get('tp_posted', 0)}, fills {c.get('tp_filled', 0)}, refused {c.get('tp_refusals', 0)}",
         f"  break-even      {rep.round_trip_fee_bps:.2f} bps of notional per take-profit round trip in fees, plus the spread",
         "  round trips     bps of entry notional: "
-        + ("n/a" if math.isnan(e["net"]) else
-           f"gross {e['trading']:+.2f}   fees {-e['fees']:+.2f}   funding {e['funding']:+.2f}   net {e['net']:+.2f}"),
+        + (
+            "n/a"
+            if math.isnan(e["net"])
+            else f"gross {e['trading']:+.2f}   fees {-e['fees']:+.2f}   funding {e['funding']:+.2f}   net {e['net']:+.2f}"
+        ),
     ]
     table = markout_table(rep.fills)
     if not table.empty:
-        lines.append("  markouts (bps, signed mid move after each fill; mean per fill tag)  "
-                     + "  ".join(f"{h} s" for h in MARKOUT_HORIZONS_S))
+        lines.append(
+            "  markouts (bps, signed mid move after each fill; mean per fill tag)  "
+            + "  ".join(f"{h} s" for h in MARKOUT_HORIZONS_S)
+        )
         for tag, r in table.iterrows():
-            lines.append(f"    {tag or '(untagged)':<28} {int(r['fills']):>5} fills  "
-                         + "  ".join(f"{r[c]:+.2f}" for c in MARKOUT_COLUMNS))
+            lines.append(
+                f"    {tag or '(untagged)':<28} {int(r['fills']):>5} fills  " + "  ".join(f"{r[c]:+.2f}" for c in MARKOUT_COLUMNS)
+            )
     return lines
 
 
@@ -324,7 +337,8 @@ def _plots(rep: StrategyReport, fills: pd.DataFrame, folder: Path, suffix: str) 
         entry = f["tags"].astype(str).str.contains("entry:")
         buy = f["side"].astype(str) == "BUY"
         for mask, marker, color, label in (
-            (entry & buy, "^", "tab:green", "entry buy"), (entry & ~buy, "v", "tab:red", "entry sell"),
+            (entry & buy, "^", "tab:green", "entry buy"),
+            (entry & ~buy, "v", "tab:red", "entry sell"),
             (~entry, "x", "k", "exit"),
         ):
             if mask.any():
@@ -365,10 +379,16 @@ def metrics(rep: StrategyReport) -> dict[str, float | int]:
     equity = _equity(rep)
     dd, dd_frac = max_drawdown(equity)
     row: dict[str, float | int] = {
-        "net": split["net"], "trading": split["trading"], "fees": split["fees"], "funding": split["funding"],
+        "net": split["net"],
+        "trading": split["trading"],
+        "fees": split["fees"],
+        "funding": split["funding"],
         "round_trips": len(trips),
         "win_rate": sum(1 for t in trips if t.realized_pnl > 0) / len(trips) if trips else math.nan,
-        "max_drawdown": dd, "max_drawdown_frac": dd_frac, "sharpe": sharpe(equity), "batches": rep.batches,
+        "max_drawdown": dd,
+        "max_drawdown_frac": dd_frac,
+        "sharpe": sharpe(equity),
+        "batches": rep.batches,
     }
     row.update({f"decisions_{k}": v for k, v in rep.outcomes.items()})
     return row

@@ -157,8 +157,10 @@ def venue_execution(settings: BacktestSettings, config: dict) -> tuple[bool, dic
         raise ConfigError("venue.queue_position needs venue.trade_execution: only trades at the price move the queue")
     fees = {"maker_rate": v.fees.maker_rate, "taker_rate": v.fees.taker_rate}
     if scalp is not None:
-        fees = {"maker_rate": _first(v.fees.maker_rate, scalp.fees.maker_rate),
-                "taker_rate": _first(v.fees.taker_rate, scalp.fees.taker_rate)}
+        fees = {
+            "maker_rate": _first(v.fees.maker_rate, scalp.fees.maker_rate),
+            "taker_rate": _first(v.fees.taker_rate, scalp.fees.taker_rate),
+        }
     return queue_position, fees
 
 
@@ -255,7 +257,9 @@ def run_backtest(settings: BacktestSettings) -> BacktestOutcome:
             raise BacktestError("the backtest produced no result (see the log above)")
         trader = node.get_engine(run_config.id).trader
         outcome = BacktestOutcome(
-            results[0], instrument, Path(settings.reports_dir),
+            results[0],
+            instrument,
+            Path(settings.reports_dir),
             fills=trader.generate_order_fills_report(),
             positions=trader.generate_positions_report(),
             account=trader.generate_account_report(Venue(settings.venue.name)),

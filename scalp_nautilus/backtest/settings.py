@@ -118,7 +118,9 @@ class BacktestSettings(_Section, frozen=True):
 
 
 def load_backtest_settings(
-    path: str | Path, overrides: dict[str, Any] | None = None, strategy_overrides: dict[str, Any] | None = None,
+    path: str | Path,
+    overrides: dict[str, Any] | None = None,
+    strategy_overrides: dict[str, Any] | None = None,
 ) -> BacktestSettings:
     """`load_yaml` of a backtest config, plus its strategy config: `strategy.config_file` read and
     checked on its own (errors name that file), then `strategy.config` and `strategy_overrides`
@@ -146,7 +148,10 @@ def instrument_venue(path: str | Path, settings: BacktestSettings) -> str:
 
 
 def resolve_strategy(
-    path: str | Path, strategy: StrategySettings, instrument_id: str, overrides: dict[str, Any] | None = None,
+    path: str | Path,
+    strategy: StrategySettings,
+    instrument_id: str,
+    overrides: dict[str, Any] | None = None,
 ) -> StrategySettings:
     """The `strategy` section of the config file at `path` (a backtest's or a live node's) with
     its `config_file` read and checked on its own (errors name that file), then `config` and

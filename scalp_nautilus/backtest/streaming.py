@@ -78,7 +78,11 @@ def _files(catalog: ParquetDataCatalog, config: BacktestDataConfig) -> list[str]
     are named by them in fixed-width ISO form, so the name order is the time order)."""
     cls = config.data_type
     files = catalog.filter_files(
-        cls, catalog.get_file_list_from_data_cls(cls), _identifiers(config), config.start_time, config.end_time,
+        cls,
+        catalog.get_file_list_from_data_cls(cls),
+        _identifiers(config),
+        config.start_time,
+        config.end_time,
     )
     return sorted(files, key=lambda f: f.rsplit("/", 1)[-1])
 

@@ -243,7 +243,7 @@ def _run_optuna(plan: SweepPlan) -> list[dict]:
         got = run_tasks(plan, tasks, first=len(rows))
         rows += got
         for j, trial in enumerate(trials):
-            values = [_objective(r, s.metric) for r in got[j * len(plan.ranges):(j + 1) * len(plan.ranges)]]
+            values = [_objective(r, s.metric) for r in got[j * len(plan.ranges) : (j + 1) * len(plan.ranges)]]
             if any(math.isnan(v) for v in values):
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
             else:
@@ -266,15 +266,21 @@ def walk_forward(plan: SweepPlan, table: pd.DataFrame) -> pd.DataFrame:
                 {"window": k, "chosen": None, "in_sample": math.nan, "out_of_sample": math.nan, "oos_start": b0, "oos_end": b1}
             )
             continue
-        same = (table["start"] == b0)
+        same = table["start"] == b0
         for key in keys:
             same &= table[key] == best[key]
         oos = table[same]
         value = _objective(oos.iloc[0].to_dict(), s.metric) if len(oos) else math.nan
-        chain.append({
-            "window": k, "chosen": {key[4:]: best[key] for key in keys}, "in_sample": float(best[s.metric]),
-            "out_of_sample": value, "oos_start": b0, "oos_end": b1,
-        })
+        chain.append(
+            {
+                "window": k,
+                "chosen": {key[4:]: best[key] for key in keys},
+                "in_sample": float(best[s.metric]),
+                "out_of_sample": value,
+                "oos_start": b0,
+                "oos_end": b1,
+            }
+        )
     return pd.DataFrame(chain)
 
 

@@ -212,7 +212,7 @@ def read_lines(paths: Iterable[Path], stats: CaptureStats) -> Iterator[tuple[str
             sp = line.find(b" ")
             try:
                 recv = receive_time_ns(int(line[:sp]))
-                msg = decode(line[sp + 1:])
+                msg = decode(line[sp + 1 :])
                 if not isinstance(msg, dict):
                     raise ValueError("not a JSON object")
             except (ValueError, msgspec.DecodeError) as exc:
@@ -254,7 +254,7 @@ def prescan(paths: Iterable[str | Path], max_lines: int = 20_000) -> Prescan:
                 sp = line.find(b" ")
                 try:
                     recv = receive_time_ns(int(line[:sp]))
-                    data = msgspec.json.decode(line[sp + 1:]).get("data")
+                    data = msgspec.json.decode(line[sp + 1 :]).get("data")
                     worst = min(worst, recv - int(data["E"]) * _MS)
                 except (ValueError, TypeError, KeyError, AttributeError, msgspec.DecodeError):
                     continue
@@ -303,7 +303,12 @@ class BinanceCaptureImporter:
         self.symbol = symbol.upper()
         self.spot = spec.spot if spec is not None else scan.spot
         self.spec = spec or resolve_spec(
-            "BINANCE", self.symbol, exchange_info, scan.sample_price, scan.sample_size, spot=self.spot,
+            "BINANCE",
+            self.symbol,
+            exchange_info,
+            scan.sample_price,
+            scan.sample_size,
+            spot=self.spot,
         )
         self.instrument: CryptoPerpetual | CurrencyPair = self.spec.to_instrument()
         self.stats = CaptureStats(clock_offset_ns=scan.clock_offset_ns if clock_offset_ns is None else clock_offset_ns)
@@ -404,7 +409,10 @@ class BinanceCaptureImporter:
             self.stats.snapshots_unusable += 1
             log.warning(
                 "%s: snapshot %d is older than the buffered diffs (first U=%d): updates in between are "
-                "missing; waiting for a newer snapshot", self._where, last_id, self._sync.buffer[0].U,
+                "missing; waiting for a newer snapshot",
+                self._where,
+                last_id,
+                self._sync.buffer[0].U,
             )
             return
         stamp = snap.get("T") or snap.get("E")
@@ -428,8 +436,12 @@ class BinanceCaptureImporter:
         # Parse everything before touching the sync state: a diff that cannot be read must not
         # advance the chain, so the next diff's `pu` reveals the hole as a gap.
         diff = _Diff(
-            recv, int(data["U"]), int(data["u"]), _opt_int(data.get("pu")),
-            int(data.get("T") or data["E"]) * _MS, _parse_levels(data),
+            recv,
+            int(data["U"]),
+            int(data["u"]),
+            _opt_int(data.get("pu")),
+            int(data.get("T") or data["E"]) * _MS,
+            _parse_levels(data),
         )
         if diff.u <= self._max_u:
             self.stats.depth_duplicates += 1
@@ -451,7 +463,8 @@ class BinanceCaptureImporter:
     def _gap(self, diff: _Diff) -> Iterator[object]:
         self.stats.sequence_gaps += 1
         log.warning(
-            "%s: sequence gap (%s): book marked invalid (cleared) until the next snapshot", self._where,
+            "%s: sequence gap (%s): book marked invalid (cleared) until the next snapshot",
+            self._where,
             self._sync.gap_reason,
         )
         self.stats.invalid_spans_ns.append((diff.ts_event, None))
@@ -490,8 +503,13 @@ class BinanceCaptureImporter:
             if trade_id > self._last_trade_id + 1:
                 self.stats.trade_id_gaps += 1
                 self.stats.trades_missing += trade_id - self._last_trade_id - 1
-                log.warning("%s: trade ids jump %d -> %d: %d trades missing from the capture",
-                            self._where, self._last_trade_id, trade_id, trade_id - self._last_trade_id - 1)
+                log.warning(
+                    "%s: trade ids jump %d -> %d: %d trades missing from the capture",
+                    self._where,
+                    self._last_trade_id,
+                    trade_id,
+                    trade_id - self._last_trade_id - 1,
+                )
         self._last_trade_id = trade_id
         price, size = float(data["p"]), float(data["q"])
         if not (price > 0 and size > 0 and math.isfinite(price) and math.isfinite(size)):
@@ -523,8 +541,12 @@ class BinanceCaptureImporter:
         next_funding = int(data.get("T") or 0) * _MS
         self.stats.funding_updates += 1
         yield FundingRateUpdate(
-            self._iid, Decimal(rate), ts_event, ts_init,
-            interval=self.spec.funding_interval_hours * 60, next_funding_ns=next_funding or None,
+            self._iid,
+            Decimal(rate),
+            ts_event,
+            ts_init,
+            interval=self.spec.funding_interval_hours * 60,
+            next_funding_ns=next_funding or None,
         )
 
 

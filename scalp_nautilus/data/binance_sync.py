@@ -142,16 +142,30 @@ def snapshot_deltas(
     last, the update id as the sequence."""
     levels = [(OrderSide.BUY, float(p), float(q)) for p, q in bids] + [(OrderSide.SELL, float(p), float(q)) for p, q in asks]
     levels = [lv for lv in levels if lv[1] > 0 and lv[2] > 0]
-    deltas = [OrderBookDelta(
-        instrument_id, BookAction.CLEAR, NULL_ORDER, _F_SNAPSHOT | (0 if levels else _F_LAST), last_update_id,
-        ts_event, ts_init,
-    )]
+    deltas = [
+        OrderBookDelta(
+            instrument_id,
+            BookAction.CLEAR,
+            NULL_ORDER,
+            _F_SNAPSHOT | (0 if levels else _F_LAST),
+            last_update_id,
+            ts_event,
+            ts_init,
+        )
+    ]
     last = len(levels) - 1
     for i, (side, p, q) in enumerate(levels):
-        deltas.append(OrderBookDelta(
-            instrument_id, BookAction.ADD, BookOrder(side, Price(p, price_precision), Quantity(q, size_precision), 0),
-            _F_SNAPSHOT | (_F_LAST if i == last else 0), last_update_id, ts_event, ts_init,
-        ))
+        deltas.append(
+            OrderBookDelta(
+                instrument_id,
+                BookAction.ADD,
+                BookOrder(side, Price(p, price_precision), Quantity(q, size_precision), 0),
+                _F_SNAPSHOT | (_F_LAST if i == last else 0),
+                last_update_id,
+                ts_event,
+                ts_init,
+            )
+        )
     return deltas
 
 

@@ -69,8 +69,9 @@ _MARK_PRECISION = 8
 _QUOTES = ("USDT", "USDC", "USD")
 
 
-def bybit_spec(symbol: str, prices: Iterable[str], sizes: Iterable[str], tick_size: str | None = None,
-               step_size: str | None = None) -> ContractSpec:
+def bybit_spec(
+    symbol: str, prices: Iterable[str], sizes: Iterable[str], tick_size: str | None = None, step_size: str | None = None
+) -> ContractSpec:
     """A Bybit linear perpetual's spec; tick and lot from the printed precision unless given."""
     quote = next((q for q in _QUOTES if symbol.endswith(q) and len(symbol) > len(q)), None)
     if quote is None:
@@ -78,10 +79,16 @@ def bybit_spec(symbol: str, prices: Iterable[str], sizes: Iterable[str], tick_si
     tick = tick_size or _unit(max((_decimals(p) for p in prices), default=0))
     step = step_size or _unit(max((_decimals(q) for q in sizes), default=0))
     if tick_size is None or step_size is None:
-        log.warning("%s (Bybit): tick %s and lot %s inferred from the data's printed precision "
-                    "(pass --tick-size / --step-size for Bybit's exact instrument filters)", symbol, tick, step)
-    return ContractSpec("BYBIT", symbol, symbol[: -len(quote)], quote, quote, False, tick, step,
-                        maker_fee="0.0002", taker_fee="0.00055")
+        log.warning(
+            "%s (Bybit): tick %s and lot %s inferred from the data's printed precision "
+            "(pass --tick-size / --step-size for Bybit's exact instrument filters)",
+            symbol,
+            tick,
+            step,
+        )
+    return ContractSpec(
+        "BYBIT", symbol, symbol[: -len(quote)], quote, quote, False, tick, step, maker_fee="0.0002", taker_fee="0.00055"
+    )
 
 
 def _prescan(paths: list[Path], max_lines: int = 20_000) -> tuple[int, Counter, list, list]:
@@ -104,7 +111,7 @@ def _prescan(paths: list[Path], max_lines: int = 20_000) -> tuple[int, Counter, 
                     sp = line.find(b" ")
                     try:
                         recv = receive_time_ns(int(line[:sp]))
-                        msg = msgspec.json.decode(line[sp + 1:])
+                        msg = msgspec.json.decode(line[sp + 1 :])
                         worst = min(worst, recv - int(msg["ts"]) * _MS)
                         topic = msg["topic"]
                     except (ValueError, TypeError, KeyError, msgspec.DecodeError):
@@ -125,8 +132,14 @@ class BybitCaptureImporter:
     """One Bybit capture (files read as one stream) into time-ordered Nautilus data; `events()`
     yields in non-decreasing ``ts_init`` order; `stats` counts what was applied or skipped."""
 
-    def __init__(self, paths: Iterable[str | Path], symbol: str | None = None, tick_size: str | None = None,
-                 step_size: str | None = None, clock_offset_ns: int | None = None) -> None:
+    def __init__(
+        self,
+        paths: Iterable[str | Path],
+        symbol: str | None = None,
+        tick_size: str | None = None,
+        step_size: str | None = None,
+        clock_offset_ns: int | None = None,
+    ) -> None:
         self.paths = [Path(p) for p in paths]
         if not self.paths:
             raise CaptureError("no capture files given")
@@ -140,8 +153,10 @@ class BybitCaptureImporter:
             symbol = next(iter(symbols))
         self.symbol = symbol.upper()
         if not prices and (tick_size is None or step_size is None):
-            raise CaptureError(f"{self.paths[0]}: no book snapshot in the first lines to infer tick and lot sizes from; "
-                               "pass tick_size and step_size")
+            raise CaptureError(
+                f"{self.paths[0]}: no book snapshot in the first lines to infer tick and lot sizes from; "
+                "pass tick_size and step_size"
+            )
         self.spec = bybit_spec(self.symbol, prices, sizes, tick_size, step_size)
         self.instrument = self.spec.to_instrument()
         self.stats = CaptureStats(clock_offset_ns=offset if clock_offset_ns is None else clock_offset_ns)
@@ -216,8 +231,11 @@ class BybitCaptureImporter:
         if verdict is Verdict.GAP:
             self.stats.sequence_gaps += 1
             self.stats.depth_skipped_unsynced += 1
-            log.warning("%s: sequence gap (%s): book marked invalid (cleared) until the next snapshot", self._where,
-                        self._chain.gap_reason)
+            log.warning(
+                "%s: sequence gap (%s): book marked invalid (cleared) until the next snapshot",
+                self._where,
+                self._chain.gap_reason,
+            )
             self.stats.invalid_spans_ns.append((ts_event, None))
             if self._book_emitted:
                 self.stats.deltas += 1
@@ -242,9 +260,13 @@ class BybitCaptureImporter:
         self.stats.deltas += len(levels)
         for i, (side, price, size) in enumerate(levels):
             yield OrderBookDelta(
-                self._iid, BookAction.UPDATE if size > 0 else BookAction.DELETE,
+                self._iid,
+                BookAction.UPDATE if size > 0 else BookAction.DELETE,
                 BookOrder(side, Price(price, self._pp), Quantity(size, self._sp), 0),
-                _F_LAST if i == last else 0, u, ts_event, ts_init,
+                _F_LAST if i == last else 0,
+                u,
+                ts_event,
+                ts_init,
             )
 
     # ---------------------------------------------------------------- trades, tickers
@@ -259,9 +281,13 @@ class BybitCaptureImporter:
             ts_event = int(t["T"]) * _MS
             self.stats.trades += 1
             yield TradeTick(
-                self._iid, Price(price, self._pp), Quantity(size, self._sp),
+                self._iid,
+                Price(price, self._pp),
+                Quantity(size, self._sp),
                 AggressorSide.BUYER if t["S"] == "Buy" else AggressorSide.SELLER,
-                TradeId(str(t["i"])), ts_event, self._ts_init(recv, ts_event),
+                TradeId(str(t["i"])),
+                ts_event,
+                self._ts_init(recv, ts_event),
             )
 
     def _on_ticker(self, recv: int, msg: dict) -> Iterator[object]:
@@ -280,6 +306,10 @@ class BybitCaptureImporter:
             return
         self.stats.funding_updates += 1
         yield FundingRateUpdate(
-            self._iid, Decimal(self._funding_rate), ts_event, ts_init,
-            interval=self.spec.funding_interval_hours * 60, next_funding_ns=self._next_funding_ms * _MS or None,
+            self._iid,
+            Decimal(self._funding_rate),
+            ts_event,
+            ts_init,
+            interval=self.spec.funding_interval_hours * 60,
+            next_funding_ns=self._next_funding_ms * _MS or None,
         )

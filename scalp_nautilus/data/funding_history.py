@@ -112,8 +112,12 @@ def _local_to_utc_ns(text: str, tz: str, interval_hours: int) -> int:
 def to_updates(settlements: list[Settlement], instrument_id: InstrumentId) -> list[FundingRateUpdate]:
     return [
         FundingRateUpdate(
-            instrument_id, s.rate, s.ts_ns, s.ts_ns,
-            interval=s.interval_hours * 60, next_funding_ns=None,
+            instrument_id,
+            s.rate,
+            s.ts_ns,
+            s.ts_ns,
+            interval=s.interval_hours * 60,
+            next_funding_ns=None,
         )
         for s in settlements
     ]

@@ -55,8 +55,17 @@ from nautilus_trader.model.objects import Quantity
 from scalp_nautilus.instruments import ContractSpec
 
 SIM_SPEC = ContractSpec(
-    "SIM", "BTCUSDT-PERP", "BTC", "USDT", "USDT", False, "0.10", "0.001",
-    min_quantity="0.001", max_quantity="1000", min_notional="100",
+    "SIM",
+    "BTCUSDT-PERP",
+    "BTC",
+    "USDT",
+    "USDT",
+    False,
+    "0.10",
+    "0.001",
+    min_quantity="0.001",
+    max_quantity="1000",
+    min_notional="100",
 )
 
 _S = 1_000_000_000
@@ -135,8 +144,9 @@ class MarketSimulator:
     def _size(self, mean: float) -> float:
         return max(self._lot, round(self.rng.exponential(mean) / self._lot) * self._lot)
 
-    def _delta(self, action: BookAction, side: OrderSide, tick: int, size: float, flags: int, seq: int,
-               ts_event: int, ts_init: int) -> OrderBookDelta:
+    def _delta(
+        self, action: BookAction, side: OrderSide, tick: int, size: float, flags: int, seq: int, ts_event: int, ts_init: int
+    ) -> OrderBookDelta:
         order = BookOrder(side, Price(tick * self._tick, self._pp), Quantity(size, self._sp), 0)
         return OrderBookDelta(self._iid, action, order, flags, seq, ts_event, ts_init)
 
@@ -150,8 +160,12 @@ class MarketSimulator:
 
     def _funding(self, rate: float, ts: int, ts_init: int, next_funding: int | None) -> FundingRateUpdate:
         return FundingRateUpdate(
-            self._iid, Decimal(f"{rate:.8f}"), ts, ts_init,
-            interval=_FUNDING_INTERVAL_S // 60, next_funding_ns=next_funding,
+            self._iid,
+            Decimal(f"{rate:.8f}"),
+            ts,
+            ts_init,
+            interval=_FUNDING_INTERVAL_S // 60,
+            next_funding_ns=next_funding,
         )
 
     def _funding_history(self, start_ns: int) -> Iterator[FundingRateUpdate]:
@@ -259,8 +273,13 @@ class MarketSimulator:
             ts_init = self._ts_init(t)
             for price_tick, size, buy in trades:
                 yield TradeTick(
-                    self._iid, Price(price_tick * self._tick, self._pp), Quantity(size, self._sp),
-                    AggressorSide.BUYER if buy else AggressorSide.SELLER, TradeId(str(trade_id)), t, ts_init,
+                    self._iid,
+                    Price(price_tick * self._tick, self._pp),
+                    Quantity(size, self._sp),
+                    AggressorSide.BUYER if buy else AggressorSide.SELLER,
+                    TradeId(str(trade_id)),
+                    t,
+                    ts_init,
                 )
                 trade_id += 1
             last = len(changes) - 1
@@ -395,8 +414,13 @@ PROFILES = {
     # level changes each (noise orders spread deep over a 200-level ladder), ~35 trades and ~4 BTC
     # a second.
     "btcusdt": SimulationParams(
-        levels=200, level_size=1.5, event_rate=650.0, market_order_share=0.045, market_order_size=0.14,
-        noise_depth_p=0.03, batch_ms=44.0,
+        levels=200,
+        level_size=1.5,
+        event_rate=650.0,
+        market_order_share=0.045,
+        market_order_size=0.14,
+        noise_depth_p=0.03,
+        batch_ms=44.0,
     ),
 }
 
@@ -433,7 +457,8 @@ class EventRates:
         return {
             "updates_s": self.batches / span,
             "levels_per_update": self.deltas / self.batches if self.batches else float("nan"),
-            "trades_s": self.trades / span, "volume_s": self.volume / span,
+            "trades_s": self.trades / span,
+            "volume_s": self.volume / span,
         }
 
 

@@ -100,7 +100,11 @@ def _with_next_funding(updates: list[FundingRateUpdate], path: Path, spec: Contr
     interval = spec.funding_interval_hours * 60
     return [
         FundingRateUpdate(
-            u.instrument_id, u.rate, u.ts_event, u.ts_init, interval=interval,
+            u.instrument_id,
+            u.rate,
+            u.ts_event,
+            u.ts_init,
+            interval=interval,
             next_funding_ns=int(nf) * 1_000 if pd.notna(nf) else None,
         )
         for u, nf in zip(updates, frame["funding_timestamp"], strict=True)
@@ -117,7 +121,12 @@ def _clamp_ts_init(data: list, stats: Counter) -> list:
         TradeTick: lambda d: TradeTick(d.instrument_id, d.price, d.size, d.aggressor_side, d.trade_id, d.ts_event, d.ts_event),
         QuoteTick: lambda d: QuoteTick(d.instrument_id, d.bid_price, d.ask_price, d.bid_size, d.ask_size, d.ts_event, d.ts_event),
         FundingRateUpdate: lambda d: FundingRateUpdate(
-            d.instrument_id, d.rate, d.ts_event, d.ts_event, interval=d.interval, next_funding_ns=d.next_funding_ns,
+            d.instrument_id,
+            d.rate,
+            d.ts_event,
+            d.ts_event,
+            interval=d.interval,
+            next_funding_ns=d.next_funding_ns,
         ),
     }
     out = list(data)

@@ -92,13 +92,38 @@ class CumulativeVolumeDelta(WarmState, Indicator):
 
     # Slots: on a Python subclass of a Cython type an attribute costs ~60 ns via __dict__, ~30 here.
     __slots__ = (
-        "bucket_ns", "window", "skips", "_signed", "_price", "_head", "_bucket", "_open_signed",
-        "_open_price_sum", "_open_trades", "_last_mean", "_window_signed", "closed", "value",
-        "divergence", "_z", "z",
+        "bucket_ns",
+        "window",
+        "skips",
+        "_signed",
+        "_price",
+        "_head",
+        "_bucket",
+        "_open_signed",
+        "_open_price_sum",
+        "_open_trades",
+        "_last_mean",
+        "_window_signed",
+        "closed",
+        "value",
+        "divergence",
+        "_z",
+        "z",
     )
     _STATE = (
-        "_signed", "_price", "_head", "_bucket", "_open_signed", "_open_price_sum", "_open_trades", "_last_mean",
-        "_window_signed", "closed", "value", "divergence", "z",
+        "_signed",
+        "_price",
+        "_head",
+        "_bucket",
+        "_open_signed",
+        "_open_price_sum",
+        "_open_trades",
+        "_last_mean",
+        "_window_signed",
+        "closed",
+        "value",
+        "divergence",
+        "z",
     )
     _CHILDREN = ("_z",)
 

@@ -87,8 +87,18 @@ class FundingArbDetector(WarmState, Indicator):
     """
 
     _STATE = (
-        "_intervals", "value", "current_rate", "next_funding_ns", "settled_rate", "last_settlement_ns", "_last_record_ns",
-        "settlements", "duplicates", "ticker_like", "backwards", "invalid",
+        "_intervals",
+        "value",
+        "current_rate",
+        "next_funding_ns",
+        "settled_rate",
+        "last_settlement_ns",
+        "_last_record_ns",
+        "settlements",
+        "duplicates",
+        "ticker_like",
+        "backwards",
+        "invalid",
     )
     _CHILDREN = ("_zscore",)
 
@@ -171,8 +181,7 @@ class FundingArbDetector(WarmState, Indicator):
     def _on_current_rate(self, rate: float, next_funding_ns: int) -> None:
         if next_funding_ns < self.next_funding_ns:
             self.backwards += 1
-            log.warning("funding update for %d after one for %d: out of order, skipped",
-                        next_funding_ns, self.next_funding_ns)
+            log.warning("funding update for %d after one for %d: out of order, skipped", next_funding_ns, self.next_funding_ns)
             return
         if self.next_funding_ns and next_funding_ns > self.next_funding_ns:
             self._settle(self.current_rate, self.next_funding_ns, next_funding_ns - self.next_funding_ns)
@@ -188,7 +197,8 @@ class FundingArbDetector(WarmState, Indicator):
             if self.ticker_like == 1:
                 log.warning(
                     "funding records without next_funding_ns %.1f s apart: a per-tick stream, not settlements; "
-                    "ignored (give next_funding_ns to use it)", (ts_ns - previous) / 1e9,
+                    "ignored (give next_funding_ns to use it)",
+                    (ts_ns - previous) / 1e9,
                 )
             return
         interval = ts_ns - self.last_settlement_ns if self.last_settlement_ns else 0

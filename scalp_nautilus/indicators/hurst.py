@@ -211,7 +211,7 @@ class HurstExponent(MidBarIndicator):
             if self.count < n:
                 return
             self._set_initialized(True)
-        h = hurst_rs(self._ring[self._head: self._head + n], self._sizes, self._log_expected, self._offset)
+        h = hurst_rs(self._ring[self._head : self._head + n], self._sizes, self._log_expected, self._offset)
         if h == h:
             self.value = min(max(h, 0.0), 1.0)
             self.defined = True

@@ -59,13 +59,32 @@ class LeeReadyClassifier(WarmState, Indicator):
 
     # Slots: on a Python subclass of a Cython type an attribute costs ~60 ns via __dict__, ~30 here.
     __slots__ = (
-        "ignore_venue", "tick_share_warning", "warn_min_trades", "skips", "_quotes", "_last_price",
-        "_tick_side", "_warned", "counts", "compared", "agreed", "quote_after_trade", "method",
+        "ignore_venue",
+        "tick_share_warning",
+        "warn_min_trades",
+        "skips",
+        "_quotes",
+        "_last_price",
+        "_tick_side",
+        "_warned",
+        "counts",
+        "compared",
+        "agreed",
+        "quote_after_trade",
+        "method",
         "value",
     )
     _STATE = (
-        "_quotes", "_last_price", "_tick_side", "counts", "compared", "agreed", "quote_after_trade", "_warned",
-        "method", "value",
+        "_quotes",
+        "_last_price",
+        "_tick_side",
+        "counts",
+        "compared",
+        "agreed",
+        "quote_after_trade",
+        "_warned",
+        "method",
+        "value",
     )
 
     def __init__(
@@ -189,5 +208,7 @@ class LeeReadyClassifier(WarmState, Indicator):
             log.warning(
                 "LeeReadyClassifier: the tick rule decided %.0f%% of %d Lee-Ready classifications "
                 "(threshold %.0f%%): quotes are missing or trades print at the mid; sides are less reliable",
-                100 * self.tick_share, self.lee_ready_count, 100 * self.tick_share_warning,
+                100 * self.tick_share,
+                self.lee_ready_count,
+                100 * self.tick_share_warning,
             )

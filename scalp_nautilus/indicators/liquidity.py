@@ -69,11 +69,14 @@ def book_liquidity(bp, bq, nb, ap, aq, na, mid, levels, size, scale_bps):
     buy, buy_capped = _walk(ap, aq, na, size)
     sell, sell_capped = _walk(bp, bq, nb, size)
     return (
-        bid_depth, ask_depth, weighted,
-        1e4 * (buy - mid) / mid, 1e4 * (mid - sell) / mid, buy_capped, sell_capped,
+        bid_depth,
+        ask_depth,
+        weighted,
+        1e4 * (buy - mid) / mid,
+        1e4 * (mid - sell) / mid,
+        buy_capped,
+        sell_capped,
     )
-
-
 
 
 class KyleLambda(WarmState):
@@ -86,8 +89,19 @@ class KyleLambda(WarmState):
     """
 
     __slots__ = (
-        "interval_ns", "window", "min_points", "_x", "_y", "_head", "points", "_interval", "_flow",
-        "_start_mid", "_mid", "value", "initialized",
+        "interval_ns",
+        "window",
+        "min_points",
+        "_x",
+        "_y",
+        "_head",
+        "points",
+        "_interval",
+        "_flow",
+        "_start_mid",
+        "_mid",
+        "value",
+        "initialized",
     )
     _STATE = ("_x", "_y", "_head", "points", "_interval", "_flow", "_start_mid", "_mid", "value", "initialized")
 
@@ -180,14 +194,40 @@ class LiquidityMetrics(WarmState, Indicator):
 
     # Slots: on a Python subclass of a Cython type an attribute costs ~60 ns via __dict__, ~30 here.
     __slots__ = (
-        "levels", "slippage_size", "distance_scale_bps", "ewma_alpha", "shock_ratio", "kyle",
-        "skips", "_ewma_warmup", "_ewma", "_updates", "spread", "spread_bps", "imbalance", "depth",
-        "weighted_depth", "slippage_buy_bps", "slippage_sell_bps", "slippage_capped", "depth_shock",
+        "levels",
+        "slippage_size",
+        "distance_scale_bps",
+        "ewma_alpha",
+        "shock_ratio",
+        "kyle",
+        "skips",
+        "_ewma_warmup",
+        "_ewma",
+        "_updates",
+        "spread",
+        "spread_bps",
+        "imbalance",
+        "depth",
+        "weighted_depth",
+        "slippage_buy_bps",
+        "slippage_sell_bps",
+        "slippage_capped",
+        "depth_shock",
         "value",
     )
     _STATE = (
-        "_ewma", "_updates", "spread", "spread_bps", "imbalance", "depth", "weighted_depth", "slippage_buy_bps",
-        "slippage_sell_bps", "slippage_capped", "depth_shock", "value",
+        "_ewma",
+        "_updates",
+        "spread",
+        "spread_bps",
+        "imbalance",
+        "depth",
+        "weighted_depth",
+        "slippage_buy_bps",
+        "slippage_sell_bps",
+        "slippage_capped",
+        "depth_shock",
+        "value",
     )
     _CHILDREN = ("kyle",)
 
@@ -210,10 +250,18 @@ class LiquidityMetrics(WarmState, Indicator):
             raise ValueError(f"distance_scale_bps must be > 0, got {distance_scale_bps}")
         if not 0.0 < ewma_alpha <= 1.0:
             raise ValueError(f"ewma_alpha must be in (0, 1], got {ewma_alpha}")
-        super().__init__(params=[
-            levels, slippage_size, distance_scale_bps, ewma_alpha, shock_ratio,
-            lambda_interval_ns, lambda_window, lambda_min_points,
-        ])
+        super().__init__(
+            params=[
+                levels,
+                slippage_size,
+                distance_scale_bps,
+                ewma_alpha,
+                shock_ratio,
+                lambda_interval_ns,
+                lambda_window,
+                lambda_min_points,
+            ]
+        )
         self.levels = levels
         self.slippage_size = slippage_size
         self.distance_scale_bps = distance_scale_bps
@@ -251,8 +299,13 @@ class LiquidityMetrics(WarmState, Indicator):
             self.skips("invalid book skipped")
             return
         self.update_raw(
-            snapshot.bid_prices, snapshot.bid_sizes, snapshot.n_bids,
-            snapshot.ask_prices, snapshot.ask_sizes, snapshot.n_asks, snapshot.ts_event,
+            snapshot.bid_prices,
+            snapshot.bid_sizes,
+            snapshot.n_bids,
+            snapshot.ask_prices,
+            snapshot.ask_sizes,
+            snapshot.n_asks,
+            snapshot.ts_event,
         )
 
     def handle_trade_tick(self, tick: TradeTick) -> None:
@@ -289,8 +342,16 @@ class LiquidityMetrics(WarmState, Indicator):
         bid, ask = float(bid_prices[0]), float(ask_prices[0])
         mid = 0.5 * (bid + ask)
         (bid_depth, ask_depth, weighted, slip_buy, slip_sell, buy_capped, sell_capped) = book_liquidity(
-            bid_prices, bid_sizes, n_bids, ask_prices, ask_sizes, n_asks,
-            mid, self.levels, self.slippage_size, self.distance_scale_bps,
+            bid_prices,
+            bid_sizes,
+            n_bids,
+            ask_prices,
+            ask_sizes,
+            n_asks,
+            mid,
+            self.levels,
+            self.slippage_size,
+            self.distance_scale_bps,
         )
         depth = bid_depth + ask_depth
         if not (depth > 0.0 and math.isfinite(depth) and math.isfinite(weighted)):

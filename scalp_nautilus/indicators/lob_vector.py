@@ -127,8 +127,19 @@ class LOBFeatureVector(WarmState, Indicator):
     ) -> None:
         if stale_ns <= 0:
             raise ValueError(f"stale_ns must be > 0, got {stale_ns}")
-        params = [zscore_window, stale_ns, rsi_period, ema_fast, ema_slow, atr_period, bb_period, bb_k,
-                  min_std, bar_ns, max_carry]
+        params = [
+            zscore_window,
+            stale_ns,
+            rsi_period,
+            ema_fast,
+            ema_slow,
+            atr_period,
+            bb_period,
+            bb_k,
+            min_std,
+            bar_ns,
+            max_carry,
+        ]
         super().__init__(params=params)
         self.stale_ns = stale_ns
         self._book_z = RollingZScores(_N_BOOK, zscore_window, min_std)
@@ -174,8 +185,12 @@ class LOBFeatureVector(WarmState, Indicator):
             self.invalid_books += 1
             return
         self.update_raw(
-            snapshot.bid_sizes, snapshot.ask_sizes, float(snapshot.bid_prices[0]), float(snapshot.ask_prices[0]),
-            snapshot.ts_event, snapshot.ts_init,
+            snapshot.bid_sizes,
+            snapshot.ask_sizes,
+            float(snapshot.bid_prices[0]),
+            float(snapshot.ask_prices[0]),
+            snapshot.ts_event,
+            snapshot.ts_init,
         )
 
     def update_raw(
@@ -197,8 +212,14 @@ class LOBFeatureVector(WarmState, Indicator):
         b = np.asarray(bid_sizes, dtype=np.float64)[:LOB_LEVELS].tolist()
         a = np.asarray(ask_sizes, dtype=np.float64)[:LOB_LEVELS].tolist()
         # min() rejects negative sizes, sum() any NaN or infinity.
-        if not (len(b) == len(a) == LOB_LEVELS and 0.0 < best_bid < best_ask and math.isfinite(best_ask)
-                and min(b) >= 0.0 and min(a) >= 0.0 and math.isfinite(sum(b) + sum(a))):
+        if not (
+            len(b) == len(a) == LOB_LEVELS
+            and 0.0 < best_bid < best_ask
+            and math.isfinite(best_ask)
+            and min(b) >= 0.0
+            and min(a) >= 0.0
+            and math.isfinite(sum(b) + sum(a))
+        ):
             self.invalid_books += 1
             return
         if not self.has_inputs:

@@ -56,8 +56,23 @@ class MidBars(WarmState):
         Most empty bars carried forward as flat bars (>= 0).
     """
 
-    __slots__ = ("on_bar", "on_gap", "bar_ns", "max_carry", "_bar", "_high", "_low", "_close",
-                 "invalid", "late", "carried", "gaps", "closed", "_bridge", "bridged")
+    __slots__ = (
+        "on_bar",
+        "on_gap",
+        "bar_ns",
+        "max_carry",
+        "_bar",
+        "_high",
+        "_low",
+        "_close",
+        "invalid",
+        "late",
+        "carried",
+        "gaps",
+        "closed",
+        "_bridge",
+        "bridged",
+    )
     _STATE = ("_bar", "_high", "_low", "_close", "invalid", "late", "carried", "gaps", "closed", "bridged")
 
     def __init__(

@@ -74,7 +74,12 @@ class OrderFlowImbalance(WarmState, Indicator):
 
     # Slots: on a Python subclass of a Cython type an attribute costs ~60 ns via __dict__, ~30 here.
     __slots__ = (
-        "levels", "zscore", "skips", "_prev", "value", "z",
+        "levels",
+        "zscore",
+        "skips",
+        "_prev",
+        "value",
+        "z",
     )
     _STATE = ("value", "z")
     _CHILDREN = ("zscore",)
@@ -101,8 +106,17 @@ class OrderFlowImbalance(WarmState, Indicator):
     def restore(self, state: dict) -> None:
         super().restore(state)
         prev = state["prev"]
-        self._prev = None if prev is None else (
-            np.array(prev[0]), np.array(prev[1]), int(prev[2]), np.array(prev[3]), np.array(prev[4]), int(prev[5]),
+        self._prev = (
+            None
+            if prev is None
+            else (
+                np.array(prev[0]),
+                np.array(prev[1]),
+                int(prev[2]),
+                np.array(prev[3]),
+                np.array(prev[4]),
+                int(prev[5]),
+            )
         )
 
     def handle_book(self, snapshot: BookSnapshot) -> None:
@@ -112,8 +126,12 @@ class OrderFlowImbalance(WarmState, Indicator):
             self._prev = None
             return
         self.update_raw(
-            snapshot.bid_prices, snapshot.bid_sizes, snapshot.n_bids,
-            snapshot.ask_prices, snapshot.ask_sizes, snapshot.n_asks,
+            snapshot.bid_prices,
+            snapshot.bid_sizes,
+            snapshot.n_bids,
+            snapshot.ask_prices,
+            snapshot.ask_sizes,
+            snapshot.n_asks,
         )
 
     def update_raw(

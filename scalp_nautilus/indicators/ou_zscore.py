@@ -66,7 +66,18 @@ class OUZScore(WarmState, Indicator):
     """
 
     _STATE = (
-        "_x", "_hurst", "_since_fit", "fitted", "theta", "mu", "sigma", "sigma_diffusion", "z", "active", "value", "fits",
+        "_x",
+        "_hurst",
+        "_since_fit",
+        "fitted",
+        "theta",
+        "mu",
+        "sigma",
+        "sigma_diffusion",
+        "z",
+        "active",
+        "value",
+        "fits",
         "rejected_fits",
     )
     _CHILDREN = ("bars",)

@@ -62,7 +62,16 @@ class ParkinsonVolatility(MidBarIndicator):
     """
 
     _STATE = (
-        "_range2", "_ret2", "_n_range", "_n_ret", "_head_range", "_head_ret", "_close", "parkinson", "realized", "value",
+        "_range2",
+        "_ret2",
+        "_n_range",
+        "_n_ret",
+        "_head_range",
+        "_head_ret",
+        "_close",
+        "parkinson",
+        "realized",
+        "value",
     )
     _CHILDREN = ("bars",)
 

@@ -62,16 +62,51 @@ class MicrostructureRegime(WarmState, Indicator):
 
     # Slots: on a Python subclass of a Cython type an attribute costs ~60 ns via __dict__, ~30 here.
     __slots__ = (
-        "spread_tight_bps", "spread_wide_bps", "depth_thick", "depth_thin", "activity_active",
-        "activity_quiet", "activity_window_ns", "spread_factors", "depth_factors", "activity_factors",
-        "min_multiplier", "max_multiplier", "skips", "_updates", "_first_ts", "spread_state",
-        "depth_state", "activity_state", "activity_rate", "depth_notional", "value", "threshold_mode",
-        "quantile_sample_ns", "_fixed", "_next_sample", "spread_history", "depth_history", "activity_history",
+        "spread_tight_bps",
+        "spread_wide_bps",
+        "depth_thick",
+        "depth_thin",
+        "activity_active",
+        "activity_quiet",
+        "activity_window_ns",
+        "spread_factors",
+        "depth_factors",
+        "activity_factors",
+        "min_multiplier",
+        "max_multiplier",
+        "skips",
+        "_updates",
+        "_first_ts",
+        "spread_state",
+        "depth_state",
+        "activity_state",
+        "activity_rate",
+        "depth_notional",
+        "value",
+        "threshold_mode",
+        "quantile_sample_ns",
+        "_fixed",
+        "_next_sample",
+        "spread_history",
+        "depth_history",
+        "activity_history",
     )
     _STATE = (
-        "_updates", "_first_ts", "spread_state", "depth_state", "activity_state", "activity_rate", "depth_notional",
-        "value", "_next_sample", "spread_tight_bps", "spread_wide_bps", "depth_thick", "depth_thin",
-        "activity_active", "activity_quiet",
+        "_updates",
+        "_first_ts",
+        "spread_state",
+        "depth_state",
+        "activity_state",
+        "activity_rate",
+        "depth_notional",
+        "value",
+        "_next_sample",
+        "spread_tight_bps",
+        "spread_wide_bps",
+        "depth_thick",
+        "depth_thin",
+        "activity_active",
+        "activity_quiet",
     )
     _CHILDREN = ("spread_history", "depth_history", "activity_history")
 
@@ -110,8 +145,18 @@ class MicrostructureRegime(WarmState, Indicator):
         if quantile_sample_ns <= 0:
             raise ValueError(f"quantile_sample_ns must be > 0, got {quantile_sample_ns}")
         params = [
-            spread_tight_bps, spread_wide_bps, depth_thick, depth_thin, activity_active, activity_quiet,
-            activity_window_ns, spread_factors, depth_factors, activity_factors, min_multiplier, max_multiplier,
+            spread_tight_bps,
+            spread_wide_bps,
+            depth_thick,
+            depth_thin,
+            activity_active,
+            activity_quiet,
+            activity_window_ns,
+            spread_factors,
+            depth_factors,
+            activity_factors,
+            min_multiplier,
+            max_multiplier,
         ]
         if threshold_mode == "quantile":  # fixed mode keeps its old parameters (saved states stay valid)
             params += [threshold_mode, tuple(quantiles), quantile_history, quantile_min, quantile_sample_ns]
@@ -147,8 +192,14 @@ class MicrostructureRegime(WarmState, Indicator):
         self.activity_rate = 0.0
         self.depth_notional = 0.0
         self.value = self.max_multiplier
-        (self.spread_tight_bps, self.spread_wide_bps, self.depth_thick, self.depth_thin, self.activity_active,
-         self.activity_quiet) = self._fixed
+        (
+            self.spread_tight_bps,
+            self.spread_wide_bps,
+            self.depth_thick,
+            self.depth_thin,
+            self.activity_active,
+            self.activity_quiet,
+        ) = self._fixed
         self._next_sample = 0
         for history in (self.spread_history, self.depth_history, self.activity_history):
             history.reset()

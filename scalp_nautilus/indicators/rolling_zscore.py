@@ -261,14 +261,19 @@ class RollingZScores:
 
     def state(self) -> dict:
         """As `RollingZScore.state`, one ring and state vector per column."""
-        return {"window": self.window, "bufs": self._bufs.tolist(), "kernels": self._states.tolist(),
-                "value": self.value.tolist()}
+        return {
+            "window": self.window,
+            "bufs": self._bufs.tolist(),
+            "kernels": self._states.tolist(),
+            "value": self.value.tolist(),
+        }
 
     def restore(self, state: dict) -> None:
         bufs = np.asarray(state["bufs"], dtype=np.float64)
         if int(state.get("window", -1)) != self.window or bufs.shape != self._bufs.shape:
-            raise ValueError(f"state has window {state.get('window')} x {len(bufs)} columns, "
-                             f"this bank {self.window} x {self.dim}")
+            raise ValueError(
+                f"state has window {state.get('window')} x {len(bufs)} columns, this bank {self.window} x {self.dim}"
+            )
         self._bufs[...] = bufs
         self._states[...] = state["kernels"]
         self.value[...] = state["value"]

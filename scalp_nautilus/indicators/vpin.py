@@ -64,13 +64,38 @@ class VPIN(WarmState, Indicator):
 
     # Slots: on a Python subclass of a Cython type an attribute costs ~60 ns via __dict__, ~30 here.
     __slots__ = (
-        "window_volume", "n_buckets", "bucket_volume", "thresholds", "multipliers", "skips",
-        "_tolerance", "_imbalance", "_volume", "_head", "_buy", "_sell", "completed", "value",
-        "regime", "multiplier", "fixed_thresholds", "threshold_mode", "history",
+        "window_volume",
+        "n_buckets",
+        "bucket_volume",
+        "thresholds",
+        "multipliers",
+        "skips",
+        "_tolerance",
+        "_imbalance",
+        "_volume",
+        "_head",
+        "_buy",
+        "_sell",
+        "completed",
+        "value",
+        "regime",
+        "multiplier",
+        "fixed_thresholds",
+        "threshold_mode",
+        "history",
     )
 
     _STATE = (
-        "_imbalance", "_volume", "_head", "_buy", "_sell", "completed", "value", "regime", "multiplier", "thresholds",
+        "_imbalance",
+        "_volume",
+        "_head",
+        "_buy",
+        "_sell",
+        "completed",
+        "value",
+        "regime",
+        "multiplier",
+        "thresholds",
     )
     _CHILDREN = ("history",)
 
@@ -190,9 +215,12 @@ class VPIN(WarmState, Indicator):
         low, medium, high = self.thresholds
         v = self.value
         self.regime = (
-            VPINRegime.LOW if v < low
-            else VPINRegime.MEDIUM if v < medium
-            else VPINRegime.HIGH if v <= high
+            VPINRegime.LOW
+            if v < low
+            else VPINRegime.MEDIUM
+            if v < medium
+            else VPINRegime.HIGH
+            if v <= high
             else VPINRegime.EXTREME
         )
         self.multiplier = self.multipliers[self.regime]

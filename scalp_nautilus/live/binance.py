@@ -118,8 +118,14 @@ class SyncedBinanceFuturesDataClient(BinanceFuturesDataClient):
         exchange_ms = depth.T or depth.E
         ts_event = millis_to_nanos(exchange_ms) if exchange_ms else ts_init
         deltas = snapshot_deltas(
-            instrument_id, depth.bids, depth.asks, depth.lastUpdateId, ts_event, ts_init,
-            instrument.price_precision, instrument.size_precision,
+            instrument_id,
+            depth.bids,
+            depth.asks,
+            depth.lastUpdateId,
+            ts_event,
+            ts_init,
+            instrument.price_precision,
+            instrument.size_precision,
         )
         self._handle_data(OrderBookDeltas(instrument_id, deltas))
 
@@ -161,22 +167,42 @@ class SyncedBinanceLiveDataClientFactory(LiveDataClientFactory):
             raise ValueError(f"SyncedBinanceLiveDataClientFactory builds futures clients only, not {config.account_type}")
         environment = config.environment or BinanceEnvironment.LIVE
         client = get_cached_binance_http_client(
-            clock=clock, account_type=config.account_type, api_key=config.api_key, api_secret=config.api_secret,
-            key_type=config.key_type, base_url=config.base_url_http, environment=environment, is_us=config.us,
+            clock=clock,
+            account_type=config.account_type,
+            api_key=config.api_key,
+            api_secret=config.api_secret,
+            key_type=config.key_type,
+            base_url=config.base_url_http,
+            environment=environment,
+            is_us=config.us,
             proxy_url=config.proxy_url,
         )
         provider = get_cached_binance_futures_instrument_provider(
-            client=client, clock=clock, account_type=config.account_type, config=config.instrument_provider,
+            client=client,
+            clock=clock,
+            account_type=config.account_type,
+            config=config.instrument_provider,
             venue=config.venue,
         )
         base_url_ws = config.base_url_ws or get_ws_base_url(config.account_type, environment, config.us)
         base_url_ws_public = config.base_url_ws or get_ws_public_base_url(config.account_type, environment, config.us)
-        if (config.base_url_ws is not None and environment == BinanceEnvironment.LIVE
-                and config.account_type == BinanceAccountType.USDT_FUTURES):
+        if (
+            config.base_url_ws is not None
+            and environment == BinanceEnvironment.LIVE
+            and config.account_type == BinanceAccountType.USDT_FUTURES
+        ):
             base_url_ws = get_usdm_ws_route_base_url(config.base_url_ws, "market")
             base_url_ws_public = get_usdm_ws_route_base_url(config.base_url_ws, "public")
         return SyncedBinanceFuturesDataClient(
-            loop=loop, client=client, msgbus=msgbus, cache=cache, clock=clock, instrument_provider=provider,
-            base_url_ws=base_url_ws, config=config, account_type=config.account_type, name=name,
+            loop=loop,
+            client=client,
+            msgbus=msgbus,
+            cache=cache,
+            clock=clock,
+            instrument_provider=provider,
+            base_url_ws=base_url_ws,
+            config=config,
+            account_type=config.account_type,
+            name=name,
             base_url_ws_public=base_url_ws_public,
         )

@@ -90,7 +90,9 @@ class SyncedBybitDataClient(BybitDataClient):
             # As Nautilus builds them, on the configured URL (see `SyncedBybitDataClientConfig`).
             for product_type in list(self._ws_clients):
                 replacement = nautilus_pyo3.BybitWebSocketClient.new_public(
-                    product_type=product_type, environment=_resolve_environment(config.environment), url=url,
+                    product_type=product_type,
+                    environment=_resolve_environment(config.environment),
+                    url=url,
                     proxy_url=config.proxy_url,
                 )
                 replacement.set_bars_timestamp_on_close(self._bars_timestamp_on_close)
@@ -138,9 +140,12 @@ class SyncedBybitDataClient(BybitDataClient):
             self.gaps += 1
             self._log.warning(f"{instrument_id}: book update gap ({chain.gap_reason}): book cleared, re-subscribing")
             first = batch.deltas[0]
-            self._handle_data(OrderBookDeltas(
-                instrument_id, [clear_delta(instrument_id, first.sequence, first.ts_event, self._clock.timestamp_ns())],
-            ))
+            self._handle_data(
+                OrderBookDeltas(
+                    instrument_id,
+                    [clear_delta(instrument_id, first.sequence, first.ts_event, self._clock.timestamp_ns())],
+                )
+            )
             if instrument_id not in self._resyncing:
                 snapshot_arrived = asyncio.Event()
                 task = self.create_task(self._resubscribe(instrument_id, snapshot_arrived))
@@ -211,6 +216,12 @@ class SyncedBybitLiveDataClientFactory(LiveDataClientFactory):
             config=config.instrument_provider,
         )
         return SyncedBybitDataClient(
-            loop=loop, client=client, msgbus=msgbus, cache=cache, clock=clock, instrument_provider=provider,
-            config=config, name=name,
+            loop=loop,
+            client=client,
+            msgbus=msgbus,
+            cache=cache,
+            clock=clock,
+            instrument_provider=provider,
+            config=config,
+            name=name,
         )

@@ -58,20 +58,28 @@ def client_configs(settings: LiveSettings, keys: Credentials, mainnet: bool) -> 
     if settings.venue == "BINANCE":
         e = settings.endpoints
         common: dict[str, Any] = dict(
-            api_key=keys.api_key, api_secret=keys.api_secret, account_type=BinanceAccountType.USDT_FUTURES,
+            api_key=keys.api_key,
+            api_secret=keys.api_secret,
+            account_type=BinanceAccountType.USDT_FUTURES,
             environment=BinanceEnvironment.LIVE if mainnet else BinanceEnvironment.TESTNET,
-            base_url_http=e.base_url_http if e else None, instrument_provider=provider,
+            base_url_http=e.base_url_http if e else None,
+            instrument_provider=provider,
         )
         data = BinanceDataClientConfig(**common, base_url_ws=e.base_url_ws if e else None)
         # One-way mode: Nautilus keeps a position per strategy (its own ids) instead of reusing the
         # venue's single `-BOTH` id for every round trip.
         execution = BinanceExecClientConfig(
-            **common, base_url_ws_stream=e.base_url_ws if e else None, use_position_ids=False,
+            **common,
+            base_url_ws_stream=e.base_url_ws if e else None,
+            use_position_ids=False,
         )
         return data, execution
     common = dict(
-        api_key=keys.api_key, api_secret=keys.api_secret, product_types=(BybitProductType.LINEAR,),
-        environment=BybitEnvironment.MAINNET if mainnet else BybitEnvironment.TESTNET, instrument_provider=provider,
+        api_key=keys.api_key,
+        api_secret=keys.api_secret,
+        product_types=(BybitProductType.LINEAR,),
+        environment=BybitEnvironment.MAINNET if mainnet else BybitEnvironment.TESTNET,
+        instrument_provider=provider,
     )
     e = settings.endpoints
     if e is None:
@@ -81,8 +89,12 @@ def client_configs(settings: LiveSettings, keys: Credentials, mainnet: bool) -> 
     # client takes its own `base_url_ws`; the private and trade streams have their own URLs.
     return (
         SyncedBybitDataClientConfig(**common, base_url_http=e.base_url_http, base_url_ws=f"{e.base_url_ws}/v5/public/linear"),
-        BybitExecClientConfig(**common, base_url_http=e.base_url_http, base_url_ws_private=f"{e.base_url_ws}/v5/private",
-                              base_url_ws_trade=f"{e.base_url_ws}/v5/trade"),
+        BybitExecClientConfig(
+            **common,
+            base_url_http=e.base_url_http,
+            base_url_ws_private=f"{e.base_url_ws}/v5/private",
+            base_url_ws_trade=f"{e.base_url_ws}/v5/trade",
+        ),
     )
 
 
@@ -159,8 +171,11 @@ def clear_halt(settings: LiveSettings) -> str:
 
 
 def banner(settings: LiveSettings, keys: Credentials, mainnet: bool) -> str:
-    where = (f"the replay venue at {settings.endpoints.base_url_http}" if settings.endpoints
-             else f"{settings.venue} {'MAINNET' if mainnet else 'testnet'}")
+    where = (
+        f"the replay venue at {settings.endpoints.base_url_http}"
+        if settings.endpoints
+        else f"{settings.venue} {'MAINNET' if mainnet else 'testnet'}"
+    )
     lines = [f"live node {settings.trader_id}: {settings.instrument_id} on {where}; keys from {keys.source}"]
     path = state_path(settings)
     halt = risk.read_halt(path) if path else None

@@ -25,9 +25,11 @@ from scalp_nautilus.strategy.records import SessionStatus
 def heartbeat_line(s: SessionStatus, gaps: int | None) -> str:
     halted = f"HALTED ({s.halt})" if s.halt else "not halted"
     gap_text = "n/a" if gaps is None else str(gaps)
-    return (f"heartbeat: position {s.position:+g}, unrealised {s.unrealized:+.4f} {s.currency}, session P&L "
-            f"{s.session_pnl:+.4f} {s.currency}, last book {s.book_age_s:.1f} s ago, feed gaps {gap_text} "
-            f"(watchdog silences {s.stale_feeds}), {halted}")
+    return (
+        f"heartbeat: position {s.position:+g}, unrealised {s.unrealized:+.4f} {s.currency}, session P&L "
+        f"{s.session_pnl:+.4f} {s.currency}, last book {s.book_age_s:.1f} s ago, feed gaps {gap_text} "
+        f"(watchdog silences {s.stale_feeds}), {halted}"
+    )
 
 
 class SessionMonitor(Actor):

@@ -95,10 +95,18 @@ class RiskEngineSettings(_Section, frozen=True):
     def __post_init__(self) -> None:
         count, sep, interval = self.max_order_submit_rate.partition("/")
         parts = interval.split(":")
-        if not (sep and count.isdigit() and int(count) > 0 and len(parts) == 3 and all(p.isdigit() for p in parts)
-                and any(int(p) for p in parts)):
-            raise ValueError(f"risk_engine.max_order_submit_rate: expected 'N/HH:MM:SS' (e.g. '10/00:00:01'), "
-                             f"got {self.max_order_submit_rate!r}")
+        if not (
+            sep
+            and count.isdigit()
+            and int(count) > 0
+            and len(parts) == 3
+            and all(p.isdigit() for p in parts)
+            and any(int(p) for p in parts)
+        ):
+            raise ValueError(
+                f"risk_engine.max_order_submit_rate: expected 'N/HH:MM:SS' (e.g. '10/00:00:01'), "
+                f"got {self.max_order_submit_rate!r}"
+            )
 
 
 class LiveSettings(_Section, frozen=True):

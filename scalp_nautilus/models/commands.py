@@ -17,15 +17,22 @@ _D = TrainSettings()
 
 def register(sub) -> None:
     """Add the `train` and `evaluate` sub-commands to the CLI's subparsers."""
-    tr = sub.add_parser("train", help="train the LSTM on recorded features and write a model file",
-                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    tr = sub.add_parser(
+        "train",
+        help="train the LSTM on recorded features and write a model file",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     tr.add_argument("--features", nargs="+", required=True, type=Path, help="FeatureRecorder Parquet files")
     tr.add_argument("--out", required=True, type=Path, help="model file to write, e.g. models/btc.pt")
     tr.add_argument("--seq-len", type=int, default=_D.seq_len, help="LOB vectors per input sequence")
     tr.add_argument("--horizon", type=int, default=_D.horizon, help="label horizon k, in book batches")
     tr.add_argument("--alpha", type=float, default=_D.alpha, help="label threshold on the relative move")
-    tr.add_argument("--labels", choices=["forward", "smoothed"], default=_D.labels,
-                    help="forward: mean of the next k mids vs the current mid; smoothed: DeepLOB's (vs the past mean)")
+    tr.add_argument(
+        "--labels",
+        choices=["forward", "smoothed"],
+        default=_D.labels,
+        help="forward: mean of the next k mids vs the current mid; smoothed: DeepLOB's (vs the past mean)",
+    )
     tr.add_argument("--val-fraction", type=float, default=_D.val_fraction, help="validation span (early stopping)")
     tr.add_argument("--test-fraction", type=float, default=_D.test_fraction, help="held-out span, the latest rows")
     tr.add_argument("--epochs", type=int, default=_D.epochs, help="at most")
@@ -33,8 +40,7 @@ def register(sub) -> None:
     tr.add_argument("--batch-size", type=int, default=_D.batch_size)
     tr.add_argument("--lr", type=float, default=_D.lr, help="Adam learning rate")
     tr.add_argument("--seed", type=int, default=_D.seed)
-    tr.add_argument("--threads", type=int, default=_D.threads,
-                    help="torch threads (results are reproducible per count)")
+    tr.add_argument("--threads", type=int, default=_D.threads, help="torch threads (results are reproducible per count)")
     tr.set_defaults(run=_cmd_train)
 
     ev = sub.add_parser("evaluate", help="re-score a model file on other recorded features")
@@ -49,9 +55,18 @@ def _cmd_train(args) -> int:
     from scalp_nautilus.models.training import train
 
     settings = TrainSettings(
-        seq_len=args.seq_len, horizon=args.horizon, alpha=args.alpha, labels=args.labels, val_fraction=args.val_fraction,
-        test_fraction=args.test_fraction, epochs=args.epochs, patience=args.patience, batch_size=args.batch_size,
-        lr=args.lr, seed=args.seed, threads=args.threads,
+        seq_len=args.seq_len,
+        horizon=args.horizon,
+        alpha=args.alpha,
+        labels=args.labels,
+        val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction,
+        epochs=args.epochs,
+        patience=args.patience,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        threads=args.threads,
     )
     meta = train(args.features, args.out, settings)
     t = meta["training"]

@@ -48,12 +48,15 @@ class Segment:
         return len(self.ts)
 
     def slice(self, start: int, stop: int) -> Segment:
-        return Segment(self.source, self.ts[start:stop], self.mid[start:stop], self.ofi[start:stop],
-                       self.lob[start:stop])
+        return Segment(self.source, self.ts[start:stop], self.mid[start:stop], self.ofi[start:stop], self.lob[start:stop])
 
     def span(self) -> dict:
-        return {"file": self.source, "rows": len(self), "first_ts": int(self.ts[0]) if len(self) else None,
-                "last_ts": int(self.ts[-1]) if len(self) else None}
+        return {
+            "file": self.source,
+            "rows": len(self),
+            "first_ts": int(self.ts[0]) if len(self) else None,
+            "last_ts": int(self.ts[-1]) if len(self) else None,
+        }
 
 
 def read_features(paths: list[str | Path]) -> list[Segment]:
@@ -79,8 +82,10 @@ def read_features(paths: list[str | Path]) -> list[Segment]:
         seg = Segment(str(path), ts[first:], mid[first:], ofi[first:], lob[first:], cold_rows=first)
         bad = ~(np.isfinite(seg.mid) & (seg.mid > 0) & np.isfinite(seg.ofi) & np.isfinite(seg.lob).all(axis=1))
         if bad.any():
-            raise ValueError(f"features file {path}: {int(bad.sum())} warm rows with a non-finite or non-positive "
-                             f"value (first at row {first + int(np.argmax(bad))})")
+            raise ValueError(
+                f"features file {path}: {int(bad.sum())} warm rows with a non-finite or non-positive "
+                f"value (first at row {first + int(np.argmax(bad))})"
+            )
         if np.any(np.diff(seg.ts) < 0):
             raise ValueError(f"features file {path}: ts_event goes backwards")
         segments.append(seg)
@@ -111,8 +116,7 @@ class Samples:
         return self.rows[self.ends[index][:, None] + offsets]
 
 
-def build_samples(pieces: list[Segment], seq_len: int, horizon: int, alpha: float,
-                  labels: str = DEFAULT_LABELS) -> Samples:
+def build_samples(pieces: list[Segment], seq_len: int, horizon: int, alpha: float, labels: str = DEFAULT_LABELS) -> Samples:
     """Every complete sample inside each piece (see the module doc), labelled by the `labels` kind
     (`labels.LABEL_KINDS`). Samples start where the smoothed label's past mean exists for either
     kind, so both kinds label the same samples and carry the same realised-part reference."""
@@ -124,8 +128,14 @@ def build_samples(pieces: list[Segment], seq_len: int, horizon: int, alpha: floa
         vol = realised_vol(piece.mid, horizon)
         t = np.arange(max(seq_len, horizon) - 1, n - horizon)
         rows.append(piece.lob)
-        for key, values in (("ends", t + offset), ("moves", move[t]), ("realised", realised[t]), ("vol", vol[t]),
-                            ("ofi", piece.ofi[t]), ("ts", piece.ts[t])):
+        for key, values in (
+            ("ends", t + offset),
+            ("moves", move[t]),
+            ("realised", realised[t]),
+            ("vol", vol[t]),
+            ("ofi", piece.ofi[t]),
+            ("ts", piece.ts[t]),
+        ):
             parts[key].append(values)
         spans.append({**piece.span(), "samples": len(t)})
         offset += n
@@ -151,8 +161,7 @@ def split_by_time(segments: list[Segment], val_fraction: float, test_fraction: f
     are the latest `val_fraction` and `test_fraction` of the rows, test last.
     """
     if not (val_fraction > 0.0 and test_fraction > 0.0 and val_fraction + test_fraction < 1.0):
-        raise ValueError(f"need 0 < validation and test fractions with a sum below 1, got {val_fraction}, "
-                         f"{test_fraction}")
+        raise ValueError(f"need 0 < validation and test fractions with a sum below 1, got {val_fraction}, {test_fraction}")
     segments = [s for s in segments if len(s)]
     for a, b in zip(segments, segments[1:]):
         if b.ts[0] <= a.ts[-1]:

@@ -32,7 +32,7 @@ DEFAULT_LABELS = "forward"
 LABEL_DEFINITIONS = {
     "forward": "forward means: l = (mean(mid[t+1..t+k]) - mid[t]) / mid[t]; up l > alpha, down l < -alpha, else flat",
     "smoothed": "DeepLOB smoothed means: l = (mean(mid[t+1..t+k]) - mean(mid[t-k+1..t])) / mean(mid[t-k+1..t]); "
-                "up l > alpha, down l < -alpha, else flat",
+    "up l > alpha, down l < -alpha, else flat",
 }
 # The live accuracy guard's defaults (DESIGN.md feature 7): the model is switched off below 52 %
 # right direction calls over the last 500 scored ones.

@@ -80,8 +80,18 @@ class LSTMPredictor(WarmState, Indicator):
     """
 
     _STATE = (
-        "_buf", "_count", "_last_prediction_ts", "_mids", "_mid_count", "_hits", "_hit_sum", "_pending", "predictions",
-        "value", "confidence", "volatility",
+        "_buf",
+        "_count",
+        "_last_prediction_ts",
+        "_mids",
+        "_mid_count",
+        "_hits",
+        "_hit_sum",
+        "_pending",
+        "predictions",
+        "value",
+        "confidence",
+        "volatility",
     )
 
     def __init__(
@@ -195,7 +205,11 @@ class LSTMPredictor(WarmState, Indicator):
         log.warning(
             "LSTMPredictor: accuracy %.3f over the last %d direction calls is below %.3f: model %s switched off, "
             "running on %s until reload()",
-            accuracy, self.accuracy_window, self.min_accuracy, self.model_path, FALLBACK,
+            accuracy,
+            self.accuracy_window,
+            self.min_accuracy,
+            self.model_path,
+            FALLBACK,
         )
         self._fallback_logged = True
 
@@ -252,7 +266,7 @@ class LSTMPredictor(WarmState, Indicator):
     def _predict(self, i: int, ts_event: int) -> None:
         assert self.model is not None  # only called while active, and active means a model
         torch = self._torch
-        window = torch.from_numpy(self._buf[i + 1:i + 1 + self.seq_len]).unsqueeze(0)
+        window = torch.from_numpy(self._buf[i + 1 : i + 1 + self.seq_len]).unsqueeze(0)
         with torch.inference_mode():
             p_down, p_flat, p_up, confidence, vol_bps = self.model.net.predict(window)[0].tolist()
         self.predictions += 1

@@ -164,17 +164,17 @@ def load_model(path: str | Path, seq_len: int | None = None) -> LoadedModel:
     except (TypeError, ValueError) as exc:
         raise refuse(f"damaged metadata ({exc})") from exc
     if file_seq_len < 1 or horizon < 1 or not alpha >= 0.0 or majority not in range(len(CLASSES)):
-        raise refuse(f"damaged metadata (seq_len {file_seq_len}, horizon {horizon}, alpha {alpha}, "
-                     f"majority {majority})")
+        raise refuse(f"damaged metadata (seq_len {file_seq_len}, horizon {horizon}, alpha {alpha}, majority {majority})")
     if label_kind(meta) not in LABEL_KINDS:
         raise refuse(f"damaged metadata (label kind {label_kind(meta)!r}, expected one of {LABEL_KINDS})")
     if layout != LOB_FEATURE_NAMES:
-        diff = next((i for i, (a, b) in enumerate(zip(layout, LOB_FEATURE_NAMES)) if a != b),
-                    min(len(layout), len(LOB_FEATURE_NAMES)))
+        diff = next(
+            (i for i, (a, b) in enumerate(zip(layout, LOB_FEATURE_NAMES)) if a != b), min(len(layout), len(LOB_FEATURE_NAMES))
+        )
         raise refuse(
             f"feature layout differs from this code's LOB_FEATURE_NAMES ({len(layout)} vs {len(LOB_FEATURE_NAMES)} "
-            f"features, first difference at position {diff}: file {layout[diff:diff + 1]}, code "
-            f"{LOB_FEATURE_NAMES[diff:diff + 1]}); retrain on features recorded with this layout"
+            f"features, first difference at position {diff}: file {layout[diff : diff + 1]}, code "
+            f"{LOB_FEATURE_NAMES[diff : diff + 1]}); retrain on features recorded with this layout"
         )
     if seq_len is not None and file_seq_len != seq_len:
         raise refuse(f"trained on sequences of {file_seq_len} vectors, the predictor is set to seq_len={seq_len}")
@@ -196,5 +196,4 @@ def describe(model: LoadedModel) -> str:
     m = model.metadata
     held = m.get("scores", {}).get("test", {}).get("model", {})
     score = f", held-out accuracy {held['accuracy']:.3f} macro-F1 {held['macro_f1']:.3f}" if held else ""
-    return (f"seq_len {m['seq_len']}, horizon {m['horizon']} batches, {model.labels} labels, alpha "
-            f"{m['alpha']:g}{score}")
+    return f"seq_len {m['seq_len']}, horizon {m['horizon']} batches, {model.labels} labels, alpha {m['alpha']:g}{score}"

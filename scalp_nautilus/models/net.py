@@ -54,7 +54,8 @@ class LOBNet(nn.Module):
         """[batch, 5]: P(down), P(flat), P(up), confidence in [0, 1], volatility in bps (>= 0)."""
         raw = self.forward(x)
         return torch.cat(
-            (torch.softmax(raw[:, :3], dim=1), torch.sigmoid(raw[:, 3:4]), F.softplus(raw[:, 4:5])), dim=1,
+            (torch.softmax(raw[:, :3], dim=1), torch.sigmoid(raw[:, 3:4]), F.softplus(raw[:, 4:5])),
+            dim=1,
         )
 
 

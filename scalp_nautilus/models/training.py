@@ -65,7 +65,6 @@ from scalp_nautilus.models.settings import TrainSettings
 log = logging.getLogger(__name__)
 
 
-
 # ---------------------------------------------------------------------- scores
 
 
@@ -96,9 +95,14 @@ def direction_calls(predicted: np.ndarray, moves: np.ndarray, window: int = GUAR
     scored = (call != 0) & (sign != 0)
     hits = (sign[scored] == call[scored]).astype(np.float64)
     rolling = np.convolve(hits, np.ones(window) / window, mode="valid") if len(hits) >= window else np.full(1, np.nan)
-    return {"calls": int(np.sum(call != 0)), "scored": len(hits),
-            "hit_rate": float(hits.mean()) if len(hits) else float("nan"),
-            "window": window, "rolling_min": float(rolling.min()), "rolling_max": float(rolling.max())}
+    return {
+        "calls": int(np.sum(call != 0)),
+        "scored": len(hits),
+        "hit_rate": float(hits.mean()) if len(hits) else float("nan"),
+        "window": window,
+        "rolling_min": float(rolling.min()),
+        "rolling_max": float(rolling.max()),
+    }
 
 
 def assess(samples: Samples, outputs: np.ndarray, majority_class: int, alpha: float) -> dict:
@@ -116,9 +120,12 @@ def assess(samples: Samples, outputs: np.ndarray, majority_class: int, alpha: fl
         "realised_part": scores(y, label_classes(samples.realised, alpha)),
         "direction_calls": direction_calls(predicted, samples.moves),
         "confidence": {"mean": float(confidence.mean()), "accuracy": float(np.mean(predicted == y))},
-        "volatility_bps": {"predicted_mean": float(vol.mean()), "realised_mean": float(samples.vol_bps.mean()),
-                           "mae": float(np.mean(np.abs(vol - samples.vol_bps))),
-                           "corr": _corr(vol, samples.vol_bps)},
+        "volatility_bps": {
+            "predicted_mean": float(vol.mean()),
+            "realised_mean": float(samples.vol_bps.mean()),
+            "mae": float(np.mean(np.abs(vol - samples.vol_bps))),
+            "corr": _corr(vol, samples.vol_bps),
+        },
         "spans": samples.spans,
     }
 
@@ -130,23 +137,39 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
 def format_report(title: str, report: dict) -> str:
     counts = ", ".join(f"{k} {v}" for k, v in report["class_counts"].items())
     kind = f", {report['labels']} labels" if "labels" in report else ""
-    lines = [f"{title}: {report['samples']} samples{kind} ({counts})",
-             f"  {'':<26s} {'accuracy':>8s} {'macro-F1':>8s}   confusion (rows true, cols predicted: down flat up)"]
-    for key, label in (("model", "model"), ("majority", "baseline: majority"), ("ofi_sign", "baseline: sign of OFI"),
-                       ("realised_part", "reference: realised part")):
+    lines = [
+        f"{title}: {report['samples']} samples{kind} ({counts})",
+        f"  {'':<26s} {'accuracy':>8s} {'macro-F1':>8s}   confusion (rows true, cols predicted: down flat up)",
+    ]
+    for key, label in (
+        ("model", "model"),
+        ("majority", "baseline: majority"),
+        ("ofi_sign", "baseline: sign of OFI"),
+        ("realised_part", "reference: realised part"),
+    ):
         s = report[key]
         lines.append(f"  {label:<26s} {s['accuracy']:8.3f} {s['macro_f1']:8.3f}   {s['confusion']}")
     d, c, v = report["direction_calls"], report["confidence"], report["volatility_bps"]
-    lines.append(f"  direction calls (up/down argmax): {d['calls']}, hit rate vs the sign of the move "
-                 f"{d['hit_rate']:.3f} over {d['scored']} scored; over {d['window']} consecutive ones "
-                 f"{d['rolling_min']:.3f} to {d['rolling_max']:.3f}")
-    lines.append(f"  confidence: mean {c['mean']:.3f} vs realised accuracy {c['accuracy']:.3f}; volatility (bps): "
-                 f"predicted mean {v['predicted_mean']:.3f}, realised {v['realised_mean']:.3f}, MAE {v['mae']:.3f}, "
-                 f"corr {v['corr']:.3f}")
+    lines.append(
+        f"  direction calls (up/down argmax): {d['calls']}, hit rate vs the sign of the move "
+        f"{d['hit_rate']:.3f} over {d['scored']} scored; over {d['window']} consecutive ones "
+        f"{d['rolling_min']:.3f} to {d['rolling_max']:.3f}"
+    )
+    lines.append(
+        f"  confidence: mean {c['mean']:.3f} vs realised accuracy {c['accuracy']:.3f}; volatility (bps): "
+        f"predicted mean {v['predicted_mean']:.3f}, realised {v['realised_mean']:.3f}, MAE {v['mae']:.3f}, "
+        f"corr {v['corr']:.3f}"
+    )
     for kind, by in report.get("by_labels", {}).items():
-        row = "; ".join(f"{label} {by[key]['accuracy']:.3f} / {by[key]['macro_f1']:.3f}"
-                        for key, label in (("model", "model"), ("majority", "majority"), ("ofi_sign", "OFI sign"),
-                                           ("realised_part", "realised part")))
+        row = "; ".join(
+            f"{label} {by[key]['accuracy']:.3f} / {by[key]['macro_f1']:.3f}"
+            for key, label in (
+                ("model", "model"),
+                ("majority", "majority"),
+                ("ofi_sign", "OFI sign"),
+                ("realised_part", "realised part"),
+            )
+        )
         lines.append(f"  against {kind} labels (accuracy / macro-F1): {row}")
     return "\n".join(lines)
 
@@ -163,9 +186,11 @@ def class_weights(labels: np.ndarray) -> np.ndarray:
 def _loss(raw: torch.Tensor, labels: torch.Tensor, vol_bps: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     logits = raw[:, :3]
     correct = (logits.argmax(dim=1) == labels).float()
-    return (F.cross_entropy(logits, labels, weight=weights)
-            + F.binary_cross_entropy_with_logits(raw[:, 3], correct)
-            + F.huber_loss(F.softplus(raw[:, 4]), vol_bps))
+    return (
+        F.cross_entropy(logits, labels, weight=weights)
+        + F.binary_cross_entropy_with_logits(raw[:, 3], correct)
+        + F.huber_loss(F.softplus(raw[:, 4]), vol_bps)
+    )
 
 
 def predict_samples(net: LOBNet, samples: Samples, batch_size: int = 2048) -> np.ndarray:
@@ -186,8 +211,9 @@ def _mean_loss(net: LOBNet, samples: Samples, weights: torch.Tensor, batch_size:
         for start in range(0, len(samples), batch_size):
             index = np.arange(start, min(start + batch_size, len(samples)))
             raw = net(torch.from_numpy(samples.windows(index)))
-            total += float(_loss(raw, torch.from_numpy(samples.labels[index]),
-                                 torch.from_numpy(samples.vol_bps[index]), weights)) * len(index)
+            total += float(
+                _loss(raw, torch.from_numpy(samples.labels[index]), torch.from_numpy(samples.vol_bps[index]), weights)
+            ) * len(index)
     return total / len(samples)
 
 
@@ -207,20 +233,32 @@ def fit(train: Samples, validation: Samples, settings: TrainSettings) -> tuple[L
             order = rng.permutation(len(train))
             train_loss = 0.0
             for start in range(0, len(order), settings.batch_size):
-                index = order[start:start + settings.batch_size]
+                index = order[start : start + settings.batch_size]
                 raw = net(torch.from_numpy(train.windows(index)))
-                loss = _loss(raw, torch.from_numpy(train.labels[index]), torch.from_numpy(train.vol_bps[index]),
-                             weights)
+                loss = _loss(raw, torch.from_numpy(train.labels[index]), torch.from_numpy(train.vol_bps[index]), weights)
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
                 train_loss += float(loss.detach()) * len(index)
             val_loss = _mean_loss(net, validation, weights)
             val = scores(validation.labels, predict_samples(net, validation)[:, :3].argmax(axis=1))
-            history.append({"epoch": epoch, "train_loss": train_loss / len(train), "val_loss": val_loss,
-                            "val_accuracy": val["accuracy"], "val_macro_f1": val["macro_f1"]})
-            log.info("epoch %d: train loss %.4f, validation loss %.4f, accuracy %.3f, macro-F1 %.3f",
-                     epoch, train_loss / len(train), val_loss, val["accuracy"], val["macro_f1"])
+            history.append(
+                {
+                    "epoch": epoch,
+                    "train_loss": train_loss / len(train),
+                    "val_loss": val_loss,
+                    "val_accuracy": val["accuracy"],
+                    "val_macro_f1": val["macro_f1"],
+                }
+            )
+            log.info(
+                "epoch %d: train loss %.4f, validation loss %.4f, accuracy %.3f, macro-F1 %.3f",
+                epoch,
+                train_loss / len(train),
+                val_loss,
+                val["accuracy"],
+                val["macro_f1"],
+            )
             if val_loss < best_loss:
                 best_loss, best_epoch = val_loss, epoch
                 best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -246,28 +284,41 @@ def train(feature_paths: list[str | Path], out: str | Path, settings: TrainSetti
     """Train on recorded features and write the model file; returns its metadata."""
     segments = read_features(feature_paths)
     pieces = split_by_time(segments, settings.val_fraction, settings.test_fraction)
-    samples = {name: build_samples(pieces[name], settings.seq_len, settings.horizon, settings.alpha, settings.labels)
-               for name in SPLITS}
+    samples = {
+        name: build_samples(pieces[name], settings.seq_len, settings.horizon, settings.alpha, settings.labels) for name in SPLITS
+    }
     need = max(settings.seq_len, settings.horizon) + settings.horizon
     for name, s in samples.items():
         if len(s) == 0:
-            raise ValueError(f"the {name} span holds no complete sample (each needs {need} consecutive rows "
-                             f"of one file inside the span): record more data or shorten seq_len/horizon")
+            raise ValueError(
+                f"the {name} span holds no complete sample (each needs {need} consecutive rows "
+                f"of one file inside the span): record more data or shorten seq_len/horizon"
+            )
     majority = int(np.bincount(samples["train"].labels, minlength=len(CLASSES)).argmax())
     net, history, best_epoch = fit(samples["train"], samples["validation"], settings)
-    reports = {name: assess(samples[name], predict_samples(net, samples[name]), majority, settings.alpha)
-               for name in ("validation", "test")}
+    reports = {
+        name: assess(samples[name], predict_samples(net, samples[name]), majority, settings.alpha)
+        for name in ("validation", "test")
+    }
     spans = {}
     for name in SPLITS:
         span_list = samples[name].spans
-        spans[name] = {"pieces": span_list, "samples": len(samples[name]),
-                       "first": _iso(span_list[0]["first_ts"]), "last": _iso(span_list[-1]["last_ts"])}
+        spans[name] = {
+            "pieces": span_list,
+            "samples": len(samples[name]),
+            "first": _iso(span_list[0]["first_ts"]),
+            "last": _iso(span_list[-1]["last_ts"]),
+        }
     metadata = {
         "seq_len": settings.seq_len,
         "horizon": settings.horizon,
         "alpha": settings.alpha,
-        "labels": {"kind": settings.labels, "classes": list(CLASSES), "definition": LABEL_DEFINITIONS[settings.labels],
-                   "volatility": "sqrt(sum of squared log returns of mid[t..t+k]), bps"},
+        "labels": {
+            "kind": settings.labels,
+            "classes": list(CLASSES),
+            "definition": LABEL_DEFINITIONS[settings.labels],
+            "volatility": "sqrt(sum of squared log returns of mid[t..t+k]), bps",
+        },
         "confidence": "P(the direction head's argmax is the right class), trained by binary cross-entropy",
         "majority_class": majority,
         "training": {
@@ -297,8 +348,10 @@ def evaluate(model: str | Path | LoadedModel, feature_paths: list[str | Path]) -
     both = {kind: build_samples(segments, loaded.seq_len, loaded.horizon, loaded.alpha, kind) for kind in LABEL_KINDS}
     samples = both[loaded.labels]
     if len(samples) == 0:
-        raise ValueError(f"no complete sample in {[str(p) for p in feature_paths]} (each needs "
-                         f"{max(loaded.seq_len, loaded.horizon) + loaded.horizon} warm rows of one file)")
+        raise ValueError(
+            f"no complete sample in {[str(p) for p in feature_paths]} (each needs "
+            f"{max(loaded.seq_len, loaded.horizon) + loaded.horizon} warm rows of one file)"
+        )
     outputs = predict_samples(loaded.net, samples)  # both kinds label the same windows
     report = assess(samples, outputs, majority, loaded.alpha)
     report["labels"] = loaded.labels

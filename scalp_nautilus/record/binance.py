@@ -131,8 +131,13 @@ class BinanceSession(Session):
                 return
             usable, _, replay = self.sync.snapshot(last_id)
             if not usable:
-                log.warning("%s: snapshot %d is older than the buffered diffs (first U=%d); asking again in %.1f s",
-                            self.name, last_id, self.sync.buffer[0].U, rc.snapshot_retry_s)
+                log.warning(
+                    "%s: snapshot %d is older than the buffered diffs (first U=%d); asking again in %.1f s",
+                    self.name,
+                    last_id,
+                    self.sync.buffer[0].U,
+                    rc.snapshot_retry_s,
+                )
                 await asyncio.sleep(rc.snapshot_retry_s)
                 continue
             log.info(

@@ -93,9 +93,13 @@ class Recorder:
                 if self._import_task is not None and not self._import_task.done():
                     log.info("waiting for the running import to finish")
                     await asyncio.gather(self._import_task, return_exceptions=True)
-        log.info("recorder stopped (%s): %s", self.stop_reason,
-                 "; ".join(f"{s.name} {sum(s.messages.values())} messages, {s.gaps} gaps, {s.reconnects} reconnects"
-                           for s in self.sessions))
+        log.info(
+            "recorder stopped (%s): %s",
+            self.stop_reason,
+            "; ".join(
+                f"{s.name} {sum(s.messages.values())} messages, {s.gaps} gaps, {s.reconnects} reconnects" for s in self.sessions
+            ),
+        )
 
     async def _clock(self) -> None:
         st = self.settings
@@ -133,8 +137,13 @@ class Recorder:
             self.request_stop(f"disk: {free_gb:.2f} GB free < {disk.min_free_gb:g} GB")
             return False
         if free_gb < disk.warn_free_gb:
-            log.warning("only %.2f GB free on %s (disk.warn_free_gb %.2f; the recorder stops below %.2f)",
-                        free_gb, out, disk.warn_free_gb, disk.min_free_gb)
+            log.warning(
+                "only %.2f GB free on %s (disk.warn_free_gb %.2f; the recorder stops below %.2f)",
+                free_gb,
+                out,
+                disk.warn_free_gb,
+                disk.min_free_gb,
+            )
         return True
 
     async def import_closed(self) -> None:
@@ -152,15 +161,29 @@ class Recorder:
             offset_ns = max(
                 [s.clock_behind_ns] + [(read_sidecar(p) or {}).get("clock_behind_ns", 0) for p in capture_files(s.folder)]
             )
-            args = [sys.executable, "-m", "scalp_nautilus.cli", "data", command, *map(str, files), "--catalog", catalog,
-                    "--clock-offset-ms", f"{offset_ns / 1e6:.6f}"]
+            args = [
+                sys.executable,
+                "-m",
+                "scalp_nautilus.cli",
+                "data",
+                command,
+                *map(str, files),
+                "--catalog",
+                catalog,
+                "--clock-offset-ms",
+                f"{offset_ns / 1e6:.6f}",
+            ]
             log.info("importing %d closed file(s) of %s into %s", len(files), s.name, catalog)
             proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
             out, _ = await proc.communicate()
             if proc.returncode != 0:
                 self.import_failures += 1
-                log.error("import of %s failed (exit %d); the files stay marked not imported:\n%s",
-                          s.name, proc.returncode, out.decode(errors="replace")[-2000:])
+                log.error(
+                    "import of %s failed (exit %d); the files stay marked not imported:\n%s",
+                    s.name,
+                    proc.returncode,
+                    out.decode(errors="replace")[-2000:],
+                )
                 continue
             self.imports += 1
             for p in files:

@@ -167,11 +167,13 @@ class Session:
         """One line about the last period (and resets its counts)."""
         total = sum(self.window.values())
         streams = ", ".join(f"{k} {v}" for k, v in sorted(self.window.items())) or "none"
-        lag = (f"lag ms mean {self._lag_sum_ms / self._lag_n:.0f} max {self._lag_max_ms:.0f}" if self._lag_n else "lag n/a")
-        line = (f"{self.name}: {total} messages in {period_s:.0f} s ({streams}); {lag}; gaps {self.gaps}, "
-                f"reconnects {self.reconnects}, snapshots {self.snapshots}; "
-                f"{'connected' if self.connected.is_set() else 'DISCONNECTED'}; "
-                f"file {self.writer.path.name if self.writer.path else '-'}")
+        lag = f"lag ms mean {self._lag_sum_ms / self._lag_n:.0f} max {self._lag_max_ms:.0f}" if self._lag_n else "lag n/a"
+        line = (
+            f"{self.name}: {total} messages in {period_s:.0f} s ({streams}); {lag}; gaps {self.gaps}, "
+            f"reconnects {self.reconnects}, snapshots {self.snapshots}; "
+            f"{'connected' if self.connected.is_set() else 'DISCONNECTED'}; "
+            f"file {self.writer.path.name if self.writer.path else '-'}"
+        )
         self.window = Counter()
         self._lag_sum_ms, self._lag_n, self._lag_max_ms = 0.0, 0, float("-inf")
         return line

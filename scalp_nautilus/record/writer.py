@@ -91,9 +91,20 @@ class CaptureWriter:
         self.path = path
         self._fh = gzip.open(path, "wb", compresslevel=self.compress_level)  # noqa: SIM115 (open until rotation)
         self._streams = Counter()
-        self._meta = {"file": path.name, "symbol": self.symbol, "opened_ns": now_ns, "first_recv_ns": None,
-                      "last_recv_ns": None, "lines": 0, "streams": self._streams, "snapshots": [], "reconnects": [],
-                      "gaps": [], "closed": False, **self._notes}
+        self._meta = {
+            "file": path.name,
+            "symbol": self.symbol,
+            "opened_ns": now_ns,
+            "first_recv_ns": None,
+            "last_recv_ns": None,
+            "lines": 0,
+            "streams": self._streams,
+            "snapshots": [],
+            "reconnects": [],
+            "gaps": [],
+            "closed": False,
+            **self._notes,
+        }
         for kind, entry in self._pending:
             self._meta[kind].append(entry)
         self._pending.clear()

@@ -81,17 +81,22 @@ def calibrate(features: Sequence[str | Path], settings: CalibrationSettings = Ca
     data = load_features(features, COLUMNS)
     missing = [c for c in COLUMNS if c not in data]
     if missing:
-        raise ValueError(f"features files {', '.join(map(str, features))}: lack columns {missing} (recorded "
-                         "before `traded_volume` existed? record them again)")
+        raise ValueError(
+            f"features files {', '.join(map(str, features))}: lack columns {missing} (recorded "
+            "before `traded_volume` existed? record them again)"
+        )
     vph, hours = volume_per_hour(data)
     if hours < MIN_HOURS or vph <= 0:
-        raise InsufficientData(f"not enough data: {hours * 60:.2f} minutes with {vph:.4g} traded per hour "
-                               f"(need at least {MIN_HOURS * 60:g} minute of trading)")
+        raise InsufficientData(
+            f"not enough data: {hours * 60:.2f} minutes with {vph:.4g} traded per hour "
+            f"(need at least {MIN_HOURS * 60:g} minute of trading)"
+        )
     vpin_rows = warm_mask(data, ("vpin",))
     regime_rows = warm_mask(data, ("regime",))
     if regime_rows.sum() < MIN_WARM_ROWS:
-        raise InsufficientData(f"not enough data: {int(regime_rows.sum())} rows with a warm regime (need "
-                               f"{MIN_WARM_ROWS}); record a longer span")
+        raise InsufficientData(
+            f"not enough data: {int(regime_rows.sum())} rows with a warm regime (need {MIN_WARM_ROWS}); record a longer span"
+        )
     lo, hi = settings.regime_quantiles
     reg = data[regime_rows]
     spread = np.quantile(reg["spread_bps"], [lo, hi])
@@ -101,8 +106,10 @@ def calibrate(features: Sequence[str | Path], settings: CalibrationSettings = Ca
     base = settings.notional / (settings.contract_value or mid)
     vpin: dict = {"volume_per_hour": _sig(vph, 4)}
     lines = [
-        (f"{len(data)} rows, {hours * 60:.1f} minutes of event time; {int(vpin_rows.sum())} with a warm VPIN, "
-         f"{int(regime_rows.sum())} with a warm regime"),
+        (
+            f"{len(data)} rows, {hours * 60:.1f} minutes of event time; {int(vpin_rows.sum())} with a warm VPIN, "
+            f"{int(regime_rows.sum())} with a warm regime"
+        ),
         f"volume per hour {vph:.6g} (size units)",
     ]
     if vpin_rows.sum() >= MIN_WARM_ROWS:
@@ -112,16 +119,21 @@ def calibrate(features: Sequence[str | Path], settings: CalibrationSettings = Ca
     else:
         # The usual reason: the recording's volume_per_hour overstated the volume, so VPIN's window
         # never filled. The volume above fixes that; the fixed bounds stay DESIGN's.
-        lines.append(f"VPIN was warm on {int(vpin_rows.sum())} rows only (need {MIN_WARM_ROWS}): thresholds not "
-                     "written (DESIGN's stay until quantile mode has its own history); record again with the "
-                     "volume per hour above to calibrate them")
+        lines.append(
+            f"VPIN was warm on {int(vpin_rows.sum())} rows only (need {MIN_WARM_ROWS}): thresholds not "
+            "written (DESIGN's stay until quantile mode has its own history); record again with the "
+            "volume per hour above to calibrate them"
+        )
     vpin.update(threshold_mode=settings.mode, threshold_quantiles=list(settings.vpin_quantiles))
     overrides = {
         "vpin": vpin,
         "regime": {
-            "spread_tight_bps": _sig(spread[0]), "spread_wide_bps": _sig(spread[1]),
-            "depth_thin": _sig(depth[0]), "depth_thick": _sig(depth[1]),
-            "activity_quiet": _sig(activity[0]), "activity_active": _sig(activity[1]),
+            "spread_tight_bps": _sig(spread[0]),
+            "spread_wide_bps": _sig(spread[1]),
+            "depth_thin": _sig(depth[0]),
+            "depth_thick": _sig(depth[1]),
+            "activity_quiet": _sig(activity[0]),
+            "activity_active": _sig(activity[1]),
             "threshold_mode": settings.mode,
             "quantiles": list(settings.regime_quantiles),
         },
@@ -129,14 +141,20 @@ def calibrate(features: Sequence[str | Path], settings: CalibrationSettings = Ca
     }
     unit = "contracts" if settings.contract_value else "base units"
     lines += [
-        (f"spread bps {np.round(spread, 4).tolist()}, depth notional {np.round(depth, 1).tolist()}, "
-         f"activity per s {np.round(activity, 2).tolist()} at quantiles {settings.regime_quantiles}"),
-        (f"base size {overrides['orders']['base_size']} {unit} = {settings.notional:g} quote / "
-         f"{settings.contract_value or mid:.6g}"),
+        (
+            f"spread bps {np.round(spread, 4).tolist()}, depth notional {np.round(depth, 1).tolist()}, "
+            f"activity per s {np.round(activity, 2).tolist()} at quantiles {settings.regime_quantiles}"
+        ),
+        (
+            f"base size {overrides['orders']['base_size']} {unit} = {settings.notional:g} quote / "
+            f"{settings.contract_value or mid:.6g}"
+        ),
     ]
     if hours < 1.0:
-        lines.append(f"note: {hours * 60:.1f} minutes is a short history; quantiles of a longer recording "
-                     "(hours, several sessions) are steadier")
+        lines.append(
+            f"note: {hours * 60:.1f} minutes is a short history; quantiles of a longer recording "
+            "(hours, several sessions) are steadier"
+        )
     return overrides, lines
 
 

@@ -63,8 +63,15 @@ class Claim:
 CLAIM_COLUMNS = tuple(f.name for f in fields(Claim) if f.name != "points")
 
 
-def judge(claim: Claim, value: float, interval: tuple[float, float] | None, n: int, threshold: float,
-          above: bool, min_n: int = MIN_SAMPLES) -> Claim:
+def judge(
+    claim: Claim,
+    value: float,
+    interval: tuple[float, float] | None,
+    n: int,
+    threshold: float,
+    above: bool,
+    min_n: int = MIN_SAMPLES,
+) -> Claim:
     """Fill value, interval, n and the verdict: `above` claims value > threshold, else value < threshold."""
     claim.n = n
     if np.isfinite(value):
@@ -133,18 +140,30 @@ def _windows(g: Grid, length_s: float, step_s: float) -> list[tuple[int, int]]:
 
 
 def ofi_r2(data: pd.DataFrame, n_boot: int, seed: int) -> Claim:
-    c = Claim("ofi_r2", "OFI", "OFI explains a large share of the same interval's mid change (Cont et al.: "
-              "R² about 0.65 on 10 s intervals, US equities)", "R² of OLS of Δmid on summed OFI, 10 s intervals",
-              "R² > 0.5", n_unit="10 s intervals")
+    c = Claim(
+        "ofi_r2",
+        "OFI",
+        "OFI explains a large share of the same interval's mid change (Cont et al.: "
+        "R² about 0.65 on 10 s intervals, US equities)",
+        "R² of OLS of Δmid on summed OFI, 10 s intervals",
+        "R² > 0.5",
+        n_unit="10 s intervals",
+    )
     if "ofi" not in data:
         c.note = "no ofi column"
         return c
     step = round(OFI_INTERVAL_S * _NS)
     key = data["file"].to_numpy(np.int64) * 10**12 + data["ts_event"].to_numpy(np.int64) // step
-    df = pd.DataFrame({"key": key, "ofi": data["ofi"].to_numpy(), "mid": data["mid"].to_numpy(),
-                       "file": data["file"].to_numpy(), "ts": data["ts_event"].to_numpy()})
-    agg = df.groupby("key", sort=True).agg(ofi=("ofi", "sum"), last=("mid", "last"), file=("file", "first"),
-                                           ts=("ts", "first"))
+    df = pd.DataFrame(
+        {
+            "key": key,
+            "ofi": data["ofi"].to_numpy(),
+            "mid": data["mid"].to_numpy(),
+            "file": data["file"].to_numpy(),
+            "ts": data["ts_event"].to_numpy(),
+        }
+    )
+    agg = df.groupby("key", sort=True).agg(ofi=("ofi", "sum"), last=("mid", "last"), file=("file", "first"), ts=("ts", "first"))
     # Δmid of an interval: its last mid against the previous interval's last (same file, adjacent)
     adjacent = np.flatnonzero(np.diff(agg.index.to_numpy()) == 1) + 1
     x = agg["ofi"].to_numpy()[adjacent]
@@ -156,8 +175,9 @@ def ofi_r2(data: pd.DataFrame, n_boot: int, seed: int) -> Claim:
         return r * r
 
     c.points = {"ofi": x, "dmid": y}
-    return judge(c, r2(np.arange(len(x))) if len(x) > 2 else np.nan, block_bootstrap(r2, blocks, n_boot, seed),
-                 len(x), 0.5, above=True)
+    return judge(
+        c, r2(np.arange(len(x))) if len(x) > 2 else np.nan, block_bootstrap(r2, blocks, n_boot, seed), len(x), 0.5, above=True
+    )
 
 
 def _vpin_windows(data: pd.DataFrame, g: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -170,23 +190,42 @@ def _vpin_windows(data: pd.DataFrame, g: Grid) -> tuple[np.ndarray, np.ndarray, 
         row = g.row[start]
         if not warm[row]:
             continue
-        r = np.diff(np.log(g.mid[start:stop + 1]))
-        out.append((vpin[row], 1e4 * np.sqrt(np.sum(r * r)), 1e4 * abs(np.log(g.mid[stop] / g.mid[start])),
-                    _blocks(g.file[start:start + 1], g.ts[start:start + 1])[0]))
+        r = np.diff(np.log(g.mid[start : stop + 1]))
+        out.append(
+            (
+                vpin[row],
+                1e4 * np.sqrt(np.sum(r * r)),
+                1e4 * abs(np.log(g.mid[stop] / g.mid[start])),
+                _blocks(g.file[start : start + 1], g.ts[start : start + 1])[0],
+            )
+        )
     arr = np.array(out, dtype=np.float64).reshape(-1, 4)
     return arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3].astype(np.int64)
 
 
 def vpin_claims(data: pd.DataFrame, g: Grid, n_boot: int, seed: int) -> list[Claim]:
-    vol = Claim("vpin_volatility", "VPIN", "high VPIN (toxic flow) comes before high volatility (Easley et al. 2012)",
-                "Spearman(VPIN at a window's start, realised vol of the next 30 s)", "rho > 0", n_unit="30 s windows")
-    adverse = Claim("vpin_adverse", "VPIN", "high VPIN comes before adverse price moves",
-                    "Spearman(VPIN at a window's start, |return| of the next 30 s)", "rho > 0", n_unit="30 s windows")
+    vol = Claim(
+        "vpin_volatility",
+        "VPIN",
+        "high VPIN (toxic flow) comes before high volatility (Easley et al. 2012)",
+        "Spearman(VPIN at a window's start, realised vol of the next 30 s)",
+        "rho > 0",
+        n_unit="30 s windows",
+    )
+    adverse = Claim(
+        "vpin_adverse",
+        "VPIN",
+        "high VPIN comes before adverse price moves",
+        "Spearman(VPIN at a window's start, |return| of the next 30 s)",
+        "rho > 0",
+        n_unit="30 s windows",
+    )
     if "vpin" not in data:
         return [vol, adverse]
     v, rv, move, blocks = _vpin_windows(data, g)
     vol.points = {"vpin": v, "next_rv_bps": rv}
     for claim, y in ((vol, rv), (adverse, move)):
+
         def stat(i: np.ndarray, y: np.ndarray = y) -> float:
             return spearman(v[i], y[i])
 
@@ -209,15 +248,30 @@ def variance_ratio(mid: np.ndarray, q: int) -> float:
 def hurst_claims(data: pd.DataFrame, g: Grid, n_boot: int, seed: int) -> list[Claim]:
     """The two bands of DESIGN 3.4, and the rank relation over every window (R/S on 128 returns
     reads ~0.55-0.6 on white noise, so the low band is rarely reached: the rank claim uses all)."""
-    rank = Claim("hurst_vr_rank", "Hurst", "a higher H is followed by a higher variance ratio (persistence "
-                 "carries over)", f"Spearman(H, VR({VR_Q} s) of the next {VR_WINDOW_S:g} s)", "rho > 0",
-                 n_unit=f"windows (every {HURST_STEP_S:g} s)")
-    low = Claim("hurst_low_vr", "Hurst", "H < 0.4 (anti-persistent) is followed by mean reversion: VR < 1",
-                f"mean VR({VR_Q} s) of the next {VR_WINDOW_S:g} s after H < 0.4", "VR < 1",
-                n_unit=f"windows (every {HURST_STEP_S:g} s)")
-    high = Claim("hurst_high_vr", "Hurst", "H > 0.6 (persistent) is followed by trending: VR > 1",
-                 f"mean VR({VR_Q} s) of the next {VR_WINDOW_S:g} s after H > 0.6", "VR > 1",
-                 n_unit=f"windows (every {HURST_STEP_S:g} s)")
+    rank = Claim(
+        "hurst_vr_rank",
+        "Hurst",
+        "a higher H is followed by a higher variance ratio (persistence carries over)",
+        f"Spearman(H, VR({VR_Q} s) of the next {VR_WINDOW_S:g} s)",
+        "rho > 0",
+        n_unit=f"windows (every {HURST_STEP_S:g} s)",
+    )
+    low = Claim(
+        "hurst_low_vr",
+        "Hurst",
+        "H < 0.4 (anti-persistent) is followed by mean reversion: VR < 1",
+        f"mean VR({VR_Q} s) of the next {VR_WINDOW_S:g} s after H < 0.4",
+        "VR < 1",
+        n_unit=f"windows (every {HURST_STEP_S:g} s)",
+    )
+    high = Claim(
+        "hurst_high_vr",
+        "Hurst",
+        "H > 0.6 (persistent) is followed by trending: VR > 1",
+        f"mean VR({VR_Q} s) of the next {VR_WINDOW_S:g} s after H > 0.6",
+        "VR > 1",
+        n_unit=f"windows (every {HURST_STEP_S:g} s)",
+    )
     if "hurst" not in data:
         return [low, high, rank]
     warm = warm_mask(data, ("hurst",))
@@ -225,30 +279,43 @@ def hurst_claims(data: pd.DataFrame, g: Grid, n_boot: int, seed: int) -> list[Cl
     hs, vrs, blocks = [], [], []
     for start, stop in _windows(g, VR_WINDOW_S, HURST_STEP_S):
         row = g.row[start]
-        vr = variance_ratio(g.mid[start:stop + 1], VR_Q)
+        vr = variance_ratio(g.mid[start : stop + 1], VR_Q)
         if warm[row] and np.isfinite(vr):
             hs.append(hurst[row])
             vrs.append(vr)
-            blocks.append(_blocks(g.file[start:start + 1], g.ts[start:start + 1])[0])
+            blocks.append(_blocks(g.file[start : start + 1], g.ts[start : start + 1])[0])
     hs, vrs, blocks = np.array(hs), np.array(vrs), np.array(blocks, dtype=np.int64)
     for claim, band, above in ((low, hs < 0.4, False), (high, hs > 0.6, True)):
         v, b = vrs[band], blocks[band]
         value = float(v.mean()) if len(v) else np.nan
         judge(claim, value, block_bootstrap(lambda i, v=v: float(v[i].mean()), b, n_boot, seed), len(v), 1.0, above)
         claim.points = {"hurst": hs, "vr": vrs}
+
     def stat(i: np.ndarray) -> float:
         return spearman(hs[i], vrs[i])
 
-    judge(rank, stat(np.arange(len(hs))) if len(hs) > 2 else np.nan, block_bootstrap(stat, blocks, n_boot, seed),
-          len(hs), 0.0, above=True)
+    judge(
+        rank,
+        stat(np.arange(len(hs))) if len(hs) > 2 else np.nan,
+        block_bootstrap(stat, blocks, n_boot, seed),
+        len(hs),
+        0.0,
+        above=True,
+    )
     rank.points = {"hurst": hs, "vr": vrs}
     return [low, high, rank]
 
 
 def ou_claim(data: pd.DataFrame, n_boot: int, seed: int) -> Claim:
-    c = Claim("ou_reversion", "OU", "|z| > 2 with the Hurst gate open reverts to the fitted mean within the "
-              f"{OU_TIME_STOP_S:g} s time stop more often than not", "share of episodes whose z changes sign "
-              f"within {OU_TIME_STOP_S:g} s", "share > 0.5", n_unit="episodes")
+    c = Claim(
+        "ou_reversion",
+        "OU",
+        "|z| > 2 with the Hurst gate open reverts to the fitted mean within the "
+        f"{OU_TIME_STOP_S:g} s time stop more often than not",
+        f"share of episodes whose z changes sign within {OU_TIME_STOP_S:g} s",
+        "share > 0.5",
+        n_unit="episodes",
+    )
     if "ou_z" not in data or "ou_active" not in data:
         return c
     z, active = data["ou_z"].to_numpy(), data["ou_active"].to_numpy(bool) & warm_mask(data, ("ou",))
@@ -262,19 +329,30 @@ def ou_claim(data: pd.DataFrame, n_boot: int, seed: int) -> Claim:
         if end_ts > ts[same[-1]]:
             continue  # the time stop runs past the recording: undecided
         j = np.searchsorted(ts, end_ts, side="right")
-        later = z[i + 1:j]
+        later = z[i + 1 : j]
         reverted.append(float(np.any(np.sign(later) != np.sign(z[i]))))
-        blocks.append(_blocks(files[i:i + 1], ts[i:i + 1])[0])
+        blocks.append(_blocks(files[i : i + 1], ts[i : i + 1])[0])
     r, b = np.array(reverted), np.array(blocks, dtype=np.int64)
-    return judge(c, float(r.mean()) if len(r) else np.nan,
-                 block_bootstrap(lambda i: float(r[i].mean()), b, n_boot, seed), len(r), 0.5, above=True)
+    return judge(
+        c,
+        float(r.mean()) if len(r) else np.nan,
+        block_bootstrap(lambda i: float(r[i].mean()), b, n_boot, seed),
+        len(r),
+        0.5,
+        above=True,
+    )
 
 
 def parkinson_claim(data: pd.DataFrame, g: Grid, n_boot: int, seed: int) -> Claim:
-    c = Claim("parkinson_efficiency", "Parkinson", "Parkinson's variance estimate is about 5x as efficient as "
-              "close-to-close (driftless continuous process)", "CV² of close-to-close σ² / CV² of Parkinson σ², "
-              "non-overlapping 60-bar estimates", "ratio > 2.5", n_unit="60 s windows",
-              note="a volatility that changes over time adds the same dispersion to both, pulling the ratio to 1")
+    c = Claim(
+        "parkinson_efficiency",
+        "Parkinson",
+        "Parkinson's variance estimate is about 5x as efficient as close-to-close (driftless continuous process)",
+        "CV² of close-to-close σ² / CV² of Parkinson σ², non-overlapping 60-bar estimates",
+        "ratio > 2.5",
+        n_unit="60 s windows",
+        note="a volatility that changes over time adds the same dispersion to both, pulling the ratio to 1",
+    )
     if "parkinson_vol" not in data or "realized_vol" not in data:
         return c
     warm = warm_mask(data, ("parkinson",))
@@ -294,10 +372,15 @@ def parkinson_claim(data: pd.DataFrame, g: Grid, n_boot: int, seed: int) -> Clai
 
 
 def lee_ready_claim(data: pd.DataFrame, lee_ready: pd.DataFrame | None, n_boot: int, seed: int) -> Claim:
-    c = Claim("lee_ready_agreement", "Lee-Ready", "Lee-Ready agrees with the exchange's aggressor flag on most "
-              "trades (literature: about 85%)", "share of book batches whose latest trade gets the venue's side "
-              "from Lee-Ready alone", "share > 0.75", n_unit="book batches",
-              note="needs a second recording of the same data with classifier.ignore_venue: true (--lee-ready)")
+    c = Claim(
+        "lee_ready_agreement",
+        "Lee-Ready",
+        "Lee-Ready agrees with the exchange's aggressor flag on most trades (literature: about 85%)",
+        "share of book batches whose latest trade gets the venue's side from Lee-Ready alone",
+        "share > 0.75",
+        n_unit="book batches",
+        note="needs a second recording of the same data with classifier.ignore_venue: true (--lee-ready)",
+    )
     if lee_ready is None:
         return c
     c.note = "per book batch: a trade counts once per batch it stays the latest"
@@ -307,14 +390,26 @@ def lee_ready_claim(data: pd.DataFrame, lee_ready: pd.DataFrame | None, n_boot: 
     both = both[(both["trade_side"] != 0) & (both["trade_side_lr"] != 0)]
     agree = (both["trade_side"].to_numpy() == both["trade_side_lr"].to_numpy()).astype(np.float64)
     blocks = _blocks(both["file"].to_numpy(), both["ts_event"].to_numpy())
-    return judge(c, float(agree.mean()) if len(agree) else np.nan,
-                 block_bootstrap(lambda i: float(agree[i].mean()), blocks, n_boot, seed), len(agree), 0.75, True)
+    return judge(
+        c,
+        float(agree.mean()) if len(agree) else np.nan,
+        block_bootstrap(lambda i: float(agree[i].mean()), blocks, n_boot, seed),
+        len(agree),
+        0.75,
+        True,
+    )
 
 
 def funding_claim(data: pd.DataFrame, n_boot: int, seed: int) -> Claim:
-    c = Claim("funding_z3", "Funding", "|funding z| > 3 is a rare event (a normal tail: 0.27% of settlements)",
-              "share of settled rates with |z| > 3", "share < 0.05", n_unit="settled rates with a z",
-              note="funding z needs 30 settlements of history (10 days at 8 h): import funding history first")
+    c = Claim(
+        "funding_z3",
+        "Funding",
+        "|funding z| > 3 is a rare event (a normal tail: 0.27% of settlements)",
+        "share of settled rates with |z| > 3",
+        "share < 0.05",
+        n_unit="settled rates with a z",
+        note="funding z needs 30 settlements of history (10 days at 8 h): import funding history first",
+    )
     if "funding_z" not in data:
         return c
     z = data["funding_z"].to_numpy()
@@ -322,14 +417,25 @@ def funding_claim(data: pd.DataFrame, n_boot: int, seed: int) -> Claim:
     hits = (np.abs(z[change]) > 3.0).astype(np.float64)
     blocks = np.arange(len(hits))  # settlements are 8 h apart: independent blocks of one
     c.note = f"{int(hits.sum())} of {len(hits)} settled rates had |z| > 3; " + c.note
-    return judge(c, float(hits.mean()) if len(hits) else np.nan,
-                 block_bootstrap(lambda i: float(hits[i].mean()), blocks, n_boot, seed), len(hits), 0.05, False)
+    return judge(
+        c,
+        float(hits.mean()) if len(hits) else np.nan,
+        block_bootstrap(lambda i: float(hits[i].mean()), blocks, n_boot, seed),
+        len(hits),
+        0.05,
+        False,
+    )
 
 
 def ensemble_claim(data: pd.DataFrame, n_boot: int, seed: int, sample_ms: float) -> Claim:
-    c = Claim("ensemble_gate", "Ensemble", "calls that pass the 0.6 agreement gate are right more often than those "
-              "below it", f"hit rate (sign of the ensemble direction vs the next {GATE_HORIZON_S:g} s return) "
-              "at confidence >= 0.6 minus below 0.6", "difference > 0", n_unit="rows at or above the gate")
+    c = Claim(
+        "ensemble_gate",
+        "Ensemble",
+        "calls that pass the 0.6 agreement gate are right more often than those below it",
+        f"hit rate (sign of the ensemble direction vs the next {GATE_HORIZON_S:g} s return) at confidence >= 0.6 minus below 0.6",
+        "difference > 0",
+        n_unit="rows at or above the gate",
+    )
     if "ensemble_confidence" not in data or "ensemble_direction" not in data:
         return c
     rows = thin(data, sample_ms)
@@ -351,12 +457,12 @@ def ensemble_claim(data: pd.DataFrame, n_boot: int, seed: int, sample_ms: float)
     hits = [hit_rate(d[rows], y[rows])[0] for rows in (above, ~above)]
     above_text, below_text = (f"{h:.3f}" if np.isfinite(h) else "-" for h in hits)
     c.note = f"hit rate {above_text} at >= 0.6 ({n_above} rows), {below_text} below ({int((~above).sum())} rows)"
-    return judge(c, diff(np.arange(len(d))), block_bootstrap(diff, blocks, n_boot, seed), n_above, 0.0, True,
-                 min_n=30)
+    return judge(c, diff(np.arange(len(d))), block_bootstrap(diff, blocks, n_boot, seed), n_above, 0.0, True, min_n=30)
 
 
-def claims_table(data: pd.DataFrame, lee_ready: pd.DataFrame | None = None, n_boot: int = 200, seed: int = 7,
-                 sample_ms: float = 200.0) -> list[Claim]:
+def claims_table(
+    data: pd.DataFrame, lee_ready: pd.DataFrame | None = None, n_boot: int = 200, seed: int = 7, sample_ms: float = 200.0
+) -> list[Claim]:
     g = grid(data, 1.0)
     return [
         ofi_r2(data, n_boot, seed),

@@ -17,12 +17,19 @@ def register(sub) -> None:
     research = sub.add_parser("research", help="edge and claims of the features; calibration for an instrument")
     cmds = research.add_subparsers(title="research commands")
 
-    ed = cmds.add_parser("edge", help="ICs, deciles and edge after costs of every signal, DESIGN's claims tested",
-                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ed = cmds.add_parser(
+        "edge",
+        help="ICs, deciles and edge after costs of every signal, DESIGN's claims tested",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     ed.add_argument("--features", nargs="+", required=True, type=Path, help="FeatureRecorder Parquet files")
     ed.add_argument("--out", required=True, type=Path, help="folder for edge.csv, claims.csv, report.html")
-    ed.add_argument("--lee-ready", nargs="+", type=Path,
-                    help="the same data recorded with classifier.ignore_venue: true, files in the same order (Lee-Ready claim)")
+    ed.add_argument(
+        "--lee-ready",
+        nargs="+",
+        type=Path,
+        help="the same data recorded with classifier.ignore_venue: true, files in the same order (Lee-Ready claim)",
+    )
     ed.add_argument("--horizons", nargs="+", type=float, default=list(HORIZONS_S), help="seconds of event time")
     ed.add_argument("--boot", type=int, default=200, help="block-bootstrap resamples")
     ed.add_argument("--seed", type=int, default=7)
@@ -31,17 +38,20 @@ def register(sub) -> None:
     ed.add_argument("--taker-bps", type=float, default=_C.taker_bps, help="taker fee per leg")
     ed.set_defaults(run=_cmd_edge)
 
-    ca = cmds.add_parser("calibrate", help="write strategy overrides for an instrument from its recorded features",
-                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ca = cmds.add_parser(
+        "calibrate",
+        help="write strategy overrides for an instrument from its recorded features",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     ca.add_argument("--features", nargs="+", required=True, type=Path, help="FeatureRecorder Parquet files")
     ca.add_argument("--out", required=True, type=Path, help="YAML to write, e.g. configs/calibrated_ethusdt.yaml")
     ca.add_argument("--notional", type=float, default=_K.notional, help="base position in quote currency")
-    ca.add_argument("--contract-value", type=float,
-                    help="inverse contracts: quote value of one contract (BTCUSD_PERP: 100)")
+    ca.add_argument("--contract-value", type=float, help="inverse contracts: quote value of one contract (BTCUSD_PERP: 100)")
     ca.add_argument("--vpin-quantiles", nargs=3, type=float, default=list(_K.vpin_quantiles))
     ca.add_argument("--regime-quantiles", nargs=2, type=float, default=list(_K.regime_quantiles))
-    ca.add_argument("--mode", choices=["quantile", "fixed"], default=_K.mode,
-                    help="threshold_mode written for VPIN and the regime")
+    ca.add_argument(
+        "--mode", choices=["quantile", "fixed"], default=_K.mode, help="threshold_mode written for VPIN and the regime"
+    )
     ca.set_defaults(run=_cmd_calibrate)
 
 
@@ -50,8 +60,7 @@ def _cmd_edge(args) -> int:
     from scalp_nautilus.research.report import ResearchSettings
     from scalp_nautilus.research.report import run_edge
 
-    settings = ResearchSettings(tuple(args.horizons), args.boot, args.seed, args.sample_ms,
-                                Costs(args.maker_bps, args.taker_bps))
+    settings = ResearchSettings(tuple(args.horizons), args.boot, args.seed, args.sample_ms, Costs(args.maker_bps, args.taker_bps))
     result = run_edge(args.features, args.out, settings, args.lee_ready)
     print("\n".join(result.summary))
     claims = claims_frame(result.claims)
@@ -67,11 +76,14 @@ def _cmd_calibrate(args) -> int:
     from scalp_nautilus.research.calibrate import calibrate
     from scalp_nautilus.research.calibrate import write_overrides
 
-    settings = CalibrationSettings(args.notional, args.contract_value, tuple(args.vpin_quantiles),
-                                   tuple(args.regime_quantiles), args.mode)
+    settings = CalibrationSettings(
+        args.notional, args.contract_value, tuple(args.vpin_quantiles), tuple(args.regime_quantiles), args.mode
+    )
     overrides, lines = calibrate(args.features, settings)
-    header = ["strategy overrides written by `scalp-nautilus research calibrate` from "
-              + ", ".join(str(p) for p in args.features), *lines]
+    header = [
+        "strategy overrides written by `scalp-nautilus research calibrate` from " + ", ".join(str(p) for p in args.features),
+        *lines,
+    ]
     write_overrides(overrides, args.out, header)
     print("\n".join(lines))
     print(f"wrote {args.out}")

@@ -73,20 +73,42 @@ SIGNALS: tuple[Signal, ...] = (
     Signal("ofi_z", ("ofi_z",), ("ofi",), _col("ofi_z"), "z of the multi-level OFI"),
     Signal("cvd_z", ("cvd_z",), ("cvd",), _col("cvd_z"), "z of the windowed CVD"),
     Signal("cvd_divergence", ("cvd_divergence",), ("cvd",), _col("cvd_divergence"), "sign = the flow's side"),
-    Signal("ou_reversion", ("ou_z",), ("ou",), lambda df: -df["ou_z"].to_numpy(np.float64),
-           "-OU z: buy below the fitted mean"),
+    Signal("ou_reversion", ("ou_z",), ("ou",), lambda df: -df["ou_z"].to_numpy(np.float64), "-OU z: buy below the fitted mean"),
     Signal("ou_signal", ("ou_signal",), ("ou",), _col("ou_signal"), "the gated OU signal (+1 buy)"),
-    Signal("depth_imbalance", ("depth_imbalance",), ("liquidity",),
-           lambda df: df["depth_imbalance"].to_numpy(np.float64) - 0.5, "b/(b+a) - 0.5 over 10 levels"),
-    *(Signal(f"lob_imbalance_{k}", (f"lob_{10 + k}",), ("lob",), _col(f"lob_{10 + k}"),
-             f"z of (b-a)/(b+a) at level {k}") for k in range(5)),
+    Signal(
+        "depth_imbalance",
+        ("depth_imbalance",),
+        ("liquidity",),
+        lambda df: df["depth_imbalance"].to_numpy(np.float64) - 0.5,
+        "b/(b+a) - 0.5 over 10 levels",
+    ),
+    *(
+        Signal(f"lob_imbalance_{k}", (f"lob_{10 + k}",), ("lob",), _col(f"lob_{10 + k}"), f"z of (b-a)/(b+a) at level {k}")
+        for k in range(5)
+    ),
     Signal("trade_side", ("trade_side",), ("classifier",), _col("trade_side"), "side of the latest trade"),
-    Signal("lstm_direction", ("lstm_direction",), ("lob", "lstm"), _col("lstm_direction"),
-           "LSTM P(up)-P(down), or its fallback tanh(mean of the LOB vector)"),
-    Signal("ensemble_direction", ("ensemble_direction",), ("ofi", "cvd", "ou", "lob", "lstm"),
-           _col("ensemble_direction"), "weighted direction of OFI, LSTM, OU, CVD"),
-    Signal("funding_z", ("funding_z",), ("funding_history",), _col("funding_z"),
-           "z of the settled funding rate (0 until 30 settlements are known)", min_distinct=30),
+    Signal(
+        "lstm_direction",
+        ("lstm_direction",),
+        ("lob", "lstm"),
+        _col("lstm_direction"),
+        "LSTM P(up)-P(down), or its fallback tanh(mean of the LOB vector)",
+    ),
+    Signal(
+        "ensemble_direction",
+        ("ensemble_direction",),
+        ("ofi", "cvd", "ou", "lob", "lstm"),
+        _col("ensemble_direction"),
+        "weighted direction of OFI, LSTM, OU, CVD",
+    ),
+    Signal(
+        "funding_z",
+        ("funding_z",),
+        ("funding_history",),
+        _col("funding_z"),
+        "z of the settled funding rate (0 until 30 settlements are known)",
+        min_distinct=30,
+    ),
 )
 
 
@@ -123,8 +145,10 @@ def load_features(paths: Sequence[str | Path], columns: Sequence[str] | None = N
         bad = ~np.isfinite(numeric.to_numpy(np.float64))
         if bad.any():
             row, col = np.argwhere(bad)[0]
-            raise ValueError(f"features file {path}: column {numeric.columns[col]} holds NaN or inf "
-                             f"({int(bad.any(axis=1).sum())} rows, first at ts_event {int(df['ts_event'].iloc[row])})")
+            raise ValueError(
+                f"features file {path}: column {numeric.columns[col]} holds NaN or inf "
+                f"({int(bad.any(axis=1).sum())} rows, first at ts_event {int(df['ts_event'].iloc[row])})"
+            )
         if np.any(np.diff(df["ts_event"].to_numpy()) < 0):
             raise ValueError(f"features file {path}: ts_event goes backwards")
         df = df.reset_index(drop=True)
@@ -193,8 +217,9 @@ def pearson(x: np.ndarray, y: np.ndarray) -> float:
     return float((dx * dy).sum() / denom) if denom > 0.0 else float("nan")
 
 
-def block_bootstrap(statistic: Callable[[np.ndarray], float], blocks: np.ndarray, n_boot: int, seed: int,
-                    level: float = 0.95) -> tuple[float, float] | None:
+def block_bootstrap(
+    statistic: Callable[[np.ndarray], float], blocks: np.ndarray, n_boot: int, seed: int, level: float = 0.95
+) -> tuple[float, float] | None:
     """Percentile interval of `statistic(indices)` over resamples of whole blocks (with replacement,
     as many blocks as there are). None with fewer than `MIN_BLOCKS` blocks or when fewer than half
     the resamples give a finite value. Same `seed`, same interval."""
@@ -263,8 +288,11 @@ def subsets(data: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
     if "hurst" in data:
         h = data["hurst"].to_numpy()
         warm = warm_mask(data, ("hurst",))
-        out += [("hurst<0.4", warm & (h < 0.4)), ("hurst 0.4-0.6", warm & (h >= 0.4) & (h <= 0.6)),
-                ("hurst>0.6", warm & (h > 0.6))]
+        out += [
+            ("hurst<0.4", warm & (h < 0.4)),
+            ("hurst 0.4-0.6", warm & (h >= 0.4) & (h <= 0.6)),
+            ("hurst>0.6", warm & (h > 0.6)),
+        ]
     if "vpin_regime" in data:
         r = data["vpin_regime"].to_numpy()
         warm = warm_mask(data, ("vpin",))
@@ -273,14 +301,34 @@ def subsets(data: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
 
 
 EDGE_COLUMNS = (
-    "signal", "horizon_s", "subset", "n", "minutes", "ic", "ic_lo", "ic_hi", "hit_rate", "hit_n", "top_bps", "bottom_bps",
-    "decile_spread_bps", "mean_spread_bps", *(f"edge_{m}_bps" for m in COST_MODES), "verdict",
+    "signal",
+    "horizon_s",
+    "subset",
+    "n",
+    "minutes",
+    "ic",
+    "ic_lo",
+    "ic_hi",
+    "hit_rate",
+    "hit_n",
+    "top_bps",
+    "bottom_bps",
+    "decile_spread_bps",
+    "mean_spread_bps",
+    *(f"edge_{m}_bps" for m in COST_MODES),
+    "verdict",
 )
 
 
-def edge_table(data: pd.DataFrame, horizons: Sequence[float] = HORIZONS_S, costs: Costs = Costs(),
-               n_boot: int = 200, seed: int = 7, sample_ms: float = 200.0,
-               signals: Sequence[Signal] = SIGNALS) -> pd.DataFrame:
+def edge_table(
+    data: pd.DataFrame,
+    horizons: Sequence[float] = HORIZONS_S,
+    costs: Costs = Costs(),
+    n_boot: int = 200,
+    seed: int = 7,
+    sample_ms: float = 200.0,
+    signals: Sequence[Signal] = SIGNALS,
+) -> pd.DataFrame:
     """One row per signal, horizon and subset (see the module doc); NaN marks "no value"."""
     if data.empty:
         raise InsufficientData("no usable rows (every book invalid?)")
@@ -301,14 +349,26 @@ def edge_table(data: pd.DataFrame, horizons: Sequence[float] = HORIZONS_S, costs
             y_all = targets[h]
             for name, subset in groups:
                 use = np.flatnonzero(warm & subset & np.isfinite(y_all))
-                row = _edge_row(sig.name, h, name, x_all[use], y_all[use], blocks[use], spread[use], costs, n_boot,
-                                seed, sig.min_distinct)
+                row = _edge_row(
+                    sig.name, h, name, x_all[use], y_all[use], blocks[use], spread[use], costs, n_boot, seed, sig.min_distinct
+                )
                 records.append(row)
     return pd.DataFrame.from_records(records, columns=list(EDGE_COLUMNS))
 
 
-def _edge_row(signal: str, horizon: float, subset: str, x: np.ndarray, y: np.ndarray, blocks: np.ndarray,
-              spread: np.ndarray, costs: Costs, n_boot: int, seed: int, min_distinct: int = 2) -> dict:
+def _edge_row(
+    signal: str,
+    horizon: float,
+    subset: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    blocks: np.ndarray,
+    spread: np.ndarray,
+    costs: Costs,
+    n_boot: int,
+    seed: int,
+    min_distinct: int = 2,
+) -> dict:
     n, minutes = len(x), len(np.unique(blocks))
     row = {"signal": signal, "horizon_s": horizon, "subset": subset, "n": n, "minutes": minutes}
     if n < MIN_ROWS or minutes < MIN_BLOCKS:
@@ -325,8 +385,15 @@ def _edge_row(signal: str, horizon: float, subset: str, x: np.ndarray, y: np.nda
     interval = block_bootstrap(lambda i: pearson(rx[i], ry[i]), blocks, n_boot, seed)
     hits, hit_n = hit_rate(x, y)
     top, bottom, _, _ = deciles(x, y)
-    row.update(ic=ic, hit_rate=hits, hit_n=hit_n, top_bps=top, bottom_bps=bottom, decile_spread_bps=top - bottom,
-               mean_spread_bps=float(spread.mean()))
+    row.update(
+        ic=ic,
+        hit_rate=hits,
+        hit_n=hit_n,
+        top_bps=top,
+        bottom_bps=bottom,
+        decile_spread_bps=top - bottom,
+        mean_spread_bps=float(spread.mean()),
+    )
     if interval is not None:
         row["ic_lo"], row["ic_hi"] = interval
     if np.isfinite(top - bottom):
@@ -348,8 +415,10 @@ def summary_lines(edge: pd.DataFrame, top: int = 8) -> list[str]:
         lines.append("no signal has an IC whose 95% interval excludes 0 on these rows")
     for r in sig.itertuples():
         spread = f"{r.decile_spread_bps:+.3f} bp" if np.isfinite(r.decile_spread_bps) else "- (discrete signal)"
-        lines.append(f"{r.signal:<20s} h={r.horizon_s:>4g}s IC {r.ic:+.3f} [{r.ic_lo:+.3f}, {r.ic_hi:+.3f}] "
-                     f"hit {r.hit_rate:.3f} (of {r.hit_n:g}) decile spread {spread} n={r.n} ({r.minutes} min)")
+        lines.append(
+            f"{r.signal:<20s} h={r.horizon_s:>4g}s IC {r.ic:+.3f} [{r.ic_lo:+.3f}, {r.ic_hi:+.3f}] "
+            f"hit {r.hit_rate:.3f} (of {r.hit_n:g}) decile spread {spread} n={r.n} ({r.minutes} min)"
+        )
     for mode in COST_MODES:
         col = f"edge_{mode}_bps"
         best = main.dropna(subset=[col])
@@ -359,6 +428,8 @@ def summary_lines(edge: pd.DataFrame, top: int = 8) -> list[str]:
         verdict = "positive" if b[col] > 0 else "negative: no signal pays for it"
         if b[col] > 0 and b["minutes"] < FEW_MINUTES:
             verdict += f", but from {b['minutes']} minutes of data: too few to conclude"
-        lines.append(f"best edge after {mode.replace('_', '/')} costs: {b[col]:+.3f} bp/trade "
-                     f"({b['signal']}, h={b['horizon_s']:g}s) - {verdict}")
+        lines.append(
+            f"best edge after {mode.replace('_', '/')} costs: {b[col]:+.3f} bp/trade "
+            f"({b['signal']}, h={b['horizon_s']:g}s) - {verdict}"
+        )
     return lines

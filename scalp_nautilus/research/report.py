@@ -53,8 +53,12 @@ class ResearchResult:
     files: list[str]
 
 
-def run_edge(features: Sequence[str | Path], out: str | Path, settings: ResearchSettings = ResearchSettings(),
-             lee_ready: Sequence[str | Path] | None = None) -> ResearchResult:
+def run_edge(
+    features: Sequence[str | Path],
+    out: str | Path,
+    settings: ResearchSettings = ResearchSettings(),
+    lee_ready: Sequence[str | Path] | None = None,
+) -> ResearchResult:
     """Read the files, write edge.csv, claims.csv and report.html into `out`; InsufficientData when
     no row is usable at all."""
     data = load_features(features)
@@ -113,8 +117,9 @@ def _ic_plot(edge: pd.DataFrame) -> str:
     main = edge[edge["subset"] == "all"]
     names = list(dict.fromkeys(main["signal"]))
     cols = 4
-    fig, axes = plt.subplots((len(names) + cols - 1) // cols, cols, figsize=(14, 2.6 * ((len(names) + cols - 1) // cols)),
-                             squeeze=False, sharex=True)
+    fig, axes = plt.subplots(
+        (len(names) + cols - 1) // cols, cols, figsize=(14, 2.6 * ((len(names) + cols - 1) // cols)), squeeze=False, sharex=True
+    )
     for ax, name in zip(axes.flat, names):
         s = main[(main["signal"] == name) & main["ic"].notna()]
         if len(s):
@@ -124,7 +129,7 @@ def _ic_plot(edge: pd.DataFrame) -> str:
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_xscale("log")
         ax.set_title(name, fontsize=9)
-    for ax in list(axes.flat)[len(names):]:
+    for ax in list(axes.flat)[len(names) :]:
         ax.axis("off")
     fig.supxlabel("horizon (s)")
     fig.supylabel("Spearman IC (95% block-bootstrap interval)")
@@ -171,23 +176,33 @@ def render_html(result: ResearchResult, settings: ResearchSettings) -> str:
     c = settings.costs
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>scalp_nautilus research: edge and claims</title>",
-        ("<style>body{font-family:sans-serif;margin:1.5em;max-width:1400px}table{border-collapse:collapse;font-size:12px}"
-         "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}th{background:#eee}"
-         "td:first-child{text-align:left}img{max-width:100%}</style></head><body>"),
+        (
+            "<style>body{font-family:sans-serif;margin:1.5em;max-width:1400px}table{border-collapse:collapse;font-size:12px}"
+            "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}th{background:#eee}"
+            "td:first-child{text-align:left}img{max-width:100%}</style></head><body>"
+        ),
         "<h1>Do the features have edge?</h1>",
-        (f"<p>Files: {html.escape(', '.join(result.files))}; {result.rows} rows with a valid book, thinned to one "
-         f"per {settings.sample_ms:g} ms for the edge table. Intervals: {settings.n_boot} block-bootstrap resamples of "
-         f"whole minutes, seed {settings.seed}. Costs per leg: maker {c.maker_bps:g} bp, taker {c.taker_bps:g} bp; "
-         "a taker leg also pays half the quoted spread. Edge after costs = decile spread / 2 - round-trip cost "
-         "(one trade takes one side).</p>"),
+        (
+            f"<p>Files: {html.escape(', '.join(result.files))}; {result.rows} rows with a valid book, thinned to one "
+            f"per {settings.sample_ms:g} ms for the edge table. Intervals: {settings.n_boot} block-bootstrap resamples of "
+            f"whole minutes, seed {settings.seed}. Costs per leg: maker {c.maker_bps:g} bp, taker {c.taker_bps:g} bp; "
+            "a taker leg also pays half the quoted spread. Edge after costs = decile spread / 2 - round-trip cost "
+            "(one trade takes one side).</p>"
+        ),
         "<h2>Summary</h2><pre>" + html.escape("\n".join(result.summary)) + "</pre>",
         "<h2>Claims of DESIGN.md, tested</h2>" + _table(claims),
         "<h2>Edge: every signal and horizon (all rows)</h2>" + _table(main),
         "<h2>IC by horizon</h2>" + _ic_plot(edge),
         "<h2>Decile returns</h2>" + _decile_plot(edge),
         "<h2>VPIN against the next window's realised volatility</h2>"
-        + _scatter(result.claims, "vpin_volatility", "vpin", "next_rv_bps", "VPIN at the window's start",
-                   "realised volatility of the next window (bps)"),
+        + _scatter(
+            result.claims,
+            "vpin_volatility",
+            "vpin",
+            "next_rv_bps",
+            "VPIN at the window's start",
+            "realised volatility of the next window (bps)",
+        ),
         "<h2>Hurst against the following variance ratio</h2>"
         + _scatter(result.claims, "hurst_vr_rank", "hurst", "vr", "Hurst exponent", "variance ratio of the next window"),
         "<h2>ICs within each Hurst band and VPIN regime</h2>" + _table(bands),

@@ -285,8 +285,9 @@ class SignalSettings(_Section, frozen=True):
     cvd_divergence_override: Unit = 0.3  # |divergence| above it replaces momentum by the flow's side
 
     def __post_init__(self) -> None:
-        _increasing("signals", hurst_mean_reversion_below=self.hurst_mean_reversion_below,
-                    hurst_momentum_above=self.hurst_momentum_above)
+        _increasing(
+            "signals", hurst_mean_reversion_below=self.hurst_mean_reversion_below, hurst_momentum_above=self.hurst_momentum_above
+        )
         _increasing("signals", dead_zone_low=self.dead_zone_low, dead_zone_high=self.dead_zone_high)
 
 
@@ -409,7 +410,10 @@ class ScalpStrategyConfig(StrategyConfig, frozen=True, kw_only=True):
 def build_builder(config: ScalpStrategyConfig, instrument: Instrument) -> BookSnapshotBuilder:
     b = config.book
     return BookSnapshotBuilder.for_instrument(
-        instrument, depth=b.depth, band_bps=b.band_bps, band_refresh_ns=_ns(b.band_refresh_s),
+        instrument,
+        depth=b.depth,
+        band_bps=b.band_bps,
+        band_refresh_ns=_ns(b.band_refresh_s),
     )
 
 
@@ -417,47 +421,87 @@ def build_pipeline(config: ScalpStrategyConfig) -> FeaturePipeline:
     """Every indicator of the pipeline from the config (the one place that maps fields to them), by
     keyword: several parameters share a type and a default (`tests/test_config_wiring.py`)."""
     v, c, h, o, p, lob, r, liq, f = (
-        config.vpin, config.cvd, config.hurst, config.ou, config.parkinson, config.lob, config.regime,
-        config.liquidity, config.funding,
+        config.vpin,
+        config.cvd,
+        config.hurst,
+        config.ou,
+        config.parkinson,
+        config.lob,
+        config.regime,
+        config.liquidity,
+        config.funding,
     )
     return FeaturePipeline(
         vpin=VPIN(
-            window_volume=v.window_volume, n_buckets=v.n_buckets, thresholds=v.thresholds, multipliers=v.multipliers,
-            threshold_mode=v.threshold_mode, threshold_quantiles=v.threshold_quantiles,
-            quantile_history=v.quantile_history, quantile_min=v.quantile_min,
+            window_volume=v.window_volume,
+            n_buckets=v.n_buckets,
+            thresholds=v.thresholds,
+            multipliers=v.multipliers,
+            threshold_mode=v.threshold_mode,
+            threshold_quantiles=v.threshold_quantiles,
+            quantile_history=v.quantile_history,
+            quantile_min=v.quantile_min,
         ),
         classifier=LeeReadyClassifier(
-            ignore_venue=config.classifier.ignore_venue, tick_share_warning=config.classifier.tick_share_warning,
+            ignore_venue=config.classifier.ignore_venue,
+            tick_share_warning=config.classifier.tick_share_warning,
         ),
         ofi=OrderFlowImbalance(levels=config.ofi.levels, zscore_window=config.ofi.zscore_window),
         cvd=CumulativeVolumeDelta(bucket_ns=_ns(c.bucket_s), window=c.window, zscore_window=c.zscore_window),
         regime=MicrostructureRegime(
-            spread_tight_bps=r.spread_tight_bps, spread_wide_bps=r.spread_wide_bps,
-            depth_thick=r.depth_thick, depth_thin=r.depth_thin,
-            activity_active=r.activity_active, activity_quiet=r.activity_quiet,
+            spread_tight_bps=r.spread_tight_bps,
+            spread_wide_bps=r.spread_wide_bps,
+            depth_thick=r.depth_thick,
+            depth_thin=r.depth_thin,
+            activity_active=r.activity_active,
+            activity_quiet=r.activity_quiet,
             activity_window_ns=_ns(r.activity_window_s),
-            spread_factors=r.spread_factors, depth_factors=r.depth_factors, activity_factors=r.activity_factors,
-            min_multiplier=r.min_multiplier, max_multiplier=r.max_multiplier,
-            threshold_mode=r.threshold_mode, quantiles=r.quantiles, quantile_history=r.quantile_history,
-            quantile_min=r.quantile_min, quantile_sample_ns=_ns(r.quantile_sample_s),
+            spread_factors=r.spread_factors,
+            depth_factors=r.depth_factors,
+            activity_factors=r.activity_factors,
+            min_multiplier=r.min_multiplier,
+            max_multiplier=r.max_multiplier,
+            threshold_mode=r.threshold_mode,
+            quantiles=r.quantiles,
+            quantile_history=r.quantile_history,
+            quantile_min=r.quantile_min,
+            quantile_sample_ns=_ns(r.quantile_sample_s),
         ),
         liquidity=LiquidityMetrics(
-            levels=liq.levels, slippage_size=liq.slippage_size, ewma_alpha=liq.ewma_alpha,
-            shock_ratio=liq.shock_ratio, lambda_window=liq.lambda_window, lambda_min_points=liq.lambda_min_points,
+            levels=liq.levels,
+            slippage_size=liq.slippage_size,
+            ewma_alpha=liq.ewma_alpha,
+            shock_ratio=liq.shock_ratio,
+            lambda_window=liq.lambda_window,
+            lambda_min_points=liq.lambda_min_points,
         ),
         hurst=HurstExponent(window=h.window, sample_ns=_ns(h.sample_s), anis_lloyd=h.anis_lloyd),
         ou=OUZScore(
-            window=o.window, min_points=o.min_points, refit_every=o.refit_every, z_threshold=o.z_threshold,
-            decay=o.decay, hurst_max=config.signals.hurst_mean_reversion_below, sample_ns=_ns(o.sample_s),
+            window=o.window,
+            min_points=o.min_points,
+            refit_every=o.refit_every,
+            z_threshold=o.z_threshold,
+            decay=o.decay,
+            hurst_max=config.signals.hurst_mean_reversion_below,
+            sample_ns=_ns(o.sample_s),
         ),
         parkinson=ParkinsonVolatility(
-            window=p.window, weight_parkinson=p.weight_parkinson, weight_realized=p.weight_realized,
-            stop_k=config.exits.stop_k, bar_ns=_ns(p.bar_s),
+            window=p.window,
+            weight_parkinson=p.weight_parkinson,
+            weight_realized=p.weight_realized,
+            stop_k=config.exits.stop_k,
+            bar_ns=_ns(p.bar_s),
         ),
         lob=LOBFeatureVector(
-            zscore_window=lob.zscore_window, stale_ns=_ns(lob.stale_s), rsi_period=lob.rsi_period,
-            ema_fast=lob.ema_fast, ema_slow=lob.ema_slow, atr_period=lob.atr_period, bb_period=lob.bb_period,
-            bb_k=lob.bb_k, bar_ns=_ns(lob.bar_s),
+            zscore_window=lob.zscore_window,
+            stale_ns=_ns(lob.stale_s),
+            rsi_period=lob.rsi_period,
+            ema_fast=lob.ema_fast,
+            ema_slow=lob.ema_slow,
+            atr_period=lob.atr_period,
+            bb_period=lob.bb_period,
+            bb_k=lob.bb_k,
+            bar_ns=_ns(lob.bar_s),
         ),
         funding=FundingArbDetector(window=f.window, min_history=f.min_history, z_threshold=f.z_threshold),
         lstm=LSTMPredictor(

@@ -52,8 +52,18 @@ HOLD, ENTER, EXIT = 0, 1, 2
 
 # Outcomes (also the keys of the strategy's counters, in report order).
 ENTRY_OUTCOMES = (
-    "taken", "order_pending", "closed", "cooldown", "book_invalid", "cold", "dead_zone", "no_regime",
-    "no_signal", "confidence", "vpin_extreme", "size_zero",
+    "taken",
+    "order_pending",
+    "closed",
+    "cooldown",
+    "book_invalid",
+    "cold",
+    "dead_zone",
+    "no_regime",
+    "no_signal",
+    "confidence",
+    "vpin_extreme",
+    "size_zero",
 )
 # kill_switch: a risk limit tripped (`risk`); stop_rejected: the exchange refused the protective stop.
 EXIT_OUTCOMES = ("stop", "take_profit", "time_stop", "flatten", "stale_feed", "kill_switch", "stop_rejected")
@@ -199,11 +209,7 @@ def decide(f: FeatureSnapshot, state: PositionState, p: DecisionParams) -> Decis
             blocked = signal
         else:
             return _size(f, p, *signal, 0)
-    if (
-        p.funding_entries
-        and f.funding_direction
-        and 0 < state.next_funding_ns - f.ts_event <= p.funding_window_ns
-    ):
+    if p.funding_entries and f.funding_direction and 0 < state.next_funding_ns - f.ts_event <= p.funding_window_ns:
         return _size(f, p, f.funding_direction, FUNDING, 1.0, state.next_funding_ns + p.funding_hold_ns)
     return _HOLDS[blocked]
 
@@ -237,8 +243,7 @@ def _microstructure_signal(f: FeatureSnapshot, p: DecisionParams, cold: frozense
     return (1 if direction > 0 else -1), kind, confidence
 
 
-def _size(f: FeatureSnapshot, p: DecisionParams, direction: int, kind: str, confidence: float,
-          time_stop_ns: int) -> Decision:
+def _size(f: FeatureSnapshot, p: DecisionParams, direction: int, kind: str, confidence: float, time_stop_ns: int) -> Decision:
     if f.vpin_regime == _EXTREME:
         return _HOLDS["vpin_extreme"]
     size = p.round_size(p.base_size * f.vpin_multiplier * f.regime_multiplier * confidence)
@@ -250,8 +255,9 @@ def _size(f: FeatureSnapshot, p: DecisionParams, direction: int, kind: str, conf
     return Decision(ENTER, "taken", direction, size, kind, confidence, stop, take_profit, time_stop_ns)
 
 
-def exit_distances(mid: float, blend_vol: float, p: DecisionParams, take_profit: bool = True,
-                   spread_bps: float = 0.0) -> tuple[float, float]:
+def exit_distances(
+    mid: float, blend_vol: float, p: DecisionParams, take_profit: bool = True, spread_bps: float = 0.0
+) -> tuple[float, float]:
     """Stop and take-profit distances (price units) for a position entered near `mid`, the
     volatility `blend_vol` per bar, the spread `spread_bps` (take-profit 0: none). The take-profit
     is never nearer than `exits.min_take_profit_bps`, by default the round trip's fees plus the

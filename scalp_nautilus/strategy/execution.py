@@ -91,10 +91,20 @@ def is_exchange_stop(order: Order) -> bool:
     """The protective stop (ours, or one reconciled from a previous session: tags do not survive)."""
     return order.order_type == OrderType.STOP_MARKET and order.is_reduce_only
 
+
 # `Execution.counts` keys, in report order
 COUNTS = (
-    "maker_posted", "maker_filled", "post_only_refusals", "reprices", "cancel_ttl", "cancel_signal", "cancel_stale_feed",
-    "partial_fills", "tp_posted", "tp_filled", "tp_refusals",
+    "maker_posted",
+    "maker_filled",
+    "post_only_refusals",
+    "reprices",
+    "cancel_ttl",
+    "cancel_signal",
+    "cancel_stale_feed",
+    "partial_fills",
+    "tp_posted",
+    "tp_filled",
+    "tp_refusals",
 )
 
 
@@ -197,8 +207,10 @@ class Execution:
             # No stop until the volatility is known: a price no mid can cross.
             self.state = dataclasses.replace(self.state, side=side, stop_price=0.0 if side > 0 else math.inf)
             self.adopting = True
-            self.port.warn(f"adopted position {position.signed_qty} {self.instrument.id} @ {position.avg_px_open}: "
-                           "exits from the first book update")
+            self.port.warn(
+                f"adopted position {position.signed_qty} {self.instrument.id} @ {position.avg_px_open}: "
+                "exits from the first book update"
+            )
 
     def _plan_adopted(self, row: FeatureSnapshot) -> None:
         position = self.port.position()
@@ -565,11 +577,19 @@ class Execution:
         self.stop_order = None
         plan = self.plan
         trip = RoundTrip(
-            event.ts_opened, event.ts_closed, 1 if event.entry == OrderSide.BUY else -1, float(event.peak_qty),
-            event.avg_px_open, event.avg_px_close, event.realized_pnl.as_double(), commissions,
-            plan.kind if plan else "", self.exit_reason,
-            self.instrument.notional_value(event.peak_qty, Price(event.avg_px_open, self.instrument.price_precision + 2),
-                                           use_quote_for_inverse=False).as_double(),
+            event.ts_opened,
+            event.ts_closed,
+            1 if event.entry == OrderSide.BUY else -1,
+            float(event.peak_qty),
+            event.avg_px_open,
+            event.avg_px_close,
+            event.realized_pnl.as_double(),
+            commissions,
+            plan.kind if plan else "",
+            self.exit_reason,
+            self.instrument.notional_value(
+                event.peak_qty, Price(event.avg_px_open, self.instrument.price_precision + 2), use_quote_for_inverse=False
+            ).as_double(),
         )
         self.plan = None
         self.exit_reason = ""
@@ -584,7 +604,10 @@ class Execution:
         """No position; the latch, trading hours and funding clock carry over."""
         s = self.state
         return dataclasses.replace(
-            FLAT, order_pending=s.order_pending, closed=s.closed, cooldown_until_ns=cooldown_until_ns,
+            FLAT,
+            order_pending=s.order_pending,
+            closed=s.closed,
+            cooldown_until_ns=cooldown_until_ns,
             next_funding_ns=s.next_funding_ns,
         )
 

@@ -173,7 +173,8 @@ class FundingLedger:
             return None
         inst = self.instrument
         notional = inst.notional_value(
-            Quantity(abs(s.position), inst.size_precision), Price(mark, 9),  # the mark is finer than the tick
+            Quantity(abs(s.position), inst.size_precision),
+            Price(mark, 9),  # the mark is finer than the tick
         ).as_double()
         amount = -notional * s.rate if s.position > 0 else notional * s.rate
         return FundingPayment(t, s.rate, mark, s.position, amount, self.currency)

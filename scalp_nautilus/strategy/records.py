@@ -63,7 +63,15 @@ class RoundTrip:
 
 MARKOUT_HORIZONS_S = (1, 5, 30)
 FILL_COLUMNS = (
-    "ts", "client_order_id", "tag", "side", "qty", "px", "liquidity", "mid", *(f"markout_{h}s_bps" for h in MARKOUT_HORIZONS_S),
+    "ts",
+    "client_order_id",
+    "tag",
+    "side",
+    "qty",
+    "px",
+    "liquidity",
+    "mid",
+    *(f"markout_{h}s_bps" for h in MARKOUT_HORIZONS_S),
 )
 
 

@@ -126,8 +126,12 @@ class RiskLimits:
         limit = self.settings.daily_loss_limit
         pnl = self.day_pnl
         if limit and pnl <= -limit:
-            return self.trip(DAILY_LOSS, f"day P&L {pnl:.4f} (realised {self.realized:.4f}, unrealised "
-                             f"{self.unrealized:.4f}, fees {self.fees:.4f}, funding {self.funding:.4f}) <= -{limit:.4f}", ts_ns)
+            return self.trip(
+                DAILY_LOSS,
+                f"day P&L {pnl:.4f} (realised {self.realized:.4f}, unrealised "
+                f"{self.unrealized:.4f}, fees {self.fees:.4f}, funding {self.funding:.4f}) <= -{limit:.4f}",
+                ts_ns,
+            )
         return None
 
     def trip(self, limit: str, detail: str, ts_ns: int) -> Halt | None:

@@ -125,8 +125,10 @@ class ScalpStrategy(Strategy):
         self.risk = RiskLimits(config.risk, risk.read_halt(config.state.path) if config.state.path else None)
         if self.risk.halted:
             self.execution.close_trading()
-            self.log.error(f"HALTED by the kill switch ({self.risk.halt}): no entries, an open position is closed; "
-                           "clear it with `scalp-nautilus live --config ... --clear-halt` after checking the account")
+            self.log.error(
+                f"HALTED by the kill switch ({self.risk.halt}): no entries, an open position is closed; "
+                "clear it with `scalp-nautilus live --config ... --clear-halt` after checking the account"
+            )
         if config.state.path:
             self._restore_state()
         self.execution.adopt()
@@ -195,8 +197,9 @@ class ScalpStrategy(Strategy):
             return
         self.pipeline.reset()
         self.warm_restored = False
-        self.log.warning(f"warm state discarded: the feed starts {gap / _S:+.1f} s after it ends; "
-                         "no signal until the indicators are warm")
+        self.log.warning(
+            f"warm state discarded: the feed starts {gap / _S:+.1f} s after it ends; no signal until the indicators are warm"
+        )
 
     def _save_state(self, event=None) -> None:
         path = self.config.state.path
@@ -241,8 +244,10 @@ class ScalpStrategy(Strategy):
         if not self._stale:
             self._stale = True
             self.stale_feeds += 1
-            self.log.warning(f"{self.instrument.id}: no book update for {silent_ns / _S:.1f} s: feed stale"
-                             + (", closing the position" if state.side else ""))
+            self.log.warning(
+                f"{self.instrument.id}: no book update for {silent_ns / _S:.1f} s: feed stale"
+                + (", closing the position" if state.side else "")
+            )
         self.execution.on_stale_feed()
         if state.side and not state.order_pending:
             self._act(Decision(EXIT, "stale_feed"))
@@ -277,9 +282,16 @@ class ScalpStrategy(Strategy):
 
     def on_order_event(self, event) -> None:
         if isinstance(event, OrderFilled):
-            self.markouts.add(event.ts_event, event.client_order_id.value, _tag(self.cache.order(event.client_order_id)),
-                              1 if event.order_side == OrderSide.BUY else -1, event.last_qty.as_double(),
-                              event.last_px.as_double(), liquidity_side_to_str(event.liquidity_side), self._mid())
+            self.markouts.add(
+                event.ts_event,
+                event.client_order_id.value,
+                _tag(self.cache.order(event.client_order_id)),
+                1 if event.order_side == OrderSide.BUY else -1,
+                event.last_qty.as_double(),
+                event.last_px.as_double(),
+                liquidity_side_to_str(event.liquidity_side),
+                self._mid(),
+            )
             if event.strategy_id == self.id and event.commission.currency == self._currency:
                 self._tripped(self.risk.on_fee(event.ts_event, event.commission.as_double()))
         self.execution.on_order_event(event)
@@ -346,8 +358,10 @@ class ScalpStrategy(Strategy):
         (now, or by the decision once the order in flight is done), the halt saved."""
         if halt is None:
             return
-        self.log.error(f"KILL SWITCH: {halt}: cancelling orders, closing the position, no entries until the halt "
-                       "is cleared (`scalp-nautilus live --config ... --clear-halt`)")
+        self.log.error(
+            f"KILL SWITCH: {halt}: cancelling orders, closing the position, no entries until the halt "
+            "is cleared (`scalp-nautilus live --config ... --clear-halt`)"
+        )
         self.execution.close_trading()
         self.execution.cancel_working()
         if self.execution.state.side and not self.execution.state.order_pending:
@@ -362,10 +376,12 @@ class ScalpStrategy(Strategy):
         unrealized = position.unrealized_pnl(Price(mid, self._mark_precision)).as_double() if position and mid else 0.0
         realized = sum(t.realized_pnl for t in self.round_trips)
         return SessionStatus(
-            position=position.signed_qty if position else 0.0, unrealized=unrealized,
+            position=position.signed_qty if position else 0.0,
+            unrealized=unrealized,
             session_pnl=realized + unrealized + self.ledger.total,
             book_age_s=(now_ns - self._last_book_ns) / _S if self._last_book_ns else math.nan,
-            stale_feeds=self.stale_feeds, halt=str(self.risk.halt) if self.risk.halted else "",
+            stale_feeds=self.stale_feeds,
+            halt=str(self.risk.halt) if self.risk.halted else "",
             currency=self._currency.code,
         )
 
@@ -392,9 +408,9 @@ class ScalpStrategy(Strategy):
             else:  # a settled record arriving at its time, or a settlement before we started
                 ledger.record(settlement, self._signed_position(), self._mid())
         detector = self.pipeline.funding
-        self.execution.set_next_funding(detector.next_funding_ns or (
-            detector.last_settlement_ns + detector.interval_ns if detector.interval_ns else 0
-        ))
+        self.execution.set_next_funding(
+            detector.next_funding_ns or (detector.last_settlement_ns + detector.interval_ns if detector.interval_ns else 0)
+        )
         self._book_funding()
 
     def _on_settlement(self, event) -> None:
@@ -404,8 +420,10 @@ class ScalpStrategy(Strategy):
     def _book_funding(self, final: bool = False) -> None:
         for p in self.ledger.book(self.clock.timestamp_ns(), final_only=not final):
             self._tripped(self.risk.on_funding(p.ts_ns, p.amount))
-            self.log.info(f"funding {pd.Timestamp(p.ts_ns, tz='UTC')}: position {p.position} x mark {p.mark} "
-                          f"x rate {p.rate} -> {p.amount:+.8f} {p.currency}")
+            self.log.info(
+                f"funding {pd.Timestamp(p.ts_ns, tz='UTC')}: position {p.position} x mark {p.mark} "
+                f"x rate {p.rate} -> {p.amount:+.8f} {p.currency}"
+            )
 
     def _mid(self) -> float:
         return self._row.mid if self._row is not None else 0.0
@@ -445,9 +463,13 @@ class ScalpStrategy(Strategy):
     def _bounds(self) -> dict[str, float]:
         v, s = self.config.vpin.thresholds, self.config.signals
         return {
-            "vpin_low": v[0], "vpin_medium": v[1], "vpin_high": v[2],
-            "hurst_mr": s.hurst_mean_reversion_below, "hurst_dead_low": s.dead_zone_low,
-            "hurst_dead_high": s.dead_zone_high, "hurst_momentum": s.hurst_momentum_above,
+            "vpin_low": v[0],
+            "vpin_medium": v[1],
+            "vpin_high": v[2],
+            "hurst_mr": s.hurst_mean_reversion_below,
+            "hurst_dead_low": s.dead_zone_low,
+            "hurst_dead_high": s.dead_zone_high,
+            "hurst_momentum": s.hurst_momentum_above,
         }
 
 

@@ -27,8 +27,14 @@ def save(path: str | Path, pipeline: FeaturePipeline, instrument_id: str, now_ns
     """Write the state; `extra`: more top-level entries (the kill switch's ``"halt"``, `risk.halt_record`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    body = {"format": FORMAT, "version": VERSION, "instrument_id": instrument_id, "saved_ns": now_ns,
-            "pipeline": pipeline.state(), **(extra or {})}
+    body = {
+        "format": FORMAT,
+        "version": VERSION,
+        "instrument_id": instrument_id,
+        "saved_ns": now_ns,
+        "pipeline": pipeline.state(),
+        **(extra or {}),
+    }
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(body))
     os.replace(tmp, path)

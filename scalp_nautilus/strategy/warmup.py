@@ -42,8 +42,12 @@ def warm_kernels(builder: BookSnapshotBuilder) -> None:
         lob=LOBFeatureVector(zscore_window=3),
     )
     local = BookSnapshotBuilder(
-        depth=builder.depth, price_precision=builder.price_precision, size_precision=builder.size_precision,
-        tick_size=builder.tick_size, inverse=builder.inverse, multiplier=builder.multiplier,
+        depth=builder.depth,
+        price_precision=builder.price_precision,
+        size_precision=builder.size_precision,
+        tick_size=builder.tick_size,
+        inverse=builder.inverse,
+        multiplier=builder.multiplier,
     )
     rng = np.random.default_rng(0)
     tick = builder.tick_size

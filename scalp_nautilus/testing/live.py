@@ -37,8 +37,10 @@ from scalp_nautilus.testing.shared_data import PROJECT_ROOT as ROOT
 CAPTURE_2023 = ["usdm_btcusdt_20230404.dat.gz", "usdm_btcusdt_20230405.dat.gz"]
 # The backtest e2e test's calibration for the 2023-04 capture: warm within two minutes, several trades.
 STRATEGY = {
-    "vpin": {"volume_per_hour": 15_000.0, "window_minutes": 2.0}, "orders": {"base_size": 0.05},
-    "hurst": {"window": 64}, "funding": {"feed": "binance_mark_price"},
+    "vpin": {"volume_per_hour": 15_000.0, "window_minutes": 2.0},
+    "orders": {"base_size": 0.05},
+    "hurst": {"window": 64},
+    "funding": {"feed": "binance_mark_price"},
 }
 
 
@@ -72,23 +74,47 @@ def start_venue_process(files: list[str], speed: float, port: int, config: str =
     """`scalp-nautilus replay-venue --config configs/<config>` in its own process; returns once it
     listens (its first line, the banner, has been read: `venue.stdout` holds the rest)."""
     venue = subprocess.Popen(
-        [sys.executable, "-m", "scalp_nautilus.cli", "replay-venue", "--config", str(ROOT / "configs" / config),
-         "--capture", *files, "--speed", str(speed), "--port", str(port)],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        [
+            sys.executable,
+            "-m",
+            "scalp_nautilus.cli",
+            "replay-venue",
+            "--config",
+            str(ROOT / "configs" / config),
+            "--capture",
+            *files,
+            "--speed",
+            str(speed),
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     venue.banner = venue.stdout.readline()  # "replay venue (<api> API) for ...: base_url_http ..." once it listens
     return venue
 
 
 def write_live_config(
-    tmp_path: Path, venue: VenueServer | VenueAddress, strategy: dict | None = None, name: str = "live.yaml", **top,
+    tmp_path: Path,
+    venue: VenueServer | VenueAddress,
+    strategy: dict | None = None,
+    name: str = "live.yaml",
+    **top,
 ) -> Path:
     """configs/live_<api>_replay.yaml (the venue's API) pointed at `venue`, logging, state and reports
     under `tmp_path`, `strategy` merged over the strategy section's `config`, `top` over the top level."""
     config_file, feed = LIVE_CONFIGS[venue.settings.api]
     cfg = yaml.safe_load((ROOT / "configs" / config_file).read_text())
-    cfg["endpoints"] = {"base_url_http": venue.url_http, "base_url_ws": venue.url_ws,
-                        "api_key": venue.settings.api_key, "api_secret": venue.settings.api_secret}
+    cfg["endpoints"] = {
+        "base_url_http": venue.url_http,
+        "base_url_ws": venue.url_ws,
+        "api_key": venue.settings.api_key,
+        "api_secret": venue.settings.api_secret,
+    }
     cfg["strategy"]["config_file"] = str(ROOT / "configs" / "strategy.yaml")
     cfg["strategy"]["config"] = merge(cfg["strategy"]["config"], STRATEGY, {"funding": {"feed": feed}}, strategy or {})
     cfg["strategy"]["config"]["state"]["path"] = str(tmp_path / "state.json")
@@ -166,6 +192,10 @@ def run_node(settings: LiveSettings, until: Callable[[NodeRun], bool], timeout_s
 
 
 def live_settings(
-    tmp_path: Path, venue: VenueServer | VenueAddress, strategy: dict | None = None, name: str = "live.yaml", **top,
+    tmp_path: Path,
+    venue: VenueServer | VenueAddress,
+    strategy: dict | None = None,
+    name: str = "live.yaml",
+    **top,
 ) -> LiveSettings:
     return load_live_settings(write_live_config(tmp_path, venue, strategy, name, **top))

@@ -240,12 +240,19 @@ class ReplayVenue(VenueServer):
             finally:
                 self._depth_waiting -= 1
             snap = shifted(self.capture.snapshot(), SNAPSHOT, self.shift_ms)
-            body = {"lastUpdateId": snap["lastUpdateId"], "E": snap.get("E"), "T": snap.get("T"),
-                    "bids": snap["bids"][:limit], "asks": snap["asks"][:limit]}
+            body = {
+                "lastUpdateId": snap["lastUpdateId"],
+                "E": snap.get("E"),
+                "T": snap.get("T"),
+                "bids": snap["bids"][:limit],
+                "asks": snap["asks"][:limit],
+            }
         else:
             pp, sp = self.spec.price_precision, self.spec.size_precision
             body = {
-                "lastUpdateId": self.book.update_id, "E": self.now_ms(), "T": self.book.ts_ms,
+                "lastUpdateId": self.book.update_id,
+                "E": self.now_ms(),
+                "T": self.book.ts_ms,
                 "bids": [[f"{p:.{pp}f}", f"{q:.{sp}f}"] for p, q in self.book.levels(0, limit)],
                 "asks": [[f"{p:.{pp}f}", f"{q:.{sp}f}"] for p, q in self.book.levels(1, limit)],
             }
@@ -259,10 +266,17 @@ class ReplayVenue(VenueServer):
         return web.json_response([position_risk(self.exchange, self.now_ms())])
 
     async def _symbol_config(self, params: dict) -> web.Response:
-        return web.json_response([{
-            "symbol": self.symbol, "marginType": "CROSSED", "isAutoAddMargin": False,
-            "leverage": self.settings.exchange.leverage, "maxNotionalValue": "1000000",
-        }])
+        return web.json_response(
+            [
+                {
+                    "symbol": self.symbol,
+                    "marginType": "CROSSED",
+                    "isAutoAddMargin": False,
+                    "leverage": self.settings.exchange.leverage,
+                    "maxNotionalValue": "1000000",
+                }
+            ]
+        )
 
     async def _dual(self, params: dict) -> web.Response:
         return web.json_response({"dualSidePosition": False})
@@ -271,8 +285,9 @@ class ReplayVenue(VenueServer):
         self._check_symbol(params)
         if int(params.get("leverage", 0)) != self.settings.exchange.leverage:
             return _error(400, -4028, f"Leverage is fixed at {self.settings.exchange.leverage} by the replay venue.")
-        return web.json_response({"leverage": self.settings.exchange.leverage, "maxNotionalValue": "1000000",
-                                  "symbol": self.symbol})
+        return web.json_response(
+            {"leverage": self.settings.exchange.leverage, "maxNotionalValue": "1000000", "symbol": self.symbol}
+        )
 
     async def _listen_key_new(self, params: dict) -> web.Response:
         key = secrets.token_hex(32)
@@ -295,8 +310,9 @@ class ReplayVenue(VenueServer):
     async def _run_triggered(self, c: ConditionalOrder) -> None:
         now = self.now_ms()
         self.stats["algo_triggered"] += 1
-        log.info("conditional order %s (%s %s, trigger %s %s) triggered", c.client_id, c.side, c.type,
-                 c.working_type, c.trigger_price)
+        log.info(
+            "conditional order %s (%s %s, trigger %s %s) triggered", c.client_id, c.side, c.type, c.working_type, c.trigger_price
+        )
         await self._push_algo(c, now, "TRIGGERING")
         await self._push_order(c.order, "NEW", now)
         await self._push_algo(c, now)
@@ -318,7 +334,9 @@ class ReplayVenue(VenueServer):
         await self._push_user(account_update(self.exchange, fill.time_ms))
 
     async def _push_order(self, order: VenueOrder, execution: str, now: int, fill: Fill | None = None) -> None:
-        await self._push_user({"e": "ORDER_TRADE_UPDATE", "E": now, "T": now, "o": order_update(order, execution, fill, self.spec)})
+        await self._push_user(
+            {"e": "ORDER_TRADE_UPDATE", "E": now, "T": now, "o": order_update(order, execution, fill, self.spec)}
+        )
 
     def _order_of(self, params: dict) -> VenueOrder:
         self._check_symbol(params)
@@ -381,8 +399,12 @@ class ReplayVenue(VenueServer):
 
     async def _new_algo_order(self, params: dict) -> web.Response:
         try:
-            c = self._accept("algo_orders", params.get("clientAlgoId", ""), self.settings.faults.reject_algo_orders,
-                             lambda: self.exchange.new_conditional(params, self.now_ms()))
+            c = self._accept(
+                "algo_orders",
+                params.get("clientAlgoId", ""),
+                self.settings.faults.reject_algo_orders,
+                lambda: self.exchange.new_conditional(params, self.now_ms()),
+            )
         except Refusal as r:
             return _error(400, r.code, r.msg)
         self._spawn(self._push_algo(c, c.time_ms))

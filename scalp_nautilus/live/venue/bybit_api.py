@@ -93,8 +93,11 @@ class BybitReplayVenue(VenueServer):
         # A Bybit capture's own book topic; else the node's book depth, Nautilus's default (50). Any
         # depth is served the same book.
         depth = recorded.get("depth", "")
-        return {"depth": depth if depth.startswith("orderbook.") else f"orderbook.50.{s}", "trade": f"publicTrade.{s}",
-                "markPrice": f"tickers.{s}"}
+        return {
+            "depth": depth if depth.startswith("orderbook.") else f"orderbook.50.{s}",
+            "trade": f"publicTrade.{s}",
+            "markPrice": f"tickers.{s}",
+        }
 
     def error(self, refusal: Rejected) -> tuple[int, str]:
         return bj.bybit_error(refusal)
@@ -127,8 +130,9 @@ class BybitReplayVenue(VenueServer):
         for diff in first["applied"]:
             await self._send_delta(conn, topic, diff.data)
 
-    async def _send_book(self, conn: Connection, topic: str, kind: str, bids: list, asks: list, seq: int, ts: int,
-                         cts: int | None = None) -> None:
+    async def _send_book(
+        self, conn: Connection, topic: str, kind: str, bids: list, asks: list, seq: int, ts: int, cts: int | None = None
+    ) -> None:
         if kind == "snapshot":
             u = conn.state[topic] = _FIRST_U
             self.stats["snapshots"] += 1
@@ -145,8 +149,9 @@ class BybitReplayVenue(VenueServer):
         if withhold:
             conn.state[topic] += 1  # the client sees u jump
             return
-        await self._send_book(conn, topic, "delta", diff["b"], diff["a"], int(diff["u"]), int(diff.get("T") or diff["E"]),
-                              diff.get("cts"))
+        await self._send_book(
+            conn, topic, "delta", diff["b"], diff["a"], int(diff["u"]), int(diff.get("T") or diff["E"]), diff.get("cts")
+        )
 
     async def _send_current_snapshot(self, conn: Connection, topic: str) -> None:
         """The venue's book as the replay has left it (a later subscription's snapshot)."""
@@ -192,8 +197,18 @@ class BybitReplayVenue(VenueServer):
                 req = self._decode(msg.data)
                 op = req.get("op")
                 if op == "ping":
-                    await ws.send_str(_dumps({"success": True, "ret_msg": "pong", "conn_id": conn_id,
-                                              "req_id": req.get("req_id", ""), "op": "pong", "args": [str(self.now_ms())]}))
+                    await ws.send_str(
+                        _dumps(
+                            {
+                                "success": True,
+                                "ret_msg": "pong",
+                                "conn_id": conn_id,
+                                "req_id": req.get("req_id", ""),
+                                "op": "pong",
+                                "args": [str(self.now_ms())],
+                            }
+                        )
+                    )
                 elif op == "auth" and name != "market":
                     await self._auth(ws, conn, conn_id, req)
                 else:
@@ -211,8 +226,9 @@ class BybitReplayVenue(VenueServer):
     async def _public_request(self, conn: Connection, conn_id: str, req: dict) -> None:
         op, args, rid = req.get("op"), req.get("args") or [], req.get("req_id", "")
         if op not in ("subscribe", "unsubscribe"):
-            await conn.ws.send_str(_dumps({"success": False, "ret_msg": f"error: unknown op {op}", "conn_id": conn_id,
-                                           "req_id": rid, "op": op}))
+            await conn.ws.send_str(
+                _dumps({"success": False, "ret_msg": f"error: unknown op {op}", "conn_id": conn_id, "req_id": rid, "op": op})
+            )
             return
         await conn.ws.send_str(_dumps({"success": True, "ret_msg": "", "conn_id": conn_id, "req_id": rid, "op": op}))
         if op == "subscribe":
@@ -256,11 +272,20 @@ class BybitReplayVenue(VenueServer):
         conn.authenticated = self._auth_ok(req.get("args") or [])
         if not conn.authenticated:
             self.stats["bad_signatures"] += 1
-        await ws.send_str(_dumps({
-            "op": "auth", "success": conn.authenticated, "retCode": 0 if conn.authenticated else 10003,
-            "ret_msg": "" if conn.authenticated else "Invalid apikey", "retMsg": "" if conn.authenticated else "Invalid apikey",
-            "conn_id": conn_id, "connId": conn_id, "req_id": req.get("req_id", ""),
-        }))
+        await ws.send_str(
+            _dumps(
+                {
+                    "op": "auth",
+                    "success": conn.authenticated,
+                    "retCode": 0 if conn.authenticated else 10003,
+                    "ret_msg": "" if conn.authenticated else "Invalid apikey",
+                    "retMsg": "" if conn.authenticated else "Invalid apikey",
+                    "conn_id": conn_id,
+                    "connId": conn_id,
+                    "req_id": req.get("req_id", ""),
+                }
+            )
+        )
 
     async def _private_ws(self, request: web.Request) -> web.WebSocketResponse:
         return await self._serve_ws(request, "user", self._user, self._private_request)
@@ -272,8 +297,17 @@ class BybitReplayVenue(VenueServer):
             conn.streams |= set(args)
         elif ok:
             conn.streams -= set(args)
-        await conn.ws.send_str(_dumps({"success": ok, "ret_msg": "" if ok else "Request not authorized or unknown",
-                                       "conn_id": conn_id, "req_id": req.get("req_id", ""), "op": op}))
+        await conn.ws.send_str(
+            _dumps(
+                {
+                    "success": ok,
+                    "ret_msg": "" if ok else "Request not authorized or unknown",
+                    "conn_id": conn_id,
+                    "req_id": req.get("req_id", ""),
+                    "op": op,
+                }
+            )
+        )
 
     async def _trade_ws(self, request: web.Request) -> web.WebSocketResponse:
         return await self._serve_ws(request, "trade", self._trade, self._trade_ws_request)
@@ -287,14 +321,21 @@ class BybitReplayVenue(VenueServer):
         await conn.ws.send_str(_dumps(await self._trade_request(conn, conn_id, op, req)))
 
     async def _trade_request(self, conn: Connection, conn_id: str, op: str, req: dict) -> dict:
-        answer = {"reqId": req.get("reqId") or req.get("req_id") or "", "op": op, "connId": conn_id,
-                  "header": {"Timenow": str(self.now_ms())}}
+        answer = {
+            "reqId": req.get("reqId") or req.get("req_id") or "",
+            "op": op,
+            "connId": conn_id,
+            "header": {"Timenow": str(self.now_ms())},
+        }
         args = (req.get("args") or [{}])[0]
         try:
             if not conn.authenticated:
                 raise Refusal(10003, "Request not authorized")
-            handler = {"order.create": self._create_any, "order.cancel": self._cancel_any,
-                       "order.amend": self._amend_and_push}.get(op)
+            handler = {
+                "order.create": self._create_any,
+                "order.cancel": self._cancel_any,
+                "order.amend": self._amend_and_push,
+            }.get(op)
             if handler is None:
                 log.warning("not implemented by the replay venue: trade stream op %r", op)
                 raise Refusal(10001, f"{op} is not supported by the replay venue")
@@ -314,8 +355,12 @@ class BybitReplayVenue(VenueServer):
         if not args.get("triggerPrice"):
             return self._place(bj.order_request(args))
         request = bj.conditional_request(args)
-        c = self._accept("algo_orders", request.get("clientAlgoId", ""), self.settings.faults.reject_algo_orders,
-                         lambda: self.exchange.new_conditional(request, self.now_ms()))
+        c = self._accept(
+            "algo_orders",
+            request.get("clientAlgoId", ""),
+            self.settings.faults.reject_algo_orders,
+            lambda: self.exchange.new_conditional(request, self.now_ms()),
+        )
         self._spawn(self._push_private("order", [bj.conditional_json(c, self.spec)], c.time_ms))
         return c
 
@@ -403,8 +448,10 @@ class BybitReplayVenue(VenueServer):
         now = self.now_ms()
         if route is None:
             log.warning("not implemented by the replay venue: %s %s?%s", request.method, request.path, request.query_string)
-            return web.json_response(bj.response(None, now, 10404, f"{request.method} {request.path} is not implemented "
-                                                                   "by the replay venue"), status=404)
+            return web.json_response(
+                bj.response(None, now, 10404, f"{request.method} {request.path} is not implemented by the replay venue"),
+                status=404,
+            )
         signed, handler = route
         body = await request.text() if request.method == "POST" else ""
         try:
@@ -446,27 +493,69 @@ class BybitReplayVenue(VenueServer):
 
     async def _fee_rate(self, params: dict) -> dict:
         e = self.settings.exchange
-        return {"list": [{"symbol": self.symbol, "baseCoin": "", "takerFeeRate": f"{e.taker_fee:g}",
-                          "makerFeeRate": f"{e.maker_fee:g}"}]}
+        return {
+            "list": [
+                {"symbol": self.symbol, "baseCoin": "", "takerFeeRate": f"{e.taker_fee:g}", "makerFeeRate": f"{e.maker_fee:g}"}
+            ]
+        }
 
     async def _wallet(self, params: dict) -> dict:
         return {"list": [bj.wallet_json(self.exchange)]}
 
     async def _account_info(self, params: dict) -> dict:
-        return {"marginMode": "REGULAR_MARGIN", "updatedTime": str(self.now_ms()), "unifiedMarginStatus": 4,
-                "dcpStatus": "OFF", "timeWindow": 10, "smpGroup": 0, "isMasterTrader": False, "spotHedgingStatus": "OFF"}
+        return {
+            "marginMode": "REGULAR_MARGIN",
+            "updatedTime": str(self.now_ms()),
+            "unifiedMarginStatus": 4,
+            "dcpStatus": "OFF",
+            "timeWindow": 10,
+            "smpGroup": 0,
+            "isMasterTrader": False,
+            "spotHedgingStatus": "OFF",
+        }
 
     async def _query_api(self, params: dict) -> dict:
         """The API key's own details (the adapter reads the market-maker level)."""
-        return {"id": "1", "note": "replay venue", "apiKey": self.settings.api_key, "readOnly": 0, "secret": "",
-                "permissions": {"ContractTrade": ["Order", "Position"], "Spot": [], "Wallet": [], "Options": [],
-                                "Derivatives": ["DerivativesTrade"], "CopyTrading": [], "BlockTrade": [], "Exchange": [],
-                                "NFT": [], "Affiliate": [], "Earn": []},
-                "ips": ["127.0.0.1"], "type": 1, "deadlineDay": -2, "expiredAt": "1970-01-01T00:00:00Z",
-                "createdAt": "2024-01-01T00:00:00Z", "unified": 0, "uta": 1, "userID": 1, "inviterID": 0,
-                "vipLevel": "No VIP", "mktMakerLevel": "0", "affiliateID": 0, "rsaPublicKey": "", "isMaster": True,
-                "parentUid": "0", "kycLevel": "LEVEL_DEFAULT", "kycRegion": "", "userIDInt64": "1", "inviterIDInt64": "0",
-                "affiliateIDInt64": "0"}
+        return {
+            "id": "1",
+            "note": "replay venue",
+            "apiKey": self.settings.api_key,
+            "readOnly": 0,
+            "secret": "",
+            "permissions": {
+                "ContractTrade": ["Order", "Position"],
+                "Spot": [],
+                "Wallet": [],
+                "Options": [],
+                "Derivatives": ["DerivativesTrade"],
+                "CopyTrading": [],
+                "BlockTrade": [],
+                "Exchange": [],
+                "NFT": [],
+                "Affiliate": [],
+                "Earn": [],
+            },
+            "ips": ["127.0.0.1"],
+            "type": 1,
+            "deadlineDay": -2,
+            "expiredAt": "1970-01-01T00:00:00Z",
+            "createdAt": "2024-01-01T00:00:00Z",
+            "unified": 0,
+            "uta": 1,
+            "userID": 1,
+            "inviterID": 0,
+            "vipLevel": "No VIP",
+            "mktMakerLevel": "0",
+            "affiliateID": 0,
+            "rsaPublicKey": "",
+            "isMaster": True,
+            "parentUid": "0",
+            "kycLevel": "LEVEL_DEFAULT",
+            "kycRegion": "",
+            "userIDInt64": "1",
+            "inviterIDInt64": "0",
+            "affiliateIDInt64": "0",
+        }
 
     async def _positions(self, params: dict) -> dict:
         self._check_category(params)
@@ -489,10 +578,16 @@ class BybitReplayVenue(VenueServer):
 
     async def _orders(self, params: dict, closed: bool) -> dict:
         self._check_category(params)
-        found = [bj.order_json(o, self.spec, self._triggered.get(o.order_id)) for o in self.exchange.orders.values()
-                 if self._symbol_matches(params) and o.open != closed]
-        found += [bj.conditional_json(c, self.spec) for c in self.exchange.conditionals.values()
-                  if self._symbol_matches(params) and c.open != closed and c.order is None]
+        found = [
+            bj.order_json(o, self.spec, self._triggered.get(o.order_id))
+            for o in self.exchange.orders.values()
+            if self._symbol_matches(params) and o.open != closed
+        ]
+        found += [
+            bj.conditional_json(c, self.spec)
+            for c in self.exchange.conditionals.values()
+            if self._symbol_matches(params) and c.open != closed and c.order is None
+        ]
         for key in ("orderLinkId", "orderId"):
             if params.get(key):
                 found = [o for o in found if o[key] == params[key]]
@@ -512,8 +607,11 @@ class BybitReplayVenue(VenueServer):
 
     async def _executions(self, params: dict) -> dict:
         self._check_category(params)
-        fills = [bj.execution_json(f, self.exchange, (c := self._triggered.get(f.order.order_id)) and c.algo_id)
-                 for f in reversed(self.exchange.fills) if self._symbol_matches(params)]
+        fills = [
+            bj.execution_json(f, self.exchange, (c := self._triggered.get(f.order.order_id)) and c.algo_id)
+            for f in reversed(self.exchange.fills)
+            if self._symbol_matches(params)
+        ]
         return {"category": bj.CATEGORY, "list": fills, "nextPageCursor": ""}
 
     async def _create(self, params: dict) -> dict:

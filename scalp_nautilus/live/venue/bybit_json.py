@@ -101,8 +101,12 @@ def conditional_request(args: dict) -> dict[str, str]:
     stop = rises == (base["side"] == "BUY")
     kind = ("STOP_MARKET" if stop else "TAKE_PROFIT_MARKET") if base["type"] == "MARKET" else "STOP_LIMIT"
     request = {k: base[k] for k in ("symbol", "side", "quantity", "reduceOnly") if k in base}
-    request.update(type=kind, algoType="CONDITIONAL", triggerPrice=str(args.get("triggerPrice")),
-                   workingType="MARK_PRICE" if args.get("triggerBy") == "MarkPrice" else "CONTRACT_PRICE")
+    request.update(
+        type=kind,
+        algoType="CONDITIONAL",
+        triggerPrice=str(args.get("triggerPrice")),
+        workingType="MARK_PRICE" if args.get("triggerBy") == "MarkPrice" else "CONTRACT_PRICE",
+    )
     if base.get("newClientOrderId"):
         request["clientAlgoId"] = base["newClientOrderId"]
     return request
@@ -120,15 +124,47 @@ def conditional_json(c: ConditionalOrder, spec: ContractSpec) -> dict:
     sp, pp = spec.size_precision, spec.price_precision
     status = {"NEW": "Untriggered", "CANCELED": "Deactivated", "EXPIRED": "Deactivated"}.get(c.status, "Triggered")
     return {
-        "category": CATEGORY, "symbol": c.symbol, "orderId": str(c.algo_id), "orderLinkId": c.client_id,
-        "blockTradeId": "", "side": _SIDES[c.side], "orderType": "Market", "price": "0", "qty": _f(c.qty, sp),
-        "timeInForce": "IOC", "orderStatus": status, "cancelType": "UNKNOWN", "rejectReason": "EC_NoError",
-        "isLeverage": "", "positionIdx": 0, "avgPrice": "", "leavesQty": _f(c.qty, sp), "leavesValue": "0",
-        "cumExecQty": "0", "cumExecValue": "0", "cumExecFee": "0", "feeCurrency": spec.settlement, "orderIv": "",
-        "lastPriceOnCreated": "", "reduceOnly": c.reduce_only, "closeOnTrigger": c.close_position, **_trigger_fields(c, pp),
-        "takeProfit": "0", "stopLoss": "0", "tpTriggerBy": "", "slTriggerBy": "", "tpLimitPrice": "0", "slLimitPrice": "0",
-        "tpslMode": "", "placeType": "", "smpType": "None", "smpGroup": 0, "smpOrderId": "", "createType": "CreateByUser",
-        "createdTime": str(c.time_ms), "updatedTime": str(c.update_ms),
+        "category": CATEGORY,
+        "symbol": c.symbol,
+        "orderId": str(c.algo_id),
+        "orderLinkId": c.client_id,
+        "blockTradeId": "",
+        "side": _SIDES[c.side],
+        "orderType": "Market",
+        "price": "0",
+        "qty": _f(c.qty, sp),
+        "timeInForce": "IOC",
+        "orderStatus": status,
+        "cancelType": "UNKNOWN",
+        "rejectReason": "EC_NoError",
+        "isLeverage": "",
+        "positionIdx": 0,
+        "avgPrice": "",
+        "leavesQty": _f(c.qty, sp),
+        "leavesValue": "0",
+        "cumExecQty": "0",
+        "cumExecValue": "0",
+        "cumExecFee": "0",
+        "feeCurrency": spec.settlement,
+        "orderIv": "",
+        "lastPriceOnCreated": "",
+        "reduceOnly": c.reduce_only,
+        "closeOnTrigger": c.close_position,
+        **_trigger_fields(c, pp),
+        "takeProfit": "0",
+        "stopLoss": "0",
+        "tpTriggerBy": "",
+        "slTriggerBy": "",
+        "tpLimitPrice": "0",
+        "slLimitPrice": "0",
+        "tpslMode": "",
+        "placeType": "",
+        "smpType": "None",
+        "smpGroup": 0,
+        "smpOrderId": "",
+        "createType": "CreateByUser",
+        "createdTime": str(c.time_ms),
+        "updatedTime": str(c.update_ms),
     }
 
 
@@ -136,8 +172,12 @@ def _trigger_fields(c: ConditionalOrder | None, pp: int) -> dict:
     if c is None:
         return {"stopOrderType": "", "triggerPrice": "0", "triggerDirection": 0, "triggerBy": ""}
     rises = (c.type == "STOP_MARKET") == (c.side == "BUY")
-    return {"stopOrderType": "Stop", "triggerPrice": _f(c.trigger_price, pp), "triggerDirection": 1 if rises else 2,
-            "triggerBy": "MarkPrice" if c.working_type == "MARK_PRICE" else "LastPrice"}
+    return {
+        "stopOrderType": "Stop",
+        "triggerPrice": _f(c.trigger_price, pp),
+        "triggerDirection": 1 if rises else 2,
+        "triggerBy": "MarkPrice" if c.working_type == "MARK_PRICE" else "LastPrice",
+    }
 
 
 def order_json(o: VenueOrder, spec: ContractSpec, conditional: ConditionalOrder | None = None) -> dict:
@@ -147,18 +187,47 @@ def order_json(o: VenueOrder, spec: ContractSpec, conditional: ConditionalOrder 
     leaves = 0.0 if not o.open else o.qty - o.executed
     order_id = conditional.algo_id if conditional is not None else o.order_id
     return {
-        "category": CATEGORY, "symbol": o.symbol, "orderId": str(order_id), "orderLinkId": o.client_order_id,
-        "blockTradeId": "", "side": _SIDES[o.side], "orderType": _TYPES.get(o.type, "Market"), "price": _f(o.price, pp),
-        "qty": _f(o.qty, sp), "timeInForce": _TIF[o.tif] if o.type == "LIMIT" else "IOC", "orderStatus": order_status(o),
-        "cancelType": "UNKNOWN", "rejectReason": "EC_NoError", "isLeverage": "", "positionIdx": 0,
-        "avgPrice": _f(o.avg_price, pp) if o.executed else "", "leavesQty": _f(leaves, sp),
-        "leavesValue": _f(leaves * o.price), "cumExecQty": _f(o.executed, sp), "cumExecValue": _f(o.cum_quote),
-        "cumExecFee": _f(0.0), "feeCurrency": spec.settlement, "orderIv": "", "lastPriceOnCreated": _f(o.price, pp),
-        "reduceOnly": o.reduce_only, "closeOnTrigger": False, **_trigger_fields(conditional, pp),
-        "takeProfit": "0", "stopLoss": "0", "tpTriggerBy": "", "slTriggerBy": "", "tpLimitPrice": "0",
-        "slLimitPrice": "0", "tpslMode": "", "placeType": "",
-        "smpType": "None", "smpGroup": 0, "smpOrderId": "", "createType": "CreateByUser",
-        "createdTime": str(o.time_ms), "updatedTime": str(o.update_ms),
+        "category": CATEGORY,
+        "symbol": o.symbol,
+        "orderId": str(order_id),
+        "orderLinkId": o.client_order_id,
+        "blockTradeId": "",
+        "side": _SIDES[o.side],
+        "orderType": _TYPES.get(o.type, "Market"),
+        "price": _f(o.price, pp),
+        "qty": _f(o.qty, sp),
+        "timeInForce": _TIF[o.tif] if o.type == "LIMIT" else "IOC",
+        "orderStatus": order_status(o),
+        "cancelType": "UNKNOWN",
+        "rejectReason": "EC_NoError",
+        "isLeverage": "",
+        "positionIdx": 0,
+        "avgPrice": _f(o.avg_price, pp) if o.executed else "",
+        "leavesQty": _f(leaves, sp),
+        "leavesValue": _f(leaves * o.price),
+        "cumExecQty": _f(o.executed, sp),
+        "cumExecValue": _f(o.cum_quote),
+        "cumExecFee": _f(0.0),
+        "feeCurrency": spec.settlement,
+        "orderIv": "",
+        "lastPriceOnCreated": _f(o.price, pp),
+        "reduceOnly": o.reduce_only,
+        "closeOnTrigger": False,
+        **_trigger_fields(conditional, pp),
+        "takeProfit": "0",
+        "stopLoss": "0",
+        "tpTriggerBy": "",
+        "slTriggerBy": "",
+        "tpLimitPrice": "0",
+        "slLimitPrice": "0",
+        "tpslMode": "",
+        "placeType": "",
+        "smpType": "None",
+        "smpGroup": 0,
+        "smpOrderId": "",
+        "createType": "CreateByUser",
+        "createdTime": str(o.time_ms),
+        "updatedTime": str(o.update_ms),
     }
 
 
@@ -170,14 +239,36 @@ def execution_json(f: Fill, ex: Exchange, order_id: int | None = None) -> dict:
     sp, pp = spec.size_precision, spec.price_precision
     rate = ex.settings.maker_fee if f.maker else ex.settings.taker_fee
     return {
-        "category": CATEGORY, "symbol": o.symbol, "orderId": str(order_id), "orderLinkId": o.client_order_id,
-        "side": _SIDES[o.side], "orderPrice": _f(o.price, pp), "orderQty": _f(o.qty, sp),
-        "leavesQty": _f(max(o.qty - o.executed, 0.0) if o.open else 0.0, sp), "createType": "CreateByUser",
-        "orderType": _TYPES.get(o.type, "Market"), "stopOrderType": "" if o.type in _TYPES else "Stop", "execFee": _f(f.commission), "execId": str(f.trade_id),
-        "execPrice": _f(f.price, pp), "execQty": _f(f.qty, sp), "execType": "Trade", "execValue": _f(f.qty * f.price),
-        "execTime": str(f.time_ms), "feeCurrency": spec.settlement, "isMaker": f.maker, "feeRate": _f(rate, 6),
-        "tradeIv": "", "markIv": "", "markPrice": _f(ex.mark, pp), "indexPrice": "", "underlyingPrice": "",
-        "blockTradeId": "", "closedSize": "0", "seq": f.trade_id, "isLeverage": "0",
+        "category": CATEGORY,
+        "symbol": o.symbol,
+        "orderId": str(order_id),
+        "orderLinkId": o.client_order_id,
+        "side": _SIDES[o.side],
+        "orderPrice": _f(o.price, pp),
+        "orderQty": _f(o.qty, sp),
+        "leavesQty": _f(max(o.qty - o.executed, 0.0) if o.open else 0.0, sp),
+        "createType": "CreateByUser",
+        "orderType": _TYPES.get(o.type, "Market"),
+        "stopOrderType": "" if o.type in _TYPES else "Stop",
+        "execFee": _f(f.commission),
+        "execId": str(f.trade_id),
+        "execPrice": _f(f.price, pp),
+        "execQty": _f(f.qty, sp),
+        "execType": "Trade",
+        "execValue": _f(f.qty * f.price),
+        "execTime": str(f.time_ms),
+        "feeCurrency": spec.settlement,
+        "isMaker": f.maker,
+        "feeRate": _f(rate, 6),
+        "tradeIv": "",
+        "markIv": "",
+        "markPrice": _f(ex.mark, pp),
+        "indexPrice": "",
+        "underlyingPrice": "",
+        "blockTradeId": "",
+        "closedSize": "0",
+        "seq": f.trade_id,
+        "isLeverage": "0",
     }
 
 
@@ -188,17 +279,43 @@ def position_json(ex: Exchange, now_ms: int) -> dict:
     sp, pp = spec.size_precision, spec.price_precision
     side = "" if not ex.position else ("Buy" if ex.position > 0 else "Sell")
     return {
-        "category": CATEGORY, "positionIdx": 0, "tradeMode": 0, "riskId": 1, "riskLimitValue": "2000000",
-        "symbol": spec.raw_symbol, "side": side, "size": _f(abs(ex.position), sp),
-        "avgPrice": _f(ex.entry_price, pp + 2), "entryPrice": _f(ex.entry_price, pp + 2), "sessionAvgPrice": "",
-        "leverage": str(ex.settings.leverage), "positionValue": _f(abs(ex.position) * ex.entry_price),
-        "positionBalance": "0", "markPrice": _f(ex.mark, pp), "positionIM": _f(ex.initial_margin),
-        "positionMM": _f(ex.initial_margin / 2), "positionIMByMp": _f(ex.initial_margin),
-        "positionMMByMp": _f(ex.initial_margin / 2), "takeProfit": "0", "stopLoss": "0", "trailingStop": "0",
-        "unrealisedPnl": _f(ex.unrealized), "curRealisedPnl": _f(ex.realized), "cumRealisedPnl": _f(ex.realized),
-        "createdTime": str(now_ms), "updatedTime": str(now_ms), "tpslMode": "Full", "liqPrice": "", "bustPrice": "",
-        "positionStatus": "Normal", "adlRankIndicator": 0, "autoAddMargin": 0, "leverageSysUpdatedTime": "",
-        "mmrSysUpdatedTime": "", "seq": now_ms, "isReduceOnly": False,
+        "category": CATEGORY,
+        "positionIdx": 0,
+        "tradeMode": 0,
+        "riskId": 1,
+        "riskLimitValue": "2000000",
+        "symbol": spec.raw_symbol,
+        "side": side,
+        "size": _f(abs(ex.position), sp),
+        "avgPrice": _f(ex.entry_price, pp + 2),
+        "entryPrice": _f(ex.entry_price, pp + 2),
+        "sessionAvgPrice": "",
+        "leverage": str(ex.settings.leverage),
+        "positionValue": _f(abs(ex.position) * ex.entry_price),
+        "positionBalance": "0",
+        "markPrice": _f(ex.mark, pp),
+        "positionIM": _f(ex.initial_margin),
+        "positionMM": _f(ex.initial_margin / 2),
+        "positionIMByMp": _f(ex.initial_margin),
+        "positionMMByMp": _f(ex.initial_margin / 2),
+        "takeProfit": "0",
+        "stopLoss": "0",
+        "trailingStop": "0",
+        "unrealisedPnl": _f(ex.unrealized),
+        "curRealisedPnl": _f(ex.realized),
+        "cumRealisedPnl": _f(ex.realized),
+        "createdTime": str(now_ms),
+        "updatedTime": str(now_ms),
+        "tpslMode": "Full",
+        "liqPrice": "",
+        "bustPrice": "",
+        "positionStatus": "Normal",
+        "adlRankIndicator": 0,
+        "autoAddMargin": 0,
+        "leverageSysUpdatedTime": "",
+        "mmrSysUpdatedTime": "",
+        "seq": now_ms,
+        "isReduceOnly": False,
     }
 
 
@@ -207,17 +324,39 @@ def wallet_json(ex: Exchange) -> dict:
     equity = ex.wallet + ex.unrealized
     available = max(ex.available, 0.0)
     return {
-        "accountType": "UNIFIED", "accountIMRate": "0", "accountMMRate": "0", "accountLTV": "0",
-        "totalEquity": _f(equity), "totalWalletBalance": _f(ex.wallet), "totalMarginBalance": _f(equity),
-        "totalAvailableBalance": _f(available), "totalPerpUPL": _f(ex.unrealized),
-        "totalInitialMargin": _f(ex.initial_margin), "totalMaintenanceMargin": _f(ex.initial_margin / 2),
-        "coin": [{
-            "coin": ex.spec.settlement, "equity": _f(equity), "usdValue": _f(equity), "walletBalance": _f(ex.wallet),
-            "availableToWithdraw": _f(available), "availableToBorrow": "", "borrowAmount": "0", "accruedInterest": "0",
-            "totalOrderIM": "0", "totalPositionIM": _f(ex.initial_margin), "totalPositionMM": _f(ex.initial_margin / 2),
-            "unrealisedPnl": _f(ex.unrealized), "cumRealisedPnl": _f(ex.realized), "bonus": "0", "locked": "0",
-            "collateralSwitch": True, "marginCollateral": True, "spotBorrow": "0",
-        }],
+        "accountType": "UNIFIED",
+        "accountIMRate": "0",
+        "accountMMRate": "0",
+        "accountLTV": "0",
+        "totalEquity": _f(equity),
+        "totalWalletBalance": _f(ex.wallet),
+        "totalMarginBalance": _f(equity),
+        "totalAvailableBalance": _f(available),
+        "totalPerpUPL": _f(ex.unrealized),
+        "totalInitialMargin": _f(ex.initial_margin),
+        "totalMaintenanceMargin": _f(ex.initial_margin / 2),
+        "coin": [
+            {
+                "coin": ex.spec.settlement,
+                "equity": _f(equity),
+                "usdValue": _f(equity),
+                "walletBalance": _f(ex.wallet),
+                "availableToWithdraw": _f(available),
+                "availableToBorrow": "",
+                "borrowAmount": "0",
+                "accruedInterest": "0",
+                "totalOrderIM": "0",
+                "totalPositionIM": _f(ex.initial_margin),
+                "totalPositionMM": _f(ex.initial_margin / 2),
+                "unrealisedPnl": _f(ex.unrealized),
+                "cumRealisedPnl": _f(ex.realized),
+                "bonus": "0",
+                "locked": "0",
+                "collateralSwitch": True,
+                "marginCollateral": True,
+                "spotBorrow": "0",
+            }
+        ],
     }
 
 
@@ -230,36 +369,82 @@ def private_message(topic: str, data: list[dict], now_ms: int, seq: int) -> dict
 
 def instrument_json(spec: ContractSpec, leverage: int) -> dict:
     return {
-        "symbol": spec.raw_symbol, "contractType": "LinearPerpetual", "status": "Trading", "baseCoin": spec.base,
-        "quoteCoin": spec.quote, "launchTime": "1584230400000", "deliveryTime": "0", "deliveryFeeRate": "",
+        "symbol": spec.raw_symbol,
+        "contractType": "LinearPerpetual",
+        "status": "Trading",
+        "baseCoin": spec.base,
+        "quoteCoin": spec.quote,
+        "launchTime": "1584230400000",
+        "deliveryTime": "0",
+        "deliveryFeeRate": "",
         "priceScale": str(spec.price_precision),
         "leverageFilter": {"minLeverage": "1", "maxLeverage": str(max(leverage, 100)), "leverageStep": "0.01"},
         "priceFilter": {"minPrice": spec.tick_size, "maxPrice": "1999999.80", "tickSize": spec.tick_size},
-        "lotSizeFilter": {"maxOrderQty": spec.max_quantity or "1000000", "minOrderQty": spec.min_quantity or spec.step_size,
-                          "qtyStep": spec.step_size, "postOnlyMaxOrderQty": spec.max_quantity or "1000000",
-                          "maxMktOrderQty": spec.max_quantity or "1000000", "minNotionalValue": spec.min_notional or "0"},
-        "unifiedMarginTrade": True, "fundingInterval": 480, "settleCoin": spec.settlement, "copyTrading": "both",
-        "upperFundingRate": "0.005", "lowerFundingRate": "-0.005", "isPreListing": False, "preListingInfo": None,
+        "lotSizeFilter": {
+            "maxOrderQty": spec.max_quantity or "1000000",
+            "minOrderQty": spec.min_quantity or spec.step_size,
+            "qtyStep": spec.step_size,
+            "postOnlyMaxOrderQty": spec.max_quantity or "1000000",
+            "maxMktOrderQty": spec.max_quantity or "1000000",
+            "minNotionalValue": spec.min_notional or "0",
+        },
+        "unifiedMarginTrade": True,
+        "fundingInterval": 480,
+        "settleCoin": spec.settlement,
+        "copyTrading": "both",
+        "upperFundingRate": "0.005",
+        "lowerFundingRate": "-0.005",
+        "isPreListing": False,
+        "preListingInfo": None,
     }
 
 
-def book_message(topic: str, kind: str, symbol: str, bids: list, asks: list, u: int, seq: int, ts_ms: int,
-                 cts_ms: int | None = None) -> dict:
-    return {"topic": topic, "type": kind, "ts": ts_ms, "data": {"s": symbol, "b": bids, "a": asks, "u": u, "seq": seq},
-            "cts": cts_ms or ts_ms}
+def book_message(
+    topic: str, kind: str, symbol: str, bids: list, asks: list, u: int, seq: int, ts_ms: int, cts_ms: int | None = None
+) -> dict:
+    return {
+        "topic": topic,
+        "type": kind,
+        "ts": ts_ms,
+        "data": {"s": symbol, "b": bids, "a": asks, "u": u, "seq": seq},
+        "cts": cts_ms or ts_ms,
+    }
 
 
 def trade_message(topic: str, trade: dict) -> dict:
     """A recorded Binance trade as Bybit's ``publicTrade`` message (see the module doc)."""
-    return {"topic": topic, "type": "snapshot", "ts": int(trade["E"]), "data": [{
-        "T": int(trade["T"]), "s": trade["s"], "S": "Sell" if trade["m"] else "Buy", "v": trade["q"], "p": trade["p"],
-        "L": "ZeroPlusTick", "i": str(trade["t"]), "BT": False,
-    }]}
+    return {
+        "topic": topic,
+        "type": "snapshot",
+        "ts": int(trade["E"]),
+        "data": [
+            {
+                "T": int(trade["T"]),
+                "s": trade["s"],
+                "S": "Sell" if trade["m"] else "Buy",
+                "v": trade["q"],
+                "p": trade["p"],
+                "L": "ZeroPlusTick",
+                "i": str(trade["t"]),
+                "BT": False,
+            }
+        ],
+    }
 
 
 def ticker_message(topic: str, mark: dict, seq: int) -> dict:
     """A recorded ``markPriceUpdate`` as Bybit's ``tickers`` message (see the module doc)."""
-    return {"topic": topic, "type": "snapshot", "cs": seq, "ts": int(mark["E"]), "data": {
-        "symbol": mark["s"], "markPrice": mark["p"], "indexPrice": mark["i"], "fundingRate": mark["r"],
-        "nextFundingTime": str(int(mark["T"])), "fundingIntervalHour": "8",
-    }}
+    return {
+        "topic": topic,
+        "type": "snapshot",
+        "cs": seq,
+        "ts": int(mark["E"]),
+        "data": {
+            "symbol": mark["s"],
+            "markPrice": mark["p"],
+            "indexPrice": mark["i"],
+            "fundingRate": mark["r"],
+            "nextFundingTime": str(int(mark["T"])),
+            "fundingIntervalHour": "8",
+        },
+    }

@@ -182,8 +182,18 @@ def load_bybit_book_capture(paths: list[str | Path], symbol: str | None = None) 
             snap = {"lastUpdateId": seq, "E": ts, "T": ts, "cts": cts, "bids": data["b"], "asks": data["a"]}
             events.append(ReplayEvent(last_recv, SNAPSHOT, "", snap))
         else:
-            diff = {"e": "depthUpdate", "E": ts, "T": ts, "cts": cts, "s": sym, "U": prev_seq or seq, "u": seq,
-                    "pu": prev_seq, "b": data["b"], "a": data["a"]}
+            diff = {
+                "e": "depthUpdate",
+                "E": ts,
+                "T": ts,
+                "cts": cts,
+                "s": sym,
+                "U": prev_seq or seq,
+                "u": seq,
+                "pu": prev_seq,
+                "b": data["b"],
+                "a": data["a"],
+            }
             events.append(ReplayEvent(last_recv, "depth", topic, diff))
         prev_seq = seq
     if not events or symbol is None:
@@ -205,8 +215,18 @@ def shifted(data: dict, kind: str, shift_ms: int) -> dict:
 def agg_trade(trade: dict) -> dict:
     """The aggTrade a live client receives for one recorded trade (see the module doc)."""
     t = trade["t"]
-    return {"e": "aggTrade", "E": trade["E"], "a": t, "s": trade["s"], "p": trade["p"], "q": trade["q"],
-            "f": t, "l": t, "T": trade["T"], "m": trade["m"]}
+    return {
+        "e": "aggTrade",
+        "E": trade["E"],
+        "a": t,
+        "s": trade["s"],
+        "p": trade["p"],
+        "q": trade["q"],
+        "f": t,
+        "l": t,
+        "T": trade["T"],
+        "m": trade["m"],
+    }
 
 
 def agg_trade_stream(trade_stream: str) -> str:
@@ -259,8 +279,7 @@ class VenueBook:
             return []  # the chain is unbroken: a later REST snapshot would only race the stream
         usable, _, replay = self.sync.snapshot(int(snap["lastUpdateId"]))
         if not usable:
-            log.warning("capture snapshot %s is older than the buffered diffs: waiting for a newer one",
-                        snap["lastUpdateId"])
+            log.warning("capture snapshot %s is older than the buffered diffs: waiting for a newer one", snap["lastUpdateId"])
             return []
         self.bids = {float(p): float(q) for p, q in snap["bids"] if float(q) > 0}
         self.asks = {float(p): float(q) for p, q in snap["asks"] if float(q) > 0}
@@ -290,8 +309,10 @@ class VenueBook:
             return True
         if verdict is Verdict.GAP:
             self.gaps += 1
-            log.warning("the capture itself has a sequence gap (%s): the venue's book is empty until its next snapshot",
-                        self.sync.gap_reason)
+            log.warning(
+                "the capture itself has a sequence gap (%s): the venue's book is empty until its next snapshot",
+                self.sync.gap_reason,
+            )
             self.bids.clear()
             self.asks.clear()
         return False

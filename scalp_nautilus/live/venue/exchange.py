@@ -322,8 +322,19 @@ class Exchange:
                 raise Rejected(Reason.MARGIN)
         if tif == "GTX" and self._crosses(side, price):
             raise Rejected(Reason.POST_ONLY)
-        order = VenueOrder(self._next_order_id, cid, self.spec.raw_symbol, side, kind, tif if kind == "LIMIT" else "GTC",
-                           qty, price, reduce_only, now_ms, update_ms=now_ms)
+        order = VenueOrder(
+            self._next_order_id,
+            cid,
+            self.spec.raw_symbol,
+            side,
+            kind,
+            tif if kind == "LIMIT" else "GTC",
+            qty,
+            price,
+            reduce_only,
+            now_ms,
+            update_ms=now_ms,
+        )
         self._next_order_id += 1
         self.orders[order.order_id] = order
         return order
@@ -348,8 +359,20 @@ class Exchange:
         trigger = self._decimal(p.get("triggerPrice"), self.tick, Reason.PRICE_TICK)
         if trigger <= 0:
             raise Rejected(Reason.PRICE_TOO_LOW)
-        order = ConditionalOrder(self._next_algo_id, cid, self.spec.raw_symbol, side, kind, qty, trigger, working,
-                                 reduce_only, close, now_ms, update_ms=now_ms)
+        order = ConditionalOrder(
+            self._next_algo_id,
+            cid,
+            self.spec.raw_symbol,
+            side,
+            kind,
+            qty,
+            trigger,
+            working,
+            reduce_only,
+            close,
+            now_ms,
+            update_ms=now_ms,
+        )
         if order.reached(self._trigger_reference(working)):
             raise Rejected(Reason.WOULD_TRIGGER)
         self._next_algo_id += 1
@@ -377,8 +400,19 @@ class Exchange:
             qty = c.qty if not c.close_position else abs(self.position)
             # Its type stays the conditional's (Binance reports a triggered stop as STOP_MARKET); it
             # is matched as a market order.
-            order = VenueOrder(self._next_order_id, c.client_id, c.symbol, c.side, c.type, "GTC", qty or c.qty, 0.0,
-                               c.reduce_only or c.close_position, now_ms, update_ms=now_ms)
+            order = VenueOrder(
+                self._next_order_id,
+                c.client_id,
+                c.symbol,
+                c.side,
+                c.type,
+                "GTC",
+                qty or c.qty,
+                0.0,
+                c.reduce_only or c.close_position,
+                now_ms,
+                update_ms=now_ms,
+            )
             self._next_order_id += 1
             self.orders[order.order_id] = order
             c.order = order
@@ -519,8 +553,9 @@ class Exchange:
         self.queue.pop(order.order_id, None)
         return self.match(order, now_ms)
 
-    def on_market(self, now_ms: int, trade: tuple[float, float] | None = None,
-                  seller_aggressor: bool | None = None) -> list[Fill]:
+    def on_market(
+        self, now_ms: int, trade: tuple[float, float] | None = None, seller_aggressor: bool | None = None
+    ) -> list[Fill]:
         """After each replayed message: resting orders the market went through fill in full at
         their price; at their price the queue model decides (`trade` is (price, size) of a replayed
         trade, if it was one, `seller_aggressor` its side: Binance's `m`; None: unknown, counted

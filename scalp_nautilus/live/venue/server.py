@@ -156,9 +156,15 @@ class VenueServer:
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]
         self._spawn(self._replay())
-        log.info("replay venue (%s API) for %s on %s (%d messages, speed %gx); waiting for subscriptions to %s",
-                 self.settings.api, self.symbol, self.url_http, len(self.capture.events), self.settings.speed,
-                 sorted(self._required))
+        log.info(
+            "replay venue (%s API) for %s on %s (%d messages, speed %gx); waiting for subscriptions to %s",
+            self.settings.api,
+            self.symbol,
+            self.url_http,
+            len(self.capture.events),
+            self.settings.speed,
+            sorted(self._required),
+        )
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -198,8 +204,11 @@ class VenueServer:
         try:
             await asyncio.wait_for(self._subscribed.wait(), self.settings.start.timeout_s)
         except TimeoutError:
-            log.warning("no client subscribed to %s within %.0f s: replay starts anyway",
-                        sorted(self._required), self.settings.start.timeout_s)
+            log.warning(
+                "no client subscribed to %s within %.0f s: replay starts anyway",
+                sorted(self._required),
+                self.settings.start.timeout_s,
+            )
         events = self.capture.events
         first_ms = self.capture.first_event_ms
         if self.settings.rebase_time:
@@ -324,8 +333,12 @@ class VenueServer:
     def _place(self, params: dict[str, str]) -> VenueOrder:
         """A new order (the exchange core's request) through the fault drill and the exchange; the
         order is then matched on its own task (`_execute`). Raises `Refusal` in the API's terms."""
-        order = self._accept("orders", params.get("newClientOrderId", ""), self.settings.faults.reject_orders,
-                             lambda: self.exchange.new_order(params, self.now_ms()))
+        order = self._accept(
+            "orders",
+            params.get("newClientOrderId", ""),
+            self.settings.faults.reject_orders,
+            lambda: self.exchange.new_order(params, self.now_ms()),
+        )
         self._spawn(self._execute(order))
         return order
 

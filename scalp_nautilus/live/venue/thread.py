@@ -68,12 +68,16 @@ async def serve(settings: ReplayVenueSettings) -> None:
     """Run a venue until cancelled (the command line's `replay-venue`)."""
     venue = make_venue(settings)
     await venue.start()
-    print(f"replay venue ({settings.api} API) for {venue.symbol}: base_url_http {venue.url_http}  base_url_ws {venue.url_ws}",
-          flush=True)
+    print(
+        f"replay venue ({settings.api} API) for {venue.symbol}: base_url_http {venue.url_http}  base_url_ws {venue.url_ws}",
+        flush=True,
+    )
     try:
         await venue.finished.wait()
-        print(f"capture replayed ({venue.stats['messages']:,} messages sent); still serving its last book: Ctrl-C to stop",
-              flush=True)
+        print(
+            f"capture replayed ({venue.stats['messages']:,} messages sent); still serving its last book: Ctrl-C to stop",
+            flush=True,
+        )
         await asyncio.Event().wait()
     finally:
         await venue.stop()
