@@ -99,8 +99,11 @@ def _kill_first_task_worker(stop: threading.Event, killed: list) -> None:
             except OSError:
                 continue
             if cmdline.startswith(b"ray::run_one") and _descends_from(int(pid), me):
-                time.sleep(2.0)  # mid-run
-                os.kill(int(pid), signal.SIGKILL)
+                # The title is set while the task runs: kill at once (a wait could outlast a short task).
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except ProcessLookupError:
+                    continue  # it finished meanwhile: look for the next one
                 killed.append(int(pid))
                 return
         time.sleep(0.2)
