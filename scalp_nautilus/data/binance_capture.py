@@ -156,6 +156,17 @@ class CaptureError(ValueError):
     pass
 
 
+def capture_files(paths: Iterable[str | Path]) -> list[Path]:
+    """The files of one capture, in the order given; none, or a missing one, is a `CaptureError`."""
+    files = [Path(p) for p in paths]
+    if not files:
+        raise CaptureError("no capture files given")
+    for p in files:
+        if not p.exists():
+            raise CaptureError(f"{p}: no such file")
+    return files
+
+
 def _open_lines(path: Path) -> Iterator[bytes]:
     """The file's lines. A gzip file is decompressed with zlib directly so that a stream cut short
     (a recorder that crashed) still yields every byte it holds, its cut last line included, before
@@ -287,12 +298,7 @@ class BinanceCaptureImporter:
         clock_offset_ns: int | None = None,
         spec: ContractSpec | None = None,
     ) -> None:
-        self.paths = [Path(p) for p in paths]
-        if not self.paths:
-            raise CaptureError("no capture files given")
-        for p in self.paths:
-            if not p.exists():
-                raise CaptureError(f"{p}: no such file")
+        self.paths = capture_files(paths)
         scan = prescan(self.paths)
         if symbol is None:
             if len(scan.symbols) > 1:

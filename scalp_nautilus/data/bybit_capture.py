@@ -51,6 +51,7 @@ from nautilus_trader.model.objects import Quantity
 from scalp_nautilus.data.binance_capture import CaptureError
 from scalp_nautilus.data.binance_capture import CaptureStats
 from scalp_nautilus.data.binance_capture import _parse_levels  # Bybit's b/a levels read as Binance's
+from scalp_nautilus.data.binance_capture import capture_files
 from scalp_nautilus.data.binance_capture import read_lines
 from scalp_nautilus.data.binance_capture import receive_time_ns
 from scalp_nautilus.data.binance_sync import clear_delta
@@ -140,12 +141,7 @@ class BybitCaptureImporter:
         step_size: str | None = None,
         clock_offset_ns: int | None = None,
     ) -> None:
-        self.paths = [Path(p) for p in paths]
-        if not self.paths:
-            raise CaptureError("no capture files given")
-        for p in self.paths:
-            if not p.exists():
-                raise CaptureError(f"{p}: no such file")
+        self.paths = capture_files(paths)
         offset, symbols, prices, sizes = _prescan(self.paths)
         if symbol is None:
             if len(symbols) != 1:
