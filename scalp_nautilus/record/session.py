@@ -13,6 +13,7 @@ from pathlib import Path
 
 import aiohttp
 
+from scalp_nautilus.aio_tasks import TaskSet
 from scalp_nautilus.record.settings import RecordSettings
 from scalp_nautilus.record.settings import VenueSettings
 from scalp_nautilus.record.writer import CaptureWriter
@@ -49,7 +50,7 @@ class Session:
         # offset and their spans cannot overlap.
         self.clock_behind_ns = 0
         self._ws: aiohttp.ClientWebSocketResponse | None = None
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks = TaskSet(self.name, log)
 
     # ------------------------------------------------------------------ venue specifics
 
@@ -123,19 +124,10 @@ class Session:
         self.writer.close()
 
     def spawn(self, coro) -> asyncio.Task:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("%s: task failed", self.name, exc_info=task.exception())
+        return self._tasks.spawn(coro)
 
     def cancel_tasks(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel()
 
     # ------------------------------------------------------------------ bookkeeping
 

@@ -23,6 +23,7 @@ from collections import Counter
 
 from aiohttp import web
 
+from scalp_nautilus.aio_tasks import TaskSet
 from scalp_nautilus.instruments import ContractSpec
 from scalp_nautilus.instruments import resolve_spec
 from scalp_nautilus.live.venue.capture import SNAPSHOT
@@ -89,7 +90,6 @@ class VenueServer:
         self.exchange.mark = start_mid
         self.stats: Counter = Counter()
         self.client_ids: list[str] = []  # every client order id a new-order request carried, in order (drills check reuse)
-        self.errors: list[BaseException] = []  # failures of the venue's own tasks (a venue bug, not a fault)
         self.finished = asyncio.Event()
         self.shift_ms = 0
         self.port = settings.port
@@ -98,7 +98,8 @@ class VenueServer:
         self._snapshot_reached = asyncio.Event()
         self._last_ms = 0  # exchange time of the last replayed message (after the shift)
         self._subscribed = asyncio.Event()
-        self._tasks: set[asyncio.Task] = set()
+        # The venue's own tasks; a failure there (`errors`) is a venue bug, not a fault drill.
+        self._tasks = TaskSet("replay venue", log)
         self._runner: web.AppRunner | None = None
         self._unknown_streams: set[str] = set()
         kinds = self.capture.kinds
@@ -167,8 +168,7 @@ class VenueServer:
         )
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel()
         for conn in list(self._market | self._user):
             await conn.ws.close()
         if self._runner is not None:
@@ -176,16 +176,12 @@ class VenueServer:
             self._runner = None
 
     def _spawn(self, coro) -> asyncio.Task:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
+        return self._tasks.spawn(coro)
 
-    def _task_done(self, task: asyncio.Task) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            self.errors.append(task.exception())
-            log.error("replay venue task failed", exc_info=task.exception())
+    @property
+    def errors(self) -> list[BaseException]:
+        """Failures of the venue's own tasks (a venue bug, not a fault)."""
+        return self._tasks.errors
 
     @property
     def progress_s(self) -> float:
