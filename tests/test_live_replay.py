@@ -62,7 +62,16 @@ API = {
 
 
 def _finished(venue):
-    return lambda run: venue.finished.is_set() or bool(venue.errors)
+    """The venue sent its capture's last event and the strategy processed its last book diff (the
+    venue finishing only means the last message left its socket: stopping then raced the node's
+    last batch), or the venue failed."""
+    last_u = max(int(e.data["u"]) for e in venue.capture.events if e.kind == "depth" and (e.data["b"] or e.data["a"]))
+
+    def done(run) -> bool:
+        caught_up = bool(run.decisions) and run.decisions[-1][0] >= last_u
+        return bool(venue.errors) or (venue.finished.is_set() and caught_up)
+
+    return done
 
 
 def _venue_ids(venue) -> set[str]:
