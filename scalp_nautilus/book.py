@@ -21,18 +21,24 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from nautilus_trader.model.book import OrderBook
 from nautilus_trader.model.enums import OrderSide
+from nautilus_trader.model.objects import FIXED_PRECISION
 from nautilus_trader.model.objects import PRICE_MAX
 from nautilus_trader.model.objects import PRICE_MIN
 from nautilus_trader.model.objects import Price
 
 from scalp_nautilus.skips import SkipCounter
+
+if TYPE_CHECKING:
+    from scalp_nautilus.replay_book import BookTops
 
 log = logging.getLogger(__name__)
 
@@ -181,9 +187,33 @@ class BookSnapshotBuilder:
         bp, bq, nb = self._read_side(book, self._bids, bid)
         ap, aq, na = self._read_side(book, self._asks, ask)
         snap = BookSnapshot(bp, bq, ap, aq, nb, na, ts_event, ts_init, sequence)
+
+        def band_quantity(side: _Side) -> float:
+            return book.get_quantity_for_price(self._band_edge(snap.mid, side), side.crossing_order)
+
+        return self._finish(snap, band_quantity)
+
+    def from_tops(self, tops: BookTops, b: int, ts_event: int, ts_init: int, sequence: int = 0) -> BookSnapshot:
+        """Snapshot of batch `b` of what the feature replay's `ReplayBook` read: the same snapshot
+        `from_book` takes of a Nautilus book in the same state."""
+        n_bids, n_asks = tops.n[b].tolist()
+        snap = BookSnapshot(
+            tops.bid_px[b], tops.bid_qty[b], tops.ask_px[b], tops.ask_qty[b], n_bids, n_asks, ts_event, ts_init, sequence
+        )
+
+        def band_quantity(side: _Side) -> float:
+            i = 0 if side is self._bids else 1
+            edge = self._band_edge(snap.mid, side)
+            if edge.raw != int(tops.band_edge[b, i]) * 10 ** (FIXED_PRECISION - self.price_precision):
+                raise RuntimeError(f"replay book's band edge {tops.band_edge[b, i]} differs from Price's {edge}")
+            return float(tops.band_quantity[b, i])
+
+        return self._finish(snap, band_quantity)
+
+    def _finish(self, snap: BookSnapshot, band_quantity: Callable[[_Side], float]) -> BookSnapshot:
         self._check(snap)
         if snap.is_valid:
-            self._refresh_band(book, snap)
+            self._refresh_band(snap, band_quantity)
             snap.bid_band_notional = self._bids.notional
             snap.ask_band_notional = self._asks.notional
         else:
@@ -191,7 +221,7 @@ class BookSnapshotBuilder:
             self._bids.notional_ts = self._asks.notional_ts = None
         return snap
 
-    def _refresh_band(self, book: OrderBook, snap: BookSnapshot) -> None:
+    def _refresh_band(self, snap: BookSnapshot, band_quantity: Callable[[_Side], float]) -> None:
         # Both sides on the first valid book; afterwards only the staler side, and only once it
         # is `band_refresh_ns` old, so no batch pays for two walks of the band.
         bids, asks = self._bids, self._asks
@@ -203,8 +233,7 @@ class BookSnapshotBuilder:
         else:
             return
         for side in sides:
-            size = book.get_quantity_for_price(self._band_edge(snap.mid, side), side.crossing_order)
-            side.notional = self._notional(size, snap.mid)
+            side.notional = self._notional(band_quantity(side), snap.mid)
             side.notional_ts = snap.ts_event
 
     def _read_side(self, book: OrderBook, side: _Side, best: Price | None) -> tuple[np.ndarray, np.ndarray, int]:

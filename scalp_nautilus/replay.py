@@ -7,49 +7,54 @@ decisions on every event. Training and research only need the rows, so this repl
 the strategy's data callbacks see, in the engine's order:
 
 - the data configs of the backtest (`scalp_nautilus.backtest.runner.data_configs`: same span, same
-  funding history), read in bounded chunks by the streamed backtest's readers;
+  funding history), read in bounded record batches by the streamed backtest's reader
+  (`arrow_batches`);
 - merged by ``ts_init``, equal timestamps in the configs' order (deltas, trades, quotes, funding,
   mark prices), as the engine's data iterator merges them;
-- each delta applied to an L2 `OrderBook` (what the data engine's managed book does); at a delta
-  carrying ``F_LAST`` (the end of the exchange message the data engine buffers to) one snapshot from
-  the book with that delta's ``ts_event`` / ``ts_init`` / sequence (those of the `OrderBookDeltas`
-  the strategy receives), one pipeline row, recorded;
-- trades to `FeaturePipeline.on_trade_tick`, funding rates to `on_funding`; quotes and mark prices
-  feed no feature (the mark only prices funding payments).
+- the deltas applied, a record batch at a time, to the numba L2 book `ReplayBook`, which
+  reproduces Nautilus's L2 book (what the data engine's managed book does) from the raw columns
+  without making a Nautilus object per delta; at each delta carrying ``F_LAST`` (the end of the
+  exchange message the data engine buffers to) one snapshot with that delta's ``ts_event`` /
+  ``ts_init`` / sequence (those of the `OrderBookDeltas` the strategy receives), one pipeline row,
+  recorded;
+- trades, read from the same columns, to `FeaturePipeline.on_trade` with the numbers
+  `on_trade_tick` would take from a `TradeTick`; funding rates (few) decoded as Nautilus objects
+  to `on_funding`; quotes and mark prices feed no feature (the mark only prices funding payments).
 
 Its rows are bit-identical to the backtest's (tested on every shared capture).
 """
 
 from __future__ import annotations
 
-import heapq
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
+import numpy as np
 
-from nautilus_trader.model.book import OrderBook
+from nautilus_trader.backtest.config import BacktestDataConfig
 from nautilus_trader.model.data import FundingRateUpdate
 from nautilus_trader.model.data import OrderBookDelta
 from nautilus_trader.model.data import TradeTick
-from nautilus_trader.model.enums import BookType
-from nautilus_trader.model.enums import RecordFlag
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
 from scalp_nautilus.backtest.runner import catalog_instrument
 from scalp_nautilus.backtest.runner import data_configs
 from scalp_nautilus.backtest.settings import BacktestSettings
+from scalp_nautilus.backtest.streaming import arrow_batches
 from scalp_nautilus.backtest.streaming import data_chunks
+from scalp_nautilus.indicators.lee_ready import AGGRESSOR_TO_SIDE
 from scalp_nautilus.recorder import FeatureRecorder
+from scalp_nautilus.replay_book import ReplayBook
+from scalp_nautilus.replay_book import fixed_to_float
 from scalp_nautilus.strategy.config import ScalpStrategyConfig
 from scalp_nautilus.strategy.config import build_builder
 from scalp_nautilus.strategy.config import build_pipeline
 
-_F_LAST = int(RecordFlag.F_LAST)
-_FED = (OrderBookDelta, TradeTick, FundingRateUpdate)  # the types a feature reads
 _NEVER = 2**64
+_SIDES = np.array(AGGRESSOR_TO_SIDE, dtype=np.int64)  # by the aggressor_side column's enum value
 
 
 @dataclass(frozen=True)
@@ -64,17 +69,56 @@ class ReplayResult:
         return self.events / self.wall_seconds if self.wall_seconds > 0 else float("nan")
 
 
-def _streams(settings: BacktestSettings, catalog: ParquetDataCatalog, instrument, chunk_size: int):
-    """The deltas' chunks, and the other fed types' events (trades, funding) merged by ``ts_init``
-    with ties in the configs' order (`heapq.merge` is stable across its inputs)."""
-    deltas: Iterator[list] = iter(())
-    others = []
-    for config in data_configs(settings, catalog, instrument.id):
-        if config.data_type is OrderBookDelta:
-            deltas = data_chunks(config, chunk_size)
-        elif config.data_type in _FED:
-            others.append(e for chunk in data_chunks(config, chunk_size) for e in chunk)
-    return deltas, heapq.merge(*others, key=lambda e: e.ts_init)
+def _trades(config: BacktestDataConfig, chunk_size: int, price_precision: int, size_precision: int) -> Iterator[tuple]:
+    """(ts_init, price, size, side, ts_event) per trade: what `on_trade_tick` passes to `on_trade`."""
+    for _, batch in arrow_batches(config, chunk_size):
+        _, price = fixed_to_float(batch.column("price"), price_precision)
+        _, size = fixed_to_float(batch.column("size"), size_precision)
+        side = _SIDES[batch.column("aggressor_side").to_numpy()]
+        columns = (batch.column("ts_init").to_numpy(), price, size, side, batch.column("ts_event").to_numpy())
+        yield from zip(*(c.tolist() for c in columns), strict=True)
+
+
+class _Others:
+    """The trades and funding updates, fed to the pipeline in ``ts_init`` order up to a time; a
+    trade goes first at an equal time (the trades' data config comes before the funding's)."""
+
+    def __init__(self, configs: list[BacktestDataConfig], chunk_size: int, instrument, pipeline) -> None:
+        trades: Iterator[tuple] = iter(())
+        funding: Iterator = iter(())
+        for config in configs:
+            if config.data_type is TradeTick:
+                trades = _trades(config, chunk_size, instrument.price_precision, instrument.size_precision)
+            elif config.data_type is FundingRateUpdate:
+                funding = (e for chunk in data_chunks(config, chunk_size) for e in chunk)
+        self._trades, self._funding = trades, funding
+        self._on_trade, self._on_funding = pipeline.on_trade, pipeline.on_funding
+        self._trade = next(trades, None)
+        self._update = next(funding, None)
+        self.fed = 0
+
+    def feed_before(self, ts: int) -> None:
+        """Feed every event with ``ts_init`` < `ts` (all of them: `_NEVER`)."""
+        trade, update = self._trade, self._update
+        trade_ts = trade[0] if trade is not None else _NEVER
+        update_ts = update.ts_init if update is not None else _NEVER
+        fed = 0
+        while True:
+            if trade_ts <= update_ts:
+                if trade_ts >= ts:
+                    break
+                self._on_trade(trade[1], trade[2], trade[3], trade[4])  # type: ignore[index]
+                trade = next(self._trades, None)
+                trade_ts = trade[0] if trade is not None else _NEVER
+            else:
+                if update_ts >= ts:
+                    break
+                self._on_funding(update)
+                update = next(self._funding, None)
+                update_ts = update.ts_init if update is not None else _NEVER
+            fed += 1
+        self._trade, self._update = trade, update
+        self.fed += fed
 
 
 def replay_features(
@@ -95,42 +139,29 @@ def replay_features(
         settings = msgspec.structs.replace(settings, funding_history_days=funding_history_days)
     catalog = ParquetDataCatalog(str(catalog_path))
     instrument = catalog_instrument(catalog, instrument_id)
-    book = OrderBook(instrument.id, BookType.L2_MBP)
     builder = build_builder(config, instrument)
     pipeline = build_pipeline(config)
-    on_book, on_trade, on_funding = pipeline.on_book, pipeline.on_trade_tick, pipeline.on_funding
-    apply, snapshot = book.apply_delta, builder.from_book
+    book = ReplayBook(builder.depth, builder.price_precision, builder.size_precision, builder.band_bps)
+    on_book, from_tops = pipeline.on_book, builder.from_tops
+    configs = data_configs(settings, catalog, instrument.id)
+    deltas = [c for c in configs if c.data_type is OrderBookDelta]
     events = 0
     started = time.perf_counter()
-    delta_chunks, others = _streams(settings, catalog, instrument, chunk_size)
-
-    def feed(e) -> None:
-        if type(e) is TradeTick:
-            on_trade(e)
-        else:
-            on_funding(e)
-
-    # Deltas are ~95% of the events: a two-way merge against the few others, instead of a heap
-    # step per event. A delta goes before another event at the same ts_init (the deltas' data
-    # config comes first, as in the engine's merge).
-    other = next(others, None)
-    other_ts = other.ts_init if other is not None else _NEVER
+    others = _Others(configs, chunk_size, instrument, pipeline)
     with FeatureRecorder(out) as recorder:
-        record = recorder.record
-        for chunk in delta_chunks:
-            events += len(chunk)
-            for e in chunk:
-                ts = e.ts_init
-                while other_ts < ts:
-                    feed(other)
-                    events += 1
-                    other = next(others, None)
-                    other_ts = other.ts_init if other is not None else _NEVER
-                apply(e)
-                if e.flags & _F_LAST:
-                    record(on_book(snapshot(book, e.ts_event, ts, e.sequence)))
-        while other is not None:
-            feed(other)
-            events += 1
-            other = next(others, None)
+        record, feed_before = recorder.record, others.feed_before
+        for file, batch in (fb for c in deltas for fb in arrow_batches(c, chunk_size)):
+            tops = book.apply(batch, file)
+            events += batch.num_rows
+            rows = tops.row
+            ts_inits = batch.column("ts_init").to_numpy()[rows].tolist()
+            ts_events = batch.column("ts_event").to_numpy()[rows].tolist()
+            sequences = batch.column("sequence").to_numpy()[rows].tolist()
+            for b, ts in enumerate(ts_inits):
+                # Another event goes before every delta with a later ts_init, so before this
+                # batch's snapshot; at an equal ts_init the deltas go first (configs' order).
+                feed_before(ts)
+                record(on_book(from_tops(tops, b, ts_events[b], ts, sequences[b])))
+        feed_before(_NEVER)
+    events += others.fed
     return ReplayResult(Path(out), recorder.rows, events, time.perf_counter() - started)

@@ -3,6 +3,7 @@
 Each capture of ../shared/data/binance-futures goes into its own temporary catalog; the two
 captures without a markPrice stream also get the funding history of the website export, so every
 catalog replays funding (history before the capture, or the capture's own per-second updates).
+`SPOT` is the 34.2-hour NEXOUSDT capture of ../shared/data/binance-spot (a spot pair: no funding).
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ HISTORY = {  # capture -> (funding export, time zone of its Time column)
 }
 
 
+SPOT = "spot_nexousdt_2024_07"
+SPOT_FILES = ["spot_nexousdt_20240723.dat.gz", "spot_nexousdt_20240724.dat.gz", "spot_nexousdt_20240725.dat.gz"]
+
+
 @dataclass(frozen=True)
 class CaptureCatalog:
     name: str
@@ -38,7 +43,8 @@ def capture_catalog(tmp_path_factory, capture_paths, shared_data):
     def get(name: str) -> CaptureCatalog:
         if name not in made:
             path = tmp_path_factory.mktemp(name) / "catalog"
-            importer = BinanceCaptureImporter(capture_paths(name))
+            files = [shared_data / "binance-spot" / f for f in SPOT_FILES] if name == SPOT else capture_paths(name)
+            importer = BinanceCaptureImporter(files)
             write_to_catalog(importer.events(), importer.instrument, path)
             inst = importer.instrument
             if name in HISTORY:
@@ -59,6 +65,8 @@ def strategy_overrides(cat: CaptureCatalog) -> dict:
     trades = ParquetDataCatalog(str(cat.path)).trade_ticks([cat.instrument_id])
     hours = (trades[-1].ts_event - trades[0].ts_event) / 3.6e12
     per_hour = sum(float(t.size) for t in trades) / hours
+    if cat.name == SPOT:  # ~550 trades an hour: a VPIN window of 30 minutes holds some
+        return {"vpin.volume_per_hour": per_hour, "vpin.window_minutes": 30.0, "orders.base_size": 50.0}
     return {
         "vpin.volume_per_hour": per_hour,
         "vpin.window_minutes": 2.0,

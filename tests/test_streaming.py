@@ -14,11 +14,15 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from scalp_nautilus.backtest.settings import check_strategy_config
 from scalp_nautilus.cli import main
+from scalp_nautilus.config import read_yaml
+from scalp_nautilus.replay import replay_features
 from tests.capture_catalogs import capture_catalog  # noqa: F401 (fixture)
 from tests.capture_catalogs import run_capture_backtest
 
 CAPTURE_NAMES = ["usdm_2023_04", "usdm_2024_07", "usdm_2024_08", "cm_2024_08"]
+CONFIG_PATH = "scalp_nautilus.strategy:ScalpStrategyConfig"
 SAME_BYTES = ("round_trips.csv", "funding.csv", "decisions.csv", "timeline.csv")
 
 
@@ -84,3 +88,8 @@ def test_streamed_run_keeps_the_configured_span(capture_catalog, tmp_path):  # n
     ts = rows_a.column("ts_event").to_numpy()
     assert ts.min() >= pd.Timestamp(span["start"]).value - 2e9 and ts.max() <= pd.Timestamp(span["end"]).value
     assert whole.result.total_events == streamed.result.total_events
+    # the feature replay over the same span: the same rows, cut where the backtest cuts
+    strategy_yaml = tmp_path / "whole" / "strategy.yaml"
+    config = check_strategy_config(read_yaml(strategy_yaml), CONFIG_PATH, cat.instrument_id, str(strategy_yaml))
+    replayed = replay_features(cat.path, cat.instrument_id, config, tmp_path / "replayed.parquet", **span, chunk_size=997)
+    assert pq.read_table(replayed.path).equals(rows_a)

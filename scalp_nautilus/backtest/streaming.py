@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
@@ -110,11 +111,10 @@ def _kept(ts, start: int | None, end: int | None):
     return ts
 
 
-def _arrow_chunks(catalog: ParquetDataCatalog, config: BacktestDataConfig, chunk_size: int) -> Iterator[list]:
-    """The config's files in time order, each read in record batches of `chunk_size` rows in
-    written order, through the Arrow deserializer the catalog's own queries use, kept to the
-    config's span."""
-    cls = config.data_type
+def arrow_batches(config: BacktestDataConfig, chunk_size: int) -> Iterator[tuple[str, pa.RecordBatch]]:
+    """The config's files in time order, each read in record batches of at most `chunk_size` rows
+    in written order, kept to the config's span: (file, batch) pairs, empty batches skipped."""
+    catalog = BacktestNode.load_catalog(config)
     start, end = _ns(config.start_time), _ns(config.end_time)
     for file in _files(catalog, config):
         for read in pq.ParquetFile(file).iter_batches(batch_size=chunk_size):
@@ -123,20 +123,25 @@ def _arrow_chunks(catalog: ParquetDataCatalog, config: BacktestDataConfig, chunk
                 batch = batch.filter(pc.greater_equal(batch.column("ts_init"), start))
             if end is not None:
                 batch = batch.filter(pc.less_equal(batch.column("ts_init"), end))
-            if not batch.num_rows:
-                continue
-            data = ArrowSerializer.deserialize(data_cls=cls, batch=batch)
-            if type(data[0]) is not cls:  # Rust-decoded (book, trade, quote): to Cython objects
-                data = cls.from_pyo3_list(data)  # type: ignore[attr-defined]  # Nautilus's data classes have it
-            yield data
+            if batch.num_rows:
+                yield file, batch
+
+
+def _arrow_chunks(config: BacktestDataConfig, chunk_size: int) -> Iterator[list]:
+    """`arrow_batches` decoded by the Arrow deserializer the catalog's own queries use."""
+    cls = config.data_type
+    for _, batch in arrow_batches(config, chunk_size):
+        data = ArrowSerializer.deserialize(data_cls=cls, batch=batch)
+        if type(data[0]) is not cls:  # Rust-decoded (book, trade, quote): to Cython objects
+            data = cls.from_pyo3_list(data)  # type: ignore[attr-defined]  # Nautilus's data classes have it
+        yield data
 
 
 def data_chunks(config: BacktestDataConfig, chunk_size: int) -> Iterator[list]:
     """One data config's objects in ``ts_init`` order, `chunk_size` at a time."""
-    catalog = BacktestNode.load_catalog(config)
     if config.data_type is MarkPriceUpdate:
-        return _native_chunks(catalog, config, chunk_size)
-    return _arrow_chunks(catalog, config, chunk_size)
+        return _native_chunks(BacktestNode.load_catalog(config), config, chunk_size)
+    return _arrow_chunks(config, chunk_size)
 
 
 class StreamingBacktestNode(BacktestNode):
