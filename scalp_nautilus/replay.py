@@ -47,6 +47,7 @@ from scalp_nautilus.backtest.streaming import arrow_batches
 from scalp_nautilus.backtest.streaming import data_chunks
 from scalp_nautilus.indicators.lee_ready import AGGRESSOR_TO_SIDE
 from scalp_nautilus.recorder import FeatureRecorder
+from scalp_nautilus.replay_book import DELTA_COLUMNS
 from scalp_nautilus.replay_book import ReplayBook
 from scalp_nautilus.replay_book import fixed_to_float
 from scalp_nautilus.strategy.config import ScalpStrategyConfig
@@ -54,6 +55,7 @@ from scalp_nautilus.strategy.config import build_builder
 from scalp_nautilus.strategy.config import build_pipeline
 
 _NEVER = 2**64
+_TRADE_COLUMNS = ["price", "size", "aggressor_side", "ts_event", "ts_init"]  # not the trade ids (strings)
 _SIDES = np.array(AGGRESSOR_TO_SIDE, dtype=np.int64)  # by the aggressor_side column's enum value
 
 
@@ -71,7 +73,7 @@ class ReplayResult:
 
 def _trades(config: BacktestDataConfig, chunk_size: int, price_precision: int, size_precision: int) -> Iterator[tuple]:
     """(ts_init, price, size, side, ts_event) per trade: what `on_trade_tick` passes to `on_trade`."""
-    for _, batch in arrow_batches(config, chunk_size):
+    for _, batch in arrow_batches(config, chunk_size, _TRADE_COLUMNS):
         _, price = fixed_to_float(batch.column("price"), price_precision)
         _, size = fixed_to_float(batch.column("size"), size_precision)
         side = _SIDES[batch.column("aggressor_side").to_numpy()]
@@ -150,7 +152,7 @@ def replay_features(
     others = _Others(configs, chunk_size, instrument, pipeline)
     with FeatureRecorder(out) as recorder:
         record, feed_before = recorder.record, others.feed_before
-        for file, batch in (fb for c in deltas for fb in arrow_batches(c, chunk_size)):
+        for file, batch in (fb for c in deltas for fb in arrow_batches(c, chunk_size, DELTA_COLUMNS)):
             tops = book.apply(batch, file)
             events += batch.num_rows
             rows = tops.row

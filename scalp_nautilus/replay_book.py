@@ -39,6 +39,7 @@ from nautilus_trader.model.objects import FIXED_PRECISION
 ADD, UPDATE, DELETE, CLEAR = 1, 2, 3, 4
 BUY, SELL = 1, 2
 F_LAST = 128
+DELTA_COLUMNS = ["action", "side", "price", "size", "flags", "sequence", "ts_event", "ts_init"]  # no order ids
 _TWO64 = 2.0**64
 
 
@@ -100,14 +101,17 @@ def _find(keys, n, key):
 
 @nb.njit(cache=True)
 def _set(keys, px, qty, n, key, price, size):
-    """Set a level (keys ascending, the best level last); returns the side's new length."""
+    """Set a level (keys ascending, the best level last); returns the side's new length. Levels
+    move one place from the end down to the new one: close to the touch, which is where most
+    updates land, that is a few."""
     i = _find(keys, n, key)
     if i < n and keys[i] == key:
         qty[i] = size
         return n
-    keys[i + 1 : n + 1] = keys[i:n].copy()
-    px[i + 1 : n + 1] = px[i:n].copy()
-    qty[i + 1 : n + 1] = qty[i:n].copy()
+    for j in range(n, i, -1):
+        keys[j] = keys[j - 1]
+        px[j] = px[j - 1]
+        qty[j] = qty[j - 1]
     keys[i], px[i], qty[i] = key, price, size
     return n + 1
 
@@ -117,9 +121,10 @@ def _remove(keys, px, qty, n, key):
     i = _find(keys, n, key)
     if i == n or keys[i] != key:
         return n
-    keys[i : n - 1] = keys[i + 1 : n].copy()
-    px[i : n - 1] = px[i + 1 : n].copy()
-    qty[i : n - 1] = qty[i + 1 : n].copy()
+    for j in range(i, n - 1):
+        keys[j] = keys[j + 1]
+        px[j] = px[j + 1]
+        qty[j] = qty[j + 1]
     return n - 1
 
 

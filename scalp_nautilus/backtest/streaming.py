@@ -111,13 +111,16 @@ def _kept(ts, start: int | None, end: int | None):
     return ts
 
 
-def arrow_batches(config: BacktestDataConfig, chunk_size: int) -> Iterator[tuple[str, pa.RecordBatch]]:
+def arrow_batches(
+    config: BacktestDataConfig, chunk_size: int, columns: list[str] | None = None
+) -> Iterator[tuple[str, pa.RecordBatch]]:
     """The config's files in time order, each read in record batches of at most `chunk_size` rows
-    in written order, kept to the config's span: (file, batch) pairs, empty batches skipped."""
+    in written order, kept to the config's span: (file, batch) pairs, empty batches skipped.
+    `columns`: only these (``ts_init`` among them), all by default."""
     catalog = BacktestNode.load_catalog(config)
     start, end = _ns(config.start_time), _ns(config.end_time)
     for file in _files(catalog, config):
-        for read in pq.ParquetFile(file).iter_batches(batch_size=chunk_size):
+        for read in pq.ParquetFile(file).iter_batches(batch_size=chunk_size, columns=columns):
             batch = read
             if start is not None:
                 batch = batch.filter(pc.greater_equal(batch.column("ts_init"), start))
