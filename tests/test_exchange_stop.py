@@ -105,7 +105,7 @@ def test_no_stop_while_the_entry_still_fills_then_one_for_what_filled():
     assert stop.order_type == OrderType.STOP_MARKET and float(stop.quantity) == 0.02
 
 
-def test_stop_cancelled_when_the_position_closes_and_no_other_placed():
+def _closed_by_take_profit():
     ex, port = execution()
     filled_long(ex, port)
     stop = port.submitted[-1][0]
@@ -115,10 +115,28 @@ def test_stop_cancelled_when_the_position_closes_and_no_other_placed():
     port.accept(exit_order)
     ex.on_order_event(port.fill(exit_order, 0.05, BID))
     trip = ex.on_position_closed(closed_event(), 0.0)
-    assert port.cancels == [stop.client_order_id] and trip.exit_reason == "take_profit"
-    assert ex.stop_order is None
+    assert trip.exit_reason == "take_profit" and ex.stop_order is None
+    return ex, port, stop
+
+
+def test_stop_still_open_at_the_next_batch_after_the_close_is_cancelled_and_no_other_placed():
+    ex, port, stop = _closed_by_take_profit()
+    assert port.cancels == []  # not at the close: the venue usually cancels it itself
+    ex.on_batch(row(), BID, ASK)
+    assert port.cancels == [stop.client_order_id]
     ex.on_order_event(port.canceled(stop))
+    ex.on_batch(row(), BID, ASK)
+    assert port.cancels == [stop.client_order_id]  # once
     assert len(port.submitted) == 3 and not ex.state.order_pending
+
+
+def test_stop_the_venue_cancelled_at_the_close_gets_no_cancel_of_ours():
+    """Nautilus's matching engine cancels a closed position's reduce-only orders at the closing fill:
+    a cancel of ours would only come back refused ("not found")."""
+    ex, port, stop = _closed_by_take_profit()
+    ex.on_order_event(port.canceled(stop))
+    ex.on_batch(row(), BID, ASK)
+    assert port.cancels == [] and len(port.submitted) == 3
 
 
 def test_a_refused_stop_closes_the_position_at_market():
@@ -166,7 +184,7 @@ def test_no_stop_with_k_zero():
 def test_beside_a_resting_maker_take_profit():
     """With a maker take-profit resting, the stop rests too; neither holds the latch; the kill
     switch's cancel leaves both (the exit takes the take-profit, the close the stop); a filled
-    take-profit closes the round trip and the stop is cancelled."""
+    take-profit closes the round trip and the stop, still open at the next batch, is cancelled."""
     ex, port = execution(exits={"take_profit_order": "maker"})
     filled_long(ex, port)
     (tp, _), (stop, _) = port.submitted[-2:]
@@ -178,4 +196,5 @@ def test_beside_a_resting_maker_take_profit():
     assert port.cancels == []
     ex.on_order_event(port.fill(tp, 0.05, float(tp.price)))
     trip = ex.on_position_closed(closed_event(0.5), 0.0)
+    ex.on_batch(row(), BID, ASK)
     assert trip.exit_reason == "take_profit" and port.cancels == [stop.client_order_id]

@@ -34,7 +34,12 @@ the venue, `exchange_stop_k` x the plan's stop distance from the average entry p
 the venue's mark or last price (`exits.exchange_stop_trigger`); Nautilus's Binance adapter sends it
 to the conditional (algo) order endpoint. It is re-placed when the position's size changes,
 cancelled once the position is closed, and placed for an adopted position as soon as its exits are
-known. If the venue rejects it (or Nautilus denies it), the position is closed at market
+known. Cancelled at the next book batch after the close (before any decision of that batch) if the
+venue has not closed it by then: venues cancel reduce-only orders of a closed position themselves
+(Nautilus's matching engine does at the closing fill), and a cancel sent at the close itself only
+came back refused ("not found"), twice logged as a warning per round trip. A reduce-only order left
+open for that one batch cannot open a position. A resting maker take-profit is treated the same.
+If the venue rejects the stop (or Nautilus denies it), the position is closed at market
 (`stop_rejected`) and the reason logged. It does not hold the latch: it is not an order in flight.
 A position the stop closed is a round trip with exit reason ``exchange_stop``.
 
@@ -149,6 +154,7 @@ class Execution:
         self._stop_k = config.exits.exchange_stop_k
         self._stop_trigger = _TRIGGER[config.exits.exchange_stop_trigger]
         self.stop_order: Order | None = None  # the protective stop we placed last
+        self._leftovers: list[Order] = []  # a closed position's exit orders, cancelled at the next batch if still open
         self.maker_entry = o.entry == "maker"
         self.maker_take_profit = config.exits.take_profit_order == "maker"
         self._ttl_ns = round(o.maker_ttl_ms * 1_000_000)
@@ -237,6 +243,11 @@ class Execution:
         the decision as if no order were in flight (`unlatched`)."""
         self._ts = row.ts_event
         self._bid, self._ask = best_bid, best_ask
+        if self._leftovers:
+            for order in self._leftovers:
+                if not order.is_closed:
+                    self.port.cancel(order)
+            self._leftovers = []
         if self._pause_until_ns and row.ts_event >= self._pause_until_ns:
             self._pause_until_ns = 0
             self.state = dataclasses.replace(self.state, order_pending=False)
@@ -573,7 +584,7 @@ class Execution:
         again, and the protective stop cancelled."""
         stop = self.stop_order
         if stop is not None and not stop.is_closed:
-            self.port.cancel(stop)
+            self._leftovers.append(stop)
         self.stop_order = None
         plan = self.plan
         trip = RoundTrip(
@@ -596,7 +607,7 @@ class Execution:
         self._take_profit_price = 0.0
         self._exit_after = None
         if self.take_profit is not None and self.take_profit.is_open:  # closed by another exit's race
-            self.port.cancel(self.take_profit)
+            self._leftovers.append(self.take_profit)
         self.state = self._flat(event.ts_closed + self._cooldown_ns)
         return trip
 
