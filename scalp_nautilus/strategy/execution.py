@@ -35,9 +35,9 @@ the venue's mark or last price (`exits.exchange_stop_trigger`); Nautilus's Binan
 to the conditional (algo) order endpoint. It is re-placed when the position's size changes,
 cancelled once the position is closed, and placed for an adopted position as soon as its exits are
 known. Cancelled at the next book batch after the close (before any decision of that batch) if the
-venue has not closed it by then: venues cancel reduce-only orders of a closed position themselves
-(Nautilus's matching engine does at the closing fill), and a cancel sent at the close itself only
-came back refused ("not found"), twice logged as a warning per round trip. A reduce-only order left
+venue has not closed it by then: Nautilus's matching engine cancels a closed position's reduce-only
+orders itself at the closing fill (a live venue may or may not), and a cancel sent at the close
+only came back refused ("not found"), twice logged as a warning per round trip. A reduce-only order left
 open for that one batch cannot open a position. A resting maker take-profit is treated the same.
 If the venue rejects the stop (or Nautilus denies it), the position is closed at market
 (`stop_rejected`) and the reason logged. It does not hold the latch: it is not an order in flight.
