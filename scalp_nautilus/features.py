@@ -209,6 +209,9 @@ class FeaturePipeline:
             "lstm": self.lstm,
             "ensemble": self.ensemble,
         }
+        # The indicators on mid bars restart their windows after an outage (`MidBars`), so they can
+        # go cold again; the others, once warm, stay warm until a reset.
+        self._restartable = tuple(ind for ind in self._indicators.values() if getattr(ind, "bars", None) is not None)
         self.skips = SkipCounter(type(self).__name__, log)
         self.reset()
 
@@ -348,6 +351,11 @@ class FeaturePipeline:
         """The current values, in `FeatureSnapshot`'s field order (built as a plain tuple: the
         NamedTuple constructor costs ~1.2 µs per row, keyword construction ~5 µs)."""
         cold = ""
+        if self._warm:
+            for ind in self._restartable:
+                if not ind.initialized:  # an outage restarted its windows: cold again
+                    self._warm = False
+                    break
         if not self._warm:
             cold = ",".join(name for name, ind in self._indicators.items() if not ind.initialized and ind is not self.funding)
             self._warm = not cold

@@ -178,6 +178,11 @@ def test_backtest_across_a_hole_between_two_spans_of_one_catalog(tmp_path):
     assert before["book_valid"] and before["hurst"] != 0.5 and before["blend_vol"] > 0
     assert after["ts_event"] == hole_end and after["book_valid"]
     assert after["hurst"] == 0.5 and after["blend_vol"] == 0.0
+    # the pipeline reports it: warm before the hole, cold after it (naming the restarted windows)
+    # until they are full again
+    assert before["warm"] and not after["warm"] and {"hurst", "parkinson"} <= set(after["cold"].split(","))
+    rewarmed = rows[(ts >= hole_end) & rows["warm"].to_numpy()]
+    assert len(rewarmed) and rewarmed["ts_event"].iloc[0] >= hole_end + 64e9
     trips = pd.read_csv(tmp_path / "rep" / "round_trips.csv")
     assert (trips["ts_opened"] < hole_start).any() and (trips["ts_opened"] > hole_end).any()  # traded on both sides
     assert not ((trips["ts_opened"] > hole_start) & (trips["ts_opened"] < hole_end + 64e9)).any()
