@@ -184,3 +184,24 @@ def test_quantile_gates_bind_on_a_real_capture(capture):
     assert fixed[0][VPINRegime.LOW] < 0.05
     assert quantile[0][VPINRegime.LOW] > 0.2 and quantile[0][VPINRegime.EXTREME] > 0.0
     assert fixed[1] == 1 and quantile[1] >= 3
+
+
+def test_features_plot_bounds_draw_vpin_lines_only_in_fixed_mode():
+    """In quantile mode VPIN's bounds move: the report gives the plot no fixed VPIN lines (the
+    Hurst bounds stay); in fixed mode the lines are the configured thresholds."""
+    from scalp_nautilus.config import decode
+    from scalp_nautilus.config import read_yaml
+    from scalp_nautilus.strategy import ScalpStrategy
+    from scalp_nautilus.strategy import ScalpStrategyConfig
+    from scalp_nautilus.testing.shared_data import PROJECT_ROOT
+
+    def bounds(mode: str) -> dict:
+        raw = read_yaml(PROJECT_ROOT / "configs" / "strategy.yaml")
+        raw["vpin"] = {**raw["vpin"], "threshold_mode": mode, "thresholds": [0.3, 0.5, 0.7]}
+        config = decode({**raw, "instrument_id": "BTCUSDT-PERP.BINANCE"}, ScalpStrategyConfig, "test")
+        return ScalpStrategy(config)._bounds()
+
+    fixed, quantile = bounds("fixed"), bounds("quantile")
+    assert (fixed["vpin_low"], fixed["vpin_medium"], fixed["vpin_high"]) == (0.3, 0.5, 0.7)
+    assert not any(k.startswith("vpin") for k in quantile)
+    assert {k: v for k, v in fixed.items() if k.startswith("hurst")} == quantile

@@ -352,8 +352,12 @@ def _plots(rep: StrategyReport, fills: pd.DataFrame, folder: Path, suffix: str) 
     fig, (a, b, c) = plt.subplots(3, 1, sharex=True, figsize=(11, 7))
     bounds = rep.bounds
     a.plot(ts, tl["vpin"], lw=0.8)
-    for key, color in (("vpin_low", "tab:green"), ("vpin_medium", "tab:olive"), ("vpin_high", "tab:red")):
-        a.axhline(bounds[key], ls="--", lw=0.7, color=color)
+    vpin_bounds = (("vpin_low", "tab:green"), ("vpin_medium", "tab:olive"), ("vpin_high", "tab:red"))
+    for key, color in vpin_bounds:
+        if key in bounds:
+            a.axhline(bounds[key], ls="--", lw=0.7, color=color)
+    if "vpin_low" not in bounds:
+        a.text(0.01, 0.9, "regime bounds: rolling quantiles (not drawn)", transform=a.transAxes, fontsize=8)
     a.set_ylabel("VPIN")
     a.set_ylim(0, 1)
     b.plot(ts, tl["hurst"], lw=0.8, color="tab:purple")

@@ -461,11 +461,13 @@ class ScalpStrategy(Strategy):
         )
 
     def _bounds(self) -> dict[str, float]:
-        v, s = self.config.vpin.thresholds, self.config.signals
+        """The fixed bounds the features plot draws; VPIN's only in fixed mode (in quantile mode
+        they move with the rolling quantiles, and a fixed line would misstate them)."""
+        v, s = self.config.vpin, self.config.signals
+        fixed = v.threshold_mode == "fixed"
+        vpin = dict(zip(("vpin_low", "vpin_medium", "vpin_high"), v.thresholds, strict=True)) if fixed else {}
         return {
-            "vpin_low": v[0],
-            "vpin_medium": v[1],
-            "vpin_high": v[2],
+            **vpin,
             "hurst_mr": s.hurst_mean_reversion_below,
             "hurst_dead_low": s.dead_zone_low,
             "hurst_dead_high": s.dead_zone_high,
