@@ -231,13 +231,15 @@ def _run_optuna(plan: SweepPlan) -> list[dict]:
     import optuna
 
     s = plan.settings
+    budget = s.trials
+    assert budget is not None  # `load_sweep` requires it with `method: optuna`
     sampler = optuna.samplers.TPESampler(seed=s.seed)
     study = optuna.create_study(direction="maximize" if s.maximize else "minimize", sampler=sampler)
     rows: list[dict] = []
     done = 0
     batch = max(1, s.num_cpus or 2)
-    while done < s.trials:
-        trials = [study.ask() for _ in range(min(batch, s.trials - done))]
+    while done < budget:
+        trials = [study.ask() for _ in range(min(batch, budget - done))]
         points = [{k: t.suggest_categorical(k, v) for k, v in s.grid.items()} for t in trials]
         tasks = [(p, r) for p in points for r in plan.ranges]
         got = run_tasks(plan, tasks, first=len(rows))
@@ -257,7 +259,7 @@ def walk_forward(plan: SweepPlan, table: pd.DataFrame) -> pd.DataFrame:
     (out-of-sample)."""
     s = plan.settings
     keys = [f"set.{k}" for k in s.grid]
-    chain = []
+    chain: list[dict[str, Any]] = []
     for k in range(len(plan.ranges) - 1):
         (a0, _), (b0, b1) = plan.ranges[k], plan.ranges[k + 1]
         best = best_row(table[table["start"] == a0], s.metric, s.maximize)
@@ -290,5 +292,7 @@ def check_walk_forward(plan: SweepPlan) -> None:
     if len(plan.ranges) < 2:
         raise ConfigError(f"{plan.path}: key `ranges`: walk-forward needs at least two consecutive windows")
     for k in range(len(plan.ranges) - 1):
-        if plan.ranges[k + 1][0] < plan.ranges[k][1]:
+        (_, end), (start, _) = plan.ranges[k], plan.ranges[k + 1]
+        assert start is not None and end is not None  # two or more windows are the file's `ranges`, both ends given
+        if start < end:
             raise ConfigError(f"{plan.path}: key `ranges[{k + 1}]`: walk-forward windows must follow each other without overlap")

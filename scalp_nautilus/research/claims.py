@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 from dataclasses import fields
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -122,6 +123,10 @@ def grid(data: pd.DataFrame, step_s: float = 1.0) -> Grid:
 
 def _blocks(file: np.ndarray, ts: np.ndarray) -> np.ndarray:
     return file.astype(np.int64) * 10**9 + ts.astype(np.int64) // (60 * _NS)
+
+
+def _mean_at(values: np.ndarray, i: np.ndarray) -> float:
+    return float(values[i].mean())
 
 
 def _windows(g: Grid, length_s: float, step_s: float) -> list[tuple[int, int]]:
@@ -276,19 +281,19 @@ def hurst_claims(data: pd.DataFrame, g: Grid, n_boot: int, seed: int) -> list[Cl
         return [low, high, rank]
     warm = warm_mask(data, ("hurst",))
     hurst = data["hurst"].to_numpy()
-    hs, vrs, blocks = [], [], []
+    h_list, vr_list, block_list = [], [], []
     for start, stop in _windows(g, VR_WINDOW_S, HURST_STEP_S):
         row = g.row[start]
         vr = variance_ratio(g.mid[start : stop + 1], VR_Q)
         if warm[row] and np.isfinite(vr):
-            hs.append(hurst[row])
-            vrs.append(vr)
-            blocks.append(_blocks(g.file[start : start + 1], g.ts[start : start + 1])[0])
-    hs, vrs, blocks = np.array(hs), np.array(vrs), np.array(blocks, dtype=np.int64)
+            h_list.append(hurst[row])
+            vr_list.append(vr)
+            block_list.append(_blocks(g.file[start : start + 1], g.ts[start : start + 1])[0])
+    hs, vrs, blocks = np.array(h_list), np.array(vr_list), np.array(block_list, dtype=np.int64)
     for claim, band, above in ((low, hs < 0.4, False), (high, hs > 0.6, True)):
         v, b = vrs[band], blocks[band]
         value = float(v.mean()) if len(v) else np.nan
-        judge(claim, value, block_bootstrap(lambda i, v=v: float(v[i].mean()), b, n_boot, seed), len(v), 1.0, above)
+        judge(claim, value, block_bootstrap(partial(_mean_at, v), b, n_boot, seed), len(v), 1.0, above)
         claim.points = {"hurst": hs, "vr": vrs}
 
     def stat(i: np.ndarray) -> float:
@@ -357,8 +362,8 @@ def parkinson_claim(data: pd.DataFrame, g: Grid, n_boot: int, seed: int) -> Clai
         return c
     warm = warm_mask(data, ("parkinson",))
     pk, rv = data["parkinson_vol"].to_numpy(), data["realized_vol"].to_numpy()
-    rows = [g.row[stop] for start, stop in _windows(g, PARKINSON_WINDOW_S, PARKINSON_WINDOW_S)]
-    rows = np.array([r for r in rows if warm[r]], dtype=np.int64)
+    window_rows = [g.row[stop] for start, stop in _windows(g, PARKINSON_WINDOW_S, PARKINSON_WINDOW_S)]
+    rows = np.array([r for r in window_rows if warm[r]], dtype=np.int64)
     p2, r2 = pk[rows] ** 2, rv[rows] ** 2
     blocks = _blocks(data["file"].to_numpy()[rows], data["ts_event"].to_numpy()[rows])
 

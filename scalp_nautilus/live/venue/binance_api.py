@@ -44,6 +44,9 @@ import hashlib
 import hmac
 import logging
 import secrets
+from collections.abc import Awaitable
+from collections.abc import Callable
+from typing import ClassVar
 
 import msgspec
 from aiohttp import WSMsgType
@@ -85,6 +88,10 @@ def _error(status: int, code: int, msg: str) -> web.Response:
 class _Refused(Exception):
     def __init__(self, response: web.Response) -> None:
         self.response = response
+
+
+# A route's handler, called unbound: `handler(venue, params)`.
+_Handler = Callable[["ReplayVenue", dict], Awaitable[web.Response]]
 
 
 class ReplayVenue(VenueServer):
@@ -199,9 +206,8 @@ class ReplayVenue(VenueServer):
 
     def _params(self, request: web.Request, signed: bool | None) -> dict[str, str]:
         """Query parameters; `signed` True: key and signature checked, None: key only (user stream)."""
-        if signed is not False:
-            if request.headers.get("X-MBX-APIKEY") != self.settings.api_key:
-                raise _Refused(_error(401, -2015, "Invalid API-key, IP, or permissions for action."))
+        if signed is not False and request.headers.get("X-MBX-APIKEY") != self.settings.api_key:
+            raise _Refused(_error(401, -2015, "Invalid API-key, IP, or permissions for action."))
         if signed:
             raw = request.rel_url.raw_query_string
             payload, sep, signature = raw.rpartition("&signature=")
@@ -308,18 +314,20 @@ class ReplayVenue(VenueServer):
         return web.json_response(order_json(order, self.spec))
 
     async def _run_triggered(self, c: ConditionalOrder) -> None:
+        order = c.order
+        assert order is not None  # `Exchange.trigger` set it
         now = self.now_ms()
         self.stats["algo_triggered"] += 1
         log.info(
             "conditional order %s (%s %s, trigger %s %s) triggered", c.client_id, c.side, c.type, c.working_type, c.trigger_price
         )
         await self._push_algo(c, now, "TRIGGERING")
-        await self._push_order(c.order, "NEW", now)
+        await self._push_order(order, "NEW", now)
         await self._push_algo(c, now)
-        for fill in self.exchange.match(c.order, now):
+        for fill in self.exchange.match(order, now):
             await self._push_fill(fill)
-        if c.order.status == "EXPIRED":
-            await self._push_order(c.order, "EXPIRED", now)
+        if order.status == "EXPIRED":
+            await self._push_order(order, "EXPIRED", now)
         self.exchange.finish(c, now)
         await self._push_algo(c, now)
 
@@ -448,7 +456,7 @@ class ReplayVenue(VenueServer):
         return web.json_response({"code": 200, "msg": "The operation of cancel all open order is done."})
 
     # (method, path) -> (signed: True = key and signature, None = key only, False = public; handler)
-    _routes = {
+    _routes: ClassVar[dict[tuple[str, str], tuple[bool | None, _Handler]]] = {
         ("GET", "/fapi/v1/ping"): (False, _ping),
         ("GET", "/fapi/v1/time"): (False, _time),
         ("GET", "/fapi/v1/exchangeInfo"): (False, _exchange_info),

@@ -26,7 +26,8 @@ WebSocket:
 - ``/v5/trade``: ``auth``, then ``order.create`` / ``order.amend`` / ``order.cancel``, each answered
   with ``retCode`` and the ids; an order with ``triggerPrice`` (Nautilus's STOP_MARKET /
   MARKET_IF_TOUCHED) is a conditional order of the exchange core (`bybit_json.conditional_request`),
-  reported ``Untriggered``, then ``Triggered`` and its market order's fills under the same id; a refused order gets its ``retCode`` (`bybit_json.BYBIT_ERRORS`).
+  reported ``Untriggered``, then ``Triggered`` and its market order's fills under the same id; a
+  refused order gets its ``retCode`` (`bybit_json.BYBIT_ERRORS`).
 
 A recorded Bybit order-book capture (`venue.capture.load_bybit_book_capture`, e.g. the shared
 ``bybit/`` fixture) is replayed as recorded: the same levels, ``seq``, ``ts`` and ``cts``, and ``u``
@@ -41,7 +42,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+from collections.abc import Awaitable
+from collections.abc import Callable
 from itertools import count
+from typing import ClassVar
 
 import msgspec
 from aiohttp import WSMsgType
@@ -66,6 +70,10 @@ _FIRST_U = 1_000  # a book subscription's first update id (any number but 1, whi
 
 def _dumps(obj: dict) -> str:
     return msgspec.json.encode(obj).decode()
+
+
+# A route's handler, called unbound: `handler(venue, params)`; it returns the envelope's `result`.
+_Handler = Callable[["BybitReplayVenue", dict], Awaitable[dict]]
 
 
 class BybitReplayVenue(VenueServer):
@@ -387,14 +395,16 @@ class BybitReplayVenue(VenueServer):
     async def _run_triggered(self, c: ConditionalOrder) -> None:
         """Bybit reports a triggered conditional under its own order id: Triggered, then the market
         order's fills and final status."""
+        order = c.order
+        assert order is not None  # `Exchange.trigger` set it
         now = self.now_ms()
         self.stats["algo_triggered"] += 1
-        self._triggered[c.order.order_id] = c
+        self._triggered[order.order_id] = c
         await self._push_private("order", [bj.conditional_json(c, self.spec)], now)
-        for fill in self.exchange.match(c.order, now):
+        for fill in self.exchange.match(order, now):
             await self._push_fill(fill)
-        if c.order.status == "EXPIRED":
-            await self._push_order(c.order, "EXPIRED", now)
+        if order.status == "EXPIRED":
+            await self._push_order(order, "EXPIRED", now)
         self.exchange.finish(c, now)
 
     async def _push_private(self, topic: str, data: list[dict], now: int) -> None:
@@ -408,7 +418,7 @@ class BybitReplayVenue(VenueServer):
     async def _push_fill(self, fill: Fill) -> None:
         now = fill.time_ms
         c = self._triggered.get(fill.order.order_id)
-        await self._push_private("execution", [bj.execution_json(fill, self.exchange, c and c.algo_id)], now)
+        await self._push_private("execution", [bj.execution_json(fill, self.exchange, c.algo_id if c is not None else None)], now)
         await self._push_private("order", [bj.order_json(fill.order, self.spec, c)], now)
         await self._push_private("position", [bj.position_json(self.exchange, now)], now)
         await self._push_private("wallet", [bj.wallet_json(self.exchange)], now)
@@ -608,7 +618,7 @@ class BybitReplayVenue(VenueServer):
     async def _executions(self, params: dict) -> dict:
         self._check_category(params)
         fills = [
-            bj.execution_json(f, self.exchange, (c := self._triggered.get(f.order.order_id)) and c.algo_id)
+            bj.execution_json(f, self.exchange, c.algo_id if (c := self._triggered.get(f.order.order_id)) is not None else None)
             for f in reversed(self.exchange.fills)
             if self._symbol_matches(params)
         ]
@@ -637,7 +647,7 @@ class BybitReplayVenue(VenueServer):
         return self._ids(await self._amend_and_push(params))
 
     # (method, path) -> (signed, handler); handlers return the envelope's `result`
-    _routes = {
+    _routes: ClassVar[dict[tuple[str, str], tuple[bool, _Handler]]] = {
         ("GET", "/v5/market/time"): (False, _time),
         ("GET", "/v5/market/instruments-info"): (False, _instruments),
         ("GET", "/v5/account/fee-rate"): (True, _fee_rate),

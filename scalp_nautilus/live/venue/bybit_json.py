@@ -100,7 +100,7 @@ def conditional_request(args: dict) -> dict[str, str]:
     rises = str(args.get("triggerDirection")) == "1"
     stop = rises == (base["side"] == "BUY")
     kind = ("STOP_MARKET" if stop else "TAKE_PROFIT_MARKET") if base["type"] == "MARKET" else "STOP_LIMIT"
-    request = {k: base[k] for k in ("symbol", "side", "quantity", "reduceOnly") if k in base}
+    request: dict[str, str] = {k: base[k] for k in ("symbol", "side", "quantity", "reduceOnly") if k in base}
     request.update(
         type=kind,
         algoType="CONDITIONAL",

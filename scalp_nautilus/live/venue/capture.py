@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 from functools import cached_property
@@ -80,7 +81,7 @@ def _event_ms(e: ReplayEvent) -> int:
     return int(e.data.get("E") or e.data.get("T") or 0)
 
 
-def load_capture(paths: list[str | Path], symbol: str | None = None) -> Capture:
+def load_capture(paths: Sequence[str | Path], symbol: str | None = None) -> Capture:
     """Read the files of one capture (in order): a Binance capture, or a Bybit order-book capture
     (one JSON message a line, see `load_bybit_book_capture`). Other symbols and unknown messages
     are counted in `skipped` and logged once per reason."""
@@ -107,8 +108,7 @@ def load_capture(paths: list[str | Path], symbol: str | None = None) -> Capture:
             events.append(ReplayEvent(last_recv, SNAPSHOT, "", msg))
             continue
         data = msg.get("data")
-        kind = KINDS.get(data.get("e")) if isinstance(data, dict) else None
-        if kind is None:
+        if not isinstance(data, dict) or (kind := KINDS.get(data.get("e", ""))) is None:
             skip(f"unknown stream {stream}", where)
             continue
         sym = data.get("s", "")
@@ -148,7 +148,7 @@ def _bybit_messages(paths: list[Path], stats: CaptureStats):
                 log.warning("%s:%d: not JSON (%s); skipped (counted)", path.name, n, exc)
 
 
-def load_bybit_book_capture(paths: list[str | Path], symbol: str | None = None) -> Capture:
+def load_bybit_book_capture(paths: Sequence[str | Path], symbol: str | None = None) -> Capture:
     """A recorded Bybit ``orderbook.<depth>.<symbol>`` stream (Bybit's own messages as received: one
     JSON a line, or ``<receive time> <JSON>`` as `scalp-nautilus record` writes them) in the
     venue's terms, so it is replayed as recorded: the snapshot is the capture's depth snapshot

@@ -425,6 +425,8 @@ class Exchange:
         c.update_ms = now_ms
 
     def _decimal(self, text: str | None, unit: Decimal, reason: Reason) -> float:
+        if text is None:
+            raise Rejected(Reason.BAD_PARAMETER)
         try:
             value = Decimal(text)
         except (TypeError, InvalidOperation):
@@ -435,8 +437,8 @@ class Exchange:
 
     def _crosses(self, side: str, price: float) -> bool:
         if side == BUY:
-            return self.book.asks and price >= self.book.best_ask()
-        return self.book.bids and price <= self.book.best_bid()
+            return bool(self.book.asks) and price >= self.book.best_ask()
+        return bool(self.book.bids) and price <= self.book.best_bid()
 
     def match(self, order: VenueOrder, now_ms: int) -> list[Fill]:
         """Take liquidity for a newly accepted (or amended) order's open quantity; expire or rest the
@@ -453,11 +455,10 @@ class Exchange:
         side = _ASK if order.side == BUY else _BID
         takes = []
         taken = 0.0
-        for price, size in self.book.levels(side, 10_000):
+        for price, level_size in self.book.levels(side, 10_000):
             if order.type == "LIMIT" and (price > order.price if order.side == BUY else price < order.price):
                 break
-            if self.settings.liquidity_consumption:
-                size = self.book.available(side, price)
+            size = self.book.available(side, price) if self.settings.liquidity_consumption else level_size
             take = min(size, want - taken)
             if take > 0:
                 take = _round(take, self.spec.size_precision)

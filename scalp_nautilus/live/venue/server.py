@@ -155,7 +155,7 @@ class VenueServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
         await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
+        self.port = self._runner.addresses[0][1]  # the bound port (`settings.port` 0: any free one)
         self._spawn(self._replay())
         log.info(
             "replay venue (%s API) for %s on %s (%d messages, speed %gx); waiting for subscriptions to %s",

@@ -45,8 +45,8 @@ class VenueThread:
     def call(self, coro, timeout: float | None = None):
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout or self._timeout)
 
-    async def _shutdown(self) -> None:
-        await self.venue.stop()
+    async def _shutdown(self, venue: VenueServer) -> None:
+        await venue.stop()
         # Request handlers still parked on a closed connection end here, not on a closed loop.
         tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         for task in tasks:
@@ -56,7 +56,7 @@ class VenueThread:
     def __exit__(self, *exc) -> None:
         try:
             if self.venue is not None:
-                self.call(self._shutdown())
+                self.call(self._shutdown(self.venue))
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
