@@ -98,6 +98,7 @@ class _Others:
         self._trade = next(trades, None)
         self._update = next(funding, None)
         self.fed = 0
+        self.next_ts = min(self._trade[0] if self._trade else _NEVER, self._update.ts_init if self._update else _NEVER)
 
     def feed_before(self, ts: int) -> None:
         """Feed every event with ``ts_init`` < `ts` (all of them: `_NEVER`)."""
@@ -121,6 +122,7 @@ class _Others:
             fed += 1
         self._trade, self._update = trade, update
         self.fed += fed
+        self.next_ts = min(trade_ts, update_ts)
 
 
 def replay_features(
@@ -162,7 +164,8 @@ def replay_features(
             for b, ts in enumerate(ts_inits):
                 # Another event goes before every delta with a later ts_init, so before this
                 # batch's snapshot; at an equal ts_init the deltas go first (configs' order).
-                feed_before(ts)
+                if others.next_ts < ts:
+                    feed_before(ts)
                 record(on_book(from_tops(tops, b, ts_events[b], ts, sequences[b])))
         feed_before(_NEVER)
     events += others.fed
