@@ -25,50 +25,12 @@ from scalp_nautilus.strategy.decision import ENTER
 from scalp_nautilus.strategy.decision import Decision
 from scalp_nautilus.strategy.decision import DecisionParams
 from scalp_nautilus.strategy.execution import Execution
+from tests.test_decision import BASE
 
 S = 1_000_000_000
 INSTRUMENT = SIM_SPEC.to_instrument()  # tick 0.1, lot 0.001
 
-ROW = dict(
-    ts_event=1_000 * S,
-    mid=40_000.0,
-    book_valid=True,
-    ofi=0.0,
-    ofi_z=0.0,
-    vpin=0.2,
-    vpin_regime=0,
-    vpin_multiplier=1.0,
-    cvd=0.0,
-    cvd_z=0.0,
-    cvd_divergence=0.0,
-    trade_side=1,
-    spread_bps=0.025,
-    depth_imbalance=0.5,
-    weighted_depth=10.0,
-    slippage_buy_bps=0.0,
-    slippage_sell_bps=0.0,
-    resilience=0.5,
-    depth_shock=False,
-    kyle_lambda=0.0,
-    regime_multiplier=1.0,
-    spread_state=0,
-    depth_state=0,
-    activity_state=0,
-    activity_rate=20.0,
-    depth_notional=1e6,
-    warm=True,
-    cold="",
-    hurst=0.5,
-    ou_z=0.0,
-    ou_active=False,
-    ou_signal=0.0,
-    parkinson_vol=2e-5,
-    realized_vol=2e-5,
-    blend_vol=2e-5,
-    funding_z=0.0,
-    funding_direction=0,
-    funding_bps=0.0,
-)
+ROW = {**BASE, "spread_bps": 0.025}  # test_decision's row, a tighter spread
 
 
 def row(**changes) -> FeatureSnapshot:

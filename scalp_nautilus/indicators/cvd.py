@@ -90,26 +90,6 @@ class CumulativeVolumeDelta(WarmState, Indicator):
         the flow is comparable across instruments and volume regimes.
     """
 
-    # Slots: on a Python subclass of a Cython type an attribute costs ~60 ns via __dict__, ~30 here.
-    __slots__ = (
-        "bucket_ns",
-        "window",
-        "skips",
-        "_signed",
-        "_price",
-        "_head",
-        "_bucket",
-        "_open_signed",
-        "_open_price_sum",
-        "_open_trades",
-        "_last_mean",
-        "_window_signed",
-        "closed",
-        "value",
-        "divergence",
-        "_z",
-        "z",
-    )
     _STATE = (
         "_signed",
         "_price",
@@ -126,6 +106,8 @@ class CumulativeVolumeDelta(WarmState, Indicator):
         "z",
     )
     _CHILDREN = ("_z",)
+    # Slots: on a Python subclass of a Cython type an attribute costs ~60 ns via __dict__, ~30 here.
+    __slots__ = ("bucket_ns", "window", "skips", *_STATE, *_CHILDREN)
 
     def __init__(self, bucket_ns: int = 1_000_000_000, window: int = 60, zscore_window: int = 100) -> None:
         if bucket_ns <= 0:

@@ -192,29 +192,6 @@ class LiquidityMetrics(WarmState, Indicator):
     `initialized` once the EWMA has seen 1/α updates and λ has `lambda_min_points` points.
     """
 
-    # Slots: on a Python subclass of a Cython type an attribute costs ~60 ns via __dict__, ~30 here.
-    __slots__ = (
-        "levels",
-        "slippage_size",
-        "distance_scale_bps",
-        "ewma_alpha",
-        "shock_ratio",
-        "kyle",
-        "skips",
-        "_ewma_warmup",
-        "_ewma",
-        "_updates",
-        "spread",
-        "spread_bps",
-        "imbalance",
-        "depth",
-        "weighted_depth",
-        "slippage_buy_bps",
-        "slippage_sell_bps",
-        "slippage_capped",
-        "depth_shock",
-        "value",
-    )
     _STATE = (
         "_ewma",
         "_updates",
@@ -230,6 +207,18 @@ class LiquidityMetrics(WarmState, Indicator):
         "value",
     )
     _CHILDREN = ("kyle",)
+    # Slots: on a Python subclass of a Cython type an attribute costs ~60 ns via __dict__, ~30 here.
+    __slots__ = (
+        "levels",
+        "slippage_size",
+        "distance_scale_bps",
+        "ewma_alpha",
+        "shock_ratio",
+        "skips",
+        "_ewma_warmup",
+        *_STATE,
+        *_CHILDREN,
+    )
 
     def __init__(
         self,
