@@ -30,6 +30,7 @@ per update, trades a second, volume a second), for scale tests and benchmarks.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -52,21 +53,10 @@ from nautilus_trader.model.instruments import CryptoPerpetual
 from nautilus_trader.model.objects import Price
 from nautilus_trader.model.objects import Quantity
 
-from scalp_nautilus.instruments import ContractSpec
+from scalp_nautilus.instruments import KNOWN_SPECS
 
-SIM_SPEC = ContractSpec(
-    "SIM",
-    "BTCUSDT-PERP",
-    "BTC",
-    "USDT",
-    "USDT",
-    False,
-    "0.10",
-    "0.001",
-    min_quantity="0.001",
-    max_quantity="1000",
-    min_notional="100",
-)
+# Binance's BTCUSDT perpetual (tick, lot, limits) on the simulated venue.
+SIM_SPEC = dataclasses.replace(KNOWN_SPECS[("BINANCE", "BTCUSDT")], venue="SIM", raw_symbol="BTCUSDT-PERP")
 
 _S = 1_000_000_000
 _F_LAST = int(RecordFlag.F_LAST)

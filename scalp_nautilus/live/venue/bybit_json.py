@@ -53,6 +53,23 @@ _TYPES = {"LIMIT": "Limit", "MARKET": "Market"}
 _TIF = {"GTC": "GTC", "IOC": "IOC", "FOK": "FOK", "GTX": "PostOnly"}
 
 
+# Order fields the venue never sets (no attached TP/SL, no SMP): the same in every order record.
+_UNUSED_ORDER_FIELDS = {
+    "takeProfit": "0",
+    "stopLoss": "0",
+    "tpTriggerBy": "",
+    "slTriggerBy": "",
+    "tpLimitPrice": "0",
+    "slLimitPrice": "0",
+    "tpslMode": "",
+    "placeType": "",
+    "smpType": "None",
+    "smpGroup": 0,
+    "smpOrderId": "",
+    "createType": "CreateByUser",
+}
+
+
 def bybit_error(refusal: Rejected) -> tuple[int, str]:
     code, msg = BYBIT_ERRORS[refusal.reason]
     return code, msg.replace("{}", refusal.detail or "")
@@ -151,18 +168,7 @@ def conditional_json(c: ConditionalOrder, spec: ContractSpec) -> dict:
         "reduceOnly": c.reduce_only,
         "closeOnTrigger": c.close_position,
         **_trigger_fields(c, pp),
-        "takeProfit": "0",
-        "stopLoss": "0",
-        "tpTriggerBy": "",
-        "slTriggerBy": "",
-        "tpLimitPrice": "0",
-        "slLimitPrice": "0",
-        "tpslMode": "",
-        "placeType": "",
-        "smpType": "None",
-        "smpGroup": 0,
-        "smpOrderId": "",
-        "createType": "CreateByUser",
+        **_UNUSED_ORDER_FIELDS,
         "createdTime": str(c.time_ms),
         "updatedTime": str(c.update_ms),
     }
@@ -214,18 +220,7 @@ def order_json(o: VenueOrder, spec: ContractSpec, conditional: ConditionalOrder 
         "reduceOnly": o.reduce_only,
         "closeOnTrigger": False,
         **_trigger_fields(conditional, pp),
-        "takeProfit": "0",
-        "stopLoss": "0",
-        "tpTriggerBy": "",
-        "slTriggerBy": "",
-        "tpLimitPrice": "0",
-        "slLimitPrice": "0",
-        "tpslMode": "",
-        "placeType": "",
-        "smpType": "None",
-        "smpGroup": 0,
-        "smpOrderId": "",
-        "createType": "CreateByUser",
+        **_UNUSED_ORDER_FIELDS,
         "createdTime": str(o.time_ms),
         "updatedTime": str(o.update_ms),
     }
