@@ -28,8 +28,8 @@ from pathlib import Path
 
 import msgspec
 
-from scalp_nautilus.record.run import Recorder
-from scalp_nautilus.record.settings import RecordSettings
+from scalp_nautilus.capture.run import MarketCapture
+from scalp_nautilus.capture.settings import CaptureSettings
 from scalp_nautilus.testing.live import free_port
 from scalp_nautilus.testing.live import start_venue_process
 from scalp_nautilus.testing.shared_data import CAPTURES
@@ -77,9 +77,9 @@ async def record_from(url_http: str, url_ws: str, symbol: str, out: Path, level:
             ],
             "disk": {"warn_free_gb": 0.0, "min_free_gb": 0.0},
         },
-        RecordSettings,
+        CaptureSettings,
     )
-    recorder = Recorder(settings)
+    recorder = MarketCapture(settings)
     stamps: dict = {}
 
     async def watch() -> None:

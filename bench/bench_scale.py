@@ -75,7 +75,7 @@ def child(mode: str, catalog: str, instrument_id: str, chunk: str, start: str, e
     from scalp_nautilus.backtest.settings import StrategySettings
     from scalp_nautilus.backtest.settings import check_strategy_config
     from scalp_nautilus.backtest.settings import load_backtest_settings
-    from scalp_nautilus.replay import replay_features
+    from scalp_nautilus.feature_replay.replay import replay_features
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_scale_"))
     span = {k: v for k, v in (("start", start), ("end", end)) if v != "-"}

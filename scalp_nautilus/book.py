@@ -38,7 +38,7 @@ from nautilus_trader.model.objects import Price
 from scalp_nautilus.skips import SkipCounter
 
 if TYPE_CHECKING:
-    from scalp_nautilus.replay_book import BookTops
+    from scalp_nautilus.feature_replay.book import BookTops
 
 log = logging.getLogger(__name__)
 

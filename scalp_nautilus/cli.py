@@ -81,20 +81,20 @@ def _parser() -> argparse.ArgumentParser:
     sim.set_defaults(run=_cmd_simulate)
 
     ib = data.add_parser("import-binance", help="import a raw Binance futures WebSocket capture (files of one capture in order)")
-    ib.add_argument("files", nargs="+", type=Path, help="capture files in order, or a recorder folder (its files in time order)")
+    ib.add_argument("files", nargs="+", type=Path, help="capture files in order, or a `record` folder (its files in time order)")
     catalog_args(ib)
     ib.add_argument("--symbol", help="symbol to import when the capture holds several")
     ib.add_argument("--exchange-info", type=Path, help="saved Binance exchangeInfo JSON for symbols not tabulated")
-    ib.add_argument("--clock-offset-ms", type=float, help="recorder clock correction (default: estimated)")
+    ib.add_argument("--clock-offset-ms", type=float, help="capture clock correction (default: estimated)")
     ib.set_defaults(run=_cmd_import_binance)
 
     iy = data.add_parser("import-bybit", help="import a raw Bybit linear WebSocket capture (files of one capture in order)")
-    iy.add_argument("files", nargs="+", type=Path, help="capture files in order, or a recorder folder (its files in time order)")
+    iy.add_argument("files", nargs="+", type=Path, help="capture files in order, or a `record` folder (its files in time order)")
     catalog_args(iy)
     iy.add_argument("--symbol", help="symbol to import when the capture holds several")
     iy.add_argument("--tick-size", help="tick size (a decimal string; default: inferred from the data's printed precision)")
     iy.add_argument("--step-size", help="lot size (a decimal string; default: inferred)")
-    iy.add_argument("--clock-offset-ms", type=float, help="recorder clock correction (default: estimated)")
+    iy.add_argument("--clock-offset-ms", type=float, help="capture clock correction (default: estimated)")
     iy.set_defaults(run=_cmd_import_bybit)
 
     it = data.add_parser("import-tardis", help="import Tardis CSV files (incremental_book_L2, trades, quotes, derivative_ticker)")
@@ -152,12 +152,11 @@ def _parser() -> argparse.ArgumentParser:
 
     rv = sub.add_parser(
         "replay-venue",
-        help="serve a recorded Binance capture on 127.0.0.1, as Binance's or Bybit's API "
-        "(the config's `api`), for a live node's dry run",
+        help="serve a Binance capture on 127.0.0.1, as Binance's or Bybit's API (the config's `api`), for a live node's dry run",
     )
     rv.add_argument("--config", type=Path, default=DEFAULT_VENUE_CONFIG)
     rv.add_argument("--capture", nargs="+", type=Path, help="capture files (one capture, in order); replaces the config's")
-    rv.add_argument("--speed", type=float, help="replay speed (1 = as recorded)")
+    rv.add_argument("--speed", type=float, help="replay speed (1 = as captured)")
     rv.add_argument("--port", type=int, help="port on 127.0.0.1 (0: any free one)")
     rv.set_defaults(run=_cmd_replay_venue)
 
@@ -166,7 +165,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _record_parser(sub) -> None:
-    rc = sub.add_parser("record", help="record raw market data (Binance futures/spot, Bybit linear) into capture files")
+    rc = sub.add_parser("record", help="capture raw market data (Binance futures/spot, Bybit linear) into capture files")
     rc.add_argument("--config", type=Path, default=DEFAULT_RECORD_CONFIG)
     rc.add_argument("--out-dir", help="override the config's out_dir")
     rc.add_argument("--catalog", help="import closed files into this catalog as the recording goes")
@@ -224,8 +223,8 @@ def _cmd_import_bybit(args) -> int:
 
 
 def _capture_files(paths: list[Path]) -> list[Path]:
-    """Files as given, a folder replaced by its capture files in time order (a recorder folder)."""
-    from scalp_nautilus.record.writer import capture_files
+    """Files as given, a folder replaced by its capture files in time order (a capture folder)."""
+    from scalp_nautilus.capture.writer import capture_files
 
     out: list[Path] = []
     for p in paths:
@@ -333,7 +332,7 @@ def _cmd_features(args) -> int:
     from scalp_nautilus.backtest.settings import check_strategy_config
     from scalp_nautilus.config import parse_utc
     from scalp_nautilus.config import read_yaml
-    from scalp_nautilus.replay import replay_features
+    from scalp_nautilus.feature_replay.replay import replay_features
 
     for name in ("start", "end"):
         if getattr(args, name):
@@ -442,8 +441,8 @@ def _cmd_replay_venue(args) -> int:
 
 
 def _cmd_record(args) -> int:
-    from scalp_nautilus.record.run import record
-    from scalp_nautilus.record.settings import load_record_settings
+    from scalp_nautilus.capture.run import capture
+    from scalp_nautilus.capture.settings import load_capture_settings
 
     overrides: dict = {}
     if args.out_dir:
@@ -457,8 +456,8 @@ def _cmd_record(args) -> int:
         if args.import_every:
             imp["every_s"] = parse_duration(args.import_every)
         overrides["import"] = imp
-    recorder = record(load_record_settings(args.config, overrides))
-    return 1 if recorder.stop_reason.startswith("disk") else 0
+    run = capture(load_capture_settings(args.config, overrides))
+    return 1 if run.stop_reason.startswith("disk") else 0
 
 
 def parse_duration(text: str) -> float:

@@ -24,7 +24,7 @@ BRIDGED = (
     "scalp_nautilus.features",
     "scalp_nautilus.indicators",
     "scalp_nautilus.models",
-    "scalp_nautilus.recorder",
+    "scalp_nautilus.feature_recorder",
     "scalp_nautilus.strategy",
 )
 

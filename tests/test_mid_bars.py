@@ -9,7 +9,7 @@ from scalp_nautilus.indicators import MidBars
 S = 1_000_000_000
 
 
-class Recorder:
+class MarketCapture:
     def __init__(self):
         self.bars = []
 
@@ -21,7 +21,7 @@ class Recorder:
 
 
 def make(max_carry=10):
-    rec = Recorder()
+    rec = MarketCapture()
     return MidBars(rec.bar, rec.gap, S, max_carry), rec
 
 
@@ -76,7 +76,7 @@ def test_late_stamp_folds_into_open_bar():
 
 
 def test_constructor_rejects_bad_settings():
-    rec = Recorder()
+    rec = MarketCapture()
     with pytest.raises(ValueError):
         MidBars(rec.bar, rec.gap, 0)
     with pytest.raises(ValueError):

@@ -15,8 +15,8 @@ from scalp_nautilus.indicators import MicrostructureRegime
 from scalp_nautilus.indicators.regime import AxisState
 from scalp_nautilus.indicators.rolling_quantile import RollingQuantiles
 from scalp_nautilus.indicators.vpin import VPINRegime
-from scalp_nautilus.strategy.config import ScalpStrategyConfig
-from scalp_nautilus.strategy.config import build_pipeline
+from scalp_nautilus.strategy.settings import ScalpStrategyConfig
+from scalp_nautilus.strategy.settings import build_pipeline
 from scalp_nautilus.testing.captures import replay
 
 S = 1_000_000_000

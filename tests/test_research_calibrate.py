@@ -15,7 +15,7 @@ from scalp_nautilus.config import decode
 from scalp_nautilus.research.calibrate import CalibrationSettings
 from scalp_nautilus.research.calibrate import calibrate
 from scalp_nautilus.research.edge import InsufficientData
-from scalp_nautilus.strategy.config import ScalpStrategyConfig
+from scalp_nautilus.strategy.settings import ScalpStrategyConfig
 from tests.config_files import write_config
 from tests.test_research_edge import features_file
 

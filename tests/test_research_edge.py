@@ -15,8 +15,8 @@ import pytest
 from scipy.stats import spearmanr
 
 from scalp_nautilus.cli import main
+from scalp_nautilus.feature_recorder import SCHEMA
 from scalp_nautilus.features import FeatureSnapshot
-from scalp_nautilus.recorder import SCHEMA
 from scalp_nautilus.research.edge import NOT_ENOUGH
 from scalp_nautilus.research.edge import Costs
 from scalp_nautilus.research.edge import block_bootstrap

@@ -8,9 +8,9 @@ import json
 import pandas as pd
 
 from scalp_nautilus.strategy import risk
-from scalp_nautilus.strategy.config import RiskSettings
 from scalp_nautilus.strategy.risk import Halt
 from scalp_nautilus.strategy.risk import RiskLimits
+from scalp_nautilus.strategy.settings import RiskSettings
 
 S = 1_000_000_000
 DAY0 = pd.Timestamp("2026-03-01 23:59:00", tz="UTC").value  # a minute before midnight

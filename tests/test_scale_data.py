@@ -103,7 +103,7 @@ def test_spot_capture_backtests_streamed_across_its_days_and_replays_to_the_same
 
     from scalp_nautilus.backtest.settings import check_strategy_config
     from scalp_nautilus.config import read_yaml
-    from scalp_nautilus.replay import replay_features
+    from scalp_nautilus.feature_replay.replay import replay_features
 
     cat = capture_catalog(SPOT)
     out = run_capture_backtest(cat, tmp_path / "bt", chunk_size=5_000)

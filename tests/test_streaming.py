@@ -17,7 +17,7 @@ import pytest
 from scalp_nautilus.backtest.settings import check_strategy_config
 from scalp_nautilus.cli import main
 from scalp_nautilus.config import read_yaml
-from scalp_nautilus.replay import replay_features
+from scalp_nautilus.feature_replay.replay import replay_features
 from tests.capture_catalogs import capture_catalog  # noqa: F401 (fixture)
 from tests.capture_catalogs import run_capture_backtest
 

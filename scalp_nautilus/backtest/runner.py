@@ -52,8 +52,8 @@ from scalp_nautilus.config import ConfigError
 from scalp_nautilus.config import merge
 from scalp_nautilus.config import parse_utc
 from scalp_nautilus.data.catalog import CATALOG_DATA_TYPES
-from scalp_nautilus.strategy.config import ScalpStrategyConfig
 from scalp_nautilus.strategy.records import StrategyReport
+from scalp_nautilus.strategy.settings import ScalpStrategyConfig
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ line without ``stream`` holding the REST depth snapshot. Several files in sequen
 
 Book synchronisation follows Binance's rules for a local futures book (`BookSync` in
 `scalp_nautilus.data.binance_sync`, shared with the live data client): diffs are buffered until the
-snapshot (the recorder subscribes first, so the diff that brackets the snapshot is usually logged
+snapshot (the capturer subscribes first, so the diff that brackets the snapshot is usually logged
 *before* it); diffs with ``u < lastUpdateId`` are dropped; the first applied diff has ``U <=
 lastUpdateId <= u``; afterwards every diff's ``pu`` must equal the previous diff's ``u``. A broken
 chain is never merged: the importer emits a CLEAR (the book is empty, so no consumer can mistake the
@@ -21,11 +21,11 @@ snapshot carries no exchange time, so it is stamped with its corrected receive t
 
 Timestamps: ``ts_event`` is the exchange's time (``T`` for depth and trades, as Nautilus's Binance
 adapter does; ``E`` for mark price); ``ts_init`` is the local receive time corrected for the
-recorder's clock. The 2024 captures' recorder ran ~1.3-1.5 s behind the exchange, so raw receive
+capturer's clock. The 2024 captures' capturer ran ~1.3-1.5 s behind the exchange, so raw receive
 times precede the events they received. The correction is the smallest shift that makes every
 observed latency non-negative (estimated on the first lines of the capture, or given), and
 ``ts_init`` is then clamped to be at least ``ts_event`` and non-decreasing, so the catalog's
-``ts_init`` order is the recorder's arrival order.
+``ts_init`` order is the capturer's arrival order.
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ class CaptureStats:
             f"mark price / funding updates {self.mark_prices:,} / {self.funding_updates:,}",
             f"bookTicker (not imported) {self.book_tickers:,}  other symbols {self.other_symbol:,}  "
             f"unknown streams {unknown:,} {dict(self.unknown_streams) or ''}",
-            f"recorder clock offset {self.clock_offset_ns / 1e6:+.3f} ms, ts_init clamped {self.ts_init_clamped:,}, "
+            f"capture clock offset {self.clock_offset_ns / 1e6:+.3f} ms, ts_init clamped {self.ts_init_clamped:,}, "
             f"receive-time regressions {self.receive_time_regressions:,}",
         ]
         for start, end in self.invalid_spans_ns:
@@ -169,7 +169,7 @@ def capture_files(paths: Iterable[str | Path]) -> list[Path]:
 
 def _open_lines(path: Path) -> Iterator[bytes]:
     """The file's lines. A gzip file is decompressed with zlib directly so that a stream cut short
-    (a recorder that crashed) still yields every byte it holds, its cut last line included, before
+    (a capture that crashed) still yields every byte it holds, its cut last line included, before
     EOFError says it ended early (`gzip`'s reader drops the last decoded block instead)."""
     if path.suffix != ".gz":
         with open(path, "rb") as fh:

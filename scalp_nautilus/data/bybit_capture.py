@@ -6,15 +6,15 @@ delta; ``data.b`` / ``data.a`` level replacements, size "0" removes a level; ``d
 id), ``publicTrade.<symbol>`` (``data`` a list of trades: ``T`` ms, ``S`` the taker's side, ``v``,
 ``p``, ``i`` the trade id) and ``tickers.<symbol>`` (snapshot then deltas carrying only the
 changed fields: ``markPrice``, ``fundingRate``, ``nextFundingTime``). Several files in sequence
-(a recorder folder in name order) are one capture.
+(a capture folder in name order) are one capture.
 
 The book: a snapshot is one CLEAR + ADD batch (`snapshot_deltas`, shared with the Binance
 importer); each delta message is one batch. Bybit's ``u`` chain (`UpdateChain`, shared with the
-live client and the recorder) is checked: on a break the importer emits a CLEAR, counts and logs
-the gap, and drops deltas until the next snapshot (the recorder re-subscribes for one).
+live client and the capturer) is checked: on a break the importer emits a CLEAR, counts and logs
+the gap, and drops deltas until the next snapshot (the capturer re-subscribes for one).
 
 Timestamps: ``ts_event`` is Bybit's ``ts`` (book, tickers) or the trade's ``T``; ``ts_init`` the
-receive time shifted by the recorder's clock offset (the smallest shift making every observed
+receive time shifted by the capturer's clock offset (the smallest shift making every observed
 latency non-negative, from the first lines), clamped to at least ``ts_event`` and non-decreasing.
 
 The instrument: tick and lot sizes are not in the stream; they are inferred from the printed

@@ -1,5 +1,5 @@
 """Bybit's order-book update chain: the one implementation, shared by the live data client
-(`scalp_nautilus.live.bybit`), the capture importer (`data.bybit_capture`) and the recorder.
+(`scalp_nautilus.live.bybit`), the capture importer (`data.bybit_capture`) and the capturer.
 
 Bybit numbers each message of a book subscription with ``u``, one more than the previous; a
 snapshot, or ``u == 1`` (Bybit restarted the service), starts the numbering again

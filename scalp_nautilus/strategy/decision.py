@@ -43,7 +43,7 @@ from scalp_nautilus.features import ensemble_inputs
 from scalp_nautilus.indicators.parkinson import stop_distance
 from scalp_nautilus.indicators.vpin import VPINRegime
 from scalp_nautilus.models.ensemble import combine
-from scalp_nautilus.strategy.config import ScalpStrategyConfig
+from scalp_nautilus.strategy.settings import ScalpStrategyConfig
 
 _S = 1_000_000_000
 _EXTREME = int(VPINRegime.EXTREME)

@@ -76,7 +76,6 @@ from nautilus_trader.model.orders import Order
 from nautilus_trader.model.position import Position
 
 from scalp_nautilus.features import FeatureSnapshot
-from scalp_nautilus.strategy.config import ScalpStrategyConfig
 from scalp_nautilus.strategy.decision import ENTER
 from scalp_nautilus.strategy.decision import EXIT
 from scalp_nautilus.strategy.decision import FLAT
@@ -85,6 +84,7 @@ from scalp_nautilus.strategy.decision import DecisionParams
 from scalp_nautilus.strategy.decision import PositionState
 from scalp_nautilus.strategy.decision import exit_distances
 from scalp_nautilus.strategy.records import RoundTrip
+from scalp_nautilus.strategy.settings import ScalpStrategyConfig
 
 _S = 1_000_000_000
 ADOPTED = "adopted"  # the signal set of a position taken over at start

@@ -27,7 +27,7 @@ from dataclasses import asdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from scalp_nautilus.strategy.config import RiskSettings
+from scalp_nautilus.strategy.settings import RiskSettings
 
 DAY_NS = 86_400 * 1_000_000_000
 MINUTE_NS = 60 * 1_000_000_000

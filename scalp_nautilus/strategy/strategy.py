@@ -45,13 +45,10 @@ from nautilus_trader.trading.strategy import Strategy
 
 from scalp_nautilus import log_bridge
 from scalp_nautilus.config import parse_utc
+from scalp_nautilus.feature_recorder import FeatureRecorder
 from scalp_nautilus.features import FeatureSnapshot
-from scalp_nautilus.recorder import FeatureRecorder
 from scalp_nautilus.strategy import risk
 from scalp_nautilus.strategy import warm
-from scalp_nautilus.strategy.config import ScalpStrategyConfig
-from scalp_nautilus.strategy.config import build_builder
-from scalp_nautilus.strategy.config import build_pipeline
 from scalp_nautilus.strategy.decision import ENTRY_OUTCOMES
 from scalp_nautilus.strategy.decision import EXIT
 from scalp_nautilus.strategy.decision import EXIT_OUTCOMES
@@ -71,6 +68,9 @@ from scalp_nautilus.strategy.records import StrategyReport
 from scalp_nautilus.strategy.records import Timeline
 from scalp_nautilus.strategy.risk import Halt
 from scalp_nautilus.strategy.risk import RiskLimits
+from scalp_nautilus.strategy.settings import ScalpStrategyConfig
+from scalp_nautilus.strategy.settings import build_builder
+from scalp_nautilus.strategy.settings import build_pipeline
 from scalp_nautilus.strategy.warmup import warm_kernels
 
 _S = 1_000_000_000

@@ -26,10 +26,10 @@ from nautilus_trader.model.instruments import CryptoPerpetual
 from scalp_nautilus.book import BookSnapshot
 from scalp_nautilus.book import BookSnapshotBuilder
 from scalp_nautilus.data.binance_capture import BinanceCaptureImporter
+from scalp_nautilus.feature_recorder import FeatureRecorder
 from scalp_nautilus.features import FeaturePipeline
 from scalp_nautilus.indicators import VPIN
 from scalp_nautilus.models import LSTMPredictor
-from scalp_nautilus.recorder import FeatureRecorder
 
 F_LAST = int(RecordFlag.F_LAST)
 

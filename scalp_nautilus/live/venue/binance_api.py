@@ -28,7 +28,7 @@ fills, then ``ALGO_UPDATE`` FINISHED.
 The replay itself (start, pace, time shift, faults) is `venue.server`'s.
 
 Depth requests: one made before the replay has reached the capture's recorded snapshot waits for
-it and gets that snapshot (the recorder's own request, at its place in the stream), and the stream
+it and gets that snapshot (the capturer's own request, at its place in the stream), and the stream
 then pauses `start.snapshot_hold_ms` so the answer reaches the client before the diffs after it;
 later requests get the venue's book as the replay has left it, ``lastUpdateId`` its last applied
 update, at most ``limit`` levels a side.
@@ -62,11 +62,11 @@ from scalp_nautilus.live.venue.binance_json import order_json
 from scalp_nautilus.live.venue.binance_json import order_update
 from scalp_nautilus.live.venue.binance_json import position_risk
 from scalp_nautilus.live.venue.binance_json import trade_json
-from scalp_nautilus.live.venue.capture import SNAPSHOT
-from scalp_nautilus.live.venue.capture import ReplayEvent
-from scalp_nautilus.live.venue.capture import agg_trade
-from scalp_nautilus.live.venue.capture import agg_trade_stream
-from scalp_nautilus.live.venue.capture import shifted
+from scalp_nautilus.live.venue.capture_feed import SNAPSHOT
+from scalp_nautilus.live.venue.capture_feed import ReplayEvent
+from scalp_nautilus.live.venue.capture_feed import agg_trade
+from scalp_nautilus.live.venue.capture_feed import agg_trade_stream
+from scalp_nautilus.live.venue.capture_feed import shifted
 from scalp_nautilus.live.venue.exchange import ConditionalOrder
 from scalp_nautilus.live.venue.exchange import Fill
 from scalp_nautilus.live.venue.exchange import Reason

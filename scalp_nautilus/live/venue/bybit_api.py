@@ -52,7 +52,7 @@ from aiohttp import WSMsgType
 from aiohttp import web
 
 from scalp_nautilus.live.venue import bybit_json as bj
-from scalp_nautilus.live.venue.capture import ReplayEvent
+from scalp_nautilus.live.venue.capture_feed import ReplayEvent
 from scalp_nautilus.live.venue.exchange import ConditionalOrder
 from scalp_nautilus.live.venue.exchange import Fill
 from scalp_nautilus.live.venue.exchange import Reason

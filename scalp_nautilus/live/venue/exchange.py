@@ -53,7 +53,7 @@ import msgspec
 from msgspec import Meta
 
 from scalp_nautilus.instruments import ContractSpec
-from scalp_nautilus.live.venue.capture import VenueBook
+from scalp_nautilus.live.venue.capture_feed import VenueBook
 
 BUY, SELL = "BUY", "SELL"
 _BID, _ASK = 0, 1

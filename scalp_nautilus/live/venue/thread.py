@@ -8,7 +8,7 @@ import threading
 
 from scalp_nautilus.live.venue.binance_api import ReplayVenue
 from scalp_nautilus.live.venue.bybit_api import BybitReplayVenue
-from scalp_nautilus.live.venue.capture import Capture
+from scalp_nautilus.live.venue.capture_feed import Capture
 from scalp_nautilus.live.venue.server import VenueServer
 from scalp_nautilus.live.venue.settings import ReplayVenueSettings
 

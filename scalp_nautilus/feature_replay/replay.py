@@ -45,14 +45,14 @@ from scalp_nautilus.backtest.runner import data_configs
 from scalp_nautilus.backtest.settings import BacktestSettings
 from scalp_nautilus.backtest.streaming import arrow_batches
 from scalp_nautilus.backtest.streaming import data_chunks
+from scalp_nautilus.feature_recorder import FeatureRecorder
+from scalp_nautilus.feature_replay.book import DELTA_COLUMNS
+from scalp_nautilus.feature_replay.book import ReplayBook
+from scalp_nautilus.feature_replay.book import fixed_to_float
 from scalp_nautilus.indicators.lee_ready import AGGRESSOR_TO_SIDE
-from scalp_nautilus.recorder import FeatureRecorder
-from scalp_nautilus.replay_book import DELTA_COLUMNS
-from scalp_nautilus.replay_book import ReplayBook
-from scalp_nautilus.replay_book import fixed_to_float
-from scalp_nautilus.strategy.config import ScalpStrategyConfig
-from scalp_nautilus.strategy.config import build_builder
-from scalp_nautilus.strategy.config import build_pipeline
+from scalp_nautilus.strategy.settings import ScalpStrategyConfig
+from scalp_nautilus.strategy.settings import build_builder
+from scalp_nautilus.strategy.settings import build_pipeline
 
 _NEVER = 2**64
 _TRADE_COLUMNS = ["price", "size", "aggressor_side", "ts_event", "ts_init"]  # not the trade ids (strings)

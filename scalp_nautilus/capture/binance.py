@@ -1,5 +1,5 @@
 """Recording one Binance symbol (USDT-M, COIN-M or spot): the combined stream, REST depth
-snapshots, and the recorder's own check of the diff chain.
+snapshots, and the capturer's own check of the diff chain.
 
 - Connection: ``<base_url_ws>/stream?streams=<symbol>@<stream>/...``: every message is written as
   received (the combined-stream envelope), with its receive time.
@@ -9,7 +9,7 @@ snapshots, and the recorder's own check of the diff chain.
   received, as the line without ``stream`` that the importer takes for the snapshot. A snapshot
   older than the buffered diffs is asked for again after `reconnect.snapshot_retry_s`. A fresh
   snapshot is also taken after every reconnect (the chain state is reset) and after every gap the
-  recorder itself sees in the chain, and at the start of each rotated file (so a file imports on
+  capturer itself sees in the chain, and at the start of each rotated file (so a file imports on
   its own; in a folder read as one capture the importer ignores a snapshot taken in sync).
 - The chain: futures diffs carry ``pu`` (the previous diff's ``u``); spot diffs do not, their rule
   is ``U`` = previous ``u`` + 1 (`BookSync(spot=True)`, the importer's own).
@@ -24,10 +24,10 @@ import time
 import aiohttp
 import msgspec
 
+from scalp_nautilus.capture.session import Session
 from scalp_nautilus.data.binance_sync import BookSync
 from scalp_nautilus.data.binance_sync import Sync
 from scalp_nautilus.data.binance_sync import Verdict
-from scalp_nautilus.record.session import Session
 
 log = logging.getLogger(__name__)
 

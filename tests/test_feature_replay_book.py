@@ -1,4 +1,4 @@
-"""The feature replay's numba L2 book (`scalp_nautilus.replay_book`) against Nautilus's own
+"""The feature replay's numba L2 book (`scalp_nautilus.feature_replay.book`) against Nautilus's own
 `OrderBook` as the oracle: the same deltas, written to Parquet by Nautilus's catalog and read back
 as raw columns, must give, batch by batch, the very snapshot `BookSnapshotBuilder.from_book` takes
 of the Nautilus book (prices, sizes, counts, band notional: bit for bit, no tolerance).
@@ -30,8 +30,8 @@ from nautilus_trader.model.objects import Quantity
 from nautilus_trader.serialization.arrow.serializer import ArrowSerializer
 
 from scalp_nautilus.book import BookSnapshotBuilder
-from scalp_nautilus.replay_book import ReplayBook
-from scalp_nautilus.replay_book import fixed_to_float
+from scalp_nautilus.feature_replay.book import ReplayBook
+from scalp_nautilus.feature_replay.book import fixed_to_float
 
 IID = InstrumentId.from_str("BTCUSDT-PERP.SIM")
 F_LAST = int(RecordFlag.F_LAST)

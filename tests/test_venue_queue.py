@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from scalp_nautilus.instruments import resolve_spec
-from scalp_nautilus.live.venue.capture import VenueBook
+from scalp_nautilus.live.venue.capture_feed import VenueBook
 from scalp_nautilus.live.venue.exchange import Exchange
 from scalp_nautilus.live.venue.exchange import ExchangeSettings
 

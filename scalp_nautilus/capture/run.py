@@ -28,14 +28,14 @@ from pathlib import Path
 import aiohttp
 import msgspec
 
-from scalp_nautilus.record.binance import BinanceSession
-from scalp_nautilus.record.bybit import BybitSession
-from scalp_nautilus.record.session import Session
-from scalp_nautilus.record.settings import RecordSettings
-from scalp_nautilus.record.writer import SIDECAR_SUFFIX
-from scalp_nautilus.record.writer import capture_files
-from scalp_nautilus.record.writer import closed_files
-from scalp_nautilus.record.writer import read_sidecar
+from scalp_nautilus.capture.binance import BinanceSession
+from scalp_nautilus.capture.bybit import BybitSession
+from scalp_nautilus.capture.session import Session
+from scalp_nautilus.capture.settings import CaptureSettings
+from scalp_nautilus.capture.writer import SIDECAR_SUFFIX
+from scalp_nautilus.capture.writer import capture_files
+from scalp_nautilus.capture.writer import closed_files
+from scalp_nautilus.capture.writer import read_sidecar
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +43,10 @@ _GB = 1024**3
 _CLOCK_S = 0.25
 
 
-class Recorder:
+class MarketCapture:
     """`await run()` records until stopped; `stop_reason` says why it stopped."""
 
-    def __init__(self, settings: RecordSettings) -> None:
+    def __init__(self, settings: CaptureSettings) -> None:
         self.settings = settings
         self.stop = asyncio.Event()
         self.stop_reason = ""
@@ -94,7 +94,7 @@ class Recorder:
                     log.info("waiting for the running import to finish")
                     await asyncio.gather(self._import_task, return_exceptions=True)
         log.info(
-            "recorder stopped (%s): %s",
+            "capture stopped (%s): %s",
             self.stop_reason,
             "; ".join(
                 f"{s.name} {sum(s.messages.values())} messages, {s.gaps} gaps, {s.reconnects} reconnects" for s in self.sessions
@@ -138,7 +138,7 @@ class Recorder:
             return False
         if free_gb < disk.warn_free_gb:
             log.warning(
-                "only %.2f GB free on %s (disk.warn_free_gb %.2f; the recorder stops below %.2f)",
+                "only %.2f GB free on %s (disk.warn_free_gb %.2f; the capturer stops below %.2f)",
                 free_gb,
                 out,
                 disk.warn_free_gb,
@@ -200,8 +200,8 @@ def mark_imported(path: Path, catalog: str) -> None:
     os.replace(tmp, side)
 
 
-def record(settings: RecordSettings) -> Recorder:
+def capture(settings: CaptureSettings) -> MarketCapture:
     """Record until stopped (the command line's `record`)."""
-    recorder = Recorder(settings)
-    asyncio.run(recorder.run())
-    return recorder
+    run = MarketCapture(settings)
+    asyncio.run(run.run())
+    return run

@@ -35,7 +35,7 @@ def file_name(symbol: str, opened_ns: int) -> str:
 
 
 def capture_files(folder: str | Path) -> list[Path]:
-    """The capture files of one recorder folder in time order (what the importers read as one capture)."""
+    """The capture files of one capture folder in time order (what the importers read as one capture)."""
     return sorted(Path(folder).glob("*.gz"))
 
 

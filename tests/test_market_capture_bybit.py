@@ -26,11 +26,11 @@ from nautilus_trader.model.enums import BookAction
 from nautilus_trader.model.enums import BookType
 from nautilus_trader.model.enums import RecordFlag
 
+from scalp_nautilus.capture.run import MarketCapture
+from scalp_nautilus.capture.writer import capture_files
+from scalp_nautilus.capture.writer import read_sidecar
 from scalp_nautilus.data.bybit_capture import BybitCaptureImporter
-from scalp_nautilus.record.run import Recorder
-from scalp_nautilus.record.writer import capture_files
-from scalp_nautilus.record.writer import read_sidecar
-from tests.record_harness import record_until_done
+from tests.capture_harness import record_until_done
 
 pytestmark = pytest.mark.real_data
 
@@ -222,7 +222,7 @@ class BybitServer:
         self.done.set()
 
 
-def record(tmp_path: Path, server: BybitServer) -> tuple[Recorder, list[Path]]:
+def record(tmp_path: Path, server: BybitServer) -> tuple[MarketCapture, list[Path]]:
     recorder = record_until_done(
         server.start,
         lambda url: {

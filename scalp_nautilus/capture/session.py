@@ -14,9 +14,9 @@ from pathlib import Path
 import aiohttp
 
 from scalp_nautilus.aio_tasks import TaskSet
-from scalp_nautilus.record.settings import RecordSettings
-from scalp_nautilus.record.settings import VenueSettings
-from scalp_nautilus.record.writer import CaptureWriter
+from scalp_nautilus.capture.settings import CaptureSettings
+from scalp_nautilus.capture.settings import VenueSettings
+from scalp_nautilus.capture.writer import CaptureWriter
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ class Session:
     run), `reconnects`, `gaps`, `snapshots`; `window` the heartbeat's per-stream counts and lags;
     `clock_behind_ns` (below)."""
 
-    def __init__(self, settings: RecordSettings, venue: VenueSettings, symbol: str, http: aiohttp.ClientSession) -> None:
+    def __init__(self, settings: CaptureSettings, venue: VenueSettings, symbol: str, http: aiohttp.ClientSession) -> None:
         self.settings = settings
         self.venue = venue
         self.symbol = symbol
@@ -112,7 +112,7 @@ class Session:
             wait = min(wait * 2, rc.max_s)
 
     def tick(self, now_ns: int) -> None:
-        """Rotation and flushing (called on every message and by the recorder's clock)."""
+        """Rotation and flushing (called on every message and by the capturer's clock)."""
         if self.writer.due(now_ns):
             self.writer.open(now_ns)
             self.on_rotate(now_ns)

@@ -1,7 +1,7 @@
-"""The recorder's settings (`configs/record.yaml`): where captures go, what each venue records and
+"""The capturer's settings (`configs/record.yaml`): where captures go, what each venue records and
 from which endpoints, rotation, reconnect backoff, disk limits, heartbeat and the optional import.
 
-Endpoints are config so tests point the recorder at the local replay venue; the defaults are the
+Endpoints are config so tests point the capturer at the local replay venue; the defaults are the
 exchanges' production public market-data endpoints (no keys: market data only)."""
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ class ImportSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     every_s: Annotated[float, Meta(gt=0)] = 3600.0
 
 
-class RecordSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class CaptureSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     out_dir: str = "captures"  # files go to <out_dir>/<venue>/<SYMBOL>/
     venues: list[VenueSettings]
     rotate_s: Annotated[float, Meta(gt=0)] = 3600.0  # a new file at each multiple of this (UTC)
@@ -107,8 +107,8 @@ class RecordSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
             raise ValueError("disk.min_free_gb: must not exceed disk.warn_free_gb")
 
 
-def load_record_settings(path: str | Path, overrides: dict | None = None) -> RecordSettings:
+def load_capture_settings(path: str | Path, overrides: dict | None = None) -> CaptureSettings:
     """`configs/record.yaml`; `out_dir` and `import.catalog` relative to the working directory."""
     from scalp_nautilus.config import load_yaml
 
-    return load_yaml(path, RecordSettings, overrides)
+    return load_yaml(path, CaptureSettings, overrides)

@@ -23,11 +23,11 @@ from nautilus_trader.model.enums import BookAction
 from nautilus_trader.model.enums import OrderSide
 from nautilus_trader.model.enums import RecordFlag
 
+from scalp_nautilus.capture.run import MarketCapture
+from scalp_nautilus.capture.writer import capture_files
+from scalp_nautilus.capture.writer import read_sidecar
 from scalp_nautilus.data.binance_capture import BinanceCaptureImporter
-from scalp_nautilus.record.run import Recorder
-from scalp_nautilus.record.writer import capture_files
-from scalp_nautilus.record.writer import read_sidecar
-from tests.record_harness import record_until_done
+from tests.capture_harness import record_until_done
 
 pytestmark = pytest.mark.real_data
 
@@ -116,7 +116,7 @@ class SpotServer:
         self.done.set()
 
 
-def record(tmp_path: Path, server: SpotServer) -> tuple[Recorder, Path]:
+def record(tmp_path: Path, server: SpotServer) -> tuple[MarketCapture, Path]:
     async def cleanup() -> None:  # the server's runner exists only once it has started
         await server._runner.cleanup()
 

@@ -30,17 +30,17 @@ from nautilus_trader.model.data import TradeTick
 from nautilus_trader.model.enums import BookType
 from nautilus_trader.model.enums import RecordFlag
 
+from scalp_nautilus.capture.run import MarketCapture
+from scalp_nautilus.capture.settings import CaptureSettings
+from scalp_nautilus.capture.writer import capture_files
+from scalp_nautilus.capture.writer import read_sidecar
 from scalp_nautilus.data.binance_capture import BinanceCaptureImporter
 from scalp_nautilus.data.binance_capture import CaptureStats
 from scalp_nautilus.data.binance_capture import read_lines
-from scalp_nautilus.live.venue.capture import Capture
-from scalp_nautilus.live.venue.capture import load_capture
+from scalp_nautilus.live.venue.capture_feed import Capture
+from scalp_nautilus.live.venue.capture_feed import load_capture
 from scalp_nautilus.live.venue.settings import ReplayVenueSettings
 from scalp_nautilus.live.venue.thread import VenueThread
-from scalp_nautilus.record.run import Recorder
-from scalp_nautilus.record.settings import RecordSettings
-from scalp_nautilus.record.writer import capture_files
-from scalp_nautilus.record.writer import read_sidecar
 from scalp_nautilus.testing.shared_data import PROJECT_ROOT
 
 pytestmark = pytest.mark.real_data
@@ -75,7 +75,7 @@ def venue_settings(paths, **changes) -> ReplayVenueSettings:
     return msgspec.convert({**base, **changes}, ReplayVenueSettings)
 
 
-def record_settings(out: Path, venue, **changes) -> RecordSettings:
+def record_settings(out: Path, venue, **changes) -> CaptureSettings:
     raw = {
         "out_dir": str(out),
         "venues": [{"venue": "binance-usdm", "symbols": [SYMBOL], "base_url_http": venue.url_http, "base_url_ws": venue.url_ws}],
@@ -84,14 +84,14 @@ def record_settings(out: Path, venue, **changes) -> RecordSettings:
         "disk": {"warn_free_gb": 0.0, "min_free_gb": 0.0},
         **changes,
     }
-    return msgspec.convert(raw, RecordSettings)
+    return msgspec.convert(raw, CaptureSettings)
 
 
-def run_recorder(settings: RecordSettings, venue, timeout_s: float) -> Recorder:
+def run_recorder(settings: CaptureSettings, venue, timeout_s: float) -> MarketCapture:
     """Record until the venue has replayed its capture (plus a moment for the last messages)."""
 
-    async def main() -> Recorder:
-        recorder = Recorder(settings)
+    async def main() -> MarketCapture:
+        recorder = MarketCapture(settings)
 
         async def watch() -> None:
             deadline = time.monotonic() + timeout_s
@@ -331,7 +331,7 @@ def test_disk_limit_stops_cleanly(source, tmp_path, monkeypatch, caplog):
     `warn_free_gb` it warns first."""
     import shutil
 
-    from scalp_nautilus.record import run as run_module
+    from scalp_nautilus.capture import run as run_module
 
     paths, capture = source
     real = shutil.disk_usage
@@ -347,7 +347,7 @@ def test_disk_limit_stops_cleanly(source, tmp_path, monkeypatch, caplog):
     with VenueThread(venue_settings(paths, speed=1.0), sliced(capture, 30.0)) as venue:
 
         async def main():
-            recorder = Recorder(record_settings(tmp_path, venue, disk=disk))
+            recorder = MarketCapture(record_settings(tmp_path, venue, disk=disk))
             await asyncio.wait_for(recorder.run(), 30)
             return recorder
 
@@ -523,22 +523,22 @@ def test_import_every_imports_closed_files_as_it_goes(source, tmp_path, caplog):
 
 
 def test_record_config_errors_name_file_and_key(tmp_path):
+    from scalp_nautilus.capture.settings import load_capture_settings
     from scalp_nautilus.cli import parse_duration
     from scalp_nautilus.config import ConfigError
-    from scalp_nautilus.record.settings import load_record_settings
 
-    assert load_record_settings(PROJECT_ROOT / "configs" / "record.yaml").venues[0].depth_endpoint == "/fapi/v1/depth"
+    assert load_capture_settings(PROJECT_ROOT / "configs" / "record.yaml").venues[0].depth_endpoint == "/fapi/v1/depth"
     bad = tmp_path / "record.yaml"
     bad.write_text("venues:\n  - venue: binance-usdm\n    symbols: [BTCUSDT]\n    snapshot_limt: 100\n")
     expected = r"record\.yaml: unknown key `venues\[0\]\.snapshot_limt` \(did you mean `snapshot_limit`"
     with pytest.raises(ConfigError, match=expected):
-        load_record_settings(bad)
+        load_capture_settings(bad)
     bad.write_text("venues:\n  - venue: binance-spot\n    symbols: [BTCUSDT]\n    snapshot_limit: 9000\n")
     with pytest.raises(ConfigError, match=r"record\.yaml.*snapshot_limit: at most 5000"):
-        load_record_settings(bad)
+        load_capture_settings(bad)
     bad.write_text("venues:\n  - venue: okx\n    symbols: [BTCUSDT]\n")
     with pytest.raises(ConfigError, match=r"record.yaml: key `venues\[0\].venue`"):
-        load_record_settings(bad)
+        load_capture_settings(bad)
     assert [parse_duration(x) for x in ("1h", "30m", "90s", "120", "1.5h")] == [3600, 1800, 90, 120, 5400]
     with pytest.raises(ValueError, match="--import-every"):
         parse_duration("soon")
@@ -550,7 +550,7 @@ def test_writer_rotation_sidecars_and_events_before_a_file(tmp_path):
     second never appends to the first."""
     import gzip
 
-    from scalp_nautilus.record.writer import CaptureWriter
+    from scalp_nautilus.capture.writer import CaptureWriter
 
     s = 1_000_000_000
     w = CaptureWriter(tmp_path, "BTCUSDT", rotate_s=10.0, flush_s=1.0, compress_level=1)
@@ -600,9 +600,9 @@ def test_reconnect_backs_off(tmp_path, caplog):
             "reconnect": {"initial_s": 0.1, "max_s": 0.4},
             "disk": {"warn_free_gb": 0.0, "min_free_gb": 0.0},
         },
-        RecordSettings,
+        CaptureSettings,
     )
-    recorder = Recorder(settings)
+    recorder = MarketCapture(settings)
     asyncio.run(recorder.run())
     waits = [float(m.group(1)) for r in caplog.records if (m := re.search(r"reconnecting in ([\d.]+) s", r.message))]
     assert waits[:5] == [0.1, 0.2, 0.4, 0.4, 0.4]
@@ -613,9 +613,9 @@ def test_futures_snapshot_ending_right_before_the_first_buffered_diff_is_usable(
     """On plain numbers: a snapshot whose lastUpdateId is the first buffered diff's `pu` (the
     recorder asked right after that diff's predecessor) is usable, as `BookSync.diff` already
     accepts such a first diff; one with updates missing in between is not."""
+    from scalp_nautilus.capture.binance import _ChainDiff
     from scalp_nautilus.data.binance_sync import BookSync
     from scalp_nautilus.data.binance_sync import Verdict
-    from scalp_nautilus.record.binance import _ChainDiff
 
     sync = BookSync()
     assert sync.diff(_ChainDiff(105, 110, 100)) is Verdict.BUFFERED

@@ -2,7 +2,7 @@
 as the replay venue serves it: the messages in arrival order, the venue's own copy of the book,
 and the conversions between what was recorded and what a live Binance USD-M client is sent.
 
-- Order: the recorder's arrival order (file order). Pacing uses the receive times; a receive time
+- Order: the capturer's arrival order (file order). Pacing uses the receive times; a receive time
   that steps back is held at the previous one.
 - Streams: ``depthUpdate``, ``markPriceUpdate`` and ``bookTicker`` are sent as recorded, under
   their recorded stream names. Nautilus's futures client subscribes to ``<symbol>@aggTrade`` (it
@@ -127,14 +127,14 @@ def load_capture(paths: Sequence[str | Path], symbol: str | None = None) -> Capt
 
 
 def _is_bybit_capture(path: Path) -> bool:
-    """Bybit's messages (``{"topic": ...``), bare (one JSON a line) or as the recorder writes them."""
+    """Bybit's messages (``{"topic": ...``), bare (one JSON a line) or as the capturer writes them."""
     first = next(_open_lines(path), b"").lstrip()
     return (first if first.startswith(b"{") else first.partition(b" ")[2]).startswith(b'{"topic"')
 
 
 def _bybit_messages(paths: list[Path], stats: CaptureStats):
     """(file:line, receive time ns or None, message): bare JSON lines (the shared fixture) carry no
-    receive time; the recorder's lines (`read_lines`) do."""
+    receive time; the capturer's lines (`read_lines`) do."""
     for path in paths:
         if not next(_open_lines(path), b"").lstrip().startswith(b"{"):
             yield from read_lines([path], stats)

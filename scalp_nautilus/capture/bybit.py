@@ -1,8 +1,8 @@
 """Recording one Bybit linear symbol: ``orderbook.<depth>``, ``publicTrade`` and ``tickers`` on the
-public v5 WebSocket, and the recorder's own check of the book's ``u`` chain.
+public v5 WebSocket, and the capturer's own check of the book's ``u`` chain.
 
 Bybit sends a book snapshot on every subscription, so a snapshot needs no REST call: after a
-reconnect the subscription brings one, and after a gap the recorder sees itself (``u`` not the
+reconnect the subscription brings one, and after a gap the capturer sees itself (``u`` not the
 previous + 1, `UpdateChain`, the importer's and live client's rule) or at the start of a rotated
 file it unsubscribes and subscribes the book again. Every message with a ``topic`` is written as
 received; Bybit's replies to requests (``op``: subscribe, pong) are not market data and are only
@@ -17,9 +17,9 @@ import logging
 
 import msgspec
 
+from scalp_nautilus.capture.session import Session
 from scalp_nautilus.data.bybit_sync import UpdateChain
 from scalp_nautilus.data.bybit_sync import Verdict
-from scalp_nautilus.record.session import Session
 
 log = logging.getLogger(__name__)
 

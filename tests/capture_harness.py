@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import msgspec
 
-from scalp_nautilus.record.run import Recorder
-from scalp_nautilus.record.settings import RecordSettings
+from scalp_nautilus.capture.run import MarketCapture
+from scalp_nautilus.capture.settings import CaptureSettings
 
 
 def record_until_done(
@@ -18,14 +18,14 @@ def record_until_done(
     done: Callable[[], asyncio.Event],
     cleanup: Callable[[], Awaitable[None]],
     timeout_s: float = 60.0,
-) -> Recorder:
+) -> MarketCapture:
     """`start()` the server (it returns its address), record with `settings(address)` until the
     server's `done()` event is set, then stop the recorder and `cleanup()` the server."""
 
-    async def main() -> Recorder:
+    async def main() -> MarketCapture:
         address = await start()
         base = {"disk": {"warn_free_gb": 0.0, "min_free_gb": 0.0}}
-        recorder = Recorder(msgspec.convert({**base, **settings(address)}, RecordSettings))
+        recorder = MarketCapture(msgspec.convert({**base, **settings(address)}, CaptureSettings))
 
         async def watch() -> None:
             await asyncio.wait_for(done().wait(), timeout_s)

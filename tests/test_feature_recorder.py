@@ -2,9 +2,9 @@
 
 import pandas as pd
 
+from scalp_nautilus.feature_recorder import SCHEMA
+from scalp_nautilus.feature_recorder import FeatureRecorder
 from scalp_nautilus.features import FeatureSnapshot
-from scalp_nautilus.recorder import SCHEMA
-from scalp_nautilus.recorder import FeatureRecorder
 from tests.test_features import book
 from tests.test_features import small_pipeline
 
