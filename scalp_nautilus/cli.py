@@ -1,6 +1,7 @@
 """`scalp-nautilus`: the one command line of the project.
 
 scalp-nautilus data simulate | import-binance | import-tardis | import-funding | download | list
+scalp-nautilus data download --market um --symbol BTCUSDT --from 2024-01-01 --to 2024-03-31   (Binance's archive)
 scalp-nautilus backtest [--config configs/backtest.yaml] [--record-features PATH]
 scalp-nautilus features --catalog DIR --instrument ID [--config configs/strategy.yaml] --out F.parquet
 scalp-nautilus sweep | walk-forward [--config configs/sweep.yaml] [--address A] [--num-cpus N]
@@ -114,14 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     fh.add_argument("--format", choices=["auto", "archive", "web-export"], default="auto")
     fh.set_defaults(run=_cmd_import_funding)
 
-    dl = data.add_parser("download", help="download Tardis free datasets (first day of a month) and import them")
-    catalog_args(dl)
-    dl.add_argument("--exchange", default="binance-futures")
-    dl.add_argument("--symbol", default="BTCUSDT")
-    dl.add_argument("--date", required=True, help="YYYY-MM-DD (without an API key only the first day of a month)")
-    dl.add_argument("--types", default="incremental_book_L2,trades,derivative_ticker")
-    dl.add_argument("--download-dir", type=Path, default=Path("datasets"))
-    dl.set_defaults(run=_cmd_download)
+    _download_parser(data, catalog_args)
 
     ls = data.add_parser("list", help="what the catalog holds")
     ls.add_argument("--catalog", default=str(DEFAULT_CATALOG))
@@ -162,6 +156,38 @@ def _parser() -> argparse.ArgumentParser:
 
     _record_parser(sub)
     return p
+
+
+def _download_parser(data, catalog_args) -> None:
+    dl = data.add_parser(
+        "download",
+        help="download Binance's public archive (--from/--to) or Tardis's free days (--date), and import them",
+    )
+    catalog_args(dl)
+    dl.add_argument("--source", choices=["binance", "tardis"], help="default: tardis when --date is given, else binance")
+    dl.add_argument("--symbol", default="BTCUSDT")
+    dl.add_argument(
+        "--types",
+        help="comma-separated; binance (default trades,bookTicker,fundingRate,markPriceKlines): trades, aggTrades, bookTicker, "
+        "fundingRate, markPriceKlines, premiumIndexKlines; tardis (default incremental_book_L2,trades,derivative_ticker)",
+    )
+    dl.add_argument("--download-dir", type=Path, default=Path("datasets"), help="where files are kept (default: %(default)s)")
+    tardis = dl.add_argument_group("tardis")
+    tardis.add_argument("--date", help="YYYY-MM-DD (without an API key only the first day of a month)")
+    tardis.add_argument("--exchange", default="binance-futures")
+    binance = dl.add_argument_group("binance archive (data.binance.vision)")
+    binance.add_argument("--market", choices=["um", "cm", "spot"], default="um", help="USDT-M, COIN-M futures or spot")
+    binance.add_argument("--from", dest="start", help="first day, YYYY-MM-DD")
+    binance.add_argument("--to", dest="end", help="last day, YYYY-MM-DD (inclusive)")
+    binance.add_argument("--period", choices=["auto", "daily", "monthly"], default="auto", help="monthly files for whole months")
+    binance.add_argument("--interval", default="1m", help="kline interval of markPriceKlines / premiumIndexKlines")
+    binance.add_argument("--base-url", help="the archive's address (default https://data.binance.vision)")
+    binance.add_argument("--from-dir", type=Path, help="import archive zips fetched elsewhere (no network)")
+    binance.add_argument("--jobs", type=int, default=4, help="files fetched at once")
+    binance.add_argument("--exchange-info", type=Path, help="saved Binance exchangeInfo JSON for symbols not tabulated")
+    binance.add_argument("--no-import", action="store_true", help="download and verify only")
+    binance.add_argument("--no-progress", action="store_true")
+    dl.set_defaults(run=_cmd_download)
 
 
 def _record_parser(sub) -> None:
@@ -270,6 +296,11 @@ def _cmd_import_funding(args) -> int:
 
 
 def _cmd_download(args) -> int:
+    source = args.source or ("tardis" if args.date else "binance")
+    if source == "binance":
+        return _cmd_download_binance(args)
+    if not args.date:
+        raise ValueError("--source tardis needs --date")
     from scalp_nautilus.data.download import download_and_import
 
     api_key = os.environ.get("TARDIS_API_KEY", "")
@@ -277,7 +308,7 @@ def _cmd_download(args) -> int:
         args.exchange,
         args.symbol,
         args.date,
-        args.types.split(","),
+        (args.types or "incremental_book_L2,trades,derivative_ticker").split(","),
         args.download_dir,
         args.catalog,
         api_key,
@@ -286,6 +317,33 @@ def _cmd_download(args) -> int:
     print(dict(stats))
     print(writer.summary())
     return 0
+
+
+def _cmd_download_binance(args) -> int:
+    from scalp_nautilus.data.archive_download import download_archive
+
+    if args.date:
+        raise ValueError("--date is for --source tardis; the Binance archive takes --from and --to")
+    outcome = download_archive(
+        market=args.market,
+        symbol=args.symbol,
+        kinds=args.types.split(",") if args.types else None,
+        start=args.start,
+        end=args.end,
+        dest=args.download_dir,
+        catalog=args.catalog,
+        replace=args.replace,
+        period=args.period,
+        interval=args.interval,
+        base_url=args.base_url,
+        from_dir=args.from_dir,
+        jobs=args.jobs,
+        exchange_info=args.exchange_info,
+        import_files=not args.no_import,
+        progress=not args.no_progress,
+    )
+    print(outcome.summary())
+    return 0 if outcome.complete else 1
 
 
 def _cmd_list(args) -> int:

@@ -1,0 +1,170 @@
+"""Files in the layout of Binance's public archive (data.binance.vision), for tests and benchmarks.
+
+`write_archive_zip` writes one zipped CSV and its ``.CHECKSUM`` (``<sha256>  <name>``) under a
+folder in the archive's URL layout; `synth_trades` / `synth_book_tickers` build a realistic day of
+BTCUSDT futures rows with numpy and pyarrow (text made by pyarrow's CSV writer, not per row), so a
+week of files can be made in minutes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from datetime import UTC
+from datetime import date
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from scalp_nautilus.data.binance_archive import ArchiveFile
+
+TRADES_HEADER = b"id,price,qty,quote_qty,time,is_buyer_maker\n"
+BOOK_TICKER_HEADER = b"update_id,best_bid_price,best_bid_qty,best_ask_price,best_ask_qty,transaction_time,event_time\n"
+KLINE_HEADER = (
+    b"open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,taker_buy_quote_volume,ignore\n"
+)
+FUNDING_HEADER = b"calc_time,funding_interval_hours,last_funding_rate\n"
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_archive_zip(root: Path, file: ArchiveFile, text: bytes, compresslevel: int = 1) -> Path:
+    """`text` as `file`'s zip under `root` (the archive's layout), with its CHECKSUM; the zip's path."""
+    path = root / file.url_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as z:
+        z.writestr(file.name.removesuffix(".zip") + ".csv", text)
+    Path(f"{path}.CHECKSUM").write_text(f"{sha256(path)}  {file.name}\n")
+    return path
+
+
+def day_start_ms(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
+
+
+def _fixed_decimal(units: np.ndarray, scale: int) -> pa.Array:
+    """decimal128(20, scale) values units x 10^-scale (units >= 0), made without Python objects."""
+    words = np.zeros(2 * len(units), dtype=np.int64)
+    words[0::2] = units
+    return pa.Array.from_buffers(pa.decimal128(20, scale), len(units), [None, pa.py_buffer(words)])
+
+
+def _csv(columns: dict[str, pa.Array], header: bytes | None) -> bytes:
+    out = io.BytesIO()
+    if header:
+        out.write(header)
+    pacsv.write_csv(
+        pa.table(columns),
+        out,
+        write_options=pacsv.WriteOptions(include_header=False, quoting_style="none", batch_size=1 << 16),
+    )
+    return out.getvalue()
+
+
+def synth_trades(day: date, n: int, seed: int, first_id: int = 4_000_000_000, header: bool = True) -> bytes:
+    """`n` BTCUSDT-like futures trades over `day`: ids consecutive, times sorted (ms), prices a
+    random walk on the 0.10 tick around 42,000, sizes on the 0.001 lot."""
+    rng = np.random.default_rng(seed)
+    t0 = day_start_ms(day)
+    ticks = 420_000 + np.cumsum(rng.integers(-1, 2, n))  # 0.10 ticks
+    lots = np.maximum(1, rng.geometric(0.05, n))  # 0.001 BTC
+    return _csv(
+        {
+            "id": pa.array(first_id + np.arange(n, dtype=np.int64)),
+            "price": _fixed_decimal(ticks * 10, 2),
+            "qty": _fixed_decimal(lots, 3),
+            "quote_qty": _fixed_decimal(ticks * lots, 4),
+            "time": pa.array(t0 + np.sort(rng.integers(0, 86_400_000, n))),
+            "is_buyer_maker": pa.array(rng.random(n) < 0.5),
+        },
+        TRADES_HEADER if header else None,
+    )
+
+
+def synth_book_tickers(day: date, n: int, seed: int, first_id: int = 3_000_000_000_000, header: bool = True) -> bytes:
+    """`n` bookTicker rows over `day`: update ids increasing with gaps, a one-tick spread around
+    the same walk as `synth_trades`, sizes on the 0.001 lot."""
+    rng = np.random.default_rng(seed + 1)
+    t0 = day_start_ms(day)
+    ticks = 420_000 + np.cumsum(rng.integers(-1, 2, n))
+    time = t0 + np.sort(rng.integers(0, 86_400_000, n))
+    return _csv(
+        {
+            "update_id": pa.array(first_id + np.cumsum(rng.integers(1, 50, n))),
+            "best_bid_price": _fixed_decimal(ticks * 10, 2),
+            "best_bid_qty": _fixed_decimal(rng.integers(1, 20_000, n), 3),
+            "best_ask_price": _fixed_decimal((ticks + 1) * 10, 2),
+            "best_ask_qty": _fixed_decimal(rng.integers(1, 20_000, n), 3),
+            "transaction_time": pa.array(time),
+            "event_time": pa.array(time + rng.integers(0, 5, n)),
+        },
+        BOOK_TICKER_HEADER if header else None,
+    )
+
+
+class ArchiveServer:
+    """A local HTTP server in the archive's URL layout over `root` (127.0.0.1, any free port), with
+    range requests, a request log, and one-shot cut responses (`cut[url_path] = n`: the next GET
+    sends the full Content-Length but only n bytes, then closes: an interrupted download)."""
+
+    def __init__(self, root: Path) -> None:
+        import http.server
+        import threading
+
+        self.root = Path(root)
+        self.log: list[tuple[str, str | None]] = []  # (path, Range header)
+        self.cut: dict[str, int] = {}
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # quiet
+                pass
+
+            def do_GET(self) -> None:
+                path = self.path.lstrip("/")
+                rng = self.headers.get("Range")
+                server.log.append((path, rng))
+                file = server.root / path
+                if not file.is_file():
+                    self.send_error(404)
+                    return
+                body = file.read_bytes()
+                start = int(rng.removeprefix("bytes=").split("-")[0]) if rng else 0
+                if start >= len(body) and rng:
+                    self.send_error(416)
+                    return
+                self.send_response(206 if rng else 200)
+                if rng:
+                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+                self.send_header("Content-Length", str(len(body) - start))
+                self.end_headers()
+                n = server.cut.pop(path, None)
+                self.wfile.write(body[start:] if n is None else body[start : start + n])
+                if n is not None:
+                    self.close_connection = True
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> ArchiveServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self._thread.join()
+
+    def gets(self, suffix: str = ".zip") -> list[tuple[str, str | None]]:
+        return [(p, r) for p, r in self.log if p.endswith(suffix)]
