@@ -168,3 +168,61 @@ class ArchiveServer:
 
     def gets(self, suffix: str = ".zip") -> list[tuple[str, str | None]]:
         return [(p, r) for p, r in self.log if p.endswith(suffix)]
+
+
+def capture_messages(paths: list[Path]) -> list[tuple[str, dict]]:
+    """``(kind, data)`` of a raw Binance capture's trade, bookTicker and depth messages and its
+    REST snapshots (kind "snapshot"), in file order; unreadable lines are left out."""
+    import gzip
+
+    import msgspec
+
+    out = []
+    for path in paths:
+        with gzip.open(path, "rb") as fh:
+            try:
+                for line in fh:
+                    try:
+                        msg = msgspec.json.decode(line[line.find(b" ") + 1 :])
+                    except msgspec.DecodeError:
+                        continue
+                    if "lastUpdateId" in msg and "stream" not in msg:
+                        out.append(("snapshot", msg))
+                        continue
+                    data = msg.get("data") or {}
+                    kind = data.get("e") or ("bookTicker" if str(msg.get("stream", "")).endswith("@bookTicker") else "")
+                    if kind in ("trade", "bookTicker", "depthUpdate"):
+                        out.append((kind, data))
+            except EOFError:
+                pass
+    return out
+
+
+def _by_day(rows: list[tuple[int, str]]) -> dict[date, list[str]]:
+    days: dict[date, list[str]] = {}
+    for ms, line in rows:
+        days.setdefault(datetime.fromtimestamp(ms / 1000, tz=UTC).date(), []).append(line)
+    return days
+
+
+def archive_from_capture(paths: list[Path], root: Path, market: str) -> list[ArchiveFile]:
+    """The capture's trades and bookTickers as the archive publishes them: daily zipped CSVs (UTC
+    days) with CHECKSUMs under `root`, the first day's files with a header, the others without
+    (both variants). Rows keep the capture's order."""
+    messages = capture_messages(paths)
+    trades = [
+        (d["T"], f"{d['t']},{d['p']},{d['q']},{float(d['p']) * float(d['q'])!r},{d['T']},{'true' if d['m'] else 'false'}")
+        for k, d in messages
+        if k == "trade"
+    ]
+    tickers = [
+        (d["T"], f"{d['u']},{d['b']},{d['B']},{d['a']},{d['A']},{d['T']},{d['E']}") for k, d in messages if k == "bookTicker"
+    ]
+    symbol = next(d["s"] for k, d in messages if k == "trade")
+    written = []
+    for kind, rows, header in (("trades", trades, TRADES_HEADER), ("bookTicker", tickers, BOOK_TICKER_HEADER)):
+        for i, (day, lines) in enumerate(sorted(_by_day(rows).items())):
+            file = ArchiveFile(day, kind, market, symbol, "daily")
+            write_archive_zip(root, file, (header if i == 0 else b"") + "".join(f"{x}\n" for x in lines).encode())
+            written.append(file)
+    return written
