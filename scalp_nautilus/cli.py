@@ -1,6 +1,6 @@
 """`scalp-nautilus`: the one command line of the project.
 
-scalp-nautilus data simulate | import-binance | import-tardis | import-funding | download | list
+scalp-nautilus data simulate | import-binance | import-binance-book | import-tardis | import-funding | download | list
 scalp-nautilus data download --market um --symbol BTCUSDT --from 2024-01-01 --to 2024-03-31   (Binance's archive)
 scalp-nautilus backtest [--config configs/backtest.yaml] [--record-features PATH]
 scalp-nautilus features --catalog DIR --instrument ID [--config configs/strategy.yaml] --out F.parquet
@@ -88,6 +88,14 @@ def _parser() -> argparse.ArgumentParser:
     ib.add_argument("--exchange-info", type=Path, help="saved Binance exchangeInfo JSON for symbols not tabulated")
     ib.add_argument("--clock-offset-ms", type=float, help="capture clock correction (default: estimated)")
     ib.set_defaults(run=_cmd_import_binance)
+
+    ib2 = data.add_parser("import-binance-book", help="import Binance's historical order-book files (full L2, futures)")
+    ib2.add_argument("files", nargs="+", type=Path, help="update files in time order (.csv, .csv.gz, .zip)")
+    catalog_args(ib2)
+    ib2.add_argument("--snapshots", nargs="+", type=Path, default=[], help="files holding only snap blocks (..._depth_snap.csv)")
+    ib2.add_argument("--symbol", help="default: the first row's")
+    ib2.add_argument("--exchange-info", type=Path, help="saved Binance exchangeInfo JSON for symbols not tabulated")
+    ib2.set_defaults(run=_cmd_import_binance_book)
 
     iy = data.add_parser("import-bybit", help="import a raw Bybit linear WebSocket capture (files of one capture in order)")
     iy.add_argument("files", nargs="+", type=Path, help="capture files in order, or a `record` folder (its files in time order)")
@@ -228,6 +236,17 @@ def _cmd_import_binance(args) -> int:
     imp = BinanceCaptureImporter(
         _capture_files(args.files), symbol=args.symbol, exchange_info=args.exchange_info, clock_offset_ns=offset
     )
+    writer = write_to_catalog(imp.events(), imp.instrument, args.catalog, replace=args.replace)
+    print(imp.stats.summary())
+    print(writer.summary())
+    return 0
+
+
+def _cmd_import_binance_book(args) -> int:
+    from scalp_nautilus.data.binance_l2_archive import BinanceBookArchiveImporter
+    from scalp_nautilus.data.catalog import write_to_catalog
+
+    imp = BinanceBookArchiveImporter(args.files, args.snapshots, symbol=args.symbol, exchange_info=args.exchange_info)
     writer = write_to_catalog(imp.events(), imp.instrument, args.catalog, replace=args.replace)
     print(imp.stats.summary())
     print(writer.summary())

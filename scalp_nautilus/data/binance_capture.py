@@ -298,8 +298,11 @@ class BinanceCaptureImporter:
         clock_offset_ns: int | None = None,
         spec: ContractSpec | None = None,
     ) -> None:
-        self.paths = capture_files(paths)
-        scan = prescan(self.paths)
+        paths = list(paths)
+        # No files: a stream its caller feeds (`feed`), for a known contract (the L2 archive import).
+        fed = not paths and spec is not None and symbol is not None
+        self.paths = [] if fed else capture_files(paths)
+        scan = Prescan(0, Counter(), None, None, spot=spec.spot) if fed and spec is not None else prescan(self.paths)
         if symbol is None:
             if len(scan.symbols) > 1:
                 raise CaptureError(f"capture holds several symbols {sorted(scan.symbols)}: choose one with symbol=")
@@ -333,14 +336,25 @@ class BinanceCaptureImporter:
 
     def events(self) -> Iterator[object]:
         for self._where, recv, msg in read_lines(self.paths, self.stats):  # noqa: B020 - the position, for error messages
-            if recv < self._last_recv:
-                self.stats.receive_time_regressions += 1
-            self._last_recv = max(self._last_recv, recv)
-            try:
-                yield from self._on_message(recv, msg)
-            except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
-                self.stats.malformed_lines += 1
-                log.warning("%s: skipped malformed message (%s: %s)", self._where, type(exc).__name__, exc)
+            yield from self.feed(recv, msg)
+        self.finish()
+
+    def feed(self, recv: int, msg: dict, where: str | None = None) -> Iterator[object]:
+        """One message of the stream (a capture line's JSON) received at `recv` (ns): its Nautilus
+        data. `where` names its place in messages."""
+        if where is not None:
+            self._where = where
+        if recv < self._last_recv:
+            self.stats.receive_time_regressions += 1
+        self._last_recv = max(self._last_recv, recv)
+        try:
+            yield from self._on_message(recv, msg)
+        except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
+            self.stats.malformed_lines += 1
+            log.warning("%s: skipped malformed message (%s: %s)", self._where, type(exc).__name__, exc)
+
+    def finish(self) -> None:
+        """The end of the stream: diffs never applied are counted."""
         buffer = self._sync.buffer
         self.stats.depth_skipped_unsynced += self._sync.overflowed
         if self._sync.state is not Sync.SYNCED:

@@ -226,3 +226,44 @@ def archive_from_capture(paths: list[Path], root: Path, market: str) -> list[Arc
             write_archive_zip(root, file, (header if i == 0 else b"") + "".join(f"{x}\n" for x in lines).encode())
             written.append(file)
     return written
+
+
+L2_HEADER = b"symbol,timestamp,first_update_id,last_update_id,side,update_type,price,qty,pu\n"
+
+
+def l2_rows_of_snapshot(symbol: str, snap: dict, stamp_ms: int) -> list[str]:
+    last = snap["lastUpdateId"]
+    levels = [("b", p, q) for p, q in snap["bids"]] + [("a", p, q) for p, q in snap["asks"]]
+    return [f"{symbol},{stamp_ms},{last},{last},{s},snap,{p},{q},-1" for s, p, q in levels]
+
+
+def l2_rows_of_diff(d: dict) -> list[str]:
+    levels = [("b", p, q) for p, q in d["b"]] + [("a", p, q) for p, q in d["a"]]
+    return [f"{d['s']},{d['T']},{d['U']},{d['u']},{s},set,{p},{q},{d['pu']}" for s, p, q in levels]
+
+
+def l2_archive_from_capture(paths: list[Path], root: Path, snapshot_file: bool = False) -> tuple[list[Path], list[Path]]:
+    """The capture's depth stream as Binance's order-book files: per UTC day (of the diffs' ``T``)
+    one CSV of ``set`` rows, the first day's opening with the capture's snapshot as a ``snap``
+    block, or (`snapshot_file`) with the snapshot in a file of its own. Returns (update files,
+    snapshot files)."""
+    messages = capture_messages(paths)
+    diffs = [d for k, d in messages if k == "depthUpdate"]
+    symbol = diffs[0]["s"]
+    snaps = [d for k, d in messages if k == "snapshot"]
+    days: dict[date, list[str]] = {}
+    for d in diffs:
+        days.setdefault(datetime.fromtimestamp(d["T"] / 1000, tz=UTC).date(), []).extend(l2_rows_of_diff(d))
+    snap_rows = [row for s in snaps for row in l2_rows_of_snapshot(symbol, s, s.get("T") or s.get("E"))]
+    root.mkdir(parents=True, exist_ok=True)
+    updates, snapshot_files = [], []
+    for i, (day, rows) in enumerate(sorted(days.items())):
+        path = root / f"{symbol}_T_DEPTH_{day}_depth_update.csv"
+        head = snap_rows if i == 0 and not snapshot_file else []
+        path.write_text(L2_HEADER.decode() + "".join(f"{r}\n" for r in head + rows))
+        updates.append(path)
+    if snapshot_file:
+        path = root / f"{symbol}_T_DEPTH_{min(days)}_depth_snap.csv"
+        path.write_text(L2_HEADER.decode() + "".join(f"{r}\n" for r in snap_rows))
+        snapshot_files.append(path)
+    return updates, snapshot_files
