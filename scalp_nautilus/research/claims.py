@@ -405,16 +405,21 @@ def lee_ready_claim(data: pd.DataFrame, lee_ready: pd.DataFrame | None, n_boot: 
     )
 
 
-def funding_claim(data: pd.DataFrame, n_boot: int, seed: int) -> Claim:
-    c = Claim(
+def funding_z3_claim() -> Claim:
+    """The funding z claim's words and criterion (judged: share < 0.05), shared with `research funding`."""
+    return Claim(
         "funding_z3",
         "Funding",
         "|funding z| > 3 is a rare event (a normal tail: 0.27% of settlements)",
         "share of settled rates with |z| > 3",
         "share < 0.05",
         n_unit="settled rates with a z",
-        note="funding z needs 30 settlements of history (10 days at 8 h): import funding history first",
     )
+
+
+def funding_claim(data: pd.DataFrame, n_boot: int, seed: int) -> Claim:
+    c = funding_z3_claim()
+    c.note = "funding z needs 30 settlements of history (10 days at 8 h): import funding history first, or see `research funding`"
     if "funding_z" not in data:
         return c
     z = data["funding_z"].to_numpy()
