@@ -82,6 +82,7 @@ def test_funding_leg_by_hand_linear_and_inverse():
     assert skipped.index.tolist() == [2] and short == 2
 
 
+@pytest.mark.slow
 def test_block_interval_covers_a_known_mean_and_is_seeded():
     """AR(1) with mean 1: the 95% interval covers it in about 95% of samples, and the rule picks
     blocks longer than one for a persistent process."""
