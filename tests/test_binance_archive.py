@@ -28,8 +28,8 @@ from nautilus_trader.persistence.catalog.parquet import _timestamps_to_filename
 from scalp_nautilus.data.binance_archive import ArchiveError
 from scalp_nautilus.data.binance_archive import ArchiveFile
 from scalp_nautilus.data.binance_archive import archive_spec
-from scalp_nautilus.data.binance_archive import float_ticks
 from scalp_nautilus.data.binance_archive import import_archive
+from scalp_nautilus.data.binance_archive import nautilus_ticks
 from scalp_nautilus.data.catalog import CatalogOverlapError
 from scalp_nautilus.data.catalog import CatalogWriter
 from scalp_nautilus.data.catalog import catalog_file_name
@@ -112,7 +112,7 @@ def reference_ticks(paths: list[Path], kind: str, instrument) -> tuple[list, dic
                 else:
                     if len(row) != 7:
                         raise ValueError
-                    key, t, _event_time = int(row[0]), int(row[5]), int(row[6])
+                    key, t = int(row[0]), int(row[5])  # event_time is not imported
                     prices, sizes = [float(row[1]), float(row[3])], [float(row[2]), float(row[4])]
                 if not all(p > 0 for p in prices) or not all(s > 0 if kind == "trades" else s >= 0 for s in sizes):
                     raise ValueError
@@ -238,7 +238,7 @@ def test_book_ticker_to_quote_ticks_and_spot_microseconds(tmp_path):
         for i in range(300)
     ]
     rows[10] = rows[9]  # a repeated update id
-    rows[20] = rows[20][:-1] + "x"  # a bad event time
+    rows[20] = rows[20].replace(f",{T1 + 20},", ",1704067200O20,", 1)  # a bad transaction time
     rows[30] = f"{10**12 + 150},42001.0,0.000,42001.1,2.000,{T1 + 30},{T1 + 32}"  # a zero size: kept (an empty side)
     path = write_csv(tmp_path, ticker, rows, BOOK_TICKER_HEADER)
     result = import_archive([(ticker, path)], UM, tmp_path / "fast", chunk_bytes=2048)
@@ -293,13 +293,12 @@ def test_funding_and_mark_klines_go_through_the_funding_path(tmp_path):
     assert isinstance(rates[0], FundingRateUpdate)
 
 
-def test_float_ticks_round_as_nautilus_price():
-    import numpy as np
-
-    values = np.array([0.0015, 0.0025, 42000.125, 42000.135, 1e-9, 123.455, 0.1 + 0.2, 0.0, -1.0, np.nan, np.inf])
-    for precision in (2, 3, 8):
-        ticks, usable, _ = float_ticks(values, precision, zero_ok=False)
-        for v, t, ok in zip(values, ticks, usable):
-            if ok:
-                assert Price(float(v), precision).raw == int(t) * 10 ** (16 - precision), (v, precision)
-        assert not usable[-4:].any()
+def test_ticks_round_as_nautilus_price():
+    """Halves, values off the grid and float noise: the ticks of `Price(value, precision)`."""
+    values = [0.0015, 0.0025, 42000.125, 42000.135, 1e-9, 123.455, 0.1 + 0.2, 2.675, 1.005, 9.995, 0.5]
+    for precision in (0, 2, 3, 8):
+        for v in values:
+            assert Price(v, precision).raw == int(nautilus_ticks(v, float(10**precision))) * 10 ** (16 - precision), (
+                v,
+                precision,
+            )

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import calendar
 import logging
+import math
 import queue
 import re
 import threading
@@ -66,6 +67,7 @@ from datetime import date
 from datetime import timedelta
 from pathlib import Path
 
+import numba as nb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -329,7 +331,6 @@ class _Field:
 class _Layout:
     fields: tuple[_Field, ...]
     widths: tuple[int, ...]  # accepted field counts
-    times: tuple[str, ...]  # the timestamp fields
     key: str  # the field that orders rows and finds repeats
 
 
@@ -342,7 +343,6 @@ _TRADE = _Layout(
         _Field(5, "m", "bool"),
     ),
     (6, 7),
-    ("time",),
     "id",
 )
 _AGG_TRADE = _Layout(
@@ -354,7 +354,6 @@ _AGG_TRADE = _Layout(
         _Field(6, "m", "bool"),
     ),
     (7, 8),
-    ("time",),
     "id",
 )
 _BOOK_TICKER = _Layout(
@@ -364,37 +363,76 @@ _BOOK_TICKER = _Layout(
         _Field(2, "bid_qty", "size"),
         _Field(3, "ask", "price"),
         _Field(4, "ask_qty", "size"),
-        _Field(5, "time", "int"),
-        _Field(6, "event_time", "int"),
+        _Field(5, "time", "int"),  # transaction_time; event_time (6) is neither read nor imported
     ),
     (7,),
-    ("time", "event_time"),
     "id",
 )
-_KLINE = _Layout((_Field(4, "close", "float"), _Field(6, "time", "int")), (12,), ("time",), "time")
+_KLINE = _Layout((_Field(4, "close", "float"), _Field(6, "time", "int")), (12,), "time")
 LAYOUTS = {"trades": _TRADE, "aggTrades": _AGG_TRADE, "bookTicker": _BOOK_TICKER, "markPriceKlines": _KLINE}
 
 
 _ARROW_TYPES = {"int": pa.int64(), "bool": pa.bool_(), "float": pa.float64(), "price": pa.float64(), "size": pa.float64()}
 _MAX_TICKS = float(2**63 - 1024)  # the largest float below 2^63
+# Counters of `_accept_rows`.
+_MALFORMED, _OUTSIDE, _DUPLICATE, _BACKWARDS, _ROUNDED, _GAPS, _MISSING = range(7)
 
 
-def float_ticks(values: np.ndarray, precision: int, zero_ok: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Prices or sizes as int64 counts of 10^-precision, rounded exactly as Nautilus's
-    ``Price(value, precision)`` rounds a float (the product value x 10^precision in float64,
-    rounded half away from zero); also which values are usable (positive, or zero with `zero_ok`,
-    and finite), and which were not on the precision's grid (rounded). pyarrow reads a decimal
-    string to the same float64 as Python's ``float`` (correctly rounded), so a row's ticks are the
-    ones ``Price(float(text), precision)`` holds."""
-    y = values * float(10**precision)
-    floor = np.floor(y)
-    with np.errstate(invalid="ignore"):  # inf - inf: such a value is not usable anyway
-        ticks = floor + (y - floor >= 0.5)
-    usable = ((ticks >= 0) if zero_ok else (ticks > 0)) & (ticks <= _MAX_TICKS)
-    ticks = np.where(usable, ticks, 0.0).astype(np.int64)
-    # A value printed at the precision is within float64's relative error of a whole tick.
-    off_grid = np.abs(y - ticks) > 1e-9 + np.abs(y) * 1e-12
-    return ticks, usable, usable & off_grid
+@nb.njit(cache=True)
+def nautilus_ticks(value: float, scale: float) -> float:
+    """``Price(value, precision)``'s rounding to ticks (scale = 10^precision): value x scale in
+    float64, rounded half away from zero. pyarrow reads a decimal string to the float64 Python's
+    ``float`` gives (correctly rounded), so a row's ticks are those of ``Price(float(text), p)``."""
+    y = value * scale
+    f = math.floor(y)
+    return f + 1.0 if y - f >= 0.5 else f
+
+
+@nb.njit(cache=True)
+def _accept_rows(
+    key, ts, values, scales, zero_ok, valid, lo, hi, last, count_gaps, ticks, keep, counts
+):  # pragma: no cover - numba
+    """One pass over a chunk's rows in file order. A row is kept when its time is a valid UNIX
+    time (`valid`), every value rounds to a usable number of ticks (positive, or zero where
+    `zero_ok`, and finite), its time lies in [lo, hi), its key exceeds the last kept row's and its
+    time does not precede it. `last` = (key, time) of the last kept row, updated; `ticks` gets
+    each value's ticks; `counts` adds up the skips, the rounded values of kept rows and the id gaps."""
+    last_key, last_ts = last[0], last[1]
+    for i in range(len(key)):
+        if not valid[i]:
+            counts[_MALFORMED] += 1
+            continue
+        usable = True
+        rounded = 0
+        for c in range(values.shape[0]):
+            y = values[c, i] * scales[c]
+            t = nautilus_ticks(values[c, i], scales[c])
+            if not ((t >= 0.0 if zero_ok[c] else t > 0.0) and t <= _MAX_TICKS):  # NaN fails both
+                usable = False
+                break
+            # A value printed at the precision lies within float64's relative error of a whole tick.
+            if abs(y - t) > 1e-9 + abs(y) * 1e-12:
+                rounded += 1
+            ticks[c, i] = np.int64(t)
+        if not usable:
+            counts[_MALFORMED] += 1
+            continue
+        if ts[i] < lo or ts[i] >= hi:
+            counts[_OUTSIDE] += 1
+            continue
+        if key[i] <= last_key:
+            counts[_DUPLICATE if key[i] == last_key else _BACKWARDS] += 1
+            continue
+        if ts[i] < last_ts:
+            counts[_BACKWARDS] += 1
+            continue
+        if count_gaps and last_key >= 0 and key[i] > last_key + 1:
+            counts[_GAPS] += 1
+            counts[_MISSING] += key[i] - last_key - 1
+        counts[_ROUNDED] += rounded
+        last_key, last_ts = key[i], ts[i]
+        keep[i] = True
+    last[0], last[1] = last_key, last_ts
 
 
 @dataclass
@@ -569,46 +607,60 @@ class _Stream:
                 yield accepted
 
     def _accept(self, table: pa.Table, where: str) -> dict[str, np.ndarray] | None:
-        if len(table) == 0:
+        n = len(table)
+        if n == 0:
             return None
-        keep = np.ones(len(table), dtype=bool)
-        cols: dict[str, np.ndarray] = {}
-        for f in self.layout.fields:
-            column = table.column(f.name).combine_chunks()
-            if f.kind in ("price", "size"):
-                precision = self.reader.pp if f.kind == "price" else self.reader.sp
-                zero_ok = f.kind == "size" and self.kind == "bookTicker"
-                cols[f.name], usable, rounded = float_ticks(column.to_numpy(), precision, zero_ok)
-                keep &= usable
-                self.stats.rounded += int(rounded.sum())
-            elif f.kind == "float":
-                cols[f.name] = column.to_numpy()
-                keep &= cols[f.name] > 0
-            else:
-                cols[f.name] = column.to_numpy(zero_copy_only=False)
-        units = [self._unit(cols[name], keep, where) for name in self.layout.times]
-        ts = cols["time"] * np.int64(units[0])
-        self.stats.malformed += int((~keep).sum())
-        if self.window is not None:
-            inside = (ts >= self.window[0]) & (ts < self.window[1])
-            self.stats.outside_range += int((keep & ~inside).sum())
-            keep &= inside
-        keep = self._order(cols[self.layout.key], ts, keep, where)
-        if not keep.any():
-            return None
+        layout = self.layout
+        cols = {f.name: table.column(f.name).combine_chunks().to_numpy(zero_copy_only=False) for f in layout.fields}
+        valid = np.ones(n, dtype=np.bool_)
+        ts = cols["time"] * np.int64(self._unit(cols["time"], valid, where))
+        numeric = [f for f in layout.fields if f.kind in ("price", "size", "float")]
+        values = np.stack([cols[f.name] for f in numeric]).astype(np.float64, copy=False)
+        # A kline's close stays a float (a mark price, 8 decimals): its "ticks" are only checked.
+        scales = np.array(
+            [
+                float(10 ** (self.reader.pp if f.kind == "price" else self.reader.sp)) if f.kind != "float" else 1.0
+                for f in numeric
+            ]
+        )
+        zero_ok = np.array([f.kind == "size" and self.kind == "bookTicker" for f in numeric])
+        lo, hi = self.window if self.window is not None else (np.iinfo(np.int64).min, np.iinfo(np.int64).max)
+        ticks = np.empty((len(numeric), n), dtype=np.int64)
+        keep = np.zeros(n, dtype=np.bool_)
+        counts = np.zeros(7, dtype=np.int64)
+        last = np.array([self.state.last_key, self.state.last_ts], dtype=np.int64)
+        gaps = self.kind in ("trades", "aggTrades")
+        _accept_rows(cols[layout.key], ts, values, scales, zero_ok, valid, lo, hi, last, gaps, ticks, keep, counts)
+        self.state.last_key, self.state.last_ts = int(last[0]), int(last[1])
+        st = self.stats
+        st.malformed += int(counts[_MALFORMED])
+        st.outside_range += int(counts[_OUTSIDE])
+        st.duplicates += int(counts[_DUPLICATE])
+        st.out_of_order += int(counts[_BACKWARDS])
+        st.rounded += int(counts[_ROUNDED]) if all(f.kind != "float" for f in numeric) else 0
+        st.id_gaps += int(counts[_GAPS])
+        st.ids_missing += int(counts[_MISSING])
+        skipped = int(counts[_DUPLICATE] + counts[_BACKWARDS])
+        if skipped and st.duplicates + st.out_of_order - skipped < 10:
+            log.warning("%s: %d duplicate and %d out-of-order rows skipped", where, counts[_DUPLICATE], counts[_BACKWARDS])
+        for c, f in enumerate(numeric):
+            if f.kind != "float":
+                cols[f.name] = ticks[c]
         cols["ts"] = ts
         if not keep.all():
-            cols = {name: values[keep] for name, values in cols.items()}
-        self.stats.imported += len(cols["ts"])
-        self.stats.first_ns = int(cols["ts"][0]) if self.stats.first_ns is None else self.stats.first_ns
-        self.stats.last_ns = int(cols["ts"][-1])
+            if not keep.any():
+                return None
+            cols = {name: column[keep] for name, column in cols.items()}
+        st.imported += len(cols["ts"])
+        st.first_ns = int(cols["ts"][0]) if st.first_ns is None else st.first_ns
+        st.last_ns = int(cols["ts"][-1])
         return cols
 
-    def _unit(self, t: np.ndarray, keep: np.ndarray, where: str) -> int:
-        """ns per unit of this file's timestamps; rows of neither magnitude are malformed."""
+    def _unit(self, t: np.ndarray, valid: np.ndarray, where: str) -> int:
+        """ns per unit of this file's timestamps; rows of neither magnitude are not `valid`."""
         ms = (t >= _MS_RANGE[0]) & (t < _MS_RANGE[1])
         us = (t >= _US_RANGE[0]) & (t < _US_RANGE[1])
-        keep &= ms | us
+        valid &= ms | us
         seen = {u for u, hit in (("ms", ms.any()), ("us", us.any())) if hit}
         if self.state.unit:
             seen.add(self.state.unit)
@@ -618,34 +670,6 @@ class _Stream:
             self.state.unit = seen.pop()
             self.stats.units[self.state.unit] = self.stats.units.get(self.state.unit, 0) + 1
         return 1_000 if self.state.unit == "us" else 1_000_000
-
-    def _order(self, key: np.ndarray, ts: np.ndarray, keep: np.ndarray, where: str) -> np.ndarray:
-        """Keep rows whose key exceeds every key before it and whose time does not go back."""
-        state = self.state
-        candidates = np.where(keep, key, np.iinfo(np.int64).min)
-        before = np.maximum.accumulate(np.concatenate(([state.last_key], candidates)))[:-1]
-        duplicate = keep & (key == before)
-        backwards = keep & (key < before)
-        keep = keep & (key > before)
-        t_before = np.maximum.accumulate(np.concatenate(([state.last_ts], np.where(keep, ts, -1))))[:-1]
-        late = keep & (ts < t_before)
-        keep &= ~late
-        n_dup, n_back = int(duplicate.sum()), int(backwards.sum() + late.sum())
-        if n_dup or n_back:
-            if self.stats.duplicates + self.stats.out_of_order < 10:
-                log.warning("%s: %d duplicate and %d out-of-order rows skipped", where, n_dup, n_back)
-            self.stats.duplicates += n_dup
-            self.stats.out_of_order += n_back
-        if keep.any():
-            kept = key[keep]
-            if self.kind in ("trades", "aggTrades"):
-                steps = np.diff(np.concatenate(([state.last_key], kept))) if state.last_key >= 0 else np.diff(kept)
-                jumps = steps[steps > 1]
-                self.stats.id_gaps += len(jumps)
-                self.stats.ids_missing += int((jumps - 1).sum())
-            state.last_key = int(kept[-1])
-            state.last_ts = int(ts[keep][-1])
-        return keep
 
 
 def _trade_batch(cols: dict[str, np.ndarray], instrument: Instrument, sink: ArrowCatalogSink) -> pa.RecordBatch:

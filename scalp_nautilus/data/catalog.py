@@ -344,7 +344,9 @@ class ArrowCatalogSink:
             self.owner.check_overlap(self.cls, self.ident, first, first)
             self.folder.mkdir(parents=True, exist_ok=True)
             self._tmp = self.folder / f".{first}.parquet.partial"
-            self._writer = pq.ParquetWriter(self._tmp, self.schema, use_dictionary=self._dictionary)
+            # Statistics on the timestamps only: they are what a query prunes row groups by.
+            stats = ["ts_event", "ts_init"]
+            self._writer = pq.ParquetWriter(self._tmp, self.schema, use_dictionary=self._dictionary, write_statistics=stats)
             self._start, self._rows = first, 0
         self._writer.write_batch(batch.cast(self.schema) if batch.schema != self.schema else batch, self.rows_per_group)
         self._end = last

@@ -71,9 +71,11 @@ def _csv(columns: dict[str, pa.Array], header: bytes | None) -> bytes:
     return out.getvalue()
 
 
-def synth_trades(day: date, n: int, seed: int, first_id: int = 4_000_000_000, header: bool = True) -> bytes:
-    """`n` BTCUSDT-like futures trades over `day`: ids consecutive, times sorted (ms), prices a
-    random walk on the 0.10 tick around 42,000, sizes on the 0.001 lot."""
+def synth_trades(
+    day: date, n: int, seed: int, first_id: int = 4_000_000_000, header: bool = True, span_ms: tuple[int, int] = (0, 86_400_000)
+) -> bytes:
+    """`n` BTCUSDT-like futures trades over `span_ms` of `day`: ids consecutive, times sorted (ms),
+    prices a random walk on the 0.10 tick around 42,000, sizes on the 0.001 lot."""
     rng = np.random.default_rng(seed)
     t0 = day_start_ms(day)
     ticks = 420_000 + np.cumsum(rng.integers(-1, 2, n))  # 0.10 ticks
@@ -84,20 +86,27 @@ def synth_trades(day: date, n: int, seed: int, first_id: int = 4_000_000_000, he
             "price": _fixed_decimal(ticks * 10, 2),
             "qty": _fixed_decimal(lots, 3),
             "quote_qty": _fixed_decimal(ticks * lots, 4),
-            "time": pa.array(t0 + np.sort(rng.integers(0, 86_400_000, n))),
+            "time": pa.array(t0 + np.sort(rng.integers(*span_ms, n))),
             "is_buyer_maker": pa.array(rng.random(n) < 0.5),
         },
         TRADES_HEADER if header else None,
     )
 
 
-def synth_book_tickers(day: date, n: int, seed: int, first_id: int = 3_000_000_000_000, header: bool = True) -> bytes:
-    """`n` bookTicker rows over `day`: update ids increasing with gaps, a one-tick spread around
-    the same walk as `synth_trades`, sizes on the 0.001 lot."""
+def synth_book_tickers(
+    day: date,
+    n: int,
+    seed: int,
+    first_id: int = 3_000_000_000_000,
+    header: bool = True,
+    span_ms: tuple[int, int] = (0, 86_400_000),
+) -> bytes:
+    """`n` bookTicker rows over `span_ms` of `day`: update ids increasing with gaps (from
+    `first_id`), a one-tick spread around the same walk as `synth_trades`, sizes on the 0.001 lot."""
     rng = np.random.default_rng(seed + 1)
     t0 = day_start_ms(day)
     ticks = 420_000 + np.cumsum(rng.integers(-1, 2, n))
-    time = t0 + np.sort(rng.integers(0, 86_400_000, n))
+    time = t0 + np.sort(rng.integers(*span_ms, n))
     return _csv(
         {
             "update_id": pa.array(first_id + np.cumsum(rng.integers(1, 50, n))),
@@ -110,6 +119,31 @@ def synth_book_tickers(day: date, n: int, seed: int, first_id: int = 3_000_000_0
         },
         BOOK_TICKER_HEADER if header else None,
     )
+
+
+def write_synth_day(root: Path, day: date, kind: str, n: int, seed: int, first_id: int, pieces: int = 16) -> Path:
+    """A day of synthetic `kind` rows (trades or bookTicker) as its archive zip and CHECKSUM,
+    made and compressed piece by piece (memory: one piece). Ids continue from `first_id`
+    (bookTicker ids: at most 50 apart)."""
+    file = ArchiveFile(day, kind, "um", "BTCUSDT", "daily")
+    path = root / file.url_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z,
+        z.open(file.name.removesuffix(".zip") + ".csv", "w") as out,
+    ):
+        for k in range(pieces):
+            m = n // pieces + (k < n % pieces)
+            span = (86_400_000 * k // pieces, 86_400_000 * (k + 1) // pieces)
+            if kind == "trades":
+                text = synth_trades(day, m, seed * 1000 + k, first_id, header=k == 0, span_ms=span)
+                first_id += m
+            else:
+                text = synth_book_tickers(day, m, seed * 1000 + k, first_id, header=k == 0, span_ms=span)
+                first_id += 50 * m
+            out.write(text)
+    Path(f"{path}.CHECKSUM").write_text(f"{sha256(path)}  {file.name}\n")
+    return path
 
 
 class ArchiveServer:
