@@ -302,3 +302,45 @@ def test_ticks_round_as_nautilus_price():
                 v,
                 precision,
             )
+
+
+def test_the_backtests_streamed_reader_takes_the_archive_files(trade_files, tmp_path):
+    """What a top-of-book backtest will stream (the project's chunked Arrow reader): the same
+    trades and quotes as the catalog's own query, in order, across files."""
+    from nautilus_trader.backtest.config import BacktestDataConfig
+    from nautilus_trader.model.identifiers import InstrumentId
+
+    from scalp_nautilus.backtest.streaming import data_chunks
+
+    ticker = ArchiveFile(D1, "bookTicker", "um", "BTCUSDT", "daily")
+    rows = [f"{10**12 + i},42000.{i % 10},1.000,42000.{i % 10 + 1}0,2.000,{T1 + 7 * i},{T1 + 7 * i}" for i in range(1000)]
+    files = [*trade_files, (ticker, write_csv(tmp_path, ticker, rows, BOOK_TICKER_HEADER))]
+    import_archive(files, UM, tmp_path / "cat")
+    catalog = ParquetDataCatalog(str(tmp_path / "cat"))
+    for cls, query, key in (
+        (TradeTick, catalog.trade_ticks, trade_fields),
+        (QuoteTick, catalog.quote_ticks, quote_fields),
+    ):
+        config = BacktestDataConfig(str(tmp_path / "cat"), cls, instrument_id=InstrumentId.from_str(UM.id.value))
+        streamed = [x for chunk in data_chunks(config, chunk_size=100) for x in chunk]
+        assert [key(x) for x in streamed] == [key(x) for x in query(instrument_ids=[UM.id.value])]
+        assert len(streamed) == (402 - 8 + 297 if cls is TradeTick else 1000)
+
+
+def test_agg_trades_become_trade_ticks_but_not_beside_trades(trade_files, tmp_path):
+    agg = ArchiveFile(D1, "aggTrades", "um", "BTCUSDT", "daily")
+    header = b"agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker\n"
+    rows = [
+        f"{500 + i},42000.{i % 10},0.00{1 + i % 9},{9000 + 3 * i},{9002 + 3 * i},{T1 + 20 * i},{'true' if i % 2 else 'false'}"
+        for i in range(50)
+    ]
+    path = write_csv(tmp_path, agg, rows, header)
+    result = import_archive([(agg, path)], UM, tmp_path / "cat")
+    ticks = ParquetDataCatalog(str(tmp_path / "cat")).trade_ticks(instrument_ids=[UM.id.value])
+    assert result.stats["aggTrades"].imported == 50
+    assert [(t.trade_id.value, str(t.price), str(t.size), t.aggressor_side, t.ts_event) for t in ticks[:2]] == [
+        ("500", "42000.00", "0.001", AggressorSide.BUYER, T1 * 1_000_000),
+        ("501", "42000.10", "0.002", AggressorSide.SELLER, (T1 + 20) * 1_000_000),
+    ]
+    with pytest.raises(ArchiveError, match="import one of them"):
+        import_archive([*trade_files, (agg, path)], UM, tmp_path / "other")
