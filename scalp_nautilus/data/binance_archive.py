@@ -334,28 +334,14 @@ class _Layout:
     key: str  # the field that orders rows and finds repeats
 
 
-_TRADE = _Layout(
-    (
-        _Field(0, "id", "int"),
-        _Field(1, "price", "price"),
-        _Field(2, "qty", "size"),
-        _Field(4, "time", "int"),
-        _Field(5, "m", "bool"),
-    ),
-    (6, 7),
-    "id",
-)
-_AGG_TRADE = _Layout(
-    (
-        _Field(0, "id", "int"),
-        _Field(1, "price", "price"),
-        _Field(2, "qty", "size"),
-        _Field(5, "time", "int"),
-        _Field(6, "m", "bool"),
-    ),
-    (7, 8),
-    "id",
-)
+def _trades(time: int, widths: tuple[int, ...]) -> _Layout:
+    """trades and aggTrades: id, price, size first; the time and is_buyer_maker at `time`, `time` + 1."""
+    fields = (_Field(0, "id", "int"), _Field(1, "price", "price"), _Field(2, "qty", "size"))
+    return _Layout((*fields, _Field(time, "time", "int"), _Field(time + 1, "m", "bool")), widths, "id")
+
+
+_TRADE = _trades(4, (6, 7))  # spot adds is_best_match
+_AGG_TRADE = _trades(5, (7, 8))
 _BOOK_TICKER = _Layout(
     (
         _Field(0, "id", "int"),
