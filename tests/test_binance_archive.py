@@ -278,6 +278,7 @@ def test_funding_and_mark_klines_go_through_the_funding_path(tmp_path):
     )
     marks = ArchiveFile(D1, "markPriceKlines", "um", "BTCUSDT", "daily", "1m")
     klines = [f"{T1 + 60_000 * i},1,1,1,{42000 + i}.12345678,0,{T1 + 60_000 * (i + 1) - 1},0,0,0,0,0" for i in range(1440)]
+    klines[5] = klines[5].replace("42005.12345678", "0.12345678")  # a mark below one unit is a mark too
     marks_path = write_csv(tmp_path, marks, klines, KLINE_HEADER)
     window = (T1 * 1_000_000, (T1 + 86_400_000) * 1_000_000)  # the first day only
     result = import_archive([(funding, funding_path), (marks, marks_path)], UM, tmp_path / "cat", window=window)
@@ -290,6 +291,7 @@ def test_funding_and_mark_klines_go_through_the_funding_path(tmp_path):
     mark_updates = catalog.query(MarkPriceUpdate, identifiers=[UM.id.value])
     assert len(mark_updates) == 1440
     assert (mark_updates[0].ts_event, str(mark_updates[0].value)) == ((T1 + 59_999) * 1_000_000, "42000.12345678")
+    assert str(mark_updates[5].value) == "0.12345678"
     assert isinstance(rates[0], FundingRateUpdate)
 
 

@@ -27,26 +27,27 @@ What each becomes:
   and no consumer takes them.
 
 Time: ``ts_event`` is the exchange's transaction time (``time``, ``transaction_time``); the archive
-holds no receive time, so ``ts_init = ts_event`` for every stream (in a backtest a trade and the
-quote change it caused can share an instant; their order is then the engine's, not the exchange's).
+holds no receive time, so ``ts_init = ts_event`` for every stream (a trade and the quote change it
+caused can share an instant; their order is then the engine's, trades before quotes at an equal
+``ts_init`` in this project's backtests and replay, not the exchange's).
 Timestamps are milliseconds, or microseconds in newer spot files: told apart by magnitude, file by
 file; a file that mixes them is an error (`ArchiveError`).
 
 Rows: both header variants are read (the oldest files have none). A row that cannot be read (a
 wrong field count, a value that is not a number, a non-positive price) is *malformed*; a row whose
-id does not exceed every id before it is a *duplicate* (equal) or *out of order* (smaller), as is a
-row whose time goes back; all are counted, logged and skipped. Prices and sizes with more decimals
+id does not exceed the last imported row's is a *duplicate* (equal) or *out of order* (smaller), as
+is a row whose time goes back; all are counted, logged and skipped. Prices and sizes with more decimals
 than the instrument's precision are rounded as Nautilus's ``Price(float, precision)`` rounds them
 (counted as *rounded*).
 
 Speed: the zip is inflated in a background thread (zlib releases the GIL) in bounded chunks;
 pyarrow parses each chunk (prices and sizes as float64, which Nautilus's own ``Price(float,
-precision)`` starts from too), numpy rounds them to integer ticks exactly as Nautilus does, and the
-ticks x 10^(16 - precision) are Nautilus's fixed-point raws (`catalog.fixed_from_ticks`). The
-catalog's Parquet columns are thus built by vectorised operations and written by
-`ArrowCatalogSink` in Nautilus's own layout. Memory is a few chunks whatever the span. A chunk
-pyarrow refuses (a value that is not a number) is read line by line instead, to find and skip the
-bad rows.
+precision)`` starts from too); one numba pass checks the rows, rounds the values to integer ticks
+exactly as Nautilus does and drops repeats; the ticks x 10^(16 - precision) are Nautilus's
+fixed-point raws (`catalog.fixed_from_ticks`). The catalog's Parquet columns are thus built without
+a Python object per row and written by `ArrowCatalogSink` in Nautilus's own layout. Memory is a
+few chunks whatever the span. A chunk pyarrow refuses (a value that is not a number) is read line
+by line instead, to find and skip the bad rows.
 """
 
 from __future__ import annotations
@@ -602,13 +603,9 @@ class _Stream:
         ts = cols["time"] * np.int64(self._unit(cols["time"], valid, where))
         numeric = [f for f in layout.fields if f.kind in ("price", "size", "float")]
         values = np.stack([cols[f.name] for f in numeric]).astype(np.float64, copy=False)
-        # A kline's close stays a float (a mark price, 8 decimals): its "ticks" are only checked.
-        scales = np.array(
-            [
-                float(10 ** (self.reader.pp if f.kind == "price" else self.reader.sp)) if f.kind != "float" else 1.0
-                for f in numeric
-            ]
-        )
+        # A kline's close stays a float (a mark price): its ticks at MARK_PRECISION are only checked.
+        precisions = {"price": self.reader.pp, "size": self.reader.sp, "float": MARK_PRECISION}
+        scales = np.array([float(10 ** precisions[f.kind]) for f in numeric])
         zero_ok = np.array([f.kind == "size" and self.kind == "bookTicker" for f in numeric])
         lo, hi = self.window if self.window is not None else (np.iinfo(np.int64).min, np.iinfo(np.int64).max)
         ticks = np.empty((len(numeric), n), dtype=np.int64)
