@@ -80,7 +80,7 @@ class VenueSettings(_Section, frozen=True):
     # Fills consume the book's liquidity so repeated orders do not fill twice at one level.
     liquidity_consumption: bool = True
     # Nautilus's queue position for resting orders (needs trade_execution); null: on when the
-    # strategy rests maker orders. README "Maker execution" has the rules and which way each errs.
+    # strategy rests maker orders. docs/execution.md has the rules and which way each errs.
     queue_position: bool | None = None
     fees: FeeSettings = msgspec.field(default_factory=FeeSettings)
     fill: FillSettings = msgspec.field(default_factory=FillSettings)
@@ -102,7 +102,7 @@ class StrategySettings(_Section, frozen=True):
 class BacktestSettings(_Section, frozen=True):
     # The Parquet data catalog: a folder, or object storage by URL (s3://bucket/prefix; scale.md)
     catalog: str = "catalog"
-    # fsspec options of a catalog on object storage, e.g. {endpoint_url: ..., client_kwargs: {region_name: ...}};
+    # Object storage options (fsspec's), e.g. {endpoint_url: ..., client_kwargs: {region_name: ...}};
     # credentials from the AWS_* environment unless given here (key, secret)
     catalog_storage_options: dict[str, Any] = msgspec.field(default_factory=dict)
     # The instrument to replay, e.g. BTCUSDT-PERP.BINANCE (the simulator's: BTCUSDT-PERP.SIM)
