@@ -144,7 +144,9 @@ def test_a_broken_pu_chain_clears_the_book_until_the_next_snapshot(capture_paths
     assert archive.stats.sequence_gaps == 1 and archive.stats.snapshots_applied == 2
     (span,) = archive.stats.invalid_spans_ns
     after_hole = next(d for d in diffs if d["pu"] == hole)
-    assert span == (after_hole["T"] * 1_000_000, next(d for d in diffs if d["u"] == resync)["T"] * 1_000_000)
+    # Invalid from the last good update (the one before the lost diff) to the snapshot that re-synced it.
+    last_good = next(d for d in diffs if d["u"] == applied[999])
+    assert span == (last_good["T"] * 1_000_000, next(d for d in diffs if d["u"] == resync)["T"] * 1_000_000)
     # Until the hole the two streams are one; then one CLEAR, nothing until the snapshot, the
     # snapshot, the update it brackets applied again, and from there the raw stream again.
     keys = [delta_key(d) for d in deltas]

@@ -165,11 +165,11 @@ def detect(series: FundingSeries, window: int = 90, min_history: int = 30, z_thr
     z = np.full(len(series.ts), np.nan)
     direction = np.zeros(len(series.ts), dtype=np.int64)
     for i, (rate, ts) in enumerate(zip(series.rate.tolist(), series.ts.tolist())):
-        detector.update_raw(rate, ts)
-        if detector.initialized and detector.last_settlement_ns == ts:
+        step = detector.update_raw(rate, ts)
+        if step is not None and step.recorded and detector.initialized:
             z[i] = detector.value
             opportunity = detector.opportunity
-            if opportunity is not None and opportunity.settlement_ns == ts:
+            if opportunity is not None and opportunity.settlement_ns == step.settlement_ns:
                 direction[i] = opportunity.direction
     return Detection(z, direction)
 
