@@ -388,6 +388,7 @@ def _cmd_features(args) -> int:
     print(
         f"{result.rows:,} rows ({result.events:,} events in {result.wall_seconds:.1f} s, "
         f"{result.events_per_second:,.0f} events/s) -> {result.path}"
+        + (f"; {result.span_rows:,} book batches inside the catalog's invalid spans not recorded" if result.span_rows else "")
     )
     return 0
 

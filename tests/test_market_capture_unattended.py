@@ -19,6 +19,7 @@ import zlib
 from pathlib import Path
 
 import msgspec
+import pandas as pd
 import pytest
 import yaml
 from aiohttp import WSMsgType
@@ -604,3 +605,71 @@ def test_mistyped_top_level_key_suggests_the_key_as_written(tmp_path):
     bad.write_text(venues + "import_: {catalog: c}\n")
     with pytest.raises(ConfigError, match=r"unknown key `import_` \(did you mean `import`\?\)"):
         load_capture_settings(bad)
+
+
+# ---------------------------------------------------------------------- outages are data
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_outage_drill_span_stored_and_no_decision_inside(source, tmp_path, capsys):
+    """The venue drops the connection; the recorder reconnects after 1 s (10 s of capture time at
+    10x). The import stores the invalid span: from the last diff recorded before the drop to the
+    snapshot after the reconnect, in exchange time (before: from the diff that revealed the gap to
+    the snapshot, zero length, and only printed). A backtest across it blocks every book batch
+    inside (`invalid_span`), which without the span would have been decided on."""
+    import json
+
+    from nautilus_trader.persistence.catalog import ParquetDataCatalog
+
+    from scalp_nautilus.cli import main
+    from scalp_nautilus.data.compressed import open_lines
+    from scalp_nautilus.data.spans import read_invalid_spans
+    from tests.config_files import write_config
+
+    paths, capture = source
+    settings = venue_settings(paths, speed=10.0, faults={"drop_at_s": [30.0]})
+    with VenueThread(settings, sliced(capture, 120.0)) as venue:
+        changes = {"reconnect": {"initial_s": 1.0, "max_s": 1.0, "snapshot_retry_s": 0.2}}
+        recorder = run_recorder(record_settings(tmp_path / "out", venue, **changes), venue, timeout_s=60)
+    assert recorder.sessions[0].reconnects == 1
+    (file,) = capture_files(folder(tmp_path / "out"))
+    # The oracle, from the recorded lines: the chain's break, and the first snapshot after it.
+    last_good = first_after = resync = None
+    prev_u = None
+    for line in open_lines(file):
+        msg = json.loads(line.split(b" ", 1)[1])
+        data = msg.get("data", {})
+        if data.get("e") == "depthUpdate":
+            if first_after is None and prev_u is not None and data["pu"] != prev_u:
+                first_after = data["T"]
+            elif first_after is None:
+                last_good = data["T"]
+            prev_u = data["u"]
+        elif "lastUpdateId" in msg and first_after is not None and resync is None:
+            resync = msg["T"]
+    assert last_good and first_after and resync
+    catalog = tmp_path / "catalog"
+    assert main(["data", "import-binance", str(file.parent), "--catalog", str(catalog)]) == 0
+    iid = "BTCUSDT-PERP.BINANCE"
+    ((start, end),) = read_invalid_spans(catalog, iid)
+    gap_ms, span_ms = first_after - last_good, (end - start) / 1e6
+    print(f"\nexchange-time gap (last diff before the drop -> first after) {gap_ms} ms; stored span {span_ms:.0f} ms")
+    assert (start, end) == (last_good * 1_000_000, resync * 1_000_000) and span_ms >= gap_ms > 5_000
+
+    deltas = ParquetDataCatalog(str(catalog)).order_book_deltas(instrument_ids=[iid])
+    inside = sum(1 for d in deltas if d.flags & 128 and start < d.ts_event < end)  # F_LAST: one book batch
+    config = write_config(
+        tmp_path,
+        {"vpin.volume_per_hour": 15_000.0, "vpin.window_minutes": 2.0, "orders.base_size": 0.05, "hurst.window": 64},
+        catalog=str(catalog),
+        instrument_id=iid,
+        reports_dir=str(tmp_path / "rep"),
+        plots=False,
+        **{"venue.name": "BINANCE"},
+    )
+    capsys.readouterr()
+    assert main(["backtest", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    decisions = pd.read_csv(tmp_path / "rep" / "decisions.csv", index_col=0)["book_batches"]
+    assert inside >= 1 and int(decisions["invalid_span"]) == inside and f"invalid_span {inside:,}" in out

@@ -77,7 +77,7 @@ class InvalidSpans:
     def __init__(self, spans: Iterable[Span] = ()) -> None:
         merged: list[list[int]] = []
         for a, b in sorted(spans):
-            if merged and a <= merged[-1][1]:
+            if merged and a < merged[-1][1]:  # a span ending where the next starts: that instant is valid
                 merged[-1][1] = max(merged[-1][1], b)
             else:
                 merged.append([a, b])
