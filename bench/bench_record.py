@@ -128,13 +128,13 @@ def floor(port: int, symbol: str, streams: list[str], out: Path, window_s: float
     names = ",".join(f"{symbol.lower()}@{s}" for s in streams)
     proc = subprocess.Popen([sys.executable, "-c", FLOOR, f"ws://127.0.0.1:{port}/stream", names, str(count)])
     try:
-        return _sample(proc, lambda: int(count.read_text() or 0) if count.exists() else 0, window_s)
+        return sample(proc, lambda: int(count.read_text() or 0) if count.exists() else 0, window_s)
     finally:
         proc.terminate()
         proc.wait(30)
 
 
-def _sample(proc: subprocess.Popen, messages, window_s: float) -> dict:
+def sample(proc: subprocess.Popen, messages, window_s: float) -> dict:
     """Sample (wall, CPU, messages) of `proc` whenever its message count changes, from the first
     message until `window_s` later or 3 s without a change."""
     first = last = None
@@ -208,7 +208,7 @@ def record(pythonpath: Path, port: int, symbol: str, streams: list[str], out: Pa
         return sum(msgspec.json.decode(side.read_bytes())["lines"] for side in sides)
 
     try:
-        r = _sample(proc, lines, window_s)
+        r = sample(proc, lines, window_s)
     finally:
         proc.terminate()
         proc.wait(30)

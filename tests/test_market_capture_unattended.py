@@ -673,3 +673,62 @@ def test_outage_drill_span_stored_and_no_decision_inside(source, tmp_path, capsy
     out = capsys.readouterr().out
     decisions = pd.read_csv(tmp_path / "rep" / "decisions.csv", index_col=0)["book_batches"]
     assert inside >= 1 and int(decisions["invalid_span"]) == inside and f"invalid_span {inside:,}" in out
+
+
+# ---------------------------------------------------------------------- several symbols
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_ten_symbols_in_one_capture(capture_paths, tmp_path):
+    """Ten symbols at once in one process, from ten replay venues (the 2023 capture renamed
+    BTCAUSDT ... BTCJUSDT, served with the tick and lot sizes given): every folder holds every
+    message its venue sent plus its snapshot, and imports on its own with no gap. (Throughput:
+    bench/bench_record_load.py.)"""
+    import gzip
+    from contextlib import ExitStack
+
+    raw = gzip.decompress(capture_paths("usdm_2023_04")[0].read_bytes())
+    symbols = [f"BTC{chr(65 + i)}USDT" for i in range(10)]
+    with ExitStack() as stack:
+        venues = []
+        for symbol in symbols:
+            path = tmp_path / f"{symbol}.gz"
+            path.write_bytes(
+                gzip.compress(raw.replace(b"BTCUSDT", symbol.encode()).replace(b"btcusdt", symbol.lower().encode()), 1)
+            )
+            settings = venue_settings([path], speed=4.0, tick_size="0.1", step_size="0.001")
+            venues.append(stack.enter_context(VenueThread(settings, sliced(load_capture([path]), 20.0))))
+        raw_settings = {
+            "out_dir": str(tmp_path / "out"),
+            "venues": [
+                {"venue": "binance-usdm", "symbols": [s], "base_url_http": v.url_http, "base_url_ws": v.url_ws}
+                for s, v in zip(symbols, venues, strict=True)
+            ],
+            "disk": NO_DISK_LIMIT,
+        }
+
+        async def main() -> MarketCapture:
+            recorder = MarketCapture(msgspec.convert(raw_settings, CaptureSettings))
+
+            async def watch() -> None:
+                while not all(v.finished.is_set() for v in venues):
+                    await asyncio.sleep(0.1)
+                await asyncio.sleep(0.5)
+                recorder.request_stop("test: venues finished")
+
+            task = asyncio.create_task(watch())
+            await asyncio.wait_for(recorder.run(), 120)
+            await task
+            return recorder
+
+        recorder = asyncio.run(main())
+    assert recorder.stop_reason == "test: venues finished" and len(recorder.sessions) == 10
+    for symbol, venue, session in zip(symbols, venues, recorder.sessions, strict=True):
+        files = capture_files(folder(tmp_path / "out", symbol=symbol))
+        metas = [read_sidecar(f) for f in files]
+        assert all(m["closed"] for m in metas) and sum(m["lines"] for m in metas) == venue.stats["messages"] + session.snapshots
+        imp = BinanceCaptureImporter(files, symbol=symbol, spec=venue.spec)
+        for _ in imp.events():
+            pass
+        assert imp.stats.sequence_gaps == 0 and imp.stats.snapshots_applied == 1 and imp.stats.trades > 100, symbol
