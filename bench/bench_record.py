@@ -78,7 +78,14 @@ def help_times(pythonpath: Path, runs: int) -> dict[str, float]:
         times = []
         for _ in range(runs):
             t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "scalp_nautilus.cli", *args], env=env, check=True, stdout=subprocess.DEVNULL)
+            # From the checkout's folder: `-m` puts the working directory first on the path.
+            subprocess.run(
+                [sys.executable, "-m", "scalp_nautilus.cli", *args],
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+                cwd=pythonpath,
+            )
             times.append(time.perf_counter() - t0)
         out[label] = statistics.median(times)
     return out

@@ -324,13 +324,35 @@ def test_rotation_waits_for_the_snapshot(source, tmp_path):
     assert len(files) >= 3 and all(m["closed"] for m in metas)
     assert [s["reason"] for s in metas[0]["snapshots"]] == ["start"]
     for f, m in zip(files, metas, strict=True):
-        stats = BinanceCaptureImporter([f]).stats
         imp = BinanceCaptureImporter([f])
         for _ in imp.events():
             pass
         stats = imp.stats
         assert stats.snapshots_applied == 1 and stats.sequence_gaps == 0, (f.name, m["snapshots"])
     assert sum(m["lines"] for m in metas) == venue.stats["messages"] + recorder.sessions[0].snapshots
+    # The folder imports as one capture: no gap, one snapshot applied (the later ones arrive in sync),
+    # the source's diffs after it, and its trades (through the command line, into a catalog).
+    from nautilus_trader.model.data import OrderBookDelta
+    from nautilus_trader.model.data import TradeTick
+    from nautilus_trader.persistence.catalog import ParquetDataCatalog
+
+    from scalp_nautilus.cli import main
+
+    def book_and_trades(imp) -> tuple[list, list]:
+        events = list(imp.events())
+        deltas = [(d.sequence, d.flags, str(d.order.price), str(d.order.size)) for d in events if isinstance(d, OrderBookDelta)]
+        return deltas, [t.trade_id.value for t in events if isinstance(t, TradeTick)]
+
+    rec = BinanceCaptureImporter(files)
+    rec_deltas, rec_trades = book_and_trades(rec)
+    src_deltas, src_trades = book_and_trades(BinanceCaptureImporter(paths))
+    assert rec.stats.sequence_gaps == 0 and rec.stats.snapshots_applied == 1
+    assert rec_trades == src_trades[: len(rec_trades)] and len(rec_trades) > 50
+    first = rec_deltas[0][0]
+    assert [d for d in rec_deltas if d[0] > first] == [d for d in src_deltas if first < d[0] <= rec_deltas[-1][0]]
+    catalog = tmp_path / "catalog"
+    assert main(["data", "import-binance", str(folder(tmp_path)), "--catalog", str(catalog)]) == 0
+    assert len(ParquetDataCatalog(str(catalog)).trade_ticks()) == len(rec_trades)
 
 
 # ---------------------------------------------------------------------- a full disk
@@ -732,3 +754,43 @@ def test_ten_symbols_in_one_capture(capture_paths, tmp_path):
         for _ in imp.events():
             pass
         assert imp.stats.sequence_gaps == 0 and imp.stats.snapshots_applied == 1 and imp.stats.trades > 100, symbol
+
+
+def test_log_file_is_written_and_rotated(tmp_path):
+    """`log.file`: the capture's log also goes to a file, rotated at `log.max_mb` keeping `log.backups`."""
+    import logging
+
+    from scalp_nautilus.cli import main
+
+    base = f"127.0.0.1:{free_port()}"
+    config = tmp_path / "record.yaml"
+    log_file = tmp_path / "logs" / "record.log"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "out_dir": str(tmp_path / "out"),
+                "venues": [
+                    {
+                        "venue": "binance-usdm",
+                        "symbols": [SYMBOL],
+                        "base_url_http": f"http://{base}",
+                        "base_url_ws": f"ws://{base}",
+                    }
+                ],
+                "disk": NO_DISK_LIMIT,
+                "log": {"file": str(log_file), "max_mb": 0.0002, "backups": 2},  # ~200 bytes a file
+            }
+        )
+    )
+    root = logging.getLogger()
+    before = list(root.handlers)
+    try:
+        for _ in range(3):
+            assert main(["record", "--config", str(config)]) == 1  # nothing listens: it cannot start
+    finally:
+        for handler in root.handlers[len(before) :]:
+            handler.close()
+        root.handlers[:] = before
+    text = "".join(p.read_text() for p in sorted(log_file.parent.glob("record.log*")))
+    assert "cannot be reached" in text and (log_file.parent / "record.log.1").exists()
+    assert not (log_file.parent / "record.log.3").exists()  # two backups kept
