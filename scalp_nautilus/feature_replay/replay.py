@@ -38,7 +38,6 @@ from nautilus_trader.backtest.config import BacktestDataConfig
 from nautilus_trader.model.data import FundingRateUpdate
 from nautilus_trader.model.data import OrderBookDelta
 from nautilus_trader.model.data import TradeTick
-from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
 from scalp_nautilus.backtest.runner import catalog_instrument
 from scalp_nautilus.backtest.runner import data_configs
@@ -144,7 +143,7 @@ def replay_features(
     settings = BacktestSettings(catalog=str(catalog_path), instrument_id=instrument_id, start=start, end=end)
     if funding_history_days is not None:
         settings = msgspec.structs.replace(settings, funding_history_days=funding_history_days)
-    catalog = ParquetDataCatalog(str(catalog_path))
+    catalog = settings.catalog_store.catalog()
     instrument = catalog_instrument(catalog, instrument_id)
     builder = build_builder(config, instrument)
     pipeline = build_pipeline(config)
@@ -153,7 +152,8 @@ def replay_features(
     configs = data_configs(settings, catalog, instrument.id)
     deltas = [c for c in configs if c.data_type is OrderBookDelta]
     events = span_rows = 0
-    spans = InvalidSpans(read_invalid_spans(catalog_path, instrument_id))
+    store = settings.catalog_store
+    spans = InvalidSpans(read_invalid_spans(store.location, instrument_id, store.storage_options))
     started = time.perf_counter()
     others = _Others(configs, chunk_size, instrument, pipeline)
     with FeatureRecorder(out, invalid_spans=spans.spans) as recorder:
