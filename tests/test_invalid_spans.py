@@ -16,6 +16,7 @@ from scalp_nautilus.data import spans as span_codec
 from scalp_nautilus.data.spans import InvalidSpans
 from scalp_nautilus.data.spans import add_invalid_spans
 from scalp_nautilus.data.spans import read_invalid_spans
+from tests.test_cluster import s3  # noqa: F401 (fixture: a local S3 server)
 
 _S = 1_000_000_000
 
@@ -131,3 +132,21 @@ def test_backtest_and_feature_replay_take_nothing_from_inside_a_stored_span(tmp_
     assert main([*replay, "--out", str(tmp_path / "all.parquet")]) == 0
     every = pq.read_table(tmp_path / "all.parquet").column("ts_event").to_numpy()
     assert int(((every > span[0]) & (every < span[1])).sum()) == blocked
+
+
+def test_spans_of_a_catalog_on_object_storage_are_read(s3, tmp_path):  # noqa: F811 (the s3 fixture)
+    """A catalog copied up to object storage keeps its invalid spans: the runner and the replay read
+    them through fsspec with the catalog's storage options (here a local S3 server, moto)."""
+    import boto3
+
+    add_invalid_spans(tmp_path, "BTCUSDT-PERP.BINANCE", [(1, 5), (9, 12)])
+    client = boto3.client(
+        "s3", endpoint_url=s3.endpoint, region_name="us-east-1", aws_access_key_id=s3.key, aws_secret_access_key=s3.secret
+    )
+    client.create_bucket(Bucket="spans")
+    client.upload_file(
+        str(tmp_path / "invalid_spans" / "BTCUSDT-PERP.BINANCE.json"), "spans", "cat/invalid_spans/BTCUSDT-PERP.BINANCE.json"
+    )
+    options = {"endpoint_url": s3.endpoint, "key": s3.key, "secret": s3.secret, "client_kwargs": {"region_name": "us-east-1"}}
+    assert read_invalid_spans("s3://spans/cat", "BTCUSDT-PERP.BINANCE", options) == [(1, 5), (9, 12)]
+    assert read_invalid_spans("s3://spans/cat", "ETHUSDT-PERP.BINANCE", options) == []
