@@ -461,6 +461,7 @@ def _cmd_features(args) -> int:
     print(
         f"{result.rows:,} rows ({result.events:,} events in {result.wall_seconds:.1f} s, "
         f"{result.events_per_second:,.0f} events/s) -> {result.path}"
+        + (f"; {result.span_rows:,} book batches inside the catalog's invalid spans not recorded" if result.span_rows else "")
     )
     return 0
 
@@ -577,10 +578,14 @@ def _log_to_file(path: str, max_mb: float, backups: int) -> None:
     """Also log to `path`, rotated at `max_mb` (a capture left running for weeks)."""
     from logging.handlers import RotatingFileHandler
 
+    root = logging.getLogger()
+    target = str(Path(path).resolve())
+    if any(isinstance(h, RotatingFileHandler) and h.baseFilename == target for h in root.handlers):
+        return  # already there (a second `record` in one process)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    handler = RotatingFileHandler(path, maxBytes=round(max_mb * 1024**2), backupCount=backups)
+    handler = RotatingFileHandler(target, maxBytes=round(max_mb * 1024**2), backupCount=backups)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
-    logging.getLogger().addHandler(handler)
+    root.addHandler(handler)
 
 
 def parse_duration(text: str) -> float:

@@ -52,6 +52,7 @@ from scalp_nautilus.config import ConfigError
 from scalp_nautilus.config import merge
 from scalp_nautilus.config import parse_utc
 from scalp_nautilus.data.catalog import CATALOG_DATA_TYPES
+from scalp_nautilus.data.spans import read_invalid_spans
 from scalp_nautilus.strategy.records import StrategyReport
 from scalp_nautilus.strategy.settings import ScalpStrategyConfig
 
@@ -108,7 +109,8 @@ def data_span(settings: BacktestSettings, catalog: ParquetDataCatalog, instrumen
 def strategy_config(settings: BacktestSettings, end_ns: int) -> dict:
     """The strategy's config for the run, checked (a `ConfigError` before anything is loaded).
 
-    A ScalpStrategy flattens `flatten_before_end_s` before the data ends unless told otherwise.
+    A ScalpStrategy flattens `flatten_before_end_s` before the data ends unless told otherwise, and
+    gets the catalog's invalid spans of the instrument (no decision inside them).
     """
     s = settings.strategy
     raw = dict(s.config)
@@ -116,6 +118,12 @@ def strategy_config(settings: BacktestSettings, end_ns: int) -> dict:
     if issubclass(cls, ScalpStrategyConfig) and not raw.get("orders", {}).get("flatten_at"):
         at = pd.Timestamp(end_ns - round(settings.flatten_before_end_s * 1e9), tz="UTC")
         raw = merge(raw, {"orders": {"flatten_at": at.isoformat()}})
+    if issubclass(cls, ScalpStrategyConfig):
+        store = settings.catalog_store
+        spans = read_invalid_spans(store.location, settings.instrument_id, store.storage_options)
+        if spans:
+            log.info("%s: %d invalid span(s) in the catalog: no decision inside them", settings.instrument_id, len(spans))
+            raw = {**raw, "invalid_spans": [*raw.get("invalid_spans", ()), *spans]}
     check_strategy_config(raw, s.config_path, settings.instrument_id, "strategy config")
     return {**raw, "instrument_id": settings.instrument_id}
 

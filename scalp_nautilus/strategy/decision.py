@@ -53,6 +53,7 @@ HOLD, ENTER, EXIT = 0, 1, 2
 # Outcomes (also the keys of the strategy's counters, in report order).
 ENTRY_OUTCOMES = (
     "taken",
+    "invalid_span",  # the batch lies in a span of the data where the book cannot be trusted (the strategy's gate)
     "order_pending",
     "closed",
     "cooldown",

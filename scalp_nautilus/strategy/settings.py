@@ -424,6 +424,9 @@ class ScalpStrategyConfig(StrategyConfig, frozen=True, kw_only=True):
     risk: RiskSettings = msgspec.field(default_factory=RiskSettings)
     equity_sample_s: Positive = 1.0  # equity / feature timeline sampling for the reports
     record_features: str | None = None  # Parquet path: one FeatureSnapshot row per book batch
+    # Exchange-time spans (ns) where the data's book cannot be trusted: no decision and no feature row
+    # inside them. A backtest fills them in from its catalog (`scalp_nautilus.data.spans`).
+    invalid_spans: tuple[tuple[int, int], ...] = ()
 
 
 def build_builder(config: ScalpStrategyConfig, instrument: Instrument) -> BookSnapshotBuilder:

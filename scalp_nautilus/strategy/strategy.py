@@ -45,6 +45,7 @@ from nautilus_trader.trading.strategy import Strategy
 
 from scalp_nautilus import log_bridge
 from scalp_nautilus.config import parse_utc
+from scalp_nautilus.data.spans import InvalidSpans
 from scalp_nautilus.feature_recorder import FeatureRecorder
 from scalp_nautilus.features import FeatureSnapshot
 from scalp_nautilus.indicators.funding_feed import funding_input
@@ -85,6 +86,7 @@ class ScalpStrategy(Strategy):
         self._recorder: FeatureRecorder | None = None
         self.execution: Execution | None = None
         self.risk = RiskLimits(config.risk)
+        self._spans = InvalidSpans(config.invalid_spans)
         self._clear()
 
     def _clear(self) -> None:
@@ -133,7 +135,7 @@ class ScalpStrategy(Strategy):
             self._restore_state()
         self.execution.adopt()
         if config.record_features:
-            self._recorder = FeatureRecorder(config.record_features)
+            self._recorder = FeatureRecorder(config.record_features, invalid_spans=self._spans.spans)
         self.subscribe_order_book_deltas(iid, BookType.L2_MBP, managed=True)
         self.subscribe_trade_ticks(iid)
         if config.funding.feed == "binance_mark_price":
@@ -220,8 +222,12 @@ class ScalpStrategy(Strategy):
         book = self.cache.order_book(deltas.instrument_id)
         snapshot = self._builder.from_book(book, deltas.ts_event, deltas.ts_init, deltas.sequence)
         row = self.pipeline.on_book(snapshot)
-        self._row = row
         self.batches += 1
+        if self._spans and self._spans.inside(row.ts_event):
+            # The data's book cannot be trusted here (an outage in the capture): no decision, no row.
+            self.outcomes["invalid_span"] += 1
+            return
+        self._row = row
         if self._recorder is not None:
             self._recorder.record(row)
         if row.ts_event >= self.timeline.next_ns and row.book_valid:
@@ -238,6 +244,8 @@ class ScalpStrategy(Strategy):
     def _watch_feed(self, event) -> None:
         """The feed watchdog (`exits.stale_feed_s`): a position is not held on a silent book."""
         silent_ns = self.clock.timestamp_ns() - self._last_book_ns
+        if self._spans and self._spans.inside(self.clock.timestamp_ns()):
+            return  # the data's own outage: no decision inside it
         state = self.execution.state
         if silent_ns < self._stale_feed_ns or not (self.batches or state.side):
             return  # before the first batch only an adopted position makes a silence matter
@@ -315,6 +323,8 @@ class ScalpStrategy(Strategy):
 
     def _on_flatten(self, event) -> None:
         self.execution.close_trading()
+        if self._spans and self._spans.inside(self.clock.timestamp_ns()):
+            return  # the exit waits for the first batch after the data's outage
         if self._row is not None and self.execution.state.side:  # exit now: the data may end before the next batch
             self._act(self._decide(self._row))
 
