@@ -52,8 +52,10 @@ from scalp_nautilus.config import ConfigError
 from scalp_nautilus.config import merge
 from scalp_nautilus.config import parse_utc
 from scalp_nautilus.data.catalog import CATALOG_DATA_TYPES
+from scalp_nautilus.fees import FeeSchedule
 from scalp_nautilus.strategy.records import StrategyReport
 from scalp_nautilus.strategy.settings import ScalpStrategyConfig
+from scalp_nautilus.strategy.settings import fee_schedule
 
 log = logging.getLogger(__name__)
 
@@ -141,11 +143,11 @@ def data_configs(settings: BacktestSettings, catalog: ParquetDataCatalog, iid: I
     ]
 
 
-def venue_execution(settings: BacktestSettings, config: dict) -> tuple[bool, dict]:
+def venue_execution(settings: BacktestSettings, config: dict) -> tuple[bool, FeeSchedule]:
     """The venue's queue model and fee rates for a strategy `config`: `venue.queue_position` null
     means on exactly when a ScalpStrategy rests maker orders (`orders.entry` or
-    `exits.take_profit_order` maker); `venue.fees` null rates are the strategy's `fees` (the rates
-    its targets assume), for other strategies the instrument's."""
+    `exits.take_profit_order` maker); `venue.fees` null rates are the strategy's (`fee_schedule`:
+    the rates its targets assume), for other strategies the instrument's."""
     v = settings.venue
     s = settings.strategy
     scalp = None
@@ -155,17 +157,8 @@ def venue_execution(settings: BacktestSettings, config: dict) -> tuple[bool, dic
     queue_position = maker if v.queue_position is None else v.queue_position
     if queue_position and not v.trade_execution:
         raise ConfigError("venue.queue_position needs venue.trade_execution: only trades at the price move the queue")
-    fees = {"maker_rate": v.fees.maker_rate, "taker_rate": v.fees.taker_rate}
-    if scalp is not None:
-        fees = {
-            "maker_rate": _first(v.fees.maker_rate, scalp.fees.maker_rate),
-            "taker_rate": _first(v.fees.taker_rate, scalp.fees.taker_rate),
-        }
+    fees = v.fees if scalp is None else v.fees.over(fee_schedule(scalp))
     return queue_position, fees
-
-
-def _first(*values):
-    return next(x for x in values if x is not None)
 
 
 def build_run_config(settings: BacktestSettings, instrument: Instrument, catalog: ParquetDataCatalog) -> BacktestRunConfig:
@@ -213,7 +206,7 @@ def build_run_config(settings: BacktestSettings, instrument: Instrument, catalog
         fee_model=ImportableFeeModelConfig(
             fee_model_path=f"{RateFeeModel.__module__}:{RateFeeModel.__name__}",
             config_path=f"{RateFeeModelConfig.__module__}:{RateFeeModelConfig.__name__}",
-            config=fees,
+            config={"fees": fees},
         ),
     )
     strategy = ImportableStrategyConfig(

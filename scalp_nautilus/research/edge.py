@@ -39,6 +39,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 from scipy.stats import rankdata
 
+from scalp_nautilus.fees import BINANCE_USDM
+
 log = logging.getLogger(__name__)
 
 HORIZONS_S = (1, 5, 10, 30, 60)
@@ -261,10 +263,11 @@ def deciles(x: np.ndarray, y: np.ndarray) -> tuple[float, float, int, int]:
 
 @dataclass(frozen=True)
 class Costs:
-    """Fees in bps of notional per leg (Binance USD-M tier 0 by default) and the quoted spread."""
+    """Fees in bps of notional per leg (by default Binance USD-M tier 0, `scalp_nautilus.fees`) and
+    the quoted spread."""
 
-    maker_bps: float = 2.0
-    taker_bps: float = 5.0
+    maker_bps: float = BINANCE_USDM.bps(maker=True)
+    taker_bps: float = BINANCE_USDM.bps(maker=False)
 
     def round_trips(self, spread_bps: float) -> dict[str, float]:
         """Round-trip cost per mode: fees of both legs plus half the spread per taker leg."""

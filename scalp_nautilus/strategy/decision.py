@@ -44,6 +44,7 @@ from scalp_nautilus.indicators.parkinson import stop_distance
 from scalp_nautilus.indicators.vpin import VPINRegime
 from scalp_nautilus.models.ensemble import combine
 from scalp_nautilus.strategy.settings import ScalpStrategyConfig
+from scalp_nautilus.strategy.settings import fee_schedule
 
 _S = 1_000_000_000
 _EXTREME = int(VPINRegime.EXTREME)
@@ -138,9 +139,9 @@ class DecisionParams:
         self.stop_horizon_bars = x.stop_horizon_s / config.parkinson.bar_s
         self.min_stop_fraction = x.min_stop_bps * 1e-4
         self.take_profit_k = x.take_profit_k
-        fees = config.fees
-        entry_rate = fees.maker_rate if config.orders.entry == "maker" else fees.taker_rate
-        exit_rate = fees.maker_rate if x.take_profit_order == "maker" else fees.taker_rate
+        fees = fee_schedule(config)
+        entry_rate = fees.rate(maker=config.orders.entry == "maker")
+        exit_rate = fees.rate(maker=x.take_profit_order == "maker")
         self.round_trip_fee_bps = (entry_rate + exit_rate) * 1e4  # a take-profit round trip's fees
         # None: the floor is the fees plus the spread at the entry (`exit_distances`)
         self.min_take_profit_bps = x.min_take_profit_bps

@@ -27,6 +27,8 @@ from nautilus_trader.model.instruments import Instrument
 from scalp_nautilus.book import BookSnapshotBuilder
 from scalp_nautilus.config import parse_utc
 from scalp_nautilus.features import FeaturePipeline
+from scalp_nautilus.fees import BINANCE_USDM
+from scalp_nautilus.fees import FeeSchedule
 from scalp_nautilus.indicators import VPIN
 from scalp_nautilus.indicators import CumulativeVolumeDelta
 from scalp_nautilus.indicators import FundingArbDetector
@@ -345,16 +347,6 @@ class OrderSettings(_Section, frozen=True):
             parse_utc(self.flatten_at, "flatten_at")
 
 
-class FeeSettings(_Section, frozen=True):
-    """The venue's commission rates (fractions of notional, 0.0002 = 2 bps) that the strategy's
-    targets assume: Binance USD-M tier 0 by default. A VIP tier or a liquidity-provider rebate
-    (negative maker rate) goes here; the backtest venue charges the same rates unless its own
-    `venue.fees` overrides them."""
-
-    maker_rate: Annotated[float, Meta(ge=-0.01, le=0.01)] = 0.0002
-    taker_rate: Annotated[float, Meta(ge=0.0, le=0.01)] = 0.0005
-
-
 class StateSettings(_Section, frozen=True):
     """Warm state across live restarts: the feature pipeline's rolling state (every indicator's
     windows, buckets and histories) is saved to `path` on stop and every `save_every_s`, and
@@ -400,11 +392,20 @@ class ScalpStrategyConfig(StrategyConfig, frozen=True, kw_only=True):
     ensemble: EnsembleSettings = msgspec.field(default_factory=EnsembleSettings)
     signals: SignalSettings = msgspec.field(default_factory=SignalSettings)
     exits: ExitSettings = msgspec.field(default_factory=ExitSettings)
-    fees: FeeSettings = msgspec.field(default_factory=FeeSettings)
+    # The venue's commission rates that the targets assume (`fee_schedule`); the backtest venue charges
+    # the same unless its own `venue.fees` overrides them.
+    fees: FeeSchedule = msgspec.field(default_factory=FeeSchedule)
     state: StateSettings = msgspec.field(default_factory=StateSettings)
     risk: RiskSettings = msgspec.field(default_factory=RiskSettings)
     equity_sample_s: Positive = 1.0  # equity / feature timeline sampling for the reports
     record_features: str | None = None  # Parquet path: one FeatureSnapshot row per book batch
+
+
+def fee_schedule(config: ScalpStrategyConfig) -> FeeSchedule:
+    """The rates the strategy's targets assume: `fees`, a rate left null being Binance USD-M's tier 0
+    (`scalp_nautilus.fees`). A VIP tier or a liquidity-provider rebate (a negative maker rate) goes
+    in `fees`."""
+    return config.fees.over(BINANCE_USDM)
 
 
 def build_builder(config: ScalpStrategyConfig, instrument: Instrument) -> BookSnapshotBuilder:

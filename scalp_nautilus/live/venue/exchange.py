@@ -22,7 +22,8 @@ Fill model (every number is a field of `ExchangeSettings`):
   level update is split by p = back^n / (back^n + front^n) (`queue_power` n) and only its front
   share (1 - p) is taken from the queue ahead. Once the trades have used up the queue ahead, the
   excess fills the order (maker, at its price, rounded to the lot; partial fills possible).
-- Fees: `taker_fee` / `maker_fee` of the notional, in USDT. No funding is charged.
+- Fees: `fees` (`scalp_nautilus.fees.FeeSchedule`; a rate left null: Binance USD-M's tier 0), the
+  taker or maker rate times the fill's notional, in USDT. No funding is charged.
 - Account: one-way mode (position side BOTH), cross margin with `leverage`; an order that would
   raise the initial margin (notional / leverage) above the wallet balance is refused, as are
   reduce-only orders that would not reduce (a reduce-only order larger than the position fills
@@ -52,6 +53,8 @@ from typing import Literal
 import msgspec
 from msgspec import Meta
 
+from scalp_nautilus.fees import BINANCE_USDM
+from scalp_nautilus.fees import FeeSchedule
 from scalp_nautilus.instruments import ContractSpec
 from scalp_nautilus.live.venue.capture_feed import VenueBook
 
@@ -64,8 +67,7 @@ class ExchangeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
 
     balance: float = 10_000.0  # starting USDT wallet
     leverage: int = 20
-    maker_fee: float = 0.0002  # Binance USD-M tier 0
-    taker_fee: float = 0.0005
+    fees: FeeSchedule = msgspec.field(default_factory=FeeSchedule)  # resolved in `Exchange.fees`
     latency_ms: float = 0.0  # wall time between an order's arrival and its matching
     liquidity_consumption: bool = True  # our fills use up the level they take until it updates
     queue_model: Literal["none", "risk_averse", "prob"] = "none"  # resting orders at their price (module doc)
@@ -246,6 +248,7 @@ class Exchange:
 
     def __post_init__(self) -> None:
         self.wallet = self.settings.balance
+        self.fees = self.settings.fees.over(BINANCE_USDM)  # what the venue charges
         self.tick = Decimal(self.spec.tick_size)
         self.step = Decimal(self.spec.step_size)
         self.min_qty = float(self.spec.min_quantity or self.spec.step_size)
@@ -488,7 +491,7 @@ class Exchange:
         if self.settings.liquidity_consumption and not maker:
             self.book.consume(_ASK if order.side == BUY else _BID, price, qty)
         direction = 1 if order.side == BUY else -1
-        rate = self.settings.maker_fee if maker else self.settings.taker_fee
+        rate = self.fees.rate(maker)
         commission = qty * price * rate
         pnl = self._trade(direction, qty, price)
         self.wallet += pnl - commission
