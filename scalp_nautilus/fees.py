@@ -44,8 +44,29 @@ class FeeSchedule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
         return self.rate(maker) * 1e4
 
 
-# Binance USD-M futures, regular (VIP 0) tier: maker 0.0200 %, taker 0.0500 % (no BNB discount).
-# Sources: Binance's fee page https://www.binance.com/en/fee/futureFee as tabulated in Nautilus
-# 1.231's Binance futures instrument provider (feeTier 0, "Last verified: 2025-01-22"), and the
-# loweef crypto futures fee index (Binance 0.02 % / 0.05 %, checked 2026-10-12).
+# The regular (non-VIP) tier of each venue's perpetuals, published rates without any token
+# discount; check them when you trade, the tiers change. A VIP tier or a rebate goes in a config's
+# `fees`.
+#
+# Binance USD-M: maker 0.0200 %, taker 0.0500 %. Binance's fee page
+# https://www.binance.com/en/fee/futureFee as tabulated in Nautilus 1.231's Binance futures
+# instrument provider (feeTier 0, "Last verified: 2025-01-22"); the loweef crypto futures fee index
+# (https://loweef.io/en/crypto-futures-fee-index/, Binance 0.02 % / 0.05 %, checked 2026-10-12).
 BINANCE_USDM = FeeSchedule(maker_rate=0.0002, taker_rate=0.0005)
+# Binance COIN-M: maker 0.0200 %, taker 0.0500 % (the same fee page, COIN-M tab; Binance aligned the
+# COIN-M schedule with USD-M from 2023-09-26, per its announcement of that date on the COIN-M
+# liquidity provider programme). Not re-verified here: the sources found state USD-M's tier, and
+# Binance's older FAQ example for COIN-M (0.015 % / 0.040 %) predates the change.
+BINANCE_COINM = FeeSchedule(maker_rate=0.0002, taker_rate=0.0005)
+# Bybit linear (USDT) perpetuals, non-VIP: maker 0.0200 %, taker 0.0550 %. Bybit's trading fee
+# structure https://www.bybit.com/en/help-center/article/Trading-Fee-Structure (via the loweef index,
+# Bybit 0.02 % / 0.055 %, checked 2026-10-16; its USDT perpetual fee examples use the same rates).
+BYBIT_LINEAR = FeeSchedule(maker_rate=0.0002, taker_rate=0.00055)
+
+# By (venue, margined in the base currency): the venue's regular tier for its perpetuals.
+VENUE_FEES = {("BINANCE", False): BINANCE_USDM, ("BINANCE", True): BINANCE_COINM, ("BYBIT", False): BYBIT_LINEAR}
+
+
+def venue_fees(venue: str, coin_margined: bool = False) -> FeeSchedule | None:
+    """The regular tier of a venue's perpetuals (`VENUE_FEES`); None for a venue not tabulated."""
+    return VENUE_FEES.get((venue, coin_margined))

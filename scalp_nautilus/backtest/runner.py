@@ -143,11 +143,12 @@ def data_configs(settings: BacktestSettings, catalog: ParquetDataCatalog, iid: I
     ]
 
 
-def venue_execution(settings: BacktestSettings, config: dict) -> tuple[bool, FeeSchedule]:
+def venue_execution(settings: BacktestSettings, config: dict, instrument: Instrument) -> tuple[bool, FeeSchedule]:
     """The venue's queue model and fee rates for a strategy `config`: `venue.queue_position` null
     means on exactly when a ScalpStrategy rests maker orders (`orders.entry` or
     `exits.take_profit_order` maker); `venue.fees` null rates are the strategy's (`fee_schedule`:
-    the rates its targets assume), for other strategies the instrument's."""
+    the rates its targets assume, by default the venue's regular tier for `instrument`), for other
+    strategies the instrument's."""
     v = settings.venue
     s = settings.strategy
     scalp = None
@@ -157,7 +158,7 @@ def venue_execution(settings: BacktestSettings, config: dict) -> tuple[bool, Fee
     queue_position = maker if v.queue_position is None else v.queue_position
     if queue_position and not v.trade_execution:
         raise ConfigError("venue.queue_position needs venue.trade_execution: only trades at the price move the queue")
-    fees = v.fees if scalp is None else v.fees.over(fee_schedule(scalp))
+    fees = v.fees if scalp is None else v.fees.over(fee_schedule(scalp, instrument))
     return queue_position, fees
 
 
@@ -173,7 +174,7 @@ def build_run_config(settings: BacktestSettings, instrument: Instrument, catalog
     data = data_configs(settings, catalog, iid)
     v = settings.venue
     config = strategy_config(settings, end_ns)
-    queue_position, fees = venue_execution(settings, config)
+    queue_position, fees = venue_execution(settings, config, instrument)
     venue = BacktestVenueConfig(
         name=v.name,
         oms_type=v.oms_type,

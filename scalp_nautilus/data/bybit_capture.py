@@ -58,6 +58,7 @@ from scalp_nautilus.data.binance_sync import clear_delta
 from scalp_nautilus.data.binance_sync import snapshot_deltas
 from scalp_nautilus.data.bybit_sync import UpdateChain
 from scalp_nautilus.data.bybit_sync import Verdict
+from scalp_nautilus.fees import BYBIT_LINEAR
 from scalp_nautilus.instruments import ContractSpec
 from scalp_nautilus.instruments import _decimals
 from scalp_nautilus.instruments import _unit
@@ -87,9 +88,10 @@ def bybit_spec(
             tick,
             step,
         )
-    return ContractSpec(
-        "BYBIT", symbol, symbol[: -len(quote)], quote, quote, False, tick, step, maker_fee="0.0002", taker_fee="0.00055"
-    )
+    fees = BYBIT_LINEAR
+    base = symbol[: -len(quote)]
+    maker, taker = str(fees.maker_rate), str(fees.taker_rate)
+    return ContractSpec("BYBIT", symbol, base, quote, quote, False, tick, step, maker_fee=maker, taker_fee=taker)
 
 
 def _prescan(paths: list[Path], max_lines: int = 20_000) -> tuple[int, Counter, list, list]:

@@ -139,7 +139,7 @@ class DecisionParams:
         self.stop_horizon_bars = x.stop_horizon_s / config.parkinson.bar_s
         self.min_stop_fraction = x.min_stop_bps * 1e-4
         self.take_profit_k = x.take_profit_k
-        fees = fee_schedule(config)
+        fees = fee_schedule(config, instrument)
         entry_rate = fees.rate(maker=config.orders.entry == "maker")
         exit_rate = fees.rate(maker=x.take_profit_order == "maker")
         self.round_trip_fee_bps = (entry_rate + exit_rate) * 1e4  # a take-profit round trip's fees

@@ -22,13 +22,14 @@ from msgspec import Meta
 from nautilus_trader.config import NautilusConfig
 from nautilus_trader.config import StrategyConfig
 from nautilus_trader.model.identifiers import InstrumentId
+from nautilus_trader.model.instruments import CryptoPerpetual
 from nautilus_trader.model.instruments import Instrument
 
 from scalp_nautilus.book import BookSnapshotBuilder
 from scalp_nautilus.config import parse_utc
 from scalp_nautilus.features import FeaturePipeline
-from scalp_nautilus.fees import BINANCE_USDM
 from scalp_nautilus.fees import FeeSchedule
+from scalp_nautilus.fees import venue_fees
 from scalp_nautilus.indicators import VPIN
 from scalp_nautilus.indicators import CumulativeVolumeDelta
 from scalp_nautilus.indicators import FundingArbDetector
@@ -392,8 +393,9 @@ class ScalpStrategyConfig(StrategyConfig, frozen=True, kw_only=True):
     ensemble: EnsembleSettings = msgspec.field(default_factory=EnsembleSettings)
     signals: SignalSettings = msgspec.field(default_factory=SignalSettings)
     exits: ExitSettings = msgspec.field(default_factory=ExitSettings)
-    # The venue's commission rates that the targets assume (`fee_schedule`); the backtest venue charges
-    # the same unless its own `venue.fees` overrides them.
+    # The venue's commission rates that the targets assume (`fee_schedule`: null rates are the venue's
+    # regular tier for the instrument); the backtest venue charges the same unless its `venue.fees`
+    # overrides them.
     fees: FeeSchedule = msgspec.field(default_factory=FeeSchedule)
     state: StateSettings = msgspec.field(default_factory=StateSettings)
     risk: RiskSettings = msgspec.field(default_factory=RiskSettings)
@@ -401,11 +403,18 @@ class ScalpStrategyConfig(StrategyConfig, frozen=True, kw_only=True):
     record_features: str | None = None  # Parquet path: one FeatureSnapshot row per book batch
 
 
-def fee_schedule(config: ScalpStrategyConfig) -> FeeSchedule:
-    """The rates the strategy's targets assume: `fees`, a rate left null being Binance USD-M's tier 0
-    (`scalp_nautilus.fees`). A VIP tier or a liquidity-provider rebate (a negative maker rate) goes
-    in `fees`."""
-    return config.fees.over(BINANCE_USDM)
+def fee_schedule(config: ScalpStrategyConfig, instrument: Instrument) -> FeeSchedule:
+    """The rates the strategy's targets assume: `fees`, a rate left null being the venue's regular tier
+    for the instrument (`scalp_nautilus.fees.VENUE_FEES`: Binance USD-M, Binance COIN-M, Bybit linear
+    perpetuals), or for any other instrument its own maker and taker fees (what Nautilus charges by
+    default: the simulator's are Binance USD-M's, a Binance spot pair's 0.1 %). A VIP tier or a
+    liquidity-provider rebate (a negative maker rate) goes in `fees`."""
+    venue = None
+    if isinstance(instrument, CryptoPerpetual):
+        coin_margined = instrument.get_settlement_currency() == instrument.base_currency
+        venue = venue_fees(instrument.id.venue.value, coin_margined)
+    own = FeeSchedule(maker_rate=float(instrument.maker_fee), taker_rate=float(instrument.taker_fee))
+    return config.fees.over(venue or own)
 
 
 def build_builder(config: ScalpStrategyConfig, instrument: Instrument) -> BookSnapshotBuilder:

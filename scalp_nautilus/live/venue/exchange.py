@@ -22,8 +22,9 @@ Fill model (every number is a field of `ExchangeSettings`):
   level update is split by p = back^n / (back^n + front^n) (`queue_power` n) and only its front
   share (1 - p) is taken from the queue ahead. Once the trades have used up the queue ahead, the
   excess fills the order (maker, at its price, rounded to the lot; partial fills possible).
-- Fees: `fees` (`scalp_nautilus.fees.FeeSchedule`; a rate left null: Binance USD-M's tier 0), the
-  taker or maker rate times the fill's notional, in USDT. No funding is charged.
+- Fees: `fees` (`scalp_nautilus.fees.FeeSchedule`; a rate left null: the regular tier of the
+  contract's venue, `scalp_nautilus.fees.VENUE_FEES`), the taker or maker rate times the fill's
+  notional, in USDT. No funding is charged.
 - Account: one-way mode (position side BOTH), cross margin with `leverage`; an order that would
   raise the initial margin (notional / leverage) above the wallet balance is refused, as are
   reduce-only orders that would not reduce (a reduce-only order larger than the position fills
@@ -55,6 +56,7 @@ from msgspec import Meta
 
 from scalp_nautilus.fees import BINANCE_USDM
 from scalp_nautilus.fees import FeeSchedule
+from scalp_nautilus.fees import venue_fees
 from scalp_nautilus.instruments import ContractSpec
 from scalp_nautilus.live.venue.capture_feed import VenueBook
 
@@ -248,7 +250,7 @@ class Exchange:
 
     def __post_init__(self) -> None:
         self.wallet = self.settings.balance
-        self.fees = self.settings.fees.over(BINANCE_USDM)  # what the venue charges
+        self.fees = self.settings.fees.over(venue_fees(self.spec.venue, self.spec.inverse) or BINANCE_USDM)  # what it charges
         self.tick = Decimal(self.spec.tick_size)
         self.step = Decimal(self.spec.step_size)
         self.min_qty = float(self.spec.min_quantity or self.spec.step_size)
