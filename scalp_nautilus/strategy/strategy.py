@@ -117,7 +117,7 @@ class ScalpStrategy(Strategy):
         self._builder = build_builder(config, self.instrument)
         warm_kernels(self._builder)  # numba's cache load here, not on the first book batch
         self._params = DecisionParams(config, self.instrument)
-        self.execution = Execution(config, self.instrument, self._params, self)
+        self.execution = Execution(config, self.instrument, self._params, self, self.pipeline.funding.schedule)
         self.ledger = FundingLedger(self.instrument, round(config.funding.settle_grace_s * _S))
         self._venue = iid.venue
         self._currency = self.instrument.get_settlement_currency()
@@ -409,7 +409,6 @@ class ScalpStrategy(Strategy):
                 )
             else:  # a settled record arriving at its time, or a settlement before we started
                 ledger.record(settlement, self._signed_position(), self._mid())
-        self.execution.set_next_funding(self.pipeline.funding.schedule.next_settlement_ns)
         self._book_funding()
 
     def _on_settlement(self, event) -> None:
