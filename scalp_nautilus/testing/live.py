@@ -151,9 +151,10 @@ def run_node(settings: LiveSettings, until: Callable[[NodeRun], bool], timeout_s
     run = NodeRun(node, node.trader.strategies()[0], client, 0.0)
     decide = run.strategy._decide
 
-    def recorded(row):
-        d = decide(row)
-        run.decisions.append((row.update_id, row.book_valid, row.warm, d.outcome, d.action))
+    def recorded(row, state=None):
+        d = decide(row, state)
+        if state is None:  # the batch's decision, not a resting entry's review
+            run.decisions.append((row.update_id, row.book_valid, row.warm, d.outcome, d.action))
         return d
 
     run.strategy._decide = recorded
