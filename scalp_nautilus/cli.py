@@ -22,6 +22,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from scalp_nautilus.data.catalog import DEFAULT_CATALOG
+from scalp_nautilus.errors import InputError
+from scalp_nautilus.errors import MissingFileError
+from scalp_nautilus.errors import ScalpError
 from scalp_nautilus.models.commands import register as register_model_commands
 from scalp_nautilus.research.commands import register as register_research_commands
 
@@ -48,17 +51,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.run(args) or 0
     except KeyboardInterrupt:
         return 130
-    except (ValueError, KeyError, FileNotFoundError, RuntimeError) as exc:
-        # Known failure modes (bad config, bad file, overlap...) carry a message meant for the user.
+    except ScalpError as exc:
+        # The project's own errors (a bad config, file or argument, unusable data) carry a message
+        # meant for the user; anything else is a bug and shows its traceback.
         if args.verbose:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 1
 
 
+def existing_path(text: str) -> Path:
+    """An input file or folder argument that must exist (argparse reports it as a usage error)."""
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{text}: no such file or folder")
+    return path
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="scalp-nautilus", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging, and a traceback with every error")
     sub = p.add_subparsers(title="commands")
 
     data = sub.add_parser("data", help="fill the Parquet data catalog").add_subparsers(title="data commands")
@@ -81,15 +93,19 @@ def _parser() -> argparse.ArgumentParser:
     sim.set_defaults(run=_cmd_simulate)
 
     ib = data.add_parser("import-binance", help="import a raw Binance futures WebSocket capture (files of one capture in order)")
-    ib.add_argument("files", nargs="+", type=Path, help="capture files in order, or a `record` folder (its files in time order)")
+    ib.add_argument(
+        "files", nargs="+", type=existing_path, help="capture files in order, or a `record` folder (its files in time order)"
+    )
     catalog_args(ib)
     ib.add_argument("--symbol", help="symbol to import when the capture holds several")
-    ib.add_argument("--exchange-info", type=Path, help="saved Binance exchangeInfo JSON for symbols not tabulated")
+    ib.add_argument("--exchange-info", type=existing_path, help="saved Binance exchangeInfo JSON for symbols not tabulated")
     ib.add_argument("--clock-offset-ms", type=float, help="capture clock correction (default: estimated)")
     ib.set_defaults(run=_cmd_import_binance)
 
     iy = data.add_parser("import-bybit", help="import a raw Bybit linear WebSocket capture (files of one capture in order)")
-    iy.add_argument("files", nargs="+", type=Path, help="capture files in order, or a `record` folder (its files in time order)")
+    iy.add_argument(
+        "files", nargs="+", type=existing_path, help="capture files in order, or a `record` folder (its files in time order)"
+    )
     catalog_args(iy)
     iy.add_argument("--symbol", help="symbol to import when the capture holds several")
     iy.add_argument("--tick-size", help="tick size (a decimal string; default: inferred from the data's printed precision)")
@@ -98,7 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     iy.set_defaults(run=_cmd_import_bybit)
 
     it = data.add_parser("import-tardis", help="import Tardis CSV files (incremental_book_L2, trades, quotes, derivative_ticker)")
-    it.add_argument("files", nargs="+", type=Path)
+    it.add_argument("files", nargs="+", type=existing_path)
     catalog_args(it)
     it.add_argument("--exchange", required=True, help="Tardis exchange name, e.g. binance-futures, deribit")
     it.add_argument("--symbol", required=True, help="exchange symbol, e.g. BTCUSDT")
@@ -107,7 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     it.set_defaults(run=_cmd_import_tardis)
 
     fh = data.add_parser("import-funding", help="import Binance funding-rate history (data archive CSV or website export)")
-    fh.add_argument("file", type=Path)
+    fh.add_argument("file", type=existing_path)
     catalog_args(fh)
     fh.add_argument("--symbol", required=True, help="Binance symbol, e.g. BTCUSDT or BTCUSD_PERP")
     fh.add_argument("--tz", default="UTC", help="time zone of a website export's Time column, e.g. Europe/London (default: UTC)")
@@ -155,7 +171,9 @@ def _parser() -> argparse.ArgumentParser:
         help="serve a Binance capture on 127.0.0.1, as Binance's or Bybit's API (the config's `api`), for a live node's dry run",
     )
     rv.add_argument("--config", type=Path, default=DEFAULT_VENUE_CONFIG)
-    rv.add_argument("--capture", nargs="+", type=Path, help="capture files (one capture, in order); replaces the config's")
+    rv.add_argument(
+        "--capture", nargs="+", type=existing_path, help="capture files (one capture, in order); replaces the config's"
+    )
     rv.add_argument("--speed", type=float, help="replay speed (1 = as captured)")
     rv.add_argument("--port", type=int, help="port on 127.0.0.1 (0: any free one)")
     rv.set_defaults(run=_cmd_replay_venue)
@@ -231,7 +249,7 @@ def _capture_files(paths: list[Path]) -> list[Path]:
         if p.is_dir():
             files = capture_files(p)
             if not files:
-                raise FileNotFoundError(f"{p}: no capture files (*.gz) in this folder")
+                raise MissingFileError(f"{p}: no capture files (*.gz) in this folder")
             out += files
         else:
             out.append(p)
@@ -469,7 +487,7 @@ def parse_duration(text: str) -> float:
     except ValueError:
         value = -1.0
     if not value > 0:
-        raise ValueError(f"--import-every: expected a positive duration such as 1h, 30m or 90s, got {text!r}")
+        raise InputError(f"--import-every: expected a positive duration such as 1h, 30m or 90s, got {text!r}")
     return value
 
 

@@ -20,13 +20,15 @@ import yaml
 
 from nautilus_trader.common.config import msgspec_decoding_hook
 
+from scalp_nautilus.errors import InputError
+
 T = TypeVar("T")
 
 _AT = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 _UNKNOWN = re.compile(r"Object contains unknown field `(?P<field>[^`]+)`")
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A configuration file that cannot be used; the message names the file and the key."""
 
 

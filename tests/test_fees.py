@@ -20,6 +20,7 @@ from nautilus_trader.model.objects import Quantity
 
 from scalp_nautilus.backtest.fees import RateFeeModel
 from scalp_nautilus.backtest.fees import RateFeeModelConfig
+from scalp_nautilus.backtest.runner import strategy_config
 from scalp_nautilus.backtest.runner import venue_execution
 from scalp_nautilus.backtest.settings import load_backtest_settings
 from scalp_nautilus.data.simulator import SIM_SPEC
@@ -80,8 +81,8 @@ def test_the_backtest_venue_charges_bybit_s_rates(tmp_path):
     """`venue.fees` null: the backtest venue charges the strategy's rates, now Bybit's for a Bybit instrument."""
     path = write_config(tmp_path, instrument_id=str(BYBIT.id), **{"strategy.config": {"orders": {"base_size": 0.01}}})
     settings = load_backtest_settings(path)
-    raw = {**settings.strategy.config, "instrument_id": str(BYBIT.id)}
-    _, fees = venue_execution(settings, raw, BYBIT)
+    _, scalp = strategy_config(settings, end_ns=0)
+    _, fees = venue_execution(settings, scalp, BYBIT)
     model = RateFeeModel(RateFeeModelConfig(fees=fees))
     # 0.5 BTC at 60,000 USDT: 30,000 USDT of notional; taker 0.055 % = 16.5, maker 0.02 % = 6
     assert _fill(model, BYBIT, maker=False, qty=0.5, px=60_000.0) == pytest.approx(16.5, abs=1e-8)

@@ -29,13 +29,15 @@ from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 from nautilus_trader.persistence.funcs import class_to_filename
 
+from scalp_nautilus.errors import InputError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_CATALOG = Path("catalog")
 CATALOG_DATA_TYPES = (OrderBookDelta, TradeTick, QuoteTick, FundingRateUpdate, MarkPriceUpdate)
 
 
-class CatalogOverlapError(ValueError):
+class CatalogOverlapError(InputError):
     pass
 
 

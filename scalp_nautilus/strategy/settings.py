@@ -43,6 +43,7 @@ from scalp_nautilus.indicators import OUZScore
 from scalp_nautilus.indicators import ParkinsonVolatility
 from scalp_nautilus.models import LSTMPredictor
 from scalp_nautilus.models import SignalEnsemble
+from scalp_nautilus.units import NS_PER_S
 
 Positive = Annotated[float, Meta(gt=0.0)]
 NonNegative = Annotated[float, Meta(ge=0.0)]
@@ -50,11 +51,9 @@ Unit = Annotated[float, Meta(ge=0.0, le=1.0)]
 Count = Annotated[int, Meta(ge=1)]
 Factors = tuple[Unit, Unit, Unit]
 
-_S = 1_000_000_000
-
 
 def _ns(seconds: float) -> int:
-    return round(seconds * _S)
+    return round(seconds * NS_PER_S)
 
 
 def _increasing(section: str, **values: float) -> None:
@@ -242,10 +241,10 @@ class LSTMSettings(_Section, frozen=True):
     accuracy guard switched the model off) it runs the logged fallback tanh(mean(LOB vector)) with
     confidence 0. A model prediction costs ~0.3 ms on one CPU thread, about ten times a whole
     feature update, so by default it predicts at most every 100 ms of event time, not every batch.
+    The sequence length is the model file's (50 without a model).
     """
 
     model_path: str | None = None  # a file written by `scalp-nautilus train`
-    seq_len: Count = 50  # must equal the model file's
     cadence_ms: NonNegative = 100.0  # 0: predict on every book batch
     accuracy_window: Count = 500  # direction calls in the rolling accuracy
     min_accuracy: Unit = 0.52  # below this over a full window the model is ignored until reloaded
@@ -516,7 +515,6 @@ def build_pipeline(config: ScalpStrategyConfig) -> FeaturePipeline:
         funding=FundingArbDetector(window=f.window, min_history=f.min_history, z_threshold=f.z_threshold),
         lstm=LSTMPredictor(
             model_path=config.lstm.model_path,
-            seq_len=config.lstm.seq_len,
             cadence_ns=round(config.lstm.cadence_ms * 1_000_000),
             accuracy_window=config.lstm.accuracy_window,
             min_accuracy=config.lstm.min_accuracy,
