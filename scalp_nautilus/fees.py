@@ -22,7 +22,9 @@ TakerRate = Annotated[float, Meta(ge=0.0, le=0.01)]
 class FeeSchedule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Commission rates, fractions of notional (see the module doc); null: not set here."""
 
+    # Fraction of notional per maker (resting) fill, 0.0002 = 2 bps; negative: a rebate; null: the next source's
     maker_rate: MakerRate | None = None
+    # Fraction of notional per taker fill, 0.0005 = 5 bps; null: the next source's
     taker_rate: TakerRate | None = None
 
     def over(self, base: FeeSchedule) -> FeeSchedule:

@@ -106,6 +106,11 @@ class FundingArbDetector(WarmState, Indicator):
         """Settled rates held."""
         return self._zscore.count
 
+    @property
+    def interval_ns(self) -> int:
+        """The schedule's funding interval (ns): the median settlement spacing, 0 before two settlements."""
+        return self.schedule.interval_ns
+
     def handle_funding(self, update) -> RateStep | None:
         """Feed a `FundingRateUpdate` or a Binance `BinanceFuturesMarkPriceUpdate` (`funding_input`);
         returns the schedule's reading of it."""

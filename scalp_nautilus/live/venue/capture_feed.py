@@ -33,11 +33,11 @@ from pathlib import Path
 import msgspec
 
 from scalp_nautilus.data.binance_capture import CaptureStats
-from scalp_nautilus.data.binance_capture import open_lines
 from scalp_nautilus.data.binance_capture import read_lines
 from scalp_nautilus.data.binance_sync import BookSync
 from scalp_nautilus.data.binance_sync import Sync
 from scalp_nautilus.data.binance_sync import Verdict
+from scalp_nautilus.data.compressed import open_lines
 from scalp_nautilus.errors import InputError
 
 log = logging.getLogger(__name__)

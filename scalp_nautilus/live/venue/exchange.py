@@ -64,8 +64,9 @@ class ExchangeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     """The modelling assumptions of the replay venue's exchange (see the module doc)."""
 
     balance: float = 10_000.0  # starting USDT wallet
-    leverage: int = 20
-    fees: FeeSchedule = msgspec.field(default_factory=FeeSchedule)  # resolved in `Exchange.fees`
+    leverage: int = 20  # initial leverage per symbol
+    # Commission rates (fractions of notional); null: the regular tier of the contract's venue
+    fees: FeeSchedule = msgspec.field(default_factory=FeeSchedule)
     latency_ms: float = 0.0  # wall time between an order's arrival and its matching
     liquidity_consumption: bool = True  # our fills use up the level they take until it updates
     queue_model: Literal["none", "risk_averse", "prob"] = "none"  # resting orders at their price (`queue.QUEUE_MODELS`)
