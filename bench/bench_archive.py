@@ -3,7 +3,7 @@
 A day is BTCUSDT USDT-M futures at a realistic size: 2.6 M trades (issue 21's typical day) and
 11 M bookTicker rows (the shared captures' rate: 44,205 / 52,260 / 66,089 bookTickers over 8.6 /
 8.0 / 5.8 minutes, about 130 a second). The files are written once into `--data-dir` in the
-archive's layout (zips with CHECKSUMs, made by `scalp_nautilus.testing.archive_files`) and reused.
+archive's layout (zips with CHECKSUMs, made by `tests.support.archive_files`) and reused.
 
 Each import runs in its own process (`--child`), so its peak RSS is its own; the baseline is a
 process that only imports the modules. Rows per second count every CSV row read (trades +
@@ -35,7 +35,7 @@ FIRST_DAY = date(2024, 1, 1)
 
 def make_data(root: Path, days: int, trades: int, tickers: int) -> None:
     from scalp_nautilus.data.binance_archive import ArchiveFile
-    from scalp_nautilus.testing.archive_files import write_synth_day
+    from tests.support.archive_files import write_synth_day
 
     for i in range(days):
         day = FIRST_DAY + timedelta(days=i)

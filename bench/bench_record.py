@@ -38,11 +38,11 @@ from pathlib import Path
 import msgspec
 import yaml
 
-from scalp_nautilus.testing.live import free_port
-from scalp_nautilus.testing.live import start_venue_process
-from scalp_nautilus.testing.shared_data import CAPTURES
-from scalp_nautilus.testing.shared_data import PROJECT_ROOT
-from scalp_nautilus.testing.shared_data import shared_data_dir
+from tests.support.live import free_port
+from tests.support.live import start_venue_process
+from tests.support.shared_data import CAPTURES
+from tests.support.shared_data import PROJECT_ROOT
+from tests.support.shared_data import shared_data_dir
 
 _S = 1_000_000_000
 DAY_S = 86_400

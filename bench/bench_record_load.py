@@ -26,9 +26,9 @@ import msgspec
 import yaml
 from bench_record import sample  # bench/ is on the path when this runs as a script
 
-from scalp_nautilus.testing.shared_data import CAPTURES
-from scalp_nautilus.testing.shared_data import PROJECT_ROOT
-from scalp_nautilus.testing.shared_data import shared_data_dir
+from tests.support.shared_data import CAPTURES
+from tests.support.shared_data import PROJECT_ROOT
+from tests.support.shared_data import shared_data_dir
 
 VENUES = """
 import asyncio, sys, msgspec

@@ -25,6 +25,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from scalp_nautilus.data import DEFAULT_CATALOG
+from scalp_nautilus.errors import InputError
+from scalp_nautilus.errors import MissingFileError
+from scalp_nautilus.errors import ScalpError
 
 log = logging.getLogger("scalp_nautilus")
 
@@ -53,12 +56,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.run(args) or 0
     except KeyboardInterrupt:
         return 130
-    except (ValueError, KeyError, FileNotFoundError, RuntimeError) as exc:
-        # Known failure modes (bad config, bad file, overlap...) carry a message meant for the user.
+    except ScalpError as exc:
+        # The project's own errors (a bad config, file or argument, unusable data) carry a message
+        # meant for the user; anything else is a bug and shows its traceback.
         if args.verbose:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 1
+
+
+def existing_path(text: str) -> Path:
+    """An input file or folder argument that must exist (argparse reports it as a usage error)."""
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{text}: no such file or folder")
+    return path
 
 
 _ALL = "*"
@@ -68,7 +80,7 @@ def _parser(command: str | None = _ALL) -> argparse.ArgumentParser:
     """The parser with every command's options (the default: the docs' CLI reference reads it),
     or, for `main`, only `command`'s, the others listed by name and help (None: just the list)."""
     p = argparse.ArgumentParser(prog="scalp-nautilus", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging, and a traceback with every error")
     sub = p.add_subparsers(title="commands")
     target = _COMMANDS[command][1] if command in _COMMANDS else None
     for name, (text, build) in _COMMANDS.items():
@@ -115,10 +127,12 @@ def _data_parser(sub, name: str, text: str) -> None:
     sim.set_defaults(run=_cmd_simulate)
 
     ib = data.add_parser("import-binance", help="import a raw Binance futures WebSocket capture (files of one capture in order)")
-    ib.add_argument("files", nargs="+", type=Path, help="capture files in order, or a `record` folder (its files in time order)")
+    ib.add_argument(
+        "files", nargs="+", type=existing_path, help="capture files in order, or a `record` folder (its files in time order)"
+    )
     catalog_args(ib)
     ib.add_argument("--symbol", help="symbol to import when the capture holds several")
-    ib.add_argument("--exchange-info", type=Path, help="saved Binance exchangeInfo JSON for symbols not tabulated")
+    ib.add_argument("--exchange-info", type=existing_path, help="saved Binance exchangeInfo JSON for symbols not tabulated")
     ib.add_argument("--clock-offset-ms", type=float, help="capture clock correction (default: estimated)")
     ib.set_defaults(run=_cmd_import_binance)
 
@@ -131,7 +145,9 @@ def _data_parser(sub, name: str, text: str) -> None:
     ib2.set_defaults(run=_cmd_import_binance_book)
 
     iy = data.add_parser("import-bybit", help="import a raw Bybit linear WebSocket capture (files of one capture in order)")
-    iy.add_argument("files", nargs="+", type=Path, help="capture files in order, or a `record` folder (its files in time order)")
+    iy.add_argument(
+        "files", nargs="+", type=existing_path, help="capture files in order, or a `record` folder (its files in time order)"
+    )
     catalog_args(iy)
     iy.add_argument("--symbol", help="symbol to import when the capture holds several")
     iy.add_argument("--tick-size", help="tick size (a decimal string; default: inferred from the data's printed precision)")
@@ -140,7 +156,7 @@ def _data_parser(sub, name: str, text: str) -> None:
     iy.set_defaults(run=_cmd_import_bybit)
 
     it = data.add_parser("import-tardis", help="import Tardis CSV files (incremental_book_L2, trades, quotes, derivative_ticker)")
-    it.add_argument("files", nargs="+", type=Path)
+    it.add_argument("files", nargs="+", type=existing_path)
     catalog_args(it)
     it.add_argument("--exchange", required=True, help="Tardis exchange name, e.g. binance-futures, deribit")
     it.add_argument("--symbol", required=True, help="exchange symbol, e.g. BTCUSDT")
@@ -149,7 +165,7 @@ def _data_parser(sub, name: str, text: str) -> None:
     it.set_defaults(run=_cmd_import_tardis)
 
     fh = data.add_parser("import-funding", help="import Binance funding-rate history (data archive CSV or website export)")
-    fh.add_argument("file", type=Path)
+    fh.add_argument("file", type=existing_path)
     catalog_args(fh)
     fh.add_argument("--symbol", required=True, help="Binance symbol, e.g. BTCUSDT or BTCUSD_PERP")
     fh.add_argument("--tz", default="UTC", help="time zone of a website export's Time column, e.g. Europe/London (default: UTC)")
@@ -219,14 +235,16 @@ def _live_parser(sub, name: str, text: str) -> None:
 def _venue_parser(sub, name: str, text: str) -> None:
     rv = sub.add_parser(name, help=text)
     rv.add_argument("--config", type=Path, default=DEFAULT_VENUE_CONFIG)
-    rv.add_argument("--capture", nargs="+", type=Path, help="capture files (one capture, in order); replaces the config's")
+    rv.add_argument(
+        "--capture", nargs="+", type=existing_path, help="capture files (one capture, in order); replaces the config's"
+    )
     rv.add_argument("--speed", type=float, help="replay speed (1 = as captured)")
     rv.add_argument("--port", type=int, help="port on 127.0.0.1 (0: any free one)")
     rv.add_argument(
         "--tick-size", help="the symbol's tick size, for a symbol the contract table does not know (a decimal string)"
     )
     rv.add_argument("--step-size", help="the symbol's lot size (with --tick-size)")
-    rv.add_argument("--exchange-info", type=Path, help="a saved Binance exchangeInfo JSON holding the symbol's filters")
+    rv.add_argument("--exchange-info", type=existing_path, help="a saved Binance exchangeInfo JSON holding the symbol's filters")
     rv.set_defaults(run=_cmd_replay_venue)
 
 
@@ -313,7 +331,7 @@ def _capture_files(paths: list[Path]) -> list[Path]:
         if p.is_dir():
             files = capture_files(p)
             if not files:
-                raise FileNotFoundError(f"{p}: no capture files (*.gz) in this folder")
+                raise MissingFileError(f"{p}: no capture files (*.gz) in this folder")
             out += files
         else:
             out.append(p)
@@ -597,7 +615,7 @@ def parse_duration(text: str) -> float:
     except ValueError:
         value = -1.0
     if not value > 0:
-        raise ValueError(f"--import-every: expected a positive duration such as 1h, 30m or 90s, got {text!r}")
+        raise InputError(f"--import-every: expected a positive duration such as 1h, 30m or 90s, got {text!r}")
     return value
 
 

@@ -18,11 +18,11 @@ from scalp_nautilus.data.binance_archive import ArchiveError
 from scalp_nautilus.data.binance_archive import ArchiveFile
 from scalp_nautilus.data.binance_archive import archive_files
 from scalp_nautilus.data.binance_archive import find_files
-from scalp_nautilus.testing.archive_files import ArchiveServer
-from scalp_nautilus.testing.archive_files import sha256
-from scalp_nautilus.testing.archive_files import synth_book_tickers
-from scalp_nautilus.testing.archive_files import synth_trades
-from scalp_nautilus.testing.archive_files import write_archive_zip
+from tests.support.archive_files import ArchiveServer
+from tests.support.archive_files import sha256
+from tests.support.archive_files import synth_book_tickers
+from tests.support.archive_files import synth_trades
+from tests.support.archive_files import write_archive_zip
 
 D1, D2, D3 = date(2024, 1, 1), date(2024, 1, 2), date(2024, 1, 3)
 

@@ -18,8 +18,8 @@ from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
 from scalp_nautilus.data.archive_download import download_archive
 from scalp_nautilus.data.binance_capture import BinanceCaptureImporter
-from scalp_nautilus.testing.archive_files import archive_from_capture
-from scalp_nautilus.testing.archive_files import capture_messages
+from tests.support.archive_files import archive_from_capture
+from tests.support.archive_files import capture_messages
 
 pytestmark = [pytest.mark.real_data, pytest.mark.slow]
 

@@ -33,12 +33,12 @@ from scalp_nautilus.data.binance_archive import nautilus_ticks
 from scalp_nautilus.data.catalog import CatalogOverlapError
 from scalp_nautilus.data.catalog import CatalogWriter
 from scalp_nautilus.data.catalog import catalog_file_name
-from scalp_nautilus.testing.archive_files import BOOK_TICKER_HEADER
-from scalp_nautilus.testing.archive_files import FUNDING_HEADER
-from scalp_nautilus.testing.archive_files import KLINE_HEADER
-from scalp_nautilus.testing.archive_files import TRADES_HEADER
-from scalp_nautilus.testing.archive_files import day_start_ms
-from scalp_nautilus.testing.archive_files import write_archive_zip
+from tests.support.archive_files import BOOK_TICKER_HEADER
+from tests.support.archive_files import FUNDING_HEADER
+from tests.support.archive_files import KLINE_HEADER
+from tests.support.archive_files import TRADES_HEADER
+from tests.support.archive_files import day_start_ms
+from tests.support.archive_files import write_archive_zip
 
 UM = archive_spec("um", "BTCUSDT").to_instrument()  # price precision 2, size precision 3
 SPOT = archive_spec("spot", "BTCUSDT").to_instrument()  # 2 and 5

@@ -21,11 +21,11 @@ from scalp_nautilus.data.binance_capture import BinanceCaptureImporter
 from scalp_nautilus.data.binance_l2_archive import BinanceBookArchiveImporter
 from scalp_nautilus.data.binance_l2_archive import BinanceOrderBookStreamLoader
 from scalp_nautilus.data.catalog import write_to_catalog
-from scalp_nautilus.testing.archive_files import L2_HEADER
-from scalp_nautilus.testing.archive_files import capture_messages
-from scalp_nautilus.testing.archive_files import l2_archive_from_capture
-from scalp_nautilus.testing.archive_files import l2_rows_of_diff
-from scalp_nautilus.testing.archive_files import l2_rows_of_snapshot
+from tests.support.archive_files import L2_HEADER
+from tests.support.archive_files import capture_messages
+from tests.support.archive_files import l2_archive_from_capture
+from tests.support.archive_files import l2_rows_of_diff
+from tests.support.archive_files import l2_rows_of_snapshot
 
 F_LAST = int(RecordFlag.F_LAST)
 

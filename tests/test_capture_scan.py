@@ -11,7 +11,7 @@ from scalp_nautilus.capture.scan import int_after
 from scalp_nautilus.capture.scan import line_stream
 from scalp_nautilus.capture.scan import str_after
 from scalp_nautilus.data.compressed import open_lines
-from scalp_nautilus.testing.shared_data import CAPTURES
+from tests.support.shared_data import CAPTURES
 
 pytestmark = pytest.mark.real_data
 

@@ -33,17 +33,18 @@ from scalp_nautilus.aio_tasks import TaskSet
 from scalp_nautilus.capture.settings import CaptureSettings
 from scalp_nautilus.capture.settings import VenueSettings
 from scalp_nautilus.capture.writer import CaptureWriter
+from scalp_nautilus.errors import InputError
+from scalp_nautilus.units import NS_PER_S
 
 log = logging.getLogger(__name__)
 
 _MS = 1_000_000
-_S = 1_000_000_000
 _MESSAGE = (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY)
 
 Alert = Callable[..., object]  # Alerts.send(key, title, body, level)
 
 
-class StartFailed(ValueError):
+class StartFailed(InputError):
     """The capture cannot start: the message (one line) says what is wrong."""
 
 
@@ -137,7 +138,7 @@ class Session:
                             "%s: reconnected (reconnect %d) after %.1f s",
                             self.name,
                             self.reconnects,
-                            (now - self.disconnected_ns) / _S,
+                            (now - self.disconnected_ns) / NS_PER_S,
                         )
                     self.disconnected_ns = 0
                     self.last_recv_ns = self.book_recv_ns = self.subscribed_ns = now
@@ -229,13 +230,13 @@ class Session:
         """The clock's check (see the module doc): raises `StartFailed` before the session is
         ready, alerts after."""
         wd = self.settings.watchdog
-        silence_ns, snapshot_ns = round(wd.silence_s * _S), round(wd.snapshot_s * _S)
+        silence_ns, snapshot_ns = round(wd.silence_s * NS_PER_S), round(wd.snapshot_s * NS_PER_S)
         if self._ws is None:
-            if self.ready and self.disconnected_ns and now_ns - self.disconnected_ns > wd.disconnected_s * _S:
+            if self.ready and self.disconnected_ns and now_ns - self.disconnected_ns > wd.disconnected_s * NS_PER_S:
                 self.alert(
                     f"disconnected:{self.name}",
                     f"{self.name}: disconnected",
-                    f"no connection to {self.url()} for {(now_ns - self.disconnected_ns) / _S:.0f} s",
+                    f"no connection to {self.url()} for {(now_ns - self.disconnected_ns) / NS_PER_S:.0f} s",
                     "warning",
                 )
             return

@@ -64,7 +64,8 @@ from scalp_nautilus.data.binance_sync import Sync
 from scalp_nautilus.data.binance_sync import Verdict
 from scalp_nautilus.data.binance_sync import clear_delta
 from scalp_nautilus.data.binance_sync import snapshot_deltas
-from scalp_nautilus.data.compressed import open_lines as _open_lines  # the venue's capture feed reads lines too
+from scalp_nautilus.data.compressed import open_lines
+from scalp_nautilus.errors import InputError
 from scalp_nautilus.instruments import ContractSpec
 from scalp_nautilus.instruments import resolve_spec
 
@@ -189,7 +190,7 @@ class _Diff:
     levels: list[tuple[OrderSide, float, float]]
 
 
-class CaptureError(ValueError):
+class CaptureError(InputError):
     pass
 
 
@@ -211,7 +212,7 @@ def read_lines(paths: Iterable[Path], stats: CaptureStats) -> Iterator[tuple[str
     decode = msgspec.json.decode
     for path in paths:
         lineno = 0
-        reader = _open_lines(path)
+        reader = open_lines(path)
         while True:
             try:
                 line = next(reader)
@@ -262,7 +263,7 @@ def prescan(paths: Iterable[str | Path], max_lines: int = 20_000) -> Prescan:
     diffs = with_pu = 0
     for path in paths:
         try:
-            for line in _open_lines(Path(path)):
+            for line in open_lines(Path(path)):
                 seen += 1
                 if seen > max_lines:
                     break
@@ -468,7 +469,7 @@ class BinanceCaptureImporter:
             int(data["u"]),
             _opt_int(data.get("pu")),
             int(data.get("T") or data["E"]) * _MS,
-            _parse_levels(data),
+            parse_levels(data),
         )
         if diff.u <= self._max_u:
             self.stats.depth_duplicates += 1
@@ -578,7 +579,7 @@ class BinanceCaptureImporter:
         )
 
 
-def _parse_levels(data: dict) -> list[tuple[OrderSide, float, float]]:
+def parse_levels(data: dict) -> list[tuple[OrderSide, float, float]]:
     """A diff's level replacements (size 0 removes the level); invalid numbers raise."""
     levels = []
     for side, key in ((OrderSide.BUY, "b"), (OrderSide.SELL, "a")):

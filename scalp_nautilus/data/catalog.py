@@ -50,13 +50,14 @@ from scalp_nautilus.data import DEFAULT_CATALOG
 from scalp_nautilus.data.spans import InvalidSpans
 from scalp_nautilus.data.spans import add_invalid_spans
 from scalp_nautilus.data.spans import read_invalid_spans
+from scalp_nautilus.errors import InputError
 
 log = logging.getLogger(__name__)
 
 CATALOG_DATA_TYPES = (OrderBookDelta, TradeTick, QuoteTick, FundingRateUpdate, MarkPriceUpdate)
 
 
-class CatalogOverlapError(ValueError):
+class CatalogOverlapError(InputError):
     pass
 
 

@@ -31,12 +31,14 @@ import pandas as pd
 from nautilus_trader.model.data import FundingRateUpdate
 from nautilus_trader.model.identifiers import InstrumentId
 
+from scalp_nautilus.errors import InputError
+
 log = logging.getLogger(__name__)
 
 _H = 3_600 * 1_000_000_000
 
 
-class FundingFileError(ValueError):
+class FundingFileError(InputError):
     pass
 
 

@@ -41,6 +41,10 @@ import pyarrow.parquet as pq
 from scipy.stats import rankdata
 
 from scalp_nautilus.data import spans
+from scalp_nautilus.errors import InputError
+from scalp_nautilus.errors import MissingFileError
+from scalp_nautilus.fees import BINANCE_USDM
+from scalp_nautilus.units import NS_PER_S
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +53,7 @@ MIN_ROWS = 30  # rows below which an IC or a decile mean says nothing
 MIN_BLOCKS = 3  # minutes below which a block bootstrap has nothing to resample
 FEW_MINUTES = 60  # below an hour of data the summary says a positive edge cannot be concluded
 NOT_ENOUGH = "not enough data"
-_NS = 1_000_000_000
-BLOCK_NS = 60 * _NS  # bootstrap block: one minute of event time
+BLOCK_NS = 60 * NS_PER_S  # bootstrap block: one minute of event time
 
 # Columns every analysis reads; a file without them is refused.
 BASE_COLUMNS = ("ts_event", "mid", "book_valid", "cold")
@@ -115,7 +118,7 @@ SIGNALS: tuple[Signal, ...] = (
 )
 
 
-class InsufficientData(ValueError):
+class InsufficientData(InputError):
     """The files hold too little usable data for the analysis asked for."""
 
 
@@ -134,14 +137,14 @@ def load_features(paths: Sequence[str | Path], columns: Sequence[str] | None = N
     for index, name in enumerate(paths):
         path = Path(name)
         if not path.is_file():
-            raise FileNotFoundError(f"features file {path}: no such file")
+            raise MissingFileError(f"features file {path}: no such file")
         try:
             schema = pq.read_schema(path)
         except Exception as exc:  # pyarrow raises several types for a damaged file
-            raise ValueError(f"features file {path}: not readable Parquet ({exc})") from exc
+            raise InputError(f"features file {path}: not readable Parquet ({exc})") from exc
         missing = [c for c in BASE_COLUMNS if c not in schema.names]
         if missing:
-            raise ValueError(f"features file {path}: lacks columns {missing} (not a FeatureRecorder file?)")
+            raise InputError(f"features file {path}: lacks columns {missing} (not a FeatureRecorder file?)")
         wanted = list(dict.fromkeys([*BASE_COLUMNS, *(columns if columns is not None else schema.names)]))
         df = pq.read_table(path, columns=[c for c in wanted if c in schema.names]).to_pandas()
         df = df[df["book_valid"].to_numpy(bool) & (df["mid"].to_numpy() > 0.0)]
@@ -149,12 +152,12 @@ def load_features(paths: Sequence[str | Path], columns: Sequence[str] | None = N
         bad = ~np.isfinite(numeric.to_numpy(np.float64))
         if bad.any():
             row, col = np.argwhere(bad)[0]
-            raise ValueError(
+            raise InputError(
                 f"features file {path}: column {numeric.columns[col]} holds NaN or inf "
                 f"({int(bad.any(axis=1).sum())} rows, first at ts_event {int(df['ts_event'].iloc[row])})"
             )
         if np.any(np.diff(df["ts_event"].to_numpy()) < 0):
-            raise ValueError(f"features file {path}: ts_event goes backwards")
+            raise InputError(f"features file {path}: ts_event goes backwards")
         df, next_invalid = _outside_invalid_spans(df, spans.decode((schema.metadata or {}).get(spans.METADATA_KEY)), found)
         df = df.reset_index(drop=True)
         df["file"] = index
@@ -226,7 +229,7 @@ def forward_returns_bps(data: pd.DataFrame, horizon_s: float) -> np.ndarray:
     """Per row, 1e4 x (mid at t + h / mid - 1): the mid prevailing at t + h, i.e. the last row of the
     same file at or before it; NaN where t + h is past the file's last row."""
     out = np.full(len(data), np.nan)
-    h = round(horizon_s * _NS)
+    h = round(horizon_s * NS_PER_S)
     files = data["file"].to_numpy()
     ts_all = data["ts_event"].to_numpy(np.int64)
     mid_all = data["mid"].to_numpy(np.float64)
@@ -301,10 +304,11 @@ def deciles(x: np.ndarray, y: np.ndarray) -> tuple[float, float, int, int]:
 
 @dataclass(frozen=True)
 class Costs:
-    """Fees in bps of notional per leg (Binance USD-M tier 0 by default) and the quoted spread."""
+    """Fees in bps of notional per leg (by default Binance USD-M tier 0, `scalp_nautilus.fees`) and
+    the quoted spread."""
 
-    maker_bps: float = 2.0
-    taker_bps: float = 5.0
+    maker_bps: float = BINANCE_USDM.bps(maker=True)
+    taker_bps: float = BINANCE_USDM.bps(maker=False)
 
     def round_trips(self, spread_bps: float) -> dict[str, float]:
         """Round-trip cost per mode: fees of both legs plus half the spread per taker leg."""

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from scalp_nautilus.errors import InputError
 from scalp_nautilus.research.claims import Claim
 from scalp_nautilus.research.claims import claims_frame
 from scalp_nautilus.research.claims import claims_table
@@ -40,9 +41,9 @@ class ResearchSettings:
 
     def __post_init__(self) -> None:
         if not self.horizons or any(not 0 < h < np.inf for h in self.horizons):
-            raise ValueError(f"horizons must be positive seconds, got {self.horizons}")
+            raise InputError(f"horizons must be positive seconds, got {self.horizons}")
         if self.n_boot < 1 or self.sample_ms < 0:
-            raise ValueError(f"need n_boot >= 1 and sample_ms >= 0, got {self.n_boot}, {self.sample_ms}")
+            raise InputError(f"need n_boot >= 1 and sample_ms >= 0, got {self.n_boot}, {self.sample_ms}")
 
 
 @dataclass
