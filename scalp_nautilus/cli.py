@@ -374,7 +374,7 @@ def _cmd_download(args) -> int:
     if source == "binance":
         return _cmd_download_binance(args)
     if not args.date:
-        raise ValueError("--source tardis needs --date")
+        raise InputError("--source tardis needs --date")
     from scalp_nautilus.data.download import download_and_import
 
     api_key = os.environ.get("TARDIS_API_KEY", "")
@@ -397,7 +397,7 @@ def _cmd_download_binance(args) -> int:
     from scalp_nautilus.data.archive_download import download_archive
 
     if args.date:
-        raise ValueError("--date is for --source tardis; the Binance archive takes --from and --to")
+        raise InputError("--date is for --source tardis; the Binance archive takes --from and --to")
     outcome = download_archive(
         market=args.market,
         symbol=args.symbol,

@@ -24,6 +24,7 @@ INTERNAL = {
     "WriteFailed": "a capture file that cannot be written, counted and alerted",
     "StreamDamaged": "a damaged gzip stream, counted by the importers",
     "StreamEnded": "a gzip stream cut short, counted by the importers",
+    "_NotFound": "an archive day not published (HTTP 404), reported in the download's summary",
 }
 OURS = {"ScalpError", "InputError", "MissingFileError", "NotFoundError", "RunError"}
 

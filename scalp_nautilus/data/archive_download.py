@@ -46,14 +46,15 @@ from scalp_nautilus.data.binance_archive import archive_spec
 from scalp_nautilus.data.binance_archive import daily_files
 from scalp_nautilus.data.binance_archive import find_files
 from scalp_nautilus.data.binance_archive import import_archive
+from scalp_nautilus.errors import InputError
 
 log = logging.getLogger(__name__)
 
 BLOCK = 1 << 20
 
 
-class ChecksumError(ValueError):
-    pass
+class ChecksumError(InputError):
+    """A downloaded file whose SHA-256 is not the one published beside it."""
 
 
 @dataclass(frozen=True)

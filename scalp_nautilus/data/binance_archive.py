@@ -87,6 +87,7 @@ from scalp_nautilus.data.catalog import CatalogWriter
 from scalp_nautilus.data.catalog import fixed_from_ticks
 from scalp_nautilus.data.funding_history import parse_settlements
 from scalp_nautilus.data.funding_history import to_updates
+from scalp_nautilus.errors import InputError
 from scalp_nautilus.instruments import ContractSpec
 from scalp_nautilus.instruments import resolve_spec
 
@@ -107,8 +108,8 @@ _MS_RANGE = (10**11, 10**14)  # 1973 .. 5138 in ms
 _US_RANGE = (10**14, 10**17)
 
 
-class ArchiveError(ValueError):
-    pass
+class ArchiveError(InputError):
+    """An archive file that cannot be imported (mixed timestamp units, an unknown layout, ...)."""
 
 
 # ---------------------------------------------------------------------- the archive's layout

@@ -52,6 +52,7 @@ import pandas as pd
 
 from scalp_nautilus.data.funding_history import local_to_utc_ns
 from scalp_nautilus.data.funding_history import read_settlements
+from scalp_nautilus.errors import InputError
 from scalp_nautilus.indicators.funding_arb import FundingArbDetector
 from scalp_nautilus.research.claims import FAILS
 from scalp_nautilus.research.claims import HOLDS
@@ -95,8 +96,8 @@ class FundingSeries:
         return len(self.open) == len(self.ts)
 
 
-class FundingDataError(ValueError):
-    pass
+class FundingDataError(InputError):
+    """A funding history or bars file that cannot be used."""
 
 
 def read_bars(path: str | Path, tz: str = "Europe/London") -> list[FundingSeries]:
