@@ -234,6 +234,11 @@ class Execution:
         )
 
     @property
+    def side(self) -> int:
+        """+1 long, -1 short, 0 flat (`state.side`, without building the whole state)."""
+        return self.stop_leg.side
+
+    @property
     def plan(self) -> Decision | None:
         """The entry decision behind the open position (or the entry in flight)."""
         return self.entry_leg.plan

@@ -386,7 +386,7 @@ class ScalpStrategy(Strategy):
         execution.close_trading()
         if self._spans and self._spans.inside(self.clock.timestamp_ns()):
             return  # the exit waits for the first batch after the data's outage
-        if self._row is not None and execution.state.side:  # exit now: the data may end before the next batch
+        if self._row is not None and execution.side:  # exit now: the data may end before the next batch
             self._act(self._decide(self._row))
 
     # ------------------------------------------------------------------ the execution's OrderPort
@@ -418,7 +418,7 @@ class ScalpStrategy(Strategy):
 
     def _check_risk(self, row: FeatureSnapshot) -> None:
         p = self._parts
-        position = self.position() if p.execution.state.side else None
+        position = self.position() if p.execution.side else None
         unrealized = notional = 0.0
         if position is not None:
             unrealized = position.unrealized_pnl(Price(row.mid, p.mark_precision)).as_double()
@@ -508,7 +508,7 @@ class ScalpStrategy(Strategy):
         p = self._parts
         account = self.portfolio.account(p.instrument.id.venue)
         equity = account.balance_total(p.currency).as_double() if account is not None else math.nan
-        position = self.position() if p.execution.state.side else None
+        position = self.position() if p.execution.side else None
         signed = 0.0
         if position is not None:
             signed = position.signed_qty
