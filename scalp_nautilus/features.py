@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Any
 from typing import NamedTuple
 
 from nautilus_trader.model.data import TradeTick
@@ -194,7 +195,7 @@ class FeaturePipeline:
         self.funding = funding or FundingArbDetector()
         self.lstm = lstm or LSTMPredictor()
         self.ensemble = ensemble or SignalEnsemble()
-        self._indicators = {
+        self._indicators: dict[str, Any] = {
             "classifier": self.classifier,
             "vpin": self.vpin,
             "ofi": self.ofi,

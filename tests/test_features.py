@@ -52,7 +52,7 @@ def test_classifier_runs_before_vpin_cvd_and_kyle():
     p = small_pipeline()
     p.on_book(book(0, mid=100.0))
     assert p.on_trade(100.15, 1.0, 0, 1) == 1  # no venue side: Lee-Ready, above the mid
-    assert p.vpin.open_bucket_volume == 1.0 and p.vpin._buy == 1.0
+    assert p.vpin.open_bucket_volume == 1.0
     assert p.cvd.value == 1.0
     assert p.liquidity.kyle._flow == 1.0
     assert p.on_trade(100.15, 2.0, -1, 2) == -1  # the venue's side wins
