@@ -13,7 +13,9 @@ The first two int slots of every indicator are Nautilus's flags: `has_inputs` an
 Warm state (`state` / `restore`) is the two arrays as they are, plus the parameters they were
 built with: a restored indicator continues bit for bit.
 
-Two numpy operations are reproduced exactly, so the compiled numbers equal numpy's:
+Python's `sum()` of floats (Neumaier's compensated sum since 3.12) is reproduced by `sum_add` /
+`sum_result` / `python_sum`. Two numpy operations are reproduced exactly, so the compiled numbers
+equal numpy's:
 `pairwise_sum` is numpy's summation of a float64 array (`ndarray.sum`, `mean`), and
 `quantiles_linear` is `np.quantile(..., method="linear")`, lerp included. Both are tested against
 numpy (tests/test_compiled.py).
@@ -25,6 +27,7 @@ import math
 
 import numpy as np
 from numba import njit
+from numba.extending import register_jitable
 
 from nautilus_trader.indicators.base import Indicator
 
@@ -117,6 +120,36 @@ def quantiles_linear(values, levels, out):
         gamma = virtual - previous
         diff = hi - lo
         out[k] = hi - diff * (1.0 - gamma) if gamma >= 0.5 else lo + diff * gamma
+
+
+@register_jitable
+def sum_add(total, compensation, x):
+    """One step of Python 3.12's `sum()` of floats (Neumaier's compensated sum): returns the new
+    total and compensation. Plain Python and numba alike (`register_jitable`)."""
+    t = total + x
+    if abs(total) >= abs(x):
+        compensation += (total - t) + x
+    else:
+        compensation += (x - t) + total
+    return t, compensation
+
+
+@register_jitable
+def sum_result(total, compensation):
+    """The sum `sum_add` steps give: CPython adds the compensation unless it is 0 or not finite."""
+    if compensation != 0.0 and math.isfinite(compensation):
+        total += compensation
+    return total
+
+
+@njit(cache=True)
+def python_sum(values):
+    """Python's `sum(values)` of floats (compensated since 3.12), in numba."""
+    total = 0.0
+    compensation = 0.0
+    for x in values:
+        total, compensation = sum_add(total, compensation, x)
+    return sum_result(total, compensation)
 
 
 class CompiledIndicator(Indicator):

@@ -26,12 +26,13 @@ from tests.oracle.build import build_pipeline
 F_LAST = int(RecordFlag.F_LAST)
 
 
+def _keyed(config, rank: int) -> Iterator[tuple]:
+    for n, event in enumerate(e for chunk in data_chunks(config, 100_000) for e in chunk):
+        yield event.ts_init, rank, n, event
+
+
 def _events(configs) -> Iterator[object]:
-    streams = []
-    for i, config in enumerate(configs):
-        if config.data_type in (OrderBookDelta, TradeTick, FundingRateUpdate):
-            stream = (e for chunk in data_chunks(config, 100_000) for e in chunk)
-            streams.append(((e.ts_init, i, n, e) for n, e in enumerate(stream)))
+    streams = [_keyed(c, i) for i, c in enumerate(configs) if c.data_type in (OrderBookDelta, TradeTick, FundingRateUpdate)]
     for *_, event in heapq.merge(*streams):
         yield event
 
