@@ -335,7 +335,7 @@ def _trade(F, J, L, price, size, venue_side, ts_event):
 
 
 @njit(cache=True)
-def _book(F, J, L, lstm_buf, bp, bq, nb, ap, aq, na, valid, mid, band_notional, ts_event, ts_init, sequence):
+def _book(F, J, L, lstm_buf, bp, bq, nb, ap, aq, na, valid, mid, band_notional, tick_size, ts_event, ts_init, sequence):
     ps, pn = _block(F, J, L, _P)
     pn[BOOKS] += 1
     pn[_TS_EVENT] = ts_event
@@ -356,7 +356,8 @@ def _book(F, J, L, lstm_buf, bp, bq, nb, ap, aq, na, valid, mid, band_notional, 
     _liq.liquidity_book(s, n, ks, kn, valid, bp, bq, nb, ap, aq, na, ts_event)
     s, n = _block(F, J, L, _REG)
     if valid:
-        _reg.regime_update(s, n, ts_event, 1e4 * (ap[0] - bp[0]) / mid, band_notional)
+        spread = ap[0] - bp[0]
+        _reg.regime_update(s, n, ts_event, 1e4 * spread / mid, band_notional, _reg.spread_ticks(spread, tick_size))
     else:
         n[_reg.SKIP_INVALID] += 1
     s, n = _block(F, J, L, _CVD)
@@ -430,13 +431,13 @@ def _gather(F, J, src_f, src_i, skip_slots, row_f, row_i):
 
 @njit(cache=True)
 def _batch(
-    F, J, L, lstm_buf, trades_f, trades_i, n_trades, bp, bq, nb, ap, aq, na, valid, mid, band_notional,
+    F, J, L, lstm_buf, trades_f, trades_i, n_trades, bp, bq, nb, ap, aq, na, valid, mid, band_notional, tick_size,
     ts_event, ts_init, sequence, src_f, src_i, skip_slots, row_f, row_i,
 ):  # fmt: skip
     """The trades since the last batch, then the batch's book: one compiled call; returns the skip total."""
     for t in range(n_trades):
         _trade(F, J, L, trades_f[t, 0], trades_f[t, 1], trades_i[t, 0], trades_i[t, 1])
-    _book(F, J, L, lstm_buf, bp, bq, nb, ap, aq, na, valid, mid, band_notional, ts_event, ts_init, sequence)
+    _book(F, J, L, lstm_buf, bp, bq, nb, ap, aq, na, valid, mid, band_notional, tick_size, ts_event, ts_init, sequence)
     return _gather(F, J, src_f, src_i, skip_slots, row_f, row_i)
 
 
@@ -628,7 +629,7 @@ class FeaturePipeline:
             self._F, self._I, self._L, lstm._buf, self._trades_f, self._trades_i, self._pending,
             snapshot.bid_prices, snapshot.bid_sizes, snapshot.n_bids,
             snapshot.ask_prices, snapshot.ask_sizes, snapshot.n_asks,
-            snapshot.is_valid, snapshot.mid, snapshot.bid_band_notional + snapshot.ask_band_notional,
+            snapshot.is_valid, snapshot.mid, snapshot.bid_band_notional + snapshot.ask_band_notional, snapshot.tick_size,
             snapshot.ts_event, snapshot.ts_init, snapshot.sequence,
             self._src_f, self._src_i, self._skip_slots, self._row_f, self._row_i,
         )  # fmt: skip

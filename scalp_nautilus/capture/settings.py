@@ -69,6 +69,8 @@ class VenueSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
 
 class ReconnectSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Reconnecting after a lost connection: exponential backoff, pings, REST time limits."""
+
     initial_s: Annotated[float, Meta(gt=0)] = 1.0  # first wait after a lost connection...
     max_s: Annotated[float, Meta(gt=0)] = 60.0  # ...doubling up to this
     stable_s: Annotated[float, Meta(gt=0)] = 30.0  # a connection that lived this long resets the wait
@@ -78,22 +80,27 @@ class ReconnectSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
 
 
 class DiskSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Free disk space: a warning, then a clean stop (exit code 1)."""
+
     warn_free_gb: Annotated[float, Meta(ge=0)] = 10.0  # warn (each check) when less is free...
     min_free_gb: Annotated[float, Meta(ge=0)] = 2.0  # ...and stop cleanly below this
-    check_s: Annotated[float, Meta(gt=0)] = 10.0
+    check_s: Annotated[float, Meta(gt=0)] = 10.0  # free space is checked this often
 
 
 class ImportSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Importing closed capture files into a catalog while the capture runs."""
+
     catalog: str | None = None  # import closed files into this catalog (null: no import)
-    every_s: Annotated[float, Meta(gt=0)] = 3600.0
+    every_s: Annotated[float, Meta(gt=0)] = 3600.0  # import interval (`--import-every` overrides it)
 
 
 class CaptureSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     out_dir: str = "captures"  # files go to <out_dir>/<venue>/<SYMBOL>/
-    venues: list[VenueSettings]
+    venues: list[VenueSettings]  # what to capture: a venue kind, its symbols and streams (see venues[] below)
     rotate_s: Annotated[float, Meta(gt=0)] = 3600.0  # a new file at each multiple of this (UTC)
     flush_s: Annotated[float, Meta(gt=0)] = 1.0  # a crash loses at most this much (the gzip stream is synced)
-    compress_level: Annotated[int, Meta(ge=1, le=9)] = 6
+    compress_level: Annotated[int, Meta(ge=1, le=9)] = 6  # gzip level (1 fastest, 9 smallest)
+    # A status line per symbol this often: messages per stream, lag, gaps, reconnects
     heartbeat_s: Annotated[float, Meta(gt=0)] = 60.0
     stop_after_s: Annotated[float, Meta(gt=0)] | None = None  # record this long, then stop (drills, tests)
     reconnect: ReconnectSettings = msgspec.field(default_factory=ReconnectSettings)

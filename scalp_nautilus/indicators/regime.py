@@ -5,7 +5,9 @@ High-Frequency Trading in an Electronic Market", Journal of Finance 72(3): liqui
 withdrawn through wider spreads, thinner books and bursts or droughts of activity.
 
 Three axes, each mapped to a factor, and multiplier = clamp(product, 0.2, 1.0) (DESIGN 3.11):
-- spread in bps of the mid: TIGHT below 5 (1.0), WIDE above 20 (0.4), NORMAL between (0.7);
+- spread in bps of the mid: TIGHT below 5 (1.0), WIDE above 20 (0.4), NORMAL between (0.7); a
+  spread of one tick (the venue's minimum) is TIGHT whatever it is in bps: on a low-priced
+  instrument one tick can exceed 5 bps, and it cannot be tighter;
 - depth, the notional (quote currency) resting within the builder's band of the mid (10 bps) on
   both sides: THICK above 100k (1.0), THIN below 10k (0.4), NORMAL between (0.7);
 - activity, book updates per second over the last 5 s of exchange time: ACTIVE above 10 (1.0),
@@ -14,7 +16,11 @@ The thresholds are per instrument (a 100k book is thin for BTC, thick for a smal
 `quantile` mode each axis's two bounds are the (low, high) `quantiles` of its own last
 `quantile_history` values, sampled once per `quantile_sample_ns` of event time (spread: GOOD below
 the low quantile, POOR above the high; depth and activity: POOR below the low, GOOD above the
-high); the fixed bounds apply until `quantile_min` samples are held.
+high); the fixed bounds apply until `quantile_min` samples are held. The spread's history is
+kept in ticks when the book snapshot carries the instrument's tick: ETHUSDT's spread is one tick on
+99.8 % of its rows, and in bps that one tick moves with the mid, so quantiles of the bps split one
+constant spread into tight, normal and wide by price level. In ticks a constant spread has equal
+quantiles and one label (TIGHT at one tick, else NORMAL).
 
 The activity window keeps the update times of the last `activity_window_ns` in a ring of
 `activity_capacity`; more updates than that inside one window (more than 1,600 a second with the
@@ -56,8 +62,8 @@ _GOOD, _NORMAL, _POOR = 0, 1, 2
 (_SPREAD_TIGHT, _SPREAD_WIDE, _DEPTH_THICK, _DEPTH_THIN, _ACTIVE, _QUIET) = range(6)
 _FIXED = 6
 _FACTORS = 12
-(_MIN_MULT, _MAX_MULT, _Q_LOW, _Q_HIGH, VALUE, ACTIVITY_RATE, DEPTH_NOTIONAL) = range(21, 28)
-_FLOATS = 28
+(_MIN_MULT, _MAX_MULT, _Q_LOW, _Q_HIGH, VALUE, ACTIVITY_RATE, DEPTH_NOTIONAL, _TIGHT_TICKS, _WIDE_TICKS) = range(21, 30)
+_FLOATS = 30
 # int slots, then the update times (ring of activity_capacity)
 (_WINDOW_NS, _QUANTILE, _QH, _QMIN, _SAMPLE_NS, _FIRST_TS, _STARTED) = range(2, 9)
 (SPREAD_STATE, DEPTH_STATE, ACTIVITY_STATE, _NEXT_SAMPLE, _H_HEAD, _H_COUNT) = range(9, 15)
@@ -79,23 +85,36 @@ def _state(x, good, poor, higher_is_better):
 
 
 @njit(cache=True)
-def _sample(s, n, ts_event, spread_bps):
+def spread_ticks(spread, tick_size):
+    """The spread in whole ticks (NaN when the tick is unknown)."""
+    return np.rint(spread / tick_size) if tick_size > 0 else np.nan
+
+
+@njit(cache=True)
+def _sample(s, n, ts_event, spread_bps, spread_ticks):
     """Add this update's three axis values to their histories (once the activity window has
-    elapsed: a rate over a partial window reads low) and take the bounds from their quantiles."""
+    elapsed: a rate over a partial window reads low) and take the bounds from their quantiles.
+    The spread goes in ticks when they are known (the snapshot's tick is the instrument's, so
+    one run never mixes the two units), else in bps."""
     n[_NEXT_SAMPLE] = ts_event + n[_SAMPLE_NS]
     if ts_event - n[_FIRST_TS] < n[_WINDOW_NS]:
         return
     qh = n[_QH]
     head = n[_H_HEAD]
-    s[_FLOATS + head] = spread_bps
+    in_ticks = not math.isnan(spread_ticks)
+    s[_FLOATS + head] = spread_ticks if in_ticks else spread_bps
     s[_FLOATS + qh + head] = s[DEPTH_NOTIONAL]
     s[_FLOATS + 2 * qh + head] = s[ACTIVITY_RATE]
     n[_H_HEAD] = (head + 1) % qh
     n[_H_COUNT] = count = min(n[_H_COUNT] + 1, qh)
     if count >= n[_QMIN]:
         levels = s[_Q_LOW : _Q_HIGH + 1]
-        quantiles_linear(s[_FLOATS : _FLOATS + count], levels, s[_SPREAD_TIGHT : _SPREAD_WIDE + 1])
         out = np.empty(2)
+        quantiles_linear(s[_FLOATS : _FLOATS + count], levels, out)
+        if in_ticks:
+            s[_TIGHT_TICKS], s[_WIDE_TICKS] = out[0], out[1]
+        else:
+            s[_SPREAD_TIGHT], s[_SPREAD_WIDE] = out[0], out[1]
         quantiles_linear(s[_FLOATS + qh : _FLOATS + qh + count], levels, out)
         s[_DEPTH_THIN], s[_DEPTH_THICK] = out[0], out[1]
         quantiles_linear(s[_FLOATS + 2 * qh : _FLOATS + 2 * qh + count], levels, out)
@@ -103,8 +122,9 @@ def _sample(s, n, ts_event, spread_bps):
 
 
 @njit(cache=True)
-def regime_update(s, n, ts_event, spread_bps, depth_notional):
-    """One book update at `ts_event` (ns) with its spread (bps) and band notional (quote currency)."""
+def regime_update(s, n, ts_event, spread_bps, depth_notional, spread_ticks):
+    """One book update at `ts_event` (ns) with its spread (bps and, NaN when the tick is unknown,
+    whole ticks) and band notional (quote currency)."""
     if not (0.0 <= spread_bps < math.inf and 0.0 <= depth_notional < math.inf):
         n[_SKIP_VALUES] += 1
         return
@@ -130,8 +150,13 @@ def regime_update(s, n, ts_event, spread_bps, depth_notional):
     s[ACTIVITY_RATE] = count * 1e9 / n[_WINDOW_NS]
     s[DEPTH_NOTIONAL] = depth_notional
     if n[_QUANTILE] and ts_event >= n[_NEXT_SAMPLE]:
-        _sample(s, n, ts_event, spread_bps)
-    spread = _state(spread_bps, s[_SPREAD_TIGHT], s[_SPREAD_WIDE], False)
+        _sample(s, n, ts_event, spread_bps, spread_ticks)
+    if spread_ticks <= 1.0:  # False for NaN
+        spread = _GOOD
+    elif not (math.isnan(spread_ticks) or math.isnan(s[_TIGHT_TICKS])):
+        spread = _state(spread_ticks, s[_TIGHT_TICKS], s[_WIDE_TICKS], False)
+    else:
+        spread = _state(spread_bps, s[_SPREAD_TIGHT], s[_SPREAD_WIDE], False)
     depth = _state(depth_notional, s[_DEPTH_THICK], s[_DEPTH_THIN], True)
     activity = _state(s[ACTIVITY_RATE], s[_ACTIVE], s[_QUIET], True)
     n[SPREAD_STATE], n[DEPTH_STATE], n[ACTIVITY_STATE] = spread, depth, activity
@@ -248,6 +273,8 @@ class MicrostructureRegime(CompiledIndicator):
         s[_MIN_MULT], s[_MAX_MULT] = self.min_multiplier, self.max_multiplier
         s[_Q_LOW], s[_Q_HIGH] = self.quantiles
         s[VALUE] = self.max_multiplier
+        # quantile-mode spread bounds in ticks: NaN until the history in ticks is ready
+        s[_TIGHT_TICKS] = s[_WIDE_TICKS] = math.nan
         n[_WINDOW_NS] = self.activity_window_ns
         n[_QUANTILE] = self.threshold_mode == "quantile"
         n[_QH] = (len(s) - _FLOATS) // 3
@@ -266,11 +293,13 @@ class MicrostructureRegime(CompiledIndicator):
             snapshot.ts_event,
             1e4 * snapshot.spread / snapshot.mid,
             snapshot.bid_band_notional + snapshot.ask_band_notional,
+            spread_ticks(snapshot.spread, snapshot.tick_size),
         )
 
-    def update_raw(self, ts_event: int, spread_bps: float, depth_notional: float) -> float:
-        """One book update at `ts_event` (ns) with its spread (bps) and band notional (quote currency)."""
-        regime_update(self._s, self._n, ts_event, spread_bps, depth_notional)
+    def update_raw(self, ts_event: int, spread_bps: float, depth_notional: float, spread_ticks: float = math.nan) -> float:
+        """One book update at `ts_event` (ns) with its spread (bps and, NaN when the tick is
+        unknown, whole ticks) and band notional (quote currency)."""
+        regime_update(self._s, self._n, ts_event, spread_bps, depth_notional, spread_ticks)
         self.skips.sync(self._n, SKIPS)
         return self.value
 
@@ -327,3 +356,11 @@ class MicrostructureRegime(CompiledIndicator):
     @property
     def activity_quiet(self) -> float:
         return float(self._s[_QUIET])
+
+    @property
+    def spread_tight_ticks(self) -> float:
+        return float(self._s[_TIGHT_TICKS])
+
+    @property
+    def spread_wide_ticks(self) -> float:
+        return float(self._s[_WIDE_TICKS])

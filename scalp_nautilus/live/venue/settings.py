@@ -22,34 +22,40 @@ REPLAY_API_SECRET = "replay-venue-api-secret"
 
 
 class StartSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """When the replay starts: once the node has subscribed, so that it misses nothing."""
+
+    # The replay starts once clients have subscribed to each of these stream kinds that the capture holds
     streams: list[str] = msgspec.field(default_factory=lambda: ["depth", "trade", "markPrice"])
-    timeout_s: Annotated[float, Meta(gt=0)] = 120.0
-    snapshot_hold_ms: Annotated[float, Meta(ge=0)] = 50.0
+    timeout_s: Annotated[float, Meta(gt=0)] = 120.0  # start anyway after this many seconds without them
+    snapshot_hold_ms: Annotated[float, Meta(ge=0)] = 50.0  # after serving a depth snapshot, wait this long before the next diff
     hold_without_client: bool = False  # pause the replay while no client is subscribed to `streams`
 
 
 class FaultSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Fault drills for tests: dropped connections, sequence gaps, rejected orders."""
+
     drop_at_s: list[float] = msgspec.field(default_factory=list)  # capture seconds
+    # Withhold one depth diff at each of these capture seconds (a sequence gap)
     gap_at_s: list[float] = msgspec.field(default_factory=list)
     reject_orders: list[int] = msgspec.field(default_factory=list)  # 1-based count of new orders
     reject_algo_orders: list[int] = msgspec.field(default_factory=list)  # 1-based count of new conditional (algo) orders
     reject_code: int | None = None  # None: the API's own code for insufficient margin (Binance -2019, Bybit 110007)
-    reject_msg: str | None = None
+    reject_msg: str | None = None  # None: the API's own message for that code
 
 
 class ReplayVenueSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     captures: list[str]  # the files of one capture, in order
     api: Literal["binance", "bybit"] = "binance"  # the exchange API the venue speaks
     symbol: str | None = None  # the capture's symbol when it holds one
-    host: str = "127.0.0.1"
+    host: str = "127.0.0.1"  # loopback only
     port: Annotated[int, Meta(ge=0, le=65535)] = 8765  # 0: any free port
-    speed: Annotated[float, Meta(gt=0, le=10_000)] = 1.0
-    rebase_time: bool = True
+    speed: Annotated[float, Meta(gt=0, le=10_000)] = 1.0  # replay speed: 1 as captured, 10 ten times faster
+    rebase_time: bool = True  # move the exchange timestamps by whole seconds so that the capture starts now
     start: StartSettings = msgspec.field(default_factory=StartSettings)
     exchange: ExchangeSettings = msgspec.field(default_factory=ExchangeSettings)
     faults: FaultSettings = msgspec.field(default_factory=FaultSettings)
-    api_key: str = REPLAY_API_KEY
-    api_secret: str = REPLAY_API_SECRET
+    api_key: str = REPLAY_API_KEY  # public replay credentials: the node sends these
+    api_secret: str = REPLAY_API_SECRET  # see api_key
 
     def __post_init__(self) -> None:
         if not is_loopback(self.host):
