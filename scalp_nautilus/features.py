@@ -54,6 +54,8 @@ from numba import njit
 from nautilus_trader.model.data import TradeTick
 
 from scalp_nautilus.book import BookSnapshot
+from scalp_nautilus.book import band_notional
+from scalp_nautilus.book import band_sides
 from scalp_nautilus.indicators import cvd as _cvd
 from scalp_nautilus.indicators import hurst as _hurst
 from scalp_nautilus.indicators import lee_ready as _lr
@@ -447,6 +449,91 @@ def _trades_only(F, J, L, trades_f, trades_i, n_trades):
         _trade(F, J, L, trades_f[t, 0], trades_f[t, 1], trades_i[t, 0], trades_i[t, 1])
 
 
+# ---------------------------------------------------------------- the feature replay's chunks
+
+# The snapshot builder's state in the replay (`BookSnapshotBuilder` keeps the same in Python):
+(_BID_NOTIONAL, _ASK_NOTIONAL, BUILDER_MULTIPLIER) = range(3)
+BUILDER_FLOATS = 3
+(_BID_TS, _ASK_TS, _BID_KNOWN, _ASK_KNOWN, BUILDER_INVERSE, BUILDER_REFRESH_NS, BUILT, SKIP_EMPTY, SKIP_ONE_SIDED) = range(9)
+SKIP_CROSSED = 9
+BUILDER_INTS = 10
+
+
+@njit(cache=True)
+def _band(bs, bn, valid, nb, na, mid, quantities, ts_event, read):
+    """`BookSnapshotBuilder._finish` on numbers: the band notional (NaN on an invalid book), the
+    sides read noted in `read`, the builder's skips counted."""
+    bn[BUILT] += 1
+    read[0] = read[1] = False
+    if not valid:
+        # after an outage nothing read before it may be carried: the next valid book reads both
+        bn[_BID_KNOWN] = bn[_ASK_KNOWN] = 0
+        if nb == 0 and na == 0:
+            bn[SKIP_EMPTY] += 1
+        elif nb == 0 or na == 0:
+            bn[SKIP_ONE_SIDED] += 1
+        else:
+            bn[SKIP_CROSSED] += 1
+        return math.nan
+    read_bid, read_ask = band_sides(
+        bn[_BID_KNOWN] != 0, bn[_ASK_KNOWN] != 0, bn[_BID_TS], bn[_ASK_TS], ts_event, bn[BUILDER_REFRESH_NS]
+    )
+    multiplier, inverse = bs[BUILDER_MULTIPLIER], bn[BUILDER_INVERSE] != 0
+    if read_bid:
+        bs[_BID_NOTIONAL] = band_notional(quantities[0], mid, multiplier, inverse)
+        bn[_BID_TS], bn[_BID_KNOWN] = ts_event, 1
+        read[0] = True
+    if read_ask:
+        bs[_ASK_NOTIONAL] = band_notional(quantities[1], mid, multiplier, inverse)
+        bn[_ASK_TS], bn[_ASK_KNOWN] = ts_event, 1
+        read[1] = True
+    return bs[_BID_NOTIONAL] + bs[_ASK_NOTIONAL]
+
+
+@njit(cache=True)
+def replay_chunk(
+    F, J, L, lstm_buf, bs, bn, tick_size,
+    bid_px, bid_qty, ask_px, ask_qty, levels, quantities, ts_events, ts_inits, sequences, b0,
+    trade_ts_init, trade_price, trade_size, trade_side, trade_ts_event, t0, more_trades, stop_ts,
+    src_f, src_i, skip_slots, out_f, out_i, read,
+):  # fmt: skip
+    """The feature replay's inner loop: batches `b0`... of a `ReplayBook` chunk, each after the
+    trades stamped (``ts_init``) before it, as the engine orders them. Stops before a batch that
+    comes after `stop_ts` (a funding update goes first) or when the trades run out while more are
+    to come; returns (next batch, next trade)."""
+    t = t0
+    n_trades = trade_ts_init.shape[0]
+    for b in range(b0, ts_inits.shape[0]):
+        ts = ts_inits[b]
+        if ts > stop_ts:
+            return b, t
+        while t < n_trades and trade_ts_init[t] < ts:
+            _trade(F, J, L, trade_price[t], trade_size[t], trade_side[t], trade_ts_event[t])
+            t += 1
+        if t == n_trades and more_trades:
+            return b, t
+        nb, na = levels[b, 0], levels[b, 1]
+        bp, ap = bid_px[b], ask_px[b]
+        valid = nb > 0 and na > 0 and bp[0] < ap[0]
+        mid = 0.5 * (bp[0] + ap[0]) if valid else math.nan
+        band = _band(bs, bn, valid, nb, na, mid, quantities[b], ts_events[b], read[b])
+        _book(
+            F, J, L, lstm_buf, bp, bid_qty[b], nb, ap, ask_qty[b], na, valid, mid, band, tick_size, ts_events[b], ts, sequences[b]
+        )
+        _gather(F, J, src_f, src_i, skip_slots, out_f[b], out_i[b])
+    return ts_inits.shape[0], t
+
+
+@njit(cache=True)
+def trades_until(F, J, L, trade_ts_init, trade_price, trade_size, trade_side, trade_ts_event, t0, until):
+    """Feed the trades from `t0` stamped at or before `until`; returns the next trade."""
+    t = t0
+    while t < trade_ts_init.shape[0] and trade_ts_init[t] <= until:
+        _trade(F, J, L, trade_price[t], trade_size[t], trade_side[t], trade_ts_event[t])
+        t += 1
+    return t
+
+
 # ---------------------------------------------------------------- the pipeline
 
 
@@ -609,12 +696,23 @@ class FeaturePipeline:
         self._own._n[_EXTERNAL_LSTM] = self.lstm.active
 
     @property
+    def mid(self) -> float:
+        """The last valid mid (0.0 before the first valid book)."""
+        return float(self._own._s[_MID])
+
+    @property
+    def ts_event(self) -> int:
+        """Exchange time of the latest book batch or trade fed."""
+        self.flush()
+        return int(self._own._n[_TS_EVENT])
+
+    @property
     def books(self) -> int:
         return int(self._own._n[BOOKS])
 
     @property
     def trades(self) -> int:
-        self._flush_trades()
+        self.flush()
         return int(self._own._n[TRADES])
 
     # ---------------------------------------------------------------- inputs
@@ -669,7 +767,7 @@ class FeaturePipeline:
         (the classifier decides). Unusable trades are counted there, and nothing is fed."""
         k = self._pending
         if k == len(self._trades_f):
-            self._flush_trades()
+            self.flush()
             k = 0
         self._trades_f[k, 0] = price
         self._trades_f[k, 1] = size
@@ -677,8 +775,47 @@ class FeaturePipeline:
         self._trades_i[k, 1] = ts_event
         self._pending = k + 1
 
-    def _flush_trades(self) -> None:
-        """Feed the held trades now (a full buffer, or a reader of the trade features)."""
+    def replay_chunk(self, builder, tops, ts_events, ts_inits, sequences, b0, trades, t0, more, stop_ts, out_f, out_i, read):
+        """`replay_chunk` on this pipeline's state (the feature replay's loop; see `feature_replay`)."""
+        self.flush()
+        bs, bn, tick_size = builder
+        b, t = replay_chunk(
+            self._F, self._I, self._L, self.lstm._buf, bs, bn, tick_size,
+            tops.bid_px, tops.bid_qty, tops.ask_px, tops.ask_qty, tops.n, tops.band_quantity,
+            ts_events, ts_inits, sequences, b0, *trades, t0, more, stop_ts,
+            self._src_f, self._src_i, self._skip_slots, out_f, out_i, read,
+        )  # fmt: skip
+        self._after_batches()
+        return b, t
+
+    def trades_until(self, trades, t0: int, until: int) -> int:
+        """Feed `trades` (columns) from `t0` up to ``ts_init`` <= `until`; returns the next."""
+        t = trades_until(self._F, self._I, self._L, *trades, t0, until)
+        self._after_batches()
+        return t
+
+    def _after_batches(self) -> None:
+        total = _gather(self._F, self._I, self._src_f, self._src_i, self._skip_slots, self._row_f, self._row_i)
+        if total != self._skips_seen:
+            self._skips_seen = total
+            self._sync_skips()
+
+    def cold_names(self, masks: np.ndarray) -> list[str]:
+        """The `cold` text of each `cold` bit mask."""
+        names = self._cold_names
+        for mask in np.unique(masks).tolist():
+            if mask not in names:
+                names[mask] = ",".join(name for k, name in enumerate(_COLD_ORDER) if mask >> k & 1)
+        return [names[m] for m in masks.tolist()]
+
+    @property
+    def row_columns(self) -> tuple[tuple[Column, ...], tuple[Column, ...]]:
+        """The columns of `replay_chunk`'s float and int outputs, in order."""
+        return _F_COLUMNS, _I_COLUMNS
+
+    def flush(self) -> None:
+        """Feed the held trades now (a full buffer, or a reader of the trade features before the
+        next book batch: the rows are taken at book batches, so only direct readers need this)."""
         if self._pending:
             _trades_only(self._F, self._I, self._L, self._trades_f, self._trades_i, self._pending)
             self._pending = 0
@@ -703,7 +840,7 @@ class FeaturePipeline:
 
     def state(self) -> dict:
         """Every indicator's state and the pipeline's own (JSON-safe): see `restore`."""
-        self._flush_trades()
+        self.flush()
         return {
             "parameters": self.parameters(),
             "indicators": {name: ind.state() for name, ind in self._indicators.items()},
@@ -738,7 +875,7 @@ class FeaturePipeline:
 
     def skip_counts(self) -> dict[str, int]:
         """Refused inputs so far, per "owner: reason" (the pipeline's and each indicator's)."""
-        self._flush_trades()
+        self.flush()
         self._sync_skips()
         owners = [self.skips, *(ind.skips for ind in self._indicators.values() if hasattr(ind, "skips"))]
         return {f"{s.owner}: {reason}": n for s in owners for reason, n in s.counts.items()}
@@ -750,7 +887,7 @@ class FeaturePipeline:
 
     def snapshot(self) -> FeatureSnapshot:
         """The current values (the row of the latest batch, with any trades held since fed)."""
-        self._flush_trades()
+        self.flush()
         _finish(self._F, self._I, self._L)
         _gather(self._F, self._I, self._src_f, self._src_i, self._skip_slots, self._row_f, self._row_i)
         return self._row()
