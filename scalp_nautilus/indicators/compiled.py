@@ -23,7 +23,9 @@ numpy (tests/test_compiled.py).
 
 from __future__ import annotations
 
+import hashlib
 import math
+from pathlib import Path
 
 import numpy as np
 from numba import njit
@@ -32,6 +34,34 @@ from numba.extending import register_jitable
 from nautilus_trader.indicators.base import Indicator
 
 HAS_INPUTS, INITIALIZED = 0, 1  # the first two int slots of every indicator
+
+_PACKAGE = Path(__file__).resolve().parents[1]
+
+
+def _drop_stale_kernels() -> None:
+    """numba's on-disk cache (`cache=True`) checks only the file of the function it compiled, not
+    the files of the functions it inlined: after an edit of an indicator, the pipeline's batch
+    kernel would load its old machine code. So the cache is keyed here on every kernel source of
+    the package: when one changed, the package's cached kernels are dropped (they recompile once)."""
+    kernels = ("indicators/*.py", "features.py", "book.py", "models/ensemble.py", "models/lstm.py", "feature_replay/book.py")
+    sources = sorted(p for pattern in kernels for p in _PACKAGE.glob(pattern))
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
+    stamp = _PACKAGE / "__pycache__" / "numba_kernels.sha256"
+    try:
+        if stamp.read_text() == digest:
+            return
+    except OSError:
+        pass
+    for cached in (*_PACKAGE.rglob("*.nbi"), *_PACKAGE.rglob("*.nbc")):
+        cached.unlink(missing_ok=True)
+    try:
+        stamp.parent.mkdir(exist_ok=True)
+        stamp.write_text(digest)
+    except OSError:  # a read-only install: numba cannot write its cache there either
+        pass
+
+
+_drop_stale_kernels()
 
 
 @njit(cache=True)
