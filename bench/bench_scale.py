@@ -224,9 +224,11 @@ def cmd_throughput(args) -> None:
     modes = ["noop", "full", "record", "replay"] + (["hftbacktest"] if _has_hftbacktest() else [])
     print(f"events/s on {args.catalog} ({start} -> {end}), fresh process each, streamed (chunk 100,000), {args.runs} runs")
     runs: dict[str, list[dict]] = {mode: [] for mode in modes}
-    for _ in range(args.runs):
+    for k in range(args.runs):
         for mode in modes:
-            runs[mode].append(measure(mode, args.catalog, start=start, end=end))
+            r = measure(mode, args.catalog, start=start, end=end)
+            runs[mode].append(r)
+            print(f"    run {k + 1} {mode:<12} {r['events'] / r['wall_s']:>11,.0f} events/s  {r['wall_s']:7.2f} s", flush=True)
     rate, wall = {}, {}
     for mode in modes:
         rates = [r["events"] / r["wall_s"] for r in runs[mode]]

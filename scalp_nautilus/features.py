@@ -425,10 +425,11 @@ def _gather(F, J, src_f, src_i, skip_slots, row_f, row_i):
         row_f[j] = F[src_f[j]]
     for j in range(src_i.shape[0]):
         row_i[j] = J[src_i[j]]
-    total = 0
+    # the reasons counted at least once: a new one is logged at once, the counts read on demand
+    reasons = 0
     for j in range(skip_slots.shape[0]):
-        total += J[skip_slots[j]]
-    return total
+        reasons += J[skip_slots[j]] > 0
+    return reasons
 
 
 @njit(cache=True)
@@ -436,7 +437,8 @@ def _batch(
     F, J, L, lstm_buf, trades_f, trades_i, n_trades, bp, bq, nb, ap, aq, na, valid, mid, band_notional, tick_size,
     ts_event, ts_init, sequence, src_f, src_i, skip_slots, row_f, row_i,
 ):  # fmt: skip
-    """The trades since the last batch, then the batch's book: one compiled call; returns the skip total."""
+    """The trades since the last batch, then the batch's book: one compiled call; returns how many
+    skip reasons have been counted so far."""
     for t in range(n_trades):
         _trade(F, J, L, trades_f[t, 0], trades_f[t, 1], trades_i[t, 0], trades_i[t, 1])
     _book(F, J, L, lstm_buf, bp, bq, nb, ap, aq, na, valid, mid, band_notional, tick_size, ts_event, ts_init, sequence)
