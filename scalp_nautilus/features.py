@@ -71,6 +71,7 @@ from scalp_nautilus.indicators.compiled import INITIALIZED
 from scalp_nautilus.indicators.compiled import CompiledIndicator
 from scalp_nautilus.indicators.cvd import CumulativeVolumeDelta
 from scalp_nautilus.indicators.funding_arb import FundingArbDetector
+from scalp_nautilus.indicators.funding_feed import RateStep
 from scalp_nautilus.indicators.hurst import HurstExponent
 from scalp_nautilus.indicators.lee_ready import AGGRESSOR_TO_SIDE
 from scalp_nautilus.indicators.lee_ready import LeeReadyClassifier
@@ -755,10 +756,13 @@ class FeaturePipeline:
             cold = self._cold_names[mask] = ",".join(name for k, name in enumerate(_COLD_ORDER) if mask >> k & 1)
         return _make_row(self._row_f.tolist(), ints, cold)
 
-    def on_funding(self, update) -> None:
-        """Feed a `FundingRateUpdate` or a Binance `BinanceFuturesMarkPriceUpdate` (one adapter for both)."""
-        self.funding.handle_funding(update)
+    def on_funding(self, update) -> RateStep | None:
+        """Feed a `FundingRateUpdate` or a Binance `BinanceFuturesMarkPriceUpdate` (one adapter for
+        both); returns what the detector's settlement schedule made of it. The detector stays
+        event-driven (a settlement every few hours); its outputs are copied into the compiled state."""
+        step = self.funding.handle_funding(update)
         self._sync_funding()
+        return step
 
     def on_trade_tick(self, tick: TradeTick) -> None:
         """Nautilus adapter of `on_trade`: reads the tick's fields once."""

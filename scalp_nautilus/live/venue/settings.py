@@ -47,6 +47,11 @@ class ReplayVenueSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unkn
     captures: list[str]  # the files of one capture, in order
     api: Literal["binance", "bybit"] = "binance"  # the exchange API the venue speaks
     symbol: str | None = None  # the capture's symbol when it holds one
+    # The contract of a symbol the table does not know (any symbol served as Bybit, a renamed
+    # capture): tick and lot sizes as decimal strings, or a saved Binance exchangeInfo file.
+    tick_size: str | None = None
+    step_size: str | None = None  # the lot size (with tick_size)
+    exchange_info: str | None = None  # a saved Binance exchangeInfo JSON holding the symbol's filters
     host: str = "127.0.0.1"  # loopback only
     port: Annotated[int, Meta(ge=0, le=65535)] = 8765  # 0: any free port
     speed: Annotated[float, Meta(gt=0, le=10_000)] = 1.0  # replay speed: 1 as captured, 10 ten times faster
@@ -63,6 +68,28 @@ class ReplayVenueSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unkn
         for name in self.start.streams:
             if name not in ("depth", "trade", "markPrice", "bookTicker"):
                 raise ValueError(f"start.streams: unknown stream kind {name!r} (depth, trade, markPrice, bookTicker)")
+        if (self.tick_size is None) != (self.step_size is None):
+            raise ValueError("tick_size: give both tick_size and step_size (or neither)")
+
+    def contract_spec(self, venue: str, symbol: str):
+        """The served symbol's contract: from the exchange-info file, the table, or the tick and lot
+        sizes given (which also override the table's)."""
+        from scalp_nautilus.instruments import KNOWN_SPECS
+        from scalp_nautilus.instruments import resolve_spec
+
+        if self.exchange_info is None and self.tick_size is not None and venue == "BYBIT" and (venue, symbol) not in KNOWN_SPECS:
+            from scalp_nautilus.data.bybit_capture import bybit_spec
+
+            return bybit_spec(symbol, [], [], self.tick_size, self.step_size)
+        return resolve_spec(
+            venue,
+            symbol,
+            self.exchange_info,
+            sample_price=self.tick_size,
+            sample_size=self.step_size,
+            tick_size=self.tick_size,
+            step_size=self.step_size,
+        )
 
 
 def is_loopback(host: str) -> bool:
