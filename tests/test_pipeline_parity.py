@@ -42,7 +42,7 @@ QUANTILES = {
 def strategy_config(instrument_id: str, **overrides):
     import yaml
 
-    from scalp_nautilus.testing.configs import ROOT
+    from tests.support.configs import ROOT
 
     raw = merge(yaml.safe_load((ROOT / "configs" / "strategy.yaml").read_text()), nest(overrides))
     return check_strategy_config(raw, CONFIG_PATH, instrument_id, "parity test")

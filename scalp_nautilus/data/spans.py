@@ -19,9 +19,12 @@ from __future__ import annotations
 import bisect
 import os
 from collections.abc import Iterable
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import msgspec
+import numpy as np
 
 FOLDER = "invalid_spans"
 METADATA_KEY = b"scalp_nautilus.invalid_spans"
@@ -33,10 +36,18 @@ def spans_file(catalog: str | Path, instrument_id: str) -> Path:
     return Path(catalog) / FOLDER / f"{instrument_id}.json"
 
 
-def read_invalid_spans(catalog: str | Path, instrument_id: str) -> list[Span]:
-    """The instrument's stored spans, sorted (none: [])."""
+def read_invalid_spans(catalog: str | Path, instrument_id: str, storage_options: Mapping[str, Any] | None = None) -> list[Span]:
+    """The instrument's stored spans, sorted (none: []); a catalog on object storage
+    (`s3://bucket/prefix`, with its fsspec `storage_options`) is read through fsspec."""
+    location = str(catalog)
     try:
-        raw = msgspec.json.decode(spans_file(catalog, instrument_id).read_bytes())
+        if "://" in location and not location.startswith("file://"):
+            import fsspec
+
+            with fsspec.open(f"{location.rstrip('/')}/{FOLDER}/{instrument_id}.json", "rb", **(storage_options or {})) as fh:
+                raw = msgspec.json.decode(fh.read())
+        else:
+            raw = msgspec.json.decode(spans_file(catalog, instrument_id).read_bytes())
     except FileNotFoundError:
         return []
     return sorted((int(a), int(b)) for a, b in raw["spans"])
@@ -77,7 +88,7 @@ class InvalidSpans:
     def __init__(self, spans: Iterable[Span] = ()) -> None:
         merged: list[list[int]] = []
         for a, b in sorted(spans):
-            if merged and a <= merged[-1][1]:
+            if merged and a < merged[-1][1]:  # a span ending where the next starts: that instant is valid
                 merged[-1][1] = max(merged[-1][1], b)
             else:
                 merged.append([a, b])
@@ -93,6 +104,14 @@ class InvalidSpans:
     def inside(self, ts: int) -> bool:
         i = bisect.bisect_left(self._starts, ts) - 1  # the last span starting strictly before ts
         return i >= 0 and ts < self.spans[i][1]
+
+    def inside_each(self, ts: np.ndarray) -> np.ndarray:
+        """`inside` for each of an array of exchange times (the compiled feature replay's chunks)."""
+        if not self.spans:
+            return np.zeros(len(ts), dtype=np.bool_)
+        starts, ends = np.array(self.spans, dtype=np.int64).T
+        i = np.searchsorted(starts, ts, side="left") - 1
+        return (i >= 0) & (ts < ends[np.maximum(i, 0)])
 
     def next_start(self, ts) -> int:
         """The start of the first span starting at or after `ts` (int64 max: none)."""

@@ -25,7 +25,10 @@ the strategy's data callbacks see, in the engine's order:
   kernel, the row), which stops only where Python must act (a funding update due, the next chunk
   of trades); the rows go to the recorder column by column. With an LSTM model active, torch
   predicts per batch: the batches then go one by one through `BookSnapshotBuilder.from_tops` and
-  `FeaturePipeline.on_book`.
+  `FeaturePipeline.on_book`;
+- a book batch whose exchange time lies inside one of the catalog's invalid spans
+  (`scalp_nautilus.data.spans`) updates the features but records no row, as the strategy's gate
+  takes no decision there (`ReplayResult.span_rows` counts them); the file's metadata keeps the spans.
 
 Its rows are bit-identical to the backtest's (tested on every shared capture).
 """
@@ -51,6 +54,8 @@ from scalp_nautilus.backtest.runner import data_configs
 from scalp_nautilus.backtest.settings import BacktestSettings
 from scalp_nautilus.backtest.streaming import arrow_batches
 from scalp_nautilus.backtest.streaming import data_chunks
+from scalp_nautilus.data.spans import InvalidSpans
+from scalp_nautilus.data.spans import read_invalid_spans
 from scalp_nautilus.feature_recorder import FeatureRecorder
 from scalp_nautilus.feature_replay.book import DELTA_COLUMNS
 from scalp_nautilus.feature_replay.book import ReplayBook
@@ -80,6 +85,7 @@ class ReplayResult:
     rows: int  # book batches = recorded rows
     events: int  # deltas, trades and funding updates replayed
     wall_seconds: float
+    span_rows: int = 0  # book batches inside the catalog's invalid spans: not recorded (as in the backtest)
 
     @property
     def events_per_second(self) -> float:
@@ -149,7 +155,9 @@ def replay_features(
     book = ReplayBook(builder.depth, builder.price_precision, builder.size_precision, builder.band_bps)
     configs = data_configs(settings, catalog, instrument.id)
     deltas = [c for c in configs if c.data_type is OrderBookDelta]
-    events = 0
+    events = span_rows = 0
+    store = settings.catalog_store
+    spans = InvalidSpans(read_invalid_spans(store.location, instrument_id, store.storage_options))
     started = time.perf_counter()
     trades = _Trades(_trade_columns(configs, chunk_size, instrument.price_precision, instrument.size_precision))
     funding_configs = [c for c in configs if c.data_type is FundingRateUpdate]
@@ -166,7 +174,7 @@ def replay_features(
     )
     state = (bs, bn, builder.tick_size)
     f_columns, i_columns = pipeline.row_columns
-    with FeatureRecorder(out) as recorder:
+    with FeatureRecorder(out, invalid_spans=spans.spans) as recorder:
         for file, batch in (fb for c in deltas for fb in arrow_batches(c, chunk_size, DELTA_COLUMNS)):
             tops = book.apply(batch, file)
             events += batch.num_rows
@@ -211,6 +219,10 @@ def replay_features(
                 fed_funding += 1
                 update = next(funding, None)
             _check_band_edges(builder, tops, out_f, f_columns, read, file)
+            if spans:  # the strategy's gate: no row from inside an invalid span (the features still saw it)
+                keep = ~spans.inside_each(ts_events)
+                span_rows += len(keep) - int(keep.sum())
+                out_f, out_i = out_f[keep], out_i[keep]
             columns: dict[str, np.ndarray | list] = {c.name: out_f[:, j] for j, c in enumerate(f_columns)}
             for j, c in enumerate(i_columns):
                 values = out_i[:, j]
@@ -227,7 +239,7 @@ def replay_features(
             fed_funding += 1
     _builder_skips(builder, bn)
     events += trades.read + fed_funding
-    return ReplayResult(Path(out), recorder.rows, events, time.perf_counter() - started)
+    return ReplayResult(Path(out), recorder.rows, events, time.perf_counter() - started, span_rows)
 
 
 def _python_chunk(pipeline, builder, tops, ts_events, ts_inits, sequences, b0, trades: _Trades, stop, out_f, out_i) -> int:

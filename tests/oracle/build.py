@@ -120,7 +120,7 @@ def build_pipeline(config) -> FeaturePipeline:
         funding=FundingArbDetector(window=f.window, min_history=f.min_history, z_threshold=f.z_threshold),
         lstm=LSTMPredictor(
             model_path=config.lstm.model_path,
-            seq_len=config.lstm.seq_len,
+            # seq_len: the model file's (the setting is gone); the parity runs load no model: 50
             cadence_ns=round(config.lstm.cadence_ms * 1_000_000),
             accuracy_window=config.lstm.accuracy_window,
             min_accuracy=config.lstm.min_accuracy,
