@@ -27,6 +27,7 @@ from dataclasses import field
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numba.extending import register_jitable
 
 from nautilus_trader.model.book import OrderBook
 from nautilus_trader.model.enums import OrderSide
@@ -41,6 +42,27 @@ if TYPE_CHECKING:
     from scalp_nautilus.feature_replay.book import BookTops
 
 log = logging.getLogger(__name__)
+
+
+@register_jitable
+def band_sides(bid_known: bool, ask_known: bool, bid_ts: int, ask_ts: int, ts_event: int, refresh_ns: int) -> tuple[bool, bool]:
+    """Which sides' band notional to read on a valid book: both when either is unknown (the first
+    valid book, or after an outage); afterwards only the staler side, and only once it is
+    `refresh_ns` old, so no batch pays for two walks of the band. Plain Python for `from_book`,
+    compiled in the feature replay's kernel."""
+    if not (bid_known and ask_known):
+        return True, True
+    if ts_event - min(bid_ts, ask_ts) >= refresh_ns:
+        return bid_ts <= ask_ts, bid_ts > ask_ts
+    return False, False
+
+
+@register_jitable
+def band_notional(size: float, mid: float, multiplier: float, inverse: bool) -> float:
+    """Quote currency of `size` resting near `mid`. Linear notional is valued at the mid rather than
+    level by level: inside a 10 bps band that is off by at most 0.1%, and it saves Nautilus a
+    second, 5x slower walk of the band."""
+    return size * multiplier if inverse else size * mid * multiplier
 
 
 @dataclass(slots=True)
@@ -233,17 +255,16 @@ class BookSnapshotBuilder:
         return snap
 
     def _refresh_band(self, snap: BookSnapshot, band_quantity: Callable[[_Side], float]) -> None:
-        # Both sides on the first valid book; afterwards only the staler side, and only once it
-        # is `band_refresh_ns` old, so no batch pays for two walks of the band.
         bids, asks = self._bids, self._asks
-        sides: tuple[_Side, ...]
-        if bids.notional_ts is None or asks.notional_ts is None:
-            sides = (bids, asks)
-        elif snap.ts_event - min(bids.notional_ts, asks.notional_ts) >= self.band_refresh_ns:
-            sides = (bids,) if bids.notional_ts <= asks.notional_ts else (asks,)
-        else:
-            return
-        for side in sides:
+        read = band_sides(
+            bids.notional_ts is not None,
+            asks.notional_ts is not None,
+            bids.notional_ts or 0,
+            asks.notional_ts or 0,
+            snap.ts_event,
+            self.band_refresh_ns,
+        )
+        for side in (s for s, r in zip((bids, asks), read) if r):
             side.notional = self._notional(band_quantity(side), snap.mid)
             side.notional_ts = snap.ts_event
 
@@ -325,14 +346,16 @@ class BookSnapshotBuilder:
 
     # ---------------------------------------------------------------- shared
 
+    def band_edge(self, mid: float, side: int) -> Price:
+        """The band's far edge on the bids (`side` 0) or the asks (1)."""
+        return self._band_edge(mid, self._asks if side else self._bids)
+
     def _band_edge(self, mid: float, side: _Side) -> Price:
         """The band's far edge on `side`, at the instrument's price precision."""
         return Price(mid * (1.0 + side.sign * 1e-4 * self.band_bps), self.price_precision)
 
     def _notional(self, size: float, mid: float) -> float:
-        # Linear notional is valued at the mid rather than level by level: inside a 10 bps band
-        # that is off by at most 0.1%, and it saves Nautilus a second, 5x slower walk of the band.
-        return size * self.multiplier if self.inverse else size * mid * self.multiplier
+        return band_notional(size, mid, self.multiplier, self.inverse)
 
     def _check(self, snap: BookSnapshot) -> None:
         self.built += 1
