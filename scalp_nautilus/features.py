@@ -35,6 +35,12 @@ and generates the recorder's Arrow schema and numpy dtype (`scalp_nautilus.featu
 the kernel's row (a gather from `F` and `I`, turned into a `FeatureSnapshot` by one generated
 expression).
 
+Levels available (DESIGN §8, top of book): each column says how many book levels a side its value
+is computed from (`Column.levels`); the pipeline keeps the levels the latest book showed
+(`BookSnapshot.levels`, slot `LEVELS`), and a float value needing more is NaN in the row, never 0
+(`unavailable(levels)` names them). Integer columns have no NaN: a book showing fewer levels than
+one of them needs is refused (`check_levels`) until the top-of-book mode gives them a value.
+
 Adding a feature: give its indicator compiled state, add it to `_BLOCKS`, call its update from
 `_book` or `_trade` after what it depends on, and add its columns to `FeatureSnapshot` and `_SOURCES`.
 """
@@ -53,6 +59,7 @@ from numba import njit
 
 from nautilus_trader.model.data import TradeTick
 
+from scalp_nautilus.book import EVERY_LEVEL
 from scalp_nautilus.book import BookSnapshot
 from scalp_nautilus.book import band_notional
 from scalp_nautilus.book import band_sides
@@ -98,7 +105,8 @@ log = logging.getLogger(__name__)
 _FLOATS = 4
 (_BOOK_VALID, _TS_EVENT, _UPDATE_ID, _WARM, _COLD, BOOKS, TRADES, _FUND_DIR, _SKIP_BOOK, _SKIP_TRADE) = range(2, 12)
 _EXTERNAL_LSTM = 12
-_INTS = 13
+LEVELS = 13  # levels a side the latest book showed (`BookSnapshot.levels`): the row's NaNs follow it
+_INTS = 14
 _SKIPS = {
     _SKIP_BOOK: "invalid book (empty, one-sided or crossed): book features hold their values",
     _SKIP_TRADE: "trade with non-positive or non-finite price or size skipped",
@@ -119,13 +127,16 @@ _RESTARTABLE = ("hurst", "ou", "parkinson", "lob")  # their windows restart afte
 @dataclass(frozen=True)
 class Column:
     """One column of the row: `kind` is its Python type (the recorder's Arrow and numpy types
-    follow it); its value is slot `slot` of block `block`'s floats (`"s"`) or ints (`"n"`)."""
+    follow it); its value is slot `slot` of block `block`'s floats (`"s"`) or ints (`"n"`);
+    `levels`: the book levels a side it is computed from (an int, or the name of the indicator
+    parameter that says it, e.g. "liquidity.levels")."""
 
     name: str
     kind: type
     block: str
     array: str
     slot: int
+    levels: int | str = 1
 
 
 class FeatureSnapshot(NamedTuple):
@@ -266,13 +277,26 @@ _SOURCES: dict[str, tuple[str, str, int]] = {
     "update_id": ("pipeline", "n", _UPDATE_ID),
     "traded_volume": ("pipeline", "s", TRADED_VOLUME),
 }
+# The book levels a side a value is computed from, where more than the best (DESIGN §8, top-of-book
+# mode): on a book showing fewer (`BookSnapshot.levels`) the value is unavailable, NaN in the row.
+_LEVELS_NEEDED: dict[str, int | str] = {
+    **dict.fromkeys(("depth_imbalance", "weighted_depth", "resilience", "depth_shock"), "liquidity.levels"),
+    **dict.fromkeys(("slippage_buy_bps", "slippage_sell_bps"), 2),  # a walk past the touch
+    # the band around the mid counts every level in it, and the regime's multiplier its depth axis
+    **dict.fromkeys(("depth_notional", "depth_state", "regime_multiplier"), EVERY_LEVEL),
+    **{f"lob_{k}": levels for k, levels in enumerate(_lob.LOB_FEATURE_LEVELS)},
+    # the LSTM reads the whole vector, the ensemble the LSTM
+    **dict.fromkeys(("lstm_direction", "lstm_confidence", "lstm_volatility"), _lob.LOB_LEVELS),
+    **dict.fromkeys(("ensemble_direction", "ensemble_confidence"), _lob.LOB_LEVELS),
+}
 if tuple(_SOURCES) != FeatureSnapshot._fields:
     raise ImportError(
         f"_SOURCES must name FeatureSnapshot's fields in order; they differ at {set(_SOURCES) ^ set(FeatureSnapshot._fields)}"
     )
 # The row, declared once: the recorder's schema and dtype and the kernel's gather come from it.
 COLUMNS: tuple[Column, ...] = tuple(
-    Column(name, kind, *_SOURCES[name]) for name, kind in typing.get_type_hints(FeatureSnapshot).items()
+    Column(name, kind, *_SOURCES[name], _LEVELS_NEEDED.get(name, 1))
+    for name, kind in typing.get_type_hints(FeatureSnapshot).items()
 )
 FIELDS = FeatureSnapshot._fields
 _F_COLUMNS = tuple(c for c in COLUMNS if c.kind is float)
@@ -338,9 +362,10 @@ def _trade(F, J, L, price, size, venue_side, ts_event):
 
 
 @njit(cache=True)
-def _book(F, J, L, lstm_buf, bp, bq, nb, ap, aq, na, valid, mid, band_notional, tick_size, ts_event, ts_init, sequence):
+def _book(F, J, L, lstm_buf, bp, bq, nb, ap, aq, na, levels, valid, mid, band_notional, tick_size, ts_event, ts_init, sequence):
     ps, pn = _block(F, J, L, _P)
     pn[BOOKS] += 1
+    pn[LEVELS] = levels
     pn[_TS_EVENT] = ts_event
     pn[_UPDATE_ID] = sequence
     pn[_BOOK_VALID] = valid
@@ -421,9 +446,12 @@ def _finish(F, J, L):
 
 
 @njit(cache=True)
-def _gather(F, J, src_f, src_i, skip_slots, row_f, row_i):
+def _gather(F, J, src_f, src_i, needs_f, skip_slots, row_f, row_i):
+    """The row from the state: a value needing more book levels than the latest book showed is
+    NaN (the pipeline's ints come first in `J`)."""
+    shown = J[LEVELS]
     for j in range(src_f.shape[0]):
-        row_f[j] = F[src_f[j]]
+        row_f[j] = F[src_f[j]] if needs_f[j] <= shown else math.nan
     for j in range(src_i.shape[0]):
         row_i[j] = J[src_i[j]]
     # the reasons counted at least once: a new one is logged at once, the counts read on demand
@@ -435,15 +463,15 @@ def _gather(F, J, src_f, src_i, skip_slots, row_f, row_i):
 
 @njit(cache=True)
 def _batch(
-    F, J, L, lstm_buf, trades_f, trades_i, n_trades, bp, bq, nb, ap, aq, na, valid, mid, band_notional, tick_size,
-    ts_event, ts_init, sequence, src_f, src_i, skip_slots, row_f, row_i,
+    F, J, L, lstm_buf, trades_f, trades_i, n_trades, bp, bq, nb, ap, aq, na, levels, valid, mid, band_notional, tick_size,
+    ts_event, ts_init, sequence, src_f, src_i, needs_f, skip_slots, row_f, row_i,
 ):  # fmt: skip
     """The trades since the last batch, then the batch's book: one compiled call; returns how many
     skip reasons have been counted so far."""
     for t in range(n_trades):
         _trade(F, J, L, trades_f[t, 0], trades_f[t, 1], trades_i[t, 0], trades_i[t, 1])
-    _book(F, J, L, lstm_buf, bp, bq, nb, ap, aq, na, valid, mid, band_notional, tick_size, ts_event, ts_init, sequence)
-    return _gather(F, J, src_f, src_i, skip_slots, row_f, row_i)
+    _book(F, J, L, lstm_buf, bp, bq, nb, ap, aq, na, levels, valid, mid, band_notional, tick_size, ts_event, ts_init, sequence)
+    return _gather(F, J, src_f, src_i, needs_f, skip_slots, row_f, row_i)
 
 
 @njit(cache=True)
@@ -458,8 +486,8 @@ def _trades_only(F, J, L, trades_f, trades_i, n_trades):
 (_BID_NOTIONAL, _ASK_NOTIONAL, BUILDER_MULTIPLIER) = range(3)
 BUILDER_FLOATS = 3
 (_BID_TS, _ASK_TS, _BID_KNOWN, _ASK_KNOWN, BUILDER_INVERSE, BUILDER_REFRESH_NS, BUILT, SKIP_EMPTY, SKIP_ONE_SIDED) = range(9)
-SKIP_CROSSED = 9
-BUILDER_INTS = 10
+(SKIP_CROSSED, BUILDER_LEVELS) = range(9, 11)
+BUILDER_INTS = 11
 
 
 @njit(cache=True)
@@ -498,7 +526,7 @@ def replay_chunk(
     F, J, L, lstm_buf, bs, bn, tick_size,
     bid_px, bid_qty, ask_px, ask_qty, levels, quantities, ts_events, ts_inits, sequences, b0,
     trade_ts_init, trade_price, trade_size, trade_side, trade_ts_event, t0, more_trades, stop_ts,
-    src_f, src_i, skip_slots, out_f, out_i, read,
+    src_f, src_i, needs_f, skip_slots, out_f, out_i, read,
 ):  # fmt: skip
     """The feature replay's inner loop: batches `b0`... of a `ReplayBook` chunk, each after the
     trades stamped (``ts_init``) before it, as the engine orders them. Stops before a batch that
@@ -506,6 +534,7 @@ def replay_chunk(
     to come; returns (next batch, next trade)."""
     t = t0
     n_trades = trade_ts_init.shape[0]
+    shown = bn[BUILDER_LEVELS]
     for b in range(b0, ts_inits.shape[0]):
         ts = ts_inits[b]
         if ts > stop_ts:
@@ -517,13 +546,18 @@ def replay_chunk(
             return b, t
         nb, na = levels[b, 0], levels[b, 1]
         bp, ap = bid_px[b], ask_px[b]
+        if nb > shown or na > shown:  # the levels past those the data shows are not read
+            nb, na = min(nb, shown), min(na, shown)
+            bp[nb:] = bid_qty[b, nb:] = 0.0
+            ap[na:] = ask_qty[b, na:] = 0.0
         valid = nb > 0 and na > 0 and bp[0] < ap[0]
         mid = 0.5 * (bp[0] + ap[0]) if valid else math.nan
         band = _band(bs, bn, valid, nb, na, mid, quantities[b], ts_events[b], read[b])
         _book(
-            F, J, L, lstm_buf, bp, bid_qty[b], nb, ap, ask_qty[b], na, valid, mid, band, tick_size, ts_events[b], ts, sequences[b]
-        )
-        _gather(F, J, src_f, src_i, skip_slots, out_f[b], out_i[b])
+            F, J, L, lstm_buf, bp, bid_qty[b], nb, ap, ask_qty[b], na, shown, valid, mid, band, tick_size, ts_events[b], ts,
+            sequences[b],
+        )  # fmt: skip
+        _gather(F, J, src_f, src_i, needs_f, skip_slots, out_f[b], out_i[b])
     return ts_inits.shape[0], t
 
 
@@ -551,6 +585,7 @@ class _PipelineState(CompiledIndicator):
     def _reset(self) -> None:
         self._s[:] = 0.0
         self._n[:] = 0
+        self._n[LEVELS] = EVERY_LEVEL  # nothing is unavailable until a book says so
 
 
 class FeaturePipeline:
@@ -659,6 +694,10 @@ class FeaturePipeline:
         )
         if any(c.array != "n" for c in _I_COLUMNS):
             raise ValueError("integer, boolean and text columns read the int slots")
+        self.levels_needed = {c.name: self._levels_needed(c) for c in COLUMNS}
+        self._needs_f = np.array([self.levels_needed[c.name] for c in _F_COLUMNS], dtype=np.int64)
+        # an integer column has no NaN: the pipeline takes no book showing fewer levels than these need
+        self._needs_i = max(self.levels_needed[c.name] for c in _I_COLUMNS)
         # every counted skip of every block, summed after each batch: a new reason is logged at once
         self._skip_owners: list[tuple[CompiledIndicator, typing.Any, dict[int, str]]] = [
             (self._own, self, _SKIPS),
@@ -687,6 +726,25 @@ class FeaturePipeline:
         self.skips = SkipCounter(type(self).__name__, log)
         self.reset()
 
+    def _levels_needed(self, column: Column) -> int:
+        if isinstance(column.levels, int):
+            return column.levels
+        indicator, parameter = column.levels.split(".")
+        return int(getattr(self._indicators[indicator], parameter))
+
+    def unavailable(self, levels: int) -> tuple[str, ...]:
+        """The columns a book showing `levels` levels a side cannot give (NaN in its rows)."""
+        return tuple(name for name, needed in self.levels_needed.items() if needed > levels)
+
+    def check_levels(self, levels: int) -> None:
+        """Refuse books showing `levels` levels a side if a column without a NaN needs more."""
+        if levels < self._needs_i:
+            short = [c.name for c in _I_COLUMNS if self.levels_needed[c.name] > levels]
+            raise ValueError(
+                f"a book showing {levels} level(s) a side: {', '.join(short)} need more and have no unavailable "
+                "value (the top-of-book mode, DESIGN §8, is not built yet)"
+            )
+
     def reset(self) -> None:
         for indicator in self._indicators.values():
             indicator.reset()
@@ -710,6 +768,11 @@ class FeaturePipeline:
         return int(self._own._n[_TS_EVENT])
 
     @property
+    def levels(self) -> int:
+        """Levels a side the latest book showed (`BookSnapshot.levels`)."""
+        return int(self._own._n[LEVELS])
+
+    @property
     def books(self) -> int:
         return int(self._own._n[BOOKS])
 
@@ -726,13 +789,16 @@ class FeaturePipeline:
         active = lstm.active
         self._own._n[_EXTERNAL_LSTM] = active
         taken = lstm._count
+        levels = snapshot.levels
+        if levels < self._needs_i:
+            self.check_levels(levels)
         total = _batch(
             self._F, self._I, self._L, lstm._buf, self._trades_f, self._trades_i, self._pending,
             snapshot.bid_prices, snapshot.bid_sizes, snapshot.n_bids,
-            snapshot.ask_prices, snapshot.ask_sizes, snapshot.n_asks,
+            snapshot.ask_prices, snapshot.ask_sizes, snapshot.n_asks, levels,
             snapshot.is_valid, snapshot.mid, snapshot.bid_band_notional + snapshot.ask_band_notional, snapshot.tick_size,
             snapshot.ts_event, snapshot.ts_init, snapshot.sequence,
-            self._src_f, self._src_i, self._skip_slots, self._row_f, self._row_i,
+            self._src_f, self._src_i, self._needs_f, self._skip_slots, self._row_f, self._row_i,
         )  # fmt: skip
         self._pending = 0
         if active:
@@ -740,7 +806,7 @@ class FeaturePipeline:
             if lstm._count != taken:
                 lstm.predict_if_due(float(self._own._s[_MID]), snapshot.ts_event)
             _finish(self._F, self._I, self._L)
-            total = _gather(self._F, self._I, self._src_f, self._src_i, self._skip_slots, self._row_f, self._row_i)
+            total = _gather(self._F, self._I, self._src_f, self._src_i, self._needs_f, self._skip_slots, self._row_f, self._row_i)
         elif not lstm._fallback_logged and lstm._count != taken:
             lstm._log_fallback()
         if total != self._skips_seen:
@@ -785,11 +851,12 @@ class FeaturePipeline:
         """`replay_chunk` on this pipeline's state (the feature replay's loop; see `feature_replay`)."""
         self.flush()
         bs, bn, tick_size = builder
+        self.check_levels(int(bn[BUILDER_LEVELS]))
         b, t = replay_chunk(
             self._F, self._I, self._L, self.lstm._buf, bs, bn, tick_size,
             tops.bid_px, tops.bid_qty, tops.ask_px, tops.ask_qty, tops.n, tops.band_quantity,
             ts_events, ts_inits, sequences, b0, *trades, t0, more, stop_ts,
-            self._src_f, self._src_i, self._skip_slots, out_f, out_i, read,
+            self._src_f, self._src_i, self._needs_f, self._skip_slots, out_f, out_i, read,
         )  # fmt: skip
         self._after_batches()
         return b, t
@@ -801,7 +868,7 @@ class FeaturePipeline:
         return t
 
     def _after_batches(self) -> None:
-        total = _gather(self._F, self._I, self._src_f, self._src_i, self._skip_slots, self._row_f, self._row_i)
+        total = _gather(self._F, self._I, self._src_f, self._src_i, self._needs_f, self._skip_slots, self._row_f, self._row_i)
         if total != self._skips_seen:
             self._skips_seen = total
             self._sync_skips()
@@ -895,7 +962,7 @@ class FeaturePipeline:
         """The current values (the row of the latest batch, with any trades held since fed)."""
         self.flush()
         _finish(self._F, self._I, self._L)
-        _gather(self._F, self._I, self._src_f, self._src_i, self._skip_slots, self._row_f, self._row_i)
+        _gather(self._F, self._I, self._src_f, self._src_i, self._needs_f, self._skip_slots, self._row_f, self._row_i)
         return self._row()
 
 

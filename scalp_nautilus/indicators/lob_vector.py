@@ -73,6 +73,8 @@ LOB_FEATURE_NAMES: tuple[str, ...] = (
     "bollinger_width",
 )
 N_LOB_FEATURES = len(LOB_FEATURE_NAMES)
+# the book levels a side each element is computed from (level k's sizes and imbalance: k + 1)
+LOB_FEATURE_LEVELS: tuple[int, ...] = (*range(1, LOB_LEVELS + 1),) * 3 + (1,) * (N_LOB_FEATURES - 3 * LOB_LEVELS)
 _N_BOOK = 3 * LOB_LEVELS + 1  # elements refreshed per snapshot; the rest per bar
 _N_BAR = N_LOB_FEATURES - _N_BOOK
 
