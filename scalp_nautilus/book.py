@@ -43,14 +43,13 @@ from nautilus_trader.model.objects import PRICE_MAX
 from nautilus_trader.model.objects import PRICE_MIN
 from nautilus_trader.model.objects import Price
 
+from scalp_nautilus.feature_table import EVERY_LEVEL
 from scalp_nautilus.skips import SkipCounter
 
 if TYPE_CHECKING:
     from scalp_nautilus.feature_replay.book import BookTops
 
 log = logging.getLogger(__name__)
-
-EVERY_LEVEL = 2**31 - 1  # `levels` of a full book: every level the exchange has
 
 
 @register_jitable

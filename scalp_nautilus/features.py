@@ -29,11 +29,10 @@ Python runs only where a feature is not compiled: the LSTM's model (torch, only 
 active) and the funding detector (event-driven: a settlement every few hours; its outputs are
 copied into `F`/`I` when it changes).
 
-The row is declared once: `FeatureSnapshot` gives each column's name and type (a class written out,
-so that the type checker knows the row) and `_SOURCES` where its value lives; `COLUMNS` joins them
-and generates the recorder's Arrow schema and numpy dtype (`scalp_nautilus.feature_recorder`) and
-the kernel's row (a gather from `F` and `I`, turned into a `FeatureSnapshot` by one generated
-expression).
+The row is declared once, in the feature table (`scalp_nautilus.feature_table.COLUMNS`: each
+column's name, type, slot in the compiled state, levels, units); the kernel's row is a gather from
+`F` and `I` by the table, turned into a `FeatureSnapshot` (`scalp_nautilus.feature_row`) by one
+generated expression.
 
 Levels available (DESIGN §8, top of book): each column says how many book levels a side its value
 is computed from (`Column.levels`); the pipeline keeps the levels the latest book showed
@@ -41,28 +40,31 @@ is computed from (`Column.levels`); the pipeline keeps the levels the latest boo
 (`unavailable(levels)` names them). Integer columns have no NaN: a book showing fewer levels than
 one of them needs is refused (`check_levels`) until the top-of-book mode gives them a value.
 
-Adding a feature: give its indicator compiled state, add it to `_BLOCKS`, call its update from
-`_book` or `_trade` after what it depends on, and add its columns to `FeatureSnapshot` and `_SOURCES`.
+Adding a feature: give its indicator compiled state, add it to `_BLOCKS` (and its module to
+`_SLOTS`), call its update from `_book` or `_trade` after what it depends on, add its columns to the
+feature table and regenerate the row's stub (``python -m scalp_nautilus.feature_table``).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import sys
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
 from nautilus_trader.model.data import TradeTick
 
-from scalp_nautilus.book import EVERY_LEVEL
 from scalp_nautilus.book import BookSnapshot
 from scalp_nautilus.book import band_notional
 from scalp_nautilus.book import band_sides
+from scalp_nautilus.feature_row import FeatureSnapshot
+from scalp_nautilus.feature_table import COLUMNS
+from scalp_nautilus.feature_table import EVERY_LEVEL
+from scalp_nautilus.feature_table import Column
 from scalp_nautilus.indicators import cvd as _cvd
 from scalp_nautilus.indicators import hurst as _hurst
 from scalp_nautilus.indicators import lee_ready as _lr
@@ -101,9 +103,9 @@ log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------- the pipeline's own state
 
-(_MID, TRADED_VOLUME, _FUND_Z, _FUND_BPS) = range(4)
+(MID, TRADED_VOLUME, FUND_Z, FUND_BPS) = range(4)
 _FLOATS = 4
-(_BOOK_VALID, _TS_EVENT, _UPDATE_ID, _WARM, _COLD, BOOKS, TRADES, _FUND_DIR, _SKIP_BOOK, _SKIP_TRADE) = range(2, 12)
+(BOOK_VALID, TS_EVENT, UPDATE_ID, WARM, COLD, BOOKS, TRADES, FUND_DIR, _SKIP_BOOK, _SKIP_TRADE) = range(2, 12)
 _EXTERNAL_LSTM = 12
 LEVELS = 13  # levels a side the latest book showed (`BookSnapshot.levels`): the row's NaNs follow it
 _INTS = 14
@@ -121,186 +123,32 @@ _COLD_ORDER = ("classifier", "vpin", "ofi", "cvd", "regime", "liquidity", "hurst
 _RESTARTABLE = ("hurst", "ou", "parkinson", "lob")  # their windows restart after an outage
 
 
-# ---------------------------------------------------------------- the row, declared once
+# ---------------------------------------------------------------- the row (`scalp_nautilus.feature_table`)
 
-
-@dataclass(frozen=True)
-class Column:
-    """One column of the row: `kind` is its Python type (the recorder's Arrow and numpy types
-    follow it); its value is slot `slot` of block `block`'s floats (`"s"`) or ints (`"n"`);
-    `levels`: the book levels a side it is computed from (an int, or the name of the indicator
-    parameter that says it, e.g. "liquidity.levels")."""
-
-    name: str
-    kind: type
-    block: str
-    array: str
-    slot: int
-    levels: int | str = 1
-
-
-class FeatureSnapshot(NamedTuple):
-    """All current feature values (one recorder row). Units: prices in quote currency, sizes in
-    the instrument's units; NaN never appears (values hold until their input is usable again).
-    Where each value lives in the compiled state is `_SOURCES`; `COLUMNS` joins the two."""
-
-    ts_event: int  # ns, of the book batch or trade that produced the row
-    mid: float  # last valid mid (0.0 before the first valid book)
-    book_valid: bool  # the latest book was usable
-    # order flow
-    ofi: float  # multi-level OFI of the latest book update (size units)
-    ofi_z: float
-    vpin: float  # [0, 1]
-    vpin_regime: int  # VPINRegime: 0 low, 1 medium, 2 high, 3 extreme
-    vpin_multiplier: float
-    cvd: float  # net signed volume over the CVD window (size units)
-    cvd_z: float  # z-score of the windowed CVD over its last 100 one-second values
-    cvd_divergence: float  # [-1, 1], sign = flow direction, 0 = none
-    trade_side: int  # side of the latest trade (+1/-1, 0 before any)
-    # liquidity
-    spread_bps: float
-    depth_imbalance: float  # b / (b + a) over the liquidity levels, [0, 1]
-    weighted_depth: float  # size units
-    slippage_buy_bps: float
-    slippage_sell_bps: float
-    resilience: float  # [0, 1], 0.5 = depth at its average
-    depth_shock: bool
-    kyle_lambda: float  # quote currency per size unit
-    # microstructure regime
-    regime_multiplier: float  # [0.2, 1.0]
-    spread_state: int  # AxisState: 0 good, 1 normal, 2 poor
-    depth_state: int
-    activity_state: int
-    activity_rate: float  # book updates per second
-    depth_notional: float  # quote currency within the band around the mid, both sides
-    # warm-up: `warm` when every book and trade indicator is initialized; `cold` names those still
-    # warming up. Funding needs 30 settlements (10 days at 8 h) and gates only its own signal
-    # (`funding_direction` stays 0 until then), so it is not part of `warm`.
-    warm: bool
-    cold: str
-    # statistics of 1 s mid bars
-    hurst: float  # R/S Hurst exponent of the mid returns, [0, 1] (0.5 until defined)
-    ou_z: float  # (mid - mu) / sigma of the fitted OU process
-    ou_active: bool  # the Hurst gate is open (0 < H < 0.4) and the fit is valid
-    ou_signal: float  # +1 buy / -1 sell beyond |z| > 2, decaying x0.93 per bar otherwise
-    parkinson_vol: float  # per-bar log-return volatility from bar ranges (dimensionless)
-    realized_vol: float  # per-bar close-to-close volatility
-    blend_vol: float  # their configured blend: the stop's sigma
-    # funding
-    funding_z: float  # z of the latest settled rate against its history
-    funding_direction: int  # +1 long / -1 short the perpetual to collect funding; 0 no opportunity
-    funding_bps: float  # annualised expected return of that opportunity, bps (0 without one)
-    # the 21 z-scored LOB features in LOB_FEATURE_NAMES order (all 0 when stale or cold)
-    lob_0: float = 0.0
-    lob_1: float = 0.0
-    lob_2: float = 0.0
-    lob_3: float = 0.0
-    lob_4: float = 0.0
-    lob_5: float = 0.0
-    lob_6: float = 0.0
-    lob_7: float = 0.0
-    lob_8: float = 0.0
-    lob_9: float = 0.0
-    lob_10: float = 0.0
-    lob_11: float = 0.0
-    lob_12: float = 0.0
-    lob_13: float = 0.0
-    lob_14: float = 0.0
-    lob_15: float = 0.0
-    lob_16: float = 0.0
-    lob_17: float = 0.0
-    lob_18: float = 0.0
-    lob_19: float = 0.0
-    lob_20: float = 0.0
-    # models (layer 3)
-    lstm_direction: float = 0.0  # [-1, 1]
-    lstm_confidence: float = 0.0  # [0, 1]
-    lstm_volatility: float = 0.0  # >= 0
-    lstm_active: bool = False  # a valid model is loaded and enabled (else: the fallback)
-    ensemble_direction: float = 0.0  # weighted direction of the members, [-1, 1]
-    ensemble_confidence: float = 0.0  # agreement of the members, [0, 1]
-    # the exchange's sequence of the latest book batch (Binance: the diff's final update id `u`),
-    # which keys a recording to the raw stream (live and backtest recordings align on it)
-    update_id: int = 0
-    # traded volume (size units) fed to the pipeline since it started: research reads an
-    # instrument's volume per hour from it (`scalp-nautilus research calibrate`)
-    traded_volume: float = 0.0
-
-
-# Where each field's value lives: (block, "s" floats / "n" ints, slot).
-_SOURCES: dict[str, tuple[str, str, int]] = {
-    "ts_event": ("pipeline", "n", _TS_EVENT),
-    "mid": ("pipeline", "s", _MID),
-    "book_valid": ("pipeline", "n", _BOOK_VALID),
-    "ofi": ("ofi", "s", _ofi.VALUE),
-    "ofi_z": ("ofi", "s", _ofi.Z),
-    "vpin": ("vpin", "s", _vpin.VALUE),
-    "vpin_regime": ("vpin", "n", _vpin.REGIME),
-    "vpin_multiplier": ("vpin", "s", _vpin.MULTIPLIER),
-    "cvd": ("cvd", "s", _cvd.VALUE),
-    "cvd_z": ("cvd", "s", _cvd.Z),
-    "cvd_divergence": ("cvd", "s", _cvd.DIVERGENCE),
-    "trade_side": ("classifier", "n", _lr.VALUE),
-    "spread_bps": ("liquidity", "s", _liq.SPREAD_BPS),
-    "depth_imbalance": ("liquidity", "s", _liq.IMBALANCE),
-    "weighted_depth": ("liquidity", "s", _liq.WEIGHTED),
-    "slippage_buy_bps": ("liquidity", "s", _liq.SLIP_BUY),
-    "slippage_sell_bps": ("liquidity", "s", _liq.SLIP_SELL),
-    "resilience": ("liquidity", "s", _liq.VALUE),
-    "depth_shock": ("liquidity", "n", _liq.DEPTH_SHOCK),
-    "kyle_lambda": ("kyle", "s", _liq.K_VALUE),
-    "regime_multiplier": ("regime", "s", _reg.VALUE),
-    "spread_state": ("regime", "n", _reg.SPREAD_STATE),
-    "depth_state": ("regime", "n", _reg.DEPTH_STATE),
-    "activity_state": ("regime", "n", _reg.ACTIVITY_STATE),
-    "activity_rate": ("regime", "s", _reg.ACTIVITY_RATE),
-    "depth_notional": ("regime", "s", _reg.DEPTH_NOTIONAL),
-    "warm": ("pipeline", "n", _WARM),
-    "cold": ("pipeline", "n", _COLD),  # a bit per indicator of _COLD_ORDER; the row names them
-    "hurst": ("hurst", "s", _hurst.VALUE),
-    "ou_z": ("ou", "s", _ou.Z),
-    "ou_active": ("ou", "n", _ou.ACTIVE),
-    "ou_signal": ("ou", "s", _ou.VALUE),
-    "parkinson_vol": ("parkinson", "s", _park.PARKINSON),
-    "realized_vol": ("parkinson", "s", _park.REALIZED),
-    "blend_vol": ("parkinson", "s", _park.VALUE),
-    "funding_z": ("pipeline", "s", _FUND_Z),
-    "funding_direction": ("pipeline", "n", _FUND_DIR),
-    "funding_bps": ("pipeline", "s", _FUND_BPS),
-    **{f"lob_{k}": ("lob", "s", _lob.VALUE + k) for k in range(N_LOB_FEATURES)},
-    "lstm_direction": ("lstm", "s", _lstm.VALUE),
-    "lstm_confidence": ("lstm", "s", _lstm.CONFIDENCE),
-    "lstm_volatility": ("lstm", "s", _lstm.VOLATILITY),
-    "lstm_active": ("lstm", "n", _lstm.ACTIVE),
-    "ensemble_direction": ("ensemble", "s", _ens.VALUE),
-    "ensemble_confidence": ("ensemble", "s", _ens.CONFIDENCE),
-    "update_id": ("pipeline", "n", _UPDATE_ID),
-    "traded_volume": ("pipeline", "s", TRADED_VOLUME),
+# the module naming each block's slots
+_SLOTS = {
+    "pipeline": sys.modules[__name__],
+    "classifier": _lr,
+    "vpin": _vpin,
+    "ofi": _ofi,
+    "cvd": _cvd,
+    "liquidity": _liq,
+    "kyle": _liq,
+    "regime": _reg,
+    "hurst": _hurst,
+    "ou": _ou,
+    "parkinson": _park,
+    "lob": _lob,
+    "lstm": _lstm,
+    "ensemble": _ens,
 }
-# The book levels a side a value is computed from, where more than the best (DESIGN §8, top-of-book
-# mode): on a book showing fewer (`BookSnapshot.levels`) the value is unavailable, NaN in the row.
-_LEVELS_NEEDED: dict[str, int | str] = {
-    **dict.fromkeys(("depth_imbalance", "weighted_depth", "resilience", "depth_shock"), "liquidity.levels"),
-    **dict.fromkeys(("slippage_buy_bps", "slippage_sell_bps"), 2),  # a walk past the touch
-    # the band around the mid counts every level in it, and the regime's multiplier its depth axis
-    **dict.fromkeys(("depth_notional", "depth_state", "regime_multiplier"), EVERY_LEVEL),
-    **{f"lob_{k}": levels for k, levels in enumerate(_lob.LOB_FEATURE_LEVELS)},
-    # the LSTM reads the whole vector, the ensemble the LSTM
-    **dict.fromkeys(("lstm_direction", "lstm_confidence", "lstm_volatility"), _lob.LOB_LEVELS),
-    **dict.fromkeys(("ensemble_direction", "ensemble_confidence"), _lob.LOB_LEVELS),
-}
-if tuple(_SOURCES) != FeatureSnapshot._fields:
-    raise ImportError(
-        f"_SOURCES must name FeatureSnapshot's fields in order; they differ at {set(_SOURCES) ^ set(FeatureSnapshot._fields)}"
-    )
-# The row, declared once: the recorder's schema and dtype and the kernel's gather come from it.
-COLUMNS: tuple[Column, ...] = tuple(
-    Column(name, kind, *_SOURCES[name], _LEVELS_NEEDED.get(name, 1))
-    for name, kind in typing.get_type_hints(FeatureSnapshot).items()
-)
-FIELDS = FeatureSnapshot._fields
 _F_COLUMNS = tuple(c for c in COLUMNS if c.kind is float)
 _I_COLUMNS = tuple(c for c in COLUMNS if c.kind is not float)
+
+
+def _slot(column: Column) -> int:
+    """The column's slot within its block's floats (a float column) or ints (any other)."""
+    return int(getattr(_SLOTS[column.block], column.slot)) + column.offset
 
 
 def _row_maker() -> Callable[[list, list, str], FeatureSnapshot]:
@@ -349,7 +197,7 @@ def _trade(F, J, L, price, size, venue_side, ts_event):
         return
     pn[TRADES] += 1
     ps[TRADED_VOLUME] += size
-    pn[_TS_EVENT] = ts_event
+    pn[TS_EVENT] = ts_event
     cs, cn = _block(F, J, L, _CLS)
     side = _lr.classify(cs, cn, price, ts_event, venue_side)
     vs, vn = _block(F, J, L, _VPIN)
@@ -366,11 +214,11 @@ def _book(F, J, L, lstm_buf, bp, bq, nb, ap, aq, na, levels, valid, mid, band_no
     ps, pn = _block(F, J, L, _P)
     pn[BOOKS] += 1
     pn[LEVELS] = levels
-    pn[_TS_EVENT] = ts_event
-    pn[_UPDATE_ID] = sequence
-    pn[_BOOK_VALID] = valid
+    pn[TS_EVENT] = ts_event
+    pn[UPDATE_ID] = sequence
+    pn[BOOK_VALID] = valid
     if valid:
-        ps[_MID] = mid
+        ps[MID] = mid
     else:
         pn[_SKIP_BOOK] += 1
     # Each feature refuses an invalid book itself (OFI also restarts its reference).
@@ -411,7 +259,7 @@ def _book(F, J, L, lstm_buf, bp, bq, nb, ap, aq, na, levels, valid, mid, band_no
     # would fill the LSTM's sequence with nothing); with a model active, Python predicts
     if n[INITIALIZED]:
         ls, ln = _block(F, J, L, _LSTM)
-        _lstm.lstm_vector(ls, ln, lstm_buf, s[_lob.VALUE : _lob.VALUE + N_LOB_FEATURES], ps[_MID])
+        _lstm.lstm_vector(ls, ln, lstm_buf, s[_lob.VALUE : _lob.VALUE + N_LOB_FEATURES], ps[MID])
     if not pn[_EXTERNAL_LSTM]:
         _finish(F, J, L)
 
@@ -427,7 +275,7 @@ def _finish(F, J, L):
     es, en = _block(F, J, L, _ENS)
     _ens.ensemble_update(es, en, math.tanh(os[_ofi.Z]), ls[_lstm.VALUE], us[_ou.VALUE], math.tanh(ds[_cvd.Z]))
     # `cold`: a bit per indicator of _COLD_ORDER still warming up
-    warm = pn[_WARM]
+    warm = pn[WARM]
     if warm:
         for k in (_HURST, _OU, _PARK, _LOB):
             if not J[L[4 * k + 2] + INITIALIZED]:  # an outage restarted its windows: cold again
@@ -441,8 +289,8 @@ def _finish(F, J, L):
                 mask |= bit
             bit <<= 1
         warm = mask == 0
-    pn[_WARM] = warm
-    pn[_COLD] = mask
+    pn[WARM] = warm
+    pn[COLD] = mask
 
 
 @njit(cache=True)
@@ -688,12 +536,8 @@ class FeaturePipeline:
             fo += fs
             io += is_
         index = {name: k for k, name in enumerate(_BLOCKS)}
-        self._src_f = np.array([self._L[4 * index[c.block]] + c.slot for c in _F_COLUMNS], dtype=np.int64)
-        self._src_i = np.array(
-            [self._L[4 * index[c.block] + (2 if c.array == "n" else 0)] + c.slot for c in _I_COLUMNS], dtype=np.int64
-        )
-        if any(c.array != "n" for c in _I_COLUMNS):
-            raise ValueError("integer, boolean and text columns read the int slots")
+        self._src_f = np.array([self._L[4 * index[c.block]] + _slot(c) for c in _F_COLUMNS], dtype=np.int64)
+        self._src_i = np.array([self._L[4 * index[c.block] + 2] + _slot(c) for c in _I_COLUMNS], dtype=np.int64)
         self.levels_needed = {c.name: self._levels_needed(c) for c in COLUMNS}
         self._needs_f = np.array([self.levels_needed[c.name] for c in _F_COLUMNS], dtype=np.int64)
         # an integer column has no NaN: the pipeline takes no book showing fewer levels than these need
@@ -759,13 +603,13 @@ class FeaturePipeline:
     @property
     def mid(self) -> float:
         """The last valid mid (0.0 before the first valid book)."""
-        return float(self._own._s[_MID])
+        return float(self._own._s[MID])
 
     @property
     def ts_event(self) -> int:
         """Exchange time of the latest book batch or trade fed."""
         self.flush()
-        return int(self._own._n[_TS_EVENT])
+        return int(self._own._n[TS_EVENT])
 
     @property
     def levels(self) -> int:
@@ -804,7 +648,7 @@ class FeaturePipeline:
         if active:
             # the model: the kernel took the vector; torch predicts, the ensemble and flags follow
             if lstm._count != taken:
-                lstm.predict_if_due(float(self._own._s[_MID]), snapshot.ts_event)
+                lstm.predict_if_due(float(self._own._s[MID]), snapshot.ts_event)
             _finish(self._F, self._I, self._L)
             total = _gather(self._F, self._I, self._src_f, self._src_i, self._needs_f, self._skip_slots, self._row_f, self._row_i)
         elif not lstm._fallback_logged and lstm._count != taken:
@@ -896,9 +740,9 @@ class FeaturePipeline:
     def _sync_funding(self) -> None:
         f, s, n = self.funding, self._own._s, self._own._n
         opportunity = f.opportunity
-        s[_FUND_Z] = f.value
-        n[_FUND_DIR] = opportunity.direction if opportunity is not None else 0
-        s[_FUND_BPS] = opportunity.annualized_bps if opportunity is not None else 0.0
+        s[FUND_Z] = f.value
+        n[FUND_DIR] = opportunity.direction if opportunity is not None else 0
+        s[FUND_BPS] = opportunity.annualized_bps if opportunity is not None else 0.0
 
     def _sync_skips(self) -> None:
         for owner, holder, reasons in self._skip_owners:

@@ -20,10 +20,10 @@ from nautilus_trader.model.book import OrderBook
 from nautilus_trader.model.enums import BookType
 from nautilus_trader.model.enums import OrderSide
 
-from scalp_nautilus.book import EVERY_LEVEL
 from scalp_nautilus.book import BookSnapshotBuilder
 from scalp_nautilus.feature_replay import replay as replay_module
 from scalp_nautilus.feature_replay.replay import replay_features
+from scalp_nautilus.feature_table import EVERY_LEVEL
 from scalp_nautilus.features import FeaturePipeline
 from scalp_nautilus.features import FeatureSnapshot
 from scalp_nautilus.indicators import VPIN
