@@ -29,24 +29,29 @@ Python runs only where a feature is not compiled: the LSTM's model (torch, only 
 active) and the funding detector (event-driven: a settlement every few hours; its outputs are
 copied into `F`/`I` when it changes).
 
-The row is declared once: `FeatureSnapshot` gives each column's name and type (a class written out,
-so that the type checker knows the row) and `_SOURCES` where its value lives; `COLUMNS` joins them
-and generates the recorder's Arrow schema and numpy dtype (`scalp_nautilus.feature_recorder`) and
-the kernel's row (a gather from `F` and `I`, turned into a `FeatureSnapshot` by one generated
-expression).
+The row is declared once, in the feature table (`scalp_nautilus.feature_table.COLUMNS`: each
+column's name, type, slot in the compiled state, levels, units); the kernel's row is a gather from
+`F` and `I` by the table, turned into a `FeatureSnapshot` (`scalp_nautilus.feature_row`) by one
+generated expression.
 
-Adding a feature: give its indicator compiled state, add it to `_BLOCKS`, call its update from
-`_book` or `_trade` after what it depends on, and add its columns to `FeatureSnapshot` and `_SOURCES`.
+Levels available (DESIGN §8, top of book): each column says how many book levels a side its value
+is computed from (`Column.levels`); the pipeline keeps the levels the latest book showed
+(`BookSnapshot.levels`, slot `LEVELS`), and a float value needing more is NaN in the row, never 0
+(`unavailable(levels)` names them). Integer columns have no NaN: a book showing fewer levels than
+one of them needs is refused (`check_levels`) until the top-of-book mode gives them a value.
+
+Adding a feature: give its indicator compiled state, add it to `_BLOCKS` (and its module to
+`_SLOTS`), call its update from `_book` or `_trade` after what it depends on, add its columns to the
+feature table and regenerate the row's stub (``python -m scalp_nautilus.feature_table``).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import sys
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -56,6 +61,10 @@ from nautilus_trader.model.data import TradeTick
 from scalp_nautilus.book import BookSnapshot
 from scalp_nautilus.book import band_notional
 from scalp_nautilus.book import band_sides
+from scalp_nautilus.feature_row import FeatureSnapshot
+from scalp_nautilus.feature_table import COLUMNS
+from scalp_nautilus.feature_table import EVERY_LEVEL
+from scalp_nautilus.feature_table import Column
 from scalp_nautilus.indicators import cvd as _cvd
 from scalp_nautilus.indicators import hurst as _hurst
 from scalp_nautilus.indicators import lee_ready as _lr
@@ -94,11 +103,12 @@ log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------- the pipeline's own state
 
-(_MID, TRADED_VOLUME, _FUND_Z, _FUND_BPS) = range(4)
+(MID, TRADED_VOLUME, FUND_Z, FUND_BPS) = range(4)
 _FLOATS = 4
-(_BOOK_VALID, _TS_EVENT, _UPDATE_ID, _WARM, _COLD, BOOKS, TRADES, _FUND_DIR, _SKIP_BOOK, _SKIP_TRADE) = range(2, 12)
+(BOOK_VALID, TS_EVENT, UPDATE_ID, WARM, COLD, BOOKS, TRADES, FUND_DIR, _SKIP_BOOK, _SKIP_TRADE) = range(2, 12)
 _EXTERNAL_LSTM = 12
-_INTS = 13
+LEVELS = 13  # levels a side the latest book showed (`BookSnapshot.levels`): the row's NaNs follow it
+_INTS = 14
 _SKIPS = {
     _SKIP_BOOK: "invalid book (empty, one-sided or crossed): book features hold their values",
     _SKIP_TRADE: "trade with non-positive or non-finite price or size skipped",
@@ -113,170 +123,32 @@ _COLD_ORDER = ("classifier", "vpin", "ofi", "cvd", "regime", "liquidity", "hurst
 _RESTARTABLE = ("hurst", "ou", "parkinson", "lob")  # their windows restart after an outage
 
 
-# ---------------------------------------------------------------- the row, declared once
+# ---------------------------------------------------------------- the row (`scalp_nautilus.feature_table`)
 
-
-@dataclass(frozen=True)
-class Column:
-    """One column of the row: `kind` is its Python type (the recorder's Arrow and numpy types
-    follow it); its value is slot `slot` of block `block`'s floats (`"s"`) or ints (`"n"`)."""
-
-    name: str
-    kind: type
-    block: str
-    array: str
-    slot: int
-
-
-class FeatureSnapshot(NamedTuple):
-    """All current feature values (one recorder row). Units: prices in quote currency, sizes in
-    the instrument's units; NaN never appears (values hold until their input is usable again).
-    Where each value lives in the compiled state is `_SOURCES`; `COLUMNS` joins the two."""
-
-    ts_event: int  # ns, of the book batch or trade that produced the row
-    mid: float  # last valid mid (0.0 before the first valid book)
-    book_valid: bool  # the latest book was usable
-    # order flow
-    ofi: float  # multi-level OFI of the latest book update (size units)
-    ofi_z: float
-    vpin: float  # [0, 1]
-    vpin_regime: int  # VPINRegime: 0 low, 1 medium, 2 high, 3 extreme
-    vpin_multiplier: float
-    cvd: float  # net signed volume over the CVD window (size units)
-    cvd_z: float  # z-score of the windowed CVD over its last 100 one-second values
-    cvd_divergence: float  # [-1, 1], sign = flow direction, 0 = none
-    trade_side: int  # side of the latest trade (+1/-1, 0 before any)
-    # liquidity
-    spread_bps: float
-    depth_imbalance: float  # b / (b + a) over the liquidity levels, [0, 1]
-    weighted_depth: float  # size units
-    slippage_buy_bps: float
-    slippage_sell_bps: float
-    resilience: float  # [0, 1], 0.5 = depth at its average
-    depth_shock: bool
-    kyle_lambda: float  # quote currency per size unit
-    # microstructure regime
-    regime_multiplier: float  # [0.2, 1.0]
-    spread_state: int  # AxisState: 0 good, 1 normal, 2 poor
-    depth_state: int
-    activity_state: int
-    activity_rate: float  # book updates per second
-    depth_notional: float  # quote currency within the band around the mid, both sides
-    # warm-up: `warm` when every book and trade indicator is initialized; `cold` names those still
-    # warming up. Funding needs 30 settlements (10 days at 8 h) and gates only its own signal
-    # (`funding_direction` stays 0 until then), so it is not part of `warm`.
-    warm: bool
-    cold: str
-    # statistics of 1 s mid bars
-    hurst: float  # R/S Hurst exponent of the mid returns, [0, 1] (0.5 until defined)
-    ou_z: float  # (mid - mu) / sigma of the fitted OU process
-    ou_active: bool  # the Hurst gate is open (0 < H < 0.4) and the fit is valid
-    ou_signal: float  # +1 buy / -1 sell beyond |z| > 2, decaying x0.93 per bar otherwise
-    parkinson_vol: float  # per-bar log-return volatility from bar ranges (dimensionless)
-    realized_vol: float  # per-bar close-to-close volatility
-    blend_vol: float  # their configured blend: the stop's sigma
-    # funding
-    funding_z: float  # z of the latest settled rate against its history
-    funding_direction: int  # +1 long / -1 short the perpetual to collect funding; 0 no opportunity
-    funding_bps: float  # annualised expected return of that opportunity, bps (0 without one)
-    # the 21 z-scored LOB features in LOB_FEATURE_NAMES order (all 0 when stale or cold)
-    lob_0: float = 0.0
-    lob_1: float = 0.0
-    lob_2: float = 0.0
-    lob_3: float = 0.0
-    lob_4: float = 0.0
-    lob_5: float = 0.0
-    lob_6: float = 0.0
-    lob_7: float = 0.0
-    lob_8: float = 0.0
-    lob_9: float = 0.0
-    lob_10: float = 0.0
-    lob_11: float = 0.0
-    lob_12: float = 0.0
-    lob_13: float = 0.0
-    lob_14: float = 0.0
-    lob_15: float = 0.0
-    lob_16: float = 0.0
-    lob_17: float = 0.0
-    lob_18: float = 0.0
-    lob_19: float = 0.0
-    lob_20: float = 0.0
-    # models (layer 3)
-    lstm_direction: float = 0.0  # [-1, 1]
-    lstm_confidence: float = 0.0  # [0, 1]
-    lstm_volatility: float = 0.0  # >= 0
-    lstm_active: bool = False  # a valid model is loaded and enabled (else: the fallback)
-    ensemble_direction: float = 0.0  # weighted direction of the members, [-1, 1]
-    ensemble_confidence: float = 0.0  # agreement of the members, [0, 1]
-    # the exchange's sequence of the latest book batch (Binance: the diff's final update id `u`),
-    # which keys a recording to the raw stream (live and backtest recordings align on it)
-    update_id: int = 0
-    # traded volume (size units) fed to the pipeline since it started: research reads an
-    # instrument's volume per hour from it (`scalp-nautilus research calibrate`)
-    traded_volume: float = 0.0
-
-
-# Where each field's value lives: (block, "s" floats / "n" ints, slot).
-_SOURCES: dict[str, tuple[str, str, int]] = {
-    "ts_event": ("pipeline", "n", _TS_EVENT),
-    "mid": ("pipeline", "s", _MID),
-    "book_valid": ("pipeline", "n", _BOOK_VALID),
-    "ofi": ("ofi", "s", _ofi.VALUE),
-    "ofi_z": ("ofi", "s", _ofi.Z),
-    "vpin": ("vpin", "s", _vpin.VALUE),
-    "vpin_regime": ("vpin", "n", _vpin.REGIME),
-    "vpin_multiplier": ("vpin", "s", _vpin.MULTIPLIER),
-    "cvd": ("cvd", "s", _cvd.VALUE),
-    "cvd_z": ("cvd", "s", _cvd.Z),
-    "cvd_divergence": ("cvd", "s", _cvd.DIVERGENCE),
-    "trade_side": ("classifier", "n", _lr.VALUE),
-    "spread_bps": ("liquidity", "s", _liq.SPREAD_BPS),
-    "depth_imbalance": ("liquidity", "s", _liq.IMBALANCE),
-    "weighted_depth": ("liquidity", "s", _liq.WEIGHTED),
-    "slippage_buy_bps": ("liquidity", "s", _liq.SLIP_BUY),
-    "slippage_sell_bps": ("liquidity", "s", _liq.SLIP_SELL),
-    "resilience": ("liquidity", "s", _liq.VALUE),
-    "depth_shock": ("liquidity", "n", _liq.DEPTH_SHOCK),
-    "kyle_lambda": ("kyle", "s", _liq.K_VALUE),
-    "regime_multiplier": ("regime", "s", _reg.VALUE),
-    "spread_state": ("regime", "n", _reg.SPREAD_STATE),
-    "depth_state": ("regime", "n", _reg.DEPTH_STATE),
-    "activity_state": ("regime", "n", _reg.ACTIVITY_STATE),
-    "activity_rate": ("regime", "s", _reg.ACTIVITY_RATE),
-    "depth_notional": ("regime", "s", _reg.DEPTH_NOTIONAL),
-    "warm": ("pipeline", "n", _WARM),
-    "cold": ("pipeline", "n", _COLD),  # a bit per indicator of _COLD_ORDER; the row names them
-    "hurst": ("hurst", "s", _hurst.VALUE),
-    "ou_z": ("ou", "s", _ou.Z),
-    "ou_active": ("ou", "n", _ou.ACTIVE),
-    "ou_signal": ("ou", "s", _ou.VALUE),
-    "parkinson_vol": ("parkinson", "s", _park.PARKINSON),
-    "realized_vol": ("parkinson", "s", _park.REALIZED),
-    "blend_vol": ("parkinson", "s", _park.VALUE),
-    "funding_z": ("pipeline", "s", _FUND_Z),
-    "funding_direction": ("pipeline", "n", _FUND_DIR),
-    "funding_bps": ("pipeline", "s", _FUND_BPS),
-    **{f"lob_{k}": ("lob", "s", _lob.VALUE + k) for k in range(N_LOB_FEATURES)},
-    "lstm_direction": ("lstm", "s", _lstm.VALUE),
-    "lstm_confidence": ("lstm", "s", _lstm.CONFIDENCE),
-    "lstm_volatility": ("lstm", "s", _lstm.VOLATILITY),
-    "lstm_active": ("lstm", "n", _lstm.ACTIVE),
-    "ensemble_direction": ("ensemble", "s", _ens.VALUE),
-    "ensemble_confidence": ("ensemble", "s", _ens.CONFIDENCE),
-    "update_id": ("pipeline", "n", _UPDATE_ID),
-    "traded_volume": ("pipeline", "s", TRADED_VOLUME),
+# the module naming each block's slots
+_SLOTS = {
+    "pipeline": sys.modules[__name__],
+    "classifier": _lr,
+    "vpin": _vpin,
+    "ofi": _ofi,
+    "cvd": _cvd,
+    "liquidity": _liq,
+    "kyle": _liq,
+    "regime": _reg,
+    "hurst": _hurst,
+    "ou": _ou,
+    "parkinson": _park,
+    "lob": _lob,
+    "lstm": _lstm,
+    "ensemble": _ens,
 }
-if tuple(_SOURCES) != FeatureSnapshot._fields:
-    raise ImportError(
-        f"_SOURCES must name FeatureSnapshot's fields in order; they differ at {set(_SOURCES) ^ set(FeatureSnapshot._fields)}"
-    )
-# The row, declared once: the recorder's schema and dtype and the kernel's gather come from it.
-COLUMNS: tuple[Column, ...] = tuple(
-    Column(name, kind, *_SOURCES[name]) for name, kind in typing.get_type_hints(FeatureSnapshot).items()
-)
-FIELDS = FeatureSnapshot._fields
 _F_COLUMNS = tuple(c for c in COLUMNS if c.kind is float)
 _I_COLUMNS = tuple(c for c in COLUMNS if c.kind is not float)
+
+
+def _slot(column: Column) -> int:
+    """The column's slot within its block's floats (a float column) or ints (any other)."""
+    return int(getattr(_SLOTS[column.block], column.slot)) + column.offset
 
 
 def _row_maker() -> Callable[[list, list, str], FeatureSnapshot]:
@@ -325,7 +197,7 @@ def _trade(F, J, L, price, size, venue_side, ts_event):
         return
     pn[TRADES] += 1
     ps[TRADED_VOLUME] += size
-    pn[_TS_EVENT] = ts_event
+    pn[TS_EVENT] = ts_event
     cs, cn = _block(F, J, L, _CLS)
     side = _lr.classify(cs, cn, price, ts_event, venue_side)
     vs, vn = _block(F, J, L, _VPIN)
@@ -338,14 +210,15 @@ def _trade(F, J, L, price, size, venue_side, ts_event):
 
 
 @njit(cache=True)
-def _book(F, J, L, lstm_buf, bp, bq, nb, ap, aq, na, valid, mid, band_notional, tick_size, ts_event, ts_init, sequence):
+def _book(F, J, L, lstm_buf, bp, bq, nb, ap, aq, na, levels, valid, mid, band_notional, tick_size, ts_event, ts_init, sequence):
     ps, pn = _block(F, J, L, _P)
     pn[BOOKS] += 1
-    pn[_TS_EVENT] = ts_event
-    pn[_UPDATE_ID] = sequence
-    pn[_BOOK_VALID] = valid
+    pn[LEVELS] = levels
+    pn[TS_EVENT] = ts_event
+    pn[UPDATE_ID] = sequence
+    pn[BOOK_VALID] = valid
     if valid:
-        ps[_MID] = mid
+        ps[MID] = mid
     else:
         pn[_SKIP_BOOK] += 1
     # Each feature refuses an invalid book itself (OFI also restarts its reference).
@@ -386,7 +259,7 @@ def _book(F, J, L, lstm_buf, bp, bq, nb, ap, aq, na, valid, mid, band_notional, 
     # would fill the LSTM's sequence with nothing); with a model active, Python predicts
     if n[INITIALIZED]:
         ls, ln = _block(F, J, L, _LSTM)
-        _lstm.lstm_vector(ls, ln, lstm_buf, s[_lob.VALUE : _lob.VALUE + N_LOB_FEATURES], ps[_MID])
+        _lstm.lstm_vector(ls, ln, lstm_buf, s[_lob.VALUE : _lob.VALUE + N_LOB_FEATURES], ps[MID])
     if not pn[_EXTERNAL_LSTM]:
         _finish(F, J, L)
 
@@ -402,7 +275,7 @@ def _finish(F, J, L):
     es, en = _block(F, J, L, _ENS)
     _ens.ensemble_update(es, en, math.tanh(os[_ofi.Z]), ls[_lstm.VALUE], us[_ou.VALUE], math.tanh(ds[_cvd.Z]))
     # `cold`: a bit per indicator of _COLD_ORDER still warming up
-    warm = pn[_WARM]
+    warm = pn[WARM]
     if warm:
         for k in (_HURST, _OU, _PARK, _LOB):
             if not J[L[4 * k + 2] + INITIALIZED]:  # an outage restarted its windows: cold again
@@ -416,14 +289,17 @@ def _finish(F, J, L):
                 mask |= bit
             bit <<= 1
         warm = mask == 0
-    pn[_WARM] = warm
-    pn[_COLD] = mask
+    pn[WARM] = warm
+    pn[COLD] = mask
 
 
 @njit(cache=True)
-def _gather(F, J, src_f, src_i, skip_slots, row_f, row_i):
+def _gather(F, J, src_f, src_i, needs_f, skip_slots, row_f, row_i):
+    """The row from the state: a value needing more book levels than the latest book showed is
+    NaN (the pipeline's ints come first in `J`)."""
+    shown = J[LEVELS]
     for j in range(src_f.shape[0]):
-        row_f[j] = F[src_f[j]]
+        row_f[j] = F[src_f[j]] if needs_f[j] <= shown else math.nan
     for j in range(src_i.shape[0]):
         row_i[j] = J[src_i[j]]
     # the reasons counted at least once: a new one is logged at once, the counts read on demand
@@ -435,15 +311,15 @@ def _gather(F, J, src_f, src_i, skip_slots, row_f, row_i):
 
 @njit(cache=True)
 def _batch(
-    F, J, L, lstm_buf, trades_f, trades_i, n_trades, bp, bq, nb, ap, aq, na, valid, mid, band_notional, tick_size,
-    ts_event, ts_init, sequence, src_f, src_i, skip_slots, row_f, row_i,
+    F, J, L, lstm_buf, trades_f, trades_i, n_trades, bp, bq, nb, ap, aq, na, levels, valid, mid, band_notional, tick_size,
+    ts_event, ts_init, sequence, src_f, src_i, needs_f, skip_slots, row_f, row_i,
 ):  # fmt: skip
     """The trades since the last batch, then the batch's book: one compiled call; returns how many
     skip reasons have been counted so far."""
     for t in range(n_trades):
         _trade(F, J, L, trades_f[t, 0], trades_f[t, 1], trades_i[t, 0], trades_i[t, 1])
-    _book(F, J, L, lstm_buf, bp, bq, nb, ap, aq, na, valid, mid, band_notional, tick_size, ts_event, ts_init, sequence)
-    return _gather(F, J, src_f, src_i, skip_slots, row_f, row_i)
+    _book(F, J, L, lstm_buf, bp, bq, nb, ap, aq, na, levels, valid, mid, band_notional, tick_size, ts_event, ts_init, sequence)
+    return _gather(F, J, src_f, src_i, needs_f, skip_slots, row_f, row_i)
 
 
 @njit(cache=True)
@@ -458,8 +334,8 @@ def _trades_only(F, J, L, trades_f, trades_i, n_trades):
 (_BID_NOTIONAL, _ASK_NOTIONAL, BUILDER_MULTIPLIER) = range(3)
 BUILDER_FLOATS = 3
 (_BID_TS, _ASK_TS, _BID_KNOWN, _ASK_KNOWN, BUILDER_INVERSE, BUILDER_REFRESH_NS, BUILT, SKIP_EMPTY, SKIP_ONE_SIDED) = range(9)
-SKIP_CROSSED = 9
-BUILDER_INTS = 10
+(SKIP_CROSSED, BUILDER_LEVELS) = range(9, 11)
+BUILDER_INTS = 11
 
 
 @njit(cache=True)
@@ -498,7 +374,7 @@ def replay_chunk(
     F, J, L, lstm_buf, bs, bn, tick_size,
     bid_px, bid_qty, ask_px, ask_qty, levels, quantities, ts_events, ts_inits, sequences, b0,
     trade_ts_init, trade_price, trade_size, trade_side, trade_ts_event, t0, more_trades, stop_ts,
-    src_f, src_i, skip_slots, out_f, out_i, read,
+    src_f, src_i, needs_f, skip_slots, out_f, out_i, read,
 ):  # fmt: skip
     """The feature replay's inner loop: batches `b0`... of a `ReplayBook` chunk, each after the
     trades stamped (``ts_init``) before it, as the engine orders them. Stops before a batch that
@@ -506,6 +382,7 @@ def replay_chunk(
     to come; returns (next batch, next trade)."""
     t = t0
     n_trades = trade_ts_init.shape[0]
+    shown = bn[BUILDER_LEVELS]
     for b in range(b0, ts_inits.shape[0]):
         ts = ts_inits[b]
         if ts > stop_ts:
@@ -517,13 +394,18 @@ def replay_chunk(
             return b, t
         nb, na = levels[b, 0], levels[b, 1]
         bp, ap = bid_px[b], ask_px[b]
+        if nb > shown or na > shown:  # the levels past those the data shows are not read
+            nb, na = min(nb, shown), min(na, shown)
+            bp[nb:] = bid_qty[b, nb:] = 0.0
+            ap[na:] = ask_qty[b, na:] = 0.0
         valid = nb > 0 and na > 0 and bp[0] < ap[0]
         mid = 0.5 * (bp[0] + ap[0]) if valid else math.nan
         band = _band(bs, bn, valid, nb, na, mid, quantities[b], ts_events[b], read[b])
         _book(
-            F, J, L, lstm_buf, bp, bid_qty[b], nb, ap, ask_qty[b], na, valid, mid, band, tick_size, ts_events[b], ts, sequences[b]
-        )
-        _gather(F, J, src_f, src_i, skip_slots, out_f[b], out_i[b])
+            F, J, L, lstm_buf, bp, bid_qty[b], nb, ap, ask_qty[b], na, shown, valid, mid, band, tick_size, ts_events[b], ts,
+            sequences[b],
+        )  # fmt: skip
+        _gather(F, J, src_f, src_i, needs_f, skip_slots, out_f[b], out_i[b])
     return ts_inits.shape[0], t
 
 
@@ -551,6 +433,7 @@ class _PipelineState(CompiledIndicator):
     def _reset(self) -> None:
         self._s[:] = 0.0
         self._n[:] = 0
+        self._n[LEVELS] = EVERY_LEVEL  # nothing is unavailable until a book says so
 
 
 class FeaturePipeline:
@@ -653,12 +536,12 @@ class FeaturePipeline:
             fo += fs
             io += is_
         index = {name: k for k, name in enumerate(_BLOCKS)}
-        self._src_f = np.array([self._L[4 * index[c.block]] + c.slot for c in _F_COLUMNS], dtype=np.int64)
-        self._src_i = np.array(
-            [self._L[4 * index[c.block] + (2 if c.array == "n" else 0)] + c.slot for c in _I_COLUMNS], dtype=np.int64
-        )
-        if any(c.array != "n" for c in _I_COLUMNS):
-            raise ValueError("integer, boolean and text columns read the int slots")
+        self._src_f = np.array([self._L[4 * index[c.block]] + _slot(c) for c in _F_COLUMNS], dtype=np.int64)
+        self._src_i = np.array([self._L[4 * index[c.block] + 2] + _slot(c) for c in _I_COLUMNS], dtype=np.int64)
+        self.levels_needed = {c.name: self._levels_needed(c) for c in COLUMNS}
+        self._needs_f = np.array([self.levels_needed[c.name] for c in _F_COLUMNS], dtype=np.int64)
+        # an integer column has no NaN: the pipeline takes no book showing fewer levels than these need
+        self._needs_i = max(self.levels_needed[c.name] for c in _I_COLUMNS)
         # every counted skip of every block, summed after each batch: a new reason is logged at once
         self._skip_owners: list[tuple[CompiledIndicator, typing.Any, dict[int, str]]] = [
             (self._own, self, _SKIPS),
@@ -687,6 +570,25 @@ class FeaturePipeline:
         self.skips = SkipCounter(type(self).__name__, log)
         self.reset()
 
+    def _levels_needed(self, column: Column) -> int:
+        if isinstance(column.levels, int):
+            return column.levels
+        indicator, parameter = column.levels.split(".")
+        return int(getattr(self._indicators[indicator], parameter))
+
+    def unavailable(self, levels: int) -> tuple[str, ...]:
+        """The columns a book showing `levels` levels a side cannot give (NaN in its rows)."""
+        return tuple(name for name, needed in self.levels_needed.items() if needed > levels)
+
+    def check_levels(self, levels: int) -> None:
+        """Refuse books showing `levels` levels a side if a column without a NaN needs more."""
+        if levels < self._needs_i:
+            short = [c.name for c in _I_COLUMNS if self.levels_needed[c.name] > levels]
+            raise ValueError(
+                f"a book showing {levels} level(s) a side: {', '.join(short)} need more and have no unavailable "
+                "value (the top-of-book mode, DESIGN §8, is not built yet)"
+            )
+
     def reset(self) -> None:
         for indicator in self._indicators.values():
             indicator.reset()
@@ -701,13 +603,18 @@ class FeaturePipeline:
     @property
     def mid(self) -> float:
         """The last valid mid (0.0 before the first valid book)."""
-        return float(self._own._s[_MID])
+        return float(self._own._s[MID])
 
     @property
     def ts_event(self) -> int:
         """Exchange time of the latest book batch or trade fed."""
         self.flush()
-        return int(self._own._n[_TS_EVENT])
+        return int(self._own._n[TS_EVENT])
+
+    @property
+    def levels(self) -> int:
+        """Levels a side the latest book showed (`BookSnapshot.levels`)."""
+        return int(self._own._n[LEVELS])
 
     @property
     def books(self) -> int:
@@ -726,21 +633,24 @@ class FeaturePipeline:
         active = lstm.active
         self._own._n[_EXTERNAL_LSTM] = active
         taken = lstm._count
+        levels = snapshot.levels
+        if levels < self._needs_i:
+            self.check_levels(levels)
         total = _batch(
             self._F, self._I, self._L, lstm._buf, self._trades_f, self._trades_i, self._pending,
             snapshot.bid_prices, snapshot.bid_sizes, snapshot.n_bids,
-            snapshot.ask_prices, snapshot.ask_sizes, snapshot.n_asks,
+            snapshot.ask_prices, snapshot.ask_sizes, snapshot.n_asks, levels,
             snapshot.is_valid, snapshot.mid, snapshot.bid_band_notional + snapshot.ask_band_notional, snapshot.tick_size,
             snapshot.ts_event, snapshot.ts_init, snapshot.sequence,
-            self._src_f, self._src_i, self._skip_slots, self._row_f, self._row_i,
+            self._src_f, self._src_i, self._needs_f, self._skip_slots, self._row_f, self._row_i,
         )  # fmt: skip
         self._pending = 0
         if active:
             # the model: the kernel took the vector; torch predicts, the ensemble and flags follow
             if lstm._count != taken:
-                lstm.predict_if_due(float(self._own._s[_MID]), snapshot.ts_event)
+                lstm.predict_if_due(float(self._own._s[MID]), snapshot.ts_event)
             _finish(self._F, self._I, self._L)
-            total = _gather(self._F, self._I, self._src_f, self._src_i, self._skip_slots, self._row_f, self._row_i)
+            total = _gather(self._F, self._I, self._src_f, self._src_i, self._needs_f, self._skip_slots, self._row_f, self._row_i)
         elif not lstm._fallback_logged and lstm._count != taken:
             lstm._log_fallback()
         if total != self._skips_seen:
@@ -785,11 +695,12 @@ class FeaturePipeline:
         """`replay_chunk` on this pipeline's state (the feature replay's loop; see `feature_replay`)."""
         self.flush()
         bs, bn, tick_size = builder
+        self.check_levels(int(bn[BUILDER_LEVELS]))
         b, t = replay_chunk(
             self._F, self._I, self._L, self.lstm._buf, bs, bn, tick_size,
             tops.bid_px, tops.bid_qty, tops.ask_px, tops.ask_qty, tops.n, tops.band_quantity,
             ts_events, ts_inits, sequences, b0, *trades, t0, more, stop_ts,
-            self._src_f, self._src_i, self._skip_slots, out_f, out_i, read,
+            self._src_f, self._src_i, self._needs_f, self._skip_slots, out_f, out_i, read,
         )  # fmt: skip
         self._after_batches()
         return b, t
@@ -801,7 +712,7 @@ class FeaturePipeline:
         return t
 
     def _after_batches(self) -> None:
-        total = _gather(self._F, self._I, self._src_f, self._src_i, self._skip_slots, self._row_f, self._row_i)
+        total = _gather(self._F, self._I, self._src_f, self._src_i, self._needs_f, self._skip_slots, self._row_f, self._row_i)
         if total != self._skips_seen:
             self._skips_seen = total
             self._sync_skips()
@@ -829,9 +740,9 @@ class FeaturePipeline:
     def _sync_funding(self) -> None:
         f, s, n = self.funding, self._own._s, self._own._n
         opportunity = f.opportunity
-        s[_FUND_Z] = f.value
-        n[_FUND_DIR] = opportunity.direction if opportunity is not None else 0
-        s[_FUND_BPS] = opportunity.annualized_bps if opportunity is not None else 0.0
+        s[FUND_Z] = f.value
+        n[FUND_DIR] = opportunity.direction if opportunity is not None else 0
+        s[FUND_BPS] = opportunity.annualized_bps if opportunity is not None else 0.0
 
     def _sync_skips(self) -> None:
         for owner, holder, reasons in self._skip_owners:
@@ -895,7 +806,7 @@ class FeaturePipeline:
         """The current values (the row of the latest batch, with any trades held since fed)."""
         self.flush()
         _finish(self._F, self._I, self._L)
-        _gather(self._F, self._I, self._src_f, self._src_i, self._skip_slots, self._row_f, self._row_i)
+        _gather(self._F, self._I, self._src_f, self._src_i, self._needs_f, self._skip_slots, self._row_f, self._row_i)
         return self._row()
 
 

@@ -63,6 +63,7 @@ from scalp_nautilus.feature_replay.book import fixed_to_float
 from scalp_nautilus.features import BUILDER_FLOATS
 from scalp_nautilus.features import BUILDER_INTS
 from scalp_nautilus.features import BUILDER_INVERSE
+from scalp_nautilus.features import BUILDER_LEVELS
 from scalp_nautilus.features import BUILDER_MULTIPLIER
 from scalp_nautilus.features import BUILDER_REFRESH_NS
 from scalp_nautilus.features import BUILT
@@ -167,10 +168,11 @@ def replay_features(
     # the builder's band state, as `BookSnapshotBuilder` keeps it (see `features._band`)
     bs = np.zeros(BUILDER_FLOATS)
     bn = np.zeros(BUILDER_INTS, dtype=np.int64)
-    bs[BUILDER_MULTIPLIER], bn[BUILDER_INVERSE], bn[BUILDER_REFRESH_NS] = (
+    bs[BUILDER_MULTIPLIER], bn[BUILDER_INVERSE], bn[BUILDER_REFRESH_NS], bn[BUILDER_LEVELS] = (
         builder.multiplier,
         builder.inverse,
         builder.band_refresh_ns,
+        builder.levels,
     )
     state = (bs, bn, builder.tick_size)
     f_columns, i_columns = pipeline.row_columns

@@ -44,6 +44,9 @@ import numpy as np
 from numba import njit
 
 from scalp_nautilus.book import BookSnapshot
+from scalp_nautilus.feature_table import LOB_FEATURE_NAMES  # noqa: F401 (the layout, declared with the row)
+from scalp_nautilus.feature_table import LOB_LEVELS
+from scalp_nautilus.feature_table import N_LOB_FEATURES
 from scalp_nautilus.indicators.compiled import HAS_INPUTS
 from scalp_nautilus.indicators.compiled import INITIALIZED
 from scalp_nautilus.indicators.mid_bars import MAX_CARRY
@@ -60,19 +63,6 @@ from scalp_nautilus.indicators.rolling_zscore import push
 
 log = logging.getLogger(__name__)
 
-LOB_LEVELS = 5
-LOB_FEATURE_NAMES: tuple[str, ...] = (
-    *(f"bid_size_{k}" for k in range(LOB_LEVELS)),
-    *(f"ask_size_{k}" for k in range(LOB_LEVELS)),
-    *(f"imbalance_{k}" for k in range(LOB_LEVELS)),
-    "spread",
-    "rsi",
-    "ema_fast",
-    "ema_slow",
-    "atr",
-    "bollinger_width",
-)
-N_LOB_FEATURES = len(LOB_FEATURE_NAMES)
 _N_BOOK = 3 * LOB_LEVELS + 1  # elements refreshed per snapshot; the rest per bar
 _N_BAR = N_LOB_FEATURES - _N_BOOK
 

@@ -39,11 +39,16 @@ def _events(configs) -> Iterator[object]:
 
 def oracle_rows(catalog_path, instrument_id: str, config, start: str | None = None, end: str | None = None) -> list[tuple]:
     """One row (a `FeatureSnapshot` of the oracle) per book batch."""
+    return nautilus_rows(catalog_path, instrument_id, lambda i: (build_builder(config, i), build_pipeline(config)), start, end)
+
+
+def nautilus_rows(catalog_path, instrument_id: str, build, start: str | None = None, end: str | None = None) -> list[tuple]:
+    """The rows of the builder and pipeline `build(instrument)` returns, fed through Nautilus's own
+    objects and `OrderBook` in the engine's order."""
     settings = BacktestSettings(catalog=str(catalog_path), instrument_id=instrument_id, start=start, end=end)
     catalog = ParquetDataCatalog(str(catalog_path))
     instrument = catalog_instrument(catalog, instrument_id)
-    builder = build_builder(config, instrument)
-    pipeline = build_pipeline(config)
+    builder, pipeline = build(instrument)
     book = OrderBook(instrument.id, BookType.L2_MBP)
     rows = []
     for event in _events(data_configs(settings, catalog, instrument.id)):
