@@ -13,6 +13,7 @@ from scalp_nautilus.config import read_yaml
 from scalp_nautilus.feature_replay.lookahead import audit
 from scalp_nautilus.testing.configs import write_config
 from scalp_nautilus.testing.shared_data import CAPTURES
+from tests.capture_catalogs import SPOT
 from tests.capture_catalogs import capture_catalog  # noqa: F401 (fixture)
 from tests.capture_catalogs import strategy_overrides
 
@@ -27,7 +28,7 @@ def _config(cat, folder):
 
 @pytest.mark.real_data
 @pytest.mark.slow
-@pytest.mark.parametrize("name", list(CAPTURES))
+@pytest.mark.parametrize("name", [*CAPTURES, SPOT])
 def test_no_lookahead_on_the_shared_captures(name, capture_catalog, tmp_path):  # noqa: F811
     cat = capture_catalog(name)
     _, config = _config(cat, tmp_path)

@@ -145,3 +145,9 @@ def test_adjusted_p_values_against_a_direct_implementation():
     np.testing.assert_allclose(adjust(bh), direct_bh(bh), rtol=1e-12)
     with_nan = adjust(np.array([0.01, np.nan, 0.02]))
     assert math.isnan(with_nan[1]) and with_nan[0] == pytest.approx(0.02) and with_nan[2] == pytest.approx(0.02)
+
+
+def test_block_length_capped_at_the_root_of_the_sample():
+    few = np.random.default_rng(4).normal(0, 1, 25)  # Politis-White reads 9 here: noise
+    assert block_length(few) <= 5.0
+    assert block_length(few, min_block=12) == 12  # a horizon still wins

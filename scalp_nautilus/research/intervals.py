@@ -106,7 +106,7 @@ class Interval:
     def side(self, threshold: float) -> str:
         """ "above" (lo > threshold), "below" (hi < threshold), "straddles", or BORDERLINE when the
         bound nearest the threshold is within its MC error of it."""
-        if abs(self.lo - threshold) <= self.mc_lo or abs(self.hi - threshold) <= self.mc_hi:
+        if abs(self.lo - threshold) < self.mc_lo or abs(self.hi - threshold) < self.mc_hi:
             return BORDERLINE
         return "above" if self.lo > threshold else "below" if self.hi < threshold else "straddles"
 
@@ -115,17 +115,21 @@ class Interval:
 
 
 def block_length(series: np.ndarray, min_block: float = 1.0, method: str = "stationary") -> float:
-    """Politis-White's block length for `series` (n, or n x k: the longest over the columns), never
-    below `min_block` nor 1. Constant columns are left out (their autocorrelation is undefined)."""
+    """Politis-White's block length for `series` (n, or n x k: the longest over the columns),
+    capped at sqrt(n), and never below `min_block` nor 1. Constant columns are left out (their
+    autocorrelation is undefined). The cap: on a few dozen units the estimate is noise (9 on 25
+    independent draws), and a block of more than sqrt(n) leaves too few blocks to resample; a
+    horizon (`min_block`) still wins over it."""
     x = np.asarray(series, np.float64).reshape(len(series), -1)
     x = x[:, np.nanstd(x, axis=0) > 0] if len(x) > 1 else x[:, :0]
     pw = 1.0
     if x.shape[1] and len(x) >= 10:
-        table = optimal_block_length(x)
+        with np.errstate(divide="ignore", invalid="ignore"):  # a flat spectrum gives inf: left out below
+            table = optimal_block_length(x)
         values = table["stationary" if method == "stationary" else "circular"].to_numpy(np.float64)
         values = values[np.isfinite(values)]
         if len(values):
-            pw = float(values.max())
+            pw = min(float(values.max()), math.sqrt(len(x)))
     return max(pw, float(min_block), 1.0)
 
 
