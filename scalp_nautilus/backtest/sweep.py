@@ -83,11 +83,13 @@ class SweepSettings(_Section, frozen=True):
     backtest_config: str = "backtest.yaml"  # relative to the sweep file's folder
     ranges: list[RangeSettings] = msgspec.field(default_factory=list)  # empty: the catalog's whole span
     grid: dict[str, list[Any]] = msgspec.field(default_factory=dict)  # dotted strategy key -> values
+    # Grid: every combination; optuna: a search over the same choices with a `trials` budget
     method: Literal["grid", "optuna"] = "grid"
     trials: Annotated[int, Meta(gt=0)] | None = None  # Optuna's budget (trials; each runs every range)
     seed: int = 0  # Optuna's sampler
+    # The results column that picks the best row
     metric: Literal["net", "trading", "fees", "funding", "round_trips", "win_rate", "max_drawdown", "sharpe"] = "net"
-    maximize: bool = True
+    maximize: bool = True  # false: the smallest metric is best
     address: str | None = None  # an existing Ray cluster ("auto", "ray://host:10001"); null: local
     num_cpus: Annotated[int, Meta(gt=0)] | None = None  # local Ray's CPUs (null: all); a task uses one
     out: str = "sweep/results.csv"  # the results table

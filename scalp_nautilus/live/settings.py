@@ -50,6 +50,8 @@ class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
 
 class LoggingSettings(_Section, frozen=True):
+    """The node's logs: console and one file per run."""
+
     directory: str = "logs"  # relative to the working directory
     level: Level = "INFO"  # console
     file_level: Level = "INFO"  # DEBUG logs every message: about 100 MB for 9 minutes of BTCUSDT
@@ -59,10 +61,10 @@ class EndpointSettings(_Section, frozen=True):
     """A local replay venue (speaking the node's venue's API): its URLs, loopback only, and its
     public credentials."""
 
-    base_url_http: str
-    base_url_ws: str
-    api_key: str = REPLAY_API_KEY
-    api_secret: str = REPLAY_API_SECRET
+    base_url_http: str  # the replay venue's REST URL, e.g. http://127.0.0.1:8765
+    base_url_ws: str  # its WebSocket URL
+    api_key: str = REPLAY_API_KEY  # the replay venue's public key (it opens nothing else)
+    api_secret: str = REPLAY_API_SECRET  # the replay venue's public secret
 
     def __post_init__(self) -> None:
         for name in ("base_url_http", "base_url_ws"):
@@ -74,10 +76,12 @@ class EndpointSettings(_Section, frozen=True):
 
 
 class TimeoutSettings(_Section, frozen=True):
-    connection_s: Annotated[float, Meta(gt=0)] = 30.0
-    reconciliation_s: Annotated[float, Meta(gt=0)] = 30.0
-    portfolio_s: Annotated[float, Meta(gt=0)] = 10.0
-    disconnection_s: Annotated[float, Meta(gt=0)] = 10.0
+    """Nautilus's start and stop time limits for the node (seconds)."""
+
+    connection_s: Annotated[float, Meta(gt=0)] = 30.0  # the clients must connect within this
+    reconciliation_s: Annotated[float, Meta(gt=0)] = 30.0  # the start-up reconciliation must finish within this
+    portfolio_s: Annotated[float, Meta(gt=0)] = 10.0  # the portfolio must initialise within this
+    disconnection_s: Annotated[float, Meta(gt=0)] = 10.0  # the clients must disconnect within this on stop
     post_stop_s: Annotated[float, Meta(gt=0)] = 5.0  # after the strategy stopped: its closing orders settle
 
 
@@ -110,11 +114,12 @@ class RiskEngineSettings(_Section, frozen=True):
 
 
 class LiveSettings(_Section, frozen=True):
-    venue: Venue
+    venue: Venue  # the exchange: BINANCE (USD-M futures) or BYBIT (linear)
     instrument_id: str  # e.g. BTCUSDT-PERP.BINANCE, BTCUSDT-LINEAR.BYBIT
-    trader_id: str = "SCALP-001"
+    trader_id: str = "SCALP-001"  # Nautilus's trader id (name-number), in logs and order ids
     strategy: StrategySettings = msgspec.field(default_factory=StrategySettings)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
+    # Orders and fills this far back are reconciled at start; null: all the venue returns
     reconciliation_lookback_mins: Annotated[int, Meta(ge=1)] | None = 1440
     endpoints: EndpointSettings | None = None
     timeouts: TimeoutSettings = msgspec.field(default_factory=TimeoutSettings)
