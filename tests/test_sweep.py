@@ -257,7 +257,7 @@ def test_a_window_starts_warm_after_its_lead_in(capture_catalog, tmp_path):  # n
     opens before the window, and the lead-in's batches are counted `warm_up`."""
     cat = capture_catalog("usdm_2023_04")
     plan = load_sweep(sweep_file(tmp_path, cat))
-    assert plan.leads[1] == "2023-04-04T23:58:20.630503+00:00"  # 600 s before 00:02, clipped at the first delta
+    assert plan.leads[1] == "2023-04-04T23:58:20.630503+00:00"  # 1800 s before 00:02, clipped at the first delta
     (start, end), lead = plan.ranges[1], plan.leads[1]
     point = {"exits.stop_k": 2.0}
     cold = run_one(str(plan.backtest_config), point, start, end, str(tmp_path / "cold"))

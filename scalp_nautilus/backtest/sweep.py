@@ -94,8 +94,10 @@ class SweepSettings(_Section, frozen=True):
     num_cpus: Annotated[int, Meta(gt=0)] | None = None  # local Ray's CPUs (null: all); a task uses one
     out: str = "sweep/results.csv"  # the results table
     reports_dir: str = "sweep/runs"  # each task's report folder: <reports_dir>/<task id>
-    # data read before each range, untraded, so that its run starts warm (clipped at the catalog's start)
-    warmup_s: Annotated[float, Meta(ge=0)] = 600.0
+    # data read before each range, untraded, so that its run starts warm (clipped at the catalog's start).
+    # 30 minutes: DESIGN's longest window is VPIN's 5 minutes of *expected* volume, and on the
+    # simulated default VPIN took 15 minutes to warm up; a 600 s lead-in left 26% of a window cold.
+    warmup_s: Annotated[float, Meta(ge=0)] = 1800.0
     chain_out: str = "sweep/walk_forward.csv"  # the walk-forward chain; its out-of-sample equity plot beside it (.png)
 
 
@@ -359,6 +361,8 @@ class WalkForward:
     equity: list[np.ndarray]  # per window: (ts ns, equity) of the out-of-sample run
 
     def lines(self, metric: str) -> list[str]:
+        from scalp_nautilus.backtest.report import COLD_WARNING_SHARE
+
         c, o = self.chain, self.oos
         out = [
             f"walk-forward {metric}: in-sample total {c['is_value'].sum():+.4f}, out-of-sample total "
@@ -374,6 +378,10 @@ class WalkForward:
             else f"mean {o['mean']:+.2f}, median {o['median']:+.2f} (no interval from fewer than 20 trips)"
         )
         out.append(f"out-of-sample net bps per round trip over {o['n']} trips: {interval}")
+        shares = ", ".join(f"{v:.1%}" for v in c["oos_cold_share"]) if "oos_cold_share" in c else "-"
+        out.append(f"`cold` blocked these shares of each out-of-sample window's flat decisions: {shares}")
+        if "oos_cold_share" in c and (c["oos_cold_share"] > COLD_WARNING_SHARE).any():
+            out.append("WARNING: a window was cold for more than half of its decisions: lengthen `warmup_s`")
         out.append(
             f"deflated Sharpe ratio {self.dsr:.3f}: the out-of-sample per-trip Sharpe {self.sharpe:+.3f} against "
             f"{self.sr0:+.3f}, what the best of {self.sets_tried} sets reaches by luck (Bailey and López de Prado 2014; "
