@@ -21,11 +21,11 @@ from scalp_nautilus.live.settings import credentials
 from scalp_nautilus.live.venue.thread import VenueThread
 from scalp_nautilus.strategy import risk
 from scalp_nautilus.strategy.execution import EXCHANGE_STOP
-from scalp_nautilus.testing.live import ROOT
-from scalp_nautilus.testing.live import live_settings
-from scalp_nautilus.testing.live import run_node
-from scalp_nautilus.testing.live import venue_settings
-from scalp_nautilus.testing.live import write_live_config
+from tests.support.live import ROOT
+from tests.support.live import live_settings
+from tests.support.live import run_node
+from tests.support.live import venue_settings
+from tests.support.live import write_live_config
 
 pytestmark = [pytest.mark.real_data, pytest.mark.slow]
 

@@ -11,11 +11,11 @@ from scalp_nautilus.book import BookSnapshotBuilder
 from scalp_nautilus.cli import main
 from scalp_nautilus.config import read_yaml
 from scalp_nautilus.feature_replay.lookahead import audit
-from scalp_nautilus.testing.configs import write_config
-from scalp_nautilus.testing.shared_data import CAPTURES
 from tests.capture_catalogs import SPOT
 from tests.capture_catalogs import capture_catalog  # noqa: F401 (fixture)
 from tests.capture_catalogs import strategy_overrides
+from tests.support.configs import write_config
+from tests.support.shared_data import CAPTURES
 
 CONFIG_PATH = "scalp_nautilus.strategy:ScalpStrategyConfig"
 

@@ -30,8 +30,8 @@ from scalp_nautilus.research.edge import load_features
 from scalp_nautilus.research.intervals import BootstrapSettings
 from scalp_nautilus.research.intervals import adjust
 from scalp_nautilus.research.intervals import mean_statistic
-from scalp_nautilus.testing.captures import Capture
-from scalp_nautilus.testing.captures import record
+from tests.support.captures import Capture
+from tests.support.captures import record
 from tests.test_research_edge import features_file
 
 S = 1_000_000_000

@@ -27,8 +27,8 @@ from scalp_nautilus.research.edge import spearman
 from scalp_nautilus.research.edge import summary_lines
 from scalp_nautilus.research.intervals import BootstrapSettings
 from scalp_nautilus.research.intervals import adjust
-from scalp_nautilus.testing.captures import load
-from scalp_nautilus.testing.captures import record
+from tests.support.captures import load
+from tests.support.captures import record
 
 S = 1_000_000_000
 QUICK = BootstrapSettings(min_reps=200, max_reps=200)

@@ -25,6 +25,8 @@ from scalp_nautilus.config import load_yaml
 from scalp_nautilus.config import merge
 from scalp_nautilus.config import parse_utc
 from scalp_nautilus.config import read_yaml
+from scalp_nautilus.data.catalog_store import CatalogStore
+from scalp_nautilus.fees import FeeSchedule
 
 
 class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -50,17 +52,6 @@ class LatencySettings(_Section, frozen=True):
     cancel_ms: Annotated[float, Meta(ge=0.0)] = 0.0  # added to base_ms for cancels
 
 
-class FeeSettings(_Section, frozen=True):
-    """Commission rates as fractions of the fill's notional (0.0005 = 5 bps); null: the strategy's
-    `fees` (ScalpStrategy: the rates its targets assume, Binance tier 0 by default), the
-    instrument's own for other strategies. Negative maker = a rebate."""
-
-    # Fraction of the fill's notional; null: the strategy's fees.maker_rate
-    maker_rate: Annotated[float, Meta(ge=-0.01, le=0.01)] | None = None
-    # Fraction of the fill's notional; null: the strategy's fees.taker_rate
-    taker_rate: Annotated[float, Meta(ge=0.0, le=0.01)] | None = None
-
-
 class VenueSettings(_Section, frozen=True):
     """The simulated exchange: account, book, matching rules, fees, fills and latency."""
 
@@ -79,9 +70,11 @@ class VenueSettings(_Section, frozen=True):
     # Fills consume the book's liquidity so repeated orders do not fill twice at one level.
     liquidity_consumption: bool = True
     # Nautilus's queue position for resting orders (needs trade_execution); null: on when the
-    # strategy rests maker orders. README "Maker execution" has the rules and which way each errs.
+    # strategy rests maker orders. docs/execution.md has the rules and which way each errs.
     queue_position: bool | None = None
-    fees: FeeSettings = msgspec.field(default_factory=FeeSettings)
+    # Commission rates (`scalp_nautilus.fees`); a rate left null is the strategy's (ScalpStrategy: the
+    # rates its targets assume, `fee_schedule`), for other strategies the instrument's own.
+    fees: FeeSchedule = msgspec.field(default_factory=FeeSchedule)
     fill: FillSettings = msgspec.field(default_factory=FillSettings)
     latency: LatencySettings = msgspec.field(default_factory=LatencySettings)
 
@@ -99,7 +92,11 @@ class StrategySettings(_Section, frozen=True):
 
 
 class BacktestSettings(_Section, frozen=True):
-    catalog: str = "catalog"  # the Parquet data catalog: a folder
+    # The Parquet data catalog: a folder, or object storage by URL (s3://bucket/prefix; scale.md)
+    catalog: str = "catalog"
+    # Object storage options (fsspec's), e.g. {endpoint_url: ..., client_kwargs: {region_name: ...}};
+    # credentials from the AWS_* environment unless given here (key, secret)
+    catalog_storage_options: dict[str, Any] = msgspec.field(default_factory=dict)
     # The instrument to replay, e.g. BTCUSDT-PERP.BINANCE (the simulator's: BTCUSDT-PERP.SIM)
     instrument_id: str = "BTCUSDT-PERP.BINANCE"
     start: str | None = None  # ISO time (UTC); null: the catalog's first event
@@ -124,6 +121,10 @@ class BacktestSettings(_Section, frozen=True):
         for name in ("start", "end"):
             if getattr(self, name) is not None:
                 parse_utc(getattr(self, name), name)
+
+    @property
+    def catalog_store(self) -> CatalogStore:
+        return CatalogStore(self.catalog, self.catalog_storage_options)
 
 
 def load_backtest_settings(

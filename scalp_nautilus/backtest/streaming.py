@@ -43,6 +43,7 @@ from nautilus_trader.persistence.catalog import ParquetDataCatalog
 from nautilus_trader.serialization.arrow.serializer import ArrowSerializer
 
 from scalp_nautilus.config import parse_utc
+from scalp_nautilus.errors import InputError
 
 
 def _ns(value) -> int | None:
@@ -88,15 +89,23 @@ def _files(catalog: ParquetDataCatalog, config: BacktestDataConfig) -> list[str]
     return sorted(files, key=lambda f: f.rsplit("/", 1)[-1])
 
 
+def _filesystem(catalog: ParquetDataCatalog):
+    """What pyarrow reads the catalog's files through: the local disk directly, else its fsspec filesystem."""
+    return None if catalog.fs_protocol == "file" else catalog.fs
+
+
 def data_bounds(config: BacktestDataConfig) -> tuple[int, int] | None:
     """First and last ``ts_init`` a config replays (from the ``ts_init`` column of its first and
     last files only), or None when it holds nothing in its span."""
-    files = _files(BacktestNode.load_catalog(config), config)
+    catalog = BacktestNode.load_catalog(config)
+    files = _files(catalog, config)
     if not files:
         return None
     start, end = _ns(config.start_time), _ns(config.end_time)
+    fs = _filesystem(catalog)
     firsts, lasts = (
-        _kept(pq.read_table(f, columns=["ts_init"]).column("ts_init").to_numpy(), start, end) for f in (files[0], files[-1])
+        _kept(pq.read_table(f, columns=["ts_init"], filesystem=fs).column("ts_init").to_numpy(), start, end)
+        for f in (files[0], files[-1])
     )
     if not len(firsts) or not len(lasts):
         return None
@@ -119,8 +128,9 @@ def arrow_batches(
     `columns`: only these (``ts_init`` among them), all by default."""
     catalog = BacktestNode.load_catalog(config)
     start, end = _ns(config.start_time), _ns(config.end_time)
+    fs = _filesystem(catalog)
     for file in _files(catalog, config):
-        for read in pq.ParquetFile(file).iter_batches(batch_size=chunk_size, columns=columns):
+        for read in pq.ParquetFile(file, filesystem=fs).iter_batches(batch_size=chunk_size, columns=columns):
             batch = read
             if start is not None:
                 batch = batch.filter(pc.greater_equal(batch.column("ts_init"), start))
@@ -163,7 +173,7 @@ class StreamingBacktestNode(BacktestNode):
         # whole loading would take, the first and last event of any type.
         bounds = [b for b in map(data_bounds, data_configs) if b]
         if not bounds:
-            raise ValueError(f"run {run_config_id}: the catalog holds no data for its data configs")
+            raise InputError(f"run {run_config_id}: the catalog holds no data for its data configs")
         for i, config in enumerate(data_configs):
             engine.add_data_iterator(f"{i}:{config.data_type.__name__}", data_chunks(config, chunk_size))
         engine.run(

@@ -6,10 +6,14 @@ Optuna search over the same choices with a trial budget (`method: optuna`). Ever
 (overrides, range) pair is one task running `run_backtest` in a fresh Ray worker process
 (`max_calls=1`: no Nautilus state survives from one run to the next, so a task's result is the
 run's result alone). Ray is local by default (`ray.init()` on this machine, `num_cpus` settable);
-`address` joins an existing cluster.
+`address` joins an existing cluster (`cluster.connect`: token authentication, one-line errors).
+Tasks get absolute paths and the driver's resolved catalog location (a folder, or object storage
+such as s3://bucket/prefix, whose credential variables are forwarded to the workers), so a worker
+with another working directory, or on another machine with the same checkout, reads the same data.
 
 Everything is checked before any work: the file's keys, every grid point as a strategy config
-(errors name the file and key), each range's order and that it lies inside the catalog's data.
+(errors name the file and key), that the catalog can be read (a missing folder or bucket, refused
+credentials), each range's order and that it lies inside the catalog's data.
 A task that raises, or whose worker dies, becomes a `failed` row carrying its error; the others
 complete. The results table (CSV) has a row per task: overrides, span, P&L split into trading,
 fees and funding, round trips, win rate, per-trip net bps, max drawdown, Sharpe, the share of flat
@@ -53,14 +57,16 @@ import pandas as pd
 from msgspec import Meta
 
 from nautilus_trader.model.data import OrderBookDelta
-from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
+from scalp_nautilus.backtest.cluster import connect
 from scalp_nautilus.backtest.settings import BacktestSettings
 from scalp_nautilus.backtest.settings import load_backtest_settings
 from scalp_nautilus.config import ConfigError
 from scalp_nautilus.config import load_yaml
 from scalp_nautilus.config import nest
 from scalp_nautilus.config import parse_utc
+from scalp_nautilus.data.catalog_store import CatalogError
+from scalp_nautilus.data.catalog_store import CatalogStore
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +96,7 @@ class SweepSettings(_Section, frozen=True):
     # The results column that picks the best row
     metric: Literal["net", "trading", "fees", "funding", "round_trips", "win_rate", "max_drawdown", "sharpe"] = "net"
     maximize: bool = True  # false: the smallest metric is best
-    address: str | None = None  # an existing Ray cluster ("auto", "ray://host:10001"); null: local
+    address: str | None = None  # an existing Ray cluster (the head's "host:6379", or "auto"); null: local
     num_cpus: Annotated[int, Meta(gt=0)] | None = None  # local Ray's CPUs (null: all); a task uses one
     out: str = "sweep/results.csv"  # the results table
     reports_dir: str = "sweep/runs"  # each task's report folder: <reports_dir>/<task id>
@@ -107,7 +113,9 @@ class SweepPlan(msgspec.Struct, frozen=True):
     backtest_config: Path
     points: list[dict[str, Any]]  # grid points (grid) or the choices' first point (optuna)
     ranges: list[tuple[str | None, str | None]]
-    leads: list[str | None]  # per range: where its run starts reading (the warm-up), None: no lead-in
+    # per range: where its run starts reading (the warm-up lead-in); None or absent: no lead-in
+    leads: list[str | None] = msgspec.field(default_factory=list)
+    catalog: CatalogStore | None = None  # the backtest config's catalog, a relative folder made absolute
 
 
 def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> SweepPlan:
@@ -132,22 +140,24 @@ def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> Swe
         except ConfigError as exc:
             raise ConfigError(f"{path}: key `grid` {point}: {exc}") from None
     base = load_backtest_settings(backtest_config)
-    ranges, leads = _check_ranges(path, s, base)
-    return SweepPlan(path, s, backtest_config, points, ranges, leads)
+    catalog = base.catalog_store.resolved()
+    try:
+        catalog.check()
+    except CatalogError as exc:
+        raise ConfigError(f"{path}: key `backtest_config`: {exc}") from None
+    ranges, leads = _check_ranges(path, s, base, catalog)
+    return SweepPlan(path, s, backtest_config.resolve(), points, ranges, leads, catalog)
 
 
 def _check_ranges(
-    path: Path, s: SweepSettings, base: BacktestSettings
+    path: Path, s: SweepSettings, base: BacktestSettings, catalog: CatalogStore
 ) -> tuple[list[tuple[str | None, str | None]], list[str | None]]:
     if not s.ranges:
         return [(base.start, base.end)], [None]
-    catalog = Path(base.catalog)
-    if not catalog.is_dir():
-        raise ConfigError(f"{path}: key `backtest_config`: its catalog {catalog} does not exist")
-    spans = ParquetDataCatalog(str(catalog)).get_intervals(OrderBookDelta, base.instrument_id)
+    spans = catalog.catalog().get_intervals(OrderBookDelta, base.instrument_id)
     if not spans:
         raise ConfigError(
-            f"{path}: key `backtest_config`: the catalog {catalog} holds no order-book deltas of {base.instrument_id}"
+            f"{path}: key `backtest_config`: the catalog {catalog.location} holds no order-book deltas of {base.instrument_id}"
         )
     lo, hi = min(a for a, _ in spans), max(b for _, b in spans)
     out, leads = [], []
@@ -167,15 +177,24 @@ def _check_ranges(
 
 
 def run_one(
-    backtest_config: str, point: dict[str, Any], start: str | None, end: str | None, reports_dir: str, lead: str | None = None
+    backtest_config: str,
+    point: dict[str, Any],
+    start: str | None,
+    end: str | None,
+    reports_dir: str,
+    catalog: str | None = None,
+    lead: str | None = None,
 ) -> dict:
-    """One backtest (what a Ray task runs): the results row of its one strategy. With a `lead`
-    the run reads from it, and trades (and its equity figures count) from `start` only."""
+    """One backtest (what a Ray task runs): the results row of its one strategy. `catalog`: the
+    driver's resolved location, over the config's (whose relative folder is the driver's). With a
+    `lead` the run reads from it, and trades (and its equity figures count) from `start` only."""
     from scalp_nautilus.backtest.report import metrics
     from scalp_nautilus.backtest.report import trip_net_bps
     from scalp_nautilus.backtest.runner import run_backtest
 
     overrides: dict[str, Any] = {"reports_dir": reports_dir, "plots": False}
+    if catalog is not None:
+        overrides["catalog"] = catalog
     if start is not None:
         overrides["start"] = lead or start
     if end is not None:
@@ -196,14 +215,11 @@ def run_one(
     }
 
 
-def _init_ray(s: SweepSettings):
+def _init_ray(plan: SweepPlan):
     import ray
 
-    if not ray.is_initialized():
-        if s.address:
-            ray.init(address=s.address, log_to_driver=False)
-        else:
-            ray.init(num_cpus=s.num_cpus, include_dashboard=False, log_to_driver=False)
+    s = plan.settings
+    connect(s.address, s.num_cpus, plan.catalog.forwarded_env() if plan.catalog else None)
     # One worker process per task (max_calls=1): no state carried between runs. No retries: a
     # worker that dies is reported as a failed task, not silently run again.
     return ray, ray.remote(num_cpus=1, max_calls=1, max_retries=0)(run_one)
@@ -215,14 +231,15 @@ def _task_row(index: int, point: dict, span: tuple, reports: str) -> dict:
 
 def run_tasks(plan: SweepPlan, tasks: list[tuple[dict, tuple]], first: int = 0) -> list[dict]:
     """Run (point, range) tasks on Ray; a row per task, failures included (`status`, `error`)."""
-    ray, remote = _init_ray(plan.settings)
-    root = Path(plan.settings.reports_dir)
+    ray, remote = _init_ray(plan)
+    root = Path(plan.settings.reports_dir).resolve()
+    catalog = plan.catalog.location if plan.catalog else None
     leads = dict(zip(plan.ranges, plan.leads))
     futures, rows = {}, {}
     for i, (point, span) in enumerate(tasks, start=first):
         reports = str(root / f"task{i:04d}")
         rows[i] = _task_row(i, point, span, reports)
-        futures[remote.remote(str(plan.backtest_config), point, span[0], span[1], reports, leads.get(span))] = i
+        futures[remote.remote(str(plan.backtest_config), point, span[0], span[1], reports, catalog, leads.get(span))] = i
     pending = list(futures)
     while pending:
         done, pending = ray.wait(pending, num_returns=1)

@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
 from scalp_nautilus.backtest.runner import catalog_instrument
+from scalp_nautilus.errors import InputError
 from scalp_nautilus.feature_replay.replay import replay_features
 from scalp_nautilus.features import FeatureSnapshot
 from scalp_nautilus.strategy.decision import FLAT
@@ -97,7 +98,7 @@ def audit(
     """Replay whole, then cut at `cuts` points drawn (seeded) uniformly among the full run's book
     batches (not the first or last tenth: a cut must leave rows on both sides), and compare."""
     if cuts < 1:
-        raise ValueError(f"cuts must be >= 1, got {cuts}")
+        raise InputError(f"cuts must be >= 1, got {cuts}")
     instrument = catalog_instrument(ParquetDataCatalog(str(catalog)), instrument_id)
     params = DecisionParams(config, instrument)
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
@@ -105,7 +106,7 @@ def audit(
         replay(catalog, instrument_id, config, full_path, start=start, end=end)
         full = pq.read_table(full_path).to_pandas()
         if len(full) < 10:
-            raise ValueError(f"{catalog}: {len(full)} book batches of {instrument_id} in the span: too few to cut")
+            raise InputError(f"{catalog}: {len(full)} book batches of {instrument_id} in the span: too few to cut")
         full_decisions = _decisions(full, params)
         ts = full["ts_event"].to_numpy(np.int64)
         rng = np.random.default_rng(seed)

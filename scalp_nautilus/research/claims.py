@@ -50,9 +50,9 @@ from scalp_nautilus.research.intervals import correlation_statistic
 from scalp_nautilus.research.intervals import interval
 from scalp_nautilus.research.intervals import mean_statistic
 from scalp_nautilus.research.intervals import ratio_of_sums
+from scalp_nautilus.units import NS_PER_S
 
-_NS = 1_000_000_000
-_DAY_NS = 86_400 * _NS
+_DAY_NS = 86_400 * NS_PER_S
 MIN_SAMPLES = MIN_UNITS  # windows / intervals / episodes below which no claim is judged (nor interval given)
 MIN_DAY_UNITS = 10  # units a day needs before its own value counts in the agreement
 HOLDS, FAILS, POOLED_ONLY = "holds", "does not hold", "holds pooled only"
@@ -209,7 +209,7 @@ class Grid:
 
 def grid(data: pd.DataFrame, step_s: float = 1.0) -> Grid:
     files, tss, mids, rows = [], [], [], []
-    step = round(step_s * _NS)
+    step = round(step_s * NS_PER_S)
     all_ts, all_mid, all_file = (data[c].to_numpy() for c in ("ts_event", "mid", "file"))
     for f in np.unique(all_file):
         idx = np.flatnonzero(all_file == f)
@@ -252,7 +252,7 @@ def ofi_r2(data: pd.DataFrame, boot: BootstrapSettings) -> Claim:
     if "ofi" not in data:
         _add_note(c, "the recording has no ofi column")
         return c
-    step = round(OFI_INTERVAL_S * _NS)
+    step = round(OFI_INTERVAL_S * NS_PER_S)
     key = data["file"].to_numpy(np.int64) * 10**12 + data["ts_event"].to_numpy(np.int64) // step
     df = pd.DataFrame(
         {
@@ -401,7 +401,7 @@ def ou_claim(data: pd.DataFrame, boot: BootstrapSettings) -> Claim:
     starts = np.flatnonzero(signal & ~np.r_[False, signal[:-1]])  # the first row of each episode
     reverted, when = [], []
     for i in starts:
-        end_ts = ts[i] + round(OU_TIME_STOP_S * _NS)
+        end_ts = ts[i] + round(OU_TIME_STOP_S * NS_PER_S)
         same = np.flatnonzero(files == files[i])
         if end_ts > ts[same[-1]]:
             continue  # the time stop runs past the recording: undecided
@@ -465,8 +465,9 @@ def lee_ready_claim(data: pd.DataFrame, lee_ready: pd.DataFrame | None, boot: Bo
     return judge(c, mean_statistic(agree), both["ts_event"].to_numpy(np.int64), len(agree), 0.75, True, boot)
 
 
-def funding_claim(data: pd.DataFrame, boot: BootstrapSettings) -> Claim:
-    c = Claim(
+def funding_z3_claim() -> Claim:
+    """The funding z claim's words and criterion (judged: share < 0.05), shared with `research funding`."""
+    return Claim(
         "funding_z3",
         "Funding",
         "|funding z| > 3 is a rare event (a normal tail: 0.27% of settlements)",
@@ -474,6 +475,10 @@ def funding_claim(data: pd.DataFrame, boot: BootstrapSettings) -> Claim:
         "share < 0.05",
         n_unit="settled rates with a z",
     )
+
+
+def funding_claim(data: pd.DataFrame, boot: BootstrapSettings) -> Claim:
+    c = funding_z3_claim()
     if "funding_z" not in data:
         _add_note(c, "the recording has no funding_z column (no funding stream)")
         return c
@@ -482,7 +487,11 @@ def funding_claim(data: pd.DataFrame, boot: BootstrapSettings) -> Claim:
     hits = (np.abs(z[change]) > 3.0).astype(np.float64)
     c.note = f"{int(hits.sum())} of {len(hits)} settled rates had |z| > 3"
     if len(hits) < MIN_SAMPLES:
-        _add_note(c, "funding z needs 30 settlements of history (10 days at 8 h): import the funding history first")
+        _add_note(
+            c,
+            "funding z needs 30 settlements of history (10 days at 8 h): import the funding history first, "
+            "or see `research funding`",
+        )
     # settlements are 8 h apart: PW's block length from the data (1 for independent ones)
     return judge(c, mean_statistic(hits), data["ts_event"].to_numpy(np.int64)[change], len(hits), 0.05, False, boot)
 
@@ -513,8 +522,8 @@ def ensemble_claim(data: pd.DataFrame, boot: BootstrapSettings, sample_ms: float
     above_text, below_text = (f"{h:.3f}" if np.isfinite(h) else "-" for h in rates)
     c.note = f"hit rate {above_text} at >= 0.6 ({n_above} rows), {below_text} below ({n_below} rows)"
     ts = data["ts_event"].to_numpy(np.int64)[rows]
-    spacing = np.median(np.diff(ts)) if len(ts) > 1 else _NS
-    horizon_rows = GATE_HORIZON_S * _NS / spacing if spacing > 0 else 1.0  # the 10 s returns overlap
+    spacing = np.median(np.diff(ts)) if len(ts) > 1 else NS_PER_S
+    horizon_rows = GATE_HORIZON_S * NS_PER_S / spacing if spacing > 0 else 1.0  # the 10 s returns overlap
     if n_below == 0:
         _add_note(c, "no row below the gate to compare with")
         c.n = n_above

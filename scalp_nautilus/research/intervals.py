@@ -45,6 +45,8 @@ from arch.bootstrap import optimal_block_length
 from scipy.stats import false_discovery_control
 from scipy.stats import norm
 
+from scalp_nautilus.errors import InputError
+
 MIN_UNITS = 20  # units below which no interval is given
 MIN_BLOCKS = 3  # blocks of the chosen length the sample must hold
 Z95 = 1.959963984540054
@@ -64,11 +66,11 @@ class BootstrapSettings:
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_reps <= self.max_reps:
-            raise ValueError(f"need 1 <= min_reps <= max_reps, got {self.min_reps}, {self.max_reps}")
+            raise InputError(f"need 1 <= min_reps <= max_reps, got {self.min_reps}, {self.max_reps}")
         if not self.mc_target > 0 or not 0.5 < self.level < 1.0:
-            raise ValueError(f"need mc_target > 0 and level in (0.5, 1), got {self.mc_target}, {self.level}")
+            raise InputError(f"need mc_target > 0 and level in (0.5, 1), got {self.mc_target}, {self.level}")
         if self.method not in ("stationary", "circular"):
-            raise ValueError(f"method must be stationary or circular, got {self.method!r}")
+            raise InputError(f"method must be stationary or circular, got {self.method!r}")
 
 
 @dataclass(frozen=True)

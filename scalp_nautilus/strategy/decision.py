@@ -44,10 +44,12 @@ from scalp_nautilus.features import FeatureSnapshot
 from scalp_nautilus.features import ensemble_inputs
 from scalp_nautilus.indicators.parkinson import stop_distance
 from scalp_nautilus.indicators.vpin import VPINRegime
+from scalp_nautilus.models.ensemble import MEMBERS
 from scalp_nautilus.models.ensemble import combine
 from scalp_nautilus.strategy.settings import ScalpStrategyConfig
+from scalp_nautilus.strategy.settings import fee_schedule
+from scalp_nautilus.units import NS_PER_S
 
-_S = 1_000_000_000
 _EXTREME = int(VPINRegime.EXTREME)
 
 HOLD, ENTER, EXIT = 0, 1, 2
@@ -55,6 +57,7 @@ HOLD, ENTER, EXIT = 0, 1, 2
 # Outcomes (also the keys of the strategy's counters, in report order).
 ENTRY_OUTCOMES = (
     "taken",
+    "invalid_span",  # the batch lies in a span of the data where the book cannot be trusted (the strategy's gate)
     "order_pending",
     "closed",
     "warm_up",
@@ -141,17 +144,17 @@ class DecisionParams:
         self.stop_horizon_bars = x.stop_horizon_s / config.parkinson.bar_s
         self.min_stop_fraction = x.min_stop_bps * 1e-4
         self.take_profit_k = x.take_profit_k
-        fees = config.fees
-        entry_rate = fees.maker_rate if config.orders.entry == "maker" else fees.taker_rate
-        exit_rate = fees.maker_rate if x.take_profit_order == "maker" else fees.taker_rate
+        fees = fee_schedule(config, instrument)
+        entry_rate = fees.rate(maker=config.orders.entry == "maker")
+        exit_rate = fees.rate(maker=x.take_profit_order == "maker")
         self.round_trip_fee_bps = (entry_rate + exit_rate) * 1e4  # a take-profit round trip's fees
         # None: the floor is the fees plus the spread at the entry (`exit_distances`)
         self.min_take_profit_bps = x.min_take_profit_bps
-        self.time_stop_ns = round(x.time_stop_s * _S)
+        self.time_stop_ns = round(x.time_stop_s * NS_PER_S)
         self.trade_from_ns = parse_utc(config.orders.trade_from).value if config.orders.trade_from else 0
         self.funding_entries = config.funding.entries
-        self.funding_window_ns = round(config.funding.entry_window_s * _S)
-        self.funding_hold_ns = round(config.funding.hold_after_s * _S)
+        self.funding_window_ns = round(config.funding.entry_window_s * NS_PER_S)
+        self.funding_hold_ns = round(config.funding.hold_after_s * NS_PER_S)
         self.base_size = config.orders.base_size
         self.step = float(instrument.size_increment)
         self.min_qty = float(instrument.min_quantity) if instrument.min_quantity is not None else self.step
@@ -163,8 +166,8 @@ class DecisionParams:
         self.min_notional = 0.0 if min_notional is None or self.inverse else float(min_notional)
         self._weights = {
             (kind, lstm): _set_weights(e.weights, members)
-            for kind, base in ((MOMENTUM, (0, 3)), (MEAN_REVERSION, (2,)))
-            for lstm, members in ((False, base), (True, (*base, 1)))
+            for kind, base in ((MOMENTUM, _members("ofi", "cvd")), (MEAN_REVERSION, _members("ou")))
+            for lstm, members in ((False, base), (True, (*base, *_members("lstm"))))
         }
 
     def set_weights(self, kind: str, lstm_active: bool) -> tuple[tuple[float, ...], tuple[int, ...]] | None:
@@ -178,6 +181,11 @@ class DecisionParams:
 
     def notional(self, size: float, mid: float) -> float:
         return size * self.multiplier if self.inverse else size * mid * self.multiplier
+
+
+def _members(*names: str) -> tuple[int, ...]:
+    """Positions of the named members in the ensemble's inputs (`ensemble.MEMBERS` order)."""
+    return tuple(MEMBERS.index(name) for name in names)
 
 
 def _set_weights(weights: tuple, members: tuple[int, ...]) -> tuple[tuple[float, ...], tuple[int, ...]] | None:
