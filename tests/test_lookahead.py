@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 
 from scalp_nautilus.backtest.settings import check_strategy_config
-from scalp_nautilus.book import BookSnapshotBuilder
 from scalp_nautilus.cli import main
 from scalp_nautilus.config import read_yaml
+from scalp_nautilus.feature_replay.book import BookTops
+from scalp_nautilus.feature_replay.book import ReplayBook
 from scalp_nautilus.feature_replay.lookahead import audit
 from tests.capture_catalogs import SPOT
 from tests.capture_catalogs import capture_catalog  # noqa: F401 (fixture)
@@ -46,12 +47,16 @@ def test_a_planted_lookahead_is_caught(capture_catalog, tmp_path, monkeypatch): 
     differ from the full run's, and so do their decisions."""
     cat = capture_catalog("usdm_2024_08")
     _, config = _config(cat, tmp_path)
-    honest = BookSnapshotBuilder.from_tops
+    honest = ReplayBook.apply
 
-    def peeking(self, tops, b, ts_event, ts_init, sequence=0):
-        return honest(self, tops, min(b + 1, len(tops.row) - 1), ts_event, ts_init, sequence)
+    def peeking(self, batch, where=""):
+        tops = honest(self, batch, where)
+        for name in BookTops.__slots__[1:]:  # every field but `row`: batch b reads batch b+1's book
+            column = getattr(tops, name)
+            column[:-1] = column[1:].copy()
+        return tops
 
-    monkeypatch.setattr(BookSnapshotBuilder, "from_tops", peeking)
+    monkeypatch.setattr(ReplayBook, "apply", peeking)
     result = audit(cat.path, cat.instrument_id, config, cuts=5, seed=11, work_dir=tmp_path)
     print("\nplanted look-ahead:\n" + "\n".join(result.lines()))
     assert not result.clean
