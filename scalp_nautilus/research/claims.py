@@ -65,6 +65,22 @@ VR_Q = 10  # seconds per aggregated return of the variance ratio
 OU_TIME_STOP_S = 120.0  # the strategy's time stop (`exits.time_stop_s`)
 PARKINSON_WINDOW_S = 60.0  # `parkinson.window` x 1 s bars: consecutive estimates share no bar
 GATE_HORIZON_S = 10.0
+LOOKAHEAD_S = OU_TIME_STOP_S  # the longest span after a row that a claim reads from every row (`window_aggregates`)
+# The recorder columns the claims read.
+READ_COLUMNS = (
+    "ofi",
+    "vpin",
+    "hurst",
+    "ou_z",
+    "ou_active",
+    "parkinson_vol",
+    "realized_vol",
+    "trade_side",
+    "update_id",
+    "funding_z",
+    "ensemble_direction",
+    "ensemble_confidence",
+)
 
 
 @dataclass
@@ -252,6 +268,17 @@ def ofi_r2(data: pd.DataFrame, boot: BootstrapSettings) -> Claim:
     if "ofi" not in data:
         _add_note(c, "the recording has no ofi column")
         return c
+    agg = data.attrs["ofi_intervals"] if "ofi_intervals" in data.attrs else _ofi_intervals(data)
+    # Δmid of an interval: its last mid against the previous interval's last (same file, adjacent)
+    adjacent = np.flatnonzero(np.diff(agg["key"].to_numpy()) == 1) + 1
+    x = agg["ofi"].to_numpy()[adjacent]
+    y = agg["last"].to_numpy()[adjacent] - agg["last"].to_numpy()[adjacent - 1]
+    c.points = {"ofi": x, "dmid": y}
+    return judge(c, correlation_statistic(x, y, squared=True), agg["ts"].to_numpy()[adjacent], len(x), 0.5, True, boot)
+
+
+def _ofi_intervals(data: pd.DataFrame) -> pd.DataFrame:
+    """Per OFI interval of each file (`key`): the summed OFI, the last mid, the first row's time."""
     step = round(OFI_INTERVAL_S * NS_PER_S)
     key = data["file"].to_numpy(np.int64) * 10**12 + data["ts_event"].to_numpy(np.int64) // step
     df = pd.DataFrame(
@@ -263,12 +290,7 @@ def ofi_r2(data: pd.DataFrame, boot: BootstrapSettings) -> Claim:
         }
     )
     agg = df.groupby("key", sort=True).agg(ofi=("ofi", "sum"), last=("mid", "last"), ts=("ts", "first"))
-    # Δmid of an interval: its last mid against the previous interval's last (same file, adjacent)
-    adjacent = np.flatnonzero(np.diff(agg.index.to_numpy()) == 1) + 1
-    x = agg["ofi"].to_numpy()[adjacent]
-    y = agg["last"].to_numpy()[adjacent] - agg["last"].to_numpy()[adjacent - 1]
-    c.points = {"ofi": x, "dmid": y}
-    return judge(c, correlation_statistic(x, y, squared=True), agg["ts"].to_numpy()[adjacent], len(x), 0.5, True, boot)
+    return agg.reset_index()
 
 
 def _vpin_windows(data: pd.DataFrame, g: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -395,21 +417,43 @@ def ou_claim(data: pd.DataFrame, boot: BootstrapSettings) -> Claim:
     if "ou_z" not in data or "ou_active" not in data:
         _add_note(c, "the recording has no ou_z / ou_active columns")
         return c
+    episodes = data.attrs["ou_episodes"] if "ou_episodes" in data.attrs else _ou_episodes(data, 0, len(data))
+    reverted, when = episodes["reverted"].to_numpy(np.float64), episodes["ts"].to_numpy(np.int64)
+    return judge(c, mean_statistic(reverted), when, len(reverted), 0.5, True, boot)
+
+
+def _ou_episodes(data: pd.DataFrame, first: int, stop: int) -> pd.DataFrame:
+    """The OU episodes starting in rows [first, stop) (|z| > 2 with the gate open and OU warm; a
+    row before `first` says whether one was already running): whether z changed sign within the
+    time stop (`reverted`, read from the later rows of its file), and its start (`ts`). One whose
+    time stop runs past its file's last row is undecided and left out."""
     z, active = data["ou_z"].to_numpy(), data["ou_active"].to_numpy(bool) & warm_mask(data, ("ou",))
     ts, files = data["ts_event"].to_numpy(np.int64), data["file"].to_numpy()
     signal = active & (np.abs(z) > 2.0)
     starts = np.flatnonzero(signal & ~np.r_[False, signal[:-1]])  # the first row of each episode
+    starts = starts[(starts >= first) & (starts < stop)]
+    file_end = np.searchsorted(files, files[starts], side="right")  # rows are sorted by file
     reverted, when = [], []
-    for i in starts:
+    for i, end in zip(starts, file_end):
         end_ts = ts[i] + round(OU_TIME_STOP_S * NS_PER_S)
-        same = np.flatnonzero(files == files[i])
-        if end_ts > ts[same[-1]]:
+        if end_ts > ts[end - 1]:
             continue  # the time stop runs past the recording: undecided
-        j = np.searchsorted(ts, end_ts, side="right")
+        j = i + np.searchsorted(ts[i:end], end_ts, side="right")
         later = z[i + 1 : j]
         reverted.append(float(np.any(np.sign(later) != np.sign(z[i]))))
         when.append(ts[i])
-    return judge(c, mean_statistic(np.array(reverted)), np.array(when, np.int64), len(reverted), 0.5, True, boot)
+    return pd.DataFrame({"reverted": np.array(reverted, np.float64), "ts": np.array(when, np.int64)})
+
+
+def window_aggregates(window: pd.DataFrame, first: int, stop: int) -> dict[str, pd.DataFrame]:
+    """What the claims read from every row, for rows [first, stop) of a window that reaches
+    `LOOKAHEAD_S` past them (`edge.Reduction`): the OFI intervals and the OU episodes."""
+    out = {}
+    if "ofi" in window:
+        out["ofi_intervals"] = _ofi_intervals(window.iloc[first:stop])
+    if "ou_z" in window and "ou_active" in window:
+        out["ou_episodes"] = _ou_episodes(window, first, stop)
+    return out
 
 
 def parkinson_claim(data: pd.DataFrame, g: Grid, boot: BootstrapSettings) -> Claim:

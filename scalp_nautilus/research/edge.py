@@ -41,6 +41,7 @@ A signal, horizon or subset with too few rows, too few minutes or a constant sig
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from collections.abc import Callable
@@ -144,6 +145,12 @@ SIGNALS: tuple[Signal, ...] = (
 )
 
 
+# Columns the edge table reads (`research edge` reads these and the claims' only).
+READ_COLUMNS = tuple(
+    dict.fromkeys([*BASE_COLUMNS, *(c for s in SIGNALS for c in s.columns), "spread_bps", "hurst", "vpin_regime", "funding_z"])
+)
+
+
 class InsufficientData(InputError):
     """The files hold too little usable data for the analysis asked for."""
 
@@ -151,51 +158,185 @@ class InsufficientData(InputError):
 # ---------------------------------------------------------------------- reading
 
 
-def load_features(paths: Sequence[str | Path], columns: Sequence[str] | None = None) -> pd.DataFrame:
+@dataclass(frozen=True)
+class Reduction:
+    """What `load_features` keeps when `research edge` reads many days: only the rows its analyses
+    read at `sample_ms` (the last row of each sample, the row the 1 s grid reads at each second,
+    each file's first row and every row where `funding_z` changes), each with its forward return
+    over every horizon in `horizons` already taken from the full-resolution mid (column
+    `forward_<h>s`, what `forward_returns_bps` then returns). `aggregate(window, first, ready)` sums
+    what else needs every row (the claims' OFI intervals and OU episodes) over rows [first, ready)
+    of a window that reaches at least `lookahead_s` past them; its frames are concatenated into
+    ``data.attrs[name]``. Results are those of the rows read whole (tests/test_research_stream.py)."""
+
+    sample_ms: float
+    horizons: tuple[float, ...]
+    lookahead_s: float = 0.0
+    aggregate: Callable[[pd.DataFrame, int, int], dict[str, pd.DataFrame]] | None = None
+    align_s: float = 1.0  # `aggregate`'s intervals: a window never splits one (whole seconds)
+
+    def __post_init__(self) -> None:
+        if not self.sample_ms > 0:
+            raise InputError(f"a reduction needs sample_ms > 0, got {self.sample_ms}")
+
+    @property
+    def context_ns(self) -> int:
+        """The longest look-ahead of a kept row (a horizon, `lookahead_s`, a sample, the grid's step)."""
+        return math.ceil(max([*self.horizons, self.lookahead_s, GRID_STEP_S, self.sample_ms / 1e3]) * NS_PER_S)
+
+
+GRID_STEP_S = 1.0  # the claims' grid of the mid (`claims.grid`)
+BATCH_ROWS = 1 << 18  # rows read from a file at a time
+
+
+def forward_column(horizon_s: float) -> str:
+    return f"forward_{horizon_s:g}s"
+
+
+def load_features(
+    paths: Sequence[str | Path], columns: Sequence[str] | None = None, reduction: Reduction | None = None
+) -> pd.DataFrame:
     """The rows of every file (book valid, mid > 0), with `file` (its index in `paths`), `minute`
     (a minute of event time, unique across files: a count of the span) and `day` (the UTC day, a
-    count of days since 1970); sorted by file then time.
+    count of days since 1970); sorted by file then time. ``attrs["rows"]`` counts the usable rows.
 
-    `columns` (None: every signal's and the claims') are read when present; a file without a base
-    column, or a present column with NaN or inf in a usable row, raises ValueError naming the file.
+    `columns` (None: every column) are read when present; a file without a base column, or a
+    present column with NaN or inf in a usable row, raises ValueError naming the file. Files are
+    read `BATCH_ROWS` at a time; with a `reduction` only the rows it names are kept, so memory
+    follows the sampled rows, not the recorded ones.
     """
-    frames = []
+    kept: list[pd.DataFrame] = []
     found: dict = {}
+    aggregates: dict[str, list[pd.DataFrame]] = {}
+    usable = 0
+    previous: pd.DataFrame | None = None  # the last row processed (of any file): context for `aggregate`
     for index, name in enumerate(paths):
         path = Path(name)
         if not path.is_file():
             raise MissingFileError(f"features file {path}: no such file")
         try:
-            schema = pq.read_schema(path)
+            parquet = pq.ParquetFile(path)
         except Exception as exc:  # pyarrow raises several types for a damaged file
             raise InputError(f"features file {path}: not readable Parquet ({exc})") from exc
-        missing = [c for c in BASE_COLUMNS if c not in schema.names]
+        names = parquet.schema_arrow.names
+        missing = [c for c in BASE_COLUMNS if c not in names]
         if missing:
             raise InputError(f"features file {path}: lacks columns {missing} (not a FeatureRecorder file?)")
-        wanted = list(dict.fromkeys([*BASE_COLUMNS, *(columns if columns is not None else schema.names)]))
-        df = pq.read_table(path, columns=[c for c in wanted if c in schema.names]).to_pandas()
-        df = df[df["book_valid"].to_numpy(bool) & (df["mid"].to_numpy() > 0.0)]
-        numeric = df.select_dtypes(include=[np.number])
-        bad = ~np.isfinite(numeric.to_numpy(np.float64))
-        if bad.any():
-            row, col = np.argwhere(bad)[0]
-            raise InputError(
-                f"features file {path}: column {numeric.columns[col]} holds NaN or inf "
-                f"({int(bad.any(axis=1).sum())} rows, first at ts_event {int(df['ts_event'].iloc[row])})"
-            )
-        if np.any(np.diff(df["ts_event"].to_numpy()) < 0):
-            raise InputError(f"features file {path}: ts_event goes backwards")
-        df, next_invalid = _outside_invalid_spans(df, spans.decode((schema.metadata or {}).get(spans.METADATA_KEY)), found)
-        df = df.reset_index(drop=True)
-        df["file"] = index
-        df["next_invalid_ns"] = next_invalid
-        frames.append(df)
-    data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*BASE_COLUMNS, "file", "next_invalid_ns"])
+        wanted = [c for c in dict.fromkeys([*BASE_COLUMNS, *(columns if columns is not None else names)]) if c in names]
+        file_spans = spans.decode((parquet.schema_arrow.metadata or {}).get(spans.METADATA_KEY))
+        if file_spans:
+            found["spans"] = found.get("spans", 0) + len(file_spans)
+            found["seconds"] = found.get("seconds", 0.0) + sum(b - a for a, b in file_spans) / 1e9
+            found.setdefault("rows_inside", 0)
+        window: pd.DataFrame | None = None
+        last_ts = np.zeros(0, np.int64)  # the file's latest usable row so far
+        for batch in itertools.chain(parquet.iter_batches(batch_size=BATCH_ROWS, columns=wanted), [None]):
+            final = batch is None
+            if batch is not None:
+                rows = _usable_rows(batch.to_pandas(), path, file_spans, found, index, last_ts)
+                usable += len(rows)
+                last_ts = rows["ts_event"].to_numpy(np.int64)[-1:] if len(rows) else last_ts
+                window = rows if window is None else pd.concat([window, rows], ignore_index=True)
+            if window is None or not len(window):
+                continue
+            ready = len(window) if final or reduction is None else _ready_end(window, reduction)
+            if ready:
+                context = previous if previous is not None else window.iloc[:0]
+                framed = pd.concat([context, window], ignore_index=True)
+                first = len(context)
+                keep = np.arange(first, first + ready)
+                if reduction is not None:
+                    keep = first + np.flatnonzero(_kept(window, ready, final, reduction.sample_ms))
+                    for h in reduction.horizons:
+                        framed.loc[:, forward_column(h)] = np.nan
+                        framed.loc[keep, forward_column(h)] = _forward(framed, keep, h, final)
+                    if reduction.aggregate is not None:
+                        for key, frame in reduction.aggregate(framed, first, first + ready).items():
+                            aggregates.setdefault(key, []).append(frame)
+                kept.append(framed.iloc[keep])
+                previous = window.iloc[ready - 1 : ready].reset_index(drop=True)
+                window = window.iloc[ready:].reset_index(drop=True)
+    if kept:
+        data = pd.concat(kept, ignore_index=True)
+    else:
+        data = pd.DataFrame(columns=[*BASE_COLUMNS, "file", "next_invalid_ns"])
     ts = data["ts_event"].to_numpy(np.int64)
     data["minute"] = data["file"].to_numpy(np.int64) * 10**9 + ts // (60 * NS_PER_S)
     data["day"] = ts // _DAY_NS
     data.attrs["invalid_spans"] = found
+    data.attrs["rows"] = usable
+    if reduction is not None:
+        data.attrs["sample_ms"] = reduction.sample_ms
+    for key, frames in aggregates.items():
+        data.attrs[key] = pd.concat(frames, ignore_index=True)
     return data
+
+
+def _usable_rows(
+    df: pd.DataFrame, path: Path, file_spans: list[tuple[int, int]], found: dict, index: int, last_ts: np.ndarray
+) -> pd.DataFrame:
+    """One batch's rows with a valid book outside the invalid spans, checked (finite numbers, time
+    never going backwards, also from the file's previous batch: `last_ts`, its latest row's)."""
+    df = df[df["book_valid"].to_numpy(bool) & (df["mid"].to_numpy() > 0.0)]
+    numeric = df.select_dtypes(include=[np.number])
+    bad = ~np.isfinite(numeric.to_numpy(np.float64))
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise InputError(
+            f"features file {path}: column {numeric.columns[col]} holds NaN or inf "
+            f"({int(bad.any(axis=1).sum())} rows, first at ts_event {int(df['ts_event'].iloc[row])})"
+        )
+    if np.any(np.diff(np.r_[last_ts, df["ts_event"].to_numpy(np.int64)]) < 0):
+        raise InputError(f"features file {path}: ts_event goes backwards")
+    df, next_invalid = _outside_invalid_spans(df, file_spans, found)
+    df = df.reset_index(drop=True)
+    df["file"] = index
+    df["next_invalid_ns"] = next_invalid
+    return df
+
+
+def _ready_end(window: pd.DataFrame, reduction: Reduction) -> int:
+    """How many of the window's first rows can be processed before the file ends: those more than
+    the look-ahead before its last row (each then has every row of its look-ahead, and the next
+    row, in the window), cut at a whole `align_s` (no interval of `aggregate` is split)."""
+    ts = window["ts_event"].to_numpy(np.int64)
+    align = round(reduction.align_s * NS_PER_S)
+    bound = (int(ts[-1]) - reduction.context_ns) // align * align
+    return int(np.searchsorted(ts, bound, side="left"))
+
+
+def _kept(window: pd.DataFrame, ready: int, final: bool, sample_ms: float) -> np.ndarray:
+    """Of the window's first `ready` rows, those a reduction keeps: the last of each sample
+    (`thin`), the last at or before each second of the grid, the file's first row (the grid and
+    the funding claim compare with it) and each row where `funding_z` changes."""
+    ts = window["ts_event"].to_numpy(np.int64)
+    nxt = np.r_[ts[1:], np.iinfo(np.int64).max] if final else ts[1 : ready + 1]
+    here = ts[:ready]
+    step = round(sample_ms * 1e6)
+    grid = round(GRID_STEP_S * NS_PER_S)
+    keep = (here // step != nxt // step) | (-(-here // grid) <= (nxt - 1) // grid)
+    if "funding_z" in window:
+        z = window["funding_z"].to_numpy()
+        keep[1:] |= z[1:ready] != z[: ready - 1]
+    keep[0] = True  # the file's first row, or a window's (harmless: never the last of a sample it does not end)
+    return keep
+
+
+def _forward(framed: pd.DataFrame, rows: np.ndarray, horizon_s: float, final: bool) -> np.ndarray:
+    """`forward_returns_bps` of `rows`, from the full-resolution window (its rows reach past their horizon)."""
+    ts = framed["ts_event"].to_numpy(np.int64)
+    mid = framed["mid"].to_numpy(np.float64)
+    files = framed["file"].to_numpy()
+    own = files == files[rows[0]] if len(rows) else np.zeros(0, bool)  # a context row may be another file's
+    start = int(np.argmax(own)) if len(rows) else 0
+    ts_f, mid_f = ts[start:], mid[start:]
+    target = ts[rows] + round(horizon_s * NS_PER_S)
+    j = np.searchsorted(ts_f, target, side="right") - 1
+    ok = target <= ts_f[-1] if final else np.ones(len(rows), bool)
+    ok &= target <= framed["next_invalid_ns"].to_numpy(np.int64)[rows]
+    out = np.full(len(rows), np.nan)
+    out[ok] = 1e4 * (mid_f[j[ok]] / mid[rows][ok] - 1.0)
+    return out
 
 
 def _outside_invalid_spans(df: pd.DataFrame, file_spans: list[tuple[int, int]], found: dict) -> tuple[pd.DataFrame, np.ndarray]:
@@ -210,8 +351,6 @@ def _outside_invalid_spans(df: pd.DataFrame, file_spans: list[tuple[int, int]], 
     ts = df["ts_event"].to_numpy(np.int64)
     before = np.searchsorted(starts, ts, side="left") - 1  # the last span starting strictly before each row
     inside = (before >= 0) & (ts < ends[np.maximum(before, 0)])
-    found["spans"] = found.get("spans", 0) + len(file_spans)
-    found["seconds"] = found.get("seconds", 0.0) + float((ends - starts).sum()) / 1e9
     found["rows_inside"] = found.get("rows_inside", 0) + int(inside.sum())
     ts = ts[~inside]
     nxt = np.searchsorted(starts, ts, side="left")
@@ -246,6 +385,9 @@ def warm_mask(data: pd.DataFrame, needs: Sequence[str]) -> np.ndarray:
 
 def thin(data: pd.DataFrame, sample_ms: float) -> np.ndarray:
     """Row indices: the last row of each `sample_ms` of event time, per file (0: every row)."""
+    reduced = data.attrs.get("sample_ms")
+    if reduced is not None and sample_ms != reduced:
+        raise InputError(f"the rows were read for sample_ms {reduced:g}: thinning them to {sample_ms:g} would be wrong")
     if sample_ms <= 0:
         return np.arange(len(data))
     key = data["file"].to_numpy(np.int64) * 10**12 + data["ts_event"].to_numpy(np.int64) // round(sample_ms * 1e6)
@@ -255,7 +397,10 @@ def thin(data: pd.DataFrame, sample_ms: float) -> np.ndarray:
 
 def forward_returns_bps(data: pd.DataFrame, horizon_s: float) -> np.ndarray:
     """Per row, 1e4 x (mid at t + h / mid - 1): the mid prevailing at t + h, i.e. the last row of the
-    same file at or before it; NaN where t + h is past the file's last row."""
+    same file at or before it; NaN where t + h is past the file's last row (a `Reduction` took it
+    while reading)."""
+    if forward_column(horizon_s) in data:
+        return data[forward_column(horizon_s)].to_numpy(np.float64)
     out = np.full(len(data), np.nan)
     h = round(horizon_s * NS_PER_S)
     files = data["file"].to_numpy()
@@ -446,6 +591,7 @@ def edge_table(
             found = joint_intervals([t.statistic for t in group], n_rows, block, boot, seed_offset=offset)
             for t, iv in zip(group, found):
                 _fill_interval(t.record, iv, block, horizon_rows, n_rows)
+                t.statistic = None  # its n x 6 sums are done with: one horizon's are held at a time
         every += tests
     for pooled_family in (True, False):
         members = [t.record for t in every if (t.record["subset"] == "all") == pooled_family]

@@ -19,13 +19,20 @@ import numpy as np
 import pandas as pd
 
 from scalp_nautilus.errors import InputError
+from scalp_nautilus.research.claims import GATE_HORIZON_S
+from scalp_nautilus.research.claims import LOOKAHEAD_S
+from scalp_nautilus.research.claims import OFI_INTERVAL_S
+from scalp_nautilus.research.claims import READ_COLUMNS as CLAIM_COLUMNS
 from scalp_nautilus.research.claims import Claim
 from scalp_nautilus.research.claims import claims_frame
 from scalp_nautilus.research.claims import claims_table
+from scalp_nautilus.research.claims import window_aggregates
 from scalp_nautilus.research.edge import HORIZONS_S
+from scalp_nautilus.research.edge import READ_COLUMNS as EDGE_COLUMNS
 from scalp_nautilus.research.edge import Costs
 from scalp_nautilus.research.edge import EdgeResult
 from scalp_nautilus.research.edge import InsufficientData
+from scalp_nautilus.research.edge import Reduction
 from scalp_nautilus.research.edge import edge_table
 from scalp_nautilus.research.edge import invalid_span_lines
 from scalp_nautilus.research.edge import load_features
@@ -64,19 +71,30 @@ def run_edge(
 ) -> ResearchResult:
     """Read the files, write edge.csv, claims.csv and report.html into `out`; InsufficientData when
     no row is usable at all."""
-    data = load_features(features)
+    data = load_features(features, (*EDGE_COLUMNS, *CLAIM_COLUMNS), reduction(settings, lee_ready))
     if data.empty:
         raise InsufficientData(f"{', '.join(map(str, features))}: no row with a valid book")
     lr = load_features(lee_ready) if lee_ready else None
     edge = edge_table(data, settings.horizons, settings.costs, settings.boot, settings.sample_ms)
     claims = claims_table(data, lr, settings.boot, settings.sample_ms)
-    result = ResearchResult(edge, claims, summary_lines(edge) + invalid_span_lines(data), len(data), [str(p) for p in features])
+    rows = data.attrs["rows"]
+    result = ResearchResult(edge, claims, summary_lines(edge) + invalid_span_lines(data), rows, [str(p) for p in features])
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_csv(edge.table, out / "edge.csv")
     write_csv(claims_frame(claims), out / "claims.csv")
     (out / "report.html").write_text(render_html(result, settings))
     return result
+
+
+def reduction(settings: ResearchSettings, lee_ready: Sequence[str | Path] | None = None) -> Reduction | None:
+    """What `run_edge` keeps while reading (`edge.Reduction`): the sampled rows and the claims'
+    aggregates, so that a month of rows fits in memory. Not with `lee_ready` (that claim pairs every
+    row of two recordings) nor unthinned (`sample_ms` 0)."""
+    if lee_ready or settings.sample_ms <= 0:
+        return None
+    horizons = tuple(dict.fromkeys([*settings.horizons, GATE_HORIZON_S]))
+    return Reduction(settings.sample_ms, horizons, LOOKAHEAD_S, window_aggregates, OFI_INTERVAL_S)
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
