@@ -59,6 +59,9 @@ from scipy.stats import rankdata
 from scalp_nautilus.data import spans
 from scalp_nautilus.errors import InputError
 from scalp_nautilus.errors import MissingFileError
+from scalp_nautilus.feature_recorder import unavailable_columns
+from scalp_nautilus.feature_table import FIELDS
+from scalp_nautilus.feature_table import unavailable_text
 from scalp_nautilus.fees import BINANCE_USDM
 from scalp_nautilus.research.intervals import BORDERLINE
 from scalp_nautilus.research.intervals import MIN_BLOCKS
@@ -201,16 +204,20 @@ def load_features(
     count of days since 1970); sorted by file then time. ``attrs["rows"]`` counts the usable rows.
 
     `columns` (None: every column) are read when present; a file without a base column, or a
-    present column with NaN or inf in a usable row, raises ValueError naming the file. Files are
-    read `BATCH_ROWS` at a time; with a `reduction` only the rows it names are kept, so memory
-    follows the sampled rows, not the recorded ones.
+    present column with NaN or inf in a usable row, raises ValueError naming the file. A column the
+    file's metadata says was unavailable (its book showed too few levels: the top-of-book mode) is
+    not read from any file; `attrs["unavailable"]` names them. Files are read `BATCH_ROWS` at a
+    time; with a `reduction` only the rows it names are kept, so memory follows the sampled rows,
+    not the recorded ones.
     """
     kept: list[pd.DataFrame] = []
     found: dict = {}
     aggregates: dict[str, list[pd.DataFrame]] = {}
     usable = 0
     previous: pd.DataFrame | None = None  # the last row processed (of any file): context for `aggregate`
-    for index, name in enumerate(paths):
+    unavailable: set[str] = set()
+    files = []
+    for name in paths:
         path = Path(name)
         if not path.is_file():
             raise MissingFileError(f"features file {path}: no such file")
@@ -222,7 +229,12 @@ def load_features(
         missing = [c for c in BASE_COLUMNS if c not in names]
         if missing:
             raise InputError(f"features file {path}: lacks columns {missing} (not a FeatureRecorder file?)")
+        unavailable.update(unavailable_columns(parquet.schema_arrow))
+        files.append((path, parquet))
+    for index, (path, parquet) in enumerate(files):
+        names = parquet.schema_arrow.names
         wanted = [c for c in dict.fromkeys([*BASE_COLUMNS, *(columns if columns is not None else names)]) if c in names]
+        wanted = [c for c in wanted if c not in unavailable]
         file_spans = spans.decode((parquet.schema_arrow.metadata or {}).get(spans.METADATA_KEY))
         if file_spans:
             found["spans"] = found.get("spans", 0) + len(file_spans)
@@ -265,6 +277,7 @@ def load_features(
     data["day"] = ts // _DAY_NS
     data.attrs["invalid_spans"] = found
     data.attrs["rows"] = usable
+    data.attrs["unavailable"] = sorted(unavailable, key=FIELDS.index)
     if reduction is not None:
         data.attrs["sample_ms"] = reduction.sample_ms
     for key, frames in aggregates.items():
@@ -337,6 +350,18 @@ def _forward(framed: pd.DataFrame, rows: np.ndarray, horizon_s: float, final: bo
     out = np.full(len(rows), np.nan)
     out[ok] = 1e4 * (mid_f[j[ok]] / mid[rows][ok] - 1.0)
     return out
+
+
+def unavailable_lines(data: pd.DataFrame, signals: Sequence[Signal] = SIGNALS) -> list[str]:
+    """The summary's account of the columns the data's book could not give (none: no line)."""
+    gone = data.attrs.get("unavailable") or []
+    if not gone:
+        return []
+    untested = [s.name for s in signals if set(s.columns) & set(gone)]
+    return [
+        f"unavailable in the data (its book shows too few levels: top of book): {unavailable_text(gone)}; "
+        f"signals not tested: {', '.join(untested) or 'none'}"
+    ]
 
 
 def _outside_invalid_spans(df: pd.DataFrame, file_spans: list[tuple[int, int]], found: dict) -> tuple[pd.DataFrame, np.ndarray]:

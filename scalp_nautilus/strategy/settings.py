@@ -43,6 +43,8 @@ from scalp_nautilus.indicators import OUZScore
 from scalp_nautilus.indicators import ParkinsonVolatility
 from scalp_nautilus.models import LSTMPredictor
 from scalp_nautilus.models import SignalEnsemble
+from scalp_nautilus.top_of_book import book_levels
+from scalp_nautilus.top_of_book import ensemble_weights
 from scalp_nautilus.units import NS_PER_S
 
 Positive = Annotated[float, Meta(gt=0.0)]
@@ -73,6 +75,11 @@ class BookSettings(_Section, frozen=True):
     depth: Count = 10  # levels per side read from the book (OFI and the LOB vector use the top 5)
     band_bps: Positive = 10.0  # half-width of the depth band around the mid (regime depth axis)
     band_refresh_s: NonNegative = 1.0  # re-read each side's band notional at most this often
+    # Which book the strategy reads: l2 (order-book deltas, every level), top_of_book (quote ticks:
+    # a best bid/ask; what needs depth is unavailable, DESIGN §8, docs/features.md#top-of-book), or
+    # auto: top_of_book when the backtest's or replay's catalog holds quotes and no deltas for the
+    # instrument, else l2 (a live node reads l2)
+    mode: Literal["auto", "l2", "top_of_book"] = "auto"
 
 
 class VPINSettings(_Section, frozen=True):
@@ -449,6 +456,7 @@ def build_builder(config: ScalpStrategyConfig, instrument: Instrument) -> BookSn
         depth=b.depth,
         band_bps=b.band_bps,
         band_refresh_ns=_ns(b.band_refresh_s),
+        levels=book_levels(b.mode),
     )
 
 
@@ -465,6 +473,15 @@ def build_pipeline(config: ScalpStrategyConfig) -> FeaturePipeline:
         config.regime,
         config.liquidity,
         config.funding,
+    )
+    levels = book_levels(config.book.mode)
+    lstm = LSTMPredictor(
+        model_path=config.lstm.model_path,
+        cadence_ns=round(config.lstm.cadence_ms * 1_000_000),
+        accuracy_window=config.lstm.accuracy_window,
+        min_accuracy=config.lstm.min_accuracy,
+        torch_threads=config.lstm.torch_threads,
+        book_levels=levels,
     )
     return FeaturePipeline(
         vpin=VPIN(
@@ -539,12 +556,6 @@ def build_pipeline(config: ScalpStrategyConfig) -> FeaturePipeline:
             bar_ns=_ns(lob.bar_s),
         ),
         funding=FundingArbDetector(window=f.window, min_history=f.min_history, z_threshold=f.z_threshold),
-        lstm=LSTMPredictor(
-            model_path=config.lstm.model_path,
-            cadence_ns=round(config.lstm.cadence_ms * 1_000_000),
-            accuracy_window=config.lstm.accuracy_window,
-            min_accuracy=config.lstm.min_accuracy,
-            torch_threads=config.lstm.torch_threads,
-        ),
-        ensemble=SignalEnsemble(weights=config.ensemble.weights),
+        lstm=lstm,
+        ensemble=SignalEnsemble(weights=ensemble_weights(config.ensemble.weights, levels, lstm.active)),
     )
