@@ -13,6 +13,11 @@ catalog: it measures `research edge` alone, when the replay is not wanted or not
 
     python bench/bench_month.py --days 1 [7 30] [--scratch /tmp/scalp_bench_month] [--archive-dir DIR]
         [--sample-ms 200 | --sample-ms MS_1 MS_7 ...] [--boot 500] [--synth-features] [--keep]
+    python bench/bench_month.py --research-only DAY.parquet --days 1 7 30 --sample-ms 5000 35000 150000
+
+`--research-only FILE` runs `research edge` alone over a day's feature file given N times (N of
+`--days`): the same rows and work as N days, with one day on disk (a month of feature rows is tens
+of GB).
 
 `--archive-dir` reuses synthesised zips (bench_archive's `--data-dir`: the same files); everything
 else is written under `--scratch` and deleted at the end unless `--keep`. Check `df -h` first: a
@@ -103,10 +108,10 @@ def stage_synth_features(days: int, rows_per_day: int, out: Path) -> dict:
     return {"rows": recorder.rows}
 
 
-def stage_research(features: Path, out: Path, sample_ms: float, boot: int) -> dict:
+def stage_research(features: list[Path], out: Path, sample_ms: float, boot: int) -> dict:
     from scalp_nautilus.cli import main
 
-    argv = ["research", "edge", "--features", str(features), "--out", str(out)]
+    argv = ["research", "edge", "--features", *map(str, features), "--out", str(out)]
     argv += ["--sample-ms", str(sample_ms), "--boot", str(boot), "--max-boot", str(boot)]
     if main(argv):
         raise SystemExit("research edge failed")
@@ -125,7 +130,8 @@ def child(args) -> None:
     elif args.child == "synth-features":
         out = stage_synth_features(args.days, args.book_tickers, scratch / "features.parquet")
     else:
-        out = stage_research(scratch / "features.parquet", scratch / "research", args.sample_ms, args.boot)
+        files = [args.research_only] * args.days if args.research_only else [scratch / "features.parquet"]
+        out = stage_research(files, scratch / "research", args.sample_ms, args.boot)
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     out.update(wall=time.perf_counter() - t0, cpu=time.process_time() - c0, peak_kb=peak_kb)
     print(json.dumps(out))
@@ -151,6 +157,12 @@ def main() -> None:
     )
     ap.add_argument("--boot", type=int, default=500, help="research edge's --boot and --max-boot")
     ap.add_argument("--synth-features", action="store_true", help="write the feature rows instead of replaying the catalog")
+    ap.add_argument(
+        "--research-only",
+        type=Path,
+        metavar="FEATURES",
+        help="only research edge, over this (a day's) feature file given N times for each N of --days",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the scratch folder")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--child-days", type=int, help=argparse.SUPPRESS)
@@ -162,7 +174,8 @@ def main() -> None:
         return
     print(f"{shutil.disk_usage(args.scratch.parent).free / 1e9:.0f} GB free under {args.scratch.parent}", flush=True)
     stages = ["synth-features", "research"] if args.synth_features else ["import", "features", "research"]
-    if not args.synth_features:
+    stages = ["research"] if args.research_only else stages
+    if stages[0] == "import":
         print(f"synthesising {max(args.days)} day(s) of archive zips into {args.archive_dir}", flush=True)
         make_data(args.archive_dir, max(args.days), args.trades, args.book_tickers)
     print(f"{'days':>4} {'stage':<15} {'rows':>13} {'wall s':>8} {'CPU s':>8} {'peak RSS MB':>12} {'output GB':>10}", flush=True)
@@ -172,6 +185,7 @@ def main() -> None:
             for stage in stages:
                 cmd = [sys.executable, __file__, "--child", stage, "--child-days", str(days), "--scratch", str(args.scratch)]
                 cmd += ["--archive-dir", str(args.archive_dir), "--book-tickers", str(args.book_tickers)]
+                cmd += ["--research-only", str(args.research_only)] if args.research_only else []
                 sample_ms = args.sample_ms[args.days.index(days)] if len(args.sample_ms) > 1 else args.sample_ms[0]
                 cmd += ["--sample-ms", str(sample_ms), "--boot", str(args.boot)]
                 (args.scratch / f"{days}d").mkdir(parents=True, exist_ok=True)

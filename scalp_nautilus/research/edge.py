@@ -189,7 +189,7 @@ class Reduction:
 
 
 GRID_STEP_S = 1.0  # the claims' grid of the mid (`claims.grid`)
-BATCH_ROWS = 1 << 18  # rows read from a file at a time
+BATCH_ROWS = 1 << 16  # rows read from a file at a time (each is copied a few times while kept rows are chosen)
 
 
 def forward_column(horizon_s: float) -> str:
@@ -222,7 +222,7 @@ def load_features(
         if not path.is_file():
             raise MissingFileError(f"features file {path}: no such file")
         try:
-            parquet = pq.ParquetFile(path)
+            parquet = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering reads ~40 row groups ahead (0.5 GB)
         except Exception as exc:  # pyarrow raises several types for a damaged file
             raise InputError(f"features file {path}: not readable Parquet ({exc})") from exc
         names = parquet.schema_arrow.names
