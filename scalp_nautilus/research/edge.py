@@ -216,22 +216,23 @@ def load_features(
     usable = 0
     previous: pd.DataFrame | None = None  # the last row processed (of any file): context for `aggregate`
     unavailable: set[str] = set()
-    files = []
+    files: list[Path] = []
     for name in paths:
         path = Path(name)
         if not path.is_file():
             raise MissingFileError(f"features file {path}: no such file")
         try:
-            parquet = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering reads ~40 row groups ahead (0.5 GB)
+            schema = pq.read_schema(path)
         except Exception as exc:  # pyarrow raises several types for a damaged file
             raise InputError(f"features file {path}: not readable Parquet ({exc})") from exc
-        names = parquet.schema_arrow.names
-        missing = [c for c in BASE_COLUMNS if c not in names]
+        missing = [c for c in BASE_COLUMNS if c not in schema.names]
         if missing:
             raise InputError(f"features file {path}: lacks columns {missing} (not a FeatureRecorder file?)")
-        unavailable.update(unavailable_columns(parquet.schema_arrow))
-        files.append((path, parquet))
-    for index, (path, parquet) in enumerate(files):
+        unavailable.update(unavailable_columns(schema))
+        files.append(path)
+    for index, path in enumerate(files):
+        # opened one at a time (a day's footer is ~14 MB in memory); pre-buffering would read ~40 row groups ahead (0.5 GB)
+        parquet = pq.ParquetFile(path, pre_buffer=False)
         names = parquet.schema_arrow.names
         wanted = [c for c in dict.fromkeys([*BASE_COLUMNS, *(columns if columns is not None else names)]) if c in names]
         wanted = [c for c in wanted if c not in unavailable]
