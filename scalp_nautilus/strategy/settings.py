@@ -27,6 +27,9 @@ from nautilus_trader.model.instruments import Instrument
 
 from scalp_nautilus.book import BookSnapshotBuilder
 from scalp_nautilus.config import parse_utc
+from scalp_nautilus.feature_table import ENSEMBLE_CONFIDENCE_GATE
+from scalp_nautilus.feature_table import HURST_MEAN_REVERSION_BELOW
+from scalp_nautilus.feature_table import HURST_MOMENTUM_ABOVE
 from scalp_nautilus.features import FeaturePipeline
 from scalp_nautilus.fees import FeeSchedule
 from scalp_nautilus.fees import venue_fees
@@ -278,7 +281,7 @@ class EnsembleSettings(_Section, frozen=True):
 
     # Member weights: OFI, LSTM, OU, CVD (sum 1)
     weights: tuple[NonNegative, NonNegative, NonNegative, NonNegative] = (0.25, 0.25, 0.25, 0.25)
-    confidence_gate: Unit = 0.6  # trade only when the members' agreement is above it
+    confidence_gate: Unit = ENSEMBLE_CONFIDENCE_GATE  # trade only when the members' agreement is above it
     # Active: agreement of the signal set Hurst selected; all: all four members (class doc)
     gate_members: Literal["active", "all"] = "active"
 
@@ -296,8 +299,8 @@ class SignalSettings(_Section, frozen=True):
     default) no microstructure signal is active; only funding entries may open.
     """
 
-    hurst_mean_reversion_below: Unit = 0.4  # H below it: mean reversion (OU); also the OU z-score's gate
-    hurst_momentum_above: Unit = 0.6  # H above it: momentum (OFI and CVD)
+    hurst_mean_reversion_below: Unit = HURST_MEAN_REVERSION_BELOW  # H below it: mean reversion (OU); also the OU z-score's gate
+    hurst_momentum_above: Unit = HURST_MOMENTUM_ABOVE  # H above it: momentum (OFI and CVD)
     dead_zone_low: Unit = 0.45  # no new position of any kind while dead_zone_low <= H <= dead_zone_high
     dead_zone_high: Unit = 0.55  # upper end of the dead zone
     min_direction: Unit = 0.5  # |weighted direction of the active members| needed for a signal
