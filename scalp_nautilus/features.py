@@ -11,7 +11,7 @@ recorder's row. In a strategy subscribed to L2 deltas with the data engine buffe
 its ``F_LAST`` delta (`buffer_deltas=True`):
 
     builder = BookSnapshotBuilder.for_instrument(instrument)
-    pipeline = FeaturePipeline(VPIN(window_volume=...), ...)
+    pipeline = FeaturePipeline(VPIN(VPINSettings(volume_per_hour=...)), ...)  # settings: indicators.settings
 
     def on_order_book_deltas(self, deltas):  # the cached book already holds the batch
         book = self.cache.order_book(deltas.instrument_id)

@@ -18,6 +18,11 @@ from scalp_nautilus.indicators import CumulativeVolumeDelta
 from scalp_nautilus.indicators import LiquidityMetrics
 from scalp_nautilus.indicators import MicrostructureRegime
 from scalp_nautilus.indicators import OrderFlowImbalance
+from scalp_nautilus.indicators.settings import CVDSettings
+from scalp_nautilus.indicators.settings import LiquiditySettings
+from scalp_nautilus.indicators.settings import OFISettings
+from scalp_nautilus.indicators.settings import RegimeSettings
+from scalp_nautilus.indicators.settings import VPINSettings
 from tests.support.captures import replay
 
 S = 1_000_000_000
@@ -32,11 +37,11 @@ def book(ts, mid=100.0, bid_size=1.0, ask_size=1.0, levels=5):
 
 def small_pipeline(**overrides):
     kwargs = dict(
-        vpin=VPIN(window_volume=10.0, n_buckets=5),
-        ofi=OrderFlowImbalance(zscore_window=5),
-        cvd=CumulativeVolumeDelta(window=3),
-        regime=MicrostructureRegime(activity_window_ns=S),
-        liquidity=LiquidityMetrics(ewma_alpha=0.5, lambda_window=5, lambda_min_points=3),
+        vpin=VPIN(VPINSettings(volume_per_hour=10.0, window_minutes=60.0, n_buckets=5)),
+        ofi=OrderFlowImbalance(OFISettings(zscore_window=5)),
+        cvd=CumulativeVolumeDelta(CVDSettings(window=3)),
+        regime=MicrostructureRegime(RegimeSettings(activity_window_s=S / 1e9)),
+        liquidity=LiquidityMetrics(LiquiditySettings(ewma_alpha=0.5, lambda_window=5, lambda_min_points=3)),
     )
     kwargs.update(overrides)
     return FeaturePipeline(**kwargs)
@@ -206,7 +211,7 @@ def test_trade_tick_adapter_matches_the_plain_path():
 def test_real_capture_through_the_pipeline(capture):
     """Builder + pipeline over the whole capture: no NaN in any row, warm by the end."""
     window_volume = capture.volume_per_second() * 60
-    p = FeaturePipeline(VPIN(window_volume=window_volume))
+    p = FeaturePipeline(VPIN(VPINSettings(volume_per_hour=window_volume, window_minutes=60.0)))
     rows = []
     for kind, item, _ in replay(capture):
         if kind == "book":
@@ -252,7 +257,12 @@ def test_indicators_fed_by_a_nautilus_strategy(capture_paths):
     trades = cap.trades[:3000]
 
     def make():
-        return [VPIN(window_volume=50.0), CumulativeVolumeDelta(), LeeReadyClassifier(), LiquidityMetrics()]
+        return [
+            VPIN(VPINSettings(volume_per_hour=50.0, window_minutes=60.0)),
+            CumulativeVolumeDelta(),
+            LeeReadyClassifier(),
+            LiquidityMetrics(),
+        ]
 
     class Registering(Strategy):
         def __init__(self):

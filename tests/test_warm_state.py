@@ -13,6 +13,7 @@ import pytest
 from scalp_nautilus.features import FeaturePipeline
 from scalp_nautilus.indicators import VPIN
 from scalp_nautilus.indicators.mid_bars import MidBars
+from scalp_nautilus.indicators.settings import VPINSettings
 from scalp_nautilus.strategy import warm
 from tests.support.captures import load
 from tests.support.captures import pipeline_for
@@ -71,7 +72,9 @@ def test_state_of_other_parameters_is_refused_and_leaves_the_pipeline_cold(captu
     events = list(replay(cap))[:20_000]
     source = pipeline_for(cap)
     _feed(source, events)
-    other = FeaturePipeline(VPIN(window_volume=cap.volume_per_second() * 30))  # another VPIN window
+    other = FeaturePipeline(
+        VPIN(VPINSettings(volume_per_hour=cap.volume_per_second() * 30, window_minutes=60.0))
+    )  # another VPIN window
     with pytest.raises(ValueError, match="vpin"):
         other.restore(source.state())
     assert not other.snapshot().warm and other.books == 0
@@ -80,7 +83,7 @@ def test_state_of_other_parameters_is_refused_and_leaves_the_pipeline_cold(captu
 def test_state_file_checks(tmp_path):
     """The file is used only when it is recent, of this instrument, of this format and readable;
     otherwise the reason is returned and the pipeline is left as it was."""
-    pipeline = FeaturePipeline(VPIN(window_volume=100.0))
+    pipeline = FeaturePipeline(VPIN(VPINSettings(volume_per_hour=100.0, window_minutes=60.0)))
     path = tmp_path / "state.json"
     assert "no saved state" in warm.restore(path, pipeline, "BTCUSDT-PERP.BINANCE", 0, 300 * S)
     warm.save(path, pipeline, "BTCUSDT-PERP.BINANCE", 1_000 * S)
