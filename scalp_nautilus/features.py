@@ -551,6 +551,7 @@ class FeaturePipeline:
             (self.cvd, self.cvd, _cvd.SKIPS),
             (self.liquidity, self.liquidity, _liq.SKIPS),
             (self.regime, self.regime, _reg.SKIPS),
+            (self.bars, self.bars, _bars.SKIPS),
             (self.hurst, self.hurst, _hurst.SKIPS),
             (self.ou, self.ou, _ou.SKIPS),
             (self.parkinson, self.parkinson, _park.SKIPS),
@@ -794,7 +795,8 @@ class FeaturePipeline:
         """Refused inputs so far, per "owner: reason" (the pipeline's and each indicator's)."""
         self.flush()
         self._sync_skips()
-        owners = [self.skips, *(ind.skips for ind in self._indicators.values() if hasattr(ind, "skips"))]
+        indicators = [ind.skips for ind in self._indicators.values() if hasattr(ind, "skips")]
+        owners = [self.skips, self.bars.skips, *indicators]
         return {f"{s.owner}: {reason}": n for s in owners for reason, n in s.counts.items()}
 
     @property

@@ -289,3 +289,30 @@ def test_indicators_fed_by_a_nautilus_strategy(capture_paths):
         assert fed.has_inputs and fed.value == called.value
     assert strategy.indicators[0].completed > 50
     engine.dispose()
+
+
+def test_every_skip_reaches_the_totals():
+    """Hurst, Parkinson, the mid-bar builder and the funding detector count their skips through
+    `SkipCounter`: each shows in `skip_counts`, the totals the backtest report prints (issue 22)."""
+    p = small_pipeline()
+    p.on_book(book(0))
+    p.on_book(book(20 * S))  # 19 silent bars, more than max_carry (10): an outage
+    p.bars.update(-1.0, 20 * S)  # a mid no book can give
+    p.hurst.update_raw(math.nan)
+    p.parkinson.update_raw(99.0, 101.0, 100.0)  # high below low
+    p.funding.update_raw(math.nan, 21 * S)
+    p.funding.update_raw(1e-4, 8 * 3600 * S)
+    p.funding.update_raw(1e-4, 8 * 3600 * S + S)  # a second later: a per-tick stream, not a settlement
+    p.funding.update_raw(1e-4, 9 * 3600 * S, next_funding_ns=16 * 3600 * S)
+    p.funding.update_raw(1e-4, 9 * 3600 * S + S, next_funding_ns=8 * 3600 * S)  # an earlier settlement
+    totals = {k: v for k, v in p.skip_counts().items() if not k.startswith("FeaturePipeline")}
+    assert totals == {
+        "MidBars: feed outage (more than max_carry silent bars): the bar series restarted": 1,
+        "MidBars: non-positive or non-finite mid skipped": 1,
+        "HurstExponent: non-positive or non-finite sample skipped": 1,
+        "ParkinsonVolatility: bar with non-positive prices or low <= close <= high violated skipped": 1,
+        "FundingArbDetector: non-finite funding rate skipped": 1,
+        "FundingArbDetector: funding records without next_funding_ns closer than min_interval_ns: a per-tick stream, not "
+        "settlements; ignored (give next_funding_ns to use it)": 1,
+        "FundingArbDetector: funding update for an earlier settlement: out of order, skipped": 1,
+    }

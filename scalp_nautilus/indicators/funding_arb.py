@@ -78,6 +78,7 @@ class FundingArbDetector(WarmState, Indicator):
         self.settings = settings
         self.z_threshold = z_threshold
         self.schedule = SettlementSchedule(window, min_interval_ns)
+        self.skips = self.schedule.skips  # the rates its input side skipped
         self._zscore = RollingZScore(window, min_std, warmup=min_history)
         self._reset()
 
