@@ -121,6 +121,9 @@ _BLOCKS += ("ou", "parkinson", "lob", "lstm", "ensemble")
 # The warm-up flags in the order `cold` names them (the funding detector gates only its own signal).
 _COLD_ORDER = ("classifier", "vpin", "ofi", "cvd", "regime", "liquidity", "hurst", "ou", "parkinson", "lob", "lstm", "ensemble")
 _RESTARTABLE = ("hurst", "ou", "parkinson", "lob")  # their windows restart after an outage
+# Slow state: the indicators whose history takes days to fill (the funding detector's settled
+# rates), kept across a longer restart than the rest (`StateSettings.funding_max_age_s`).
+SLOW = ("funding",)
 
 
 # ---------------------------------------------------------------- the row (`scalp_nautilus.feature_table`)
@@ -766,28 +769,42 @@ class FeaturePipeline:
             "pipeline": self._own.state(),
         }
 
-    def restore(self, state: dict) -> None:
-        """Continue from `state()` (a pipeline built from the same parameters): the next rows are
-        those an uninterrupted pipeline would give. A state that does not fit (other indicators,
-        other window lengths, an older format) raises ValueError and leaves the pipeline reset."""
+    def restore(self, state: dict, slow_only: bool = False) -> dict[str, str]:
+        """Continue from `state()`, indicator by indicator: each one built with the parameters it
+        was saved with takes its saved state, and its next values are those an uninterrupted one
+        would give; any other stays cold and warms up again (a changed parameter costs only its own
+        indicator's warm-up). `slow_only`: only the slow state (`SLOW`, the funding history) is taken,
+        for a state too old for the rest. Returns the indicators left cold, each with why ({}: every
+        one restored). A state that cannot be read (an older format) raises ValueError and leaves
+        the pipeline reset."""
         mine = self.parameters()
-        for name, params in state["parameters"].items():
-            if mine.get(name) != params:
-                raise ValueError(f"state saved with {name} {params}, this pipeline has {mine.get(name)}")
-        saved = state["indicators"]
-        if set(saved) != set(self._indicators):
-            raise ValueError(f"saved pipeline has indicators {sorted(saved)}, this one {sorted(self._indicators)}")
         try:
-            for name, indicator in self._indicators.items():
-                indicator.restore(saved[name])
-            self.bars.restore(state["bars"])
-            self._own.restore(state["pipeline"])
-        except (ValueError, KeyError, TypeError):
+            saved, params = state["indicators"], state["parameters"]
+            cold = {name: "not in the saved state" for name in self._indicators if name not in saved or name not in params}
+            for name in self._indicators:
+                if name not in cold and params[name] != mine[name]:
+                    cold[name] = f"saved with {params[name]}, this pipeline has {mine[name]}"
+                elif name not in cold and slow_only and name not in SLOW:
+                    cold[name] = "its state is older than the fast state's age limit"
             self.reset()
-            raise
+            for name, indicator in self._indicators.items():
+                if name not in cold:
+                    indicator.restore(saved[name])
+            on_bars = [name for name in _RESTARTABLE if name not in cold]
+            if on_bars:
+                self.bars.restore(state["bars"])
+            if not slow_only:
+                self._own.restore(state["pipeline"])
+                if cold:
+                    self._own._n[WARM] = 0  # `warm` latches: the next batch reads which are cold again
+        except (ValueError, KeyError, TypeError) as exc:
+            self.reset()
+            raise ValueError(f"the saved pipeline state cannot be read ({type(exc).__name__}: {exc})") from None
         self._sync_funding()
-        # A restart is a known pause, not a feed outage: the bar series join across it.
-        self.bars.bridge()
+        if on_bars:
+            # A restart is a known pause, not a feed outage: the bar series join across it.
+            self.bars.bridge()
+        return cold
 
     # ---------------------------------------------------------------- output
 

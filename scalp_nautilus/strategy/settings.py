@@ -160,13 +160,18 @@ class OrderSettings(Section, frozen=True):
 class StateSettings(Section, frozen=True):
     """Warm state across live restarts: the feature pipeline's rolling state (every indicator's
     windows, buckets and histories) is saved to `path` on stop and every `save_every_s`, and
-    restored on start when it is at most `max_age_s` old and was saved with the same parameters;
-    otherwise the indicators warm up again and no signal is taken until they are warm. `path`
-    null (backtests): nothing is saved or restored."""
+    restored on start indicator by indicator: each one saved with its current parameters, when the
+    file is at most `max_age_s` old (the funding history: `funding_max_age_s`); the others warm
+    up again and no signal is taken until they are warm. `path` null (backtests): nothing is saved
+    or restored."""
 
     path: str | None = None  # JSON state file; null: nothing saved or restored (backtests)
     save_every_s: Positive = 60.0  # saved this often while running, and on stop
     max_age_s: Positive = 300.0  # an older state is ignored at start: the indicators warm up again
+    # The slow state's own age limit: the funding history (about 30 settlements, ten days at 8 h)
+    # is restored from a file up to this old (a day misses at most three 8 h settlements), while
+    # the rest warms up again past `max_age_s`.
+    funding_max_age_s: Positive = 86_400.0
 
 
 class RiskSettings(Section, frozen=True):
