@@ -42,17 +42,16 @@ def test_rolling_quantiles_against_numpy():
 def test_vpin_quantile_bounds_are_numpy_quantiles_of_its_own_history():
     rng = np.random.default_rng(3)
     levels, history, minimum = (0.5, 0.75, 0.95), 40, 10
-    vpin = VPIN(
-        VPINSettings(
-            volume_per_hour=100.0,
-            window_minutes=60.0,
-            n_buckets=10,
-            threshold_mode="quantile",
-            threshold_quantiles=levels,
-            quantile_history=history,
-            quantile_min=minimum,
-        )
+    settings = VPINSettings(
+        volume_per_hour=100.0,
+        window_minutes=60.0,
+        n_buckets=10,
+        threshold_mode="quantile",
+        threshold_quantiles=levels,
+        quantile_history=history,
+        quantile_min=minimum,
     )
+    vpin = VPIN(settings)
     fixed = VPIN(VPINSettings(volume_per_hour=100.0, window_minutes=60.0, n_buckets=10))
     seen = []  # VPIN after each trade that completed a bucket, once initialized (independent bookkeeping)
     regimes = []
@@ -77,17 +76,7 @@ def test_vpin_quantile_bounds_are_numpy_quantiles_of_its_own_history():
     share = np.bincount(regimes[500:], minlength=4) / len(regimes[500:])
     assert (share > 0.02).all() and 0.01 < share[3] < 0.15
     # warm state round trip (the history is part of it)
-    copy = VPIN(
-        VPINSettings(
-            volume_per_hour=100.0,
-            window_minutes=60.0,
-            n_buckets=10,
-            threshold_mode="quantile",
-            threshold_quantiles=levels,
-            quantile_history=history,
-            quantile_min=minimum,
-        )
-    )
+    copy = VPIN(settings)
     copy.restore(vpin.state())
     for _ in range(200):
         size, side = float(rng.exponential(3.0)), int(rng.choice([-1, 1]))

@@ -184,56 +184,28 @@ class MicrostructureRegime(CompiledIndicator):
 
     def __init__(self, settings: RegimeSettings | None = None, *, activity_capacity: int = 8192) -> None:
         r = settings = checked(settings or RegimeSettings())
-        spread_tight_bps, spread_wide_bps, depth_thick, depth_thin = (
-            r.spread_tight_bps,
-            r.spread_wide_bps,
-            r.depth_thick,
-            r.depth_thin,
-        )
-        activity_active, activity_quiet, activity_window_ns = r.activity_active, r.activity_quiet, ns(r.activity_window_s)
-        spread_factors, depth_factors, activity_factors = r.spread_factors, r.depth_factors, r.activity_factors
-        min_multiplier, max_multiplier, threshold_mode, quantiles = (
-            r.min_multiplier,
-            r.max_multiplier,
-            r.threshold_mode,
-            r.quantiles,
-        )
-        quantile_history, quantile_min, quantile_sample_ns = r.quantile_history, r.quantile_min, ns(r.quantile_sample_s)
         if activity_capacity < 1:
             raise ValueError(f"activity_capacity must be >= 1, got {activity_capacity}")
-        params = [
-            spread_tight_bps,
-            spread_wide_bps,
-            depth_thick,
-            depth_thin,
-            activity_active,
-            activity_quiet,
-            activity_window_ns,
-            spread_factors,
-            depth_factors,
-            activity_factors,
-            min_multiplier,
-            max_multiplier,
-        ]
-        if threshold_mode == "quantile":  # fixed mode keeps its old parameters
-            params += [threshold_mode, tuple(quantiles), quantile_history, quantile_min, quantile_sample_ns]
+        quantile_mode = r.threshold_mode == "quantile"
+        self._fixed = (r.spread_tight_bps, r.spread_wide_bps, r.depth_thick, r.depth_thin, r.activity_active, r.activity_quiet)
+        self.activity_window_ns = ns(r.activity_window_s)
+        self.quantile_sample_ns = ns(r.quantile_sample_s)
+        factors = (r.spread_factors, r.depth_factors, r.activity_factors)
+        params = [*self._fixed, self.activity_window_ns, *factors, r.min_multiplier, r.max_multiplier]
+        if quantile_mode:  # fixed mode keeps its old parameters
+            params += [r.threshold_mode, tuple(r.quantiles), r.quantile_history, r.quantile_min, self.quantile_sample_ns]
         super().__init__(params=params)
         self.settings = settings
-        self.threshold_mode = threshold_mode
-        self.quantiles = tuple(float(q) for q in quantiles)
-        self.quantile_history = quantile_history
-        self.quantile_min = quantile_min
-        self.quantile_sample_ns = quantile_sample_ns
-        self.activity_window_ns = activity_window_ns
-        self._fixed = (spread_tight_bps, spread_wide_bps, depth_thick, depth_thin, activity_active, activity_quiet)
-        self.spread_factors = tuple(spread_factors)
-        self.depth_factors = tuple(depth_factors)
-        self.activity_factors = tuple(activity_factors)
-        self.min_multiplier = min_multiplier
-        self.max_multiplier = max_multiplier
+        self.threshold_mode = r.threshold_mode
+        self.quantiles = tuple(float(q) for q in r.quantiles)
+        self.quantile_history = r.quantile_history
+        self.quantile_min = r.quantile_min
+        self.spread_factors, self.depth_factors, self.activity_factors = (tuple(f) for f in factors)
+        self.min_multiplier = r.min_multiplier
+        self.max_multiplier = r.max_multiplier
         self.activity_capacity = activity_capacity
         self.skips = SkipCounter(type(self).__name__, log)
-        history = quantile_history if threshold_mode == "quantile" else 1
+        history = r.quantile_history if quantile_mode else 1
         self._allocate(_FLOATS + 3 * history, _INTS + activity_capacity)
         self._reset()
 
