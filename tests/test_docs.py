@@ -1,8 +1,9 @@
-"""The generated reference pages: no config key without documentation, every config file and
-command covered. (`mkdocs build --strict`, in .ci/run, checks the links and pages.)"""
+"""The generated reference pages: no config key and no command-line argument without
+documentation, every config file and command covered. (`mkdocs build --strict`, in .ci/run, checks the links and pages.)"""
 
 from __future__ import annotations
 
+import argparse
 import fnmatch
 import importlib.util
 import sys
@@ -10,6 +11,9 @@ from pathlib import Path
 from types import ModuleType
 
 import msgspec
+
+from scalp_nautilus.cli import _parser
+from scalp_nautilus.cli import subcommands
 
 ROOT = Path(__file__).resolve().parent.parent
 HOOKS = ROOT / "docs" / "hooks"
@@ -80,9 +84,46 @@ def test_the_reference_shows_types_ranges_and_defaults():
     assert "| `entry` | `maker` \\| `taker` | `taker` | Taker: IOC limit" in page
 
 
+def test_every_command_option_has_help():
+    missing = cli_reference.undocumented()
+    assert not missing, (
+        "command-line arguments without help= (scalp_nautilus/cli.py or the module registering the command):\n  "
+        + ("\n  ".join(missing))
+    )
+
+
+def test_an_option_without_help_is_caught():
+    root = argparse.ArgumentParser(prog="scalp-nautilus")
+    root.add_argument("--top", help="documented")
+    cmds = root.add_subparsers()
+    data = cmds.add_parser("data", help="a group").add_subparsers()
+    leaf = data.add_parser("leaf", help="a command")
+    leaf.add_argument("files", nargs="+")
+    leaf.add_argument("--bare", type=int, default=3)
+    leaf.add_argument("--blank", help=" ")
+    leaf.add_argument("--fine", help="documented")
+    assert cli_reference.undocumented(root) == [
+        "scalp-nautilus data leaf: files",
+        "scalp-nautilus data leaf: --bare",
+        "scalp-nautilus data leaf: --blank",
+    ]
+
+
+def test_every_command_help_renders_with_its_defaults():
+    """`COMMAND --help` of every command formats (a stray % in a help text would raise), and shows
+    an option's default unless it has none."""
+    texts = {line: sub.format_help() for line, _, sub in subcommands(_parser())}
+    assert len(texts) >= 20
+    assert "span of the simulated market in minutes, from 2024-01-01 23:30 UTC (default: 60.0)" in " ".join(
+        texts["scalp-nautilus data simulate"].split()
+    )
+    sweep = " ".join(texts["scalp-nautilus sweep"].split())
+    assert "(default: configs/sweep.yaml)" in sweep and "(default: None)" not in sweep
+
+
 def test_the_cli_reference_lists_every_command():
     page = cli_reference.render()
-    lines = [line for line, _, sub in cli_reference.commands(cli_reference._parser()) if sub.get_default("run")]
+    lines = [line for line, _, sub in subcommands(_parser()) if sub.get_default("run")]
     assert len(lines) >= 15
     for line in lines:
         assert f"## `{line}`" in page
