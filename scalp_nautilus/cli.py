@@ -75,6 +75,8 @@ def existing_path(text: str) -> Path:
 
 
 _ALL = "*"
+# the input of the commands that read feature rows (features, train, evaluate, research)
+FEATURES_HELP = "recorded feature rows: Parquet files written by `features` or `backtest --record-features`"
 _CLOCK_OFFSET_HELP = (
     "milliseconds added to the capture's receive times (ts_init); default: estimated, the smallest shift that puts "
     "every message's receipt at or after the exchange's event time"

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from scalp_nautilus.cli import FEATURES_HELP
 from scalp_nautilus.models.settings import TrainSettings
 from scalp_nautilus.research.intervals import BootstrapSettings
 
 _D = TrainSettings()
 _B = BootstrapSettings()
-_FEATURES_HELP = "recorded feature rows: Parquet files written by `features` or `backtest --record-features`"
 
 
 def _boot_arguments(parser) -> None:
@@ -36,7 +36,7 @@ def _boot(args) -> BootstrapSettings:
 def register(sub) -> None:
     """Add the `train` and `evaluate` sub-commands to the CLI's subparsers."""
     tr = sub.add_parser("train", help="train the LSTM on recorded features and write a model file")
-    tr.add_argument("--features", nargs="+", required=True, type=Path, help=_FEATURES_HELP)
+    tr.add_argument("--features", nargs="+", required=True, type=Path, help=FEATURES_HELP)
     tr.add_argument("--out", required=True, type=Path, help="model file to write, e.g. models/btc.pt")
     tr.add_argument("--seq-len", type=int, default=_D.seq_len, help="LOB vectors (book batches) per input sequence")
     tr.add_argument("--horizon", type=int, default=_D.horizon, help="label horizon k, in book batches")
@@ -81,7 +81,7 @@ def register(sub) -> None:
 
     ev = sub.add_parser("evaluate", help="re-score a model file on other recorded features")
     ev.add_argument("--model", required=True, type=Path, help="a model file written by `train`, e.g. models/btc.pt")
-    ev.add_argument("--features", nargs="+", required=True, type=Path, help=_FEATURES_HELP)
+    ev.add_argument("--features", nargs="+", required=True, type=Path, help=FEATURES_HELP)
     ev.add_argument("--json", type=Path, help="also write the scores to this JSON file")
     ev.add_argument("--predictions", type=Path, help="write one row per sample here (CSV, or Parquet for .parquet)")
     _boot_arguments(ev)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from scalp_nautilus.cli import FEATURES_HELP
 from scalp_nautilus.research.calibrate import CalibrationSettings
 from scalp_nautilus.research.edge import COST_MODES
 from scalp_nautilus.research.edge import HORIZONS_S
@@ -14,7 +15,6 @@ from scalp_nautilus.research.edge import Costs
 from scalp_nautilus.research.intervals import BootstrapSettings
 
 _C = Costs()
-_FEATURES_HELP = "recorded feature rows: Parquet files written by `features` or `backtest --record-features`"
 _K = CalibrationSettings()
 _B = BootstrapSettings()
 
@@ -27,7 +27,7 @@ def register(sub) -> None:
         "edge",
         help="ICs, deciles and edge after costs of every signal, DESIGN's claims tested",
     )
-    ed.add_argument("--features", nargs="+", required=True, type=Path, help=_FEATURES_HELP)
+    ed.add_argument("--features", nargs="+", required=True, type=Path, help=FEATURES_HELP)
     ed.add_argument("--out", required=True, type=Path, help="folder for edge.csv, claims.csv, report.html")
     ed.add_argument(
         "--lee-ready",
@@ -64,7 +64,7 @@ def register(sub) -> None:
         "calibrate",
         help="write strategy overrides for an instrument from its recorded features",
     )
-    ca.add_argument("--features", nargs="+", required=True, type=Path, help=_FEATURES_HELP)
+    ca.add_argument("--features", nargs="+", required=True, type=Path, help=FEATURES_HELP)
     ca.add_argument("--out", required=True, type=Path, help="YAML to write, e.g. configs/calibrated_ethusdt.yaml")
     ca.add_argument(
         "--notional",
