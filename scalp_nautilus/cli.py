@@ -1,6 +1,7 @@
 """`scalp-nautilus`: the one command line of the project.
 
-scalp-nautilus data simulate | import-binance | import-bybit | import-binance-book | import-tardis | import-funding | download | list
+scalp-nautilus data simulate | import-binance | import-bybit | import-binance-book | import-tardis | import-funding
+                    | download | list
 scalp-nautilus data download --market um --symbol BTCUSDT --from 2024-01-01 --to 2024-03-31   (Binance's archive)
 scalp-nautilus backtest [--config configs/backtest.yaml] [--record-features PATH]
 scalp-nautilus features --catalog DIR --instrument ID [--config configs/strategy.yaml] --out F.parquet
