@@ -121,6 +121,47 @@ def test_every_command_help_renders_with_its_defaults():
     assert "(default: configs/sweep.yaml)" in sweep and "(default: None)" not in sweep
 
 
+def _unknown_options(text: str, where: str) -> list[str]:
+    """The `--options` of the `scalp-nautilus` command lines in `text`'s ```bash blocks that their
+    command does not have (a renamed or removed option the prose still shows), and unknown commands.
+    Placeholders such as `[--catalog PATH]` or `--labels forward|smoothed` are read too."""
+    import re
+
+    out = []
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            m = re.match(r"\s*(?:\S*/)?scalp-nautilus\s+(.*)", line.split(" # ")[0])
+            if not m:
+                continue
+            parser, path = _parser(), "scalp-nautilus"
+            tokens = re.findall(r"[^\s\[\]|()]+", m.group(1))
+            while tokens and not tokens[0].startswith("-"):
+                choices = next((a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+                if choices is None:
+                    break
+                name = tokens.pop(0)
+                if name not in choices:
+                    out.append(f"{where}: {path} has no command {name!r}")
+                    break
+                parser, path = choices[name], f"{path} {name}"
+            for token in tokens:
+                flag = token.split("=")[0].rstrip(".,;:")
+                if flag.startswith("-") and flag not in parser._option_string_actions and flag != "-":
+                    out.append(f"{where}: {path} has no option {flag}")
+    return out
+
+
+def test_the_docs_command_lines_use_real_commands_and_options():
+    pages = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
+    found = [line for p in pages for line in _unknown_options(p.read_text(), p.name)]
+    assert not found, "command lines in the docs that the parser does not accept:\n  " + "\n  ".join(found)
+    probe = "```bash\nscalp-nautilus backtest --config c.yaml [--catalgo PATH]\n.venv/bin/scalp-nautilus data lst\n```\n"
+    assert _unknown_options(probe, "probe") == [
+        "probe: scalp-nautilus backtest has no option --catalgo",
+        "probe: scalp-nautilus data has no command 'lst'",
+    ]
+
+
 def test_the_cli_reference_lists_every_command():
     page = cli_reference.render()
     lines = [line for line, _, sub in subcommands(_parser()) if sub.get_default("run")]
