@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from scalp_nautilus.cli import FEATURES_HELP
+from scalp_nautilus.errors import InputError
 from scalp_nautilus.research.calibrate import CalibrationSettings
 from scalp_nautilus.research.edge import COST_MODES
 from scalp_nautilus.research.edge import HORIZONS_S
@@ -156,7 +157,7 @@ def _cmd_funding(args) -> int:
     from scalp_nautilus.research.funding_claims import read_history
 
     if args.bars is None and not args.history:
-        raise ValueError("research funding needs --bars and/or --history")
+        raise InputError("research funding needs --bars and/or --history")
     series = (read_bars(args.bars, args.bars_tz) if args.bars else []) + [read_history(p, args.history_tz) for p in args.history]
     costs = Costs(args.maker_bps, args.taker_bps)
     boot = BootstrapSettings(args.boot, max(args.boot, args.max_boot), seed=args.seed, method="circular")
