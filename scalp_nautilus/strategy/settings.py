@@ -557,5 +557,5 @@ def build_pipeline(config: ScalpStrategyConfig) -> FeaturePipeline:
         ),
         funding=FundingArbDetector(window=f.window, min_history=f.min_history, z_threshold=f.z_threshold),
         lstm=lstm,
-        ensemble=SignalEnsemble(weights=ensemble_weights(config.ensemble.weights, levels, lstm.active)),
+        ensemble=SignalEnsemble(weights=ensemble_weights(config.ensemble.weights, levels, lstm)),
     )
