@@ -40,11 +40,13 @@ from scalp_nautilus.config import ConfigError
 from scalp_nautilus.config import merge
 from scalp_nautilus.config import nest
 from scalp_nautilus.data.archive_download import download_archive
+from scalp_nautilus.errors import InputError
 from scalp_nautilus.feature_recorder import UNAVAILABLE_KEY
 from scalp_nautilus.feature_recorder import FeatureRecorder
 from scalp_nautilus.feature_replay.replay import replay_features
 from scalp_nautilus.feature_table import COLUMNS
 from scalp_nautilus.features import FeatureSnapshot
+from scalp_nautilus.models.dataset import read_features
 from scalp_nautilus.models.lstm import LSTMPredictor
 from scalp_nautilus.research.edge import load_features
 from scalp_nautilus.research.edge import unavailable_lines
@@ -114,6 +116,13 @@ def test_a_model_trained_on_full_books_is_refused_on_a_top_of_book(tmp_path, cap
         off = LSTMPredictor(model_path=str(path), book_levels=1)
     assert not off.active
     assert "trained on full L2 books (every level), this run reads books showing 1 level(s) a side" in caplog.text
+    from scalp_nautilus.models.model_file import save_model
+    from scalp_nautilus.models.net import LOBNet
+
+    meta = {"seq_len": 4, "horizon": 3, "alpha": 1e-5, "majority_class": 1, "book_levels": 1}
+    tob = save_model(tmp_path / "tob.pt", LOBNet(), meta)  # as if trained on top-of-book rows
+    assert LSTMPredictor(model_path=str(tob), book_levels=1).active
+    assert not LSTMPredictor(model_path=str(tob)).active  # and refused on a full book
 
 
 def test_the_venue_fills_a_top_of_book_run_against_its_quotes():
@@ -258,6 +267,8 @@ def test_level_one_features_equal_a_numpy_recomputation(archive_catalog, tmp_pat
         assert rows[name].isna().all(), name
     for name, value in MISSING.items():
         assert (rows[name] == value).all(), name
+    with pytest.raises(InputError, match="the top-of-book mode"):  # no LSTM is trained on these rows
+        read_features([result.path])
     for name in ("lob_0", "lob_5", "lob_10", "lob_15", "ensemble_direction", "regime_multiplier", "kyle_lambda"):
         assert rows[name][rows["warm"]].notna().all() and rows[name][rows["warm"]].ne(0).any(), name
 
