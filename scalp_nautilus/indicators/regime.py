@@ -12,6 +12,9 @@ Three axes, each mapped to a factor, and multiplier = clamp(product, 0.2, 1.0) (
   both sides: THICK above 100k (1.0), THIN below 10k (0.4), NORMAL between (0.7);
 - activity, book updates per second over the last 5 s of exchange time: ACTIVE above 10 (1.0),
   QUIET below 1 (0.5), NORMAL between (0.7).
+A book that shows no depth (a top of book: the band notional is NaN, `scalp_nautilus.book`) has no
+depth axis: its state is UNAVAILABLE (-1) and the multiplier is that of the other two axes (DESIGN
+§8: nothing pretends a one-level book is a deep one).
 The thresholds are per instrument (a 100k book is thin for BTC, thick for a small alt). In
 `quantile` mode each axis's two bounds are the (low, high) `quantiles` of its own last
 `quantile_history` values, sampled once per `quantile_sample_ns` of event time (spread: GOOD below
@@ -53,12 +56,13 @@ log = logging.getLogger(__name__)
 
 
 class AxisState(IntEnum):
+    UNAVAILABLE = -1  # the depth axis of a book that shows no depth (a top of book)
     GOOD = 0  # tight spread / thick book / active market
     NORMAL = 1
     POOR = 2  # wide spread / thin book / quiet market
 
 
-_GOOD, _NORMAL, _POOR = 0, 1, 2
+_UNAVAILABLE, _GOOD, _NORMAL, _POOR = -1, 0, 1, 2
 # float slots: the bounds in use, the fixed bounds, the factors (spread, depth, activity: good,
 # normal, poor), the clamp, the quantile levels, the outputs; then the three histories
 (_SPREAD_TIGHT, _SPREAD_WIDE, _DEPTH_THICK, _DEPTH_THIN, _ACTIVE, _QUIET) = range(6)
@@ -105,7 +109,7 @@ def _sample(s, n, ts_event, spread_bps, spread_ticks):
     head = n[_H_HEAD]
     in_ticks = not math.isnan(spread_ticks)
     s[_FLOATS + head] = spread_ticks if in_ticks else spread_bps
-    s[_FLOATS + qh + head] = s[DEPTH_NOTIONAL]
+    s[_FLOATS + qh + head] = s[DEPTH_NOTIONAL]  # NaN without depth: its bounds are then never read
     s[_FLOATS + 2 * qh + head] = s[ACTIVITY_RATE]
     n[_H_HEAD] = (head + 1) % qh
     n[_H_COUNT] = count = min(n[_H_COUNT] + 1, qh)
@@ -117,8 +121,9 @@ def _sample(s, n, ts_event, spread_bps, spread_ticks):
             s[_TIGHT_TICKS], s[_WIDE_TICKS] = out[0], out[1]
         else:
             s[_SPREAD_TIGHT], s[_SPREAD_WIDE] = out[0], out[1]
-        quantiles_linear(s[_FLOATS + qh : _FLOATS + qh + count], levels, out)
-        s[_DEPTH_THIN], s[_DEPTH_THICK] = out[0], out[1]
+        if not math.isnan(s[DEPTH_NOTIONAL]):
+            quantiles_linear(s[_FLOATS + qh : _FLOATS + qh + count], levels, out)
+            s[_DEPTH_THIN], s[_DEPTH_THICK] = out[0], out[1]
         quantiles_linear(s[_FLOATS + 2 * qh : _FLOATS + 2 * qh + count], levels, out)
         s[_QUIET], s[_ACTIVE] = out[0], out[1]
 
@@ -126,8 +131,8 @@ def _sample(s, n, ts_event, spread_bps, spread_ticks):
 @njit(cache=True)
 def regime_update(s, n, ts_event, spread_bps, depth_notional, spread_ticks):
     """One book update at `ts_event` (ns) with its spread (bps and, NaN when the tick is unknown,
-    whole ticks) and band notional (quote currency)."""
-    if not (0.0 <= spread_bps < math.inf and 0.0 <= depth_notional < math.inf):
+    whole ticks) and band notional (quote currency; NaN: the book shows no depth)."""
+    if not (0.0 <= spread_bps < math.inf and (0.0 <= depth_notional < math.inf or math.isnan(depth_notional))):
         n[_SKIP_VALUES] += 1
         return
     if not n[_STARTED]:
@@ -159,10 +164,14 @@ def regime_update(s, n, ts_event, spread_bps, depth_notional, spread_ticks):
         spread = _state(spread_ticks, s[_TIGHT_TICKS], s[_WIDE_TICKS], False)
     else:
         spread = _state(spread_bps, s[_SPREAD_TIGHT], s[_SPREAD_WIDE], False)
-    depth = _state(depth_notional, s[_DEPTH_THICK], s[_DEPTH_THIN], True)
+    if math.isnan(depth_notional):
+        depth, depth_factor = _UNAVAILABLE, 1.0
+    else:
+        depth = _state(depth_notional, s[_DEPTH_THICK], s[_DEPTH_THIN], True)
+        depth_factor = s[_FACTORS + 3 + depth]
     activity = _state(s[ACTIVITY_RATE], s[_ACTIVE], s[_QUIET], True)
     n[SPREAD_STATE], n[DEPTH_STATE], n[ACTIVITY_STATE] = spread, depth, activity
-    product = s[_FACTORS + spread] * s[_FACTORS + 3 + depth] * s[_FACTORS + 6 + activity]
+    product = s[_FACTORS + spread] * depth_factor * s[_FACTORS + 6 + activity]
     s[VALUE] = min(max(product, s[_MIN_MULT]), s[_MAX_MULT])
     if not n[INITIALIZED] and ts_event - n[_FIRST_TS] >= n[_WINDOW_NS]:
         n[INITIALIZED] = 1

@@ -64,6 +64,8 @@ from scalp_nautilus.indicators.settings import increasing
 from scalp_nautilus.indicators.settings import ns
 from scalp_nautilus.models import LSTMPredictor
 from scalp_nautilus.models import SignalEnsemble
+from scalp_nautilus.top_of_book import book_levels
+from scalp_nautilus.top_of_book import ensemble_weights
 
 
 class BookSettings(Section, frozen=True):
@@ -72,6 +74,11 @@ class BookSettings(Section, frozen=True):
     depth: Count = 10  # levels per side read from the book (OFI and the LOB vector use the top 5)
     band_bps: Positive = 10.0  # half-width of the depth band around the mid (regime depth axis)
     band_refresh_s: NonNegative = 1.0  # re-read each side's band notional at most this often
+    # Which book the strategy reads: l2 (order-book deltas, every level), top_of_book (quote ticks:
+    # a best bid/ask; what needs depth is unavailable, DESIGN §8, docs/features.md#top-of-book), or
+    # auto: top_of_book when the backtest's or replay's catalog holds quotes and no deltas for the
+    # instrument, else l2 (a live node reads l2)
+    mode: Literal["auto", "l2", "top_of_book"] = "auto"
 
 
 class SignalSettings(Section, frozen=True):
@@ -241,12 +248,22 @@ def build_builder(config: ScalpStrategyConfig, instrument: Instrument) -> BookSn
         depth=b.depth,
         band_bps=b.band_bps,
         band_refresh_ns=ns(b.band_refresh_s),
+        levels=book_levels(b.mode),
     )
 
 
 def build_pipeline(config: ScalpStrategyConfig) -> FeaturePipeline:
     """Every indicator of the pipeline from its own section of the config; OU's Hurst gate is the
     decision's mean-reversion bound (one threshold for both)."""
+    levels = book_levels(config.book.mode)
+    lstm = LSTMPredictor(
+        model_path=config.lstm.model_path,
+        cadence_ns=round(config.lstm.cadence_ms * 1_000_000),
+        accuracy_window=config.lstm.accuracy_window,
+        min_accuracy=config.lstm.min_accuracy,
+        torch_threads=config.lstm.torch_threads,
+        book_levels=levels,
+    )
     return FeaturePipeline(
         vpin=VPIN(config.vpin),
         classifier=LeeReadyClassifier(config.classifier),
@@ -259,12 +276,6 @@ def build_pipeline(config: ScalpStrategyConfig) -> FeaturePipeline:
         parkinson=ParkinsonVolatility(config.parkinson),
         lob=LOBFeatureVector(config.lob),
         funding=FundingArbDetector(config.funding),
-        lstm=LSTMPredictor(
-            model_path=config.lstm.model_path,
-            cadence_ns=round(config.lstm.cadence_ms * 1_000_000),
-            accuracy_window=config.lstm.accuracy_window,
-            min_accuracy=config.lstm.min_accuracy,
-            torch_threads=config.lstm.torch_threads,
-        ),
-        ensemble=SignalEnsemble(weights=config.ensemble.weights),
+        lstm=lstm,
+        ensemble=SignalEnsemble(weights=ensemble_weights(config.ensemble.weights, levels, lstm)),
     )
