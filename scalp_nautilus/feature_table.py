@@ -10,7 +10,9 @@ its default, and its units. From the table come:
   `tests/test_feature_table.py` fails when it is stale);
 - the recorder's Arrow schema and numpy dtype (`scalp_nautilus.feature_recorder`);
 - the pipeline's gather from its state and its row builder (`scalp_nautilus.features`);
-- the names research reads (`lob_column`).
+- the names research reads (`lob_column`) and the thresholds it reads the columns against
+  (`HURST_MEAN_REVERSION_BELOW`, `HURST_MOMENTUM_ABOVE`, `ENSEMBLE_CONFIDENCE_GATE`: the defaults
+  of the strategy's settings, which take them from here).
 
 Plain Python (no numba, no Nautilus), so that research imports it cheaply.
 """
@@ -39,6 +41,13 @@ LOB_FEATURE_NAMES: tuple[str, ...] = (
 N_LOB_FEATURES = len(LOB_FEATURE_NAMES)
 # the book levels a side each element is computed from (level k's sizes and imbalance: k + 1)
 LOB_FEATURE_LEVELS: tuple[int, ...] = (*range(1, LOB_LEVELS + 1),) * 3 + (1,) * (N_LOB_FEATURES - 3 * LOB_LEVELS)
+
+# The decision's reading of the columns (DESIGN section 1 and 3.8): the defaults of
+# `signals.hurst_mean_reversion_below`, `signals.hurst_momentum_above` (also OU's Hurst gate) and
+# `ensemble.confidence_gate`, and the bands research splits the rows by.
+HURST_MEAN_REVERSION_BELOW = 0.4  # `hurst` below it: mean reversion (OU)
+HURST_MOMENTUM_ABOVE = 0.6  # `hurst` above it: momentum (OFI and CVD)
+ENSEMBLE_CONFIDENCE_GATE = 0.6  # `ensemble_confidence` above it: the members agree enough to trade
 
 _REQUIRED = object()  # a column without a default
 

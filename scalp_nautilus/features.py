@@ -11,7 +11,7 @@ recorder's row. In a strategy subscribed to L2 deltas with the data engine buffe
 its ``F_LAST`` delta (`buffer_deltas=True`):
 
     builder = BookSnapshotBuilder.for_instrument(instrument)
-    pipeline = FeaturePipeline(VPIN(window_volume=...), ...)
+    pipeline = FeaturePipeline(VPIN(VPINSettings(volume_per_hour=...)), ...)  # settings: indicators.settings
 
     def on_order_book_deltas(self, deltas):  # the cached book already holds the batch
         book = self.cache.order_book(deltas.instrument_id)
@@ -121,6 +121,9 @@ _BLOCKS += ("ou", "parkinson", "lob", "lstm", "ensemble")
 # The warm-up flags in the order `cold` names them (the funding detector gates only its own signal).
 _COLD_ORDER = ("classifier", "vpin", "ofi", "cvd", "regime", "liquidity", "hurst", "ou", "parkinson", "lob", "lstm", "ensemble")
 _RESTARTABLE = ("hurst", "ou", "parkinson", "lob")  # their windows restart after an outage
+# Slow state: the indicators whose history takes days to fill (the funding detector's settled
+# rates), kept across a longer restart than the rest (`StateSettings.funding_max_age_s`).
+SLOW = ("funding",)
 
 
 # ---------------------------------------------------------------- the row (`scalp_nautilus.feature_table`)
@@ -556,6 +559,7 @@ class FeaturePipeline:
             (self.cvd, self.cvd, _cvd.SKIPS),
             (self.liquidity, self.liquidity, _liq.SKIPS),
             (self.regime, self.regime, _reg.SKIPS),
+            (self.bars, self.bars, _bars.SKIPS),
             (self.hurst, self.hurst, _hurst.SKIPS),
             (self.ou, self.ou, _ou.SKIPS),
             (self.parkinson, self.parkinson, _park.SKIPS),
@@ -770,28 +774,42 @@ class FeaturePipeline:
             "pipeline": self._own.state(),
         }
 
-    def restore(self, state: dict) -> None:
-        """Continue from `state()` (a pipeline built from the same parameters): the next rows are
-        those an uninterrupted pipeline would give. A state that does not fit (other indicators,
-        other window lengths, an older format) raises ValueError and leaves the pipeline reset."""
+    def restore(self, state: dict, slow_only: bool = False) -> dict[str, str]:
+        """Continue from `state()`, indicator by indicator: each one built with the parameters it
+        was saved with takes its saved state, and its next values are those an uninterrupted one
+        would give; any other stays cold and warms up again (a changed parameter costs only its own
+        indicator's warm-up). `slow_only`: only the slow state (`SLOW`, the funding history) is taken,
+        for a state too old for the rest. Returns the indicators left cold, each with why ({}: every
+        one restored). A state that cannot be read (an older format) raises ValueError and leaves
+        the pipeline reset."""
         mine = self.parameters()
-        for name, params in state["parameters"].items():
-            if mine.get(name) != params:
-                raise ValueError(f"state saved with {name} {params}, this pipeline has {mine.get(name)}")
-        saved = state["indicators"]
-        if set(saved) != set(self._indicators):
-            raise ValueError(f"saved pipeline has indicators {sorted(saved)}, this one {sorted(self._indicators)}")
         try:
-            for name, indicator in self._indicators.items():
-                indicator.restore(saved[name])
-            self.bars.restore(state["bars"])
-            self._own.restore(state["pipeline"])
-        except (ValueError, KeyError, TypeError):
+            saved, params = state["indicators"], state["parameters"]
+            cold = {name: "not in the saved state" for name in self._indicators if name not in saved or name not in params}
+            for name in self._indicators:
+                if name not in cold and params[name] != mine[name]:
+                    cold[name] = f"saved with {params[name]}, this pipeline has {mine[name]}"
+                elif name not in cold and slow_only and name not in SLOW:
+                    cold[name] = "its state is older than the fast state's age limit"
             self.reset()
-            raise
+            for name, indicator in self._indicators.items():
+                if name not in cold:
+                    indicator.restore(saved[name])
+            on_bars = [name for name in _RESTARTABLE if name not in cold]
+            if on_bars:
+                self.bars.restore(state["bars"])
+            if not slow_only:
+                self._own.restore(state["pipeline"])
+                if cold:
+                    self._own._n[WARM] = 0  # `warm` latches: the next batch reads which are cold again
+        except (ValueError, KeyError, TypeError) as exc:
+            self.reset()
+            raise ValueError(f"the saved pipeline state cannot be read ({type(exc).__name__}: {exc})") from None
         self._sync_funding()
-        # A restart is a known pause, not a feed outage: the bar series join across it.
-        self.bars.bridge()
+        if on_bars:
+            # A restart is a known pause, not a feed outage: the bar series join across it.
+            self.bars.bridge()
+        return cold
 
     # ---------------------------------------------------------------- output
 
@@ -799,7 +817,8 @@ class FeaturePipeline:
         """Refused inputs so far, per "owner: reason" (the pipeline's and each indicator's)."""
         self.flush()
         self._sync_skips()
-        owners = [self.skips, *(ind.skips for ind in self._indicators.values() if hasattr(ind, "skips"))]
+        indicators = [ind.skips for ind in self._indicators.values() if hasattr(ind, "skips")]
+        owners = [self.skips, self.bars.skips, *indicators]
         return {f"{s.owner}: {reason}": n for s in owners for reason, n in s.counts.items()}
 
     @property

@@ -31,6 +31,7 @@ from nautilus_trader.persistence.catalog import ParquetDataCatalog
 from scalp_nautilus.feature_table import EVERY_LEVEL
 from scalp_nautilus.feature_table import LOB_LEVELS
 from scalp_nautilus.models.ensemble import without_member
+from scalp_nautilus.models.lstm import LSTMPredictor
 
 AUTO, L2, TOP_OF_BOOK = "auto", "l2", "top_of_book"
 MODES = (AUTO, L2, TOP_OF_BOOK)
@@ -54,11 +55,11 @@ def resolve(mode: str, catalog: ParquetDataCatalog, instrument_id: str) -> str:
 
 
 def ensemble_weights(
-    weights: tuple[float, float, float, float], levels: int, lstm_active: bool
+    weights: tuple[float, float, float, float], levels: int, lstm: LSTMPredictor
 ) -> tuple[float, float, float, float]:
     """The ensemble's member weights for books showing `levels` levels a side: the LSTM, which reads
-    the whole LOB vector, is absent from a shallower book unless a model trained on such books is
-    active (ValueError when it was the only weighted member)."""
-    if levels >= LOB_LEVELS or lstm_active or weights[1] == 0.0:
+    the whole LOB vector, is absent from a shallower book unless `lstm` runs a model trained on such
+    books (ValueError when it was the only weighted member)."""
+    if levels >= LOB_LEVELS or weights[1] == 0.0 or lstm.active:
         return weights
     return without_member(weights, "lstm")

@@ -34,6 +34,14 @@ from scalp_nautilus.indicators import LOBFeatureVector
 from scalp_nautilus.indicators import OrderFlowImbalance
 from scalp_nautilus.indicators import OUZScore
 from scalp_nautilus.indicators import ParkinsonVolatility
+from scalp_nautilus.indicators.settings import CVDSettings
+from scalp_nautilus.indicators.settings import HurstSettings
+from scalp_nautilus.indicators.settings import LiquiditySettings
+from scalp_nautilus.indicators.settings import LOBSettings
+from scalp_nautilus.indicators.settings import OFISettings
+from scalp_nautilus.indicators.settings import OUSettings
+from scalp_nautilus.indicators.settings import ParkinsonSettings
+from scalp_nautilus.indicators.settings import VPINSettings
 from scalp_nautilus.strategy.settings import build_builder
 from scalp_nautilus.strategy.settings import build_pipeline
 from tests.capture_catalogs import capture_catalog  # noqa: F401 (fixture)
@@ -65,14 +73,16 @@ SPREAD_FACTORS, ACTIVITY_FACTORS = (1.0, 0.7, 0.4), (1.0, 0.7, 0.5)  # the regim
 
 def small_pipeline(liquidity_levels: int = 10) -> FeaturePipeline:
     return FeaturePipeline(
-        vpin=VPIN(window_volume=10.0, n_buckets=2),
-        ofi=OrderFlowImbalance(zscore_window=3),
-        cvd=CumulativeVolumeDelta(window=4, zscore_window=3),
-        liquidity=LiquidityMetrics(levels=liquidity_levels, ewma_alpha=0.5, lambda_window=4, lambda_min_points=3),
-        hurst=HurstExponent(window=64),
-        ou=OUZScore(window=8, min_points=4, refit_every=1),
-        parkinson=ParkinsonVolatility(window=2),
-        lob=LOBFeatureVector(zscore_window=3),
+        vpin=VPIN(VPINSettings(volume_per_hour=10.0, window_minutes=60.0, n_buckets=2)),
+        ofi=OrderFlowImbalance(OFISettings(zscore_window=3)),
+        cvd=CumulativeVolumeDelta(CVDSettings(window=4, zscore_window=3)),
+        liquidity=LiquidityMetrics(
+            LiquiditySettings(levels=liquidity_levels, ewma_alpha=0.5, lambda_window=4, lambda_min_points=3)
+        ),
+        hurst=HurstExponent(HurstSettings(window=64)),
+        ou=OUZScore(OUSettings(window=8, min_points=4, refit_every=1)),
+        parkinson=ParkinsonVolatility(ParkinsonSettings(window=2)),
+        lob=LOBFeatureVector(LOBSettings(zscore_window=3)),
     )
 
 
@@ -100,7 +110,7 @@ def test_the_builder_reads_no_level_past_those_shown():
 
 
 def test_the_columns_needing_depth_are_those_design_names():
-    pipeline = FeaturePipeline(vpin=VPIN(window_volume=10.0))
+    pipeline = FeaturePipeline(vpin=VPIN(VPINSettings(volume_per_hour=10.0, window_minutes=60.0)))
     assert pipeline.unavailable(EVERY_LEVEL) == ()
     assert set(pipeline.unavailable(1)) == NEED_DEPTH
 

@@ -80,6 +80,7 @@ from scalp_nautilus.indicators.lee_ready import AGGRESSOR_TO_SIDE
 from scalp_nautilus.strategy.settings import ScalpStrategyConfig
 from scalp_nautilus.strategy.settings import build_builder
 from scalp_nautilus.strategy.settings import build_pipeline
+from scalp_nautilus.top_of_book import L2
 from scalp_nautilus.top_of_book import TOP_OF_BOOK
 from scalp_nautilus.top_of_book import resolve
 
@@ -102,10 +103,14 @@ class ReplayResult:
 
 
 def _trade_columns(
-    configs: list[BacktestDataConfig], chunk_size: int, price_precision: int, size_precision: int
+    configs: list[BacktestDataConfig], chunk_size: int, price_precision: int, size_precision: int, mode: str = L2
 ) -> Iterator[tuple]:
     """The trades, a record batch at a time, as columns: (ts_init, price, size, side, ts_event),
-    the numbers `on_trade_tick` passes to `on_trade`."""
+    the numbers `on_trade_tick` passes to `on_trade`. The ts_init column is the replay's order key:
+    a trade goes before a book batch stamped later. At an equal stamp the engine feeds the deltas
+    first and the trades before the quotes (`CATALOG_DATA_TYPES` order), so in the top-of-book mode
+    the key is one nanosecond earlier (it only orders; the features read ts_event)."""
+    tie = 1 if mode == TOP_OF_BOOK else 0
     for config in configs:
         if config.data_type is not TradeTick:
             continue
@@ -113,7 +118,7 @@ def _trade_columns(
             _, price = fixed_to_float(batch.column("price"), price_precision)
             _, size = fixed_to_float(batch.column("size"), size_precision)
             side = _SIDES[batch.column("aggressor_side").to_numpy()]
-            yield batch.column("ts_init").to_numpy(), price, size, side, batch.column("ts_event").to_numpy()
+            yield batch.column("ts_init").to_numpy() - tie, price, size, side, batch.column("ts_event").to_numpy()
 
 
 class _Trades:
@@ -168,7 +173,7 @@ def replay_features(
     store = settings.catalog_store
     spans = InvalidSpans(read_invalid_spans(store.location, instrument_id, store.storage_options))
     started = time.perf_counter()
-    trades = _Trades(_trade_columns(configs, chunk_size, instrument.price_precision, instrument.size_precision))
+    trades = _Trades(_trade_columns(configs, chunk_size, instrument.price_precision, instrument.size_precision, mode))
     funding_configs = [c for c in configs if c.data_type is FundingRateUpdate]
     funding = (e for c in funding_configs for chunk in data_chunks(c, chunk_size) for e in chunk)
     update = next(funding, None)

@@ -104,6 +104,7 @@ def save_model(path: str | Path, net: LOBNet, metadata: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
     meta = {
+        "book_levels": EVERY_LEVEL,  # training reads full-book rows only (`dataset.read_features`)
         **metadata,
         "layout": list(LOB_FEATURE_NAMES),
         "architecture": net.arch.to_dict(),

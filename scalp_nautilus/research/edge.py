@@ -61,6 +61,10 @@ from scalp_nautilus.errors import InputError
 from scalp_nautilus.errors import MissingFileError
 from scalp_nautilus.feature_recorder import unavailable_columns
 from scalp_nautilus.feature_table import FIELDS
+from scalp_nautilus.feature_table import HURST_MEAN_REVERSION_BELOW
+from scalp_nautilus.feature_table import HURST_MOMENTUM_ABOVE
+from scalp_nautilus.feature_table import LOB_LEVELS
+from scalp_nautilus.feature_table import lob_column
 from scalp_nautilus.feature_table import unavailable_text
 from scalp_nautilus.fees import BINANCE_USDM
 from scalp_nautilus.research.intervals import BORDERLINE
@@ -119,8 +123,9 @@ SIGNALS: tuple[Signal, ...] = (
         "b/(b+a) - 0.5 over 10 levels",
     ),
     *(
-        Signal(f"lob_imbalance_{k}", (f"lob_{10 + k}",), ("lob",), _col(f"lob_{10 + k}"), f"z of (b-a)/(b+a) at level {k}")
-        for k in range(5)
+        Signal(f"lob_imbalance_{k}", (column,), ("lob",), _col(column), f"z of (b-a)/(b+a) at level {k}")
+        for k in range(LOB_LEVELS)
+        for column in (lob_column(f"imbalance_{k}"),)
     ),
     Signal("trade_side", ("trade_side",), ("classifier",), _col("trade_side"), "side of the latest trade"),
     Signal(
@@ -507,10 +512,11 @@ def subsets(data: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
     if "hurst" in data:
         h = data["hurst"].to_numpy()
         warm = warm_mask(data, ("hurst",))
+        low, high = HURST_MEAN_REVERSION_BELOW, HURST_MOMENTUM_ABOVE
         out += [
-            ("hurst<0.4", warm & (h < 0.4)),
-            ("hurst 0.4-0.6", warm & (h >= 0.4) & (h <= 0.6)),
-            ("hurst>0.6", warm & (h > 0.6)),
+            (f"hurst<{low:g}", warm & (h < low)),
+            (f"hurst {low:g}-{high:g}", warm & (h >= low) & (h <= high)),
+            (f"hurst>{high:g}", warm & (h > high)),
         ]
     if "vpin_regime" in data:
         r = data["vpin_regime"].to_numpy()

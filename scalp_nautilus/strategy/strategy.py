@@ -245,10 +245,12 @@ class ScalpStrategy(Strategy):
         s, p = self.config.state, self._parts
         assert s.path is not None
         now = self.clock.timestamp_ns()
-        reason = warm.restore(s.path, p.pipeline, str(p.instrument.id), now, round(s.max_age_s * NS_PER_S))
+        ages = round(s.max_age_s * NS_PER_S), round(s.funding_max_age_s * NS_PER_S)
+        reason = warm.restore(s.path, p.pipeline, str(p.instrument.id), now, *ages)
         self.warm_restored = reason is None
+        # the fast state restored (all or some indicators): the feed must continue it
+        self._restored_ns = p.pipeline.snapshot().ts_event
         if reason is None:
-            self._restored_ns = p.pipeline.snapshot().ts_event
             self.log.info(f"warm state restored from {s.path}: the indicators continue where they stopped")
         else:
             self.log.warning(f"starting cold ({reason}): no signal until the indicators are warm")
