@@ -370,6 +370,9 @@ def main() -> None:
                         r = floor(what, port, symbol, streams, Path(tmp), args.window_s)
                     else:
                         r = record(checkout, port, symbol, streams, Path(tmp), what, args.window_s)
+            except RuntimeError as exc:  # e.g. an older checkout refusing `compression: zstd`
+                print(f"  {rate:>6} {speed:>7.4g} {label:>11} not measured: {exc}", flush=True)
+                continue
             finally:
                 venue.terminate()
                 venue.wait(10)

@@ -92,6 +92,7 @@ class _Frames(WSListener):
     def __init__(self, on_data: Callable[[bytes], None]) -> None:
         self.on_data = on_data
         self.error: Exception | None = None
+        self.reads = 0  # socket reads that brought whole frames (wake-ups, nearly)
         self.close_code = 0  # the server's CLOSE frame's code, when it sent one
         self._parts: list[bytes] = []  # a message fragmented over several frames
 
@@ -117,6 +118,9 @@ class _Frames(WSListener):
         except Exception as exc:  # noqa: BLE001 (raised again by Session.run, outside picows's callback)
             self.error = exc
             transport.disconnect(graceful=False)
+            return
+        if frame.last_in_buffer:
+            self.reads += 1
 
 
 class Session:
@@ -149,6 +153,9 @@ class Session:
         self.gaps = 0
         self.snapshots = 0
         self.control = 0  # the venue's replies to our requests (not written)
+        self._reads_before = 0  # socket reads of the connections before the current one
+        self._reads_at_beat = 0
+        self._frames: _Frames | None = None
         self.ready = False
         self.connected = asyncio.Event()
         self.window: Counter = Counter()
@@ -214,7 +221,7 @@ class Session:
                         max_frame_size=_MAX_FRAME,
                         logger_name=log,
                     )
-                frames = cast(_Frames, listener)
+                frames = self._frames = cast(_Frames, listener)
                 self._ws = Connection(transport)
                 now = time.time_ns()
                 if self.disconnected_ns:
@@ -240,7 +247,9 @@ class Session:
             except (TimeoutError, WSError, OSError) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
             finally:
-                self._ws = None
+                if frames is not None:
+                    self._reads_before += frames.reads
+                self._ws, self._frames = None, None
                 self._closing = ""
                 self.connected.clear()
                 self.cancel_tasks()
@@ -358,6 +367,12 @@ class Session:
     # ------------------------------------------------------------------ bookkeeping
 
     @property
+    def reads(self) -> int:
+        """Socket reads that brought messages, every connection's: the process's wake-ups, which at
+        the venues' real rates cost more than what is done with each message (docs/benchmarks.md)."""
+        return self._reads_before + (self._frames.reads if self._frames is not None else 0)
+
+    @property
     def message_count(self) -> int:
         return sum(self.messages.values()) + sum(self.window.values())
 
@@ -393,13 +408,16 @@ class Session:
             if self._lag_n
             else "lag n/a"
         )
+        reads = self.reads
         line = (
-            f"{self.name}: {total} messages in {period_s:.0f} s ({streams}); {lag}; gaps {self.gaps}, "
+            f"{self.name}: {total} messages in {period_s:.0f} s ({streams}; {reads - self._reads_at_beat} reads); "
+            f"{lag}; gaps {self.gaps}, "
             f"reconnects {self.reconnects}, snapshots {self.snapshots}; "
             f"{'connected' if self.connected.is_set() else 'DISCONNECTED'}; "
             f"file {self.writer.path.name if self.writer.path else '-'}"
         )
         self.messages.update(self.window)
+        self._reads_at_beat = reads
         self.window = Counter()
         self._lag_sum_ns, self._lag_n, self._lag_max_ns = 0, 0, -(2**63)
         return line
