@@ -14,12 +14,15 @@
    at the capture's mean real rate.
 
 The machine is shared (2 cores, other developers' tests running): CPU time per message is the
-steadier figure; wall-clock rates vary with the load. ``--pythonpath DIR`` runs the recorder from
-another checkout (e.g. an older commit extracted with ``git archive``) for before/after figures
-measured in one run of this script; the venue always runs from this checkout.
+steadier figure; wall-clock rates vary with the load. ``--pythonpath A,B,...`` runs the recorder from
+other checkouts (e.g. older commits extracted with ``git archive``), each at each rate, interleaved,
+for before/after figures measured in one run of this script (a checkout that refuses an option, such
+as ``compression`` before it existed, is reported as not measured); the venue always runs from this
+checkout. ``--floor [aiohttp,picows,socket]`` adds bare clients that discard every message (see
+`FLOORS`): what receiving alone costs.
 
-    python bench/bench_record.py [--capture usdm_2024_08] [--rates real,5000,max] [--window-s 40]
-                                 [--compression gzip,zstd] [--streams depth@0ms,trade,...] [--pythonpath DIR]
+    PYTHONPATH=. python bench/bench_record.py [--capture usdm_2024_08] [--rates real,5000,max] [--window-s 40]
+        [--compression gzip,zstd] [--streams depth@0ms,trade,...] [--pythonpath DIR,DIR] [--floor [aiohttp,picows,socket]]
 """
 
 from __future__ import annotations
