@@ -232,6 +232,9 @@ def test_dropped_websocket_and_sequence_gap_resync_pause_and_resume(faulty):
     # a CLEAR, a new snapshot (Binance: from REST; Bybit: a re-subscription's), no duplicate order.
     assert view["stats"]["market_connections"] == 2
     assert (client.gaps, client.resyncs) == (expect["fault_gaps"], expect["fault_resyncs"])
+    # Every re-sync counts, whichever path asked for it (the reconnect and the withheld diff), in
+    # the heartbeat too (it counted gaps only: the reconnect's re-sync went unseen).
+    assert client.book_resyncs == 2 and "book re-syncs 2 (" in run.heartbeat
     if view["api"] == "bybit":
         assert client.resubscriptions >= 1 and view["stats"]["snapshots"] == 3
     spans = _invalid_spans(run.decisions)
@@ -302,6 +305,9 @@ def test_position_on_the_account_is_adopted_not_doubled(shared_data, tmp_path, a
     # The adopted position got its protective stop at the venue once its exits were known, cancelled when it closed.
     adopted_stop = stops[0]
     assert (adopted_stop.side, adopted_stop.qty, adopted_stop.reduce_only) == ("SELL", 0.05, True)
+    # On the mark price, as configured (`exchange_stop_trigger: mark`), on both APIs: Nautilus's
+    # Bybit adapter sent no trigger type, and Bybit's default is the last price.
+    assert adopted_stop.working_type == "MARK_PRICE"
     assert adopted_stop.time_ms <= first.time_ms and adopted_stop.status == "CANCELED"
 
 

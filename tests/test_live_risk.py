@@ -14,9 +14,9 @@ import time
 
 import pytest
 
+from scalp_nautilus.live.monitor import NodeMonitor
 from scalp_nautilus.live.node import banner
 from scalp_nautilus.live.node import clear_halt
-from scalp_nautilus.live.session import SessionMonitor
 from scalp_nautilus.live.settings import credentials
 from scalp_nautilus.live.venue.thread import VenueThread
 from scalp_nautilus.strategy import risk
@@ -54,7 +54,7 @@ def test_protective_stop_at_the_venue_refused_stop_and_session_report(shared_dat
         monitors = []
 
         def until(run):
-            monitors[:] = [a for a in run.node.trader.actors() if isinstance(a, SessionMonitor)]
+            monitors[:] = [a for a in run.node.trader.actors() if isinstance(a, NodeMonitor)]
             s = run.strategy
             position, plan, stop = s.position(), s.execution.plan, s.execution.stop_order
             if position is not None and plan is not None and stop is not None:
@@ -106,7 +106,8 @@ def test_protective_stop_at_the_venue_refused_stop_and_session_report(shared_dat
     # Heartbeats every 2 s (the run lasts over 30 s) and the session report on stop.
     [monitor] = monitors
     assert monitor.beats >= 10 and monitor.last_line.startswith("heartbeat: position ")
-    assert "feed gaps 0" in monitor.last_line and monitor.last_line.endswith("not halted")
+    assert "book re-syncs 0 (gaps 0, reconnects 0" in monitor.last_line and monitor.last_line.endswith("not halted")
+    assert "lag p50/p99 exchange" in monitor.last_line
     [folder] = (tmp_path / "reports").glob("live-*")
     for name in ("fills.csv", "round_trips.csv", "decisions.csv", "summary.txt", "account.csv"):
         assert (folder / name).exists(), name

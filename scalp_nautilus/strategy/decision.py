@@ -28,6 +28,10 @@ Flat (the first blocking rule is the outcome counted):
 7. `size_zero`: base x VPIN multiplier x regime multiplier x confidence, rounded down to the lot,
    is below the instrument's minimum quantity or notional;
 8. `taken`: enter.
+
+Live entry blocks (`ENTRY_BLOCKS`) sit outside this function: while the node holds one (the lag
+guard, a lost connection, the operator's pause), the strategy turns an entry the decision takes
+into a hold counted under the block's name. A manual flatten is an exit (`manual_flatten`).
 """
 
 from __future__ import annotations
@@ -64,9 +68,22 @@ ENTRY_OUTCOMES = (
     "confidence",
     "vpin_extreme",
     "size_zero",
+    "paused",
+    "lag",
+    "disconnected",
 )
+ENTRY_BLOCKS = ("paused", "lag", "disconnected")  # the live node's (see the module doc), in ENTRY_OUTCOMES
 # kill_switch: a risk limit tripped (`risk`); stop_rejected: the exchange refused the protective stop.
-EXIT_OUTCOMES = ("stop", "take_profit", "time_stop", "flatten", "stale_feed", "kill_switch", "stop_rejected")
+EXIT_OUTCOMES = (
+    "stop",
+    "take_profit",
+    "time_stop",
+    "flatten",
+    "stale_feed",
+    "kill_switch",
+    "stop_rejected",
+    "manual_flatten",
+)
 POSITION_OUTCOMES = ("in_position", "exit_pending")
 
 MEAN_REVERSION, MOMENTUM, CVD_DIVERGENCE, FUNDING = "mean_reversion", "momentum", "cvd_divergence", "funding"
@@ -95,6 +112,11 @@ class Decision(NamedTuple):
 
 # Holds carry no payload: one instance per outcome instead of a tuple per batch.
 _HOLDS = {name: Decision(HOLD, name) for name in ENTRY_OUTCOMES + POSITION_OUTCOMES}
+
+
+def held(outcome: str) -> Decision:
+    """The hold counted under `outcome` (one of ENTRY_OUTCOMES or POSITION_OUTCOMES)."""
+    return _HOLDS[outcome]
 
 
 @dataclass(frozen=True, slots=True)

@@ -184,6 +184,10 @@ class Execution:
         """Past `orders.flatten_at`, or the kill switch: no entries; the decision exits what is open."""
         self.state = dataclasses.replace(self.state, closed=True)
 
+    def open_trading(self) -> None:
+        """The operator cleared the kill switch's halt (before `orders.flatten_at`): entries again."""
+        self.state = dataclasses.replace(self.state, closed=False)
+
     def cancel_working(self) -> None:
         """The kill switch: cancel the orders that hold the latch; the protective stop goes once flat,
         a resting take-profit with the exit that closes the position."""

@@ -38,6 +38,10 @@ class Timeline:
     def __len__(self) -> int:
         return len(self._columns[0])
 
+    def column(self, name: str) -> array:
+        """One of `TIMELINE_COLUMNS`, as stored (not a copy: read it, do not keep it past the next sample)."""
+        return self._columns[TIMELINE_COLUMNS.index(name)]
+
     def frame(self) -> pd.DataFrame:
         df = pd.DataFrame(dict(zip(TIMELINE_COLUMNS, self._columns)))
         df["ts"] = pd.to_datetime(df["ts"], utc=True)
@@ -133,16 +137,3 @@ class StrategyReport:
     @property
     def funding_total(self) -> float:
         return sum(p.amount for p in self.funding)
-
-
-@dataclass(frozen=True)
-class SessionStatus:
-    """A strategy's state for the live heartbeat (`ScalpStrategy.status`, `scalp_nautilus.live.session`)."""
-
-    position: float  # signed, instrument size units
-    unrealized: float  # settlement currency, at the mid
-    session_pnl: float  # round trips after fees + unrealised + funding
-    book_age_s: float  # since the last book batch on the node's clock (nan: none yet)
-    stale_feeds: int  # silences found by the feed watchdog
-    halt: str  # "" or the kill switch's reason
-    currency: str

@@ -111,6 +111,10 @@ class RiskLimits:
             return self.trip(ORDER_RATE, f"{len(orders)} orders in 60 s (limit {limit})", ts_ns)
         return None
 
+    def orders_in_last_minute(self, ts_ns: int) -> int:
+        """Orders sent in the 60 s before `ts_ns` (what `max_orders_per_minute` is compared with)."""
+        return sum(1 for t in self._orders if t > ts_ns - MINUTE_NS)
+
     def check(self, ts_ns: int, unrealized: float, notional: float) -> Halt | None:
         """Per book batch: the open position's unrealised P&L and |notional| at the mark (0, 0 flat)."""
         self._roll(ts_ns)
@@ -133,6 +137,11 @@ class RiskLimits:
                 ts_ns,
             )
         return None
+
+    def clear(self) -> Halt | None:
+        """The operator cleared the halt (`ScalpStrategy.clear_halt`); returns what was cleared."""
+        halt, self.halt = self.halt, None
+        return halt
 
     def trip(self, limit: str, detail: str, ts_ns: int) -> Halt | None:
         """Halt (the first breach only); returns the new halt, None when already halted."""

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections import deque
 from datetime import timedelta
 
 import pandas as pd
@@ -49,6 +50,7 @@ from scalp_nautilus.feature_recorder import FeatureRecorder
 from scalp_nautilus.features import FeatureSnapshot
 from scalp_nautilus.strategy import risk
 from scalp_nautilus.strategy import warm
+from scalp_nautilus.strategy.decision import ENTER
 from scalp_nautilus.strategy.decision import ENTRY_OUTCOMES
 from scalp_nautilus.strategy.decision import EXIT
 from scalp_nautilus.strategy.decision import EXIT_OUTCOMES
@@ -57,13 +59,14 @@ from scalp_nautilus.strategy.decision import Decision
 from scalp_nautilus.strategy.decision import DecisionParams
 from scalp_nautilus.strategy.decision import PositionState
 from scalp_nautilus.strategy.decision import decide
+from scalp_nautilus.strategy.decision import held
 from scalp_nautilus.strategy.execution import COUNTS
 from scalp_nautilus.strategy.execution import Execution
 from scalp_nautilus.strategy.funding import FundingLedger
 from scalp_nautilus.strategy.funding import funding_input
+from scalp_nautilus.strategy.lag import LagGuard
 from scalp_nautilus.strategy.records import Markouts
 from scalp_nautilus.strategy.records import RoundTrip
-from scalp_nautilus.strategy.records import SessionStatus
 from scalp_nautilus.strategy.records import StrategyReport
 from scalp_nautilus.strategy.records import Timeline
 from scalp_nautilus.strategy.risk import Halt
@@ -74,6 +77,8 @@ from scalp_nautilus.strategy.settings import build_pipeline
 from scalp_nautilus.strategy.warmup import warm_kernels
 
 _S = 1_000_000_000
+RECENT_DECISIONS = 200  # kept for the live page (`recent`)
+_MANUAL_FLATTEN = Decision(EXIT, "manual_flatten")
 
 
 class ScalpStrategy(Strategy):
@@ -101,6 +106,12 @@ class ScalpStrategy(Strategy):
         self._last_book_ns = 0  # node clock at the latest book batch (the feed watchdog)
         self._stale = False  # the watchdog found the feed silent; cleared by the next batch
         self.stale_feeds = 0  # silences found by the watchdog
+        lag = self.config.lag
+        self.lag = LagGuard(lag.max_ms, lag.resume_ms, lag.window)
+        self._blocks: dict[str, str] = {}  # entry block (ENTRY_BLOCKS) -> why, in the order set
+        self._flattening = False  # the operator asked for a flat position (`flatten`)
+        self._leave_protected = False  # stop without closing the position or cancelling its stop
+        self.recent: deque[tuple[int, Decision]] = deque(maxlen=RECENT_DECISIONS)  # (node clock, decision)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -163,8 +174,11 @@ class ScalpStrategy(Strategy):
         if self.instrument is None:
             return
         iid = self.instrument.id
-        self.cancel_all_orders(iid)
-        self.close_all_positions(iid)
+        if self._leave_protected and self.position() is not None:
+            self.log.warning(f"{iid}: stopping with the position open, protected by its exchange stop (a lost connection)")
+        else:
+            self.cancel_all_orders(iid)
+            self.close_all_positions(iid)
         self._book_funding(final=True)
         if self.config.state.path:
             self._save_state()
@@ -211,6 +225,9 @@ class ScalpStrategy(Strategy):
     # ------------------------------------------------------------------ data
 
     def on_order_book_deltas(self, deltas) -> None:
+        changed = self.lag.observe(self.clock.timestamp_ns(), deltas.ts_event, deltas.ts_init)
+        if changed is not None:
+            self._on_lag(changed)
         if self._restored_ns:
             self._confirm_restored(deltas.ts_event)
         self._last_book_ns = deltas.ts_init  # the node's clock when the batch arrived
@@ -229,11 +246,15 @@ class ScalpStrategy(Strategy):
         if row.book_valid:
             self.markouts.on_mid(row.ts_event, row.mid)
         unlatched = self.execution.unlatched()  # a resting maker entry: does its signal still hold?
-        signal = None if unlatched is None else self._signal(row, unlatched)
+        signal = None if unlatched is None or self._blocks else self._signal(row, unlatched)  # blocked: withdrawn
         self.execution.on_batch(row, snapshot.best_bid, snapshot.best_ask, signal)
         if row.book_valid:
             self._check_risk(row)
-        self._act(self._decide(row))
+        decision = self._decide(row)
+        state = self.execution.state
+        if self._flattening and decision.action != EXIT and state.side and not state.order_pending:
+            decision = _MANUAL_FLATTEN
+        self._act(decision)
 
     def _watch_feed(self, event) -> None:
         """The feed watchdog (`exits.stale_feed_s`): a position is not held on a silent book."""
@@ -277,8 +298,68 @@ class ScalpStrategy(Strategy):
         return decide(row, state, self._params)
 
     def _act(self, decision: Decision) -> None:
+        if decision.action == ENTER and self._blocks:
+            decision = held(next(iter(self._blocks)))
         self.outcomes[decision.outcome] += 1
+        self.recent.append((self.clock.timestamp_ns(), decision))
         self.execution.act(decision)
+
+    # ------------------------------------------------------------------ live: entry blocks and the operator
+
+    def _on_lag(self, engaged: bool) -> None:
+        lag = self.lag
+        if engaged:
+            self.block_entries("lag", f"book batch decided {lag.last_ns / 1e6:.0f} ms late (limit {lag.max_ns / 1e6:g} ms)")
+        else:
+            self.unblock_entries("lag")
+
+    def block_entries(self, block: str, why: str) -> None:
+        """Hold every entry while `block` (one of `ENTRY_BLOCKS`) is set; exits go on."""
+        if block not in self._blocks:
+            self.log.warning(f"entries stopped ({block}): {why}")
+        self._blocks[block] = why
+
+    def unblock_entries(self, block: str) -> None:
+        if self._blocks.pop(block, None) is not None:
+            still = f"; still held by {', '.join(self._blocks)}" if self._blocks else ""
+            self.log.warning(f"entries no longer held by {block}{still}")
+
+    @property
+    def entry_blocks(self) -> dict[str, str]:
+        return dict(self._blocks)
+
+    def flatten(self, who: str) -> None:
+        """The operator's flatten: entries paused, the position closed at market now (or once the
+        order in flight is done), the exchange stop cancelled once flat."""
+        self.block_entries("paused", f"flatten by {who}")
+        state = self.execution.state if self.execution is not None else None
+        if state is None or not state.side:
+            return
+        self._flattening = True
+        if not state.order_pending:
+            self._act(_MANUAL_FLATTEN)
+
+    def halt(self, who: str) -> None:
+        """The operator's halt: the kill switch, as a breached limit trips it (persisted)."""
+        self._tripped(self.risk.trip("manual", f"halted by {who}", self.clock.timestamp_ns()))
+
+    def clear_halt(self, who: str) -> None:
+        """The operator clears the kill switch's halt (as `--clear-halt` does at start): the state
+        file forgets it and entries resume, unless `orders.flatten_at` has passed."""
+        halt = self.risk.clear()
+        if halt is None:
+            return
+        self.log.warning(f"halt cleared by {who} (was {halt}): entries resume")
+        at = self.config.orders.flatten_at
+        if at is None or parse_utc(at).value > self.clock.timestamp_ns():
+            self.execution.open_trading()
+        if self.config.state.path:
+            self._save_state()
+
+    def leave_protected(self) -> None:
+        """Stop (next) without closing the position or cancelling its exchange stop: the node lost
+        its connection, and a cancel that reached the venue without the close would unprotect it."""
+        self._leave_protected = True
 
     def on_order_event(self, event) -> None:
         if isinstance(event, OrderFilled):
@@ -311,6 +392,7 @@ class ScalpStrategy(Strategy):
         commissions = sum(m.as_double() for m in position.commissions() if m.currency == self._currency) if position else 0.0
         trip = self.execution.on_position_closed(event, commissions)
         self.round_trips.append(trip)
+        self._flattening = False
         self._tripped(self.risk.on_round_trip(event.ts_closed, trip.realized_pnl + commissions, commissions))
 
     def _on_flatten(self, event) -> None:
@@ -368,22 +450,6 @@ class ScalpStrategy(Strategy):
             self._act(Decision(EXIT, "kill_switch"))
         if self.config.state.path and self.pipeline is not None:
             self._save_state()
-
-    def status(self, now_ns: int) -> SessionStatus:
-        """The heartbeat's figures (`scalp_nautilus.live.session`)."""
-        position = self.position()
-        mid = self._mid()
-        unrealized = position.unrealized_pnl(Price(mid, self._mark_precision)).as_double() if position and mid else 0.0
-        realized = sum(t.realized_pnl for t in self.round_trips)
-        return SessionStatus(
-            position=position.signed_qty if position else 0.0,
-            unrealized=unrealized,
-            session_pnl=realized + unrealized + self.ledger.total,
-            book_age_s=(now_ns - self._last_book_ns) / _S if self._last_book_ns else math.nan,
-            stale_feeds=self.stale_feeds,
-            halt=str(self.risk.halt) if self.risk.halted else "",
-            currency=self._currency.code,
-        )
 
     def _signed_position(self) -> float:
         return sum(p.signed_qty for p in self.cache.positions_open(instrument_id=self.instrument.id, strategy_id=self.id))
