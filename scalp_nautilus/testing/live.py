@@ -263,3 +263,25 @@ class LiveProcess:
                 self.proc.wait(10)
         self._reader.join(10)
         return self.proc.returncode
+
+
+DASHBOARD_TOKEN = "test-token-0123456789abcdef"
+# An adopted position stays until the operator acts: no take-profit, a far strategy stop, no time stop.
+HOLD = {"exits": {"take_profit_k": 0.0, "stop_k": 50.0, "time_stop_s": 0.0, "exchange_stop_k": 2.0}}
+
+
+def start_watched_node(tmp_path: Path, venue: VenueServer, alert_url: str) -> tuple[LiveProcess, str, str]:
+    """`scalp-nautilus live` against `venue` holding its position (`HOLD`), with its metrics and web
+    page on free loopback ports and alerts to `alert_url`; returns it, the metrics URL and the page's."""
+    config = write_live_config(
+        tmp_path,
+        venue,
+        HOLD,
+        metrics={"enabled": True, "port": 0},
+        dashboard={"enabled": True, "port": 0},
+        alerts={"urls": [alert_url], "min_interval_s": 0.0, "name": "dry-run"},
+    )
+    node = LiveProcess(config, tmp_path, env={"SCALP_DASHBOARD_TOKEN": DASHBOARD_TOKEN})
+    metrics = node.wait_for("metrics: ", 90).split()[1]
+    page = node.wait_for("web page: ", 10).split()[2]
+    return node, metrics, page
