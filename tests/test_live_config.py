@@ -126,6 +126,7 @@ class FakeSupervisor:
 
     def __init__(self, node, settings, mainnet, token=None) -> None:
         self.node = node
+        self.offline = None
 
     def run(self) -> int:
         self.node.events.append("run")

@@ -141,3 +141,29 @@ def test_a_lost_connection_stops_entries_alerts_and_exits_12_leaving_the_stop(sh
 
 async def _outage(venue, seconds: float) -> None:
     venue.outage(seconds)  # on the venue's loop
+
+
+def test_the_systemd_unit_restarts_on_the_restartable_codes_only():
+    """`configs/scalp-nautilus-live.service` restarts on failure but not on the codes that need a
+    person, and never clears a halt itself; checked by systemd when it is installed."""
+    import configparser
+    import shutil
+
+    from scalp_nautilus.live.supervisor import EXIT_CODES
+    from scalp_nautilus.live.supervisor import EXIT_OK
+    from scalp_nautilus.live.supervisor import RESTARTABLE
+
+    unit_path = ROOT / "configs" / "scalp-nautilus-live.service"
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str  # systemd keys are case-sensitive
+    unit.read(unit_path)
+    service = unit["Service"]
+    assert service["Restart"] == "on-failure" and "--clear-halt" not in service["ExecStart"]
+    prevented = {int(c) for c in service["RestartPreventExitStatus"].split()}
+    assert prevented == set(EXIT_CODES) - set(RESTARTABLE) - {EXIT_OK}
+    if shutil.which("systemd-analyze"):
+        check = subprocess.run(["systemd-analyze", "verify", str(unit_path)], check=False, capture_output=True, text=True)
+        # Only the example's program may be missing here (an unknown key or a bad value would be named).
+        missing_program = "Command /opt/scalp_nautilus/.venv/bin/scalp-nautilus is not executable"
+        problems = [line for line in check.stderr.splitlines() if line.strip() and missing_program not in line]
+        assert not problems, check.stderr

@@ -203,10 +203,15 @@ def run_live(settings: LiveSettings, keys: Credentials, mainnet: bool) -> int:
     node = build_node(settings, keys, mainnet)
     started_ns = time.time_ns()
     try:
-        code = Supervisor(node, settings, mainnet, token).run()
+        supervisor = Supervisor(node, settings, mainnet, token)
+        code = supervisor.run()
         if code in (EXIT_OK, EXIT_CONNECTION_LOST):
+            strategy = node.trader.strategies()[0]
             folder = report_folder(settings.reports_dir, started_ns)
-            print(write_session_report(node.trader, node.trader.strategies()[0], folder, started_ns, time.time_ns()), flush=True)
+            text = write_session_report(
+                node.trader, strategy, folder, started_ns, time.time_ns(), supervisor.offline, state_path(settings)
+            )
+            print(text, flush=True)
     finally:
         node.dispose()
     return code

@@ -14,7 +14,7 @@ code  meaning
 13    the node connected but did not finish starting (reconciliation or portfolio timeouts)
 ====  ===================================================================================
 
-Codes 10 and 12 are worth restarting after a pause (a supervisor such as systemd:
+Codes 10 and 12 are worth restarting after a pause (`RESTARTABLE`; a systemd unit that does:
 `configs/scalp-nautilus-live.service`); 1, 11 and 13 need a person. A halt of the kill switch
 does not end the process (the page can clear it); it survives a restart in the state file, so a
 restarted node stays halted until the halt is cleared.
@@ -40,7 +40,11 @@ from nautilus_trader.live.node import TradingNode
 
 from scalp_nautilus.live.monitor import EXIT_CONNECTION_LOST
 from scalp_nautilus.live.monitor import NodeMonitor
+from scalp_nautilus.live.offline import OfflineReport
+from scalp_nautilus.live.offline import replay
+from scalp_nautilus.live.offline import venue_fills
 from scalp_nautilus.live.settings import LiveSettings
+from scalp_nautilus.strategy.records import read_saved_position
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +52,9 @@ EXIT_OK = 0
 EXIT_VENUE_UNREACHABLE = 10
 EXIT_INSTRUMENT_NOT_LISTED = 11
 EXIT_STARTUP_FAILED = 13
-EXIT_CODES = (EXIT_OK, EXIT_VENUE_UNREACHABLE, EXIT_INSTRUMENT_NOT_LISTED, EXIT_CONNECTION_LOST, EXIT_STARTUP_FAILED)
+EXIT_ERROR = 1  # the command line's (a config error or an unexpected failure)
+EXIT_CODES = (EXIT_OK, EXIT_ERROR, EXIT_VENUE_UNREACHABLE, EXIT_INSTRUMENT_NOT_LISTED, EXIT_CONNECTION_LOST, EXIT_STARTUP_FAILED)
+RESTARTABLE = (EXIT_VENUE_UNREACHABLE, EXIT_CONNECTION_LOST)  # worth starting again after a pause
 
 PROBE_TIMEOUT_S = 5.0
 _POLL_S = 0.1
@@ -105,6 +111,10 @@ class Supervisor:
         self.strategy = node.trader.strategies()[0]
         self.data_client = next(iter(node.kernel.data_engine._clients.values()))  # Nautilus keeps its clients private
         self.monitor = next(a for a in node.trader.actors() if isinstance(a, NodeMonitor))
+        state = (settings.strategy.config.get("state") or {}).get("path")
+        # Read before the node starts: the strategy's first save would replace it.
+        self._saved = read_saved_position(state) if state else None
+        self.offline: OfflineReport | None = None  # trades made while no node ran (`live.offline`)
         self.servers: list = []  # started once the node runs, stopped at the end
         if settings.metrics.enabled:
             from scalp_nautilus.live.metrics import MetricsServer
@@ -130,6 +140,7 @@ class Supervisor:
             print(f"exit {code}: {self.line}", flush=True)
             await self._stop(task)
             return code
+        await self._reconcile_offline()
         for server in self.servers:
             await server.start()
         try:
@@ -158,6 +169,29 @@ class Supervisor:
         deadline = time.monotonic() + self.settings.timeouts.disconnection_s + 5.0
         while kernel.is_running() and time.monotonic() < deadline:  # a signal's stop runs on its own task
             await asyncio.sleep(_POLL_S)
+
+    # ------------------------------------------------------------------ trades made while no node ran
+
+    async def _reconcile_offline(self) -> None:
+        """`live.offline`: the fills since the previous session's last saved position, before this one trades."""
+        saved = self._saved
+        if saved is None:
+            return  # flat at the last save (or no state file): nothing to account for
+        view = self.monitor.view
+        position = view.position().quantity
+        exec_client = next(iter(self.node.kernel.exec_engine._clients.values()))  # Nautilus keeps its clients private
+        iid = self.strategy.config.instrument_id
+        try:
+            fills = await venue_fills(exec_client, self.settings.venue, iid, saved.ts_event)
+        except Exception as exc:  # noqa: BLE001 - any failure of the request is reported, not fatal
+            self.offline = OfflineReport(saved, error=repr(exc))
+        else:
+            self.offline = replay(saved, fills, position)
+        lines = self.offline.lines(view.currency)
+        for line in lines:
+            self.strategy.log.warning(line)
+        if self.offline.trips or not self.offline.consistent or self.offline.error:
+            self.monitor.alerts.send("offline", "trades while the node was down", "\n".join(lines), "warning")
 
     # ------------------------------------------------------------------ start
 

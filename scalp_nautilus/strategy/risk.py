@@ -21,7 +21,6 @@ at start whatever the age of the rest of the file, and cleared by `scalp-nautilu
 from __future__ import annotations
 
 import json
-import os
 from collections import deque
 from dataclasses import asdict
 from dataclasses import dataclass
@@ -174,19 +173,12 @@ def halt_record(halt: Halt | None) -> dict:
 
 
 def clear_halt(path: str | Path) -> Halt | None:
-    """Remove the halt from a state file (the operator's `--clear-halt`); returns what was cleared."""
-    path = Path(path)
+    """Remove the halt from a state file (the operator's `--clear-halt`); returns what was cleared.
+    An unreadable file (counted as halted) is replaced by one without a halt or a warm state."""
+    from scalp_nautilus.strategy import warm  # the file's writer (it imports the feature pipeline)
+
     halt = read_halt(path)
     if halt is None:
         return None
-    try:
-        body = json.loads(path.read_text())
-    except (OSError, ValueError):
-        body = None
-    if not isinstance(body, dict):
-        body = {}  # unreadable: the operator cleared it; the warm state is gone with it
-    body["halt"] = None
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(body))
-    os.replace(tmp, path)
+    warm.update(path, halt_record(None))
     return halt

@@ -26,6 +26,7 @@ are adopted (`Execution.adopt`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from collections import deque
@@ -67,8 +68,10 @@ from scalp_nautilus.strategy.funding import funding_input
 from scalp_nautilus.strategy.lag import LagGuard
 from scalp_nautilus.strategy.records import Markouts
 from scalp_nautilus.strategy.records import RoundTrip
+from scalp_nautilus.strategy.records import SavedPosition
 from scalp_nautilus.strategy.records import StrategyReport
 from scalp_nautilus.strategy.records import Timeline
+from scalp_nautilus.strategy.records import position_record
 from scalp_nautilus.strategy.risk import Halt
 from scalp_nautilus.strategy.risk import RiskLimits
 from scalp_nautilus.strategy.settings import ScalpStrategyConfig
@@ -103,7 +106,9 @@ class ScalpStrategy(Strategy):
         self._row: FeatureSnapshot | None = None
         self.warm_restored = False
         self._restored_ns = 0  # exchange time the restored state ended at, until the feed confirms it
-        self._last_book_ns = 0  # node clock at the latest book batch (the feed watchdog)
+        # node clock when the latest book batch was decided (the feed watchdog): a node behind its
+        # feed still decides batches, and lateness is the lag guard's, not a silence
+        self._last_book_ns = 0
         self._stale = False  # the watchdog found the feed silent; cleared by the next batch
         self.stale_feeds = 0  # silences found by the watchdog
         lag = self.config.lag
@@ -202,6 +207,15 @@ class ScalpStrategy(Strategy):
             self.log.warning(f"starting cold ({reason}): no signal until the indicators are warm")
         self.clock.set_timer(f"warm-state-{self.instrument.id}", timedelta(seconds=s.save_every_s), callback=self._save_state)
 
+    def saved_position(self) -> SavedPosition | None:
+        """The open position for the state file (`live.offline` accounts for it after a crash)."""
+        position = self.position()
+        if position is None:
+            return None
+        fees = sum(m.as_double() for m in position.commissions() if m.currency == self._currency)
+        ts_event = self._row.ts_event if self._row is not None else 0
+        return SavedPosition(position.signed_qty, position.avg_px_open, fees, ts_event)
+
     def _confirm_restored(self, ts_event: int) -> None:
         """The first event after a restore: the feed must continue the saved state, not precede it
         (a replay started over) nor come more than `state.max_age_s` after it."""
@@ -217,20 +231,22 @@ class ScalpStrategy(Strategy):
 
     def _save_state(self, event=None) -> None:
         path = self.config.state.path
+        extra = {**risk.halt_record(self.risk.halt), **position_record(self.saved_position())}
         try:
-            warm.save(path, self.pipeline, str(self.instrument.id), self.clock.timestamp_ns(), risk.halt_record(self.risk.halt))
+            warm.save(path, self.pipeline, str(self.instrument.id), self.clock.timestamp_ns(), extra)
         except OSError as exc:
             self.log.error(f"warm state not saved to {path}: {exc}")
 
     # ------------------------------------------------------------------ data
 
     def on_order_book_deltas(self, deltas) -> None:
-        changed = self.lag.observe(self.clock.timestamp_ns(), deltas.ts_event, deltas.ts_init)
+        now = self.clock.timestamp_ns()
+        changed = self.lag.observe(now, deltas.ts_event, deltas.ts_init)
         if changed is not None:
             self._on_lag(changed)
         if self._restored_ns:
             self._confirm_restored(deltas.ts_event)
-        self._last_book_ns = deltas.ts_init  # the node's clock when the batch arrived
+        self._last_book_ns = now
         if self._stale:
             self._stale = False
             self.log.warning(f"{deltas.instrument_id}: book updates resumed")
@@ -391,6 +407,13 @@ class ScalpStrategy(Strategy):
         position = self.cache.position(event.position_id)
         commissions = sum(m.as_double() for m in position.commissions() if m.currency == self._currency) if position else 0.0
         trip = self.execution.on_position_closed(event, commissions)
+        if position is not None:
+            carried = sum(
+                e.commission.as_double()
+                for e in position.events
+                if isinstance(e, OrderFilled) and e.reconciliation and e.commission.currency == self._currency
+            )
+            trip = dataclasses.replace(trip, carried_fees=carried)
         self.round_trips.append(trip)
         self._flattening = False
         self._tripped(self.risk.on_round_trip(event.ts_closed, trip.realized_pnl + commissions, commissions))

@@ -21,6 +21,7 @@ from scalp_nautilus.strategy import risk
 from scalp_nautilus.strategy.decision import ENTER
 from scalp_nautilus.strategy.decision import EXIT
 from scalp_nautilus.strategy.execution import is_exchange_stop
+from scalp_nautilus.strategy.records import SavedPosition
 
 _S = 1_000_000_000
 _ACTIONS = {ENTER: "enter", EXIT: "exit"}
@@ -252,6 +253,10 @@ class StrategyView:
             g.engagements,
             g.max_ns / 1e6,
         )
+
+    def saved_position(self) -> SavedPosition | None:
+        """The open position as the state file records it (None: flat)."""
+        return self._s.saved_position() if self._s.instrument is not None else None
 
     def book_age_s(self, now_ns: int) -> float:
         """Since the latest book batch, on the node's clock (nan: none yet)."""

@@ -40,6 +40,23 @@ def save(path: str | Path, pipeline: FeaturePipeline, instrument_id: str, now_ns
     os.replace(tmp, path)
 
 
+def update(path: str | Path, entries: dict) -> None:
+    """Replace top-level entries of the file (the kill switch's halt, the saved position), keeping
+    the rest; an unreadable file keeps only `entries` (its warm state is lost with it)."""
+    path = Path(path)
+    try:
+        body = json.loads(path.read_text())
+    except (OSError, ValueError):
+        body = None
+    if not isinstance(body, dict):
+        body = {}
+    body.update(entries)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(body))
+    os.replace(tmp, path)
+
+
 def restore(path: str | Path, pipeline: FeaturePipeline, instrument_id: str, now_ns: int, max_age_ns: int) -> str | None:
     """Restore `pipeline` from the file; returns None on success, else why it was not used."""
     path = Path(path)

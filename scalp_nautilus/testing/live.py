@@ -184,7 +184,10 @@ def run_node(settings: LiveSettings, until: Callable[[NodeRun], bool], timeout_s
         if session_report:
             ended = time.time_ns()
             folder = report_folder(settings.reports_dir, started_ns)
-            run.summary = write_session_report(node.trader, run.strategy, folder, started_ns, ended, plots=False)
+            state = (settings.strategy.config.get("state") or {}).get("path")
+            run.summary = write_session_report(
+                node.trader, run.strategy, folder, started_ns, ended, state_path=state, plots=False
+            )
         # Nautilus leaves its actor executor's worker parked; end it here, not on a closed loop.
         pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         for t in pending:
