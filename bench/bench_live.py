@@ -146,17 +146,16 @@ def run_load(name: str, speed: float, tmp: Path) -> dict:
             on_lag(engaged)
 
         strategy._on_lag = timed_on_lag
-        started = [0.0]
+        orders: list[int] = []
 
         async def main() -> None:
             task = loop.create_task(node.run_async())
             last, idle = -1, 0.0
             while idle < 5.0 and not task.done():
                 await asyncio.sleep(0.5)
-                if strategy.batches and not started[0]:
-                    started[0] = time.perf_counter()
                 idle = idle + 0.5 if strategy.batches == last else 0.0
                 last = strategy.batches
+            orders.append(len(node.kernel.cache.orders(strategy_id=strategy.id)))  # before the stop's own
             await node.stop_async()
             await task
 
@@ -181,7 +180,7 @@ def run_load(name: str, speed: float, tmp: Path) -> dict:
         "transitions": transitions,
         "held_entries": strategy.outcomes.get("lag", 0),
         "taken": strategy.outcomes.get("taken", 0),
-        "orders": len(strategy.cache.orders(strategy_id=strategy.id)),
+        "orders": orders[0],
     }
 
 
@@ -196,11 +195,11 @@ def print_load(rows: list[dict]) -> None:
         )
     held = [r["speed"] for r in rows if r["held"]]
     print(f"highest pace held: {max(held):g}x" if held else "no pace held")
-    first = next((r for r in rows if not r["held"]), None)
-    if first is not None:
-        print(f"at {first['speed']:g}x the guard stopped and resumed entries (wall s from the node's start, lag at the change):")
-        for t, engaged, lag in first["transitions"]:
-            print(f"  {t:7.2f} s  {'stopped' if engaged else 'resumed'}  (lag {lag:.0f} ms)")
+    for r in rows:
+        if r["transitions"]:
+            print(f"at {r['speed']:g}x the guard (wall s from the node's start; the lag of the batch that changed it):")
+            for t, engaged, lag in r["transitions"]:
+                print(f"  {t:7.2f} s  {'stopped' if engaged else 'resumed'} entries  (lag {lag:.0f} ms)")
 
 
 def run_capture(name: str, speed: float, tmp: Path) -> None:

@@ -1,41 +1,51 @@
-"""Throughput of `scalp-nautilus record` against the replay venue, next to the real feeds' rates.
+"""Cost of `scalp-nautilus record` against the replay venue, next to the real feeds' rates.
 
 1. The real feeds: messages per second of each shared Binance futures capture (by receive time):
    mean, 99th percentile and peak of 1-second buckets, and the peak 100-ms bucket x 10 (bursts).
-2. The recorder: the replay venue (its own process, `replay-venue --speed 10000`: as fast as it
-   can send) serves a capture; the recorder runs in this process and records every stream the
-   capture holds plus aggTrade. Reported: messages recorded per second of wall time between the
-   first and last message, the recorder's CPU time over the same span (its CPU share of one
-   core), and CPU microseconds per message, i.e. the rate one core could sustain. The venue is
-   the bottleneck when the recorder's share is below 100 %.
+2. The command line: wall time of ``scalp-nautilus --help`` and ``record --help`` (median of runs).
+3. The recorder: ``scalp-nautilus record`` in its own process (as a user runs it) records from the
+   replay venue (``replay-venue``, another process) at three message rates: the capture's own pace
+   (``real``), a target rate in messages per second (the venue's ``--speed`` set to target / the
+   capture's mean rate), and ``max`` (``--speed 10000``: as fast as the venue sends, which is then
+   the bottleneck). Measured over a window from the recorder's first sidecar update with messages
+   to its last: messages recorded per second of wall time, the recorder's CPU time over the same
+   span (``/proc/<pid>/task/*/schedstat``, nanoseconds, every thread) per message and as a share of
+   one core, its peak RSS (``VmHWM``), and the compressed bytes per message, scaled to bytes per day
+   at the capture's mean real rate.
 
 The machine is shared (2 cores, other developers' tests running): CPU time per message is the
-steadier figure; wall-clock rates vary with the load.
+steadier figure; wall-clock rates vary with the load. ``--pythonpath DIR`` runs the recorder from
+another checkout (e.g. an older commit extracted with ``git archive``) for before/after figures
+measured in one run of this script; the venue always runs from this checkout.
 
-    python bench/bench_record.py [--captures usdm_2024_08,usdm_2023_04] [--levels 6,1]
+    python bench/bench_record.py [--capture usdm_2024_08] [--rates real,5000,max] [--window-s 40]
+                                 [--compression gzip,zstd] [--streams depth@0ms,trade,...] [--pythonpath DIR]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gzip
-import resource
+import os
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
 import msgspec
+import yaml
 
-from scalp_nautilus.capture.run import MarketCapture
-from scalp_nautilus.capture.settings import CaptureSettings
 from scalp_nautilus.testing.live import free_port
 from scalp_nautilus.testing.live import start_venue_process
 from scalp_nautilus.testing.shared_data import CAPTURES
+from scalp_nautilus.testing.shared_data import PROJECT_ROOT
 from scalp_nautilus.testing.shared_data import shared_data_dir
 
 _S = 1_000_000_000
+DAY_S = 86_400
 
 
 def feed_rates(paths: list[Path]) -> dict:
@@ -60,100 +70,177 @@ def feed_rates(paths: list[Path]) -> dict:
     }
 
 
-async def record_from(url_http: str, url_ws: str, symbol: str, out: Path, level: int, idle_s: float = 3.0) -> dict:
-    settings = msgspec.convert(
-        {
-            "out_dir": str(out),
-            "compress_level": level,
-            "heartbeat_s": 3600.0,
-            "venues": [
-                {
-                    "venue": "binance-coinm" if symbol.endswith("_PERP") else "binance-usdm",
-                    "symbols": [symbol],
-                    "base_url_http": url_http,
-                    "base_url_ws": url_ws,
-                    "depth_path": "/fapi/v1/depth",
-                }
-            ],
-            "disk": {"warn_free_gb": 0.0, "min_free_gb": 0.0},
-        },
-        CaptureSettings,
+def help_times(pythonpath: Path, runs: int) -> dict[str, float]:
+    """Median wall seconds of `scalp-nautilus --help` and `record --help` (a fresh interpreter each)."""
+    env = {**os.environ, "PYTHONPATH": str(pythonpath)}
+    out = {}
+    for label, args in (("--help", ["--help"]), ("record --help", ["record", "--help"])):
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "scalp_nautilus.cli", *args], env=env, check=True, stdout=subprocess.DEVNULL)
+            times.append(time.perf_counter() - t0)
+        out[label] = statistics.median(times)
+    return out
+
+
+def cpu_ns(pid: int) -> int:
+    """CPU time of every thread of `pid`, ns (first field of each thread's schedstat)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a thread that just ended
+    return total
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def record(pythonpath: Path, port: int, symbol: str, streams: list[str], out: Path, compression: str, window_s: float) -> dict:
+    """Run `scalp-nautilus record` against the venue on `port`; sample its sidecar and CPU until
+    `window_s` after the first messages, or until the feed stops for 3 s."""
+    settings = {
+        "out_dir": str(out / "captures"),
+        "heartbeat_s": 3600.0,
+        "venues": [
+            {
+                "venue": "binance-coinm" if symbol.endswith("_PERP") else "binance-usdm",
+                "symbols": [symbol],
+                "streams": streams,
+                "base_url_http": f"http://127.0.0.1:{port}",
+                "base_url_ws": f"ws://127.0.0.1:{port}",
+                "depth_path": "/fapi/v1/depth",
+            }
+        ],
+        "disk": {"warn_free_gb": 0.0, "min_free_gb": 0.0},
+    }
+    if compression != "gzip":  # the key does not exist before zstd was added: older checkouts refuse it
+        settings["compression"] = compression
+    config = out / "record.yaml"
+    config.write_text(yaml.safe_dump(settings))
+    log = open(out / "record.log", "wb")  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scalp_nautilus.cli", "record", "--config", str(config)],
+        env={**os.environ, "PYTHONPATH": str(pythonpath)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=out,
     )
-    recorder = MarketCapture(settings)
-    stamps: dict = {}
-
-    async def watch() -> None:
-        while not recorder.sessions:
-            await asyncio.sleep(0.01)
-        session = recorder.sessions[0]
-        last_n, last_change = 0, time.monotonic()
-        while time.monotonic() - last_change < (idle_s if last_n else 120.0):
-            n = sum(session.messages.values())
-            if n and not last_n:
-                stamps["t0"], stamps["cpu0"], stamps["n0"] = time.perf_counter(), _cpu(), n
-            if n != last_n:
-                last_n, last_change = n, time.monotonic()
-                stamps["t1"], stamps["cpu1"], stamps["n1"] = time.perf_counter(), _cpu(), n
-            await asyncio.sleep(0.005)
-        recorder.request_stop("bench: the venue went quiet")
-
-    task = asyncio.create_task(watch())
-    await recorder.run()
-    await task
-    wall = stamps["t1"] - stamps["t0"]
-    n = stamps["n1"] - stamps["n0"]
-    cpu = stamps["cpu1"] - stamps["cpu0"]
-    size = sum(p.stat().st_size for p in out.rglob("*.gz"))
+    folder = out / "captures" / settings["venues"][0]["venue"] / symbol
+    first = last = None
+    last_change = time.monotonic()
+    seen: tuple | None = None
+    try:
+        while True:
+            time.sleep(0.05)
+            if proc.poll() is not None:
+                raise RuntimeError(f"the recorder exited ({proc.returncode}): {(out / 'record.log').read_text()[-2000:]}")
+            sides = sorted(folder.glob("*.json")) if folder.is_dir() else []
+            lines = 0
+            for side in sides:
+                try:
+                    lines += msgspec.json.decode(side.read_bytes())["lines"]
+                except (msgspec.DecodeError, FileNotFoundError, KeyError):
+                    lines = -1
+                    break
+            if lines < 0:
+                continue
+            sample = (time.perf_counter(), cpu_ns(proc.pid), lines)
+            if lines and seen != (len(sides), lines):
+                seen = (len(sides), lines)
+                last_change = time.monotonic()
+                if first is None:
+                    first = sample
+                last = sample
+            if first is not None and (last[0] - first[0] >= window_s or time.monotonic() - last_change > 3.0):
+                break
+            if first is None and time.monotonic() - last_change > 120:
+                raise RuntimeError("no message recorded in 120 s")
+        rss = peak_rss_mb(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
+    assert first is not None and last is not None
+    wall = last[0] - first[0]
+    n = last[2] - first[2]
+    cpu = (last[1] - first[1]) / 1e9
+    files = [p for p in folder.iterdir() if not p.name.endswith(".json")]
+    size = sum(p.stat().st_size for p in files)
+    total = sum(msgspec.json.decode(p.read_bytes())["lines"] for p in folder.glob("*.json"))
     return {
-        "messages": stamps["n1"],
-        "rate": n / wall,
-        "cpu_share": cpu / wall,
-        "cpu_us": 1e6 * cpu / n,
-        "capacity": n / cpu,
-        "bytes": size,
+        "messages": n,
+        "rate": n / wall if wall > 0 else float("nan"),
+        "cpu_share": cpu / wall if wall > 0 else float("nan"),
+        "cpu_us": 1e6 * cpu / n if n else float("nan"),
+        "rss_mb": rss,
+        "bytes_per_msg": size / total if total else float("nan"),
+        "exit": proc.returncode,
     }
 
 
-def _cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=shared_data_dir())
-    ap.add_argument("--captures", default="usdm_2024_08,usdm_2023_04")
-    ap.add_argument("--levels", default="6,1", help="gzip levels to try")
+    ap.add_argument("--capture", default="usdm_2024_08", help="the capture the venue serves")
+    ap.add_argument("--rates", default="real,5000,max", help="real, max or messages per second")
+    ap.add_argument("--window-s", type=float, default=40.0, help="measurement window per rate (at most)")
+    ap.add_argument("--compression", default="gzip", help="comma-separated: gzip, zstd")
+    ap.add_argument("--streams", default="depth@0ms,trade,bookTicker,markPrice@1s", help="the recorder's streams")
+    ap.add_argument("--pythonpath", type=Path, default=PROJECT_ROOT, help="the checkout the recorder runs from")
+    ap.add_argument("--help-runs", type=int, default=5)
     args = ap.parse_args()
 
-    print(
-        "real feeds (messages per second by receive time; the shared captures' streams: depth@0ms, trade, bookTicker, markPrice)"
-    )
+    print("real feeds (messages per second by receive time; streams: depth@0ms, trade, bookTicker, markPrice)")
     print(f"  {'capture':<14} {'messages':>9} {'mean':>7} {'p99 1s':>7} {'peak 1s':>8} {'peak 100ms x10':>15}")
+    rates = {}
     for name in CAPTURES:
-        r = feed_rates([args.data / "binance-futures" / f for f in CAPTURES[name]])
+        r = rates[name] = feed_rates([args.data / "binance-futures" / f for f in CAPTURES[name]])
         print(f"  {name:<14} {r['messages']:>9,} {r['mean']:>7,.0f} {r['p99']:>7,} {r['peak_1s']:>8,} {r['peak_100ms_x10']:>15,}")
 
-    print("\nrecorder against the replay venue at --speed 10000 (venue in its own process; shared machine)")
+    print(f"\ncommand line from {args.pythonpath} (median wall s of {args.help_runs} runs)")
+    for label, seconds in help_times(args.pythonpath, args.help_runs).items():
+        print(f"  scalp-nautilus {label:<14} {seconds:6.2f} s")
+
+    mean = rates[args.capture]["mean"]
+    files = [str(args.data / "binance-futures" / f) for f in CAPTURES[args.capture]]
+    symbol = "BTCUSD_PERP" if args.capture.startswith("cm") else "BTCUSDT"
+    streams = args.streams.split(",")
     print(
-        f"  {'capture':<14} {'gzip':>4} {'recorded':>9} {'msg/s':>8} {'CPU share':>10} {'CPU us/msg':>11} "
-        f"{'msg per CPU s':>14} {'MB':>6}"
+        f"\nrecorder ({args.pythonpath}) against the replay venue serving {args.capture} (mean {mean:.0f} msg/s "
+        f"as captured); streams {','.join(streams)}; window <= {args.window_s:g} s"
     )
-    for name in args.captures.split(","):
-        files = [str(args.data / "binance-futures" / f) for f in CAPTURES[name]]
-        for level in map(int, args.levels.split(",")):
+    print(
+        f"  {'rate':>6} {'speed':>7} {'codec':>5} {'recorded':>9} {'msg/s':>8} {'CPU share':>10} {'CPU us/msg':>11} "
+        f"{'peak RSS MB':>12} {'B/msg':>6} {'GB/day':>7}"
+    )
+    # The venue starts its replay once the depth stream is subscribed (its default also waits for
+    # Nautilus's aggTrade, which the recorder does not ask for by default).
+    venue_config = Path(tempfile.mkdtemp()) / "replay_venue.yaml"
+    base = yaml.safe_load((PROJECT_ROOT / "configs" / "replay_venue.yaml").read_text())
+    venue_config.write_text(yaml.safe_dump({**base, "start": {**base["start"], "streams": ["depth"]}}))
+    for rate in args.rates.split(","):
+        speed = 1.0 if rate == "real" else 10_000.0 if rate == "max" else float(rate) / mean
+        for codec in args.compression.split(","):
             port = free_port()
-            venue = start_venue_process(files, 10000.0, port)
+            venue = start_venue_process(files, speed, port, config=str(venue_config))
             try:
                 with tempfile.TemporaryDirectory() as tmp:
-                    symbol = "BTCUSD_PERP" if name.startswith("cm") else "BTCUSDT"
-                    r = asyncio.run(record_from(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", symbol, Path(tmp), level))
+                    r = record(args.pythonpath, port, symbol, streams, Path(tmp), codec, args.window_s)
             finally:
                 venue.terminate()
                 venue.wait(10)
+            per_day = r["bytes_per_msg"] * mean * DAY_S / 1e9
             print(
-                f"  {name:<14} {level:>4} {r['messages']:>9,} {r['rate']:>8,.0f} {r['cpu_share']:>10.0%} "
-                f"{r['cpu_us']:>11.1f} {r['capacity']:>14,.0f} {r['bytes'] / 1e6:>6.1f}"
+                f"  {rate:>6} {speed:>7.4g} {codec:>5} {r['messages']:>9,} {r['rate']:>8,.0f} {r['cpu_share']:>10.1%} "
+                f"{r['cpu_us']:>11.1f} {r['rss_mb']:>12.0f} {r['bytes_per_msg']:>6.1f} {per_day:>7.2f}",
+                flush=True,
             )
 
 

@@ -47,7 +47,8 @@ log = logging.getLogger(__name__)
 class BookSnapshot:
     """Top-of-book view for one batch. `bid_band_notional` / `ask_band_notional`: resting notional
     (quote currency) within the builder's `band_bps` of the mid, counting every level, not just the
-    top `depth`."""
+    top `depth`. `tick_size`: the instrument's price increment (NaN: unknown), so that a feature can
+    read the spread in ticks."""
 
     bid_prices: np.ndarray
     bid_sizes: np.ndarray
@@ -58,6 +59,7 @@ class BookSnapshot:
     ts_event: int
     ts_init: int
     sequence: int = 0
+    tick_size: float = math.nan
     bid_band_notional: float = math.nan  # NaN: not measured
     ask_band_notional: float = math.nan
     # Derived once here because every indicator reads them (as Python floats, which are cheaper
@@ -186,7 +188,7 @@ class BookSnapshotBuilder:
         ask = book.best_ask_price()
         bp, bq, nb = self._read_side(book, self._bids, bid)
         ap, aq, na = self._read_side(book, self._asks, ask)
-        snap = BookSnapshot(bp, bq, ap, aq, nb, na, ts_event, ts_init, sequence)
+        snap = BookSnapshot(bp, bq, ap, aq, nb, na, ts_event, ts_init, sequence, self.tick_size)
 
         def band_quantity(side: _Side) -> float:
             return book.get_quantity_for_price(self._band_edge(snap.mid, side), side.crossing_order)
@@ -198,7 +200,16 @@ class BookSnapshotBuilder:
         `from_book` takes of a Nautilus book in the same state."""
         n_bids, n_asks = tops.n[b].tolist()
         snap = BookSnapshot(
-            tops.bid_px[b], tops.bid_qty[b], tops.ask_px[b], tops.ask_qty[b], n_bids, n_asks, ts_event, ts_init, sequence
+            tops.bid_px[b],
+            tops.bid_qty[b],
+            tops.ask_px[b],
+            tops.ask_qty[b],
+            n_bids,
+            n_asks,
+            ts_event,
+            ts_init,
+            sequence,
+            self.tick_size,
         )
 
         def band_quantity(side: _Side) -> float:
@@ -287,7 +298,7 @@ class BookSnapshotBuilder:
         """
         bp, bq, nb, bid_rows = self._side_from_rows(bids, descending=True)
         ap, aq, na, ask_rows = self._side_from_rows(asks, descending=False)
-        snap = BookSnapshot(bp, bq, ap, aq, nb, na, ts_event, ts_event if ts_init is None else ts_init, sequence)
+        snap = BookSnapshot(bp, bq, ap, aq, nb, na, ts_event, ts_event if ts_init is None else ts_init, sequence, self.tick_size)
         self._check(snap)
         if snap.is_valid:
             lo = float(self._band_edge(snap.mid, self._bids))

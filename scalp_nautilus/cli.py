@@ -15,15 +15,15 @@ scalp-nautilus record [--config configs/record.yaml] [--out-dir DIR] [--catalog 
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import sys
+from collections.abc import Callable
 from collections.abc import Sequence
 from pathlib import Path
 
-from scalp_nautilus.data.catalog import DEFAULT_CATALOG
-from scalp_nautilus.models.commands import register as register_model_commands
-from scalp_nautilus.research.commands import register as register_research_commands
+from scalp_nautilus.data import DEFAULT_CATALOG
 
 log = logging.getLogger("scalp_nautilus")
 
@@ -34,7 +34,11 @@ DEFAULT_RECORD_CONFIG = Path("configs/record.yaml")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Only the command asked for is built (its modules imported): `--help` and `record --help`
+    # stay fast instead of importing Nautilus, pandas and scipy for every command's parser.
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = _parser(command if command in _COMMANDS else None)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -56,12 +60,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _parser() -> argparse.ArgumentParser:
+_ALL = "*"
+
+
+def _parser(command: str | None = _ALL) -> argparse.ArgumentParser:
+    """The parser with every command's options (the default: the docs' CLI reference reads it),
+    or, for `main`, only `command`'s, the others listed by name and help (None: just the list)."""
     p = argparse.ArgumentParser(prog="scalp-nautilus", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
     sub = p.add_subparsers(title="commands")
+    target = _COMMANDS[command][1] if command in _COMMANDS else None
+    for name, (text, build) in _COMMANDS.items():
+        if name in sub.choices:
+            continue  # added by another command's builder (train and evaluate come together)
+        if command == _ALL or build is target:
+            build(sub, name, text)
+        else:
+            sub.add_parser(name, help=text)
+    return p
 
-    data = sub.add_parser("data", help="fill the Parquet data catalog").add_subparsers(title="data commands")
+
+@functools.cache
+def _module(path: str) -> Callable:
+    """A command that another module registers (`register(sub)` adds its parsers; one builder per
+    module, so that its commands are built together)."""
+
+    def build(sub, name: str, text: str) -> None:
+        import importlib
+
+        importlib.import_module(path).register(sub)
+
+    return build
+
+
+def _data_parser(sub, name: str, text: str) -> None:
+    data = sub.add_parser(name, help=text).add_subparsers(title="data commands")
 
     def catalog_args(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--catalog", default=str(DEFAULT_CATALOG), help="catalog folder (default: %(default)s)")
@@ -127,20 +160,18 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("--catalog", default=str(DEFAULT_CATALOG))
     ls.set_defaults(run=_cmd_list)
 
-    bt = sub.add_parser("backtest", help="run a backtest (BacktestNode over the catalog)")
+
+def _backtest_parser(sub, name: str, text: str) -> None:
+    bt = sub.add_parser(name, help=text)
     bt.add_argument("--config", type=Path, default=DEFAULT_BACKTEST_CONFIG)
     bt.add_argument("--catalog", help="override the config's catalog")
     bt.add_argument("--instrument", help="override the config's instrument_id")
     bt.add_argument("--record-features", metavar="PATH", help="write one Parquet row of features per book batch")
     bt.set_defaults(run=_cmd_backtest)
 
-    _register_features(sub)
-    _register_sweep(sub)
 
-    register_model_commands(sub)  # train, evaluate
-    register_research_commands(sub)  # research edge, research calibrate
-
-    lv = sub.add_parser("live", help="run the live trading node (testnet unless --mainnet)")
+def _live_parser(sub, name: str, text: str) -> None:
+    lv = sub.add_parser(name, help=text)
     lv.add_argument("--config", type=Path, default=DEFAULT_LIVE_CONFIG)
     lv.add_argument("--mainnet", action="store_true", help="trade on the production exchange: REAL MONEY")
     lv.add_argument(
@@ -150,22 +181,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     lv.set_defaults(run=_cmd_live)
 
-    rv = sub.add_parser(
-        "replay-venue",
-        help="serve a Binance capture on 127.0.0.1, as Binance's or Bybit's API (the config's `api`), for a live node's dry run",
-    )
+
+def _venue_parser(sub, name: str, text: str) -> None:
+    rv = sub.add_parser(name, help=text)
     rv.add_argument("--config", type=Path, default=DEFAULT_VENUE_CONFIG)
     rv.add_argument("--capture", nargs="+", type=Path, help="capture files (one capture, in order); replaces the config's")
     rv.add_argument("--speed", type=float, help="replay speed (1 = as captured)")
     rv.add_argument("--port", type=int, help="port on 127.0.0.1 (0: any free one)")
+    rv.add_argument(
+        "--tick-size", help="the symbol's tick size, for a symbol the contract table does not know (a decimal string)"
+    )
+    rv.add_argument("--step-size", help="the symbol's lot size (with --tick-size)")
+    rv.add_argument("--exchange-info", type=Path, help="a saved Binance exchangeInfo JSON holding the symbol's filters")
     rv.set_defaults(run=_cmd_replay_venue)
 
-    _record_parser(sub)
-    return p
 
-
-def _record_parser(sub) -> None:
-    rc = sub.add_parser("record", help="capture raw market data (Binance futures/spot, Bybit linear) into capture files")
+def _record_parser(sub, name: str, text: str) -> None:
+    rc = sub.add_parser(name, help=text)
     rc.add_argument("--config", type=Path, default=DEFAULT_RECORD_CONFIG)
     rc.add_argument("--out-dir", help="override the config's out_dir")
     rc.add_argument("--catalog", help="import closed files into this catalog as the recording goes")
@@ -196,29 +228,38 @@ def _cmd_simulate(args) -> int:
 
 def _cmd_import_binance(args) -> int:
     from scalp_nautilus.data.binance_capture import BinanceCaptureImporter
-    from scalp_nautilus.data.catalog import write_to_catalog
 
     offset = None if args.clock_offset_ms is None else round(args.clock_offset_ms * 1_000_000)
     imp = BinanceCaptureImporter(
         _capture_files(args.files), symbol=args.symbol, exchange_info=args.exchange_info, clock_offset_ns=offset
     )
-    writer = write_to_catalog(imp.events(), imp.instrument, args.catalog, replace=args.replace)
-    print(imp.stats.summary())
-    print(writer.summary())
-    return 0
+    return _import_capture(imp, args)
 
 
 def _cmd_import_bybit(args) -> int:
     from scalp_nautilus.data.bybit_capture import BybitCaptureImporter
-    from scalp_nautilus.data.catalog import write_to_catalog
 
     offset = None if args.clock_offset_ms is None else round(args.clock_offset_ms * 1_000_000)
     imp = BybitCaptureImporter(
         _capture_files(args.files), symbol=args.symbol, tick_size=args.tick_size, step_size=args.step_size, clock_offset_ns=offset
     )
-    writer = write_to_catalog(imp.events(), imp.instrument, args.catalog, replace=args.replace)
+    return _import_capture(imp, args)
+
+
+def _import_capture(imp, args) -> int:
+    """Write the capture and its invalid spans; a capture whose book could not be imported at all
+    (diffs and no usable snapshot) is an error, after its trades and funding are written."""
+    from scalp_nautilus.data.binance_capture import CaptureError
+    from scalp_nautilus.data.catalog import write_capture
+
+    writer = write_capture(imp, args.catalog, replace=args.replace)
     print(imp.stats.summary())
     print(writer.summary())
+    if imp.stats.book_missing:
+        raise CaptureError(
+            f"no usable depth snapshot in {', '.join(p.name for p in imp.paths)}: {imp.stats.depth_messages:,} depth "
+            "diffs not imported (trades and funding were); import it together with the file that holds its snapshot"
+        )
     return 0
 
 
@@ -317,8 +358,8 @@ def _cmd_backtest(args) -> int:
 DEFAULT_STRATEGY_CONFIG = Path("configs/strategy.yaml")
 
 
-def _register_features(sub) -> None:
-    fe = sub.add_parser("features", help="replay a catalog into feature rows without the engine (== backtest --record-features)")
+def _features_parser(sub, name: str, text: str) -> None:
+    fe = sub.add_parser(name, help=text)
     fe.add_argument("--catalog", default=str(DEFAULT_CATALOG), help="catalog folder (default: %(default)s)")
     fe.add_argument("--instrument", required=True, help="instrument id, e.g. BTCUSDT-PERP.BINANCE")
     fe.add_argument("--config", type=Path, default=DEFAULT_STRATEGY_CONFIG, help="strategy config (default: %(default)s)")
@@ -358,16 +399,12 @@ DEFAULT_SWEEP_CONFIG = Path("configs/sweep.yaml")
 _SWEEP_COLUMNS = ["task", "start", "status", "net", "trading", "fees", "funding", "round_trips", "win_rate", "max_drawdown"]
 
 
-def _register_sweep(sub) -> None:
-    for name, text in (
-        ("sweep", "run a grid (or Optuna search) of strategy overrides x date ranges on Ray"),
-        ("walk-forward", "choose the overrides on window k, run them on window k+1 (Ray)"),
-    ):
-        sp = sub.add_parser(name, help=text)
-        sp.add_argument("--config", type=Path, default=DEFAULT_SWEEP_CONFIG)
-        sp.add_argument("--address", help="join this Ray cluster instead of a local Ray (overrides the config)")
-        sp.add_argument("--num-cpus", type=int, help="local Ray's CPUs (overrides the config)")
-        sp.set_defaults(run=_cmd_sweep, walk=name == "walk-forward")
+def _sweep_parser(sub, name: str, text: str) -> None:
+    sp = sub.add_parser(name, help=text)
+    sp.add_argument("--config", type=Path, default=DEFAULT_SWEEP_CONFIG)
+    sp.add_argument("--address", help="join this Ray cluster instead of a local Ray (overrides the config)")
+    sp.add_argument("--num-cpus", type=int, help="local Ray's CPUs (overrides the config)")
+    sp.set_defaults(run=_cmd_sweep, walk=name == "walk-forward")
 
 
 def _cmd_sweep(args) -> int:
@@ -426,13 +463,14 @@ def _cmd_replay_venue(args) -> int:
     from scalp_nautilus.live.venue.settings import load_venue_settings
     from scalp_nautilus.live.venue.thread import serve
 
-    overrides = {}
+    overrides: dict = {}
     if args.capture:
         overrides["captures"] = [str(p.resolve()) for p in args.capture]
-    if args.speed is not None:
-        overrides["speed"] = args.speed
-    if args.port is not None:
-        overrides["port"] = args.port
+    for key in ("speed", "port", "tick_size", "step_size"):
+        if getattr(args, key) is not None:
+            overrides[key] = getattr(args, key)
+    if args.exchange_info is not None:
+        overrides["exchange_info"] = str(args.exchange_info.resolve())
     asyncio.run(serve(load_venue_settings(args.config, overrides)))
     return 0
 
@@ -456,8 +494,20 @@ def _cmd_record(args) -> int:
         if args.import_every:
             imp["every_s"] = parse_duration(args.import_every)
         overrides["import"] = imp
-    run = capture(load_capture_settings(args.config, overrides))
-    return 1 if run.stop_reason.startswith("disk") else 0
+    settings = load_capture_settings(args.config, overrides)
+    if settings.log.file:
+        _log_to_file(settings.log.file, settings.log.max_mb, settings.log.backups)
+    return int(capture(settings).exit_code)
+
+
+def _log_to_file(path: str, max_mb: float, backups: int) -> None:
+    """Also log to `path`, rotated at `max_mb` (a capture left running for weeks)."""
+    from logging.handlers import RotatingFileHandler
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    handler = RotatingFileHandler(path, maxBytes=round(max_mb * 1024**2), backupCount=backups)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
 
 
 def parse_duration(text: str) -> float:
@@ -482,6 +532,26 @@ def _ensure_default_data(catalog: str) -> None:
 
     log.info("the default catalog %s is empty: writing the simulated market first (synthetic data)", path)
     simulate_to_catalog(path)
+
+
+# The commands in the order `--help` lists them: name -> (one-line help, what adds its parser).
+_COMMANDS: dict[str, tuple[str, Callable]] = {
+    "data": ("fill the Parquet data catalog", _data_parser),
+    "backtest": ("run a backtest (BacktestNode over the catalog)", _backtest_parser),
+    "features": ("replay a catalog into feature rows without the engine (== backtest --record-features)", _features_parser),
+    "sweep": ("run a grid (or Optuna search) of strategy overrides x date ranges on Ray", _sweep_parser),
+    "walk-forward": ("choose the overrides on window k, run them on window k+1 (Ray)", _sweep_parser),
+    # Registered by their own modules (their parsers carry the same help lines).
+    "train": ("train the LSTM on recorded features and write a model file", _module("scalp_nautilus.models.commands")),
+    "evaluate": ("re-score a model file on other recorded features", _module("scalp_nautilus.models.commands")),
+    "research": ("edge and claims of the features; calibration for an instrument", _module("scalp_nautilus.research.commands")),
+    "live": ("run the live trading node (testnet unless --mainnet)", _live_parser),
+    "replay-venue": (
+        "serve a Binance capture on 127.0.0.1, as Binance's or Bybit's API (the config's `api`), for a live node's dry run",
+        _venue_parser,
+    ),
+    "record": ("capture raw market data (Binance futures/spot, Bybit linear) into capture files", _record_parser),
+}
 
 
 if __name__ == "__main__":

@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import difflib
 import re
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import Any
 from typing import TypeVar
 
 import msgspec
-import pandas as pd
 import yaml
 
-from nautilus_trader.common.config import msgspec_decoding_hook
+if TYPE_CHECKING:
+    import pandas as pd
 
 T = TypeVar("T")
 
 _AT = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 _UNKNOWN = re.compile(r"Object contains unknown field `(?P<field>[^`]+)`")
+_FIELD = re.compile(r"(?P<field>[A-Za-z_][\w.]*): ")
 
 
 class ConfigError(ValueError):
@@ -55,6 +59,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 def parse_utc(text: str, name: str = "time") -> pd.Timestamp:
     """An ISO time; without a zone it is UTC. ValueError naming `name` if it is not a time."""
+    import pandas as pd
+
     try:
         ts = pd.Timestamp(text)
     except ValueError:
@@ -89,9 +95,14 @@ def nest(dotted: dict[str, Any]) -> dict[str, Any]:
 
 
 def decode(raw: dict, type_: type[T], source: str) -> T:
+    hook: Callable[[type, Any], Any] | None = None
+    if "nautilus_trader" in sys.modules:
+        # Nautilus's hook turns strings into its identifiers (InstrumentId) in Nautilus configs; a
+        # settings type that holds Nautilus types was defined with Nautilus imported. The others (the
+        # capture's) decode without importing it.
+        from nautilus_trader.common.config import msgspec_decoding_hook as hook
     try:
-        # Nautilus's hook turns strings into its identifiers (InstrumentId) in Nautilus configs.
-        return msgspec.convert(raw, type=type_, strict=True, dec_hook=msgspec_decoding_hook)
+        return msgspec.convert(raw, type=type_, strict=True, dec_hook=hook)
     except msgspec.ValidationError as exc:
         raise ConfigError(explain(str(exc), type_, source)) from None
 
@@ -108,6 +119,11 @@ def explain(message: str, type_: type, source: str) -> str:
         hint = difflib.get_close_matches(field, valid, n=1)
         suggestion = f" (did you mean `{hint[0]}`?)" if hint else ""
         return f"{source}: unknown key `{full}`{suggestion}; valid keys here: {', '.join(valid)}"
+    # A struct's own check names the field it refused ("base_url_ws: ..."): that field is the key.
+    field = _FIELD.match(what)
+    if field and field.group("field").split(".")[0] in _field_names(type_, key):
+        key = f"{key}.{field.group('field')}" if key else field.group("field")
+        what = what[field.end() :]
     return f"{source}: key `{key or '<top>'}`: {what[0].lower()}{what[1:]}"
 
 
@@ -115,7 +131,7 @@ def _field_names(type_: type, dotted: str) -> list[str]:
     """Field names of the struct reached by following `dotted` from `type_`."""
     for part in filter(None, re.split(r"\.|\[\d+\]", dotted)):
         info = msgspec.inspect.type_info(type_)
-        fields = {f.name: f.type for f in getattr(info, "fields", ())}
+        fields = {f.encode_name: f.type for f in getattr(info, "fields", ())}
         nxt = fields.get(part)
         if nxt is None:
             return []
@@ -124,7 +140,7 @@ def _field_names(type_: type, dotted: str) -> list[str]:
             return []
         type_ = struct
     info = msgspec.inspect.type_info(type_)
-    return sorted(f.name for f in getattr(info, "fields", ()))
+    return sorted(f.encode_name for f in getattr(info, "fields", ()))  # the names as written in YAML (`import`, not `import_`)
 
 
 def _struct_of(t: msgspec.inspect.Type) -> type | None:

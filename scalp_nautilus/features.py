@@ -36,6 +36,7 @@ from nautilus_trader.model.data import TradeTick
 from scalp_nautilus.book import BookSnapshot
 from scalp_nautilus.indicators.cvd import CumulativeVolumeDelta
 from scalp_nautilus.indicators.funding_arb import FundingArbDetector
+from scalp_nautilus.indicators.funding_feed import RateStep
 from scalp_nautilus.indicators.hurst import HurstExponent
 from scalp_nautilus.indicators.lee_ready import AGGRESSOR_TO_SIDE
 from scalp_nautilus.indicators.lee_ready import LeeReadyClassifier
@@ -259,9 +260,10 @@ class FeaturePipeline:
         self.ensemble.update_raw(*ensemble_inputs(self.ofi.z, self.lstm.value, self.ou.value, self.cvd.z))
         return self.snapshot()
 
-    def on_funding(self, update) -> None:
-        """Feed a `FundingRateUpdate` or a Binance `BinanceFuturesMarkPriceUpdate` (one adapter for both)."""
-        self.funding.handle_funding(update)
+    def on_funding(self, update) -> RateStep | None:
+        """Feed a `FundingRateUpdate` or a Binance `BinanceFuturesMarkPriceUpdate` (one adapter for
+        both); returns what the detector's settlement schedule made of it."""
+        return self.funding.handle_funding(update)
 
     def on_trade_tick(self, tick: TradeTick) -> int:
         """Nautilus adapter of `on_trade`: reads the tick's fields once."""

@@ -220,3 +220,67 @@ def test_unreadable_diff_breaks_the_chain_instead_of_being_skipped(lines, baseli
     bad_u = msg["data"]["u"]
     before = [key(e) for e in baseline[1] if isinstance(e, OrderBookDelta) and e.sequence < bad_u]
     assert [key(e) for e in deltas[: len(before)]] == before
+
+
+def _outage(lines: list[bytes], baseline, first_lost: int, resync: int) -> tuple[list[bytes], int, int]:
+    """The capture with an outage: every line from depth diff `first_lost` up to depth diff `resync`
+    lost (all streams), as after a dropped connection; then, as the recorder does after a
+    reconnect, the first diff of the new connection and a fresh REST snapshot of the exchange's book
+    at that diff (from the intact import). Returns the lines, the exchange time (ns) of the last
+    diff before the outage and that of the snapshot."""
+    depth = [i for i, line in enumerate(lines) if data_of(line).get("e") == "depthUpdate"]
+    last_good, back = depth[first_lost - 1], depth[resync]
+    target = data_of(lines[back])
+    book = OrderBook(baseline[0].instrument.id, BookType.L2_MBP)
+    for e in baseline[1]:
+        if isinstance(e, OrderBookDelta):
+            book.apply_delta(e)
+            if e.flags & RecordFlag.F_LAST and e.sequence == target["u"]:
+                break
+    snap = {
+        "lastUpdateId": target["u"],
+        "E": target["E"],
+        "T": target["T"],
+        "bids": [[str(lv.price), str(lv.size())] for lv in book.bids()],
+        "asks": [[str(lv.price), str(lv.size())] for lv in book.asks()],
+    }
+    recv = lines[back].split(b" ", 1)[0]
+    faulty = lines[: last_good + 1] + [lines[back], recv + b" " + json.dumps(snap).encode() + b"\n"] + lines[back + 1 :]
+    return faulty, data_of(lines[last_good])["T"] * 1_000_000, target["T"] * 1_000_000
+
+
+def test_outage_span_runs_from_the_last_good_diff_to_the_resync(lines, baseline, tmp_path):
+    """The book is stale from the last diff applied before an outage until the resync snapshot, in
+    exchange time. Before, the span started at the diff that revealed the gap, which here came with
+    the snapshot: `book invalid from T to T`, zero length."""
+    faulty, last_good_ns, resync_ns = _outage(lines, baseline, 200, 450)
+    imp, _ = run(write(tmp_path, faulty))
+    assert imp.stats.sequence_gaps == 1 and imp.stats.snapshots_applied == 2
+    assert imp.stats.invalid_spans_ns == [(last_good_ns, resync_ns)]
+    assert resync_ns - last_good_ns > 1_000_000_000  # 250 diffs lost: seconds of exchange time
+    assert f"{(resync_ns - last_good_ns) / 1e9:.3f} s" in imp.stats.summary()
+
+
+def test_invalid_spans_are_stored_in_the_catalog(lines, baseline, tmp_path, capsys):
+    """`data import-binance` stores the capture's invalid spans beside its data; a second import of
+    another capture adds its own; `data list` shows them."""
+    from scalp_nautilus.cli import main
+    from scalp_nautilus.data.catalog import read_invalid_spans
+
+    faulty, last_good_ns, resync_ns = _outage(lines, baseline, 200, 450)
+    catalog = tmp_path / "catalog"
+    assert main(["data", "import-binance", str(write(tmp_path, faulty)), "--catalog", str(catalog)]) == 0
+    iid = baseline[0].instrument.id.value
+    assert read_invalid_spans(catalog, iid) == [(last_good_ns, resync_ns)]
+    assert main(["data", "list", "--catalog", str(catalog)]) == 0
+    assert f"invalid spans  1 ({(resync_ns - last_good_ns) / 1e9:.3f} s)" in capsys.readouterr().out
+
+
+def test_import_with_no_usable_snapshot_fails(capture_paths, tmp_path, capsys):
+    """The second file of a pair alone: 1,350-odd diffs and no snapshot. The import writes the
+    trades but exits non-zero naming the missing book (before: it exited 0)."""
+    from scalp_nautilus.cli import main
+
+    assert main(["data", "import-binance", str(capture_paths("usdm_2024_07")[1]), "--catalog", str(tmp_path / "c")]) == 1
+    err = capsys.readouterr().err
+    assert "no usable depth snapshot" in err and "diffs not imported" in err

@@ -21,7 +21,7 @@ import pytest
 
 from scalp_nautilus.data.simulator import SIM_SPEC
 from scalp_nautilus.strategy import ScalpStrategyConfig
-from scalp_nautilus.strategy import config as config_module
+from scalp_nautilus.strategy import settings as config_module
 
 S = 1_000_000_000
 MEMBERS = {

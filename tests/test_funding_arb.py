@@ -129,11 +129,11 @@ def test_current_rate_stream_counts_each_settlement_once(kind):
             det.handle_funding(mark_update(rate, ts, next_funding))
         else:
             det.handle_funding(FundingRateUpdate(IID, Decimal(rate), ts, ts, next_funding_ns=next_funding))
-    assert det.settlements == 3  # 10,830 updates, three roll-overs
-    assert det.last_settlement_ns == T0 + 3 * H
-    assert det.settled_rate == published[T0 + 3 * H]  # the last rate published for that settlement
-    assert det.interval_ns == H
-    assert det.next_funding_ns == T0 + 4 * H and det.current_rate == published[T0 + 4 * H]
+    assert det.schedule.settlements == 3  # 10,830 updates, three roll-overs
+    assert det.schedule.last_settlement_ns == T0 + 3 * H
+    assert det.schedule.settled_rate == published[T0 + 3 * H]  # the last rate published for that settlement
+    assert det.schedule.interval_ns == H
+    assert det.schedule.next_funding_ns == T0 + 4 * H and det.schedule.current_rate == published[T0 + 4 * H]
 
 
 def archive_rates(shared_data, before_ms):
@@ -158,10 +158,10 @@ def test_real_capture_records_the_settlement_once(capture_paths, shared_data):
     det = FundingArbDetector()
     for u in updates:
         det.handle_funding(u)
-    assert det.settlements == 1
-    assert det.settled_rate == 0.0000276 and det.last_settlement_ns == SETTLEMENT
-    assert det.interval_ns == 8 * H and det.next_funding_ns == SETTLEMENT + 8 * H
-    assert det.current_rate == float(updates[-1].funding_rate)
+    assert det.schedule.settlements == 1
+    assert det.schedule.settled_rate == 0.0000276 and det.schedule.last_settlement_ns == SETTLEMENT
+    assert det.schedule.interval_ns == 8 * H and det.schedule.next_funding_ns == SETTLEMENT + 8 * H
+    assert det.schedule.current_rate == float(updates[-1].funding_rate)
     assert det.history == 1 and not det.initialized and det.opportunity is None
 
     # continued from an archive: 90 days of settlements before, then the live stream
@@ -173,8 +173,8 @@ def test_real_capture_records_the_settlement_once(capture_paths, shared_data):
     for u in updates:
         live.handle_funding(u)
     rates = [r for _, r in history] + [0.0000276]
-    assert live.history == 61 and live.settlements == 61 and live.duplicates == 0
-    assert live.interval_ns == 8 * H
+    assert live.history == 61 and live.schedule.settlements == 61 and live.schedule.duplicates == 0
+    assert live.schedule.interval_ns == 8 * H
     z = (0.0000276 - statistics.mean(rates)) / statistics.stdev(rates)
     assert live.value == pytest.approx(z, rel=1e-9)
     assert (live.opportunity is None) == (abs(z) <= 3)
@@ -187,7 +187,8 @@ def test_real_capture_through_the_importer(capture_paths):
     det = FundingArbDetector()
     for u in updates:
         det.handle_funding(u)
-    assert det.settlements == 1 and det.settled_rate == 0.0000276 and det.last_settlement_ns == SETTLEMENT
+    schedule = det.schedule
+    assert schedule.settlements == 1 and schedule.settled_rate == 0.0000276 and schedule.last_settlement_ns == SETTLEMENT
 
 
 def test_per_tick_records_without_settlement_times_are_refused():
@@ -195,7 +196,7 @@ def test_per_tick_records_without_settlement_times_are_refused():
     for second in range(600):
         det.handle_funding(settled(1e-4 + 1e-7 * second, T0 + second * S))
     # the first record cannot be told from a settlement; all later ones are 1 s apart
-    assert det.settlements == 1 and det.ticker_like == 599
+    assert det.schedule.settlements == 1 and det.schedule.ticker_like == 599
 
 
 def test_bad_input():
@@ -203,16 +204,16 @@ def test_bad_input():
     feed_history(det, BASE, 8 * H)
     det.update_raw(math.nan, T0 + 29 * 8 * H)
     det.update_raw(math.inf, T0 + 29 * 8 * H)
-    assert det.invalid == 2 and det.history == 29
+    assert det.schedule.invalid == 2 and det.history == 29
     det.handle_funding(settled(2e-4, T0 + 28 * 8 * H))  # the last settlement again
     det.handle_funding(settled(2e-4, T0 + 10 * 8 * H))  # an old one
-    assert det.duplicates == 2 and det.ticker_like == 0 and det.history == 29
+    assert det.schedule.duplicates == 2 and det.schedule.ticker_like == 0 and det.history == 29
     det.handle_funding(settled(2e-4, T0 + 29 * 8 * H))  # the next one is still accepted
     assert det.history == 30
     stream = FundingArbDetector()
     stream.update_raw(1e-4, T0, T0 + H)
     stream.update_raw(1e-4, T0 + S, T0)  # next funding time going backwards
-    assert stream.backwards == 1 and stream.next_funding_ns == T0 + H
+    assert stream.schedule.backwards == 1 and stream.schedule.next_funding_ns == T0 + H
     with pytest.raises(TypeError):
         det.handle_funding(object())
     for kwargs in ({"min_history": 1}, {"window": 20}, {"z_threshold": 0}, {"min_interval_ns": 0}):

@@ -12,9 +12,10 @@ from nautilus_trader.model.data import MarkPriceUpdate
 from nautilus_trader.model.objects import Price
 
 from scalp_nautilus.data.simulator import SIM_SPEC
+from scalp_nautilus.indicators.funding_feed import SettlementSchedule
+from scalp_nautilus.indicators.funding_feed import funding_input
 from scalp_nautilus.instruments import resolve_spec
 from scalp_nautilus.strategy.funding import FundingLedger
-from scalp_nautilus.strategy.funding import funding_input
 
 S = 1_000_000_000
 T1 = 1_700_006_400 * S  # an 8 h grid point
@@ -22,8 +23,19 @@ T2 = T1 + 8 * 3600 * S
 LINEAR = SIM_SPEC.to_instrument()
 
 
+class Fed(FundingLedger):
+    """The ledger fed as the strategy feeds it: each rate through the settlement schedule first."""
+
+    def __init__(self, instrument, *args) -> None:
+        super().__init__(instrument, *args)
+        self.schedule = SettlementSchedule()
+
+    def on_rate(self, rate, ts_ns, next_funding_ns):
+        return super().on_rate(self.schedule.on_rate(rate, ts_ns, next_funding_ns))
+
+
 def test_a_long_pays_positive_funding_at_the_mark_held_at_the_settlement():
-    ledger = FundingLedger(LINEAR)
+    ledger = Fed(LINEAR)
     ledger.on_mark(40_000.0, T1 - 2 * S)
     ledger.on_rate(0.0001, T1 - 2 * S, T1)
     ledger.on_mark(40_100.0, T1 - S)  # the last mark stamped before T1
@@ -48,7 +60,7 @@ def test_a_long_pays_positive_funding_at_the_mark_held_at_the_settlement():
 
 
 def test_a_mark_stamped_before_the_settlement_counts_even_when_it_arrives_after_it():
-    ledger = FundingLedger(LINEAR)
+    ledger = Fed(LINEAR)
     ledger.on_rate(0.0001, T1 - 5 * S, T1)
     ledger.on_mark(40_000.0, T1 - 5 * S)
     ledger.record(T1, 1.0, fallback_mark=0.0)
@@ -59,7 +71,7 @@ def test_a_mark_stamped_before_the_settlement_counts_even_when_it_arrives_after_
 
 
 def test_settled_records_flat_positions_and_the_fallback_mark():
-    ledger = FundingLedger(LINEAR)
+    ledger = Fed(LINEAR)
     assert ledger.on_rate(0.0003, T1, None) == T1  # a settled record is final for its own time
     ledger.record(T1, -2.0, fallback_mark=30_000.0)  # no mark stream: the mid
     [p] = ledger.book(T1)
@@ -71,7 +83,7 @@ def test_settled_records_flat_positions_and_the_fallback_mark():
 
 
 def test_end_of_run_books_what_was_recorded():
-    ledger = FundingLedger(LINEAR)
+    ledger = Fed(LINEAR)
     ledger.on_mark(40_000.0, T1 - S)
     ledger.on_rate(0.0001, T1 - S, T1)
     ledger.record(T1, 1.0, fallback_mark=0.0)
@@ -82,7 +94,7 @@ def test_end_of_run_books_what_was_recorded():
 
 def test_inverse_contracts_pay_in_the_base_currency():
     inverse = resolve_spec("BINANCE", "BTCUSD_PERP").to_instrument()
-    ledger = FundingLedger(inverse)
+    ledger = Fed(inverse)
     ledger.on_rate(0.0001, T1, None)
     ledger.on_mark(50_000.0, T1 - S)
     ledger.record(T1, 10.0, fallback_mark=0.0)  # 10 contracts of 100 USD

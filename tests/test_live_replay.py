@@ -135,7 +135,7 @@ def test_end_to_end_against_the_replay_venue(clean):
     assert any(d[2] for d in run.decisions), "the features never warmed up"
     # Funding came through Binance's mark-price stream (Bybit's tickers) into the same funding input as backtests:
     # the settlement of 2023-04-05 00:00 at 0.00002760 (README of the data), then the next rate.
-    funding = strategy.pipeline.funding
+    funding = strategy.pipeline.funding.schedule
     assert funding.settlements == 1 and funding.settled_rate == pytest.approx(0.0000276, abs=1e-12)
     assert funding.current_rate == float(view["last_mark"]["r"])
     assert funding.next_funding_ns == (int(view["last_mark"]["T"]) + view["shift_ms"]) * MS

@@ -136,11 +136,16 @@ class BybitServer:
     async def start(self) -> str:
         app = web.Application()
         app.router.add_route("GET", "/v5/public/linear", self._handler)
+        app.router.add_route("GET", "/v5/market/instruments-info", self._info)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        return f"ws://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/v5/public/linear"
+        return f"127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+
+    async def _info(self, request):
+        found = [{"symbol": SYMBOL, "status": "Trading"}] if request.query.get("symbol") == SYMBOL else []
+        return web.json_response({"retCode": 0, "retMsg": "OK", "result": {"category": "linear", "list": found}})
 
     async def stop(self) -> None:
         if self._stream:
@@ -225,10 +230,18 @@ class BybitServer:
 def record(tmp_path: Path, server: BybitServer) -> tuple[MarketCapture, list[Path]]:
     recorder = record_until_done(
         server.start,
-        lambda url: {
+        lambda host: {
             "out_dir": str(tmp_path),
             "heartbeat_s": 1.0,
-            "venues": [{"venue": "bybit-linear", "symbols": [SYMBOL], "base_url_ws": url}],
+            "venues": [
+                {
+                    "venue": "bybit-linear",
+                    "symbols": [SYMBOL],
+                    "streams": ["orderbook.500", "publicTrade", "tickers"],  # the depth of the real messages served
+                    "base_url_http": f"http://{host}",
+                    "base_url_ws": f"ws://{host}/v5/public/linear",
+                }
+            ],
             "reconnect": {"initial_s": 0.1, "max_s": 0.5},
         },
         lambda: server.done,
@@ -347,3 +360,53 @@ def test_bybit_dropped_connection_reconnects_and_resubscribes(messages, tmp_path
     assert len(after) > 15
     for u in after:
         assert books[u] == oracle_top(oracle[u]), u
+
+
+def test_replay_venue_serves_another_symbol_as_bybit_and_it_records_by_default(capture_paths, tmp_path):
+    """A capture of a symbol the contract table does not know (here the 2023 BTCUSDT capture renamed
+    ETHUSDT) served as Bybit with `tick_size` / `step_size` (before: "no contract spec"), recorded
+    with the default streams (`orderbook.50`: before, `orderbook.500` got nothing) and imported."""
+    import gzip
+
+    from scalp_nautilus.live.venue.thread import VenueThread
+    from tests.capture_harness import venue_settings
+
+    renamed = tmp_path / "ethusdt.gz"
+    with gzip.open(capture_paths("usdm_2023_04")[0], "rb") as src, gzip.open(renamed, "wb") as dst:
+        for i, line in enumerate(src):
+            if i > 4_000:
+                break
+            dst.write(line.replace(b"BTCUSDT", b"ETHUSDT").replace(b"btcusdt", b"ethusdt"))
+    settings = venue_settings(
+        [renamed], api="bybit", speed=10.0, tick_size="0.01", step_size="0.001", start={"streams": ["depth"], "timeout_s": 60.0}
+    )
+    with VenueThread(settings) as venue:
+        assert (venue.spec.tick_size, venue.spec.step_size) == ("0.01", "0.001")
+        recorder = record_until_done(
+            _const(venue.url_ws + "/v5/public/linear"),
+            lambda url: {
+                "out_dir": str(tmp_path / "out"),
+                "venues": [
+                    {"venue": "bybit-linear", "symbols": ["ETHUSDT"], "base_url_http": venue.url_http, "base_url_ws": url}
+                ],
+            },
+            lambda: venue.finished,
+            _noop,
+        )
+    files = capture_files(tmp_path / "out" / "bybit-linear" / "ETHUSDT")
+    meta = read_sidecar(files[0])
+    assert meta["streams"]["orderbook.50"] > 100 and recorder.sessions[0].snapshots >= 1
+    imp = BybitCaptureImporter(files, tick_size="0.01", step_size="0.001")
+    deltas = sum(1 for e in imp.events() if isinstance(e, OrderBookDelta))
+    assert imp.stats.snapshots_applied >= 1 and imp.stats.sequence_gaps == 0 and deltas > 1_000
+
+
+def _const(value: str):
+    async def start() -> str:
+        return value
+
+    return start
+
+
+async def _noop() -> None:
+    pass

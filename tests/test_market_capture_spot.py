@@ -63,11 +63,15 @@ class SpotServer:
         app = web.Application()
         app.router.add_route("GET", "/stream", self._ws)
         app.router.add_route("GET", "/api/v3/depth", self._depth)
+        app.router.add_route("GET", "/api/v3/exchangeInfo", self._info)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         return f"127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+
+    async def _info(self, request):
+        return web.json_response({"symbols": [{"symbol": SYMBOL, "status": "TRADING"}]})
 
     async def _depth(self, request):
         assert request.query["symbol"] == SYMBOL
@@ -85,12 +89,16 @@ class SpotServer:
     async def _ws(self, request):
         ws = web.WebSocketResponse()
         await ws.prepare(request)
-        assert set(request.query["streams"].split("/")) >= {"nexousdt@depth@100ms", "nexousdt@trade", "nexousdt@bookTicker"}
         self.ws = ws
-        task = asyncio.get_running_loop().create_task(self._run())
-        async for _ in ws:
-            pass
-        task.cancel()
+        task = None
+        async for msg in ws:  # Binance's SUBSCRIBE request: confirmed, then the stream starts
+            req = msgspec.json.decode(msg.data)
+            assert req["method"] == "SUBSCRIBE"
+            assert set(req["params"]) == {"nexousdt@depth@100ms", "nexousdt@trade", "nexousdt@bookTicker"}
+            await ws.send_str(msgspec.json.encode({"result": None, "id": req["id"]}).decode())
+            task = asyncio.get_running_loop().create_task(self._run())
+        if task is not None:
+            task.cancel()
         return ws
 
     async def _run(self) -> None:

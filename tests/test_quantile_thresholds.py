@@ -166,20 +166,31 @@ def test_quantile_gates_bind_on_a_real_capture(capture):
             "test",
         )
         pipeline = build_pipeline(cfg)
-        regimes, multipliers = [], []
+        regimes, multipliers, spread_states, one_tick = [], [], [], []
         for kind, item, _ in replay(capture):
             if kind == "book":
                 row = pipeline.on_book(item)
                 if row.warm:
                     regimes.append(row.vpin_regime)
                     multipliers.append(row.regime_multiplier)
+                    spread_states.append(row.spread_state)
+                    one_tick.append(abs(item.spread - item.tick_size) < 0.5 * item.tick_size)
             else:
                 pipeline.on_trade_tick(item)
-        counts[mode] = (np.bincount(regimes, minlength=4) / len(regimes), len(set(np.round(multipliers, 6))))
+        states, at_one_tick = np.array(spread_states), np.array(one_tick)
+        counts[mode] = (
+            np.bincount(regimes, minlength=4) / len(regimes),
+            len(set(np.round(multipliers, 6))),
+            np.bincount(states, minlength=3) / len(states),
+        )
+        # one tick is the tightest spread there is: TIGHT in either mode (the bps quantiles split it
+        # by price level into all three labels before the spread was read in ticks)
+        assert (states[at_one_tick] == AxisState.GOOD).all()
     fixed, quantile = counts["fixed"], counts["quantile"]
     print(
         f"\n{capture.name}: VPIN regime shares fixed {np.round(fixed[0], 3)}, quantile {np.round(quantile[0], 3)}; "
-        f"distinct regime multipliers fixed {fixed[1]}, quantile {quantile[1]}"
+        f"distinct regime multipliers fixed {fixed[1]}, quantile {quantile[1]}; spread tight/normal/wide "
+        f"quantile {np.round(quantile[2], 4)}, one tick on {at_one_tick.mean():.4f} of the warm rows"
     )
     assert fixed[0][VPINRegime.LOW] < 0.05
     assert quantile[0][VPINRegime.LOW] > 0.2 and quantile[0][VPINRegime.EXTREME] > 0.0

@@ -130,7 +130,7 @@ def data_configs(settings: BacktestSettings, catalog: ParquetDataCatalog, iid: I
     funding_start = pd.Timestamp(start_ns - round(settings.funding_history_days * 86_400e9), tz="UTC").isoformat()
     return [
         BacktestDataConfig(
-            catalog_path=str(settings.catalog),
+            **settings.catalog_store.data_config_fields(),
             data_cls=f"{cls.__module__}:{cls.__name__}",
             instrument_id=iid,
             start_time=funding_start if cls is FundingRateUpdate else settings.start,
@@ -243,10 +243,9 @@ def build_run_config(settings: BacktestSettings, instrument: Instrument, catalog
 
 
 def run_backtest(settings: BacktestSettings) -> BacktestOutcome:
-    catalog_path = Path(settings.catalog)
-    if not catalog_path.is_dir():
-        raise BacktestError(f"no catalog at {catalog_path}: run `scalp-nautilus data simulate` or an import first")
-    catalog = ParquetDataCatalog(str(catalog_path))
+    store = settings.catalog_store
+    store.check()
+    catalog = store.catalog()
     instrument = catalog_instrument(catalog, settings.instrument_id)
     run_config = build_run_config(settings, instrument, catalog)
     node = StreamingBacktestNode(configs=[run_config])

@@ -25,6 +25,7 @@ from scalp_nautilus.config import load_yaml
 from scalp_nautilus.config import merge
 from scalp_nautilus.config import parse_utc
 from scalp_nautilus.config import read_yaml
+from scalp_nautilus.data.catalog_store import CatalogStore
 
 
 class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -34,18 +35,20 @@ class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 class FillSettings(_Section, frozen=True):
     """Nautilus `FillModel`: probabilities applied by the matching engine."""
 
+    # Chance that a resting limit order fills when the market reaches exactly its price (per match attempt)
     prob_fill_on_limit: Annotated[float, Meta(ge=0.0, le=1.0)] = 1.0
+    # Chance that a market order fills one tick worse (Nautilus applies it to L1_MBP books only)
     prob_slippage: Annotated[float, Meta(ge=0.0, le=1.0)] = 0.0
-    random_seed: int = 42
+    random_seed: int = 42  # seed of the fill model's draws
 
 
 class LatencySettings(_Section, frozen=True):
     """Nautilus `LatencyModel`: one-way delay from the strategy to the venue, in milliseconds."""
 
-    base_ms: Annotated[float, Meta(ge=0.0)] = 5.0
-    insert_ms: Annotated[float, Meta(ge=0.0)] = 0.0
-    update_ms: Annotated[float, Meta(ge=0.0)] = 0.0
-    cancel_ms: Annotated[float, Meta(ge=0.0)] = 0.0
+    base_ms: Annotated[float, Meta(ge=0.0)] = 5.0  # every command: the order reaches the venue this much later
+    insert_ms: Annotated[float, Meta(ge=0.0)] = 0.0  # added to base_ms for new orders
+    update_ms: Annotated[float, Meta(ge=0.0)] = 0.0  # added to base_ms for modifications
+    cancel_ms: Annotated[float, Meta(ge=0.0)] = 0.0  # added to base_ms for cancels
 
 
 class FeeSettings(_Section, frozen=True):
@@ -53,26 +56,31 @@ class FeeSettings(_Section, frozen=True):
     `fees` (ScalpStrategy: the rates its targets assume, Binance tier 0 by default), the
     instrument's own for other strategies. Negative maker = a rebate."""
 
+    # Fraction of the fill's notional; null: the strategy's fees.maker_rate
     maker_rate: Annotated[float, Meta(ge=-0.01, le=0.01)] | None = None
+    # Fraction of the fill's notional; null: the strategy's fees.taker_rate
     taker_rate: Annotated[float, Meta(ge=0.0, le=0.01)] | None = None
 
 
 class VenueSettings(_Section, frozen=True):
+    """The simulated exchange: account, book, matching rules, fees, fills and latency."""
+
     # The simulated exchange's name: null (the default) is the instrument id's venue, so
     # `--instrument` alone picks it; a name given must be that venue.
     name: str | None = None
-    oms_type: Literal["NETTING", "HEDGING"] = "NETTING"
-    account_type: Literal["MARGIN", "CASH"] = "MARGIN"
+    oms_type: Literal["NETTING", "HEDGING"] = "NETTING"  # NETTING: one position per instrument; HEDGING: one per entry
+    account_type: Literal["MARGIN", "CASH"] = "MARGIN"  # MARGIN for perpetual futures, CASH for spot
     # Currency must be the instrument's settlement currency (USDT for USDT-M, BTC for BTCUSD-PERP).
     starting_balances: list[str] = msgspec.field(default_factory=lambda: ["10000 USDT"])
-    default_leverage: Annotated[float, Meta(gt=0.0, le=125.0)] = 10.0
+    default_leverage: Annotated[float, Meta(gt=0.0, le=125.0)] = 10.0  # the account's leverage for every instrument
+    # The book the matching engine fills against (the strategy needs L2_MBP)
     book_type: Literal["L1_MBP", "L2_MBP", "L3_MBO"] = "L2_MBP"
     # Fills against the replayed book; trades also fill resting orders they cross.
     trade_execution: bool = True
     # Fills consume the book's liquidity so repeated orders do not fill twice at one level.
     liquidity_consumption: bool = True
     # Nautilus's queue position for resting orders (needs trade_execution); null: on when the
-    # strategy rests maker orders. README "Maker execution" has the rules and which way each errs.
+    # strategy rests maker orders. docs/execution.md has the rules and which way each errs.
     queue_position: bool | None = None
     fees: FeeSettings = msgspec.field(default_factory=FeeSettings)
     fill: FillSettings = msgspec.field(default_factory=FillSettings)
@@ -84,22 +92,28 @@ class StrategySettings(_Section, frozen=True):
     `config_file` (relative to the backtest config's folder) with `config` merged over it key by
     key; `instrument_id` is filled in from the run."""
 
-    path: str = "scalp_nautilus.strategy:ScalpStrategy"
-    config_path: str = "scalp_nautilus.strategy:ScalpStrategyConfig"
-    config_file: str | None = None
+    path: str = "scalp_nautilus.strategy:ScalpStrategy"  # the strategy class, module:Class
+    config_path: str = "scalp_nautilus.strategy:ScalpStrategyConfig"  # its config class, module:Class
+    config_file: str | None = None  # YAML file of the strategy's config, relative to this config's folder
+    # Keys merged over config_file's, section by section, e.g. {vpin: {window_minutes: 2}}
     config: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 class BacktestSettings(_Section, frozen=True):
+    # The Parquet data catalog: a folder, or object storage by URL (s3://bucket/prefix; scale.md)
     catalog: str = "catalog"
+    # Object storage options (fsspec's), e.g. {endpoint_url: ..., client_kwargs: {region_name: ...}};
+    # credentials from the AWS_* environment unless given here (key, secret)
+    catalog_storage_options: dict[str, Any] = msgspec.field(default_factory=dict)
+    # The instrument to replay, e.g. BTCUSDT-PERP.BINANCE (the simulator's: BTCUSDT-PERP.SIM)
     instrument_id: str = "BTCUSDT-PERP.BINANCE"
-    start: str | None = None
-    end: str | None = None
+    start: str | None = None  # ISO time (UTC); null: the catalog's first event
+    end: str | None = None  # ISO time (UTC); null: the catalog's last event
     venue: VenueSettings = msgspec.field(default_factory=VenueSettings)
     strategy: StrategySettings = msgspec.field(default_factory=StrategySettings)
-    reports_dir: str = "reports"
+    reports_dir: str = "reports"  # CSVs, plots and summary.txt go here
     plots: bool = True  # PNG plots in the reports folder beside the CSVs
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"  # Nautilus's own log level
     # Stream the catalog in chunks of this many objects per data type (memory flat in the data's
     # length, the same events in the same order as whole loading); null loads it whole.
     chunk_size: Annotated[int, Meta(gt=0)] | None = 100_000
@@ -115,6 +129,10 @@ class BacktestSettings(_Section, frozen=True):
         for name in ("start", "end"):
             if getattr(self, name) is not None:
                 parse_utc(getattr(self, name), name)
+
+    @property
+    def catalog_store(self) -> CatalogStore:
+        return CatalogStore(self.catalog, self.catalog_storage_options)
 
 
 def load_backtest_settings(

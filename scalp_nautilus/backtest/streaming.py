@@ -88,15 +88,23 @@ def _files(catalog: ParquetDataCatalog, config: BacktestDataConfig) -> list[str]
     return sorted(files, key=lambda f: f.rsplit("/", 1)[-1])
 
 
+def _filesystem(catalog: ParquetDataCatalog):
+    """What pyarrow reads the catalog's files through: the local disk directly, else its fsspec filesystem."""
+    return None if catalog.fs_protocol == "file" else catalog.fs
+
+
 def data_bounds(config: BacktestDataConfig) -> tuple[int, int] | None:
     """First and last ``ts_init`` a config replays (from the ``ts_init`` column of its first and
     last files only), or None when it holds nothing in its span."""
-    files = _files(BacktestNode.load_catalog(config), config)
+    catalog = BacktestNode.load_catalog(config)
+    files = _files(catalog, config)
     if not files:
         return None
     start, end = _ns(config.start_time), _ns(config.end_time)
+    fs = _filesystem(catalog)
     firsts, lasts = (
-        _kept(pq.read_table(f, columns=["ts_init"]).column("ts_init").to_numpy(), start, end) for f in (files[0], files[-1])
+        _kept(pq.read_table(f, columns=["ts_init"], filesystem=fs).column("ts_init").to_numpy(), start, end)
+        for f in (files[0], files[-1])
     )
     if not len(firsts) or not len(lasts):
         return None
@@ -119,8 +127,9 @@ def arrow_batches(
     `columns`: only these (``ts_init`` among them), all by default."""
     catalog = BacktestNode.load_catalog(config)
     start, end = _ns(config.start_time), _ns(config.end_time)
+    fs = _filesystem(catalog)
     for file in _files(catalog, config):
-        for read in pq.ParquetFile(file).iter_batches(batch_size=chunk_size, columns=columns):
+        for read in pq.ParquetFile(file, filesystem=fs).iter_batches(batch_size=chunk_size, columns=columns):
             batch = read
             if start is not None:
                 batch = batch.filter(pc.greater_equal(batch.column("ts_init"), start))

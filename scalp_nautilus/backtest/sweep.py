@@ -6,10 +6,14 @@ Optuna search over the same choices with a trial budget (`method: optuna`). Ever
 (overrides, range) pair is one task running `run_backtest` in a fresh Ray worker process
 (`max_calls=1`: no Nautilus state survives from one run to the next, so a task's result is the
 run's result alone). Ray is local by default (`ray.init()` on this machine, `num_cpus` settable);
-`address` joins an existing cluster.
+`address` joins an existing cluster (`cluster.connect`: token authentication, one-line errors).
+Tasks get absolute paths and the driver's resolved catalog location (a folder, or object storage
+such as s3://bucket/prefix, whose credential variables are forwarded to the workers), so a worker
+with another working directory, or on another machine with the same checkout, reads the same data.
 
 Everything is checked before any work: the file's keys, every grid point as a strategy config
-(errors name the file and key), each range's order and that it lies inside the catalog's data.
+(errors name the file and key), that the catalog can be read (a missing folder or bucket, refused
+credentials), each range's order and that it lies inside the catalog's data.
 A task that raises, or whose worker dies, becomes a `failed` row carrying its error; the others
 complete. The results table (CSV) has a row per task: overrides, span, P&L split into trading,
 fees and funding, round trips, win rate, max drawdown, Sharpe, decision counts; then the best row
@@ -38,14 +42,16 @@ import pandas as pd
 from msgspec import Meta
 
 from nautilus_trader.model.data import OrderBookDelta
-from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
+from scalp_nautilus.backtest.cluster import connect
 from scalp_nautilus.backtest.settings import BacktestSettings
 from scalp_nautilus.backtest.settings import load_backtest_settings
 from scalp_nautilus.config import ConfigError
 from scalp_nautilus.config import load_yaml
 from scalp_nautilus.config import nest
 from scalp_nautilus.config import parse_utc
+from scalp_nautilus.data.catalog_store import CatalogError
+from scalp_nautilus.data.catalog_store import CatalogStore
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +71,14 @@ class SweepSettings(_Section, frozen=True):
     backtest_config: str = "backtest.yaml"  # relative to the sweep file's folder
     ranges: list[RangeSettings] = msgspec.field(default_factory=list)  # empty: the catalog's whole span
     grid: dict[str, list[Any]] = msgspec.field(default_factory=dict)  # dotted strategy key -> values
+    # Grid: every combination; optuna: a search over the same choices with a `trials` budget
     method: Literal["grid", "optuna"] = "grid"
     trials: Annotated[int, Meta(gt=0)] | None = None  # Optuna's budget (trials; each runs every range)
     seed: int = 0  # Optuna's sampler
+    # The results column that picks the best row
     metric: Literal["net", "trading", "fees", "funding", "round_trips", "win_rate", "max_drawdown", "sharpe"] = "net"
-    maximize: bool = True
-    address: str | None = None  # an existing Ray cluster ("auto", "ray://host:10001"); null: local
+    maximize: bool = True  # false: the smallest metric is best
+    address: str | None = None  # an existing Ray cluster (the head's "host:6379", or "auto"); null: local
     num_cpus: Annotated[int, Meta(gt=0)] | None = None  # local Ray's CPUs (null: all); a task uses one
     out: str = "sweep/results.csv"  # the results table
     reports_dir: str = "sweep/runs"  # each task's report folder: <reports_dir>/<task id>
@@ -82,6 +90,7 @@ class SweepPlan(msgspec.Struct, frozen=True):
     backtest_config: Path
     points: list[dict[str, Any]]  # grid points (grid) or the choices' first point (optuna)
     ranges: list[tuple[str | None, str | None]]
+    catalog: CatalogStore | None = None  # the backtest config's catalog, a relative folder made absolute
 
 
 def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> SweepPlan:
@@ -106,20 +115,24 @@ def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> Swe
         except ConfigError as exc:
             raise ConfigError(f"{path}: key `grid` {point}: {exc}") from None
     base = load_backtest_settings(backtest_config)
-    ranges = _check_ranges(path, s, base)
-    return SweepPlan(path, s, backtest_config, points, ranges)
+    catalog = base.catalog_store.resolved()
+    try:
+        catalog.check()
+    except CatalogError as exc:
+        raise ConfigError(f"{path}: key `backtest_config`: {exc}") from None
+    ranges = _check_ranges(path, s, base, catalog)
+    return SweepPlan(path, s, backtest_config.resolve(), points, ranges, catalog)
 
 
-def _check_ranges(path: Path, s: SweepSettings, base: BacktestSettings) -> list[tuple[str | None, str | None]]:
+def _check_ranges(
+    path: Path, s: SweepSettings, base: BacktestSettings, catalog: CatalogStore
+) -> list[tuple[str | None, str | None]]:
     if not s.ranges:
         return [(base.start, base.end)]
-    catalog = Path(base.catalog)
-    if not catalog.is_dir():
-        raise ConfigError(f"{path}: key `backtest_config`: its catalog {catalog} does not exist")
-    spans = ParquetDataCatalog(str(catalog)).get_intervals(OrderBookDelta, base.instrument_id)
+    spans = catalog.catalog().get_intervals(OrderBookDelta, base.instrument_id)
     if not spans:
         raise ConfigError(
-            f"{path}: key `backtest_config`: the catalog {catalog} holds no order-book deltas of {base.instrument_id}"
+            f"{path}: key `backtest_config`: the catalog {catalog.location} holds no order-book deltas of {base.instrument_id}"
         )
     lo, hi = min(a for a, _ in spans), max(b for _, b in spans)
     out = []
@@ -136,12 +149,17 @@ def _check_ranges(path: Path, s: SweepSettings, base: BacktestSettings) -> list[
     return out
 
 
-def run_one(backtest_config: str, point: dict[str, Any], start: str | None, end: str | None, reports_dir: str) -> dict:
-    """One backtest (what a Ray task runs): the results row of its one strategy."""
+def run_one(
+    backtest_config: str, point: dict[str, Any], start: str | None, end: str | None, reports_dir: str, catalog: str | None = None
+) -> dict:
+    """One backtest (what a Ray task runs): the results row of its one strategy. `catalog`: the
+    driver's resolved location, over the config's (whose relative folder is the driver's)."""
     from scalp_nautilus.backtest.report import metrics
     from scalp_nautilus.backtest.runner import run_backtest
 
     overrides: dict[str, Any] = {"reports_dir": reports_dir, "plots": False}
+    if catalog is not None:
+        overrides["catalog"] = catalog
     if start is not None:
         overrides["start"] = start
     if end is not None:
@@ -151,14 +169,11 @@ def run_one(backtest_config: str, point: dict[str, Any], start: str | None, end:
     return {**metrics(outcome.strategies[0]), "wall_s": outcome.wall_seconds, "events": outcome.result.iterations}
 
 
-def _init_ray(s: SweepSettings):
+def _init_ray(plan: SweepPlan):
     import ray
 
-    if not ray.is_initialized():
-        if s.address:
-            ray.init(address=s.address, log_to_driver=False)
-        else:
-            ray.init(num_cpus=s.num_cpus, include_dashboard=False, log_to_driver=False)
+    s = plan.settings
+    connect(s.address, s.num_cpus, plan.catalog.forwarded_env() if plan.catalog else None)
     # One worker process per task (max_calls=1): no state carried between runs. No retries: a
     # worker that dies is reported as a failed task, not silently run again.
     return ray, ray.remote(num_cpus=1, max_calls=1, max_retries=0)(run_one)
@@ -170,13 +185,14 @@ def _task_row(index: int, point: dict, span: tuple, reports: str) -> dict:
 
 def run_tasks(plan: SweepPlan, tasks: list[tuple[dict, tuple]], first: int = 0) -> list[dict]:
     """Run (point, range) tasks on Ray; a row per task, failures included (`status`, `error`)."""
-    ray, remote = _init_ray(plan.settings)
-    root = Path(plan.settings.reports_dir)
+    ray, remote = _init_ray(plan)
+    root = Path(plan.settings.reports_dir).resolve()
+    catalog = plan.catalog.location if plan.catalog else None
     futures, rows = {}, {}
     for i, (point, span) in enumerate(tasks, start=first):
         reports = str(root / f"task{i:04d}")
         rows[i] = _task_row(i, point, span, reports)
-        futures[remote.remote(str(plan.backtest_config), point, span[0], span[1], reports)] = i
+        futures[remote.remote(str(plan.backtest_config), point, span[0], span[1], reports, catalog)] = i
     pending = list(futures)
     while pending:
         done, pending = ray.wait(pending, num_returns=1)

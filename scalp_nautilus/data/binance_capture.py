@@ -30,10 +30,9 @@ observed latency non-negative (estimated on the first lines of the capture, or g
 
 from __future__ import annotations
 
-import gzip
 import logging
 import math
-import zlib
+import time
 from collections import Counter
 from collections.abc import Iterable
 from collections.abc import Iterator
@@ -65,6 +64,7 @@ from scalp_nautilus.data.binance_sync import Sync
 from scalp_nautilus.data.binance_sync import Verdict
 from scalp_nautilus.data.binance_sync import clear_delta
 from scalp_nautilus.data.binance_sync import snapshot_deltas
+from scalp_nautilus.data.compressed import open_lines as _open_lines  # the venue's capture feed reads lines too
 from scalp_nautilus.instruments import ContractSpec
 from scalp_nautilus.instruments import resolve_spec
 
@@ -118,7 +118,35 @@ class CaptureStats:
     receive_time_regressions: int = 0
     ts_init_clamped: int = 0
     clock_offset_ns: int = 0
-    invalid_spans_ns: list[tuple[int, int | None]] = field(default_factory=list)
+    # Spans where the book could not be trusted, in exchange time: from the last good book update
+    # before a broken chain to the snapshot that re-synced it (or the capture's last event).
+    invalid_spans_ns: list[tuple[int, int]] = field(default_factory=list)
+    _open_span: int | None = None  # start of a span not re-synced yet
+    _last_event_ns: int = 0
+
+    def book_broken(self, last_good_ns: int | None, gap_ns: int) -> None:
+        """The chain broke at a diff of exchange time `gap_ns`: the book is stale since the last
+        good update (`last_good_ns`; none yet: since that diff)."""
+        if self._open_span is None:
+            self._open_span = gap_ns if last_good_ns is None else last_good_ns
+
+    def book_resynced(self, ts_event: int) -> None:
+        if self._open_span is not None:
+            self.invalid_spans_ns.append((self._open_span, max(ts_event, self._open_span)))
+            self._open_span = None
+
+    def seen(self, ts_event: int) -> None:
+        if ts_event > self._last_event_ns:
+            self._last_event_ns = ts_event
+
+    def ended(self) -> None:
+        """The capture ended: a span still open runs to its last event."""
+        self.book_resynced(self._last_event_ns)
+
+    @property
+    def book_missing(self) -> bool:
+        """Depth diffs came, and no snapshot could ever be used: no book was imported."""
+        return self.depth_messages > 0 and self.snapshots_applied == 0
 
     def summary(self) -> str:
         unknown = sum(self.unknown_streams.values())
@@ -138,8 +166,17 @@ class CaptureStats:
             f"receive-time regressions {self.receive_time_regressions:,}",
         ]
         for start, end in self.invalid_spans_ns:
-            lines.append(f"book invalid from {start} to {end if end is not None else 'end of capture'} (ts_event ns)")
+            lines.append(
+                f"book invalid from {_iso(start)} to {_iso(end)}: {(end - start) / 1e9:.3f} s of exchange time "
+                "(the last good update to the resync)"
+            )
+        if self.book_missing:
+            lines.append(f"NO BOOK: no usable depth snapshot, {self.depth_messages:,} depth diffs not imported")
         return "\n".join(lines)
+
+
+def _iso(ns: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000 // 1_000_000:03d}Z"
 
 
 @dataclass
@@ -167,39 +204,6 @@ def capture_files(paths: Iterable[str | Path]) -> list[Path]:
     return files
 
 
-def _open_lines(path: Path) -> Iterator[bytes]:
-    """The file's lines. A gzip file is decompressed with zlib directly so that a stream cut short
-    (a capture that crashed) still yields every byte it holds, its cut last line included, before
-    EOFError says it ended early (`gzip`'s reader drops the last decoded block instead)."""
-    if path.suffix != ".gz":
-        with open(path, "rb") as fh:
-            yield from fh
-        return
-    with open(path, "rb") as fh:
-        inflate = zlib.decompressobj(wbits=31)
-        pending = b""
-        started = False
-        while raw := fh.read(1 << 18):
-            started = True
-            while raw:
-                if inflate.eof:  # the next gzip member of a multi-member file
-                    inflate = zlib.decompressobj(wbits=31)
-                try:
-                    out = inflate.decompress(raw)
-                except zlib.error as exc:
-                    raise gzip.BadGzipFile(f"{path}: {exc}") from None
-                raw = inflate.unused_data if inflate.eof else b""
-                if out:
-                    lines = (pending + out).split(b"\n")
-                    pending = lines.pop()
-                    for line in lines:
-                        yield line + b"\n"
-        if pending:
-            yield pending
-        if started and not inflate.eof:
-            raise EOFError("compressed file ended before the end-of-stream marker was reached")
-
-
 def read_lines(paths: Iterable[Path], stats: CaptureStats) -> Iterator[tuple[str, int, dict]]:
     """``(file:line, receive time ns, JSON object)`` for each readable line of the files in order.
     Unreadable lines and files that end early are counted in `stats` (`lines`, `malformed_lines`,
@@ -213,7 +217,7 @@ def read_lines(paths: Iterable[Path], stats: CaptureStats) -> Iterator[tuple[str
                 line = next(reader)
             except StopIteration:
                 break
-            except (EOFError, OSError, gzip.BadGzipFile) as exc:
+            except (EOFError, OSError) as exc:  # StreamEnded, StreamDamaged
                 stats.truncated_files += 1
                 log.warning("%s: stream ends early after line %d (%s); kept what was read", path, lineno, exc)
                 break
@@ -325,6 +329,7 @@ class BinanceCaptureImporter:
         self._last_recv = 0
         self._sync = BookSync(_MAX_BUFFERED_DIFFS, spot=self.spot)
         self._max_u = -1
+        self._last_good_ns: int | None = None  # exchange time of the last book update applied
         self._book_emitted = False
         self._last_trade_id: int | None = None
         self._where = ""
@@ -351,6 +356,7 @@ class BinanceCaptureImporter:
                 )
             self.stats.depth_skipped_unsynced += len(buffer)
             buffer.clear()
+        self.stats.ended()
 
     def _on_message(self, recv: int, msg: dict) -> Iterator[object]:
         stream = msg.get("stream")
@@ -387,6 +393,7 @@ class BinanceCaptureImporter:
     # ---------------------------------------------------------------- time
 
     def _ts_init(self, recv: int, ts_event: int) -> int:
+        self.stats.seen(ts_event)
         ts = recv + self.stats.clock_offset_ns
         if ts < ts_event:
             self.stats.ts_init_clamped += 1
@@ -432,8 +439,8 @@ class BinanceCaptureImporter:
         self.stats.deltas += len(deltas)
         yield from deltas
         self.stats.snapshots_applied += 1
-        if self.stats.invalid_spans_ns and self.stats.invalid_spans_ns[-1][1] is None:
-            self.stats.invalid_spans_ns[-1] = (self.stats.invalid_spans_ns[-1][0], ts_event)
+        self.stats.book_resynced(ts_event)
+        self._last_good_ns = ts_event
         for diff in buffered:
             yield from self._apply_or_buffer(diff)
 
@@ -473,13 +480,14 @@ class BinanceCaptureImporter:
             self._where,
             self._sync.gap_reason,
         )
-        self.stats.invalid_spans_ns.append((diff.ts_event, None))
+        self.stats.book_broken(self._last_good_ns, diff.ts_event)
         if self._book_emitted:
             self.stats.deltas += 1
             yield clear_delta(self._iid, diff.u, diff.ts_event, self._ts_init(diff.recv_ns, diff.ts_event))
 
     def _diff_deltas(self, diff: _Diff) -> Iterator[object]:
         self.stats.depth_applied += 1
+        self._last_good_ns = diff.ts_event
         if not diff.levels:
             self.stats.depth_empty += 1
             return

@@ -23,20 +23,15 @@ from __future__ import annotations
 
 from collections import deque
 from enum import Enum
+from typing import TYPE_CHECKING
 from typing import Any
 
-from nautilus_trader.model.data import NULL_ORDER
-from nautilus_trader.model.data import BookOrder
-from nautilus_trader.model.data import OrderBookDelta
-from nautilus_trader.model.enums import BookAction
-from nautilus_trader.model.enums import OrderSide
-from nautilus_trader.model.enums import RecordFlag
-from nautilus_trader.model.identifiers import InstrumentId
-from nautilus_trader.model.objects import Price
-from nautilus_trader.model.objects import Quantity
+if TYPE_CHECKING:
+    from nautilus_trader.model.data import OrderBookDelta
+    from nautilus_trader.model.identifiers import InstrumentId
 
-_F_LAST = int(RecordFlag.F_LAST)
-_F_SNAPSHOT = int(RecordFlag.F_SNAPSHOT)
+# Nautilus is imported by the two functions that make its objects, not here: the capturer judges
+# the chain with `BookSync` and runs without Nautilus (a smaller, faster-starting process).
 
 
 class Sync(Enum):
@@ -140,6 +135,16 @@ def snapshot_deltas(
     """A depth snapshot as one batch: CLEAR, then an ADD per level with a positive price and size
     (levels as ``[price, size]`` strings or numbers), all flagged ``F_SNAPSHOT``, ``F_LAST`` on the
     last, the update id as the sequence."""
+    from nautilus_trader.model.data import NULL_ORDER
+    from nautilus_trader.model.data import BookOrder
+    from nautilus_trader.model.data import OrderBookDelta
+    from nautilus_trader.model.enums import BookAction
+    from nautilus_trader.model.enums import OrderSide
+    from nautilus_trader.model.enums import RecordFlag
+    from nautilus_trader.model.objects import Price
+    from nautilus_trader.model.objects import Quantity
+
+    f_last, f_snapshot = int(RecordFlag.F_LAST), int(RecordFlag.F_SNAPSHOT)
     levels = [(OrderSide.BUY, float(p), float(q)) for p, q in bids] + [(OrderSide.SELL, float(p), float(q)) for p, q in asks]
     levels = [lv for lv in levels if lv[1] > 0 and lv[2] > 0]
     deltas = [
@@ -147,7 +152,7 @@ def snapshot_deltas(
             instrument_id,
             BookAction.CLEAR,
             NULL_ORDER,
-            _F_SNAPSHOT | (0 if levels else _F_LAST),
+            f_snapshot | (0 if levels else f_last),
             last_update_id,
             ts_event,
             ts_init,
@@ -160,7 +165,7 @@ def snapshot_deltas(
                 instrument_id,
                 BookAction.ADD,
                 BookOrder(side, Price(p, price_precision), Quantity(q, size_precision), 0),
-                _F_SNAPSHOT | (_F_LAST if i == last else 0),
+                f_snapshot | (f_last if i == last else 0),
                 last_update_id,
                 ts_event,
                 ts_init,
@@ -172,4 +177,9 @@ def snapshot_deltas(
 def clear_delta(instrument_id: InstrumentId, sequence: int, ts_event: int, ts_init: int) -> OrderBookDelta:
     """The book emptied (one batch): how an out-of-sync book is shown to consumers, so nothing
     mistakes a stale book for a live one."""
-    return OrderBookDelta(instrument_id, BookAction.CLEAR, NULL_ORDER, _F_LAST, sequence, ts_event, ts_init)
+    from nautilus_trader.model.data import NULL_ORDER
+    from nautilus_trader.model.data import OrderBookDelta
+    from nautilus_trader.model.enums import BookAction
+    from nautilus_trader.model.enums import RecordFlag
+
+    return OrderBookDelta(instrument_id, BookAction.CLEAR, NULL_ORDER, int(RecordFlag.F_LAST), sequence, ts_event, ts_init)

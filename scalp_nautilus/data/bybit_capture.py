@@ -58,6 +58,7 @@ from scalp_nautilus.data.binance_sync import clear_delta
 from scalp_nautilus.data.binance_sync import snapshot_deltas
 from scalp_nautilus.data.bybit_sync import UpdateChain
 from scalp_nautilus.data.bybit_sync import Verdict
+from scalp_nautilus.data.compressed import open_lines
 from scalp_nautilus.instruments import ContractSpec
 from scalp_nautilus.instruments import _decimals
 from scalp_nautilus.instruments import _unit
@@ -94,34 +95,30 @@ def bybit_spec(
 
 def _prescan(paths: list[Path], max_lines: int = 20_000) -> tuple[int, Counter, list, list]:
     """(clock offset ns, symbols, sample prices, sample sizes) from the first lines."""
-    import gzip
-
     worst = 0
     symbols: Counter = Counter()
     prices: list[str] = []
     sizes: list[str] = []
     seen = 0
     for path in paths:
-        opener = gzip.open if path.suffix == ".gz" else open
         try:
-            with opener(path, "rb") as fh:
-                for line in fh:
-                    seen += 1
-                    if seen > max_lines:
-                        break
-                    sp = line.find(b" ")
-                    try:
-                        recv = receive_time_ns(int(line[:sp]))
-                        msg = msgspec.json.decode(line[sp + 1 :])
-                        worst = min(worst, recv - int(msg["ts"]) * _MS)
-                        topic = msg["topic"]
-                    except (ValueError, TypeError, KeyError, msgspec.DecodeError):
-                        continue
-                    symbols[topic.rsplit(".", 1)[-1]] += 1
-                    if not prices and topic.startswith("orderbook.") and msg.get("type") == "snapshot":
-                        levels = msg["data"]["b"] + msg["data"]["a"]
-                        prices = [p for p, _ in levels]
-                        sizes = [q for _, q in levels]
+            for line in open_lines(path):
+                seen += 1
+                if seen > max_lines:
+                    break
+                sp = line.find(b" ")
+                try:
+                    recv = receive_time_ns(int(line[:sp]))
+                    msg = msgspec.json.decode(line[sp + 1 :])
+                    worst = min(worst, recv - int(msg["ts"]) * _MS)
+                    topic = msg["topic"]
+                except (ValueError, TypeError, KeyError, msgspec.DecodeError):
+                    continue
+                symbols[topic.rsplit(".", 1)[-1]] += 1
+                if not prices and topic.startswith("orderbook.") and msg.get("type") == "snapshot":
+                    levels = msg["data"]["b"] + msg["data"]["a"]
+                    prices = [p for p, _ in levels]
+                    sizes = [q for _, q in levels]
         except (EOFError, OSError):
             continue
         if seen > max_lines:
@@ -160,6 +157,7 @@ class BybitCaptureImporter:
         self._pp = self.instrument.price_precision
         self._sp = self.instrument.size_precision
         self._chain = UpdateChain()
+        self._last_good_ns: int | None = None  # exchange time of the last book update applied
         self._book_emitted = False
         self._last_ts_init = 0
         self._funding_rate: str | None = None
@@ -176,6 +174,7 @@ class BybitCaptureImporter:
                 log.warning("%s: skipped malformed message (%s: %s)", self._where, type(exc).__name__, exc)
         if not self._chain.synced and self.stats.depth_messages:
             log.warning("capture ends out of sync: the book stays empty from its last gap")
+        self.stats.ended()
 
     def _on_message(self, recv: int, msg: dict) -> Iterator[object]:
         topic = msg.get("topic")
@@ -201,6 +200,7 @@ class BybitCaptureImporter:
         self.stats.unknown_streams[stream] += 1
 
     def _ts_init(self, recv: int, ts_event: int) -> int:
+        self.stats.seen(ts_event)
         ts = max(recv + self.stats.clock_offset_ns, ts_event, self._last_ts_init)
         if ts == ts_event and ts_event > recv + self.stats.clock_offset_ns:
             self.stats.ts_init_clamped += 1
@@ -232,7 +232,7 @@ class BybitCaptureImporter:
                 self._where,
                 self._chain.gap_reason,
             )
-            self.stats.invalid_spans_ns.append((ts_event, None))
+            self.stats.book_broken(self._last_good_ns, ts_event)
             if self._book_emitted:
                 self.stats.deltas += 1
                 yield clear_delta(self._iid, u, ts_event, ts_init)
@@ -244,11 +244,12 @@ class BybitCaptureImporter:
             deltas = snapshot_deltas(self._iid, bids, asks, u, ts_event, ts_init, self._pp, self._sp)
             self._book_emitted = True
             self.stats.deltas += len(deltas)
-            if self.stats.invalid_spans_ns and self.stats.invalid_spans_ns[-1][1] is None:
-                self.stats.invalid_spans_ns[-1] = (self.stats.invalid_spans_ns[-1][0], ts_event)
+            self.stats.book_resynced(ts_event)
+            self._last_good_ns = ts_event
             yield from deltas
             return
         self.stats.depth_applied += 1
+        self._last_good_ns = ts_event
         if not levels:
             self.stats.depth_empty += 1
             return

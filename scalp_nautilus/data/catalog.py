@@ -7,7 +7,8 @@ captures), cuts chunks only between distinct timestamps (so consecutive files ne
 instant), and refuses to write over market data already in the catalog unless asked to replace
 it. Funding updates are the exception: a settled history (years, one row per interval) and a
 capture's per-second updates for the same instrument legitimately overlap, so they are merged
-(union, exact duplicates dropped) instead.
+(union, exact duplicates dropped) instead. A capture's invalid spans are stored beside its data
+(`write_capture`, `scalp_nautilus.data.spans`).
 """
 
 from __future__ import annotations
@@ -29,9 +30,13 @@ from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 from nautilus_trader.persistence.funcs import class_to_filename
 
+from scalp_nautilus.data import DEFAULT_CATALOG
+from scalp_nautilus.data.spans import InvalidSpans
+from scalp_nautilus.data.spans import add_invalid_spans
+from scalp_nautilus.data.spans import read_invalid_spans
+
 log = logging.getLogger(__name__)
 
-DEFAULT_CATALOG = Path("catalog")
 CATALOG_DATA_TYPES = (OrderBookDelta, TradeTick, QuoteTick, FundingRateUpdate, MarkPriceUpdate)
 
 
@@ -178,6 +183,16 @@ def write_to_catalog(
     return writer
 
 
+def write_capture(importer, path: str | Path = DEFAULT_CATALOG, replace: bool = False) -> CatalogWriter:
+    """A capture importer's data (`BinanceCaptureImporter`, `BybitCaptureImporter`) into the catalog,
+    and the invalid spans it found beside it (`scalp_nautilus.data.spans`)."""
+    writer = write_to_catalog(importer.events(), importer.instrument, path, replace)
+    iid = importer.instrument.id.value
+    written = writer.spans.get((OrderBookDelta.__name__, iid))
+    add_invalid_spans(path, iid, importer.stats.invalid_spans_ns, written if replace else None)
+    return writer
+
+
 def describe_catalog(path: str | Path = DEFAULT_CATALOG) -> str:
     """Instruments, and per data type and instrument: rows (from Parquet metadata) and time span."""
     import pyarrow.parquet as pq
@@ -196,4 +211,10 @@ def describe_catalog(path: str | Path = DEFAULT_CATALOG) -> str:
             folder = root / "data" / class_to_filename(cls) / inst.id.value
             rows = sum(pq.ParquetFile(f).metadata.num_rows for f in folder.glob("*.parquet"))
             lines.append(f"    {cls.__name__:<18} {rows:>10,} rows  {_iso(spans[0][0])} -> {_iso(spans[-1][1])}")
+        invalid = InvalidSpans(read_invalid_spans(root, inst.id.value))
+        if invalid:
+            lines.append(
+                f"    invalid spans  {len(invalid)} ({invalid.seconds:.3f} s)  "
+                "the book not to be trusted: skipped by backtests, replays, research"
+            )
     return "\n".join(lines)

@@ -38,7 +38,6 @@ from nautilus_trader.backtest.config import BacktestDataConfig
 from nautilus_trader.model.data import FundingRateUpdate
 from nautilus_trader.model.data import OrderBookDelta
 from nautilus_trader.model.data import TradeTick
-from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
 from scalp_nautilus.backtest.runner import catalog_instrument
 from scalp_nautilus.backtest.runner import data_configs
@@ -141,7 +140,7 @@ def replay_features(
     settings = BacktestSettings(catalog=str(catalog_path), instrument_id=instrument_id, start=start, end=end)
     if funding_history_days is not None:
         settings = msgspec.structs.replace(settings, funding_history_days=funding_history_days)
-    catalog = ParquetDataCatalog(str(catalog_path))
+    catalog = settings.catalog_store.catalog()
     instrument = catalog_instrument(catalog, instrument_id)
     builder = build_builder(config, instrument)
     pipeline = build_pipeline(config)

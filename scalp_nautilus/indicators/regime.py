@@ -5,7 +5,9 @@ High-Frequency Trading in an Electronic Market", Journal of Finance 72(3): liqui
 withdrawn through wider spreads, thinner books and bursts or droughts of activity.
 
 Three axes, each mapped to a factor, and multiplier = clamp(product, 0.2, 1.0) (DESIGN 3.11):
-- spread in bps of the mid: TIGHT below 5 (1.0), WIDE above 20 (0.4), NORMAL between (0.7);
+- spread in bps of the mid: TIGHT below 5 (1.0), WIDE above 20 (0.4), NORMAL between (0.7); a
+  spread of one tick (the venue's minimum) is TIGHT whatever it is in bps: on a low-priced
+  instrument one tick can exceed 5 bps, and it cannot be tighter;
 - depth, the notional (quote currency) resting within the builder's band of the mid (10 bps) on
   both sides: THICK above 100k (1.0), THIN below 10k (0.4), NORMAL between (0.7);
 - activity, book updates per second over the last 5 s of exchange time: ACTIVE above 10 (1.0),
@@ -14,7 +16,11 @@ The thresholds are per instrument (a 100k book is thin for BTC, thick for a smal
 `quantile` mode each axis's two bounds are the (low, high) `quantiles` of its own last
 `quantile_history` values, sampled once per `quantile_sample_ns` of event time (spread: GOOD below
 the low quantile, POOR above the high; depth and activity: POOR below the low, GOOD above the
-high); the fixed bounds apply until `quantile_min` samples are held.
+high); the fixed bounds apply until `quantile_min` samples are held. The spread's history is
+kept in ticks when the book snapshot carries the instrument's tick: ETHUSDT's spread is one tick on
+99.8 % of its rows, and in bps that one tick moves with the mid, so quantiles of the bps split one
+constant spread into tight, normal and wide by price level. In ticks a constant spread has equal
+quantiles and one label (TIGHT at one tick, else NORMAL).
 """
 
 from __future__ import annotations
@@ -76,6 +82,8 @@ class MicrostructureRegime(WarmState, Indicator):
         "depth_thin",
         "activity_active",
         "activity_quiet",
+        "spread_tight_ticks",
+        "spread_wide_ticks",
     )
     _CHILDREN = ("spread_history", "depth_history", "activity_history")
     # Slots: on a Python subclass of a Cython type an attribute costs ~60 ns via __dict__, ~30 here.
@@ -184,6 +192,8 @@ class MicrostructureRegime(WarmState, Indicator):
             self.activity_active,
             self.activity_quiet,
         ) = self._fixed
+        # quantile-mode spread bounds in ticks: NaN until the history in ticks is ready
+        self.spread_tight_ticks = self.spread_wide_ticks = math.nan
         self._next_sample = 0
         for history in (self.spread_history, self.depth_history, self.activity_history):
             history.reset()
@@ -197,10 +207,12 @@ class MicrostructureRegime(WarmState, Indicator):
             snapshot.ts_event,
             1e4 * snapshot.spread / snapshot.mid,
             snapshot.bid_band_notional + snapshot.ask_band_notional,
+            round(snapshot.spread / snapshot.tick_size) if snapshot.tick_size > 0 else math.nan,
         )
 
-    def update_raw(self, ts_event: int, spread_bps: float, depth_notional: float) -> float:
-        """One book update at `ts_event` (ns) with its spread (bps) and band notional (quote currency)."""
+    def update_raw(self, ts_event: int, spread_bps: float, depth_notional: float, spread_ticks: float = math.nan) -> float:
+        """One book update at `ts_event` (ns) with its spread (bps and, NaN when the tick is
+        unknown, whole ticks) and band notional (quote currency)."""
         if not (0.0 <= spread_bps < math.inf and 0.0 <= depth_notional < math.inf):
             self.skips("update with a negative or non-finite spread or depth skipped", (spread_bps, depth_notional))
             return self.value
@@ -218,8 +230,13 @@ class MicrostructureRegime(WarmState, Indicator):
 
         self.depth_notional = depth_notional
         if self.threshold_mode == "quantile" and ts_event >= self._next_sample:
-            self._sample(ts_event, spread_bps)
-        spread = self.spread_state = _state(spread_bps, self.spread_tight_bps, self.spread_wide_bps, False)
+            self._sample(ts_event, spread_bps, spread_ticks)
+        if spread_ticks <= 1.0:  # False for NaN
+            spread = self.spread_state = _GOOD
+        elif not (math.isnan(spread_ticks) or math.isnan(self.spread_tight_ticks)):
+            spread = self.spread_state = _state(spread_ticks, self.spread_tight_ticks, self.spread_wide_ticks, False)
+        else:
+            spread = self.spread_state = _state(spread_bps, self.spread_tight_bps, self.spread_wide_bps, False)
         depth = self.depth_state = _state(depth_notional, self.depth_thick, self.depth_thin, True)
         activity = self.activity_state = _state(self.activity_rate, self.activity_active, self.activity_quiet, True)
         product = self.spread_factors[spread] * self.depth_factors[depth] * self.activity_factors[activity]
@@ -228,17 +245,23 @@ class MicrostructureRegime(WarmState, Indicator):
             self._set_initialized(True)
         return self.value
 
-    def _sample(self, ts_event: int, spread_bps: float) -> None:
+    def _sample(self, ts_event: int, spread_bps: float, spread_ticks: float) -> None:
         """Add this update's three axis values to their histories (once the activity window has
-        elapsed: a rate over a partial window reads low) and take the bounds from their quantiles."""
+        elapsed: a rate over a partial window reads low) and take the bounds from their quantiles.
+        The spread goes in ticks when they are known (the snapshot's tick is the instrument's, so
+        one run never mixes the two units), else in bps."""
         self._next_sample = ts_event + self.quantile_sample_ns
         if self._first_ts is None or ts_event - self._first_ts < self.activity_window_ns:
             return
-        self.spread_history.add(spread_bps)
+        in_ticks = not math.isnan(spread_ticks)
+        self.spread_history.add(spread_ticks if in_ticks else spread_bps)
         self.depth_history.add(self.depth_notional)
         self.activity_history.add(self.activity_rate)
         if self.spread_history.ready:
-            self.spread_tight_bps, self.spread_wide_bps = self.spread_history.quantiles()
+            if in_ticks:
+                self.spread_tight_ticks, self.spread_wide_ticks = self.spread_history.quantiles()
+            else:
+                self.spread_tight_bps, self.spread_wide_bps = self.spread_history.quantiles()
             self.depth_thin, self.depth_thick = self.depth_history.quantiles()
             self.activity_quiet, self.activity_active = self.activity_history.quantiles()
 

@@ -51,6 +51,8 @@ class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
 
 class LoggingSettings(_Section, frozen=True):
+    """The node's logs: console and one file per run."""
+
     directory: str = "logs"  # relative to the working directory
     level: Level = "INFO"  # console
     file_level: Level = "INFO"  # DEBUG logs every message: about 100 MB for 9 minutes of BTCUSDT
@@ -60,10 +62,10 @@ class EndpointSettings(_Section, frozen=True):
     """A local replay venue (speaking the node's venue's API): its URLs, loopback only, and its
     public credentials."""
 
-    base_url_http: str
-    base_url_ws: str
-    api_key: str = REPLAY_API_KEY
-    api_secret: str = REPLAY_API_SECRET
+    base_url_http: str  # the replay venue's REST URL, e.g. http://127.0.0.1:8765
+    base_url_ws: str  # its WebSocket URL
+    api_key: str = REPLAY_API_KEY  # the replay venue's public key (it opens nothing else)
+    api_secret: str = REPLAY_API_SECRET  # the replay venue's public secret
 
     def __post_init__(self) -> None:
         for name in ("base_url_http", "base_url_ws"):
@@ -75,10 +77,12 @@ class EndpointSettings(_Section, frozen=True):
 
 
 class TimeoutSettings(_Section, frozen=True):
-    connection_s: Annotated[float, Meta(gt=0)] = 30.0
-    reconciliation_s: Annotated[float, Meta(gt=0)] = 30.0
-    portfolio_s: Annotated[float, Meta(gt=0)] = 10.0
-    disconnection_s: Annotated[float, Meta(gt=0)] = 10.0
+    """Nautilus's start and stop time limits for the node (seconds)."""
+
+    connection_s: Annotated[float, Meta(gt=0)] = 30.0  # the clients must connect within this
+    reconciliation_s: Annotated[float, Meta(gt=0)] = 30.0  # the start-up reconciliation must finish within this
+    portfolio_s: Annotated[float, Meta(gt=0)] = 10.0  # the portfolio must initialise within this
+    disconnection_s: Annotated[float, Meta(gt=0)] = 10.0  # the clients must disconnect within this on stop
     post_stop_s: Annotated[float, Meta(gt=0)] = 5.0  # after the strategy stopped: its closing orders settle
 
 
@@ -116,8 +120,8 @@ class ConnectionSettings(_Section, frozen=True):
     `exit_after_s` the node exits with code 12 (`scalp_nautilus.live.supervisor`), leaving the
     position and its exchange stop at the venue (the next start adopts them)."""
 
-    halt_after_s: Annotated[float, Meta(gt=0)] = 15.0
-    exit_after_s: Annotated[float, Meta(gt=0)] = 120.0
+    halt_after_s: Annotated[float, Meta(gt=0)] = 15.0  # no market message this long: entries stop, an alert goes out
+    exit_after_s: Annotated[float, Meta(gt=0)] = 120.0  # ...this long: exit with code 12, the position left with its stop
 
     def __post_init__(self) -> None:
         if self.exit_after_s < self.halt_after_s:
@@ -140,7 +144,7 @@ class MonitorSettings(_Section, frozen=True):
 class MetricsSettings(_Section, frozen=True):
     """The Prometheus endpoint (`scalp_nautilus.live.metrics`): http://<host>:<port>/metrics."""
 
-    enabled: bool = False
+    enabled: bool = False  # serve http://<host>:<port>/metrics while the node runs
     host: str = "127.0.0.1"  # loopback by default; another address exposes the node's P&L to that network
     port: Annotated[int, Meta(ge=0, le=65535)] = 9464  # 0: any free port (logged)
 
@@ -149,9 +153,10 @@ class DashboardSettings(_Section, frozen=True):
     """The node's web page (`scalp_nautilus.live.dashboard`), loopback only, behind a token read
     from the environment variable `token_env` (never from a file, never logged)."""
 
-    enabled: bool = False
-    host: str = "127.0.0.1"
+    enabled: bool = False  # serve the page while the node runs (needs the token's variable set)
+    host: str = "127.0.0.1"  # loopback only (127.0.0.1, ::1 or localhost): the page steers the node
     port: Annotated[int, Meta(ge=0, le=65535)] = 8780  # 0: any free port (logged)
+    # the environment variable holding the token (at least 16 characters); never written to a file or log
     token_env: str = "SCALP_DASHBOARD_TOKEN"
 
     def __post_init__(self) -> None:
@@ -160,11 +165,12 @@ class DashboardSettings(_Section, frozen=True):
 
 
 class LiveSettings(_Section, frozen=True):
-    venue: Venue
+    venue: Venue  # the exchange: BINANCE (USD-M futures) or BYBIT (linear)
     instrument_id: str  # e.g. BTCUSDT-PERP.BINANCE, BTCUSDT-LINEAR.BYBIT
-    trader_id: str = "SCALP-001"
+    trader_id: str = "SCALP-001"  # Nautilus's trader id (name-number), in logs and order ids
     strategy: StrategySettings = msgspec.field(default_factory=StrategySettings)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
+    # Orders and fills this far back are reconciled at start; null: all the venue returns
     reconciliation_lookback_mins: Annotated[int, Meta(ge=1)] | None = 1440
     endpoints: EndpointSettings | None = None
     timeouts: TimeoutSettings = msgspec.field(default_factory=TimeoutSettings)

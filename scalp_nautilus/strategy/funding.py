@@ -9,11 +9,12 @@ which gives the quote-currency value of a linear contract and the base-currency 
 inverse one (COIN-M: contracts x 100 USD / mark, in BTC), so both settle in their settlement
 currency as on Binance.
 
-- The rate is the last one published *for* T. Binance's mark-price stream names the next funding
-  time with every update, and the update stamped just after T still names T (on the 2023-04-05
-  capture the settled 0.00002760 arrives at 00:00:00.010), so T's rate is final once an update
-  names a later settlement, or `grace` after T when none comes. A settled-history record
-  (`next_funding_ns` None) is final at once, for its own time.
+- The rate is the last one published *for* T, as the funding feed's settlement schedule reads it
+  (`scalp_nautilus.indicators.funding_feed`: the one schedule, shared with the funding-arb
+  detector). Binance's mark-price stream names the next funding time with every update, and the
+  update stamped just after T still names T (on the 2023-04-05 capture the settled 0.00002760
+  arrives at 00:00:00.010), so T's rate is final once an update names a later settlement, or
+  `grace` after T when none comes. A settled-history record is final at once, for its own time.
 - The mark is the last one stamped at or before T (exchange time: a mark stamped before T may
   arrive after T's instant, and still counts); without any mark, the caller's fallback (the mid).
 - The position is the one held at T: the strategy records it at T (a clock alert), `record`.
@@ -24,11 +25,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from nautilus_trader.model.data import FundingRateUpdate
-from nautilus_trader.model.data import MarkPriceUpdate
 from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.model.objects import Price
 from nautilus_trader.model.objects import Quantity
+
+from scalp_nautilus.indicators.funding_feed import RateStep
 
 log = logging.getLogger(__name__)
 
@@ -41,32 +42,6 @@ class FundingPayment:
     position: float  # signed, instrument size units (contracts for inverse)
     amount: float  # settlement currency; negative = paid
     currency: str
-
-
-@dataclass(frozen=True, slots=True)
-class FundingInput:
-    """One funding observation, whatever object it came in: see `funding_input`."""
-
-    ts_event: int
-    rate: float | None  # None: a mark price only
-    next_funding_ns: int | None  # None: a settled record (for a rate) or unknown
-    mark: float | None  # None: no mark in this object
-
-
-def funding_input(obj) -> FundingInput:
-    """The one adapter from Nautilus's `FundingRateUpdate` / `MarkPriceUpdate` and Binance's
-    `BinanceFuturesMarkPriceUpdate` (custom data: rate, mark and next funding time in one) to
-    the ledger's inputs. Nautilus 1.231 hands a catalog's `FundingRateUpdate.rate` back as a str,
-    hence float()."""
-    if isinstance(obj, FundingRateUpdate):
-        return FundingInput(obj.ts_event, float(obj.rate), obj.next_funding_ns or None, None)
-    if isinstance(obj, MarkPriceUpdate):
-        return FundingInput(obj.ts_event, None, None, float(obj.value))
-    rate = getattr(obj, "funding_rate", None)
-    mark = getattr(obj, "mark", None)
-    if rate is None or mark is None or not hasattr(obj, "next_funding_ns"):
-        raise TypeError(f"not a funding or mark price update: {type(obj).__name__}")
-    return FundingInput(obj.ts_event, float(rate), obj.next_funding_ns or None, float(mark))
 
 
 @dataclass(slots=True)
@@ -89,7 +64,6 @@ class FundingLedger:
         self.payments: list[FundingPayment] = []
         self._open: dict[int, _Settlement] = {}  # settlement time -> state until booked
         self._done: set[int] = set()
-        self._latest_named = 0  # latest settlement time named by a rate stream
         self._mark = 0.0
         self._mark_ts = -1
 
@@ -102,23 +76,24 @@ class FundingLedger:
         """Settlement times seen but not booked yet, earliest first."""
         return sorted(self._open)
 
-    def on_rate(self, rate: float, ts_ns: int, next_funding_ns: int | None) -> int | None:
-        """A funding rate. Returns the settlement time it is for (None if that one is booked)."""
-        target = ts_ns if next_funding_ns is None else next_funding_ns
+    def on_rate(self, step: RateStep | None) -> int | None:
+        """A published rate as the settlement schedule read it (None: it skipped the rate). Returns
+        the settlement time it is for (None if that one is booked, or the rate was skipped)."""
+        if step is None:
+            return None
+        target = step.settlement_ns
         if target in self._done:
             return None
         s = self._settlement(target)
-        if next_funding_ns is None:
-            s.rate, s.final = rate, True
+        if step.final:
+            s.rate, s.final = step.rate, True
             return target
         if not s.final:
-            s.rate = rate
-        if target > self._latest_named:
-            # a stream that names a later settlement has published the last rate of the earlier ones
-            for t, other in self._open.items():
-                if t < target and other.rate is not None:
-                    other.final = True
-            self._latest_named = target
+            s.rate = step.rate
+        # a stream that names `target` has published the last rate of every earlier settlement
+        for t, other in self._open.items():
+            if t < target and other.rate is not None:
+                other.final = True
         return target
 
     def on_mark(self, mark: float, ts_ns: int) -> None:

@@ -84,16 +84,16 @@ class VPINSettings(_Section, frozen=True):
     """
 
     volume_per_hour: Positive  # expected traded volume per hour, instrument size units (BTC; contracts for COIN-M)
-    window_minutes: Positive = 5.0
-    n_buckets: Count = 50
+    window_minutes: Positive = 5.0  # the window holds this many minutes of expected volume (the paper: a day)
+    n_buckets: Count = 50  # buckets in the window: bucket volume = window volume / n_buckets; VPIN averages the last n
     thresholds: Factors = (0.3, 0.5, 0.7)  # LOW below the first, MEDIUM below the second, EXTREME above the third
     multipliers: tuple[Unit, Unit, Unit, Unit] = (1.0, 0.5, 0.25, 0.0)  # size x per regime LOW..EXTREME
     # `quantile`: the bounds are these quantiles of the instrument's own last `quantile_history` VPIN
     # values (`thresholds` apply until `quantile_min` are held); `fixed`: `thresholds` always.
     threshold_mode: Literal["fixed", "quantile"] = "fixed"
-    threshold_quantiles: Factors = (0.5, 0.75, 0.95)
-    quantile_history: Count = 500
-    quantile_min: Count = 50
+    threshold_quantiles: Factors = (0.5, 0.75, 0.95)  # `quantile` mode: the quantiles taken as the LOW/MEDIUM/HIGH bounds
+    quantile_history: Count = 500  # `quantile` mode: VPIN values held (one per completed bucket)
+    quantile_min: Count = 50  # `quantile` mode: `thresholds` apply until this many values are held
 
     def __post_init__(self) -> None:
         low, medium, high = self.thresholds
@@ -108,48 +108,56 @@ class VPINSettings(_Section, frozen=True):
 
 
 class OFISettings(_Section, frozen=True):
-    levels: Count = 5
-    zscore_window: Count = 100
+    """Multi-level order-flow imbalance (DESIGN 3.2)."""
+
+    levels: Count = 5  # book levels per side summed into the multi-level OFI (Xu, Gould, Howison 2019)
+    zscore_window: Count = 100  # book updates in the z-score's window
 
 
 class CVDSettings(_Section, frozen=True):
-    bucket_s: Positive = 1.0
-    window: Annotated[int, Meta(ge=2)] = 60
-    zscore_window: Count = 100
+    """Cumulative volume delta and its divergence from price (DESIGN 3.9)."""
+
+    bucket_s: Positive = 1.0  # signed volume is summed in time buckets of this many seconds (event time)
+    window: Annotated[int, Meta(ge=2)] = 60  # buckets in the divergence window (its halves are compared)
+    zscore_window: Count = 100  # bucket values in the CVD z-score's window
 
 
 class ClassifierSettings(_Section, frozen=True):
     """Lee-Ready: the venue's aggressor flag first unless `ignore_venue`."""
 
-    ignore_venue: bool = False
-    tick_share_warning: Unit = 0.4
+    ignore_venue: bool = False  # true: classify every trade by Lee-Ready even when the venue gives the aggressor side
+    tick_share_warning: Unit = 0.4  # warn when the tick rule (a trade at the mid) decides more than this share of trades
 
 
 class HurstSettings(_Section, frozen=True):
+    """R/S Hurst exponent of the sampled mid (DESIGN 3.4); its bands are in `signals`."""
+
     window: Annotated[int, Meta(ge=64)] = 128  # returns of 1 s mid samples
-    sample_s: Positive = 1.0
-    anis_lloyd: bool = False
+    sample_s: Positive = 1.0  # the mid is sampled once per this many seconds of event time
+    anis_lloyd: bool = False  # true: subtract the Anis-Lloyd expected R/S (small-sample bias correction)
 
 
 class OUSettings(_Section, frozen=True):
     """OU z-score; its Hurst gate is `signals.hurst_mean_reversion_below` (one threshold for both)."""
 
-    window: Annotated[int, Meta(ge=4)] = 100
-    min_points: Annotated[int, Meta(ge=4)] = 50
-    refit_every: Count = 50
-    z_threshold: Positive = 2.0
-    decay: Unit = 0.93
-    sample_s: Positive = 1.0
+    window: Annotated[int, Meta(ge=4)] = 100  # samples in the OLS fit of dX on X
+    min_points: Annotated[int, Meta(ge=4)] = 50  # no z before this many samples
+    refit_every: Count = 50  # samples between fits (z uses the latest fit on every sample)
+    z_threshold: Positive = 2.0  # |z| above it gives a signal of -sign(z) (buy below the mean)
+    decay: Unit = 0.93  # otherwise the previous signal is multiplied by this per sample
+    sample_s: Positive = 1.0  # the mid is sampled once per this many seconds of event time
 
     def __post_init__(self) -> None:
         _increasing("ou", min_points=self.min_points, window=self.window)
 
 
 class ParkinsonSettings(_Section, frozen=True):
+    """Parkinson / close-to-close volatility blend (DESIGN 3.6): the stops' sigma (`exits.stop_k`)."""
+
     window: Annotated[int, Meta(ge=2)] = 60  # 1 s bars
-    bar_s: Positive = 1.0
-    weight_parkinson: NonNegative = 0.5
-    weight_realized: NonNegative = 0.5
+    bar_s: Positive = 1.0  # bar length in seconds of event time (sigma is per bar)
+    weight_parkinson: NonNegative = 0.5  # weight of the Parkinson high-low estimate in the blend
+    weight_realized: NonNegative = 0.5  # weight of the close-to-close realized volatility in the blend
 
     def __post_init__(self) -> None:
         if self.weight_parkinson + self.weight_realized <= 0.0:
@@ -157,40 +165,42 @@ class ParkinsonSettings(_Section, frozen=True):
 
 
 class LOBSettings(_Section, frozen=True):
-    zscore_window: Count = 100
-    stale_s: Positive = 2.0
-    bar_s: Positive = 1.0
-    rsi_period: Count = 14
-    ema_fast: Count = 12
-    ema_slow: Count = 26
-    atr_period: Count = 14
-    bb_period: Count = 20
-    bb_k: Positive = 2.0
+    """The 21-float limit-order-book vector (DESIGN 3.10), the LSTM's input."""
+
+    zscore_window: Count = 100  # book updates in each element's z-score window
+    stale_s: Positive = 2.0  # a book older than this (exchange time against receive time) gives an all-zero vector
+    bar_s: Positive = 1.0  # mid bars for the RSI, EMAs, ATR and Bollinger width, in seconds
+    rsi_period: Count = 14  # RSI bars
+    ema_fast: Count = 12  # fast EMA bars
+    ema_slow: Count = 26  # slow EMA bars
+    atr_period: Count = 14  # ATR bars
+    bb_period: Count = 20  # Bollinger bars
+    bb_k: Positive = 2.0  # Bollinger band half-width in standard deviations (the width is an element)
 
 
 class RegimeSettings(_Section, frozen=True):
     """Microstructure regime (DESIGN 3.11); depth in quote currency, per instrument."""
 
-    spread_tight_bps: NonNegative = 5.0
-    spread_wide_bps: NonNegative = 20.0
-    depth_thick: NonNegative = 100_000.0
-    depth_thin: NonNegative = 10_000.0
+    spread_tight_bps: NonNegative = 5.0  # spread below it: tight
+    spread_wide_bps: NonNegative = 20.0  # spread above it: wide
+    depth_thick: NonNegative = 100_000.0  # notional within book.band_bps of the mid, both sides, above it: thick (quote currency)
+    depth_thin: NonNegative = 10_000.0  # below it: thin (quote currency)
     activity_active: NonNegative = 10.0  # book updates per second
-    activity_quiet: NonNegative = 1.0
-    activity_window_s: Positive = 5.0
+    activity_quiet: NonNegative = 1.0  # book updates per second below it: quiet
+    activity_window_s: Positive = 5.0  # the activity rate counts book updates over this many seconds
     spread_factors: Factors = (1.0, 0.7, 0.4)  # tight / normal / wide
     depth_factors: Factors = (1.0, 0.7, 0.4)  # thick / normal / thin
     activity_factors: Factors = (1.0, 0.7, 0.5)  # active / normal / quiet
-    min_multiplier: Unit = 0.2
-    max_multiplier: Unit = 1.0
+    min_multiplier: Unit = 0.2  # the product of the three factors is clamped to [min_multiplier, max_multiplier]
+    max_multiplier: Unit = 1.0  # upper clamp of the product
     # `quantile`: each axis's (low, high) bounds are these quantiles of its own last
     # `quantile_history` values, sampled every `quantile_sample_s` (the fixed bounds above apply
     # until `quantile_min` samples are held); `fixed`: the bounds above always.
     threshold_mode: Literal["fixed", "quantile"] = "fixed"
-    quantiles: tuple[Unit, Unit] = (0.2, 0.8)
-    quantile_history: Count = 1800
-    quantile_min: Count = 60
-    quantile_sample_s: Positive = 1.0
+    quantiles: tuple[Unit, Unit] = (0.2, 0.8)  # `quantile` mode: the (low, high) bound of each axis
+    quantile_history: Count = 1800  # `quantile` mode: samples held per axis
+    quantile_min: Count = 60  # `quantile` mode: the fixed bounds apply until this many samples are held
+    quantile_sample_s: Positive = 1.0  # `quantile` mode: one sample per this many seconds of event time
 
     def __post_init__(self) -> None:
         _increasing("regime.quantiles", low=self.quantiles[0], high=self.quantiles[1])
@@ -202,12 +212,16 @@ class RegimeSettings(_Section, frozen=True):
 
 
 class LiquiditySettings(_Section, frozen=True):
-    levels: Count = 10
+    """Liquidity metrics and Kyle's lambda (DESIGN 3.13)."""
+
+    levels: Count = 10  # book levels per side in the depth, imbalance and slippage measures
     slippage_size: Positive = 1.0  # instrument size units
+    # Weight of the newest depth in its EWMA (resilience and depth shocks)
     ewma_alpha: Annotated[float, Meta(gt=0.0, le=1.0)] = 0.05
-    shock_ratio: Unit = 0.7
+    shock_ratio: Unit = 0.7  # depth below this fraction of its EWMA: a depth shock
+    # Kyle's lambda: 1 s intervals in the regression of the mid change on signed volume
     lambda_window: Annotated[int, Meta(ge=3)] = 120
-    lambda_min_points: Annotated[int, Meta(ge=3)] = 30
+    lambda_min_points: Annotated[int, Meta(ge=3)] = 30  # Kyle's lambda: no estimate before this many intervals
 
     def __post_init__(self) -> None:
         _increasing("liquidity", lambda_min_points=self.lambda_min_points, lambda_window=self.lambda_window)
@@ -221,13 +235,14 @@ class FundingSettings(_Section, frozen=True):
     data (live Binance futures, which has no funding-rate subscription).
     """
 
-    window: Annotated[int, Meta(ge=2)] = 90
-    min_history: Annotated[int, Meta(ge=2)] = 30
-    z_threshold: Positive = 3.0
+    window: Annotated[int, Meta(ge=2)] = 90  # settled rates in the history the z-score is taken against
+    min_history: Annotated[int, Meta(ge=2)] = 30  # no signal before this many settled rates
+    z_threshold: Positive = 3.0  # |z| of the latest rate above it flags an opportunity (direction -sign(z))
     entries: bool = True  # trade flagged opportunities
     entry_window_s: Positive = 600.0  # enter only this close before the next settlement
     hold_after_s: NonNegative = 10.0  # exit this long after the settlement collected
     settle_grace_s: Positive = 60.0  # book a settlement this long after it when no later rate came
+    # Where funding comes from (class doc): funding_rates or binance_mark_price
     feed: Literal["funding_rates", "binance_mark_price"] = "funding_rates"
 
     def __post_init__(self) -> None:
@@ -259,8 +274,10 @@ class EnsembleSettings(_Section, frozen=True):
     LSTM fallback's noise pull the agreement down; p95 0.15-0.3 on the real captures).
     """
 
+    # Member weights: OFI, LSTM, OU, CVD (sum 1)
     weights: tuple[NonNegative, NonNegative, NonNegative, NonNegative] = (0.25, 0.25, 0.25, 0.25)
-    confidence_gate: Unit = 0.6
+    confidence_gate: Unit = 0.6  # trade only when the members' agreement is above it
+    # Active: agreement of the signal set Hurst selected; all: all four members (class doc)
     gate_members: Literal["active", "all"] = "active"
 
     def __post_init__(self) -> None:
@@ -277,10 +294,10 @@ class SignalSettings(_Section, frozen=True):
     default) no microstructure signal is active; only funding entries may open.
     """
 
-    hurst_mean_reversion_below: Unit = 0.4
-    hurst_momentum_above: Unit = 0.6
-    dead_zone_low: Unit = 0.45
-    dead_zone_high: Unit = 0.55
+    hurst_mean_reversion_below: Unit = 0.4  # H below it: mean reversion (OU); also the OU z-score's gate
+    hurst_momentum_above: Unit = 0.6  # H above it: momentum (OFI and CVD)
+    dead_zone_low: Unit = 0.45  # no new position of any kind while dead_zone_low <= H <= dead_zone_high
+    dead_zone_high: Unit = 0.55  # upper end of the dead zone
     min_direction: Unit = 0.5  # |weighted direction of the active members| needed for a signal
     cvd_divergence_override: Unit = 0.3  # |divergence| above it replaces momentum by the flow's side
 
@@ -296,8 +313,8 @@ class ExitSettings(_Section, frozen=True):
     sigma the Parkinson/realized blend per bar; DESIGN's literal stop is `stop_horizon_s` = one
     bar (under 1 bp on BTC, inside the spread plus fees), so the default sizes it for a minute."""
 
-    stop_k: Positive = 2.0
-    stop_horizon_s: Positive = 60.0
+    stop_k: Positive = 2.0  # stop distance in sigmas (sigma per bar, scaled by sqrt(stop_horizon_s / bar))
+    stop_horizon_s: Positive = 60.0  # the stop is sized for this horizon; 1 bar is DESIGN's literal stop
     # taker: the decision exits at market once the mid crosses the take-profit price; maker: a
     # reduce-only post-only limit rests at that price from the entry's fill on (the stop, time stop,
     # flatten and stale-feed exits stay market orders).
@@ -317,7 +334,7 @@ class ExitSettings(_Section, frozen=True):
     # filled, so a position keeps a stop when the process dies. Wider than the strategy's stop, so
     # that one normally fires first. 0: none. Its trigger: the venue's mark price or last price.
     exchange_stop_k: NonNegative = 2.0
-    exchange_stop_trigger: Literal["mark", "last"] = "mark"
+    exchange_stop_trigger: Literal["mark", "last"] = "mark"  # the venue price that triggers the exchange stop: mark or last
 
 
 class OrderSettings(_Section, frozen=True):
@@ -329,6 +346,7 @@ class OrderSettings(_Section, frozen=True):
     reduce-only market orders (take-profits: `exits.take_profit_order`)."""
 
     base_size: Positive  # instrument size units (BTC for BTCUSDT, contracts for BTCUSD COIN-M)
+    # Taker: IOC limit through the touch; maker: post-only limit at the touch (class doc)
     entry: Literal["taker", "maker"] = "taker"
     entry_slippage_bps: NonNegative = 5.0  # taker entries
     maker_ttl_ms: Positive = 2_000.0  # a resting maker entry is cancelled after this (exchange time)
@@ -351,8 +369,9 @@ class FeeSettings(_Section, frozen=True):
     (negative maker rate) goes here; the backtest venue charges the same rates unless its own
     `venue.fees` overrides them."""
 
+    # Fraction of notional per maker fill (0.0002 = 2 bps); negative: a rebate
     maker_rate: Annotated[float, Meta(ge=-0.01, le=0.01)] = 0.0002
-    taker_rate: Annotated[float, Meta(ge=0.0, le=0.01)] = 0.0005
+    taker_rate: Annotated[float, Meta(ge=0.0, le=0.01)] = 0.0005  # fraction of notional per taker fill
 
 
 class StateSettings(_Section, frozen=True):
@@ -362,9 +381,9 @@ class StateSettings(_Section, frozen=True):
     otherwise the indicators warm up again and no signal is taken until they are warm. `path`
     null (backtests): nothing is saved or restored."""
 
-    path: str | None = None
-    save_every_s: Positive = 60.0
-    max_age_s: Positive = 300.0
+    path: str | None = None  # JSON state file; null: nothing saved or restored (backtests)
+    save_every_s: Positive = 60.0  # saved this often while running, and on stop
+    max_age_s: Positive = 300.0  # an older state is ignored at start: the indicators warm up again
 
 
 class RiskSettings(_Section, frozen=True):
@@ -385,8 +404,8 @@ class LagSettings(_Section, frozen=True):
     stop; they resume once a batch is decided within `resume_ms`. Exits are never blocked.
     Backtests decide on the data's own clock: no lag."""
 
-    max_ms: NonNegative = 1000.0  # 0: measure and report only
-    resume_ms: NonNegative = 200.0
+    max_ms: NonNegative = 1000.0  # a batch decided later than this (either clock) stops entries; 0: measure and report only
+    resume_ms: NonNegative = 200.0  # entries resume once a batch is decided within this of both clocks (caught up)
     window: Count = 2048  # batches behind the recent percentiles (heartbeat, metrics)
 
     def __post_init__(self) -> None:
@@ -397,7 +416,7 @@ class LagSettings(_Section, frozen=True):
 class ScalpStrategyConfig(StrategyConfig, frozen=True, kw_only=True):
     """Configuration of one `ScalpStrategy` instance (one instrument); see the module doc."""
 
-    instrument_id: InstrumentId
+    instrument_id: InstrumentId  # filled in from the backtest or live config's instrument_id
     vpin: VPINSettings
     orders: OrderSettings
     book: BookSettings = msgspec.field(default_factory=BookSettings)

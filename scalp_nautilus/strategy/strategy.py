@@ -49,6 +49,7 @@ from scalp_nautilus import log_bridge
 from scalp_nautilus.config import parse_utc
 from scalp_nautilus.feature_recorder import FeatureRecorder
 from scalp_nautilus.features import FeatureSnapshot
+from scalp_nautilus.indicators.funding_feed import funding_input
 from scalp_nautilus.strategy import risk
 from scalp_nautilus.strategy import warm
 from scalp_nautilus.strategy.decision import ENTER
@@ -64,7 +65,6 @@ from scalp_nautilus.strategy.decision import held
 from scalp_nautilus.strategy.execution import COUNTS
 from scalp_nautilus.strategy.execution import Execution
 from scalp_nautilus.strategy.funding import FundingLedger
-from scalp_nautilus.strategy.funding import funding_input
 from scalp_nautilus.strategy.lag import LagGuard
 from scalp_nautilus.strategy.records import Markouts
 from scalp_nautilus.strategy.records import RoundTrip
@@ -480,14 +480,16 @@ class ScalpStrategy(Strategy):
     # ------------------------------------------------------------------ funding
 
     def _on_funding(self, obj) -> None:
+        """Funding and mark prices, from whichever object they came in (`funding_input`): the
+        pipeline's funding-arb detector reads the rate through its settlement schedule, and the
+        ledger books from what the schedule made of it (one schedule: `pipeline.funding.schedule`)."""
         x = funding_input(obj)
         ledger = self.ledger
         if x.mark is not None:
             ledger.on_mark(x.mark, x.ts_event)
         if x.rate is None:
             return
-        self.pipeline.on_funding(obj)
-        settlement = ledger.on_rate(x.rate, x.ts_event, x.next_funding_ns)
+        settlement = ledger.on_rate(self.pipeline.on_funding(obj))
         if settlement is not None and settlement not in self._funding_times:
             self._funding_times.add(settlement)
             if settlement > self.clock.timestamp_ns():
@@ -496,10 +498,7 @@ class ScalpStrategy(Strategy):
                 )
             else:  # a settled record arriving at its time, or a settlement before we started
                 ledger.record(settlement, self._signed_position(), self._mid())
-        detector = self.pipeline.funding
-        self.execution.set_next_funding(
-            detector.next_funding_ns or (detector.last_settlement_ns + detector.interval_ns if detector.interval_ns else 0)
-        )
+        self.execution.set_next_funding(self.pipeline.funding.schedule.next_settlement_ns)
         self._book_funding()
 
     def _on_settlement(self, event) -> None:

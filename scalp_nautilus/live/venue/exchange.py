@@ -63,9 +63,9 @@ class ExchangeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     """The modelling assumptions of the replay venue's exchange (see the module doc)."""
 
     balance: float = 10_000.0  # starting USDT wallet
-    leverage: int = 20
+    leverage: int = 20  # initial leverage per symbol
     maker_fee: float = 0.0002  # Binance USD-M tier 0
-    taker_fee: float = 0.0005
+    taker_fee: float = 0.0005  # fraction of notional per taker fill (Binance USD-M tier 0)
     latency_ms: float = 0.0  # wall time between an order's arrival and its matching
     liquidity_consumption: bool = True  # our fills use up the level they take until it updates
     queue_model: Literal["none", "risk_averse", "prob"] = "none"  # resting orders at their price (module doc)

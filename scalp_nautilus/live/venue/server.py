@@ -36,7 +36,6 @@ from aiohttp import web
 
 from scalp_nautilus.aio_tasks import TaskSet
 from scalp_nautilus.instruments import ContractSpec
-from scalp_nautilus.instruments import resolve_spec
 from scalp_nautilus.live.venue.capture_feed import SNAPSHOT
 from scalp_nautilus.live.venue.capture_feed import Capture
 from scalp_nautilus.live.venue.capture_feed import ReplayEvent
@@ -91,7 +90,7 @@ class VenueServer:
         self.settings = settings
         self.capture = capture or load_capture(settings.captures, settings.symbol)
         self.symbol = self.capture.symbol
-        self.spec: ContractSpec = resolve_spec(self.venue, self.symbol)
+        self.spec: ContractSpec = settings.contract_spec(self.venue, self.symbol)
         self.book = VenueBook()
         self.exchange = Exchange(self.spec, settings.exchange, self.book)
         snap = self.capture.snapshot()
