@@ -17,7 +17,9 @@ book capture) gets the mid of the venue's book after each depth update as its ma
 says so when it starts, so mark-triggered stop drills run on every capture.
 
 Faults for tests: `faults.drop_at_s` closes every market connection abruptly at those capture
-seconds, `faults.gap_at_s` withholds one depth diff (a sequence gap for the client), and
+seconds, `faults.gap_at_s` withholds one depth diff (a sequence gap for the client),
+`faults.silence_at_s` withholds every depth diff for `silence_s` capture seconds (a silent book
+while the rest flows: the strategy's feed watchdog), and
 `faults.reject_orders` / `reject_algo_orders` refuse the n-th new (conditional) orders (with
 `faults.reject_code` / `reject_msg`, by default the API's own code for insufficient margin).
 `outage(seconds)` takes the venue off the network for a while (every connection dropped, every
@@ -252,6 +254,8 @@ class VenueServer:
         t0, r0 = loop.time(), events[0].recv_ns
         drops = sorted(self.settings.faults.drop_at_s)
         gaps = sorted(self.settings.faults.gap_at_s)
+        f = self.settings.faults
+        silence = (f.silence_at_s, f.silence_at_s + f.silence_s) if f.silence_at_s is not None else None
         log.info("replay started (exchange times shifted by %+d s)", self.shift_ms // 1000)
         for event in events:
             if self.settings.start.hold_without_client and not self._subscribed.is_set():
@@ -270,11 +274,14 @@ class VenueServer:
             if gaps and event.kind == "depth" and at_s >= gaps[0]:
                 gaps.pop(0)
                 withhold = True
-            await self._dispatch(event, withhold)
+            quiet = silence is not None and event.kind == "depth" and silence[0] <= at_s < silence[1]
+            if quiet and not self.stats["diffs_silenced"]:
+                log.warning("fault: the book goes silent for %g capture seconds", self.settings.faults.silence_s)
+            await self._dispatch(event, withhold, quiet)
         self.finished.set()
         log.info("capture replayed to its end: the venue keeps serving its last book")
 
-    async def _dispatch(self, event: ReplayEvent, withhold: bool) -> None:
+    async def _dispatch(self, event: ReplayEvent, withhold: bool, quiet: bool = False) -> None:
         data = shifted(event.data, event.kind, self.shift_ms)
         if data.get("E"):
             self._last_ms = max(self._last_ms, int(data["E"]))
@@ -300,7 +307,9 @@ class VenueServer:
         if withhold:
             self.stats["diffs_withheld"] += 1
             log.warning("fault: depth diff u=%s withheld (a sequence gap for the client)", data["u"])
-        await self._publish_event(event, data, applied, withhold)
+        if quiet:
+            self.stats["diffs_silenced"] += 1
+        await self._publish_event(event, data, applied, withhold or quiet)
         if self.exchange.resting:
             for fill in self.exchange.on_market(self.now_ms(), trade, seller_aggressor):
                 await self._push_fill(fill)
