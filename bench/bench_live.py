@@ -122,6 +122,20 @@ def hook_strategy(strategy) -> None:
     strategy.submit_order = timed_submit
 
 
+async def run_until_idle(node, strategy, before_stop=None) -> None:
+    """Run the node until the capture ended (no new book batch for 5 s), then stop it."""
+    task = asyncio.get_running_loop().create_task(node.run_async())
+    last, idle = -1, 0.0
+    while idle < 5.0 and not task.done():
+        await asyncio.sleep(0.5)
+        idle = idle + 0.5 if strategy.batches == last else 0.0
+        last = strategy.batches
+    if before_stop is not None:
+        before_stop()
+    await node.stop_async()
+    await task
+
+
 def run_load(name: str, speed: float, tmp: Path) -> dict:
     """One pace of the load test (see the module doc)."""
     data = shared_data_dir()
@@ -146,20 +160,8 @@ def run_load(name: str, speed: float, tmp: Path) -> dict:
             on_lag(engaged)
 
         strategy._on_lag = timed_on_lag
-        orders: list[int] = []
-
-        async def main() -> None:
-            task = loop.create_task(node.run_async())
-            last, idle = -1, 0.0
-            while idle < 5.0 and not task.done():
-                await asyncio.sleep(0.5)
-                idle = idle + 0.5 if strategy.batches == last else 0.0
-                last = strategy.batches
-            orders.append(len(node.kernel.cache.orders(strategy_id=strategy.id)))  # before the stop's own
-            await node.stop_async()
-            await task
-
-        loop.run_until_complete(main())
+        orders: list[int] = []  # before the stop's own
+        loop.run_until_complete(run_until_idle(node, strategy, lambda: orders.append(len(node.kernel.cache.orders()))))
         node.dispose()
     finally:
         venue.terminate()
@@ -218,17 +220,7 @@ def run_capture(name: str, speed: float, tmp: Path) -> None:
         hook_strategy(strategy)
         n0 = (len(decided), len(submitted), len(sent), len(delivered), len(own))
 
-        async def main() -> None:
-            task = loop.create_task(node.run_async())
-            last, idle = -1, 0.0
-            while idle < 5.0 and not task.done():  # the capture ended: nothing new for 5 s
-                await asyncio.sleep(0.5)
-                idle = idle + 0.5 if strategy.batches == last else 0.0
-                last = strategy.batches
-            await node.stop_async()
-            await task
-
-        loop.run_until_complete(main())
+        loop.run_until_complete(run_until_idle(node, strategy))
         node.dispose()
     finally:
         venue.terminate()

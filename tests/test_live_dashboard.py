@@ -20,7 +20,7 @@ from scalp_nautilus.testing.live import DASHBOARD_TOKEN
 from scalp_nautilus.testing.live import start_watched_node
 from scalp_nautilus.testing.live import venue_settings
 from scalp_nautilus.testing.webhook import JsonWebhook
-from tests.conftest import in_ci
+from tests.conftest import missing
 
 pytestmark = [pytest.mark.browser, pytest.mark.real_data, pytest.mark.slow]
 
@@ -42,10 +42,7 @@ CHROMIUM_ARGS = [
 def chromium() -> str:
     path = shutil.which("chromium")
     if path is None:
-        msg = "the browser tier needs Debian's chromium package (apt-get install -y chromium); not installed here"
-        if in_ci():
-            pytest.fail(msg)
-        pytest.skip(msg)
+        missing("the browser tier needs Debian's chromium package (apt-get install -y chromium); not installed here")
     return path
 
 
