@@ -30,10 +30,10 @@ from scalp_nautilus.book import BookSnapshotBuilder
 from scalp_nautilus.features import FeaturePipeline
 from scalp_nautilus.indicators import VPIN
 from scalp_nautilus.models import LSTMPredictor
-from scalp_nautilus.testing.captures import F_LAST
-from scalp_nautilus.testing.captures import load
-from scalp_nautilus.testing.shared_data import CAPTURES
-from scalp_nautilus.testing.shared_data import shared_data_dir
+from tests.support.captures import F_LAST
+from tests.support.captures import load
+from tests.support.shared_data import CAPTURES
+from tests.support.shared_data import shared_data_dir
 
 
 def run(capture, depth: int, limit: int | None = None, lstm: LSTMPredictor | None = None) -> dict[str, np.ndarray]:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from scalp_nautilus.data.binance_capture import BinanceCaptureImporter
 from scalp_nautilus.data.catalog import write_to_catalog
-from scalp_nautilus.testing.shared_data import CAPTURES
-from scalp_nautilus.testing.shared_data import shared_data_dir
+from tests.support.shared_data import CAPTURES
+from tests.support.shared_data import shared_data_dir
 
 
 def main() -> None:

@@ -47,12 +47,12 @@ from scalp_nautilus.live.node import build_node
 from scalp_nautilus.live.settings import credentials
 from scalp_nautilus.live.settings import load_live_settings
 from scalp_nautilus.live.venue.capture_feed import load_capture
-from scalp_nautilus.testing.live import VenueAddress
-from scalp_nautilus.testing.live import free_port
-from scalp_nautilus.testing.live import start_venue_process
-from scalp_nautilus.testing.live import write_live_config
-from scalp_nautilus.testing.shared_data import CAPTURES
-from scalp_nautilus.testing.shared_data import shared_data_dir
+from tests.support.live import VenueAddress
+from tests.support.live import free_port
+from tests.support.live import start_venue_process
+from tests.support.live import write_live_config
+from tests.support.shared_data import CAPTURES
+from tests.support.shared_data import shared_data_dir
 
 clock = time.perf_counter_ns
 arrival: dict[int, int] = {}  # update id u -> arrival

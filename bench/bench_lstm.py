@@ -38,9 +38,9 @@ from scalp_nautilus.models import LSTMPredictor  # noqa: E402
 from scalp_nautilus.models.model_file import load_model  # noqa: E402
 from scalp_nautilus.models.model_file import save_model  # noqa: E402
 from scalp_nautilus.models.net import LOBNet  # noqa: E402
-from scalp_nautilus.testing.captures import load  # noqa: E402
-from scalp_nautilus.testing.shared_data import CAPTURES  # noqa: E402
-from scalp_nautilus.testing.shared_data import shared_data_dir  # noqa: E402
+from tests.support.captures import load  # noqa: E402
+from tests.support.shared_data import CAPTURES  # noqa: E402
+from tests.support.shared_data import shared_data_dir  # noqa: E402
 
 MS = 1_000_000
 

@@ -38,11 +38,11 @@ from pathlib import Path
 import msgspec
 import yaml
 
-from scalp_nautilus.testing.live import free_port
-from scalp_nautilus.testing.live import start_venue_process
-from scalp_nautilus.testing.shared_data import CAPTURES
-from scalp_nautilus.testing.shared_data import PROJECT_ROOT
-from scalp_nautilus.testing.shared_data import shared_data_dir
+from tests.support.live import free_port
+from tests.support.live import start_venue_process
+from tests.support.shared_data import CAPTURES
+from tests.support.shared_data import PROJECT_ROOT
+from tests.support.shared_data import shared_data_dir
 
 _S = 1_000_000_000
 DAY_S = 86_400
@@ -78,7 +78,14 @@ def help_times(pythonpath: Path, runs: int) -> dict[str, float]:
         times = []
         for _ in range(runs):
             t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "scalp_nautilus.cli", *args], env=env, check=True, stdout=subprocess.DEVNULL)
+            # From the checkout's folder: `-m` puts the working directory first on the path.
+            subprocess.run(
+                [sys.executable, "-m", "scalp_nautilus.cli", *args],
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+                cwd=pythonpath,
+            )
             times.append(time.perf_counter() - t0)
         out[label] = statistics.median(times)
     return out
@@ -100,6 +107,75 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+# The floor: what receiving alone costs in this process model (uvloop + aiohttp, the recorder's),
+# subscribing to the same streams and discarding every message; it writes its count every 0.2 s.
+FLOOR = """
+import asyncio, sys, time, aiohttp, uvloop, json
+url, streams, out = sys.argv[1], sys.argv[2].split(","), sys.argv[3]
+async def main():
+    n, last = 0, 0.0
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(url, max_msg_size=0, decode_text=False) as ws:
+            await ws.send_str(json.dumps({"method": "SUBSCRIBE", "params": streams, "id": 1}))
+            async for msg in ws:
+                n += 1
+                now = time.monotonic()
+                if now - last > 0.2:
+                    last = now
+                    open(out, "w").write(str(n))
+uvloop.run(main())
+"""
+
+
+def floor(port: int, symbol: str, streams: list[str], out: Path, window_s: float) -> dict:
+    """The bare client's CPU per message over the same kind of window as `record`."""
+    count = out / "count"
+    names = ",".join(f"{symbol.lower()}@{s}" for s in streams)
+    proc = subprocess.Popen([sys.executable, "-c", FLOOR, f"ws://127.0.0.1:{port}/stream", names, str(count)])
+    try:
+        return sample(proc, lambda: int(count.read_text() or 0) if count.exists() else 0, window_s)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def sample(proc: subprocess.Popen, messages, window_s: float) -> dict:
+    """Sample (wall, CPU, messages) of `proc` whenever its message count changes, from the first
+    message until `window_s` later or 3 s without a change."""
+    first = last = None
+    last_change = time.monotonic()
+    seen = -1
+    while True:
+        time.sleep(0.05)
+        if proc.poll() is not None:
+            raise RuntimeError(f"the measured process exited ({proc.returncode})")
+        try:
+            n = messages()
+        except (ValueError, OSError, msgspec.DecodeError, KeyError):
+            continue
+        sample = (time.perf_counter(), cpu_ns(proc.pid), n)
+        if n and n != seen:
+            seen = n
+            last_change = time.monotonic()
+            if first is None:
+                first = sample
+            last = sample
+        if first is not None and (last[0] - first[0] >= window_s or time.monotonic() - last_change > 3.0):
+            break
+        if first is None and time.monotonic() - last_change > 120:
+            raise RuntimeError("no message in 120 s")
+    rss = peak_rss_mb(proc.pid)
+    assert first is not None and last is not None
+    wall, n, cpu = last[0] - first[0], last[2] - first[2], (last[1] - first[1]) / 1e9
+    return {
+        "messages": n,
+        "rate": n / wall if wall > 0 else float("nan"),
+        "cpu_share": cpu / wall if wall > 0 else float("nan"),
+        "cpu_us": 1e6 * cpu / n if n else float("nan"),
+        "rss_mb": rss,
+    }
 
 
 def record(pythonpath: Path, port: int, symbol: str, streams: list[str], out: Path, compression: str, window_s: float) -> dict:
@@ -133,56 +209,21 @@ def record(pythonpath: Path, port: int, symbol: str, streams: list[str], out: Pa
         cwd=out,
     )
     folder = out / "captures" / settings["venues"][0]["venue"] / symbol
-    first = last = None
-    last_change = time.monotonic()
-    seen: tuple | None = None
+
+    def lines() -> int:
+        sides = sorted(folder.glob("*.json")) if folder.is_dir() else []
+        return sum(msgspec.json.decode(side.read_bytes())["lines"] for side in sides)
+
     try:
-        while True:
-            time.sleep(0.05)
-            if proc.poll() is not None:
-                raise RuntimeError(f"the recorder exited ({proc.returncode}): {(out / 'record.log').read_text()[-2000:]}")
-            sides = sorted(folder.glob("*.json")) if folder.is_dir() else []
-            lines = 0
-            for side in sides:
-                try:
-                    lines += msgspec.json.decode(side.read_bytes())["lines"]
-                except (msgspec.DecodeError, FileNotFoundError, KeyError):
-                    lines = -1
-                    break
-            if lines < 0:
-                continue
-            sample = (time.perf_counter(), cpu_ns(proc.pid), lines)
-            if lines and seen != (len(sides), lines):
-                seen = (len(sides), lines)
-                last_change = time.monotonic()
-                if first is None:
-                    first = sample
-                last = sample
-            if first is not None and (last[0] - first[0] >= window_s or time.monotonic() - last_change > 3.0):
-                break
-            if first is None and time.monotonic() - last_change > 120:
-                raise RuntimeError("no message recorded in 120 s")
-        rss = peak_rss_mb(proc.pid)
+        r = sample(proc, lines, window_s)
     finally:
         proc.terminate()
         proc.wait(30)
         log.close()
-    assert first is not None and last is not None
-    wall = last[0] - first[0]
-    n = last[2] - first[2]
-    cpu = (last[1] - first[1]) / 1e9
     files = [p for p in folder.iterdir() if not p.name.endswith(".json")]
     size = sum(p.stat().st_size for p in files)
-    total = sum(msgspec.json.decode(p.read_bytes())["lines"] for p in folder.glob("*.json"))
-    return {
-        "messages": n,
-        "rate": n / wall if wall > 0 else float("nan"),
-        "cpu_share": cpu / wall if wall > 0 else float("nan"),
-        "cpu_us": 1e6 * cpu / n if n else float("nan"),
-        "rss_mb": rss,
-        "bytes_per_msg": size / total if total else float("nan"),
-        "exit": proc.returncode,
-    }
+    total = lines()
+    return {**r, "bytes_per_msg": size / total if total else float("nan"), "exit": proc.returncode}
 
 
 def main() -> None:
@@ -195,6 +236,7 @@ def main() -> None:
     ap.add_argument("--streams", default="depth@0ms,trade,bookTicker,markPrice@1s", help="the recorder's streams")
     ap.add_argument("--pythonpath", type=Path, default=PROJECT_ROOT, help="the checkout the recorder runs from")
     ap.add_argument("--help-runs", type=int, default=5)
+    ap.add_argument("--floor", action="store_true", help="also measure a bare uvloop + aiohttp client discarding every message")
     args = ap.parse_args()
 
     print("real feeds (messages per second by receive time; streams: depth@0ms, trade, bookTicker, markPrice)")
@@ -240,6 +282,20 @@ def main() -> None:
             print(
                 f"  {rate:>6} {speed:>7.4g} {codec:>5} {r['messages']:>9,} {r['rate']:>8,.0f} {r['cpu_share']:>10.1%} "
                 f"{r['cpu_us']:>11.1f} {r['rss_mb']:>12.0f} {r['bytes_per_msg']:>6.1f} {per_day:>7.2f}",
+                flush=True,
+            )
+        if args.floor:
+            port = free_port()
+            venue = start_venue_process(files, speed, port, config=str(venue_config))
+            try:
+                with tempfile.TemporaryDirectory() as tmp:
+                    r = floor(port, symbol, streams, Path(tmp), args.window_s)
+            finally:
+                venue.terminate()
+                venue.wait(10)
+            print(
+                f"  {rate:>6} {speed:>7.4g} {'floor':>5} {r['messages']:>9,} {r['rate']:>8,.0f} {r['cpu_share']:>10.1%} "
+                f"{r['cpu_us']:>11.1f} {r['rss_mb']:>12.0f}",
                 flush=True,
             )
 

@@ -52,7 +52,7 @@ def _peak_rss_mb() -> float:
 
 
 def _config(tmp: Path, catalog: str, instrument_id: str, **changes) -> Path:
-    from scalp_nautilus.testing.configs import write_config
+    from tests.support.configs import write_config
 
     venue = instrument_id.split(".")[-1]
     return write_config(

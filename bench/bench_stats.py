@@ -1,7 +1,7 @@
 """Per-update cost of the statistical indicators on real snapshots, and numba's compile time.
 
 Snapshots come from the 2023-04 BTCUSDT capture replayed through Nautilus's OrderBook
-(`scalp_nautilus.testing.capture_book`; every `--every`-th delta batch). Each indicator is timed
+(`tests.support.capture_book`; every `--every`-th delta batch). Each indicator is timed
 alone, call by call, on the same snapshots; the funding detector on the capture's 514 markPrice updates through
 Nautilus's Binance parser. The numba figures come from fresh interpreters: one with an empty
 NUMBA_CACHE_DIR (compiles), then one reusing it (loads the cache).
@@ -30,10 +30,10 @@ from scalp_nautilus.indicators import HurstExponent  # noqa: E402
 from scalp_nautilus.indicators import LOBFeatureVector  # noqa: E402
 from scalp_nautilus.indicators import OUZScore  # noqa: E402
 from scalp_nautilus.indicators import ParkinsonVolatility  # noqa: E402
-from scalp_nautilus.testing.capture_book import replay_snapshots  # noqa: E402
-from scalp_nautilus.testing.captures import capture_mark_prices  # noqa: E402
-from scalp_nautilus.testing.shared_data import CAPTURES  # noqa: E402
-from scalp_nautilus.testing.shared_data import shared_data_dir  # noqa: E402
+from tests.support.capture_book import replay_snapshots  # noqa: E402
+from tests.support.captures import capture_mark_prices  # noqa: E402
+from tests.support.shared_data import CAPTURES  # noqa: E402
+from tests.support.shared_data import shared_data_dir  # noqa: E402
 
 COMPILE_PROBE = """
 import time

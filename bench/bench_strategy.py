@@ -42,8 +42,8 @@ from scalp_nautilus.backtest.settings import StrategySettings  # noqa: E402
 from scalp_nautilus.backtest.settings import VenueSettings  # noqa: E402
 from scalp_nautilus.data.binance_capture import BinanceCaptureImporter  # noqa: E402
 from scalp_nautilus.data.catalog import write_to_catalog  # noqa: E402
-from scalp_nautilus.testing.shared_data import CAPTURES  # noqa: E402
-from scalp_nautilus.testing.shared_data import shared_data_dir  # noqa: E402
+from tests.support.shared_data import CAPTURES  # noqa: E402
+from tests.support.shared_data import shared_data_dir  # noqa: E402
 
 USDM = ("usdm_2023_04", "usdm_2024_07", "usdm_2024_08")
 # Per instrument: expected volume per hour (size units) and the base size.

@@ -33,8 +33,8 @@ from scalp_nautilus.research.claims import claims_frame
 from scalp_nautilus.research.claims import claims_table
 from scalp_nautilus.research.edge import load_features
 from scalp_nautilus.research.edge import warm_mask
-from scalp_nautilus.testing.shared_data import CAPTURES
-from scalp_nautilus.testing.shared_data import shared_data_dir
+from tests.support.shared_data import CAPTURES
+from tests.support.shared_data import shared_data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = "scalp_nautilus.strategy:ScalpStrategyConfig"

@@ -1,6 +1,7 @@
 """`scalp-nautilus`: the one command line of the project.
 
-scalp-nautilus data simulate | import-binance | import-tardis | import-funding | download | list
+scalp-nautilus data simulate | import-binance | import-binance-book | import-tardis | import-funding | download | list
+scalp-nautilus data download --market um --symbol BTCUSDT --from 2024-01-01 --to 2024-03-31   (Binance's archive)
 scalp-nautilus backtest [--config configs/backtest.yaml] [--record-features PATH]
 scalp-nautilus features --catalog DIR --instrument ID [--config configs/strategy.yaml] --out F.parquet
 scalp-nautilus sweep | walk-forward [--config configs/sweep.yaml] [--address A] [--num-cpus N]
@@ -24,6 +25,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from scalp_nautilus.data import DEFAULT_CATALOG
+from scalp_nautilus.errors import InputError
+from scalp_nautilus.errors import MissingFileError
+from scalp_nautilus.errors import ScalpError
 
 log = logging.getLogger("scalp_nautilus")
 
@@ -52,12 +56,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.run(args) or 0
     except KeyboardInterrupt:
         return 130
-    except (ValueError, KeyError, FileNotFoundError, RuntimeError) as exc:
-        # Known failure modes (bad config, bad file, overlap...) carry a message meant for the user.
+    except ScalpError as exc:
+        # The project's own errors (a bad config, file or argument, unusable data) carry a message
+        # meant for the user; anything else is a bug and shows its traceback.
         if args.verbose:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 1
+
+
+def existing_path(text: str) -> Path:
+    """An input file or folder argument that must exist (argparse reports it as a usage error)."""
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{text}: no such file or folder")
+    return path
 
 
 _ALL = "*"
@@ -67,7 +80,7 @@ def _parser(command: str | None = _ALL) -> argparse.ArgumentParser:
     """The parser with every command's options (the default: the docs' CLI reference reads it),
     or, for `main`, only `command`'s, the others listed by name and help (None: just the list)."""
     p = argparse.ArgumentParser(prog="scalp-nautilus", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging, and a traceback with every error")
     sub = p.add_subparsers(title="commands")
     target = _COMMANDS[command][1] if command in _COMMANDS else None
     for name, (text, build) in _COMMANDS.items():
@@ -114,15 +127,27 @@ def _data_parser(sub, name: str, text: str) -> None:
     sim.set_defaults(run=_cmd_simulate)
 
     ib = data.add_parser("import-binance", help="import a raw Binance futures WebSocket capture (files of one capture in order)")
-    ib.add_argument("files", nargs="+", type=Path, help="capture files in order, or a `record` folder (its files in time order)")
+    ib.add_argument(
+        "files", nargs="+", type=existing_path, help="capture files in order, or a `record` folder (its files in time order)"
+    )
     catalog_args(ib)
     ib.add_argument("--symbol", help="symbol to import when the capture holds several")
-    ib.add_argument("--exchange-info", type=Path, help="saved Binance exchangeInfo JSON for symbols not tabulated")
+    ib.add_argument("--exchange-info", type=existing_path, help="saved Binance exchangeInfo JSON for symbols not tabulated")
     ib.add_argument("--clock-offset-ms", type=float, help="capture clock correction (default: estimated)")
     ib.set_defaults(run=_cmd_import_binance)
 
+    ib2 = data.add_parser("import-binance-book", help="import Binance's historical order-book files (full L2, futures)")
+    ib2.add_argument("files", nargs="+", type=Path, help="update files in time order (.csv, .csv.gz, .zip)")
+    catalog_args(ib2)
+    ib2.add_argument("--snapshots", nargs="+", type=Path, default=[], help="files holding only snap blocks (..._depth_snap.csv)")
+    ib2.add_argument("--symbol", help="default: the first row's")
+    ib2.add_argument("--exchange-info", type=Path, help="saved Binance exchangeInfo JSON for symbols not tabulated")
+    ib2.set_defaults(run=_cmd_import_binance_book)
+
     iy = data.add_parser("import-bybit", help="import a raw Bybit linear WebSocket capture (files of one capture in order)")
-    iy.add_argument("files", nargs="+", type=Path, help="capture files in order, or a `record` folder (its files in time order)")
+    iy.add_argument(
+        "files", nargs="+", type=existing_path, help="capture files in order, or a `record` folder (its files in time order)"
+    )
     catalog_args(iy)
     iy.add_argument("--symbol", help="symbol to import when the capture holds several")
     iy.add_argument("--tick-size", help="tick size (a decimal string; default: inferred from the data's printed precision)")
@@ -131,7 +156,7 @@ def _data_parser(sub, name: str, text: str) -> None:
     iy.set_defaults(run=_cmd_import_bybit)
 
     it = data.add_parser("import-tardis", help="import Tardis CSV files (incremental_book_L2, trades, quotes, derivative_ticker)")
-    it.add_argument("files", nargs="+", type=Path)
+    it.add_argument("files", nargs="+", type=existing_path)
     catalog_args(it)
     it.add_argument("--exchange", required=True, help="Tardis exchange name, e.g. binance-futures, deribit")
     it.add_argument("--symbol", required=True, help="exchange symbol, e.g. BTCUSDT")
@@ -140,25 +165,50 @@ def _data_parser(sub, name: str, text: str) -> None:
     it.set_defaults(run=_cmd_import_tardis)
 
     fh = data.add_parser("import-funding", help="import Binance funding-rate history (data archive CSV or website export)")
-    fh.add_argument("file", type=Path)
+    fh.add_argument("file", type=existing_path)
     catalog_args(fh)
     fh.add_argument("--symbol", required=True, help="Binance symbol, e.g. BTCUSDT or BTCUSD_PERP")
     fh.add_argument("--tz", default="UTC", help="time zone of a website export's Time column, e.g. Europe/London (default: UTC)")
     fh.add_argument("--format", choices=["auto", "archive", "web-export"], default="auto")
     fh.set_defaults(run=_cmd_import_funding)
 
-    dl = data.add_parser("download", help="download Tardis free datasets (first day of a month) and import them")
-    catalog_args(dl)
-    dl.add_argument("--exchange", default="binance-futures")
-    dl.add_argument("--symbol", default="BTCUSDT")
-    dl.add_argument("--date", required=True, help="YYYY-MM-DD (without an API key only the first day of a month)")
-    dl.add_argument("--types", default="incremental_book_L2,trades,derivative_ticker")
-    dl.add_argument("--download-dir", type=Path, default=Path("datasets"))
-    dl.set_defaults(run=_cmd_download)
+    _download_parser(data, catalog_args)
 
     ls = data.add_parser("list", help="what the catalog holds")
     ls.add_argument("--catalog", default=str(DEFAULT_CATALOG))
     ls.set_defaults(run=_cmd_list)
+
+
+def _download_parser(data, catalog_args) -> None:
+    dl = data.add_parser(
+        "download",
+        help="download Binance's public archive (--from/--to) or Tardis's free days (--date), and import them",
+    )
+    catalog_args(dl)
+    dl.add_argument("--source", choices=["binance", "tardis"], help="default: tardis when --date is given, else binance")
+    dl.add_argument("--symbol", default="BTCUSDT")
+    dl.add_argument(
+        "--types",
+        help="comma-separated; binance (default trades,bookTicker,fundingRate,markPriceKlines): trades, aggTrades, bookTicker, "
+        "fundingRate, markPriceKlines, premiumIndexKlines; tardis (default incremental_book_L2,trades,derivative_ticker)",
+    )
+    dl.add_argument("--download-dir", type=Path, default=Path("datasets"), help="where files are kept (default: %(default)s)")
+    tardis = dl.add_argument_group("tardis")
+    tardis.add_argument("--date", help="YYYY-MM-DD (without an API key only the first day of a month)")
+    tardis.add_argument("--exchange", default="binance-futures")
+    binance = dl.add_argument_group("binance archive (data.binance.vision)")
+    binance.add_argument("--market", choices=["um", "cm", "spot"], default="um", help="USDT-M, COIN-M futures or spot")
+    binance.add_argument("--from", dest="start", help="first day, YYYY-MM-DD")
+    binance.add_argument("--to", dest="end", help="last day, YYYY-MM-DD (inclusive)")
+    binance.add_argument("--period", choices=["auto", "daily", "monthly"], default="auto", help="monthly files for whole months")
+    binance.add_argument("--interval", default="1m", help="kline interval of markPriceKlines / premiumIndexKlines")
+    binance.add_argument("--base-url", help="the archive's address (default https://data.binance.vision)")
+    binance.add_argument("--from-dir", type=Path, help="import archive zips fetched elsewhere (no network)")
+    binance.add_argument("--jobs", type=int, default=4, help="files fetched at once")
+    binance.add_argument("--exchange-info", type=Path, help="saved Binance exchangeInfo JSON for symbols not tabulated")
+    binance.add_argument("--no-import", action="store_true", help="download and verify only")
+    binance.add_argument("--no-progress", action="store_true")
+    dl.set_defaults(run=_cmd_download)
 
 
 def _backtest_parser(sub, name: str, text: str) -> None:
@@ -185,14 +235,16 @@ def _live_parser(sub, name: str, text: str) -> None:
 def _venue_parser(sub, name: str, text: str) -> None:
     rv = sub.add_parser(name, help=text)
     rv.add_argument("--config", type=Path, default=DEFAULT_VENUE_CONFIG)
-    rv.add_argument("--capture", nargs="+", type=Path, help="capture files (one capture, in order); replaces the config's")
+    rv.add_argument(
+        "--capture", nargs="+", type=existing_path, help="capture files (one capture, in order); replaces the config's"
+    )
     rv.add_argument("--speed", type=float, help="replay speed (1 = as captured)")
     rv.add_argument("--port", type=int, help="port on 127.0.0.1 (0: any free one)")
     rv.add_argument(
         "--tick-size", help="the symbol's tick size, for a symbol the contract table does not know (a decimal string)"
     )
     rv.add_argument("--step-size", help="the symbol's lot size (with --tick-size)")
-    rv.add_argument("--exchange-info", type=Path, help="a saved Binance exchangeInfo JSON holding the symbol's filters")
+    rv.add_argument("--exchange-info", type=existing_path, help="a saved Binance exchangeInfo JSON holding the symbol's filters")
     rv.set_defaults(run=_cmd_replay_venue)
 
 
@@ -246,6 +298,13 @@ def _cmd_import_bybit(args) -> int:
     return _import_capture(imp, args)
 
 
+def _cmd_import_binance_book(args) -> int:
+    from scalp_nautilus.data.binance_l2_archive import BinanceBookArchiveImporter
+
+    imp = BinanceBookArchiveImporter(args.files, args.snapshots, symbol=args.symbol, exchange_info=args.exchange_info)
+    return _import_capture(imp, args)
+
+
 def _import_capture(imp, args) -> int:
     """Write the capture and its invalid spans; a capture whose book could not be imported at all
     (diffs and no usable snapshot) is an error, after its trades and funding are written."""
@@ -272,7 +331,7 @@ def _capture_files(paths: list[Path]) -> list[Path]:
         if p.is_dir():
             files = capture_files(p)
             if not files:
-                raise FileNotFoundError(f"{p}: no capture files (*.gz) in this folder")
+                raise MissingFileError(f"{p}: no capture files (*.gz) in this folder")
             out += files
         else:
             out.append(p)
@@ -311,6 +370,11 @@ def _cmd_import_funding(args) -> int:
 
 
 def _cmd_download(args) -> int:
+    source = args.source or ("tardis" if args.date else "binance")
+    if source == "binance":
+        return _cmd_download_binance(args)
+    if not args.date:
+        raise InputError("--source tardis needs --date")
     from scalp_nautilus.data.download import download_and_import
 
     api_key = os.environ.get("TARDIS_API_KEY", "")
@@ -318,7 +382,7 @@ def _cmd_download(args) -> int:
         args.exchange,
         args.symbol,
         args.date,
-        args.types.split(","),
+        (args.types or "incremental_book_L2,trades,derivative_ticker").split(","),
         args.download_dir,
         args.catalog,
         api_key,
@@ -327,6 +391,33 @@ def _cmd_download(args) -> int:
     print(dict(stats))
     print(writer.summary())
     return 0
+
+
+def _cmd_download_binance(args) -> int:
+    from scalp_nautilus.data.archive_download import download_archive
+
+    if args.date:
+        raise InputError("--date is for --source tardis; the Binance archive takes --from and --to")
+    outcome = download_archive(
+        market=args.market,
+        symbol=args.symbol,
+        kinds=args.types.split(",") if args.types else None,
+        start=args.start,
+        end=args.end,
+        dest=args.download_dir,
+        catalog=args.catalog,
+        replace=args.replace,
+        period=args.period,
+        interval=args.interval,
+        base_url=args.base_url,
+        from_dir=args.from_dir,
+        jobs=args.jobs,
+        exchange_info=args.exchange_info,
+        import_files=not args.no_import,
+        progress=not args.no_progress,
+    )
+    print(outcome.summary())
+    return 0 if outcome.complete else 1
 
 
 def _cmd_list(args) -> int:
@@ -388,6 +479,7 @@ def _cmd_features(args) -> int:
     print(
         f"{result.rows:,} rows ({result.events:,} events in {result.wall_seconds:.1f} s, "
         f"{result.events_per_second:,.0f} events/s) -> {result.path}"
+        + (f"; {result.span_rows:,} book batches inside the catalog's invalid spans not recorded" if result.span_rows else "")
     )
     return 0
 
@@ -504,10 +596,14 @@ def _log_to_file(path: str, max_mb: float, backups: int) -> None:
     """Also log to `path`, rotated at `max_mb` (a capture left running for weeks)."""
     from logging.handlers import RotatingFileHandler
 
+    root = logging.getLogger()
+    target = str(Path(path).resolve())
+    if any(isinstance(h, RotatingFileHandler) and h.baseFilename == target for h in root.handlers):
+        return  # already there (a second `record` in one process)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    handler = RotatingFileHandler(path, maxBytes=round(max_mb * 1024**2), backupCount=backups)
+    handler = RotatingFileHandler(target, maxBytes=round(max_mb * 1024**2), backupCount=backups)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
-    logging.getLogger().addHandler(handler)
+    root.addHandler(handler)
 
 
 def parse_duration(text: str) -> float:
@@ -519,7 +615,7 @@ def parse_duration(text: str) -> float:
     except ValueError:
         value = -1.0
     if not value > 0:
-        raise ValueError(f"--import-every: expected a positive duration such as 1h, 30m or 90s, got {text!r}")
+        raise InputError(f"--import-every: expected a positive duration such as 1h, 30m or 90s, got {text!r}")
     return value
 
 

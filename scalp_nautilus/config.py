@@ -23,6 +23,8 @@ import yaml
 if TYPE_CHECKING:
     import pandas as pd
 
+from scalp_nautilus.errors import InputError
+
 T = TypeVar("T")
 
 _AT = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
@@ -30,7 +32,7 @@ _UNKNOWN = re.compile(r"Object contains unknown field `(?P<field>[^`]+)`")
 _FIELD = re.compile(r"(?P<field>[A-Za-z_][\w.]*): ")
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A configuration file that cannot be used; the message names the file and the key."""
 
 

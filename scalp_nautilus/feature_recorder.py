@@ -14,12 +14,14 @@ flush cost 3x as much (~7 µs a row in a replay, a sixth of its time) and held ~
 from __future__ import annotations
 
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from scalp_nautilus.data import spans
 from scalp_nautilus.features import FeatureSnapshot
 
 _ARROW = {int: pa.int64(), float: pa.float64(), bool: pa.bool_(), str: pa.string()}
@@ -30,14 +32,17 @@ _ROW = np.dtype([(name, _NUMPY[t]) for name, t in _FIELDS])
 
 
 class FeatureRecorder:
-    def __init__(self, path: str | Path, rows_per_group: int = 50_000) -> None:
+    def __init__(self, path: str | Path, rows_per_group: int = 50_000, invalid_spans: Sequence[tuple[int, int]] = ()) -> None:
+        """`invalid_spans`: the data's (`scalp_nautilus.data.spans`), kept in the file's metadata so
+        that readers of the rows know where rows are missing on purpose."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.rows_per_group = rows_per_group
         self.rows = 0
         self._buffer = np.zeros(rows_per_group, dtype=_ROW)
         self._buffered = 0
-        self._writer: pq.ParquetWriter | None = pq.ParquetWriter(self.path, SCHEMA)
+        self._schema = SCHEMA.with_metadata({spans.METADATA_KEY: spans.encode(invalid_spans)}) if invalid_spans else SCHEMA
+        self._writer: pq.ParquetWriter | None = pq.ParquetWriter(self.path, self._schema)
 
     def record(self, row: FeatureSnapshot) -> None:
         self._buffer[self._buffered] = row
@@ -59,7 +64,7 @@ class FeatureRecorder:
             raise RuntimeError(f"{self.path}: the feature recorder is closed")
         rows = self._buffer[: self._buffered]
         columns = [pa.array(rows[field.name], type=field.type) for field in SCHEMA]
-        self._writer.write_table(pa.Table.from_arrays(columns, schema=SCHEMA))
+        self._writer.write_table(pa.Table.from_arrays(columns, schema=self._schema))
         self.rows += self._buffered
         self._buffered = 0
 

@@ -30,6 +30,9 @@ from nautilus_trader.model.objects import Money
 from nautilus_trader.model.objects import Price
 from nautilus_trader.model.objects import Quantity
 
+from scalp_nautilus.errors import InputError
+from scalp_nautilus.errors import NotFoundError
+
 log = logging.getLogger(__name__)
 
 
@@ -56,11 +59,11 @@ class ContractSpec:
 
     @property
     def price_precision(self) -> int:
-        return _decimals(self.tick_size)
+        return decimal_places(self.tick_size)
 
     @property
     def size_precision(self) -> int:
-        return _decimals(self.step_size)
+        return decimal_places(self.step_size)
 
     @property
     def instrument_id(self) -> InstrumentId:
@@ -120,10 +123,10 @@ class ContractSpec:
         )
 
 
-def _decimals(text: str) -> int:
+def decimal_places(text: str) -> int:
     exponent = Decimal(text).as_tuple().exponent
     if not isinstance(exponent, int):  # 'n', 'N' or 'F': NaN or infinity
-        raise ValueError(f"not a finite decimal: {text!r}")
+        raise InputError(f"not a finite decimal: {text!r}")
     return max(0, -exponent)
 
 
@@ -301,7 +304,7 @@ def spec_from_exchange_info(path: str | Path, raw_symbol: str) -> ContractSpec:
             max_quantity=filters["LOT_SIZE"]["maxQty"],
             min_notional=filters.get("MIN_NOTIONAL", {}).get("notional"),
         )
-    raise KeyError(f"{path}: symbol {raw_symbol!r} is not in this exchangeInfo file")
+    raise NotFoundError(f"{path}: symbol {raw_symbol!r} is not in this exchangeInfo file")
 
 
 def infer_binance_spec(raw_symbol: str, price_text: str, size_text: str) -> ContractSpec:
@@ -317,9 +320,9 @@ def infer_binance_spec(raw_symbol: str, price_text: str, size_text: str) -> Cont
             base = pair[: -len(quote)]
             break
     else:
-        raise ValueError(f"cannot split {raw_symbol!r} into base and quote; pass --exchange-info")
-    tick = _unit(_decimals(price_text))
-    step = _unit(_decimals(size_text))
+        raise InputError(f"cannot split {raw_symbol!r} into base and quote; pass --exchange-info")
+    tick = tick_unit(decimal_places(price_text))
+    step = tick_unit(decimal_places(size_text))
     log.warning(
         "%s is not a tabulated symbol: tick %s and lot %s inferred from the data's printed "
         "precision (pass --exchange-info for Binance's exact filters)%s",
@@ -341,7 +344,7 @@ def infer_binance_spec(raw_symbol: str, price_text: str, size_text: str) -> Cont
     )
 
 
-def _unit(decimals: int) -> str:
+def tick_unit(decimals: int) -> str:
     return "1" if decimals == 0 else "0." + "0" * (decimals - 1) + "1"
 
 
@@ -370,7 +373,7 @@ def resolve_spec(
         spec = infer_binance_spec(raw_symbol, sample_price, sample_size)
     else:
         known = ", ".join(f"{v}:{s}" for v, s in KNOWN_SPECS)
-        raise KeyError(
+        raise NotFoundError(
             f"no contract spec for {venue}:{raw_symbol}; known: {known}; pass an exchangeInfo file or tick and lot sizes",
         )
     if tick_size is not None:

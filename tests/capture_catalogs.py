@@ -80,7 +80,7 @@ def run_capture_backtest(cat: CaptureCatalog, out: Path, chunk_size: int | None,
     with the feature recorder on (`out/features.parquet`); returns the outcome."""
     from scalp_nautilus.backtest.runner import run_backtest
     from scalp_nautilus.backtest.settings import load_backtest_settings
-    from scalp_nautilus.testing.configs import write_config
+    from tests.support.configs import write_config
 
     out.mkdir(parents=True, exist_ok=True)
     config = write_config(

@@ -1,4 +1,4 @@
-"""Copies of the shipped YAML configs with changes (now in `scalp_nautilus.testing.configs`)."""
+"""Copies of the shipped YAML configs with changes (now in `tests.support.configs`)."""
 
-from scalp_nautilus.testing.configs import ROOT  # noqa: F401
-from scalp_nautilus.testing.configs import write_config  # noqa: F401
+from tests.support.configs import ROOT  # noqa: F401
+from tests.support.configs import write_config  # noqa: F401

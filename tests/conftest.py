@@ -1,7 +1,7 @@
 """Shared fixtures: where the real exchange captures live, and the test tiers.
 
 The captures sit in ``../shared/data`` next to the project (never copied into it);
-``SCALP_SHARED_DATA`` points elsewhere (`scalp_nautilus.testing.shared_data`). Under CI (``CI`` set
+``SCALP_SHARED_DATA`` points elsewhere (`tests.support.shared_data`). Under CI (``CI`` set
 to anything but empty, ``0``, ``false``, ``no`` or ``off``) a missing data folder fails the run
 instead of skipping, so the real-data tests cannot pass by running nothing.
 
@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from scalp_nautilus.testing.captures import Capture
-from scalp_nautilus.testing.captures import load
-from scalp_nautilus.testing.shared_data import CAPTURES
-from scalp_nautilus.testing.shared_data import shared_data_dir
+from tests.support.captures import Capture
+from tests.support.captures import load
+from tests.support.shared_data import CAPTURES
+from tests.support.shared_data import shared_data_dir
 
 
 def in_ci(environ: Mapping[str, str] = os.environ) -> bool:

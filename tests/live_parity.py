@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 
 from scalp_nautilus.cli import main
 from scalp_nautilus.features import FeatureSnapshot
-from scalp_nautilus.testing.configs import write_config
-from scalp_nautilus.testing.live import STRATEGY
+from tests.support.configs import write_config
+from tests.support.live import STRATEGY
 
 
 def live_and_backtest_rows(tmp: Path, capture: list[Path], live_file: str = "live.parquet") -> tuple[pd.DataFrame, pd.DataFrame]:

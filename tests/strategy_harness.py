@@ -119,16 +119,15 @@ class ForcedEntry(ScalpStrategy):
         self.plan = plan
         self.forced_at: int | None = None
 
-    def _decide(self, row):
+    def _decide(self, row, state=None):
+        if state is not None:  # a resting maker entry's review
+            if self.execution.plan is self.plan:
+                return self.plan  # the forced maker entry still rests: its signal holds
+            return super()._decide(row, state)
         if self.forced_at is None and row.ts_event >= self.at_ns and row.book_valid:
             self.forced_at = row.ts_event
             return self.plan
         return super()._decide(row)
-
-    def _signal(self, row, state):
-        if self.execution.plan is self.plan:
-            return self.plan  # the forced maker entry still rests: its signal holds
-        return super()._signal(row, state)
 
 
 def forced_plan(direction: int, size: float, stop_distance: float, take_profit: float = 0.0, time_stop_ns: int = 0) -> Decision:

@@ -11,7 +11,7 @@ from scalp_nautilus.alerts import Alerts
 from scalp_nautilus.alerts import AlertSettings
 from scalp_nautilus.config import ConfigError
 from scalp_nautilus.config import decode
-from scalp_nautilus.testing.webhook import JsonWebhook
+from tests.support.webhook import JsonWebhook
 
 
 @pytest.fixture

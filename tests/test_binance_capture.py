@@ -28,7 +28,7 @@ from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
 from scalp_nautilus.data.binance_capture import BinanceCaptureImporter
 from scalp_nautilus.data.catalog import write_to_catalog
-from scalp_nautilus.testing.shared_data import CAPTURES
+from tests.support.shared_data import CAPTURES
 
 pytestmark = [pytest.mark.real_data, pytest.mark.slow]  # imports every capture (about 20 s)
 

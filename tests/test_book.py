@@ -19,7 +19,7 @@ from nautilus_trader.model.objects import Quantity
 
 from scalp_nautilus.book import BookSnapshot
 from scalp_nautilus.book import BookSnapshotBuilder
-from scalp_nautilus.testing.captures import F_LAST
+from tests.support.captures import F_LAST
 
 IID = InstrumentId.from_str("TEST-PERP.BINANCE")
 DEPTH = 5

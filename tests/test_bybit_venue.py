@@ -30,11 +30,11 @@ from scalp_nautilus.live.settings import credentials
 from scalp_nautilus.live.settings import load_live_settings
 from scalp_nautilus.live.venue.settings import load_venue_settings
 from scalp_nautilus.live.venue.thread import VenueThread
-from scalp_nautilus.testing.live import CAPTURE_2023
-from scalp_nautilus.testing.live import ROOT
-from scalp_nautilus.testing.live import free_port
-from scalp_nautilus.testing.live import start_venue_process
-from scalp_nautilus.testing.live import venue_settings
+from tests.support.live import CAPTURE_2023
+from tests.support.live import ROOT
+from tests.support.live import free_port
+from tests.support.live import start_venue_process
+from tests.support.live import venue_settings
 from tests.test_bybit import DictBook
 
 pytestmark = pytest.mark.real_data

@@ -30,10 +30,10 @@ import yaml
 
 from scalp_nautilus.data.catalog_store import CatalogError
 from scalp_nautilus.data.catalog_store import CatalogStore
-from scalp_nautilus.testing.configs import ROOT
-from scalp_nautilus.testing.configs import write_config
 from tests.capture_catalogs import capture_catalog  # noqa: F401 (fixture)
 from tests.capture_catalogs import strategy_overrides
+from tests.support.configs import ROOT
+from tests.support.configs import write_config
 
 BIN = Path(sys.executable).parent
 RANGES = [{"start": "2023-04-04T23:59:00Z", "end": "2023-04-05T00:03:00Z"}]

@@ -110,7 +110,7 @@ WIRING: dict[tuple[str, str], tuple[str, str, Callable]] = {
     ("lob", "stale_s"): seconds_to_ns("lob", "stale_s", "stale_ns"),
     ("lob", "bar_s"): seconds_to_ns("lob", "bar_s", "bar_ns"),
     **{("funding", f): same("funding", f) for f in ("window", "min_history", "z_threshold")},
-    **{("lstm", f): same("lstm", f) for f in ("model_path", "seq_len", "accuracy_window", "min_accuracy", "torch_threads")},
+    **{("lstm", f): same("lstm", f) for f in ("model_path", "accuracy_window", "min_accuracy", "torch_threads")},
     ("lstm", "cadence_ms"): ("lstm", "cadence_ns", lambda c: round(c.lstm.cadence_ms * 1_000_000)),
     ("ensemble", "weights"): same("ensemble", "weights"),
 }

@@ -18,7 +18,7 @@ from scalp_nautilus.indicators import CumulativeVolumeDelta
 from scalp_nautilus.indicators import LiquidityMetrics
 from scalp_nautilus.indicators import MicrostructureRegime
 from scalp_nautilus.indicators import OrderFlowImbalance
-from scalp_nautilus.testing.captures import replay
+from tests.support.captures import replay
 
 S = 1_000_000_000
 BUILDER = BookSnapshotBuilder(depth=5, price_precision=1, size_precision=3, tick_size=0.1)
@@ -237,7 +237,7 @@ def test_indicators_fed_by_a_nautilus_strategy(capture_paths):
     from nautilus_trader.trading.strategy import Strategy
 
     from scalp_nautilus.indicators import LeeReadyClassifier
-    from scalp_nautilus.testing.captures import load
+    from tests.support.captures import load
 
     cap = load("usdm_2024_08", tuple(capture_paths("usdm_2024_08")))
     trades = cap.trades[:3000]

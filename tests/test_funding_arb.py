@@ -17,7 +17,7 @@ from nautilus_trader.model.objects import Price
 
 from scalp_nautilus.data.binance_capture import BinanceCaptureImporter
 from scalp_nautilus.indicators import FundingArbDetector
-from scalp_nautilus.testing.captures import capture_mark_prices
+from tests.support.captures import capture_mark_prices
 
 IID = InstrumentId.from_str("BTCUSDT-PERP.BINANCE")
 S = 1_000_000_000

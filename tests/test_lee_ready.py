@@ -10,7 +10,7 @@ from nautilus_trader.model.enums import AggressorSide
 
 from scalp_nautilus.indicators import LeeReadyClassifier
 from scalp_nautilus.indicators.lee_ready import Method
-from scalp_nautilus.testing.captures import replay
+from tests.support.captures import replay
 
 
 def test_quote_rule_uses_the_mid_strictly_before_the_trade():

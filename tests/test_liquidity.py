@@ -10,7 +10,7 @@ import pytest
 from scalp_nautilus.book import BookSnapshotBuilder
 from scalp_nautilus.indicators import LiquidityMetrics
 from scalp_nautilus.indicators.liquidity import KyleLambda
-from scalp_nautilus.testing.captures import replay
+from tests.support.captures import replay
 
 S = 1_000_000_000
 BUILDER = BookSnapshotBuilder(depth=10, price_precision=2, size_precision=3, tick_size=0.01)

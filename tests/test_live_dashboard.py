@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from scalp_nautilus.live.venue.thread import VenueThread
-from scalp_nautilus.testing.live import DASHBOARD_TOKEN
-from scalp_nautilus.testing.live import start_watched_node
-from scalp_nautilus.testing.live import venue_settings
-from scalp_nautilus.testing.webhook import JsonWebhook
 from tests.conftest import missing
+from tests.support.live import DASHBOARD_TOKEN
+from tests.support.live import start_watched_node
+from tests.support.live import venue_settings
+from tests.support.webhook import JsonWebhook
 
 pytestmark = [pytest.mark.browser, pytest.mark.real_data, pytest.mark.slow]
 

@@ -16,12 +16,12 @@ import pytest
 import yaml
 
 from scalp_nautilus.live.venue.thread import VenueThread
-from scalp_nautilus.testing.live import ROOT
-from scalp_nautilus.testing.live import VenueAddress
-from scalp_nautilus.testing.live import free_port
-from scalp_nautilus.testing.live import venue_settings
-from scalp_nautilus.testing.live import write_live_config
-from scalp_nautilus.testing.webhook import JsonWebhook
+from tests.support.live import ROOT
+from tests.support.live import VenueAddress
+from tests.support.live import free_port
+from tests.support.live import venue_settings
+from tests.support.live import write_live_config
+from tests.support.webhook import JsonWebhook
 
 pytestmark = pytest.mark.slow  # live nodes in their own processes
 

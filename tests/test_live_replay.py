@@ -24,17 +24,17 @@ import pytest
 
 from scalp_nautilus.live.venue.thread import VenueThread
 from scalp_nautilus.strategy.decision import ENTER
-from scalp_nautilus.testing.live import CAPTURE_2023
-from scalp_nautilus.testing.live import ROOT
-from scalp_nautilus.testing.live import VenueAddress
-from scalp_nautilus.testing.live import free_port
-from scalp_nautilus.testing.live import live_settings
-from scalp_nautilus.testing.live import run_node
-from scalp_nautilus.testing.live import start_venue_process
-from scalp_nautilus.testing.live import venue_settings
-from scalp_nautilus.testing.live import write_live_config
 from tests.live_parity import differing_feature_columns
 from tests.live_parity import live_and_backtest_rows
+from tests.support.live import CAPTURE_2023
+from tests.support.live import ROOT
+from tests.support.live import VenueAddress
+from tests.support.live import free_port
+from tests.support.live import live_settings
+from tests.support.live import run_node
+from tests.support.live import start_venue_process
+from tests.support.live import venue_settings
+from tests.support.live import write_live_config
 
 pytestmark = [pytest.mark.real_data, pytest.mark.slow]  # live nodes against the replay venue
 

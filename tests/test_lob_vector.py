@@ -16,7 +16,7 @@ from nautilus_trader.indicators.volatility import BollingerBands
 from scalp_nautilus.book import BookSnapshot
 from scalp_nautilus.indicators import LOB_FEATURE_NAMES
 from scalp_nautilus.indicators import LOBFeatureVector
-from scalp_nautilus.testing.capture_book import replay_snapshots
+from tests.support.capture_book import replay_snapshots
 
 S = 1_000_000_000
 WINDOW = 100

@@ -25,8 +25,8 @@ from scalp_nautilus.models.training import evaluate
 from scalp_nautilus.models.training import format_report
 from scalp_nautilus.models.training import predict_samples
 from scalp_nautilus.models.training import train
-from scalp_nautilus.testing.captures import load
-from scalp_nautilus.testing.captures import record
+from tests.support.captures import load
+from tests.support.captures import record
 
 pytestmark = [pytest.mark.real_data, pytest.mark.slow]
 

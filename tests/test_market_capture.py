@@ -40,12 +40,12 @@ from scalp_nautilus.data.binance_capture import CaptureStats
 from scalp_nautilus.data.binance_capture import read_lines
 from scalp_nautilus.live.venue.capture_feed import load_capture
 from scalp_nautilus.live.venue.thread import VenueThread
-from scalp_nautilus.testing.shared_data import PROJECT_ROOT
 from tests.capture_harness import SYMBOL
 from tests.capture_harness import record_settings
 from tests.capture_harness import run_recorder
 from tests.capture_harness import sliced
 from tests.capture_harness import venue_settings
+from tests.support.shared_data import PROJECT_ROOT
 
 pytestmark = pytest.mark.real_data
 

@@ -410,3 +410,24 @@ def _const(value: str):
 
 async def _noop() -> None:
     pass
+
+
+def test_replay_venue_command_takes_tick_step_and_exchange_info(tmp_path, monkeypatch):
+    """`replay-venue --tick-size --step-size` (or `--exchange-info`) reach the venue's settings: the
+    options the issue found missing."""
+    from scalp_nautilus.cli import main
+    from scalp_nautilus.live.venue import thread
+
+    seen = []
+
+    async def serve(settings) -> None:
+        seen.append(settings)
+
+    monkeypatch.setattr(thread, "serve", serve)
+    config = str(Path(__file__).resolve().parents[1] / "configs" / "replay_venue_bybit.yaml")
+    assert main(["replay-venue", "--config", config, "--tick-size", "0.01", "--step-size", "0.001"]) == 0
+    info = tmp_path / "exchangeInfo.json"
+    info.write_text("{}")
+    assert main(["replay-venue", "--config", config, "--exchange-info", str(info)]) == 0
+    assert (seen[0].tick_size, seen[0].step_size, seen[0].exchange_info) == ("0.01", "0.001", None)
+    assert seen[1].exchange_info == str(info.resolve())

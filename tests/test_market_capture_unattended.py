@@ -19,6 +19,7 @@ import zlib
 from pathlib import Path
 
 import msgspec
+import pandas as pd
 import pytest
 import yaml
 from aiohttp import WSMsgType
@@ -33,14 +34,14 @@ from scalp_nautilus.data.binance_capture import CaptureStats
 from scalp_nautilus.data.binance_capture import read_lines
 from scalp_nautilus.live.venue.capture_feed import load_capture
 from scalp_nautilus.live.venue.thread import VenueThread
-from scalp_nautilus.testing.live import free_port
-from scalp_nautilus.testing.shared_data import PROJECT_ROOT
 from tests.capture_harness import SYMBOL
 from tests.capture_harness import RestGate
 from tests.capture_harness import record_settings
 from tests.capture_harness import run_recorder
 from tests.capture_harness import sliced
 from tests.capture_harness import venue_settings
+from tests.support.live import free_port
+from tests.support.shared_data import PROJECT_ROOT
 
 NO_DISK_LIMIT = {"warn_free_gb": 0.0, "min_free_gb": 0.0}
 
@@ -323,13 +324,35 @@ def test_rotation_waits_for_the_snapshot(source, tmp_path):
     assert len(files) >= 3 and all(m["closed"] for m in metas)
     assert [s["reason"] for s in metas[0]["snapshots"]] == ["start"]
     for f, m in zip(files, metas, strict=True):
-        stats = BinanceCaptureImporter([f]).stats
         imp = BinanceCaptureImporter([f])
         for _ in imp.events():
             pass
         stats = imp.stats
         assert stats.snapshots_applied == 1 and stats.sequence_gaps == 0, (f.name, m["snapshots"])
     assert sum(m["lines"] for m in metas) == venue.stats["messages"] + recorder.sessions[0].snapshots
+    # The folder imports as one capture: no gap, one snapshot applied (the later ones arrive in sync),
+    # the source's diffs after it, and its trades (through the command line, into a catalog).
+    from nautilus_trader.model.data import OrderBookDelta
+    from nautilus_trader.model.data import TradeTick
+    from nautilus_trader.persistence.catalog import ParquetDataCatalog
+
+    from scalp_nautilus.cli import main
+
+    def book_and_trades(imp) -> tuple[list, list]:
+        events = list(imp.events())
+        deltas = [(d.sequence, d.flags, str(d.order.price), str(d.order.size)) for d in events if isinstance(d, OrderBookDelta)]
+        return deltas, [t.trade_id.value for t in events if isinstance(t, TradeTick)]
+
+    rec = BinanceCaptureImporter(files)
+    rec_deltas, rec_trades = book_and_trades(rec)
+    src_deltas, src_trades = book_and_trades(BinanceCaptureImporter(paths))
+    assert rec.stats.sequence_gaps == 0 and rec.stats.snapshots_applied == 1
+    assert rec_trades == src_trades[: len(rec_trades)] and len(rec_trades) > 50
+    first = rec_deltas[0][0]
+    assert [d for d in rec_deltas if d[0] > first] == [d for d in src_deltas if first < d[0] <= rec_deltas[-1][0]]
+    catalog = tmp_path / "catalog"
+    assert main(["data", "import-binance", str(folder(tmp_path)), "--catalog", str(catalog)]) == 0
+    assert len(ParquetDataCatalog(str(catalog)).trade_ticks()) == len(rec_trades)
 
 
 # ---------------------------------------------------------------------- a full disk
@@ -604,3 +627,177 @@ def test_mistyped_top_level_key_suggests_the_key_as_written(tmp_path):
     bad.write_text(venues + "import_: {catalog: c}\n")
     with pytest.raises(ConfigError, match=r"unknown key `import_` \(did you mean `import`\?\)"):
         load_capture_settings(bad)
+
+
+# ---------------------------------------------------------------------- outages are data
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_outage_drill_span_stored_and_no_decision_inside(source, tmp_path, capsys):
+    """The venue drops the connection; the recorder reconnects after 1 s (10 s of capture time at
+    10x). The import stores the invalid span: from the last diff recorded before the drop to the
+    snapshot after the reconnect, in exchange time (before: from the diff that revealed the gap to
+    the snapshot, zero length, and only printed). A backtest across it blocks every book batch
+    inside (`invalid_span`) and fills nothing there."""
+    import json
+
+    from nautilus_trader.persistence.catalog import ParquetDataCatalog
+
+    from scalp_nautilus.cli import main
+    from scalp_nautilus.data.compressed import open_lines
+    from scalp_nautilus.data.spans import read_invalid_spans
+    from tests.config_files import write_config
+
+    paths, capture = source
+    settings = venue_settings(paths, speed=10.0, faults={"drop_at_s": [30.0]})
+    with VenueThread(settings, sliced(capture, 120.0)) as venue:
+        changes = {"reconnect": {"initial_s": 1.0, "max_s": 1.0, "snapshot_retry_s": 0.2}}
+        recorder = run_recorder(record_settings(tmp_path / "out", venue, **changes), venue, timeout_s=60)
+    assert recorder.sessions[0].reconnects == 1
+    (file,) = capture_files(folder(tmp_path / "out"))
+    # The oracle, from the recorded lines: the chain's break, and the first snapshot after it.
+    last_good = first_after = resync = None
+    prev_u = None
+    for line in open_lines(file):
+        msg = json.loads(line.split(b" ", 1)[1])
+        data = msg.get("data", {})
+        if data.get("e") == "depthUpdate":
+            if first_after is None and prev_u is not None and data["pu"] != prev_u:
+                first_after = data["T"]
+            elif first_after is None:
+                last_good = data["T"]
+            prev_u = data["u"]
+        elif "lastUpdateId" in msg and first_after is not None and resync is None:
+            resync = msg["T"]
+    assert last_good and first_after and resync
+    catalog = tmp_path / "catalog"
+    assert main(["data", "import-binance", str(file.parent), "--catalog", str(catalog)]) == 0
+    iid = "BTCUSDT-PERP.BINANCE"
+    ((start, end),) = read_invalid_spans(catalog, iid)
+    gap_ms, span_ms = first_after - last_good, (end - start) / 1e6
+    print(f"\nexchange-time gap (last diff before the drop -> first after) {gap_ms} ms; stored span {span_ms:.0f} ms")
+    assert (start, end) == (last_good * 1_000_000, resync * 1_000_000) and span_ms >= gap_ms > 5_000
+
+    deltas = ParquetDataCatalog(str(catalog)).order_book_deltas(instrument_ids=[iid])
+    inside = sum(1 for d in deltas if d.flags & 128 and start < d.ts_event < end)  # F_LAST: one book batch
+    config = write_config(
+        tmp_path,
+        {"vpin.volume_per_hour": 15_000.0, "vpin.window_minutes": 2.0, "orders.base_size": 0.05, "hurst.window": 64},
+        catalog=str(catalog),
+        instrument_id=iid,
+        reports_dir=str(tmp_path / "rep"),
+        plots=False,
+        **{"venue.name": "BINANCE"},
+    )
+    capsys.readouterr()
+    assert main(["backtest", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    decisions = pd.read_csv(tmp_path / "rep" / "decisions.csv", index_col=0)["book_batches"]
+    # Only the gap's CLEAR can lie inside (the diffs buffered until the snapshot are applied after it),
+    # and only when the snapshot's exchange time is later than that diff's; whatever lies inside is blocked.
+    assert int(decisions.get("invalid_span", 0)) == inside <= 1
+    assert (f"invalid_span {inside:,}" in out) == bool(inside)
+    fills = pd.read_csv(tmp_path / "rep" / "fills.csv")
+    if len(fills):
+        t = pd.to_datetime(fills["ts_init"], utc=True).astype("int64").to_numpy()
+        assert not ((t > start) & (t < end)).any()
+
+
+# ---------------------------------------------------------------------- several symbols
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_ten_symbols_in_one_capture(capture_paths, tmp_path):
+    """Ten symbols at once in one process, from ten replay venues (the 2023 capture renamed
+    BTCAUSDT ... BTCJUSDT, served with the tick and lot sizes given): every folder holds every
+    message its venue sent plus its snapshot, and imports on its own with no gap. (Throughput:
+    bench/bench_record_load.py.)"""
+    import gzip
+    from contextlib import ExitStack
+
+    raw = gzip.decompress(capture_paths("usdm_2023_04")[0].read_bytes())
+    symbols = [f"BTC{chr(65 + i)}USDT" for i in range(10)]
+    with ExitStack() as stack:
+        venues = []
+        for symbol in symbols:
+            path = tmp_path / f"{symbol}.gz"
+            path.write_bytes(
+                gzip.compress(raw.replace(b"BTCUSDT", symbol.encode()).replace(b"btcusdt", symbol.lower().encode()), 1)
+            )
+            settings = venue_settings([path], speed=4.0, tick_size="0.1", step_size="0.001")
+            venues.append(stack.enter_context(VenueThread(settings, sliced(load_capture([path]), 20.0))))
+        raw_settings = {
+            "out_dir": str(tmp_path / "out"),
+            "venues": [
+                {"venue": "binance-usdm", "symbols": [s], "base_url_http": v.url_http, "base_url_ws": v.url_ws}
+                for s, v in zip(symbols, venues, strict=True)
+            ],
+            "disk": NO_DISK_LIMIT,
+        }
+
+        async def main() -> MarketCapture:
+            recorder = MarketCapture(msgspec.convert(raw_settings, CaptureSettings))
+
+            async def watch() -> None:
+                while not all(v.finished.is_set() for v in venues):
+                    await asyncio.sleep(0.1)
+                await asyncio.sleep(0.5)
+                recorder.request_stop("test: venues finished")
+
+            task = asyncio.create_task(watch())
+            await asyncio.wait_for(recorder.run(), 120)
+            await task
+            return recorder
+
+        recorder = asyncio.run(main())
+    assert recorder.stop_reason == "test: venues finished" and len(recorder.sessions) == 10
+    for symbol, venue, session in zip(symbols, venues, recorder.sessions, strict=True):
+        files = capture_files(folder(tmp_path / "out", symbol=symbol))
+        metas = [read_sidecar(f) for f in files]
+        assert all(m["closed"] for m in metas) and sum(m["lines"] for m in metas) == venue.stats["messages"] + session.snapshots
+        imp = BinanceCaptureImporter(files, symbol=symbol, spec=venue.spec)
+        for _ in imp.events():
+            pass
+        assert imp.stats.sequence_gaps == 0 and imp.stats.snapshots_applied == 1 and imp.stats.trades > 100, symbol
+
+
+def test_log_file_is_written_and_rotated(tmp_path):
+    """`log.file`: the capture's log also goes to a file, rotated at `log.max_mb` keeping `log.backups`."""
+    import logging
+
+    from scalp_nautilus.cli import main
+
+    base = f"127.0.0.1:{free_port()}"
+    config = tmp_path / "record.yaml"
+    log_file = tmp_path / "logs" / "record.log"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "out_dir": str(tmp_path / "out"),
+                "venues": [
+                    {
+                        "venue": "binance-usdm",
+                        "symbols": [SYMBOL],
+                        "base_url_http": f"http://{base}",
+                        "base_url_ws": f"ws://{base}",
+                    }
+                ],
+                "disk": NO_DISK_LIMIT,
+                "log": {"file": str(log_file), "max_mb": 0.0002, "backups": 2},  # ~200 bytes a file
+            }
+        )
+    )
+    root = logging.getLogger()
+    before = list(root.handlers)
+    try:
+        for _ in range(3):
+            assert main(["record", "--config", str(config)]) == 1  # nothing listens: it cannot start
+    finally:
+        for handler in root.handlers[len(before) :]:
+            handler.close()
+        root.handlers[:] = before
+    text = "".join(p.read_text() for p in sorted(log_file.parent.glob("record.log*")))
+    assert "cannot be reached" in text and (log_file.parent / "record.log.1").exists()
+    assert not (log_file.parent / "record.log.3").exists()  # two backups kept

@@ -6,7 +6,7 @@ import pytest
 
 from scalp_nautilus.book import BookSnapshotBuilder
 from scalp_nautilus.indicators import OrderFlowImbalance
-from scalp_nautilus.testing.captures import replay
+from tests.support.captures import replay
 
 BUILDER = BookSnapshotBuilder(depth=5, price_precision=1, size_precision=3, tick_size=0.1)
 

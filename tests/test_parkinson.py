@@ -9,7 +9,7 @@ import pytest
 from nautilus_trader.model.enums import OrderSide
 
 from scalp_nautilus.indicators import ParkinsonVolatility
-from scalp_nautilus.testing.capture_book import replay_snapshots
+from tests.support.capture_book import replay_snapshots
 
 S = 1_000_000_000
 N = 60  # bars per window (the default)

@@ -17,7 +17,7 @@ from scalp_nautilus.indicators.rolling_quantile import RollingQuantiles
 from scalp_nautilus.indicators.vpin import VPINRegime
 from scalp_nautilus.strategy.settings import ScalpStrategyConfig
 from scalp_nautilus.strategy.settings import build_pipeline
-from scalp_nautilus.testing.captures import replay
+from tests.support.captures import replay
 
 S = 1_000_000_000
 
@@ -204,7 +204,7 @@ def test_features_plot_bounds_draw_vpin_lines_only_in_fixed_mode():
     from scalp_nautilus.config import read_yaml
     from scalp_nautilus.strategy import ScalpStrategy
     from scalp_nautilus.strategy import ScalpStrategyConfig
-    from scalp_nautilus.testing.shared_data import PROJECT_ROOT
+    from tests.support.shared_data import PROJECT_ROOT
 
     def bounds(mode: str) -> dict:
         raw = read_yaml(PROJECT_ROOT / "configs" / "strategy.yaml")

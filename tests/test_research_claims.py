@@ -25,8 +25,8 @@ from scalp_nautilus.research.claims import judge
 from scalp_nautilus.research.claims import variance_ratio
 from scalp_nautilus.research.edge import NOT_ENOUGH
 from scalp_nautilus.research.edge import load_features
-from scalp_nautilus.testing.captures import Capture
-from scalp_nautilus.testing.captures import record
+from tests.support.captures import Capture
+from tests.support.captures import record
 from tests.test_research_edge import features_file
 
 S = 1_000_000_000

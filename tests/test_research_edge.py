@@ -25,8 +25,8 @@ from scalp_nautilus.research.edge import edge_table
 from scalp_nautilus.research.edge import hit_rate
 from scalp_nautilus.research.edge import load_features
 from scalp_nautilus.research.edge import spearman
-from scalp_nautilus.testing.captures import load
-from scalp_nautilus.testing.captures import record
+from tests.support.captures import load
+from tests.support.captures import record
 
 S = 1_000_000_000
 

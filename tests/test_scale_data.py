@@ -23,11 +23,11 @@ from scalp_nautilus.data.simulator import BTCUSDT_CAPTURES
 from scalp_nautilus.data.simulator import PROFILES
 from scalp_nautilus.data.simulator import MarketSimulator
 from scalp_nautilus.data.simulator import capture_rates
-from scalp_nautilus.testing.shared_data import CAPTURES
 from tests.capture_catalogs import SPOT
 from tests.capture_catalogs import SPOT_FILES
 from tests.capture_catalogs import capture_catalog  # noqa: F401 (fixture)
 from tests.capture_catalogs import run_capture_backtest
+from tests.support.shared_data import CAPTURES
 
 F_LAST = int(RecordFlag.F_LAST)
 
@@ -154,7 +154,7 @@ def test_backtest_across_a_hole_between_two_spans_of_one_catalog(tmp_path):
     from scalp_nautilus.backtest.settings import load_backtest_settings
     from scalp_nautilus.data.simulator import SimulationParams
     from scalp_nautilus.data.simulator import simulate_to_catalog
-    from scalp_nautilus.testing.configs import write_config
+    from tests.support.configs import write_config
 
     cat = tmp_path / "cat"
     simulate_to_catalog(cat, SimulationParams(minutes=6, seed=1))

@@ -21,9 +21,9 @@ from scalp_nautilus.backtest.sweep import run_one
 from scalp_nautilus.backtest.sweep import run_sweep
 from scalp_nautilus.backtest.sweep import walk_forward
 from scalp_nautilus.config import ConfigError
-from scalp_nautilus.testing.configs import write_config
 from tests.capture_catalogs import capture_catalog  # noqa: F401 (fixture)
 from tests.capture_catalogs import strategy_overrides
+from tests.support.configs import write_config
 
 RANGES = [
     {"start": "2023-04-04T23:59:00Z", "end": "2023-04-05T00:02:00Z"},

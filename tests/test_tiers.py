@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from scalp_nautilus.testing import shared_data
 from tests.conftest import in_ci
 from tests.conftest import unmarked_real_data
+from tests.support import shared_data
 
 
 @pytest.mark.parametrize("value", ["true", "TRUE", "1", "yes", "on"])

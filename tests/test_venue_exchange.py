@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from scalp_nautilus.fees import FeeSchedule
 from scalp_nautilus.instruments import resolve_spec
 from scalp_nautilus.live.venue.binance_json import binance_error
 from scalp_nautilus.live.venue.capture_feed import VenueBook
@@ -22,7 +23,9 @@ TAKER, MAKER = 0.0005, 0.0002
 def ex() -> Exchange:
     book = VenueBook()
     book.apply_snapshot({"lastUpdateId": 10, "T": 1_000, "bids": BIDS, "asks": ASKS})
-    return Exchange(resolve_spec("BINANCE", "BTCUSDT"), ExchangeSettings(maker_fee=MAKER, taker_fee=TAKER), book)
+    return Exchange(
+        resolve_spec("BINANCE", "BTCUSDT"), ExchangeSettings(fees=FeeSchedule(maker_rate=MAKER, taker_rate=TAKER)), book
+    )
 
 
 def order(ex, now=1, **p):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from scalp_nautilus.fees import FeeSchedule
 from scalp_nautilus.instruments import resolve_spec
 from scalp_nautilus.live.venue.capture_feed import VenueBook
 from scalp_nautilus.live.venue.exchange import Exchange
@@ -21,7 +22,7 @@ SELL_HITS, BUY_LIFTS = True, False  # Binance's `m`: the buyer was the maker
 def resting_buy(model: str, power: float = 3.0):
     book = VenueBook()
     book.apply_snapshot({"lastUpdateId": 10, "T": 1_000, "bids": BIDS, "asks": ASKS})
-    settings = ExchangeSettings(maker_fee=MAKER, queue_model=model, queue_power=power)
+    settings = ExchangeSettings(fees=FeeSchedule(maker_rate=MAKER), queue_model=model, queue_power=power)
     ex = Exchange(resolve_spec("BINANCE", "BTCUSDT"), settings, book)
     o = ex.new_order(
         {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTX", "quantity": "0.100", "price": "29999.9"}, 1

@@ -14,9 +14,9 @@ from scalp_nautilus.features import FeaturePipeline
 from scalp_nautilus.indicators import VPIN
 from scalp_nautilus.indicators.mid_bars import MidBars
 from scalp_nautilus.strategy import warm
-from scalp_nautilus.testing.captures import load
-from scalp_nautilus.testing.captures import pipeline_for
-from scalp_nautilus.testing.captures import replay
+from tests.support.captures import load
+from tests.support.captures import pipeline_for
+from tests.support.captures import replay
 
 S = 1_000_000_000
 

@@ -18,6 +18,8 @@ import socket
 import tempfile
 from collections.abc import Iterator
 
+from scalp_nautilus.errors import RunError
+
 PROBE_TIMEOUT_S = 5.0
 
 _TOKEN_HELP = (
@@ -26,7 +28,7 @@ _TOKEN_HELP = (
 )
 
 
-class ClusterError(RuntimeError):
+class ClusterError(RunError):
     """A Ray cluster that cannot be joined; the message says why in one line (never the token)."""
 
 

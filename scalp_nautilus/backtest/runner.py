@@ -52,15 +52,19 @@ from scalp_nautilus.config import ConfigError
 from scalp_nautilus.config import merge
 from scalp_nautilus.config import parse_utc
 from scalp_nautilus.data.catalog import CATALOG_DATA_TYPES
+from scalp_nautilus.data.spans import read_invalid_spans
+from scalp_nautilus.errors import RunError
+from scalp_nautilus.fees import FeeSchedule
 from scalp_nautilus.strategy.records import StrategyReport
 from scalp_nautilus.strategy.settings import ScalpStrategyConfig
+from scalp_nautilus.strategy.settings import fee_schedule
 
 log = logging.getLogger(__name__)
 
 _MS = 1_000_000
 
 
-class BacktestError(RuntimeError):
+class BacktestError(RunError):
     pass
 
 
@@ -105,28 +109,39 @@ def data_span(settings: BacktestSettings, catalog: ParquetDataCatalog, instrumen
     return start, end
 
 
-def strategy_config(settings: BacktestSettings, end_ns: int) -> dict:
-    """The strategy's config for the run, checked (a `ConfigError` before anything is loaded).
+def strategy_config(settings: BacktestSettings, end_ns: int) -> tuple[dict, ScalpStrategyConfig | None]:
+    """The strategy's config for the run, checked (a `ConfigError` before anything is loaded): the
+    mapping Nautilus builds the strategy from, and the decoded config when it is a ScalpStrategy's.
 
-    A ScalpStrategy flattens `flatten_before_end_s` before the data ends unless told otherwise.
+    A ScalpStrategy flattens `flatten_before_end_s` before the data ends unless told otherwise, and
+    gets the catalog's invalid spans of the instrument (no decision inside them).
     """
     s = settings.strategy
     raw = dict(s.config)
     cls = resolve_config_path(s.config_path)
-    if issubclass(cls, ScalpStrategyConfig) and not raw.get("orders", {}).get("flatten_at"):
+    scalp = issubclass(cls, ScalpStrategyConfig)
+    if scalp and not raw.get("orders", {}).get("flatten_at"):
         at = pd.Timestamp(end_ns - round(settings.flatten_before_end_s * 1e9), tz="UTC")
         raw = merge(raw, {"orders": {"flatten_at": at.isoformat()}})
-    check_strategy_config(raw, s.config_path, settings.instrument_id, "strategy config")
-    return {**raw, "instrument_id": settings.instrument_id}
+    if scalp:
+        store = settings.catalog_store
+        spans = read_invalid_spans(store.location, settings.instrument_id, store.storage_options)
+        if spans:
+            log.info("%s: %d invalid span(s) in the catalog: no decision inside them", settings.instrument_id, len(spans))
+            raw = {**raw, "invalid_spans": [*raw.get("invalid_spans", ()), *spans]}
+    decoded = check_strategy_config(raw, s.config_path, settings.instrument_id, "strategy config")
+    return {**raw, "instrument_id": settings.instrument_id}, decoded if scalp else None
 
 
-def data_configs(settings: BacktestSettings, catalog: ParquetDataCatalog, iid: InstrumentId) -> list[BacktestDataConfig]:
+def data_configs(
+    settings: BacktestSettings, catalog: ParquetDataCatalog, iid: InstrumentId, span: tuple[int, int] | None = None
+) -> list[BacktestDataConfig]:
     """One data config per catalog type the instrument has, in `CATALOG_DATA_TYPES` order (the
     order equal timestamps replay in). Funding history starts `funding_history_days` before the
     book data, also when `start` cuts the run later: the funding detector's window needs past
     settlements, while replaying years of history would tick the strategy's timers through every
-    second of them."""
-    start_ns, _ = data_span(settings, catalog, iid.value)
+    second of them. `span`: the run's `data_span`, if the caller has it."""
+    start_ns, _ = span or data_span(settings, catalog, iid.value)
     funding_start = pd.Timestamp(start_ns - round(settings.funding_history_days * 86_400e9), tz="UTC").isoformat()
     return [
         BacktestDataConfig(
@@ -141,34 +156,27 @@ def data_configs(settings: BacktestSettings, catalog: ParquetDataCatalog, iid: I
     ]
 
 
-def venue_execution(settings: BacktestSettings, config: dict) -> tuple[bool, dict]:
-    """The venue's queue model and fee rates for a strategy `config`: `venue.queue_position` null
-    means on exactly when a ScalpStrategy rests maker orders (`orders.entry` or
-    `exits.take_profit_order` maker); `venue.fees` null rates are the strategy's `fees` (the rates
-    its targets assume), for other strategies the instrument's."""
+def venue_execution(
+    settings: BacktestSettings, scalp: ScalpStrategyConfig | None, instrument: Instrument
+) -> tuple[bool, FeeSchedule]:
+    """The venue's queue model and fee rates for the run's strategy (`scalp`: its config when it is a
+    ScalpStrategy): `venue.queue_position` null means on exactly when a ScalpStrategy rests maker
+    orders (`orders.entry` or `exits.take_profit_order` maker); `venue.fees` null rates are the
+    strategy's (`fee_schedule`: the rates its targets assume, by default the venue's regular tier for
+    `instrument`), for other strategies the instrument's."""
     v = settings.venue
-    s = settings.strategy
-    scalp = None
-    if issubclass(resolve_config_path(s.config_path), ScalpStrategyConfig):
-        scalp = check_strategy_config(config, s.config_path, settings.instrument_id, "strategy config")
     maker = scalp is not None and "maker" in (scalp.orders.entry, scalp.exits.take_profit_order)
     queue_position = maker if v.queue_position is None else v.queue_position
     if queue_position and not v.trade_execution:
         raise ConfigError("venue.queue_position needs venue.trade_execution: only trades at the price move the queue")
-    fees = {"maker_rate": v.fees.maker_rate, "taker_rate": v.fees.taker_rate}
-    if scalp is not None:
-        fees = {
-            "maker_rate": _first(v.fees.maker_rate, scalp.fees.maker_rate),
-            "taker_rate": _first(v.fees.taker_rate, scalp.fees.taker_rate),
-        }
+    fees = v.fees if scalp is None else v.fees.over(fee_schedule(scalp, instrument))
     return queue_position, fees
 
 
-def _first(*values):
-    return next(x for x in values if x is not None)
-
-
-def build_run_config(settings: BacktestSettings, instrument: Instrument, catalog: ParquetDataCatalog) -> BacktestRunConfig:
+def build_run_config(
+    settings: BacktestSettings, instrument: Instrument, catalog: ParquetDataCatalog, span: tuple[int, int] | None = None
+) -> BacktestRunConfig:
+    """The Nautilus run config; `span`: the run's `data_span`, if the caller has it."""
     iid = instrument.id
     settle = instrument.get_settlement_currency().code
     for balance in settings.venue.starting_balances:
@@ -176,11 +184,11 @@ def build_run_config(settings: BacktestSettings, instrument: Instrument, catalog
             raise ConfigError(
                 f"venue.starting_balances: {balance!r} is not in {settle}, the settlement currency of {iid}",
             )
-    start_ns, end_ns = data_span(settings, catalog, iid.value)
-    data = data_configs(settings, catalog, iid)
+    start_ns, end_ns = span = span or data_span(settings, catalog, iid.value)
+    data = data_configs(settings, catalog, iid, span)
     v = settings.venue
-    config = strategy_config(settings, end_ns)
-    queue_position, fees = venue_execution(settings, config)
+    config, scalp = strategy_config(settings, end_ns)
+    queue_position, fees = venue_execution(settings, scalp, instrument)
     venue = BacktestVenueConfig(
         name=v.name,
         oms_type=v.oms_type,
@@ -213,7 +221,7 @@ def build_run_config(settings: BacktestSettings, instrument: Instrument, catalog
         fee_model=ImportableFeeModelConfig(
             fee_model_path=f"{RateFeeModel.__module__}:{RateFeeModel.__name__}",
             config_path=f"{RateFeeModelConfig.__module__}:{RateFeeModelConfig.__name__}",
-            config=fees,
+            config={"fees": fees},
         ),
     )
     strategy = ImportableStrategyConfig(
@@ -247,7 +255,8 @@ def run_backtest(settings: BacktestSettings) -> BacktestOutcome:
     store.check()
     catalog = store.catalog()
     instrument = catalog_instrument(catalog, settings.instrument_id)
-    run_config = build_run_config(settings, instrument, catalog)
+    span = data_span(settings, catalog, instrument.id.value)
+    run_config = build_run_config(settings, instrument, catalog, span)
     node = StreamingBacktestNode(configs=[run_config])
     started = time.perf_counter()
     try:
@@ -264,7 +273,7 @@ def run_backtest(settings: BacktestSettings) -> BacktestOutcome:
             account=trader.generate_account_report(Venue(settings.venue.name)),
             wall_seconds=time.perf_counter() - started,
             starting_balance=_starting_balance(settings, instrument),
-            data_span=data_span(settings, catalog, instrument.id.value),
+            data_span=span,
             strategies=[s.report() for s in trader.strategies() if hasattr(s, "report")],
         )
     finally:

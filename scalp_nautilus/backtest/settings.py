@@ -26,6 +26,7 @@ from scalp_nautilus.config import merge
 from scalp_nautilus.config import parse_utc
 from scalp_nautilus.config import read_yaml
 from scalp_nautilus.data.catalog_store import CatalogStore
+from scalp_nautilus.fees import FeeSchedule
 
 
 class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -51,17 +52,6 @@ class LatencySettings(_Section, frozen=True):
     cancel_ms: Annotated[float, Meta(ge=0.0)] = 0.0  # added to base_ms for cancels
 
 
-class FeeSettings(_Section, frozen=True):
-    """Commission rates as fractions of the fill's notional (0.0005 = 5 bps); null: the strategy's
-    `fees` (ScalpStrategy: the rates its targets assume, Binance tier 0 by default), the
-    instrument's own for other strategies. Negative maker = a rebate."""
-
-    # Fraction of the fill's notional; null: the strategy's fees.maker_rate
-    maker_rate: Annotated[float, Meta(ge=-0.01, le=0.01)] | None = None
-    # Fraction of the fill's notional; null: the strategy's fees.taker_rate
-    taker_rate: Annotated[float, Meta(ge=0.0, le=0.01)] | None = None
-
-
 class VenueSettings(_Section, frozen=True):
     """The simulated exchange: account, book, matching rules, fees, fills and latency."""
 
@@ -82,7 +72,9 @@ class VenueSettings(_Section, frozen=True):
     # Nautilus's queue position for resting orders (needs trade_execution); null: on when the
     # strategy rests maker orders. docs/execution.md has the rules and which way each errs.
     queue_position: bool | None = None
-    fees: FeeSettings = msgspec.field(default_factory=FeeSettings)
+    # Commission rates (`scalp_nautilus.fees`); a rate left null is the strategy's (ScalpStrategy: the
+    # rates its targets assume, `fee_schedule`), for other strategies the instrument's own.
+    fees: FeeSchedule = msgspec.field(default_factory=FeeSchedule)
     fill: FillSettings = msgspec.field(default_factory=FillSettings)
     latency: LatencySettings = msgspec.field(default_factory=LatencySettings)
 

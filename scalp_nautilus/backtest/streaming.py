@@ -43,6 +43,7 @@ from nautilus_trader.persistence.catalog import ParquetDataCatalog
 from nautilus_trader.serialization.arrow.serializer import ArrowSerializer
 
 from scalp_nautilus.config import parse_utc
+from scalp_nautilus.errors import InputError
 
 
 def _ns(value) -> int | None:
@@ -172,7 +173,7 @@ class StreamingBacktestNode(BacktestNode):
         # whole loading would take, the first and last event of any type.
         bounds = [b for b in map(data_bounds, data_configs) if b]
         if not bounds:
-            raise ValueError(f"run {run_config_id}: the catalog holds no data for its data configs")
+            raise InputError(f"run {run_config_id}: the catalog holds no data for its data configs")
         for i, config in enumerate(data_configs):
             engine.add_data_iterator(f"{i}:{config.data_type.__name__}", data_chunks(config, chunk_size))
         engine.run(

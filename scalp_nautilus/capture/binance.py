@@ -28,7 +28,6 @@ import aiohttp
 import orjson
 
 from scalp_nautilus.capture.scan import int_after
-from scalp_nautilus.capture.scan import str_after
 from scalp_nautilus.capture.session import Session
 from scalp_nautilus.capture.session import StartFailed
 from scalp_nautilus.data.binance_sync import BookSync
@@ -86,9 +85,9 @@ class BinanceSession(Session):
 
     def on_message(self, recv_ns: int, data: bytes) -> None:
         if data.startswith(_STREAM):
-            found = str_after(data, _STREAM)
-            if found is not None:
-                stream, end = found
+            end = data.find(b'"', 11)  # the stream name's closing quote
+            if end > 11:
+                stream = data[11:end]
                 self.record(recv_ns, stream, data, int_after(data, b'"E":', end))
                 if stream == self._depth:
                     self.book_recv_ns = recv_ns

@@ -19,8 +19,8 @@ def int_after(data: bytes, key: bytes, start: int = 0) -> int | None:
         return None
     i += len(key)
     j = data.find(b",", i)
-    k = data.find(b"}", i)
-    if j < 0 or 0 <= k < j:
+    k = data.find(b"}", i, j) if j >= 0 else data.find(b"}", i)  # bounded: the value ends at the first of them
+    if k >= 0:
         j = k
     try:
         return int(data[i:j])

@@ -33,24 +33,26 @@ from scalp_nautilus.aio_tasks import TaskSet
 from scalp_nautilus.capture.settings import CaptureSettings
 from scalp_nautilus.capture.settings import VenueSettings
 from scalp_nautilus.capture.writer import CaptureWriter
+from scalp_nautilus.errors import InputError
+from scalp_nautilus.units import NS_PER_S
 
 log = logging.getLogger(__name__)
 
 _MS = 1_000_000
-_S = 1_000_000_000
 _MESSAGE = (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY)
 
 Alert = Callable[..., object]  # Alerts.send(key, title, body, level)
 
 
-class StartFailed(ValueError):
+class StartFailed(InputError):
     """The capture cannot start: the message (one line) says what is wrong."""
 
 
 class Session:
     """Records one symbol of one venue until `stop` is set. Counters: `messages` (per stream, whole
-    run), `reconnects`, `gaps`, `snapshots`; `window` the heartbeat's per-stream counts and lags;
-    `clock_behind_ns` (below). `on_error` receives a failure of a task the session spawned."""
+    run, up to the last heartbeat: `message_count` is the total), `reconnects`, `gaps`, `snapshots`;
+    `window` the heartbeat's per-stream counts and lags; `clock_behind_ns` (below). `on_error`
+    receives a failure of a task the session spawned."""
 
     def __init__(
         self,
@@ -79,9 +81,9 @@ class Session:
         self.ready = False
         self.connected = asyncio.Event()
         self.window: Counter = Counter()
-        self._lag_sum_ms = 0.0
+        self._lag_sum_ns = 0
         self._lag_n = 0
-        self._lag_max_ms = float("-inf")
+        self._lag_max_ns = -(2**63)
         # The most the local clock has been seen behind the exchange (event time after receive
         # time); never decreasing, so imports of consecutive files shift time by a non-decreasing
         # offset and their spans cannot overlap.
@@ -136,7 +138,7 @@ class Session:
                             "%s: reconnected (reconnect %d) after %.1f s",
                             self.name,
                             self.reconnects,
-                            (now - self.disconnected_ns) / _S,
+                            (now - self.disconnected_ns) / NS_PER_S,
                         )
                     self.disconnected_ns = 0
                     self.last_recv_ns = self.book_recv_ns = self.subscribed_ns = now
@@ -228,13 +230,13 @@ class Session:
         """The clock's check (see the module doc): raises `StartFailed` before the session is
         ready, alerts after."""
         wd = self.settings.watchdog
-        silence_ns, snapshot_ns = round(wd.silence_s * _S), round(wd.snapshot_s * _S)
+        silence_ns, snapshot_ns = round(wd.silence_s * NS_PER_S), round(wd.snapshot_s * NS_PER_S)
         if self._ws is None:
-            if self.ready and self.disconnected_ns and now_ns - self.disconnected_ns > wd.disconnected_s * _S:
+            if self.ready and self.disconnected_ns and now_ns - self.disconnected_ns > wd.disconnected_s * NS_PER_S:
                 self.alert(
                     f"disconnected:{self.name}",
                     f"{self.name}: disconnected",
-                    f"no connection to {self.url()} for {(now_ns - self.disconnected_ns) / _S:.0f} s",
+                    f"no connection to {self.url()} for {(now_ns - self.disconnected_ns) / NS_PER_S:.0f} s",
                     "warning",
                 )
             return
@@ -269,20 +271,22 @@ class Session:
 
     # ------------------------------------------------------------------ bookkeeping
 
+    @property
+    def message_count(self) -> int:
+        return sum(self.messages.values()) + sum(self.window.values())
+
     def record(self, recv_ns: int, stream: bytes, data: bytes, event_ms: int | None) -> None:
         self.writer.write(recv_ns, stream, data)
-        self.messages[stream] += 1
         self.window[stream] += 1
         if event_ms:
-            ahead_ns = event_ms * _MS - recv_ns
-            if ahead_ns > self.clock_behind_ns:
-                self.clock_behind_ns = ahead_ns
-                self.writer.note("clock_behind_ns", ahead_ns)
-            lag = -ahead_ns / _MS
-            self._lag_sum_ms += lag
+            lag_ns = recv_ns - event_ms * _MS
+            if -lag_ns > self.clock_behind_ns:
+                self.clock_behind_ns = -lag_ns
+                self.writer.note("clock_behind_ns", -lag_ns)
+            self._lag_sum_ns += lag_ns
             self._lag_n += 1
-            if lag > self._lag_max_ms:
-                self._lag_max_ms = lag
+            if lag_ns > self._lag_max_ns:
+                self._lag_max_ns = lag_ns
 
     def unreadable(self, recv_ns: int, data: bytes, why: str) -> None:
         """A message of no known shape: kept as received (the importer counts and skips it), logged."""
@@ -298,13 +302,18 @@ class Session:
         """One line about the last period (and resets its counts)."""
         total = sum(self.window.values())
         streams = ", ".join(f"{k.decode()} {v}" for k, v in sorted(self.window.items())) or "none"
-        lag = f"lag ms mean {self._lag_sum_ms / self._lag_n:.0f} max {self._lag_max_ms:.0f}" if self._lag_n else "lag n/a"
+        lag = (
+            f"lag ms mean {self._lag_sum_ns / self._lag_n / _MS:.0f} max {self._lag_max_ns / _MS:.0f}"
+            if self._lag_n
+            else "lag n/a"
+        )
         line = (
             f"{self.name}: {total} messages in {period_s:.0f} s ({streams}); {lag}; gaps {self.gaps}, "
             f"reconnects {self.reconnects}, snapshots {self.snapshots}; "
             f"{'connected' if self.connected.is_set() else 'DISCONNECTED'}; "
             f"file {self.writer.path.name if self.writer.path else '-'}"
         )
+        self.messages.update(self.window)
         self.window = Counter()
-        self._lag_sum_ms, self._lag_n, self._lag_max_ms = 0.0, 0, float("-inf")
+        self._lag_sum_ns, self._lag_n, self._lag_max_ns = 0, 0, -(2**63)
         return line

@@ -64,7 +64,8 @@ from scalp_nautilus.data.binance_sync import Sync
 from scalp_nautilus.data.binance_sync import Verdict
 from scalp_nautilus.data.binance_sync import clear_delta
 from scalp_nautilus.data.binance_sync import snapshot_deltas
-from scalp_nautilus.data.compressed import open_lines as _open_lines  # the venue's capture feed reads lines too
+from scalp_nautilus.data.compressed import open_lines
+from scalp_nautilus.errors import InputError
 from scalp_nautilus.instruments import ContractSpec
 from scalp_nautilus.instruments import resolve_spec
 
@@ -189,7 +190,7 @@ class _Diff:
     levels: list[tuple[OrderSide, float, float]]
 
 
-class CaptureError(ValueError):
+class CaptureError(InputError):
     pass
 
 
@@ -211,7 +212,7 @@ def read_lines(paths: Iterable[Path], stats: CaptureStats) -> Iterator[tuple[str
     decode = msgspec.json.decode
     for path in paths:
         lineno = 0
-        reader = _open_lines(path)
+        reader = open_lines(path)
         while True:
             try:
                 line = next(reader)
@@ -262,7 +263,7 @@ def prescan(paths: Iterable[str | Path], max_lines: int = 20_000) -> Prescan:
     diffs = with_pu = 0
     for path in paths:
         try:
-            for line in _open_lines(Path(path)):
+            for line in open_lines(Path(path)):
                 seen += 1
                 if seen > max_lines:
                     break
@@ -302,8 +303,11 @@ class BinanceCaptureImporter:
         clock_offset_ns: int | None = None,
         spec: ContractSpec | None = None,
     ) -> None:
-        self.paths = capture_files(paths)
-        scan = prescan(self.paths)
+        paths = list(paths)
+        # No files: a stream its caller feeds (`feed`), for a known contract (the L2 archive import).
+        fed = not paths and spec is not None and symbol is not None
+        self.paths = [] if fed else capture_files(paths)
+        scan = Prescan(0, Counter(), None, None, spot=spec.spot) if fed and spec is not None else prescan(self.paths)
         if symbol is None:
             if len(scan.symbols) > 1:
                 raise CaptureError(f"capture holds several symbols {sorted(scan.symbols)}: choose one with symbol=")
@@ -338,14 +342,25 @@ class BinanceCaptureImporter:
 
     def events(self) -> Iterator[object]:
         for self._where, recv, msg in read_lines(self.paths, self.stats):  # noqa: B020 - the position, for error messages
-            if recv < self._last_recv:
-                self.stats.receive_time_regressions += 1
-            self._last_recv = max(self._last_recv, recv)
-            try:
-                yield from self._on_message(recv, msg)
-            except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
-                self.stats.malformed_lines += 1
-                log.warning("%s: skipped malformed message (%s: %s)", self._where, type(exc).__name__, exc)
+            yield from self.feed(recv, msg)
+        self.finish()
+
+    def feed(self, recv: int, msg: dict, where: str | None = None) -> Iterator[object]:
+        """One message of the stream (a capture line's JSON) received at `recv` (ns): its Nautilus
+        data. `where` names its place in messages."""
+        if where is not None:
+            self._where = where
+        if recv < self._last_recv:
+            self.stats.receive_time_regressions += 1
+        self._last_recv = max(self._last_recv, recv)
+        try:
+            yield from self._on_message(recv, msg)
+        except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
+            self.stats.malformed_lines += 1
+            log.warning("%s: skipped malformed message (%s: %s)", self._where, type(exc).__name__, exc)
+
+    def finish(self) -> None:
+        """The end of the stream: diffs never applied are counted."""
         buffer = self._sync.buffer
         self.stats.depth_skipped_unsynced += self._sync.overflowed
         if self._sync.state is not Sync.SYNCED:
@@ -454,7 +469,7 @@ class BinanceCaptureImporter:
             int(data["u"]),
             _opt_int(data.get("pu")),
             int(data.get("T") or data["E"]) * _MS,
-            _parse_levels(data),
+            parse_levels(data),
         )
         if diff.u <= self._max_u:
             self.stats.depth_duplicates += 1
@@ -564,7 +579,7 @@ class BinanceCaptureImporter:
         )
 
 
-def _parse_levels(data: dict) -> list[tuple[OrderSide, float, float]]:
+def parse_levels(data: dict) -> list[tuple[OrderSide, float, float]]:
     """A diff's level replacements (size 0 removes the level); invalid numbers raise."""
     levels = []
     for side, key in ((OrderSide.BUY, "b"), (OrderSide.SELL, "a")):

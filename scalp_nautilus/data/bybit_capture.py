@@ -50,8 +50,8 @@ from nautilus_trader.model.objects import Quantity
 
 from scalp_nautilus.data.binance_capture import CaptureError
 from scalp_nautilus.data.binance_capture import CaptureStats
-from scalp_nautilus.data.binance_capture import _parse_levels  # Bybit's b/a levels read as Binance's
 from scalp_nautilus.data.binance_capture import capture_files
+from scalp_nautilus.data.binance_capture import parse_levels  # Bybit's b/a levels read as Binance's
 from scalp_nautilus.data.binance_capture import read_lines
 from scalp_nautilus.data.binance_capture import receive_time_ns
 from scalp_nautilus.data.binance_sync import clear_delta
@@ -59,9 +59,10 @@ from scalp_nautilus.data.binance_sync import snapshot_deltas
 from scalp_nautilus.data.bybit_sync import UpdateChain
 from scalp_nautilus.data.bybit_sync import Verdict
 from scalp_nautilus.data.compressed import open_lines
+from scalp_nautilus.fees import BYBIT_LINEAR
 from scalp_nautilus.instruments import ContractSpec
-from scalp_nautilus.instruments import _decimals
-from scalp_nautilus.instruments import _unit
+from scalp_nautilus.instruments import decimal_places
+from scalp_nautilus.instruments import tick_unit
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +79,8 @@ def bybit_spec(
     quote = next((q for q in _QUOTES if symbol.endswith(q) and len(symbol) > len(q)), None)
     if quote is None:
         raise CaptureError(f"cannot split Bybit symbol {symbol!r} into base and quote (linear: ...USDT / ...USDC)")
-    tick = tick_size or _unit(max((_decimals(p) for p in prices), default=0))
-    step = step_size or _unit(max((_decimals(q) for q in sizes), default=0))
+    tick = tick_size or tick_unit(max((decimal_places(p) for p in prices), default=0))
+    step = step_size or tick_unit(max((decimal_places(q) for q in sizes), default=0))
     if tick_size is None or step_size is None:
         log.warning(
             "%s (Bybit): tick %s and lot %s inferred from the data's printed precision "
@@ -88,9 +89,10 @@ def bybit_spec(
             tick,
             step,
         )
-    return ContractSpec(
-        "BYBIT", symbol, symbol[: -len(quote)], quote, quote, False, tick, step, maker_fee="0.0002", taker_fee="0.00055"
-    )
+    fees = BYBIT_LINEAR
+    base = symbol[: -len(quote)]
+    maker, taker = str(fees.maker_rate), str(fees.taker_rate)
+    return ContractSpec("BYBIT", symbol, base, quote, quote, False, tick, step, maker_fee=maker, taker_fee=taker)
 
 
 def _prescan(paths: list[Path], max_lines: int = 20_000) -> tuple[int, Counter, list, list]:
@@ -214,7 +216,7 @@ class BybitCaptureImporter:
         snapshot = msg["type"] == "snapshot"
         u = int(data["u"])
         ts_event = int(msg["ts"]) * _MS
-        levels = _parse_levels(data)  # before the chain: an unreadable message must not advance it
+        levels = parse_levels(data)  # before the chain: an unreadable message must not advance it
         if snapshot:
             self.stats.snapshots += 1
         else:

@@ -28,6 +28,8 @@ from fsspec.utils import infer_storage_options
 
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
+from scalp_nautilus.errors import InputError
+
 # The environment a remote catalog's credentials may come from (boto's names): what a sweep
 # forwards to its Ray tasks so that workers read the catalog as the driver does.
 AWS_ENV = (
@@ -41,7 +43,7 @@ AWS_ENV = (
 )
 
 
-class CatalogError(ValueError):
+class CatalogError(InputError):
     """A catalog that cannot be read; the message names the location (never the credentials)."""
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from scalp_nautilus.data.catalog import CatalogWriter
 from scalp_nautilus.data.tardis import import_tardis
+from scalp_nautilus.errors import InputError
+from scalp_nautilus.errors import RunError
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,7 @@ def fetch_tardis_files(
     from tardis_dev import download_datasets
 
     if not api_key and date.fromisoformat(day).day != 1:
-        raise ValueError(f"{day}: without TARDIS_API_KEY only the first day of a month can be downloaded")
+        raise InputError(f"{day}: without TARDIS_API_KEY only the first day of a month can be downloaded")
     download_datasets(
         exchange=exchange,
         data_types=data_types,
@@ -60,5 +62,5 @@ def download_and_import(
     paths = fetch_tardis_files(exchange, symbol, day, data_types, Path(download_dir), api_key)
     missing = [p for p in paths if not p.exists()]
     if missing:
-        raise FileNotFoundError(f"download finished without {', '.join(map(str, missing))}")
+        raise RunError(f"download finished without {', '.join(map(str, missing))}")
     return import_tardis(paths, exchange, symbol, catalog, replace)

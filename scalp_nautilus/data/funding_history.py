@@ -31,12 +31,14 @@ import pandas as pd
 from nautilus_trader.model.data import FundingRateUpdate
 from nautilus_trader.model.identifiers import InstrumentId
 
+from scalp_nautilus.errors import InputError
+
 log = logging.getLogger(__name__)
 
 _H = 3_600 * 1_000_000_000
 
 
-class FundingFileError(ValueError):
+class FundingFileError(InputError):
     pass
 
 
@@ -59,8 +61,12 @@ def detect_format(header: list[str]) -> str:
 def read_settlements(path: str | Path, tz: str = "UTC", fmt: str = "auto") -> list[Settlement]:
     """Settlements in time order; malformed rows raise with their line number."""
     path = Path(path)
-    text = path.read_text(encoding="utf-8-sig")  # the website export starts with a BOM
-    rows = list(csv.reader(io.StringIO(text)))
+    return parse_settlements(path.read_text(encoding="utf-8-sig"), str(path), tz, fmt)  # the website export starts with a BOM
+
+
+def parse_settlements(text: str, path: str, tz: str = "UTC", fmt: str = "auto") -> list[Settlement]:
+    """`read_settlements` of a file's text (`path` names it in messages)."""
+    rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))
     if not rows:
         raise FundingFileError(f"{path}: empty file")
     fmt = detect_format(rows[0]) if fmt == "auto" else fmt
@@ -88,10 +94,11 @@ def _archive_row(row: list[str], tz: str) -> Settlement:
 def _web_row(row: list[str], tz: str) -> Settlement:
     interval = int(row[2].strip().removesuffix("h"))
     rate = Decimal(row[3].strip().removesuffix("%")) / 100
-    return Settlement(_local_to_utc_ns(row[0], tz, interval), rate, interval)
+    return Settlement(local_to_utc_ns(row[0], tz, interval), rate, interval)
 
 
-def _local_to_utc_ns(text: str, tz: str, interval_hours: int) -> int:
+def local_to_utc_ns(text: str, tz: str, interval_hours: int) -> int:
+    """A local wall time of a settlement on the UTC grid of `interval_hours` (see the module doc)."""
     local = pd.Timestamp(text)
     if tz.upper() == "UTC":
         return pd.Timestamp(text, tz="UTC").value

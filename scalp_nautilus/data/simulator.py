@@ -53,12 +53,13 @@ from nautilus_trader.model.instruments import CryptoPerpetual
 from nautilus_trader.model.objects import Price
 from nautilus_trader.model.objects import Quantity
 
+from scalp_nautilus.errors import InputError
 from scalp_nautilus.instruments import KNOWN_SPECS
+from scalp_nautilus.units import NS_PER_S
 
 # Binance's BTCUSDT perpetual (tick, lot, limits) on the simulated venue.
 SIM_SPEC = dataclasses.replace(KNOWN_SPECS[("BINANCE", "BTCUSDT")], venue="SIM", raw_symbol="BTCUSDT-PERP")
 
-_S = 1_000_000_000
 _F_LAST = int(RecordFlag.F_LAST)
 _F_SNAPSHOT = int(RecordFlag.F_SNAPSHOT)
 _FUNDING_INTERVAL_S = 8 * 3600
@@ -101,9 +102,9 @@ class SimulationParams:
 class MarketSimulator:
     def __init__(self, params: SimulationParams = SimulationParams()) -> None:
         if params.minutes <= 0:
-            raise ValueError("minutes must be > 0")
+            raise InputError("minutes must be > 0")
         if params.funding_history < 1:
-            raise ValueError("funding_history must be >= 1")
+            raise InputError("funding_history must be >= 1")
         self.p = params
         self.rng = np.random.default_rng(params.seed)
         self.instrument: CryptoPerpetual = SIM_SPEC.to_instrument()
@@ -120,7 +121,7 @@ class MarketSimulator:
     def events(self) -> Iterator[object]:
         """All simulated data in non-decreasing ts_init order."""
         start_ns = pd.Timestamp(self.p.start).value
-        end_ns = start_ns + int(self.p.minutes * 60 * _S)
+        end_ns = start_ns + int(self.p.minutes * 60 * NS_PER_S)
         yield from self._funding_history(start_ns)
         yield from self._market(start_ns, end_ns)
 
@@ -160,7 +161,7 @@ class MarketSimulator:
 
     def _funding_history(self, start_ns: int) -> Iterator[FundingRateUpdate]:
         """One settled rate per interval, stamped at its settlement time (no next funding time)."""
-        step = _FUNDING_INTERVAL_S * _S
+        step = _FUNDING_INTERVAL_S * NS_PER_S
         last = (start_ns // step) * step
         for k in range(self.p.funding_history - 1, -1, -1):
             ts = last - k * step
@@ -171,14 +172,14 @@ class MarketSimulator:
 
     def _market(self, start_ns: int, end_ns: int) -> Iterator[object]:
         p, rng = self.p, self.rng
-        step = _FUNDING_INTERVAL_S * _S
+        step = _FUNDING_INTERVAL_S * NS_PER_S
         fair = anchor = p.price
         regime = "mean_reverting"
-        regime_end = start_ns + int(rng.exponential(p.regime_minutes * 60) * _S)
+        regime_end = start_ns + int(rng.exponential(p.regime_minutes * 60) * NS_PER_S)
         burst_end = 0
         burst_dir = 0.0
         wander = 0.0
-        next_burst = start_ns + int(rng.exponential(p.burst_every_minutes * 60) * _S)
+        next_burst = start_ns + int(rng.exponential(p.burst_every_minutes * 60) * NS_PER_S)
         predicted = self._funding_rate()
         self.regime_log.append((start_ns, regime))
         center = round(fair / self._tick)
@@ -190,7 +191,7 @@ class MarketSimulator:
         batch_end = (start_ns // batch_ns + 1) * batch_ns if batch_ns else 0
         pending: dict[tuple[OrderSide, int], float] = {}  # (side, tick) -> size at the window's end
         t = start_ns
-        next_second = start_ns + _S
+        next_second = start_ns + NS_PER_S
         while True:
             in_burst = t < burst_end
             rate = p.event_rate * (p.burst_rate_mult if in_burst else 1.0)
@@ -206,7 +207,7 @@ class MarketSimulator:
                 fair += (drift + wander) * dt + p.fair_vol * np.sqrt(dt) * rng.normal()
             if in_burst:
                 fair += burst_dir * 3 * p.trend_drift * dt
-            t_new = t + int(dt * _S)
+            t_new = t + int(dt * NS_PER_S)
             while next_second <= min(t_new, end_ns):
                 # markPrice@1s: mark near the fair price, predicted funding drifting. As on
                 # Binance, the update at the settlement instant still names that settlement (its
@@ -217,7 +218,7 @@ class MarketSimulator:
                 yield self._funding(predicted, next_second, ts_i, self._next_settlement(next_second - 1))
                 if next_second % step == 0:
                     predicted = self._funding_rate()
-                next_second += _S
+                next_second += NS_PER_S
             if t_new > end_ns:
                 yield from self._flush(pending, seq, min(batch_end, end_ns))
                 return
@@ -225,12 +226,12 @@ class MarketSimulator:
             if t >= regime_end:
                 regime = str(rng.choice([r for r in ("mean_reverting", "trend_up", "trend_down") if r != regime]))
                 anchor = fair
-                regime_end = t + int(rng.exponential(p.regime_minutes * 60) * _S)
+                regime_end = t + int(rng.exponential(p.regime_minutes * 60) * NS_PER_S)
                 self.regime_log.append((t, regime))
             if t >= next_burst:
-                burst_end = t + int(rng.exponential(p.burst_seconds) * _S)
+                burst_end = t + int(rng.exponential(p.burst_seconds) * NS_PER_S)
                 burst_dir = float(rng.choice([-1.0, 1.0]))
-                next_burst = burst_end + int(rng.exponential(p.burst_every_minutes * 60) * _S)
+                next_burst = burst_end + int(rng.exponential(p.burst_every_minutes * 60) * NS_PER_S)
                 self.burst_log.append((t, burst_end))
             seq += 1
             best_bid, best_ask = max(bids), min(asks)
@@ -385,7 +386,7 @@ class MarketSimulator:
         return changes
 
     def _next_settlement(self, ts_ns: int) -> int:
-        step = _FUNDING_INTERVAL_S * _S
+        step = _FUNDING_INTERVAL_S * NS_PER_S
         return (ts_ns // step + 1) * step
 
 
@@ -443,7 +444,7 @@ class EventRates:
 
     @property
     def rates(self) -> dict[str, float]:
-        span = (self.last - self.first) / _S if self.first is not None and self.last > self.first else float("nan")
+        span = (self.last - self.first) / NS_PER_S if self.first is not None and self.last > self.first else float("nan")
         return {
             "updates_s": self.batches / span,
             "levels_per_update": self.deltas / self.batches if self.batches else float("nan"),

@@ -19,7 +19,9 @@ from __future__ import annotations
 import bisect
 import os
 from collections.abc import Iterable
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -33,10 +35,18 @@ def spans_file(catalog: str | Path, instrument_id: str) -> Path:
     return Path(catalog) / FOLDER / f"{instrument_id}.json"
 
 
-def read_invalid_spans(catalog: str | Path, instrument_id: str) -> list[Span]:
-    """The instrument's stored spans, sorted (none: [])."""
+def read_invalid_spans(catalog: str | Path, instrument_id: str, storage_options: Mapping[str, Any] | None = None) -> list[Span]:
+    """The instrument's stored spans, sorted (none: []); a catalog on object storage
+    (`s3://bucket/prefix`, with its fsspec `storage_options`) is read through fsspec."""
+    location = str(catalog)
     try:
-        raw = msgspec.json.decode(spans_file(catalog, instrument_id).read_bytes())
+        if "://" in location and not location.startswith("file://"):
+            import fsspec
+
+            with fsspec.open(f"{location.rstrip('/')}/{FOLDER}/{instrument_id}.json", "rb", **(storage_options or {})) as fh:
+                raw = msgspec.json.decode(fh.read())
+        else:
+            raw = msgspec.json.decode(spans_file(catalog, instrument_id).read_bytes())
     except FileNotFoundError:
         return []
     return sorted((int(a), int(b)) for a, b in raw["spans"])
@@ -77,7 +87,7 @@ class InvalidSpans:
     def __init__(self, spans: Iterable[Span] = ()) -> None:
         merged: list[list[int]] = []
         for a, b in sorted(spans):
-            if merged and a <= merged[-1][1]:
+            if merged and a < merged[-1][1]:  # a span ending where the next starts: that instant is valid
                 merged[-1][1] = max(merged[-1][1], b)
             else:
                 merged.append([a, b])

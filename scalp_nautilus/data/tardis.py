@@ -28,6 +28,7 @@ from nautilus_trader.model.data import TradeTick
 
 from scalp_nautilus.data.catalog import DEFAULT_CATALOG
 from scalp_nautilus.data.catalog import CatalogWriter
+from scalp_nautilus.errors import InputError
 from scalp_nautilus.instruments import ContractSpec
 from scalp_nautilus.instruments import resolve_spec
 
@@ -50,7 +51,7 @@ _HEADERS = {
 }
 
 
-class TardisError(ValueError):
+class TardisError(InputError):
     pass
 
 

@@ -44,6 +44,8 @@ from scalp_nautilus.backtest.runner import data_configs
 from scalp_nautilus.backtest.settings import BacktestSettings
 from scalp_nautilus.backtest.streaming import arrow_batches
 from scalp_nautilus.backtest.streaming import data_chunks
+from scalp_nautilus.data.spans import InvalidSpans
+from scalp_nautilus.data.spans import read_invalid_spans
 from scalp_nautilus.feature_recorder import FeatureRecorder
 from scalp_nautilus.feature_replay.book import DELTA_COLUMNS
 from scalp_nautilus.feature_replay.book import ReplayBook
@@ -64,6 +66,7 @@ class ReplayResult:
     rows: int  # book batches = recorded rows
     events: int  # deltas, trades and funding updates replayed
     wall_seconds: float
+    span_rows: int = 0  # book batches inside the catalog's invalid spans: not recorded (as in the backtest)
 
     @property
     def events_per_second(self) -> float:
@@ -148,10 +151,12 @@ def replay_features(
     on_book, from_tops = pipeline.on_book, builder.from_tops
     configs = data_configs(settings, catalog, instrument.id)
     deltas = [c for c in configs if c.data_type is OrderBookDelta]
-    events = 0
+    events = span_rows = 0
+    store = settings.catalog_store
+    spans = InvalidSpans(read_invalid_spans(store.location, instrument_id, store.storage_options))
     started = time.perf_counter()
     others = _Others(configs, chunk_size, instrument, pipeline)
-    with FeatureRecorder(out) as recorder:
+    with FeatureRecorder(out, invalid_spans=spans.spans) as recorder:
         record, feed_before = recorder.record, others.feed_before
         for file, batch in (fb for c in deltas for fb in arrow_batches(c, chunk_size, DELTA_COLUMNS)):
             tops = book.apply(batch, file)
@@ -165,7 +170,11 @@ def replay_features(
                 # batch's snapshot; at an equal ts_init the deltas go first (configs' order).
                 if others.next_ts < ts:
                     feed_before(ts)
-                record(on_book(from_tops(tops, b, ts_events[b], ts, sequences[b])))
+                row = on_book(from_tops(tops, b, ts_events[b], ts, sequences[b]))
+                if spans and spans.inside(ts_events[b]):
+                    span_rows += 1  # the strategy's gate: no row from inside an invalid span
+                    continue
+                record(row)
         feed_before(_NEVER)
     events += others.fed
-    return ReplayResult(Path(out), recorder.rows, events, time.perf_counter() - started)
+    return ReplayResult(Path(out), recorder.rows, events, time.perf_counter() - started, span_rows)

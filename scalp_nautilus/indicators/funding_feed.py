@@ -132,11 +132,17 @@ class SettlementSchedule(WarmState):
         self.ticker_like = 0
         self.backwards = 0
         self.invalid = 0
+        self._interval()
 
-    @property
-    def interval_ns(self) -> int:
-        """Funding interval from the data (median settlement spacing), 0 before two settlements."""
-        return int(statistics.median(self._intervals)) if self._intervals else 0
+    def restore(self, state: dict) -> None:
+        super().restore(state)
+        self._interval()
+
+    def _interval(self) -> None:
+        """`interval_ns`: the funding interval from the data (the median settlement spacing), 0
+        before two settlements; kept, not recomputed on every read (the decision reads the next
+        settlement on every book batch)."""
+        self.interval_ns = int(statistics.median(self._intervals)) if self._intervals else 0
 
     @property
     def next_settlement_ns(self) -> int:
@@ -190,6 +196,7 @@ class SettlementSchedule(WarmState):
             return False
         if interval_ns > 0:
             self._intervals.append(interval_ns)
+            self._interval()
         self.settlements += 1
         self.settled_rate = rate
         self.last_settlement_ns = settlement_ns

@@ -45,6 +45,7 @@ from scalp_nautilus.data.binance_sync import BookSync
 from scalp_nautilus.data.binance_sync import Verdict
 from scalp_nautilus.data.binance_sync import clear_delta
 from scalp_nautilus.data.binance_sync import snapshot_deltas
+from scalp_nautilus.errors import InputError
 from scalp_nautilus.live.feed import WatchedFeed
 
 RESYNC_RETRY_S = 1.0  # wait between snapshot requests while the snapshot is older than the stream
@@ -181,7 +182,7 @@ class SyncedBinanceLiveDataClientFactory(LiveDataClientFactory):
     @staticmethod
     def create(loop, name, config: BinanceDataClientConfig, msgbus, cache, clock):  # type: ignore[override]
         if not config.account_type.is_futures:
-            raise ValueError(f"SyncedBinanceLiveDataClientFactory builds futures clients only, not {config.account_type}")
+            raise InputError(f"SyncedBinanceLiveDataClientFactory builds futures clients only, not {config.account_type}")
         environment = config.environment or BinanceEnvironment.LIVE
         client = get_cached_binance_http_client(
             clock=clock,

@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
+from scalp_nautilus.errors import InputError
+from scalp_nautilus.errors import MissingFileError
 from scalp_nautilus.indicators.lob_vector import N_LOB_FEATURES
 from scalp_nautilus.models.labels import DEFAULT_LABELS
 from scalp_nautilus.models.labels import VOL_SCALE
@@ -65,14 +67,14 @@ def read_features(paths: list[str | Path]) -> list[Segment]:
     for name in paths:
         path = Path(name)
         if not path.is_file():
-            raise FileNotFoundError(f"features file {path}: no such file")
+            raise MissingFileError(f"features file {path}: no such file")
         try:
             table = pq.read_table(path)
         except Exception as exc:
-            raise ValueError(f"features file {path}: not readable Parquet ({exc})") from exc
+            raise InputError(f"features file {path}: not readable Parquet ({exc})") from exc
         missing = [c for c in COLUMNS if c not in table.column_names]
         if missing:
-            raise ValueError(f"features file {path}: lacks columns {missing} (not a FeatureRecorder file?)")
+            raise InputError(f"features file {path}: lacks columns {missing} (not a FeatureRecorder file?)")
         ts = table.column("ts_event").to_numpy().astype(np.int64)
         mid = table.column("mid").to_numpy().astype(np.float64)
         ofi = table.column("ofi").to_numpy().astype(np.float64)
@@ -82,12 +84,12 @@ def read_features(paths: list[str | Path]) -> list[Segment]:
         seg = Segment(str(path), ts[first:], mid[first:], ofi[first:], lob[first:], cold_rows=first)
         bad = ~(np.isfinite(seg.mid) & (seg.mid > 0) & np.isfinite(seg.ofi) & np.isfinite(seg.lob).all(axis=1))
         if bad.any():
-            raise ValueError(
+            raise InputError(
                 f"features file {path}: {int(bad.sum())} warm rows with a non-finite or non-positive "
                 f"value (first at row {first + int(np.argmax(bad))})"
             )
         if np.any(np.diff(seg.ts) < 0):
-            raise ValueError(f"features file {path}: ts_event goes backwards")
+            raise InputError(f"features file {path}: ts_event goes backwards")
         segments.append(seg)
     return sorted(segments, key=lambda s: s.ts[0] if len(s) else np.iinfo(np.int64).max)
 
@@ -161,11 +163,11 @@ def split_by_time(segments: list[Segment], val_fraction: float, test_fraction: f
     are the latest `val_fraction` and `test_fraction` of the rows, test last.
     """
     if not (val_fraction > 0.0 and test_fraction > 0.0 and val_fraction + test_fraction < 1.0):
-        raise ValueError(f"need 0 < validation and test fractions with a sum below 1, got {val_fraction}, {test_fraction}")
+        raise InputError(f"need 0 < validation and test fractions with a sum below 1, got {val_fraction}, {test_fraction}")
     segments = [s for s in segments if len(s)]
     for a, b in zip(segments, segments[1:]):
         if b.ts[0] <= a.ts[-1]:
-            raise ValueError(f"features files overlap in time ({a.source} and {b.source}): cannot split by time")
+            raise InputError(f"features files overlap in time ({a.source} and {b.source}): cannot split by time")
     total = sum(len(s) for s in segments)
     cuts = (0, round(total * (1 - val_fraction - test_fraction)), round(total * (1 - test_fraction)), total)
     out: dict[str, list[Segment]] = {name: [] for name in SPLITS}

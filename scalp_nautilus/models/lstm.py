@@ -55,6 +55,23 @@ log = logging.getLogger(__name__)
 FALLBACK = "the fallback tanh(mean(features)), confidence 0"
 
 
+DEFAULT_SEQ_LEN = 50  # DESIGN 3.7
+
+
+def _file_seq_len(model_path: str | None) -> int:
+    """The model file's sequence length (its metadata holds it); `DEFAULT_SEQ_LEN` without a usable
+    file (the fallback then runs, and `LSTMPredictor.reload` logs why)."""
+    if model_path is None:
+        return DEFAULT_SEQ_LEN
+    from scalp_nautilus.models.model_file import ModelFileError
+    from scalp_nautilus.models.model_file import load_model
+
+    try:
+        return load_model(model_path).seq_len
+    except ModelFileError:
+        return DEFAULT_SEQ_LEN
+
+
 class LSTMPredictor(WarmState, Indicator):
     """Direction / confidence / volatility from the last `seq_len` LOB vectors.
 
@@ -62,8 +79,9 @@ class LSTMPredictor(WarmState, Indicator):
     ----------
     model_path : str, optional
         Model file written by `scalp-nautilus train`. None: the fallback only.
-    seq_len : int
-        LOB vectors in one input sequence; must equal the model file's. Default 50.
+    seq_len : int, optional
+        LOB vectors in one input sequence; given, it must equal the model file's. None (the default):
+        the model file's, or DESIGN's 50 without a usable file.
     cadence_ns : int
         0: predict on every update; else at most once per `cadence_ns` of event time. Default 0.
     accuracy_window : int
@@ -97,12 +115,14 @@ class LSTMPredictor(WarmState, Indicator):
     def __init__(
         self,
         model_path: str | None = None,
-        seq_len: int = 50,
+        seq_len: int | None = None,
         cadence_ns: int = 0,
         accuracy_window: int = GUARD_WINDOW,
         min_accuracy: float = GUARD_MIN_ACCURACY,
         torch_threads: int | None = 1,
     ) -> None:
+        if seq_len is None:
+            seq_len = _file_seq_len(model_path)
         if seq_len < 1 or cadence_ns < 0 or accuracy_window < 1 or not (0.0 <= min_accuracy <= 1.0):
             raise ValueError(
                 f"need seq_len >= 1, cadence_ns >= 0, accuracy_window >= 1, 0 <= min_accuracy <= 1; got "

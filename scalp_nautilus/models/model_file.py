@@ -33,6 +33,7 @@ from pathlib import Path
 
 import torch
 
+from scalp_nautilus.errors import InputError
 from scalp_nautilus.indicators.lob_vector import LOB_FEATURE_NAMES
 from scalp_nautilus.models.labels import CLASSES
 from scalp_nautilus.models.labels import LABEL_KINDS
@@ -44,7 +45,7 @@ VERSION = 1
 REQUIRED_METADATA = ("layout", "seq_len", "horizon", "alpha", "majority_class", "architecture", "weights_sha256")
 
 
-class ModelFileError(ValueError):
+class ModelFileError(InputError):
     """A model file that cannot be used; the message names the file and the reason."""
 
 

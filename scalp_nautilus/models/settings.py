@@ -6,6 +6,7 @@ from dataclasses import asdict
 from dataclasses import dataclass
 from dataclasses import field
 
+from scalp_nautilus.errors import InputError
 from scalp_nautilus.indicators.lob_vector import N_LOB_FEATURES
 from scalp_nautilus.models.labels import DEFAULT_LABELS
 from scalp_nautilus.models.labels import LABEL_KINDS
@@ -43,8 +44,8 @@ class TrainSettings:
     def __post_init__(self) -> None:
         for name in ("seq_len", "horizon", "epochs", "patience", "batch_size", "threads"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.labels not in LABEL_KINDS:
-            raise ValueError(f"labels must be one of {LABEL_KINDS}, got {self.labels!r}")
+            raise InputError(f"labels must be one of {LABEL_KINDS}, got {self.labels!r}")
         if not (self.alpha >= 0.0 and self.lr > 0.0):
-            raise ValueError(f"need alpha >= 0 and lr > 0, got {self.alpha}, {self.lr}")
+            raise InputError(f"need alpha >= 0 and lr > 0, got {self.alpha}, {self.lr}")

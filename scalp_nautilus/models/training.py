@@ -40,6 +40,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from scalp_nautilus.errors import InputError
+from scalp_nautilus.errors import RunError
 from scalp_nautilus.models.dataset import SPLITS
 from scalp_nautilus.models.dataset import Samples
 from scalp_nautilus.models.dataset import build_samples
@@ -265,7 +267,7 @@ def fit(train: Samples, validation: Samples, settings: TrainSettings) -> tuple[L
             elif epoch - best_epoch >= settings.patience:
                 break
         if best_state is None:
-            raise RuntimeError("training diverged: the validation loss was never finite")
+            raise RunError("training diverged: the validation loss was never finite")
         net.load_state_dict(best_state)
         net.eval()
         return net, history, best_epoch
@@ -290,7 +292,7 @@ def train(feature_paths: list[str | Path], out: str | Path, settings: TrainSetti
     need = max(settings.seq_len, settings.horizon) + settings.horizon
     for name, s in samples.items():
         if len(s) == 0:
-            raise ValueError(
+            raise InputError(
                 f"the {name} span holds no complete sample (each needs {need} consecutive rows "
                 f"of one file inside the span): record more data or shorten seq_len/horizon"
             )
@@ -348,7 +350,7 @@ def evaluate(model: str | Path | LoadedModel, feature_paths: list[str | Path]) -
     both = {kind: build_samples(segments, loaded.seq_len, loaded.horizon, loaded.alpha, kind) for kind in LABEL_KINDS}
     samples = both[loaded.labels]
     if len(samples) == 0:
-        raise ValueError(
+        raise InputError(
             f"no complete sample in {[str(p) for p in feature_paths]} (each needs "
             f"{max(loaded.seq_len, loaded.horizon) + loaded.horizon} warm rows of one file)"
         )

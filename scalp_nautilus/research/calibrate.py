@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from scalp_nautilus.errors import InputError
 from scalp_nautilus.research.edge import InsufficientData
 from scalp_nautilus.research.edge import load_features
 from scalp_nautilus.research.edge import warm_mask
@@ -49,14 +50,14 @@ class CalibrationSettings:
 
     def __post_init__(self) -> None:
         if not 0 < self.notional < math.inf:
-            raise ValueError(f"notional must be a positive amount, got {self.notional}")
+            raise InputError(f"notional must be a positive amount, got {self.notional}")
         if self.contract_value is not None and not 0 < self.contract_value < math.inf:
-            raise ValueError(f"contract_value must be positive, got {self.contract_value}")
+            raise InputError(f"contract_value must be positive, got {self.contract_value}")
         for name, qs in (("vpin_quantiles", self.vpin_quantiles), ("regime_quantiles", self.regime_quantiles)):
             if list(qs) != sorted(qs) or any(not 0.0 <= q <= 1.0 for q in qs):
-                raise ValueError(f"{name} must be increasing values in [0, 1], got {qs}")
+                raise InputError(f"{name} must be increasing values in [0, 1], got {qs}")
         if self.mode not in ("fixed", "quantile"):
-            raise ValueError(f"mode must be fixed or quantile, got {self.mode!r}")
+            raise InputError(f"mode must be fixed or quantile, got {self.mode!r}")
 
 
 def _sig(x: float, digits: int = 3) -> float:
@@ -81,7 +82,7 @@ def calibrate(features: Sequence[str | Path], settings: CalibrationSettings = Ca
     data = load_features(features, COLUMNS)
     missing = [c for c in COLUMNS if c not in data]
     if missing:
-        raise ValueError(
+        raise InputError(
             f"features files {', '.join(map(str, features))}: lack columns {missing} (recorded "
             "before `traded_volume` existed? record them again)"
         )

@@ -29,8 +29,8 @@ from scalp_nautilus.research.edge import hit_rate
 from scalp_nautilus.research.edge import spearman
 from scalp_nautilus.research.edge import thin
 from scalp_nautilus.research.edge import warm_mask
+from scalp_nautilus.units import NS_PER_S
 
-_NS = 1_000_000_000
 MIN_SAMPLES = 20  # windows / intervals / episodes below which no claim is judged
 HOLDS, FAILS = "holds", "does not hold"
 # The DESIGN defaults the claims are about.
@@ -106,7 +106,7 @@ class Grid:
 
 def grid(data: pd.DataFrame, step_s: float = 1.0) -> Grid:
     files, tss, mids, rows = [], [], [], []
-    step = round(step_s * _NS)
+    step = round(step_s * NS_PER_S)
     all_ts, all_mid, all_file = (data[c].to_numpy() for c in ("ts_event", "mid", "file"))
     for f in np.unique(all_file):
         idx = np.flatnonzero(all_file == f)
@@ -122,7 +122,7 @@ def grid(data: pd.DataFrame, step_s: float = 1.0) -> Grid:
 
 
 def _blocks(file: np.ndarray, ts: np.ndarray) -> np.ndarray:
-    return file.astype(np.int64) * 10**9 + ts.astype(np.int64) // (60 * _NS)
+    return file.astype(np.int64) * 10**9 + ts.astype(np.int64) // (60 * NS_PER_S)
 
 
 def _mean_at(values: np.ndarray, i: np.ndarray) -> float:
@@ -157,7 +157,7 @@ def ofi_r2(data: pd.DataFrame, n_boot: int, seed: int) -> Claim:
     if "ofi" not in data:
         c.note = "no ofi column"
         return c
-    step = round(OFI_INTERVAL_S * _NS)
+    step = round(OFI_INTERVAL_S * NS_PER_S)
     key = data["file"].to_numpy(np.int64) * 10**12 + data["ts_event"].to_numpy(np.int64) // step
     df = pd.DataFrame(
         {
@@ -329,7 +329,7 @@ def ou_claim(data: pd.DataFrame, n_boot: int, seed: int) -> Claim:
     starts = np.flatnonzero(signal & ~np.r_[False, signal[:-1]])  # the first row of each episode
     reverted, blocks = [], []
     for i in starts:
-        end_ts = ts[i] + round(OU_TIME_STOP_S * _NS)
+        end_ts = ts[i] + round(OU_TIME_STOP_S * NS_PER_S)
         same = np.flatnonzero(files == files[i])
         if end_ts > ts[same[-1]]:
             continue  # the time stop runs past the recording: undecided
@@ -405,16 +405,21 @@ def lee_ready_claim(data: pd.DataFrame, lee_ready: pd.DataFrame | None, n_boot: 
     )
 
 
-def funding_claim(data: pd.DataFrame, n_boot: int, seed: int) -> Claim:
-    c = Claim(
+def funding_z3_claim() -> Claim:
+    """The funding z claim's words and criterion (judged: share < 0.05), shared with `research funding`."""
+    return Claim(
         "funding_z3",
         "Funding",
         "|funding z| > 3 is a rare event (a normal tail: 0.27% of settlements)",
         "share of settled rates with |z| > 3",
         "share < 0.05",
         n_unit="settled rates with a z",
-        note="funding z needs 30 settlements of history (10 days at 8 h): import funding history first",
     )
+
+
+def funding_claim(data: pd.DataFrame, n_boot: int, seed: int) -> Claim:
+    c = funding_z3_claim()
+    c.note = "funding z needs 30 settlements of history (10 days at 8 h): import funding history first, or see `research funding`"
     if "funding_z" not in data:
         return c
     z = data["funding_z"].to_numpy()

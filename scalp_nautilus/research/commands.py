@@ -1,4 +1,4 @@
-"""`scalp-nautilus research edge` and `scalp-nautilus research calibrate` (registered by `cli.py`)."""
+"""`scalp-nautilus research edge`, `research calibrate` and `research funding` (registered by `cli.py`)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from scalp_nautilus.research.calibrate import CalibrationSettings
+from scalp_nautilus.research.edge import COST_MODES
 from scalp_nautilus.research.edge import HORIZONS_S
 from scalp_nautilus.research.edge import Costs
 
@@ -54,6 +55,62 @@ def register(sub) -> None:
     )
     ca.set_defaults(run=_cmd_calibrate)
 
+    _register_funding(cmds)
+
+
+def _register_funding(cmds) -> None:
+    fu = cmds.add_parser(
+        "funding",
+        help="the funding-arbitrage claims (how often |z| > 3, the funding leg after costs) on settled funding history",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    fu.add_argument("--bars", type=Path, help="8 h bars with funding rates (time,exchange,crypto,pair,contract,open,...)")
+    fu.add_argument("--bars-tz", default="Europe/London", help="time zone of the bars' time column")
+    fu.add_argument("--history", nargs="+", type=Path, default=[], help="Binance funding history files (z counts only)")
+    fu.add_argument("--history-tz", default="Europe/London", help="time zone of a website export's Time column")
+    fu.add_argument("--out", required=True, type=Path, help="folder for claims.csv, funding_signals.csv, funding_counts.csv")
+    fu.add_argument("--hold", type=int, default=1, help="settlements collected per signal")
+    fu.add_argument("--window", type=int, default=90, help="the detector's history of settled rates")
+    fu.add_argument("--min-history", type=int, default=30)
+    fu.add_argument("--z", type=float, default=3.0, help="the detector's signal threshold")
+    fu.add_argument("--fee-mode", choices=list(COST_MODES), default="taker_taker")
+    fu.add_argument("--maker-bps", type=float, default=_C.maker_bps, help="maker fee per leg")
+    fu.add_argument("--taker-bps", type=float, default=_C.taker_bps, help="taker fee per leg")
+    fu.add_argument("--boot", type=int, default=2000, help="block-bootstrap resamples")
+    fu.add_argument("--seed", type=int, default=7)
+    fu.set_defaults(run=_cmd_funding)
+
+
+def _cmd_funding(args) -> int:
+    from scalp_nautilus.research.claims import claims_frame
+    from scalp_nautilus.research.funding_claims import FundingSettings
+    from scalp_nautilus.research.funding_claims import funding_claims
+    from scalp_nautilus.research.funding_claims import read_bars
+    from scalp_nautilus.research.funding_claims import read_history
+
+    if args.bars is None and not args.history:
+        raise ValueError("research funding needs --bars and/or --history")
+    series = (read_bars(args.bars, args.bars_tz) if args.bars else []) + [read_history(p, args.history_tz) for p in args.history]
+    costs = Costs(args.maker_bps, args.taker_bps)
+    settings = FundingSettings(args.window, args.min_history, args.z, args.hold, args.fee_mode, costs, args.boot, args.seed)
+    result = funding_claims(series, settings)
+    args.out.mkdir(parents=True, exist_ok=True)
+    claims = claims_frame(result.claims)
+    claims.to_csv(args.out / "claims.csv", index=False)
+    result.signals.to_csv(args.out / "funding_signals.csv", index=False)
+    result.counts.to_csv(args.out / "funding_counts.csv", index=False)
+    print("\n".join(result.summary))
+    _print_claims(claims)
+    print(f"wrote {args.out / 'claims.csv'}, {args.out / 'funding_signals.csv'}, {args.out / 'funding_counts.csv'}")
+    return 0
+
+
+def _print_claims(claims) -> None:
+    for c in claims.itertuples():
+        interval = f"[{c.lo:.3g}, {c.hi:.3g}]" if c.lo == c.lo else ""
+        value = f"{c.value:.3g}" if c.value == c.value else "-"
+        print(f"claim {c.id:<22s} {value:>8s} {interval:<18s} n={c.n:<6d} {c.verdict}")
+
 
 def _cmd_edge(args) -> int:
     from scalp_nautilus.research.claims import claims_frame
@@ -63,11 +120,7 @@ def _cmd_edge(args) -> int:
     settings = ResearchSettings(tuple(args.horizons), args.boot, args.seed, args.sample_ms, Costs(args.maker_bps, args.taker_bps))
     result = run_edge(args.features, args.out, settings, args.lee_ready)
     print("\n".join(result.summary))
-    claims = claims_frame(result.claims)
-    for c in claims.itertuples():
-        interval = f"[{c.lo:.3g}, {c.hi:.3g}]" if c.lo == c.lo else ""
-        value = f"{c.value:.3g}" if c.value == c.value else "-"
-        print(f"claim {c.id:<22s} {value:>8s} {interval:<18s} n={c.n:<6d} {c.verdict}")
+    _print_claims(claims_frame(result.claims))
     print(f"wrote {args.out / 'edge.csv'}, {args.out / 'claims.csv'}, {args.out / 'report.html'}")
     return 0
 

@@ -6,7 +6,8 @@ forward mid return, net of trading costs, over recorded features (`FeatureRecord
   to the last one of each `sample_ms` of event time (the forward returns still read every row).
 - **Target.** The forward mid return in bps over h seconds of event time: the mid prevailing at
   t + h (the last row at or before it) against the row's mid. A row whose horizon runs past the
-  end of its file has none (no return crosses a file boundary).
+  end of its file has none (no return crosses a file boundary), nor one whose horizon reaches into
+  an invalid span of the data (an outage: the file's metadata lists them; rows inside are dropped).
 - **Signals** (`SIGNALS`): each is oriented so that a positive value calls the mid up, and is used
   only on rows where the indicators it needs are warm (the recorder's `cold` column names those
   still warming up).
@@ -39,6 +40,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 from scipy.stats import rankdata
 
+from scalp_nautilus.data import spans
+from scalp_nautilus.errors import InputError
+from scalp_nautilus.errors import MissingFileError
+from scalp_nautilus.fees import BINANCE_USDM
+from scalp_nautilus.units import NS_PER_S
+
 log = logging.getLogger(__name__)
 
 HORIZONS_S = (1, 5, 10, 30, 60)
@@ -46,8 +53,7 @@ MIN_ROWS = 30  # rows below which an IC or a decile mean says nothing
 MIN_BLOCKS = 3  # minutes below which a block bootstrap has nothing to resample
 FEW_MINUTES = 60  # below an hour of data the summary says a positive edge cannot be concluded
 NOT_ENOUGH = "not enough data"
-_NS = 1_000_000_000
-BLOCK_NS = 60 * _NS  # bootstrap block: one minute of event time
+BLOCK_NS = 60 * NS_PER_S  # bootstrap block: one minute of event time
 
 # Columns every analysis reads; a file without them is refused.
 BASE_COLUMNS = ("ts_event", "mid", "book_valid", "cold")
@@ -112,7 +118,7 @@ SIGNALS: tuple[Signal, ...] = (
 )
 
 
-class InsufficientData(ValueError):
+class InsufficientData(InputError):
     """The files hold too little usable data for the analysis asked for."""
 
 
@@ -127,17 +133,18 @@ def load_features(paths: Sequence[str | Path], columns: Sequence[str] | None = N
     column, or a present column with NaN or inf in a usable row, raises ValueError naming the file.
     """
     frames = []
+    found: dict = {}
     for index, name in enumerate(paths):
         path = Path(name)
         if not path.is_file():
-            raise FileNotFoundError(f"features file {path}: no such file")
+            raise MissingFileError(f"features file {path}: no such file")
         try:
             schema = pq.read_schema(path)
         except Exception as exc:  # pyarrow raises several types for a damaged file
-            raise ValueError(f"features file {path}: not readable Parquet ({exc})") from exc
+            raise InputError(f"features file {path}: not readable Parquet ({exc})") from exc
         missing = [c for c in BASE_COLUMNS if c not in schema.names]
         if missing:
-            raise ValueError(f"features file {path}: lacks columns {missing} (not a FeatureRecorder file?)")
+            raise InputError(f"features file {path}: lacks columns {missing} (not a FeatureRecorder file?)")
         wanted = list(dict.fromkeys([*BASE_COLUMNS, *(columns if columns is not None else schema.names)]))
         df = pq.read_table(path, columns=[c for c in wanted if c in schema.names]).to_pandas()
         df = df[df["book_valid"].to_numpy(bool) & (df["mid"].to_numpy() > 0.0)]
@@ -145,19 +152,53 @@ def load_features(paths: Sequence[str | Path], columns: Sequence[str] | None = N
         bad = ~np.isfinite(numeric.to_numpy(np.float64))
         if bad.any():
             row, col = np.argwhere(bad)[0]
-            raise ValueError(
+            raise InputError(
                 f"features file {path}: column {numeric.columns[col]} holds NaN or inf "
                 f"({int(bad.any(axis=1).sum())} rows, first at ts_event {int(df['ts_event'].iloc[row])})"
             )
         if np.any(np.diff(df["ts_event"].to_numpy()) < 0):
-            raise ValueError(f"features file {path}: ts_event goes backwards")
+            raise InputError(f"features file {path}: ts_event goes backwards")
+        df, next_invalid = _outside_invalid_spans(df, spans.decode((schema.metadata or {}).get(spans.METADATA_KEY)), found)
         df = df.reset_index(drop=True)
         df["file"] = index
+        df["next_invalid_ns"] = next_invalid
         frames.append(df)
-    data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*BASE_COLUMNS, "file"])
+    data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*BASE_COLUMNS, "file", "next_invalid_ns"])
     ts = data["ts_event"].to_numpy(np.int64)
     data["block"] = data["file"].to_numpy(np.int64) * 10**9 + ts // BLOCK_NS
+    data.attrs["invalid_spans"] = found
     return data
+
+
+def _outside_invalid_spans(df: pd.DataFrame, file_spans: list[tuple[int, int]], found: dict) -> tuple[pd.DataFrame, np.ndarray]:
+    """The rows outside the file's invalid spans (where the book could not be trusted: the recorder
+    writes none there, an older file may hold some), and per row the start of the next span (a
+    forward return must not reach into one: `forward_returns_bps`). `found` counts them."""
+    never = np.iinfo(np.int64).max
+    if not file_spans:
+        return df, np.full(len(df), never, np.int64)
+    starts = np.array([a for a, _ in file_spans], np.int64)
+    ends = np.array([b for _, b in file_spans], np.int64)
+    ts = df["ts_event"].to_numpy(np.int64)
+    before = np.searchsorted(starts, ts, side="left") - 1  # the last span starting strictly before each row
+    inside = (before >= 0) & (ts < ends[np.maximum(before, 0)])
+    found["spans"] = found.get("spans", 0) + len(file_spans)
+    found["seconds"] = found.get("seconds", 0.0) + float((ends - starts).sum()) / 1e9
+    found["rows_inside"] = found.get("rows_inside", 0) + int(inside.sum())
+    ts = ts[~inside]
+    nxt = np.searchsorted(starts, ts, side="left")
+    return df[~inside], np.where(nxt < len(starts), starts[np.minimum(nxt, len(starts) - 1)], never)
+
+
+def invalid_span_lines(data: pd.DataFrame) -> list[str]:
+    """The summary's account of the data's invalid spans (none: no line)."""
+    found = data.attrs.get("invalid_spans") or {}
+    if not found.get("spans"):
+        return []
+    return [
+        f"invalid spans in the data: {found['spans']} ({found['seconds']:.3f} s of exchange time); "
+        f"{found['rows_inside']} rows inside them dropped, and no forward return reaches into one"
+    ]
 
 
 def warm_mask(data: pd.DataFrame, needs: Sequence[str]) -> np.ndarray:
@@ -188,7 +229,7 @@ def forward_returns_bps(data: pd.DataFrame, horizon_s: float) -> np.ndarray:
     """Per row, 1e4 x (mid at t + h / mid - 1): the mid prevailing at t + h, i.e. the last row of the
     same file at or before it; NaN where t + h is past the file's last row."""
     out = np.full(len(data), np.nan)
-    h = round(horizon_s * _NS)
+    h = round(horizon_s * NS_PER_S)
     files = data["file"].to_numpy()
     ts_all = data["ts_event"].to_numpy(np.int64)
     mid_all = data["mid"].to_numpy(np.float64)
@@ -198,6 +239,8 @@ def forward_returns_bps(data: pd.DataFrame, horizon_s: float) -> np.ndarray:
         target = ts + h
         j = np.searchsorted(ts, target, side="right") - 1
         ok = target <= ts[-1]
+        if "next_invalid_ns" in data:  # a return reaching into an invalid span has no valid mid there
+            ok &= target <= data["next_invalid_ns"].to_numpy(np.int64)[rows]
         out[rows[ok]] = 1e4 * (mid[j[ok]] / mid[ok] - 1.0)
     return out
 
@@ -261,10 +304,11 @@ def deciles(x: np.ndarray, y: np.ndarray) -> tuple[float, float, int, int]:
 
 @dataclass(frozen=True)
 class Costs:
-    """Fees in bps of notional per leg (Binance USD-M tier 0 by default) and the quoted spread."""
+    """Fees in bps of notional per leg (by default Binance USD-M tier 0, `scalp_nautilus.fees`) and
+    the quoted spread."""
 
-    maker_bps: float = 2.0
-    taker_bps: float = 5.0
+    maker_bps: float = BINANCE_USDM.bps(maker=True)
+    taker_bps: float = BINANCE_USDM.bps(maker=False)
 
     def round_trips(self, spread_bps: float) -> dict[str, float]:
         """Round-trip cost per mode: fees of both legs plus half the spread per taker leg."""

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from scalp_nautilus.errors import InputError
 from scalp_nautilus.research.claims import Claim
 from scalp_nautilus.research.claims import claims_frame
 from scalp_nautilus.research.claims import claims_table
@@ -25,6 +26,7 @@ from scalp_nautilus.research.edge import HORIZONS_S
 from scalp_nautilus.research.edge import Costs
 from scalp_nautilus.research.edge import InsufficientData
 from scalp_nautilus.research.edge import edge_table
+from scalp_nautilus.research.edge import invalid_span_lines
 from scalp_nautilus.research.edge import load_features
 from scalp_nautilus.research.edge import summary_lines
 
@@ -39,9 +41,9 @@ class ResearchSettings:
 
     def __post_init__(self) -> None:
         if not self.horizons or any(not 0 < h < np.inf for h in self.horizons):
-            raise ValueError(f"horizons must be positive seconds, got {self.horizons}")
+            raise InputError(f"horizons must be positive seconds, got {self.horizons}")
         if self.n_boot < 1 or self.sample_ms < 0:
-            raise ValueError(f"need n_boot >= 1 and sample_ms >= 0, got {self.n_boot}, {self.sample_ms}")
+            raise InputError(f"need n_boot >= 1 and sample_ms >= 0, got {self.n_boot}, {self.sample_ms}")
 
 
 @dataclass
@@ -67,7 +69,7 @@ def run_edge(
     lr = load_features(lee_ready) if lee_ready else None
     edge = edge_table(data, settings.horizons, settings.costs, settings.n_boot, settings.seed, settings.sample_ms)
     claims = claims_table(data, lr, settings.n_boot, settings.seed, settings.sample_ms)
-    result = ResearchResult(edge, claims, summary_lines(edge), len(data), [str(p) for p in features])
+    result = ResearchResult(edge, claims, summary_lines(edge) + invalid_span_lines(data), len(data), [str(p) for p in features])
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_csv(edge, out / "edge.csv")

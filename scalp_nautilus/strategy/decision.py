@@ -8,11 +8,12 @@ With a position (exits are never blocked by any gate):
 2. the mid crossed the stop -> exit `stop`; the exit side's touch (a long sells at the bid, from
    the mid and the spread) reached the take-profit -> `take_profit` (it goes out as a limit at that
    price, so it only fires when the touch offers it); the time stop passed
-   -> `time_stop`; trading closed (`flatten_at`) -> `flatten`; else hold (`in_position`).
+   -> `time_stop`; trading closed (`flatten_at`) -> `flatten`, halted by the kill switch ->
+   `kill_switch`; else hold (`in_position`).
 
 Flat (the first blocking rule is the outcome counted):
-1. `order_pending`: an entry is in flight; `closed`: past `flatten_at`; `cooldown`: a position
-   closed less than `orders.cooldown_s` ago;
+1. `order_pending`: an entry is in flight; `closed`: past `flatten_at`; `halted`: the kill switch
+   holds a halt; `cooldown`: a position closed less than `orders.cooldown_s` ago;
 2. `book_invalid`: the latest book was empty, one-sided or crossed;
 3. `cold`: an indicator the signal needs is still warming up (Hurst, VPIN, the regime and the
    Parkinson volatility always; OU for mean reversion; OFI, CVD and the classifier for momentum;
@@ -46,10 +47,12 @@ from scalp_nautilus.features import FeatureSnapshot
 from scalp_nautilus.features import ensemble_inputs
 from scalp_nautilus.indicators.parkinson import stop_distance
 from scalp_nautilus.indicators.vpin import VPINRegime
+from scalp_nautilus.models.ensemble import MEMBERS
 from scalp_nautilus.models.ensemble import combine
 from scalp_nautilus.strategy.settings import ScalpStrategyConfig
+from scalp_nautilus.strategy.settings import fee_schedule
+from scalp_nautilus.units import NS_PER_S
 
-_S = 1_000_000_000
 _EXTREME = int(VPINRegime.EXTREME)
 
 HOLD, ENTER, EXIT = 0, 1, 2
@@ -57,8 +60,10 @@ HOLD, ENTER, EXIT = 0, 1, 2
 # Outcomes (also the keys of the strategy's counters, in report order).
 ENTRY_OUTCOMES = (
     "taken",
+    "invalid_span",  # the batch lies in a span of the data where the book cannot be trusted (the strategy's gate)
     "order_pending",
     "closed",
+    "halted",
     "cooldown",
     "book_invalid",
     "cold",
@@ -114,6 +119,10 @@ class Decision(NamedTuple):
 _HOLDS = {name: Decision(HOLD, name) for name in ENTRY_OUTCOMES + POSITION_OUTCOMES}
 
 
+_FLATTEN = Decision(EXIT, "flatten")
+_KILL_SWITCH = Decision(EXIT, "kill_switch")
+
+
 def held(outcome: str) -> Decision:
     """The hold counted under `outcome` (one of ENTRY_OUTCOMES or POSITION_OUTCOMES)."""
     return _HOLDS[outcome]
@@ -129,7 +138,8 @@ class PositionState:
     time_stop_ns: int = 0  # 0: none
     order_pending: bool = False  # an order of ours is in flight (the latch)
     cooldown_until_ns: int = 0  # no entry before this (exchange time)
-    closed: bool = False  # past `flatten_at`: no entries, exit what is open
+    closed: bool = False  # past `flatten_at`, or halted: no entries, exit what is open
+    halted: bool = False  # closed by the kill switch (counted `halted`, exits `kill_switch`)
     next_funding_ns: int = 0  # next settlement time (0: unknown)
 
 
@@ -160,16 +170,16 @@ class DecisionParams:
         self.stop_horizon_bars = x.stop_horizon_s / config.parkinson.bar_s
         self.min_stop_fraction = x.min_stop_bps * 1e-4
         self.take_profit_k = x.take_profit_k
-        fees = config.fees
-        entry_rate = fees.maker_rate if config.orders.entry == "maker" else fees.taker_rate
-        exit_rate = fees.maker_rate if x.take_profit_order == "maker" else fees.taker_rate
+        fees = fee_schedule(config, instrument)
+        entry_rate = fees.rate(maker=config.orders.entry == "maker")
+        exit_rate = fees.rate(maker=x.take_profit_order == "maker")
         self.round_trip_fee_bps = (entry_rate + exit_rate) * 1e4  # a take-profit round trip's fees
         # None: the floor is the fees plus the spread at the entry (`exit_distances`)
         self.min_take_profit_bps = x.min_take_profit_bps
-        self.time_stop_ns = round(x.time_stop_s * _S)
+        self.time_stop_ns = round(x.time_stop_s * NS_PER_S)
         self.funding_entries = config.funding.entries
-        self.funding_window_ns = round(config.funding.entry_window_s * _S)
-        self.funding_hold_ns = round(config.funding.hold_after_s * _S)
+        self.funding_window_ns = round(config.funding.entry_window_s * NS_PER_S)
+        self.funding_hold_ns = round(config.funding.hold_after_s * NS_PER_S)
         self.base_size = config.orders.base_size
         self.step = float(instrument.size_increment)
         self.min_qty = float(instrument.min_quantity) if instrument.min_quantity is not None else self.step
@@ -181,8 +191,8 @@ class DecisionParams:
         self.min_notional = 0.0 if min_notional is None or self.inverse else float(min_notional)
         self._weights = {
             (kind, lstm): _set_weights(e.weights, members)
-            for kind, base in ((MOMENTUM, (0, 3)), (MEAN_REVERSION, (2,)))
-            for lstm, members in ((False, base), (True, (*base, 1)))
+            for kind, base in ((MOMENTUM, _members("ofi", "cvd")), (MEAN_REVERSION, _members("ou")))
+            for lstm, members in ((False, base), (True, (*base, *_members("lstm"))))
         }
 
     def set_weights(self, kind: str, lstm_active: bool) -> tuple[tuple[float, ...], tuple[int, ...]] | None:
@@ -196,6 +206,11 @@ class DecisionParams:
 
     def notional(self, size: float, mid: float) -> float:
         return size * self.multiplier if self.inverse else size * mid * self.multiplier
+
+
+def _members(*names: str) -> tuple[int, ...]:
+    """Positions of the named members in the ensemble's inputs (`ensemble.MEMBERS` order)."""
+    return tuple(MEMBERS.index(name) for name in names)
 
 
 def _set_weights(weights: tuple, members: tuple[int, ...]) -> tuple[tuple[float, ...], tuple[int, ...]] | None:
@@ -212,7 +227,7 @@ def decide(f: FeatureSnapshot, state: PositionState, p: DecisionParams) -> Decis
     if state.order_pending:
         return _HOLDS["order_pending"]
     if state.closed:
-        return _HOLDS["closed"]
+        return _HOLDS["halted" if state.halted else "closed"]
     if f.ts_event < state.cooldown_until_ns:
         return _HOLDS["cooldown"]
     if not f.book_valid:
@@ -305,5 +320,5 @@ def _exit(f: FeatureSnapshot, state: PositionState) -> Decision:
     if state.time_stop_ns and f.ts_event >= state.time_stop_ns:
         return Decision(EXIT, "time_stop")
     if state.closed:
-        return Decision(EXIT, "flatten")
+        return _KILL_SWITCH if state.halted else _FLATTEN
     return _HOLDS["in_position"]

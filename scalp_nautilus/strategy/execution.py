@@ -1,7 +1,11 @@
 """`Execution`: the order logic of one `ScalpStrategy` instance, testable without an engine.
 
-It owns the position state the decision reads (`PositionState`), turns decisions into orders,
-places the exits around an entry, and follows the order and position events. The strategy routes
+It turns decisions into orders, places the exits around an entry, and follows the order and
+position events, through the legs of a round trip (`scalp_nautilus.strategy.legs`: entry,
+take-profit, protective stop, exit order; each one enum state with its allowed transitions, and the
+state diagrams). The position state the decision reads (`Execution.state`, a `PositionState`) is
+derived from the legs, the latch and the trading gate. How the entry and the take-profit go to
+market is a policy chosen by the config (`scalp_nautilus.strategy.policies`). The strategy routes
 to it; everything it needs from a node goes through an `OrderPort` (the strategy in a node, a fake
 in the unit tests).
 
@@ -56,6 +60,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import Counter
+from enum import Enum
 from typing import Protocol
 
 from nautilus_trader.common.factories import OrderFactory
@@ -65,9 +70,11 @@ from nautilus_trader.model.enums import TimeInForce
 from nautilus_trader.model.enums import TriggerType
 from nautilus_trader.model.events import OrderCancelRejected
 from nautilus_trader.model.events import OrderDenied
+from nautilus_trader.model.events import OrderEvent
 from nautilus_trader.model.events import OrderExpired
 from nautilus_trader.model.events import OrderFilled
 from nautilus_trader.model.events import OrderRejected
+from nautilus_trader.model.events import PositionClosed
 from nautilus_trader.model.identifiers import ClientOrderId
 from nautilus_trader.model.identifiers import PositionId
 from nautilus_trader.model.instruments import Instrument
@@ -76,17 +83,26 @@ from nautilus_trader.model.orders import Order
 from nautilus_trader.model.position import Position
 
 from scalp_nautilus.features import FeatureSnapshot
+from scalp_nautilus.indicators.funding_feed import SettlementSchedule
 from scalp_nautilus.strategy.decision import ENTER
 from scalp_nautilus.strategy.decision import EXIT
-from scalp_nautilus.strategy.decision import FLAT
 from scalp_nautilus.strategy.decision import Decision
 from scalp_nautilus.strategy.decision import DecisionParams
 from scalp_nautilus.strategy.decision import PositionState
 from scalp_nautilus.strategy.decision import exit_distances
+from scalp_nautilus.strategy.legs import EntryLeg
+from scalp_nautilus.strategy.legs import EntryState
+from scalp_nautilus.strategy.legs import ExitLeg
+from scalp_nautilus.strategy.legs import StopLeg
+from scalp_nautilus.strategy.legs import StopState
+from scalp_nautilus.strategy.legs import TakeProfitLeg
+from scalp_nautilus.strategy.policies import MakerTakeProfitPolicy
+from scalp_nautilus.strategy.policies import entry_policy
+from scalp_nautilus.strategy.policies import take_profit_policy
 from scalp_nautilus.strategy.records import RoundTrip
 from scalp_nautilus.strategy.settings import ScalpStrategyConfig
+from scalp_nautilus.units import NS_PER_S
 
-_S = 1_000_000_000
 ADOPTED = "adopted"  # the signal set of a position taken over at start
 EXCHANGE_STOP = "exchange_stop"  # the protective stop's tag and the exit reason of a position it closed
 _TRIGGER = {"mark": TriggerType.MARK_PRICE, "last": TriggerType.LAST_PRICE}
@@ -134,59 +150,134 @@ class OrderPort(Protocol):
     def error(self, message: str) -> None: ...
 
 
+class Trading(Enum):
+    """The entry gate: OPEN, CLOSED past `orders.flatten_at`, or HALTED by the kill switch (both: no
+    entries, the decision exits what is open; an entry refused while halted is counted `halted`)."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+    HALTED = "halted"
+
+
+class Latch:
+    """One order of ours in flight at a time: `holder` (an entry, an exit, a take-profit whose cancel
+    an exit waits for, or an adopted order); after the venue rejects one, no order until
+    `pause_until_ns` of exchange time (`orders.reject_pause_s`)."""
+
+    def __init__(self) -> None:
+        self.holder: ClientOrderId | None = None
+        self.pause_until_ns = 0  # 0: no pause
+
+    @property
+    def held(self) -> bool:
+        return self.holder is not None or self.pause_until_ns != 0
+
+    def hold(self, client_order_id: ClientOrderId) -> None:
+        self.holder = client_order_id
+
+
 class Execution:
-    """Orders, the latch and the position state of one strategy instance (see the module doc).
+    """Orders, the latch and the legs of one strategy instance (see the module doc).
 
     Inputs, in the strategy's order: `adopt` at start, `on_batch` on every book batch (before the
     decision), `act` with a decision, `on_order_event`, `on_position` (opened or changed) and
     `on_position_closed`. `state` is what the decision reads.
     """
 
-    def __init__(self, config: ScalpStrategyConfig, instrument: Instrument, params: DecisionParams, port: OrderPort) -> None:
+    def __init__(
+        self,
+        config: ScalpStrategyConfig,
+        instrument: Instrument,
+        params: DecisionParams,
+        port: OrderPort,
+        schedule: SettlementSchedule | None = None,
+    ) -> None:
         o = config.orders
         self.instrument = instrument
         self.params = params
         self.port = port
-        self._slippage = o.entry_slippage_bps * 1e-4
-        self._cooldown_ns = round(o.cooldown_s * _S)
-        self._reject_pause_ns = round(o.reject_pause_s * _S)
+        self._schedule = schedule  # the funding settlement schedule (next settlement for the decision)
+        self.entry_policy = entry_policy(config, instrument)
+        self.take_profit_policy = take_profit_policy(config, instrument)
+        self._cooldown_ns = round(o.cooldown_s * NS_PER_S)
+        self._reject_pause_ns = round(o.reject_pause_s * NS_PER_S)
         self._reject_pause_s = o.reject_pause_s
         self._stop_k = config.exits.exchange_stop_k
         self._stop_trigger = _TRIGGER[config.exits.exchange_stop_trigger]
-        self.stop_order: Order | None = None  # the protective stop we placed last
-        self._leftovers: list[Order] = []  # a closed position's exit orders, cancelled at the next batch if still open
-        self.maker_entry = o.entry == "maker"
-        self.maker_take_profit = config.exits.take_profit_order == "maker"
-        self._ttl_ns = round(o.maker_ttl_ms * 1_000_000)
         self._tick = float(instrument.price_increment)
-        self._reprice_distance = (o.reprice_ticks - 0.5) * self._tick  # >= reprice_ticks ticks, float-safe
         self.counts: Counter = Counter()
-        self.state: PositionState = FLAT
-        self.pending: ClientOrderId | None = None  # the latch
-        self.plan: Decision | None = None  # the entry decision behind the open position
-        self.exit_reason = ""
-        self.adopting = False  # a position taken over at start still waits for its exits
-        self._pause_until_ns = 0  # after a rejection: the latch holds until this exchange time
+        self.entry_leg = EntryLeg(self.counts)
+        self.take_profit_leg = TakeProfitLeg(self.counts, self.take_profit_policy.rests)
+        self.stop_leg = StopLeg()
+        self.exit_leg = ExitLeg()
+        self.latch = Latch()
+        self.trading = Trading.OPEN
+        self._leftovers: list[Order] = []  # a closed position's orders, cancelled at the next batch if still open
         self._ts = -1  # exchange time of the latest book batch (-1: none yet)
         self._bid = math.nan  # the latest batch's touch
         self._ask = math.nan
-        self.resting: Order | None = None  # a maker entry posted and not closed yet
-        self._rested_at = 0  # exchange time it was posted
-        self._canceling = ""  # why the resting entry is being cancelled ("" : it is not)
-        self._repost: Decision | None = None  # the entry to post once the cancel is confirmed
-        self.take_profit: Order | None = None  # a maker take-profit resting at the venue
-        self._take_profit_price = 0.0  # the plan's take-profit price (maker: not in `state`)
-        self._exit_after: Decision | None = None  # an exit waiting for the take-profit's cancel
+
+    # ------------------------------------------------------------------ what the decision and the reports read
+
+    @property
+    def state(self) -> PositionState:
+        """The position state the decision reads, derived from the legs."""
+        stop = self.stop_leg
+        return PositionState(
+            side=stop.side,
+            stop_price=stop.price,
+            take_profit_price=self.take_profit_leg.watched_price,
+            time_stop_ns=stop.time_stop_ns,
+            order_pending=self.latch.held,
+            cooldown_until_ns=self.entry_leg.cooldown_until_ns,
+            closed=self.trading is not Trading.OPEN,
+            halted=self.trading is Trading.HALTED,
+            next_funding_ns=self._schedule.next_settlement_ns if self._schedule is not None else 0,
+        )
+
+    @property
+    def side(self) -> int:
+        """+1 long, -1 short, 0 flat (`state.side`, without building the whole state)."""
+        return self.stop_leg.side
+
+    @property
+    def plan(self) -> Decision | None:
+        """The entry decision behind the open position (or the entry in flight)."""
+        return self.entry_leg.plan
+
+    @property
+    def pending(self) -> ClientOrderId | None:
+        """The order holding the latch."""
+        return self.latch.holder
+
+    @property
+    def exit_reason(self) -> str:
+        return self.exit_leg.reason
+
+    @property
+    def take_profit(self) -> Order | None:
+        """The maker take-profit at the venue, if any."""
+        return self.take_profit_leg.order
+
+    @property
+    def stop_order(self) -> Order | None:
+        """The protective stop placed last, if any."""
+        return self.stop_leg.order
 
     # ------------------------------------------------------------------ state the strategy sets
 
     def close_trading(self) -> None:
-        """Past `orders.flatten_at`, or the kill switch: no entries; the decision exits what is open."""
-        self.state = dataclasses.replace(self.state, closed=True)
+        """Past `orders.flatten_at`: no entries; the decision exits what is open."""
+        self.trading = Trading.CLOSED
+
+    def halt_trading(self) -> None:
+        """The kill switch: no entries (counted `halted`); the decision exits what is open."""
+        self.trading = Trading.HALTED
 
     def open_trading(self) -> None:
-        """The operator cleared the kill switch's halt (before `orders.flatten_at`): entries again."""
-        self.state = dataclasses.replace(self.state, closed=False)
+        """The operator cleared the kill switch's halt: entries again (the strategy closes trading
+        again past `orders.flatten_at`)."""
+        self.trading = Trading.OPEN
 
     def cancel_working(self) -> None:
         """The kill switch: cancel the orders that hold the latch; the protective stop goes once flat,
@@ -194,9 +285,15 @@ class Execution:
         for order in self._working_orders():
             self.port.cancel(order)
 
-    def set_next_funding(self, ts_ns: int) -> None:
-        if ts_ns != self.state.next_funding_ns:
-            self.state = dataclasses.replace(self.state, next_funding_ns=ts_ns)
+    def cancel_leftovers(self) -> None:
+        """Cancel a closed position's exchange stop and take-profit if the venue still holds them:
+        at the next book batch, or by the strategy's timer a second after the close when no batch
+        comes (a silent feed); not at the close itself, where Nautilus's matching engine and most
+        venues cancel them, and a cancel of ours only comes back refused."""
+        for order in self._leftovers:
+            if not order.is_closed:
+                self.port.cancel(order)
+        self._leftovers = []
 
     # ------------------------------------------------------------------ adoption
 
@@ -209,91 +306,80 @@ class Execution:
             self.port.warn(f"cancelled {len(stale)} exchange stop(s) left by a previous session")
         orders = self._working_orders()
         if orders:
-            self._latch(orders[0].client_order_id)
+            self.latch.hold(orders[0].client_order_id)
             self.port.warn(f"adopted {len(orders)} open order(s) of {self.instrument.id}: no new order until they close")
         position = self.port.position()
         if position is not None:
-            side = 1 if position.is_long else -1
-            # No stop until the volatility is known: a price no mid can cross.
-            self.state = dataclasses.replace(self.state, side=side, stop_price=0.0 if side > 0 else math.inf)
-            self.adopting = True
+            self.stop_leg.adopt(1 if position.is_long else -1)
             self.port.warn(
                 f"adopted position {position.signed_qty} {self.instrument.id} @ {position.avg_px_open}: "
                 "exits from the first book update"
             )
 
     def _plan_adopted(self, row: FeatureSnapshot) -> None:
+        stop = self.stop_leg
         position = self.port.position()
         if position is None:
-            self.adopting = False
+            stop.arm(stop.side, stop.price, stop.time_stop_ns)  # gone before its exits: nothing to plan
             return
         p = self.params
-        time_stop = self.state.time_stop_ns or (row.ts_event + p.time_stop_ns if p.time_stop_ns else 0)
+        time_stop = stop.time_stop_ns or (row.ts_event + p.time_stop_ns if p.time_stop_ns else 0)
         if not (row.book_valid and row.blend_vol > 0.0):
-            self.state = dataclasses.replace(self.state, time_stop_ns=time_stop)
+            stop.adopted_time_stop(time_stop)
             return
-        side = self.state.side
-        stop, take_profit = exit_distances(row.mid, row.blend_vol, p)
-        self.plan = Decision(ENTER, ADOPTED, side, position.quantity.as_double(), ADOPTED, 0.0, stop, take_profit, time_stop)
-        self._place_exits(side, position.avg_px_open)
-        self.adopting = False
+        distance, take_profit = exit_distances(row.mid, row.blend_vol, p)
+        quantity = position.quantity.as_double()
+        self.entry_leg.plan = Decision(ENTER, ADOPTED, stop.side, quantity, ADOPTED, 0.0, distance, take_profit, time_stop)
+        self._place_exits(stop.side, position.avg_px_open)
         self._protect()
 
     # ------------------------------------------------------------------ book batches and decisions
 
     def on_batch(self, row: FeatureSnapshot, best_bid: float, best_ask: float, signal: Decision | None = None) -> None:
-        """A book batch, before its decision: the pause after a rejection ends on exchange time, an
-        adopted position gets its exits, and a resting maker entry is reviewed against `signal`,
-        the decision as if no order were in flight (`unlatched`)."""
+        """A book batch, before its decision: a closed position's leftovers are cancelled, the pause
+        after a rejection ends on exchange time, an adopted position gets its exits, and a resting
+        maker entry is reviewed against `signal`, the decision as if no order were in flight
+        (`unlatched`)."""
         self._ts = row.ts_event
         self._bid, self._ask = best_bid, best_ask
         if self._leftovers:
-            for order in self._leftovers:
-                if not order.is_closed:
-                    self.port.cancel(order)
-            self._leftovers = []
-        if self._pause_until_ns and row.ts_event >= self._pause_until_ns:
-            self._pause_until_ns = 0
-            self.state = dataclasses.replace(self.state, order_pending=False)
-        if self.adopting:
+            self.cancel_leftovers()
+        if self.latch.pause_until_ns and row.ts_event >= self.latch.pause_until_ns:
+            self.latch.pause_until_ns = 0
+        if self.stop_leg.state is StopState.ADOPTED:
             self._plan_adopted(row)
-        if self.resting is not None and not self._canceling:
+        if self.entry_leg.resting:
             self._review(signal)
 
     def unlatched(self) -> PositionState | None:
         """The state to ask the decision whether a resting maker entry's signal still holds (None: no
         maker entry rests, no need to ask)."""
-        if self.resting is None or self._canceling:
+        if not self.entry_leg.resting:
             return None
         return dataclasses.replace(self.state, order_pending=False)
 
     def _review(self, signal: Decision | None) -> None:
-        order = self.resting
+        leg = self.entry_leg
+        order, plan = leg.order, leg.plan
+        assert order is not None and plan is not None  # a resting entry has both
         if not order.is_open:
             return  # not accepted yet: nothing to cancel
         if order.filled_qty.as_double() > 0.0:  # partly filled and its cancel was refused: again
-            self._canceling = "partial"
-            self.port.cancel(order)
+            self._cancel_entry("partial")
             return
-        plan = self.plan
-        if self._ts - self._rested_at >= self._ttl_ns:
-            self._cancel_entry("ttl")
-        elif signal is None or signal.action != ENTER or signal.direction != plan.direction:
-            self._cancel_entry("signal")
-        elif self._touch_moved(order.price.as_double(), plan.direction):
-            self._repost = signal
-            self._cancel_entry("reprice")
+        why = self.entry_policy.review(order, plan, signal, self._ts - leg.posted_ns, self._bid, self._ask)
+        if why:
+            self._cancel_entry(why, signal if why == "reprice" else None)
 
-    def _touch_moved(self, price: float, direction: int) -> bool:
-        """The touch went `reprice_ticks` away from a resting entry (a buy's bid rose above it)."""
-        away = self._bid - price if direction > 0 else price - self._ask
-        return away >= self._reprice_distance
+    def _cancel_entry(self, reason: str, repost: Decision | None = None) -> None:
+        self.entry_leg.canceling(reason, repost)
+        assert self.entry_leg.order is not None
+        self.port.cancel(self.entry_leg.order)
 
-    def _cancel_entry(self, reason: str) -> None:
-        self._canceling = reason
-        if reason != "reprice":
-            self.counts[f"cancel_{reason}"] += 1
-        self.port.cancel(self.resting)
+    def on_stale_feed(self) -> None:
+        """The feed went silent: a resting maker entry is withdrawn (no batch reviews it)."""
+        if self.entry_leg.resting:
+            self._cancel_entry("stale_feed")
 
     def act(self, decision: Decision) -> None:
         if decision.action == ENTER:
@@ -302,133 +388,96 @@ class Execution:
             self._exit(decision)
 
     def _enter(self, d: Decision) -> None:
-        if self.maker_entry:
-            self._post_entry(d)
+        order = self.entry_policy.order(self.port.order_factory, d, self._bid, self._ask)
+        if order is None:
             return
-        inst = self.instrument
-        buy = d.direction > 0
-        touch = self._ask if buy else self._bid
-        if not touch > 0.0:  # the decision saw a valid book; this is the same book
-            return
-        limit = inst.make_price(touch * (1.0 + self._slippage if buy else 1.0 - self._slippage))
-        order = self.port.order_factory.limit(
-            instrument_id=inst.id,
-            order_side=OrderSide.BUY if buy else OrderSide.SELL,
-            quantity=inst.make_qty(d.size),
-            price=limit,
-            time_in_force=TimeInForce.IOC,
-            tags=[f"entry:{d.kind}"],
-        )
-        self.plan = d
-        self._latch(order.client_order_id)
-        self.port.submit(order)
-
-    def _post_entry(self, d: Decision) -> None:
-        """A post-only limit joining the touch (see the module doc)."""
-        inst = self.instrument
-        buy = d.direction > 0
-        touch = self._bid if buy else self._ask
-        if not touch > 0.0:
-            return
-        order = self.port.order_factory.limit(
-            instrument_id=inst.id,
-            order_side=OrderSide.BUY if buy else OrderSide.SELL,
-            quantity=inst.make_qty(d.size),
-            price=inst.make_price(touch),
-            time_in_force=TimeInForce.GTC,
-            post_only=True,
-            tags=[f"entry:{d.kind}"],
-        )
-        self.plan = d
-        self.resting = order
-        self._rested_at = self._ts
-        self.counts["maker_posted"] += 1
-        self._latch(order.client_order_id)
+        if self.entry_policy.rests:
+            self.entry_leg.posted(order, d, self._ts)
+        else:
+            self.entry_leg.sent(order, d)
+        self.latch.hold(order.client_order_id)
         self.port.submit(order)
 
     def _exit(self, d: Decision) -> None:
-        if self.take_profit is not None:  # cancel the resting take-profit first (see the module doc)
-            if self._exit_after is None:
-                self._exit_after = d
-                self._latch(self.take_profit.client_order_id)
-                self.port.cancel(self.take_profit)
+        take_profit = self.take_profit_leg.order
+        if take_profit is not None:  # cancel the resting take-profit first (see the module doc)
+            if self.exit_leg.after is None:
+                self.exit_leg.awaiting_cancel(d)
+                self.take_profit_leg.canceling()
+                self.latch.hold(take_profit.client_order_id)
+                self.port.cancel(take_profit)
             return
         self._send_exit(d)
 
     def _send_exit(self, d: Decision) -> None:
         position = self.port.position()
         if position is None:  # closed under us (e.g. a reduce-only fill raced the decision)
-            self.state = self._flat(self.state.cooldown_until_ns)
+            self.stop_leg.flat()
+            self.take_profit_leg.flat()
             return
-        side = OrderSide.SELL if position.is_long else OrderSide.BUY
-        if d.outcome == "take_profit" and self._take_profit_price:  # never worse than its price
-            order = self.port.order_factory.limit(
-                instrument_id=position.instrument_id,
-                order_side=side,
-                quantity=position.quantity,
-                price=self.instrument.make_price(self._take_profit_price),
-                time_in_force=TimeInForce.IOC,
-                reduce_only=True,
-                tags=[f"exit:{d.outcome}"],
-            )
+        price = self.take_profit_leg.price
+        tag = f"exit:{d.outcome}"
+        if d.outcome == "take_profit" and price:  # never worse than its price
+            order = self.take_profit_policy.exit_order(self.port.order_factory, position, price, tag)
         else:
             order = self.port.order_factory.market(
                 instrument_id=position.instrument_id,
-                order_side=side,
+                order_side=OrderSide.SELL if position.is_long else OrderSide.BUY,
                 quantity=position.quantity,
                 time_in_force=TimeInForce.IOC,
                 reduce_only=True,
-                tags=[f"exit:{d.outcome}"],
+                tags=[tag],
             )
-        self.exit_reason = d.outcome
-        self._latch(order.client_order_id)
+        self.exit_leg.sent(order, d.outcome)
+        self.latch.hold(order.client_order_id)
         self.port.submit(order, position.id)
-
-    def _latch(self, client_order_id: ClientOrderId) -> None:
-        self.pending = client_order_id
-        self.state = dataclasses.replace(self.state, order_pending=True)
 
     # ------------------------------------------------------------------ events
 
-    def on_order_event(self, event) -> None:
+    def on_order_event(self, event: OrderEvent) -> None:
         cid = event.client_order_id
         if isinstance(event, OrderCancelRejected):
             self._on_cancel_rejected(event)
-            return
-        stop = self.stop_order
-        if stop is not None and cid == stop.client_order_id:
+        elif self.stop_leg.owns(cid):
             self._on_stop_event(event)
-            return
-        if self.take_profit is not None and cid == self.take_profit.client_order_id:
-            self._on_take_profit_event(event)
-        if cid != self.pending:
-            return
-        order = self.port.order(cid)
+        else:
+            if self.take_profit_leg.owns(cid):
+                self._on_take_profit_event(event)
+            if cid == self.latch.holder:
+                self._on_latched_event(event)
+
+    def _on_latched_event(self, event: OrderEvent) -> None:
+        """An event of the order holding the latch."""
+        order = self.port.order(event.client_order_id)
         if order is None:
             return
-        entry = self.resting is not None and cid == self.resting.client_order_id
-        if entry and isinstance(event, OrderFilled) and order.is_open and not self._canceling:
+        entry = self.entry_leg
+        if entry.owns(order.client_order_id) and entry.resting and isinstance(event, OrderFilled) and order.is_open:
             self.counts["partial_fills"] += 1  # keep what filled, cancel the rest
-            self._repost = None
-            self._canceling = "partial"
-            self.port.cancel(order)
+            self._cancel_entry("partial")
             return
         if not order.is_closed:
             return
         refused = _refused(event, order)
-        if entry and self._entry_closed(order, refused):
+        if entry.owns(order.client_order_id) and self._entry_closed(order, refused):
             return
-        self.pending = None
+        if self.exit_leg.owns(order.client_order_id):
+            self.exit_leg.order_closed()
+        self._release(event, refused)
+
+    def _release(self, event: OrderEvent, refused: bool) -> None:
+        """The order holding the latch closed: the latch passes to an adopted order still open,
+        holds for the pause after a rejection, or is free; then what waited for it goes out."""
+        self.latch.holder = None
         others = self._working_orders()
         if others:  # adopted orders: the latch moves to the next one
-            self._latch(others[0].client_order_id)
+            self.latch.hold(others[0].client_order_id)
             return
         if isinstance(event, OrderRejected) and not refused and self._reject_pause_ns and self._ts >= 0:
-            self._pause_until_ns = self._ts + self._reject_pause_ns
+            self.latch.pause_until_ns = self._ts + self._reject_pause_ns
             self.port.warn(f"{event.client_order_id} rejected ({event.reason}): no new order for {self._reject_pause_s} s")
             return
-        self.state = dataclasses.replace(self.state, order_pending=False)
-        after, self._exit_after = self._exit_after, None
+        after = self.exit_leg.take_after()
         if isinstance(event, OrderFilled):
             # The position event Nautilus publishes after this one places the take-profit (a
             # filled entry) or closes the round trip (a filled take-profit: no exit needed).
@@ -440,62 +489,58 @@ class Execution:
             self._protect()
 
     def _working_orders(self) -> list[Order]:
-        """Open orders that hold the latch: all but the resting take-profit and the protective stop."""
-        take_profit = self.take_profit.client_order_id if self.take_profit is not None else None
-        return [o for o in self.port.open_orders() if o.client_order_id != take_profit and not is_exchange_stop(o)]
+        """Open orders that hold the latch: all but the take-profit and the protective stop."""
+        take_profit = self.take_profit_leg.order
+        skip = take_profit.client_order_id if take_profit is not None else None
+        return [o for o in self.port.open_orders() if o.client_order_id != skip and not is_exchange_stop(o)]
 
-    def _on_cancel_rejected(self, event) -> None:
+    def _on_cancel_rejected(self, event: OrderCancelRejected) -> None:
         """A cancel the venue refused. Usually the order filled meanwhile (its fill follows); if it
         is still open: a resting entry is reviewed again on the next batch, and an exit waiting for
         the take-profit's cancel goes out now (reduce-only: it cannot add to the position)."""
         self.port.warn(f"cancel of {event.client_order_id} rejected ({event.reason})")
         cid = event.client_order_id
-        if self.resting is not None and cid == self.resting.client_order_id:
-            self._canceling = ""
-            self._repost = None
-        elif self.take_profit is not None and cid == self.take_profit.client_order_id and self._exit_after is not None:
-            after, self._exit_after = self._exit_after, None
+        if self.entry_leg.owns(cid) and self.entry_leg.state in (EntryState.RESTING, EntryState.CANCELING):
+            self.entry_leg.cancel_refused()
+        elif self.take_profit_leg.owns(cid) and self.exit_leg.after is not None:
+            after = self.exit_leg.take_after()
+            assert after is not None
+            self.take_profit_leg.cancel_refused()
             self._send_exit(after)  # the take-profit rests on; cancelled when the position closes
 
-    def on_stale_feed(self) -> None:
-        """The feed went silent: a resting maker entry is withdrawn (no batch reviews it)."""
-        if self.resting is not None and not self._canceling:
-            self._cancel_entry("stale_feed")
-
     def _entry_closed(self, order: Order, refused: bool) -> bool:
-        """A maker entry closed: True when a reprice took over the latch."""
-        self.resting = None
-        self._canceling = ""
+        """The entry order closed: True when a maker entry's reprice took over the latch."""
+        leg = self.entry_leg
+        maker = leg.state is not EntryState.SENT
+        repost = leg.closed()
+        if not maker:
+            return False
         filled = order.filled_qty.as_double() > 0.0
         self.counts["maker_filled"] += filled
         self.counts["post_only_refusals"] += refused
-        repost, self._repost = self._repost, None
         if filled:
             return False
-        if repost is not None and self.state.side == 0:
+        if repost is not None and self.stop_leg.side == 0:
             self.counts["reprices"] += 1
-            self.pending = None
-            self._post_entry(repost)  # latches on the new order: order_pending never drops
-            return self.resting is not None
-        self.plan = None  # nothing filled: no position to plan exits for
+            self.latch.holder = None
+            self._enter(repost)  # latches on the new order: the latch never drops
+            return leg.order is not None
+        leg.plan = None  # nothing filled: no position to plan exits for
         return False
 
-    def _on_take_profit_event(self, event) -> None:
+    def _on_take_profit_event(self, event: OrderEvent) -> None:
         order = self.port.order(event.client_order_id)
         if isinstance(event, OrderFilled):
-            self.exit_reason = "take_profit"
-            self.counts["tp_filled"] += 1
+            self.exit_leg.closed_by("take_profit")
+            self.take_profit_leg.filled()
         if order is None or not order.is_closed:
             return
-        self.take_profit = None
-        if _refused(event, order):  # the price already passed: the decision's taker take-profit takes over
-            self.counts["tp_refusals"] += 1
-            if self.state.side:
-                self.state = dataclasses.replace(self.state, take_profit_price=self._take_profit_price)
+        # refused: the price already passed, the decision's taker take-profit takes over
+        self.take_profit_leg.closed(_refused(event, order), in_position=self.stop_leg.side != 0)
 
     def on_position(self, event) -> None:
         """Opened or changed: stops from the entry plan, placed around the position's average entry price."""
-        if self.plan is None:
+        if self.entry_leg.plan is None:
             return
         self._place_exits(1 if event.signed_qty > 0 else -1, event.avg_px_open)
         self._protect()
@@ -505,18 +550,19 @@ class Execution:
     def _protect(self) -> None:
         """Place (or re-size) the protective stop when a position with a plan is open and no order
         of ours is in flight (an entry still filling would change its size)."""
-        if not self._stop_k or self.pending is not None or self.plan is None:
+        plan = self.entry_leg.plan
+        if not self._stop_k or self.latch.holder is not None or plan is None:
             return
         position = self.port.position()
         if position is None:
             return
-        stop = self.stop_order
-        if stop is not None and not stop.is_closed and stop.quantity == position.quantity:
-            return  # in flight or resting, for this size
-        if stop is not None and not stop.is_closed:
-            self.port.cancel(stop)  # the position's size changed: a new stop for the new size
+        stop = self.stop_leg
+        if stop.state is StopState.PLACED and stop.order is not None:
+            if stop.order.quantity == position.quantity:
+                return  # in flight or resting, for this size
+            self.port.cancel(stop.order)  # the position's size changed: a new stop for the new size
         side = 1 if position.is_long else -1
-        trigger = position.avg_px_open - side * self._stop_k * self.plan.stop_distance
+        trigger = position.avg_px_open - side * self._stop_k * plan.stop_distance
         order = self.port.order_factory.stop_market(
             instrument_id=position.instrument_id,
             order_side=OrderSide.SELL if side > 0 else OrderSide.BUY,
@@ -527,70 +573,58 @@ class Execution:
             reduce_only=True,
             tags=[EXCHANGE_STOP],
         )
-        self.stop_order = order
+        stop.placed(order)
         self.port.submit(order, position.id)
 
-    def _on_stop_event(self, event) -> None:
+    def _on_stop_event(self, event: OrderEvent) -> None:
         if isinstance(event, OrderFilled):
-            self.exit_reason = EXCHANGE_STOP
+            self.exit_leg.closed_by(EXCHANGE_STOP)
         elif isinstance(event, (OrderRejected, OrderDenied)):
-            self.stop_order = None
+            self.stop_leg.refused()
             if self.port.position() is None:
                 return
             self.port.error(f"exchange stop {event.client_order_id} refused ({event.reason}): closing the position at market")
-            if self.pending is None:  # else an exit is already in flight
+            if self.latch.holder is None:  # else an exit is already in flight
                 self.act(Decision(EXIT, "stop_rejected"))
+            return
+        order = self.port.order(event.client_order_id)
+        if order is not None and order.is_closed and self.stop_leg.state is StopState.PLACED:
+            self.stop_leg.order_closed()  # filled, cancelled or expired: none at the venue now
 
     def _place_exits(self, side: int, entry: float) -> None:
         """The plan's stop, take-profit and time stop around the position's average entry price
-        (a maker take-profit rests at the venue instead of in the decision's state)."""
-        plan = self.plan
+        (a maker take-profit rests at the venue instead of being watched by the decision)."""
+        plan = self.entry_leg.plan
+        assert plan is not None
         take_profit = 0.0
         if plan.take_profit_distance:
             ticks = (entry + side * plan.take_profit_distance) / self._tick
             lots = math.ceil(ticks - 1e-9) if side > 0 else math.floor(ticks + 1e-9)
             take_profit = round(lots * self._tick, self.instrument.price_precision)
-        self._take_profit_price = take_profit
-        self.state = dataclasses.replace(
-            self.state,
-            side=side,
-            stop_price=entry - side * plan.stop_distance,
-            take_profit_price=0.0 if self.maker_take_profit else take_profit,
-            time_stop_ns=plan.time_stop_ns,
-        )
+        self.take_profit_leg.place(take_profit)
+        self.stop_leg.arm(side, entry - side * plan.stop_distance, plan.time_stop_ns)
         self._place_take_profit()
 
     def _place_take_profit(self) -> None:
         """Post the maker take-profit once the entry is complete (no order of ours in flight)."""
-        if not (self.maker_take_profit and self._take_profit_price and self.take_profit is None and self.pending is None):
+        policy = self.take_profit_policy
+        leg = self.take_profit_leg
+        if not (isinstance(policy, MakerTakeProfitPolicy) and leg.due and self.latch.holder is None):
             return
         position = self.port.position()
         if position is None:
             return
-        long = position.is_long
-        inst = self.instrument
-        order = self.port.order_factory.limit(
-            instrument_id=inst.id,
-            order_side=OrderSide.SELL if long else OrderSide.BUY,
-            quantity=position.quantity,
-            price=inst.make_price(self._take_profit_price),
-            time_in_force=TimeInForce.GTC,
-            post_only=True,
-            reduce_only=True,
-            tags=["exit:take_profit"],
-        )
-        self.take_profit = order
-        self.counts["tp_posted"] += 1
+        order = policy.resting_order(self.port.order_factory, position, leg.price)
+        leg.posted(order)
         self.port.submit(order, position.id)
 
-    def on_position_closed(self, event, commissions: float) -> RoundTrip:
+    def on_position_closed(self, event: PositionClosed, commissions: float) -> RoundTrip:
         """The round trip of a closed position (`commissions` in the settlement currency); flat
-        again, and the protective stop cancelled."""
-        stop = self.stop_order
-        if stop is not None and not stop.is_closed:
+        again, the protective stop and a resting take-profit cancelled at the next batch."""
+        stop = self.stop_leg.position_closed()
+        if stop is not None:
             self._leftovers.append(stop)
-        self.stop_order = None
-        plan = self.plan
+        plan = self.entry_leg.plan
         trip = RoundTrip(
             event.ts_opened,
             event.ts_closed,
@@ -601,33 +635,21 @@ class Execution:
             event.realized_pnl.as_double(),
             commissions,
             plan.kind if plan else "",
-            self.exit_reason,
+            self.exit_leg.position_closed(),
             self.instrument.notional_value(
                 event.peak_qty, Price(event.avg_px_open, self.instrument.price_precision + 2), use_quote_for_inverse=False
             ).as_double(),
         )
-        self.plan = None
-        self.exit_reason = ""
-        self._take_profit_price = 0.0
-        self._exit_after = None
-        if self.take_profit is not None and self.take_profit.is_open:  # closed by another exit's race
-            self._leftovers.append(self.take_profit)
-        self.state = self._flat(event.ts_closed + self._cooldown_ns)
+        self.entry_leg.plan = None
+        take_profit = self.take_profit_leg.order
+        if take_profit is not None and take_profit.is_open:  # closed by another exit's race
+            self._leftovers.append(take_profit)
+        self.take_profit_leg.position_closed()
+        self.entry_leg.cooldown_until_ns = event.ts_closed + self._cooldown_ns
         return trip
 
-    def _flat(self, cooldown_until_ns: int) -> PositionState:
-        """No position; the latch, trading hours and funding clock carry over."""
-        s = self.state
-        return dataclasses.replace(
-            FLAT,
-            order_pending=s.order_pending,
-            closed=s.closed,
-            cooldown_until_ns=cooldown_until_ns,
-            next_funding_ns=s.next_funding_ns,
-        )
 
-
-def _refused(event, order: Order) -> bool:
+def _refused(event: OrderEvent, order: Order) -> bool:
     """A post-only order the venue refused because it would have taken liquidity: rejected with
     `due_post_only` (Nautilus's simulated venue, Binance's REST and WebSocket), or expired unfilled
     (Binance's GTX expiry)."""

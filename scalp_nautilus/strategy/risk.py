@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scalp_nautilus.strategy.settings import RiskSettings
+from scalp_nautilus.units import NS_PER_S
 
-DAY_NS = 86_400 * 1_000_000_000
-MINUTE_NS = 60 * 1_000_000_000
+DAY_NS = 86_400 * NS_PER_S
+MINUTE_NS = 60 * NS_PER_S
 
 MAX_POSITION_NOTIONAL = "max_position_notional"
 DAILY_LOSS = "daily_loss_limit"

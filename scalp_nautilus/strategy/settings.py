@@ -22,11 +22,14 @@ from msgspec import Meta
 from nautilus_trader.config import NautilusConfig
 from nautilus_trader.config import StrategyConfig
 from nautilus_trader.model.identifiers import InstrumentId
+from nautilus_trader.model.instruments import CryptoPerpetual
 from nautilus_trader.model.instruments import Instrument
 
 from scalp_nautilus.book import BookSnapshotBuilder
 from scalp_nautilus.config import parse_utc
 from scalp_nautilus.features import FeaturePipeline
+from scalp_nautilus.fees import FeeSchedule
+from scalp_nautilus.fees import venue_fees
 from scalp_nautilus.indicators import VPIN
 from scalp_nautilus.indicators import CumulativeVolumeDelta
 from scalp_nautilus.indicators import FundingArbDetector
@@ -40,6 +43,7 @@ from scalp_nautilus.indicators import OUZScore
 from scalp_nautilus.indicators import ParkinsonVolatility
 from scalp_nautilus.models import LSTMPredictor
 from scalp_nautilus.models import SignalEnsemble
+from scalp_nautilus.units import NS_PER_S
 
 Positive = Annotated[float, Meta(gt=0.0)]
 NonNegative = Annotated[float, Meta(ge=0.0)]
@@ -47,11 +51,9 @@ Unit = Annotated[float, Meta(ge=0.0, le=1.0)]
 Count = Annotated[int, Meta(ge=1)]
 Factors = tuple[Unit, Unit, Unit]
 
-_S = 1_000_000_000
-
 
 def _ns(seconds: float) -> int:
-    return round(seconds * _S)
+    return round(seconds * NS_PER_S)
 
 
 def _increasing(section: str, **values: float) -> None:
@@ -254,10 +256,10 @@ class LSTMSettings(_Section, frozen=True):
     accuracy guard switched the model off) it runs the logged fallback tanh(mean(LOB vector)) with
     confidence 0. A model prediction costs ~0.3 ms on one CPU thread, about ten times a whole
     feature update, so by default it predicts at most every 100 ms of event time, not every batch.
+    The sequence length is the model file's (50 without a model).
     """
 
     model_path: str | None = None  # a file written by `scalp-nautilus train`
-    seq_len: Count = 50  # must equal the model file's
     cadence_ms: NonNegative = 100.0  # 0: predict on every book batch
     accuracy_window: Count = 500  # direction calls in the rolling accuracy
     min_accuracy: Unit = 0.52  # below this over a full window the model is ignored until reloaded
@@ -363,17 +365,6 @@ class OrderSettings(_Section, frozen=True):
             parse_utc(self.flatten_at, "flatten_at")
 
 
-class FeeSettings(_Section, frozen=True):
-    """The venue's commission rates (fractions of notional, 0.0002 = 2 bps) that the strategy's
-    targets assume: Binance USD-M tier 0 by default. A VIP tier or a liquidity-provider rebate
-    (negative maker rate) goes here; the backtest venue charges the same rates unless its own
-    `venue.fees` overrides them."""
-
-    # Fraction of notional per maker fill (0.0002 = 2 bps); negative: a rebate
-    maker_rate: Annotated[float, Meta(ge=-0.01, le=0.01)] = 0.0002
-    taker_rate: Annotated[float, Meta(ge=0.0, le=0.01)] = 0.0005  # fraction of notional per taker fill
-
-
 class StateSettings(_Section, frozen=True):
     """Warm state across live restarts: the feature pipeline's rolling state (every indicator's
     windows, buckets and histories) is saved to `path` on stop and every `save_every_s`, and
@@ -434,12 +425,32 @@ class ScalpStrategyConfig(StrategyConfig, frozen=True, kw_only=True):
     ensemble: EnsembleSettings = msgspec.field(default_factory=EnsembleSettings)
     signals: SignalSettings = msgspec.field(default_factory=SignalSettings)
     exits: ExitSettings = msgspec.field(default_factory=ExitSettings)
-    fees: FeeSettings = msgspec.field(default_factory=FeeSettings)
+    # The venue's commission rates that the targets assume (`fee_schedule`: null rates are the venue's
+    # regular tier for the instrument); the backtest venue charges the same unless its `venue.fees`
+    # overrides them.
+    fees: FeeSchedule = msgspec.field(default_factory=FeeSchedule)
     state: StateSettings = msgspec.field(default_factory=StateSettings)
     risk: RiskSettings = msgspec.field(default_factory=RiskSettings)
     lag: LagSettings = msgspec.field(default_factory=LagSettings)
     equity_sample_s: Positive = 1.0  # equity / feature timeline sampling for the reports
     record_features: str | None = None  # Parquet path: one FeatureSnapshot row per book batch
+    # Exchange-time spans (ns) where the data's book cannot be trusted: no decision and no feature row
+    # inside them. A backtest fills them in from its catalog (`scalp_nautilus.data.spans`).
+    invalid_spans: tuple[tuple[int, int], ...] = ()
+
+
+def fee_schedule(config: ScalpStrategyConfig, instrument: Instrument) -> FeeSchedule:
+    """The rates the strategy's targets assume: `fees`, a rate left null being the venue's regular tier
+    for the instrument (`scalp_nautilus.fees.VENUE_FEES`: Binance USD-M, Binance COIN-M, Bybit linear
+    perpetuals), or for any other instrument its own maker and taker fees (what Nautilus charges by
+    default: the simulator's are Binance USD-M's, a Binance spot pair's 0.1 %). A VIP tier or a
+    liquidity-provider rebate (a negative maker rate) goes in `fees`."""
+    venue = None
+    if isinstance(instrument, CryptoPerpetual):
+        coin_margined = instrument.get_settlement_currency() == instrument.base_currency
+        venue = venue_fees(instrument.id.venue.value, coin_margined)
+    own = FeeSchedule(maker_rate=float(instrument.maker_fee), taker_rate=float(instrument.taker_fee))
+    return config.fees.over(venue or own)
 
 
 def build_builder(config: ScalpStrategyConfig, instrument: Instrument) -> BookSnapshotBuilder:
@@ -541,7 +552,6 @@ def build_pipeline(config: ScalpStrategyConfig) -> FeaturePipeline:
         funding=FundingArbDetector(window=f.window, min_history=f.min_history, z_threshold=f.z_threshold),
         lstm=LSTMPredictor(
             model_path=config.lstm.model_path,
-            seq_len=config.lstm.seq_len,
             cadence_ns=round(config.lstm.cadence_ms * 1_000_000),
             accuracy_window=config.lstm.accuracy_window,
             min_accuracy=config.lstm.min_accuracy,

@@ -30,24 +30,33 @@ import dataclasses
 import math
 from collections import Counter
 from collections import deque
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pandas as pd
 
 from nautilus_trader.model.data import DataType
+from nautilus_trader.model.data import OrderBookDeltas
+from nautilus_trader.model.data import TradeTick
 from nautilus_trader.model.enums import BookType
 from nautilus_trader.model.enums import OrderSide
 from nautilus_trader.model.enums import liquidity_side_to_str
 from nautilus_trader.model.events import OrderFilled
 from nautilus_trader.model.identifiers import ClientOrderId
 from nautilus_trader.model.identifiers import PositionId
+from nautilus_trader.model.instruments import Instrument
+from nautilus_trader.model.objects import Currency
 from nautilus_trader.model.objects import Price
 from nautilus_trader.model.orders import Order
+from nautilus_trader.model.position import Position
 from nautilus_trader.trading.strategy import Strategy
 
 from scalp_nautilus import log_bridge
+from scalp_nautilus.book import BookSnapshotBuilder
 from scalp_nautilus.config import parse_utc
+from scalp_nautilus.data.spans import InvalidSpans
 from scalp_nautilus.feature_recorder import FeatureRecorder
+from scalp_nautilus.features import FeaturePipeline
 from scalp_nautilus.features import FeatureSnapshot
 from scalp_nautilus.indicators.funding_feed import funding_input
 from scalp_nautilus.strategy import risk
@@ -78,28 +87,72 @@ from scalp_nautilus.strategy.settings import ScalpStrategyConfig
 from scalp_nautilus.strategy.settings import build_builder
 from scalp_nautilus.strategy.settings import build_pipeline
 from scalp_nautilus.strategy.warmup import warm_kernels
+from scalp_nautilus.units import NS_PER_S
 
-_S = 1_000_000_000
 RECENT_DECISIONS = 200  # kept for the live page (`recent`)
+# A closed position's exchange stop and take-profit are cancelled this long after the close if the
+# venue has not closed them itself (or at the next book batch, whichever comes first): a feed that
+# went silent brings no batch.
+LEFTOVER_CANCEL_S = 1.0
 _MANUAL_FLATTEN = Decision(EXIT, "manual_flatten")
+
+
+@dataclass(slots=True)
+class _Parts:
+    """What `on_start` builds once the instrument resolves; every data, order and timer handler runs
+    after it (a strategy whose instrument is unknown stops in `on_start`)."""
+
+    instrument: Instrument
+    pipeline: FeaturePipeline
+    builder: BookSnapshotBuilder
+    params: DecisionParams
+    execution: Execution
+    ledger: FundingLedger
+    currency: Currency  # the settlement currency
+    mark_precision: int  # prices of a mid or mark: one digit finer than the tick (half a tick off the grid)
 
 
 class ScalpStrategy(Strategy):
     def __init__(self, config: ScalpStrategyConfig) -> None:
         super().__init__(config)
-        self.instrument = None
-        self.pipeline = None
-        self.ledger: FundingLedger | None = None
+        self._built: _Parts | None = None
         self._recorder: FeatureRecorder | None = None
-        self.execution: Execution | None = None
-        self.risk = RiskLimits(config.risk)
+        self._spans = InvalidSpans(config.invalid_spans)
+        self._stale_feed_ns = 0
         self._clear()
 
+    # What `on_start` built, None before it (or when the instrument is unknown): for readers outside
+    # the handlers (reports, the live session, tests).
+
+    @property
+    def instrument(self) -> Instrument | None:
+        return self._built.instrument if self._built is not None else None
+
+    @property
+    def pipeline(self) -> FeaturePipeline | None:
+        return self._built.pipeline if self._built is not None else None
+
+    @property
+    def execution(self) -> Execution | None:
+        return self._built.execution if self._built is not None else None
+
+    @property
+    def ledger(self) -> FundingLedger | None:
+        return self._built.ledger if self._built is not None else None
+
+    @property
+    def _parts(self) -> _Parts:
+        if self._built is None:
+            raise RuntimeError(f"{self.id}: a handler ran before on_start resolved {self.config.instrument_id}")
+        return self._built
+
     def _clear(self) -> None:
-        """The run's records and position state (the indicators are rebuilt by `on_start`)."""
+        """The run's records, position state and risk limits (the indicators are rebuilt by `on_start`,
+        which also restores a persisted halt)."""
+        self.risk = RiskLimits(self.config.risk)
         self.outcomes: Counter = Counter()
         self.round_trips: list[RoundTrip] = []
-        self.timeline = Timeline(round(self.config.equity_sample_s * _S))
+        self.timeline = Timeline(round(self.config.equity_sample_s * NS_PER_S))
         self.batches = 0
         self.markouts = Markouts()
         self._funding_times: set[int] = set()
@@ -116,6 +169,7 @@ class ScalpStrategy(Strategy):
         self._blocks: dict[str, str] = {}  # entry block (ENTRY_BLOCKS) -> why, in the order set
         self._flattening = False  # the operator asked for a flat position (`flatten`)
         self._leave_protected = False  # stop without closing the position or cancelling its stop
+        self._leftover_alerts = 0  # names of the leftovers' time alerts
         self.recent: deque[tuple[int, Decision]] = deque(maxlen=RECENT_DECISIONS)  # (node clock, decision)
 
     # ------------------------------------------------------------------ lifecycle
@@ -124,32 +178,38 @@ class ScalpStrategy(Strategy):
         log_bridge.attach()  # the indicators' and models' logging into Nautilus's (detached on stop)
         config = self.config
         iid = config.instrument_id
-        self.instrument = self.cache.instrument(iid)
-        if self.instrument is None:
+        instrument = self.cache.instrument(iid)
+        if instrument is None:
             self.log.error(f"Could not find instrument for {iid}")
             self.stop()
             return
-        self.pipeline = build_pipeline(config)
-        self._builder = build_builder(config, self.instrument)
-        warm_kernels(self._builder)  # numba's cache load here, not on the first book batch
-        self._params = DecisionParams(config, self.instrument)
-        self.execution = Execution(config, self.instrument, self._params, self)
-        self.ledger = FundingLedger(self.instrument, round(config.funding.settle_grace_s * _S))
-        self._venue = iid.venue
-        self._currency = self.instrument.get_settlement_currency()
-        self._mark_precision = self.instrument.price_precision + 1  # a mid can sit half a tick off the grid
-        self.risk = RiskLimits(config.risk, risk.read_halt(config.state.path) if config.state.path else None)
+        pipeline = build_pipeline(config)
+        builder = build_builder(config, instrument)
+        warm_kernels(builder)  # numba's cache load here, not on the first book batch
+        params = DecisionParams(config, instrument)
+        self._built = p = _Parts(
+            instrument,
+            pipeline,
+            builder,
+            params,
+            Execution(config, instrument, params, self, pipeline.funding.schedule),
+            FundingLedger(instrument, round(config.funding.settle_grace_s * NS_PER_S)),
+            instrument.get_settlement_currency(),
+            instrument.price_precision + 1,
+        )
+        if config.state.path:
+            self.risk.halt = risk.read_halt(config.state.path)
         if self.risk.halted:
-            self.execution.close_trading()
+            p.execution.halt_trading()
             self.log.error(
                 f"HALTED by the kill switch ({self.risk.halt}): no entries, an open position is closed; "
                 "clear it with `scalp-nautilus live --config ... --clear-halt` after checking the account"
             )
         if config.state.path:
             self._restore_state()
-        self.execution.adopt()
+        p.execution.adopt()
         if config.record_features:
-            self._recorder = FeatureRecorder(config.record_features)
+            self._recorder = FeatureRecorder(config.record_features, invalid_spans=self._spans.spans)
         self.subscribe_order_book_deltas(iid, BookType.L2_MBP, managed=True)
         self.subscribe_trade_ticks(iid)
         if config.funding.feed == "binance_mark_price":
@@ -163,7 +223,7 @@ class ScalpStrategy(Strategy):
             self.subscribe_funding_rates(iid)
             self.subscribe_mark_prices(iid)
         if config.exits.stale_feed_s:
-            self._stale_feed_ns = round(config.exits.stale_feed_s * _S)
+            self._stale_feed_ns = round(config.exits.stale_feed_s * NS_PER_S)
             self._last_book_ns = self.clock.timestamp_ns()
             every = timedelta(seconds=min(1.0, config.exits.stale_feed_s / 2))
             self.clock.set_timer(f"feed-watchdog-{iid}", every, callback=self._watch_feed)
@@ -172,13 +232,14 @@ class ScalpStrategy(Strategy):
             if at.value > self.clock.timestamp_ns():
                 self.clock.set_time_alert(f"flatten-{iid}", at, self._on_flatten)
             else:
-                self.execution.close_trading()
+                p.execution.close_trading()
 
     def on_stop(self) -> None:
         log_bridge.detach()
-        if self.instrument is None:
+        if self._built is None:
             return
-        iid = self.instrument.id
+        p = self._built
+        iid = p.instrument.id
         if self._leave_protected and self.position() is not None:
             self.log.warning(f"{iid}: stopping with the position open, protected by its exchange stop (a lost connection)")
         else:
@@ -189,7 +250,7 @@ class ScalpStrategy(Strategy):
             self._save_state()
         if self._recorder is not None:
             self._recorder.close()
-        self.log.info(f"decisions {dict(self.outcomes)}; funding booked {self.ledger.total:.8f} {self._currency}")
+        self.log.info(f"decisions {dict(self.outcomes)}; funding booked {p.ledger.total:.8f} {p.currency}")
 
     def on_reset(self) -> None:
         self._clear()
@@ -197,49 +258,57 @@ class ScalpStrategy(Strategy):
     # ------------------------------------------------------------------ live: warm state, adoption
 
     def _restore_state(self) -> None:
-        s = self.config.state
-        reason = warm.restore(s.path, self.pipeline, str(self.instrument.id), self.clock.timestamp_ns(), round(s.max_age_s * _S))
+        s, p = self.config.state, self._parts
+        assert s.path is not None
+        now = self.clock.timestamp_ns()
+        reason = warm.restore(s.path, p.pipeline, str(p.instrument.id), now, round(s.max_age_s * NS_PER_S))
         self.warm_restored = reason is None
         if reason is None:
-            self._restored_ns = self.pipeline.snapshot().ts_event
+            self._restored_ns = p.pipeline.snapshot().ts_event
             self.log.info(f"warm state restored from {s.path}: the indicators continue where they stopped")
         else:
             self.log.warning(f"starting cold ({reason}): no signal until the indicators are warm")
-        self.clock.set_timer(f"warm-state-{self.instrument.id}", timedelta(seconds=s.save_every_s), callback=self._save_state)
-
-    def saved_position(self) -> SavedPosition | None:
-        """The open position for the state file (`live.offline` accounts for it after a crash)."""
-        position = self.position()
-        if position is None:
-            return None
-        fees = sum(m.as_double() for m in position.commissions() if m.currency == self._currency)
-        ts_event = self._row.ts_event if self._row is not None else 0
-        return SavedPosition(position.signed_qty, position.avg_px_open, fees, ts_event)
+        self.clock.set_timer(f"warm-state-{p.instrument.id}", timedelta(seconds=s.save_every_s), callback=self._save_state)
 
     def _confirm_restored(self, ts_event: int) -> None:
         """The first event after a restore: the feed must continue the saved state, not precede it
         (a replay started over) nor come more than `state.max_age_s` after it."""
         gap = ts_event - self._restored_ns
         self._restored_ns = 0
-        if -_S <= gap <= round(self.config.state.max_age_s * _S):  # streams interleave within a second
+        if -NS_PER_S <= gap <= round(self.config.state.max_age_s * NS_PER_S):  # streams interleave within a second
             return
-        self.pipeline.reset()
+        self._parts.pipeline.reset()
         self.warm_restored = False
         self.log.warning(
-            f"warm state discarded: the feed starts {gap / _S:+.1f} s after it ends; no signal until the indicators are warm"
+            f"warm state discarded: the feed starts {gap / NS_PER_S:+.1f} s after it ends; "
+            "no signal until the indicators are warm"
         )
 
     def _save_state(self, event=None) -> None:
-        path = self.config.state.path
+        path, p = self.config.state.path, self._parts
+        assert path is not None
         extra = {**risk.halt_record(self.risk.halt), **position_record(self.saved_position())}
         try:
-            warm.save(path, self.pipeline, str(self.instrument.id), self.clock.timestamp_ns(), extra)
+            warm.save(path, p.pipeline, str(p.instrument.id), self.clock.timestamp_ns(), extra)
         except OSError as exc:
             self.log.error(f"warm state not saved to {path}: {exc}")
 
+    def saved_position(self) -> SavedPosition | None:
+        """The open position for the state file (`live.offline` accounts for it after a crash)."""
+        if self._built is None:
+            return None
+        position = self.position()
+        if position is None:
+            return None
+        currency = self._built.currency
+        fees = sum(m.as_double() for m in position.commissions() if m.currency == currency)
+        ts_event = self._row.ts_event if self._row is not None else 0
+        return SavedPosition(position.signed_qty, position.avg_px_open, fees, ts_event)
+
     # ------------------------------------------------------------------ data
 
-    def on_order_book_deltas(self, deltas) -> None:
+    def on_order_book_deltas(self, deltas: OrderBookDeltas) -> None:
+        p = self._parts
         now = self.clock.timestamp_ns()
         changed = self.lag.observe(now, deltas.ts_event, deltas.ts_init)
         if changed is not None:
@@ -251,48 +320,54 @@ class ScalpStrategy(Strategy):
             self._stale = False
             self.log.warning(f"{deltas.instrument_id}: book updates resumed")
         book = self.cache.order_book(deltas.instrument_id)
-        snapshot = self._builder.from_book(book, deltas.ts_event, deltas.ts_init, deltas.sequence)
-        row = self.pipeline.on_book(snapshot)
-        self._row = row
+        snapshot = p.builder.from_book(book, deltas.ts_event, deltas.ts_init, deltas.sequence)
+        row = p.pipeline.on_book(snapshot)
         self.batches += 1
+        if self._spans and self._spans.inside(row.ts_event):
+            # The data's book cannot be trusted here (an outage in the capture): no decision, no row.
+            self.outcomes["invalid_span"] += 1
+            return
+        self._row = row
         if self._recorder is not None:
             self._recorder.record(row)
         if row.ts_event >= self.timeline.next_ns and row.book_valid:
             self._sample(row)
         if row.book_valid:
             self.markouts.on_mid(row.ts_event, row.mid)
-        unlatched = self.execution.unlatched()  # a resting maker entry: does its signal still hold?
-        signal = None if unlatched is None or self._blocks else self._signal(row, unlatched)  # blocked: withdrawn
-        self.execution.on_batch(row, snapshot.best_bid, snapshot.best_ask, signal)
+        unlatched = p.execution.unlatched()  # a resting maker entry: does its signal still hold?
+        signal = None if unlatched is None or self._blocks else self._decide(row, unlatched)  # blocked: withdrawn
+        p.execution.on_batch(row, snapshot.best_bid, snapshot.best_ask, signal)
         if row.book_valid:
             self._check_risk(row)
         decision = self._decide(row)
-        state = self.execution.state
-        if self._flattening and decision.action != EXIT and state.side and not state.order_pending:
+        if self._flattening and decision.action != EXIT and p.execution.side and not p.execution.latch.held:
             decision = _MANUAL_FLATTEN
         self._act(decision)
 
     def _watch_feed(self, event) -> None:
         """The feed watchdog (`exits.stale_feed_s`): a position is not held on a silent book."""
+        p = self._parts
         silent_ns = self.clock.timestamp_ns() - self._last_book_ns
-        state = self.execution.state
+        if self._spans and self._spans.inside(self.clock.timestamp_ns()):
+            return  # the data's own outage: no decision inside it
+        state = p.execution.state
         if silent_ns < self._stale_feed_ns or not (self.batches or state.side):
             return  # before the first batch only an adopted position makes a silence matter
         if not self._stale:
             self._stale = True
             self.stale_feeds += 1
             self.log.warning(
-                f"{self.instrument.id}: no book update for {silent_ns / _S:.1f} s: feed stale"
+                f"{p.instrument.id}: no book update for {silent_ns / NS_PER_S:.1f} s: feed stale"
                 + (", closing the position" if state.side else "")
             )
-        self.execution.on_stale_feed()
+        p.execution.on_stale_feed()
         if state.side and not state.order_pending:
             self._act(Decision(EXIT, "stale_feed"))
 
-    def on_trade_tick(self, tick) -> None:
+    def on_trade_tick(self, tick: TradeTick) -> None:
         if self._restored_ns:
             self._confirm_restored(tick.ts_event)
-        self.pipeline.on_trade_tick(tick)
+        self._parts.pipeline.on_trade_tick(tick)
 
     def on_funding_rate(self, update) -> None:
         self._on_funding(update)
@@ -301,24 +376,23 @@ class ScalpStrategy(Strategy):
         self._on_funding(update)
 
     def on_data(self, data) -> None:
-        if hasattr(data, "funding_rate"):  # BinanceFuturesMarkPriceUpdate (funding.feed binance_mark_price)
-            self._on_funding(data)
+        # The one custom data subscribed: Binance's mark-price update (`funding.feed: binance_mark_price`).
+        self._on_funding(data)
 
     # ------------------------------------------------------------------ decisions and orders
 
-    def _decide(self, row: FeatureSnapshot) -> Decision:
-        return decide(row, self.execution.state, self._params)
-
-    def _signal(self, row: FeatureSnapshot, state: PositionState) -> Decision:
-        """The decision for a resting maker entry's review (`Execution.unlatched`), not counted."""
-        return decide(row, state, self._params)
+    def _decide(self, row: FeatureSnapshot, state: PositionState | None = None) -> Decision:
+        """The decision for the execution's state, or for `state` (a resting maker entry's review,
+        `Execution.unlatched`: not acted on, not counted)."""
+        p = self._parts
+        return decide(row, p.execution.state if state is None else state, p.params)
 
     def _act(self, decision: Decision) -> None:
         if decision.action == ENTER and self._blocks:
             decision = held(next(iter(self._blocks)))
         self.outcomes[decision.outcome] += 1
         self.recent.append((self.clock.timestamp_ns(), decision))
-        self.execution.act(decision)
+        self._parts.execution.act(decision)
 
     # ------------------------------------------------------------------ live: entry blocks and the operator
 
@@ -348,11 +422,11 @@ class ScalpStrategy(Strategy):
         """The operator's flatten: entries paused, the position closed at market now (or once the
         order in flight is done), the exchange stop cancelled once flat."""
         self.block_entries("paused", f"flatten by {who}")
-        state = self.execution.state if self.execution is not None else None
-        if state is None or not state.side:
+        execution = self.execution
+        if execution is None or not execution.side:
             return
         self._flattening = True
-        if not state.order_pending:
+        if not execution.latch.held:
             self._act(_MANUAL_FLATTEN)
 
     def halt(self, who: str) -> None:
@@ -367,8 +441,10 @@ class ScalpStrategy(Strategy):
             return
         self.log.warning(f"halt cleared by {who} (was {halt}): entries resume")
         at = self.config.orders.flatten_at
-        if at is None or parse_utc(at).value > self.clock.timestamp_ns():
-            self.execution.open_trading()
+        past = at is not None and parse_utc(at).value <= self.clock.timestamp_ns()
+        self._parts.execution.open_trading()
+        if past:
+            self._parts.execution.close_trading()
         if self.config.state.path:
             self._save_state()
 
@@ -378,6 +454,7 @@ class ScalpStrategy(Strategy):
         self._leave_protected = True
 
     def on_order_event(self, event) -> None:
+        p = self._parts
         if isinstance(event, OrderFilled):
             self.markouts.add(
                 event.ts_event,
@@ -389,38 +466,48 @@ class ScalpStrategy(Strategy):
                 liquidity_side_to_str(event.liquidity_side),
                 self._mid(),
             )
-            if event.strategy_id == self.id and event.commission.currency == self._currency:
+            if event.strategy_id == self.id and event.commission.currency == p.currency:
                 self._tripped(self.risk.on_fee(event.ts_event, event.commission.as_double()))
-        self.execution.on_order_event(event)
+        p.execution.on_order_event(event)
 
     def on_position_opened(self, event) -> None:
         if event.strategy_id == self.id:
-            self.execution.on_position(event)
+            self._parts.execution.on_position(event)
 
     def on_position_changed(self, event) -> None:
         if event.strategy_id == self.id:
-            self.execution.on_position(event)
+            self._parts.execution.on_position(event)
 
     def on_position_closed(self, event) -> None:
         if event.strategy_id != self.id:
             return
+        p = self._parts
         position = self.cache.position(event.position_id)
-        commissions = sum(m.as_double() for m in position.commissions() if m.currency == self._currency) if position else 0.0
-        trip = self.execution.on_position_closed(event, commissions)
+        commissions = sum(m.as_double() for m in position.commissions() if m.currency == p.currency) if position else 0.0
+        trip = p.execution.on_position_closed(event, commissions)
         if position is not None:
             carried = sum(
                 e.commission.as_double()
                 for e in position.events
-                if isinstance(e, OrderFilled) and e.reconciliation and e.commission.currency == self._currency
+                if isinstance(e, OrderFilled) and e.reconciliation and e.commission.currency == p.currency
             )
             trip = dataclasses.replace(trip, carried_fees=carried)
         self.round_trips.append(trip)
         self._flattening = False
+        self._leftover_alerts += 1
+        at = pd.Timestamp(self.clock.timestamp_ns() + round(LEFTOVER_CANCEL_S * NS_PER_S), tz="UTC")
+        self.clock.set_time_alert(f"leftovers-{p.instrument.id}-{self._leftover_alerts}", at, self._cancel_leftovers)
         self._tripped(self.risk.on_round_trip(event.ts_closed, trip.realized_pnl + commissions, commissions))
 
+    def _cancel_leftovers(self, event) -> None:
+        self._parts.execution.cancel_leftovers()
+
     def _on_flatten(self, event) -> None:
-        self.execution.close_trading()
-        if self._row is not None and self.execution.state.side:  # exit now: the data may end before the next batch
+        execution = self._parts.execution
+        execution.close_trading()
+        if self._spans and self._spans.inside(self.clock.timestamp_ns()):
+            return  # the exit waits for the first batch after the data's outage
+        if self._row is not None and execution.side:  # exit now: the data may end before the next batch
             self._act(self._decide(self._row))
 
     # ------------------------------------------------------------------ the execution's OrderPort
@@ -436,10 +523,10 @@ class ScalpStrategy(Strategy):
         return self.cache.order(client_order_id)
 
     def open_orders(self) -> list[Order]:
-        return self.cache.orders_open(instrument_id=self.instrument.id, strategy_id=self.id)
+        return self.cache.orders_open(instrument_id=self._parts.instrument.id, strategy_id=self.id)
 
-    def position(self):
-        positions = self.cache.positions_open(instrument_id=self.instrument.id, strategy_id=self.id)
+    def position(self) -> Position | None:
+        positions = self.cache.positions_open(instrument_id=self._parts.instrument.id, strategy_id=self.id)
         return positions[0] if positions else None
 
     def warn(self, message: str) -> None:
@@ -451,10 +538,11 @@ class ScalpStrategy(Strategy):
     # ------------------------------------------------------------------ risk limits and the kill switch
 
     def _check_risk(self, row: FeatureSnapshot) -> None:
-        position = self.position() if self.execution.state.side else None
+        p = self._parts
+        position = self.position() if p.execution.side else None
         unrealized = notional = 0.0
         if position is not None:
-            unrealized = position.unrealized_pnl(Price(row.mid, self._mark_precision)).as_double()
+            unrealized = position.unrealized_pnl(Price(row.mid, p.mark_precision)).as_double()
             notional = position.quantity.as_double() * row.mid
         self._tripped(self.risk.check(row.ts_event, unrealized, notional))
 
@@ -467,15 +555,17 @@ class ScalpStrategy(Strategy):
             f"KILL SWITCH: {halt}: cancelling orders, closing the position, no entries until the halt "
             "is cleared (`scalp-nautilus live --config ... --clear-halt`)"
         )
-        self.execution.close_trading()
-        self.execution.cancel_working()
-        if self.execution.state.side and not self.execution.state.order_pending:
+        execution = self._parts.execution
+        execution.halt_trading()
+        execution.cancel_working()
+        if execution.state.side and not execution.state.order_pending:
             self._act(Decision(EXIT, "kill_switch"))
-        if self.config.state.path and self.pipeline is not None:
+        if self.config.state.path:
             self._save_state()
 
     def _signed_position(self) -> float:
-        return sum(p.signed_qty for p in self.cache.positions_open(instrument_id=self.instrument.id, strategy_id=self.id))
+        positions = self.cache.positions_open(instrument_id=self._parts.instrument.id, strategy_id=self.id)
+        return sum(p.signed_qty for p in positions)
 
     # ------------------------------------------------------------------ funding
 
@@ -483,34 +573,34 @@ class ScalpStrategy(Strategy):
         """Funding and mark prices, from whichever object they came in (`funding_input`): the
         pipeline's funding-arb detector reads the rate through its settlement schedule, and the
         ledger books from what the schedule made of it (one schedule: `pipeline.funding.schedule`)."""
+        p = self._parts
         x = funding_input(obj)
-        ledger = self.ledger
+        ledger = p.ledger
         if x.mark is not None:
             ledger.on_mark(x.mark, x.ts_event)
         if x.rate is None:
             return
-        settlement = ledger.on_rate(self.pipeline.on_funding(obj))
+        settlement = ledger.on_rate(p.pipeline.on_funding(obj))
         if settlement is not None and settlement not in self._funding_times:
             self._funding_times.add(settlement)
             if settlement > self.clock.timestamp_ns():
                 self.clock.set_time_alert(
-                    f"funding-{self.instrument.id}-{settlement}", pd.Timestamp(settlement, tz="UTC"), self._on_settlement
+                    f"funding-{p.instrument.id}-{settlement}", pd.Timestamp(settlement, tz="UTC"), self._on_settlement
                 )
             else:  # a settled record arriving at its time, or a settlement before we started
                 ledger.record(settlement, self._signed_position(), self._mid())
-        self.execution.set_next_funding(self.pipeline.funding.schedule.next_settlement_ns)
         self._book_funding()
 
     def _on_settlement(self, event) -> None:
-        self.ledger.record(event.ts_event, self._signed_position(), self._mid())
+        self._parts.ledger.record(event.ts_event, self._signed_position(), self._mid())
         self._book_funding()
 
     def _book_funding(self, final: bool = False) -> None:
-        for p in self.ledger.book(self.clock.timestamp_ns(), final_only=not final):
-            self._tripped(self.risk.on_funding(p.ts_ns, p.amount))
+        for payment in self._parts.ledger.book(self.clock.timestamp_ns(), final_only=not final):
+            self._tripped(self.risk.on_funding(payment.ts_ns, payment.amount))
             self.log.info(
-                f"funding {pd.Timestamp(p.ts_ns, tz='UTC')}: position {p.position} x mark {p.mark} "
-                f"x rate {p.rate} -> {p.amount:+.8f} {p.currency}"
+                f"funding {pd.Timestamp(payment.ts_ns, tz='UTC')}: position {payment.position} x mark {payment.mark} "
+                f"x rate {payment.rate} -> {payment.amount:+.8f} {payment.currency}"
             )
 
     def _mid(self) -> float:
@@ -519,30 +609,32 @@ class ScalpStrategy(Strategy):
     # ------------------------------------------------------------------ reports
 
     def _sample(self, row: FeatureSnapshot) -> None:
-        account = self.portfolio.account(self._venue)
-        equity = account.balance_total(self._currency).as_double() if account is not None else math.nan
-        position = self.position() if self.execution.state.side else None
+        p = self._parts
+        account = self.portfolio.account(p.instrument.id.venue)
+        equity = account.balance_total(p.currency).as_double() if account is not None else math.nan
+        position = self.position() if p.execution.side else None
         signed = 0.0
         if position is not None:
             signed = position.signed_qty
-            equity += position.unrealized_pnl(Price(row.mid, self._mark_precision)).as_double()
-        equity += self.ledger.total
+            equity += position.unrealized_pnl(Price(row.mid, p.mark_precision)).as_double()
+        equity += p.ledger.total
         self.timeline.add(row.ts_event, row.mid, equity, signed, row.vpin, row.vpin_regime, row.hurst, row.regime_multiplier)
 
     def report(self) -> StrategyReport:
         order = ENTRY_OUTCOMES + EXIT_OUTCOMES + POSITION_OUTCOMES
+        p = self._built
         return StrategyReport(
             instrument_id=str(self.config.instrument_id),
-            currency=self._currency.code if self.instrument is not None else "",
+            currency=p.currency.code if p is not None else "",
             outcomes={name: self.outcomes.get(name, 0) for name in order},
             round_trips=list(self.round_trips),
-            funding=list(self.ledger.payments) if self.ledger is not None else [],
+            funding=list(p.ledger.payments) if p is not None else [],
             timeline=self.timeline.frame(),
             batches=self.batches,
-            skips={**self._builder.skips.counts, **self.pipeline.skip_counts()} if self.pipeline is not None else {},
+            skips={**p.builder.skips.counts, **p.pipeline.skip_counts()} if p is not None else {},
             bounds=self._bounds(),
-            execution={k: self.execution.counts.get(k, 0) for k in COUNTS} if self.execution is not None else {},
-            round_trip_fee_bps=self._params.round_trip_fee_bps if self.execution is not None else math.nan,
+            execution={k: p.execution.counts.get(k, 0) for k in COUNTS} if p is not None else {},
+            round_trip_fee_bps=p.params.round_trip_fee_bps if p is not None else math.nan,
             entry_mode=self.config.orders.entry,
             take_profit_mode=self.config.exits.take_profit_order,
             fills=self.markouts.frame(),

@@ -141,21 +141,24 @@ class StrategyView:
     # ------------------------------------------------------------------ position and P&L
 
     def position(self) -> PositionView:
-        s = self._s
-        mid = s._mid() if s.instrument is not None else 0.0
-        position = s.position() if s.instrument is not None else None
+        s, p = self._s, self._s._built
+        if p is None:
+            return PositionView(0.0, math.nan, 0.0, 0.0)
+        mid = s._mid()
+        position = s.position()
         if position is None:
             return PositionView(0.0, math.nan, 0.0, mid)
-        unrealized = position.unrealized_pnl(Price(mid, s._mark_precision)).as_double() if mid else 0.0
+        unrealized = position.unrealized_pnl(Price(mid, p.mark_precision)).as_double() if mid else 0.0
         return PositionView(position.signed_qty, position.avg_px_open, unrealized, mid)
 
     def pnl(self) -> PnLView:
         s = self._s
         trips = s.round_trips
         fees = sum(t.commissions for t in trips)
-        position = s.position() if s.instrument is not None else None
+        p = s._built
+        position = s.position() if p is not None else None
         if position is not None:
-            fees += sum(m.as_double() for m in position.commissions() if m.currency == s._currency)
+            fees += sum(m.as_double() for m in position.commissions() if m.currency == p.currency)
         return PnLView(
             realized=sum(t.realized_pnl for t in trips),
             fees=fees,
@@ -178,7 +181,7 @@ class StrategyView:
     def orders(self) -> list[OrderView]:
         """Open orders of the strategy, the resting exchange stop included."""
         s = self._s
-        if s.instrument is None:
+        if s._built is None:
             return []
         return [_order_view(o) for o in s.open_orders()]
 

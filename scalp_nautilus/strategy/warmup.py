@@ -4,13 +4,14 @@ Every `@njit(cache=True)` kernel loads its machine code from numba's cache (or c
 first call in the process: about 0.4 s in all, which would land on the live node's first book
 batch. `warm_kernels` pays it in `on_start` instead, by running a throwaway pipeline (small windows,
 no LSTM model) over two synthetic minutes through the very code paths the strategy uses, so each
-kernel meets the argument types it will meet live. Its logging is off meanwhile: the synthetic
-book says nothing about the market.
+kernel meets the argument types it will meet live. Its logging is dropped meanwhile (the records
+this thread logs through the pipeline's loggers): the synthetic book says nothing about the market.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 
 import numpy as np
 
@@ -24,9 +25,32 @@ from scalp_nautilus.indicators import LOBFeatureVector
 from scalp_nautilus.indicators import OrderFlowImbalance
 from scalp_nautilus.indicators import OUZScore
 from scalp_nautilus.indicators import ParkinsonVolatility
+from scalp_nautilus.units import NS_PER_S
 
-_S = 1_000_000_000
 _SECONDS = 120  # enough 1 s samples to fill the smallest windows below (Hurst: 64)
+# The loggers the throwaway pipeline logs through (each name covers its sub-modules).
+_PIPELINE_LOGGERS = ("scalp_nautilus.book", "scalp_nautilus.features", "scalp_nautilus.indicators", "scalp_nautilus.models")
+
+
+class _SilenceThisThread(logging.Filter):
+    """Drops the records the current thread logs through `prefixes` (and their sub-loggers) until
+    `remove`: the warm-up's own, not another thread's, and no other logger's (`logging.disable`
+    would silence the whole process)."""
+
+    def __init__(self, prefixes: tuple[str, ...]) -> None:
+        super().__init__()
+        self.thread = threading.get_ident()
+        names = [n for n in logging.root.manager.loggerDict if n.startswith(prefixes)]
+        self.loggers = [logging.getLogger(n) for n in {*prefixes, *names}]
+        for logger in self.loggers:
+            logger.addFilter(self)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.thread != self.thread
+
+    def remove(self) -> None:
+        for logger in self.loggers:
+            logger.removeFilter(self)
 
 
 def warm_kernels(builder: BookSnapshotBuilder) -> None:
@@ -52,15 +76,14 @@ def warm_kernels(builder: BookSnapshotBuilder) -> None:
     rng = np.random.default_rng(0)
     tick = builder.tick_size
     mid = 1000.0 * tick + 0.5 * tick
-    previous = logging.root.manager.disable
-    logging.disable(logging.CRITICAL)
+    silenced = _SilenceThisThread(_PIPELINE_LOGGERS)
     try:
         for i in range(_SECONDS):
             mid += tick * int(rng.integers(-2, 3))
             sizes = rng.uniform(1.0, 3.0, 2 * builder.depth)
             bids = [(mid - (k + 0.5) * tick, sizes[k]) for k in range(builder.depth)]
             asks = [(mid + (k + 0.5) * tick, sizes[builder.depth + k]) for k in range(builder.depth)]
-            pipeline.on_book(local.from_levels(bids, asks, ts_event=i * _S))
-            pipeline.on_trade(mid + tick * 0.5 * (1 if i % 2 else -1), 1.0, 1 if i % 3 else -1, i * _S + 1)
+            pipeline.on_book(local.from_levels(bids, asks, ts_event=i * NS_PER_S))
+            pipeline.on_trade(mid + tick * 0.5 * (1 if i % 2 else -1), 1.0, 1 if i % 3 else -1, i * NS_PER_S + 1)
     finally:
-        logging.disable(previous)
+        silenced.remove()

@@ -502,10 +502,15 @@ class BybitReplayVenue(VenueServer):
         return {"category": bj.CATEGORY, "list": found, "nextPageCursor": ""}
 
     async def _fee_rate(self, params: dict) -> dict:
-        e = self.settings.exchange
+        fees = self.exchange.fees
         return {
             "list": [
-                {"symbol": self.symbol, "baseCoin": "", "takerFeeRate": f"{e.taker_fee:g}", "makerFeeRate": f"{e.maker_fee:g}"}
+                {
+                    "symbol": self.symbol,
+                    "baseCoin": "",
+                    "takerFeeRate": f"{fees.rate(maker=False):g}",
+                    "makerFeeRate": f"{fees.rate(maker=True):g}",
+                }
             ]
         }
 

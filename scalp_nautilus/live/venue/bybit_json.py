@@ -232,7 +232,7 @@ def execution_json(f: Fill, ex: Exchange, order_id: int | None = None) -> dict:
     o, spec = f.order, ex.spec
     order_id = o.order_id if order_id is None else order_id
     sp, pp = spec.size_precision, spec.price_precision
-    rate = ex.settings.maker_fee if f.maker else ex.settings.taker_fee
+    rate = ex.fees.rate(f.maker)
     return {
         "category": CATEGORY,
         "symbol": o.symbol,

@@ -33,11 +33,12 @@ from pathlib import Path
 import msgspec
 
 from scalp_nautilus.data.binance_capture import CaptureStats
-from scalp_nautilus.data.binance_capture import _open_lines
 from scalp_nautilus.data.binance_capture import read_lines
 from scalp_nautilus.data.binance_sync import BookSync
 from scalp_nautilus.data.binance_sync import Sync
 from scalp_nautilus.data.binance_sync import Verdict
+from scalp_nautilus.data.compressed import open_lines
+from scalp_nautilus.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class Capture:
         for e in self.events:
             if e.kind == SNAPSHOT:
                 return e.data
-        raise ValueError(f"capture of {self.symbol} holds no depth snapshot: the venue cannot serve a book")
+        raise InputError(f"capture of {self.symbol} holds no depth snapshot: the venue cannot serve a book")
 
 
 def _event_ms(e: ReplayEvent) -> int:
@@ -119,16 +120,16 @@ def load_capture(paths: Sequence[str | Path], symbol: str | None = None) -> Capt
         events.append(ReplayEvent(last_recv, kind, stream, data))
     if symbol is None:
         if len(found) != 1:
-            raise ValueError(f"capture holds symbols {sorted(found)}: choose one")
+            raise InputError(f"capture holds symbols {sorted(found)}: choose one")
         symbol = next(iter(found))
     if not events:
-        raise ValueError(f"no replayable message of {symbol} in {', '.join(map(str, paths))}")
+        raise InputError(f"no replayable message of {symbol} in {', '.join(map(str, paths))}")
     return Capture(symbol, events, stats, skipped)
 
 
 def _is_bybit_capture(path: Path) -> bool:
     """Bybit's messages (``{"topic": ...``), bare (one JSON a line) or as the capturer writes them."""
-    first = next(_open_lines(path), b"").lstrip()
+    first = next(open_lines(path), b"").lstrip()
     return (first if first.startswith(b"{") else first.partition(b" ")[2]).startswith(b'{"topic"')
 
 
@@ -136,10 +137,10 @@ def _bybit_messages(paths: list[Path], stats: CaptureStats):
     """(file:line, receive time ns or None, message): bare JSON lines (the shared fixture) carry no
     receive time; the capturer's lines (`read_lines`) do."""
     for path in paths:
-        if not next(_open_lines(path), b"").lstrip().startswith(b"{"):
+        if not next(open_lines(path), b"").lstrip().startswith(b"{"):
             yield from read_lines([path], stats)
             continue
-        for n, line in enumerate(_open_lines(path), 1):
+        for n, line in enumerate(open_lines(path), 1):
             stats.lines += 1
             try:
                 yield f"{path.name}:{n}", None, msgspec.json.decode(line)
@@ -197,7 +198,7 @@ def load_bybit_book_capture(paths: Sequence[str | Path], symbol: str | None = No
             events.append(ReplayEvent(last_recv, "depth", topic, diff))
         prev_seq = seq
     if not events or symbol is None:
-        raise ValueError(f"no Bybit order-book message in {', '.join(map(str, paths))}")
+        raise InputError(f"no Bybit order-book message in {', '.join(map(str, paths))}")
     return Capture(symbol, events, stats, skipped)
 
 

@@ -14,15 +14,11 @@ Fill model (every number is a field of `ExchangeSettings`):
   expired unfilled if the book crosses it by the time it is matched (`latency_ms`), else it
   rests like GTC. A resting order fills in full at its own price (maker) when a replayed trade
   prints through it (a buy: a trade below its price; a sell: above) or the opposite touch crosses
-  it. Trades at exactly its price follow `queue_model` (hftbacktest's queue models, `QueuePosition`):
-  `none`: they never reach it (the most pessimistic); `risk_averse`: the queue ahead is the level's
-  displayed size when the order rests, trades at the price on its side (a sell aggressor for a
-  buy) reduce it, a level decrease only clips it to the new level size (cancellations are assumed
-  behind us); `prob`: as risk_averse, but a decrease not explained by the trades since the last
-  level update is split by p = back^n / (back^n + front^n) (`queue_power` n) and only its front
-  share (1 - p) is taken from the queue ahead. Once the trades have used up the queue ahead, the
-  excess fills the order (maker, at its price, rounded to the lot; partial fills possible).
-- Fees: `taker_fee` / `maker_fee` of the notional, in USDT. No funding is charged.
+  it. Trades at exactly its price follow `queue_model` (`scalp_nautilus.live.venue.queue`: `none`,
+  `risk_averse`, `prob`, after hftbacktest's queue models).
+- Fees: `fees` (`scalp_nautilus.fees.FeeSchedule`; a rate left null: the regular tier of the
+  contract's venue, `scalp_nautilus.fees.VENUE_FEES`), the taker or maker rate times the fill's
+  notional, in USDT. No funding is charged.
 - Account: one-way mode (position side BOTH), cross margin with `leverage`; an order that would
   raise the initial margin (notional / leverage) above the wallet balance is refused, as are
   reduce-only orders that would not reduce (a reduce-only order larger than the position fills
@@ -52,8 +48,13 @@ from typing import Literal
 import msgspec
 from msgspec import Meta
 
+from scalp_nautilus.fees import BINANCE_USDM
+from scalp_nautilus.fees import FeeSchedule
+from scalp_nautilus.fees import venue_fees
 from scalp_nautilus.instruments import ContractSpec
 from scalp_nautilus.live.venue.capture_feed import VenueBook
+from scalp_nautilus.live.venue.queue import QueuePosition
+from scalp_nautilus.live.venue.queue import queue_model
 
 BUY, SELL = "BUY", "SELL"
 _BID, _ASK = 0, 1
@@ -64,11 +65,11 @@ class ExchangeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
 
     balance: float = 10_000.0  # starting USDT wallet
     leverage: int = 20  # initial leverage per symbol
-    maker_fee: float = 0.0002  # Binance USD-M tier 0
-    taker_fee: float = 0.0005  # fraction of notional per taker fill (Binance USD-M tier 0)
+    # Commission rates (fractions of notional); null: the regular tier of the contract's venue
+    fees: FeeSchedule = msgspec.field(default_factory=FeeSchedule)
     latency_ms: float = 0.0  # wall time between an order's arrival and its matching
     liquidity_consumption: bool = True  # our fills use up the level they take until it updates
-    queue_model: Literal["none", "risk_averse", "prob"] = "none"  # resting orders at their price (module doc)
+    queue_model: Literal["none", "risk_averse", "prob"] = "none"  # resting orders at their price (`queue.QUEUE_MODELS`)
     queue_power: Annotated[float, Meta(gt=0.0)] = 3.0  # n of the `prob` model's p = back^n / (back^n + front^n)
     position: float = 0.0  # starting position (size units, signed): an open position to reconcile
     entry_price: float | None = None  # its entry price; None: the capture snapshot's mid
@@ -172,45 +173,6 @@ class ConditionalOrder:
         return price >= self.trigger_price if stop else price <= self.trigger_price
 
 
-@dataclass
-class QueuePosition:
-    """A resting order's place at its price level (hftbacktest's `QueuePos`): `front` is the size
-    ahead of it (negative: trades went that far past it), `level` the level's size at the last
-    look, `traded` the size traded at the price since the last level update (`prob`)."""
-
-    front: float
-    level: float
-    traded: float = 0.0
-
-    def trade(self, qty: float) -> None:
-        self.front -= qty
-        self.traded += qty
-
-    def depth(self, new: float, model: str, power: float) -> None:
-        """The level changed from `self.level` to `new` (hftbacktest's `depth`)."""
-        prev, self.level = self.level, new
-        if model == "risk_averse":
-            self.front = min(self.front, new)
-            return
-        change = prev - new - self.traded  # the trades are already in `front`
-        self.traded = 0.0
-        if change < 0.0:  # the level grew (or shrank by less than traded): nothing new ahead of us
-            self.front = min(self.front, new)
-            return
-        front, back = self.front, prev - self.front
-        fb, ff = max(back, 0.0) ** power, max(front, 0.0) ** power
-        p = fb / (fb + ff) if fb + ff > 0.0 else 1.0
-        self.front = min(front - (1.0 - p) * change + min(back - p * change, 0.0), new)
-
-    def executed(self, lot: float) -> float:
-        """Size the trades took beyond the queue ahead, in whole lots (then the queue ahead is 0)."""
-        lots = round(-self.front / lot)
-        if lots <= 0:
-            return 0.0
-        self.front = 0.0
-        return lots * lot
-
-
 @dataclass(frozen=True)
 class Fill:
     trade_id: int
@@ -237,7 +199,7 @@ class Exchange:
     orders: dict[int, VenueOrder] = field(default_factory=dict)
     conditionals: dict[int, ConditionalOrder] = field(default_factory=dict)
     resting: dict[int, VenueOrder] = field(default_factory=dict)  # matched on arrival, left on the book (GTC)
-    queue: dict[int, QueuePosition] = field(default_factory=dict)  # resting orders' places (queue_model)
+    queue: dict[int, QueuePosition] = field(default_factory=dict)  # resting orders' places (`queue_model`)
     fills: list[Fill] = field(default_factory=list)
     rejected: list[tuple[str, int, str]] = field(default_factory=list)  # (client order id, the API's code, msg)
     _next_order_id: int = 8_000_000_000
@@ -246,6 +208,8 @@ class Exchange:
 
     def __post_init__(self) -> None:
         self.wallet = self.settings.balance
+        self.queue_model = queue_model(self.settings.queue_model, self.settings.queue_power)
+        self.fees = self.settings.fees.over(venue_fees(self.spec.venue, self.spec.inverse) or BINANCE_USDM)  # what it charges
         self.tick = Decimal(self.spec.tick_size)
         self.step = Decimal(self.spec.step_size)
         self.min_qty = float(self.spec.min_quantity or self.spec.step_size)
@@ -475,9 +439,9 @@ class Exchange:
                 order.update_ms = now_ms
             else:
                 self.resting[order.order_id] = order
-                if self.settings.queue_model != "none":
-                    level = self._level(order)
-                    self.queue[order.order_id] = QueuePosition(level, level)
+                place = self.queue_model.arrive(self._level(order))
+                if place is not None:
+                    self.queue[order.order_id] = place
         return fills
 
     def _level(self, order: VenueOrder) -> float:
@@ -488,7 +452,7 @@ class Exchange:
         if self.settings.liquidity_consumption and not maker:
             self.book.consume(_ASK if order.side == BUY else _BID, price, qty)
         direction = 1 if order.side == BUY else -1
-        rate = self.settings.maker_fee if maker else self.settings.taker_fee
+        rate = self.fees.rate(maker)
         commission = qty * price * rate
         pnl = self._trade(direction, qty, price)
         self.wallet += pnl - commission
@@ -562,7 +526,6 @@ class Exchange:
         trade, if it was one, `seller_aggressor` its side: Binance's `m`; None: unknown, counted
         against either side)."""
         fills = []
-        model = self.settings.queue_model
         for order in list(self.resting.values()):
             buy = order.side == BUY
             leaves = _round(order.qty - order.executed, self.spec.size_precision)
@@ -570,7 +533,7 @@ class Exchange:
                 hit = (trade is not None and trade[0] < order.price) or (self.book.asks and self.book.best_ask() <= order.price)
             else:
                 hit = (trade is not None and trade[0] > order.price) or (self.book.bids and self.book.best_bid() >= order.price)
-            take = leaves if hit else self._queue_fill(order, trade, seller_aggressor, model, leaves)
+            take = leaves if hit else self._queue_fill(order, trade, seller_aggressor, leaves)
             if take > 0.0:
                 fills.append(self._fill(order, order.price, take, maker=True, now_ms=now_ms))
             if not order.open:
@@ -578,13 +541,13 @@ class Exchange:
                 self.queue.pop(order.order_id, None)
         return fills
 
-    def _queue_fill(self, order: VenueOrder, trade, seller_aggressor: bool | None, model: str, leaves: float) -> float:
+    def _queue_fill(self, order: VenueOrder, trade, seller_aggressor: bool | None, leaves: float) -> float:
         q = self.queue.get(order.order_id)
         if q is None:
             return 0.0
         level = self._level(order)
         if level != q.level:
-            q.depth(level, model, self.settings.queue_power)
+            self.queue_model.depth(q, level)
         ours = seller_aggressor is None or seller_aggressor == (order.side == BUY)  # a sell hits our bid
         if trade is not None and trade[0] == order.price and ours:
             q.trade(trade[1])

@@ -34,7 +34,7 @@ from scalp_nautilus.live.settings import credentials
 from scalp_nautilus.live.settings import load_live_settings
 from scalp_nautilus.live.venue.server import VenueServer
 from scalp_nautilus.live.venue.settings import ReplayVenueSettings
-from scalp_nautilus.testing.shared_data import PROJECT_ROOT as ROOT
+from tests.support.shared_data import PROJECT_ROOT as ROOT
 
 CAPTURE_2023 = ["usdm_btcusdt_20230404.dat.gz", "usdm_btcusdt_20230405.dat.gz"]
 # The backtest e2e test's calibration for the 2023-04 capture: warm within two minutes, several trades.
@@ -157,9 +157,10 @@ def run_node(settings: LiveSettings, until: Callable[[NodeRun], bool], timeout_s
     run = NodeRun(node, node.trader.strategies()[0], client, 0.0)
     decide = run.strategy._decide
 
-    def recorded(row):
-        d = decide(row)
-        run.decisions.append((row.update_id, row.book_valid, row.warm, d.outcome, d.action))
+    def recorded(row, state=None):
+        d = decide(row, state)
+        if state is None:  # the batch's decision, not a resting entry's review
+            run.decisions.append((row.update_id, row.book_valid, row.warm, d.outcome, d.action))
         return d
 
     run.strategy._decide = recorded
