@@ -38,8 +38,9 @@ the venue, `exchange_stop_k` x the plan's stop distance from the average entry p
 the venue's mark or last price (`exits.exchange_stop_trigger`); Nautilus's Binance adapter sends it
 to the conditional (algo) order endpoint. It is re-placed when the position's size changes,
 cancelled once the position is closed, and placed for an adopted position as soon as its exits are
-known. Cancelled at the next book batch after the close (before any decision of that batch) if the
-venue has not closed it by then: Nautilus's matching engine cancels a closed position's reduce-only
+known. Cancelled at the next book batch after the close (before any decision of that batch), or by
+the strategy's timer a second after the close when no batch comes (a silent feed), if the venue
+has not closed it by then: Nautilus's matching engine cancels a closed position's reduce-only
 orders itself at the closing fill (a live venue may or may not), and a cancel sent at the close
 only came back refused ("not found"), twice logged as a warning per round trip. A reduce-only order left
 open for that one batch cannot open a position. A resting maker take-profit is treated the same.
