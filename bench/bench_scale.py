@@ -7,7 +7,7 @@ test runs): timings carry that load; compare figures from one invocation only.
 
     PYTHONPATH=. python bench/bench_scale.py repeat --catalog /tmp/sim1h --times 8 --out /tmp/sim8h
     PYTHONPATH=. python bench/bench_scale.py memory --catalogs /tmp/sim1h /tmp/sim8h
-    PYTHONPATH=. python bench/bench_scale.py throughput --catalog /tmp/sim1h [--minutes 10]
+    PYTHONPATH=. python bench/bench_scale.py throughput --catalog /tmp/sim1h [--minutes 10] [--runs 5]
     PYTHONPATH=. python bench/bench_scale.py spot --catalog /tmp/spot     (data import-binance of binance-spot/)
     PYTHONPATH=. python bench/bench_scale.py ray --catalog /tmp/sim1h [--minutes 5 20]
     PYTHONPATH=. python bench/bench_scale.py project --events-per-s-full X --events-per-s-replay Y --ray-speedup Z
@@ -82,6 +82,12 @@ def child(mode: str, catalog: str, instrument_id: str, chunk: str, start: str, e
     config = _config(tmp, catalog, instrument_id, chunk_size=None if chunk == "whole" else int(chunk), **span)
     features = tmp / "features.parquet"
     settings = load_backtest_settings(config, None, {"record_features": str(features)} if mode == "record" else None)
+    if mode == "hftbacktest":
+        from hft_compare import event_array
+        from hft_compare import per_message_loop
+
+        data, tick, lot = event_array(catalog, instrument_id)
+        return {**per_message_loop(data, tick, lot), "rss_mb": _peak_rss_mb()}
     if mode == "replay":
         cfg = check_strategy_config(settings.strategy.config, settings.strategy.config_path, instrument_id, "bench")
         r = replay_features(catalog, instrument_id, cfg, features, span.get("start"), span.get("end"))
@@ -206,24 +212,54 @@ def cmd_memory(args) -> None:
 
 def cmd_throughput(args) -> None:
     """No-op strategy, full strategy, full strategy recording its features (the output the replay
-    makes), feature replay; the replay's rows are checked equal to the recorded ones."""
+    makes), feature replay, and hftbacktest's per-message loop on the same events (issue 22), each
+    `--runs` times in fresh processes, interleaved so that the machine's load falls on all alike;
+    min and median of each, and the ratios of the medians. The replay's rows are checked equal to
+    the recorded ones."""
+    import statistics
+
     import pyarrow.parquet as pq
 
     start, end = _span(args.catalog, SIM_ID, args.minutes)
-    print(f"events/s on {args.catalog} ({start} -> {end}), fresh process each, streamed (chunk 100,000)")
-    res = {}
-    for mode in ("noop", "full", "record", "replay"):
-        r = res[mode] = measure(mode, args.catalog, start=start, end=end)
+    modes = ["noop", "full", "record", "replay"] + (["hftbacktest"] if _has_hftbacktest() else [])
+    print(f"events/s on {args.catalog} ({start} -> {end}), fresh process each, streamed (chunk 100,000), {args.runs} runs")
+    runs: dict[str, list[dict]] = {mode: [] for mode in modes}
+    for k in range(args.runs):
+        for mode in modes:
+            r = measure(mode, args.catalog, start=start, end=end)
+            runs[mode].append(r)
+            print(f"    run {k + 1} {mode:<12} {r['events'] / r['wall_s']:>11,.0f} events/s  {r['wall_s']:7.2f} s", flush=True)
+    rate, wall = {}, {}
+    for mode in modes:
+        rates = [r["events"] / r["wall_s"] for r in runs[mode]]
+        wall[mode] = statistics.median(r["wall_s"] for r in runs[mode])
+        rate[mode] = statistics.median(rates)
+        r = runs[mode][0]
         print(
-            f"  {mode:<7} {r['events']:>10,} events  {r['wall_s']:7.1f} s  {r['events'] / r['wall_s']:>9,.0f} events/s  "
-            f"peak RSS {r['rss_mb']:7.1f} MB"
+            f"  {mode:<12} {r['events']:>10,} events  wall median {wall[mode]:7.2f} s  events/s min {min(rates):>11,.0f}  "
+            f"median {rate[mode]:>11,.0f}  peak RSS {max(x['rss_mb'] for x in runs[mode]):7.1f} MB"
         )
-    rate = {mode: r["events"] / r["wall_s"] for mode, r in res.items()}
-    print(f"  replay / full: {rate['replay'] / rate['full']:.2f}x (target >= 5)")
+    print(f"  replay / full: {rate['replay'] / rate['full']:.2f}x")
     print(f"  replay / full recording features: {rate['replay'] / rate['record']:.2f}x")
-    print(f"  full / no-op time: {res['full']['wall_s'] / res['noop']['wall_s']:.2f}x")
-    same = pq.read_table(res["replay"]["features"]).equals(pq.read_table(res["record"]["features"]))
+    print(f"  full / no-op wall time: {wall['full'] / wall['noop']:.3f}x (target <= 1.25)")
+    if "hftbacktest" in rate:
+        print(f"  replay / hftbacktest per-message loop: {rate['replay'] / rate['hftbacktest']:.3f} (target >= 0.5)")
+        print(f"  replay events/s {rate['replay']:,.0f} (target >= 2.0 M)")
+    month = 30 * REAL_DAY_EVENTS / rate["replay"] / 60
+    print(
+        f"  a month of real-intensity BTCUSDT ({30 * REAL_DAY_EVENTS:.3g} events) through the replay, one core: {month:.1f} min"
+    )
+    same = pq.read_table(runs["replay"][0]["features"]).equals(pq.read_table(runs["record"][0]["features"]))
     print(f"  replay rows == backtest --record-features rows: {same}")
+
+
+def _has_hftbacktest() -> bool:
+    try:
+        import hftbacktest  # noqa: F401
+    except ImportError:
+        print("  (hftbacktest not installed: `pip install --no-deps -c constraints.txt hftbacktest==2.4.4`, the bench extra)")
+        return False
+    return True
 
 
 def cmd_spot(args) -> None:
@@ -322,6 +358,7 @@ def main() -> None:
     t = sub.add_parser("throughput")
     t.add_argument("--catalog", required=True)
     t.add_argument("--minutes", type=float, help="only the first N minutes of the catalog")
+    t.add_argument("--runs", type=int, default=5, help="fresh processes per mode")
     t.set_defaults(run=cmd_throughput)
     s = sub.add_parser("spot")
     s.add_argument("--catalog", required=True)

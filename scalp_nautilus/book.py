@@ -6,6 +6,13 @@ with fewer than `depth` levels are padded with price 0.0 and size 0.0, and `n_bi
 how many levels are real. Prices are in quote currency, sizes in the instrument's size units
 (contracts for inverse perpetuals).
 
+Levels available (`BookSnapshotBuilder.levels`, `BookSnapshot.levels`): how many levels a side the
+data can show at all. A full L2 feed shows every level (`EVERY_LEVEL`; the builder reads `depth` of
+them); a top-of-book feed (a best bid/ask, DESIGN §8) shows one. A missing level of a thin book is a
+fact (size 0); a level beyond `levels` is unknown: the builder never reads past it, and every
+feature value computed from deeper levels is unavailable (NaN in the row: `scalp_nautilus.features`),
+never 0.
+
 `BookSnapshotBuilder.from_book` reads the top levels from Nautilus's own managed book, which the
 data engine has already updated from the deltas, without materialising whole sides:
 `OrderBook.bids()` / `asks()` build every level (2-4 ms on the real 5,000-level Binance books),
@@ -27,6 +34,7 @@ from dataclasses import field
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numba.extending import register_jitable
 
 from nautilus_trader.model.book import OrderBook
 from nautilus_trader.model.enums import OrderSide
@@ -35,12 +43,34 @@ from nautilus_trader.model.objects import PRICE_MAX
 from nautilus_trader.model.objects import PRICE_MIN
 from nautilus_trader.model.objects import Price
 
+from scalp_nautilus.feature_table import EVERY_LEVEL
 from scalp_nautilus.skips import SkipCounter
 
 if TYPE_CHECKING:
     from scalp_nautilus.feature_replay.book import BookTops
 
 log = logging.getLogger(__name__)
+
+
+@register_jitable
+def band_sides(bid_known: bool, ask_known: bool, bid_ts: int, ask_ts: int, ts_event: int, refresh_ns: int) -> tuple[bool, bool]:
+    """Which sides' band notional to read on a valid book: both when either is unknown (the first
+    valid book, or after an outage); afterwards only the staler side, and only once it is
+    `refresh_ns` old, so no batch pays for two walks of the band. Plain Python for `from_book`,
+    compiled in the feature replay's kernel."""
+    if not (bid_known and ask_known):
+        return True, True
+    if ts_event - min(bid_ts, ask_ts) >= refresh_ns:
+        return bid_ts <= ask_ts, bid_ts > ask_ts
+    return False, False
+
+
+@register_jitable
+def band_notional(size: float, mid: float, multiplier: float, inverse: bool) -> float:
+    """Quote currency of `size` resting near `mid`. Linear notional is valued at the mid rather than
+    level by level: inside a 10 bps band that is off by at most 0.1%, and it saves Nautilus a
+    second, 5x slower walk of the band."""
+    return size * multiplier if inverse else size * mid * multiplier
 
 
 @dataclass(slots=True)
@@ -60,6 +90,7 @@ class BookSnapshot:
     ts_init: int
     sequence: int = 0
     tick_size: float = math.nan
+    levels: int = EVERY_LEVEL  # levels a side the data shows (see the module doc)
     bid_band_notional: float = math.nan  # NaN: not measured
     ask_band_notional: float = math.nan
     # Derived once here because every indicator reads them (as Python floats, which are cheaper
@@ -129,6 +160,10 @@ class BookSnapshotBuilder:
     max_widenings : int
         Times a read that returned too few levels is retried twice as far before the side is
         read whole.
+    levels : int
+        Levels a side the data shows (>= 1): 1 for a top-of-book feed (a best bid/ask). Levels
+        past it are never read; the snapshots carry it, and the features needing deeper levels
+        are unavailable. Default `EVERY_LEVEL`: a full book.
     """
 
     def __init__(
@@ -142,9 +177,12 @@ class BookSnapshotBuilder:
         multiplier: float = 1.0,
         band_refresh_ns: int = 1_000_000_000,
         max_widenings: int = 6,
+        levels: int = EVERY_LEVEL,
     ) -> None:
         if depth < 1:
             raise ValueError(f"depth must be >= 1, got {depth}")
+        if not 1 <= levels <= EVERY_LEVEL:
+            raise ValueError(f"levels must be >= 1, got {levels}")
         if not tick_size > 0:
             raise ValueError(f"tick_size must be > 0, got {tick_size}")
         if not band_bps > 0:
@@ -152,6 +190,8 @@ class BookSnapshotBuilder:
         if not multiplier > 0:
             raise ValueError(f"multiplier must be > 0, got {multiplier}")
         self.depth = depth
+        self.levels = levels
+        shown = min(depth, levels)  # levels a side that the snapshots can hold
         self.price_precision = price_precision
         self.size_precision = size_precision
         self.tick_size = tick_size
@@ -160,7 +200,7 @@ class BookSnapshotBuilder:
         self.multiplier = multiplier
         self.band_refresh_ns = band_refresh_ns
         self.max_widenings = max_widenings
-        initial_reach = 2.0 * depth * tick_size
+        initial_reach = 2.0 * shown * tick_size
         self._bids = _Side(OrderSide.SELL, -1.0, Price(PRICE_MIN, price_precision), initial_reach)
         self._asks = _Side(OrderSide.BUY, 1.0, Price(PRICE_MAX, price_precision), initial_reach)
         self._pad = [0.0] * depth
@@ -188,7 +228,7 @@ class BookSnapshotBuilder:
         ask = book.best_ask_price()
         bp, bq, nb = self._read_side(book, self._bids, bid)
         ap, aq, na = self._read_side(book, self._asks, ask)
-        snap = BookSnapshot(bp, bq, ap, aq, nb, na, ts_event, ts_init, sequence, self.tick_size)
+        snap = BookSnapshot(bp, bq, ap, aq, nb, na, ts_event, ts_init, sequence, self.tick_size, self.levels)
 
         def band_quantity(side: _Side) -> float:
             return book.get_quantity_for_price(self._band_edge(snap.mid, side), side.crossing_order)
@@ -199,18 +239,9 @@ class BookSnapshotBuilder:
         """Snapshot of batch `b` of what the feature replay's `ReplayBook` read: the same snapshot
         `from_book` takes of a Nautilus book in the same state."""
         n_bids, n_asks = tops.n[b].tolist()
-        snap = BookSnapshot(
-            tops.bid_px[b],
-            tops.bid_qty[b],
-            tops.ask_px[b],
-            tops.ask_qty[b],
-            n_bids,
-            n_asks,
-            ts_event,
-            ts_init,
-            sequence,
-            self.tick_size,
-        )
+        bp, bq, n_bids = self._shown(tops.bid_px[b], tops.bid_qty[b], n_bids)
+        ap, aq, n_asks = self._shown(tops.ask_px[b], tops.ask_qty[b], n_asks)
+        snap = BookSnapshot(bp, bq, ap, aq, n_bids, n_asks, ts_event, ts_init, sequence, self.tick_size, self.levels)
 
         def band_quantity(side: _Side) -> float:
             i = 0 if side is self._bids else 1
@@ -233,40 +264,49 @@ class BookSnapshotBuilder:
         return snap
 
     def _refresh_band(self, snap: BookSnapshot, band_quantity: Callable[[_Side], float]) -> None:
-        # Both sides on the first valid book; afterwards only the staler side, and only once it
-        # is `band_refresh_ns` old, so no batch pays for two walks of the band.
         bids, asks = self._bids, self._asks
-        sides: tuple[_Side, ...]
-        if bids.notional_ts is None or asks.notional_ts is None:
-            sides = (bids, asks)
-        elif snap.ts_event - min(bids.notional_ts, asks.notional_ts) >= self.band_refresh_ns:
-            sides = (bids,) if bids.notional_ts <= asks.notional_ts else (asks,)
-        else:
-            return
-        for side in sides:
+        read = band_sides(
+            bids.notional_ts is not None,
+            asks.notional_ts is not None,
+            bids.notional_ts or 0,
+            asks.notional_ts or 0,
+            snap.ts_event,
+            self.band_refresh_ns,
+        )
+        for side in (s for s, r in zip((bids, asks), read) if r):
             side.notional = self._notional(band_quantity(side), snap.mid)
             side.notional_ts = snap.ts_event
 
+    def _shown(self, prices: np.ndarray, sizes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """A side as the data shows it: the levels past `levels` dropped (as missing)."""
+        if n <= self.levels:
+            return prices, sizes, n
+        prices, sizes = prices.copy(), sizes.copy()
+        prices[self.levels :] = sizes[self.levels :] = 0.0
+        return prices, sizes, self.levels
+
     def _read_side(self, book: OrderBook, side: _Side, best: Price | None) -> tuple[np.ndarray, np.ndarray, int]:
         depth = self.depth
+        shown = min(depth, self.levels)
         if best is None:
             return np.zeros(depth), np.zeros(depth), 0
-        levels = self._crossed_levels(book, side, float(best))[:depth]
+        levels = self._crossed_levels(book, side, float(best))[:shown]
         n = len(levels)
         # float() on Price/Quantity is ~2x cheaper than as_double() and returns the same double.
         prices = [float(p) for p, _ in levels]
         sizes = [float(q) for _, q in levels]
-        # Next time read past the depth-th level with a margin: a read that falls short is retried
-        # from the touch (~2 µs wasted), while each extra level read costs ~0.1 µs. This margin
-        # retried on 2% of the BTCUSDT batches (a 1.1x, 1-tick margin: 12%). A side thinner than
-        # `depth` is read whole again.
-        if n < depth:
+        # Next time read past the last level shown with a margin: a read that falls short is
+        # retried from the touch (~2 µs wasted), while each extra level read costs ~0.1 µs. This
+        # margin retried on 2% of the BTCUSDT batches (a 1.1x, 1-tick margin: 12%). A side
+        # thinner than that is read whole again.
+        if n < shown:
             side.reach = math.inf
+        else:
+            side.reach = 1.5 * abs(prices[-1] - prices[0]) + 2.0 * self.tick_size
+        if n < depth:
             pad = self._pad[: depth - n]
             prices += pad
             sizes += pad
-        else:
-            side.reach = 1.5 * abs(prices[-1] - prices[0]) + 2.0 * self.tick_size
         return np.array(prices), np.array(sizes), n
 
     def _crossed_levels(self, book: OrderBook, side: _Side, best: float) -> list:
@@ -276,7 +316,7 @@ class BookSnapshotBuilder:
                 break
             limit = Price(best + side.sign * reach, self.price_precision)
             levels = book.get_all_crossed_levels(side.crossing_order, limit, self.size_precision)
-            if len(levels) >= self.depth:
+            if len(levels) >= min(self.depth, self.levels):
                 return levels
             reach *= 2.0
             self.widenings += 1
@@ -298,7 +338,8 @@ class BookSnapshotBuilder:
         """
         bp, bq, nb, bid_rows = self._side_from_rows(bids, descending=True)
         ap, aq, na, ask_rows = self._side_from_rows(asks, descending=False)
-        snap = BookSnapshot(bp, bq, ap, aq, nb, na, ts_event, ts_event if ts_init is None else ts_init, sequence, self.tick_size)
+        ts_init = ts_event if ts_init is None else ts_init
+        snap = BookSnapshot(bp, bq, ap, aq, nb, na, ts_event, ts_init, sequence, self.tick_size, self.levels)
         self._check(snap)
         if snap.is_valid:
             lo = float(self._band_edge(snap.mid, self._bids))
@@ -316,7 +357,7 @@ class BookSnapshotBuilder:
             rows = rows[good]
         order = np.argsort(-rows[:, 0] if descending else rows[:, 0], kind="stable")
         rows = rows[order]
-        n = min(len(rows), self.depth)
+        n = min(len(rows), self.depth, self.levels)
         prices = np.zeros(self.depth)
         sizes = np.zeros(self.depth)
         prices[:n] = rows[:n, 0]
@@ -325,14 +366,16 @@ class BookSnapshotBuilder:
 
     # ---------------------------------------------------------------- shared
 
+    def band_edge(self, mid: float, side: int) -> Price:
+        """The band's far edge on the bids (`side` 0) or the asks (1)."""
+        return self._band_edge(mid, self._asks if side else self._bids)
+
     def _band_edge(self, mid: float, side: _Side) -> Price:
         """The band's far edge on `side`, at the instrument's price precision."""
         return Price(mid * (1.0 + side.sign * 1e-4 * self.band_bps), self.price_precision)
 
     def _notional(self, size: float, mid: float) -> float:
-        # Linear notional is valued at the mid rather than level by level: inside a 10 bps band
-        # that is off by at most 0.1%, and it saves Nautilus a second, 5x slower walk of the band.
-        return size * self.multiplier if self.inverse else size * mid * self.multiplier
+        return band_notional(size, mid, self.multiplier, self.inverse)
 
     def _check(self, snap: BookSnapshot) -> None:
         self.built += 1

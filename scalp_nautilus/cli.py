@@ -488,7 +488,20 @@ def _cmd_features(args) -> int:
 
 
 DEFAULT_SWEEP_CONFIG = Path("configs/sweep.yaml")
-_SWEEP_COLUMNS = ["task", "start", "status", "net", "trading", "fees", "funding", "round_trips", "win_rate", "max_drawdown"]
+_SWEEP_COLUMNS = [
+    "task",
+    "start",
+    "status",
+    "net",
+    "trading",
+    "fees",
+    "funding",
+    "round_trips",
+    "win_rate",
+    "trip_mean_bps",
+    "max_drawdown",
+    "cold_share",
+]
 
 
 def _sweep_parser(sub, name: str, text: str) -> None:
@@ -502,10 +515,11 @@ def _sweep_parser(sub, name: str, text: str) -> None:
 def _cmd_sweep(args) -> int:
     import pandas as pd
 
-    from scalp_nautilus.backtest.sweep import best_row
     from scalp_nautilus.backtest.sweep import check_walk_forward
     from scalp_nautilus.backtest.sweep import load_sweep
     from scalp_nautilus.backtest.sweep import run_sweep
+    from scalp_nautilus.backtest.sweep import save_walk_forward
+    from scalp_nautilus.backtest.sweep import summary_lines
     from scalp_nautilus.backtest.sweep import walk_forward
 
     overrides = {k: v for k, v in (("address", args.address), ("num_cpus", args.num_cpus)) if v is not None}
@@ -519,15 +533,13 @@ def _cmd_sweep(args) -> int:
         print(table[columns].to_string(index=False))
         for _, row in table[table["status"] == "failed"].iterrows():
             print(f"task {row['task']} FAILED: {row['error']}")
-        best = best_row(table, s.metric, s.maximize)
-        print(f"best by {s.metric}: " + ("none (no task succeeded)" if best is None else best[columns].to_dict().__repr__()))
+        print("\n".join(summary_lines(plan, table)))
         if args.walk:
-            chain = walk_forward(plan, table)
-            print(chain.to_string(index=False))
-            print(
-                f"walk-forward {s.metric}: in-sample total {chain['in_sample'].sum():+.4f}, "
-                f"out-of-sample total {chain['out_of_sample'].sum():+.4f}"
-            )
+            wf = walk_forward(plan, table)
+            print(wf.chain.to_string(index=False))
+            print("\n".join(wf.lines(s.metric)))
+            csv, png = save_walk_forward(wf, s.chain_out)
+            print(f"walk-forward chain: {csv.resolve()}, out-of-sample equity: {png.resolve()}")
     print(f"results: {Path(s.out).resolve()}")
     return 0 if (table["status"] == "ok").all() else 1
 

@@ -29,6 +29,14 @@ class SkipCounter:
                 "%s: %s %s(counted; further ones are not logged)", self.owner, reason, f"[{detail}] " if detail != "" else ""
             )
 
+    def sync(self, counters, reasons: dict[int, str]) -> None:
+        """Take the counts a compiled update keeps in `counters` (slot -> count, named by
+        `reasons`), logging each reason the first time it is counted, as a call would have."""
+        for slot, reason in reasons.items():
+            count = int(counters[slot])
+            if count != self.counts.get(reason, 0):
+                self(reason, count=count - self.counts.get(reason, 0))
+
     @property
     def total(self) -> int:
         return sum(self.counts.values())

@@ -7,6 +7,7 @@ import math
 
 import msgspec
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import settings
@@ -260,6 +261,12 @@ def test_latch_cooldown_closed_and_invalid_books_block_entries():
     assert decide(r, PositionState(cooldown_until_ns=T0 + 1), P).outcome == "cooldown"
     assert decide(r, PositionState(cooldown_until_ns=T0), P).action == ENTER
     assert decide(row(**MEAN_REVERSION, book_valid=False), FLAT, P).outcome == "book_invalid"
+    # before `orders.trade_from` the data only warms the features up (a walk-forward window's lead-in)
+    start = pd.Timestamp(T0 + S, tz="UTC").isoformat()
+    warming = params(orders={"trade_from": start})
+    assert decide(r, FLAT, warming).outcome == "warm_up"
+    assert decide(row(**MEAN_REVERSION, ts_event=T0 + S), FLAT, warming).action == ENTER
+    assert decide(r, PositionState(closed=True), warming).outcome == "closed"  # closed still comes first
 
 
 # ---------------------------------------------------------------------- exits

@@ -51,11 +51,16 @@ def assert_no_nan(row: FeatureSnapshot):
 def test_classifier_runs_before_vpin_cvd_and_kyle():
     p = small_pipeline()
     p.on_book(book(0, mid=100.0))
-    assert p.on_trade(100.15, 1.0, 0, 1) == 1  # no venue side: Lee-Ready, above the mid
-    assert p.vpin.open_bucket_volume == 1.0 and p.vpin._buy == 1.0
+    p.on_trade(100.15, 1.0, 0, 1)
+    assert p.vpin.open_bucket_volume == 0.0  # trades are held until the next batch (or a flush)
+    p.flush()
+    assert p.classifier.value == 1  # no venue side: Lee-Ready, above the mid
+    assert p.vpin.open_bucket_volume == 1.0
     assert p.cvd.value == 1.0
-    assert p.liquidity.kyle._flow == 1.0
-    assert p.on_trade(100.15, 2.0, -1, 2) == -1  # the venue's side wins
+    assert p.liquidity.kyle.value == 0.0 and p.liquidity.kyle.points == 0  # the flow is in the open interval
+    p.on_trade(100.15, 2.0, -1, 2)
+    p.flush()
+    assert p.classifier.value == -1  # the venue's side wins
     assert p.cvd.value == -1.0
 
 
@@ -69,8 +74,8 @@ def test_snapshot_fields_are_the_indicator_values():
     row = p.snapshot()
     assert len(row) == len(FeatureSnapshot._fields)
     expected = {
-        "ts_event": p._ts_event,
-        "mid": p._mid,
+        "ts_event": p.ts_event,
+        "mid": p.mid,
         "book_valid": True,
         "ofi": p.ofi.value,
         "ofi_z": p.ofi.z,
@@ -151,7 +156,9 @@ def test_bad_input_never_crashes_nor_leaks_nan():
     rows = [
         p.on_book(BUILDER.from_levels([], [], 0)),  # empty
     ]
-    assert p.on_trade(100.0, 1.0, 0, 1) == 1  # a trade before any valid book: tick rule default
+    p.on_trade(100.0, 1.0, 0, 1)
+    p.flush()
+    assert p.classifier.value == 1  # a trade before any valid book: tick rule default
     rows += [
         p.on_book(BUILDER.from_levels([(99.9, 1.0)], [], 2)),  # one-sided
         p.on_book(BUILDER.from_levels([(100.2, 1.0)], [(100.1, 1.0)], 3)),  # crossed
@@ -168,7 +175,7 @@ def test_bad_input_never_crashes_nor_leaks_nan():
         (-1.0, 1.0, 1),
         (100.0, float("inf"), 1),
     ):
-        assert p.on_trade(price, size, side, 9) == 0
+        p.on_trade(price, size, side, 9)  # counted below, nothing fed
     p.on_trade(100.0, 1e12, 1, 10)  # a huge trade: VPIN cuts it to its window
     rows.append(p.on_book(book(S)))
     for row in rows:
@@ -189,8 +196,10 @@ def test_trade_tick_adapter_matches_the_plain_path():
     for p in (plain, adapted):
         p.on_book(book(0))
     tick = TestDataStubs.trade_tick(price=100.15, size=2.0, aggressor_side=AggressorSide.SELLER, ts_event=5)
-    assert adapted.on_trade_tick(tick) == plain.on_trade(100.15, 2.0, -1, tick.ts_event) == -1
+    adapted.on_trade_tick(tick)
+    plain.on_trade(100.15, 2.0, -1, tick.ts_event)
     assert adapted.snapshot() == plain.snapshot()
+    assert adapted.classifier.value == plain.classifier.value == -1
 
 
 @pytest.mark.real_data

@@ -9,6 +9,7 @@ import logging
 import math
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -35,8 +36,11 @@ from scalp_nautilus.models.net import parameter_count
 from scalp_nautilus.models.settings import Architecture
 from scalp_nautilus.models.settings import TrainSettings
 from scalp_nautilus.models.training import direction_calls
+from scalp_nautilus.models.training import judge
+from scalp_nautilus.models.training import reliability
 from scalp_nautilus.models.training import scores
 from scalp_nautilus.models.training import train
+from scalp_nautilus.research.intervals import BootstrapSettings
 
 MS = 1_000_000
 
@@ -76,6 +80,8 @@ def simulated(n: int, seed: int, shuffle: bool = False) -> tuple[np.ndarray, np.
 
 # s ~ N(0, 2): |s| < 0.4307 * sqrt(2) = 0.609 has probability 1/3, so down / flat / up are 1/3 each.
 SIM_ALPHA = 0.609e-4
+QUICK = BootstrapSettings(min_reps=300, max_reps=300)  # the intervals' machinery; their precision is tested elsewhere
+QUICK_BOOT = ["--boot", "300", "--max-boot", "300"]
 SIM_SETTINGS = TrainSettings(seq_len=8, horizon=1, alpha=SIM_ALPHA, epochs=15, patience=3, batch_size=128, lr=3e-3)
 
 
@@ -404,7 +410,9 @@ def test_learning_check_known_function_and_shuffled_labels(tmp_path):
     sampling error 0.016 on ~890 samples), so it must stay below 0.42 (5 standard errors)."""
     for shuffle in (False, True):
         x, mid = simulated(6000, seed=1, shuffle=shuffle)
-        meta = train([write_features(tmp_path / f"sim{shuffle}.parquet", x, mid)], tmp_path / f"sim{shuffle}.pt", SIM_SETTINGS)
+        meta = train(
+            [write_features(tmp_path / f"sim{shuffle}.parquet", x, mid)], tmp_path / f"sim{shuffle}.pt", SIM_SETTINGS, QUICK
+        )
         test = meta["scores"]["test"]
         print(
             f"\nshuffled={shuffle}: held-out accuracy {test['model']['accuracy']:.3f}, macro-F1 "
@@ -422,8 +430,8 @@ def test_training_is_deterministic_and_refuses_too_little_data(tmp_path):
     x, mid = simulated(1500, seed=2)
     path = write_features(tmp_path / "sim.parquet", x, mid)
     settings = TrainSettings(seq_len=8, horizon=1, alpha=SIM_ALPHA, epochs=2, batch_size=128)
-    a = train([path], tmp_path / "a.pt", settings)
-    b = train([path], tmp_path / "b.pt", settings)
+    a = train([path], tmp_path / "a.pt", settings, QUICK)
+    b = train([path], tmp_path / "b.pt", settings, QUICK)
     sha = [load_model(tmp_path / name).metadata["weights_sha256"] for name in ("a.pt", "b.pt")]
     assert sha[0] == sha[1]
     assert json.dumps(a["scores"]) == json.dumps(b["scores"])  # (as text: NaN != NaN)
@@ -454,19 +462,73 @@ def test_train_and_evaluate_commands(tmp_path, capsys):
             "2",
             "--batch-size",
             "128",
+            *QUICK_BOOT,
         ]
     )
     text = capsys.readouterr().out
     assert rc == 0 and out.is_file()
+    assert "learning curves (per epoch)" in text and "<- kept" in text
     for part in ("held-out test span", "validation span", "baseline: majority", "baseline: sign of OFI", "macro-F1", "confusion"):
         assert part in text
-    rc = main(["evaluate", "--model", str(out), "--features", str(later), "--json", str(tmp_path / "ev.json")])
+    predictions = tmp_path / "pred.csv"
+    args = ["--features", str(later), "--json", str(tmp_path / "ev.json"), "--predictions", str(predictions)]
+    rc = main(["evaluate", "--model", str(out), *args, *QUICK_BOOT])
     text = capsys.readouterr().out
     report = json.loads((tmp_path / "ev.json").read_text())
     assert rc == 0 and "baseline: sign of OFI" in text
+    assert "vs ofi_sign" in text and "confidence calibration: ECE" in text and "held out in time: yes" in text
+    rows = pd.read_csv(predictions)
+    assert len(rows) == 792 and {"ts_event", "label", "model_call", "p_up", "confidence", "ofi_call"} <= set(rows.columns)
+    assert (rows["model_call"] == rows[["p_down", "p_flat", "p_up"]].to_numpy().argmax(axis=1)).all()
+    # evaluated on its own training file: not held out in time, and it says so
+    main(["evaluate", "--model", str(out), "--features", str(train_file), *QUICK_BOOT])
+    assert "held out in time: NO" in capsys.readouterr().out
     # 800 rows, seq_len 8, k 1: 800 - 7 - 1 samples; the confusion matrices count each once
     assert report["samples"] == 792
     assert all(np.sum(report[k]["confusion"]) == 792 for k in ("model", "majority", "ofi_sign", "realised_part"))
     (tmp_path / "broken.pt").write_bytes(out.read_bytes()[:500])
     assert main(["evaluate", "--model", str(tmp_path / "broken.pt"), "--features", str(later)]) == 1
     assert "not a readable model file" in capsys.readouterr().err
+
+
+def test_split_embargo_leaves_rows_out_after_each_cut():
+    seg = segment("a", 1000, 0)
+    pieces = split_by_time([seg], 0.2, 0.1, embargo_fraction=0.02)
+    # 1000 rows: train 0..699, 20 skipped, validation 720..899, 20 skipped, test 920..999
+    assert [len(p) for name in ("train", "validation", "test") for p in pieces[name]] == [700, 180, 80]
+    assert pieces["validation"][0].ts[0] == seg.ts[720] and pieces["test"][0].ts[0] == seg.ts[920]
+    with pytest.raises(ValueError, match="embargo"):
+        split_by_time([seg], 0.2, 0.1, embargo_fraction=0.15)
+
+
+def test_reliability_table_and_ece_by_hand():
+    confidence = np.array([0.05, 0.15, 0.15, 0.95, 0.95, 0.95, 0.95])
+    right = np.array([0.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0])
+    table = reliability(confidence, right)
+    assert [(b["n"], b["confidence"], b["accuracy"]) for b in table["bins"]] == [(1, 0.05, 0.0), (2, 0.15, 0.5), (4, 0.95, 0.75)]
+    assert table["ece"] == pytest.approx((1 * 0.05 + 2 * 0.35 + 4 * 0.2) / 7)
+
+
+def test_judge_a_perfect_model_a_copy_of_the_ofi_baseline_and_an_uninformative_head():
+    """A model that is always right beats both baselines; one that copies the OFI sign is exactly
+    level with it (difference 0 on every resample: not distinguishable); a constant confidence
+    carries no ranking, and a volatility head equal to the realised one is informative."""
+    seg = segment("a", 3000, 0)
+    samples = build_samples([seg], 8, 3, 1e-5)
+    y = samples.labels
+    n = len(samples)
+    vol = samples.vol_bps.astype(np.float64)
+    perfect = np.column_stack([np.eye(3)[y], np.full(n, 0.5), vol])
+    j = judge(samples, perfect, 1, 3, QUICK)
+    majority_right = np.mean(y == 1)
+    assert j["baselines"]["majority"]["value"] == pytest.approx(1.0 - majority_right)
+    assert j["baselines"]["majority"]["verdict"] == "model better" and j["baselines"]["majority"]["lo"] > 0
+    assert j["confidence"]["verdict"].startswith("undefined")  # a constant confidence
+    assert (
+        j["volatility_spearman"]["head"]["value"] == pytest.approx(1.0)
+        and j["volatility_spearman"]["head"]["verdict"] == "informative"
+    )
+    ofi_call = np.where(samples.ofi > 0, 2, np.where(samples.ofi < 0, 0, 1))
+    copy = np.column_stack([np.eye(3)[ofi_call], np.full(n, 0.5), vol])
+    level = judge(samples, copy, 1, 3, QUICK)["baselines"]["ofi_sign"]
+    assert level["value"] == 0.0 and level["verdict"] == "not distinguishable"

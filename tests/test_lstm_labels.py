@@ -22,6 +22,7 @@ from scalp_nautilus.models.model_file import save_model
 from scalp_nautilus.models.net import LOBNet
 from scalp_nautilus.models.settings import TrainSettings
 from tests.test_lstm import MS
+from tests.test_lstm import QUICK_BOOT
 from tests.test_lstm import SIM_ALPHA
 from tests.test_lstm import simulated
 from tests.test_lstm import write_features
@@ -121,13 +122,15 @@ def test_evaluate_reports_both_kinds_with_the_realised_part(tmp_path, capsys):
                     "128",
                     "--labels",
                     labels,
+                    *QUICK_BOOT,
                 ]
             )
             == 0
         )
         assert load_model(out).metadata["labels"]["kind"] == labels
         capsys.readouterr()
-        assert main(["evaluate", "--model", str(out), "--features", str(later), "--json", str(tmp_path / "e.json")]) == 0
+        args = ["evaluate", "--model", str(out), "--features", str(later), "--json", str(tmp_path / "e.json"), *QUICK_BOOT]
+        assert main(args) == 0
         text = capsys.readouterr().out
         report = json.loads((tmp_path / "e.json").read_text())
         assert report["labels"] == labels and set(report["by_labels"]) == {"forward", "smoothed"}

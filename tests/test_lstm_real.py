@@ -23,6 +23,7 @@ from scalp_nautilus.models.settings import TrainSettings
 from scalp_nautilus.models.training import direction_calls
 from scalp_nautilus.models.training import evaluate
 from scalp_nautilus.models.training import format_report
+from scalp_nautilus.models.training import learning_curve_lines
 from scalp_nautilus.models.training import predict_samples
 from scalp_nautilus.models.training import train
 from tests.support.captures import load
@@ -61,7 +62,8 @@ def test_train_on_earlier_captures_evaluate_on_the_latest(recordings, trained):
     need = max(SETTINGS.seq_len, SETTINGS.horizon) - 1 + SETTINGS.horizon  # rows a piece spends on its edges
     pieces = [piece for name in SPLITS for piece in spans[name]["pieces"]]
     assert {p["file"] for p in pieces} == {str(recordings[name]) for name in TRAIN}
-    assert sum(p["rows"] for p in pieces) == sum(warm_rows(recordings[name]) for name in TRAIN)
+    embargoed = 2 * meta["training"]["embargo_rows"]  # after the train and the validation cuts
+    assert sum(p["rows"] for p in pieces) + embargoed == sum(warm_rows(recordings[name]) for name in TRAIN)
     for a, b in zip(pieces, pieces[1:]):  # train, then validation, then test: in time order, disjoint
         assert a["last_ts"] < b["first_ts"]
     for piece in pieces:
@@ -79,6 +81,8 @@ def test_train_on_earlier_captures_evaluate_on_the_latest(recordings, trained):
     stored = load_model(path).metadata
     assert stored["scores"]["test"]["model"] == meta["scores"]["test"]["model"]
     assert {"torch", "numpy", "nautilus_trader", "python"} <= set(stored["versions"])
+    assert report["time_check"].startswith("held out in time: yes")
+    assert set(report["judged"]["baselines"]) == {"ofi_sign", "majority"}
 
     t = meta["training"]
     print(
@@ -89,6 +93,7 @@ def test_train_on_earlier_captures_evaluate_on_the_latest(recordings, trained):
     print(format_report("validation span (early stopping)", meta["scores"]["validation"]))
     print(format_report(f"held-out test span (end of {TRAIN[-1]})", meta["scores"]["test"]))
     print(format_report(f"evaluation on the later capture {LATEST}", report))
+    print("\n".join(learning_curve_lines(meta)))
 
 
 def test_model_in_the_pipeline_matches_the_batch_evaluation(recordings, trained, capture_paths, tmp_path):

@@ -150,7 +150,7 @@ def test_bad_input_and_settings():
         dirty.update_raw(float(v), 0.3)
         dirty.update_raw(math.nan, 0.3)
         dirty.update_raw(math.inf, 0.3)
-    assert dirty.bars.invalid == 160
+    assert dirty.skips.counts == {"non-finite sample skipped": 160}  # through SkipCounter (issue 22)
     assert (dirty.mu, dirty.z, dirty.value) == (clean.mu, clean.z, clean.value)
     assert all(math.isfinite(v) for v in (dirty.theta, dirty.mu, dirty.sigma, dirty.z, dirty.value))
     for kwargs in ({"min_points": 3}, {"window": 40, "min_points": 50}, {"refit_every": 0}, {"z_threshold": 0.0}, {"decay": 1.5}):

@@ -163,7 +163,7 @@ def test_warmup_constant_prices_and_bad_bars():
             ind.update_raw(*bad)
     assert ind.initialized
     assert (ind.parkinson, ind.realized, ind.value) == (0.0, 0.0, 0.0)
-    assert ind.bars.invalid == 6 * (N + 1)
+    assert ind.skips.total == 6 * (N + 1)  # through SkipCounter (issue 22)
     assert ind.stop_price(100.0, OrderSide.BUY) == 100.0
     for kwargs in ({"window": 1}, {"weight_parkinson": 0.0, "weight_realized": 0.0}, {"weight_parkinson": -1.0}, {"stop_k": 0.0}):
         with pytest.raises(ValueError):

@@ -140,8 +140,8 @@ def test_config_keys_decode_and_are_checked():
         "s.yaml",
     )
     pipeline = build_pipeline(cfg)
-    assert pipeline.vpin.threshold_mode == "quantile" and pipeline.vpin.history.levels == (0.4, 0.7, 0.9)
-    assert pipeline.regime.threshold_mode == "quantile" and pipeline.regime.spread_history.levels == (0.1, 0.9)
+    assert pipeline.vpin.threshold_mode == "quantile" and pipeline.vpin.threshold_quantiles == (0.4, 0.7, 0.9)
+    assert pipeline.regime.threshold_mode == "quantile" and pipeline.regime.quantiles == (0.1, 0.9)
     with pytest.raises(ConfigError, match=r"s.yaml.*vpin.threshold_mode"):
         decode(_config(vpin={"threshold_mode": "rolling"}), ScalpStrategyConfig, "s.yaml")
     with pytest.raises(ConfigError, match="threshold_quantiles"):

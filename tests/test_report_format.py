@@ -9,10 +9,13 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from scalp_nautilus.backtest.report import MIN_SHARPE_RETURNS
+from scalp_nautilus.backtest.report import per_trip
 from scalp_nautilus.backtest.report import sharpe
 from scalp_nautilus.backtest.report import summary
+from scalp_nautilus.backtest.report import trip_net_bps
 from scalp_nautilus.backtest.report import write_reports
 from scalp_nautilus.data.simulator import SIM_SPEC
 from scalp_nautilus.strategy.funding import FundingPayment
@@ -108,3 +111,50 @@ def test_a_short_run_prints_no_annualised_sharpe(tmp_path):
     text = summary(outcome(tmp_path, report("USDT", [], [], 3600), 3600))
     line = next(x for x in text.splitlines() if "Sharpe" in x)
     assert f"Sharpe n/a (60 one-minute returns; annualising needs {MIN_SHARPE_RETURNS:,}, a day)" in line, line
+
+
+def _trip(i: int, net: float, notional: float = 4_000.0) -> RoundTrip:
+    """A trip whose net (after fees) is `net` USDT on `notional` of entry."""
+    return RoundTrip(
+        T0 + i * 60 * S, T0 + i * 60 * S + 30 * S, 1, 0.1, 40_000.0, 40_000.0, net, 0.4, "momentum", "stop", notional
+    )
+
+
+def test_per_trip_net_bps_with_funding_and_intervals_by_hand():
+    """Each trip's net in bps of its own notional (funding booked while it was open counted), the
+    median's interval from the order statistics of a binomial(n, 1/2) (n = 25: the 8th and 18th),
+    the mean's near the i.i.d. closed form, and nothing from fewer than 20 trips."""
+    rng = np.random.default_rng(4)
+    nets = rng.normal(-0.5, 2.0, 200)
+    notionals = rng.uniform(1_000.0, 9_000.0, 200)
+    trips = [_trip(i, n, a) for i, (n, a) in enumerate(zip(nets, notionals))]
+    pay = FundingPayment(T0 + 10 * S, 0.0001, 40_000.0, 0.1, -0.4, "USDT")  # inside the first trip
+    rep = report("USDT", trips, [pay], 60 * 201)
+    bps = trip_net_bps(rep)
+    expected = nets / notionals * 1e4
+    expected[0] = (nets[0] - 0.4) / notionals[0] * 1e4
+    np.testing.assert_allclose(bps, expected, rtol=1e-12)
+    first = per_trip(bps[:25])
+    s = np.sort(expected[:25])
+    assert (first["median"], first["median_lo"], first["median_hi"]) == (float(np.median(s)), s[7], s[17])
+    stats = per_trip(bps)
+    half = 1.96 * expected.std(ddof=1) / math.sqrt(200)  # trips drawn independently
+    assert stats["mean_lo"] < expected.mean() < stats["mean_hi"]
+    assert (stats["mean_hi"] - stats["mean_lo"]) / 2 == pytest.approx(half, rel=0.15)
+    few = per_trip(bps[:19])
+    assert few["n"] == 19 and np.isfinite(few["mean"]) and math.isnan(few["mean_lo"]) and math.isnan(few["median_lo"])
+
+
+def test_summary_labels_both_figures_and_warns_when_cold_blocks_most_decisions(tmp_path):
+    trips = [_trip(i, 2.0 if i % 2 else -3.0, 4_000.0 if i % 2 else 1_000.0) for i in range(24)]
+    rep = report("USDT", trips, [], 60 * 25)
+    text = summary(outcome(tmp_path, rep, 60 * 25))
+    # notional-weighted: (12 x 2 - 12 x 3) / (12 x 5000) = -2 bps; per trip: (+5 - 30) / 2 = -12.5 bps
+    assert "notional-weighted (all trips' sums over their notional): gross" in text and "net -2.00" in text
+    assert "per trip        net bps of each trip's entry notional: mean -12.50 [" in text
+    assert "median -12.50 [-30.00, +5.00] over 24 trips" in text and "WARNING" not in text
+    cold = StrategyReport(str(INSTRUMENT.id), "USDT", {"warm_up": 900, "cold": 60, "no_signal": 40}, [], [], timeline(60))
+    assert "WARNING" in summary(outcome(tmp_path, cold, 60))
+    assert "`cold` blocked 60.0% of the flat decisions (60 of 100)" in summary(outcome(tmp_path, cold, 60))
+    fine = StrategyReport(str(INSTRUMENT.id), "USDT", {"cold": 50, "no_signal": 50}, [], [], timeline(60))
+    assert "WARNING" not in summary(outcome(tmp_path, fine, 60))  # half is not more than half

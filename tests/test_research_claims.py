@@ -17,19 +17,25 @@ from scalp_nautilus.data.simulator import MarketSimulator
 from scalp_nautilus.data.simulator import SimulationParams
 from scalp_nautilus.research.claims import FAILS
 from scalp_nautilus.research.claims import HOLDS
+from scalp_nautilus.research.claims import POOLED_ONLY
 from scalp_nautilus.research.claims import Claim
 from scalp_nautilus.research.claims import claims_frame
 from scalp_nautilus.research.claims import claims_table
 from scalp_nautilus.research.claims import grid
 from scalp_nautilus.research.claims import judge
+from scalp_nautilus.research.claims import settle
 from scalp_nautilus.research.claims import variance_ratio
 from scalp_nautilus.research.edge import NOT_ENOUGH
 from scalp_nautilus.research.edge import load_features
+from scalp_nautilus.research.intervals import BootstrapSettings
+from scalp_nautilus.research.intervals import adjust
+from scalp_nautilus.research.intervals import mean_statistic
 from tests.support.captures import Capture
 from tests.support.captures import record
 from tests.test_research_edge import features_file
 
 S = 1_000_000_000
+QUICK = BootstrapSettings(min_reps=500, max_reps=500)
 
 
 def test_variance_ratio_closed_forms():
@@ -48,16 +54,37 @@ def test_variance_ratio_closed_forms():
     assert math.isnan(variance_ratio(np.full(100, 5.0), 10))
 
 
-def test_judge_verdicts():
-    def c() -> Claim:
-        return Claim("x", "f", "claim", "m", "> 0", n_unit="windows")
+def test_judge_and_settle_verdicts():
+    """Verdicts from the interval, the family's adjusted p-values and the days; no interval from
+    fewer than 20 units, and a note on every "not enough data"."""
+    rng = np.random.default_rng(3)
+    ts = np.arange(400, dtype=np.int64) * 60 * S  # one unit a minute: 400 minutes over two UTC days
 
-    assert judge(c(), 0.3, (0.1, 0.5), 40, 0.0, above=True).verdict == HOLDS
-    assert judge(c(), -0.3, (-0.5, -0.1), 40, 0.0, above=True).verdict == FAILS
-    assert judge(c(), 0.1, (-0.1, 0.3), 40, 0.0, above=True).verdict == NOT_ENOUGH
-    small = judge(c(), 0.3, (0.1, 0.5), 5, 0.0, above=True)
-    assert small.verdict == NOT_ENOUGH and "5 windows (need 20)" in small.note
-    assert judge(c(), 0.8, (0.7, 0.9), 40, 1.0, above=False).verdict == HOLDS
+    def claim(unit: str = "windows") -> Claim:
+        return Claim("x", "f", "claim", "m", "> 0", n_unit=unit)
+
+    def run(x: np.ndarray, threshold: float = 0.0, above: bool = True, units: np.ndarray = ts) -> Claim:
+        c = judge(claim(), mean_statistic(x), units, len(x), threshold, above, QUICK)
+        settle([c])
+        return c
+
+    assert run(rng.normal(0.5, 1.0, 400)).verdict == HOLDS
+    assert run(rng.normal(-0.5, 1.0, 400)).verdict == FAILS
+    straddles = run(rng.normal(0.0, 1.0, 400))
+    assert straddles.verdict == NOT_ENOUGH and "straddles 0: more windows would decide" in straddles.note
+    small = run(rng.normal(0.5, 1.0, 5), units=ts[:5])
+    assert small.verdict == NOT_ENOUGH and "5 windows (need 20 for an interval)" in small.note
+    assert np.isnan(small.lo) and np.isnan(small.hi) and np.isfinite(small.value)  # no interval from 5 units
+    assert run(rng.normal(0.8, 0.1, 400), threshold=1.0, above=False).verdict == HOLDS
+    # positive on the first day (1440 minutes), negative on the second: pooled only
+    split = np.r_[rng.normal(0.6, 0.5, 300), rng.normal(-0.2, 0.5, 100)]
+    days = np.r_[np.arange(300) * 60 * S, 86_400 * S + np.arange(100) * 60 * S].astype(np.int64)
+    pooled = run(split, units=days)
+    assert pooled.days == 2 and pooled.days_agree == 1 and pooled.verdict == POOLED_ONLY
+    # a family: p-values adjusted together
+    family = [judge(claim(), mean_statistic(rng.normal(mu, 1.0, 400)), ts, 400, 0.0, True, QUICK) for mu in (0.3, 0.1, 0.0)]
+    settle(family)
+    np.testing.assert_allclose([c.p_adj for c in family], adjust([c.p for c in family]))
 
 
 def test_ofi_r2_and_grid_against_numpy(tmp_path):
@@ -69,7 +96,7 @@ def test_ofi_r2_and_grid_against_numpy(tmp_path):
     mid = 100 + np.cumsum(0.01 * ofi + rng.normal(0, 0.005, n))  # R² = 0.01 / (0.01 + 0.0025) = 0.8
     path = features_file(tmp_path / "f.parquet", n, step_ms=step, ofi=ofi, mid=mid)
     data = load_features([path])
-    claim = next(c for c in claims_table(data, n_boot=50) if c.id == "ofi_r2")
+    claim = next(c for c in claims_table(data, boot=QUICK) if c.id == "ofi_r2")
     # by hand: interval k holds rows 100k .. 100k+99; Δmid = its last mid - the previous interval's last
     sums = ofi.reshape(-1, 100).sum(axis=1)[1:]
     dmid = np.diff(mid.reshape(-1, 100)[:, -1])
@@ -93,7 +120,7 @@ def test_lee_ready_ou_and_funding_claims_by_hand(tmp_path):
     funding = np.zeros(n)
     venue = features_file(tmp_path / "v.parquet", n, trade_side=side, ou_z=z, ou_active=np.ones(n, bool), funding_z=funding)
     lr = features_file(tmp_path / "lr.parquet", n, trade_side=lr_side)
-    claims = {c.id: c for c in claims_table(load_features([venue]), load_features([lr]), n_boot=50)}
+    claims = {c.id: c for c in claims_table(load_features([venue]), load_features([lr]), boot=QUICK)}
     assert claims["lee_ready_agreement"].value == pytest.approx(0.9) and claims["lee_ready_agreement"].n == n
     assert claims["lee_ready_agreement"].verdict == HOLDS
     ou = claims["ou_reversion"]
@@ -132,14 +159,18 @@ def test_simulator_regimes_show_up_in_hurst_and_variance_ratio(simulated):
     warm = ~data["cold"].str.contains("hurst").to_numpy()[g.row]
     mr = truth == "mean_reverting"
     assert hurst[warm & mr].mean() < hurst[warm & ~mr].mean() - 0.1
-    claims = {c.id: c for c in claims_table(data, n_boot=200)}
+    claims = {c.id: c for c in claims_table(data, boot=BootstrapSettings())}
     high = claims["hurst_high_vr"]
     print(
         f"\nVR by true regime: mean-reverting {np.mean(vr['mean_reverting']):.2f} ({len(vr['mean_reverting'])}), "
         f"trend {np.mean(vr['trend']):.2f} ({len(vr['trend'])}); "
-        + "; ".join(f"{c.id} {c.value:.3f} [{c.lo:.3f}, {c.hi:.3f}] n={c.n} {c.verdict}" for c in claims.values())
+        + "; ".join(
+            f"{c.id} {c.value:.3f} [{c.lo:.3f}, {c.hi:.3f}] +-{c.mc_err:.4f} p_adj {c.p_adj:.3g} n={c.n} {c.verdict}"
+            for c in claims.values()
+        )
     )
-    assert high.verdict == HOLDS and high.lo > 1.0
+    # found with the family's adjusted p-value: the multiple-testing control does not blind the report
+    assert high.verdict == HOLDS and high.lo > 1.0 and high.p_adj < 0.05
     # R/S over 128 one-second returns rarely reads below 0.4 (its small-sample bias): the low band
     # has too few windows in this hour to judge, and the claim says so instead of guessing
     assert claims["hurst_low_vr"].verdict == NOT_ENOUGH and claims["hurst_low_vr"].n < 20
@@ -155,8 +186,12 @@ def test_simulator_toxic_bursts_show_up_in_vpin(simulated):
     vpin = data["vpin"].to_numpy()[g.row]
     warm = ~data["cold"].str.contains("vpin").to_numpy()[g.row]
     assert vpin[warm & inside].mean() > vpin[warm & ~inside].mean() + 0.15
-    claim = next(c for c in claims_table(data, n_boot=200) if c.id == "vpin_volatility")
-    assert claim.verdict == HOLDS and claim.lo > 0.0
+    claim = next(c for c in claims_table(data, boot=BootstrapSettings()) if c.id == "vpin_volatility")
+    print(
+        f"\nvpin_volatility {claim.value:.3f} [{claim.lo:.3f}, {claim.hi:.3f}] p_adj {claim.p_adj:.3g} n={claim.n} "
+        f"{claim.verdict}"
+    )
+    assert claim.verdict == HOLDS and claim.lo > 0.0 and claim.p_adj < 0.05
     assert len(claim.points["vpin"]) == claim.n
     frame = pd.DataFrame(claim.points)
     assert np.isfinite(frame.to_numpy()).all()

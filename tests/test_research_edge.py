@@ -1,7 +1,7 @@
 """The research edge table against independent oracles: ICs against scipy's spearmanr on the same
-rows (forward returns rebuilt with pandas' merge_asof), the block bootstrap reproducible by seed
-and covering a known correlation, deciles and hit rates by hand, costs by hand, bad input, and the
-command on a real capture."""
+rows (forward returns rebuilt with pandas' merge_asof) and per UTC day, blocks never shorter than
+the horizon, the family's adjusted p-values, the SPA test on a planted edge, deciles and hit rates
+by hand, costs by hand, bad input, and the command on a real capture."""
 
 from __future__ import annotations
 
@@ -19,16 +19,19 @@ from scalp_nautilus.feature_recorder import SCHEMA
 from scalp_nautilus.features import FeatureSnapshot
 from scalp_nautilus.research.edge import NOT_ENOUGH
 from scalp_nautilus.research.edge import Costs
-from scalp_nautilus.research.edge import block_bootstrap
 from scalp_nautilus.research.edge import deciles
 from scalp_nautilus.research.edge import edge_table
 from scalp_nautilus.research.edge import hit_rate
 from scalp_nautilus.research.edge import load_features
 from scalp_nautilus.research.edge import spearman
+from scalp_nautilus.research.edge import summary_lines
+from scalp_nautilus.research.intervals import BootstrapSettings
+from scalp_nautilus.research.intervals import adjust
 from tests.support.captures import load
 from tests.support.captures import record
 
 S = 1_000_000_000
+QUICK = BootstrapSettings(min_reps=200, max_reps=200)
 
 
 def features_file(path, n: int, step_ms: float = 100.0, seed: int = 0, cold_rows: int = 0, **columns) -> str:
@@ -75,9 +78,10 @@ def test_spearman_matches_scipy_with_ties():
 
 
 def test_ic_against_scipy_on_the_same_rows(tmp_path):
-    path = features_file(tmp_path / "f.parquet", 6000, step_ms=50.0, seed=3)
+    path = features_file(tmp_path / "f.parquet", 6000, step_ms=50.0, seed=3, cold=np.full(6000, "hurst,vpin"))
     data = load_features([path])
-    edge = edge_table(data, horizons=(1, 5), n_boot=50, sample_ms=0)  # every row
+    result = edge_table(data, horizons=(1, 5), boot=BootstrapSettings(min_reps=2000), sample_ms=0)  # every row
+    edge = result.table
     raw = pd.read_parquet(path)
     for h in (1, 5):
         y = oracle_forward(raw, h)
@@ -86,16 +90,21 @@ def test_ic_against_scipy_on_the_same_rows(tmp_path):
         row = edge[(edge.signal == "ofi_z") & (edge.horizon_s == h) & (edge.subset == "all")].iloc[0]
         assert row.n == ok.sum()
         assert row.ic == pytest.approx(expected, abs=1e-12)
-        assert row.ic_lo < row.ic < row.ic_hi
+        assert row.ic_lo < row.ic < row.ic_hi and row.ic_mc_err <= 0.005 and row.reps >= 2000
+        # blocks never shorter than the horizon: 1 s and 5 s of 50 ms rows are 20 and 100 rows
+        assert row.block_rows >= 20 * h and result.blocks[h] == row.block_rows
     # ofi_z leads the next step by construction: at 1 s (20 rows) the IC is clearly positive
     one = edge[(edge.signal == "ofi_z") & (edge.horizon_s == 1) & (edge.subset == "all")].iloc[0]
-    assert one.ic_lo > 0 and one.verdict == "IC > 0"
+    assert one.ic_lo > 0 and one.p_adj < 0.05 and one.verdict == "IC > 0"
+    # the family: every all-rows test with a p-value, adjusted together
+    family = edge[(edge.subset == "all") & edge.p.notna()]
+    np.testing.assert_allclose(family.p_adj, adjust(family.p.to_numpy()), rtol=1e-12)
 
 
 def test_thinning_keeps_the_last_row_of_each_interval(tmp_path):
     path = features_file(tmp_path / "f.parquet", 3000, step_ms=50.0, seed=4)
     data = load_features([path])
-    edge = edge_table(data, horizons=(5,), n_boot=20, sample_ms=200.0)
+    edge = edge_table(data, horizons=(5,), boot=QUICK, sample_ms=200.0).table
     raw = pd.read_parquet(path)
     y = oracle_forward(raw, 5)
     last = raw.groupby(raw["ts_event"] // 200_000_000).tail(1).index.to_numpy()  # 4 rows of 50 ms per 200 ms
@@ -105,26 +114,45 @@ def test_thinning_keeps_the_last_row_of_each_interval(tmp_path):
     assert row.ic == pytest.approx(spearmanr(raw["ofi_z"].to_numpy()[keep], y[keep]).statistic, abs=1e-12)
 
 
-def test_block_bootstrap_reproducible_and_covers_a_known_correlation():
-    rng = np.random.default_rng(11)
-    n, rho = 3000, 0.5
-    x = rng.standard_normal(n)
-    y = rho * x + math.sqrt(1 - rho * rho) * rng.standard_normal(n)
-    blocks = np.arange(n) // 100  # 30 blocks
+def test_ic_per_utc_day_and_a_sign_that_flips(tmp_path):
+    """Two UTC days: ofi_z leads the mid for 24 minutes before midnight and the reverse, more weakly,
+    for 16 minutes after. Pooled, the IC is positive and its interval excludes 0; per day it is +
+    then -, so it holds pooled only. (With a reversal as strong as the lead, the IC's level shift
+    makes Politis-White choose ~400-row blocks and the pooled interval straddles 0.)"""
+    n, k = 24_000, 14_400
+    rng = np.random.default_rng(8)
+    steps = rng.normal(0, 1, n)
+    lead = np.r_[steps[1:], 0.0]
+    ofi_z = np.where(np.arange(n) < k, lead, -0.3 * lead) + rng.normal(0, 1, n)
+    ts = (86_400 * S - k * 100_000_000 + np.arange(n) * 100_000_000).astype(np.int64)
+    cold = np.full(n, "hurst,vpin")  # no band subsets: only the pooled test
+    path = features_file(tmp_path / "f.parquet", n, step_ms=100.0, seed=8, ts_event=ts, ofi_z=ofi_z, cold=cold)
+    raw = pd.read_parquet(path)
+    edge = edge_table(load_features([path]), horizons=(1,), boot=QUICK, sample_ms=0).table
+    row = edge[(edge.signal == "ofi_z") & (edge.subset == "all")].iloc[0]
+    y = oracle_forward(raw, 1)
+    by_day = {}
+    for day in (0, 1):
+        on = ((raw["ts_event"] // (86_400 * S)).to_numpy() == day) & np.isfinite(y)
+        by_day[day] = spearmanr(raw["ofi_z"][on], y[on]).statistic
+    assert row.days == 2 and row.days_agree == 1
+    got = dict(item.split(":") for item in row.ic_by_day.split())
+    assert float(got["1970-01-01"]) == pytest.approx(by_day[0], abs=5e-4)
+    assert float(got["1970-01-02"]) == pytest.approx(by_day[1], abs=5e-4)
+    assert by_day[0] > 0 > by_day[1] and row.ic_lo > 0
+    assert row.verdict == "IC > 0 pooled only: the sign agrees on 1 of 2 days"
 
-    def stat(i):
-        return spearman(x[i], y[i])
 
-    a, b = block_bootstrap(stat, blocks, 200, seed=5), block_bootstrap(stat, blocks, 200, seed=5)
-    assert a == b
-    assert block_bootstrap(stat, blocks, 200, seed=6) != a
-    # population Spearman of a bivariate normal: (6 / pi) asin(rho / 2)
-    truth = 6.0 / math.pi * math.asin(rho / 2.0)
-    assert a[0] < truth < a[1] and a[1] - a[0] < 0.1
-    # whole blocks are resampled: a statistic of the block ids sees only whole blocks
-    sizes = block_bootstrap(lambda i: float(len(i) % 100), blocks, 50, seed=1)
-    assert sizes == (0.0, 0.0)
-    assert block_bootstrap(stat, np.zeros(n, int), 50, seed=1) is None  # one block: no interval
+def test_spa_finds_a_planted_edge_and_not_one_eaten_by_costs(tmp_path):
+    path = features_file(tmp_path / "f.parquet", 12_000, step_ms=100.0, seed=9)
+    data = load_features([path])
+    free = edge_table(data, horizons=(1, 5), costs=Costs(0.0, 0.0), boot=QUICK, sample_ms=200.0)
+    dear = edge_table(data, horizons=(1, 5), costs=Costs(50.0, 50.0), boot=QUICK, sample_ms=200.0)
+    assert free.spa["maker_maker"] is not None and free.spa["maker_maker"].p < 0.01
+    assert dear.spa["maker_maker"] is not None and dear.spa["maker_maker"].p > 0.5
+    assert free.spa["maker_maker"].block >= max(free.blocks.values())
+    lines = summary_lines(free)
+    assert any("best edge after maker/maker costs" in line and "SPA p-value" in line for line in lines)
 
 
 def test_deciles_hit_rate_and_costs_by_hand():
@@ -141,7 +169,7 @@ def test_deciles_hit_rate_and_costs_by_hand():
 
 def test_edge_after_costs_is_half_the_spread_minus_the_round_trip(tmp_path):
     path = features_file(tmp_path / "f.parquet", 4000, step_ms=100.0, seed=5, spread_bps=np.full(4000, 0.2))
-    edge = edge_table(load_features([path]), horizons=(10,), n_boot=20, sample_ms=0, costs=Costs(1.0, 4.0))
+    edge = edge_table(load_features([path]), horizons=(10,), boot=QUICK, sample_ms=0, costs=Costs(1.0, 4.0)).table
     row = edge[(edge.signal == "ofi_z") & (edge.subset == "all")].iloc[0]
     assert row.mean_spread_bps == pytest.approx(0.2)
     assert row.edge_taker_taker_bps == pytest.approx(row.decile_spread_bps / 2 - (8.0 + 0.2))
@@ -152,21 +180,23 @@ def test_edge_after_costs_is_half_the_spread_minus_the_round_trip(tmp_path):
 def test_bad_input_gives_errors_or_not_enough_data_and_never_nan_in_files(tmp_path):
     short = features_file(tmp_path / "short.parquet", 200, step_ms=100.0)  # 20 s: no 30 s or 60 s horizon
     out = tmp_path / "out"
-    assert main(["research", "edge", "--features", short, "--out", str(out), "--boot", "20"]) == 0
+    assert main(["research", "edge", "--features", short, "--out", str(out), "--boot", "20", "--max-boot", "20"]) == 0
     edge = pd.read_csv(out / "edge.csv", keep_default_na=False)
     text = (out / "edge.csv").read_text() + (out / "claims.csv").read_text()
     assert "nan" not in text.lower() and "inf" not in text.lower()
     long_h = edge[(edge.horizon_s.astype(float) >= 30) & (edge.subset == "all")]
-    assert len(long_h) and (long_h.verdict == NOT_ENOUGH).all() and (long_h.ic == "").all()
+    assert len(long_h) and long_h.verdict.str.startswith(f"{NOT_ENOUGH} (").all() and (long_h.ic == "").all()
     claims = pd.read_csv(out / "claims.csv", keep_default_na=False)
-    assert set(claims.verdict) <= {"holds", "does not hold", NOT_ENOUGH}
+    assert set(claims.verdict) <= {"holds", "does not hold", "holds pooled only", "borderline", NOT_ENOUGH}
+    # every "not enough data" says what is missing
+    assert (claims[claims.verdict == NOT_ENOUGH].note != "").all()
     # all rows cold: every signal that needs a warm indicator says so
     cold = features_file(tmp_path / "cold.parquet", 2000, cold_rows=2000)
-    edge = edge_table(load_features([cold]), horizons=(1,), n_boot=10)
-    assert (edge[edge.signal.isin(["ofi_z", "cvd_z"])].verdict == NOT_ENOUGH).all()
+    edge = edge_table(load_features([cold]), horizons=(1,), boot=QUICK).table
+    assert (edge[edge.signal.isin(["ofi_z", "cvd_z"])].verdict == f"{NOT_ENOUGH} (0 rows, need 30)").all()
     # funding z steps once per settlement: two values in a file are no sample of 30 settlements
     step = features_file(tmp_path / "funding.parquet", 3000, funding_z=np.r_[np.full(1500, 1.5), np.full(1500, -0.5)])
-    edge = edge_table(load_features([step]), horizons=(1,), n_boot=10)
+    edge = edge_table(load_features([step]), horizons=(1,), boot=QUICK).table
     row = edge[(edge.signal == "funding_z") & (edge.subset == "all")].iloc[0]
     assert row.verdict == f"{NOT_ENOUGH} (2 distinct values, need 30)" and math.isnan(row.ic)
     # missing columns, NaN, no file: a clear error naming the file
@@ -184,7 +214,7 @@ def test_bad_input_gives_errors_or_not_enough_data_and_never_nan_in_files(tmp_pa
 def test_edge_command_on_a_real_capture(capture_paths, tmp_path, capsys):
     path = record(load("usdm_2024_08", tuple(capture_paths("usdm_2024_08"))), tmp_path / "f.parquet")
     out = tmp_path / "out"
-    assert main(["research", "edge", "--features", str(path), "--out", str(out), "--boot", "100"]) == 0
+    assert main(["research", "edge", "--features", str(path), "--out", str(out), "--boot", "500", "--max-boot", "500"]) == 0
     printed = capsys.readouterr().out
     assert "claim ofi_r2" in printed and "edge after taker/taker" in printed
     html = (out / "report.html").read_text()

@@ -1,8 +1,9 @@
 """`research funding`: the funding claims on settled funding history.
 
 The bars' London times against the answer key; the detector's z against a direct numpy rolling
-z; the funding leg's P&L against hand computation (linear and inverse); the block interval's
-coverage on a simulated process with a known mean; and the command on the shared history."""
+z; the funding leg's P&L against hand computation (linear and inverse); the claims on a
+constructed history; and the command on the shared history. (The intervals are the research
+package's, tested against closed forms in tests/test_research_intervals.py.)"""
 
 from __future__ import annotations
 
@@ -16,12 +17,12 @@ from scalp_nautilus import cli
 from scalp_nautilus.research.funding_claims import Detection
 from scalp_nautilus.research.funding_claims import FundingSeries
 from scalp_nautilus.research.funding_claims import FundingSettings
-from scalp_nautilus.research.funding_claims import block_interval
 from scalp_nautilus.research.funding_claims import detect
 from scalp_nautilus.research.funding_claims import funding_claims
 from scalp_nautilus.research.funding_claims import leg_pnl
 from scalp_nautilus.research.funding_claims import read_bars
 from scalp_nautilus.research.funding_claims import read_history
+from scalp_nautilus.research.intervals import BootstrapSettings
 
 H8 = 8 * 3_600 * 1_000_000_000
 T0 = 1_672_531_200 * 1_000_000_000  # 2023-01-01 00:00 UTC
@@ -83,30 +84,6 @@ def test_funding_leg_by_hand_linear_and_inverse():
 
 
 @pytest.mark.slow
-def test_block_interval_covers_a_known_mean_and_is_seeded():
-    """AR(1) with mean 1: the 95% interval covers it in about 95% of samples, and the rule picks
-    blocks longer than one for a persistent process."""
-    rng = np.random.default_rng(11)
-    covered, blocks = 0, []
-    trials = 40
-    for _ in range(trials):
-        e = rng.standard_normal(300)
-        x = np.empty(300)
-        x[0] = e[0]
-        for t in range(1, 300):
-            x[t] = 0.6 * x[t - 1] + e[t]
-        iv = block_interval(1.0 + x, n_boot=300, seed=1)
-        assert iv is not None
-        covered += iv.lo <= 1.0 <= iv.hi
-        blocks.append(iv.block)
-    assert covered >= 0.85 * trials
-    assert np.median(blocks) > 1
-    a = block_interval(np.arange(50.0), n_boot=300, seed=5)
-    assert a == block_interval(np.arange(50.0), n_boot=300, seed=5)
-    assert block_interval(np.arange(50.0), n_boot=300, seed=5, min_block=7).block >= 7
-    assert block_interval(np.ones(2)) is None
-
-
 def test_claims_on_a_constructed_history():
     """Flat prices: the leg's net is its funding minus fees, known in closed form."""
     rng = np.random.default_rng(5)
@@ -114,7 +91,9 @@ def test_claims_on_a_constructed_history():
     spikes = np.arange(60, 400, 15)
     rate[spikes] = 1e-3
     rate[spikes + 1] = 5e-4  # the next settlement's rate is what a signal collects
-    result = funding_claims([series(rate, np.full(400, 50.0))], FundingSettings(n_boot=300))
+    result = funding_claims(
+        [series(rate, np.full(400, 50.0))], FundingSettings(boot=BootstrapSettings(300, 300, method="circular"))
+    )
     by_id = {c.id: c for c in result.claims}
     leg = by_id["funding_leg_net[v]"]
     signals = result.signals
@@ -150,7 +129,7 @@ def test_bars_times_match_the_answer_key(shared_data):
 def test_research_funding_on_the_shared_history(shared_data, tmp_path, capsys):
     funding = shared_data / "funding"
     argv = ["research", "funding", "--bars", str(funding / "binance_bybit_okx_8h_bars_funding.csv"), "--out", str(tmp_path)]
-    argv += ["--history", str(funding / "binance_web_export_BTCUSDT_perpetual.csv"), "--boot", "500"]
+    argv += ["--history", str(funding / "binance_web_export_BTCUSDT_perpetual.csv"), "--boot", "500", "--max-boot", "500"]
     assert cli.main(argv) == 0
     claims = pd.read_csv(tmp_path / "claims.csv")
     counts = pd.read_csv(tmp_path / "funding_counts.csv")

@@ -20,6 +20,17 @@ settlement currency's, quantities at the size precision, prices at the price pre
 mark may sit half a tick off the grid (one more digit), an average of fills over several levels
 between ticks (two more).
 
+Per round trip: each trip's net (its realized P&L after fees, plus the funding booked while it
+was open) in bps of its entry notional. The summary prints the mean and the median of those, each
+with a 95% interval (the mean's from arch's stationary block bootstrap over the trips in time
+order, Politis-White's block length; the median's from order statistics, distribution-free for
+independent trips), beside the notional-weighted figure (all trips' net over all their entry
+notional), which large trips dominate. Fewer than 20 trips get no interval.
+
+`cold` warning: when `cold` blocked more than half of the flat decisions (those taken without a
+position, not counting a `warm_up` lead-in), the warm-ups took most of the run and its figures
+say little; the summary says so.
+
 Execution (`scalp_nautilus.strategy.execution`): the entry and take-profit modes, the maker fill
 ratio (maker entries with any fill / maker entries posted, reprices counted as posts), post-only
 refusals, the break-even move of a take-profit round trip (its fees for the modes, in bps of
@@ -45,10 +56,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binom
 
 from nautilus_trader.model.instruments import CurrencyPair
 from nautilus_trader.model.objects import Currency
 
+from scalp_nautilus.research.intervals import MIN_UNITS
+from scalp_nautilus.research.intervals import BootstrapSettings
+from scalp_nautilus.research.intervals import block_length
+from scalp_nautilus.research.intervals import interval
+from scalp_nautilus.research.intervals import mean_statistic
 from scalp_nautilus.strategy.decision import ENTRY_OUTCOMES
 from scalp_nautilus.strategy.decision import EXIT_OUTCOMES
 from scalp_nautilus.strategy.execution import EXCHANGE_STOP
@@ -58,6 +75,10 @@ from scalp_nautilus.strategy.records import StrategyReport
 MARKOUT_COLUMNS = [f"markout_{h}s_bps" for h in MARKOUT_HORIZONS_S]
 MINUTES_PER_YEAR = 365.25 * 24 * 60
 MIN_SHARPE_RETURNS = 24 * 60  # a day of one-minute returns
+COLD_WARNING_SHARE = 0.5  # of the flat decisions
+# per-trip intervals: bps are not an IC's unit, so the Monte Carlo target is a hundredth of a bp,
+# within a cap of resamples that keeps a summary quick
+TRIP_BOOT = BootstrapSettings(min_reps=2000, max_reps=16_000, mc_target=0.01)
 
 
 def max_drawdown(equity: pd.Series) -> tuple[float, float]:
@@ -104,6 +125,43 @@ def economics_bps(report: StrategyReport) -> dict[str, float]:
     if not notional > 0.0:
         return dict.fromkeys(split, math.nan)
     return {k: v / notional * 1e4 for k, v in split.items()}
+
+
+def trip_net_bps(rep: StrategyReport) -> np.ndarray:
+    """Each round trip's net in bps of its entry notional: realized P&L after fees plus the funding
+    booked while it was open (NaN for a trip without a notional)."""
+    pays = [(p.ts_ns, p.amount) for p in rep.funding]
+    out = []
+    for t in rep.round_trips:
+        funding = sum(a for ts, a in pays if t.ts_opened <= ts <= t.ts_closed)
+        out.append((t.realized_pnl + funding) / t.notional * 1e4 if t.notional > 0.0 else math.nan)
+    return np.array(out, dtype=np.float64)
+
+
+def per_trip(net_bps: np.ndarray) -> dict[str, float]:
+    """Mean and median of per-trip net bps with 95% intervals (NaN bounds below MIN_UNITS trips)."""
+    x = net_bps[np.isfinite(net_bps)]
+    out = dict.fromkeys(("mean", "mean_lo", "mean_hi", "median", "median_lo", "median_hi"), math.nan)
+    out["n"] = len(x)
+    if not len(x):
+        return out
+    out["mean"], out["median"] = float(x.mean()), float(np.median(x))
+    if len(x) < MIN_UNITS:
+        return out
+    iv = interval(mean_statistic(x), block_length(x), TRIP_BOOT)
+    if iv is not None:
+        out["mean_lo"], out["mean_hi"] = iv.lo, iv.hi
+    # order statistics k and n + 1 - k bracket the median with >= 95% (binomial(n, 1/2))
+    k = max(1, int(binom.ppf(0.025, len(x), 0.5)))
+    s = np.sort(x)
+    out["median_lo"], out["median_hi"] = float(s[k - 1]), float(s[len(x) - k])
+    return out
+
+
+def cold_share(outcomes: dict[str, int]) -> tuple[int, int]:
+    """(`cold` decisions, flat decisions that could have traded: not the `warm_up` lead-in)."""
+    flat = sum(outcomes.get(k, 0) for k in ENTRY_OUTCOMES if k != "warm_up")
+    return outcomes.get("cold", 0), flat
 
 
 def markout_table(fills: pd.DataFrame) -> pd.DataFrame:
@@ -187,6 +245,13 @@ def strategy_table(rep: StrategyReport, starting_balance: float, balance_change:
     taken = counts.get("taken", 0)
     blocked = {k: counts.get(k, 0) for k in ENTRY_OUTCOMES[1:] if counts.get(k, 0)}
     lines.append(f"    entries taken {taken}; blocked: " + (", ".join(f"{k} {v:,}" for k, v in blocked.items()) or "none"))
+    cold, flat = cold_share(counts)
+    if flat and cold > COLD_WARNING_SHARE * flat:
+        lines.append(
+            f"  WARNING         `cold` blocked {cold / flat:.1%} of the flat decisions ({cold:,} of {flat:,}): the "
+            "warm-ups (VPIN's window of volume, Hurst's returns, ...) took most of this run, so its figures say "
+            "little; run a longer span, or fit the windows to the data with `research calibrate`"
+        )
     # Each round trip once, by what closed it (the exchange stop's fills included); the exit
     # decisions (a taker take-profit that did not fill, then a stop) are in decisions.csv.
     closed_by = Counter(t.exit_reason or "unknown" for t in trips)
@@ -253,12 +318,13 @@ def _execution_lines(rep: StrategyReport) -> list[str]:
         f"partial fills {c.get('partial_fills', 0)}; "
         f"maker take-profits posted {c.get('tp_posted', 0)}, fills {c.get('tp_filled', 0)}, refused {c.get('tp_refusals', 0)}",
         f"  break-even      {rep.round_trip_fee_bps:.2f} bps of notional per take-profit round trip in fees, plus the spread",
-        "  round trips     bps of entry notional: "
+        "  round trips     bps of entry notional, notional-weighted (all trips' sums over their notional): "
         + (
             "n/a"
             if math.isnan(e["net"])
             else f"gross {e['trading']:+.2f}   fees {-e['fees']:+.2f}   funding {e['funding']:+.2f}   net {e['net']:+.2f}"
         ),
+        "  per trip        net bps of each trip's entry notional: " + _per_trip_text(per_trip(trip_net_bps(rep))),
     ]
     table = markout_table(rep.fills)
     if not table.empty:
@@ -271,6 +337,17 @@ def _execution_lines(rep: StrategyReport) -> list[str]:
                 f"    {tag or '(untagged)':<28} {int(r['fills']):>5} fills  " + "  ".join(f"{r[c]:+.2f}" for c in MARKOUT_COLUMNS)
             )
     return lines
+
+
+def _per_trip_text(t: dict[str, float]) -> str:
+    if not t["n"]:
+        return "n/a (no round trip)"
+    if math.isnan(t["mean_lo"]):
+        return f"mean {t['mean']:+.2f}, median {t['median']:+.2f} over {t['n']} trips (no interval: it needs {MIN_UNITS} trips)"
+    return (
+        f"mean {t['mean']:+.2f} [{t['mean_lo']:+.2f}, {t['mean_hi']:+.2f}], median {t['median']:+.2f} "
+        f"[{t['median_lo']:+.2f}, {t['median_hi']:+.2f}] over {t['n']} trips (95%: block bootstrap; order statistics)"
+    )
 
 
 def _equity(rep: StrategyReport) -> pd.Series:
@@ -380,13 +457,19 @@ def _plots(rep: StrategyReport, fills: pd.DataFrame, folder: Path, suffix: str) 
     plt.close(fig)
 
 
-def metrics(rep: StrategyReport) -> dict[str, float | int]:
+def metrics(rep: StrategyReport, since_ns: int = 0) -> dict[str, float | int]:
     """One strategy's figures as plain numbers (a sweep's results row): the summary's P&L split,
-    round trips, win rate, max drawdown, Sharpe and decision counts (`decisions_<outcome>`)."""
+    round trips, win rate, the per-trip net bps (notional-weighted, mean, median), max drawdown and
+    Sharpe (on the equity from `since_ns`: a walk-forward window without its lead-in), the share
+    of flat decisions `cold` blocked, and the decision counts (`decisions_<outcome>`)."""
     split = pnl_split(rep)
     trips = rep.round_trips
     equity = _equity(rep)
+    if since_ns:
+        equity = equity[equity.index >= pd.Timestamp(since_ns, tz="UTC")]
     dd, dd_frac = max_drawdown(equity)
+    per = per_trip(trip_net_bps(rep))
+    cold, flat = cold_share(rep.outcomes)
     row: dict[str, float | int] = {
         "net": split["net"],
         "trading": split["trading"],
@@ -394,9 +477,13 @@ def metrics(rep: StrategyReport) -> dict[str, float | int]:
         "funding": split["funding"],
         "round_trips": len(trips),
         "win_rate": sum(1 for t in trips if t.realized_pnl > 0) / len(trips) if trips else math.nan,
+        "net_bps_weighted": economics_bps(rep)["net"],
+        "trip_mean_bps": per["mean"],
+        "trip_median_bps": per["median"],
         "max_drawdown": dd,
         "max_drawdown_frac": dd_frac,
         "sharpe": sharpe(equity),
+        "cold_share": cold / flat if flat else math.nan,
         "batches": rep.batches,
     }
     row.update({f"decisions_{k}": v for k, v in rep.outcomes.items()})

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import numpy as np
 
 FOLDER = "invalid_spans"
 METADATA_KEY = b"scalp_nautilus.invalid_spans"
@@ -103,6 +104,14 @@ class InvalidSpans:
     def inside(self, ts: int) -> bool:
         i = bisect.bisect_left(self._starts, ts) - 1  # the last span starting strictly before ts
         return i >= 0 and ts < self.spans[i][1]
+
+    def inside_each(self, ts: np.ndarray) -> np.ndarray:
+        """`inside` for each of an array of exchange times (the compiled feature replay's chunks)."""
+        if not self.spans:
+            return np.zeros(len(ts), dtype=np.bool_)
+        starts, ends = np.array(self.spans, dtype=np.int64).T
+        i = np.searchsorted(starts, ts, side="left") - 1
+        return (i >= 0) & (ts < ends[np.maximum(i, 0)])
 
     def next_start(self, ts) -> int:
         """The start of the first span starting at or after `ts` (int64 max: none)."""

@@ -17,9 +17,18 @@ the strategy's data callbacks see, in the engine's order:
   exchange message the data engine buffers to) one snapshot with that delta's ``ts_event`` /
   ``ts_init`` / sequence (those of the `OrderBookDeltas` the strategy receives), one pipeline row,
   recorded;
-- trades, read from the same columns, to `FeaturePipeline.on_trade` with the numbers
-  `on_trade_tick` would take from a `TradeTick`; funding rates (few) decoded as Nautilus objects
-  to `on_funding`; quotes and mark prices feed no feature (the mark only prices funding payments).
+- trades, read from the same columns, with the numbers `on_trade_tick` would take from a
+  `TradeTick`; funding rates (few) decoded as Nautilus objects to `on_funding`; quotes and mark
+  prices feed no feature (the mark only prices funding payments);
+- each record batch's book batches, with the trades stamped before each, go through one compiled
+  call (`FeaturePipeline.replay_chunk`: the snapshot builder's band logic, the pipeline's batch
+  kernel, the row), which stops only where Python must act (a funding update due, the next chunk
+  of trades); the rows go to the recorder column by column. With an LSTM model active, torch
+  predicts per batch: the batches then go one by one through `BookSnapshotBuilder.from_tops` and
+  `FeaturePipeline.on_book`;
+- a book batch whose exchange time lies inside one of the catalog's invalid spans
+  (`scalp_nautilus.data.spans`) updates the features but records no row, as the strategy's gate
+  takes no decision there (`ReplayResult.span_rows` counts them); the file's metadata keeps the spans.
 
 Its rows are bit-identical to the backtest's (tested on every shared capture).
 """
@@ -38,6 +47,7 @@ from nautilus_trader.backtest.config import BacktestDataConfig
 from nautilus_trader.model.data import FundingRateUpdate
 from nautilus_trader.model.data import OrderBookDelta
 from nautilus_trader.model.data import TradeTick
+from nautilus_trader.model.objects import FIXED_PRECISION
 
 from scalp_nautilus.backtest.runner import catalog_instrument
 from scalp_nautilus.backtest.runner import data_configs
@@ -50,12 +60,22 @@ from scalp_nautilus.feature_recorder import FeatureRecorder
 from scalp_nautilus.feature_replay.book import DELTA_COLUMNS
 from scalp_nautilus.feature_replay.book import ReplayBook
 from scalp_nautilus.feature_replay.book import fixed_to_float
+from scalp_nautilus.features import BUILDER_FLOATS
+from scalp_nautilus.features import BUILDER_INTS
+from scalp_nautilus.features import BUILDER_INVERSE
+from scalp_nautilus.features import BUILDER_LEVELS
+from scalp_nautilus.features import BUILDER_MULTIPLIER
+from scalp_nautilus.features import BUILDER_REFRESH_NS
+from scalp_nautilus.features import BUILT
+from scalp_nautilus.features import SKIP_CROSSED
+from scalp_nautilus.features import SKIP_EMPTY
+from scalp_nautilus.features import SKIP_ONE_SIDED
 from scalp_nautilus.indicators.lee_ready import AGGRESSOR_TO_SIDE
 from scalp_nautilus.strategy.settings import ScalpStrategyConfig
 from scalp_nautilus.strategy.settings import build_builder
 from scalp_nautilus.strategy.settings import build_pipeline
 
-_NEVER = 2**64
+_NEVER = 2**63 - 1  # after every timestamp (int64, as the kernel takes it)
 _TRADE_COLUMNS = ["price", "size", "aggressor_side", "ts_event", "ts_init"]  # not the trade ids (strings)
 _SIDES = np.array(AGGRESSOR_TO_SIDE, dtype=np.int64)  # by the aggressor_side column's enum value
 
@@ -73,58 +93,44 @@ class ReplayResult:
         return self.events / self.wall_seconds if self.wall_seconds > 0 else float("nan")
 
 
-def _trades(config: BacktestDataConfig, chunk_size: int, price_precision: int, size_precision: int) -> Iterator[tuple]:
-    """(ts_init, price, size, side, ts_event) per trade: what `on_trade_tick` passes to `on_trade`."""
-    for _, batch in arrow_batches(config, chunk_size, _TRADE_COLUMNS):
-        _, price = fixed_to_float(batch.column("price"), price_precision)
-        _, size = fixed_to_float(batch.column("size"), size_precision)
-        side = _SIDES[batch.column("aggressor_side").to_numpy()]
-        columns = (batch.column("ts_init").to_numpy(), price, size, side, batch.column("ts_event").to_numpy())
-        yield from zip(*(c.tolist() for c in columns), strict=True)
+def _trade_columns(
+    configs: list[BacktestDataConfig], chunk_size: int, price_precision: int, size_precision: int
+) -> Iterator[tuple]:
+    """The trades, a record batch at a time, as columns: (ts_init, price, size, side, ts_event),
+    the numbers `on_trade_tick` passes to `on_trade`."""
+    for config in configs:
+        if config.data_type is not TradeTick:
+            continue
+        for _, batch in arrow_batches(config, chunk_size, _TRADE_COLUMNS):
+            _, price = fixed_to_float(batch.column("price"), price_precision)
+            _, size = fixed_to_float(batch.column("size"), size_precision)
+            side = _SIDES[batch.column("aggressor_side").to_numpy()]
+            yield batch.column("ts_init").to_numpy(), price, size, side, batch.column("ts_event").to_numpy()
 
 
-class _Others:
-    """The trades and funding updates, fed to the pipeline in ``ts_init`` order up to a time; a
-    trade goes first at an equal time (the trades' data config comes before the funding's)."""
+class _Trades:
+    """The trade columns in chunks, with a look-ahead of one chunk (whether more are to come)."""
 
-    def __init__(self, configs: list[BacktestDataConfig], chunk_size: int, instrument, pipeline) -> None:
-        trades: Iterator[tuple] = iter(())
-        funding: Iterator = iter(())
-        for config in configs:
-            if config.data_type is TradeTick:
-                trades = _trades(config, chunk_size, instrument.price_precision, instrument.size_precision)
-            elif config.data_type is FundingRateUpdate:
-                funding = (e for chunk in data_chunks(config, chunk_size) for e in chunk)
-        self._trades, self._funding = trades, funding
-        self._on_trade, self._on_funding = pipeline.on_trade, pipeline.on_funding
-        self._trade = next(trades, None)
-        self._update = next(funding, None)
-        self.fed = 0
-        self.next_ts = min(self._trade[0] if self._trade else _NEVER, self._update.ts_init if self._update else _NEVER)
+    _EMPTY = (np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
 
-    def feed_before(self, ts: int) -> None:
-        """Feed every event with ``ts_init`` < `ts` (all of them: `_NEVER`)."""
-        trade, update = self._trade, self._update
-        trade_ts = trade[0] if trade is not None else _NEVER
-        update_ts = update.ts_init if update is not None else _NEVER
-        fed = 0
-        while True:
-            if trade_ts <= update_ts:
-                if trade_ts >= ts:
-                    break
-                self._on_trade(trade[1], trade[2], trade[3], trade[4])  # type: ignore[index]
-                trade = next(self._trades, None)
-                trade_ts = trade[0] if trade is not None else _NEVER
-            else:
-                if update_ts >= ts:
-                    break
-                self._on_funding(update)
-                update = next(self._funding, None)
-                update_ts = update.ts_init if update is not None else _NEVER
-            fed += 1
-        self._trade, self._update = trade, update
-        self.fed += fed
-        self.next_ts = min(trade_ts, update_ts)
+    def __init__(self, chunks: Iterator[tuple]) -> None:
+        self._chunks = chunks
+        self.columns = next(chunks, self._EMPTY)
+        self._next = next(chunks, None)
+        self.at = 0
+        self.read = len(self.columns[0])
+
+    @property
+    def more(self) -> bool:
+        return self._next is not None
+
+    def refill(self) -> bool:
+        """Move to the next chunk once this one is fed; False when there is none."""
+        if self._next is None or self.at < len(self.columns[0]):
+            return False
+        self.columns, self._next, self.at = self._next, next(self._chunks, None), 0
+        self.read += len(self.columns[0])
+        return True
 
 
 def replay_features(
@@ -148,33 +154,132 @@ def replay_features(
     builder = build_builder(config, instrument)
     pipeline = build_pipeline(config)
     book = ReplayBook(builder.depth, builder.price_precision, builder.size_precision, builder.band_bps)
-    on_book, from_tops = pipeline.on_book, builder.from_tops
     configs = data_configs(settings, catalog, instrument.id)
     deltas = [c for c in configs if c.data_type is OrderBookDelta]
     events = span_rows = 0
     store = settings.catalog_store
     spans = InvalidSpans(read_invalid_spans(store.location, instrument_id, store.storage_options))
     started = time.perf_counter()
-    others = _Others(configs, chunk_size, instrument, pipeline)
+    trades = _Trades(_trade_columns(configs, chunk_size, instrument.price_precision, instrument.size_precision))
+    funding_configs = [c for c in configs if c.data_type is FundingRateUpdate]
+    funding = (e for c in funding_configs for chunk in data_chunks(c, chunk_size) for e in chunk)
+    update = next(funding, None)
+    fed_funding = 0
+    # the builder's band state, as `BookSnapshotBuilder` keeps it (see `features._band`)
+    bs = np.zeros(BUILDER_FLOATS)
+    bn = np.zeros(BUILDER_INTS, dtype=np.int64)
+    bs[BUILDER_MULTIPLIER], bn[BUILDER_INVERSE], bn[BUILDER_REFRESH_NS], bn[BUILDER_LEVELS] = (
+        builder.multiplier,
+        builder.inverse,
+        builder.band_refresh_ns,
+        builder.levels,
+    )
+    state = (bs, bn, builder.tick_size)
+    f_columns, i_columns = pipeline.row_columns
     with FeatureRecorder(out, invalid_spans=spans.spans) as recorder:
-        record, feed_before = recorder.record, others.feed_before
         for file, batch in (fb for c in deltas for fb in arrow_batches(c, chunk_size, DELTA_COLUMNS)):
             tops = book.apply(batch, file)
             events += batch.num_rows
             rows = tops.row
-            ts_inits = batch.column("ts_init").to_numpy()[rows].tolist()
-            ts_events = batch.column("ts_event").to_numpy()[rows].tolist()
-            sequences = batch.column("sequence").to_numpy()[rows].tolist()
-            for b, ts in enumerate(ts_inits):
-                # Another event goes before every delta with a later ts_init, so before this
-                # batch's snapshot; at an equal ts_init the deltas go first (configs' order).
-                if others.next_ts < ts:
-                    feed_before(ts)
-                row = on_book(from_tops(tops, b, ts_events[b], ts, sequences[b]))
-                if spans and spans.inside(ts_events[b]):
-                    span_rows += 1  # the strategy's gate: no row from inside an invalid span
+            ts_inits = batch.column("ts_init").to_numpy()[rows]
+            ts_events = batch.column("ts_event").to_numpy()[rows]
+            sequences = batch.column("sequence").to_numpy()[rows]
+            out_f = np.empty((len(rows), len(f_columns)))
+            out_i = np.empty((len(rows), len(i_columns)), dtype=np.int64)
+            read = np.zeros((len(rows), 2), dtype=np.bool_)
+            b = 0
+            while b < len(rows):
+                stop = update.ts_init if update is not None else _NEVER
+                if pipeline.lstm.active:  # torch per batch: the Python path
+                    b = _python_chunk(pipeline, builder, tops, ts_events, ts_inits, sequences, b, trades, stop, out_f, out_i)
+                else:
+                    b, trades.at = pipeline.replay_chunk(
+                        state,
+                        tops,
+                        ts_events,
+                        ts_inits,
+                        sequences,
+                        b,
+                        trades.columns,
+                        trades.at,
+                        trades.more,
+                        stop,
+                        out_f,
+                        out_i,
+                        read,
+                    )
+                if b == len(rows) or trades.refill():
                     continue
-                record(row)
-        feed_before(_NEVER)
-    events += others.fed
+                # a funding update is due before batch b: the trades up to it first (a trade goes
+                # first at an equal time), then the update
+                assert update is not None
+                while True:
+                    trades.at = pipeline.trades_until(trades.columns, trades.at, update.ts_init)
+                    if not trades.refill():
+                        break
+                pipeline.on_funding(update)
+                fed_funding += 1
+                update = next(funding, None)
+            _check_band_edges(builder, tops, out_f, f_columns, read, file)
+            if spans:  # the strategy's gate: no row from inside an invalid span (the features still saw it)
+                keep = ~spans.inside_each(ts_events)
+                span_rows += len(keep) - int(keep.sum())
+                out_f, out_i = out_f[keep], out_i[keep]
+            columns: dict[str, np.ndarray | list] = {c.name: out_f[:, j] for j, c in enumerate(f_columns)}
+            for j, c in enumerate(i_columns):
+                values = out_i[:, j]
+                columns[c.name] = pipeline.cold_names(values) if c.kind is str else values
+            recorder.record_columns(columns)
+        # the events after the last book batch, as the engine would feed them
+        while True:
+            pipeline.trades_until(trades.columns, trades.at, _NEVER)
+            trades.at = len(trades.columns[0])
+            if not trades.refill():
+                break
+        for late in [update, *funding] if update is not None else []:
+            pipeline.on_funding(late)
+            fed_funding += 1
+    _builder_skips(builder, bn)
+    events += trades.read + fed_funding
     return ReplayResult(Path(out), recorder.rows, events, time.perf_counter() - started, span_rows)
+
+
+def _python_chunk(pipeline, builder, tops, ts_events, ts_inits, sequences, b0, trades: _Trades, stop, out_f, out_i) -> int:
+    """`replay_chunk` through the Python path (an LSTM model predicts per batch)."""
+    on_trade = pipeline.on_trade
+    for b in range(b0, len(ts_inits)):
+        ts = int(ts_inits[b])
+        if ts > stop:
+            return b
+        ts_init, price, size, side, ts_event = trades.columns
+        while trades.at < len(ts_init) and ts_init[trades.at] < ts:
+            t = trades.at
+            on_trade(float(price[t]), float(size[t]), int(side[t]), int(ts_event[t]))
+            trades.at += 1
+        if trades.at == len(ts_init) and trades.more:
+            return b
+        pipeline.on_book(builder.from_tops(tops, b, int(ts_events[b]), ts, int(sequences[b])))
+        out_f[b] = pipeline._row_f
+        out_i[b] = pipeline._row_i
+    return len(ts_inits)
+
+
+def _check_band_edges(builder, tops, out_f, f_columns, read, where: str) -> None:
+    """The band edges the numba book used, against Nautilus's own `Price` rounding, wherever a
+    band was read (once a second or so): a difference cannot pass silently."""
+    mid = out_f[:, next(j for j, c in enumerate(f_columns) if c.name == "mid")]
+    for b, side in zip(*np.nonzero(read)):
+        edge = builder.band_edge(float(mid[b]), int(side))
+        if edge.raw != int(tops.band_edge[b, side]) * 10 ** (FIXED_PRECISION - builder.price_precision):
+            raise RuntimeError(f"{where}: replay book's band edge {tops.band_edge[b, side]} differs from Price's {edge}")
+
+
+def _builder_skips(builder, bn: np.ndarray) -> None:
+    builder.built += int(bn[BUILT])
+    for slot, reason in (
+        (SKIP_EMPTY, "empty book"),
+        (SKIP_ONE_SIDED, "one-sided book"),
+        (SKIP_CROSSED, "crossed or locked book"),
+    ):
+        if bn[slot]:
+            builder.skips(reason, count=int(bn[slot]))

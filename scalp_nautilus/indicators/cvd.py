@@ -20,6 +20,9 @@ meaning the mean over its newer half minus the mean over its older half:
 So |divergence| in [0, 1] is the geometric mean of how far flow and price each moved, relative to
 their range in the window; it is 0 whenever either is flat, and its sign is the flow's direction
 (> 0: buyers accumulating while the price falls).
+
+The state is compiled (`scalp_nautilus.indicators.compiled`): `cvd_trade` and `cvd_advance` are
+the one implementation, run by the class's methods and by the pipeline's batch kernel.
 """
 
 from __future__ import annotations
@@ -30,16 +33,31 @@ import math
 import numpy as np
 from numba import njit
 
-from nautilus_trader.indicators.base import Indicator
 from nautilus_trader.model.data import TradeTick
 
 from scalp_nautilus.book import BookSnapshot
+from scalp_nautilus.indicators.compiled import HAS_INPUTS
+from scalp_nautilus.indicators.compiled import INITIALIZED
+from scalp_nautilus.indicators.compiled import CompiledIndicator
+from scalp_nautilus.indicators.compiled import pairwise_sum
 from scalp_nautilus.indicators.lee_ready import AGGRESSOR_TO_SIDE
-from scalp_nautilus.indicators.rolling_zscore import RollingZScore
-from scalp_nautilus.indicators.warm_state import WarmState
+from scalp_nautilus.indicators.rolling_zscore import STATE_SIZE
+from scalp_nautilus.indicators.rolling_zscore import push
 from scalp_nautilus.skips import SkipCounter
 
 log = logging.getLogger(__name__)
+
+# float slots, then the z-score's state and ring (zscore_window), the signed-volume ring and the
+# mean-price ring (window each)
+(_MIN_STD, _LAST_MEAN, _OPEN_SIGNED, _OPEN_PRICE_SUM, _WINDOW_SIGNED, VALUE, DIVERGENCE, Z) = range(8)
+_FLOATS = 8
+# int slots
+(_BUCKET_NS, _WINDOW, _ZW, _HEAD, _BUCKET, _STARTED, _OPEN_TRADES, CLOSED, _SKIP_VALUES, _SKIP_SIDE) = range(2, 12)
+_INTS = 12
+SKIPS = {
+    _SKIP_VALUES: "trade with non-positive or non-finite price or size skipped",
+    _SKIP_SIDE: "trade without a side skipped (classify it first)",
+}
 
 
 @njit(cache=True)
@@ -75,7 +93,73 @@ def cvd_divergence(signed, price, head):
     return strength if d_flow > 0.0 else -strength
 
 
-class CumulativeVolumeDelta(WarmState, Indicator):
+@njit(cache=True)
+def _close(s, n, rings, signed, price):
+    window = n[_WINDOW]
+    head = n[_HEAD]
+    s[_WINDOW_SIGNED] += signed - s[rings + head]
+    s[rings + head] = signed
+    s[rings + window + head] = price
+    s[_LAST_MEAN] = price
+    n[_HEAD] = head = (head + 1) % window
+    n[CLOSED] += 1
+    if head == 0:
+        # Re-sum once per window so the running sum's rounding cannot accumulate.
+        s[_WINDOW_SIGNED] = pairwise_sum(s, rings, window)
+
+
+@njit(cache=True)
+def cvd_advance(s, n, ts_event):
+    """Close every bucket that ended at or before `ts_event` (books only move the clock)."""
+    if not n[_STARTED]:
+        return
+    bucket = ts_event // n[_BUCKET_NS]
+    if bucket <= n[_BUCKET]:
+        return
+    window = n[_WINDOW]
+    zw = n[_ZW]
+    rings = _FLOATS + STATE_SIZE + zw
+    gap = bucket - n[_BUCKET]
+    mean = s[_OPEN_PRICE_SUM] / n[_OPEN_TRADES] if n[_OPEN_TRADES] else s[_LAST_MEAN]
+    _close(s, n, rings, s[_OPEN_SIGNED], mean)
+    # Only the last `window` buckets matter, so a long gap closes at most that many.
+    for _ in range(min(gap - 1, window)):
+        _close(s, n, rings, 0.0, s[_LAST_MEAN])
+    n[_BUCKET] = bucket
+    s[_OPEN_SIGNED] = 0.0
+    s[_OPEN_PRICE_SUM] = 0.0
+    n[_OPEN_TRADES] = 0
+    z0 = _FLOATS
+    s[Z] = push(s[z0 : z0 + STATE_SIZE], s[z0 + STATE_SIZE : z0 + STATE_SIZE + zw], s[_WINDOW_SIGNED], s[_MIN_STD])
+    if n[CLOSED] >= window:
+        s[DIVERGENCE] = cvd_divergence(s[rings : rings + window], s[rings + window : rings + 2 * window], n[_HEAD])
+        n[INITIALIZED] = 1
+    s[VALUE] = s[_WINDOW_SIGNED]
+
+
+@njit(cache=True)
+def cvd_trade(s, n, price, size, side, ts_event):
+    """Add a trade: `price` (quote currency), `size` (size units), `side` +1/-1, `ts_event` (ns).
+    A trade stamped before the open bucket (feeds interleave streams) counts in the open one."""
+    if not (0.0 < price < math.inf and 0.0 < size < math.inf):
+        n[_SKIP_VALUES] += 1
+        return
+    if side != 1 and side != -1:
+        n[_SKIP_SIDE] += 1
+        return
+    if not n[_STARTED]:
+        n[_BUCKET] = ts_event // n[_BUCKET_NS]
+        n[_STARTED] = 1
+        n[HAS_INPUTS] = 1
+    else:
+        cvd_advance(s, n, ts_event)
+    s[_OPEN_SIGNED] += side * size
+    s[_OPEN_PRICE_SUM] += price
+    n[_OPEN_TRADES] += 1
+    s[VALUE] = s[_WINDOW_SIGNED] + s[_OPEN_SIGNED]
+
+
+class CumulativeVolumeDelta(CompiledIndicator):
     """Windowed CVD (`value`), its z-score `z` and signed flow/price `divergence` in [-1, 1].
 
     Parameters
@@ -90,54 +174,28 @@ class CumulativeVolumeDelta(WarmState, Indicator):
         the flow is comparable across instruments and volume regimes.
     """
 
-    _STATE = (
-        "_signed",
-        "_price",
-        "_head",
-        "_bucket",
-        "_open_signed",
-        "_open_price_sum",
-        "_open_trades",
-        "_last_mean",
-        "_window_signed",
-        "closed",
-        "value",
-        "divergence",
-        "z",
-    )
-    _CHILDREN = ("_z",)
-    # Slots: on a Python subclass of a Cython type an attribute costs ~60 ns via __dict__, ~30 here.
-    __slots__ = ("bucket_ns", "window", "skips", *_STATE, *_CHILDREN)
-
     def __init__(self, bucket_ns: int = 1_000_000_000, window: int = 60, zscore_window: int = 100) -> None:
         if bucket_ns <= 0:
             raise ValueError(f"bucket_ns must be > 0, got {bucket_ns}")
         if window < 2:
             raise ValueError(f"window must be >= 2, got {window}")
+        if zscore_window < 2:
+            raise ValueError(f"zscore_window must be >= 2, got {zscore_window}")
         super().__init__(params=[bucket_ns, window, zscore_window])
         self.bucket_ns = bucket_ns
         self.window = window
-        self._signed = np.zeros(window)
-        self._price = np.zeros(window)
+        self.zscore_window = zscore_window
         self.skips = SkipCounter(type(self).__name__, log)
-        self._z = RollingZScore(zscore_window)
+        self._allocate(_FLOATS + STATE_SIZE + zscore_window + 2 * window, _INTS)
         self._reset()
 
     def _reset(self) -> None:
-        self._signed[:] = 0.0
-        self._price[:] = 0.0
-        self._head = 0  # oldest closed bucket, and where the next one is written
-        self._bucket: int | None = None  # index of the open bucket; None before the first trade
-        self._open_signed = 0.0
-        self._open_price_sum = 0.0  # over the open bucket's trades, for their mean price
-        self._open_trades = 0
-        self._last_mean = 0.0  # the last closed bucket's mean price, carried through empty ones
-        self._window_signed = 0.0
-        self.closed = 0
-        self.value = 0.0
-        self.divergence = 0.0
-        self.z = 0.0
-        self._z.reset()
+        self._s[:] = 0.0
+        self._n[:] = 0
+        self._s[_MIN_STD] = 1e-12
+        self._n[_BUCKET_NS] = self.bucket_ns
+        self._n[_WINDOW] = self.window
+        self._n[_ZW] = self.zscore_window
         self.skips.clear()
 
     # ---------------------------------------------------------------- inputs
@@ -155,58 +213,32 @@ class CumulativeVolumeDelta(WarmState, Indicator):
 
         A trade stamped before the open bucket (feeds interleave streams) counts in the open one.
         """
-        if not (0.0 < price < math.inf and 0.0 < size < math.inf):
-            self.skips("trade with non-positive or non-finite price or size skipped", (price, size))
-            return self.value
-        if side != 1 and side != -1:
-            self.skips("trade without a side skipped (classify it first)", side)
-            return self.value
-        if self._bucket is None:
-            self._bucket = ts_event // self.bucket_ns
-            self._set_has_inputs(True)
-        else:
-            self.advance(ts_event)
-        signed = side * size
-        self._open_signed += signed
-        self._open_price_sum += price
-        self._open_trades += 1
-        self.value = self._window_signed + self._open_signed
+        cvd_trade(self._s, self._n, price, size, side, ts_event)
+        self.skips.sync(self._n, SKIPS)
         return self.value
 
     def advance(self, ts_event: int) -> None:
         """Close every bucket that ended at or before `ts_event`."""
-        if self._bucket is None:
-            return
-        bucket = ts_event // self.bucket_ns
-        if bucket <= self._bucket:
-            return
-        # Only the last `window` buckets matter, so a long gap closes at most that many.
-        gap = bucket - self._bucket
-        self._close(self._open_signed, self._mean_price())
-        for _ in range(min(gap - 1, self.window)):
-            self._close(0.0, self._last_mean)
-        self._bucket = bucket
-        self._open_signed = 0.0
-        self._open_price_sum = 0.0
-        self._open_trades = 0
-        self.z = self._z.update_raw(self._window_signed)
-        if self.closed >= self.window:
-            self.divergence = cvd_divergence(self._signed, self._price, self._head)
-            if not self.initialized:
-                self._set_initialized(True)
-        self.value = self._window_signed
+        cvd_advance(self._s, self._n, ts_event)
 
-    def _mean_price(self) -> float:
-        return self._open_price_sum / self._open_trades if self._open_trades else self._last_mean
+    @property
+    def value(self) -> float:
+        return float(self._s[VALUE])
 
-    def _close(self, signed: float, price: float) -> None:
-        head = self._head
-        self._window_signed += signed - self._signed[head]
-        self._signed[head] = signed
-        self._price[head] = price
-        self._last_mean = price
-        self._head = (head + 1) % self.window
-        self.closed += 1
-        if self._head == 0:
-            # Re-sum once per window so the running sum's rounding cannot accumulate.
-            self._window_signed = float(self._signed.sum())
+    @property
+    def z(self) -> float:
+        return float(self._s[Z])
+
+    @property
+    def divergence(self) -> float:
+        return float(self._s[DIVERGENCE])
+
+    @property
+    def closed(self) -> int:
+        return int(self._n[CLOSED])
+
+    @property
+    def signed(self) -> np.ndarray:
+        """Signed volume of the window's buckets (ring order, `head` the oldest)."""
+        rings = _FLOATS + STATE_SIZE + self.zscore_window
+        return self._s[rings : rings + self.window].copy()

@@ -28,18 +28,31 @@ Blocks with no variance (a mid that did not move for m samples) have no scale to
 are left out of the average; a block size with no block left is left out of the regression. With
 fewer than two sizes left H is undefined: `value` is then 0.5 (no evidence either way, which keeps
 the OU gate shut), `defined` is False and `undefined` counts it.
+
+The state is compiled (`scalp_nautilus.indicators.compiled`): `hurst_sample` is the one update,
+run by the class and by the pipeline's batch kernel.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
 from numba import njit
 
+from scalp_nautilus.indicators.compiled import HAS_INPUTS
+from scalp_nautilus.indicators.compiled import INITIALIZED
+from scalp_nautilus.indicators.mid_bars import MAX_CARRY
+from scalp_nautilus.indicators.mid_bars import OUT
+from scalp_nautilus.indicators.mid_bars import OUT_COUNT
+from scalp_nautilus.indicators.mid_bars import OUT_GAP
 from scalp_nautilus.indicators.mid_bars import SECOND_NS
 from scalp_nautilus.indicators.mid_bars import MidBarIndicator
 from scalp_nautilus.indicators.mid_bars import MidBars
+from scalp_nautilus.skips import SkipCounter
+
+log = logging.getLogger(__name__)
 
 
 @njit(cache=True)
@@ -128,6 +141,72 @@ def block_sizes(window: int) -> np.ndarray:
     return np.array([window // 8, window // 4, window // 2, window], dtype=np.int64)
 
 
+# float slots: the Anis-Lloyd offset and log E[R/S] per block size, then the returns (each written
+# twice, n apart, so the last n are always one contiguous slice)
+(_OFFSET, _LAST, VALUE, _LOG_EXPECTED) = range(4)
+_FLOATS = 8
+# int slots: then the four block sizes
+(_WINDOW, _HEAD, COUNT, DEFINED, UNDEFINED, _SKIP_SAMPLE, _SIZES) = range(2, 9)
+_INTS = 13
+SKIPS = {_SKIP_SAMPLE: "non-positive or non-finite sample skipped"}
+
+
+@njit(cache=True)
+def hurst_restart(s, n):
+    """Returns across an outage are not 1 s returns, so the window refills."""
+    s[_FLOATS:] = 0.0
+    n[_HEAD] = 0
+    n[COUNT] = 0
+    s[_LAST] = np.nan
+    s[VALUE] = 0.5
+    n[DEFINED] = 0
+    n[INITIALIZED] = 0
+
+
+@njit(cache=True)
+def hurst_sample(s, n, sample):
+    """Add one sampled mid (quote currency); the estimate is refreshed once `window` returns are held."""
+    if not (sample > 0.0 and math.isfinite(sample)):
+        n[_SKIP_SAMPLE] += 1
+        return
+    n[HAS_INPUTS] = 1
+    last = s[_LAST]
+    s[_LAST] = sample
+    if last != last:  # first sample after a (re)start: no return yet
+        return
+    r = math.log(sample / last)
+    window = n[_WINDOW]
+    head = n[_HEAD]
+    s[_FLOATS + head] = r
+    s[_FLOATS + head + window] = r
+    n[_HEAD] = head = (head + 1) % window
+    if n[COUNT] < window:
+        n[COUNT] += 1
+        if n[COUNT] < window:
+            return
+        n[INITIALIZED] = 1
+    h = hurst_rs(
+        s[_FLOATS + head : _FLOATS + head + window], n[_SIZES : _SIZES + 4], s[_LOG_EXPECTED : _LOG_EXPECTED + 4], s[_OFFSET]
+    )
+    if h == h:
+        s[VALUE] = min(max(h, 0.0), 1.0)
+        n[DEFINED] = 1
+    else:
+        s[VALUE] = 0.5
+        n[DEFINED] = 0
+        n[UNDEFINED] += 1
+
+
+@njit(cache=True)
+def hurst_bars(s, n, bs, bn):
+    """The bars the last `bars_update` closed: each one's close is a sample; an outage restarts."""
+    m = bn[MAX_CARRY] + 1
+    for k in range(bn[OUT_COUNT]):
+        hurst_sample(s, n, bs[OUT + 2 * m + k])
+    if bn[OUT_GAP]:
+        hurst_restart(s, n)
+
+
 class HurstExponent(MidBarIndicator):
     """R/S Hurst exponent of the mid's log returns sampled every `sample_ns` of event time.
 
@@ -143,8 +222,7 @@ class HurstExponent(MidBarIndicator):
         Silent samples carried forward before a silence counts as an outage (see `MidBars`).
     """
 
-    _STATE = ("_ring", "_head", "count", "_last", "value", "defined", "undefined")
-    _CHILDREN = ("bars",)
+    _consume = staticmethod(hurst_bars)
 
     def __init__(
         self,
@@ -158,64 +236,46 @@ class HurstExponent(MidBarIndicator):
         super().__init__(params=[window, sample_ns, anis_lloyd, max_carry])
         self.window = window
         self.anis_lloyd = anis_lloyd
-        self._sizes = block_sizes(window)
-        if anis_lloyd:
-            self._log_expected = np.log([anis_lloyd_expected_rs(int(m)) for m in self._sizes])
-            self._offset = 0.5
-        else:
-            self._log_expected = np.zeros(len(self._sizes))
-            self._offset = 0.0
-        # Each return is written twice, n apart, so the last n are always one contiguous slice.
-        self._ring = np.zeros(2 * window)
-        self.bars = MidBars(self._on_bar, self._restart, sample_ns, max_carry)
+        self.skips = SkipCounter(type(self).__name__, log)
+        self.bars = MidBars(bar_ns=sample_ns, max_carry=max_carry)
+        self._allocate(_FLOATS + 2 * window, _INTS)
         self._reset()
 
     def _reset(self) -> None:
+        s, n = self._s, self._n
+        s[:] = 0.0
+        n[:] = 0
+        sizes = block_sizes(self.window)
+        n[_WINDOW] = self.window
+        n[_SIZES : _SIZES + 4] = sizes
+        if self.anis_lloyd:
+            s[_LOG_EXPECTED : _LOG_EXPECTED + 4] = np.log([anis_lloyd_expected_rs(int(m)) for m in sizes])
+            s[_OFFSET] = 0.5
+        hurst_restart(s, n)
         self.bars.reset()
-        self._restart()
-        self.undefined = 0
-
-    def _restart(self) -> None:
-        # Also the outage handler: returns across an outage are not 1 s returns, so the window refills.
-        self._ring[:] = 0.0
-        self._head = 0
-        self.count = 0  # returns held, up to `window`
-        self._last = math.nan  # previous sample
-        self.value = 0.5
-        self.defined = False
-        self._set_initialized(False)
-
-    def _on_bar(self, high: float, low: float, close: float) -> None:
-        self.update_raw(close)
+        self.skips.clear()
 
     def update_raw(self, sample: float) -> None:
         """Add one sampled mid (quote currency); the estimate is refreshed once `window` returns are held.
 
-        A non-positive or non-finite sample is counted in `bars.invalid` and skipped.
+        A non-positive or non-finite sample is counted and skipped.
         """
-        if not (sample > 0.0 and math.isfinite(sample)):
-            self.bars.invalid += 1
-            return
-        if not self.has_inputs:
-            self._set_has_inputs(True)
-        last, self._last = self._last, sample
-        if last != last:  # first sample after a (re)start: no return yet
-            return
-        r = math.log(sample / last)
-        n = self.window
-        self._ring[self._head] = r
-        self._ring[self._head + n] = r
-        self._head = (self._head + 1) % n
-        if self.count < n:
-            self.count += 1
-            if self.count < n:
-                return
-            self._set_initialized(True)
-        h = hurst_rs(self._ring[self._head : self._head + n], self._sizes, self._log_expected, self._offset)
-        if h == h:
-            self.value = min(max(h, 0.0), 1.0)
-            self.defined = True
-        else:
-            self.value = 0.5
-            self.defined = False
-            self.undefined += 1
+        hurst_sample(self._s, self._n, sample)
+        self.skips.sync(self._n, SKIPS)
+
+    @property
+    def value(self) -> float:
+        return float(self._s[VALUE])
+
+    @property
+    def defined(self) -> bool:
+        return bool(self._n[DEFINED])
+
+    @property
+    def undefined(self) -> int:
+        return int(self._n[UNDEFINED])
+
+    @property
+    def count(self) -> int:
+        """Returns held, up to `window`."""
+        return int(self._n[COUNT])

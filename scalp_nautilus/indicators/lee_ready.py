@@ -11,20 +11,25 @@ its last change, so a batch stamped at or after the trade may already contain th
 effect on the book; the quote history below keeps the few batches needed to step back past it.
 
 Sides are +1 (buy) and -1 (sell); a venue side of 0 means "not given".
+
+The state is compiled (`scalp_nautilus.indicators.compiled`): `classify` and `add_quote` are the
+one implementation, run by the class's methods and by the pipeline's batch kernel.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections import deque
 from enum import IntEnum
 
-from nautilus_trader.indicators.base import Indicator
+from numba import njit
+
 from nautilus_trader.model.data import TradeTick
 
 from scalp_nautilus.book import BookSnapshot
-from scalp_nautilus.indicators.warm_state import WarmState
+from scalp_nautilus.indicators.compiled import HAS_INPUTS
+from scalp_nautilus.indicators.compiled import INITIALIZED
+from scalp_nautilus.indicators.compiled import CompiledIndicator
 from scalp_nautilus.skips import SkipCounter
 
 log = logging.getLogger(__name__)
@@ -40,7 +45,84 @@ class Method(IntEnum):
     DEFAULT = 3  # no quote and no price change yet: buy
 
 
-class LeeReadyClassifier(WarmState, Indicator):
+_VENUE, _QUOTE, _TICK, _DEFAULT = 0, 1, 2, 3
+# float slots, then the quote history's mids (ring)
+_TICK_SHARE, _LAST_PRICE = range(2)
+_FLOATS = 2
+# int slots, then the quote history's exchange times (ring)
+(_IGNORE, _WARN_MIN, _QH, _Q_HEAD, _Q_COUNT, _TICK_SIDE, COUNTS) = range(2, 9)
+(COMPARED, AGREED, QUOTE_AFTER_TRADE, WARNED, METHOD, VALUE, _SKIP_PRICE, _SKIP_MID) = range(13, 21)
+_INTS = 21
+SKIPS = {_SKIP_PRICE: "trade with non-positive or non-finite price skipped", _SKIP_MID: "non-positive or NaN mid ignored"}
+
+
+@njit(cache=True)
+def add_quote(s, n, ts_event, mid):
+    """Record the mid of a valid book at `ts_event` (ns)."""
+    if not mid > 0.0:  # also false for NaN
+        n[_SKIP_MID] += 1
+        return
+    head = n[_Q_HEAD]
+    s[_FLOATS + head] = mid
+    n[_INTS + head] = ts_event
+    n[_Q_HEAD] = (head + 1) % n[_QH]
+    n[_Q_COUNT] = min(n[_Q_COUNT] + 1, n[_QH])
+
+
+@njit(cache=True)
+def _mid_before(s, n, ts_event):
+    count = n[_Q_COUNT]
+    if count == 0:
+        return 0.0
+    qh = n[_QH]
+    for k in range(count):
+        j = (n[_Q_HEAD] - 1 - k) % qh
+        if n[_INTS + j] < ts_event:
+            return s[_FLOATS + j]
+    n[QUOTE_AFTER_TRADE] += 1
+    return s[_FLOATS + (n[_Q_HEAD] - count) % qh]
+
+
+@njit(cache=True)
+def classify(s, n, price, ts_event, venue_side):
+    """Classify a trade at `price` (quote currency) at `ts_event` (ns); returns +1/-1, or 0 when
+    the price is unusable (counted, state untouched)."""
+    if not 0.0 < price < math.inf:  # also false for NaN
+        n[_SKIP_PRICE] += 1
+        return 0
+    last = s[_LAST_PRICE]
+    mid = _mid_before(s, n, ts_event)
+    if mid > 0.0 and price != mid:
+        side, method = (1 if price > mid else -1), _QUOTE
+    elif price != last and last > 0.0:
+        # Tick rule against the last *different* price, so a zero tick keeps the last direction.
+        side, method = (1 if price > last else -1), _TICK
+    elif n[_TICK_SIDE] != 0:
+        side, method = n[_TICK_SIDE], _TICK
+    else:
+        side, method = 1, _DEFAULT
+    if venue_side != 0:
+        n[COMPARED] += 1
+        n[AGREED] += side == venue_side
+        if not n[_IGNORE]:
+            side, method = venue_side, _VENUE
+    if price != last:
+        if last > 0.0:
+            n[_TICK_SIDE] = 1 if price > last else -1
+        s[_LAST_PRICE] = price
+    n[COUNTS + method] += 1
+    n[METHOD] = method
+    n[VALUE] = side
+    n[HAS_INPUTS] = 1
+    n[INITIALIZED] = 1
+    if not n[WARNED] and method != _VENUE:
+        lee_ready = n[COUNTS + _QUOTE] + n[COUNTS + _TICK] + n[COUNTS + _DEFAULT]
+        if lee_ready >= n[_WARN_MIN] and n[COUNTS + _TICK] / lee_ready > s[_TICK_SHARE]:
+            n[WARNED] = 1
+    return side
+
+
+class LeeReadyClassifier(CompiledIndicator):
     """Classifies each trade as a buy (+1) or a sell (-1); `value` is the latest side.
 
     Parameters
@@ -57,36 +139,6 @@ class LeeReadyClassifier(WarmState, Indicator):
         Book mids kept to find the one strictly before each trade (>= 1).
     """
 
-    # Slots: on a Python subclass of a Cython type an attribute costs ~60 ns via __dict__, ~30 here.
-    __slots__ = (
-        "ignore_venue",
-        "tick_share_warning",
-        "warn_min_trades",
-        "skips",
-        "_quotes",
-        "_last_price",
-        "_tick_side",
-        "_warned",
-        "counts",
-        "compared",
-        "agreed",
-        "quote_after_trade",
-        "method",
-        "value",
-    )
-    _STATE = (
-        "_quotes",
-        "_last_price",
-        "_tick_side",
-        "counts",
-        "compared",
-        "agreed",
-        "quote_after_trade",
-        "_warned",
-        "method",
-        "value",
-    )
-
     def __init__(
         self,
         ignore_venue: bool = False,
@@ -102,21 +154,20 @@ class LeeReadyClassifier(WarmState, Indicator):
         self.ignore_venue = ignore_venue
         self.tick_share_warning = tick_share_warning
         self.warn_min_trades = warn_min_trades
-        self._quotes: deque[tuple[int, float]] = deque(maxlen=quote_history)
+        self.quote_history = quote_history
         self.skips = SkipCounter(type(self).__name__, log)
+        self._allocate(_FLOATS + quote_history, _INTS + quote_history)
         self._reset()
 
     def _reset(self) -> None:
-        self._quotes.clear()
-        self._last_price = 0.0  # 0: no trade yet
-        self._tick_side = 0  # direction of the last non-zero tick; 0: none yet
-        self.counts = [0, 0, 0, 0]  # per Method
-        self.compared = 0  # trades with a venue side, also classified by Lee-Ready
-        self.agreed = 0
-        self.quote_after_trade = 0  # no book strictly before the trade: the oldest kept was used
+        self._s[:] = 0.0
+        self._n[:] = 0
+        self._s[_TICK_SHARE] = self.tick_share_warning
+        self._n[_IGNORE] = self.ignore_venue
+        self._n[_WARN_MIN] = self.warn_min_trades
+        self._n[_QH] = self.quote_history
+        self._n[METHOD] = _DEFAULT
         self._warned = False
-        self.method = Method.DEFAULT
-        self.value = 0
         self.skips.clear()
 
     # ---------------------------------------------------------------- inputs
@@ -127,10 +178,8 @@ class LeeReadyClassifier(WarmState, Indicator):
 
     def update_quote(self, ts_event: int, mid: float) -> None:
         """Record the mid of a valid book at `ts_event` (ns)."""
-        if not mid > 0.0:  # also false for NaN
-            self.skips("non-positive or NaN mid ignored", mid)
-            return
-        self._quotes.append((ts_event, mid))
+        add_quote(self._s, self._n, ts_event, mid)
+        self.sync()
 
     def handle_trade_tick(self, tick: TradeTick) -> None:
         self.update_raw(float(tick.price), tick.ts_event, AGGRESSOR_TO_SIDE[tick.aggressor_side])
@@ -138,72 +187,14 @@ class LeeReadyClassifier(WarmState, Indicator):
     def update_raw(self, price: float, ts_event: int, venue_side: int = 0) -> int:
         """Classify a trade at `price` (quote currency) at `ts_event` (ns); returns +1/-1, or 0 when
         the price is unusable (counted, state untouched)."""
-        if not 0.0 < price < math.inf:  # also false for NaN
-            self.skips("trade with non-positive or non-finite price skipped", price)
-            return 0
-        side, method = self._lee_ready(price, ts_event)
-        if venue_side != 0:
-            self.compared += 1
-            self.agreed += side == venue_side
-            if not self.ignore_venue:
-                side, method = venue_side, Method.VENUE
-        if price != self._last_price:
-            if self._last_price > 0.0:
-                self._tick_side = 1 if price > self._last_price else -1
-            self._last_price = price
-        self.counts[method] += 1
-        self.method = method
-        self.value = side
-        if not self.initialized:
-            self._set_has_inputs(True)
-            self._set_initialized(True)
-        if not self._warned and method != Method.VENUE:
-            self._check_tick_share()
+        side = classify(self._s, self._n, price, ts_event, venue_side)
+        self.sync()
         return side
 
-    # ---------------------------------------------------------------- rules
-
-    def _lee_ready(self, price: float, ts_event: int) -> tuple[int, Method]:
-        mid = self._mid_before(ts_event)
-        if mid > 0.0 and price != mid:
-            return (1 if price > mid else -1), Method.QUOTE
-        # Tick rule against the last *different* price, so a zero tick keeps the last direction.
-        if price != self._last_price and self._last_price > 0.0:
-            return (1 if price > self._last_price else -1), Method.TICK
-        if self._tick_side != 0:
-            return self._tick_side, Method.TICK
-        return 1, Method.DEFAULT
-
-    def _mid_before(self, ts_event: int) -> float:
-        quotes = self._quotes
-        if not quotes:
-            return 0.0
-        for i in range(len(quotes) - 1, -1, -1):
-            ts, mid = quotes[i]
-            if ts < ts_event:
-                return mid
-        self.quote_after_trade += 1
-        return quotes[0][1]
-
-    # ---------------------------------------------------------------- diagnostics
-
-    @property
-    def agreement(self) -> float:
-        """Share of trades with a venue side where Lee-Ready gives the same side (0 if none)."""
-        return self.agreed / self.compared if self.compared else 0.0
-
-    @property
-    def lee_ready_count(self) -> int:
-        return self.counts[Method.QUOTE] + self.counts[Method.TICK] + self.counts[Method.DEFAULT]
-
-    @property
-    def tick_share(self) -> float:
-        """Share of Lee-Ready classifications decided by the tick rule (0 if none)."""
-        n = self.lee_ready_count
-        return self.counts[Method.TICK] / n if n else 0.0
-
-    def _check_tick_share(self) -> None:
-        if self.lee_ready_count >= self.warn_min_trades and self.tick_share > self.tick_share_warning:
+    def sync(self) -> None:
+        """Log what the compiled updates counted since the last call (skips, the tick-share warning)."""
+        self.skips.sync(self._n, SKIPS)
+        if self._n[WARNED] and not self._warned:
             self._warned = True
             log.warning(
                 "LeeReadyClassifier: the tick rule decided %.0f%% of %d Lee-Ready classifications "
@@ -212,3 +203,52 @@ class LeeReadyClassifier(WarmState, Indicator):
                 self.lee_ready_count,
                 100 * self.tick_share_warning,
             )
+
+    def restore(self, state: dict) -> None:
+        super().restore(state)
+        self._warned = bool(self._n[WARNED])
+
+    # ---------------------------------------------------------------- diagnostics
+
+    @property
+    def value(self) -> int:
+        return int(self._n[VALUE])
+
+    @property
+    def method(self) -> Method:
+        return Method(int(self._n[METHOD]))
+
+    @property
+    def counts(self) -> list[int]:
+        """Classifications per `Method`."""
+        return self._n[COUNTS : COUNTS + 4].tolist()
+
+    @property
+    def compared(self) -> int:
+        """Trades with a venue side, also classified by Lee-Ready."""
+        return int(self._n[COMPARED])
+
+    @property
+    def agreed(self) -> int:
+        return int(self._n[AGREED])
+
+    @property
+    def quote_after_trade(self) -> int:
+        """Trades with no book strictly before them: the oldest kept was used."""
+        return int(self._n[QUOTE_AFTER_TRADE])
+
+    @property
+    def agreement(self) -> float:
+        """Share of trades with a venue side where Lee-Ready gives the same side (0 if none)."""
+        return self.agreed / self.compared if self.compared else 0.0
+
+    @property
+    def lee_ready_count(self) -> int:
+        counts = self.counts
+        return counts[Method.QUOTE] + counts[Method.TICK] + counts[Method.DEFAULT]
+
+    @property
+    def tick_share(self) -> float:
+        """Share of Lee-Ready classifications decided by the tick rule (0 if none)."""
+        n = self.lee_ready_count
+        return self.counts[Method.TICK] / n if n else 0.0

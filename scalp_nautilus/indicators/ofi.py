@@ -15,6 +15,9 @@ Per level k < K, between the previous snapshot (') and this one:
 in the instrument's size units; positive OFI is net buying pressure. A level missing from a thin
 side counts as a bid at -inf / an ask at +inf with size 0, so a level that disappears contributes
 its whole previous size. `z` is the z-score of OFI over the last `zscore_window` updates.
+
+The state is compiled (`scalp_nautilus.indicators.compiled`): `ofi_book` is the one update, run
+by the class and by the pipeline's batch kernel.
 """
 
 from __future__ import annotations
@@ -25,12 +28,13 @@ import math
 import numpy as np
 from numba import njit
 
-from nautilus_trader.indicators.base import Indicator
-
 from scalp_nautilus.book import BookSnapshot
-from scalp_nautilus.indicators.rolling_zscore import RollingZScore
-from scalp_nautilus.indicators.warm_state import WarmState
-from scalp_nautilus.indicators.warm_state import to_plain
+from scalp_nautilus.indicators.compiled import HAS_INPUTS
+from scalp_nautilus.indicators.compiled import INITIALIZED
+from scalp_nautilus.indicators.compiled import CompiledIndicator
+from scalp_nautilus.indicators.rolling_zscore import COUNT
+from scalp_nautilus.indicators.rolling_zscore import STATE_SIZE
+from scalp_nautilus.indicators.rolling_zscore import push
 from scalp_nautilus.skips import SkipCounter
 
 log = logging.getLogger(__name__)
@@ -59,7 +63,68 @@ def multilevel_ofi(bp, bq, nb, ap, aq, na, bp0, bq0, nb0, ap0, aq0, na0, levels)
     return total
 
 
-class OrderFlowImbalance(WarmState, Indicator):
+# float slots, then the z-score's state and ring (zscore_window), then the previous snapshot's
+# bid prices, bid sizes, ask prices, ask sizes (levels each)
+(_MIN_STD, VALUE, Z) = range(3)
+_FLOATS = 3
+(_LEVELS, _ZW, _HAS_PREV, _PREV_NB, _PREV_NA, _PREV_DEPTH, _SKIP_INVALID, _SKIP_NONFINITE) = range(2, 10)
+_INTS = 10
+SKIPS = {
+    _SKIP_INVALID: "invalid book: OFI restarts at the next valid one",
+    _SKIP_NONFINITE: "non-finite OFI (NaN or infinite sizes) skipped",
+}
+
+
+@njit(cache=True)
+def ofi_book(s, n, valid, bp, bq, nb, ap, aq, na):
+    """Feed one snapshot's levels (best-first); the first valid one only sets the reference."""
+    if not valid:
+        # OFI across an empty, one-sided or crossed book measures the outage, not the flow.
+        n[_SKIP_INVALID] += 1
+        n[_HAS_PREV] = 0
+        return
+    levels = n[_LEVELS]
+    zw = n[_ZW]
+    prev = _FLOATS + STATE_SIZE + zw
+    depth = bp.shape[0]
+    ofi = 0.0
+    had_prev = n[_HAS_PREV]
+    if had_prev:
+        ofi = multilevel_ofi(
+            bp,
+            bq,
+            nb,
+            ap,
+            aq,
+            na,
+            s[prev : prev + levels],
+            s[prev + levels : prev + 2 * levels],
+            n[_PREV_NB],
+            s[prev + 2 * levels : prev + 3 * levels],
+            s[prev + 3 * levels : prev + 4 * levels],
+            n[_PREV_NA],
+            min(levels, depth, n[_PREV_DEPTH]),
+        )
+    kept = min(levels, depth)
+    s[prev : prev + kept] = bp[:kept]
+    s[prev + levels : prev + levels + kept] = bq[:kept]
+    s[prev + 2 * levels : prev + 2 * levels + kept] = ap[:kept]
+    s[prev + 3 * levels : prev + 3 * levels + kept] = aq[:kept]
+    n[_PREV_NB], n[_PREV_NA], n[_PREV_DEPTH], n[_HAS_PREV] = nb, na, depth, 1
+    if not had_prev:
+        return
+    if not math.isfinite(ofi):
+        n[_SKIP_NONFINITE] += 1
+        return
+    s[VALUE] = ofi
+    z = s[_FLOATS : _FLOATS + STATE_SIZE]
+    s[Z] = push(z, s[_FLOATS + STATE_SIZE : prev], ofi, s[_MIN_STD])
+    n[HAS_INPUTS] = 1
+    if not n[INITIALIZED] and z[COUNT] >= zw:
+        n[INITIALIZED] = 1
+
+
+class OrderFlowImbalance(CompiledIndicator):
     """`value`: OFI of the latest snapshot against the one before (size units); `z`: its z-score.
 
     Parameters
@@ -72,60 +137,32 @@ class OrderFlowImbalance(WarmState, Indicator):
         Floor on OFI's standard deviation for the z-score, in size units.
     """
 
-    # Slots: on a Python subclass of a Cython type an attribute costs ~60 ns via __dict__, ~30 here.
-    __slots__ = (
-        "levels",
-        "zscore",
-        "skips",
-        "_prev",
-        "value",
-        "z",
-    )
-    _STATE = ("value", "z")
-    _CHILDREN = ("zscore",)
-
     def __init__(self, levels: int = 5, zscore_window: int = 100, min_std: float = 1e-9) -> None:
         if levels < 1:
             raise ValueError(f"levels must be >= 1, got {levels}")
+        if zscore_window < 2:
+            raise ValueError(f"zscore_window must be >= 2, got {zscore_window}")
+        if not min_std > 0:
+            raise ValueError(f"min_std must be > 0, got {min_std}")
         super().__init__(params=[levels, zscore_window, min_std])
         self.levels = levels
-        self.zscore = RollingZScore(zscore_window, min_std)
+        self.zscore_window = zscore_window
+        self.min_std = min_std
         self.skips = SkipCounter(type(self).__name__, log)
+        self._allocate(_FLOATS + STATE_SIZE + zscore_window + 4 * levels, _INTS)
         self._reset()
 
     def _reset(self) -> None:
-        self._prev: tuple | None = None
-        self.value = 0.0
-        self.z = 0.0
-        self.zscore.reset()
+        self._s[:] = 0.0
+        self._n[:] = 0
+        self._s[_MIN_STD] = self.min_std
+        self._n[_LEVELS] = self.levels
+        self._n[_ZW] = self.zscore_window
         self.skips.clear()
 
-    def state(self) -> dict:
-        return {**super().state(), "prev": None if self._prev is None else to_plain(self._prev)}
-
-    def restore(self, state: dict) -> None:
-        super().restore(state)
-        prev = state["prev"]
-        self._prev = (
-            None
-            if prev is None
-            else (
-                np.array(prev[0]),
-                np.array(prev[1]),
-                int(prev[2]),
-                np.array(prev[3]),
-                np.array(prev[4]),
-                int(prev[5]),
-            )
-        )
-
     def handle_book(self, snapshot: BookSnapshot) -> None:
-        if not snapshot.is_valid:
-            # OFI across an empty, one-sided or crossed book measures the outage, not the flow.
-            self.skips("invalid book: OFI restarts at the next valid one")
-            self._prev = None
-            return
-        self.update_raw(
+        self._book(
+            snapshot.is_valid,
             snapshot.bid_prices,
             snapshot.bid_sizes,
             snapshot.n_bids,
@@ -143,21 +180,19 @@ class OrderFlowImbalance(WarmState, Indicator):
         ask_sizes: np.ndarray,
         n_asks: int,
     ) -> float:
-        """Feed one snapshot's levels (best-first; the arrays are kept, not copied, until the next
-        call, so do not modify them). The first snapshot only sets the reference."""
-        current = (bid_prices, bid_sizes, n_bids, ask_prices, ask_sizes, n_asks)
-        prev = self._prev
-        self._prev = current
-        if prev is None:
-            return self.value
-        ofi = multilevel_ofi(*current, *prev, min(self.levels, len(bid_prices), len(prev[0])))
-        if not math.isfinite(ofi):
-            self.skips("non-finite OFI (NaN or infinite sizes) skipped", ofi)
-            return self.value
-        self.value = ofi
-        self.z = self.zscore.update_raw(ofi)
-        if not self.has_inputs:
-            self._set_has_inputs(True)
-        if not self.initialized and self.zscore.initialized:
-            self._set_initialized(True)
-        return ofi
+        """Feed one snapshot's levels (best-first). The first snapshot only sets the reference."""
+        self._book(True, bid_prices, bid_sizes, n_bids, ask_prices, ask_sizes, n_asks)
+        return self.value
+
+    def _book(self, valid, bp, bq, nb, ap, aq, na) -> None:
+        bp, bq, ap, aq = (np.asarray(x, dtype=np.float64) for x in (bp, bq, ap, aq))
+        ofi_book(self._s, self._n, valid, bp, bq, nb, ap, aq, na)
+        self.skips.sync(self._n, SKIPS)
+
+    @property
+    def value(self) -> float:
+        return float(self._s[VALUE])
+
+    @property
+    def z(self) -> float:
+        return float(self._s[Z])

@@ -27,24 +27,132 @@ gives +1 (buy below the mean), z > `z_threshold` gives -1; otherwise the previou
 
 Samples are the closes of `MidBars` bars (the same 1 s event-time sampling as `HurstExponent`, so
 both judge the same series); `update_raw` takes samples directly.
+
+The state is compiled (`scalp_nautilus.indicators.compiled`): `ou_sample` is the one update, run
+by the class and by the pipeline's batch kernel; its fit uses numpy's summation (`pairwise_sum`)
+and numba's `np.dot` (the same BLAS dot as numpy's `@`), so it gives numpy's numbers.
 """
 
 from __future__ import annotations
 
+import logging
 import math
-from collections import deque
 
 import numpy as np
-
-from nautilus_trader.indicators.base import Indicator
+from numba import njit
 
 from scalp_nautilus.book import BookSnapshot
+from scalp_nautilus.indicators.compiled import HAS_INPUTS
+from scalp_nautilus.indicators.compiled import INITIALIZED
+from scalp_nautilus.indicators.compiled import pairwise_sum
+from scalp_nautilus.indicators.mid_bars import MAX_CARRY
+from scalp_nautilus.indicators.mid_bars import OUT
+from scalp_nautilus.indicators.mid_bars import OUT_COUNT
+from scalp_nautilus.indicators.mid_bars import OUT_GAP
 from scalp_nautilus.indicators.mid_bars import SECOND_NS
+from scalp_nautilus.indicators.mid_bars import MidBarIndicator
 from scalp_nautilus.indicators.mid_bars import MidBars
-from scalp_nautilus.indicators.warm_state import WarmState
+from scalp_nautilus.skips import SkipCounter
+
+log = logging.getLogger(__name__)
+
+# float slots, then the samples (ring of `window`)
+(_Z_THRESHOLD, _DECAY, _HURST_MAX, HURST, THETA, MU, SIGMA, SIGMA_DIFFUSION, Z, VALUE) = range(10)
+_FLOATS = 10
+(_WINDOW, _MIN_POINTS, _REFIT, _HEAD, _COUNT, _SINCE_FIT, FITTED, ACTIVE, FITS, REJECTED, _SKIP_SAMPLE) = range(2, 13)
+_INTS = 13
+SKIPS = {_SKIP_SAMPLE: "non-finite sample skipped"}
 
 
-class OUZScore(WarmState, Indicator):
+@njit(cache=True)
+def ou_restart(s, n):
+    n[_HEAD] = 0
+    n[_COUNT] = 0
+    n[_SINCE_FIT] = n[_REFIT]  # the first fit comes as soon as `min_points` are held
+    n[FITTED] = 0
+    s[THETA] = s[MU] = s[SIGMA] = s[SIGMA_DIFFUSION] = s[Z] = s[VALUE] = 0.0
+    n[ACTIVE] = 0
+    n[INITIALIZED] = 0
+
+
+@njit(cache=True)
+def _fit(s, n):
+    n[_SINCE_FIT] = 0
+    count = n[_COUNT]
+    window = n[_WINDOW]
+    x = np.empty(count)
+    first = (n[_HEAD] - count) % window
+    for i in range(count):
+        x[i] = s[_FLOATS + (first + i) % window]
+    level = x[:-1]
+    dx = x[1:] - x[:-1]
+    m = count - 1
+    level_mean = pairwise_sum(level, 0, m) / m
+    # Centring the regressor keeps a price of 3e4 moving by 1e-1 from cancelling in the sums.
+    xc = level - level_mean
+    sxx = np.dot(xc, xc)
+    b = np.dot(xc, dx) / sxx if sxx > 0.0 else np.nan
+    phi = 1.0 + b
+    if not 0.0 < phi < 1.0:  # also rejects NaN (flat window)
+        n[REJECTED] += 1
+        n[FITTED] = 0
+        return
+    a_centred = pairwise_sum(dx, 0, m) / m
+    resid = dx - a_centred - b * xc
+    s_e = math.sqrt(np.dot(resid, resid) / (m - 2))
+    if not s_e > 0.0:
+        n[REJECTED] += 1
+        n[FITTED] = 0
+        return
+    n[FITS] += 1
+    n[FITTED] = 1
+    s[THETA] = -math.log(phi)
+    s[MU] = level_mean - a_centred / b
+    s[SIGMA] = s_e / math.sqrt(1.0 - phi * phi)
+    s[SIGMA_DIFFUSION] = s[SIGMA] * math.sqrt(2.0 * s[THETA])
+    n[INITIALIZED] = 1
+
+
+@njit(cache=True)
+def ou_sample(s, n, x, hurst):
+    """Add one sample `x` (price units) with the Hurst estimate `hurst` that gates the signal."""
+    if not math.isfinite(x):
+        n[_SKIP_SAMPLE] += 1
+        return
+    n[HAS_INPUTS] = 1
+    window = n[_WINDOW]
+    s[_FLOATS + n[_HEAD]] = x
+    n[_HEAD] = (n[_HEAD] + 1) % window
+    n[_COUNT] = min(n[_COUNT] + 1, window)
+    n[_SINCE_FIT] += 1
+    if n[_COUNT] >= n[_MIN_POINTS] and n[_SINCE_FIT] >= n[_REFIT]:
+        _fit(s, n)
+    fitted = n[FITTED]
+    z = (x - s[MU]) / s[SIGMA] if fitted else 0.0
+    s[Z] = z
+    active = fitted and 0.0 < hurst < s[_HURST_MAX]
+    n[ACTIVE] = active
+    if not active:
+        s[VALUE] = 0.0
+    elif z < -s[_Z_THRESHOLD]:
+        s[VALUE] = 1.0
+    elif z > s[_Z_THRESHOLD]:
+        s[VALUE] = -1.0
+    else:
+        s[VALUE] *= s[_DECAY]
+
+
+@njit(cache=True)
+def ou_bars(s, n, bs, bn):
+    """The bars the last `bars_update` closed, each close a sample gated by `s[HURST]`; an outage restarts."""
+    m = bn[MAX_CARRY] + 1
+    for k in range(bn[OUT_COUNT]):
+        ou_sample(s, n, bs[OUT + 2 * m + k], s[HURST])
+    if bn[OUT_GAP]:
+        ou_restart(s, n)
+
+
+class OUZScore(MidBarIndicator):
     """z-score of the sampled mid against its fitted OU equilibrium, and a gated +-1 signal.
 
     Parameters
@@ -65,22 +173,7 @@ class OUZScore(WarmState, Indicator):
         Sampling of the mid (see `MidBars`). Defaults 1 s, 10.
     """
 
-    _STATE = (
-        "_x",
-        "_hurst",
-        "_since_fit",
-        "fitted",
-        "theta",
-        "mu",
-        "sigma",
-        "sigma_diffusion",
-        "z",
-        "active",
-        "value",
-        "fits",
-        "rejected_fits",
-    )
-    _CHILDREN = ("bars",)
+    _consume = staticmethod(ou_bars)
 
     def __init__(
         self,
@@ -110,95 +203,74 @@ class OUZScore(WarmState, Indicator):
         self.z_threshold = z_threshold
         self.decay = decay
         self.hurst_max = hurst_max
-        self._x: deque[float] = deque(maxlen=window)
-        self._hurst = math.nan  # H handed in with the mid, read when a bar closes
-        self.bars = MidBars(self._on_bar, self._restart, sample_ns, max_carry)
+        self.skips = SkipCounter(type(self).__name__, log)
+        self.bars = MidBars(bar_ns=sample_ns, max_carry=max_carry)
+        self._allocate(_FLOATS + window, _INTS)
         self._reset()
 
     def _reset(self) -> None:
+        s, n = self._s, self._n
+        s[:] = 0.0
+        n[:] = 0
+        s[_Z_THRESHOLD], s[_DECAY], s[_HURST_MAX], s[HURST] = self.z_threshold, self.decay, self.hurst_max, math.nan
+        n[_WINDOW], n[_MIN_POINTS], n[_REFIT] = self.window, self.min_points, self.refit_every
+        ou_restart(s, n)
         self.bars.reset()
-        self._restart()
-        self.fits = 0
-        self.rejected_fits = 0
+        self.skips.clear()
 
-    def _restart(self) -> None:
-        self._x.clear()
-        self._since_fit = self.refit_every  # the first fit comes as soon as `min_points` are held
-        self.fitted = False
-        self.theta = 0.0
-        self.mu = 0.0
-        self.sigma = 0.0
-        self.sigma_diffusion = 0.0
-        self.z = 0.0
-        self.active = False
-        self.value = 0.0
-        self._set_initialized(False)
-
-    def handle_book(self, snapshot: BookSnapshot, hurst: float) -> None:
+    def handle_book(self, snapshot: BookSnapshot, hurst: float) -> None:  # type: ignore[override]
         """Feed the snapshot's mid at its exchange time, with the current Hurst estimate."""
-        self._hurst = hurst
-        self.bars.update(snapshot.mid, snapshot.ts_event)
+        self.update_mid(snapshot.mid, snapshot.ts_event, hurst)
 
-    def update_mid(self, mid: float, ts_ns: int, hurst: float) -> None:
+    def update_mid(self, mid: float, ts_ns: int, hurst: float) -> None:  # type: ignore[override]
         """Feed a mid observed at `ts_ns` (ns, event time) with the current Hurst estimate."""
-        self._hurst = hurst
-        self.bars.update(mid, ts_ns)
-
-    def _on_bar(self, high: float, low: float, close: float) -> None:
-        self.update_raw(close, self._hurst)
+        self._s[HURST] = hurst
+        super().update_mid(mid, ts_ns)
 
     def update_raw(self, x: float, hurst: float) -> None:
         """Add one sample `x` (price units) with the Hurst estimate `hurst` that gates the signal.
 
-        A non-finite `x` is counted in `bars.invalid` and skipped; a non-finite `hurst` shuts the gate.
+        A non-finite `x` is counted and skipped; a non-finite `hurst` shuts the gate.
         """
-        if not math.isfinite(x):
-            self.bars.invalid += 1
-            return
-        if not self.has_inputs:
-            self._set_has_inputs(True)
-        self._x.append(x)
-        self._since_fit += 1
-        if len(self._x) >= self.min_points and self._since_fit >= self.refit_every:
-            self._fit()
-        self.z = (x - self.mu) / self.sigma if self.fitted else 0.0
-        self.active = self.fitted and 0.0 < hurst < self.hurst_max
-        if not self.active:
-            self.value = 0.0
-        elif self.z < -self.z_threshold:
-            self.value = 1.0
-        elif self.z > self.z_threshold:
-            self.value = -1.0
-        else:
-            self.value *= self.decay
+        ou_sample(self._s, self._n, x, hurst)
+        self.skips.sync(self._n, SKIPS)
 
-    def _fit(self) -> None:
-        self._since_fit = 0
-        x = np.fromiter(self._x, dtype=np.float64, count=len(self._x))
-        level = x[:-1]
-        dx = np.diff(x)
-        # Centring the regressor keeps a price of 3e4 moving by 1e-1 from cancelling in the sums.
-        xc = level - level.mean()
-        sxx = float(xc @ xc)
-        b = float(xc @ dx) / sxx if sxx > 0.0 else math.nan
-        phi = 1.0 + b
-        if not 0.0 < phi < 1.0:  # also rejects NaN (flat window)
-            self._reject()
-            return
-        a_centred = float(dx.mean())
-        resid = dx - a_centred - b * xc
-        s_e = math.sqrt(float(resid @ resid) / (len(dx) - 2))
-        if not s_e > 0.0:
-            self._reject()
-            return
-        self.fits += 1
-        self.fitted = True
-        self.theta = -math.log(phi)
-        self.mu = float(level.mean()) - a_centred / b
-        self.sigma = s_e / math.sqrt(1.0 - phi * phi)
-        self.sigma_diffusion = self.sigma * math.sqrt(2.0 * self.theta)
-        self._set_initialized(True)
+    @property
+    def value(self) -> float:
+        return float(self._s[VALUE])
 
-    def _reject(self) -> None:
-        self.rejected_fits += 1
-        self.fitted = False
+    @property
+    def z(self) -> float:
+        return float(self._s[Z])
+
+    @property
+    def theta(self) -> float:
+        return float(self._s[THETA])
+
+    @property
+    def mu(self) -> float:
+        return float(self._s[MU])
+
+    @property
+    def sigma(self) -> float:
+        return float(self._s[SIGMA])
+
+    @property
+    def sigma_diffusion(self) -> float:
+        return float(self._s[SIGMA_DIFFUSION])
+
+    @property
+    def fitted(self) -> bool:
+        return bool(self._n[FITTED])
+
+    @property
+    def active(self) -> bool:
+        return bool(self._n[ACTIVE])
+
+    @property
+    def fits(self) -> int:
+        return int(self._n[FITS])
+
+    @property
+    def rejected_fits(self) -> int:
+        return int(self._n[REJECTED])

@@ -23,27 +23,97 @@ Bars are `MidBars` of the mid on event time (default 1 s, n = 60); `update_raw` 
 entry * (1 - k sigma) below a long (entry BUY), entry * (1 + k sigma) above a short. sigma is per
 bar, so the stop is sized for a move over one bar's horizon; `stop_distance` scales it to a longer
 horizon by sqrt(bars) (the strategy's stops use that: 2 sigma of one 1 s bar is under 1 bp on BTC).
+`stop_k` is an exit rule, not part of the estimate: it is not among the parameters a saved state
+must match, so changing it keeps the warm state.
+
+The state is compiled (`scalp_nautilus.indicators.compiled`): `parkinson_bar` is the one update,
+run by the class and by the pipeline's batch kernel.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 
-import numpy as np
+from numba import njit
 
 from nautilus_trader.model.enums import OrderSide
 
+from scalp_nautilus.indicators.compiled import HAS_INPUTS
+from scalp_nautilus.indicators.compiled import INITIALIZED
+from scalp_nautilus.indicators.compiled import pairwise_sum
+from scalp_nautilus.indicators.mid_bars import MAX_CARRY
+from scalp_nautilus.indicators.mid_bars import OUT
+from scalp_nautilus.indicators.mid_bars import OUT_COUNT
+from scalp_nautilus.indicators.mid_bars import OUT_GAP
 from scalp_nautilus.indicators.mid_bars import SECOND_NS
 from scalp_nautilus.indicators.mid_bars import MidBarIndicator
 from scalp_nautilus.indicators.mid_bars import MidBars
+from scalp_nautilus.skips import SkipCounter
+
+log = logging.getLogger(__name__)
 
 _FOUR_LN2 = 4.0 * math.log(2.0)
+
+# float slots, then ln(H/L)^2 per bar and ln(C/C_prev)^2 per bar (rings of `window`)
+(_W_PARKINSON, _W_REALIZED, _CLOSE, PARKINSON, REALIZED, VALUE) = range(6)
+_FLOATS = 6
+(_WINDOW, _N_RANGE, _N_RET, _HEAD_RANGE, _HEAD_RET, _SKIP_BAR) = range(2, 8)
+_INTS = 8
+SKIPS = {_SKIP_BAR: "bar with non-positive prices or low <= close <= high violated skipped"}
 
 
 def stop_distance(entry: float, sigma: float, k: float, horizon_bars: float = 1.0) -> float:
     """Stop distance in price units: k sigmas of a move over `horizon_bars` bars (sigma per bar,
     random-walk scaling sqrt(horizon_bars)) from `entry`."""
     return entry * k * sigma * math.sqrt(horizon_bars)
+
+
+@njit(cache=True)
+def parkinson_restart(s, n):
+    s[_FLOATS:] = 0.0
+    n[_N_RANGE] = n[_N_RET] = n[_HEAD_RANGE] = n[_HEAD_RET] = 0
+    s[_CLOSE] = math.nan
+    s[PARKINSON] = s[REALIZED] = s[VALUE] = 0.0
+    n[INITIALIZED] = 0
+
+
+@njit(cache=True)
+def parkinson_bar(s, n, high, low, close):
+    """Add one bar (prices > 0 with low <= close <= high)."""
+    if not (0.0 < low <= close <= high and math.isfinite(high)):
+        n[_SKIP_BAR] += 1
+        return
+    n[HAS_INPUTS] = 1
+    window = n[_WINDOW]
+    r = math.log(high / low)
+    s[_FLOATS + n[_HEAD_RANGE]] = r * r
+    n[_HEAD_RANGE] = (n[_HEAD_RANGE] + 1) % window
+    n[_N_RANGE] = min(n[_N_RANGE] + 1, window)
+    prev = s[_CLOSE]
+    s[_CLOSE] = close
+    if prev == prev:
+        c = math.log(close / prev)
+        s[_FLOATS + window + n[_HEAD_RET]] = c * c
+        n[_HEAD_RET] = (n[_HEAD_RET] + 1) % window
+        n[_N_RET] = min(n[_N_RET] + 1, window)
+    # 60 floats per bar: summing the ring again is cheaper than guarding running sums from drift.
+    s[PARKINSON] = math.sqrt(pairwise_sum(s, _FLOATS, window) / (_FOUR_LN2 * n[_N_RANGE]))
+    if n[_N_RET]:
+        s[REALIZED] = math.sqrt(pairwise_sum(s, _FLOATS + window, window) / n[_N_RET])
+    s[VALUE] = s[_W_PARKINSON] * s[PARKINSON] + s[_W_REALIZED] * s[REALIZED]
+    if not n[INITIALIZED] and n[_N_RET] == window:
+        n[INITIALIZED] = 1
+
+
+@njit(cache=True)
+def parkinson_bars(s, n, bs, bn):
+    """The bars the last `bars_update` closed; an outage restarts."""
+    m = bn[MAX_CARRY] + 1
+    for k in range(bn[OUT_COUNT]):
+        parkinson_bar(s, n, bs[OUT + k], bs[OUT + m + k], bs[OUT + 2 * m + k])
+    if bn[OUT_GAP]:
+        parkinson_restart(s, n)
 
 
 class ParkinsonVolatility(MidBarIndicator):
@@ -61,19 +131,7 @@ class ParkinsonVolatility(MidBarIndicator):
         Bar length and outage rule (see `MidBars`). Defaults 1 s, 10.
     """
 
-    _STATE = (
-        "_range2",
-        "_ret2",
-        "_n_range",
-        "_n_ret",
-        "_head_range",
-        "_head_ret",
-        "_close",
-        "parkinson",
-        "realized",
-        "value",
-    )
-    _CHILDREN = ("bars",)
+    _consume = staticmethod(parkinson_bars)
 
     def __init__(
         self,
@@ -90,62 +148,43 @@ class ParkinsonVolatility(MidBarIndicator):
             raise ValueError(f"weights must be >= 0 and not both 0, got {weight_parkinson}, {weight_realized}")
         if not stop_k > 0:
             raise ValueError(f"stop_k must be > 0, got {stop_k}")
-        super().__init__(params=[window, weight_parkinson, weight_realized, stop_k, bar_ns, max_carry])
+        super().__init__(params=[window, weight_parkinson, weight_realized, bar_ns, max_carry])
         self.window = window
         total = weight_parkinson + weight_realized
         self.weight_parkinson = weight_parkinson / total
         self.weight_realized = weight_realized / total
         self.stop_k = stop_k
-        self._range2 = np.zeros(window)  # ln(H/L)^2 per bar, ring
-        self._ret2 = np.zeros(window)  # ln(C/C_prev)^2 per bar, ring
-        self.bars = MidBars(self._on_bar, self._restart, bar_ns, max_carry)
+        self.skips = SkipCounter(type(self).__name__, log)
+        self.bars = MidBars(bar_ns=bar_ns, max_carry=max_carry)
+        self._allocate(_FLOATS + 2 * window, _INTS)
         self._reset()
 
     def _reset(self) -> None:
+        s, n = self._s, self._n
+        s[:] = 0.0
+        n[:] = 0
+        s[_W_PARKINSON], s[_W_REALIZED] = self.weight_parkinson, self.weight_realized
+        n[_WINDOW] = self.window
+        parkinson_restart(s, n)
         self.bars.reset()
-        self._restart()
-
-    def _restart(self) -> None:
-        self._range2[:] = 0.0
-        self._ret2[:] = 0.0
-        self._n_range = 0
-        self._n_ret = 0
-        self._head_range = 0
-        self._head_ret = 0
-        self._close = math.nan
-        self.parkinson = 0.0
-        self.realized = 0.0
-        self.value = 0.0
-        self._set_initialized(False)
-
-    def _on_bar(self, high: float, low: float, close: float) -> None:
-        self.update_raw(high, low, close)
+        self.skips.clear()
 
     def update_raw(self, high: float, low: float, close: float) -> None:
-        """Add one bar (prices > 0 with low <= close <= high); anything else is counted in `bars.invalid`."""
-        if not (0.0 < low <= close <= high and math.isfinite(high)):
-            self.bars.invalid += 1
-            return
-        if not self.has_inputs:
-            self._set_has_inputs(True)
-        n = self.window
-        r = math.log(high / low)
-        self._range2[self._head_range] = r * r
-        self._head_range = (self._head_range + 1) % n
-        self._n_range = min(self._n_range + 1, n)
-        prev, self._close = self._close, close
-        if prev == prev:
-            c = math.log(close / prev)
-            self._ret2[self._head_ret] = c * c
-            self._head_ret = (self._head_ret + 1) % n
-            self._n_ret = min(self._n_ret + 1, n)
-        # 60 floats per bar: summing the ring again is cheaper than guarding running sums from drift.
-        self.parkinson = math.sqrt(float(self._range2.sum()) / (_FOUR_LN2 * self._n_range))
-        if self._n_ret:
-            self.realized = math.sqrt(float(self._ret2.sum()) / self._n_ret)
-        self.value = self.weight_parkinson * self.parkinson + self.weight_realized * self.realized
-        if not self.initialized and self._n_ret == n:
-            self._set_initialized(True)
+        """Add one bar (prices > 0 with low <= close <= high); anything else is counted and skipped."""
+        parkinson_bar(self._s, self._n, high, low, close)
+        self.skips.sync(self._n, SKIPS)
+
+    @property
+    def value(self) -> float:
+        return float(self._s[VALUE])
+
+    @property
+    def parkinson(self) -> float:
+        return float(self._s[PARKINSON])
+
+    @property
+    def realized(self) -> float:
+        return float(self._s[REALIZED])
 
     def stop_price(self, entry: float, side: OrderSide, k: float | None = None) -> float:
         """Stop for a position entered at `entry` by an order of `side`: k blended sigmas away (price units).

@@ -21,21 +21,30 @@ kept in ticks when the book snapshot carries the instrument's tick: ETHUSDT's sp
 99.8 % of its rows, and in bps that one tick moves with the mid, so quantiles of the bps split one
 constant spread into tight, normal and wide by price level. In ticks a constant spread has equal
 quantiles and one label (TIGHT at one tick, else NORMAL).
+
+The activity window keeps the update times of the last `activity_window_ns` in a ring of
+`activity_capacity`; more updates than that inside one window (more than 1,600 a second with the
+defaults) drop the oldest and are counted, so the rate then reads low.
+
+The state is compiled (`scalp_nautilus.indicators.compiled`): `regime_update` is the one update,
+run by the class and by the pipeline's batch kernel.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections import deque
 from enum import IntEnum
 
-from nautilus_trader.indicators.base import Indicator
+import numpy as np
+from numba import njit
 
 from scalp_nautilus.book import BookSnapshot
+from scalp_nautilus.indicators.compiled import HAS_INPUTS
+from scalp_nautilus.indicators.compiled import INITIALIZED
+from scalp_nautilus.indicators.compiled import CompiledIndicator
+from scalp_nautilus.indicators.compiled import quantiles_linear
 from scalp_nautilus.indicators.rolling_quantile import THRESHOLD_MODES
-from scalp_nautilus.indicators.rolling_quantile import RollingQuantiles
-from scalp_nautilus.indicators.warm_state import WarmState
 from scalp_nautilus.skips import SkipCounter
 
 log = logging.getLogger(__name__)
@@ -47,7 +56,117 @@ class AxisState(IntEnum):
     POOR = 2  # wide spread / thin book / quiet market
 
 
-class MicrostructureRegime(WarmState, Indicator):
+_GOOD, _NORMAL, _POOR = 0, 1, 2
+# float slots: the bounds in use, the fixed bounds, the factors (spread, depth, activity: good,
+# normal, poor), the clamp, the quantile levels, the outputs; then the three histories
+(_SPREAD_TIGHT, _SPREAD_WIDE, _DEPTH_THICK, _DEPTH_THIN, _ACTIVE, _QUIET) = range(6)
+_FIXED = 6
+_FACTORS = 12
+(_MIN_MULT, _MAX_MULT, _Q_LOW, _Q_HIGH, VALUE, ACTIVITY_RATE, DEPTH_NOTIONAL, _TIGHT_TICKS, _WIDE_TICKS) = range(21, 30)
+_FLOATS = 30
+# int slots, then the update times (ring of activity_capacity)
+(_WINDOW_NS, _QUANTILE, _QH, _QMIN, _SAMPLE_NS, _FIRST_TS, _STARTED) = range(2, 9)
+(SPREAD_STATE, DEPTH_STATE, ACTIVITY_STATE, _NEXT_SAMPLE, _H_HEAD, _H_COUNT) = range(9, 15)
+(_U_HEAD, _U_COUNT, _U_CAP, SKIP_INVALID, _SKIP_VALUES, _SKIP_OVERFLOW) = range(15, 21)
+_INTS = 21
+SKIPS = {
+    SKIP_INVALID: "invalid book skipped",
+    _SKIP_VALUES: "update with a negative or non-finite spread or depth skipped",
+    _SKIP_OVERFLOW: "more book updates in the activity window than its capacity: the oldest dropped",
+}
+
+
+@njit(cache=True)
+def _state(x, good, poor, higher_is_better):
+    """GOOD strictly beyond `good`, POOR strictly beyond `poor`, NORMAL between (bounds included)."""
+    if higher_is_better:
+        return _GOOD if x > good else _POOR if x < poor else _NORMAL
+    return _GOOD if x < good else _POOR if x > poor else _NORMAL
+
+
+@njit(cache=True)
+def spread_ticks(spread, tick_size):
+    """The spread in whole ticks (NaN when the tick is unknown)."""
+    return np.rint(spread / tick_size) if tick_size > 0 else np.nan
+
+
+@njit(cache=True)
+def _sample(s, n, ts_event, spread_bps, spread_ticks):
+    """Add this update's three axis values to their histories (once the activity window has
+    elapsed: a rate over a partial window reads low) and take the bounds from their quantiles.
+    The spread goes in ticks when they are known (the snapshot's tick is the instrument's, so
+    one run never mixes the two units), else in bps."""
+    n[_NEXT_SAMPLE] = ts_event + n[_SAMPLE_NS]
+    if ts_event - n[_FIRST_TS] < n[_WINDOW_NS]:
+        return
+    qh = n[_QH]
+    head = n[_H_HEAD]
+    in_ticks = not math.isnan(spread_ticks)
+    s[_FLOATS + head] = spread_ticks if in_ticks else spread_bps
+    s[_FLOATS + qh + head] = s[DEPTH_NOTIONAL]
+    s[_FLOATS + 2 * qh + head] = s[ACTIVITY_RATE]
+    n[_H_HEAD] = (head + 1) % qh
+    n[_H_COUNT] = count = min(n[_H_COUNT] + 1, qh)
+    if count >= n[_QMIN]:
+        levels = s[_Q_LOW : _Q_HIGH + 1]
+        out = np.empty(2)
+        quantiles_linear(s[_FLOATS : _FLOATS + count], levels, out)
+        if in_ticks:
+            s[_TIGHT_TICKS], s[_WIDE_TICKS] = out[0], out[1]
+        else:
+            s[_SPREAD_TIGHT], s[_SPREAD_WIDE] = out[0], out[1]
+        quantiles_linear(s[_FLOATS + qh : _FLOATS + qh + count], levels, out)
+        s[_DEPTH_THIN], s[_DEPTH_THICK] = out[0], out[1]
+        quantiles_linear(s[_FLOATS + 2 * qh : _FLOATS + 2 * qh + count], levels, out)
+        s[_QUIET], s[_ACTIVE] = out[0], out[1]
+
+
+@njit(cache=True)
+def regime_update(s, n, ts_event, spread_bps, depth_notional, spread_ticks):
+    """One book update at `ts_event` (ns) with its spread (bps and, NaN when the tick is unknown,
+    whole ticks) and band notional (quote currency)."""
+    if not (0.0 <= spread_bps < math.inf and 0.0 <= depth_notional < math.inf):
+        n[_SKIP_VALUES] += 1
+        return
+    if not n[_STARTED]:
+        n[_STARTED] = 1
+        n[_FIRST_TS] = ts_event
+        n[HAS_INPUTS] = 1
+    cap = n[_U_CAP]
+    count = n[_U_COUNT]
+    head = n[_U_HEAD]
+    if count and ts_event < n[_INTS + (head - 1) % cap]:
+        ts_event = n[_INTS + (head - 1) % cap]  # keep the window ordered when feeds interleave
+    if count == cap:
+        n[_SKIP_OVERFLOW] += 1
+        count -= 1
+    n[_INTS + head] = ts_event
+    n[_U_HEAD] = head = (head + 1) % cap
+    count += 1
+    horizon = ts_event - n[_WINDOW_NS]
+    while n[_INTS + (head - count) % cap] <= horizon:
+        count -= 1
+    n[_U_COUNT] = count
+    s[ACTIVITY_RATE] = count * 1e9 / n[_WINDOW_NS]
+    s[DEPTH_NOTIONAL] = depth_notional
+    if n[_QUANTILE] and ts_event >= n[_NEXT_SAMPLE]:
+        _sample(s, n, ts_event, spread_bps, spread_ticks)
+    if spread_ticks <= 1.0:  # False for NaN
+        spread = _GOOD
+    elif not (math.isnan(spread_ticks) or math.isnan(s[_TIGHT_TICKS])):
+        spread = _state(spread_ticks, s[_TIGHT_TICKS], s[_WIDE_TICKS], False)
+    else:
+        spread = _state(spread_bps, s[_SPREAD_TIGHT], s[_SPREAD_WIDE], False)
+    depth = _state(depth_notional, s[_DEPTH_THICK], s[_DEPTH_THIN], True)
+    activity = _state(s[ACTIVITY_RATE], s[_ACTIVE], s[_QUIET], True)
+    n[SPREAD_STATE], n[DEPTH_STATE], n[ACTIVITY_STATE] = spread, depth, activity
+    product = s[_FACTORS + spread] * s[_FACTORS + 3 + depth] * s[_FACTORS + 6 + activity]
+    s[VALUE] = min(max(product, s[_MIN_MULT]), s[_MAX_MULT])
+    if not n[INITIALIZED] and ts_event - n[_FIRST_TS] >= n[_WINDOW_NS]:
+        n[INITIALIZED] = 1
+
+
+class MicrostructureRegime(CompiledIndicator):
     """`value`: the size multiplier in [min_multiplier, max_multiplier].
 
     Parameters
@@ -64,43 +183,9 @@ class MicrostructureRegime(WarmState, Indicator):
         Factor for GOOD, NORMAL, POOR on each axis.
     min_multiplier, max_multiplier : float
         Clamp of the product.
+    activity_capacity : int
+        Most update times held in the activity window (see the module doc).
     """
-
-    _STATE = (
-        "_updates",
-        "_first_ts",
-        "spread_state",
-        "depth_state",
-        "activity_state",
-        "activity_rate",
-        "depth_notional",
-        "value",
-        "_next_sample",
-        "spread_tight_bps",
-        "spread_wide_bps",
-        "depth_thick",
-        "depth_thin",
-        "activity_active",
-        "activity_quiet",
-        "spread_tight_ticks",
-        "spread_wide_ticks",
-    )
-    _CHILDREN = ("spread_history", "depth_history", "activity_history")
-    # Slots: on a Python subclass of a Cython type an attribute costs ~60 ns via __dict__, ~30 here.
-    __slots__ = (
-        "activity_window_ns",
-        "spread_factors",
-        "depth_factors",
-        "activity_factors",
-        "min_multiplier",
-        "max_multiplier",
-        "skips",
-        "threshold_mode",
-        "quantile_sample_ns",
-        "_fixed",
-        *_STATE,
-        *_CHILDREN,
-    )
 
     def __init__(
         self,
@@ -121,6 +206,7 @@ class MicrostructureRegime(WarmState, Indicator):
         quantile_history: int = 1800,
         quantile_min: int = 60,
         quantile_sample_ns: int = 1_000_000_000,
+        activity_capacity: int = 8192,
     ) -> None:
         if not spread_tight_bps <= spread_wide_bps:
             raise ValueError(f"spread_tight_bps {spread_tight_bps} > spread_wide_bps {spread_wide_bps}")
@@ -136,6 +222,12 @@ class MicrostructureRegime(WarmState, Indicator):
             raise ValueError(f"threshold_mode must be one of {THRESHOLD_MODES}, got {threshold_mode!r}")
         if quantile_sample_ns <= 0:
             raise ValueError(f"quantile_sample_ns must be > 0, got {quantile_sample_ns}")
+        if quantile_history < 1 or not 1 <= quantile_min <= quantile_history or list(quantiles) != sorted(quantiles):
+            raise ValueError(
+                f"need increasing quantiles and 1 <= quantile_min <= quantile_history, got {quantiles}, {quantile_min}"
+            )
+        if activity_capacity < 1:
+            raise ValueError(f"activity_capacity must be >= 1, got {activity_capacity}")
         params = [
             spread_tight_bps,
             spread_wide_bps,
@@ -150,127 +242,125 @@ class MicrostructureRegime(WarmState, Indicator):
             min_multiplier,
             max_multiplier,
         ]
-        if threshold_mode == "quantile":  # fixed mode keeps its old parameters (saved states stay valid)
+        if threshold_mode == "quantile":  # fixed mode keeps its old parameters
             params += [threshold_mode, tuple(quantiles), quantile_history, quantile_min, quantile_sample_ns]
         super().__init__(params=params)
         self.threshold_mode = threshold_mode
+        self.quantiles = tuple(float(q) for q in quantiles)
+        self.quantile_history = quantile_history
+        self.quantile_min = quantile_min
         self.quantile_sample_ns = quantile_sample_ns
-        self._fixed = (spread_tight_bps, spread_wide_bps, depth_thick, depth_thin, activity_active, activity_quiet)
-        self.spread_history = RollingQuantiles(quantile_history, tuple(quantiles), quantile_min)
-        self.depth_history = RollingQuantiles(quantile_history, tuple(quantiles), quantile_min)
-        self.activity_history = RollingQuantiles(quantile_history, tuple(quantiles), quantile_min)
-        self.spread_tight_bps = spread_tight_bps
-        self.spread_wide_bps = spread_wide_bps
-        self.depth_thick = depth_thick
-        self.depth_thin = depth_thin
-        self.activity_active = activity_active
-        self.activity_quiet = activity_quiet
         self.activity_window_ns = activity_window_ns
+        self._fixed = (spread_tight_bps, spread_wide_bps, depth_thick, depth_thin, activity_active, activity_quiet)
         self.spread_factors = tuple(spread_factors)
         self.depth_factors = tuple(depth_factors)
         self.activity_factors = tuple(activity_factors)
         self.min_multiplier = min_multiplier
         self.max_multiplier = max_multiplier
-        self._updates: deque[int] = deque()
+        self.activity_capacity = activity_capacity
         self.skips = SkipCounter(type(self).__name__, log)
+        history = quantile_history if threshold_mode == "quantile" else 1
+        self._allocate(_FLOATS + 3 * history, _INTS + activity_capacity)
         self._reset()
 
     def _reset(self) -> None:
-        self._updates.clear()
-        self._first_ts: int | None = None
-        self.spread_state = AxisState.NORMAL
-        self.depth_state = AxisState.NORMAL
-        self.activity_state = AxisState.NORMAL
-        self.activity_rate = 0.0
-        self.depth_notional = 0.0
-        self.value = self.max_multiplier
-        (
-            self.spread_tight_bps,
-            self.spread_wide_bps,
-            self.depth_thick,
-            self.depth_thin,
-            self.activity_active,
-            self.activity_quiet,
-        ) = self._fixed
+        s, n = self._s, self._n
+        s[:] = 0.0
+        n[:] = 0
+        s[_SPREAD_TIGHT : _QUIET + 1] = self._fixed
+        s[_FIXED : _FIXED + 6] = self._fixed
+        s[_FACTORS : _FACTORS + 9] = (*self.spread_factors, *self.depth_factors, *self.activity_factors)
+        s[_MIN_MULT], s[_MAX_MULT] = self.min_multiplier, self.max_multiplier
+        s[_Q_LOW], s[_Q_HIGH] = self.quantiles
+        s[VALUE] = self.max_multiplier
         # quantile-mode spread bounds in ticks: NaN until the history in ticks is ready
-        self.spread_tight_ticks = self.spread_wide_ticks = math.nan
-        self._next_sample = 0
-        for history in (self.spread_history, self.depth_history, self.activity_history):
-            history.reset()
+        s[_TIGHT_TICKS] = s[_WIDE_TICKS] = math.nan
+        n[_WINDOW_NS] = self.activity_window_ns
+        n[_QUANTILE] = self.threshold_mode == "quantile"
+        n[_QH] = (len(s) - _FLOATS) // 3
+        n[_QMIN] = self.quantile_min if self.threshold_mode == "quantile" else 1
+        n[_SAMPLE_NS] = self.quantile_sample_ns
+        n[SPREAD_STATE] = n[DEPTH_STATE] = n[ACTIVITY_STATE] = _NORMAL
+        n[_U_CAP] = self.activity_capacity
         self.skips.clear()
 
     def handle_book(self, snapshot: BookSnapshot) -> None:
         if not snapshot.is_valid:
-            self.skips("invalid book skipped")
+            self._n[SKIP_INVALID] += 1
+            self.skips.sync(self._n, SKIPS)
             return
         self.update_raw(
             snapshot.ts_event,
             1e4 * snapshot.spread / snapshot.mid,
             snapshot.bid_band_notional + snapshot.ask_band_notional,
-            round(snapshot.spread / snapshot.tick_size) if snapshot.tick_size > 0 else math.nan,
+            spread_ticks(snapshot.spread, snapshot.tick_size),
         )
 
     def update_raw(self, ts_event: int, spread_bps: float, depth_notional: float, spread_ticks: float = math.nan) -> float:
         """One book update at `ts_event` (ns) with its spread (bps and, NaN when the tick is
         unknown, whole ticks) and band notional (quote currency)."""
-        if not (0.0 <= spread_bps < math.inf and 0.0 <= depth_notional < math.inf):
-            self.skips("update with a negative or non-finite spread or depth skipped", (spread_bps, depth_notional))
-            return self.value
-        updates = self._updates
-        if self._first_ts is None:
-            self._first_ts = ts_event
-            self._set_has_inputs(True)
-        if updates and ts_event < updates[-1]:
-            ts_event = updates[-1]  # keep the window ordered when feeds interleave
-        updates.append(ts_event)
-        horizon = ts_event - self.activity_window_ns
-        while updates[0] <= horizon:
-            updates.popleft()
-        self.activity_rate = len(updates) * 1e9 / self.activity_window_ns
-
-        self.depth_notional = depth_notional
-        if self.threshold_mode == "quantile" and ts_event >= self._next_sample:
-            self._sample(ts_event, spread_bps, spread_ticks)
-        if spread_ticks <= 1.0:  # False for NaN
-            spread = self.spread_state = _GOOD
-        elif not (math.isnan(spread_ticks) or math.isnan(self.spread_tight_ticks)):
-            spread = self.spread_state = _state(spread_ticks, self.spread_tight_ticks, self.spread_wide_ticks, False)
-        else:
-            spread = self.spread_state = _state(spread_bps, self.spread_tight_bps, self.spread_wide_bps, False)
-        depth = self.depth_state = _state(depth_notional, self.depth_thick, self.depth_thin, True)
-        activity = self.activity_state = _state(self.activity_rate, self.activity_active, self.activity_quiet, True)
-        product = self.spread_factors[spread] * self.depth_factors[depth] * self.activity_factors[activity]
-        self.value = min(max(product, self.min_multiplier), self.max_multiplier)
-        if not self.initialized and ts_event - self._first_ts >= self.activity_window_ns:
-            self._set_initialized(True)
+        regime_update(self._s, self._n, ts_event, spread_bps, depth_notional, spread_ticks)
+        self.skips.sync(self._n, SKIPS)
         return self.value
 
-    def _sample(self, ts_event: int, spread_bps: float, spread_ticks: float) -> None:
-        """Add this update's three axis values to their histories (once the activity window has
-        elapsed: a rate over a partial window reads low) and take the bounds from their quantiles.
-        The spread goes in ticks when they are known (the snapshot's tick is the instrument's, so
-        one run never mixes the two units), else in bps."""
-        self._next_sample = ts_event + self.quantile_sample_ns
-        if self._first_ts is None or ts_event - self._first_ts < self.activity_window_ns:
-            return
-        in_ticks = not math.isnan(spread_ticks)
-        self.spread_history.add(spread_ticks if in_ticks else spread_bps)
-        self.depth_history.add(self.depth_notional)
-        self.activity_history.add(self.activity_rate)
-        if self.spread_history.ready:
-            if in_ticks:
-                self.spread_tight_ticks, self.spread_wide_ticks = self.spread_history.quantiles()
-            else:
-                self.spread_tight_bps, self.spread_wide_bps = self.spread_history.quantiles()
-            self.depth_thin, self.depth_thick = self.depth_history.quantiles()
-            self.activity_quiet, self.activity_active = self.activity_history.quantiles()
+    @property
+    def value(self) -> float:
+        return float(self._s[VALUE])
 
+    @property
+    def activity_rate(self) -> float:
+        """Book updates per second over the window."""
+        return float(self._s[ACTIVITY_RATE])
 
-_GOOD, _NORMAL, _POOR = AxisState.GOOD, AxisState.NORMAL, AxisState.POOR
+    @property
+    def depth_notional(self) -> float:
+        return float(self._s[DEPTH_NOTIONAL])
 
+    @property
+    def spread_state(self) -> AxisState:
+        return AxisState(int(self._n[SPREAD_STATE]))
 
-def _state(x: float, good: float, poor: float, higher_is_better: bool) -> AxisState:
-    """GOOD strictly beyond `good`, POOR strictly beyond `poor`, NORMAL between (bounds included)."""
-    if higher_is_better:
-        return _GOOD if x > good else _POOR if x < poor else _NORMAL
-    return _GOOD if x < good else _POOR if x > poor else _NORMAL
+    @property
+    def depth_state(self) -> AxisState:
+        return AxisState(int(self._n[DEPTH_STATE]))
+
+    @property
+    def activity_state(self) -> AxisState:
+        return AxisState(int(self._n[ACTIVITY_STATE]))
+
+    @property
+    def updates(self) -> int:
+        """Book updates in the activity window."""
+        return int(self._n[_U_COUNT])
+
+    @property
+    def spread_tight_bps(self) -> float:
+        return float(self._s[_SPREAD_TIGHT])
+
+    @property
+    def spread_wide_bps(self) -> float:
+        return float(self._s[_SPREAD_WIDE])
+
+    @property
+    def depth_thick(self) -> float:
+        return float(self._s[_DEPTH_THICK])
+
+    @property
+    def depth_thin(self) -> float:
+        return float(self._s[_DEPTH_THIN])
+
+    @property
+    def activity_active(self) -> float:
+        return float(self._s[_ACTIVE])
+
+    @property
+    def activity_quiet(self) -> float:
+        return float(self._s[_QUIET])
+
+    @property
+    def spread_tight_ticks(self) -> float:
+        return float(self._s[_TIGHT_TICKS])
+
+    @property
+    def spread_wide_ticks(self) -> float:
+        return float(self._s[_WIDE_TICKS])

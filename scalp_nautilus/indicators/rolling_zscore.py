@@ -277,3 +277,10 @@ class RollingZScores:
         self._bufs[...] = bufs
         self._states[...] = state["kernels"]
         self.value[...] = state["value"]
+
+
+# For the compiled indicators that keep z-scores in their own state: one series is `STATE_SIZE`
+# slots of `push`'s state vector followed by its ring of `window` values.
+push = _push
+STATE_SIZE = _STATE_SIZE
+COUNT = _COUNT

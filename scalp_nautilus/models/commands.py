@@ -11,8 +11,19 @@ import json
 from pathlib import Path
 
 from scalp_nautilus.models.settings import TrainSettings
+from scalp_nautilus.research.intervals import BootstrapSettings
 
 _D = TrainSettings()
+_B = BootstrapSettings()
+
+
+def _boot_arguments(parser) -> None:
+    parser.add_argument("--boot", type=int, default=_B.min_reps, help="block-bootstrap resamples of the intervals, at least")
+    parser.add_argument("--max-boot", type=int, default=_B.max_reps, help="at most, while a bound's Monte Carlo error > 0.005")
+
+
+def _boot(args) -> BootstrapSettings:
+    return BootstrapSettings(args.boot, max(args.boot, args.max_boot))
 
 
 def register(sub) -> None:
@@ -35,23 +46,28 @@ def register(sub) -> None:
     )
     tr.add_argument("--val-fraction", type=float, default=_D.val_fraction, help="validation span (early stopping)")
     tr.add_argument("--test-fraction", type=float, default=_D.test_fraction, help="held-out span, the latest rows")
+    tr.add_argument("--embargo-fraction", type=float, default=_D.embargo_fraction, help="rows skipped after each cut (embargo)")
     tr.add_argument("--epochs", type=int, default=_D.epochs, help="at most")
     tr.add_argument("--patience", type=int, default=_D.patience, help="epochs without a better validation loss")
     tr.add_argument("--batch-size", type=int, default=_D.batch_size)
     tr.add_argument("--lr", type=float, default=_D.lr, help="Adam learning rate")
     tr.add_argument("--seed", type=int, default=_D.seed)
     tr.add_argument("--threads", type=int, default=_D.threads, help="torch threads (results are reproducible per count)")
+    _boot_arguments(tr)
     tr.set_defaults(run=_cmd_train)
 
     ev = sub.add_parser("evaluate", help="re-score a model file on other recorded features")
     ev.add_argument("--model", required=True, type=Path)
     ev.add_argument("--features", nargs="+", required=True, type=Path, help="FeatureRecorder Parquet files")
     ev.add_argument("--json", type=Path, help="also write the scores to this JSON file")
+    ev.add_argument("--predictions", type=Path, help="write one row per sample here (CSV, or Parquet for .parquet)")
+    _boot_arguments(ev)
     ev.set_defaults(run=_cmd_evaluate)
 
 
 def _cmd_train(args) -> int:
     from scalp_nautilus.models.training import format_report
+    from scalp_nautilus.models.training import learning_curve_lines
     from scalp_nautilus.models.training import train
 
     settings = TrainSettings(
@@ -61,6 +77,7 @@ def _cmd_train(args) -> int:
         labels=args.labels,
         val_fraction=args.val_fraction,
         test_fraction=args.test_fraction,
+        embargo_fraction=args.embargo_fraction,
         epochs=args.epochs,
         patience=args.patience,
         batch_size=args.batch_size,
@@ -68,11 +85,12 @@ def _cmd_train(args) -> int:
         seed=args.seed,
         threads=args.threads,
     )
-    meta = train(args.features, args.out, settings)
+    meta = train(args.features, args.out, settings, _boot(args))
     t = meta["training"]
     for name, span in t["spans"].items():
         print(f"{name:<10s} {span['first']} -> {span['last']}: {span['samples']} samples")
-    print(f"{t['parameters']} parameters; best epoch {t['best_epoch']} of {len(t['history'])}")
+    print(f"{t['parameters']} parameters; best epoch {t['best_epoch']} of {len(t['history'])}; embargo {t['embargo_rows']} rows")
+    print("\n".join(learning_curve_lines(meta)))
     print(format_report("validation span", meta["scores"]["validation"]))
     print(format_report("held-out test span", meta["scores"]["test"]))
     print(f"wrote {args.out}")
@@ -86,11 +104,13 @@ def _cmd_evaluate(args) -> int:
     from scalp_nautilus.models.training import format_report
 
     model = load_model(args.model)
-    report = evaluate(model, args.features)
+    report = evaluate(model, args.features, _boot(args), args.predictions)
     print(f"model {args.model}: {describe(model)}")
     print(format_report(", ".join(str(p) for p in args.features), report))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=1))
         print(f"wrote {args.json}")
+    if args.predictions:
+        print(f"wrote {args.predictions}")
     return 0

@@ -28,6 +28,7 @@ from scalp_nautilus.models.labels import DEFAULT_LABELS
 from scalp_nautilus.models.labels import VOL_SCALE
 from scalp_nautilus.models.labels import label_classes
 from scalp_nautilus.models.labels import label_moves
+from scalp_nautilus.models.labels import past_vol
 from scalp_nautilus.models.labels import realised_vol
 
 LOB_COLUMNS = tuple(f"lob_{i}" for i in range(N_LOB_FEATURES))
@@ -105,6 +106,7 @@ class Samples:
     moves: np.ndarray  # float64 [S], l(t)
     realised: np.ndarray  # float64 [S], the smoothed label's part realised at t (`labels.smoothed_moves`)
     vol_bps: np.ndarray  # float32 [S], realised volatility over the horizon, bps
+    past_vol_bps: np.ndarray  # float64 [S], realised volatility over the k batches up to t, bps (known at t)
     ofi: np.ndarray  # float64 [S], the row's OFI (baseline)
     ts: np.ndarray  # int64 [S]
     spans: list[dict] = field(default_factory=list)  # per piece: file, rows, first/last ts, samples
@@ -122,12 +124,13 @@ def build_samples(pieces: list[Segment], seq_len: int, horizon: int, alpha: floa
     """Every complete sample inside each piece (see the module doc), labelled by the `labels` kind
     (`labels.LABEL_KINDS`). Samples start where the smoothed label's past mean exists for either
     kind, so both kinds label the same samples and carry the same realised-part reference."""
-    parts: dict[str, list[np.ndarray]] = {k: [np.zeros(0)] for k in ("ends", "moves", "realised", "vol", "ofi", "ts")}
+    parts: dict[str, list[np.ndarray]] = {k: [np.zeros(0)] for k in ("ends", "moves", "realised", "vol", "past", "ofi", "ts")}
     rows, spans, offset = [np.zeros((0, N_LOB_FEATURES), np.float32)], [], 0
     for piece in pieces:
         n = len(piece)
         move, realised = label_moves(piece.mid, horizon, labels)
         vol = realised_vol(piece.mid, horizon)
+        past = past_vol(piece.mid, horizon)
         t = np.arange(max(seq_len, horizon) - 1, n - horizon)
         rows.append(piece.lob)
         for key, values in (
@@ -135,6 +138,7 @@ def build_samples(pieces: list[Segment], seq_len: int, horizon: int, alpha: floa
             ("moves", move[t]),
             ("realised", realised[t]),
             ("vol", vol[t]),
+            ("past", past[t]),
             ("ofi", piece.ofi[t]),
             ("ts", piece.ts[t]),
         ):
@@ -150,31 +154,43 @@ def build_samples(pieces: list[Segment], seq_len: int, horizon: int, alpha: floa
         moves=cat["moves"],
         realised=cat["realised"],
         vol_bps=(cat["vol"] * VOL_SCALE).astype(np.float32),
+        past_vol_bps=cat["past"] * VOL_SCALE,
         ofi=cat["ofi"],
         ts=cat["ts"].astype(np.int64),
         spans=spans,
     )
 
 
-def split_by_time(segments: list[Segment], val_fraction: float, test_fraction: float) -> dict[str, list[Segment]]:
+def split_by_time(
+    segments: list[Segment], val_fraction: float, test_fraction: float, embargo_fraction: float = 0.0
+) -> dict[str, list[Segment]]:
     """Train / validation / test pieces: the rows of all segments in time order, cut at row fractions.
 
     The segments must not overlap in time (else "later" would be ambiguous). Validation and test
-    are the latest `val_fraction` and `test_fraction` of the rows, test last.
+    are the latest `val_fraction` and `test_fraction` of the rows, test last. Purged and embargoed
+    (López de Prado 2018, ch. 7): no sample's label crosses a cut, since a sample needs its whole
+    horizon inside its piece (the training samples whose labels would reach into validation are
+    purged by construction), and the first `embargo_fraction` of the rows after each cut belong to
+    no piece, so that the serial correlation of neighbouring rows does not carry the training
+    span's last moves into the first scored samples.
     """
     if not (val_fraction > 0.0 and test_fraction > 0.0 and val_fraction + test_fraction < 1.0):
         raise InputError(f"need 0 < validation and test fractions with a sum below 1, got {val_fraction}, {test_fraction}")
+    if not 0.0 <= embargo_fraction < min(val_fraction, test_fraction):
+        raise InputError(f"need 0 <= embargo fraction < the validation and test fractions, got {embargo_fraction}")
     segments = [s for s in segments if len(s)]
     for a, b in zip(segments, segments[1:]):
         if b.ts[0] <= a.ts[-1]:
             raise InputError(f"features files overlap in time ({a.source} and {b.source}): cannot split by time")
     total = sum(len(s) for s in segments)
-    cuts = (0, round(total * (1 - val_fraction - test_fraction)), round(total * (1 - test_fraction)), total)
+    embargo = round(total * embargo_fraction)
+    train_end, val_end = round(total * (1 - val_fraction - test_fraction)), round(total * (1 - test_fraction))
+    bounds = ((0, train_end), (train_end + embargo, val_end), (val_end + embargo, total))
     out: dict[str, list[Segment]] = {name: [] for name in SPLITS}
     start = 0
     for seg in segments:
         stop = start + len(seg)
-        for name, lo, hi in zip(SPLITS, cuts, cuts[1:]):
+        for name, (lo, hi) in zip(SPLITS, bounds):
             first, last = max(lo, start), min(hi, stop)
             if first < last:
                 out[name].append(seg.slice(first - start, last - start))

@@ -9,38 +9,74 @@ with the population standard deviation over the members that have a non-zero wei
 all say the same thing give 1; members split evenly between +x and -x give 0; a silent member
 (d_i = 0) counts as a vote for "no move" and lowers the agreement. The strategy trades only above
 its confidence gate (0.6 by default).
+
+`combine` is written so that numba compiles the same source (`ensemble_update`, in the pipeline's
+batch kernel) while the decision calls it as plain Python: one formula, two callers.
 """
 
 from __future__ import annotations
 
 import math
 
-from nautilus_trader.indicators.base import Indicator
+from numba import njit
+from numba.extending import register_jitable
 
-from scalp_nautilus.indicators.warm_state import WarmState
+from scalp_nautilus.indicators.compiled import HAS_INPUTS
+from scalp_nautilus.indicators.compiled import INITIALIZED
+from scalp_nautilus.indicators.compiled import CompiledIndicator
+from scalp_nautilus.indicators.compiled import sum_add
+from scalp_nautilus.indicators.compiled import sum_result
 
 MEMBERS = ("ofi", "lstm", "ou", "cvd")
 
 
-def combine(weights: tuple[float, ...], active: tuple[int, ...], d: list[float]) -> tuple[float, float]:
+@register_jitable
+def combine(weights, active, d) -> tuple[float, float]:
     """(weighted direction, agreement) of the members' directions `d`, clipped in place to [-1, 1]
     (NaN counts as silent); `active` are the members with a non-zero weight. A pure function: the
     one implementation of the formula, for the indicator and for the decision."""
-    for i, x in enumerate(d):
+    for i in range(len(d)):
+        x = d[i]
         if not -1.0 <= x <= 1.0:  # also true for NaN
             d[i] = 0.0 if x != x else (1.0 if x > 0.0 else -1.0)
     value = weights[0] * d[0] + weights[1] * d[1] + weights[2] * d[2] + weights[3] * d[3]
-    votes = [d[i] for i in active]
-    n = len(votes)
-    mean_abs = sum(map(abs, votes)) / n
+    # sums as Python's sum() makes them (compensated): the decision calls this as plain Python
+    n = len(active)
+    total, c = 0.0, 0.0
+    for i in active:
+        total, c = sum_add(total, c, abs(d[i]))
+    mean_abs = sum_result(total, c) / n
     if mean_abs < 1e-12:
         return value, 0.0
-    mean = sum(votes) / n
-    std = math.sqrt(sum((x - mean) * (x - mean) for x in votes) / n)
+    total, c = 0.0, 0.0
+    for i in active:
+        total, c = sum_add(total, c, d[i])
+    mean = sum_result(total, c) / n
+    total, c = 0.0, 0.0
+    for i in active:
+        total, c = sum_add(total, c, (d[i] - mean) * (d[i] - mean))
+    std = math.sqrt(sum_result(total, c) / n)
     return value, min(max(1.0 - std / mean_abs, 0.0), 1.0)
 
 
-class SignalEnsemble(WarmState, Indicator):
+# float slots: the outputs, the members' directions, the weights; int slots: the active members
+(VALUE, CONFIDENCE, _D, _W) = (0, 1, 2, 6)
+_FLOATS = 10
+_N_ACTIVE, _ACTIVE = 2, 3
+_INTS = 7
+
+
+@njit(cache=True)
+def ensemble_update(s, n, ofi, lstm, ou, cvd):
+    """Combine the members' directions (each clipped to [-1, 1]; NaN counts as silent)."""
+    d = s[_D : _D + 4]
+    d[0], d[1], d[2], d[3] = ofi, lstm, ou, cvd
+    s[VALUE], s[CONFIDENCE] = combine(s[_W : _W + 4], n[_ACTIVE : _ACTIVE + n[_N_ACTIVE]], d)
+    n[HAS_INPUTS] = 1
+    n[INITIALIZED] = 1
+
+
+class SignalEnsemble(CompiledIndicator):
     """`value` is the weighted direction in [-1, 1]; `confidence` the agreement in [0, 1].
 
     Parameters
@@ -50,9 +86,6 @@ class SignalEnsemble(WarmState, Indicator):
         member out of the agreement as well.
     """
 
-    __slots__ = ("weights", "_active", "value", "confidence", "directions")
-    _STATE = ("value", "confidence", "directions")
-
     def __init__(self, weights: tuple[float, float, float, float] = (0.25, 0.25, 0.25, 0.25)) -> None:
         if len(weights) != len(MEMBERS) or any(not (w >= 0.0) for w in weights):
             raise ValueError(f"weights must be {len(MEMBERS)} non-negative numbers for {MEMBERS}, got {weights}")
@@ -61,19 +94,30 @@ class SignalEnsemble(WarmState, Indicator):
         super().__init__(params=[weights])
         self.weights = tuple(float(w) for w in weights)
         self._active = tuple(i for i, w in enumerate(self.weights) if w > 0.0)
+        self._allocate(_FLOATS, _INTS)
         self._reset()
 
     def _reset(self) -> None:
-        self.value = 0.0
-        self.confidence = 0.0
-        self.directions = (0.0,) * len(MEMBERS)
+        self._s[:] = 0.0
+        self._n[:] = 0
+        self._s[_W : _W + 4] = self.weights
+        self._n[_N_ACTIVE] = len(self._active)
+        self._n[_ACTIVE : _ACTIVE + len(self._active)] = self._active
 
     def update_raw(self, ofi: float, lstm: float, ou: float, cvd: float) -> float:
         """Combine the members' directions (each clipped to [-1, 1]; NaN counts as silent)."""
-        d = [ofi, lstm, ou, cvd]
-        self.value, self.confidence = combine(self.weights, self._active, d)
-        self.directions = tuple(d)
-        if not self.initialized:
-            self._set_has_inputs(True)
-            self._set_initialized(True)
+        ensemble_update(self._s, self._n, ofi, lstm, ou, cvd)
         return self.value
+
+    @property
+    def value(self) -> float:
+        return float(self._s[VALUE])
+
+    @property
+    def confidence(self) -> float:
+        return float(self._s[CONFIDENCE])
+
+    @property
+    def directions(self) -> tuple[float, ...]:
+        """The members' directions as combined (clipped)."""
+        return tuple(self._s[_D : _D + 4].tolist())

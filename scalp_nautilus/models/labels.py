@@ -99,3 +99,11 @@ def realised_vol(mid: np.ndarray, k: int) -> np.ndarray:
     t = np.arange(n - k)
     out[t] = np.sqrt(c[t + k] - c[t])
     return out
+
+
+def past_vol(mid: np.ndarray, k: int) -> np.ndarray:
+    """sqrt(sum of the squared log returns over mid[t-k .. t]) per t (fewer returns near the start):
+    the volatility known at t, the persistence baseline of the volatility head."""
+    c = np.concatenate(([0.0], np.cumsum(np.diff(np.log(mid)) ** 2)))
+    t = np.arange(len(mid))
+    return np.sqrt(c[t] - c[np.maximum(t - k, 0)])

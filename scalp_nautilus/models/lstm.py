@@ -26,6 +26,10 @@ guard switched off stays off.
 
 Unusable input (a vector of the wrong shape or with a non-finite value, a non-positive or
 non-finite mid) is counted in `skips`, logged once per reason, and ignored: outputs hold.
+
+The vectors, the count and the outputs are compiled state (`scalp_nautilus.indicators.compiled`):
+`lstm_vector` takes each vector and, without an active model, computes the fallback, in the
+pipeline's batch kernel; torch runs (`predict_if_due`) only while a model is active.
 """
 
 from __future__ import annotations
@@ -36,11 +40,13 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numba import njit
 
-from nautilus_trader.indicators.base import Indicator
-
+from scalp_nautilus.indicators.compiled import HAS_INPUTS
+from scalp_nautilus.indicators.compiled import INITIALIZED
+from scalp_nautilus.indicators.compiled import CompiledIndicator
+from scalp_nautilus.indicators.compiled import python_sum
 from scalp_nautilus.indicators.lob_vector import N_LOB_FEATURES
-from scalp_nautilus.indicators.warm_state import WarmState
 from scalp_nautilus.models.labels import GUARD_MIN_ACCURACY
 from scalp_nautilus.models.labels import GUARD_WINDOW
 from scalp_nautilus.models.labels import NO_MOVE
@@ -54,6 +60,14 @@ log = logging.getLogger(__name__)
 
 FALLBACK = "the fallback tanh(mean(features)), confidence 0"
 
+(VALUE, CONFIDENCE, VOLATILITY) = range(3)
+_FLOATS = 3
+(_SEQ_LEN, COUNT, ACTIVE, _SKIP_NONFINITE, _SKIP_MID) = range(2, 7)
+_INTS = 7
+SKIPS = {
+    _SKIP_NONFINITE: "LOB vector with a non-finite value ignored",
+    _SKIP_MID: "non-positive or non-finite mid: update ignored",
+}
 
 DEFAULT_SEQ_LEN = 50  # DESIGN 3.7
 
@@ -72,7 +86,31 @@ def _file_seq_len(model_path: str | None) -> int:
         return DEFAULT_SEQ_LEN
 
 
-class LSTMPredictor(WarmState, Indicator):
+@njit(cache=True)
+def lstm_vector(s, n, buf, v, mid):
+    """Take one LOB vector (length `N_LOB_FEATURES`) and its mid; without an active model, the fallback."""
+    total = python_sum(v)  # as the fallback's definition, sum(vector) / 21, has always summed it
+    if not math.isfinite(total):
+        n[_SKIP_NONFINITE] += 1
+        return
+    if not (0.0 < mid < math.inf):
+        n[_SKIP_MID] += 1
+        return
+    seq_len = n[_SEQ_LEN]
+    i = n[COUNT] % seq_len
+    buf[i] = v
+    buf[i + seq_len] = v
+    n[COUNT] += 1
+    if not n[INITIALIZED] and n[COUNT] >= seq_len:
+        n[HAS_INPUTS] = 1
+        n[INITIALIZED] = 1
+    if not n[ACTIVE]:
+        s[VALUE] = math.tanh(total / v.shape[0])
+        s[CONFIDENCE] = 0.0
+        s[VOLATILITY] = 0.0
+
+
+class LSTMPredictor(CompiledIndicator):
     """Direction / confidence / volatility from the last `seq_len` LOB vectors.
 
     Parameters
@@ -96,21 +134,6 @@ class LSTMPredictor(WarmState, Indicator):
     Warm state: the vectors, mids, pending calls and the guard's count; the model itself comes from
     its file. A model the guard had switched off stays off after a restore.
     """
-
-    _STATE = (
-        "_buf",
-        "_count",
-        "_last_prediction_ts",
-        "_mids",
-        "_mid_count",
-        "_hits",
-        "_hit_sum",
-        "_pending",
-        "predictions",
-        "value",
-        "confidence",
-        "volatility",
-    )
 
     def __init__(
         self,
@@ -138,12 +161,12 @@ class LSTMPredictor(WarmState, Indicator):
         self.min_accuracy = min_accuracy
         self.torch_threads = torch_threads
         self.skips = SkipCounter(type(self).__name__, log)
+        self._allocate(_FLOATS, _INTS)
         # Each vector is written twice, at i and i + seq_len, so the last seq_len vectors are
         # always one contiguous slice (oldest first) that torch can wrap without a copy.
         self._buf = np.zeros((2 * seq_len, N_LOB_FEATURES), dtype=np.float32)
         self.model: LoadedModel | None = None  # the model in use, None in the fallback
         self.horizon = 0  # the model's k (updates), 0 in the fallback
-        self.active = False
         self._fallback_logged = False
         self._hits: deque[bool] = deque(maxlen=accuracy_window)
         self._pending: deque[tuple[int, int, float]] = deque()  # (due update, call +1/-1, reference mid)
@@ -154,16 +177,44 @@ class LSTMPredictor(WarmState, Indicator):
             self.reload()
 
     def _reset(self) -> None:
+        active = self.active if self._n.size else False
+        self._s[:] = 0.0
+        self._n[:] = 0
+        self._n[_SEQ_LEN] = self.seq_len
+        self._n[ACTIVE] = active
         self._buf[:] = 0.0
-        self._count = 0  # vectors taken
         self._last_prediction_ts: int | None = None
         self._mids[:] = 0.0
         self._mid_count = 0
         self._clear_guard()
         self.predictions = 0
-        self.value = 0.0  # the direction
-        self.confidence = 0.0
-        self.volatility = 0.0
+
+    @property
+    def active(self) -> bool:
+        """A model is loaded and enabled (else: the fallback)."""
+        return bool(self._n[ACTIVE])
+
+    @active.setter
+    def active(self, on: bool) -> None:
+        self._n[ACTIVE] = on
+
+    @property
+    def _count(self) -> int:
+        """Vectors taken."""
+        return int(self._n[COUNT])
+
+    @property
+    def value(self) -> float:
+        """The direction."""
+        return float(self._s[VALUE])
+
+    @property
+    def confidence(self) -> float:
+        return float(self._s[CONFIDENCE])
+
+    @property
+    def volatility(self) -> float:
+        return float(self._s[VOLATILITY])
 
     def _clear_guard(self) -> None:
         self._hits.clear()
@@ -171,11 +222,36 @@ class LSTMPredictor(WarmState, Indicator):
         self._pending.clear()
 
     def state(self) -> dict:
-        return {**super().state(), "active": self.active}
+        return {
+            **super().state(),
+            "buf": self._buf.tolist(),
+            "last_prediction_ts": self._last_prediction_ts,
+            "mids": self._mids.tolist(),
+            "mid_count": self._mid_count,
+            "hits": list(self._hits),
+            "pending": [list(p) for p in self._pending],
+            "predictions": self.predictions,
+        }
 
     def restore(self, state: dict) -> None:
+        buf = np.asarray(state["buf"], dtype=np.float32)
+        if buf.shape != self._buf.shape:
+            raise ValueError(f"LSTMPredictor: saved vectors of shape {buf.shape}, this one {self._buf.shape}")
+        active = bool(state["n"][ACTIVE]) if len(state["n"]) > ACTIVE else False
         super().restore(state)
-        self.active = bool(state["active"]) and self.model is not None
+        self.active = active and self.model is not None
+        self._buf[...] = buf
+        self._last_prediction_ts = state["last_prediction_ts"]
+        mids = np.asarray(state["mids"], dtype=np.float64)
+        if mids.shape == self._mids.shape:
+            self._mids[...] = mids
+        self._mid_count = int(state["mid_count"])
+        self._hits.clear()
+        self._hits.extend(bool(h) for h in state["hits"])
+        self._hit_sum = sum(self._hits)
+        self._pending.clear()
+        self._pending.extend((int(a), int(b), float(c)) for a, b, c in state["pending"])
+        self.predictions = int(state["predictions"])
 
     # ---------------------------------------------------------------- model
 
@@ -250,38 +326,41 @@ class LSTMPredictor(WarmState, Indicator):
         if v.shape != (N_LOB_FEATURES,):
             self.skips("LOB vector of the wrong shape ignored", v.shape)
             return self.value
-        # Plain floats: numpy's reductions cost microseconds on 21 values.
-        total = sum(v.tolist())
-        if not math.isfinite(total):
-            self.skips("LOB vector with a non-finite value ignored")
+        count = self._count
+        lstm_vector(self._s, self._n, self._buf, v.astype(np.float64), mid)
+        self.skips.sync(self._n, SKIPS)
+        if self._count == count:
             return self.value
-        if not (0.0 < mid < math.inf):
-            self.skips("non-positive or non-finite mid: update ignored", mid)
-            return self.value
-        i = self._count % self.seq_len
-        self._buf[i] = v
-        self._buf[i + self.seq_len] = v
-        self._count += 1
-        if not self.initialized and self._count >= self.seq_len:
-            self._set_has_inputs(True)
-            self._set_initialized(True)
         if self.active:
-            self._track(mid)
+            self.predict_if_due(mid, ts_event, v)
+        else:
+            self._log_fallback()
+        return self.value
+
+    def predict_if_due(self, mid: float, ts_event: int, vector: np.ndarray | None = None) -> None:
+        """With a model active, after `lstm_vector` took a vector: score the calls that came due and
+        predict when the cadence allows (`vector`: the vector taken, for the fallback should the
+        guard switch the model off now)."""
+        self._track(mid)
         if self.active:  # the guard may have switched it off just now
             due = self._last_prediction_ts is None or ts_event - self._last_prediction_ts >= self.cadence_ns
             if self._count >= self.seq_len and due:
-                self._predict(i, ts_event)
+                self._predict((self._count - 1) % self.seq_len, ts_event)
         else:
-            self._fallback(total / N_LOB_FEATURES)
-        return self.value
+            i = (self._count - 1) % self.seq_len
+            v = self._buf[i].astype(np.float64) if vector is None else vector
+            self._fallback(sum(v.tolist()) / N_LOB_FEATURES)
 
-    def _fallback(self, mean: float) -> None:
+    def _log_fallback(self) -> None:
         if not self._fallback_logged:
             log.warning("LSTMPredictor: no model file configured; running on %s", FALLBACK)
             self._fallback_logged = True
-        self.value = math.tanh(mean)
-        self.confidence = 0.0
-        self.volatility = 0.0
+
+    def _fallback(self, mean: float) -> None:
+        self._log_fallback()
+        self._s[VALUE] = math.tanh(mean)
+        self._s[CONFIDENCE] = 0.0
+        self._s[VOLATILITY] = 0.0
 
     def _predict(self, i: int, ts_event: int) -> None:
         assert self.model is not None  # only called while active, and active means a model
@@ -291,9 +370,9 @@ class LSTMPredictor(WarmState, Indicator):
             p_down, p_flat, p_up, confidence, vol_bps = self.model.net.predict(window)[0].tolist()
         self.predictions += 1
         self._last_prediction_ts = ts_event
-        self.value = p_up - p_down
-        self.confidence = confidence
-        self.volatility = vol_bps / VOL_SCALE  # the head's basis points as a fraction
+        self._s[VALUE] = p_up - p_down
+        self._s[CONFIDENCE] = confidence
+        self._s[VOLATILITY] = vol_bps / VOL_SCALE  # the head's basis points as a fraction
         probs = (p_down, p_flat, p_up)
         call = probs.index(max(probs)) - 1  # argmax (first of equals, as numpy's) -> -1 down, 0 flat, +1 up
         if call and self._mid_count >= self.horizon:

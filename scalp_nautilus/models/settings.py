@@ -33,6 +33,7 @@ class TrainSettings:
     labels: str = DEFAULT_LABELS  # forward (nothing known at t) or smoothed (DeepLOB's; part known at t)
     val_fraction: float = 0.15  # of the rows, after the training span: early stopping
     test_fraction: float = 0.15  # the latest rows: held out, scored once at the end
+    embargo_fraction: float = 0.01  # of the rows, skipped after each cut (López de Prado's embargo)
     epochs: int = 30  # at most
     patience: int = 5  # epochs without a better validation loss before stopping
     batch_size: int = 256

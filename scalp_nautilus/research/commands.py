@@ -1,4 +1,7 @@
-"""`scalp-nautilus research edge`, `research calibrate` and `research funding` (registered by `cli.py`)."""
+"""`scalp-nautilus research edge`, `research calibrate`, `research funding` and `research lookahead`
+(registered by `cli.py`). The look-ahead audit drives the feature replay, so it lives beside it
+(`feature_replay/lookahead.py`) and is imported only when its command runs: research itself reads
+recorded Parquet rows only."""
 
 from __future__ import annotations
 
@@ -9,9 +12,11 @@ from scalp_nautilus.research.calibrate import CalibrationSettings
 from scalp_nautilus.research.edge import COST_MODES
 from scalp_nautilus.research.edge import HORIZONS_S
 from scalp_nautilus.research.edge import Costs
+from scalp_nautilus.research.intervals import BootstrapSettings
 
 _C = Costs()
 _K = CalibrationSettings()
+_B = BootstrapSettings()
 
 
 def register(sub) -> None:
@@ -32,8 +37,16 @@ def register(sub) -> None:
         help="the same data recorded with classifier.ignore_venue: true, files in the same order (Lee-Ready claim)",
     )
     ed.add_argument("--horizons", nargs="+", type=float, default=list(HORIZONS_S), help="seconds of event time")
-    ed.add_argument("--boot", type=int, default=200, help="block-bootstrap resamples")
-    ed.add_argument("--seed", type=int, default=7)
+    ed.add_argument("--boot", type=int, default=_B.min_reps, help="block-bootstrap resamples at least")
+    ed.add_argument(
+        "--max-boot",
+        type=int,
+        default=_B.max_reps,
+        help="resamples at most, while a bound's Monte Carlo error exceeds --mc-target",
+    )
+    ed.add_argument("--mc-target", type=float, default=_B.mc_target, help="largest Monte Carlo error of an interval bound")
+    ed.add_argument("--bootstrap", choices=["stationary", "circular"], default=_B.method, help="arch's block bootstrap")
+    ed.add_argument("--seed", type=int, default=_B.seed)
     ed.add_argument("--sample-ms", type=float, default=200.0, help="rows thinned to one per this much event time")
     ed.add_argument("--maker-bps", type=float, default=_C.maker_bps, help="maker fee per leg")
     ed.add_argument("--taker-bps", type=float, default=_C.taker_bps, help="taker fee per leg")
@@ -53,8 +66,27 @@ def register(sub) -> None:
     ca.add_argument(
         "--mode", choices=["quantile", "fixed"], default=_K.mode, help="threshold_mode written for VPIN and the regime"
     )
+    ca.add_argument(
+        "--warmup-share",
+        type=float,
+        default=_K.warmup_share,
+        help="VPIN's and Hurst's warm-ups are shortened to at most this share of the shortest recording",
+    )
     ca.set_defaults(run=_cmd_calibrate)
 
+    la = cmds.add_parser(
+        "lookahead",
+        help="replay the features whole and cut at random points: rows and flat-position decisions must not change",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    la.add_argument("--catalog", required=True, help="catalog folder")
+    la.add_argument("--instrument", required=True, help="instrument id, e.g. BTCUSDT-PERP.BINANCE")
+    la.add_argument("--config", type=Path, default=Path("configs/strategy.yaml"), help="strategy config")
+    la.add_argument("--cuts", type=int, default=10, help="random cut points")
+    la.add_argument("--seed", type=int, default=7)
+    la.add_argument("--start", help="ISO time (UTC); default: the catalog's first event")
+    la.add_argument("--end", help="ISO time (UTC); default: the catalog's last event")
+    la.set_defaults(run=_cmd_lookahead)
     _register_funding(cmds)
 
 
@@ -76,8 +108,9 @@ def _register_funding(cmds) -> None:
     fu.add_argument("--fee-mode", choices=list(COST_MODES), default="taker_taker")
     fu.add_argument("--maker-bps", type=float, default=_C.maker_bps, help="maker fee per leg")
     fu.add_argument("--taker-bps", type=float, default=_C.taker_bps, help="taker fee per leg")
-    fu.add_argument("--boot", type=int, default=2000, help="block-bootstrap resamples")
-    fu.add_argument("--seed", type=int, default=7)
+    fu.add_argument("--boot", type=int, default=_B.min_reps, help="block-bootstrap resamples at least")
+    fu.add_argument("--max-boot", type=int, default=_B.max_reps, help="at most, while a bound's Monte Carlo error is above 0.005")
+    fu.add_argument("--seed", type=int, default=_B.seed)
     fu.set_defaults(run=_cmd_funding)
 
 
@@ -92,7 +125,8 @@ def _cmd_funding(args) -> int:
         raise ValueError("research funding needs --bars and/or --history")
     series = (read_bars(args.bars, args.bars_tz) if args.bars else []) + [read_history(p, args.history_tz) for p in args.history]
     costs = Costs(args.maker_bps, args.taker_bps)
-    settings = FundingSettings(args.window, args.min_history, args.z, args.hold, args.fee_mode, costs, args.boot, args.seed)
+    boot = BootstrapSettings(args.boot, max(args.boot, args.max_boot), seed=args.seed, method="circular")
+    settings = FundingSettings(args.window, args.min_history, args.z, args.hold, args.fee_mode, costs, boot)
     result = funding_claims(series, settings)
     args.out.mkdir(parents=True, exist_ok=True)
     claims = claims_frame(result.claims)
@@ -107,9 +141,11 @@ def _cmd_funding(args) -> int:
 
 def _print_claims(claims) -> None:
     for c in claims.itertuples():
-        interval = f"[{c.lo:.3g}, {c.hi:.3g}]" if c.lo == c.lo else ""
+        interval = f"[{c.lo:.3g}, {c.hi:.3g}] +-{c.mc_err:.2g}" if c.lo == c.lo else ""
         value = f"{c.value:.3g}" if c.value == c.value else "-"
-        print(f"claim {c.id:<22s} {value:>8s} {interval:<18s} n={c.n:<6d} {c.verdict}")
+        p_adj = f"p_adj {c.p_adj:.3g}" if c.p_adj == c.p_adj else ""
+        note = f" ({c.note})" if c.note else ""
+        print(f"claim {c.id:<22s} {value:>8s} {interval:<28s} {p_adj:<13s} n={c.n:<6d} {c.verdict}{note}")
 
 
 def _cmd_edge(args) -> int:
@@ -117,7 +153,8 @@ def _cmd_edge(args) -> int:
     from scalp_nautilus.research.report import ResearchSettings
     from scalp_nautilus.research.report import run_edge
 
-    settings = ResearchSettings(tuple(args.horizons), args.boot, args.seed, args.sample_ms, Costs(args.maker_bps, args.taker_bps))
+    boot = BootstrapSettings(args.boot, max(args.boot, args.max_boot), args.mc_target, seed=args.seed, method=args.bootstrap)
+    settings = ResearchSettings(tuple(args.horizons), boot, args.sample_ms, Costs(args.maker_bps, args.taker_bps))
     result = run_edge(args.features, args.out, settings, args.lee_ready)
     print("\n".join(result.summary))
     _print_claims(claims_frame(result.claims))
@@ -130,7 +167,7 @@ def _cmd_calibrate(args) -> int:
     from scalp_nautilus.research.calibrate import write_overrides
 
     settings = CalibrationSettings(
-        args.notional, args.contract_value, tuple(args.vpin_quantiles), tuple(args.regime_quantiles), args.mode
+        args.notional, args.contract_value, tuple(args.vpin_quantiles), tuple(args.regime_quantiles), args.mode, args.warmup_share
     )
     overrides, lines = calibrate(args.features, settings)
     header = [
@@ -141,3 +178,20 @@ def _cmd_calibrate(args) -> int:
     print("\n".join(lines))
     print(f"wrote {args.out}")
     return 0
+
+
+def _cmd_lookahead(args) -> int:
+    from scalp_nautilus.backtest.settings import check_strategy_config
+    from scalp_nautilus.config import parse_utc
+    from scalp_nautilus.config import read_yaml
+    from scalp_nautilus.feature_replay.lookahead import audit
+
+    for name in ("start", "end"):
+        if getattr(args, name):
+            parse_utc(getattr(args, name), f"--{name}")
+    config = check_strategy_config(
+        read_yaml(args.config), "scalp_nautilus.strategy:ScalpStrategyConfig", args.instrument, str(args.config)
+    )
+    result = audit(args.catalog, args.instrument, config, args.cuts, args.seed, args.start, args.end)
+    print("\n".join(result.lines()))
+    return 0 if result.clean else 1

@@ -11,9 +11,18 @@ forward mid return, net of trading costs, over recorded features (`FeatureRecord
 - **Signals** (`SIGNALS`): each is oriented so that a positive value calls the mid up, and is used
   only on rows where the indicators it needs are warm (the recorder's `cold` column names those
   still warming up).
-- **IC**: Spearman's rank correlation of signal and target; its 95% interval from a block bootstrap
-  that resamples whole minutes of event time (the rows inside a minute are far from independent),
-  percentile method, seeded.
+- **IC**: Spearman's rank correlation of signal and target; its 95% interval from a stationary
+  block bootstrap (`research.intervals`: arch's resamples, one set per horizon shared by every
+  signal; mean block length Politis-White's from the data, never shorter than the horizon in
+  rows, because neighbouring forward returns overlap), with the Monte Carlo error of each bound
+  (`ic_mc_err`, at most 0.005 unless `max_reps` ran out) and a two-sided p-value. The signal x
+  horizon family is controlled as a family: `p_adj` is Benjamini-Hochberg's adjusted p-value
+  (the band subsets form a second family).
+- **Per day**: the IC on each UTC day with at least `MIN_ROWS` rows (`ic_by_day`), and on how many
+  of them its sign is the pooled IC's (`days_agree` of `days`). A verdict "IC > 0" (or < 0)
+  needs the interval to exclude 0, the adjusted p-value below 0.05 and the sign to agree on more
+  than half the days; a bound or adjusted p-value within its MC error of its threshold reads
+  "borderline".
 - **Hit rate**: the share of rows where the signal's sign is the return's sign (rows where either
   is 0 are left out).
 - **Deciles**: mean forward return of the rows at or above the signal's 90% quantile (top) and at
@@ -21,7 +30,10 @@ forward mid return, net of trading costs, over recorded features (`FeatureRecord
   more rows. Spread = top - bottom.
 - **Edge after costs**: a trade takes one side (long the top, short the bottom), so it earns half the
   spread on average; from that the round trip's cost is taken: fees of both legs plus, per taker
-  leg, half the mean quoted spread (`round_trip_costs`).
+  leg, half the mean quoted spread (`round_trip_costs`). The best edge is the maximum over the
+  family, so it carries Hansen's (2005) SPA p-value (arch's `SPA`) of "no signal x horizon beats
+  zero edge after costs": each one trades its deciles (long the top, short the bottom) on every
+  sampled row, net of the round trip.
 
 A signal, horizon or subset with too few rows, too few minutes or a constant signal gets the verdict
 "not enough data" and empty numbers: NaN or inf is never written.
@@ -30,30 +42,44 @@ A signal, horizon or subset with too few rows, too few minutes or a constant sig
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+from arch.bootstrap import SPA
 from scipy.stats import rankdata
 
 from scalp_nautilus.data import spans
 from scalp_nautilus.errors import InputError
 from scalp_nautilus.errors import MissingFileError
 from scalp_nautilus.fees import BINANCE_USDM
+from scalp_nautilus.research.intervals import BORDERLINE
+from scalp_nautilus.research.intervals import MIN_BLOCKS
+from scalp_nautilus.research.intervals import Z95
+from scalp_nautilus.research.intervals import BootstrapSettings
+from scalp_nautilus.research.intervals import Interval
+from scalp_nautilus.research.intervals import Statistic
+from scalp_nautilus.research.intervals import adjust
+from scalp_nautilus.research.intervals import adjusted_mc
+from scalp_nautilus.research.intervals import block_length
+from scalp_nautilus.research.intervals import correlation_statistic
+from scalp_nautilus.research.intervals import joint_intervals
 from scalp_nautilus.units import NS_PER_S
 
 log = logging.getLogger(__name__)
 
 HORIZONS_S = (1, 5, 10, 30, 60)
 MIN_ROWS = 30  # rows below which an IC or a decile mean says nothing
-MIN_BLOCKS = 3  # minutes below which a block bootstrap has nothing to resample
 FEW_MINUTES = 60  # below an hour of data the summary says a positive edge cannot be concluded
+ALPHA = 0.05  # the family's false discovery rate, and the SPA test's level
 NOT_ENOUGH = "not enough data"
-BLOCK_NS = 60 * NS_PER_S  # bootstrap block: one minute of event time
+_DAY_NS = 86_400 * NS_PER_S
 
 # Columns every analysis reads; a file without them is refused.
 BASE_COLUMNS = ("ts_event", "mid", "book_valid", "cold")
@@ -126,8 +152,9 @@ class InsufficientData(InputError):
 
 
 def load_features(paths: Sequence[str | Path], columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """The rows of every file (book valid, mid > 0), with `file` (its index in `paths`) and `block`
-    (a minute of event time, unique across files); sorted by file then time.
+    """The rows of every file (book valid, mid > 0), with `file` (its index in `paths`), `minute`
+    (a minute of event time, unique across files: a count of the span) and `day` (the UTC day, a
+    count of days since 1970); sorted by file then time.
 
     `columns` (None: every signal's and the claims') are read when present; a file without a base
     column, or a present column with NaN or inf in a usable row, raises ValueError naming the file.
@@ -165,7 +192,8 @@ def load_features(paths: Sequence[str | Path], columns: Sequence[str] | None = N
         frames.append(df)
     data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*BASE_COLUMNS, "file", "next_invalid_ns"])
     ts = data["ts_event"].to_numpy(np.int64)
-    data["block"] = data["file"].to_numpy(np.int64) * 10**9 + ts // BLOCK_NS
+    data["minute"] = data["file"].to_numpy(np.int64) * 10**9 + ts // (60 * NS_PER_S)
+    data["day"] = ts // _DAY_NS
     data.attrs["invalid_spans"] = found
     return data
 
@@ -260,30 +288,6 @@ def pearson(x: np.ndarray, y: np.ndarray) -> float:
     return float((dx * dy).sum() / denom) if denom > 0.0 else float("nan")
 
 
-def block_bootstrap(
-    statistic: Callable[[np.ndarray], float], blocks: np.ndarray, n_boot: int, seed: int, level: float = 0.95
-) -> tuple[float, float] | None:
-    """Percentile interval of `statistic(indices)` over resamples of whole blocks (with replacement,
-    as many blocks as there are). None with fewer than `MIN_BLOCKS` blocks or when fewer than half
-    the resamples give a finite value. Same `seed`, same interval."""
-    order = np.argsort(blocks, kind="stable")
-    uniq, starts = np.unique(blocks[order], return_index=True)
-    if len(uniq) < MIN_BLOCKS or n_boot < 1:
-        return None
-    members = np.split(order, starts[1:])
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(n_boot):
-        pick = rng.integers(0, len(members), len(members))
-        value = statistic(np.concatenate([members[p] for p in pick]))
-        if np.isfinite(value):
-            values.append(value)
-    if len(values) < n_boot / 2:
-        return None
-    lo, hi = np.quantile(values, [(1.0 - level) / 2.0, (1.0 + level) / 2.0])
-    return float(lo), float(hi)
-
-
 def hit_rate(x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
     """Share of sign(x) == sign(y) over the rows where neither is 0, and that row count."""
     sx, sy = np.sign(x), np.sign(y)
@@ -353,6 +357,14 @@ EDGE_COLUMNS = (
     "ic",
     "ic_lo",
     "ic_hi",
+    "ic_mc_err",
+    "p",
+    "p_adj",
+    "block_rows",
+    "reps",
+    "days",
+    "days_agree",
+    "ic_by_day",
     "hit_rate",
     "hit_n",
     "top_bps",
@@ -364,69 +376,127 @@ EDGE_COLUMNS = (
 )
 
 
+@dataclass(frozen=True)
+class SpaResult:
+    """Hansen's SPA test of the family against zero edge after one cost mode's round trip."""
+
+    p: float  # the consistent p-value
+    mc_error: float  # its Monte Carlo error (95% half-width)
+    models: int
+    block: float
+    reps: int
+
+
+@dataclass
+class EdgeResult:
+    table: pd.DataFrame
+    spa: dict[str, SpaResult | None]  # per cost mode
+    blocks: dict[float, float]  # horizon (s) -> mean block length (rows) of its resamples
+    boot: BootstrapSettings = field(default_factory=BootstrapSettings)
+
+
+@dataclass
+class _Test:
+    record: dict
+    statistic: Statistic | None = None
+    # on the used rows, for the SPA test: the signal, the forward return (bps), the row indices
+    x: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    y: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    use: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+
 def edge_table(
     data: pd.DataFrame,
     horizons: Sequence[float] = HORIZONS_S,
     costs: Costs = Costs(),
-    n_boot: int = 200,
-    seed: int = 7,
+    boot: BootstrapSettings = BootstrapSettings(),
     sample_ms: float = 200.0,
     signals: Sequence[Signal] = SIGNALS,
-) -> pd.DataFrame:
+) -> EdgeResult:
     """One row per signal, horizon and subset (see the module doc); NaN marks "no value"."""
     if data.empty:
         raise InsufficientData("no usable rows (every book invalid?)")
     sample = thin(data, sample_ms)
-    rows_data = data.iloc[sample].reset_index(drop=True)
-    blocks = rows_data["block"].to_numpy()
-    spread = rows_data["spread_bps"].to_numpy(np.float64) if "spread_bps" in rows_data else np.zeros(len(rows_data))
-    groups = subsets(rows_data)
-    targets = {h: forward_returns_bps(data, h)[sample] for h in horizons}
-    records = []
+    rows = data.iloc[sample].reset_index(drop=True)
+    n_rows = len(rows)
+    spread = rows["spread_bps"].to_numpy(np.float64) if "spread_bps" in rows else np.zeros(n_rows)
+    groups = subsets(rows)
+    spacing = _row_spacing_ns(rows)
+    usable = []
     for sig in signals:
-        if any(c not in rows_data for c in sig.columns):
-            log.info("signal %s skipped: the files lack %s", sig.name, [c for c in sig.columns if c not in rows_data])
+        if any(c not in rows for c in sig.columns):
+            log.info("signal %s skipped: the files lack %s", sig.name, [c for c in sig.columns if c not in rows])
             continue
-        x_all = sig.value(rows_data)
-        warm = warm_mask(rows_data, sig.needs)
-        for h in horizons:
-            y_all = targets[h]
-            for name, subset in groups:
-                use = np.flatnonzero(warm & subset & np.isfinite(y_all))
-                row = _edge_row(
-                    sig.name, h, name, x_all[use], y_all[use], blocks[use], spread[use], costs, n_boot, seed, sig.min_distinct
-                )
-                records.append(row)
-    return pd.DataFrame.from_records(records, columns=list(EDGE_COLUMNS))
+        usable.append((sig, sig.value(rows), warm_mask(rows, sig.needs)))
+    every: list[_Test] = []
+    blocks: dict[float, float] = {}
+    for k, h in enumerate(horizons):
+        y_all = forward_returns_bps(data, h)[sample]
+        tests = [
+            _edge_test(sig, h, name, x_all, y_all, np.flatnonzero(warm & subset & np.isfinite(y_all)), rows, spread, costs)
+            for sig, x_all, warm in usable
+            for name, subset in groups
+        ]
+        pooled = [t for t in tests if t.record["subset"] == "all" and t.statistic is not None]
+        horizon_rows = math.ceil(h * NS_PER_S / spacing)
+        block = max([horizon_rows, *(block_length(_product(t), 1.0, boot.method) for t in pooled)])
+        blocks[h] = block
+        bands = [t for t in tests if t.record["subset"] != "all" and t.statistic is not None]
+        for offset, group in ((2 * k, pooled), (2 * k + 1, bands)):
+            found = joint_intervals([t.statistic for t in group], n_rows, block, boot, seed_offset=offset)
+            for t, iv in zip(group, found):
+                _fill_interval(t.record, iv, block, horizon_rows, n_rows)
+        every += tests
+    for pooled_family in (True, False):
+        members = [t.record for t in every if (t.record["subset"] == "all") == pooled_family]
+        p_adj = adjust([r.get("p", np.nan) for r in members])
+        for r, q in zip(members, p_adj):
+            if np.isfinite(q):
+                r["p_adj"] = float(q)
+            r["verdict"] = _verdict(r)
+    table = pd.DataFrame.from_records([t.record for t in every], columns=list(EDGE_COLUMNS))
+    spa = {mode: _spa([t for t in every if t.record["subset"] == "all"], rows, costs, mode, blocks, boot) for mode in COST_MODES}
+    return EdgeResult(table, spa, blocks, boot)
 
 
-def _edge_row(
-    signal: str,
+def _row_spacing_ns(rows: pd.DataFrame) -> float:
+    """The median time between consecutive rows of a file (the thinning step, or the batch rate)."""
+    ts, files = rows["ts_event"].to_numpy(np.int64), rows["file"].to_numpy()
+    gaps = np.diff(ts)[(files[1:] == files[:-1])]
+    gaps = gaps[gaps > 0]
+    return float(np.median(gaps)) if len(gaps) else float(NS_PER_S)
+
+
+def _product(test: _Test) -> np.ndarray:
+    """The series whose mean the IC is (centred ranks multiplied), on the test's rows: its
+    dependence sets the block length."""
+    rx, ry = test.statistic.columns[test.use, 1], test.statistic.columns[test.use, 2]  # type: ignore[union-attr]
+    return (rx - rx.mean()) * (ry - ry.mean())
+
+
+def _edge_test(
+    sig: Signal,
     horizon: float,
     subset: str,
-    x: np.ndarray,
-    y: np.ndarray,
-    blocks: np.ndarray,
-    spread: np.ndarray,
+    x_all: np.ndarray,
+    y_all: np.ndarray,
+    use: np.ndarray,
+    rows: pd.DataFrame,
+    spread_all: np.ndarray,
     costs: Costs,
-    n_boot: int,
-    seed: int,
-    min_distinct: int = 2,
-) -> dict:
-    n, minutes = len(x), len(np.unique(blocks))
-    row = {"signal": signal, "horizon_s": horizon, "subset": subset, "n": n, "minutes": minutes}
-    if n < MIN_ROWS or minutes < MIN_BLOCKS:
-        return {**row, "verdict": NOT_ENOUGH}
+) -> _Test:
+    x, y, spread = x_all[use], y_all[use], spread_all[use]
+    n, minutes = len(x), len(np.unique(rows["minute"].to_numpy()[use]))
+    row = {"signal": sig.name, "horizon_s": horizon, "subset": subset, "n": n, "minutes": minutes}
+    if n < MIN_ROWS:
+        return _Test({**row, "verdict": f"{NOT_ENOUGH} ({n} rows, need {MIN_ROWS})"})
     distinct = len(np.unique(x))
     if distinct == 1:
-        return {**row, "verdict": f"{NOT_ENOUGH} (constant signal)"}
-    if distinct < min_distinct:
-        return {**row, "verdict": f"{NOT_ENOUGH} ({distinct} distinct values, need {min_distinct})"}
-    # The interval resamples the rank-transformed rows: Pearson's r of the full sample's ranks over
-    # each resample, which is Spearman's rho up to re-ranking inside the resample and ~30x cheaper.
+        return _Test({**row, "verdict": f"{NOT_ENOUGH} (constant signal)"})
+    if distinct < sig.min_distinct:
+        return _Test({**row, "verdict": f"{NOT_ENOUGH} ({distinct} distinct values, need {sig.min_distinct})"})
     rx, ry = rankdata(x), rankdata(y)
     ic = pearson(rx, ry)
-    interval = block_bootstrap(lambda i: pearson(rx[i], ry[i]), blocks, n_boot, seed)
     hits, hit_n = hit_rate(x, y)
     top, bottom, _, _ = deciles(x, y)
     row.update(
@@ -438,42 +508,164 @@ def _edge_row(
         decile_spread_bps=top - bottom,
         mean_spread_bps=float(spread.mean()),
     )
-    if interval is not None:
-        row["ic_lo"], row["ic_hi"] = interval
+    row.update(_by_day(x, y, rows["day"].to_numpy()[use], ic))
     if np.isfinite(top - bottom):
         for mode, cost in costs.round_trips(float(spread.mean())).items():
             row[f"edge_{mode}_bps"] = (top - bottom) / 2.0 - cost
-    verdict = "" if interval is not None else f"{NOT_ENOUGH} for an interval"
-    if np.isfinite(ic) and interval is not None:
-        verdict = "IC > 0" if interval[0] > 0 else "IC < 0" if interval[1] < 0 else "IC not distinguishable from 0"
-    return {**row, "verdict": verdict or "IC undefined (constant target)"}
+    if not np.isfinite(ic):
+        return _Test({**row, "verdict": "IC undefined (constant target)"})
+    full_x, full_y = np.zeros(len(x_all)), np.zeros(len(x_all))
+    full_x[use], full_y[use] = rx, ry
+    mask = np.zeros(len(x_all), bool)
+    mask[use] = True
+    return _Test(row, correlation_statistic(full_x, full_y, mask), x, y, use)
 
 
-def summary_lines(edge: pd.DataFrame, top: int = 8) -> list[str]:
-    """The strongest all-rows ICs whose interval excludes 0, and the best edge after costs."""
-    main = edge[(edge["subset"] == "all") & edge["ic"].notna()]
-    lines = []
-    sig = main[(main["ic_lo"] > 0) | (main["ic_hi"] < 0)]
-    sig = sig.reindex(sig["ic"].abs().sort_values(ascending=False).index).head(top)
-    if sig.empty:
-        lines.append("no signal has an IC whose 95% interval excludes 0 on these rows")
-    for r in sig.itertuples():
-        spread = f"{r.decile_spread_bps:+.3f} bp" if np.isfinite(r.decile_spread_bps) else "- (discrete signal)"
-        lines.append(
-            f"{r.signal:<20s} h={r.horizon_s:>4g}s IC {r.ic:+.3f} [{r.ic_lo:+.3f}, {r.ic_hi:+.3f}] "
-            f"hit {r.hit_rate:.3f} (of {r.hit_n:g}) decile spread {spread} n={r.n} ({r.minutes} min)"
+def _by_day(x: np.ndarray, y: np.ndarray, day: np.ndarray, pooled: float) -> dict:
+    """The IC of each UTC day with at least MIN_ROWS rows, and how many agree in sign with the pooled IC."""
+    text, agree, days = [], 0, 0
+    for d in np.unique(day):
+        on = day == d
+        if on.sum() < MIN_ROWS:
+            continue
+        ic = spearman(x[on], y[on])
+        if not np.isfinite(ic):
+            continue
+        days += 1
+        agree += int(np.sign(ic) == np.sign(pooled))
+        text.append(f"{pd.Timestamp(int(d) * _DAY_NS, tz='UTC').date()}:{ic:+.3f}")
+    return {"days": days, "days_agree": agree, "ic_by_day": " ".join(text)}
+
+
+def _fill_interval(row: dict, iv: Interval | None, block: float, horizon_rows: int, n_rows: int) -> None:
+    row["block_rows"] = block
+    if iv is None:
+        row["verdict"] = (
+            f"{NOT_ENOUGH} for an interval ({n_rows} rows hold fewer than {MIN_BLOCKS} blocks of {block:.0f} rows; "
+            f"the horizon alone is {horizon_rows} rows)"
         )
+        return
+    row.update(ic_lo=iv.lo, ic_hi=iv.hi, ic_mc_err=iv.mc_error, p=iv.p, reps=iv.reps)
+    row["_interval"] = iv
+
+
+def _verdict(row: dict) -> str:
+    """See the module doc: pooled interval, the family's adjusted p-value, the days."""
+    iv: Interval | None = row.pop("_interval", None)
+    if iv is None:
+        return str(row.get("verdict") or NOT_ENOUGH)
+    side = iv.side(0.0)
+    p_adj = row.get("p_adj", math.nan)
+    if side == BORDERLINE:
+        return f"{BORDERLINE}: a bound is within its Monte Carlo error of 0"
+    if side == "straddles":
+        return "IC not distinguishable from 0"
+    if abs(p_adj - ALPHA) <= adjusted_mc(iv.p, p_adj, iv.p_mc):
+        return f"{BORDERLINE}: the adjusted p-value {p_adj:.3f} is within its Monte Carlo error of {ALPHA:g}"
+    if p_adj >= ALPHA:
+        return f"IC not distinguishable from 0 in the family (p {iv.p:.3g}, adjusted {p_adj:.3g})"
+    claim = "IC > 0" if side == "above" else "IC < 0"
+    days, agree = row.get("days", 0), row.get("days_agree", 0)
+    if days >= 2 and not agree > days / 2:
+        return f"{claim} pooled only: the sign agrees on {agree} of {days} days"
+    return claim
+
+
+def _spa(
+    tests: Sequence[_Test], rows: pd.DataFrame, costs: Costs, mode: str, blocks: dict[float, float], boot: BootstrapSettings
+) -> SpaResult | None:
+    """SPA p-value of the best (signal, horizon) edge after `mode`'s costs against zero edge. Each
+    candidate trades its deciles on the sampled rows: +1 at or above its 90% quantile, -1 at or
+    below its 10%, earning the forward return less the round trip's cost; other rows earn 0."""
+    n = len(rows)
+    returns = []
+    for t in tests:
+        r = t.record
+        if not np.isfinite(r.get(f"edge_{mode}_bps", np.nan)):
+            continue
+        lo, hi = np.quantile(t.x, [0.1, 0.9])
+        position = np.where(t.x >= hi, 1.0, np.where(t.x <= lo, -1.0, 0.0))
+        cost = costs.round_trips(r["mean_spread_bps"])[mode]
+        full = np.zeros(n)
+        full[t.use] = position * t.y - cost * np.abs(position)
+        returns.append(full)
+    if not returns:
+        return None
+    block = max(blocks.values())
+    if n < MIN_BLOCKS * block:
+        return None
+    # losses: the benchmark (no trade) loses nothing, a candidate loses minus its net return
+    spa = SPA(
+        np.zeros(n),
+        -np.column_stack(returns),
+        block_size=max(1, round(block)),
+        reps=boot.min_reps,
+        bootstrap=boot.method,
+        seed=np.random.default_rng([boot.seed, 1000]),
+    )
+    spa.compute()
+    p = float(spa.pvalues["consistent"])
+    mc = Z95 * math.sqrt(max(p * (1.0 - p), 1.0 / boot.min_reps) / boot.min_reps)
+    return SpaResult(p, mc, len(returns), block, boot.min_reps)
+
+
+def summary_lines(result: EdgeResult, top: int = 8) -> list[str]:
+    """How the intervals were made, the strongest all-rows ICs that hold for the family, the
+    borderline ones, and the best edge after costs with its SPA p-value."""
+    edge = result.table
+    main = edge[(edge["subset"] == "all") & edge["ic"].notna()]
+    boot = result.boot
+    mc = main["ic_mc_err"].max() if main["ic_mc_err"].notna().any() else math.nan
+    reps = main["reps"].dropna()
+    drawn = f"{int(reps.min())}-{int(reps.max())}" if len(reps) else "no"
+    lines = [
+        (
+            f"intervals: {boot.method} block bootstrap (arch), {boot.level:.0%} percentile, mean block per horizon "
+            + ", ".join(f"{h:g}s {b:.0f} rows" for h, b in result.blocks.items())
+            + f"; {drawn} resamples, largest Monte Carlo error of a bound {mc:.4f} (target {boot.mc_target:g}); "
+            f"seed {boot.seed}; signal x horizon family: Benjamini-Hochberg at {ALPHA:g}"
+        )
+    ]
+    held = main[main["verdict"].isin(["IC > 0", "IC < 0"])]
+    held = held.reindex(held["ic"].abs().sort_values(ascending=False).index).head(top)
+    if held.empty:
+        lines.append("no signal has an IC that holds for the family (interval excluding 0, adjusted p < 0.05, sign on most days)")
+    for r in held.itertuples():
+        lines.append(_ic_line(r))
+    for r in main[main["verdict"].str.startswith(BORDERLINE)].itertuples():
+        lines.append(_ic_line(r) + " - borderline")
+    for r in main[main["verdict"].str.contains("pooled only")].itertuples():
+        lines.append(_ic_line(r) + f" - {r.verdict}")
     for mode in COST_MODES:
         col = f"edge_{mode}_bps"
         best = main.dropna(subset=[col])
         if best.empty:
             continue
         b = best.loc[best[col].idxmax()]
-        verdict = "positive" if b[col] > 0 else "negative: no signal pays for it"
+        spa = result.spa.get(mode)
+        if spa is None:
+            test = "SPA p-value n/a (too few rows for its blocks)"
+        else:
+            test = f"SPA p-value {spa.p:.3f} +- {spa.mc_error:.3f} over {spa.models} signal x horizon candidates"
+        if b[col] <= 0:
+            verdict = "negative: no signal pays for it"
+        elif spa is not None and spa.p + spa.mc_error < ALPHA:
+            verdict = "positive, and the family's best beats zero edge (SPA)"
+        else:
+            verdict = "positive here, but not distinguishable from the best of many tries (SPA)"
         if b[col] > 0 and b["minutes"] < FEW_MINUTES:
-            verdict += f", but from {b['minutes']} minutes of data: too few to conclude"
+            verdict += f"; from {b['minutes']} minutes of data: too few to conclude"
         lines.append(
-            f"best edge after {mode.replace('_', '/')} costs: {b[col]:+.3f} bp/trade "
-            f"({b['signal']}, h={b['horizon_s']:g}s) - {verdict}"
+            f"best edge after {mode.replace('_', '/')} costs: {b[col]:+.3f} bp/trade ({b['signal']}, h={b['horizon_s']:g}s); "
+            f"{test} - {verdict}"
         )
     return lines
+
+
+def _ic_line(r) -> str:
+    spread = f"{r.decile_spread_bps:+.3f} bp" if np.isfinite(r.decile_spread_bps) else "- (discrete signal)"
+    days = f", days {r.ic_by_day}" if r.days >= 2 else ""
+    return (
+        f"{r.signal:<20s} h={r.horizon_s:>4g}s IC {r.ic:+.3f} [{r.ic_lo:+.3f}, {r.ic_hi:+.3f}] p_adj {r.p_adj:.3g} "
+        f"hit {r.hit_rate:.3f} (of {r.hit_n:g}) decile spread {spread} n={r.n} ({r.minutes} min{days})"
+    )

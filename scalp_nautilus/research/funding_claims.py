@@ -22,13 +22,14 @@ history and, when |z| exceeds its threshold, a signal to take the side that rece
   The basis-hedged variant (the spot leg of the same venue taken opposite, its price move
   subtracted, fees on both legs) is written beside it for each signal, not judged.
 
-Intervals: a circular block bootstrap (`arch`) of the statistic over the signals (or the
-settlements) in time order, the block length chosen from the data (Politis and White, at least
-`hold` for the P&L so that overlapping holds stay together), percentile intervals at a
-Bonferroni level for the family of tests run (venues + pooled, per claim), the Monte Carlo
-error of the endpoints stated (from ten batches of the resamples). A verdict whose
-family-adjusted interval straddles the threshold while the plain 95% one does not says
-"borderline". Fewer than `MIN_SAMPLES` samples: "not enough data".
+Intervals: the research package's shared ones (`research.intervals`, through `claims.judge`): a
+circular block bootstrap (`arch`) of the statistic over the settlement times in time order (a
+ratio of sums, so a time drawn brings all its series), the block length chosen from the data
+(Politis and White, at least `hold` for the P&L so that overlapping holds stay together),
+resamples until each bound's Monte Carlo error is at most 0.005 (or `max_reps`), stated; the
+claims run form one family, adjusted by Benjamini-Hochberg (`claims.settle`), and a bound or an
+adjusted p-value within its Monte Carlo error of its threshold reads "borderline". Fewer than
+`MIN_SAMPLES` samples: "not enough data", and no interval.
 
 Inputs: the 8 h bars file with funding (``time,exchange,crypto,pair,contract,open,high,low,close,
 volume,funding rate``; ``time`` in a local time zone, London by default: settlement times are
@@ -40,8 +41,6 @@ to the z counts (they carry no prices, so no P&L).
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
@@ -54,19 +53,18 @@ from scalp_nautilus.data.funding_history import local_to_utc_ns
 from scalp_nautilus.data.funding_history import read_settlements
 from scalp_nautilus.errors import InputError
 from scalp_nautilus.indicators.funding_arb import FundingArbDetector
-from scalp_nautilus.research.claims import FAILS
-from scalp_nautilus.research.claims import HOLDS
-from scalp_nautilus.research.claims import MIN_SAMPLES
 from scalp_nautilus.research.claims import Claim
 from scalp_nautilus.research.claims import funding_z3_claim
 from scalp_nautilus.research.claims import judge
-from scalp_nautilus.research.edge import NOT_ENOUGH
+from scalp_nautilus.research.claims import settle
 from scalp_nautilus.research.edge import Costs
+from scalp_nautilus.research.intervals import BootstrapSettings
+from scalp_nautilus.research.intervals import Statistic
+from scalp_nautilus.research.intervals import ratio_of_sums
 
 log = logging.getLogger(__name__)
 
 _H = 3_600 * 1_000_000_000
-BORDERLINE = "borderline"
 BARS_COLUMNS = ("time", "exchange", "crypto", "pair", "contract", "open", "high", "low", "close", "volume", "funding rate")
 
 
@@ -224,57 +222,6 @@ def leg_pnl(series: FundingSeries, detection: Detection, hold: int, round_trip_b
     )
 
 
-# ---------------------------------------------------------------------- intervals
-
-
-@dataclass(frozen=True)
-class Interval:
-    lo: float
-    hi: float
-    block: int
-    mc_error: float  # Monte Carlo standard error of the endpoints (the larger), from 10 batches
-
-
-def block_interval(
-    values: np.ndarray,
-    statistic: Callable[[np.ndarray], float] = np.mean,
-    n_boot: int = 2000,
-    seed: int = 7,
-    level: float = 0.95,
-    min_block: int = 1,
-) -> Interval | None:
-    """Percentile interval of `statistic` over circular block resamples of `values` (rows in time
-    order), the block length from Politis and White's rule (arch's `optimal_block_length`),
-    at least `min_block`. None with fewer than 3 rows. Same seed, same interval.
-
-    Written to be swapped for the research package's shared arch helper once it exists: the
-    arguments are the statistic, the data, the resamples, the seed and the level."""
-    from arch.bootstrap import CircularBlockBootstrap
-    from arch.bootstrap import optimal_block_length
-
-    x = np.asarray(values, dtype=np.float64)
-    if len(x) < 3:
-        return None
-    # Rows are resampled whole; the block rule reads the per-row statistic (a 2-D input: sums and counts).
-    series = x if x.ndim == 1 else x[:, 0] / x[:, 1]
-    if np.ptp(series) > 0:
-        rule = float(optimal_block_length(series)["circular"].iloc[0])
-        block = max(min_block, math.ceil(rule) if np.isfinite(rule) else min_block)
-    else:
-        block = max(min_block, 1)
-    block = min(block, len(x))
-    bootstrap = CircularBlockBootstrap(block, x, seed=np.random.default_rng(seed))
-    draws = bootstrap.apply(lambda a: np.array([statistic(a)]), n_boot)[:, 0]
-    draws = draws[np.isfinite(draws)]
-    if len(draws) < n_boot / 2:
-        return None
-    q = [(1.0 - level) / 2.0, (1.0 + level) / 2.0]
-    lo, hi = np.quantile(draws, q)
-    batches = np.array([np.quantile(b, q) for b in np.array_split(draws, 10)])
-    mc = float(np.max(batches.std(axis=0, ddof=1)) / math.sqrt(len(batches)))
-    return Interval(float(lo), float(hi), block, mc)
-
-
 # ---------------------------------------------------------------------- the claims
 
 
@@ -286,9 +233,7 @@ class FundingSettings:
     hold: int = 1  # settlements collected per signal
     fee_mode: str = "taker_taker"
     costs: Costs = field(default_factory=Costs)
-    n_boot: int = 2000
-    seed: int = 7
-    level: float = 0.95
+    boot: BootstrapSettings = field(default_factory=lambda: BootstrapSettings(method="circular"))
 
 
 @dataclass
@@ -299,41 +244,12 @@ class FundingResult:
     summary: list[str]
 
 
-def _ratio(per_time: np.ndarray) -> float:
-    """Sum of the first column over sum of the second: a per-sample mean from per-time sums and counts."""
-    n = per_time[:, 1].sum()
-    return float(per_time[:, 0].sum() / n) if n > 0 else float("nan")
-
-
-def _judge(
-    claim: Claim,
-    values: np.ndarray,
-    stat: Callable,
-    threshold: float,
-    above: bool,
-    s: FundingSettings,
-    family: int,
-    min_block: int,
-) -> Claim:
-    """`judge` on a family-adjusted interval, "borderline" when only the plain one decides."""
-    adjusted = 1.0 - (1.0 - s.level) / family
-    wide = block_interval(values, stat, s.n_boot, s.seed, adjusted, min_block)
-    plain = block_interval(values, stat, s.n_boot, s.seed, s.level, min_block)
-    value = float(stat(values)) if len(values) else float("nan")
-    judge(claim, value, None if wide is None else (wide.lo, wide.hi), len(values), threshold, above)
-    if wide is not None:
-        claim.note = (claim.note + "; " if claim.note else "") + (
-            f"{adjusted:.4g} interval (Bonferroni over {family}), circular blocks of {wide.block}, "
-            f"{s.n_boot} resamples, Monte Carlo error of the ends {wide.mc_error:.2g}"
-        )
-    if claim.verdict == NOT_ENOUGH and len(values) >= MIN_SAMPLES and plain is not None:
-        decided = plain.lo > threshold if above else plain.hi < threshold
-        contradicted = plain.hi < threshold if above else plain.lo > threshold
-        if decided or contradicted:
-            claim.verdict = BORDERLINE
-            side = HOLDS if decided else FAILS
-            claim.note += f"; the plain {s.level:.0%} interval [{plain.lo:.3g}, {plain.hi:.3g}] says {side!r}"
-    return claim
+def _judge(claim: Claim, per_time: pd.DataFrame, threshold: float, above: bool, s: FundingSettings, min_block: int) -> Claim:
+    """`claims.judge` of the per-sample mean from per-time sums and counts (`per_time`, indexed by
+    the settlement time): a ratio of sums over the times drawn."""
+    statistic = Statistic(per_time[["sum", "count"]].to_numpy(np.float64), ratio_of_sums)
+    ts = per_time.index.to_numpy(np.int64)
+    return judge(claim, statistic, ts, len(per_time), threshold, above, s.boot, min_block=min_block)
 
 
 def funding_claims(series: Sequence[FundingSeries], settings: FundingSettings = FundingSettings()) -> FundingResult:
@@ -398,11 +314,11 @@ def funding_claims(series: Sequence[FundingSeries], settings: FundingSettings = 
     groups = [*venues, "pooled"] if len(bars_venues) > 1 else venues
     for venue in groups:
         chosen = hits_all[hits_all["venue"] == venue] if venue != "pooled" else hits_all[~hits_all["history"]]
-        per_time = chosen.groupby("ts")["hit"].agg(["sum", "count"]).to_numpy(np.float64)
+        per_time = chosen.groupby("ts")["hit"].agg(["sum", "count"])
         claim = funding_z3_claim()
         claim.id = f"funding_z3[{venue}]"
         claim.n_unit = "settlement times"
-        _judge(claim, per_time, _ratio, 0.05, False, s, len(groups), 1)
+        _judge(claim, per_time, 0.05, False, s, 1)
         hits_n, total = int(chosen["hit"].sum()), len(chosen)
         claim.note = (
             f"{hits_n} of {total} settled rates had |z| > 3 ({hits_n / max(total, 1):.2%}; a normal tail: 0.27%)"
@@ -426,7 +342,7 @@ def funding_claims(series: Sequence[FundingSeries], settings: FundingSettings = 
         for venue in groups:
             frame = signals if venue == "pooled" else signals[signals["venue"] == venue]
             frame = frame[np.isfinite(frame[column])]
-            per_time = frame.groupby("ts")[column].agg(["sum", "count"]).to_numpy(np.float64)
+            per_time = frame.groupby("ts")[column].agg(["sum", "count"])
             claim = Claim(
                 f"{cid}[{venue}]",
                 "Funding",
@@ -436,7 +352,7 @@ def funding_claims(series: Sequence[FundingSeries], settings: FundingSettings = 
                 "mean > 0",
                 n_unit="settlement times with a signal",
             )
-            _judge(claim, per_time, _ratio, 0.0, True, s, len(groups), s.hold)
+            _judge(claim, per_time, 0.0, True, s, s.hold)
             price = "price_bps" if column == "net_bps" else "hedged_price_bps"
             claim.note = (
                 f"{len(frame)} signals; means: funding {frame['funding_bps'].mean():+.2f}, price {frame[price].mean():+.2f}, "
@@ -444,6 +360,7 @@ def funding_claims(series: Sequence[FundingSeries], settings: FundingSettings = 
             )
             claims.append(claim)
 
+    settle(claims)
     summary = [f"{len(series)} funding series; detector window {s.window}, min history {s.min_history}, z > {s.z_threshold:g}"]
     for r in count_rows:
         summary.append(

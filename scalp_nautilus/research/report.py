@@ -24,31 +24,32 @@ from scalp_nautilus.research.claims import claims_frame
 from scalp_nautilus.research.claims import claims_table
 from scalp_nautilus.research.edge import HORIZONS_S
 from scalp_nautilus.research.edge import Costs
+from scalp_nautilus.research.edge import EdgeResult
 from scalp_nautilus.research.edge import InsufficientData
 from scalp_nautilus.research.edge import edge_table
 from scalp_nautilus.research.edge import invalid_span_lines
 from scalp_nautilus.research.edge import load_features
 from scalp_nautilus.research.edge import summary_lines
+from scalp_nautilus.research.intervals import BootstrapSettings
 
 
 @dataclass(frozen=True)
 class ResearchSettings:
     horizons: tuple[float, ...] = HORIZONS_S
-    n_boot: int = 200
-    seed: int = 7
+    boot: BootstrapSettings = field(default_factory=BootstrapSettings)
     sample_ms: float = 200.0
     costs: Costs = field(default_factory=Costs)
 
     def __post_init__(self) -> None:
         if not self.horizons or any(not 0 < h < np.inf for h in self.horizons):
             raise InputError(f"horizons must be positive seconds, got {self.horizons}")
-        if self.n_boot < 1 or self.sample_ms < 0:
-            raise InputError(f"need n_boot >= 1 and sample_ms >= 0, got {self.n_boot}, {self.sample_ms}")
+        if self.sample_ms < 0:
+            raise InputError(f"need sample_ms >= 0, got {self.sample_ms}")
 
 
 @dataclass
 class ResearchResult:
-    edge: pd.DataFrame
+    edge: EdgeResult
     claims: list[Claim]
     summary: list[str]
     rows: int
@@ -67,12 +68,12 @@ def run_edge(
     if data.empty:
         raise InsufficientData(f"{', '.join(map(str, features))}: no row with a valid book")
     lr = load_features(lee_ready) if lee_ready else None
-    edge = edge_table(data, settings.horizons, settings.costs, settings.n_boot, settings.seed, settings.sample_ms)
-    claims = claims_table(data, lr, settings.n_boot, settings.seed, settings.sample_ms)
+    edge = edge_table(data, settings.horizons, settings.costs, settings.boot, settings.sample_ms)
+    claims = claims_table(data, lr, settings.boot, settings.sample_ms)
     result = ResearchResult(edge, claims, summary_lines(edge) + invalid_span_lines(data), len(data), [str(p) for p in features])
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    write_csv(edge, out / "edge.csv")
+    write_csv(edge.table, out / "edge.csv")
     write_csv(claims_frame(claims), out / "claims.csv")
     (out / "report.html").write_text(render_html(result, settings))
     return result
@@ -172,10 +173,11 @@ def _scatter(claims: Sequence[Claim], claim_id: str, x: str, y: str, xlabel: str
 
 
 def render_html(result: ResearchResult, settings: ResearchSettings) -> str:
-    edge, claims = result.edge, claims_frame(result.claims)
+    edge, claims = result.edge.table, claims_frame(result.claims)
     main = edge[edge["subset"] == "all"].drop(columns=["subset"])
-    bands = edge[edge["subset"] != "all"][["signal", "horizon_s", "subset", "n", "ic", "ic_lo", "ic_hi", "verdict"]]
-    c = settings.costs
+    bands = edge[edge["subset"] != "all"][["signal", "horizon_s", "subset", "n", "ic", "ic_lo", "ic_hi", "p_adj", "verdict"]]
+    days = main[main["days"] >= 2][["signal", "horizon_s", "ic", "days", "days_agree", "ic_by_day", "verdict"]]
+    c, b = settings.costs, settings.boot
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>scalp_nautilus research: edge and claims</title>",
         (
@@ -186,14 +188,22 @@ def render_html(result: ResearchResult, settings: ResearchSettings) -> str:
         "<h1>Do the features have edge?</h1>",
         (
             f"<p>Files: {html.escape(', '.join(result.files))}; {result.rows} rows with a valid book, thinned to one "
-            f"per {settings.sample_ms:g} ms for the edge table. Intervals: {settings.n_boot} block-bootstrap resamples of "
-            f"whole minutes, seed {settings.seed}. Costs per leg: maker {c.maker_bps:g} bp, taker {c.taker_bps:g} bp; "
-            "a taker leg also pays half the quoted spread. Edge after costs = decile spread / 2 - round-trip cost "
-            "(one trade takes one side).</p>"
+            f"per {settings.sample_ms:g} ms for the edge table. Intervals: {b.level:.0%} percentile intervals of arch's "
+            f"{b.method} block bootstrap, seed {b.seed}; the mean block length per horizon is Politis-White's from the data "
+            "and never shorter than the horizon ("
+            + html.escape(", ".join(f"{h:g} s: {n:.0f} rows" for h, n in result.edge.blocks.items()))
+            + f"); at least {b.min_reps} resamples, more (up to {b.max_reps}) until each bound's Monte Carlo error "
+            f"(95% half-width, column ic_mc_err) is at most {b.mc_target:g}. p_adj: Benjamini-Hochberg over the "
+            "signal x horizon family (all rows; the band subsets form a second family). A verdict within its Monte "
+            f"Carlo error of its threshold reads borderline. Costs per leg: maker {c.maker_bps:g} bp, taker "
+            f"{c.taker_bps:g} bp; a taker leg also pays half the quoted spread. Edge after costs = decile spread / 2 - "
+            "round-trip cost (one trade takes one side); the best edge carries Hansen's SPA p-value.</p>"
         ),
         "<h2>Summary</h2><pre>" + html.escape("\n".join(result.summary)) + "</pre>",
         "<h2>Claims of DESIGN.md, tested</h2>" + _table(claims),
         "<h2>Edge: every signal and horizon (all rows)</h2>" + _table(main),
+        "<h2>Per UTC day: does the sign hold on most days?</h2>"
+        + (_table(days) if len(days) else "<p>the rows span one UTC day: no agreement to show</p>"),
         "<h2>IC by horizon</h2>" + _ic_plot(edge),
         "<h2>Decile returns</h2>" + _decile_plot(edge),
         "<h2>VPIN against the next window's realised volatility</h2>"

@@ -13,7 +13,8 @@ With a position (exits are never blocked by any gate):
 
 Flat (the first blocking rule is the outcome counted):
 1. `order_pending`: an entry is in flight; `closed`: past `flatten_at`; `halted`: the kill switch
-   holds a halt; `cooldown`: a position closed less than `orders.cooldown_s` ago;
+   holds a halt; `warm_up`: before `orders.trade_from` (a span the features warm up on, untraded:
+   a walk-forward window's lead-in); `cooldown`: a position closed less than `orders.cooldown_s` ago;
 2. `book_invalid`: the latest book was empty, one-sided or crossed;
 3. `cold`: an indicator the signal needs is still warming up (Hurst, VPIN, the regime and the
    Parkinson volatility always; OU for mean reversion; OFI, CVD and the classifier for momentum;
@@ -43,6 +44,7 @@ from typing import NamedTuple
 
 from nautilus_trader.model.instruments import Instrument
 
+from scalp_nautilus.config import parse_utc
 from scalp_nautilus.features import FeatureSnapshot
 from scalp_nautilus.features import ensemble_inputs
 from scalp_nautilus.indicators.parkinson import stop_distance
@@ -64,6 +66,7 @@ ENTRY_OUTCOMES = (
     "order_pending",
     "closed",
     "halted",
+    "warm_up",
     "cooldown",
     "book_invalid",
     "cold",
@@ -177,6 +180,7 @@ class DecisionParams:
         # None: the floor is the fees plus the spread at the entry (`exit_distances`)
         self.min_take_profit_bps = x.min_take_profit_bps
         self.time_stop_ns = round(x.time_stop_s * NS_PER_S)
+        self.trade_from_ns = parse_utc(config.orders.trade_from).value if config.orders.trade_from else 0
         self.funding_entries = config.funding.entries
         self.funding_window_ns = round(config.funding.entry_window_s * NS_PER_S)
         self.funding_hold_ns = round(config.funding.hold_after_s * NS_PER_S)
@@ -228,6 +232,8 @@ def decide(f: FeatureSnapshot, state: PositionState, p: DecisionParams) -> Decis
         return _HOLDS["order_pending"]
     if state.closed:
         return _HOLDS["halted" if state.halted else "closed"]
+    if f.ts_event < p.trade_from_ns:
+        return _HOLDS["warm_up"]
     if f.ts_event < state.cooldown_until_ns:
         return _HOLDS["cooldown"]
     if not f.book_valid:

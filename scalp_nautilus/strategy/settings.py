@@ -355,6 +355,9 @@ class OrderSettings(_Section, frozen=True):
     reprice_ticks: Count = 1  # the touch moved this many ticks away from a resting maker entry: re-post
     cooldown_s: NonNegative = 5.0  # after a position closes, no new entry for this long
     flatten_at: str | None = None  # ISO time (UTC): no entries after it, open position closed at it
+    # ISO time (UTC): no entries before it (outcome `warm_up`): the data before it only warms the
+    # features up, as a walk-forward window's lead-in does
+    trade_from: str | None = None
     # After the venue rejects an order, no other order (entry or exit) for this long of exchange
     # time: a refused exit usually means our view of the position is off, and resending it on every
     # book update would flood the venue.
@@ -363,6 +366,8 @@ class OrderSettings(_Section, frozen=True):
     def __post_init__(self) -> None:
         if self.flatten_at is not None:
             parse_utc(self.flatten_at, "flatten_at")
+        if self.trade_from is not None:
+            parse_utc(self.trade_from, "trade_from")
 
 
 class StateSettings(_Section, frozen=True):

@@ -20,7 +20,7 @@ from scalp_nautilus.features import FeaturePipeline
 log = logging.getLogger(__name__)
 
 FORMAT = "scalp-nautilus warm state"
-VERSION = 1
+VERSION = 2  # 2: the compiled pipeline's state (issue 22); 1: the Python indicators' attributes
 
 
 def save(path: str | Path, pipeline: FeaturePipeline, instrument_id: str, now_ns: int, extra: dict | None = None) -> None:
@@ -66,6 +66,10 @@ def restore(path: str | Path, pipeline: FeaturePipeline, instrument_id: str, now
         body = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         return f"{path} cannot be read ({exc})"
+    if isinstance(body, dict) and body.get("format") == FORMAT and body.get("version") == 1:
+        # not migrated: its windows would have to be replayed into the compiled state, while the
+        # indicators warm up again in minutes (the funding history: see `funding_history_days`)
+        return f"{path} was saved by the pipeline before it was compiled (version 1): not carried over"
     if not isinstance(body, dict) or body.get("format") != FORMAT or body.get("version") != VERSION:
         return f"{path} is not a {FORMAT} file of version {VERSION}"
     if body.get("instrument_id") != instrument_id:

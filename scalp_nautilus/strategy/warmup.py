@@ -85,5 +85,6 @@ def warm_kernels(builder: BookSnapshotBuilder) -> None:
             asks = [(mid + (k + 0.5) * tick, sizes[builder.depth + k]) for k in range(builder.depth)]
             pipeline.on_book(local.from_levels(bids, asks, ts_event=i * NS_PER_S))
             pipeline.on_trade(mid + tick * 0.5 * (1 if i % 2 else -1), 1.0, 1 if i % 3 else -1, i * NS_PER_S + 1)
+        pipeline.funding.update_raw(1e-4, _SECONDS * NS_PER_S)  # the funding detector's z-score (Python, event-driven)
     finally:
         silenced.remove()
