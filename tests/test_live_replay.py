@@ -382,3 +382,33 @@ def test_maker_entries_rest_as_gtx_at_the_replay_venue(shared_data, tmp_path):
     assert counts["post_only_refusals"] == sum(code == -5022 for _, code, _ in rejected)
     assert position == 0.0 and run.open_positions == 0
     assert _unique_ids(run)
+
+
+@pytest.mark.slow
+def test_a_stop_waits_for_the_answer_to_an_order_in_flight(shared_data, tmp_path):
+    """The stop's race: Nautilus delivers no event to a stopped strategy, so an entry whose answer
+    came after the stop began was settled behind its back (a post-only refusal uncounted: the
+    maker test's failure under load). The venue answers the first order 0.5 s late, refusing it
+    as post-only (-5022); the node is stopped as soon as that entry is posted. The stop drains
+    (`live.supervisor.drain`): the refusal reaches the strategy before it stops. With
+    `timeouts.drain_s: 0` (no drain) this failed: post-only refusals 0."""
+    speed = 30.0
+    faults = {"reject_orders": [1], "reject_code": -5022, "reject_msg": "Post Only order will be rejected (drill)"}
+    settings = venue_settings(shared_data, speed=speed, faults=faults)
+    with VenueThread(settings) as venue:
+        accept = venue._accept
+
+        def late(kind, *args):  # on the venue's thread: its answer (and only it) comes late
+            if kind == "orders":
+                time.sleep(0.5)
+            return accept(kind, *args)
+
+        venue._accept = late
+        live = live_settings(tmp_path, venue, {"orders": {"entry": "maker"}})
+        posted = lambda run: run.strategy.execution is not None and run.strategy.execution.counts["maker_posted"] > 0  # noqa: E731
+        run = run_node(live, posted, CAPTURE_S / speed + 60)
+        rejected = list(venue.exchange.rejected)
+    counts = run.strategy.execution.counts
+    assert [code for _, code, _ in rejected] == [-5022]
+    assert counts["maker_posted"] == 1 and counts["post_only_refusals"] == 1
+    assert [status for _, _, status, _ in run.orders] == ["REJECTED"]

@@ -84,6 +84,8 @@ class TimeoutSettings(_Section, frozen=True):
     portfolio_s: Annotated[float, Meta(gt=0)] = 10.0  # the portfolio must initialise within this
     disconnection_s: Annotated[float, Meta(gt=0)] = 10.0  # the clients must disconnect within this on stop
     post_stop_s: Annotated[float, Meta(gt=0)] = 5.0  # after the strategy stopped: its closing orders settle
+    # On a stop (Ctrl-C, SIGTERM), before the strategy stops: entries held, its orders in flight answered within this
+    drain_s: Annotated[float, Meta(ge=0)] = 5.0
 
 
 class RiskEngineSettings(_Section, frozen=True):

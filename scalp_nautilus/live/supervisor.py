@@ -4,7 +4,8 @@ an exit code that says why (`scalp-nautilus live`'s exit status):
 ====  ===================================================================================
 code  meaning
 ====  ===================================================================================
-0     stopped on request (Ctrl-C, SIGTERM): orders cancelled, position closed, report written
+0     stopped on request (Ctrl-C, SIGTERM): drained (see below), orders cancelled, position closed,
+      report written
 1     a config error (named with its file and key) or an unexpected failure
 10    the venue cannot be reached: the engines did not connect within `timeouts.connection_s`
       (the line names the URL and why)
@@ -23,6 +24,12 @@ Why watch the start ourselves: Nautilus 1.231 logs a failed connection or a time
 then runs on, "RUNNING" with nothing connected. The supervisor waits for the trader to run, and on
 a failure asks the venue's public instrument list once (one REST request) to tell an unreachable
 venue from an unlisted instrument.
+
+A stop on request drains first (`drain`): Nautilus delivers no event to a stopped strategy, so the
+supervisor takes Ctrl-C and SIGTERM from Nautilus's own handler, holds entries and waits (at most
+`timeouts.drain_s`) for the answers to the strategy's orders in flight before it stops the node.
+Without it an order sent just before the stop was settled behind the strategy's back: a post-only
+refusal left uncounted, an entry filled after the stop's close left open without its exchange stop.
 """
 
 from __future__ import annotations
@@ -31,12 +38,14 @@ import asyncio
 import contextlib
 import json
 import logging
+import signal
 import time
 import urllib.error
 import urllib.request
 
 from nautilus_trader.core import nautilus_pyo3
 from nautilus_trader.live.node import TradingNode
+from nautilus_trader.model.enums import OrderStatus
 
 from scalp_nautilus.live.monitor import EXIT_CONNECTION_LOST
 from scalp_nautilus.live.monitor import NodeMonitor
@@ -58,6 +67,28 @@ RESTARTABLE = (EXIT_VENUE_UNREACHABLE, EXIT_CONNECTION_LOST)  # worth starting a
 
 PROBE_TIMEOUT_S = 5.0
 _POLL_S = 0.1
+_DRAIN_POLL_S = 0.02
+
+
+def _unanswered(node: TradingNode, strategy) -> list:
+    """The strategy's orders the venue has not answered: in flight, or still in the node's own
+    queues (INITIALIZED: the risk and execution engines have not sent them yet)."""
+    orders = node.kernel.cache.orders(strategy_id=strategy.id)
+    return [o for o in orders if o.is_inflight or o.status == OrderStatus.INITIALIZED]
+
+
+async def drain(node: TradingNode, strategy, limit_s: float) -> None:
+    """Before a stop on request: entries held (`paused`), then up to `limit_s` for the answers to the
+    strategy's orders not yet answered (`_unanswered`; a cancel sent and not answered included)."""
+    if not node.trader.is_running:
+        return
+    strategy.block_entries("paused", "the node is stopping")
+    deadline = time.monotonic() + limit_s
+    while (inflight := _unanswered(node, strategy)) and time.monotonic() < deadline:
+        await asyncio.sleep(_DRAIN_POLL_S)
+    if inflight:
+        ids = ", ".join(o.client_order_id.value for o in inflight)
+        strategy.log.warning(f"stopping with order(s) still unanswered after {limit_s:g} s: {ids}")
 
 
 def venue_urls(settings: LiveSettings, mainnet: bool) -> tuple[str, str]:
@@ -116,6 +147,7 @@ class Supervisor:
         self._saved = read_saved_position(state) if state else None
         self.offline: OfflineReport | None = None  # trades made while no node ran (`live.offline`)
         self.servers: list = []  # started once the node runs, stopped at the end
+        self._stop_signal: signal.Signals | None = None  # Ctrl-C or SIGTERM received (`drain`)
         if settings.metrics.enabled:
             from scalp_nautilus.live.metrics import MetricsServer
 
@@ -133,6 +165,8 @@ class Supervisor:
 
     async def run_async(self) -> int:
         loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # replaces Nautilus's handler, which stops at once
+            loop.add_signal_handler(sig, self._on_signal, sig)
         task = loop.create_task(self.node.run_async())
         failure = await self._start(task)
         if failure is not None:
@@ -144,19 +178,27 @@ class Supervisor:
         for server in self.servers:
             await server.start()
         try:
-            while not task.done() and self.monitor.exit_request is None:
+            while not task.done() and self.monitor.exit_request is None and self._stop_signal is None:
                 await asyncio.sleep(_POLL_S)
             if self.monitor.exit_request is not None:
                 code, self.line = self.monitor.exit_request
                 print(f"exit {code}: {self.line}", flush=True)
-                self.strategy.leave_protected()
+                self.strategy.leave_protected()  # nothing in flight can be answered: no drain
                 await self._stop(task)
                 return code
-            await self._stop(task)  # stopped by a signal: Nautilus is stopping itself
+            await drain(self.node, self.strategy, self.settings.timeouts.drain_s)
+            await self._stop(task)
             return EXIT_OK
         finally:
             for server in reversed(self.servers):
                 await server.stop()
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        if self._stop_signal is None:  # a second one changes nothing: the drain is bounded
+            self.node.kernel.logger.warning(f"Received {sig.name}, shutting down")
+            self._stop_signal = sig
+        if not self.node.trader.is_running:  # still starting: `_start` waits for this task
+            self.node.stop()
 
     async def _stop(self, task: asyncio.Task) -> None:
         kernel = self.node.kernel

@@ -32,6 +32,7 @@ from scalp_nautilus.live.session import write_session_report
 from scalp_nautilus.live.settings import LiveSettings
 from scalp_nautilus.live.settings import credentials
 from scalp_nautilus.live.settings import load_live_settings
+from scalp_nautilus.live.supervisor import drain
 from scalp_nautilus.live.venue.server import VenueServer
 from scalp_nautilus.live.venue.settings import ReplayVenueSettings
 from tests.support.shared_data import PROJECT_ROOT as ROOT
@@ -147,7 +148,7 @@ class NodeRun:
 
 
 def run_node(settings: LiveSettings, until: Callable[[NodeRun], bool], timeout_s: float, session_report: bool = False) -> NodeRun:
-    """Start a node, poll `until` every 0.1 s (at most `timeout_s`), stop and dispose it (with
+    """Start a node, poll `until` every 0.1 s (at most `timeout_s`), drain, stop and dispose it (with
     `session_report`, after writing the session report as `scalp-nautilus live` does)."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -177,6 +178,7 @@ def run_node(settings: LiveSettings, until: Callable[[NodeRun], bool], timeout_s
         monitor = next(a for a in node.trader.actors() if isinstance(a, NodeMonitor))
         if monitor.view.started:
             run.heartbeat = heartbeat_line(monitor.take(node.kernel.clock.timestamp_ns()))
+        await drain(node, run.strategy, settings.timeouts.drain_s)  # as the command's stop does
         await asyncio.wait_for(node.stop_async(), 30)
         await asyncio.wait_for(task, 30)
         cache = node.kernel.cache
