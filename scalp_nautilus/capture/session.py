@@ -19,6 +19,11 @@ Cython and calls `_Frames.on_ws_frame` for each one straight from the socket's r
 aiohttp's `async for` put every message through a queue, a future and a task switch. That was most
 of the capture's cost per message at the exchanges' real rates, where nearly every message is a
 wake-up of its own (bench/bench_record.py, docs/benchmarks.md).
+
+Over wss:// the TLS is picows's default (aiofastnet's), with Python's default SSL context: the
+system's CAs, or `SSL_CERT_FILE` (OpenSSL's own variable) for a private CA, and the host name
+checked. A certificate not trusted fails the connection like any other (a one-line `StartFailed`
+at start); tests/test_capture_websocket.py runs it against a local wss:// server.
 """
 
 from __future__ import annotations
