@@ -193,7 +193,7 @@ class RiskSettings(Section, frozen=True):
     max_orders_per_minute: Annotated[int, Meta(ge=0)] = 0  # an order beyond this many in 60 s trips (exits still go)
 
 
-class LagSettings(_Section, frozen=True):
+class LagSettings(Section, frozen=True):
     """The lag guard (`scalp_nautilus.strategy.lag`): how late a book batch may be decided, on
     the node's clock against the exchange's event time and against its receipt, before entries
     stop; they resume once a batch is decided within `resume_ms`. Exits are never blocked.
@@ -205,7 +205,7 @@ class LagSettings(_Section, frozen=True):
 
     def __post_init__(self) -> None:
         if self.max_ms:
-            _increasing("lag", resume_ms=self.resume_ms, max_ms=self.max_ms)
+            increasing("lag", resume_ms=self.resume_ms, max_ms=self.max_ms)
 
 
 class ScalpStrategyConfig(StrategyConfig, frozen=True, kw_only=True):
