@@ -148,6 +148,8 @@ class ScalpStrategy(Strategy):
         self._restored_ns = 0  # exchange time the restored state ended at, until the feed confirms it
         self._last_book_ns = 0  # node clock at the latest book batch (the feed watchdog)
         self._stale = False  # the watchdog found the feed silent; cleared by the next batch
+        self._watchdog_due = False  # its timer starts at the next book batch
+        self._watch_from_ns = 0  # the node's clock at `on_start`: the timer's phase
         self.stale_feeds = 0  # silences found by the watchdog
 
     # ------------------------------------------------------------------ lifecycle
@@ -202,9 +204,10 @@ class ScalpStrategy(Strategy):
             self.subscribe_mark_prices(iid)
         if config.exits.stale_feed_s:
             self._stale_feed_ns = round(config.exits.stale_feed_s * NS_PER_S)
-            self._last_book_ns = self.clock.timestamp_ns()
-            every = timedelta(seconds=min(1.0, config.exits.stale_feed_s / 2))
-            self.clock.set_timer(f"feed-watchdog-{iid}", every, callback=self._watch_feed)
+            self._last_book_ns = self._watch_from_ns = self.clock.timestamp_ns()
+            self._watchdog_due = True
+            if p.execution.state.side:  # an adopted position is watched from the start
+                self._start_watchdog()
         if config.orders.flatten_at:
             at = parse_utc(config.orders.flatten_at)
             if at.value > self.clock.timestamp_ns():
@@ -274,6 +277,8 @@ class ScalpStrategy(Strategy):
         if self._restored_ns:
             self._confirm_restored(deltas.ts_event)
         self._last_book_ns = deltas.ts_init  # the node's clock when the batch arrived
+        if self._watchdog_due:
+            self._start_watchdog()
         if self._stale:
             self._stale = False
             self.log.warning(f"{deltas.instrument_id}: book updates resumed")
@@ -298,6 +303,18 @@ class ScalpStrategy(Strategy):
         if row.book_valid:
             self._check_risk(row)
         self._act(self._decide(row))
+
+    def _start_watchdog(self) -> None:
+        """The feed watchdog's timer, ticking when it would have from `on_start`. It starts there
+        only for an adopted position, otherwise at the first book batch: before that batch a
+        silence matters to nothing (no position opens without one), and in a backtest the clock
+        runs through the funding history read before the book, where a timer from the start
+        fired every second for nothing (1.15 M calls for two weeks, more CPU than the rest of
+        the strategy on an hour of data)."""
+        self._watchdog_due = False
+        every = timedelta(seconds=min(1.0, self.config.exits.stale_feed_s / 2)) // timedelta(microseconds=1) * 1_000
+        phase = self._watch_from_ns + (self.clock.timestamp_ns() - self._watch_from_ns) // every * every
+        self.clock.set_timer_ns(f"feed-watchdog-{self.config.instrument_id}", every, phase, 0, self._watch_feed)
 
     def _watch_feed(self, event) -> None:
         """The feed watchdog (`exits.stale_feed_s`): a position is not held on a silent book."""
