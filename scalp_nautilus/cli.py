@@ -1,6 +1,7 @@
 """`scalp-nautilus`: the one command line of the project.
 
-scalp-nautilus data simulate | import-binance | import-binance-book | import-tardis | import-funding | download | list
+scalp-nautilus data simulate | import-binance | import-bybit | import-binance-book | import-tardis | import-funding
+                    | download | list
 scalp-nautilus data download --market um --symbol BTCUSDT --from 2024-01-01 --to 2024-03-31   (Binance's archive)
 scalp-nautilus backtest [--config configs/backtest.yaml] [--record-features PATH]
 scalp-nautilus features --catalog DIR --instrument ID [--config configs/strategy.yaml] --out F.parquet
@@ -21,6 +22,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from collections.abc import Iterator
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -74,12 +76,18 @@ def existing_path(text: str) -> Path:
 
 
 _ALL = "*"
+# the input of the commands that read feature rows (features, train, evaluate, research)
+FEATURES_HELP = "recorded feature rows: Parquet files written by `features` or `backtest --record-features`"
+_CLOCK_OFFSET_HELP = (
+    "milliseconds added to the capture's receive times (ts_init); default: estimated, the smallest shift that puts "
+    "every message's receipt at or after the exchange's event time"
+)
 
 
 def _parser(command: str | None = _ALL) -> argparse.ArgumentParser:
     """The parser with every command's options (the default: the docs' CLI reference reads it),
     or, for `main`, only `command`'s, the others listed by name and help (None: just the list)."""
-    p = argparse.ArgumentParser(prog="scalp-nautilus", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="scalp-nautilus", description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging, and a traceback with every error")
     sub = p.add_subparsers(title="commands")
     target = _COMMANDS[command][1] if command in _COMMANDS else None
@@ -90,7 +98,33 @@ def _parser(command: str | None = _ALL) -> argparse.ArgumentParser:
             build(sub, name, text)
         else:
             sub.add_parser(name, help=text)
+    for _, _, parser in subcommands(p):
+        parser.formatter_class = HelpFormatter  # every command's `--help` shows its defaults
     return p
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """`--help` with each option's default, unless it has none (None, off, an empty list) or the
+    help text already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.required or "%(default)" in text or action.default in (None, False, [], argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def subcommands(
+    parser: argparse.ArgumentParser, path: str = "scalp-nautilus"
+) -> Iterator[tuple[str, str, argparse.ArgumentParser]]:
+    """(command line, its help, its parser) of every command and sub-command under `parser`, depth
+    first (the docs' CLI reference and the help test walk them)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {a.dest: a.help or "" for a in action._choices_actions}
+            for name, sub in action.choices.items():
+                yield f"{path} {name}", helps.get(name, ""), sub
+                yield from subcommands(sub, f"{path} {name}")
 
 
 @functools.cache
@@ -115,9 +149,11 @@ def _data_parser(sub, name: str, text: str) -> None:
 
     sim = data.add_parser("simulate", help="write the synthetic default market (BTCUSDT-PERP.SIM)")
     catalog_args(sim)
-    sim.add_argument("--minutes", type=float, default=60.0)
-    sim.add_argument("--hours", type=float, help="span in hours (instead of --minutes)")
-    sim.add_argument("--seed", type=int, default=7)
+    sim.add_argument(
+        "--minutes", type=float, default=60.0, help="span of the simulated market in minutes, from 2024-01-01 23:30 UTC"
+    )
+    sim.add_argument("--hours", type=float, help="span in hours (instead of --minutes), e.g. 24 for a day")
+    sim.add_argument("--seed", type=int, default=7, help="random seed: the same seed and span write the same catalog")
     sim.add_argument(
         "--profile",
         choices=["default", "btcusdt"],
@@ -133,14 +169,14 @@ def _data_parser(sub, name: str, text: str) -> None:
     catalog_args(ib)
     ib.add_argument("--symbol", help="symbol to import when the capture holds several")
     ib.add_argument("--exchange-info", type=existing_path, help="saved Binance exchangeInfo JSON for symbols not tabulated")
-    ib.add_argument("--clock-offset-ms", type=float, help="capture clock correction (default: estimated)")
+    ib.add_argument("--clock-offset-ms", type=float, help=_CLOCK_OFFSET_HELP)
     ib.set_defaults(run=_cmd_import_binance)
 
     ib2 = data.add_parser("import-binance-book", help="import Binance's historical order-book files (full L2, futures)")
     ib2.add_argument("files", nargs="+", type=Path, help="update files in time order (.csv, .csv.gz, .zip)")
     catalog_args(ib2)
     ib2.add_argument("--snapshots", nargs="+", type=Path, default=[], help="files holding only snap blocks (..._depth_snap.csv)")
-    ib2.add_argument("--symbol", help="default: the first row's")
+    ib2.add_argument("--symbol", help="symbol, e.g. BTCUSDT (default: the first row's symbol column)")
     ib2.add_argument("--exchange-info", type=Path, help="saved Binance exchangeInfo JSON for symbols not tabulated")
     ib2.set_defaults(run=_cmd_import_binance_book)
 
@@ -152,11 +188,17 @@ def _data_parser(sub, name: str, text: str) -> None:
     iy.add_argument("--symbol", help="symbol to import when the capture holds several")
     iy.add_argument("--tick-size", help="tick size (a decimal string; default: inferred from the data's printed precision)")
     iy.add_argument("--step-size", help="lot size (a decimal string; default: inferred)")
-    iy.add_argument("--clock-offset-ms", type=float, help="capture clock correction (default: estimated)")
+    iy.add_argument("--clock-offset-ms", type=float, help=_CLOCK_OFFSET_HELP)
     iy.set_defaults(run=_cmd_import_bybit)
 
     it = data.add_parser("import-tardis", help="import Tardis CSV files (incremental_book_L2, trades, quotes, derivative_ticker)")
-    it.add_argument("files", nargs="+", type=existing_path)
+    it.add_argument(
+        "files",
+        nargs="+",
+        type=existing_path,
+        help="Tardis CSV files (.csv or .csv.gz) of one exchange and symbol, read in name order; each file's kind "
+        "from its name or header, e.g. binance-futures_incremental_book_L2_2024-01-01_BTCUSDT.csv.gz",
+    )
     catalog_args(it)
     it.add_argument("--exchange", required=True, help="Tardis exchange name, e.g. binance-futures, deribit")
     it.add_argument("--symbol", required=True, help="exchange symbol, e.g. BTCUSDT")
@@ -165,17 +207,24 @@ def _data_parser(sub, name: str, text: str) -> None:
     it.set_defaults(run=_cmd_import_tardis)
 
     fh = data.add_parser("import-funding", help="import Binance funding-rate history (data archive CSV or website export)")
-    fh.add_argument("file", type=existing_path)
+    fh.add_argument(
+        "file", type=existing_path, help="the CSV: data.binance.vision's fundingRate archive, or the website's export"
+    )
     catalog_args(fh)
     fh.add_argument("--symbol", required=True, help="Binance symbol, e.g. BTCUSDT or BTCUSD_PERP")
     fh.add_argument("--tz", default="UTC", help="time zone of a website export's Time column, e.g. Europe/London (default: UTC)")
-    fh.add_argument("--format", choices=["auto", "archive", "web-export"], default="auto")
+    fh.add_argument(
+        "--format",
+        choices=["auto", "archive", "web-export"],
+        default="auto",
+        help="auto: told by the header (archive: calc_time,funding_interval_hours,...; web-export: Time,Contracts,...)",
+    )
     fh.set_defaults(run=_cmd_import_funding)
 
     _download_parser(data, catalog_args)
 
     ls = data.add_parser("list", help="what the catalog holds")
-    ls.add_argument("--catalog", default=str(DEFAULT_CATALOG))
+    ls.add_argument("--catalog", default=str(DEFAULT_CATALOG), help="catalog folder (default: %(default)s)")
     ls.set_defaults(run=_cmd_list)
 
 
@@ -186,7 +235,7 @@ def _download_parser(data, catalog_args) -> None:
     )
     catalog_args(dl)
     dl.add_argument("--source", choices=["binance", "tardis"], help="default: tardis when --date is given, else binance")
-    dl.add_argument("--symbol", default="BTCUSDT")
+    dl.add_argument("--symbol", default="BTCUSDT", help="the exchange's symbol, e.g. ETHUSDT, or BTCUSD_PERP with --market cm")
     dl.add_argument(
         "--types",
         help="comma-separated; binance (default trades,bookTicker,fundingRate,markPriceKlines): trades, aggTrades, bookTicker, "
@@ -195,7 +244,7 @@ def _download_parser(data, catalog_args) -> None:
     dl.add_argument("--download-dir", type=Path, default=Path("datasets"), help="where files are kept (default: %(default)s)")
     tardis = dl.add_argument_group("tardis")
     tardis.add_argument("--date", help="YYYY-MM-DD (without an API key only the first day of a month)")
-    tardis.add_argument("--exchange", default="binance-futures")
+    tardis.add_argument("--exchange", default="binance-futures", help="Tardis exchange name, e.g. binance-futures, deribit")
     binance = dl.add_argument_group("binance archive (data.binance.vision)")
     binance.add_argument("--market", choices=["um", "cm", "spot"], default="um", help="USDT-M, COIN-M futures or spot")
     binance.add_argument("--from", dest="start", help="first day, YYYY-MM-DD")
@@ -207,22 +256,30 @@ def _download_parser(data, catalog_args) -> None:
     binance.add_argument("--jobs", type=int, default=4, help="files fetched at once")
     binance.add_argument("--exchange-info", type=Path, help="saved Binance exchangeInfo JSON for symbols not tabulated")
     binance.add_argument("--no-import", action="store_true", help="download and verify only")
-    binance.add_argument("--no-progress", action="store_true")
+    binance.add_argument("--no-progress", action="store_true", help="no progress bar on stderr (logs, cron jobs)")
     dl.set_defaults(run=_cmd_download)
 
 
 def _backtest_parser(sub, name: str, text: str) -> None:
     bt = sub.add_parser(name, help=text)
-    bt.add_argument("--config", type=Path, default=DEFAULT_BACKTEST_CONFIG)
-    bt.add_argument("--catalog", help="override the config's catalog")
-    bt.add_argument("--instrument", help="override the config's instrument_id")
-    bt.add_argument("--record-features", metavar="PATH", help="write one Parquet row of features per book batch")
+    bt.add_argument(
+        "--config", type=Path, default=DEFAULT_BACKTEST_CONFIG, help="backtest config (YAML); its strategy.config_file beside it"
+    )
+    bt.add_argument("--catalog", help="override the config's catalog: a folder or s3://bucket/prefix")
+    bt.add_argument("--instrument", help="override the config's instrument_id, e.g. BTCUSDT-PERP.BINANCE")
+    bt.add_argument(
+        "--record-features",
+        metavar="PATH",
+        help="also write the features to this Parquet file, one row per book batch (the rows `features` writes)",
+    )
     bt.set_defaults(run=_cmd_backtest)
 
 
 def _live_parser(sub, name: str, text: str) -> None:
     lv = sub.add_parser(name, help=text)
-    lv.add_argument("--config", type=Path, default=DEFAULT_LIVE_CONFIG)
+    lv.add_argument(
+        "--config", type=Path, default=DEFAULT_LIVE_CONFIG, help="live node config (YAML), e.g. configs/live_bybit.yaml"
+    )
     lv.add_argument("--mainnet", action="store_true", help="trade on the production exchange: REAL MONEY")
     lv.add_argument(
         "--clear-halt",
@@ -234,12 +291,17 @@ def _live_parser(sub, name: str, text: str) -> None:
 
 def _venue_parser(sub, name: str, text: str) -> None:
     rv = sub.add_parser(name, help=text)
-    rv.add_argument("--config", type=Path, default=DEFAULT_VENUE_CONFIG)
+    rv.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_VENUE_CONFIG,
+        help="replay venue config (YAML); configs/replay_venue_bybit.yaml speaks Bybit's API",
+    )
     rv.add_argument(
         "--capture", nargs="+", type=existing_path, help="capture files (one capture, in order); replaces the config's"
     )
-    rv.add_argument("--speed", type=float, help="replay speed (1 = as captured)")
-    rv.add_argument("--port", type=int, help="port on 127.0.0.1 (0: any free one)")
+    rv.add_argument("--speed", type=float, help="replay speed: 1 as captured, 10 ten times faster (default: the config's)")
+    rv.add_argument("--port", type=int, help="port on 127.0.0.1, 0: any free one (default: the config's)")
     rv.add_argument(
         "--tick-size", help="the symbol's tick size, for a symbol the contract table does not know (a decimal string)"
     )
@@ -250,8 +312,10 @@ def _venue_parser(sub, name: str, text: str) -> None:
 
 def _record_parser(sub, name: str, text: str) -> None:
     rc = sub.add_parser(name, help=text)
-    rc.add_argument("--config", type=Path, default=DEFAULT_RECORD_CONFIG)
-    rc.add_argument("--out-dir", help="override the config's out_dir")
+    rc.add_argument(
+        "--config", type=Path, default=DEFAULT_RECORD_CONFIG, help="capture config (YAML): venues, symbols, streams, disk"
+    )
+    rc.add_argument("--out-dir", help="override the config's out_dir (files go to OUT_DIR/<venue>/<SYMBOL>/)")
     rc.add_argument("--catalog", help="import closed files into this catalog as the recording goes")
     rc.add_argument("--import-every", metavar="DURATION", help="import interval, e.g. 1h, 30m, 90s (default: the config's)")
     rc.set_defaults(run=_cmd_record)
@@ -506,9 +570,17 @@ _SWEEP_COLUMNS = [
 
 def _sweep_parser(sub, name: str, text: str) -> None:
     sp = sub.add_parser(name, help=text)
-    sp.add_argument("--config", type=Path, default=DEFAULT_SWEEP_CONFIG)
-    sp.add_argument("--address", help="join this Ray cluster instead of a local Ray (overrides the config)")
-    sp.add_argument("--num-cpus", type=int, help="local Ray's CPUs (overrides the config)")
+    sp.add_argument(
+        "--config", type=Path, default=DEFAULT_SWEEP_CONFIG, help="sweep config (YAML): backtest config, ranges, grid"
+    )
+    sp.add_argument(
+        "--address",
+        help="join this Ray cluster instead of a local Ray, e.g. 10.0.0.5:6379 or auto (overrides the config's address; "
+        "a token-authenticated cluster needs RAY_AUTH_MODE=token and RAY_AUTH_TOKEN set)",
+    )
+    sp.add_argument(
+        "--num-cpus", type=int, help="local Ray's CPUs, one backtest each at a time (overrides the config's num_cpus)"
+    )
     sp.set_defaults(run=_cmd_sweep, walk=name == "walk-forward")
 
 

@@ -4,9 +4,10 @@ A local S3-compatible server (moto, 127.0.0.1, with authentication: only the acc
 it is accepted) holds a copy of a capture's catalog; a Ray head started with `ray start` (token
 authentication on, its own HOME and temp dir, no AWS variables) runs the tasks. The command line is
 what runs: a missing or wrong token, a missing bucket and refused credentials each give one error
-line and no task; the cluster's sweep over the bucket gives the same results table as a local
-sweep over the folder (two tasks each: the cluster's two CPUs run them side by side), and the
-feature replay over the bucket the same rows as over the folder."""
+line and no task; the cluster's warm walk-forward over the bucket (two consecutive windows, each
+run reading a lead-in before its window untraded: four tasks on the cluster's two CPUs) gives the
+same results table, the same saved chain and the same out-of-sample verdict as a local one over
+the folder, and the feature replay over the bucket the same rows as over the folder."""
 
 from __future__ import annotations
 
@@ -36,7 +37,13 @@ from tests.support.configs import ROOT
 from tests.support.configs import write_config
 
 BIN = Path(sys.executable).parent
-RANGES = [{"start": "2023-04-04T23:59:00Z", "end": "2023-04-05T00:03:00Z"}]
+# two consecutive windows of the 8.5-minute capture (23:58:20 -> 00:06:54); the first one's
+# lead-in is clipped at the capture's start, the second's reads the first window untraded
+RANGES = [
+    {"start": "2023-04-04T23:59:30Z", "end": "2023-04-05T00:01:30Z"},
+    {"start": "2023-04-05T00:01:30Z", "end": "2023-04-05T00:03:30Z"},
+]
+WARMUP_S = 90.0
 GRID = {"exits.stop_k": [1.5, 3.0]}
 RESULT_COLUMNS_NOT_COMPARED = {"wall_s", "reports", "error"}
 
@@ -170,6 +177,8 @@ def _sweep_file(folder: Path, cat, catalog: str, storage_options: dict | None = 
         "num_cpus": 2,
         "out": str(folder / "results.csv"),
         "reports_dir": str(folder / "runs"),
+        "warmup_s": WARMUP_S,
+        "chain_out": str(folder / "walk_forward.csv"),
     }
     path.write_text(yaml.safe_dump(sweep))
     return path
@@ -206,6 +215,12 @@ def _error_line_here(config: Path, env: dict[str, str], monkeypatch, capsys) -> 
         rc = main(["sweep", "--config", str(config)])
     err = capsys.readouterr().err
     return _error_line(subprocess.CompletedProcess([], rc, "", err))
+
+
+def _verdict(stdout: str) -> list[str]:
+    """The walk-forward's summary lines (in- and out-of-sample totals, per-trip interval, deflated
+    Sharpe ratio), which are computed from the trips and equity each task returned."""
+    return [line for line in stdout.splitlines() if line.startswith(("walk-forward net:", "out-of-sample", "deflated"))]
 
 
 def _client_env(home: Path, **extra: str) -> dict[str, str]:
@@ -256,20 +271,28 @@ def test_cluster_sweep_over_s3_equals_local_and_bad_access_is_one_line(
     for folder in ("remote", "missing"):
         assert not (tmp_path / folder / "results.csv").exists() and not (tmp_path / folder / "runs").exists()
 
-    # The cluster's sweep over the bucket against a local sweep over the folder.
-    cluster = _cli("sweep", remote, _client_env(home, **creds, **token), "--address", ray_head.address)
+    # The cluster's warm walk-forward over the bucket against a local one over the folder: the
+    # sweep's table, the saved chain and the out-of-sample verdict (from the trips and equity the
+    # tasks send back).
+    cluster = _cli("walk-forward", remote, _client_env(home, **creds, **token), "--address", ray_head.address)
     assert cluster.returncode == 0, cluster.stderr[-3000:]
     local_file = _sweep_file(tmp_path / "local", cat, str(cat.path))
-    local = _cli("sweep", local_file, _client_env(home, RAY_AUTH_MODE="disabled"))
+    local = _cli("walk-forward", local_file, _client_env(home, RAY_AUTH_MODE="disabled"))
     assert local.returncode == 0, local.stderr[-3000:]
     a, b = pd.read_csv(tmp_path / "local" / "results.csv"), pd.read_csv(tmp_path / "remote" / "results.csv")
     assert len(a) == len(GRID["exits.stop_k"]) * len(RANGES) and (a["status"] == "ok").all()
-    assert a["round_trips"].sum() > 0  # the comparison covers trades, not only empty runs
+    # the comparison covers trades in each window, not only empty runs
+    assert (a.groupby("start")["round_trips"].sum() > 0).all(), a[["start", "round_trips"]]
     compared = [c for c in a.columns if c not in RESULT_COLUMNS_NOT_COMPARED]
     assert list(a.columns) == list(b.columns)
     pd.testing.assert_frame_equal(a[compared], b[compared], check_exact=True)
     # each task wrote its reports on the cluster's worker, into the driver's (absolute) folder
     assert all(Path(r).is_relative_to(tmp_path / "remote" / "runs") for r in b["reports"])
+    chain_a, chain_b = pd.read_csv(tmp_path / "local" / "walk_forward.csv"), pd.read_csv(tmp_path / "remote" / "walk_forward.csv")
+    assert len(chain_a) == len(RANGES) - 1 and chain_a["oos_round_trips"].notna().all()
+    pd.testing.assert_frame_equal(chain_a, chain_b, check_exact=True)
+    assert (tmp_path / "remote" / "walk_forward.png").stat().st_size > 0
+    assert _verdict(cluster.stdout) == _verdict(local.stdout) and len(_verdict(local.stdout)) >= 3, local.stdout
 
     # The feature replay reads the bucket too, credentials and endpoint from the environment.
     from scalp_nautilus.backtest.settings import check_strategy_config

@@ -676,7 +676,8 @@ def test_outage_drill_span_stored_and_no_decision_inside(source, tmp_path, capsy
     iid = "BTCUSDT-PERP.BINANCE"
     ((start, end),) = read_invalid_spans(catalog, iid)
     gap_ms, span_ms = first_after - last_good, (end - start) / 1e6
-    print(f"\nexchange-time gap (last diff before the drop -> first after) {gap_ms} ms; stored span {span_ms:.0f} ms")
+    with capsys.disabled():  # the drill's figures, shown with -s
+        print(f"\nexchange-time gap (last diff before the drop -> first after) {gap_ms} ms; stored span {span_ms:.0f} ms")
     assert (start, end) == (last_good * 1_000_000, resync * 1_000_000) and span_ms >= gap_ms > 5_000
 
     deltas = ParquetDataCatalog(str(catalog)).order_book_deltas(instrument_ids=[iid])

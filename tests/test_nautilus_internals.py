@@ -155,3 +155,19 @@ def test_every_private_nautilus_name_in_the_package_is_listed():
                 found[name] = f"{cls.__module__}.{cls.__name__}"
     missing = {name: where for name, where in sorted(found.items()) if name not in listed}
     assert not missing, missing
+
+
+def test_a_simulated_rename_in_nautilus_fails_the_guard(monkeypatch):
+    """An upgrade that renames a hook the project overrides (simulated here on the installed class)
+    or changes its parameters is reported, naming the entry: the guard can fail."""
+    from nautilus_trader.adapters.bybit.data import BybitDataClient
+
+    entry = next(e for e in INTERNALS if e.name == "_handle_msg")
+    assert where_missing(entry) is None
+    hook = BybitDataClient._handle_msg
+    monkeypatch.delattr(BybitDataClient, "_handle_msg")
+    monkeypatch.setattr(BybitDataClient, "_handle_message", hook, raising=False)
+    assert where_missing(entry) == f"{entry.owner} has no _handle_msg"
+
+    monkeypatch.setattr(BybitDataClient, "_handle_msg", lambda self, raw, extra: None, raising=False)
+    assert "takes ('self', 'raw', 'extra')" in str(where_missing(entry))

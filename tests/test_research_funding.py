@@ -124,6 +124,11 @@ def test_bars_times_match_the_answer_key(shared_data):
         np.testing.assert_allclose(h.rate, k["funding_rate"], rtol=0, atol=1e-12)
 
 
+def test_research_funding_without_input_is_one_line(tmp_path, capsys):
+    assert cli.main(["research", "funding", "--out", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == "error: research funding needs --bars and/or --history\n"
+
+
 @pytest.mark.real_data
 @pytest.mark.slow
 def test_research_funding_on_the_shared_history(shared_data, tmp_path, capsys):

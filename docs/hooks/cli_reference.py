@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import argparse
 import functools
-from collections.abc import Iterator
 
 from scalp_nautilus.cli import _parser
+from scalp_nautilus.cli import subcommands
 
 
-def commands(parser: argparse.ArgumentParser, path: str = "scalp-nautilus") -> Iterator[tuple[str, str, argparse.ArgumentParser]]:
-    """(command line, its help, its parser) for every command that runs something, depth first."""
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            helps = {a.dest: a.help or "" for a in action._choices_actions}
-            for name, sub in action.choices.items():
-                yield f"{path} {name}", helps.get(name, ""), sub
-                yield from commands(sub, f"{path} {name}")
+def undocumented(root: argparse.ArgumentParser | None = None) -> list[str]:
+    """ "command: option" for every argument (option or positional) of every command without a help text."""
+    root = _parser() if root is None else root
+    out = []
+    for line, _, sub in [("scalp-nautilus", "", root), *subcommands(root)]:
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction | argparse._SubParsersAction) or (action.help or "").strip():
+                continue
+            out.append(f"{line}: {'/'.join(action.option_strings) or action.dest}")
+    return out
 
 
 def _runs(parser: argparse.ArgumentParser) -> bool:
@@ -72,7 +74,7 @@ def render() -> str:
         "`scalp-nautilus -v backtest`.",
         "",
     ]
-    listing = [(line, text, sub) for line, text, sub in commands(root) if _runs(sub)]
+    listing = [(line, text, sub) for line, text, sub in subcommands(root) if _runs(sub)]
     out += ["| command | what it does |", "|---|---|"]
     out += [f"| [`{line}`](#{_slug(line)}) | {_help_text(text)} |" for line, text, _ in listing]
     for line, text, sub in listing:

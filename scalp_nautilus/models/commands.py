@@ -6,10 +6,10 @@ pay for it.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
+from scalp_nautilus.cli import FEATURES_HELP
 from scalp_nautilus.models.settings import TrainSettings
 from scalp_nautilus.research.intervals import BootstrapSettings
 
@@ -18,8 +18,15 @@ _B = BootstrapSettings()
 
 
 def _boot_arguments(parser) -> None:
-    parser.add_argument("--boot", type=int, default=_B.min_reps, help="block-bootstrap resamples of the intervals, at least")
-    parser.add_argument("--max-boot", type=int, default=_B.max_reps, help="at most, while a bound's Monte Carlo error > 0.005")
+    parser.add_argument(
+        "--boot", type=int, default=_B.min_reps, help="block-bootstrap resamples of the score intervals, at least"
+    )
+    parser.add_argument(
+        "--max-boot",
+        type=int,
+        default=_B.max_reps,
+        help="resamples at most, added while a bound's Monte Carlo error exceeds 0.005",
+    )
 
 
 def _boot(args) -> BootstrapSettings:
@@ -28,37 +35,53 @@ def _boot(args) -> BootstrapSettings:
 
 def register(sub) -> None:
     """Add the `train` and `evaluate` sub-commands to the CLI's subparsers."""
-    tr = sub.add_parser(
-        "train",
-        help="train the LSTM on recorded features and write a model file",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    tr.add_argument("--features", nargs="+", required=True, type=Path, help="FeatureRecorder Parquet files")
+    tr = sub.add_parser("train", help="train the LSTM on recorded features and write a model file")
+    tr.add_argument("--features", nargs="+", required=True, type=Path, help=FEATURES_HELP)
     tr.add_argument("--out", required=True, type=Path, help="model file to write, e.g. models/btc.pt")
-    tr.add_argument("--seq-len", type=int, default=_D.seq_len, help="LOB vectors per input sequence")
+    tr.add_argument("--seq-len", type=int, default=_D.seq_len, help="LOB vectors (book batches) per input sequence")
     tr.add_argument("--horizon", type=int, default=_D.horizon, help="label horizon k, in book batches")
-    tr.add_argument("--alpha", type=float, default=_D.alpha, help="label threshold on the relative move")
+    tr.add_argument("--alpha", type=float, default=_D.alpha, help="label threshold on the relative mid move (2e-5: 0.2 bp)")
     tr.add_argument(
         "--labels",
         choices=["forward", "smoothed"],
         default=_D.labels,
         help="forward: mean of the next k mids vs the current mid; smoothed: DeepLOB's (vs the past mean)",
     )
-    tr.add_argument("--val-fraction", type=float, default=_D.val_fraction, help="validation span (early stopping)")
-    tr.add_argument("--test-fraction", type=float, default=_D.test_fraction, help="held-out span, the latest rows")
-    tr.add_argument("--embargo-fraction", type=float, default=_D.embargo_fraction, help="rows skipped after each cut (embargo)")
-    tr.add_argument("--epochs", type=int, default=_D.epochs, help="at most")
-    tr.add_argument("--patience", type=int, default=_D.patience, help="epochs without a better validation loss")
-    tr.add_argument("--batch-size", type=int, default=_D.batch_size)
+    tr.add_argument(
+        "--val-fraction",
+        type=float,
+        default=_D.val_fraction,
+        help="share of the rows after the training span, for early stopping",
+    )
+    tr.add_argument(
+        "--test-fraction",
+        type=float,
+        default=_D.test_fraction,
+        help="share of the rows held out (the latest), scored once at the end",
+    )
+    tr.add_argument(
+        "--embargo-fraction",
+        type=float,
+        default=_D.embargo_fraction,
+        help="share of the rows skipped after each cut (López de Prado's embargo)",
+    )
+    tr.add_argument("--epochs", type=int, default=_D.epochs, help="training epochs, at most (early stopping may end sooner)")
+    tr.add_argument("--patience", type=int, default=_D.patience, help="epochs without a better validation loss before stopping")
+    tr.add_argument("--batch-size", type=int, default=_D.batch_size, help="sequences per gradient step")
     tr.add_argument("--lr", type=float, default=_D.lr, help="Adam learning rate")
-    tr.add_argument("--seed", type=int, default=_D.seed)
+    tr.add_argument(
+        "--seed",
+        type=int,
+        default=_D.seed,
+        help="seeds torch and the batch order: the same seed, data and --threads, the same model",
+    )
     tr.add_argument("--threads", type=int, default=_D.threads, help="torch threads (results are reproducible per count)")
     _boot_arguments(tr)
     tr.set_defaults(run=_cmd_train)
 
     ev = sub.add_parser("evaluate", help="re-score a model file on other recorded features")
-    ev.add_argument("--model", required=True, type=Path)
-    ev.add_argument("--features", nargs="+", required=True, type=Path, help="FeatureRecorder Parquet files")
+    ev.add_argument("--model", required=True, type=Path, help="a model file written by `train`, e.g. models/btc.pt")
+    ev.add_argument("--features", nargs="+", required=True, type=Path, help=FEATURES_HELP)
     ev.add_argument("--json", type=Path, help="also write the scores to this JSON file")
     ev.add_argument("--predictions", type=Path, help="write one row per sample here (CSV, or Parquet for .parquet)")
     _boot_arguments(ev)

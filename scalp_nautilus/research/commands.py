@@ -5,9 +5,10 @@ recorded Parquet rows only."""
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
+from scalp_nautilus.cli import FEATURES_HELP
+from scalp_nautilus.errors import InputError
 from scalp_nautilus.research.calibrate import CalibrationSettings
 from scalp_nautilus.research.edge import COST_MODES
 from scalp_nautilus.research.edge import HORIZONS_S
@@ -26,9 +27,8 @@ def register(sub) -> None:
     ed = cmds.add_parser(
         "edge",
         help="ICs, deciles and edge after costs of every signal, DESIGN's claims tested",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    ed.add_argument("--features", nargs="+", required=True, type=Path, help="FeatureRecorder Parquet files")
+    ed.add_argument("--features", nargs="+", required=True, type=Path, help=FEATURES_HELP)
     ed.add_argument("--out", required=True, type=Path, help="folder for edge.csv, claims.csv, report.html")
     ed.add_argument(
         "--lee-ready",
@@ -36,33 +36,58 @@ def register(sub) -> None:
         type=Path,
         help="the same data recorded with classifier.ignore_venue: true, files in the same order (Lee-Ready claim)",
     )
-    ed.add_argument("--horizons", nargs="+", type=float, default=list(HORIZONS_S), help="seconds of event time")
-    ed.add_argument("--boot", type=int, default=_B.min_reps, help="block-bootstrap resamples at least")
+    ed.add_argument(
+        "--horizons", nargs="+", type=float, default=list(HORIZONS_S), help="forward-return horizons, in seconds of event time"
+    )
+    ed.add_argument("--boot", type=int, default=_B.min_reps, help="block-bootstrap resamples of each interval, at least")
     ed.add_argument(
         "--max-boot",
         type=int,
         default=_B.max_reps,
         help="resamples at most, while a bound's Monte Carlo error exceeds --mc-target",
     )
-    ed.add_argument("--mc-target", type=float, default=_B.mc_target, help="largest Monte Carlo error of an interval bound")
-    ed.add_argument("--bootstrap", choices=["stationary", "circular"], default=_B.method, help="arch's block bootstrap")
-    ed.add_argument("--seed", type=int, default=_B.seed)
-    ed.add_argument("--sample-ms", type=float, default=200.0, help="rows thinned to one per this much event time")
-    ed.add_argument("--maker-bps", type=float, default=_C.maker_bps, help="maker fee per leg")
-    ed.add_argument("--taker-bps", type=float, default=_C.taker_bps, help="taker fee per leg")
+    ed.add_argument(
+        "--mc-target", type=float, default=_B.mc_target, help="largest Monte Carlo error (95%% half-width) of an interval bound"
+    )
+    ed.add_argument(
+        "--bootstrap",
+        choices=["stationary", "circular"],
+        default=_B.method,
+        help="arch's block bootstrap: stationary (random block lengths) or circular",
+    )
+    ed.add_argument("--seed", type=int, default=_B.seed, help="the bootstrap's random seed")
+    ed.add_argument("--sample-ms", type=float, default=200.0, help="rows thinned to one per this many milliseconds of event time")
+    ed.add_argument("--maker-bps", type=float, default=_C.maker_bps, help="maker fee per leg, in bps of notional")
+    ed.add_argument("--taker-bps", type=float, default=_C.taker_bps, help="taker fee per leg, in bps of notional")
     ed.set_defaults(run=_cmd_edge)
 
     ca = cmds.add_parser(
         "calibrate",
         help="write strategy overrides for an instrument from its recorded features",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    ca.add_argument("--features", nargs="+", required=True, type=Path, help="FeatureRecorder Parquet files")
+    ca.add_argument("--features", nargs="+", required=True, type=Path, help=FEATURES_HELP)
     ca.add_argument("--out", required=True, type=Path, help="YAML to write, e.g. configs/calibrated_ethusdt.yaml")
-    ca.add_argument("--notional", type=float, default=_K.notional, help="base position in quote currency")
+    ca.add_argument(
+        "--notional",
+        type=float,
+        default=_K.notional,
+        help="base position in quote currency, e.g. 5000 USDT (written as orders.base_size)",
+    )
     ca.add_argument("--contract-value", type=float, help="inverse contracts: quote value of one contract (BTCUSD_PERP: 100)")
-    ca.add_argument("--vpin-quantiles", nargs=3, type=float, default=list(_K.vpin_quantiles))
-    ca.add_argument("--regime-quantiles", nargs=2, type=float, default=list(_K.regime_quantiles))
+    ca.add_argument(
+        "--vpin-quantiles",
+        nargs=3,
+        type=float,
+        default=list(_K.vpin_quantiles),
+        help="three increasing quantiles of the warm recorded VPIN, written as vpin.thresholds",
+    )
+    ca.add_argument(
+        "--regime-quantiles",
+        nargs=2,
+        type=float,
+        default=list(_K.regime_quantiles),
+        help="low and high quantiles of the recorded spread, depth and activity, written as the regime's bounds",
+    )
     ca.add_argument(
         "--mode", choices=["quantile", "fixed"], default=_K.mode, help="threshold_mode written for VPIN and the regime"
     )
@@ -77,13 +102,12 @@ def register(sub) -> None:
     la = cmds.add_parser(
         "lookahead",
         help="replay the features whole and cut at random points: rows and flat-position decisions must not change",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    la.add_argument("--catalog", required=True, help="catalog folder")
+    la.add_argument("--catalog", required=True, help="catalog folder or s3://bucket/prefix")
     la.add_argument("--instrument", required=True, help="instrument id, e.g. BTCUSDT-PERP.BINANCE")
-    la.add_argument("--config", type=Path, default=Path("configs/strategy.yaml"), help="strategy config")
-    la.add_argument("--cuts", type=int, default=10, help="random cut points")
-    la.add_argument("--seed", type=int, default=7)
+    la.add_argument("--config", type=Path, default=Path("configs/strategy.yaml"), help="strategy config (YAML)")
+    la.add_argument("--cuts", type=int, default=10, help="cut points, drawn at random among the full run's book batches")
+    la.add_argument("--seed", type=int, default=7, help="seed of the cut points' draw")
     la.add_argument("--start", help="ISO time (UTC); default: the catalog's first event")
     la.add_argument("--end", help="ISO time (UTC); default: the catalog's last event")
     la.set_defaults(run=_cmd_lookahead)
@@ -94,23 +118,34 @@ def _register_funding(cmds) -> None:
     fu = cmds.add_parser(
         "funding",
         help="the funding-arbitrage claims (how often |z| > 3, the funding leg after costs) on settled funding history",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     fu.add_argument("--bars", type=Path, help="8 h bars with funding rates (time,exchange,crypto,pair,contract,open,...)")
-    fu.add_argument("--bars-tz", default="Europe/London", help="time zone of the bars' time column")
+    fu.add_argument("--bars-tz", default="Europe/London", help="time zone of the bars' time column, e.g. UTC")
     fu.add_argument("--history", nargs="+", type=Path, default=[], help="Binance funding history files (z counts only)")
     fu.add_argument("--history-tz", default="Europe/London", help="time zone of a website export's Time column")
     fu.add_argument("--out", required=True, type=Path, help="folder for claims.csv, funding_signals.csv, funding_counts.csv")
-    fu.add_argument("--hold", type=int, default=1, help="settlements collected per signal")
-    fu.add_argument("--window", type=int, default=90, help="the detector's history of settled rates")
-    fu.add_argument("--min-history", type=int, default=30)
-    fu.add_argument("--z", type=float, default=3.0, help="the detector's signal threshold")
-    fu.add_argument("--fee-mode", choices=list(COST_MODES), default="taker_taker")
-    fu.add_argument("--maker-bps", type=float, default=_C.maker_bps, help="maker fee per leg")
-    fu.add_argument("--taker-bps", type=float, default=_C.taker_bps, help="taker fee per leg")
-    fu.add_argument("--boot", type=int, default=_B.min_reps, help="block-bootstrap resamples at least")
-    fu.add_argument("--max-boot", type=int, default=_B.max_reps, help="at most, while a bound's Monte Carlo error is above 0.005")
-    fu.add_argument("--seed", type=int, default=_B.seed)
+    fu.add_argument("--hold", type=int, default=1, help="settlements held (and collected) per signal")
+    fu.add_argument(
+        "--window", type=int, default=90, help="the detector's history, in settled rates (90: 30 days of 8 h funding)"
+    )
+    fu.add_argument("--min-history", type=int, default=30, help="settled rates the detector holds before its first signal")
+    fu.add_argument("--z", type=float, default=3.0, help="the detector's signal threshold on |z| of the latest settled rate")
+    fu.add_argument(
+        "--fee-mode",
+        choices=list(COST_MODES),
+        default="taker_taker",
+        help="the round trip's fees: each leg maker or taker (--maker-bps, --taker-bps; no spread)",
+    )
+    fu.add_argument("--maker-bps", type=float, default=_C.maker_bps, help="maker fee per leg, in bps of notional")
+    fu.add_argument("--taker-bps", type=float, default=_C.taker_bps, help="taker fee per leg, in bps of notional")
+    fu.add_argument("--boot", type=int, default=_B.min_reps, help="block-bootstrap resamples of each interval, at least")
+    fu.add_argument(
+        "--max-boot",
+        type=int,
+        default=_B.max_reps,
+        help="resamples at most, added while a bound's Monte Carlo error is above 0.005",
+    )
+    fu.add_argument("--seed", type=int, default=_B.seed, help="the bootstrap's random seed")
     fu.set_defaults(run=_cmd_funding)
 
 
@@ -122,7 +157,7 @@ def _cmd_funding(args) -> int:
     from scalp_nautilus.research.funding_claims import read_history
 
     if args.bars is None and not args.history:
-        raise ValueError("research funding needs --bars and/or --history")
+        raise InputError("research funding needs --bars and/or --history")
     series = (read_bars(args.bars, args.bars_tz) if args.bars else []) + [read_history(p, args.history_tz) for p in args.history]
     costs = Costs(args.maker_bps, args.taker_bps)
     boot = BootstrapSettings(args.boot, max(args.boot, args.max_boot), seed=args.seed, method="circular")
