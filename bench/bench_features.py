@@ -29,6 +29,7 @@ from nautilus_trader.model.enums import BookType
 from scalp_nautilus.book import BookSnapshotBuilder
 from scalp_nautilus.features import FeaturePipeline
 from scalp_nautilus.indicators import VPIN
+from scalp_nautilus.indicators.settings import VPINSettings
 from scalp_nautilus.models import LSTMPredictor
 from tests.support.captures import F_LAST
 from tests.support.captures import load
@@ -40,7 +41,9 @@ def run(capture, depth: int, limit: int | None = None, lstm: LSTMPredictor | Non
     """Per-event timings; `lstm` replaces the pipeline's default predictor (the fallback)."""
     book = OrderBook(capture.instrument.id, BookType.L2_MBP)
     builder = BookSnapshotBuilder.for_instrument(capture.instrument, depth=depth)
-    pipeline = FeaturePipeline(VPIN(window_volume=capture.volume_per_second() * 60), lstm=lstm)
+    pipeline = FeaturePipeline(
+        VPIN(VPINSettings(volume_per_hour=capture.volume_per_second() * 60, window_minutes=60.0)), lstm=lstm
+    )
     clock = time.perf_counter_ns
     apply, built, on_book, on_trade = [], [], [], []
     batch_start = None

@@ -9,9 +9,11 @@ how many levels are real. Prices are in quote currency, sizes in the instrument'
 Levels available (`BookSnapshotBuilder.levels`, `BookSnapshot.levels`): how many levels a side the
 data can show at all. A full L2 feed shows every level (`EVERY_LEVEL`; the builder reads `depth` of
 them); a top-of-book feed (a best bid/ask, DESIGN §8) shows one. A missing level of a thin book is a
-fact (size 0); a level beyond `levels` is unknown: the builder never reads past it, and every
-feature value computed from deeper levels is unavailable (NaN in the row: `scalp_nautilus.features`),
-never 0.
+fact (size 0); a level beyond `levels` is unknown: the builder never reads past it, the band
+notional (which counts every level near the mid) is not measured (NaN), and every feature value
+computed from deeper levels is unavailable (NaN in the row: `scalp_nautilus.features`), never 0.
+`BookSnapshotBuilder.from_quote` takes the one-level snapshot of a top-of-book feed (a Nautilus
+`QuoteTick`: Binance's bookTicker), the top-of-book mode's book (`scalp_nautilus.top_of_book`).
 
 `BookSnapshotBuilder.from_book` reads the top levels from Nautilus's own managed book, which the
 data engine has already updated from the deltas, without materialising whole sides:
@@ -252,9 +254,27 @@ class BookSnapshotBuilder:
 
         return self._finish(snap, band_quantity)
 
+    def from_quote(
+        self, bid: float, bid_size: float, ask: float, ask_size: float, ts_event: int, ts_init: int, sequence: int = 0
+    ) -> BookSnapshot:
+        """Snapshot of a best bid and ask (a `QuoteTick`'s fields): one level a side (a side of size
+        0 is missing), no band notional. Needs a builder with `levels` 1."""
+        if self.levels != 1:
+            raise ValueError(f"from_quote takes a top of book: this builder shows {self.levels} levels a side")
+        bp, bq, ap, aq = np.zeros(self.depth), np.zeros(self.depth), np.zeros(self.depth), np.zeros(self.depth)
+        nb = int(bid_size > 0.0 and bid > 0.0)
+        na = int(ask_size > 0.0 and ask > 0.0)
+        if nb:
+            bp[0], bq[0] = bid, bid_size
+        if na:
+            ap[0], aq[0] = ask, ask_size
+        snap = BookSnapshot(bp, bq, ap, aq, nb, na, ts_event, ts_init, sequence, self.tick_size, 1)
+        self._check(snap)
+        return snap
+
     def _finish(self, snap: BookSnapshot, band_quantity: Callable[[_Side], float]) -> BookSnapshot:
         self._check(snap)
-        if snap.is_valid:
+        if snap.is_valid and self.levels == EVERY_LEVEL:
             self._refresh_band(snap, band_quantity)
             snap.bid_band_notional = self._bids.notional
             snap.ask_band_notional = self._asks.notional
@@ -341,7 +361,7 @@ class BookSnapshotBuilder:
         ts_init = ts_event if ts_init is None else ts_init
         snap = BookSnapshot(bp, bq, ap, aq, nb, na, ts_event, ts_init, sequence, self.tick_size, self.levels)
         self._check(snap)
-        if snap.is_valid:
+        if snap.is_valid and self.levels == EVERY_LEVEL:
             lo = float(self._band_edge(snap.mid, self._bids))
             hi = float(self._band_edge(snap.mid, self._asks))
             snap.bid_band_notional = self._notional(float(bid_rows[bid_rows[:, 0] >= lo, 1].sum()), snap.mid)

@@ -20,6 +20,7 @@ trying a dictionary on every float column (Parquet's default) cost 5-7x the rest
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,10 +40,27 @@ _DICTIONARY = [c.name for c in COLUMNS if c.kind is str]
 _STATISTICS = [c.name for c in COLUMNS if c.name.startswith("ts_")]
 
 
+UNAVAILABLE_KEY = b"scalp_nautilus.unavailable"  # metadata: the columns the book could not give (JSON list)
+
+
+def unavailable_columns(schema: pa.Schema) -> list[str]:
+    """The columns a feature file says were unavailable (its book showed too few levels)."""
+    value = (schema.metadata or {}).get(UNAVAILABLE_KEY)
+    return json.loads(value) if value else []
+
+
 class FeatureRecorder:
-    def __init__(self, path: str | Path, rows_per_group: int = 50_000, invalid_spans: Sequence[tuple[int, int]] = ()) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        rows_per_group: int = 50_000,
+        invalid_spans: Sequence[tuple[int, int]] = (),
+        unavailable: Sequence[str] = (),
+    ) -> None:
         """`invalid_spans`: the data's (`scalp_nautilus.data.spans`), kept in the file's metadata so
-        that readers of the rows know where rows are missing on purpose."""
+        that readers of the rows know where rows are missing on purpose; `unavailable`: the columns
+        the book could not give (`FeaturePipeline.unavailable`: NaN, or an int's missing value, in
+        every row; the top-of-book mode), kept there too."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.rows_per_group = rows_per_group
@@ -51,7 +69,10 @@ class FeatureRecorder:
         self._buffered = 0
         self._tables: list[pa.Table] = []  # rows waiting for a full row group, in order
         self._waiting = 0
-        self._schema = SCHEMA.with_metadata({spans.METADATA_KEY: spans.encode(invalid_spans)}) if invalid_spans else SCHEMA
+        metadata = {spans.METADATA_KEY: spans.encode(invalid_spans)} if invalid_spans else {}
+        if unavailable:
+            metadata[UNAVAILABLE_KEY] = json.dumps(list(unavailable)).encode()
+        self._schema = SCHEMA.with_metadata(metadata) if metadata else SCHEMA
         self._writer: pq.ParquetWriter | None = pq.ParquetWriter(
             self.path, self._schema, use_dictionary=_DICTIONARY, write_statistics=_STATISTICS
         )

@@ -22,11 +22,11 @@ class FeatureSnapshot(NamedTuple):
     slippage_buy_bps: float  # VWAP cost of the slippage size, bps
     slippage_sell_bps: float  # VWAP cost of the slippage size, bps
     resilience: float  # [0, 1], 0.5 = depth at its average
-    depth_shock: bool  # depth below its shock ratio of its EWMA
+    depth_shock: bool  # depth under shock ratio x its EWMA (False: n/a)
     kyle_lambda: float  # quote currency per size unit
     regime_multiplier: float  # [0.2, 1.0]
     spread_state: int  # AxisState: 0 good, 1 normal, 2 poor
-    depth_state: int  # AxisState
+    depth_state: int  # AxisState (-1: n/a)
     activity_state: int  # AxisState
     activity_rate: float  # book updates per second
     depth_notional: float  # quote currency in the band, both sides
@@ -68,6 +68,6 @@ class FeatureSnapshot(NamedTuple):
     lstm_volatility: float = 0.0  # >= 0
     lstm_active: bool = False  # a valid model is loaded and enabled (else: the fallback)
     ensemble_direction: float = 0.0  # the members' direction, [-1, 1]
-    ensemble_confidence: float = 0.0  # the members' agreement, [0, 1]
+    ensemble_confidence: float = 0.0  # the members' agreement, [0,1]
     update_id: int = 0  # the exchange's sequence of the latest book batch
     traded_volume: float = 0.0  # size units fed to the pipeline since it started

@@ -10,7 +10,9 @@ its default, and its units. From the table come:
   `tests/test_feature_table.py` fails when it is stale);
 - the recorder's Arrow schema and numpy dtype (`scalp_nautilus.feature_recorder`);
 - the pipeline's gather from its state and its row builder (`scalp_nautilus.features`);
-- the names research reads (`lob_column`).
+- the names research reads (`lob_column`) and the thresholds it reads the columns against
+  (`HURST_MEAN_REVERSION_BELOW`, `HURST_MOMENTUM_ABOVE`, `ENSEMBLE_CONFIDENCE_GATE`: the defaults
+  of the strategy's settings, which take them from here).
 
 Plain Python (no numba, no Nautilus), so that research imports it cheaply.
 """
@@ -40,6 +42,13 @@ N_LOB_FEATURES = len(LOB_FEATURE_NAMES)
 # the book levels a side each element is computed from (level k's sizes and imbalance: k + 1)
 LOB_FEATURE_LEVELS: tuple[int, ...] = (*range(1, LOB_LEVELS + 1),) * 3 + (1,) * (N_LOB_FEATURES - 3 * LOB_LEVELS)
 
+# The decision's reading of the columns (DESIGN section 1 and 3.8): the defaults of
+# `signals.hurst_mean_reversion_below`, `signals.hurst_momentum_above` (also OU's Hurst gate) and
+# `ensemble.confidence_gate`, and the bands research splits the rows by.
+HURST_MEAN_REVERSION_BELOW = 0.4  # `hurst` below it: mean reversion (OU)
+HURST_MOMENTUM_ABOVE = 0.6  # `hurst` above it: momentum (OFI and CVD)
+ENSEMBLE_CONFIDENCE_GATE = 0.6  # `ensemble_confidence` above it: the members agree enough to trade
+
 _REQUIRED = object()  # a column without a default
 
 
@@ -52,7 +61,8 @@ class Column:
     a float slot for a float column, an int slot otherwise (`slot` names the constant in the
     block's module). `levels`: the book levels a side it is computed from (an int, or the name of
     the indicator parameter that says it, "liquidity.levels"); on a book showing fewer it is
-    unavailable (NaN). `default`: the value a row built without it takes (`_REQUIRED`: none)."""
+    unavailable: NaN, or for a column with no NaN (int, bool) its `missing` value. `default`: the
+    value a row built without it takes (`_REQUIRED`: none)."""
 
     name: str
     kind: type
@@ -62,6 +72,7 @@ class Column:
     offset: int = 0
     levels: int | str = 1
     default: object = _REQUIRED
+    missing: int = 0  # an int or bool column's value when unavailable (a float column's is NaN)
 
     @property
     def has_default(self) -> bool:
@@ -69,7 +80,9 @@ class Column:
 
 
 _DEPTH = "liquidity.levels"  # the liquidity measures sum their configured levels
-_VECTOR = LOB_LEVELS  # the LSTM reads the whole LOB vector, the ensemble the LSTM
+_VECTOR = LOB_LEVELS  # the LSTM reads the whole LOB vector
+_MEMBERS = "ensemble.levels"  # the ensemble reads the LSTM when it is a member (not in top-of-book mode)
+UNAVAILABLE_STATE = -1  # `depth_state` where the book shows no depth (`regime.AxisState.UNAVAILABLE`)
 
 COLUMNS: tuple[Column, ...] = (
     Column("ts_event", int, "pipeline", "TS_EVENT", "ns, of the book batch or trade that produced the row"),
@@ -92,12 +105,13 @@ COLUMNS: tuple[Column, ...] = (
     Column("slippage_buy_bps", float, "liquidity", "SLIP_BUY", "VWAP cost of the slippage size, bps", levels=2),
     Column("slippage_sell_bps", float, "liquidity", "SLIP_SELL", "VWAP cost of the slippage size, bps", levels=2),
     Column("resilience", float, "liquidity", "VALUE", "[0, 1], 0.5 = depth at its average", levels=_DEPTH),
-    Column("depth_shock", bool, "liquidity", "DEPTH_SHOCK", "depth below its shock ratio of its EWMA", levels=_DEPTH),
+    Column("depth_shock", bool, "liquidity", "DEPTH_SHOCK", "depth under shock ratio x its EWMA (False: n/a)", levels=_DEPTH),
     Column("kyle_lambda", float, "kyle", "K_VALUE", "quote currency per size unit"),
     # microstructure regime (the band around the mid counts every level in it)
-    Column("regime_multiplier", float, "regime", "VALUE", "[0.2, 1.0]", levels=EVERY_LEVEL),
+    # the multiplier of the axes the book shows: without depth (top of book) spread x activity
+    Column("regime_multiplier", float, "regime", "VALUE", "[0.2, 1.0]"),
     Column("spread_state", int, "regime", "SPREAD_STATE", "AxisState: 0 good, 1 normal, 2 poor"),
-    Column("depth_state", int, "regime", "DEPTH_STATE", "AxisState", levels=EVERY_LEVEL),
+    Column("depth_state", int, "regime", "DEPTH_STATE", "AxisState (-1: n/a)", levels=EVERY_LEVEL, missing=UNAVAILABLE_STATE),
     Column("activity_state", int, "regime", "ACTIVITY_STATE", "AxisState"),
     Column("activity_rate", float, "regime", "ACTIVITY_RATE", "book updates per second"),
     Column("depth_notional", float, "regime", "DEPTH_NOTIONAL", "quote currency in the band, both sides", levels=EVERY_LEVEL),
@@ -127,8 +141,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("lstm_confidence", float, "lstm", "CONFIDENCE", "[0, 1]", levels=_VECTOR, default=0.0),
     Column("lstm_volatility", float, "lstm", "VOLATILITY", ">= 0", levels=_VECTOR, default=0.0),
     Column("lstm_active", bool, "lstm", "ACTIVE", "a valid model is loaded and enabled (else: the fallback)", default=False),
-    Column("ensemble_direction", float, "ensemble", "VALUE", "the members' direction, [-1, 1]", levels=_VECTOR, default=0.0),
-    Column("ensemble_confidence", float, "ensemble", "CONFIDENCE", "the members' agreement, [0, 1]", levels=_VECTOR, default=0.0),
+    Column("ensemble_direction", float, "ensemble", "VALUE", "the members' direction, [-1, 1]", levels=_MEMBERS, default=0.0),
+    Column("ensemble_confidence", float, "ensemble", "CONFIDENCE", "the members' agreement, [0,1]", levels=_MEMBERS, default=0.0),
     # the exchange's sequence of the latest book batch (Binance: the diff's final update id `u`),
     # which keys a recording to the raw stream (live and backtest recordings align on it)
     Column("update_id", int, "pipeline", "UPDATE_ID", "the exchange's sequence of the latest book batch", default=0),
@@ -141,6 +155,15 @@ FIELDS: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 def lob_column(element: str) -> str:
     """The row's column of a LOB vector element (`LOB_FEATURE_NAMES`), e.g. "imbalance_0" -> "lob_10"."""
     return f"lob_{LOB_FEATURE_NAMES.index(element)}"
+
+
+def unavailable_text(names: tuple[str, ...] | list[str]) -> str:
+    """Unavailable columns (`FeaturePipeline.unavailable`) in one line, the LOB vector's elements together."""
+    lob = [n for n in names if n.startswith("lob_")]
+    rest = [n for n in names if not n.startswith("lob_")]
+    if lob:
+        rest.append(f"{len(lob)} LOB vector elements ({', '.join(lob)})")
+    return ", ".join(rest)
 
 
 def _check(columns: tuple[Column, ...]) -> None:

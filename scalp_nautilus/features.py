@@ -11,7 +11,7 @@ recorder's row. In a strategy subscribed to L2 deltas with the data engine buffe
 its ``F_LAST`` delta (`buffer_deltas=True`):
 
     builder = BookSnapshotBuilder.for_instrument(instrument)
-    pipeline = FeaturePipeline(VPIN(window_volume=...), ...)
+    pipeline = FeaturePipeline(VPIN(VPINSettings(volume_per_hour=...)), ...)  # settings: indicators.settings
 
     def on_order_book_deltas(self, deltas):  # the cached book already holds the batch
         book = self.cache.order_book(deltas.instrument_id)
@@ -37,8 +37,8 @@ generated expression.
 Levels available (DESIGN §8, top of book): each column says how many book levels a side its value
 is computed from (`Column.levels`); the pipeline keeps the levels the latest book showed
 (`BookSnapshot.levels`, slot `LEVELS`), and a float value needing more is NaN in the row, never 0
-(`unavailable(levels)` names them). Integer columns have no NaN: a book showing fewer levels than
-one of them needs is refused (`check_levels`) until the top-of-book mode gives them a value.
+(`unavailable(levels)` names them); an int or bool column, which has no NaN, takes its declared
+`Column.missing` value instead (`depth_state` -1, `depth_shock` False).
 
 Adding a feature: give its indicator compiled state, add it to `_BLOCKS` (and its module to
 `_SLOTS`), call its update from `_book` or `_trade` after what it depends on, add its columns to the
@@ -121,6 +121,9 @@ _BLOCKS += ("ou", "parkinson", "lob", "lstm", "ensemble")
 # The warm-up flags in the order `cold` names them (the funding detector gates only its own signal).
 _COLD_ORDER = ("classifier", "vpin", "ofi", "cvd", "regime", "liquidity", "hurst", "ou", "parkinson", "lob", "lstm", "ensemble")
 _RESTARTABLE = ("hurst", "ou", "parkinson", "lob")  # their windows restart after an outage
+# Slow state: the indicators whose history takes days to fill (the funding detector's settled
+# rates), kept across a longer restart than the rest (`StateSettings.funding_max_age_s`).
+SLOW = ("funding",)
 
 
 # ---------------------------------------------------------------- the row (`scalp_nautilus.feature_table`)
@@ -294,14 +297,15 @@ def _finish(F, J, L):
 
 
 @njit(cache=True)
-def _gather(F, J, src_f, src_i, needs_f, skip_slots, row_f, row_i):
+def _gather(F, J, src_f, src_i, needs_f, needs_i, skip_slots, row_f, row_i):
     """The row from the state: a value needing more book levels than the latest book showed is
-    NaN (the pipeline's ints come first in `J`)."""
+    NaN, an int's its missing value (`needs_i`: levels needed, missing value; the pipeline's ints
+    come first in `J`)."""
     shown = J[LEVELS]
     for j in range(src_f.shape[0]):
         row_f[j] = F[src_f[j]] if needs_f[j] <= shown else math.nan
     for j in range(src_i.shape[0]):
-        row_i[j] = J[src_i[j]]
+        row_i[j] = J[src_i[j]] if needs_i[0, j] <= shown else needs_i[1, j]
     # the reasons counted at least once: a new one is logged at once, the counts read on demand
     reasons = 0
     for j in range(skip_slots.shape[0]):
@@ -312,14 +316,14 @@ def _gather(F, J, src_f, src_i, needs_f, skip_slots, row_f, row_i):
 @njit(cache=True)
 def _batch(
     F, J, L, lstm_buf, trades_f, trades_i, n_trades, bp, bq, nb, ap, aq, na, levels, valid, mid, band_notional, tick_size,
-    ts_event, ts_init, sequence, src_f, src_i, needs_f, skip_slots, row_f, row_i,
+    ts_event, ts_init, sequence, src_f, src_i, needs_f, needs_i, skip_slots, row_f, row_i,
 ):  # fmt: skip
     """The trades since the last batch, then the batch's book: one compiled call; returns how many
     skip reasons have been counted so far."""
     for t in range(n_trades):
         _trade(F, J, L, trades_f[t, 0], trades_f[t, 1], trades_i[t, 0], trades_i[t, 1])
     _book(F, J, L, lstm_buf, bp, bq, nb, ap, aq, na, levels, valid, mid, band_notional, tick_size, ts_event, ts_init, sequence)
-    return _gather(F, J, src_f, src_i, needs_f, skip_slots, row_f, row_i)
+    return _gather(F, J, src_f, src_i, needs_f, needs_i, skip_slots, row_f, row_i)
 
 
 @njit(cache=True)
@@ -354,6 +358,8 @@ def _band(bs, bn, valid, nb, na, mid, quantities, ts_event, read):
         else:
             bn[SKIP_CROSSED] += 1
         return math.nan
+    if bn[BUILDER_LEVELS] != EVERY_LEVEL:  # the band counts every level in it: unknown on a book showing fewer
+        return math.nan
     read_bid, read_ask = band_sides(
         bn[_BID_KNOWN] != 0, bn[_ASK_KNOWN] != 0, bn[_BID_TS], bn[_ASK_TS], ts_event, bn[BUILDER_REFRESH_NS]
     )
@@ -374,7 +380,7 @@ def replay_chunk(
     F, J, L, lstm_buf, bs, bn, tick_size,
     bid_px, bid_qty, ask_px, ask_qty, levels, quantities, ts_events, ts_inits, sequences, b0,
     trade_ts_init, trade_price, trade_size, trade_side, trade_ts_event, t0, more_trades, stop_ts,
-    src_f, src_i, needs_f, skip_slots, out_f, out_i, read,
+    src_f, src_i, needs_f, needs_i, skip_slots, out_f, out_i, read,
 ):  # fmt: skip
     """The feature replay's inner loop: batches `b0`... of a `ReplayBook` chunk, each after the
     trades stamped (``ts_init``) before it, as the engine orders them. Stops before a batch that
@@ -405,7 +411,7 @@ def replay_chunk(
             F, J, L, lstm_buf, bp, bid_qty[b], nb, ap, ask_qty[b], na, shown, valid, mid, band, tick_size, ts_events[b], ts,
             sequences[b],
         )  # fmt: skip
-        _gather(F, J, src_f, src_i, needs_f, skip_slots, out_f[b], out_i[b])
+        _gather(F, J, src_f, src_i, needs_f, needs_i, skip_slots, out_f[b], out_i[b])
     return ts_inits.shape[0], t
 
 
@@ -540,8 +546,10 @@ class FeaturePipeline:
         self._src_i = np.array([self._L[4 * index[c.block] + 2] + _slot(c) for c in _I_COLUMNS], dtype=np.int64)
         self.levels_needed = {c.name: self._levels_needed(c) for c in COLUMNS}
         self._needs_f = np.array([self.levels_needed[c.name] for c in _F_COLUMNS], dtype=np.int64)
-        # an integer column has no NaN: the pipeline takes no book showing fewer levels than these need
-        self._needs_i = max(self.levels_needed[c.name] for c in _I_COLUMNS)
+        # an integer column has no NaN: its missing value where the book shows too few levels
+        self._needs_i = np.array(
+            [[self.levels_needed[c.name] for c in _I_COLUMNS], [int(c.missing) for c in _I_COLUMNS]], dtype=np.int64
+        )
         # every counted skip of every block, summed after each batch: a new reason is logged at once
         self._skip_owners: list[tuple[CompiledIndicator, typing.Any, dict[int, str]]] = [
             (self._own, self, _SKIPS),
@@ -551,6 +559,7 @@ class FeaturePipeline:
             (self.cvd, self.cvd, _cvd.SKIPS),
             (self.liquidity, self.liquidity, _liq.SKIPS),
             (self.regime, self.regime, _reg.SKIPS),
+            (self.bars, self.bars, _bars.SKIPS),
             (self.hurst, self.hurst, _hurst.SKIPS),
             (self.ou, self.ou, _ou.SKIPS),
             (self.parkinson, self.parkinson, _park.SKIPS),
@@ -579,15 +588,6 @@ class FeaturePipeline:
     def unavailable(self, levels: int) -> tuple[str, ...]:
         """The columns a book showing `levels` levels a side cannot give (NaN in its rows)."""
         return tuple(name for name, needed in self.levels_needed.items() if needed > levels)
-
-    def check_levels(self, levels: int) -> None:
-        """Refuse books showing `levels` levels a side if a column without a NaN needs more."""
-        if levels < self._needs_i:
-            short = [c.name for c in _I_COLUMNS if self.levels_needed[c.name] > levels]
-            raise ValueError(
-                f"a book showing {levels} level(s) a side: {', '.join(short)} need more and have no unavailable "
-                "value (the top-of-book mode, DESIGN §8, is not built yet)"
-            )
 
     def reset(self) -> None:
         for indicator in self._indicators.values():
@@ -634,15 +634,13 @@ class FeaturePipeline:
         self._own._n[_EXTERNAL_LSTM] = active
         taken = lstm._count
         levels = snapshot.levels
-        if levels < self._needs_i:
-            self.check_levels(levels)
         total = _batch(
             self._F, self._I, self._L, lstm._buf, self._trades_f, self._trades_i, self._pending,
             snapshot.bid_prices, snapshot.bid_sizes, snapshot.n_bids,
             snapshot.ask_prices, snapshot.ask_sizes, snapshot.n_asks, levels,
             snapshot.is_valid, snapshot.mid, snapshot.bid_band_notional + snapshot.ask_band_notional, snapshot.tick_size,
             snapshot.ts_event, snapshot.ts_init, snapshot.sequence,
-            self._src_f, self._src_i, self._needs_f, self._skip_slots, self._row_f, self._row_i,
+            self._src_f, self._src_i, self._needs_f, self._needs_i, self._skip_slots, self._row_f, self._row_i,
         )  # fmt: skip
         self._pending = 0
         if active:
@@ -650,7 +648,17 @@ class FeaturePipeline:
             if lstm._count != taken:
                 lstm.predict_if_due(float(self._own._s[MID]), snapshot.ts_event)
             _finish(self._F, self._I, self._L)
-            total = _gather(self._F, self._I, self._src_f, self._src_i, self._needs_f, self._skip_slots, self._row_f, self._row_i)
+            total = _gather(
+                self._F,
+                self._I,
+                self._src_f,
+                self._src_i,
+                self._needs_f,
+                self._needs_i,
+                self._skip_slots,
+                self._row_f,
+                self._row_i,
+            )
         elif not lstm._fallback_logged and lstm._count != taken:
             lstm._log_fallback()
         if total != self._skips_seen:
@@ -695,12 +703,11 @@ class FeaturePipeline:
         """`replay_chunk` on this pipeline's state (the feature replay's loop; see `feature_replay`)."""
         self.flush()
         bs, bn, tick_size = builder
-        self.check_levels(int(bn[BUILDER_LEVELS]))
         b, t = replay_chunk(
             self._F, self._I, self._L, self.lstm._buf, bs, bn, tick_size,
             tops.bid_px, tops.bid_qty, tops.ask_px, tops.ask_qty, tops.n, tops.band_quantity,
             ts_events, ts_inits, sequences, b0, *trades, t0, more, stop_ts,
-            self._src_f, self._src_i, self._needs_f, self._skip_slots, out_f, out_i, read,
+            self._src_f, self._src_i, self._needs_f, self._needs_i, self._skip_slots, out_f, out_i, read,
         )  # fmt: skip
         self._after_batches()
         return b, t
@@ -712,7 +719,9 @@ class FeaturePipeline:
         return t
 
     def _after_batches(self) -> None:
-        total = _gather(self._F, self._I, self._src_f, self._src_i, self._needs_f, self._skip_slots, self._row_f, self._row_i)
+        total = _gather(
+            self._F, self._I, self._src_f, self._src_i, self._needs_f, self._needs_i, self._skip_slots, self._row_f, self._row_i
+        )
         if total != self._skips_seen:
             self._skips_seen = total
             self._sync_skips()
@@ -765,28 +774,42 @@ class FeaturePipeline:
             "pipeline": self._own.state(),
         }
 
-    def restore(self, state: dict) -> None:
-        """Continue from `state()` (a pipeline built from the same parameters): the next rows are
-        those an uninterrupted pipeline would give. A state that does not fit (other indicators,
-        other window lengths, an older format) raises ValueError and leaves the pipeline reset."""
+    def restore(self, state: dict, slow_only: bool = False) -> dict[str, str]:
+        """Continue from `state()`, indicator by indicator: each one built with the parameters it
+        was saved with takes its saved state, and its next values are those an uninterrupted one
+        would give; any other stays cold and warms up again (a changed parameter costs only its own
+        indicator's warm-up). `slow_only`: only the slow state (`SLOW`, the funding history) is taken,
+        for a state too old for the rest. Returns the indicators left cold, each with why ({}: every
+        one restored). A state that cannot be read (an older format) raises ValueError and leaves
+        the pipeline reset."""
         mine = self.parameters()
-        for name, params in state["parameters"].items():
-            if mine.get(name) != params:
-                raise ValueError(f"state saved with {name} {params}, this pipeline has {mine.get(name)}")
-        saved = state["indicators"]
-        if set(saved) != set(self._indicators):
-            raise ValueError(f"saved pipeline has indicators {sorted(saved)}, this one {sorted(self._indicators)}")
         try:
-            for name, indicator in self._indicators.items():
-                indicator.restore(saved[name])
-            self.bars.restore(state["bars"])
-            self._own.restore(state["pipeline"])
-        except (ValueError, KeyError, TypeError):
+            saved, params = state["indicators"], state["parameters"]
+            cold = {name: "not in the saved state" for name in self._indicators if name not in saved or name not in params}
+            for name in self._indicators:
+                if name not in cold and params[name] != mine[name]:
+                    cold[name] = f"saved with {params[name]}, this pipeline has {mine[name]}"
+                elif name not in cold and slow_only and name not in SLOW:
+                    cold[name] = "its state is older than the fast state's age limit"
             self.reset()
-            raise
+            for name, indicator in self._indicators.items():
+                if name not in cold:
+                    indicator.restore(saved[name])
+            on_bars = [name for name in _RESTARTABLE if name not in cold]
+            if on_bars:
+                self.bars.restore(state["bars"])
+            if not slow_only:
+                self._own.restore(state["pipeline"])
+                if cold:
+                    self._own._n[WARM] = 0  # `warm` latches: the next batch reads which are cold again
+        except (ValueError, KeyError, TypeError) as exc:
+            self.reset()
+            raise ValueError(f"the saved pipeline state cannot be read ({type(exc).__name__}: {exc})") from None
         self._sync_funding()
-        # A restart is a known pause, not a feed outage: the bar series join across it.
-        self.bars.bridge()
+        if on_bars:
+            # A restart is a known pause, not a feed outage: the bar series join across it.
+            self.bars.bridge()
+        return cold
 
     # ---------------------------------------------------------------- output
 
@@ -794,7 +817,8 @@ class FeaturePipeline:
         """Refused inputs so far, per "owner: reason" (the pipeline's and each indicator's)."""
         self.flush()
         self._sync_skips()
-        owners = [self.skips, *(ind.skips for ind in self._indicators.values() if hasattr(ind, "skips"))]
+        indicators = [ind.skips for ind in self._indicators.values() if hasattr(ind, "skips")]
+        owners = [self.skips, self.bars.skips, *indicators]
         return {f"{s.owner}: {reason}": n for s in owners for reason, n in s.counts.items()}
 
     @property
@@ -806,7 +830,9 @@ class FeaturePipeline:
         """The current values (the row of the latest batch, with any trades held since fed)."""
         self.flush()
         _finish(self._F, self._I, self._L)
-        _gather(self._F, self._I, self._src_f, self._src_i, self._needs_f, self._skip_slots, self._row_f, self._row_i)
+        _gather(
+            self._F, self._I, self._src_f, self._src_i, self._needs_f, self._needs_i, self._skip_slots, self._row_f, self._row_i
+        )
         return self._row()
 
 

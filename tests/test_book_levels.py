@@ -34,6 +34,14 @@ from scalp_nautilus.indicators import LOBFeatureVector
 from scalp_nautilus.indicators import OrderFlowImbalance
 from scalp_nautilus.indicators import OUZScore
 from scalp_nautilus.indicators import ParkinsonVolatility
+from scalp_nautilus.indicators.settings import CVDSettings
+from scalp_nautilus.indicators.settings import HurstSettings
+from scalp_nautilus.indicators.settings import LiquiditySettings
+from scalp_nautilus.indicators.settings import LOBSettings
+from scalp_nautilus.indicators.settings import OFISettings
+from scalp_nautilus.indicators.settings import OUSettings
+from scalp_nautilus.indicators.settings import ParkinsonSettings
+from scalp_nautilus.indicators.settings import VPINSettings
 from scalp_nautilus.strategy.settings import build_builder
 from scalp_nautilus.strategy.settings import build_pipeline
 from tests.capture_catalogs import capture_catalog  # noqa: F401 (fixture)
@@ -49,27 +57,32 @@ from tests.test_pipeline_parity import strategy_config
 # vector levels (and the LSTM and ensemble that read the vector), the depth measures over the
 # liquidity levels (imbalance, weighted depth, resilience and its shock flag), the slippage walk,
 # and the band around the mid with what the regime makes of it.
+# The regime's multiplier is not among them: without depth it is that of its other two axes.
 NEED_DEPTH = {
     *(f"lob_{k}" for k in (1, 2, 3, 4, 6, 7, 8, 9, 11, 12, 13, 14)),
     *("lstm_direction", "lstm_confidence", "lstm_volatility", "ensemble_direction", "ensemble_confidence"),
     *("depth_imbalance", "weighted_depth", "resilience", "depth_shock", "slippage_buy_bps", "slippage_sell_bps"),
-    *("depth_notional", "depth_state", "regime_multiplier"),
+    *("depth_notional", "depth_state"),
 }
-# Integer columns have no NaN: a book showing too few levels for them is refused, until the
-# top-of-book mode gives them a value.
-NO_NAN = {"depth_shock", "depth_state"}
+# Integer columns have no NaN: they take their declared missing value (the top-of-book mode's).
+NO_NAN = {"depth_shock": False, "depth_state": -1}
+
+
+SPREAD_FACTORS, ACTIVITY_FACTORS = (1.0, 0.7, 0.4), (1.0, 0.7, 0.5)  # the regime's defaults (DESIGN 3.11)
 
 
 def small_pipeline(liquidity_levels: int = 10) -> FeaturePipeline:
     return FeaturePipeline(
-        vpin=VPIN(window_volume=10.0, n_buckets=2),
-        ofi=OrderFlowImbalance(zscore_window=3),
-        cvd=CumulativeVolumeDelta(window=4, zscore_window=3),
-        liquidity=LiquidityMetrics(levels=liquidity_levels, ewma_alpha=0.5, lambda_window=4, lambda_min_points=3),
-        hurst=HurstExponent(window=64),
-        ou=OUZScore(window=8, min_points=4, refit_every=1),
-        parkinson=ParkinsonVolatility(window=2),
-        lob=LOBFeatureVector(zscore_window=3),
+        vpin=VPIN(VPINSettings(volume_per_hour=10.0, window_minutes=60.0, n_buckets=2)),
+        ofi=OrderFlowImbalance(OFISettings(zscore_window=3)),
+        cvd=CumulativeVolumeDelta(CVDSettings(window=4, zscore_window=3)),
+        liquidity=LiquidityMetrics(
+            LiquiditySettings(levels=liquidity_levels, ewma_alpha=0.5, lambda_window=4, lambda_min_points=3)
+        ),
+        hurst=HurstExponent(HurstSettings(window=64)),
+        ou=OUZScore(OUSettings(window=8, min_points=4, refit_every=1)),
+        parkinson=ParkinsonVolatility(ParkinsonSettings(window=2)),
+        lob=LOBFeatureVector(LOBSettings(zscore_window=3)),
     )
 
 
@@ -97,19 +110,15 @@ def test_the_builder_reads_no_level_past_those_shown():
 
 
 def test_the_columns_needing_depth_are_those_design_names():
-    pipeline = FeaturePipeline(vpin=VPIN(window_volume=10.0))
+    pipeline = FeaturePipeline(vpin=VPIN(VPINSettings(volume_per_hour=10.0, window_minutes=60.0)))
     assert pipeline.unavailable(EVERY_LEVEL) == ()
     assert set(pipeline.unavailable(1)) == NEED_DEPTH
-    pipeline.check_levels(EVERY_LEVEL)
-    with pytest.raises(ValueError, match="depth_shock, depth_state"):
-        pipeline.check_levels(1)
 
 
 def test_rows_of_a_book_showing_fewer_levels(monkeypatch):
     """Deep books showing 2 levels against books holding only those 2: the same numbers, except
     that every value needing more than 2 levels is NaN (the liquidity measures, over 2 levels
     here, are available)."""
-    monkeypatch.setattr(FeaturePipeline, "check_levels", lambda self, levels: None)  # the integer columns aside
     rng = np.random.default_rng(3)
     shown, held = small_pipeline(liquidity_levels=2), small_pipeline(liquidity_levels=2)
     showing, holding = builder(levels=2), builder()
@@ -129,9 +138,12 @@ def test_rows_of_a_book_showing_fewer_levels(monkeypatch):
         assert shown.levels == 2 and held.levels == EVERY_LEVEL
         for name in FeatureSnapshot._fields:
             x, y = getattr(a, name), getattr(b, name)
-            if name in NO_NAN:
-                continue
-            if name in expected_nan:
+            if name == "regime_multiplier":  # no depth axis: the product of the other two factors
+                factors = SPREAD_FACTORS[a.spread_state] * ACTIVITY_FACTORS[a.activity_state]
+                assert x == min(max(factors, 0.2), 1.0) and a.depth_state == -1, (i, x, a.spread_state, a.activity_state)
+            elif name in NO_NAN and name in expected_nan:
+                assert x == NO_NAN[name], (i, name, x)
+            elif name in expected_nan:
                 assert math.isnan(x), name
             elif isinstance(x, float):
                 assert np.float64(x).tobytes() == np.float64(y).tobytes(), (i, name, x, y)
@@ -145,7 +157,6 @@ def test_rows_of_a_book_showing_fewer_levels(monkeypatch):
 def test_the_compiled_replay_shows_the_levels_as_the_nautilus_book_does(capture_catalog, tmp_path, monkeypatch):  # noqa: F811
     """The replay's kernel truncates its books to the levels shown as the builder truncates
     Nautilus's book: the rows of a 2-level view of a real capture are the same, NaN for NaN."""
-    monkeypatch.setattr(FeaturePipeline, "check_levels", lambda self, levels: None)  # the integer columns aside
     cat = capture_catalog("usdm_2024_07")
     config = strategy_config(cat.instrument_id, **strategy_overrides(cat))
     two_levels = msgspec.structs.replace(config, liquidity=msgspec.structs.replace(config.liquidity, levels=2))
@@ -164,5 +175,6 @@ def test_the_compiled_replay_shows_the_levels_as_the_nautilus_book_does(capture_
     table = pq.read_table(replayed.path)
     assert column_differences(expected, FeatureSnapshot._fields, table) == {}
     assert len(expected) > 1000
-    for name in set(build_pipeline(two_levels).unavailable(2)) - NO_NAN:
-        assert np.isnan(table.column(name).to_numpy()).all(), name
+    for name in build_pipeline(two_levels).unavailable(2):
+        values = table.column(name).to_numpy()
+        assert (values == NO_NAN[name]).all() if name in NO_NAN else np.isnan(values).all(), name

@@ -1,120 +1,44 @@
-"""Every indicator setting of `ScalpStrategyConfig` reaches the constructor parameter it is meant for
-(issue 15, defect 2: `build_pipeline` passed 12 and 7 positional arguments, and
-`regime.spread_factors` / `regime.depth_factors` share a default, so swapping them passed every
-test).
+"""Every indicator setting of `ScalpStrategyConfig` reaches its indicator (issue 15, defect 2:
+`build_pipeline` passed 12 and 7 positional arguments, and `regime.spread_factors` /
+`regime.depth_factors` share a default, so swapping them passed every test).
 
-The oracle is the table below, written from the parameter names: config field -> (pipeline
-member, constructor parameter, value). Each field in turn gets a value other than its default; the
-constructors are replaced by recorders that bind their arguments by name, and the bound arguments
-of every indicator must equal those of the default config with exactly that one parameter changed.
+Each indicator now takes its own section (`scalp_nautilus.indicators.settings`) and reads the fields
+by name, so there is no field-by-field mapping left to police. What is checked: each field of a
+pipeline section in turn gets a value other than its default, and the indicator built from that
+config must differ from the default one (its parameters, compiled state or attributes: a field it
+never reads leaves it unchanged and fails), while every other indicator stays the same.
 """
 
 from __future__ import annotations
 
-import inspect
-import math
-from collections.abc import Callable
 from typing import Any
 
 import msgspec
+import numpy as np
 import pytest
 
 from scalp_nautilus.data.simulator import SIM_SPEC
 from scalp_nautilus.strategy import ScalpStrategyConfig
 from scalp_nautilus.strategy import settings as config_module
 
-S = 1_000_000_000
-MEMBERS = {
-    "vpin": "VPIN",
-    "classifier": "LeeReadyClassifier",
-    "ofi": "OrderFlowImbalance",
-    "cvd": "CumulativeVolumeDelta",
-    "regime": "MicrostructureRegime",
-    "liquidity": "LiquidityMetrics",
-    "hurst": "HurstExponent",
-    "ou": "OUZScore",
-    "parkinson": "ParkinsonVolatility",
-    "lob": "LOBFeatureVector",
-    "funding": "FundingArbDetector",
-    "lstm": "LSTMPredictor",
-    "ensemble": "SignalEnsemble",
-}
-
-
-def same(section: str, field: str) -> tuple[str, str, Callable]:
-    return section, field, lambda c: getattr(getattr(c, section), field)
-
-
-def seconds_to_ns(section: str, field: str, param: str) -> tuple[str, str, Callable]:
-    return section, param, lambda c: round(getattr(getattr(c, section), field) * S)
-
-
-# (config section, field) -> (pipeline member, parameter, expected value from the config)
-WIRING: dict[tuple[str, str], tuple[str, str, Callable]] = {
-    ("vpin", "volume_per_hour"): ("vpin", "window_volume", lambda c: c.vpin.volume_per_hour * c.vpin.window_minutes / 60),
-    ("vpin", "window_minutes"): ("vpin", "window_volume", lambda c: c.vpin.volume_per_hour * c.vpin.window_minutes / 60),
-    **{
-        ("vpin", f): same("vpin", f)
-        for f in (
-            "n_buckets",
-            "thresholds",
-            "multipliers",
-            "threshold_mode",
-            "threshold_quantiles",
-            "quantile_history",
-            "quantile_min",
-        )
-    },
-    **{("classifier", f): same("classifier", f) for f in ("ignore_venue", "tick_share_warning")},
-    **{("ofi", f): same("ofi", f) for f in ("levels", "zscore_window")},
-    ("cvd", "bucket_s"): seconds_to_ns("cvd", "bucket_s", "bucket_ns"),
-    **{("cvd", f): same("cvd", f) for f in ("window", "zscore_window")},
-    **{
-        ("regime", f): same("regime", f)
-        for f in (
-            "spread_tight_bps",
-            "spread_wide_bps",
-            "depth_thick",
-            "depth_thin",
-            "activity_active",
-            "activity_quiet",
-            "spread_factors",
-            "depth_factors",
-            "activity_factors",
-            "min_multiplier",
-            "max_multiplier",
-            "threshold_mode",
-            "quantiles",
-            "quantile_history",
-            "quantile_min",
-        )
-    },
-    ("regime", "quantile_sample_s"): seconds_to_ns("regime", "quantile_sample_s", "quantile_sample_ns"),
-    ("regime", "activity_window_s"): seconds_to_ns("regime", "activity_window_s", "activity_window_ns"),
-    **{
-        ("liquidity", f): same("liquidity", f)
-        for f in ("levels", "slippage_size", "ewma_alpha", "shock_ratio", "lambda_window", "lambda_min_points")
-    },
-    **{("hurst", f): same("hurst", f) for f in ("window", "anis_lloyd")},
-    ("hurst", "sample_s"): seconds_to_ns("hurst", "sample_s", "sample_ns"),
-    **{("ou", f): same("ou", f) for f in ("window", "min_points", "refit_every", "z_threshold", "decay")},
-    ("ou", "sample_s"): seconds_to_ns("ou", "sample_s", "sample_ns"),
-    ("signals", "hurst_mean_reversion_below"): ("ou", "hurst_max", lambda c: c.signals.hurst_mean_reversion_below),
-    **{("parkinson", f): same("parkinson", f) for f in ("window", "weight_parkinson", "weight_realized")},
-    ("parkinson", "bar_s"): seconds_to_ns("parkinson", "bar_s", "bar_ns"),
-    ("exits", "stop_k"): ("parkinson", "stop_k", lambda c: c.exits.stop_k),
-    **{
-        ("lob", f): same("lob", f)
-        for f in ("zscore_window", "rsi_period", "ema_fast", "ema_slow", "atr_period", "bb_period", "bb_k")
-    },
-    ("lob", "stale_s"): seconds_to_ns("lob", "stale_s", "stale_ns"),
-    ("lob", "bar_s"): seconds_to_ns("lob", "bar_s", "bar_ns"),
-    **{("funding", f): same("funding", f) for f in ("window", "min_history", "z_threshold")},
-    **{("lstm", f): same("lstm", f) for f in ("model_path", "accuracy_window", "min_accuracy", "torch_threads")},
-    ("lstm", "cadence_ms"): ("lstm", "cadence_ns", lambda c: round(c.lstm.cadence_ms * 1_000_000)),
-    ("ensemble", "weights"): same("ensemble", "weights"),
-}
-# Fields of the indicator sections that configure something other than the pipeline's indicators.
+PIPELINE_SECTIONS = (
+    "vpin",
+    "classifier",
+    "ofi",
+    "cvd",
+    "regime",
+    "liquidity",
+    "hurst",
+    "ou",
+    "parkinson",
+    "lob",
+    "funding",
+    "lstm",
+    "ensemble",
+)
+# fields of other sections that reach an indicator: (section, field) -> the pipeline member
+ELSEWHERE = {("signals", "hurst_mean_reversion_below"): "ou"}
+# fields of the pipeline's sections that configure something else (the strategy's entries, the feed, the gate)
 NOT_THE_PIPELINES = {
     ("funding", "entries"),
     ("funding", "entry_window_s"),
@@ -124,6 +48,9 @@ NOT_THE_PIPELINES = {
     ("ensemble", "confidence_gate"),
     ("ensemble", "gate_members"),
 }
+# fields read only in the quantile mode: changed with the section in that mode
+QUANTILE_MODE = {("vpin", f) for f in ("threshold_quantiles", "quantile_history", "quantile_min")}
+QUANTILE_MODE |= {("regime", f) for f in ("quantiles", "quantile_history", "quantile_min", "quantile_sample_s")}
 BASE = {"instrument_id": str(SIM_SPEC.to_instrument().id), "vpin": {"volume_per_hour": 1000.0}, "orders": {"base_size": 0.05}}
 
 
@@ -142,8 +69,8 @@ def candidates(default: Any) -> list[Any]:
         return [tuple(x * 0.9 + 0.001 * i for i, x in enumerate(default)), tuple(x * 1.05 for x in default)]
     if default is None:
         return ["some/model.pt"]
-    if isinstance(default, str):  # the threshold modes
-        return [mode for mode in ("quantile", "fixed") if mode != default]
+    if isinstance(default, str):  # the choices (Literal) of the sections
+        return [c for c in ("quantile", "fixed", "all", "active", "binance_mark_price", "funding_rates") if c != default]
     raise TypeError(f"no candidate for {default!r}")
 
 
@@ -154,53 +81,69 @@ def parse(changes: dict) -> ScalpStrategyConfig:
     return ScalpStrategyConfig.parse(msgspec.json.encode(raw))
 
 
+def fingerprint(value: Any, seen: set[int] | None = None) -> Any:
+    """What an indicator is made of, minus the settings it was given: its parameters, its compiled
+    state (arrays) and its attributes, children included."""
+    seen = set() if seen is None else seen
+    if isinstance(value, np.ndarray):
+        return (value.dtype.str, value.shape, value.tobytes())
+    if isinstance(value, (int, float, str, bool, type(None), tuple)):
+        return repr(value)
+    if id(value) in seen:
+        return "<seen>"
+    seen.add(id(value))
+    attributes = getattr(value, "__dict__", None)
+    if attributes is None:
+        return repr(value)
+    own = {k: fingerprint(v, seen) for k, v in sorted(attributes.items()) if k != "settings" and not callable(v)}
+    shown = repr(value)  # an Indicator's shows its parameters; a plain object's only its address
+    return (type(value).__name__, "" if " object at 0x" in shown else shown, own)
+
+
 @pytest.fixture
-def recorded(monkeypatch):
-    """`build_pipeline(config)` -> {member: the constructor's arguments, bound by name}."""
-    for cls_name in MEMBERS.values():
-        real = getattr(config_module, cls_name)
-        signature = inspect.signature(real)
-
-        def record(*args, _signature=signature, **kwargs):
-            bound = _signature.bind(*args, **kwargs)
-            bound.apply_defaults()
-            return dict(bound.arguments)
-
-        monkeypatch.setattr(config_module, cls_name, record)
+def build(monkeypatch):
+    """config -> {member: fingerprint of the indicator `build_pipeline` made}. The pipeline itself
+    is left out: it requires the bar settings of Hurst, OU, Parkinson and the LOB vector to agree,
+    and each is changed alone here."""
     monkeypatch.setattr(config_module, "FeaturePipeline", lambda **members: members)
-    return config_module.build_pipeline
+    return lambda config: {name: fingerprint(ind) for name, ind in config_module.build_pipeline(config).items()}
 
 
-def test_every_pipeline_field_of_the_config_is_in_the_table():
+def _fields() -> list[tuple[str, str]]:
     default = parse({})
-    fields = {
+    out = [
         (section, f.name)
-        for section in {*MEMBERS, "signals", "exits"}
+        for section in PIPELINE_SECTIONS
         for f in msgspec.structs.fields(type(getattr(default, section)))
-    }
-    pipeline_sections = set(MEMBERS)
-    unlisted = {k for k in fields - WIRING.keys() - NOT_THE_PIPELINES if k[0] in pipeline_sections}
-    assert not unlisted, f"config fields with no known parameter (add them to WIRING or NOT_THE_PIPELINES): {unlisted}"
+        if (section, f.name) not in NOT_THE_PIPELINES
+    ]
+    return out + sorted(ELSEWHERE)
 
 
-@pytest.mark.parametrize("key", sorted(WIRING), ids=".".join)
-def test_each_config_value_reaches_its_parameter(recorded, key):
-    section, field = key
-    default_config = parse({})
-    baseline = recorded(default_config)
-    default = getattr(getattr(default_config, section), field)
-    config = None
+def _base(key: tuple[str, str]) -> dict:
+    return {(key[0], "threshold_mode"): "quantile"} if key in QUANTILE_MODE else {}
+
+
+def _changed(section: str, field: str) -> ScalpStrategyConfig:
+    default = getattr(getattr(parse({}), section), field)
     for value in candidates(default):
         try:
-            config = parse({key: value})
-            break
+            return parse({**_base((section, field)), (section, field): value})
         except (msgspec.ValidationError, ValueError):
             continue
-    assert config is not None, f"no valid non-default value for {section}.{field}"
-    member, param, expected = WIRING[key]
-    want = {name: dict(args) for name, args in baseline.items()}
-    want[member][param] = expected(config)
-    assert want[member][param] != baseline[member][param] or (
-        isinstance(want[member][param], float) and not math.isfinite(want[member][param])
-    ), f"{section}.{field}: the candidate value does not change {member}.{param}"
-    assert recorded(config) == want
+    raise AssertionError(f"no valid non-default value for {section}.{field}")
+
+
+@pytest.mark.parametrize("key", _fields(), ids=".".join)
+def test_each_config_value_reaches_its_indicator(build, key):
+    section, field = key
+    member = ELSEWHERE.get(key, section)
+    baseline, changed = build(parse(_base(key))), build(_changed(section, field))
+    assert changed[member] != baseline[member], f"{section}.{field} does not reach the {member} indicator"
+    others = [name for name in baseline if name != member and changed[name] != baseline[name]]
+    assert not others, f"{section}.{field} changed {others} too"
+
+
+@pytest.mark.parametrize("key", sorted(NOT_THE_PIPELINES), ids=".".join)
+def test_the_other_fields_leave_the_indicators_alone(build, key):
+    assert build(_changed(*key)) == build(parse({}))

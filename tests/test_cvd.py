@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from nautilus_trader.model.enums import AggressorSide
 
 from scalp_nautilus.indicators import CumulativeVolumeDelta
+from scalp_nautilus.indicators.settings import CVDSettings
 
 S = 1_000_000_000
 
@@ -49,7 +50,7 @@ def oracle(trades, now_bucket, window):
 
 
 def test_divergence_by_hand():
-    cvd = CumulativeVolumeDelta(bucket_ns=S, window=4)
+    cvd = CumulativeVolumeDelta(CVDSettings(bucket_s=S / 1e9, window=4))
     for i, price in enumerate((104.0, 103.0, 102.0, 101.0)):  # buyers every second, price falling
         cvd.update_raw(price, 1.0, 1, i * S)
     assert not cvd.initialized and cvd.divergence == 0.0
@@ -64,7 +65,7 @@ def test_divergence_by_hand():
 
 
 def test_quiet_time_and_gaps_close_buckets():
-    cvd = CumulativeVolumeDelta(bucket_ns=S, window=3)
+    cvd = CumulativeVolumeDelta(CVDSettings(bucket_s=S / 1e9, window=3))
     cvd.update_raw(100.0, 2.0, 1, 0)
     cvd.update_raw(100.0, 0.5, -1, S // 2)
     assert cvd.value == 1.5
@@ -92,7 +93,7 @@ def test_against_the_numpy_oracle(seed, window):
     px = 100 + np.cumsum(rng.normal(0, 0.05, n))
     q = np.round(rng.lognormal(0, 1, n), 3) + 0.001
     side = rng.choice([-1, 1], n)
-    cvd = CumulativeVolumeDelta(bucket_ns=S, window=window)
+    cvd = CumulativeVolumeDelta(CVDSettings(bucket_s=S / 1e9, window=window))
     trades = []
     for i in range(n):
         trades.append((px[i], q[i], side[i], int(ts[i])))
@@ -107,7 +108,7 @@ def test_against_the_numpy_oracle(seed, window):
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.tuples(st.floats(1.0, 1e6), st.floats(1e-6, 1e6), st.sampled_from([-1, 1])), min_size=5, max_size=120))
 def test_property_divergence_is_bounded(trades):
-    cvd = CumulativeVolumeDelta(bucket_ns=S, window=4)
+    cvd = CumulativeVolumeDelta(CVDSettings(bucket_s=S / 1e9, window=4))
     for i, (price, size, side) in enumerate(trades):
         cvd.update_raw(price, size, side, i * S // 2)
         assert -1.0 <= cvd.divergence <= 1.0
@@ -139,7 +140,7 @@ def test_real_capture_cvd_matches_the_oracle(capture):
 def test_cvd_z_against_numpy_over_closed_buckets():
     """`z` is the windowed CVD at each bucket close, z-scored over the last 100 closes."""
     rng = np.random.default_rng(11)
-    cvd = CumulativeVolumeDelta(bucket_ns=S, window=10, zscore_window=20)
+    cvd = CumulativeVolumeDelta(CVDSettings(bucket_s=S / 1e9, window=10, zscore_window=20))
     per_bucket = []
     for b in range(120):
         signed = 0.0

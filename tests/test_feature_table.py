@@ -29,3 +29,31 @@ def test_the_row_type_is_the_table():
 def test_lob_columns_by_element_name():
     assert [lob_column(f"imbalance_{k}") for k in range(5)] == [f"lob_{10 + k}" for k in range(5)]
     assert lob_column("bollinger_width") == "lob_20"
+
+
+def test_research_reads_names_and_thresholds_from_the_table():
+    """No LOB column by index and no Hurst band or ensemble gate written into research: they come from
+    the table, so that a change of the vector's layout or of a default reaches research."""
+    import re
+    from pathlib import Path
+
+    from scalp_nautilus import research
+    from scalp_nautilus.research import edge
+
+    by_index = re.compile(r"lob_(\{|\d)")
+    band = re.compile(r"(hurst|\bhs?\b|\bH\b|conf)\s*[<>]=?\s*0\.\d")
+    for path in Path(research.__file__).parent.glob("*.py"):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            assert not by_index.search(line), f"{path.name}:{number}: {line.strip()}"
+            assert not band.search(line), f"{path.name}:{number}: {line.strip()}"
+    columns = {s.name: s.columns for s in edge.SIGNALS}
+    assert columns["lob_imbalance_2"] == (lob_column("imbalance_2"),)
+    names = [name for name, _ in edge.subsets(_hurst_rows())]
+    low, high = feature_table.HURST_MEAN_REVERSION_BELOW, feature_table.HURST_MOMENTUM_ABOVE
+    assert names[1:4] == [f"hurst<{low:g}", f"hurst {low:g}-{high:g}", f"hurst>{high:g}"]
+
+
+def _hurst_rows():
+    import pandas as pd
+
+    return pd.DataFrame({"hurst": [0.3, 0.5, 0.7], "cold": ["", "", ""]})

@@ -18,6 +18,11 @@ from scalp_nautilus.indicators import CumulativeVolumeDelta
 from scalp_nautilus.indicators import LiquidityMetrics
 from scalp_nautilus.indicators import MicrostructureRegime
 from scalp_nautilus.indicators import OrderFlowImbalance
+from scalp_nautilus.indicators.settings import CVDSettings
+from scalp_nautilus.indicators.settings import LiquiditySettings
+from scalp_nautilus.indicators.settings import OFISettings
+from scalp_nautilus.indicators.settings import RegimeSettings
+from scalp_nautilus.indicators.settings import VPINSettings
 from tests.support.captures import replay
 
 S = 1_000_000_000
@@ -32,11 +37,11 @@ def book(ts, mid=100.0, bid_size=1.0, ask_size=1.0, levels=5):
 
 def small_pipeline(**overrides):
     kwargs = dict(
-        vpin=VPIN(window_volume=10.0, n_buckets=5),
-        ofi=OrderFlowImbalance(zscore_window=5),
-        cvd=CumulativeVolumeDelta(window=3),
-        regime=MicrostructureRegime(activity_window_ns=S),
-        liquidity=LiquidityMetrics(ewma_alpha=0.5, lambda_window=5, lambda_min_points=3),
+        vpin=VPIN(VPINSettings(volume_per_hour=10.0, window_minutes=60.0, n_buckets=5)),
+        ofi=OrderFlowImbalance(OFISettings(zscore_window=5)),
+        cvd=CumulativeVolumeDelta(CVDSettings(window=3)),
+        regime=MicrostructureRegime(RegimeSettings(activity_window_s=S / 1e9)),
+        liquidity=LiquidityMetrics(LiquiditySettings(ewma_alpha=0.5, lambda_window=5, lambda_min_points=3)),
     )
     kwargs.update(overrides)
     return FeaturePipeline(**kwargs)
@@ -206,7 +211,7 @@ def test_trade_tick_adapter_matches_the_plain_path():
 def test_real_capture_through_the_pipeline(capture):
     """Builder + pipeline over the whole capture: no NaN in any row, warm by the end."""
     window_volume = capture.volume_per_second() * 60
-    p = FeaturePipeline(VPIN(window_volume=window_volume))
+    p = FeaturePipeline(VPIN(VPINSettings(volume_per_hour=window_volume, window_minutes=60.0)))
     rows = []
     for kind, item, _ in replay(capture):
         if kind == "book":
@@ -252,7 +257,12 @@ def test_indicators_fed_by_a_nautilus_strategy(capture_paths):
     trades = cap.trades[:3000]
 
     def make():
-        return [VPIN(window_volume=50.0), CumulativeVolumeDelta(), LeeReadyClassifier(), LiquidityMetrics()]
+        return [
+            VPIN(VPINSettings(volume_per_hour=50.0, window_minutes=60.0)),
+            CumulativeVolumeDelta(),
+            LeeReadyClassifier(),
+            LiquidityMetrics(),
+        ]
 
     class Registering(Strategy):
         def __init__(self):
@@ -279,3 +289,30 @@ def test_indicators_fed_by_a_nautilus_strategy(capture_paths):
         assert fed.has_inputs and fed.value == called.value
     assert strategy.indicators[0].completed > 50
     engine.dispose()
+
+
+def test_every_skip_reaches_the_totals():
+    """Hurst, Parkinson, the mid-bar builder and the funding detector count their skips through
+    `SkipCounter`: each shows in `skip_counts`, the totals the backtest report prints (issue 22)."""
+    p = small_pipeline()
+    p.on_book(book(0))
+    p.on_book(book(20 * S))  # 19 silent bars, more than max_carry (10): an outage
+    p.bars.update(-1.0, 20 * S)  # a mid no book can give
+    p.hurst.update_raw(math.nan)
+    p.parkinson.update_raw(99.0, 101.0, 100.0)  # high below low
+    p.funding.update_raw(math.nan, 21 * S)
+    p.funding.update_raw(1e-4, 8 * 3600 * S)
+    p.funding.update_raw(1e-4, 8 * 3600 * S + S)  # a second later: a per-tick stream, not a settlement
+    p.funding.update_raw(1e-4, 9 * 3600 * S, next_funding_ns=16 * 3600 * S)
+    p.funding.update_raw(1e-4, 9 * 3600 * S + S, next_funding_ns=8 * 3600 * S)  # an earlier settlement
+    totals = {k: v for k, v in p.skip_counts().items() if not k.startswith("FeaturePipeline")}
+    assert totals == {
+        "MidBars: feed outage (more than max_carry silent bars): the bar series restarted": 1,
+        "MidBars: non-positive or non-finite mid skipped": 1,
+        "HurstExponent: non-positive or non-finite sample skipped": 1,
+        "ParkinsonVolatility: bar with non-positive prices or low <= close <= high violated skipped": 1,
+        "FundingArbDetector: non-finite funding rate skipped": 1,
+        "FundingArbDetector: funding records without next_funding_ns closer than min_interval_ns: a per-tick stream, not "
+        "settlements; ignored (give next_funding_ns to use it)": 1,
+        "FundingArbDetector: funding update for an earlier settlement: out of order, skipped": 1,
+    }

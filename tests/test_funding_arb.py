@@ -17,6 +17,7 @@ from nautilus_trader.model.objects import Price
 
 from scalp_nautilus.data.binance_capture import BinanceCaptureImporter
 from scalp_nautilus.indicators import FundingArbDetector
+from scalp_nautilus.indicators.settings import FundingSettings
 from tests.support.captures import capture_mark_prices
 
 IID = InstrumentId.from_str("BTCUSDT-PERP.BINANCE")
@@ -86,7 +87,7 @@ def test_none_below_threshold_or_with_short_history():
     assert not short.initialized and short.value == 0.0 and short.opportunity is None
     assert short.history == 29
     for threshold, found in ((5.1698, True), (5.1699, False)):  # z = 5.16981 must exceed it
-        det = FundingArbDetector(z_threshold=threshold)
+        det = FundingArbDetector(FundingSettings(z_threshold=threshold))
         feed_history(det, BASE + [3e-4], 8 * H)
         assert (det.opportunity is not None) == found
 
@@ -216,6 +217,8 @@ def test_bad_input():
     assert stream.schedule.backwards == 1 and stream.schedule.next_funding_ns == T0 + H
     with pytest.raises(TypeError):
         det.handle_funding(object())
-    for kwargs in ({"min_history": 1}, {"window": 20}, {"z_threshold": 0}, {"min_interval_ns": 0}):
+    for kwargs in ({"min_history": 1}, {"window": 20}, {"z_threshold": 0}):
         with pytest.raises(ValueError):
-            FundingArbDetector(**kwargs)
+            FundingArbDetector(FundingSettings(**kwargs))
+    with pytest.raises(ValueError):
+        FundingArbDetector(min_interval_ns=0)

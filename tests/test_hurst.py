@@ -12,6 +12,7 @@ from scalp_nautilus.indicators.hurst import block_sizes
 from scalp_nautilus.indicators.hurst import hurst_rs
 from scalp_nautilus.indicators.hurst import ols_slope
 from scalp_nautilus.indicators.hurst import rescaled_range
+from scalp_nautilus.indicators.settings import HurstSettings
 
 S = 1_000_000_000
 
@@ -49,7 +50,7 @@ def fgn(h: float, n: int, count: int, seed: int) -> np.ndarray:
 
 def estimate(returns: np.ndarray, anis_lloyd: bool) -> float:
     """Feed mids built from the returns (log mid = cumulative sum) through the indicator's update_raw."""
-    ind = HurstExponent(window=len(returns), anis_lloyd=anis_lloyd)
+    ind = HurstExponent(HurstSettings(window=len(returns), anis_lloyd=anis_lloyd))
     for mid in 30_000.0 * np.exp(np.concatenate([[0.0], np.cumsum(returns)])):
         ind.update_raw(float(mid))
     assert ind.initialized
@@ -137,8 +138,8 @@ def test_samples_the_last_mid_before_each_second():
 
 def test_warmup_and_too_short_window():
     with pytest.raises(ValueError):
-        HurstExponent(window=63)
-    ind = HurstExponent(window=64)
+        HurstExponent(HurstSettings(window=63))
+    ind = HurstExponent(HurstSettings(window=64))
     rng = np.random.default_rng(1)
     for mid in 100 * np.exp(np.cumsum(rng.normal(0, 1e-4, 65))):
         assert not ind.initialized and ind.value == 0.5

@@ -10,6 +10,7 @@ from nautilus_trader.model.enums import AggressorSide
 
 from scalp_nautilus.indicators import LeeReadyClassifier
 from scalp_nautilus.indicators.lee_ready import Method
+from scalp_nautilus.indicators.settings import ClassifierSettings
 from tests.support.captures import replay
 
 
@@ -53,7 +54,7 @@ def test_venue_side_first_and_agreement():
     assert (lr.update_raw(101.0, 1, venue_side=-1), lr.method) == (-1, Method.VENUE)
     assert lr.update_raw(99.0, 2, venue_side=-1) == -1
     assert (lr.compared, lr.agreed, lr.agreement) == (2, 1, 0.5)
-    ignoring = LeeReadyClassifier(ignore_venue=True)
+    ignoring = LeeReadyClassifier(ClassifierSettings(ignore_venue=True))
     ignoring.update_quote(0, 100.0)
     assert (ignoring.update_raw(101.0, 1, venue_side=-1), ignoring.method) == (1, Method.QUOTE)
     assert ignoring.agreement == 0.0
@@ -120,8 +121,8 @@ def test_against_a_vectorised_oracle(seed):
 @pytest.mark.real_data
 def test_real_capture_agreement_with_the_venue_flag(capture):
     """Lee-Ready (ignoring the flag) against Binance's aggressor side on every trade."""
-    strict = LeeReadyClassifier(ignore_venue=True)
-    latest = LeeReadyClassifier(ignore_venue=True, quote_history=1)  # the newest mid, whatever its stamp
+    strict = LeeReadyClassifier(ClassifierSettings(ignore_venue=True))
+    latest = LeeReadyClassifier(ClassifierSettings(ignore_venue=True), quote_history=1)  # the newest mid, whatever its stamp
     buys = 0
     for kind, item, _ in replay(capture):
         if kind == "book":

@@ -10,6 +10,7 @@ import pytest
 from scalp_nautilus.book import BookSnapshotBuilder
 from scalp_nautilus.indicators import LiquidityMetrics
 from scalp_nautilus.indicators.liquidity import KyleLambda
+from scalp_nautilus.indicators.settings import LiquiditySettings
 from tests.support.captures import replay
 
 S = 1_000_000_000
@@ -55,7 +56,7 @@ def random_book(rng, depth=10):
 @pytest.mark.parametrize("levels, size", [(10, 1.0), (3, 5.0), (1, 0.01), (10, 1e9)])
 def test_book_metrics_against_numpy(levels, size):
     rng = np.random.default_rng(levels)
-    liq = LiquidityMetrics(levels=levels, slippage_size=size, distance_scale_bps=2.0)
+    liq = LiquidityMetrics(LiquiditySettings(levels=levels, slippage_size=size), distance_scale_bps=2.0)
     for i in range(300):
         bp, bq, ap, aq = random_book(rng)
         liq.handle_book(BUILDER.from_levels(np.c_[bp, bq], np.c_[ap, aq], ts_event=i))
@@ -68,7 +69,7 @@ def test_resilience_and_depth_shock_against_an_ewma():
     rng = np.random.default_rng(2)
     depth = np.exp(rng.normal(0, 0.4, 500)) * 10
     depth[200:205] *= 0.2  # a liquidity withdrawal
-    liq = LiquidityMetrics(levels=1, ewma_alpha=0.05)
+    liq = LiquidityMetrics(LiquiditySettings(levels=1, ewma_alpha=0.05))
     got = []
     for i, d in enumerate(depth):
         liq.update_raw(np.array([99.99]), np.array([d / 2]), 1, np.array([100.01]), np.array([d / 2]), 1, i)
@@ -143,7 +144,7 @@ def test_kyle_lambda_needs_points_and_flow():
 
 
 def test_bad_books_and_trades_are_counted():
-    liq = LiquidityMetrics(levels=2)
+    liq = LiquidityMetrics(LiquiditySettings(levels=2))
     liq.handle_book(BUILDER.from_levels([(99.0, 1.0)], [], ts_event=0))  # one-sided
     liq.update_raw(np.array([101.0]), np.array([1.0]), 1, np.array([100.0]), np.array([1.0]), 1, 1)  # crossed
     liq.update_raw(np.array([99.0]), np.array([np.nan]), 1, np.array([100.0]), np.array([1.0]), 1, 2)
@@ -154,7 +155,7 @@ def test_bad_books_and_trades_are_counted():
 
 @pytest.mark.real_data
 def test_real_capture_liquidity(capture):
-    liq = LiquidityMetrics(slippage_size=1.0 if not capture.instrument.is_inverse else 100.0)
+    liq = LiquidityMetrics(LiquiditySettings(slippage_size=1.0 if not capture.instrument.is_inverse else 100.0))
     lambdas = []
     for kind, item, _ in replay(capture):
         if kind == "book":

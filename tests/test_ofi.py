@@ -6,6 +6,7 @@ import pytest
 
 from scalp_nautilus.book import BookSnapshotBuilder
 from scalp_nautilus.indicators import OrderFlowImbalance
+from scalp_nautilus.indicators.settings import OFISettings
 from tests.support.captures import replay
 
 BUILDER = BookSnapshotBuilder(depth=5, price_precision=1, size_precision=3, tick_size=0.1)
@@ -16,7 +17,7 @@ def snap(bids, asks, ts=0):
 
 
 def ofi_between(prev, cur, levels=2):
-    ofi = OrderFlowImbalance(levels=levels)
+    ofi = OrderFlowImbalance(OFISettings(levels=levels))
     ofi.handle_book(snap(*prev))
     ofi.handle_book(snap(*cur))
     return ofi.value
@@ -50,7 +51,7 @@ def test_levels_beyond_k_are_ignored_and_k_beyond_depth_is_missing():
 
 
 def test_invalid_book_restarts_the_reference():
-    ofi = OrderFlowImbalance(levels=1)
+    ofi = OrderFlowImbalance(OFISettings(levels=1))
     ofi.handle_book(snap([(100.0, 1.0)], [(101.0, 1.0)]))
     ofi.handle_book(snap([(100.0, 3.0)], [(101.0, 1.0)]))
     assert ofi.value == 2.0
@@ -99,7 +100,7 @@ def padded(levels, depth, missing_price):
 def test_against_the_level_by_level_oracle(levels):
     rng = np.random.default_rng(levels)
     books = random_books(rng, 3000, depth=6)
-    ofi = OrderFlowImbalance(levels=levels)
+    ofi = OrderFlowImbalance(OFISettings(levels=levels))
     got = []
     for bids, asks in books:
         ofi.handle_book(snap(bids, asks))
@@ -113,7 +114,7 @@ def test_against_the_level_by_level_oracle(levels):
 def test_zscore_against_numpy_window():
     rng = np.random.default_rng(11)
     books = random_books(rng, 400, depth=5)
-    ofi = OrderFlowImbalance(levels=5, zscore_window=50)
+    ofi = OrderFlowImbalance(OFISettings(levels=5, zscore_window=50))
     values, zs = [], []
     for bids, asks in books:
         ofi.handle_book(snap(bids, asks))
@@ -150,7 +151,7 @@ def interval_regression(ts, ofi, mid, interval_ns):
 def test_real_capture_ofi_explains_mid_changes(capture):
     """R² of Δmid on summed OFI over 1 s and 10 s intervals, for the default K = 5 (asserted)
     and for the best level alone (Cont et al.'s OFI, reported)."""
-    indicators = {5: OrderFlowImbalance(levels=5), 1: OrderFlowImbalance(levels=1)}
+    indicators = {5: OrderFlowImbalance(OFISettings(levels=5)), 1: OrderFlowImbalance(OFISettings(levels=1))}
     rows = []
     for kind, snapshot, _ in replay(capture):
         if kind == "book" and snapshot.is_valid:

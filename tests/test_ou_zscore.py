@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from scalp_nautilus.indicators import OUZScore
+from scalp_nautilus.indicators.settings import OUSettings
 
 S = 1_000_000_000
 
@@ -26,7 +27,7 @@ def simulate_ou(theta, mu, sigma, n, seed):
 
 
 def fit_once(x, hurst=0.3):
-    ou = OUZScore(window=len(x), min_points=len(x), refit_every=len(x))
+    ou = OUZScore(OUSettings(window=len(x), min_points=len(x), refit_every=len(x)))
     for v in x:
         ou.update_raw(float(v), hurst)
     return ou
@@ -72,7 +73,7 @@ def test_recovers_theta_mu_sigma_within_ols_standard_errors():
 
 def test_fit_matches_independent_least_squares():
     x = simulate_ou(0.05, 27_000.0, 3.0, 300, seed=11)  # price-sized level: centring matters
-    ou = OUZScore(window=120, min_points=60, refit_every=30)
+    ou = OUZScore(OUSettings(window=120, min_points=60, refit_every=30))
     for v in x:
         ou.update_raw(float(v), 0.3)
     # fits at samples 60, 90, ..., 300: the last one used samples 181..300
@@ -86,7 +87,7 @@ def test_fit_matches_independent_least_squares():
 
 def test_z_gate_and_decay_hand_worked():
     x = simulate_ou(0.2, 50.0, 1.0, 50, seed=5)
-    ou = OUZScore(window=50, min_points=50, refit_every=10_000)  # one fit, then frozen
+    ou = OUZScore(OUSettings(window=50, min_points=50, refit_every=10_000))  # one fit, then frozen
     for v in x:
         ou.update_raw(float(v), 0.3)
     mu, sd = ou.mu, ou.sigma
@@ -155,7 +156,7 @@ def test_bad_input_and_settings():
     assert all(math.isfinite(v) for v in (dirty.theta, dirty.mu, dirty.sigma, dirty.z, dirty.value))
     for kwargs in ({"min_points": 3}, {"window": 40, "min_points": 50}, {"refit_every": 0}, {"z_threshold": 0.0}, {"decay": 1.5}):
         with pytest.raises(ValueError):
-            OUZScore(**kwargs)
+            OUZScore(OUSettings(**kwargs))
 
 
 def test_outage_restarts_the_window():

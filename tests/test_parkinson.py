@@ -9,6 +9,7 @@ import pytest
 from nautilus_trader.model.enums import OrderSide
 
 from scalp_nautilus.indicators import ParkinsonVolatility
+from scalp_nautilus.indicators.settings import ParkinsonSettings
 from tests.support.capture_book import replay_snapshots
 
 S = 1_000_000_000
@@ -43,7 +44,7 @@ def gbm_bars(sigma, bars, steps, seed, observed_every=None):
 
 def window_estimates(high, low, close, **kwargs):
     """Feed bars in order; read (parkinson^2, realized^2, blend) at the end of every N-bar window."""
-    ind = ParkinsonVolatility(window=N, **kwargs)
+    ind = ParkinsonVolatility(ParkinsonSettings(window=N, **kwargs))
     out = []
     for i, (h, lo, c) in enumerate(zip(high, low, close)):
         ind.update_raw(float(h), float(lo), float(c))
@@ -115,7 +116,7 @@ def test_event_time_mids_against_numpy_bars():
 @pytest.mark.real_data
 def test_real_mid_sits_near_the_one_jump_limit(capture_paths):
     snaps = [s for s in replay_snapshots(tuple(capture_paths("usdm_2023_04")), every=8) if s.is_valid]
-    ind = ParkinsonVolatility(window=400)
+    ind = ParkinsonVolatility(ParkinsonSettings(window=400))
     for snap in snaps:
         ind.handle_book(snap)
     times = np.array([s.ts_event for s in snaps])
@@ -128,7 +129,7 @@ def test_real_mid_sits_near_the_one_jump_limit(capture_paths):
 
 
 def test_stop_price_hand_worked():
-    ind = ParkinsonVolatility(weight_parkinson=1.0, weight_realized=3.0)
+    ind = ParkinsonVolatility(ParkinsonSettings(weight_parkinson=1.0, weight_realized=3.0))
     for _ in range(N + 1):
         ind.update_raw(101.0, 99.0, 100.0)
     # flat closes: realized 0; every bar ln(101/99) = 0.0200007 -> Parkinson 0.0200007 / sqrt(4 ln 2) = 0.0120117
@@ -136,19 +137,19 @@ def test_stop_price_hand_worked():
     assert ind.parkinson == pytest.approx(0.0120117, rel=1e-5)
     assert ind.value == pytest.approx(0.25 * 0.0120117, rel=1e-5)  # weights 1:3 normalised
     # long from 100 with k = 2: 100 - 2 * 100 * 0.00300293 = 99.39941; short mirrors it
-    assert ind.stop_price(100.0, OrderSide.BUY) == pytest.approx(99.39941, rel=1e-6)
-    assert ind.stop_price(100.0, OrderSide.SELL) == pytest.approx(100.60059, rel=1e-6)
+    assert ind.stop_price(100.0, OrderSide.BUY, 2.0) == pytest.approx(99.39941, rel=1e-6)
+    assert ind.stop_price(100.0, OrderSide.SELL, 2.0) == pytest.approx(100.60059, rel=1e-6)
     assert ind.stop_price(100.0, OrderSide.BUY, k=1.0) == pytest.approx(99.699707, rel=1e-6)
     with pytest.raises(ValueError):
-        ind.stop_price(100.0, OrderSide.NO_ORDER_SIDE)
+        ind.stop_price(100.0, OrderSide.NO_ORDER_SIDE, 2.0)
     with pytest.raises(ValueError):
-        ind.stop_price(math.nan, OrderSide.BUY)
+        ind.stop_price(math.nan, OrderSide.BUY, 2.0)
 
 
 def test_warmup_constant_prices_and_bad_bars():
     ind = ParkinsonVolatility()
     with pytest.raises(ValueError):
-        ind.stop_price(100.0, OrderSide.BUY)  # nothing to size a stop with yet
+        ind.stop_price(100.0, OrderSide.BUY, 2.0)  # nothing to size a stop with yet
     for _ in range(N + 1):
         assert not ind.initialized
         ind.update_raw(100.0, 100.0, 100.0)
@@ -164,10 +165,10 @@ def test_warmup_constant_prices_and_bad_bars():
     assert ind.initialized
     assert (ind.parkinson, ind.realized, ind.value) == (0.0, 0.0, 0.0)
     assert ind.skips.total == 6 * (N + 1)  # through SkipCounter (issue 22)
-    assert ind.stop_price(100.0, OrderSide.BUY) == 100.0
-    for kwargs in ({"window": 1}, {"weight_parkinson": 0.0, "weight_realized": 0.0}, {"weight_parkinson": -1.0}, {"stop_k": 0.0}):
+    assert ind.stop_price(100.0, OrderSide.BUY, 2.0) == 100.0
+    for kwargs in ({"window": 1}, {"weight_parkinson": 0.0, "weight_realized": 0.0}, {"weight_parkinson": -1.0}):
         with pytest.raises(ValueError):
-            ParkinsonVolatility(**kwargs)
+            ParkinsonVolatility(ParkinsonSettings(**kwargs))
 
 
 def test_outage_restarts_the_windows():

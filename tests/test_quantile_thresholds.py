@@ -14,6 +14,8 @@ from scalp_nautilus.indicators import VPIN
 from scalp_nautilus.indicators import MicrostructureRegime
 from scalp_nautilus.indicators.regime import AxisState
 from scalp_nautilus.indicators.rolling_quantile import RollingQuantiles
+from scalp_nautilus.indicators.settings import RegimeSettings
+from scalp_nautilus.indicators.settings import VPINSettings
 from scalp_nautilus.indicators.vpin import VPINRegime
 from scalp_nautilus.strategy.settings import ScalpStrategyConfig
 from scalp_nautilus.strategy.settings import build_pipeline
@@ -40,15 +42,17 @@ def test_rolling_quantiles_against_numpy():
 def test_vpin_quantile_bounds_are_numpy_quantiles_of_its_own_history():
     rng = np.random.default_rng(3)
     levels, history, minimum = (0.5, 0.75, 0.95), 40, 10
-    vpin = VPIN(
-        window_volume=100.0,
+    settings = VPINSettings(
+        volume_per_hour=100.0,
+        window_minutes=60.0,
         n_buckets=10,
         threshold_mode="quantile",
         threshold_quantiles=levels,
         quantile_history=history,
         quantile_min=minimum,
     )
-    fixed = VPIN(window_volume=100.0, n_buckets=10)
+    vpin = VPIN(settings)
+    fixed = VPIN(VPINSettings(volume_per_hour=100.0, window_minutes=60.0, n_buckets=10))
     seen = []  # VPIN after each trade that completed a bucket, once initialized (independent bookkeeping)
     regimes = []
     for _ in range(3000):
@@ -72,27 +76,22 @@ def test_vpin_quantile_bounds_are_numpy_quantiles_of_its_own_history():
     share = np.bincount(regimes[500:], minlength=4) / len(regimes[500:])
     assert (share > 0.02).all() and 0.01 < share[3] < 0.15
     # warm state round trip (the history is part of it)
-    copy = VPIN(
-        window_volume=100.0,
-        n_buckets=10,
-        threshold_mode="quantile",
-        threshold_quantiles=levels,
-        quantile_history=history,
-        quantile_min=minimum,
-    )
+    copy = VPIN(settings)
     copy.restore(vpin.state())
     for _ in range(200):
         size, side = float(rng.exponential(3.0)), int(rng.choice([-1, 1]))
         assert copy.update_raw(size, side) == vpin.update_raw(size, side)
         assert copy.thresholds == vpin.thresholds and copy.regime == vpin.regime
     with pytest.raises(ValueError, match="threshold_mode"):
-        VPIN(100.0, threshold_mode="rolling")
+        VPIN(VPINSettings(volume_per_hour=100.0, window_minutes=60.0, threshold_mode="rolling"))
 
 
 def test_regime_quantile_bounds_sampled_once_a_second():
     rng = np.random.default_rng(9)
     regime = MicrostructureRegime(
-        threshold_mode="quantile", quantiles=(0.2, 0.8), quantile_history=30, quantile_min=5, quantile_sample_ns=S
+        RegimeSettings(
+            threshold_mode="quantile", quantiles=(0.2, 0.8), quantile_history=30, quantile_min=5, quantile_sample_s=S / 1e9
+        )
     )
     samples = {"spread": [], "depth": [], "activity": []}
     next_sample, t = 0, 0
@@ -119,7 +118,7 @@ def test_regime_quantile_bounds_sampled_once_a_second():
         else:
             assert regime.spread_tight_bps == 5.0 and regime.depth_thick == 100_000.0
     # the fixed-mode indicator's parameters are unchanged by the new keys (saved states stay valid)
-    assert "quantile" not in repr(MicrostructureRegime(threshold_mode="fixed"))
+    assert "quantile" not in repr(MicrostructureRegime(RegimeSettings(threshold_mode="fixed")))
     assert "quantile" in repr(regime)
 
 

@@ -6,6 +6,7 @@ import pytest
 from scalp_nautilus.book import BookSnapshotBuilder
 from scalp_nautilus.indicators import MicrostructureRegime
 from scalp_nautilus.indicators.regime import AxisState
+from scalp_nautilus.indicators.settings import RegimeSettings
 
 S = 1_000_000_000
 
@@ -94,7 +95,13 @@ def test_one_tick_is_tight_whatever_its_bps():
 
 def _quantile_regime(history=30, minimum=5):
     return MicrostructureRegime(
-        threshold_mode="quantile", quantiles=(0.2, 0.8), quantile_history=history, quantile_min=minimum, quantile_sample_ns=S
+        RegimeSettings(
+            threshold_mode="quantile",
+            quantiles=(0.2, 0.8),
+            quantile_history=history,
+            quantile_min=minimum,
+            quantile_sample_s=S / 1e9,
+        )
     )
 
 

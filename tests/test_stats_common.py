@@ -16,6 +16,7 @@ from scalp_nautilus.indicators import HurstExponent
 from scalp_nautilus.indicators import LOBFeatureVector
 from scalp_nautilus.indicators import OUZScore
 from scalp_nautilus.indicators import ParkinsonVolatility
+from scalp_nautilus.indicators.settings import OUSettings
 
 S = 1_000_000_000
 H8 = 8 * 3_600 * S
@@ -48,7 +49,7 @@ def feed_funding(det):
 CASES = {
     "hurst": (HurstExponent, lambda ind: [ind.handle_book(b) for b in books()], ("value", "defined", "count")),
     "ou": (
-        lambda: OUZScore(window=60),
+        lambda: OUZScore(OUSettings(window=60)),
         lambda ind: [ind.handle_book(b, 0.3) for b in books()],
         ("value", "z", "theta", "mu", "sigma", "fits"),
     ),

@@ -13,6 +13,7 @@ from nautilus_trader.model.enums import AggressorSide
 from nautilus_trader.test_kit.stubs.data import TestDataStubs
 
 from scalp_nautilus.indicators import VPIN
+from scalp_nautilus.indicators.settings import VPINSettings
 from scalp_nautilus.indicators.vpin import VPINRegime
 
 
@@ -43,7 +44,7 @@ def feed(vpin, sizes, sides):
 
 
 def test_a_trade_spanning_several_buckets():
-    vpin = VPIN(window_volume=500.0, n_buckets=50)  # buckets of 10
+    vpin = VPIN(VPINSettings(volume_per_hour=500.0, window_minutes=60.0, n_buckets=50))  # buckets of 10
     assert vpin.bucket_volume == 10.0
     vpin.update_raw(25.0, 1)  # fills two buckets with buys, 5 left open
     assert (vpin.completed, vpin.open_bucket_volume, vpin.value) == (2, 5.0, 1.0)
@@ -55,7 +56,7 @@ def test_a_trade_spanning_several_buckets():
 
 
 def test_only_the_last_n_buckets_count():
-    vpin = VPIN(window_volume=20.0, n_buckets=2)  # buckets of 10
+    vpin = VPIN(VPINSettings(volume_per_hour=20.0, window_minutes=60.0, n_buckets=2))  # buckets of 10
     vpin.update_raw(10.0, 1)  # bucket 1: all buy
     assert vpin.value == 1.0 and not vpin.initialized
     vpin.update_raw(5.0, 1)
@@ -67,7 +68,7 @@ def test_only_the_last_n_buckets_count():
 
 
 def test_huge_trade_is_cut_to_the_window_without_looping():
-    vpin = VPIN(window_volume=50.0, n_buckets=50)
+    vpin = VPIN(VPINSettings(volume_per_hour=50.0, window_minutes=60.0, n_buckets=50))
     vpin.update_raw(0.5, -1)
     vpin.update_raw(1e15 + 0.25, 1)
     assert vpin.value == 1.0 and vpin.initialized
@@ -89,7 +90,7 @@ def test_huge_trade_is_cut_to_the_window_without_looping():
 )
 def test_regime_bounds(value, regime, multiplier):
     # one bucket of 10 000 with buy volume (1 + value) / 2 of it gives VPIN = value exactly
-    vpin = VPIN(window_volume=10_000.0, n_buckets=1)
+    vpin = VPIN(VPINSettings(volume_per_hour=10_000.0, window_minutes=60.0, n_buckets=1))
     buy = 5_000.0 * (1.0 + value)
     if buy > 0:
         vpin.update_raw(buy, 1)
@@ -100,14 +101,14 @@ def test_regime_bounds(value, regime, multiplier):
 
 
 def test_unusable_trades_are_counted():
-    vpin = VPIN(window_volume=10.0, n_buckets=2)
+    vpin = VPIN(VPINSettings(volume_per_hour=10.0, window_minutes=60.0, n_buckets=2))
     for size, side in ((float("nan"), 1), (0.0, 1), (-1.0, -1), (float("inf"), 1), (1.0, 0)):
         vpin.update_raw(size, side)
     tick = TestDataStubs.trade_tick(aggressor_side=AggressorSide.NO_AGGRESSOR)
     vpin.handle_trade_tick(tick)
     assert vpin.skips.total == 6 and vpin.open_bucket_volume == 0.0 and not vpin.has_inputs
     with pytest.raises(ValueError):
-        VPIN(window_volume=0.0)
+        VPIN(VPINSettings(volume_per_hour=0.0, window_minutes=60.0))
 
 
 @pytest.mark.parametrize("seed, n_buckets", [(0, 50), (1, 5), (2, 1)])
@@ -117,7 +118,7 @@ def test_against_the_batch_computation(seed, n_buckets):
     sizes = np.maximum(np.round(rng.lognormal(-1.0, 1.5, 4000), 3), 0.001)
     sides = rng.choice([-1, 1], 4000, p=[0.4, 0.6])
     window = sizes.sum() / 20
-    vpin = VPIN(window_volume=window, n_buckets=n_buckets)
+    vpin = VPIN(VPINSettings(volume_per_hour=window, window_minutes=60.0, n_buckets=n_buckets))
     got = feed(vpin, sizes, sides)
     np.testing.assert_allclose(got, batch_vpin(sizes, sides, window / n_buckets, n_buckets), rtol=1e-9, atol=1e-12)
 
@@ -135,7 +136,7 @@ def test_against_the_batch_computation(seed, n_buckets):
 @pytest.mark.slow
 def test_property_bounded_and_equal_to_the_batch(trades, bucket, n_buckets):
     sizes, sides = zip(*trades)
-    vpin = VPIN(window_volume=bucket * n_buckets, n_buckets=n_buckets)
+    vpin = VPIN(VPINSettings(volume_per_hour=bucket * n_buckets, window_minutes=60.0, n_buckets=n_buckets))
     got = feed(vpin, sizes, sides)
     assert np.all((got >= 0.0) & (got <= 1.0))
     np.testing.assert_allclose(got, batch_vpin(sizes, sides, vpin.bucket_volume, n_buckets), rtol=1e-6, atol=1e-9)
@@ -146,7 +147,7 @@ def test_property_bounded_and_equal_to_the_batch(trades, bucket, n_buckets):
 def test_real_capture_vpin_bounded_and_regimes(capture, window_s):
     """Buckets of 1/50 of the capture's average volume over `window_s` seconds, sides from
     Binance's aggressor flag; VPIN after every trade once the 50 buckets are full."""
-    vpin = VPIN(window_volume=capture.volume_per_second() * window_s)
+    vpin = VPIN(VPINSettings(volume_per_hour=capture.volume_per_second() * window_s, window_minutes=60.0))
     values = []
     for tick in capture.trades:
         vpin.handle_trade_tick(tick)

@@ -60,6 +60,7 @@ from scipy.stats import binom
 from nautilus_trader.model.instruments import CurrencyPair
 from nautilus_trader.model.objects import Currency
 
+from scalp_nautilus.feature_table import unavailable_text
 from scalp_nautilus.research.intervals import MIN_UNITS
 from scalp_nautilus.research.intervals import BootstrapSettings
 from scalp_nautilus.research.intervals import block_length
@@ -69,6 +70,7 @@ from scalp_nautilus.strategy.decision import ENTRY_OUTCOMES
 from scalp_nautilus.strategy.decision import EXIT_OUTCOMES
 from scalp_nautilus.strategy.records import MARKOUT_HORIZONS_S
 from scalp_nautilus.strategy.records import StrategyReport
+from scalp_nautilus.top_of_book import TOP_OF_BOOK
 
 MARKOUT_COLUMNS = [f"markout_{h}s_bps" for h in MARKOUT_HORIZONS_S]
 MINUTES_PER_YEAR = 365.25 * 24 * 60
@@ -228,7 +230,8 @@ def strategy_table(rep: StrategyReport, starting_balance: float, balance_change:
     equity = _equity(rep)
     dd, dd_frac = max_drawdown(equity)
     lines = [
-        f"strategy on {rep.instrument_id}: {rep.batches:,} book batches",
+        f"strategy on {rep.instrument_id}: {rep.batches:,} book batches"
+        + (" (top of book: quote ticks)" if rep.book_mode == TOP_OF_BOOK else ""),
         f"  P&L ({cur})      trading {split['trading']:+.{m}f}   fees {-split['fees']:+.{m}f}   "
         f"funding {split['funding']:+.{m}f}   net {split['net']:+.{m}f}",
         f"  account         balance change {balance_change:+.{m}f} (Nautilus: trading - fees, no funding)",
@@ -239,6 +242,8 @@ def strategy_table(rep: StrategyReport, starting_balance: float, balance_change:
         + f"; start {starting_balance:g} {cur}",
         "  decisions (book batches; entries: first rule that blocked)",
     ]
+    if rep.unavailable:  # the book showed too few levels for these: NaN (or -1 / False) in every row
+        lines.insert(-1, f"  unavailable     {unavailable_text(rep.unavailable)}")
     counts = rep.outcomes
     taken = counts.get("taken", 0)
     blocked = {k: counts.get(k, 0) for k in ENTRY_OUTCOMES[1:] if counts.get(k, 0)}

@@ -1,7 +1,9 @@
 """Backtests with Nautilus's `BacktestNode` over a `ParquetDataCatalog`.
 
 Order-book deltas are buffered by the data engine up to each ``F_LAST`` flag, so strategies see the
-venue's batches (one `OrderBookDeltas` per exchange message) as they would live. The strategy's
+venue's batches (one `OrderBookDeltas` per exchange message) as they would live. A catalog with
+only quotes and trades for the instrument (Binance's public archive) runs in the top-of-book mode
+(`book_mode`, `scalp_nautilus.top_of_book`): the quotes are the book, the venue an L1_MBP one. The strategy's
 config is checked before anything is loaded; a `ProgressActor` reports on long runs; the reports
 (Nautilus's fills/positions/account CSVs, the strategy's own records and plots) are written by
 `scalp_nautilus.backtest.report`.
@@ -34,6 +36,7 @@ from nautilus_trader.config import DataEngineConfig
 from nautilus_trader.config import ImportableStrategyConfig
 from nautilus_trader.model.data import FundingRateUpdate
 from nautilus_trader.model.data import OrderBookDelta
+from nautilus_trader.model.data import QuoteTick
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.identifiers import Venue
 from nautilus_trader.model.instruments import Instrument
@@ -58,6 +61,10 @@ from scalp_nautilus.fees import FeeSchedule
 from scalp_nautilus.strategy.records import StrategyReport
 from scalp_nautilus.strategy.settings import ScalpStrategyConfig
 from scalp_nautilus.strategy.settings import fee_schedule
+from scalp_nautilus.top_of_book import AUTO
+from scalp_nautilus.top_of_book import L2
+from scalp_nautilus.top_of_book import TOP_OF_BOOK
+from scalp_nautilus.top_of_book import resolve
 
 log = logging.getLogger(__name__)
 
@@ -94,27 +101,40 @@ def catalog_instrument(catalog: ParquetDataCatalog, instrument_id: str) -> Instr
     raise BacktestError(f"instrument {instrument_id} is not in the catalog {catalog.path} (it has: {have})")
 
 
-def data_span(settings: BacktestSettings, catalog: ParquetDataCatalog, instrument_id: str) -> tuple[int, int]:
-    """First and last order-book delta time (ns) the run replays."""
-    intervals = catalog.get_intervals(OrderBookDelta, instrument_id)
+def book_mode(settings: BacktestSettings, catalog: ParquetDataCatalog) -> str:
+    """The run's book mode: a ScalpStrategy's `book.mode`, `auto` (and any other strategy's) from the
+    catalog's data (`top_of_book.resolve`)."""
+    s = settings.strategy
+    scalp = issubclass(resolve_config_path(s.config_path), ScalpStrategyConfig)
+    configured = s.config.get("book", {}).get("mode", AUTO) if scalp else AUTO
+    return resolve(configured, catalog, settings.instrument_id)
+
+
+def data_span(settings: BacktestSettings, catalog: ParquetDataCatalog, instrument_id: str, mode: str = L2) -> tuple[int, int]:
+    """First and last book update time (ns) the run replays: order-book deltas, or quotes in the
+    top-of-book mode."""
+    cls, name = (QuoteTick, "quotes") if mode == TOP_OF_BOOK else (OrderBookDelta, "order-book deltas")
+    intervals = catalog.get_intervals(cls, instrument_id)
     if not intervals:
-        raise BacktestError(f"the catalog {settings.catalog} holds no order-book deltas for {instrument_id}")
+        hint = "" if mode == TOP_OF_BOOK else " (nor only quotes, for the top-of-book mode: book.mode)"
+        raise BacktestError(f"the catalog {settings.catalog} holds no {name} for {instrument_id}{hint}")
     start, end = min(a for a, _ in intervals), max(b for _, b in intervals)
     if settings.start:
         start = max(start, parse_utc(settings.start).value)
     if settings.end:
         end = min(end, parse_utc(settings.end).value)
     if end <= start:
-        raise BacktestError(f"no order-book deltas of {instrument_id} between {settings.start} and {settings.end}")
+        raise BacktestError(f"no {name} of {instrument_id} between {settings.start} and {settings.end}")
     return start, end
 
 
-def strategy_config(settings: BacktestSettings, end_ns: int) -> tuple[dict, ScalpStrategyConfig | None]:
+def strategy_config(settings: BacktestSettings, end_ns: int, mode: str | None = None) -> tuple[dict, ScalpStrategyConfig | None]:
     """The strategy's config for the run, checked (a `ConfigError` before anything is loaded): the
     mapping Nautilus builds the strategy from, and the decoded config when it is a ScalpStrategy's.
 
-    A ScalpStrategy flattens `flatten_before_end_s` before the data ends unless told otherwise, and
-    gets the catalog's invalid spans of the instrument (no decision inside them).
+    A ScalpStrategy flattens `flatten_before_end_s` before the data ends unless told otherwise, gets
+    the catalog's invalid spans of the instrument (no decision inside them) and the run's book
+    `mode` (`book_mode`), resolved.
     """
     s = settings.strategy
     raw = dict(s.config)
@@ -123,6 +143,8 @@ def strategy_config(settings: BacktestSettings, end_ns: int) -> tuple[dict, Scal
     if scalp and not raw.get("orders", {}).get("flatten_at"):
         at = pd.Timestamp(end_ns - round(settings.flatten_before_end_s * 1e9), tz="UTC")
         raw = merge(raw, {"orders": {"flatten_at": at.isoformat()}})
+    if scalp and mode is not None:
+        raw = merge(raw, {"book": {"mode": mode}})
     if scalp:
         store = settings.catalog_store
         spans = read_invalid_spans(store.location, settings.instrument_id, store.storage_options)
@@ -134,14 +156,19 @@ def strategy_config(settings: BacktestSettings, end_ns: int) -> tuple[dict, Scal
 
 
 def data_configs(
-    settings: BacktestSettings, catalog: ParquetDataCatalog, iid: InstrumentId, span: tuple[int, int] | None = None
+    settings: BacktestSettings,
+    catalog: ParquetDataCatalog,
+    iid: InstrumentId,
+    span: tuple[int, int] | None = None,
+    mode: str = L2,
 ) -> list[BacktestDataConfig]:
     """One data config per catalog type the instrument has, in `CATALOG_DATA_TYPES` order (the
-    order equal timestamps replay in). Funding history starts `funding_history_days` before the
-    book data, also when `start` cuts the run later: the funding detector's window needs past
-    settlements, while replaying years of history would tick the strategy's timers through every
-    second of them. `span`: the run's `data_span`, if the caller has it."""
-    start_ns, _ = span or data_span(settings, catalog, iid.value)
+    order equal timestamps replay in); in the top-of-book `mode` without the order-book deltas.
+    Funding history starts `funding_history_days` before the book data, also when `start` cuts the
+    run later: the funding detector's window needs past settlements, while replaying years of
+    history would tick the strategy's timers through every second of them. `span`: the run's
+    `data_span`, if the caller has it."""
+    start_ns, _ = span or data_span(settings, catalog, iid.value, mode)
     funding_start = pd.Timestamp(start_ns - round(settings.funding_history_days * 86_400e9), tz="UTC").isoformat()
     return [
         BacktestDataConfig(
@@ -152,7 +179,7 @@ def data_configs(
             end_time=settings.end,
         )
         for cls in CATALOG_DATA_TYPES
-        if catalog.get_intervals(cls, iid.value)
+        if catalog.get_intervals(cls, iid.value) and not (mode == TOP_OF_BOOK and cls is OrderBookDelta)
     ]
 
 
@@ -173,10 +200,28 @@ def venue_execution(
     return queue_position, fees
 
 
+def venue_book_type(configured: str | None, mode: str) -> str:
+    """`venue.book_type` for the run: null is L2_MBP, or L1_MBP in the top-of-book mode, whose
+    quotes Nautilus's matching engine reads only into an L1_MBP book."""
+    if mode != TOP_OF_BOOK:
+        return configured or "L2_MBP"
+    if configured not in (None, "L1_MBP"):
+        raise ConfigError(
+            f"venue.book_type {configured}: a top-of-book run (quotes, no order-book deltas) fills against "
+            "an L1_MBP book; set it to L1_MBP or null"
+        )
+    return "L1_MBP"
+
+
 def build_run_config(
-    settings: BacktestSettings, instrument: Instrument, catalog: ParquetDataCatalog, span: tuple[int, int] | None = None
+    settings: BacktestSettings,
+    instrument: Instrument,
+    catalog: ParquetDataCatalog,
+    span: tuple[int, int] | None = None,
+    mode: str | None = None,
 ) -> BacktestRunConfig:
-    """The Nautilus run config; `span`: the run's `data_span`, if the caller has it."""
+    """The Nautilus run config; `span`: the run's `data_span`, `mode` its `book_mode`, if the caller
+    has them."""
     iid = instrument.id
     settle = instrument.get_settlement_currency().code
     for balance in settings.venue.starting_balances:
@@ -184,10 +229,11 @@ def build_run_config(
             raise ConfigError(
                 f"venue.starting_balances: {balance!r} is not in {settle}, the settlement currency of {iid}",
             )
-    start_ns, end_ns = span = span or data_span(settings, catalog, iid.value)
-    data = data_configs(settings, catalog, iid, span)
+    mode = mode or book_mode(settings, catalog)
+    start_ns, end_ns = span = span or data_span(settings, catalog, iid.value, mode)
+    data = data_configs(settings, catalog, iid, span, mode)
     v = settings.venue
-    config, scalp = strategy_config(settings, end_ns)
+    config, scalp = strategy_config(settings, end_ns, mode)
     queue_position, fees = venue_execution(settings, scalp, instrument)
     venue = BacktestVenueConfig(
         name=v.name,
@@ -195,7 +241,7 @@ def build_run_config(
         account_type=v.account_type,
         starting_balances=list(v.starting_balances),
         default_leverage=v.default_leverage,
-        book_type=v.book_type,
+        book_type=venue_book_type(v.book_type, mode),
         trade_execution=v.trade_execution,
         liquidity_consumption=v.liquidity_consumption,
         queue_position=queue_position,
@@ -255,8 +301,9 @@ def run_backtest(settings: BacktestSettings) -> BacktestOutcome:
     store.check()
     catalog = store.catalog()
     instrument = catalog_instrument(catalog, settings.instrument_id)
-    span = data_span(settings, catalog, instrument.id.value)
-    run_config = build_run_config(settings, instrument, catalog, span)
+    mode = book_mode(settings, catalog)
+    span = data_span(settings, catalog, instrument.id.value, mode)
+    run_config = build_run_config(settings, instrument, catalog, span, mode)
     node = StreamingBacktestNode(configs=[run_config])
     started = time.perf_counter()
     try:

@@ -63,8 +63,9 @@ class VenueSettings(_Section, frozen=True):
     # Currency must be the instrument's settlement currency (USDT for USDT-M, BTC for BTCUSD-PERP).
     starting_balances: list[str] = msgspec.field(default_factory=lambda: ["10000 USDT"])
     default_leverage: Annotated[float, Meta(gt=0.0, le=125.0)] = 10.0  # the account's leverage for every instrument
-    # The book the matching engine fills against (the strategy needs L2_MBP)
-    book_type: Literal["L1_MBP", "L2_MBP", "L3_MBO"] = "L2_MBP"
+    # The book the matching engine fills against; null: L2_MBP, or L1_MBP (the quotes) when the
+    # strategy runs in the top-of-book mode (`book.mode`; docs/features.md#top-of-book)
+    book_type: Literal["L1_MBP", "L2_MBP", "L3_MBO"] | None = None
     # Fills against the replayed book; trades also fill resting orders they cross.
     trade_execution: bool = True
     # Fills consume the book's liquidity so repeated orders do not fill twice at one level.

@@ -219,6 +219,25 @@ class BookTops:
         return self
 
 
+QUOTE_COLUMNS = ["bid_price", "ask_price", "bid_size", "ask_size", "ts_event", "ts_init"]
+
+
+def quote_tops(batch: pa.RecordBatch, depth: int, price_precision: int, size_precision: int) -> BookTops:
+    """A record batch of `QuoteTick`s as book batches of one level a side (the top-of-book mode):
+    the numbers `ScalpStrategy.on_quote_tick` reads from each tick, a side of size 0 missing, no
+    band (`BookSnapshotBuilder.from_quote`)."""
+    tops = BookTops(batch.num_rows, depth)
+    tops.row[:] = np.arange(batch.num_rows)
+    for px, qty, side, n in (("bid_price", "bid_size", "bid", 0), ("ask_price", "ask_size", "ask", 1)):
+        _, price = fixed_to_float(batch.column(px), price_precision)
+        _, size = fixed_to_float(batch.column(qty), size_precision)
+        shown = (price > 0.0) & (size > 0.0)
+        getattr(tops, f"{side}_px")[:, 0] = np.where(shown, price, 0.0)
+        getattr(tops, f"{side}_qty")[:, 0] = np.where(shown, size, 0.0)
+        tops.n[:, n] = shown
+    return tops
+
+
 class ReplayBook:
     """An L2 book for `price_precision` / `size_precision`, read as `depth` levels a side and a
     band of `band_bps` around the mid at each batch (see the module's doc)."""

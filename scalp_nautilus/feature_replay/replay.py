@@ -26,6 +26,9 @@ the strategy's data callbacks see, in the engine's order:
   of trades); the rows go to the recorder column by column. With an LSTM model active, torch
   predicts per batch: the batches then go one by one through `BookSnapshotBuilder.from_tops` and
   `FeaturePipeline.on_book`;
+- in the top-of-book mode (`book.mode`, `scalp_nautilus.top_of_book`: a catalog with quotes and no
+  deltas) each quote is a one-level book batch (`quote_tops`), as `ScalpStrategy.on_quote_tick`
+  makes it, and the same compiled call runs on those;
 - a book batch whose exchange time lies inside one of the catalog's invalid spans
   (`scalp_nautilus.data.spans`) updates the features but records no row, as the strategy's gate
   takes no decision there (`ReplayResult.span_rows` counts them); the file's metadata keeps the spans.
@@ -48,6 +51,7 @@ import numpy as np
 from nautilus_trader.backtest.config import BacktestDataConfig
 from nautilus_trader.model.data import FundingRateUpdate
 from nautilus_trader.model.data import OrderBookDelta
+from nautilus_trader.model.data import QuoteTick
 from nautilus_trader.model.data import TradeTick
 from nautilus_trader.model.objects import FIXED_PRECISION
 
@@ -60,8 +64,10 @@ from scalp_nautilus.data.spans import InvalidSpans
 from scalp_nautilus.data.spans import read_invalid_spans
 from scalp_nautilus.feature_recorder import FeatureRecorder
 from scalp_nautilus.feature_replay.book import DELTA_COLUMNS
+from scalp_nautilus.feature_replay.book import QUOTE_COLUMNS
 from scalp_nautilus.feature_replay.book import ReplayBook
 from scalp_nautilus.feature_replay.book import fixed_to_float
+from scalp_nautilus.feature_replay.book import quote_tops
 from scalp_nautilus.features import BUILDER_FLOATS
 from scalp_nautilus.features import BUILDER_INTS
 from scalp_nautilus.features import BUILDER_INVERSE
@@ -76,6 +82,9 @@ from scalp_nautilus.indicators.lee_ready import AGGRESSOR_TO_SIDE
 from scalp_nautilus.strategy.settings import ScalpStrategyConfig
 from scalp_nautilus.strategy.settings import build_builder
 from scalp_nautilus.strategy.settings import build_pipeline
+from scalp_nautilus.top_of_book import L2
+from scalp_nautilus.top_of_book import TOP_OF_BOOK
+from scalp_nautilus.top_of_book import resolve
 
 _NEVER = 2**63 - 1  # after every timestamp (int64, as the kernel takes it)
 _TRADE_COLUMNS = ["price", "size", "aggressor_side", "ts_event", "ts_init"]  # not the trade ids (strings)
@@ -96,10 +105,14 @@ class ReplayResult:
 
 
 def _trade_columns(
-    configs: list[BacktestDataConfig], chunk_size: int, price_precision: int, size_precision: int
+    configs: list[BacktestDataConfig], chunk_size: int, price_precision: int, size_precision: int, mode: str = L2
 ) -> Iterator[tuple]:
     """The trades, a record batch at a time, as columns: (ts_init, price, size, side, ts_event),
-    the numbers `on_trade_tick` passes to `on_trade`."""
+    the numbers `on_trade_tick` passes to `on_trade`. The ts_init column is the replay's order key:
+    a trade goes before a book batch stamped later. At an equal stamp the engine feeds the deltas
+    first and the trades before the quotes (`CATALOG_DATA_TYPES` order), so in the top-of-book mode
+    the key is one nanosecond earlier (it only orders; the features read ts_event)."""
+    tie = 1 if mode == TOP_OF_BOOK else 0
     for config in configs:
         if config.data_type is not TradeTick:
             continue
@@ -107,7 +120,7 @@ def _trade_columns(
             _, price = fixed_to_float(batch.column("price"), price_precision)
             _, size = fixed_to_float(batch.column("size"), size_precision)
             side = _SIDES[batch.column("aggressor_side").to_numpy()]
-            yield batch.column("ts_init").to_numpy(), price, size, side, batch.column("ts_event").to_numpy()
+            yield batch.column("ts_init").to_numpy() - tie, price, size, side, batch.column("ts_event").to_numpy()
 
 
 class _Trades:
@@ -153,16 +166,16 @@ def replay_features(
         settings = msgspec.structs.replace(settings, funding_history_days=funding_history_days)
     catalog = settings.catalog_store.catalog()
     instrument = catalog_instrument(catalog, instrument_id)
+    mode = resolve(config.book.mode, catalog, instrument_id)
+    config = msgspec.structs.replace(config, book=msgspec.structs.replace(config.book, mode=mode))
     builder = build_builder(config, instrument)
     pipeline = build_pipeline(config)
-    book = ReplayBook(builder.depth, builder.price_precision, builder.size_precision, builder.band_bps)
-    configs = data_configs(settings, catalog, instrument.id)
-    deltas = [c for c in configs if c.data_type is OrderBookDelta]
+    configs = data_configs(settings, catalog, instrument.id, mode=mode)
     events = span_rows = 0
     store = settings.catalog_store
     spans = InvalidSpans(read_invalid_spans(store.location, instrument_id, store.storage_options))
     started = time.perf_counter()
-    trades = _Trades(_trade_columns(configs, chunk_size, instrument.price_precision, instrument.size_precision))
+    trades = _Trades(_trade_columns(configs, chunk_size, instrument.price_precision, instrument.size_precision, mode))
     funding_configs = [c for c in configs if c.data_type is FundingRateUpdate]
     funding = (e for c in funding_configs for chunk in data_chunks(c, chunk_size) for e in chunk)
     update = next(funding, None)
@@ -178,14 +191,11 @@ def replay_features(
     )
     state = (bs, bn, builder.tick_size)
     f_columns, i_columns = pipeline.row_columns
-    with _old_objects_frozen(), FeatureRecorder(out, invalid_spans=spans.spans) as recorder:
-        for file, batch in (fb for c in deltas for fb in arrow_batches(c, chunk_size, DELTA_COLUMNS)):
-            tops = book.apply(batch, file)
-            events += batch.num_rows
+    unavailable = pipeline.unavailable(builder.levels)
+    with _old_objects_frozen(), FeatureRecorder(out, invalid_spans=spans.spans, unavailable=unavailable) as recorder:
+        for file, tops, ts_inits, ts_events, sequences, read_rows in _book_batches(configs, mode, builder, chunk_size):
+            events += read_rows
             rows = tops.row
-            ts_inits = batch.column("ts_init").to_numpy()[rows]
-            ts_events = batch.column("ts_event").to_numpy()[rows]
-            sequences = batch.column("sequence").to_numpy()[rows]
             # column-major: each column goes to the recorder as it lies (Arrow takes it without a copy)
             out_f = np.empty((len(rows), len(f_columns)), order="F")
             out_i = np.empty((len(rows), len(i_columns)), dtype=np.int64, order="F")
@@ -259,6 +269,27 @@ def _old_objects_frozen() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
+
+def _book_batches(configs: list[BacktestDataConfig], mode: str, builder, chunk_size: int) -> Iterator[tuple]:
+    """The book batches a record batch at a time: (file, tops, ts_init, ts_event, sequence of each
+    batch, events read), from the deltas through `ReplayBook`, or in the top-of-book mode from the
+    quotes (`quote_tops`)."""
+    if mode == TOP_OF_BOOK:
+        for config in (c for c in configs if c.data_type is QuoteTick):
+            for file, batch in arrow_batches(config, chunk_size, QUOTE_COLUMNS):
+                ts_inits = batch.column("ts_init").to_numpy()
+                tops = quote_tops(batch, builder.depth, builder.price_precision, builder.size_precision)
+                yield file, tops, ts_inits, batch.column("ts_event").to_numpy(), np.zeros(len(ts_inits), np.uint64), len(ts_inits)
+        return
+    book = ReplayBook(builder.depth, builder.price_precision, builder.size_precision, builder.band_bps)
+    for config in (c for c in configs if c.data_type is OrderBookDelta):
+        for file, batch in arrow_batches(config, chunk_size, DELTA_COLUMNS):
+            tops = book.apply(batch, file)
+            rows = tops.row
+            ts_inits = batch.column("ts_init").to_numpy()[rows]
+            ts_events = batch.column("ts_event").to_numpy()[rows]
+            yield file, tops, ts_inits, ts_events, batch.column("sequence").to_numpy()[rows], batch.num_rows
 
 
 def _python_chunk(pipeline, builder, tops, ts_events, ts_inits, sequences, b0, trades: _Trades, stop, out_f, out_i) -> int:

@@ -43,6 +43,9 @@ from scalp_nautilus.indicators.compiled import pairwise_sum
 from scalp_nautilus.indicators.lee_ready import AGGRESSOR_TO_SIDE
 from scalp_nautilus.indicators.rolling_zscore import STATE_SIZE
 from scalp_nautilus.indicators.rolling_zscore import push
+from scalp_nautilus.indicators.settings import CVDSettings
+from scalp_nautilus.indicators.settings import checked
+from scalp_nautilus.indicators.settings import ns
 from scalp_nautilus.skips import SkipCounter
 
 log = logging.getLogger(__name__)
@@ -164,24 +167,18 @@ class CumulativeVolumeDelta(CompiledIndicator):
 
     Parameters
     ----------
-    bucket_ns : int
-        Bucket length in nanoseconds of exchange time.
-    window : int
-        Closed buckets in the window (>= 2); `initialized` once that many have closed since the
-        first trade.
-    zscore_window : int
-        Closed buckets over which the windowed CVD is z-scored (`z`, updated as buckets close), so
-        the flow is comparable across instruments and volume regimes.
+    settings : CVDSettings
+        `bucket_s`: bucket length (exchange time). `window`: closed buckets in the window;
+        `initialized` once that many have closed since the first trade. `zscore_window`: closed
+        buckets over which the windowed CVD is z-scored (`z`, updated as buckets close), so the
+        flow is comparable across instruments and volume regimes.
     """
 
-    def __init__(self, bucket_ns: int = 1_000_000_000, window: int = 60, zscore_window: int = 100) -> None:
-        if bucket_ns <= 0:
-            raise ValueError(f"bucket_ns must be > 0, got {bucket_ns}")
-        if window < 2:
-            raise ValueError(f"window must be >= 2, got {window}")
-        if zscore_window < 2:
-            raise ValueError(f"zscore_window must be >= 2, got {zscore_window}")
+    def __init__(self, settings: CVDSettings | None = None) -> None:
+        settings = checked(settings or CVDSettings())
+        bucket_ns, window, zscore_window = ns(settings.bucket_s), settings.window, settings.zscore_window
         super().__init__(params=[bucket_ns, window, zscore_window])
+        self.settings = settings
         self.bucket_ns = bucket_ns
         self.window = window
         self.zscore_window = zscore_window

@@ -28,6 +28,8 @@ from scalp_nautilus.indicators.funding_feed import RateStep
 from scalp_nautilus.indicators.funding_feed import SettlementSchedule
 from scalp_nautilus.indicators.funding_feed import funding_input
 from scalp_nautilus.indicators.rolling_zscore import RollingZScore
+from scalp_nautilus.indicators.settings import FundingSettings
+from scalp_nautilus.indicators.settings import checked
 from scalp_nautilus.indicators.warm_state import WarmState
 
 YEAR_NS = 365.25 * 86_400 * 1_000_000_000
@@ -53,12 +55,10 @@ class FundingArbDetector(WarmState, Indicator):
 
     Parameters
     ----------
-    window : int
-        Settled rates in the history (>= `min_history`). Default 90 (30 days of 8 h funding).
-    min_history : int
-        Settlements needed before any z or opportunity (>= 2). Default 30.
-    z_threshold : float
-        |z| above which an opportunity is reported (> 0). Default 3.0.
+    settings : FundingSettings
+        `window` settled rates in the history (default 90: 30 days of 8 h funding), `min_history`
+        of them before any z or opportunity, |z| above `z_threshold` reports one. Its other
+        fields configure the strategy's funding entries and feed, not the detector.
     min_std : float
         Floor of the history's standard deviation (rate units). Default 1e-6 (0.01 bp per interval):
         funding often sits at its clamp for weeks, and a dislocation smaller than the floor is noise.
@@ -70,22 +70,15 @@ class FundingArbDetector(WarmState, Indicator):
     _CHILDREN = ("_zscore", "schedule")
 
     def __init__(
-        self,
-        window: int = 90,
-        min_history: int = 30,
-        z_threshold: float = 3.0,
-        min_std: float = 1e-6,
-        min_interval_ns: int = HOUR_NS // 2,
+        self, settings: FundingSettings | None = None, *, min_std: float = 1e-6, min_interval_ns: int = HOUR_NS // 2
     ) -> None:
-        if min_history < 2:
-            raise ValueError(f"min_history must be >= 2, got {min_history}")
-        if window < min_history:
-            raise ValueError(f"window ({window}) must be >= min_history ({min_history})")
-        if not z_threshold > 0:
-            raise ValueError(f"z_threshold must be > 0, got {z_threshold}")
+        settings = checked(settings or FundingSettings())
+        window, min_history, z_threshold = settings.window, settings.min_history, settings.z_threshold
         super().__init__(params=[window, min_history, z_threshold, min_std, min_interval_ns])
+        self.settings = settings
         self.z_threshold = z_threshold
         self.schedule = SettlementSchedule(window, min_interval_ns)
+        self.skips = self.schedule.skips  # the rates its input side skipped
         self._zscore = RollingZScore(window, min_std, warmup=min_history)
         self._reset()
 

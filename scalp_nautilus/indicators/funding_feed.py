@@ -30,6 +30,9 @@ than `min_interval_ns` after the last one recorded (a repeat, or out of order) i
 from the data: the median spacing of the last `window` settlements (robust to a missed one).
 ``FundingRateUpdate.interval`` (minutes, optional) is not read: once the history is warm the spacing
 is known, and it is what happened rather than what was announced.
+
+Every skipped rate is also a reason of the schedule's `skips` (`SkipCounter`, the first of each
+logged): the funding-arb detector's skips in the pipeline's and the report's totals.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from nautilus_trader.model.data import FundingRateUpdate
 from nautilus_trader.model.data import MarkPriceUpdate
 
 from scalp_nautilus.indicators.warm_state import WarmState
+from scalp_nautilus.skips import SkipCounter
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +122,7 @@ class SettlementSchedule(WarmState):
             raise ValueError(f"min_interval_ns must be > 0, got {min_interval_ns}")
         self.min_interval_ns = min_interval_ns
         self._intervals: deque[int] = deque(maxlen=window)
+        self.skips = SkipCounter("FundingArbDetector", log)
         self.reset()
 
     def reset(self) -> None:
@@ -132,6 +137,7 @@ class SettlementSchedule(WarmState):
         self.ticker_like = 0
         self.backwards = 0
         self.invalid = 0
+        self.skips.clear()
         self._interval()
 
     def restore(self, state: dict) -> None:
@@ -155,6 +161,7 @@ class SettlementSchedule(WarmState):
         `next_funding_ns`. None: the rate was skipped (counted)."""
         if not math.isfinite(rate):
             self.invalid += 1
+            self.skips("non-finite funding rate skipped", rate)
             return None
         if next_funding_ns:
             return self._on_current_rate(rate, next_funding_ns)
@@ -163,7 +170,8 @@ class SettlementSchedule(WarmState):
     def _on_current_rate(self, rate: float, next_funding_ns: int) -> RateStep | None:
         if next_funding_ns < self.next_funding_ns:
             self.backwards += 1
-            log.warning("funding update for %d after one for %d: out of order, skipped", next_funding_ns, self.next_funding_ns)
+            detail = f"{next_funding_ns} after {self.next_funding_ns}"
+            self.skips("funding update for an earlier settlement: out of order, skipped", detail)
             return None
         recorded = False
         if self.next_funding_ns and next_funding_ns > self.next_funding_ns:
@@ -178,12 +186,11 @@ class SettlementSchedule(WarmState):
         # A repeat or an older record is not evidence of a stream: `_settle` counts it as a duplicate.
         if previous >= 0 and 0 < ts_ns - previous < self.min_interval_ns:
             self.ticker_like += 1
-            if self.ticker_like == 1:
-                log.warning(
-                    "funding records without next_funding_ns %.1f s apart: a per-tick stream, not settlements; "
-                    "ignored (give next_funding_ns to use it)",
-                    (ts_ns - previous) / 1e9,
-                )
+            self.skips(
+                "funding records without next_funding_ns closer than min_interval_ns: a per-tick stream, not "
+                "settlements; ignored (give next_funding_ns to use it)",
+                f"{(ts_ns - previous) / 1e9:.1f} s apart",
+            )
             return None
         interval = ts_ns - self.last_settlement_ns if self.last_settlement_ns else 0
         if not self._settle(rate, ts_ns, interval):
@@ -193,6 +200,7 @@ class SettlementSchedule(WarmState):
     def _settle(self, rate: float, settlement_ns: int, interval_ns: int) -> bool:
         if self.last_settlement_ns and settlement_ns < self.last_settlement_ns + self.min_interval_ns:
             self.duplicates += 1
+            self.skips("settlement within min_interval_ns of the last one (a repeat or out of order) skipped", settlement_ns)
             return False
         if interval_ns > 0:
             self._intervals.append(interval_ns)

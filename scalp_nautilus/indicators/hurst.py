@@ -47,9 +47,11 @@ from scalp_nautilus.indicators.mid_bars import MAX_CARRY
 from scalp_nautilus.indicators.mid_bars import OUT
 from scalp_nautilus.indicators.mid_bars import OUT_COUNT
 from scalp_nautilus.indicators.mid_bars import OUT_GAP
-from scalp_nautilus.indicators.mid_bars import SECOND_NS
 from scalp_nautilus.indicators.mid_bars import MidBarIndicator
 from scalp_nautilus.indicators.mid_bars import MidBars
+from scalp_nautilus.indicators.settings import HurstSettings
+from scalp_nautilus.indicators.settings import checked
+from scalp_nautilus.indicators.settings import ns
 from scalp_nautilus.skips import SkipCounter
 
 log = logging.getLogger(__name__)
@@ -212,28 +214,21 @@ class HurstExponent(MidBarIndicator):
 
     Parameters
     ----------
-    window : int
-        Returns analysed, n (>= 64 so that the smallest block, n/8, has 8 returns). Default 128.
-    sample_ns : int
-        Sampling interval of the mid in nanoseconds. Default 1 s.
-    anis_lloyd : bool
-        Correct the small-sample bias with the Anis-Lloyd expectation. Default False.
+    settings : HurstSettings
+        `window`: returns analysed, n (>= 64 so that the smallest block, n/8, has 8 returns);
+        `sample_s`: sampling interval of the mid; `anis_lloyd`: correct the small-sample bias with
+        the Anis-Lloyd expectation.
     max_carry : int
         Silent samples carried forward before a silence counts as an outage (see `MidBars`).
     """
 
     _consume = staticmethod(hurst_bars)
 
-    def __init__(
-        self,
-        window: int = 128,
-        sample_ns: int = SECOND_NS,
-        anis_lloyd: bool = False,
-        max_carry: int = 10,
-    ) -> None:
-        if window < 64:
-            raise ValueError(f"window must be >= 64 (smallest block n/8 >= 8), got {window}")
+    def __init__(self, settings: HurstSettings | None = None, *, max_carry: int = 10) -> None:
+        settings = checked(settings or HurstSettings())
+        window, sample_ns, anis_lloyd = settings.window, ns(settings.sample_s), settings.anis_lloyd
         super().__init__(params=[window, sample_ns, anis_lloyd, max_carry])
+        self.settings = settings
         self.window = window
         self.anis_lloyd = anis_lloyd
         self.skips = SkipCounter(type(self).__name__, log)

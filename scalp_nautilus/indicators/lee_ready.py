@@ -30,6 +30,8 @@ from scalp_nautilus.book import BookSnapshot
 from scalp_nautilus.indicators.compiled import HAS_INPUTS
 from scalp_nautilus.indicators.compiled import INITIALIZED
 from scalp_nautilus.indicators.compiled import CompiledIndicator
+from scalp_nautilus.indicators.settings import ClassifierSettings
+from scalp_nautilus.indicators.settings import checked
 from scalp_nautilus.skips import SkipCounter
 
 log = logging.getLogger(__name__)
@@ -127,12 +129,11 @@ class LeeReadyClassifier(CompiledIndicator):
 
     Parameters
     ----------
-    ignore_venue : bool
-        Classify every trade with Lee-Ready even when the venue gives the aggressor side (for
-        venues whose flag is unreliable, and to measure Lee-Ready against the flag).
-    tick_share_warning : float
-        Log a warning once when the tick rule decides more than this share of the Lee-Ready
-        classifications (quote, tick and default): the quote rule is the reliable part.
+    settings : ClassifierSettings
+        `ignore_venue`: classify every trade with Lee-Ready even when the venue gives the aggressor
+        side (for venues whose flag is unreliable, and to measure Lee-Ready against the flag).
+        `tick_share_warning`: log a warning once when the tick rule decides more than this share
+        of the Lee-Ready classifications (quote, tick and default): the quote rule is the reliable part.
     warn_min_trades : int
         Lee-Ready classifications needed before that share is judged.
     quote_history : int
@@ -140,17 +141,14 @@ class LeeReadyClassifier(CompiledIndicator):
     """
 
     def __init__(
-        self,
-        ignore_venue: bool = False,
-        tick_share_warning: float = 0.4,
-        warn_min_trades: int = 1000,
-        quote_history: int = 16,
+        self, settings: ClassifierSettings | None = None, *, warn_min_trades: int = 1000, quote_history: int = 16
     ) -> None:
-        if not 0.0 <= tick_share_warning <= 1.0:
-            raise ValueError(f"tick_share_warning must be in [0, 1], got {tick_share_warning}")
+        settings = checked(settings or ClassifierSettings())
+        ignore_venue, tick_share_warning = settings.ignore_venue, settings.tick_share_warning
         if quote_history < 1:
             raise ValueError(f"quote_history must be >= 1, got {quote_history}")
         super().__init__(params=[ignore_venue, tick_share_warning, warn_min_trades, quote_history])
+        self.settings = settings
         self.ignore_venue = ignore_venue
         self.tick_share_warning = tick_share_warning
         self.warn_min_trades = warn_min_trades

@@ -40,7 +40,10 @@ from scalp_nautilus.indicators.compiled import INITIALIZED
 from scalp_nautilus.indicators.compiled import CompiledIndicator
 from scalp_nautilus.indicators.hurst import ols_slope
 from scalp_nautilus.indicators.lee_ready import AGGRESSOR_TO_SIDE
+from scalp_nautilus.indicators.settings import LiquiditySettings
+from scalp_nautilus.indicators.settings import checked
 from scalp_nautilus.skips import SkipCounter
+from scalp_nautilus.units import NS_PER_S
 
 log = logging.getLogger(__name__)
 
@@ -257,41 +260,27 @@ class LiquidityMetrics(CompiledIndicator):
 
     Parameters
     ----------
-    levels : int
-        Levels per side in depth, imbalance and weighted depth (>= 1).
-    slippage_size : float
-        Order size, in instrument units, whose VWAP slippage is measured (> 0).
+    settings : LiquiditySettings
+        `levels` per side in depth, imbalance and weighted depth; `slippage_size` (instrument
+        units) whose VWAP slippage is measured; `ewma_alpha`, the weight of the newest depth in
+        its EWMA; `shock_ratio`: depth below this fraction of its EWMA is a depth shock;
+        `lambda_window` Kyle's λ intervals in the fit, `lambda_min_points` before it is reported.
     distance_scale_bps : float
         Distance at which a level's weight in the weighted depth has halved (> 0).
-    ewma_alpha : float
-        Weight of the newest depth in its EWMA, in (0, 1].
-    shock_ratio : float
-        Depth below this fraction of its EWMA is a depth shock.
-    lambda_interval_ns, lambda_window, lambda_min_points :
-        Kyle's λ intervals, their number in the fit, and the minimum before it is reported.
+    lambda_interval_ns : int
+        Kyle's λ interval. Default 1 s.
 
     `initialized` once the EWMA has seen 1/α updates and λ has `lambda_min_points` points.
     """
 
     def __init__(
-        self,
-        levels: int = 10,
-        slippage_size: float = 1.0,
-        distance_scale_bps: float = 1.0,
-        ewma_alpha: float = 0.05,
-        shock_ratio: float = 0.7,
-        lambda_interval_ns: int = 1_000_000_000,
-        lambda_window: int = 120,
-        lambda_min_points: int = 30,
+        self, settings: LiquiditySettings | None = None, *, distance_scale_bps: float = 1.0, lambda_interval_ns: int = NS_PER_S
     ) -> None:
-        if levels < 1:
-            raise ValueError(f"levels must be >= 1, got {levels}")
-        if not 0.0 < slippage_size < math.inf:
-            raise ValueError(f"slippage_size must be positive and finite, got {slippage_size}")
+        q = settings = checked(settings or LiquiditySettings())
+        levels, slippage_size, ewma_alpha, shock_ratio = q.levels, q.slippage_size, q.ewma_alpha, q.shock_ratio
+        lambda_window, lambda_min_points = q.lambda_window, q.lambda_min_points
         if not distance_scale_bps > 0.0:
             raise ValueError(f"distance_scale_bps must be > 0, got {distance_scale_bps}")
-        if not 0.0 < ewma_alpha <= 1.0:
-            raise ValueError(f"ewma_alpha must be in (0, 1], got {ewma_alpha}")
         super().__init__(
             params=[
                 levels,
@@ -304,6 +293,7 @@ class LiquidityMetrics(CompiledIndicator):
                 lambda_min_points,
             ]
         )
+        self.settings = settings
         self.levels = levels
         self.slippage_size = slippage_size
         self.distance_scale_bps = distance_scale_bps

@@ -53,13 +53,15 @@ from scalp_nautilus.indicators.mid_bars import MAX_CARRY
 from scalp_nautilus.indicators.mid_bars import OUT
 from scalp_nautilus.indicators.mid_bars import OUT_COUNT
 from scalp_nautilus.indicators.mid_bars import OUT_GAP
-from scalp_nautilus.indicators.mid_bars import SECOND_NS
 from scalp_nautilus.indicators.mid_bars import MidBarIndicator
 from scalp_nautilus.indicators.mid_bars import MidBars
 from scalp_nautilus.indicators.mid_bars import bars_update
 from scalp_nautilus.indicators.rolling_zscore import COUNT
 from scalp_nautilus.indicators.rolling_zscore import STATE_SIZE
 from scalp_nautilus.indicators.rolling_zscore import push
+from scalp_nautilus.indicators.settings import LOBSettings
+from scalp_nautilus.indicators.settings import checked
+from scalp_nautilus.indicators.settings import ns
 
 log = logging.getLogger(__name__)
 
@@ -284,44 +286,34 @@ class LOBFeatureVector(MidBarIndicator):
 
     Parameters
     ----------
-    zscore_window : int
-        Values in each element's z-score window. Default 100.
-    stale_ns : int
-        A book older than this (ns) gives the zero vector. Default 2 s.
-    rsi_period, ema_fast, ema_slow, atr_period, bb_period, bb_k :
-        Periods (in bars) of the bar indicators and the Bollinger multiple. Defaults 14, 12, 26,
-        14, 20, 2.0.
+    settings : LOBSettings
+        `zscore_window` values in each element's z-score window; a book older than `stale_s`
+        gives the zero vector; the periods (in bars of `bar_s`) of the bar indicators and the
+        Bollinger multiple.
     min_std : float
         Floor of every element's z-score standard deviation (its own units). Default 1e-12.
-    bar_ns, max_carry :
-        Bar length and outage rule (see `MidBars`). Defaults 1 s, 10.
+    max_carry :
+        Outage rule of the bars (see `MidBars`). Default 10.
     """
 
     _consume = staticmethod(lob_bars)
 
-    def __init__(
-        self,
-        zscore_window: int = 100,
-        stale_ns: int = 2 * SECOND_NS,
-        rsi_period: int = 14,
-        ema_fast: int = 12,
-        ema_slow: int = 26,
-        atr_period: int = 14,
-        bb_period: int = 20,
-        bb_k: float = 2.0,
-        min_std: float = 1e-12,
-        bar_ns: int = SECOND_NS,
-        max_carry: int = 10,
-    ) -> None:
-        if stale_ns <= 0:
-            raise ValueError(f"stale_ns must be > 0, got {stale_ns}")
-        if zscore_window < 2 or not min_std > 0:
-            raise ValueError(f"need zscore_window >= 2 and min_std > 0, got {zscore_window}, {min_std}")
+    def __init__(self, settings: LOBSettings | None = None, *, min_std: float = 1e-12, max_carry: int = 10) -> None:
+        lob = settings = checked(settings or LOBSettings())
+        zscore_window, stale_ns, bb_k, bar_ns = lob.zscore_window, ns(lob.stale_s), lob.bb_k, ns(lob.bar_s)
+        rsi_period, ema_fast, ema_slow, atr_period, bb_period = (
+            lob.rsi_period,
+            lob.ema_fast,
+            lob.ema_slow,
+            lob.atr_period,
+            lob.bb_period,
+        )
+        if not min_std > 0:
+            raise ValueError(f"min_std must be > 0, got {min_std}")
         periods = (rsi_period, ema_fast, ema_slow, atr_period, bb_period)
-        if min(periods) < 1 or not bb_k > 0:
-            raise ValueError(f"periods must be >= 1 and bb_k > 0, got {periods}, {bb_k}")
         params = [zscore_window, stale_ns, *periods, bb_k, min_std, bar_ns, max_carry]
         super().__init__(params=params)
+        self.settings = settings
         self.zscore_window = zscore_window
         self.stale_ns = stale_ns
         self.periods = periods

@@ -32,10 +32,13 @@ carry on warm; a pause within `max_carry` bars is carried flat as any silence.
 Counters: ``invalid`` (non-finite or non-positive mids, skipped), ``late`` (stamps before the open
 bar: folded into it, as the exchange clock may step back a millisecond across streams),
 ``carried`` (flat bars emitted for silent seconds), ``gaps`` (outages that restarted the series).
+The skipped mids and the outages are also reasons of the builder's `skips` (`SkipCounter`), so
+that they reach the report's totals and the first of each is logged.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 
@@ -44,6 +47,9 @@ from numba import njit
 
 from scalp_nautilus.book import BookSnapshot
 from scalp_nautilus.indicators.compiled import CompiledIndicator
+from scalp_nautilus.skips import SkipCounter
+
+log = logging.getLogger(__name__)
 
 SECOND_NS = 1_000_000_000
 
@@ -53,6 +59,10 @@ OUT = 3
 # int slots
 (_BAR_NS, MAX_CARRY, _BAR, INVALID, LATE, CARRIED, GAPS, CLOSED, BRIDGED, _BRIDGE, OUT_COUNT, OUT_GAP) = range(2, 14)
 _INTS = 14
+SKIPS = {
+    INVALID: "non-positive or non-finite mid skipped",
+    GAPS: "feed outage (more than max_carry silent bars): the bar series restarted",
+}
 
 
 @njit(cache=True)
@@ -144,12 +154,14 @@ class MidBars(CompiledIndicator):
         self.on_gap = on_gap
         self.bar_ns = int(bar_ns)
         self.max_carry = int(max_carry)
+        self.skips = SkipCounter(type(self).__name__, log)
         self._allocate(OUT + 3 * (max_carry + 1), _INTS)
         self._reset()
 
     def _reset(self) -> None:
         self._s[:] = 0.0
         self._n[:] = 0
+        self.skips.clear()
         self._n[_BAR_NS] = self.bar_ns
         self._n[MAX_CARRY] = self.max_carry
         self._n[_BAR] = -1  # index of the open bar; -1: none yet
@@ -161,6 +173,7 @@ class MidBars(CompiledIndicator):
     def update(self, mid: float, ts_ns: int) -> bool:
         """Add the mid observed at `ts_ns`; closed bars are emitted first. False if `mid` was skipped."""
         added = bars_update(self._s, self._n, mid, ts_ns)
+        self.skips.sync(self._n, SKIPS)
         if self.on_bar is not None:
             for high, low, close in self.closed_bars():
                 self.on_bar(high, low, close)
@@ -221,6 +234,7 @@ class MidBarIndicator(CompiledIndicator):
         """Feed a mid (quote currency) observed at `ts_ns` (ns, event time)."""
         bars = self.bars
         bars_update(bars._s, bars._n, mid, ts_ns)
+        bars.skips.sync(bars._n, SKIPS)
         self._consume(self._s, self._n, bars._s, bars._n)
 
     def state(self) -> dict:

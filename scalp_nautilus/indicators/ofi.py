@@ -35,6 +35,8 @@ from scalp_nautilus.indicators.compiled import CompiledIndicator
 from scalp_nautilus.indicators.rolling_zscore import COUNT
 from scalp_nautilus.indicators.rolling_zscore import STATE_SIZE
 from scalp_nautilus.indicators.rolling_zscore import push
+from scalp_nautilus.indicators.settings import OFISettings
+from scalp_nautilus.indicators.settings import checked
 from scalp_nautilus.skips import SkipCounter
 
 log = logging.getLogger(__name__)
@@ -129,22 +131,20 @@ class OrderFlowImbalance(CompiledIndicator):
 
     Parameters
     ----------
-    levels : int
-        Book levels per side summed (K >= 1; levels beyond the snapshot's depth count as missing).
-    zscore_window : int
-        Updates in the z-score window; `initialized` when it is full.
+    settings : OFISettings
+        `levels` per side summed (K; levels beyond the snapshot's depth count as missing) and
+        `zscore_window` updates in the z-score window (`initialized` when it is full).
     min_std : float
         Floor on OFI's standard deviation for the z-score, in size units.
     """
 
-    def __init__(self, levels: int = 5, zscore_window: int = 100, min_std: float = 1e-9) -> None:
-        if levels < 1:
-            raise ValueError(f"levels must be >= 1, got {levels}")
-        if zscore_window < 2:
-            raise ValueError(f"zscore_window must be >= 2, got {zscore_window}")
+    def __init__(self, settings: OFISettings | None = None, *, min_std: float = 1e-9) -> None:
+        settings = checked(settings or OFISettings())
+        levels, zscore_window = settings.levels, settings.zscore_window
         if not min_std > 0:
             raise ValueError(f"min_std must be > 0, got {min_std}")
         super().__init__(params=[levels, zscore_window, min_std])
+        self.settings = settings
         self.levels = levels
         self.zscore_window = zscore_window
         self.min_std = min_std

@@ -42,6 +42,7 @@ import numpy as np
 from numba import njit
 
 from scalp_nautilus.book import BookSnapshot
+from scalp_nautilus.feature_table import HURST_MEAN_REVERSION_BELOW
 from scalp_nautilus.indicators.compiled import HAS_INPUTS
 from scalp_nautilus.indicators.compiled import INITIALIZED
 from scalp_nautilus.indicators.compiled import pairwise_sum
@@ -49,9 +50,11 @@ from scalp_nautilus.indicators.mid_bars import MAX_CARRY
 from scalp_nautilus.indicators.mid_bars import OUT
 from scalp_nautilus.indicators.mid_bars import OUT_COUNT
 from scalp_nautilus.indicators.mid_bars import OUT_GAP
-from scalp_nautilus.indicators.mid_bars import SECOND_NS
 from scalp_nautilus.indicators.mid_bars import MidBarIndicator
 from scalp_nautilus.indicators.mid_bars import MidBars
+from scalp_nautilus.indicators.settings import OUSettings
+from scalp_nautilus.indicators.settings import checked
+from scalp_nautilus.indicators.settings import ns
 from scalp_nautilus.skips import SkipCounter
 
 log = logging.getLogger(__name__)
@@ -157,46 +160,27 @@ class OUZScore(MidBarIndicator):
 
     Parameters
     ----------
-    window : int
-        Samples in the fit window (>= `min_points`). Default 100.
-    min_points : int
-        Samples needed before the first fit (>= 4). Default 50.
-    refit_every : int
-        Samples between fits (>= 1). Default 50.
-    z_threshold : float
-        |z| above which the signal is set to -sign(z) (> 0). Default 2.0.
-    decay : float
-        Factor applied to the signal on samples that do not set it, in [0, 1]. Default 0.93.
+    settings : OUSettings
+        `window` samples in the fit, `min_points` before the first fit, `refit_every` samples
+        between fits; |z| above `z_threshold` sets the signal to -sign(z), which `decay` shrinks on
+        samples that do not set it; the mid sampled every `sample_s`.
     hurst_max : float
-        The gate is open for 0 < H < `hurst_max`. Default 0.4.
-    sample_ns, max_carry :
-        Sampling of the mid (see `MidBars`). Defaults 1 s, 10.
+        The gate is open for 0 < H < `hurst_max` (the strategy passes its mean-reversion bound,
+        `signals.hurst_mean_reversion_below`). Default 0.4.
+    max_carry :
+        Outage rule of the samples (see `MidBars`). Default 10.
     """
 
     _consume = staticmethod(ou_bars)
 
     def __init__(
-        self,
-        window: int = 100,
-        min_points: int = 50,
-        refit_every: int = 50,
-        z_threshold: float = 2.0,
-        decay: float = 0.93,
-        hurst_max: float = 0.4,
-        sample_ns: int = SECOND_NS,
-        max_carry: int = 10,
+        self, settings: OUSettings | None = None, *, hurst_max: float = HURST_MEAN_REVERSION_BELOW, max_carry: int = 10
     ) -> None:
-        if min_points < 4:
-            raise ValueError(f"min_points must be >= 4 (a slope, an intercept and residual noise), got {min_points}")
-        if window < min_points:
-            raise ValueError(f"window ({window}) must be >= min_points ({min_points})")
-        if refit_every < 1:
-            raise ValueError(f"refit_every must be >= 1, got {refit_every}")
-        if not z_threshold > 0:
-            raise ValueError(f"z_threshold must be > 0, got {z_threshold}")
-        if not 0.0 <= decay <= 1.0:
-            raise ValueError(f"decay must be in [0, 1], got {decay}")
+        o = settings = checked(settings or OUSettings())
+        window, min_points, refit_every, z_threshold, decay = o.window, o.min_points, o.refit_every, o.z_threshold, o.decay
+        sample_ns = ns(o.sample_s)
         super().__init__(params=[window, min_points, refit_every, z_threshold, decay, hurst_max, sample_ns, max_carry])
+        self.settings = settings
         self.window = window
         self.min_points = min_points
         self.refit_every = refit_every

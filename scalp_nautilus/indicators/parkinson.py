@@ -19,12 +19,12 @@ snapshot) sigma_P / sigma_RV = 0.62, close to that jump limit of 0.60. The blend
 
 Bars are `MidBars` of the mid on event time (default 1 s, n = 60); `update_raw` takes bars directly.
 
-`stop_price(entry, side)` puts the stop k blended sigmas away in price units:
+`stop_price(entry, side, k)` puts the stop k blended sigmas away in price units:
 entry * (1 - k sigma) below a long (entry BUY), entry * (1 + k sigma) above a short. sigma is per
 bar, so the stop is sized for a move over one bar's horizon; `stop_distance` scales it to a longer
 horizon by sqrt(bars) (the strategy's stops use that: 2 sigma of one 1 s bar is under 1 bp on BTC).
-`stop_k` is an exit rule, not part of the estimate: it is not among the parameters a saved state
-must match, so changing it keeps the warm state.
+k is an exit rule (`exits.stop_k`), not part of the estimate: the indicator does not hold it, so
+changing it keeps the warm state.
 
 The state is compiled (`scalp_nautilus.indicators.compiled`): `parkinson_bar` is the one update,
 run by the class and by the pipeline's batch kernel.
@@ -46,9 +46,11 @@ from scalp_nautilus.indicators.mid_bars import MAX_CARRY
 from scalp_nautilus.indicators.mid_bars import OUT
 from scalp_nautilus.indicators.mid_bars import OUT_COUNT
 from scalp_nautilus.indicators.mid_bars import OUT_GAP
-from scalp_nautilus.indicators.mid_bars import SECOND_NS
 from scalp_nautilus.indicators.mid_bars import MidBarIndicator
 from scalp_nautilus.indicators.mid_bars import MidBars
+from scalp_nautilus.indicators.settings import ParkinsonSettings
+from scalp_nautilus.indicators.settings import checked
+from scalp_nautilus.indicators.settings import ns
 from scalp_nautilus.skips import SkipCounter
 
 log = logging.getLogger(__name__)
@@ -121,39 +123,23 @@ class ParkinsonVolatility(MidBarIndicator):
 
     Parameters
     ----------
-    window : int
-        Bars n in both estimates (>= 2). Default 60.
-    weight_parkinson, weight_realized : float
-        Blend weights (>= 0, not both 0). Default 0.5 / 0.5.
-    stop_k : float
-        Stop distance in blended sigmas for `stop_price` (> 0). Default 2.0.
-    bar_ns, max_carry :
-        Bar length and outage rule (see `MidBars`). Defaults 1 s, 10.
+    settings : ParkinsonSettings
+        `window` bars (of `bar_s`) in both estimates and the blend weights.
+    max_carry :
+        Outage rule of the bars (see `MidBars`). Default 10.
     """
 
     _consume = staticmethod(parkinson_bars)
 
-    def __init__(
-        self,
-        window: int = 60,
-        weight_parkinson: float = 0.5,
-        weight_realized: float = 0.5,
-        stop_k: float = 2.0,
-        bar_ns: int = SECOND_NS,
-        max_carry: int = 10,
-    ) -> None:
-        if window < 2:
-            raise ValueError(f"window must be >= 2, got {window}")
-        if not (weight_parkinson >= 0 and weight_realized >= 0 and weight_parkinson + weight_realized > 0):
-            raise ValueError(f"weights must be >= 0 and not both 0, got {weight_parkinson}, {weight_realized}")
-        if not stop_k > 0:
-            raise ValueError(f"stop_k must be > 0, got {stop_k}")
+    def __init__(self, settings: ParkinsonSettings | None = None, *, max_carry: int = 10) -> None:
+        p = settings = checked(settings or ParkinsonSettings())
+        window, weight_parkinson, weight_realized, bar_ns = p.window, p.weight_parkinson, p.weight_realized, ns(p.bar_s)
         super().__init__(params=[window, weight_parkinson, weight_realized, bar_ns, max_carry])
+        self.settings = settings
         self.window = window
         total = weight_parkinson + weight_realized
         self.weight_parkinson = weight_parkinson / total
         self.weight_realized = weight_realized / total
-        self.stop_k = stop_k
         self.skips = SkipCounter(type(self).__name__, log)
         self.bars = MidBars(bar_ns=bar_ns, max_carry=max_carry)
         self._allocate(_FLOATS + 2 * window, _INTS)
@@ -186,7 +172,7 @@ class ParkinsonVolatility(MidBarIndicator):
     def realized(self) -> float:
         return float(self._s[REALIZED])
 
-    def stop_price(self, entry: float, side: OrderSide, k: float | None = None) -> float:
+    def stop_price(self, entry: float, side: OrderSide, k: float) -> float:
         """Stop for a position entered at `entry` by an order of `side`: k blended sigmas away (price units).
 
         Before the window is warm there is no volatility to size a stop with: raises ValueError.
@@ -195,7 +181,7 @@ class ParkinsonVolatility(MidBarIndicator):
             raise ValueError("no volatility estimate yet (window not warm): cannot size a stop")
         if not (entry > 0.0 and math.isfinite(entry)):
             raise ValueError(f"entry price must be finite and > 0, got {entry}")
-        distance = stop_distance(entry, self.value, self.stop_k if k is None else k)
+        distance = stop_distance(entry, self.value, k)
         if side == OrderSide.BUY:
             return entry - distance
         if side == OrderSide.SELL:

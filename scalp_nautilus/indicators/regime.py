@@ -12,6 +12,9 @@ Three axes, each mapped to a factor, and multiplier = clamp(product, 0.2, 1.0) (
   both sides: THICK above 100k (1.0), THIN below 10k (0.4), NORMAL between (0.7);
 - activity, book updates per second over the last 5 s of exchange time: ACTIVE above 10 (1.0),
   QUIET below 1 (0.5), NORMAL between (0.7).
+A book that shows no depth (a top of book: the band notional is NaN, `scalp_nautilus.book`) has no
+depth axis: its state is UNAVAILABLE (-1) and the multiplier is that of the other two axes (DESIGN
+§8: nothing pretends a one-level book is a deep one).
 The thresholds are per instrument (a 100k book is thin for BTC, thick for a small alt). In
 `quantile` mode each axis's two bounds are the (low, high) `quantiles` of its own last
 `quantile_history` values, sampled once per `quantile_sample_ns` of event time (spread: GOOD below
@@ -44,19 +47,22 @@ from scalp_nautilus.indicators.compiled import HAS_INPUTS
 from scalp_nautilus.indicators.compiled import INITIALIZED
 from scalp_nautilus.indicators.compiled import CompiledIndicator
 from scalp_nautilus.indicators.compiled import quantiles_linear
-from scalp_nautilus.indicators.rolling_quantile import THRESHOLD_MODES
+from scalp_nautilus.indicators.settings import RegimeSettings
+from scalp_nautilus.indicators.settings import checked
+from scalp_nautilus.indicators.settings import ns
 from scalp_nautilus.skips import SkipCounter
 
 log = logging.getLogger(__name__)
 
 
 class AxisState(IntEnum):
+    UNAVAILABLE = -1  # the depth axis of a book that shows no depth (a top of book)
     GOOD = 0  # tight spread / thick book / active market
     NORMAL = 1
     POOR = 2  # wide spread / thin book / quiet market
 
 
-_GOOD, _NORMAL, _POOR = 0, 1, 2
+_UNAVAILABLE, _GOOD, _NORMAL, _POOR = -1, 0, 1, 2
 # float slots: the bounds in use, the fixed bounds, the factors (spread, depth, activity: good,
 # normal, poor), the clamp, the quantile levels, the outputs; then the three histories
 (_SPREAD_TIGHT, _SPREAD_WIDE, _DEPTH_THICK, _DEPTH_THIN, _ACTIVE, _QUIET) = range(6)
@@ -103,7 +109,7 @@ def _sample(s, n, ts_event, spread_bps, spread_ticks):
     head = n[_H_HEAD]
     in_ticks = not math.isnan(spread_ticks)
     s[_FLOATS + head] = spread_ticks if in_ticks else spread_bps
-    s[_FLOATS + qh + head] = s[DEPTH_NOTIONAL]
+    s[_FLOATS + qh + head] = s[DEPTH_NOTIONAL]  # NaN without depth: its bounds are then never read
     s[_FLOATS + 2 * qh + head] = s[ACTIVITY_RATE]
     n[_H_HEAD] = (head + 1) % qh
     n[_H_COUNT] = count = min(n[_H_COUNT] + 1, qh)
@@ -115,8 +121,9 @@ def _sample(s, n, ts_event, spread_bps, spread_ticks):
             s[_TIGHT_TICKS], s[_WIDE_TICKS] = out[0], out[1]
         else:
             s[_SPREAD_TIGHT], s[_SPREAD_WIDE] = out[0], out[1]
-        quantiles_linear(s[_FLOATS + qh : _FLOATS + qh + count], levels, out)
-        s[_DEPTH_THIN], s[_DEPTH_THICK] = out[0], out[1]
+        if not math.isnan(s[DEPTH_NOTIONAL]):
+            quantiles_linear(s[_FLOATS + qh : _FLOATS + qh + count], levels, out)
+            s[_DEPTH_THIN], s[_DEPTH_THICK] = out[0], out[1]
         quantiles_linear(s[_FLOATS + 2 * qh : _FLOATS + 2 * qh + count], levels, out)
         s[_QUIET], s[_ACTIVE] = out[0], out[1]
 
@@ -124,8 +131,8 @@ def _sample(s, n, ts_event, spread_bps, spread_ticks):
 @njit(cache=True)
 def regime_update(s, n, ts_event, spread_bps, depth_notional, spread_ticks):
     """One book update at `ts_event` (ns) with its spread (bps and, NaN when the tick is unknown,
-    whole ticks) and band notional (quote currency)."""
-    if not (0.0 <= spread_bps < math.inf and 0.0 <= depth_notional < math.inf):
+    whole ticks) and band notional (quote currency; NaN: the book shows no depth)."""
+    if not (0.0 <= spread_bps < math.inf and (0.0 <= depth_notional < math.inf or math.isnan(depth_notional))):
         n[_SKIP_VALUES] += 1
         return
     if not n[_STARTED]:
@@ -157,10 +164,14 @@ def regime_update(s, n, ts_event, spread_bps, depth_notional, spread_ticks):
         spread = _state(spread_ticks, s[_TIGHT_TICKS], s[_WIDE_TICKS], False)
     else:
         spread = _state(spread_bps, s[_SPREAD_TIGHT], s[_SPREAD_WIDE], False)
-    depth = _state(depth_notional, s[_DEPTH_THICK], s[_DEPTH_THIN], True)
+    if math.isnan(depth_notional):
+        depth, depth_factor = _UNAVAILABLE, 1.0
+    else:
+        depth = _state(depth_notional, s[_DEPTH_THICK], s[_DEPTH_THIN], True)
+        depth_factor = s[_FACTORS + 3 + depth]
     activity = _state(s[ACTIVITY_RATE], s[_ACTIVE], s[_QUIET], True)
     n[SPREAD_STATE], n[DEPTH_STATE], n[ACTIVITY_STATE] = spread, depth, activity
-    product = s[_FACTORS + spread] * s[_FACTORS + 3 + depth] * s[_FACTORS + 6 + activity]
+    product = s[_FACTORS + spread] * depth_factor * s[_FACTORS + 6 + activity]
     s[VALUE] = min(max(product, s[_MIN_MULT]), s[_MAX_MULT])
     if not n[INITIALIZED] and ts_event - n[_FIRST_TS] >= n[_WINDOW_NS]:
         n[INITIALIZED] = 1
@@ -171,95 +182,39 @@ class MicrostructureRegime(CompiledIndicator):
 
     Parameters
     ----------
-    spread_tight_bps, spread_wide_bps : float
-        Spread bounds in basis points of the mid.
-    depth_thick, depth_thin : float
-        Band-notional bounds in quote currency.
-    activity_active, activity_quiet : float
-        Book-update rate bounds, per second.
-    activity_window_ns : int
-        Window of the update rate; `initialized` once it has elapsed since the first update.
-    spread_factors, depth_factors, activity_factors : tuple of 3 floats
-        Factor for GOOD, NORMAL, POOR on each axis.
-    min_multiplier, max_multiplier : float
-        Clamp of the product.
+    settings : RegimeSettings
+        The bounds of each axis (spread in bps of the mid, band notional in quote currency,
+        book-update rate per second over `activity_window_s`: `initialized` once it has elapsed
+        since the first update), each axis's factors for GOOD, NORMAL, POOR, the clamp of their
+        product, and the quantile mode.
     activity_capacity : int
         Most update times held in the activity window (see the module doc).
     """
 
-    def __init__(
-        self,
-        spread_tight_bps: float = 5.0,
-        spread_wide_bps: float = 20.0,
-        depth_thick: float = 100_000.0,
-        depth_thin: float = 10_000.0,
-        activity_active: float = 10.0,
-        activity_quiet: float = 1.0,
-        activity_window_ns: int = 5_000_000_000,
-        spread_factors: tuple[float, float, float] = (1.0, 0.7, 0.4),
-        depth_factors: tuple[float, float, float] = (1.0, 0.7, 0.4),
-        activity_factors: tuple[float, float, float] = (1.0, 0.7, 0.5),
-        min_multiplier: float = 0.2,
-        max_multiplier: float = 1.0,
-        threshold_mode: str = "fixed",
-        quantiles: tuple[float, float] = (0.2, 0.8),
-        quantile_history: int = 1800,
-        quantile_min: int = 60,
-        quantile_sample_ns: int = 1_000_000_000,
-        activity_capacity: int = 8192,
-    ) -> None:
-        if not spread_tight_bps <= spread_wide_bps:
-            raise ValueError(f"spread_tight_bps {spread_tight_bps} > spread_wide_bps {spread_wide_bps}")
-        if not depth_thin <= depth_thick:
-            raise ValueError(f"depth_thin {depth_thin} > depth_thick {depth_thick}")
-        if not activity_quiet <= activity_active:
-            raise ValueError(f"activity_quiet {activity_quiet} > activity_active {activity_active}")
-        if activity_window_ns <= 0:
-            raise ValueError(f"activity_window_ns must be > 0, got {activity_window_ns}")
-        if not 0.0 <= min_multiplier <= max_multiplier:
-            raise ValueError(f"need 0 <= min_multiplier <= max_multiplier, got {min_multiplier}, {max_multiplier}")
-        if threshold_mode not in THRESHOLD_MODES:
-            raise ValueError(f"threshold_mode must be one of {THRESHOLD_MODES}, got {threshold_mode!r}")
-        if quantile_sample_ns <= 0:
-            raise ValueError(f"quantile_sample_ns must be > 0, got {quantile_sample_ns}")
-        if quantile_history < 1 or not 1 <= quantile_min <= quantile_history or list(quantiles) != sorted(quantiles):
-            raise ValueError(
-                f"need increasing quantiles and 1 <= quantile_min <= quantile_history, got {quantiles}, {quantile_min}"
-            )
+    def __init__(self, settings: RegimeSettings | None = None, *, activity_capacity: int = 8192) -> None:
+        r = settings = checked(settings or RegimeSettings())
         if activity_capacity < 1:
             raise ValueError(f"activity_capacity must be >= 1, got {activity_capacity}")
-        params = [
-            spread_tight_bps,
-            spread_wide_bps,
-            depth_thick,
-            depth_thin,
-            activity_active,
-            activity_quiet,
-            activity_window_ns,
-            spread_factors,
-            depth_factors,
-            activity_factors,
-            min_multiplier,
-            max_multiplier,
-        ]
-        if threshold_mode == "quantile":  # fixed mode keeps its old parameters
-            params += [threshold_mode, tuple(quantiles), quantile_history, quantile_min, quantile_sample_ns]
+        quantile_mode = r.threshold_mode == "quantile"
+        self._fixed = (r.spread_tight_bps, r.spread_wide_bps, r.depth_thick, r.depth_thin, r.activity_active, r.activity_quiet)
+        self.activity_window_ns = ns(r.activity_window_s)
+        self.quantile_sample_ns = ns(r.quantile_sample_s)
+        factors = (r.spread_factors, r.depth_factors, r.activity_factors)
+        params = [*self._fixed, self.activity_window_ns, *factors, r.min_multiplier, r.max_multiplier]
+        if quantile_mode:  # fixed mode keeps its old parameters
+            params += [r.threshold_mode, tuple(r.quantiles), r.quantile_history, r.quantile_min, self.quantile_sample_ns]
         super().__init__(params=params)
-        self.threshold_mode = threshold_mode
-        self.quantiles = tuple(float(q) for q in quantiles)
-        self.quantile_history = quantile_history
-        self.quantile_min = quantile_min
-        self.quantile_sample_ns = quantile_sample_ns
-        self.activity_window_ns = activity_window_ns
-        self._fixed = (spread_tight_bps, spread_wide_bps, depth_thick, depth_thin, activity_active, activity_quiet)
-        self.spread_factors = tuple(spread_factors)
-        self.depth_factors = tuple(depth_factors)
-        self.activity_factors = tuple(activity_factors)
-        self.min_multiplier = min_multiplier
-        self.max_multiplier = max_multiplier
+        self.settings = settings
+        self.threshold_mode = r.threshold_mode
+        self.quantiles = tuple(float(q) for q in r.quantiles)
+        self.quantile_history = r.quantile_history
+        self.quantile_min = r.quantile_min
+        self.spread_factors, self.depth_factors, self.activity_factors = (tuple(f) for f in factors)
+        self.min_multiplier = r.min_multiplier
+        self.max_multiplier = r.max_multiplier
         self.activity_capacity = activity_capacity
         self.skips = SkipCounter(type(self).__name__, log)
-        history = quantile_history if threshold_mode == "quantile" else 1
+        history = r.quantile_history if quantile_mode else 1
         self._allocate(_FLOATS + 3 * history, _INTS + activity_capacity)
         self._reset()
 

@@ -33,7 +33,8 @@ from scalp_nautilus.indicators.compiled import CompiledIndicator
 from scalp_nautilus.indicators.compiled import pairwise_sum
 from scalp_nautilus.indicators.compiled import quantiles_linear
 from scalp_nautilus.indicators.lee_ready import AGGRESSOR_TO_SIDE
-from scalp_nautilus.indicators.rolling_quantile import THRESHOLD_MODES
+from scalp_nautilus.indicators.settings import VPINSettings
+from scalp_nautilus.indicators.settings import checked
 from scalp_nautilus.skips import SkipCounter
 
 log = logging.getLogger(__name__)
@@ -146,52 +147,27 @@ class VPIN(CompiledIndicator):
 
     Parameters
     ----------
-    window_volume : float
-        Expected volume traded over the whole window, in the instrument's size units (base
-        currency for linear, contracts for inverse); each bucket holds window_volume / n_buckets.
-    n_buckets : int
-        Completed buckets in the window (>= 1); `initialized` once that many have completed.
-    thresholds : tuple of 3 floats
-        Regime bounds: LOW below the first, MEDIUM below the second, HIGH up to and including the
-        third, EXTREME above it.
-    multipliers : tuple of 4 floats
-        Position-size multiplier per regime (EXTREME 0.0: no new positions; exits stay allowed).
-    threshold_mode : "fixed" or "quantile"
-        `quantile`: the regime bounds are the `threshold_quantiles` of the last `quantile_history`
-        VPIN values (one per trade that completes a bucket, once VPIN is initialized: VPIN only
-        changes then), re-read each time;
-        `thresholds` apply until `quantile_min` values are held.
+    settings : VPINSettings
+        Its window: `window_volume` (expected volume over the window, instrument size units: base
+        currency for linear, contracts for inverse) in `n_buckets` buckets, `initialized` once that
+        many have completed. Regimes: LOW below the first threshold, MEDIUM below the second, HIGH
+        up to and including the third, EXTREME above it; each with its position-size multiplier
+        (EXTREME 0.0: no new positions; exits stay allowed). `threshold_mode` `quantile`: the
+        bounds are the `threshold_quantiles` of the last `quantile_history` VPIN values (one per
+        trade that completes a bucket, once VPIN is initialized: VPIN only changes then), re-read
+        each time; `thresholds` apply until `quantile_min` values are held.
     """
 
-    def __init__(
-        self,
-        window_volume: float,
-        n_buckets: int = 50,
-        thresholds: tuple[float, float, float] = (0.3, 0.5, 0.7),
-        multipliers: tuple[float, float, float, float] = (1.0, 0.5, 0.25, 0.0),
-        threshold_mode: str = "fixed",
-        threshold_quantiles: tuple[float, float, float] = (0.5, 0.75, 0.95),
-        quantile_history: int = 500,
-        quantile_min: int = 50,
-    ) -> None:
-        if not 0.0 < window_volume < math.inf:
-            raise ValueError(f"window_volume must be a positive finite volume, got {window_volume}")
-        if n_buckets < 1:
-            raise ValueError(f"n_buckets must be >= 1, got {n_buckets}")
-        if len(thresholds) != 3 or list(thresholds) != sorted(thresholds):
-            raise ValueError(f"thresholds must be 3 increasing values, got {thresholds}")
-        if len(multipliers) != 4:
-            raise ValueError(f"multipliers must be 4 values (one per regime), got {multipliers}")
-        if threshold_mode not in THRESHOLD_MODES:
-            raise ValueError(f"threshold_mode must be one of {THRESHOLD_MODES}, got {threshold_mode!r}")
-        if len(threshold_quantiles) != 3 or list(threshold_quantiles) != sorted(threshold_quantiles):
-            raise ValueError(f"threshold_quantiles must be 3 increasing values, got {threshold_quantiles}")
-        if quantile_history < 1 or not 1 <= quantile_min <= quantile_history:
-            raise ValueError(f"need quantile_history >= 1 and 1 <= quantile_min <= it, got {quantile_history}, {quantile_min}")
+    def __init__(self, settings: VPINSettings) -> None:
+        settings = checked(settings)
+        window_volume, n_buckets, threshold_mode = settings.window_volume, settings.n_buckets, settings.threshold_mode
+        thresholds, multipliers, threshold_quantiles = settings.thresholds, settings.multipliers, settings.threshold_quantiles
+        quantile_history, quantile_min = settings.quantile_history, settings.quantile_min
         params = [window_volume, n_buckets, tuple(thresholds), tuple(multipliers)]
         if threshold_mode == "quantile":  # fixed mode keeps its old parameters
             params += [threshold_mode, tuple(threshold_quantiles), quantile_history, quantile_min]
         super().__init__(params=params)
+        self.settings = settings
         self.window_volume = window_volume
         self.n_buckets = n_buckets
         self.bucket_volume = window_volume / n_buckets

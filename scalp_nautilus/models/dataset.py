@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from scalp_nautilus.errors import InputError
 from scalp_nautilus.errors import MissingFileError
+from scalp_nautilus.feature_recorder import unavailable_columns
 from scalp_nautilus.indicators.lob_vector import N_LOB_FEATURES
 from scalp_nautilus.models.labels import DEFAULT_LABELS
 from scalp_nautilus.models.labels import VOL_SCALE
@@ -76,6 +77,12 @@ def read_features(paths: list[str | Path]) -> list[Segment]:
         missing = [c for c in COLUMNS if c not in table.column_names]
         if missing:
             raise InputError(f"features file {path}: lacks columns {missing} (not a FeatureRecorder file?)")
+        gone = [c for c in unavailable_columns(table.schema) if c in LOB_COLUMNS]
+        if gone:
+            raise InputError(
+                f"features file {path}: recorded from a book too shallow for the LOB vector ({', '.join(gone)} "
+                "unavailable: the top-of-book mode); the LSTM trains on full-book rows"
+            )
         ts = table.column("ts_event").to_numpy().astype(np.int64)
         mid = table.column("mid").to_numpy().astype(np.float64)
         ofi = table.column("ofi").to_numpy().astype(np.float64)

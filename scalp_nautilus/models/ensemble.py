@@ -8,7 +8,8 @@ is the weighted sum d = sum_i w_i d_i, and its confidence is how much the member
 with the population standard deviation over the members that have a non-zero weight. Members that
 all say the same thing give 1; members split evenly between +x and -x give 0; a silent member
 (d_i = 0) counts as a vote for "no move" and lowers the agreement. The strategy trades only above
-its confidence gate (0.6 by default).
+its confidence gate (0.6 by default). An absent member (the LSTM in the top-of-book mode, DESIGN §8)
+is not a silent one: it has weight 0, the others' weights renormalised (`without_member`).
 
 `combine` is written so that numba compiles the same source (`ensemble_update`, in the pipeline's
 batch kernel) while the decision calls it as plain Python: one formula, two callers.
@@ -21,6 +22,7 @@ import math
 from numba import njit
 from numba.extending import register_jitable
 
+from scalp_nautilus.feature_table import LOB_LEVELS
 from scalp_nautilus.indicators.compiled import HAS_INPUTS
 from scalp_nautilus.indicators.compiled import INITIALIZED
 from scalp_nautilus.indicators.compiled import CompiledIndicator
@@ -57,6 +59,17 @@ def combine(weights, active, d) -> tuple[float, float]:
         total, c = sum_add(total, c, (d[i] - mean) * (d[i] - mean))
     std = math.sqrt(sum_result(total, c) / n)
     return value, min(max(1.0 - std / mean_abs, 0.0), 1.0)
+
+
+def without_member(weights: tuple[float, float, float, float], member: str) -> tuple[float, float, float, float]:
+    """`weights` with `member` absent: its weight 0, the others' renormalised to sum 1
+    (ValueError when no other member has weight)."""
+    k = MEMBERS.index(member)
+    rest = sum(w for i, w in enumerate(weights) if i != k)
+    if not rest > 0.0:
+        raise ValueError(f"ensemble weights {tuple(weights)}: no member but {member} has weight")
+    a, b, c, d = (0.0 if i == k else w / rest for i, w in enumerate(weights))
+    return a, b, c, d
 
 
 # float slots: the outputs, the members' directions, the weights; int slots: the active members
@@ -108,6 +121,12 @@ class SignalEnsemble(CompiledIndicator):
         """Combine the members' directions (each clipped to [-1, 1]; NaN counts as silent)."""
         ensemble_update(self._s, self._n, ofi, lstm, ou, cvd)
         return self.value
+
+    @property
+    def levels(self) -> int:
+        """Book levels a side its inputs need: the LSTM reads the whole LOB vector; without it
+        (weight 0, as in the top-of-book mode) every member is a level-1 feature."""
+        return LOB_LEVELS if self.weights[MEMBERS.index("lstm")] > 0.0 else 1
 
     @property
     def value(self) -> float:

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numba import njit
 
+from scalp_nautilus.feature_table import EVERY_LEVEL
 from scalp_nautilus.indicators.compiled import HAS_INPUTS
 from scalp_nautilus.indicators.compiled import INITIALIZED
 from scalp_nautilus.indicators.compiled import CompiledIndicator
@@ -130,6 +131,10 @@ class LSTMPredictor(CompiledIndicator):
         On loading a model, set torch's intra-op threads to this (process-wide: torch has no
         other setting). 1 is the fastest for a batch of one on this project's bench
         (`bench/bench_lstm.py`). None leaves torch's setting alone. Default 1.
+    book_levels : int
+        Book levels a side the data shows (`BookSnapshot.levels`): a model is used only when it was
+        trained on books showing as many (the model file's `book_levels`), so a model trained on
+        full L2 books is refused on a top of book (DESIGN §8). Default `EVERY_LEVEL`.
 
     Warm state: the vectors, mids, pending calls and the guard's count; the model itself comes from
     its file. A model the guard had switched off stays off after a restore.
@@ -143,6 +148,7 @@ class LSTMPredictor(CompiledIndicator):
         accuracy_window: int = GUARD_WINDOW,
         min_accuracy: float = GUARD_MIN_ACCURACY,
         torch_threads: int | None = 1,
+        book_levels: int = EVERY_LEVEL,
     ) -> None:
         if seq_len is None:
             seq_len = _file_seq_len(model_path)
@@ -153,7 +159,9 @@ class LSTMPredictor(CompiledIndicator):
             )
         if torch_threads is not None and torch_threads < 1:
             raise ValueError(f"torch_threads must be >= 1 or None, got {torch_threads}")
-        super().__init__(params=[model_path, seq_len, cadence_ns, accuracy_window, min_accuracy])
+        params: list = [model_path, seq_len, cadence_ns, accuracy_window, min_accuracy]
+        super().__init__(params=params if book_levels == EVERY_LEVEL else [*params, book_levels])
+        self.book_levels = book_levels
         self.model_path = model_path
         self.seq_len = seq_len
         self.cadence_ns = cadence_ns
@@ -278,7 +286,7 @@ class LSTMPredictor(CompiledIndicator):
         from scalp_nautilus.models.model_file import load_model
 
         try:
-            model = load_model(self.model_path, seq_len=self.seq_len)
+            model = load_model(self.model_path, seq_len=self.seq_len, book_levels=self.book_levels)
         except ModelFileError as exc:
             log.error("LSTMPredictor: %s; running on %s", exc, FALLBACK)
             self._fallback_logged = True

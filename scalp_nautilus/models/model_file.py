@@ -9,13 +9,14 @@ True)`, which refuses to unpickle anything but tensors and builtin containers:
 
 Metadata (JSON): `layout` (the `LOB_FEATURE_NAMES` the model was trained on, in order), `seq_len`,
 `horizon` (k, book batches), `alpha` (label threshold), `labels` (how they are defined),
-`architecture` (sizes that rebuild the network), `weights_sha256` (over the tensors, so a file
+`architecture` (sizes that rebuild the network), `book_levels` (levels a side of the books it was
+trained on; absent in older files: every level, a full L2 book), `weights_sha256` (over the tensors, so a file
 damaged inside its tensor data is refused too), and from training: `majority_class`, `training`
 (files, spans, sample counts, settings), `scores` (validation and held-out), `versions` (python,
 torch, numpy, nautilus_trader, scalp_nautilus) and `created` (UTC).
 
 `load_model` refuses a missing, truncated or corrupt file, another format or version, a layout
-other than today's `LOB_FEATURE_NAMES`, a different `seq_len` than the caller's, weights that do
+other than today's `LOB_FEATURE_NAMES`, a different `seq_len` or `book_levels` than the caller's, weights that do
 not fit the architecture, a checksum mismatch and non-finite weights, each with a `ModelFileError`
 naming the file and the reason.
 """
@@ -34,6 +35,7 @@ from pathlib import Path
 import torch
 
 from scalp_nautilus.errors import InputError
+from scalp_nautilus.feature_table import EVERY_LEVEL
 from scalp_nautilus.indicators.lob_vector import LOB_FEATURE_NAMES
 from scalp_nautilus.models.labels import CLASSES
 from scalp_nautilus.models.labels import LABEL_KINDS
@@ -102,6 +104,7 @@ def save_model(path: str | Path, net: LOBNet, metadata: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
     meta = {
+        "book_levels": EVERY_LEVEL,  # training reads full-book rows only (`dataset.read_features`)
         **metadata,
         "layout": list(LOB_FEATURE_NAMES),
         "architecture": net.arch.to_dict(),
@@ -130,8 +133,18 @@ def _load_error_reason(exc: Exception) -> str:
     return f"(corrupt or truncated?): {type(exc).__name__}" + (f": {first}" if first else "")
 
 
-def load_model(path: str | Path, seq_len: int | None = None) -> LoadedModel:
-    """Read and check a model file; `seq_len`, when given, must equal the file's."""
+def book_levels(metadata: dict) -> int:
+    """Levels a side of the books the model was trained on (older files: every level)."""
+    return int(metadata.get("book_levels", EVERY_LEVEL))
+
+
+def _levels_text(levels: int) -> str:
+    return "full L2 books (every level)" if levels == EVERY_LEVEL else f"books showing {levels} level(s) a side"
+
+
+def load_model(path: str | Path, seq_len: int | None = None, book_levels: int | None = None) -> LoadedModel:
+    """Read and check a model file; `seq_len` and `book_levels` (the run's book: 1 in the top-of-book
+    mode), when given, must equal the file's."""
     path = Path(path)
 
     def refuse(reason: str) -> ModelFileError:
@@ -179,6 +192,11 @@ def load_model(path: str | Path, seq_len: int | None = None) -> LoadedModel:
         )
     if seq_len is not None and file_seq_len != seq_len:
         raise refuse(f"trained on sequences of {file_seq_len} vectors, the predictor is set to seq_len={seq_len}")
+    if book_levels is not None and _file_levels(meta, refuse) != book_levels:
+        raise refuse(
+            f"trained on {_levels_text(_file_levels(meta, refuse))}, this run reads {_levels_text(book_levels)} "
+            "(the book mode, `book.mode`): the LSTM stays off; use a model trained on features recorded in this mode"
+        )
     if not all(isinstance(t, torch.Tensor) for t in state.values()) or weights_sha256(state) != meta["weights_sha256"]:
         raise refuse("weights do not match their checksum (damaged file)")
     try:
@@ -190,6 +208,13 @@ def load_model(path: str | Path, seq_len: int | None = None) -> LoadedModel:
         raise refuse("non-finite weights")
     net.eval()
     return LoadedModel(net, meta)
+
+
+def _file_levels(meta: dict, refuse) -> int:
+    try:
+        return book_levels(meta)
+    except (TypeError, ValueError) as exc:
+        raise refuse(f"damaged metadata (book_levels {meta.get('book_levels')!r})") from exc
 
 
 def describe(model: LoadedModel) -> str:

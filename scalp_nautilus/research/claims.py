@@ -32,6 +32,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
+from scalp_nautilus.feature_table import ENSEMBLE_CONFIDENCE_GATE
+from scalp_nautilus.feature_table import HURST_MEAN_REVERSION_BELOW
+from scalp_nautilus.feature_table import HURST_MOMENTUM_ABOVE
 from scalp_nautilus.research.edge import ALPHA
 from scalp_nautilus.research.edge import NOT_ENOUGH
 from scalp_nautilus.research.edge import forward_returns_bps
@@ -332,6 +335,7 @@ def hurst_claims(data: pd.DataFrame, g: Grid, boot: BootstrapSettings) -> list[C
     Windows start every 30 s and read the next 120 s: neighbours share data, so blocks hold at
     least 4 of them."""
     unit = f"windows (every {HURST_STEP_S:g} s) with a warm Hurst"
+    low_h, high_h = HURST_MEAN_REVERSION_BELOW, HURST_MOMENTUM_ABOVE
     rank = Claim(
         "hurst_vr_rank",
         "Hurst",
@@ -343,18 +347,18 @@ def hurst_claims(data: pd.DataFrame, g: Grid, boot: BootstrapSettings) -> list[C
     low = Claim(
         "hurst_low_vr",
         "Hurst",
-        "H < 0.4 (anti-persistent) is followed by mean reversion: VR < 1",
-        f"mean VR({VR_Q} s) of the next {VR_WINDOW_S:g} s after H < 0.4",
+        f"H < {low_h:g} (anti-persistent) is followed by mean reversion: VR < 1",
+        f"mean VR({VR_Q} s) of the next {VR_WINDOW_S:g} s after H < {low_h:g}",
         "VR < 1",
-        n_unit=f"windows (every {HURST_STEP_S:g} s) with H < 0.4",
+        n_unit=f"windows (every {HURST_STEP_S:g} s) with H < {low_h:g}",
     )
     high = Claim(
         "hurst_high_vr",
         "Hurst",
-        "H > 0.6 (persistent) is followed by trending: VR > 1",
-        f"mean VR({VR_Q} s) of the next {VR_WINDOW_S:g} s after H > 0.6",
+        f"H > {high_h:g} (persistent) is followed by trending: VR > 1",
+        f"mean VR({VR_Q} s) of the next {VR_WINDOW_S:g} s after H > {high_h:g}",
         "VR > 1",
-        n_unit=f"windows (every {HURST_STEP_S:g} s) with H > 0.6",
+        n_unit=f"windows (every {HURST_STEP_S:g} s) with H > {high_h:g}",
     )
     if "hurst" not in data:
         for claim in (low, high, rank):
@@ -372,7 +376,7 @@ def hurst_claims(data: pd.DataFrame, g: Grid, boot: BootstrapSettings) -> list[C
             ts_list.append(g.ts[start])
     hs, vrs, ts = np.array(h_list), np.array(vr_list), np.array(ts_list, dtype=np.int64)
     overlap = VR_WINDOW_S / HURST_STEP_S
-    for claim, band, above in ((low, hs < 0.4, False), (high, hs > 0.6, True)):
+    for claim, band, above in ((low, hs < low_h, False), (high, hs > high_h, True)):
         columns = np.column_stack([band, np.where(band, vrs, 0.0)]).astype(np.float64)
         statistic = Statistic(columns, ratio_of_sums)
         judge(claim, statistic, ts, int(band.sum()), 1.0, above, boot, min_block=overlap, use=band)
@@ -497,11 +501,13 @@ def funding_claim(data: pd.DataFrame, boot: BootstrapSettings) -> Claim:
 
 
 def ensemble_claim(data: pd.DataFrame, boot: BootstrapSettings, sample_ms: float) -> Claim:
+    gate = ENSEMBLE_CONFIDENCE_GATE
     c = Claim(
         "ensemble_gate",
         "Ensemble",
-        "calls that pass the 0.6 agreement gate are right more often than those below it",
-        f"hit rate (sign of the ensemble direction vs the next {GATE_HORIZON_S:g} s return) at confidence >= 0.6 minus below 0.6",
+        f"calls that pass the {gate:g} agreement gate are right more often than those below it",
+        f"hit rate (sign of the ensemble direction vs the next {GATE_HORIZON_S:g} s return)"
+        f" at confidence >= {gate:g} minus below {gate:g}",
         "difference > 0",
         n_unit="rows at or above the gate (warm, a call and a move)",
     )
@@ -515,12 +521,12 @@ def ensemble_claim(data: pd.DataFrame, boot: BootstrapSettings, sample_ms: float
     warm = warm_mask(data, ("ofi", "cvd", "ou", "lob", "lstm"))[rows]
     use = warm & np.isfinite(y) & (d != 0) & (np.nan_to_num(y) != 0)
     hit = use & (np.sign(d) == np.sign(np.nan_to_num(y)))
-    above = conf >= 0.6
+    above = conf >= gate
     columns = np.column_stack([use & above, hit & above, use & ~above, hit & ~above]).astype(np.float64)
     n_above, n_below = int(columns[:, 0].sum()), int(columns[:, 2].sum())
     rates = [columns[:, 1].sum() / n_above if n_above else np.nan, columns[:, 3].sum() / n_below if n_below else np.nan]
     above_text, below_text = (f"{h:.3f}" if np.isfinite(h) else "-" for h in rates)
-    c.note = f"hit rate {above_text} at >= 0.6 ({n_above} rows), {below_text} below ({n_below} rows)"
+    c.note = f"hit rate {above_text} at >= {gate:g} ({n_above} rows), {below_text} below ({n_below} rows)"
     ts = data["ts_event"].to_numpy(np.int64)[rows]
     spacing = np.median(np.diff(ts)) if len(ts) > 1 else NS_PER_S
     horizon_rows = GATE_HORIZON_S * NS_PER_S / spacing if spacing > 0 else 1.0  # the 10 s returns overlap

@@ -58,6 +58,13 @@ from scipy.stats import rankdata
 from scalp_nautilus.data import spans
 from scalp_nautilus.errors import InputError
 from scalp_nautilus.errors import MissingFileError
+from scalp_nautilus.feature_recorder import unavailable_columns
+from scalp_nautilus.feature_table import FIELDS
+from scalp_nautilus.feature_table import HURST_MEAN_REVERSION_BELOW
+from scalp_nautilus.feature_table import HURST_MOMENTUM_ABOVE
+from scalp_nautilus.feature_table import LOB_LEVELS
+from scalp_nautilus.feature_table import lob_column
+from scalp_nautilus.feature_table import unavailable_text
 from scalp_nautilus.fees import BINANCE_USDM
 from scalp_nautilus.research.intervals import BORDERLINE
 from scalp_nautilus.research.intervals import MIN_BLOCKS
@@ -115,8 +122,9 @@ SIGNALS: tuple[Signal, ...] = (
         "b/(b+a) - 0.5 over 10 levels",
     ),
     *(
-        Signal(f"lob_imbalance_{k}", (f"lob_{10 + k}",), ("lob",), _col(f"lob_{10 + k}"), f"z of (b-a)/(b+a) at level {k}")
-        for k in range(5)
+        Signal(f"lob_imbalance_{k}", (column,), ("lob",), _col(column), f"z of (b-a)/(b+a) at level {k}")
+        for k in range(LOB_LEVELS)
+        for column in (lob_column(f"imbalance_{k}"),)
     ),
     Signal("trade_side", ("trade_side",), ("classifier",), _col("trade_side"), "side of the latest trade"),
     Signal(
@@ -158,10 +166,14 @@ def load_features(paths: Sequence[str | Path], columns: Sequence[str] | None = N
 
     `columns` (None: every signal's and the claims') are read when present; a file without a base
     column, or a present column with NaN or inf in a usable row, raises ValueError naming the file.
+    A column the file's metadata says was unavailable (its book showed too few levels: the
+    top-of-book mode) is not read from any file; `attrs["unavailable"]` names them.
     """
     frames = []
     found: dict = {}
-    for index, name in enumerate(paths):
+    unavailable: set[str] = set()
+    schemas = []
+    for name in paths:
         path = Path(name)
         if not path.is_file():
             raise MissingFileError(f"features file {path}: no such file")
@@ -172,8 +184,12 @@ def load_features(paths: Sequence[str | Path], columns: Sequence[str] | None = N
         missing = [c for c in BASE_COLUMNS if c not in schema.names]
         if missing:
             raise InputError(f"features file {path}: lacks columns {missing} (not a FeatureRecorder file?)")
+        unavailable.update(unavailable_columns(schema))
+        schemas.append((path, schema))
+    for index, (path, schema) in enumerate(schemas):
         wanted = list(dict.fromkeys([*BASE_COLUMNS, *(columns if columns is not None else schema.names)]))
-        df = pq.read_table(path, columns=[c for c in wanted if c in schema.names]).to_pandas()
+        read = [c for c in wanted if c in schema.names and c not in unavailable]
+        df = pq.read_table(path, columns=read).to_pandas()
         df = df[df["book_valid"].to_numpy(bool) & (df["mid"].to_numpy() > 0.0)]
         numeric = df.select_dtypes(include=[np.number])
         bad = ~np.isfinite(numeric.to_numpy(np.float64))
@@ -195,7 +211,20 @@ def load_features(paths: Sequence[str | Path], columns: Sequence[str] | None = N
     data["minute"] = data["file"].to_numpy(np.int64) * 10**9 + ts // (60 * NS_PER_S)
     data["day"] = ts // _DAY_NS
     data.attrs["invalid_spans"] = found
+    data.attrs["unavailable"] = sorted(unavailable, key=FIELDS.index)
     return data
+
+
+def unavailable_lines(data: pd.DataFrame, signals: Sequence[Signal] = SIGNALS) -> list[str]:
+    """The summary's account of the columns the data's book could not give (none: no line)."""
+    gone = data.attrs.get("unavailable") or []
+    if not gone:
+        return []
+    untested = [s.name for s in signals if set(s.columns) & set(gone)]
+    return [
+        f"unavailable in the data (its book shows too few levels: top of book): {unavailable_text(gone)}; "
+        f"signals not tested: {', '.join(untested) or 'none'}"
+    ]
 
 
 def _outside_invalid_spans(df: pd.DataFrame, file_spans: list[tuple[int, int]], found: dict) -> tuple[pd.DataFrame, np.ndarray]:
@@ -336,10 +365,11 @@ def subsets(data: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
     if "hurst" in data:
         h = data["hurst"].to_numpy()
         warm = warm_mask(data, ("hurst",))
+        low, high = HURST_MEAN_REVERSION_BELOW, HURST_MOMENTUM_ABOVE
         out += [
-            ("hurst<0.4", warm & (h < 0.4)),
-            ("hurst 0.4-0.6", warm & (h >= 0.4) & (h <= 0.6)),
-            ("hurst>0.6", warm & (h > 0.6)),
+            (f"hurst<{low:g}", warm & (h < low)),
+            (f"hurst {low:g}-{high:g}", warm & (h >= low) & (h <= high)),
+            (f"hurst>{high:g}", warm & (h > high)),
         ]
     if "vpin_regime" in data:
         r = data["vpin_regime"].to_numpy()

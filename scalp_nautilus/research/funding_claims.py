@@ -52,6 +52,7 @@ import pandas as pd
 from scalp_nautilus.data.funding_history import local_to_utc_ns
 from scalp_nautilus.data.funding_history import read_settlements
 from scalp_nautilus.errors import InputError
+from scalp_nautilus.indicators import settings as indicator_settings
 from scalp_nautilus.indicators.funding_arb import FundingArbDetector
 from scalp_nautilus.research.claims import Claim
 from scalp_nautilus.research.claims import funding_z3_claim
@@ -160,7 +161,9 @@ class Detection:
 
 
 def detect(series: FundingSeries, window: int = 90, min_history: int = 30, z_threshold: float = 3.0) -> Detection:
-    detector = FundingArbDetector(window=window, min_history=min_history, z_threshold=z_threshold)
+    detector = FundingArbDetector(
+        indicator_settings.FundingSettings(window=window, min_history=min_history, z_threshold=z_threshold)
+    )
     z = np.full(len(series.ts), np.nan)
     direction = np.zeros(len(series.ts), dtype=np.int64)
     for i, (rate, ts) in enumerate(zip(series.rate.tolist(), series.ts.tolist())):

@@ -30,6 +30,7 @@ from scalp_nautilus.research.edge import edge_table
 from scalp_nautilus.research.edge import invalid_span_lines
 from scalp_nautilus.research.edge import load_features
 from scalp_nautilus.research.edge import summary_lines
+from scalp_nautilus.research.edge import unavailable_lines
 from scalp_nautilus.research.intervals import BootstrapSettings
 
 
@@ -70,7 +71,13 @@ def run_edge(
     lr = load_features(lee_ready) if lee_ready else None
     edge = edge_table(data, settings.horizons, settings.costs, settings.boot, settings.sample_ms)
     claims = claims_table(data, lr, settings.boot, settings.sample_ms)
-    result = ResearchResult(edge, claims, summary_lines(edge) + invalid_span_lines(data), len(data), [str(p) for p in features])
+    result = ResearchResult(
+        edge,
+        claims,
+        summary_lines(edge) + invalid_span_lines(data) + unavailable_lines(data),
+        len(data),
+        [str(p) for p in features],
+    )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_csv(edge.table, out / "edge.csv")

@@ -129,6 +129,8 @@ class StrategyReport:
     entry_mode: str = "taker"
     take_profit_mode: str = "taker"
     fills: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=[*FILL_COLUMNS, "edge_bps"]))
+    book_mode: str = "l2"  # `book.mode` as the run resolved it (`scalp_nautilus.top_of_book`)
+    unavailable: tuple[str, ...] = ()  # the row's columns the book could not give (NaN, or an int's missing value)
 
     @property
     def funding_total(self) -> float:

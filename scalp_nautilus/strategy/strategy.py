@@ -6,7 +6,8 @@ node). Data: L2 order-book deltas (Nautilus keeps the managed book; with the dat
 ``buffer_deltas=True`` one callback per exchange message), trades, and funding (Nautilus's
 `FundingRateUpdate` + `MarkPriceUpdate`, or Binance's `BinanceFuturesMarkPriceUpdate` custom data
 in live Binance: `funding.feed`). Each delta batch gives one `BookSnapshot`, one `FeatureSnapshot`
-and one decision.
+and one decision. In the top-of-book mode (`book.mode`, `scalp_nautilus.top_of_book`) quote ticks
+take the deltas' place: each quote is a one-level book batch.
 
 Orders, the latch and the exits around an entry live in `scalp_nautilus.strategy.execution`; the
 strategy is its `OrderPort`. A feed watchdog (`exits.stale_feed_s`, on the node's clock) closes a position when the book has
@@ -35,6 +36,7 @@ import pandas as pd
 
 from nautilus_trader.model.data import DataType
 from nautilus_trader.model.data import OrderBookDeltas
+from nautilus_trader.model.data import QuoteTick
 from nautilus_trader.model.data import TradeTick
 from nautilus_trader.model.enums import BookType
 from nautilus_trader.model.enums import OrderSide
@@ -50,6 +52,7 @@ from nautilus_trader.model.position import Position
 from nautilus_trader.trading.strategy import Strategy
 
 from scalp_nautilus import log_bridge
+from scalp_nautilus.book import BookSnapshot
 from scalp_nautilus.book import BookSnapshotBuilder
 from scalp_nautilus.config import parse_utc
 from scalp_nautilus.data.spans import InvalidSpans
@@ -81,6 +84,7 @@ from scalp_nautilus.strategy.settings import ScalpStrategyConfig
 from scalp_nautilus.strategy.settings import build_builder
 from scalp_nautilus.strategy.settings import build_pipeline
 from scalp_nautilus.strategy.warmup import warm_kernels
+from scalp_nautilus.top_of_book import TOP_OF_BOOK
 from scalp_nautilus.units import NS_PER_S
 
 
@@ -189,8 +193,13 @@ class ScalpStrategy(Strategy):
             self._restore_state()
         p.execution.adopt()
         if config.record_features:
-            self._recorder = FeatureRecorder(config.record_features, invalid_spans=self._spans.spans)
-        self.subscribe_order_book_deltas(iid, BookType.L2_MBP, managed=True)
+            self._recorder = FeatureRecorder(
+                config.record_features, invalid_spans=self._spans.spans, unavailable=pipeline.unavailable(builder.levels)
+            )
+        if config.book.mode == TOP_OF_BOOK:
+            self.subscribe_quote_ticks(iid)
+        else:
+            self.subscribe_order_book_deltas(iid, BookType.L2_MBP, managed=True)
         self.subscribe_trade_ticks(iid)
         if config.funding.feed == "binance_mark_price":
             # Live Binance futures: funding and mark come together as custom data.
@@ -239,10 +248,12 @@ class ScalpStrategy(Strategy):
         s, p = self.config.state, self._parts
         assert s.path is not None
         now = self.clock.timestamp_ns()
-        reason = warm.restore(s.path, p.pipeline, str(p.instrument.id), now, round(s.max_age_s * NS_PER_S))
+        ages = round(s.max_age_s * NS_PER_S), round(s.funding_max_age_s * NS_PER_S)
+        reason = warm.restore(s.path, p.pipeline, str(p.instrument.id), now, *ages)
         self.warm_restored = reason is None
+        # the fast state restored (all or some indicators): the feed must continue it
+        self._restored_ns = p.pipeline.snapshot().ts_event
         if reason is None:
-            self._restored_ns = p.pipeline.snapshot().ts_event
             self.log.info(f"warm state restored from {s.path}: the indicators continue where they stopped")
         else:
             self.log.warning(f"starting cold ({reason}): no signal until the indicators are warm")
@@ -273,17 +284,32 @@ class ScalpStrategy(Strategy):
     # ------------------------------------------------------------------ data
 
     def on_order_book_deltas(self, deltas: OrderBookDeltas) -> None:
+        book = self.cache.order_book(deltas.instrument_id)
+        self._on_book(self._parts.builder.from_book(book, deltas.ts_event, deltas.ts_init, deltas.sequence))
+
+    def on_quote_tick(self, tick: QuoteTick) -> None:
+        # the top-of-book mode's book batch (subscribed only in that mode)
+        self._on_book(
+            self._parts.builder.from_quote(
+                float(tick.bid_price),
+                float(tick.bid_size),
+                float(tick.ask_price),
+                float(tick.ask_size),
+                tick.ts_event,
+                tick.ts_init,
+            )
+        )
+
+    def _on_book(self, snapshot: BookSnapshot) -> None:
         p = self._parts
         if self._restored_ns:
-            self._confirm_restored(deltas.ts_event)
-        self._last_book_ns = deltas.ts_init  # the node's clock when the batch arrived
+            self._confirm_restored(snapshot.ts_event)
+        self._last_book_ns = snapshot.ts_init  # the node's clock when the batch arrived
         if self._watchdog_due:
             self._start_watchdog()
         if self._stale:
             self._stale = False
-            self.log.warning(f"{deltas.instrument_id}: book updates resumed")
-        book = self.cache.order_book(deltas.instrument_id)
-        snapshot = p.builder.from_book(book, deltas.ts_event, deltas.ts_init, deltas.sequence)
+            self.log.warning(f"{p.instrument.id}: book updates resumed")
         row = p.pipeline.on_book(snapshot)
         self.batches += 1
         if self._spans and self._spans.inside(row.ts_event):
@@ -551,6 +577,8 @@ class ScalpStrategy(Strategy):
             entry_mode=self.config.orders.entry,
             take_profit_mode=self.config.exits.take_profit_order,
             fills=self.markouts.frame(),
+            book_mode=self.config.book.mode,
+            unavailable=p.pipeline.unavailable(p.builder.levels) if p is not None else (),
         )
 
     def _bounds(self) -> dict[str, float]:

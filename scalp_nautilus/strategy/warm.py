@@ -3,9 +3,12 @@ across restarts (`StateSettings` in the strategy config).
 
 JSON (Python's: every float digit kept, NaN allowed), written to a temporary file and renamed over
 the old one, so a crash while saving leaves the previous state intact. A file is used only if it
-is this format and version, for the same instrument, at most `max_age_ns` old, and saved by a
-pipeline with the same parameters; anything else is logged with the reason and ignored (the
-indicators then warm up again).
+is this format and version and for the same instrument; anything else is logged with the reason
+and ignored (the indicators then warm up again). Within it, each indicator is restored on its own
+(`FeaturePipeline.restore`): one whose parameters changed warms up again, the others continue (an
+exit rule such as `exits.stop_k` is no indicator's parameter, so changing it keeps them all). Age:
+the fast state (every window of seconds to minutes) is taken up to `max_age_ns` old, the slow state
+(the funding history: about 30 settlements, ten days at 8 h) up to `slow_max_age_ns`.
 """
 
 from __future__ import annotations
@@ -40,8 +43,12 @@ def save(path: str | Path, pipeline: FeaturePipeline, instrument_id: str, now_ns
     os.replace(tmp, path)
 
 
-def restore(path: str | Path, pipeline: FeaturePipeline, instrument_id: str, now_ns: int, max_age_ns: int) -> str | None:
-    """Restore `pipeline` from the file; returns None on success, else why it was not used."""
+def restore(
+    path: str | Path, pipeline: FeaturePipeline, instrument_id: str, now_ns: int, max_age_ns: int, slow_max_age_ns: int = 0
+) -> str | None:
+    """Restore `pipeline` from the file; returns None when every indicator was restored, else what
+    was not and why (the indicators restored, if any, continue). `slow_max_age_ns`: the slow
+    state's age limit (at most `max_age_ns`: the fast state's)."""
     path = Path(path)
     if not path.exists():
         return f"no saved state at {path}"
@@ -58,10 +65,21 @@ def restore(path: str | Path, pipeline: FeaturePipeline, instrument_id: str, now
     if body.get("instrument_id") != instrument_id:
         return f"{path} holds the state of {body.get('instrument_id')}, not {instrument_id}"
     age_ns = now_ns - int(body.get("saved_ns", 0))
-    if not 0 <= age_ns <= max_age_ns:
-        return f"{path} is {age_ns / 1e9:.0f} s old (max {max_age_ns / 1e9:.0f} s)"
+    slow_max_age_ns = max(slow_max_age_ns, max_age_ns)
+    if not 0 <= age_ns <= slow_max_age_ns:
+        return (
+            f"{path} is {age_ns / 1e9:.0f} s old (max {max_age_ns / 1e9:.0f} s, the slow state's {slow_max_age_ns / 1e9:.0f} s)"
+        )
+    slow_only = age_ns > max_age_ns
     try:
-        pipeline.restore(body["pipeline"])
+        cold = pipeline.restore(body["pipeline"], slow_only=slow_only)
     except (ValueError, KeyError, TypeError) as exc:
         return f"{path} does not fit this pipeline ({exc})"
-    return None
+    if not cold:
+        return None
+    kept = sorted(set(pipeline.initialized) - set(cold))
+    if slow_only:
+        why = f"{path} is {age_ns / 1e9:.0f} s old (max {max_age_ns / 1e9:.0f} s)"
+        return f"{why}: only the slow state ({', '.join(kept) or 'none'}) restored"
+    reasons = "; ".join(f"{name}: {why}" for name, why in sorted(cold.items()))
+    return f"restored {', '.join(kept) or 'nothing'}; cold: {reasons}"

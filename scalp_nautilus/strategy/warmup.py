@@ -25,6 +25,14 @@ from scalp_nautilus.indicators import LOBFeatureVector
 from scalp_nautilus.indicators import OrderFlowImbalance
 from scalp_nautilus.indicators import OUZScore
 from scalp_nautilus.indicators import ParkinsonVolatility
+from scalp_nautilus.indicators.settings import CVDSettings
+from scalp_nautilus.indicators.settings import HurstSettings
+from scalp_nautilus.indicators.settings import LiquiditySettings
+from scalp_nautilus.indicators.settings import LOBSettings
+from scalp_nautilus.indicators.settings import OFISettings
+from scalp_nautilus.indicators.settings import OUSettings
+from scalp_nautilus.indicators.settings import ParkinsonSettings
+from scalp_nautilus.indicators.settings import VPINSettings
 from scalp_nautilus.units import NS_PER_S
 
 _SECONDS = 120  # enough 1 s samples to fill the smallest windows below (Hurst: 64)
@@ -56,14 +64,14 @@ class _SilenceThisThread(logging.Filter):
 def warm_kernels(builder: BookSnapshotBuilder) -> None:
     """Run every kernel once; `builder` is not touched (a copy of its settings is used)."""
     pipeline = FeaturePipeline(
-        vpin=VPIN(window_volume=10.0, n_buckets=2),
-        ofi=OrderFlowImbalance(zscore_window=3),
-        cvd=CumulativeVolumeDelta(window=4, zscore_window=3),
-        liquidity=LiquidityMetrics(ewma_alpha=0.5, lambda_window=4, lambda_min_points=3),
-        hurst=HurstExponent(window=64),
-        ou=OUZScore(window=8, min_points=4, refit_every=1),
-        parkinson=ParkinsonVolatility(window=2),
-        lob=LOBFeatureVector(zscore_window=3),
+        vpin=VPIN(VPINSettings(volume_per_hour=10.0, window_minutes=60.0, n_buckets=2)),
+        ofi=OrderFlowImbalance(OFISettings(zscore_window=3)),
+        cvd=CumulativeVolumeDelta(CVDSettings(window=4, zscore_window=3)),
+        liquidity=LiquidityMetrics(LiquiditySettings(ewma_alpha=0.5, lambda_window=4, lambda_min_points=3)),
+        hurst=HurstExponent(HurstSettings(window=64)),
+        ou=OUZScore(OUSettings(window=8, min_points=4, refit_every=1)),
+        parkinson=ParkinsonVolatility(ParkinsonSettings(window=2)),
+        lob=LOBFeatureVector(LOBSettings(zscore_window=3)),
     )
     local = BookSnapshotBuilder(
         depth=builder.depth,

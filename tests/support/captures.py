@@ -29,6 +29,7 @@ from scalp_nautilus.data.binance_capture import BinanceCaptureImporter
 from scalp_nautilus.feature_recorder import FeatureRecorder
 from scalp_nautilus.features import FeaturePipeline
 from scalp_nautilus.indicators import VPIN
+from scalp_nautilus.indicators.settings import VPINSettings
 from scalp_nautilus.models import LSTMPredictor
 
 F_LAST = int(RecordFlag.F_LAST)
@@ -73,7 +74,7 @@ def replay(capture: Capture, builder: BookSnapshotBuilder | None = None) -> Iter
 
 def pipeline_for(capture: Capture, lstm: LSTMPredictor | None = None) -> FeaturePipeline:
     """The pipeline as the tests run it on a capture: VPIN's window is a minute of its volume."""
-    return FeaturePipeline(VPIN(window_volume=capture.volume_per_second() * 60), lstm=lstm)
+    return FeaturePipeline(VPIN(VPINSettings(volume_per_hour=capture.volume_per_second() * 60, window_minutes=60.0)), lstm=lstm)
 
 
 def record(capture: Capture, path: Path, lstm: LSTMPredictor | None = None) -> Path:
