@@ -167,6 +167,8 @@ class ScalpStrategy(Strategy):
         # feed still decides batches, and lateness is the lag guard's, not a silence
         self._last_book_ns = 0
         self._stale = False  # the watchdog found the feed silent; cleared by the next batch
+        self._watchdog_due = False  # its timer starts at the next book batch
+        self._watch_from_ns = 0  # the node's clock at `on_start`: the timer's phase
         self.stale_feeds = 0  # silences found by the watchdog
         lag = self.config.lag
         self.lag = LagGuard(lag.max_ms, lag.resume_ms, lag.window)
@@ -233,9 +235,10 @@ class ScalpStrategy(Strategy):
             self.subscribe_mark_prices(iid)
         if config.exits.stale_feed_s:
             self._stale_feed_ns = round(config.exits.stale_feed_s * NS_PER_S)
-            self._last_book_ns = self.clock.timestamp_ns()
-            every = timedelta(seconds=min(1.0, config.exits.stale_feed_s / 2))
-            self.clock.set_timer(f"feed-watchdog-{iid}", every, callback=self._watch_feed)
+            self._last_book_ns = self._watch_from_ns = self.clock.timestamp_ns()
+            self._watchdog_due = True
+            if p.execution.state.side:  # an adopted position is watched from the start
+                self._start_watchdog()
         if config.orders.flatten_at:
             at = parse_utc(config.orders.flatten_at)
             if at.value > self.clock.timestamp_ns():
@@ -344,6 +347,8 @@ class ScalpStrategy(Strategy):
         if self._restored_ns:
             self._confirm_restored(snapshot.ts_event)
         self._last_book_ns = now
+        if self._watchdog_due:
+            self._start_watchdog()
         if self._stale:
             self._stale = False
             self.log.warning(f"{p.instrument.id}: book updates resumed")
@@ -369,6 +374,18 @@ class ScalpStrategy(Strategy):
         if self._flattening and decision.action != EXIT and p.execution.side and not p.execution.latch.held:
             decision = _MANUAL_FLATTEN
         self._act(decision)
+
+    def _start_watchdog(self) -> None:
+        """The feed watchdog's timer, ticking when it would have from `on_start`. It starts there
+        only for an adopted position, otherwise at the first book batch: before that batch a
+        silence matters to nothing (no position opens without one), and in a backtest the clock
+        runs through the funding history read before the book, where a timer from the start
+        fired every second for nothing (1.15 M calls for two weeks, more CPU than the rest of
+        the strategy on an hour of data)."""
+        self._watchdog_due = False
+        every = timedelta(seconds=min(1.0, self.config.exits.stale_feed_s / 2)) // timedelta(microseconds=1) * 1_000
+        phase = self._watch_from_ns + (self.clock.timestamp_ns() - self._watch_from_ns) // every * every
+        self.clock.set_timer_ns(f"feed-watchdog-{self.config.instrument_id}", every, phase, 0, self._watch_feed)
 
     def _watch_feed(self, event) -> None:
         """The feed watchdog (`exits.stale_feed_s`): a position is not held on a silent book."""
