@@ -14,12 +14,15 @@
    at the capture's mean real rate.
 
 The machine is shared (2 cores, other developers' tests running): CPU time per message is the
-steadier figure; wall-clock rates vary with the load. ``--pythonpath DIR`` runs the recorder from
-another checkout (e.g. an older commit extracted with ``git archive``) for before/after figures
-measured in one run of this script; the venue always runs from this checkout.
+steadier figure; wall-clock rates vary with the load. ``--pythonpath A,B,...`` runs the recorder from
+other checkouts (e.g. older commits extracted with ``git archive``), each at each rate, interleaved,
+for before/after figures measured in one run of this script (a checkout that refuses an option, such
+as ``compression`` before it existed, is reported as not measured); the venue always runs from this
+checkout. ``--floor [aiohttp,picows,socket]`` adds bare clients that discard every message (see
+`FLOORS`): what receiving alone costs.
 
-    python bench/bench_record.py [--capture usdm_2024_08] [--rates real,5000,max] [--window-s 40]
-                                 [--compression gzip,zstd] [--streams depth@0ms,trade,...] [--pythonpath DIR]
+    PYTHONPATH=. python bench/bench_record.py [--capture usdm_2024_08] [--rates real,5000,max] [--window-s 40]
+        [--compression gzip,zstd] [--streams depth@0ms,trade,...] [--pythonpath DIR,DIR] [--floor [aiohttp,picows,socket]]
 """
 
 from __future__ import annotations
@@ -109,9 +112,14 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-# The floor: what receiving alone costs in this process model (uvloop + aiohttp, the recorder's),
-# subscribing to the same streams and discarding every message; it writes its count every 0.2 s.
-FLOOR = """
+# The floors: what receiving alone costs, subscribing to the same streams and discarding every
+# message; each writes its count every 0.2 s. `aiohttp`: uvloop + aiohttp's WebSocket client (the
+# recorder's until this run's change); `picows`: uvloop + picows (Cython frame parser, a callback per
+# frame); `socket`: no event loop and no WebSocket library, a blocking socket read and a walk over
+# the frame headers in Python (what one process wake-up costs: the kernel's part and a few
+# Python lines).
+FLOORS = {
+    "aiohttp": """
 import asyncio, sys, time, aiohttp, uvloop, json
 url, streams, out = sys.argv[1], sys.argv[2].split(","), sys.argv[3]
 async def main():
@@ -124,16 +132,81 @@ async def main():
                 now = time.monotonic()
                 if now - last > 0.2:
                     last = now
-                    open(out, "w").write(str(n))
+                    with open(out, "w") as fh:
+                        fh.write(str(n))
 uvloop.run(main())
-"""
+""",
+    "picows": """
+import sys, time, json, uvloop
+from picows import ws_connect, WSListener, WSMsgType
+url, streams, out = sys.argv[1], sys.argv[2].split(","), sys.argv[3]
+class Listener(WSListener):
+    n, last = 0, 0.0
+    def on_ws_connected(self, transport):
+        transport.send(WSMsgType.TEXT, json.dumps({"method": "SUBSCRIBE", "params": streams, "id": 1}).encode())
+    def on_ws_frame(self, transport, frame):
+        frame.get_payload_as_bytes()
+        self.n += 1
+        now = time.monotonic()
+        if now - self.last > 0.2:
+            self.last = now
+            with open(out, "w") as fh:
+                fh.write(str(self.n))
+async def main():
+    transport, _ = await ws_connect(Listener, url, max_frame_size=1 << 30)
+    await transport.wait_disconnected()
+uvloop.run(main())
+""",
+    "socket": """
+import base64, json, os, socket, struct, sys, time
+from urllib.parse import urlsplit
+url, streams, out = sys.argv[1], sys.argv[2].split(","), sys.argv[3]
+u = urlsplit(url)
+s = socket.create_connection((u.hostname, u.port))
+key = base64.b64encode(os.urandom(16)).decode()
+s.sendall(f"GET {u.path} HTTP/1.1\\r\\nHost: {u.hostname}:{u.port}\\r\\nUpgrade: websocket\\r\\n"
+          f"Connection: Upgrade\\r\\nSec-WebSocket-Key: {key}\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n".encode())
+data = b""
+while b"\\r\\n\\r\\n" not in data:
+    data += s.recv(4096)
+data = bytearray(data[data.index(b"\\r\\n\\r\\n") + 4:])
+payload = json.dumps({"method": "SUBSCRIBE", "params": streams, "id": 1}).encode()
+mask = os.urandom(4)
+head = bytes([0x81, 0xFE]) + struct.pack(">H", len(payload)) if len(payload) >= 126 else bytes([0x81, 0x80 | len(payload)])
+s.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+n, last, chunk = 0, 0.0, bytearray(1 << 20)
+while k := s.recv_into(chunk):
+    data += chunk[:k]
+    i = 0
+    while len(data) - i >= 2:
+        size, head = data[i + 1] & 0x7F, 2
+        if size == 126:
+            if len(data) - i < 4:
+                break
+            size, head = struct.unpack_from(">H", data, i + 2)[0], 4
+        elif size == 127:
+            if len(data) - i < 10:
+                break
+            size, head = struct.unpack_from(">Q", data, i + 2)[0], 10
+        if len(data) - i < head + size:
+            break
+        i += head + size
+        n += 1
+    del data[:i]
+    now = time.monotonic()
+    if now - last > 0.2:
+        last = now
+        with open(out, "w") as fh:
+            fh.write(str(n))
+""",
+}
 
 
-def floor(port: int, symbol: str, streams: list[str], out: Path, window_s: float) -> dict:
-    """The bare client's CPU per message over the same kind of window as `record`."""
+def floor(client: str, port: int, symbol: str, streams: list[str], out: Path, window_s: float) -> dict:
+    """A bare client's CPU per message over the same kind of window as `record`."""
     count = out / "count"
     names = ",".join(f"{symbol.lower()}@{s}" for s in streams)
-    proc = subprocess.Popen([sys.executable, "-c", FLOOR, f"ws://127.0.0.1:{port}/stream", names, str(count)])
+    proc = subprocess.Popen([sys.executable, "-c", FLOORS[client], f"ws://127.0.0.1:{port}/stream", names, str(count)])
     try:
         return sample(proc, lambda: int(count.read_text() or 0) if count.exists() else 0, window_s)
     finally:
@@ -234,10 +307,25 @@ def main() -> None:
     ap.add_argument("--window-s", type=float, default=40.0, help="measurement window per rate (at most)")
     ap.add_argument("--compression", default="gzip", help="comma-separated: gzip, zstd")
     ap.add_argument("--streams", default="depth@0ms,trade,bookTicker,markPrice@1s", help="the recorder's streams")
-    ap.add_argument("--pythonpath", type=Path, default=PROJECT_ROOT, help="the checkout the recorder runs from")
+    ap.add_argument(
+        "--pythonpath",
+        default=str(PROJECT_ROOT),
+        help="comma-separated checkouts the recorder runs from, each measured in turn at each rate (before/after in one run)",
+    )
     ap.add_argument("--help-runs", type=int, default=5)
-    ap.add_argument("--floor", action="store_true", help="also measure a bare uvloop + aiohttp client discarding every message")
+    ap.add_argument(
+        "--floor",
+        nargs="?",
+        const=",".join(FLOORS),
+        default="",
+        help=f"also measure bare clients that discard every message: some of {', '.join(FLOORS)} (all without a value)",
+    )
     args = ap.parse_args()
+    checkouts = [Path(p) for p in args.pythonpath.split(",")]
+    floors = [f for f in args.floor.split(",") if f]
+    for f in floors:
+        if f not in FLOORS:
+            ap.error(f"--floor {f}: not one of {', '.join(FLOORS)}")
 
     print("real feeds (messages per second by receive time; streams: depth@0ms, trade, bookTicker, markPrice)")
     print(f"  {'capture':<14} {'messages':>9} {'mean':>7} {'p99 1s':>7} {'peak 1s':>8} {'peak 100ms x10':>15}")
@@ -246,20 +334,22 @@ def main() -> None:
         r = rates[name] = feed_rates([args.data / "binance-futures" / f for f in CAPTURES[name]])
         print(f"  {name:<14} {r['messages']:>9,} {r['mean']:>7,.0f} {r['p99']:>7,} {r['peak_1s']:>8,} {r['peak_100ms_x10']:>15,}")
 
-    print(f"\ncommand line from {args.pythonpath} (median wall s of {args.help_runs} runs)")
-    for label, seconds in help_times(args.pythonpath, args.help_runs).items():
-        print(f"  scalp-nautilus {label:<14} {seconds:6.2f} s")
+    for checkout in checkouts:
+        print(f"\ncommand line from {checkout} (median wall s of {args.help_runs} runs)")
+        for label, seconds in help_times(checkout, args.help_runs).items():
+            print(f"  scalp-nautilus {label:<14} {seconds:6.2f} s")
 
     mean = rates[args.capture]["mean"]
     files = [str(args.data / "binance-futures" / f) for f in CAPTURES[args.capture]]
     symbol = "BTCUSD_PERP" if args.capture.startswith("cm") else "BTCUSDT"
     streams = args.streams.split(",")
     print(
-        f"\nrecorder ({args.pythonpath}) against the replay venue serving {args.capture} (mean {mean:.0f} msg/s "
-        f"as captured); streams {','.join(streams)}; window <= {args.window_s:g} s"
+        f"\nrecorder against the replay venue serving {args.capture} (mean {mean:.0f} msg/s as captured); "
+        f"streams {','.join(streams)}; window <= {args.window_s:g} s; checkouts: "
+        + ", ".join(f"[{i}] {c}" for i, c in enumerate(checkouts))
     )
     print(
-        f"  {'rate':>6} {'speed':>7} {'codec':>5} {'recorded':>9} {'msg/s':>8} {'CPU share':>10} {'CPU us/msg':>11} "
+        f"  {'rate':>6} {'speed':>7} {'run':>11} {'recorded':>9} {'msg/s':>8} {'CPU share':>10} {'CPU us/msg':>11} "
         f"{'peak RSS MB':>12} {'B/msg':>6} {'GB/day':>7}"
     )
     # The venue starts its replay once the depth stream is subscribed (its default also waits for
@@ -269,35 +359,33 @@ def main() -> None:
     venue_config.write_text(yaml.safe_dump({**base, "start": {**base["start"], "streams": ["depth"]}}))
     for rate in args.rates.split(","):
         speed = 1.0 if rate == "real" else 10_000.0 if rate == "max" else float(rate) / mean
-        for codec in args.compression.split(","):
+        # Interleaved: every run of a rate in a row, so the machine's load falls on them alike.
+        runs = [
+            (f"[{i}] {codec}", checkout, codec) for codec in args.compression.split(",") for i, checkout in enumerate(checkouts)
+        ]
+        runs += [(f"{client} floor", None, client) for client in floors]
+        for label, checkout, what in runs:
             port = free_port()
             venue = start_venue_process(files, speed, port, config=str(venue_config))
             try:
                 with tempfile.TemporaryDirectory() as tmp:
-                    r = record(args.pythonpath, port, symbol, streams, Path(tmp), codec, args.window_s)
+                    if checkout is None:
+                        r = floor(what, port, symbol, streams, Path(tmp), args.window_s)
+                    else:
+                        r = record(checkout, port, symbol, streams, Path(tmp), what, args.window_s)
+            except RuntimeError as exc:  # e.g. an older checkout refusing `compression: zstd`
+                print(f"  {rate:>6} {speed:>7.4g} {label:>11} not measured: {exc}", flush=True)
+                continue
             finally:
                 venue.terminate()
                 venue.wait(10)
-            per_day = r["bytes_per_msg"] * mean * DAY_S / 1e9
-            print(
-                f"  {rate:>6} {speed:>7.4g} {codec:>5} {r['messages']:>9,} {r['rate']:>8,.0f} {r['cpu_share']:>10.1%} "
-                f"{r['cpu_us']:>11.1f} {r['rss_mb']:>12.0f} {r['bytes_per_msg']:>6.1f} {per_day:>7.2f}",
-                flush=True,
+            line = (
+                f"  {rate:>6} {speed:>7.4g} {label:>11} {r['messages']:>9,} {r['rate']:>8,.0f} {r['cpu_share']:>10.1%} "
+                f"{r['cpu_us']:>11.1f} {r['rss_mb']:>12.0f}"
             )
-        if args.floor:
-            port = free_port()
-            venue = start_venue_process(files, speed, port, config=str(venue_config))
-            try:
-                with tempfile.TemporaryDirectory() as tmp:
-                    r = floor(port, symbol, streams, Path(tmp), args.window_s)
-            finally:
-                venue.terminate()
-                venue.wait(10)
-            print(
-                f"  {rate:>6} {speed:>7.4g} {'floor':>5} {r['messages']:>9,} {r['rate']:>8,.0f} {r['cpu_share']:>10.1%} "
-                f"{r['cpu_us']:>11.1f} {r['rss_mb']:>12.0f}",
-                flush=True,
-            )
+            if checkout is not None:
+                line += f" {r['bytes_per_msg']:>6.1f} {r['bytes_per_msg'] * mean * DAY_S / 1e9:>7.2f}"
+            print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ Reported over a window: messages recorded per second (all symbols), the recorder
 message and share of one core (``/proc/<pid>/task/*/schedstat``), its peak RSS; then, after a
 SIGTERM, its exit code, and each folder imported on its own (gaps, snapshots, trades).
 
-    python bench/bench_record_load.py [--symbols 10] [--speed 1] [--window-s 60] [--compression gzip]
+    python bench/bench_record_load.py [--symbols 10] [--speed 1] [--window-s 60] [--compression gzip] [--pythonpath DIR]
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ def main() -> None:
     ap.add_argument("--speed", type=float, default=1.0, help="each venue's replay speed (1: the capture's own pace)")
     ap.add_argument("--window-s", type=float, default=60.0)
     ap.add_argument("--compression", default="gzip")
+    ap.add_argument("--pythonpath", type=Path, default=PROJECT_ROOT, help="the recorder's checkout")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -108,7 +109,7 @@ def main() -> None:
             log = open(tmp / "record.log", "wb")  # noqa: SIM115 (closed below)
             recorder = subprocess.Popen(
                 [sys.executable, "-m", "scalp_nautilus.cli", "record", "--config", str(config)],
-                env=env,
+                env={**env, "PYTHONPATH": str(args.pythonpath)},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=tmp,

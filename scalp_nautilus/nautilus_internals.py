@@ -107,8 +107,48 @@ INTERNALS: tuple[Internal, ...] = (
         "_reconnect",
         "hook",
         _BINANCE_SYNC,
-        "not overridden: the synced client relies on it calling _order_book_snapshot_then_deltas",
+        "counted (reconnects) and then Nautilus's own: the synced client relies on it calling _order_book_snapshot_then_deltas",
         ("self",),
+    ),
+    Internal(
+        _BINANCE_DATA,
+        "_handle_ws_message",
+        "hook",
+        _BINANCE_SYNC,
+        "every market message stamps the connection watchdog's clock (last_message_ns) before Nautilus routes it",
+        ("self", "raw"),
+    ),
+    Internal(
+        "nautilus_trader.live.data_client:LiveMarketDataClient",
+        "_connect",
+        "hook",
+        "scalp_nautilus.live.feed",
+        "WatchedFeed records the error a failed connection raised (Nautilus logs it and runs on as if "
+        "connected): the supervisor's exit code and line",
+        ("self",),
+    ),
+    Internal(
+        "nautilus_trader.adapters.binance.execution:BinanceCommonExecutionClient",
+        "_http_account",
+        "attribute",
+        "scalp_nautilus.live.offline",
+        "the account's fills since the last saved position (userTrades): Nautilus's generate_fill_reports asks "
+        "only for symbols with open orders or positions, and a stop that closed the position leaves neither",
+    ),
+    Internal(
+        "nautilus_trader.adapters.bybit.execution:BybitExecutionClient",
+        "_ws_trade_client",
+        "attribute",
+        _BYBIT_SYNC,
+        "wrapped to pass a stop order's trigger type to submit_order (1.231's _submit_order drops it: Bybit "
+        "would trigger a mark-price stop on the last price)",
+    ),
+    Internal(
+        "nautilus_trader.execution.engine:ExecutionEngine",
+        "_clients",
+        "attribute",
+        "scalp_nautilus.live.supervisor",
+        "the execution client asked for the fills made while no node ran; Nautilus exposes no accessor",
     ),
     Internal(_BINANCE_DATA, "_ws_client", "attribute", _BINANCE_SYNC, "the market WebSocket, shared with the book route"),
     Internal(

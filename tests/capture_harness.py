@@ -91,8 +91,15 @@ def record_settings(out: Path, venue, symbol: str = SYMBOL, http: str | None = N
     return msgspec.convert(raw, CaptureSettings)
 
 
-def run_recorder(settings: CaptureSettings, venue, timeout_s: float, before: Callable | None = None) -> MarketCapture:
-    """Record until the venue has replayed its capture (plus a moment for the last messages).
+def run_recorder(
+    settings: CaptureSettings,
+    venue,
+    timeout_s: float,
+    before: Callable | None = None,
+    until: Callable[[MarketCapture], bool] | None = None,
+) -> MarketCapture:
+    """Record until the venue has replayed its capture (plus a moment for the last messages) and,
+    when given, `until(recorder)` holds (what a test waits for: an event, not a length of time).
     `before(recorder)`, a coroutine function, runs beside the recorder (a REST gate, a check)."""
 
     async def main() -> MarketCapture:
@@ -103,6 +110,8 @@ def run_recorder(settings: CaptureSettings, venue, timeout_s: float, before: Cal
             while not (venue.finished.is_set() or venue.errors) and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
             await asyncio.sleep(0.5)
+            while until is not None and not until(recorder) and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
             recorder.request_stop("test: venue finished" if venue.finished.is_set() else "test: time limit")
 
         tasks = [asyncio.create_task(watch())]

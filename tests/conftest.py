@@ -31,14 +31,18 @@ def in_ci(environ: Mapping[str, str] = os.environ) -> bool:
     return environ.get("CI", "").strip().lower() not in ("", "0", "false", "no", "off")
 
 
+def missing(what: str) -> None:
+    """A tier's requirement is missing: skip and say why, but fail under CI (which provides them all)."""
+    if in_ci():
+        pytest.fail(what)
+    pytest.skip(what)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     path = shared_data_dir()
     if path is None:
-        msg = "real exchange data not found: set SCALP_SHARED_DATA or place it in ../shared/data"
-        if in_ci():
-            pytest.fail(msg)
-        pytest.skip(msg)
+        missing("real exchange data not found: set SCALP_SHARED_DATA or place it in ../shared/data")
     return path
 
 

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
-from http.server import BaseHTTPRequestHandler
-from http.server import ThreadingHTTPServer
 
 import msgspec
 import pytest
@@ -15,39 +11,12 @@ from scalp_nautilus.alerts import Alerts
 from scalp_nautilus.alerts import AlertSettings
 from scalp_nautilus.config import ConfigError
 from scalp_nautilus.config import decode
-
-
-class _Hook:
-    """A JSON webhook: keeps every POSTed body."""
-
-    def __init__(self) -> None:
-        self.received: list[dict] = []
-        self.arrived = threading.Event()
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                hook.received.append({"path": self.path, **json.loads(body)})
-                hook.arrived.set()
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+from tests.support.webhook import JsonWebhook
 
 
 @pytest.fixture
 def hook():
-    h = _Hook()
+    h = JsonWebhook()
     yield h
     h.close()
 

@@ -111,17 +111,26 @@ def test_replay_venue_never_with_mainnet(tmp_path, capsys, never_connects):
 
 
 class FakeNode:
-    """Records `run` and `dispose` in `events`; its trader's one strategy is None."""
+    """Records `dispose` in `events`; its trader's one strategy is None."""
 
     def __init__(self, events: list) -> None:
         self.events = events
         self.trader = SimpleNamespace(strategies=lambda: [None])
 
-    def run(self):
-        self.events.append("run")
-
     def dispose(self):
         self.events.append("dispose")
+
+
+class FakeSupervisor:
+    """Records `run` in its node's `events`; the node stops on request (exit 0)."""
+
+    def __init__(self, node, settings, mainnet, token=None) -> None:
+        self.node = node
+        self.offline = None
+
+    def run(self) -> int:
+        self.node.events.append("run")
+        return 0
 
 
 def fake_node(monkeypatch, capsys, events: list) -> None:
@@ -133,6 +142,7 @@ def fake_node(monkeypatch, capsys, events: list) -> None:
         return FakeNode(events)
 
     monkeypatch.setattr(node, "build_node", build)
+    monkeypatch.setattr(node, "Supervisor", FakeSupervisor)
     monkeypatch.setattr(node, "write_session_report", lambda *args, **kwargs: "the session report")
 
 

@@ -232,6 +232,9 @@ def test_dropped_websocket_and_sequence_gap_resync_pause_and_resume(faulty):
     # a CLEAR, a new snapshot (Binance: from REST; Bybit: a re-subscription's), no duplicate order.
     assert view["stats"]["market_connections"] == 2
     assert (client.gaps, client.resyncs) == (expect["fault_gaps"], expect["fault_resyncs"])
+    # Every re-sync counts, whichever path asked for it (the reconnect and the withheld diff), in
+    # the heartbeat too (it counted gaps only: the reconnect's re-sync went unseen).
+    assert client.book_resyncs == 2 and "book re-syncs 2 (" in run.heartbeat
     if view["api"] == "bybit":
         assert client.resubscriptions >= 1 and view["stats"]["snapshots"] == 3
     spans = _invalid_spans(run.decisions)
@@ -302,6 +305,9 @@ def test_position_on_the_account_is_adopted_not_doubled(shared_data, tmp_path, a
     # The adopted position got its protective stop at the venue once its exits were known, cancelled when it closed.
     adopted_stop = stops[0]
     assert (adopted_stop.side, adopted_stop.qty, adopted_stop.reduce_only) == ("SELL", 0.05, True)
+    # On the mark price, as configured (`exchange_stop_trigger: mark`), on both APIs: Nautilus's
+    # Bybit adapter sent no trigger type, and Bybit's default is the last price.
+    assert adopted_stop.working_type == "MARK_PRICE"
     assert adopted_stop.time_ms <= first.time_ms and adopted_stop.status == "CANCELED"
 
 
@@ -350,7 +356,10 @@ def test_command_line_dry_run_stops_cleanly_on_ctrl_c(shared_data, tmp_path):
 def test_maker_entries_rest_as_gtx_at_the_replay_venue(shared_data, tmp_path):
     """Maker entries and take-profits through Nautilus's Binance adapter: the venue receives GTX
     (post-only) limits, accepts and rests those that would not cross, refuses (-5022) those that
-    would, fills resting ones only as a maker (its `prob` queue model), and the node ends flat."""
+    would, fills resting ones only as a maker (its `prob` queue model), and the node ends flat.
+    Whether the venue accepts or refuses an entry depends on how far its book moved while the order
+    travelled (at 30x, 1 ms of the machine's delay is 30 ms of market), so the run may have no
+    resting entry: each maker entry must reach the venue as GTX, accepted or refused as post-only."""
     speed = 30.0
     settings = venue_settings(shared_data, speed=speed, exchange={"queue_model": "prob"})
     with VenueThread(settings) as venue:
@@ -370,9 +379,42 @@ def test_maker_entries_rest_as_gtx_at_the_replay_venue(shared_data, tmp_path):
     assert finished
     counts = run.strategy.execution.counts
     entries = [o for o in orders if o.type == "LIMIT" and not o.reduce_only]
-    assert len(entries) == counts["maker_posted"] - counts["post_only_refusals"] > 0
+    assert counts["maker_posted"] > 0
+    # Every maker entry reached the venue as GTX: accepted ones carry it, the others were refused
+    # with -5022, which the venue gives a post-only order only (each counted once by the strategy).
+    assert len(entries) == counts["maker_posted"] - counts["post_only_refusals"]
     assert all(o.tif == "GTX" for o in entries)  # post-only on the wire
     assert all(f.maker for f in fills if f.order.tif == "GTX")  # a resting GTX order never takes
     assert counts["post_only_refusals"] == sum(code == -5022 for _, code, _ in rejected)
     assert position == 0.0 and run.open_positions == 0
     assert _unique_ids(run)
+
+
+@pytest.mark.slow
+def test_a_stop_waits_for_the_answer_to_an_order_in_flight(shared_data, tmp_path):
+    """The stop's race: Nautilus delivers no event to a stopped strategy, so an entry whose answer
+    came after the stop began was settled behind its back (a post-only refusal uncounted: the
+    maker test's failure under load). The venue answers the first order 0.5 s late, refusing it
+    as post-only (-5022); the node is stopped as soon as that entry is posted. The stop drains
+    (`live.supervisor.drain`): the refusal reaches the strategy before it stops. With
+    `timeouts.drain_s: 0` (no drain) this failed: post-only refusals 0."""
+    speed = 30.0
+    faults = {"reject_orders": [1], "reject_code": -5022, "reject_msg": "Post Only order will be rejected (drill)"}
+    settings = venue_settings(shared_data, speed=speed, faults=faults)
+    with VenueThread(settings) as venue:
+        accept = venue._accept
+
+        def late(kind, *args):  # on the venue's thread: its answer (and only it) comes late
+            if kind == "orders":
+                time.sleep(0.5)
+            return accept(kind, *args)
+
+        venue._accept = late
+        live = live_settings(tmp_path, venue, {"orders": {"entry": "maker"}})
+        posted = lambda run: run.strategy.execution is not None and run.strategy.execution.counts["maker_posted"] > 0  # noqa: E731
+        run = run_node(live, posted, CAPTURE_S / speed + 60)
+        rejected = list(venue.exchange.rejected)
+    counts = run.strategy.execution.counts
+    assert [code for _, code, _ in rejected] == [-5022]
+    assert counts["maker_posted"] == 1 and counts["post_only_refusals"] == 1
+    assert [status for _, _, status, _ in run.orders] == ["REJECTED"]

@@ -50,6 +50,7 @@ and with plots on: `equity.png` (equity and drawdown), `trades.png` (mid with en
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
@@ -68,6 +69,7 @@ from scalp_nautilus.research.intervals import interval
 from scalp_nautilus.research.intervals import mean_statistic
 from scalp_nautilus.strategy.decision import ENTRY_OUTCOMES
 from scalp_nautilus.strategy.decision import EXIT_OUTCOMES
+from scalp_nautilus.strategy.execution import EXCHANGE_STOP
 from scalp_nautilus.strategy.records import MARKOUT_HORIZONS_S
 from scalp_nautilus.strategy.records import StrategyReport
 from scalp_nautilus.top_of_book import TOP_OF_BOOK
@@ -255,8 +257,11 @@ def strategy_table(rep: StrategyReport, starting_balance: float, balance_change:
             "warm-ups (VPIN's window of volume, Hurst's returns, ...) took most of this run, so its figures say "
             "little; run a longer span, or fit the windows to the data with `research calibrate`"
         )
-    exits = {k: counts.get(k, 0) for k in EXIT_OUTCOMES}
-    lines.append("    exits " + ", ".join(f"{k} {v}" for k, v in exits.items()))
+    # Each round trip once, by what closed it (the exchange stop's fills included); the exit
+    # decisions (a taker take-profit that did not fill, then a stop) are in decisions.csv.
+    closed_by = Counter(t.exit_reason or "unknown" for t in trips)
+    reasons = [*EXIT_OUTCOMES, EXCHANGE_STOP, *sorted(set(closed_by) - {*EXIT_OUTCOMES, EXCHANGE_STOP})]
+    lines.append("    exits (round trips by what closed them) " + ", ".join(f"{k} {closed_by.get(k, 0)}" for k in reasons))
     kinds = pd.Series([t.kind for t in trips], dtype=object).value_counts().to_dict() if trips else {}
     if kinds:
         lines.append("    round trips by signal " + ", ".join(f"{k} {v}" for k, v in kinds.items()))

@@ -28,6 +28,7 @@ import aiohttp
 import orjson
 
 from scalp_nautilus.capture.scan import int_after
+from scalp_nautilus.capture.session import Connection
 from scalp_nautilus.capture.session import Session
 from scalp_nautilus.capture.session import StartFailed
 from scalp_nautilus.data.binance_sync import BookSync
@@ -72,13 +73,13 @@ class BinanceSession(Session):
     def url(self) -> str:
         return f"{self.venue.ws}/stream"
 
-    async def on_connect(self, ws, reconnect: bool) -> None:
+    def on_connect(self, ws: Connection, reconnect: bool) -> None:
         self._snapshot_task = None
         if reconnect:
             self.sync.invalidate("reconnect")
             self._snapshot_reason = "reconnect"
         self._request_id += 1
-        await ws.send_str(orjson.dumps({"method": "SUBSCRIBE", "params": self.streams, "id": self._request_id}).decode())
+        ws.send(orjson.dumps({"method": "SUBSCRIBE", "params": self.streams, "id": self._request_id}).decode())
 
     def on_file(self) -> None:
         self._file_first = None

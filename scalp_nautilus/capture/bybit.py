@@ -20,6 +20,7 @@ import orjson
 
 from scalp_nautilus.capture.scan import int_after
 from scalp_nautilus.capture.scan import str_after
+from scalp_nautilus.capture.session import Connection
 from scalp_nautilus.capture.session import Session
 from scalp_nautilus.capture.session import StartFailed
 from scalp_nautilus.data.bybit_sync import UpdateChain
@@ -52,16 +53,16 @@ class BybitSession(Session):
     def url(self) -> str:
         return self.venue.ws
 
-    async def on_connect(self, ws, reconnect: bool) -> None:
+    def on_connect(self, ws: Connection, reconnect: bool) -> None:
         self.chain = UpdateChain()  # the subscription's snapshot starts the chain
         self._resubscribing = False
-        await ws.send_str(orjson.dumps({"op": "subscribe", "args": self._topics}).decode())
+        ws.send(orjson.dumps({"op": "subscribe", "args": self._topics}).decode())
         self.spawn(self._ping(ws))
 
-    async def _ping(self, ws) -> None:
+    async def _ping(self, ws: Connection) -> None:
         while not ws.closed:
             await asyncio.sleep(self.settings.reconnect.ping_s)
-            await ws.send_str('{"op":"ping"}')
+            ws.send('{"op":"ping"}')
 
     def on_message(self, recv_ns: int, data: bytes) -> None:
         found = str_after(data, _TOPIC) if data.startswith(_TOPIC) else None
@@ -130,8 +131,8 @@ class BybitSession(Session):
         async def resubscribe() -> None:
             # Asked again while no snapshot comes (a lost request); a reconnect cancels this task.
             while self._resubscribing and not ws.closed:
-                await ws.send_str(orjson.dumps({"op": "unsubscribe", "args": [topic]}).decode())
-                await ws.send_str(orjson.dumps({"op": "subscribe", "args": [topic]}).decode())
+                ws.send(orjson.dumps({"op": "unsubscribe", "args": [topic]}).decode())
+                ws.send(orjson.dumps({"op": "subscribe", "args": [topic]}).decode())
                 await asyncio.sleep(RESUBSCRIBE_WAIT_S)
                 if self._resubscribing:
                     log.warning("%s: no book snapshot %.0f s after re-subscribing; asking again", self.name, RESUBSCRIBE_WAIT_S)

@@ -1,4 +1,4 @@
-"""One recorded symbol: its WebSocket connection (aiohttp), reconnects with backoff, the capture
+"""One recorded symbol: its WebSocket connection (picows), reconnects with backoff, the capture
 writer, the watchdog, and what the heartbeat reports. Venue specifics (URL, subscription and its
 confirmation, sequence checks, snapshots) live in the subclasses (`capture.binance`,
 `capture.bybit`).
@@ -14,6 +14,16 @@ back off from `reconnect.initial_s` doubling to `max_s`.
 
 Per message the session only stamps the receive time, checks the rotation time, finds the stream
 and the few numbers it needs with a byte scan (`capture.scan`) and hands the bytes to the writer.
+The WebSocket is picows's, not aiohttp's (which still makes the REST calls): picows parses frames in
+Cython and calls `_Frames.on_ws_frame` for each one straight from the socket's read callback, while
+aiohttp's `async for` put every message through a queue, a future and a task switch. That was most
+of the capture's cost per message at the exchanges' real rates, where nearly every message is a
+wake-up of its own (bench/bench_record.py, docs/benchmarks.md).
+
+Over wss:// the TLS is picows's default (aiofastnet's), with Python's default SSL context: the
+system's CAs, or `SSL_CERT_FILE` (OpenSSL's own variable) for a private CA, and the host name
+checked. A certificate not trusted fails the connection like any other (a one-line `StartFailed`
+at start); tests/test_capture_websocket.py runs it against a local wss:// server.
 """
 
 from __future__ import annotations
@@ -25,9 +35,17 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import cast
 
 import aiohttp
+from picows import WSAutoPingStrategy
+from picows import WSCloseCode
+from picows import WSError
+from picows import WSFrame
+from picows import WSListener
+from picows import WSMsgType
+from picows import WSTransport
+from picows import ws_connect
 
 from scalp_nautilus.aio_tasks import TaskSet
 from scalp_nautilus.capture.settings import CaptureSettings
@@ -39,13 +57,75 @@ from scalp_nautilus.units import NS_PER_S
 log = logging.getLogger(__name__)
 
 _MS = 1_000_000
-_MESSAGE = (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY)
+_DATA = (WSMsgType.TEXT.value, WSMsgType.BINARY.value)
+_CONTINUATION, _CLOSE = WSMsgType.CONTINUATION.value, WSMsgType.CLOSE.value
+_MAX_FRAME = 1 << 26  # picows needs a limit; the venues' messages are kilobytes (REST snapshots do not come this way)
 
 Alert = Callable[..., object]  # Alerts.send(key, title, body, level)
 
 
 class StartFailed(InputError):
     """The capture cannot start: the message (one line) says what is wrong."""
+
+
+class Connection:
+    """The venue code's handle on the open WebSocket."""
+
+    __slots__ = ("transport",)
+
+    def __init__(self, transport: WSTransport) -> None:
+        self.transport = transport
+
+    @property
+    def closed(self) -> bool:
+        return self.transport.is_disconnected or self.transport.is_close_frame_sent
+
+    def send(self, text: str) -> None:
+        """Queue a text message (picows writes it without blocking; nothing is sent once closing)."""
+        self.transport.send(WSMsgType.TEXT, text.encode())
+
+    def close(self) -> None:
+        if not self.transport.is_disconnected:
+            self.transport.send_close(WSCloseCode.OK)
+            self.transport.disconnect()
+
+
+class _Frames(WSListener):
+    """Hands each message to its session as it is parsed. An exception from the session (a failed
+    write, a start error) ends the connection and is raised again by `Session.run`."""
+
+    def __init__(self, on_data: Callable[[bytes], None]) -> None:
+        self.on_data = on_data
+        self.error: Exception | None = None
+        self.reads = 0  # socket reads that brought whole frames (wake-ups, nearly)
+        self.close_code = 0  # the server's CLOSE frame's code, when it sent one
+        self._parts: list[bytes] = []  # a message fragmented over several frames
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        if self.error is not None:
+            return
+        try:
+            kind = frame.msg_type
+            if kind in _DATA:
+                if frame.fin:
+                    self.on_data(frame.get_payload_as_bytes())
+                else:
+                    self._parts = [frame.get_payload_as_bytes()]
+            elif kind == _CONTINUATION:
+                self._parts.append(frame.get_payload_as_bytes())
+                if frame.fin:
+                    data, self._parts = b"".join(self._parts), []
+                    self.on_data(data)
+            elif kind == _CLOSE:
+                self.close_code = frame.get_close_code().value
+                transport.send_close(WSCloseCode.OK)
+                transport.disconnect()
+        except Exception as exc:  # noqa: BLE001 (raised again by Session.run, outside picows's callback)
+            self.error = exc
+            transport.disconnect(graceful=False)
+            return
+        if frame.last_in_buffer:
+            self.reads += 1
 
 
 class Session:
@@ -78,6 +158,9 @@ class Session:
         self.gaps = 0
         self.snapshots = 0
         self.control = 0  # the venue's replies to our requests (not written)
+        self._reads_before = 0  # socket reads of the connections before the current one
+        self._reads_at_beat = 0
+        self._frames: _Frames | None = None
         self.ready = False
         self.connected = asyncio.Event()
         self.window: Counter = Counter()
@@ -96,7 +179,7 @@ class Session:
         self.snapshot_asked_ns = 0  # a usable book snapshot is awaited since (0: none awaited)
         self.snapshot_error = ""  # why the last snapshot request failed
         self.disconnected_ns = 0  # the connection is down since (0: connected or never connected)
-        self._ws: aiohttp.ClientWebSocketResponse[Literal[False]] | None = None
+        self._ws: Connection | None = None
         self._closing = ""  # why we close the connection ourselves
         self._tasks = TaskSet(self.name, log, on_error)
 
@@ -105,7 +188,7 @@ class Session:
     def url(self) -> str:
         raise NotImplementedError
 
-    async def on_connect(self, ws: aiohttp.ClientWebSocketResponse[Literal[False]], reconnect: bool) -> None:
+    def on_connect(self, ws: Connection, reconnect: bool) -> None:
         """Subscribe and reset the sequence state."""
 
     def on_message(self, recv_ns: int, data: bytes) -> None:
@@ -127,35 +210,58 @@ class Session:
         while not stop.is_set():
             started = time.monotonic()
             url = self.url()
+            frames: _Frames | None = None
             try:
-                async with self.http.ws_connect(url, heartbeat=rc.ping_s, max_msg_size=0, autoping=True, decode_text=False) as ws:
-                    self._ws = ws
-                    now = time.time_ns()
-                    if self.disconnected_ns:
-                        self.reconnects += 1
-                        self.writer.event("reconnects", now)
-                        log.warning(
-                            "%s: reconnected (reconnect %d) after %.1f s",
-                            self.name,
-                            self.reconnects,
-                            (now - self.disconnected_ns) / NS_PER_S,
-                        )
-                    self.disconnected_ns = 0
-                    self.last_recv_ns = self.book_recv_ns = self.subscribed_ns = now
-                    self.confirmed = False
-                    await self.on_connect(ws, reconnect=self.reconnects > 0 or self.ready)
-                    self.connected.set()
-                    await self._receive(ws)
-                reason = self._closing or (f"closed by the server (code {ws.close_code})" if ws.close_code else "connection lost")
-            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                async with asyncio.timeout(rc.http_timeout_s):
+                    transport, listener = await ws_connect(
+                        lambda: _Frames(self.on_data),
+                        url,
+                        websocket_handshake_timeout=rc.http_timeout_s,
+                        # aiohttp's heartbeat: a ping after ping_s without a message, and no pong
+                        # within half of it is a lost connection.
+                        enable_auto_ping=True,
+                        auto_ping_idle_timeout=rc.ping_s,
+                        auto_ping_reply_timeout=rc.ping_s / 2,
+                        auto_ping_strategy=WSAutoPingStrategy.PING_WHEN_IDLE,
+                        max_frame_size=_MAX_FRAME,
+                        logger_name=log,
+                    )
+                frames = self._frames = cast(_Frames, listener)
+                self._ws = Connection(transport)
+                now = time.time_ns()
+                if self.disconnected_ns:
+                    self.reconnects += 1
+                    self.writer.event("reconnects", now)
+                    log.warning(
+                        "%s: reconnected (reconnect %d) after %.1f s",
+                        self.name,
+                        self.reconnects,
+                        (now - self.disconnected_ns) / NS_PER_S,
+                    )
+                self.disconnected_ns = 0
+                self.last_recv_ns = self.book_recv_ns = self.subscribed_ns = now
+                self.confirmed = False
+                self.on_connect(self._ws, reconnect=self.reconnects > 0 or self.ready)
+                self.connected.set()
+                try:
+                    await transport.wait_disconnected()
+                finally:
+                    transport.disconnect(graceful=False)  # a cancelled wait (a stop) must not leave it open
+                code = frames.close_code
+                reason = self._closing or (f"closed by the server (code {code})" if code else "connection lost")
+            except (TimeoutError, WSError, OSError) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
             finally:
-                self._ws = None
+                if frames is not None:
+                    self._reads_before += frames.reads
+                self._ws, self._frames = None, None
                 self._closing = ""
                 self.connected.clear()
                 self.cancel_tasks()
                 if not self.disconnected_ns:
                     self.disconnected_ns = time.time_ns()
+            if frames is not None and frames.error is not None:
+                raise frames.error  # from the session's own code (a failed write, a start error): not a lost connection
             if stop.is_set():
                 break
             if not self.ready:
@@ -167,19 +273,13 @@ class Session:
                 await asyncio.wait_for(stop.wait(), wait)
             wait = min(wait * 2, rc.max_s)
 
-    async def _receive(self, ws: aiohttp.ClientWebSocketResponse[Literal[False]]) -> None:
-        writer = self.writer
-        on_message = self.on_message
-        clock = time.time_ns
-        async for msg in ws:
-            recv_ns = clock()
-            if msg.type in _MESSAGE:
-                if recv_ns >= writer.period_end_ns:
-                    self.rotate(recv_ns)
-                self.last_recv_ns = recv_ns
-                on_message(recv_ns, msg.data)
-            else:
-                break
+    def on_data(self, data: bytes) -> None:
+        """A message (picows's callback, per message)."""
+        recv_ns = time.time_ns()
+        if recv_ns >= self.writer.period_end_ns:
+            self.rotate(recv_ns)
+        self.last_recv_ns = recv_ns
+        self.on_message(recv_ns, data)
 
     def tick(self, now_ns: int) -> None:
         """The clock's call: rotation during silence, and the flush."""
@@ -222,7 +322,7 @@ class Session:
         ws = self._ws
         if ws is not None and not ws.closed:
             self._closing = reason
-            self.spawn(ws.close())
+            ws.close()
 
     # ------------------------------------------------------------------ the watchdog
 
@@ -272,6 +372,12 @@ class Session:
     # ------------------------------------------------------------------ bookkeeping
 
     @property
+    def reads(self) -> int:
+        """Socket reads that brought messages, every connection's: the process's wake-ups, which at
+        the venues' real rates cost more than what is done with each message (docs/benchmarks.md)."""
+        return self._reads_before + (self._frames.reads if self._frames is not None else 0)
+
+    @property
     def message_count(self) -> int:
         return sum(self.messages.values()) + sum(self.window.values())
 
@@ -307,13 +413,16 @@ class Session:
             if self._lag_n
             else "lag n/a"
         )
+        reads = self.reads
         line = (
-            f"{self.name}: {total} messages in {period_s:.0f} s ({streams}); {lag}; gaps {self.gaps}, "
+            f"{self.name}: {total} messages in {period_s:.0f} s ({streams}; {reads - self._reads_at_beat} reads); "
+            f"{lag}; gaps {self.gaps}, "
             f"reconnects {self.reconnects}, snapshots {self.snapshots}; "
             f"{'connected' if self.connected.is_set() else 'DISCONNECTED'}; "
             f"file {self.writer.path.name if self.writer.path else '-'}"
         )
         self.messages.update(self.window)
+        self._reads_at_beat = reads
         self.window = Counter()
         self._lag_sum_ns, self._lag_n, self._lag_max_ns = 0, 0, -(2**63)
         return line

@@ -43,41 +43,46 @@ DELTA_COLUMNS = ["action", "side", "price", "size", "flags", "sequence", "ts_eve
 _TWO64 = 2.0**64
 
 
-def fixed_ticks(column: pa.Array | pa.ChunkedArray, precision: int) -> np.ndarray:
-    """A fixed-size-binary(16) column of Nautilus raws as int64 counts of 10^-precision (exact;
-    ValueError for a raw that is not a whole number of them)."""
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
-    words = np.frombuffer(column.buffers()[1], dtype=np.uint64)[2 * column.offset : 2 * (column.offset + len(column))]
-    lo, hi = words[0::2], words[1::2].view(np.int64)
-    unit = 10 ** (FIXED_PRECISION - precision)
-    approx = (hi.astype(np.float64) * _TWO64 + lo.astype(np.float64)) / unit
-    ticks = np.rint(approx).astype(np.int64)
-    # The float is within a fraction of a tick of the raw; the low 64 bits then pin it exactly
-    # (another candidate would lie 2^64 / unit ticks away).
-    exact = (np.abs(approx - ticks) < 0.25) & (ticks.astype(np.uint64) * np.uint64(unit) == lo)
-    if not exact.all():
-        i = int(np.argmin(exact))
-        raw = int(lo[i]) + (int(hi[i]) << 64)
-        raise ValueError(f"fixed-point value {raw} is not a multiple of 1e-{precision}")
-    return ticks
-
-
-def ticks_to_float(ticks: np.ndarray, precision: int) -> np.ndarray:
-    """`float(raw) / 1e16` for raw = ticks × 10^(16 - precision), as Nautilus converts a raw:
-    raw = (ticks × 5^k) × 2^k, whose int64 → float64 conversion rounds to nearest like Nautilus's
-    128-bit one, and the power of two scales exactly."""
-    k = FIXED_PRECISION - precision
-    odd = 5**k
-    if ticks.size and int(np.abs(ticks).max()) >= (2**63 - 1) // odd:
-        return np.array([float(int(t) * 10**k) / 1e16 for t in ticks.tolist()])
-    return (ticks * odd).astype(np.float64) * float(2**k) / 1e16
+@nb.njit(cache=True)
+def _fixed(words, unit, odd, two_k, limit, ticks, floats):
+    """Raw i = words[2i] + 2^64 words[2i+1] (signed): its count of `unit`s in ticks[i], exact,
+    and `float(raw) / 1e16` in floats[i]. The float of the raw is within a fraction of a tick of
+    it; the low 64 bits then pin the count exactly (another candidate would lie 2^64 / unit
+    ticks away). raw = (ticks × 5^k) × 2^k, whose int64 → float64 conversion rounds to nearest
+    like Nautilus's 128-bit one, and the power of two scales exactly; a count past `limit` would
+    overflow that product. Returns (index of the first raw that is no whole number of units or
+    -1, whether a count passed `limit`)."""
+    big = False
+    for i in range(ticks.shape[0]):
+        lo = words[2 * i]
+        approx = (np.float64(np.int64(words[2 * i + 1])) * _TWO64 + np.float64(lo)) / unit
+        t = np.int64(np.rint(approx))
+        if not (abs(approx - t) < 0.25 and np.uint64(t) * np.uint64(unit) == lo):
+            return i, big
+        ticks[i] = t
+        if abs(t) < limit:
+            floats[i] = np.float64(t * odd) * two_k / 1e16
+        else:
+            big = True
+    return -1, big
 
 
 def fixed_to_float(column: pa.Array | pa.ChunkedArray, precision: int) -> tuple[np.ndarray, np.ndarray]:
-    """(ticks, floats) of a fixed-point column at `precision`."""
-    ticks = fixed_ticks(column, precision)
-    return ticks, ticks_to_float(ticks, precision)
+    """(ticks, floats) of a fixed-size-binary(16) column of Nautilus raws at `precision`: the
+    int64 counts of 10^-precision (exact; ValueError for a raw that is not a whole number of
+    them) and the floats Nautilus makes of the raws."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    words = np.frombuffer(column.buffers()[1], dtype=np.uint64)[2 * column.offset : 2 * (column.offset + len(column))]
+    k = FIXED_PRECISION - precision
+    ticks, floats = np.empty(len(column), dtype=np.int64), np.empty(len(column))
+    bad, big = _fixed(words, np.uint64(10**k), np.int64(5**k), float(2**k), (2**63 - 1) // 5**k, ticks, floats)
+    if bad >= 0:
+        raw = int(words[2 * bad]) + (int(words[2 * bad + 1].view(np.int64)) << 64)
+        raise ValueError(f"fixed-point value {raw} is not a multiple of 1e-{precision}")
+    if big:  # exact in Python's integers
+        floats = np.array([float(int(t) * 10**k) / 1e16 for t in ticks.tolist()])
+    return ticks, floats
 
 
 @nb.njit(cache=True)

@@ -46,13 +46,17 @@ from scalp_nautilus.data.binance_sync import Verdict
 from scalp_nautilus.data.binance_sync import clear_delta
 from scalp_nautilus.data.binance_sync import snapshot_deltas
 from scalp_nautilus.errors import InputError
+from scalp_nautilus.live.feed import WatchedFeed
 
 RESYNC_RETRY_S = 1.0  # wait between snapshot requests while the snapshot is older than the stream
 RESYNC_ATTEMPTS = 30
 
 
-class SyncedBinanceFuturesDataClient(BinanceFuturesDataClient):
-    """See the module doc. Counters: `gaps`, `resyncs` (snapshots applied), `unusable_snapshots`."""
+class SyncedBinanceFuturesDataClient(WatchedFeed, BinanceFuturesDataClient):
+    """See the module doc. Counters: `gaps` (breaks of the `pu` chain), `resyncs` (snapshots
+    applied, the first included), `book_resyncs` (those after the first, whichever path asked:
+    a gap or a reconnect), `reconnects` (Nautilus's reconnect hook), `unusable_snapshots`;
+    `last_message_ns` and `connect_error`: see `WatchedFeed`."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -63,7 +67,20 @@ class SyncedBinanceFuturesDataClient(BinanceFuturesDataClient):
         self._resyncing: dict[InstrumentId, asyncio.Task | None] = {}  # Nautilus types create_task Optional
         self.gaps = 0
         self.resyncs = 0
+        self.reconnects = 0
         self.unusable_snapshots = 0
+
+    @property
+    def book_resyncs(self) -> int:
+        return max(self.resyncs - 1, 0)
+
+    def _handle_ws_message(self, raw: bytes) -> None:
+        self._stamp()
+        super()._handle_ws_message(raw)
+
+    async def _reconnect(self) -> None:
+        self.reconnects += 1
+        await super()._reconnect()
 
     # Called by Nautilus on subscription and (through `_reconnect`) after a reconnect.
     async def _order_book_snapshot_then_deltas(self, instrument_id: InstrumentId) -> None:

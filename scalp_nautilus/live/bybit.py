@@ -28,6 +28,15 @@ parsed deltas are handed to `_handle_data`:
 Not changed: the `QuoteTick` Nautilus derives from each book message (see
 `tests/test_bybit.py`: it is the message's first changed level, not the top of the book) is
 forwarded as before, also while the book is out of sync.
+
+The execution side (`BybitTriggerExecClientFactory`): Nautilus 1.231's `BybitExecutionClient`
+sends a STOP_MARKET order without its trigger type (its `_submit_order` never passes
+`trigger_type` to the trade WebSocket's `submit_order`, which takes one and sends it as Bybit's
+``triggerBy``), so Bybit triggers every stop on the last price, whatever the order asked for: the
+exchange stop's `exits.exchange_stop_trigger: mark` was silently `last` (measured against the
+replay venue: ``triggerBy: LastPrice``). The factory builds Nautilus's own client and gives it a
+trade WebSocket wrapper (`TriggerTypedTradeClient`) that adds the order's trigger type from the
+cache; everything else is Nautilus's.
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ from nautilus_trader.adapters.bybit.config import BybitDataClientConfig
 from nautilus_trader.adapters.bybit.config import _resolve_environment
 from nautilus_trader.adapters.bybit.constants import BYBIT_ALL_PRODUCTS
 from nautilus_trader.adapters.bybit.data import BybitDataClient
+from nautilus_trader.adapters.bybit.factories import BybitLiveExecClientFactory
 from nautilus_trader.adapters.bybit.factories import get_cached_bybit_http_client
 from nautilus_trader.adapters.bybit.factories import get_cached_bybit_instrument_provider
 from nautilus_trader.core import nautilus_pyo3
@@ -47,11 +57,14 @@ from nautilus_trader.model.data import OrderBookDeltas
 from nautilus_trader.model.data import capsule_to_data
 from nautilus_trader.model.enums import BookAction
 from nautilus_trader.model.enums import RecordFlag
+from nautilus_trader.model.functions import trigger_type_to_pyo3
+from nautilus_trader.model.identifiers import ClientOrderId
 from nautilus_trader.model.identifiers import InstrumentId
 
 from scalp_nautilus.data.binance_sync import clear_delta
 from scalp_nautilus.data.bybit_sync import UpdateChain
 from scalp_nautilus.data.bybit_sync import Verdict
+from scalp_nautilus.live.feed import WatchedFeed
 
 RESYNC_WAIT_S = 5.0  # wait for the snapshot after a re-subscription before asking again
 RESYNC_ATTEMPTS = 12
@@ -78,9 +91,13 @@ class SyncedBybitDataClientConfig(BybitDataClientConfig, frozen=True):
     base_url_ws: str | None = None  # e.g. ws://127.0.0.1:8765/v5/public/linear; None: Nautilus's own
 
 
-class SyncedBybitDataClient(BybitDataClient):
+class SyncedBybitDataClient(WatchedFeed, BybitDataClient):
     """See the module doc. Counters: `gaps` (breaks of the chain), `resyncs` (snapshots applied
-    after a break), `resubscriptions` (unsubscribe + subscribe requests made for them)."""
+    after a break), `resubscriptions` (unsubscribe + subscribe requests made for them),
+    `snapshots` (every book snapshot applied), `book_resyncs` (those after the first, whichever
+    path asked: a gap or a reconnect's re-subscription), `reconnects` (snapshots that arrived
+    unasked, after the first: Nautilus re-subscribed on a new connection); `last_message_ns` and
+    `connect_error`: see `WatchedFeed`."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -103,8 +120,15 @@ class SyncedBybitDataClient(BybitDataClient):
         self.gaps = 0
         self.resyncs = 0
         self.resubscriptions = 0
+        self.snapshots = 0
+        self.reconnects = 0
+
+    @property
+    def book_resyncs(self) -> int:
+        return max(self.snapshots - 1, 0)
 
     def _handle_msg(self, msg: Any) -> None:
+        self._stamp()
         if not nautilus_pyo3.is_pycapsule(msg):
             super()._handle_msg(msg)
             return
@@ -131,10 +155,14 @@ class SyncedBybitDataClient(BybitDataClient):
         if verdict is Verdict.APPLY:
             self._handle_data(batch)
         elif verdict is Verdict.SNAPSHOT:
+            self.snapshots += 1
             if not was_synced and instrument_id in self._resyncing:
                 self.resyncs += 1
                 self._resyncing.pop(instrument_id)[1].set()
                 self._log.info(f"{instrument_id}: book re-synced from the snapshot at u={u}")
+            elif self.snapshots > 1:
+                self.reconnects += 1
+                self._log.info(f"{instrument_id}: book re-synced from a snapshot Bybit sent unasked (a new connection) at u={u}")
             self._handle_data(batch)
         elif verdict is Verdict.GAP:
             self.gaps += 1
@@ -225,3 +253,32 @@ class SyncedBybitLiveDataClientFactory(LiveDataClientFactory):
             config=config,
             name=name,
         )
+
+
+class TriggerTypedTradeClient:
+    """Nautilus's Bybit trade WebSocket client, whose `submit_order` also gets the order's trigger
+    type (see the module doc); every other call goes through unchanged."""
+
+    def __init__(self, inner, cache) -> None:
+        self._inner = inner
+        self._cache = cache
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+    async def submit_order(self, **kwargs):
+        if kwargs.get("trigger_price") is not None and kwargs.get("trigger_type") is None:
+            order = self._cache.order(ClientOrderId(kwargs["client_order_id"].value))
+            if order is not None and order.has_trigger_price:
+                kwargs["trigger_type"] = trigger_type_to_pyo3(order.trigger_type)
+        return await self._inner.submit_order(**kwargs)
+
+
+class BybitTriggerExecClientFactory(BybitLiveExecClientFactory):
+    """Nautilus's Bybit execution client, its stop orders sent with their trigger type."""
+
+    @staticmethod
+    def create(loop, name, config, msgbus, cache, clock):
+        client = BybitLiveExecClientFactory.create(loop, name, config, msgbus, cache, clock)
+        client._ws_trade_client = TriggerTypedTradeClient(client._ws_trade_client, cache)
+        return client

@@ -7,7 +7,8 @@ configs and the client factories are registered by hand. Binance's data client i
 `SyncedBinanceFuturesDataClient` (Binance's book rules enforced; `scalp_nautilus.live.binance`),
 its execution client Nautilus's own. Bybit's data client is `SyncedBybitDataClient` (Bybit's
 update-id chain checked, a gap re-subscribes for a snapshot; `scalp_nautilus.live.bybit`), its
-execution client Nautilus's own.
+execution client Nautilus's own, given the trigger type of its stop orders
+(`BybitTriggerExecClientFactory`: Nautilus 1.231 drops it, so Bybit would trigger on the last price).
 
 At start Nautilus reconciles the account: open orders and positions of the instrument become
 the strategy's (`external_order_claims`), and the strategy adopts them instead of trading beside
@@ -17,6 +18,7 @@ them (see `ScalpStrategy`).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,6 @@ from nautilus_trader.adapters.binance import BinanceExecClientConfig
 from nautilus_trader.adapters.binance.common.enums import BinanceEnvironment
 from nautilus_trader.adapters.binance.factories import BinanceLiveExecClientFactory
 from nautilus_trader.adapters.bybit import BybitExecClientConfig
-from nautilus_trader.adapters.bybit import BybitLiveExecClientFactory
 from nautilus_trader.config import ImportableStrategyConfig
 from nautilus_trader.config import InstrumentProviderConfig
 from nautilus_trader.config import LiveDataEngineConfig
@@ -40,14 +41,20 @@ from nautilus_trader.core.nautilus_pyo3 import BybitProductType
 from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.identifiers import InstrumentId
 
+from scalp_nautilus.alerts import Alerts
 from scalp_nautilus.live.binance import SyncedBinanceLiveDataClientFactory
+from scalp_nautilus.live.bybit import BybitTriggerExecClientFactory
 from scalp_nautilus.live.bybit import SyncedBybitDataClientConfig
 from scalp_nautilus.live.bybit import SyncedBybitLiveDataClientFactory
-from scalp_nautilus.live.session import SessionMonitor
+from scalp_nautilus.live.monitor import NodeMonitor
 from scalp_nautilus.live.session import report_folder
 from scalp_nautilus.live.session import write_session_report
 from scalp_nautilus.live.settings import Credentials
 from scalp_nautilus.live.settings import LiveSettings
+from scalp_nautilus.live.settings import dashboard_token
+from scalp_nautilus.live.supervisor import EXIT_CONNECTION_LOST
+from scalp_nautilus.live.supervisor import EXIT_OK
+from scalp_nautilus.live.supervisor import Supervisor
 from scalp_nautilus.strategy import risk
 
 
@@ -148,11 +155,11 @@ def build_node(
         node.add_exec_client_factory("BINANCE", BinanceLiveExecClientFactory)
     else:
         node.add_data_client_factory("BYBIT", SyncedBybitLiveDataClientFactory)
-        node.add_exec_client_factory("BYBIT", BybitLiveExecClientFactory)
+        node.add_exec_client_factory("BYBIT", BybitTriggerExecClientFactory)
     node.build()
-    if settings.heartbeat_s:
-        client = next(iter(node.kernel.data_engine._clients.values()))  # Nautilus keeps its clients private
-        node.trader.add_actor(SessionMonitor(node.trader.strategies()[0], client, settings.heartbeat_s))
+    client = next(iter(node.kernel.data_engine._clients.values()))  # Nautilus keeps its clients private
+    alerts = Alerts(settings.alerts, logging.getLogger("scalp_nautilus.alerts"))
+    node.trader.add_actor(NodeMonitor(node.trader.strategies()[0], client, settings, alerts))
     return node
 
 
@@ -187,16 +194,24 @@ def banner(settings: LiveSettings, keys: Credentials, mainnet: bool) -> str:
 
 
 def run_live(settings: LiveSettings, keys: Credentials, mainnet: bool) -> int:
-    """Run until interrupted (Ctrl-C / SIGTERM): Nautilus stops the strategy (which cancels its
-    orders and closes its position), disconnects, the session report is printed and written
-    (`scalp_nautilus.live.session`) and the node is disposed."""
+    """Run until interrupted (Ctrl-C / SIGTERM: Nautilus stops the strategy, which cancels its
+    orders and closes its position) or until the node cannot do its job; returns the exit code
+    (`scalp_nautilus.live.supervisor`). A session that traded prints and writes its report
+    (`scalp_nautilus.live.session`); the node is disposed."""
     print(banner(settings, keys, mainnet), flush=True)
+    token = dashboard_token(settings)
     node = build_node(settings, keys, mainnet)
     started_ns = time.time_ns()
     try:
-        node.run()
-        folder = report_folder(settings.reports_dir, started_ns)
-        print(write_session_report(node.trader, node.trader.strategies()[0], folder, started_ns, time.time_ns()), flush=True)
+        supervisor = Supervisor(node, settings, mainnet, token)
+        code = supervisor.run()
+        if code in (EXIT_OK, EXIT_CONNECTION_LOST):
+            strategy = node.trader.strategies()[0]
+            folder = report_folder(settings.reports_dir, started_ns)
+            text = write_session_report(
+                node.trader, strategy, folder, started_ns, time.time_ns(), supervisor.offline, state_path(settings)
+            )
+            print(text, flush=True)
     finally:
         node.dispose()
-    return 0
+    return code

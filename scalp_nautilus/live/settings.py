@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 import msgspec
 from msgspec import Meta
 
+from scalp_nautilus.alerts import AlertSettings
 from scalp_nautilus.backtest.settings import StrategySettings
 from scalp_nautilus.backtest.settings import resolve_strategy
 from scalp_nautilus.config import ConfigError
@@ -83,6 +84,8 @@ class TimeoutSettings(_Section, frozen=True):
     portfolio_s: Annotated[float, Meta(gt=0)] = 10.0  # the portfolio must initialise within this
     disconnection_s: Annotated[float, Meta(gt=0)] = 10.0  # the clients must disconnect within this on stop
     post_stop_s: Annotated[float, Meta(gt=0)] = 5.0  # after the strategy stopped: its closing orders settle
+    # On a stop (Ctrl-C, SIGTERM), before the strategy stops: entries held, its orders in flight answered within this
+    drain_s: Annotated[float, Meta(ge=0)] = 5.0
 
 
 class RiskEngineSettings(_Section, frozen=True):
@@ -113,6 +116,56 @@ class RiskEngineSettings(_Section, frozen=True):
             )
 
 
+class ConnectionSettings(_Section, frozen=True):
+    """A lost connection: no message on any of the venue's market streams (book, trades, mark or
+    tickers: BTCUSDT sends several a second) for `halt_after_s` stops entries and alerts; for
+    `exit_after_s` the node exits with code 12 (`scalp_nautilus.live.supervisor`), leaving the
+    position and its exchange stop at the venue (the next start adopts them)."""
+
+    halt_after_s: Annotated[float, Meta(gt=0)] = 15.0  # no market message this long: entries stop, an alert goes out
+    exit_after_s: Annotated[float, Meta(gt=0)] = 120.0  # ...this long: exit with code 12, the position left with its stop
+
+    def __post_init__(self) -> None:
+        if self.exit_after_s < self.halt_after_s:
+            raise ValueError(f"connection: need halt_after_s <= exit_after_s, got {self.halt_after_s} > {self.exit_after_s}")
+
+
+class MonitorSettings(_Section, frozen=True):
+    """What the node watches besides the connection (`scalp_nautilus.live.monitor`)."""
+
+    stop_missing_s: Annotated[float, Meta(gt=0)] = 10.0  # a position without a resting exchange stop this long alerts
+    daily_summary_utc: str | None = "00:00"  # HH:MM UTC of the daily summary alert; null: none
+
+    def __post_init__(self) -> None:
+        if self.daily_summary_utc is not None:
+            hh, sep, mm = self.daily_summary_utc.partition(":")
+            if not (sep and hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
+                raise ValueError(f"daily_summary_utc: expected HH:MM (UTC), got {self.daily_summary_utc!r}")
+
+
+class MetricsSettings(_Section, frozen=True):
+    """The Prometheus endpoint (`scalp_nautilus.live.metrics`): http://<host>:<port>/metrics."""
+
+    enabled: bool = False  # serve http://<host>:<port>/metrics while the node runs
+    host: str = "127.0.0.1"  # loopback by default; another address exposes the node's P&L to that network
+    port: Annotated[int, Meta(ge=0, le=65535)] = 9464  # 0: any free port (logged)
+
+
+class DashboardSettings(_Section, frozen=True):
+    """The node's web page (`scalp_nautilus.live.dashboard`), loopback only, behind a token read
+    from the environment variable `token_env` (never from a file, never logged)."""
+
+    enabled: bool = False  # serve the page while the node runs (needs the token's variable set)
+    host: str = "127.0.0.1"  # loopback only (127.0.0.1, ::1 or localhost): the page steers the node
+    port: Annotated[int, Meta(ge=0, le=65535)] = 8780  # 0: any free port (logged)
+    # the environment variable holding the token (at least 16 characters); never written to a file or log
+    token_env: str = "SCALP_DASHBOARD_TOKEN"
+
+    def __post_init__(self) -> None:
+        if not is_loopback(self.host):
+            raise ValueError(f"dashboard.host: the page steers the node and listens on loopback only, got {self.host!r}")
+
+
 class LiveSettings(_Section, frozen=True):
     venue: Venue  # the exchange: BINANCE (USD-M futures) or BYBIT (linear)
     instrument_id: str  # e.g. BTCUSDT-PERP.BINANCE, BTCUSDT-LINEAR.BYBIT
@@ -126,6 +179,11 @@ class LiveSettings(_Section, frozen=True):
     risk_engine: RiskEngineSettings = msgspec.field(default_factory=RiskEngineSettings)
     heartbeat_s: Annotated[float, Meta(ge=0)] = 60.0  # the strategy's status line; 0: none
     reports_dir: str = "reports"  # the session report on stop: <reports_dir>/live-<UTC start time>/
+    connection: ConnectionSettings = msgspec.field(default_factory=ConnectionSettings)
+    monitor: MonitorSettings = msgspec.field(default_factory=MonitorSettings)
+    alerts: AlertSettings = msgspec.field(default_factory=AlertSettings)
+    metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
+    dashboard: DashboardSettings = msgspec.field(default_factory=DashboardSettings)
 
     def __post_init__(self) -> None:
         suffix = "." + self.venue
@@ -178,3 +236,22 @@ def credentials(settings: LiveSettings, mainnet: bool, environ: dict[str, str] |
             f"missing API credentials for {settings.venue} {network}: set {' and '.join(missing)} in the environment"
         )
     return Credentials(env[key_name], env[secret_name], f"${key_name} / ${secret_name}")
+
+
+MIN_TOKEN_CHARS = 16
+
+
+def dashboard_token(settings: LiveSettings, environ: Mapping[str, str] | None = None) -> str | None:
+    """The web page's token from the environment (None when the page is off); a missing or short
+    one stops the node before it connects."""
+    d = settings.dashboard
+    if not d.enabled:
+        return None
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    token = env.get(d.token_env, "")
+    if len(token) < MIN_TOKEN_CHARS:
+        raise ConfigError(
+            f"dashboard.enabled: set {d.token_env} in the environment to a secret of at least {MIN_TOKEN_CHARS} "
+            f"characters (e.g. `export {d.token_env}=$(python -c 'import secrets; print(secrets.token_urlsafe(24))')`)"
+        )
+    return token

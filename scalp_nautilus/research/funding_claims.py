@@ -250,7 +250,7 @@ class FundingResult:
 def _judge(claim: Claim, per_time: pd.DataFrame, threshold: float, above: bool, s: FundingSettings, min_block: int) -> Claim:
     """`claims.judge` of the per-sample mean from per-time sums and counts (`per_time`, indexed by
     the settlement time): a ratio of sums over the times drawn."""
-    statistic = Statistic(per_time[["sum", "count"]].to_numpy(np.float64), ratio_of_sums)
+    statistic = Statistic(per_time[["count", "sum"]].to_numpy(np.float64), ratio_of_sums)
     ts = per_time.index.to_numpy(np.int64)
     return judge(claim, statistic, ts, len(per_time), threshold, above, s.boot, min_block=min_block)
 

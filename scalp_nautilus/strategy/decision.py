@@ -8,12 +8,13 @@ With a position (exits are never blocked by any gate):
 2. the mid crossed the stop -> exit `stop`; the exit side's touch (a long sells at the bid, from
    the mid and the spread) reached the take-profit -> `take_profit` (it goes out as a limit at that
    price, so it only fires when the touch offers it); the time stop passed
-   -> `time_stop`; trading closed (`flatten_at`) -> `flatten`; else hold (`in_position`).
+   -> `time_stop`; trading closed (`flatten_at`) -> `flatten`, halted by the kill switch ->
+   `kill_switch`; else hold (`in_position`).
 
 Flat (the first blocking rule is the outcome counted):
-1. `order_pending`: an entry is in flight; `closed`: past `flatten_at`; `warm_up`: before
-   `orders.trade_from` (a span the features warm up on, untraded: a walk-forward window's
-   lead-in); `cooldown`: a position closed less than `orders.cooldown_s` ago;
+1. `order_pending`: an entry is in flight; `closed`: past `flatten_at`; `halted`: the kill switch
+   holds a halt; `warm_up`: before `orders.trade_from` (a span the features warm up on, untraded:
+   a walk-forward window's lead-in); `cooldown`: a position closed less than `orders.cooldown_s` ago;
 2. `book_invalid`: the latest book was empty, one-sided or crossed;
 3. `cold`: an indicator the signal needs is still warming up (Hurst, VPIN, the regime and the
    Parkinson volatility always; OU for mean reversion; OFI, CVD and the classifier for momentum;
@@ -29,6 +30,10 @@ Flat (the first blocking rule is the outcome counted):
 7. `size_zero`: base x VPIN multiplier x regime multiplier x confidence, rounded down to the lot,
    is below the instrument's minimum quantity or notional;
 8. `taken`: enter.
+
+Live entry blocks (`ENTRY_BLOCKS`) sit outside this function: while the node holds one (the lag
+guard, a lost connection, the operator's pause), the strategy turns an entry the decision takes
+into a hold counted under the block's name. A manual flatten is an exit (`manual_flatten`).
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ ENTRY_OUTCOMES = (
     "invalid_span",  # the batch lies in a span of the data where the book cannot be trusted (the strategy's gate)
     "order_pending",
     "closed",
+    "halted",
     "warm_up",
     "cooldown",
     "book_invalid",
@@ -70,9 +76,22 @@ ENTRY_OUTCOMES = (
     "confidence",
     "vpin_extreme",
     "size_zero",
+    "paused",
+    "lag",
+    "disconnected",
 )
+ENTRY_BLOCKS = ("paused", "lag", "disconnected")  # the live node's (see the module doc), in ENTRY_OUTCOMES
 # kill_switch: a risk limit tripped (`risk`); stop_rejected: the exchange refused the protective stop.
-EXIT_OUTCOMES = ("stop", "take_profit", "time_stop", "flatten", "stale_feed", "kill_switch", "stop_rejected")
+EXIT_OUTCOMES = (
+    "stop",
+    "take_profit",
+    "time_stop",
+    "flatten",
+    "stale_feed",
+    "kill_switch",
+    "stop_rejected",
+    "manual_flatten",
+)
 POSITION_OUTCOMES = ("in_position", "exit_pending")
 
 MEAN_REVERSION, MOMENTUM, CVD_DIVERGENCE, FUNDING = "mean_reversion", "momentum", "cvd_divergence", "funding"
@@ -103,6 +122,15 @@ class Decision(NamedTuple):
 _HOLDS = {name: Decision(HOLD, name) for name in ENTRY_OUTCOMES + POSITION_OUTCOMES}
 
 
+_FLATTEN = Decision(EXIT, "flatten")
+_KILL_SWITCH = Decision(EXIT, "kill_switch")
+
+
+def held(outcome: str) -> Decision:
+    """The hold counted under `outcome` (one of ENTRY_OUTCOMES or POSITION_OUTCOMES)."""
+    return _HOLDS[outcome]
+
+
 @dataclass(frozen=True, slots=True)
 class PositionState:
     """What the decision needs to know about our position and orders (flat: side 0)."""
@@ -113,7 +141,8 @@ class PositionState:
     time_stop_ns: int = 0  # 0: none
     order_pending: bool = False  # an order of ours is in flight (the latch)
     cooldown_until_ns: int = 0  # no entry before this (exchange time)
-    closed: bool = False  # past `flatten_at`: no entries, exit what is open
+    closed: bool = False  # past `flatten_at`, or halted: no entries, exit what is open
+    halted: bool = False  # closed by the kill switch (counted `halted`, exits `kill_switch`)
     next_funding_ns: int = 0  # next settlement time (0: unknown)
 
 
@@ -202,7 +231,7 @@ def decide(f: FeatureSnapshot, state: PositionState, p: DecisionParams) -> Decis
     if state.order_pending:
         return _HOLDS["order_pending"]
     if state.closed:
-        return _HOLDS["closed"]
+        return _HOLDS["halted" if state.halted else "closed"]
     if f.ts_event < p.trade_from_ns:
         return _HOLDS["warm_up"]
     if f.ts_event < state.cooldown_until_ns:
@@ -297,5 +326,5 @@ def _exit(f: FeatureSnapshot, state: PositionState) -> Decision:
     if state.time_stop_ns and f.ts_event >= state.time_stop_ns:
         return Decision(EXIT, "time_stop")
     if state.closed:
-        return Decision(EXIT, "flatten")
+        return _KILL_SWITCH if state.halted else _FLATTEN
     return _HOLDS["in_position"]

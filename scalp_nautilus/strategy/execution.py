@@ -38,8 +38,9 @@ the venue, `exchange_stop_k` x the plan's stop distance from the average entry p
 the venue's mark or last price (`exits.exchange_stop_trigger`); Nautilus's Binance adapter sends it
 to the conditional (algo) order endpoint. It is re-placed when the position's size changes,
 cancelled once the position is closed, and placed for an adopted position as soon as its exits are
-known. Cancelled at the next book batch after the close (before any decision of that batch) if the
-venue has not closed it by then: Nautilus's matching engine cancels a closed position's reduce-only
+known. Cancelled at the next book batch after the close (before any decision of that batch), or by
+the strategy's timer a second after the close when no batch comes (a silent feed), if the venue
+has not closed it by then: Nautilus's matching engine cancels a closed position's reduce-only
 orders itself at the closing fill (a live venue may or may not), and a cancel sent at the close
 only came back refused ("not found"), twice logged as a warning per round trip. A reduce-only order left
 open for that one batch cannot open a position. A resting maker take-profit is treated the same.
@@ -151,11 +152,12 @@ class OrderPort(Protocol):
 
 
 class Trading(Enum):
-    """The entry gate: OPEN, or CLOSED past `orders.flatten_at` or by the kill switch (no entries;
-    the decision exits what is open)."""
+    """The entry gate: OPEN, CLOSED past `orders.flatten_at`, or HALTED by the kill switch (both: no
+    entries, the decision exits what is open; an entry refused while halted is counted `halted`)."""
 
     OPEN = "open"
     CLOSED = "closed"
+    HALTED = "halted"
 
 
 class Latch:
@@ -229,7 +231,8 @@ class Execution:
             time_stop_ns=stop.time_stop_ns,
             order_pending=self.latch.held,
             cooldown_until_ns=self.entry_leg.cooldown_until_ns,
-            closed=self.trading is Trading.CLOSED,
+            closed=self.trading is not Trading.OPEN,
+            halted=self.trading is Trading.HALTED,
             next_funding_ns=self._schedule.next_settlement_ns if self._schedule is not None else 0,
         )
 
@@ -265,8 +268,17 @@ class Execution:
     # ------------------------------------------------------------------ state the strategy sets
 
     def close_trading(self) -> None:
-        """Past `orders.flatten_at`, or the kill switch: no entries; the decision exits what is open."""
+        """Past `orders.flatten_at`: no entries; the decision exits what is open."""
         self.trading = Trading.CLOSED
+
+    def halt_trading(self) -> None:
+        """The kill switch: no entries (counted `halted`); the decision exits what is open."""
+        self.trading = Trading.HALTED
+
+    def open_trading(self) -> None:
+        """The operator cleared the kill switch's halt: entries again (the strategy closes trading
+        again past `orders.flatten_at`)."""
+        self.trading = Trading.OPEN
 
     def cancel_working(self) -> None:
         """The kill switch: cancel the orders that hold the latch; the protective stop goes once flat,
@@ -275,8 +287,10 @@ class Execution:
             self.port.cancel(order)
 
     def cancel_leftovers(self) -> None:
-        """Cancel a closed position's exchange stop and take-profit if the venue still holds them
-        (the next book batch calls it: Nautilus's matching engine cancels them itself at the close)."""
+        """Cancel a closed position's exchange stop and take-profit if the venue still holds them:
+        at the next book batch, or by the strategy's timer a second after the close when no batch
+        comes (a silent feed); not at the close itself, where Nautilus's matching engine and most
+        venues cancel them, and a cancel of ours only comes back refused."""
         for order in self._leftovers:
             if not order.is_closed:
                 self.port.cancel(order)

@@ -53,12 +53,12 @@ Exit (`ExitLeg`: the reduce-only order that closes the position)::
                           IDLE -> SENT), the take-profit filled meanwhile, or the position closed
     SENT -> IDLE        : the exit order closed
 
-Where later work plugs in (issue 26), each one place: a counter of exchange-stop exits (the
-exchange stop's fill, `Execution._on_stop_event`); an exit counted once per round trip (`ExitLeg.closed_by`, which sees every exit
-reason before the round trip closes); entries refused while halted told apart from `closed`
-(`Execution.close_trading`'s `Trading` state); the exchange stop cancelled on a timer after a
-stale-feed exit, a kill-switch or manual flatten (`Execution.cancel_leftovers`, which the next batch
-calls today).
+Issue 26's follow-ups, each in one place: the exits are counted once per round trip, by the reason
+`ExitLeg` holds when it closes (the exchange stop's fill included, `Execution._on_stop_event`: the
+report's exits line); entries refused while halted are told apart from `closed` (`Execution`'s
+`Trading.HALTED`); a closed position's exchange stop is cancelled by the strategy's timer as well as
+at the next batch (`Execution.cancel_leftovers`), after a stale-feed exit, a kill-switch or a manual
+flatten alike.
 """
 
 from __future__ import annotations

@@ -7,11 +7,14 @@ the time replayed, never with the number of events.
 
 from __future__ import annotations
 
+import json
 import math
 from array import array
 from collections import deque
+from dataclasses import asdict
 from dataclasses import dataclass
 from dataclasses import field
+from pathlib import Path
 
 import pandas as pd
 
@@ -38,6 +41,10 @@ class Timeline:
     def __len__(self) -> int:
         return len(self._columns[0])
 
+    def column(self, name: str) -> array:
+        """One of `TIMELINE_COLUMNS`, as stored (not a copy: read it, do not keep it past the next sample)."""
+        return self._columns[TIMELINE_COLUMNS.index(name)]
+
     def frame(self) -> pd.DataFrame:
         df = pd.DataFrame(dict(zip(TIMELINE_COLUMNS, self._columns)))
         df["ts"] = pd.to_datetime(df["ts"], utc=True)
@@ -59,6 +66,9 @@ class RoundTrip:
     kind: str  # the entry's signal set
     exit_reason: str
     notional: float = math.nan  # of the peak quantity at the entry price, settlement currency
+    # of `commissions`, those of fills made before this session and reconciled at its start (an
+    # adopted position's entry): the previous session paid them, this session's balance did not
+    carried_fees: float = 0.0
 
 
 MARKOUT_HORIZONS_S = (1, 5, 30)
@@ -138,13 +148,27 @@ class StrategyReport:
 
 
 @dataclass(frozen=True)
-class SessionStatus:
-    """A strategy's state for the live heartbeat (`ScalpStrategy.status`, `scalp_nautilus.live.session`)."""
+class SavedPosition:
+    """The position a live strategy held at its last saved state (the state file's ``"position"``),
+    for the next session to account for what happened while no node ran (`live.offline`)."""
 
-    position: float  # signed, instrument size units
-    unrealized: float  # settlement currency, at the mid
-    session_pnl: float  # round trips after fees + unrealised + funding
-    book_age_s: float  # since the last book batch on the node's clock (nan: none yet)
-    stale_feeds: int  # silences found by the feed watchdog
-    halt: str  # "" or the kill switch's reason
-    currency: str
+    qty: float  # signed, instrument size units
+    avg_px: float  # average entry price
+    fees: float  # commissions its fills paid so far, settlement currency
+    ts_event: int  # exchange time of the latest book batch at the save, ns
+
+
+def position_record(saved: SavedPosition | None) -> dict:
+    """The state file's ``"position"`` entry (`warm.save`'s `extra`); flat: null."""
+    return {"position": asdict(saved) if saved is not None else None}
+
+
+def read_saved_position(path: str | Path) -> SavedPosition | None:
+    """The position recorded in a state file (None: flat, no file, or a file without one)."""
+    try:
+        record = json.loads(Path(path).read_text()).get("position")
+        if not record:
+            return None
+        return SavedPosition(float(record["qty"]), float(record["avg_px"]), float(record["fees"]), int(record["ts_event"]))
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        return None

@@ -21,7 +21,6 @@ at start whatever the age of the rest of the file, and cleared by `scalp-nautilu
 from __future__ import annotations
 
 import json
-import os
 from collections import deque
 from dataclasses import asdict
 from dataclasses import dataclass
@@ -112,6 +111,10 @@ class RiskLimits:
             return self.trip(ORDER_RATE, f"{len(orders)} orders in 60 s (limit {limit})", ts_ns)
         return None
 
+    def orders_in_last_minute(self, ts_ns: int) -> int:
+        """Orders sent in the 60 s before `ts_ns` (what `max_orders_per_minute` is compared with)."""
+        return sum(1 for t in self._orders if t > ts_ns - MINUTE_NS)
+
     def check(self, ts_ns: int, unrealized: float, notional: float) -> Halt | None:
         """Per book batch: the open position's unrealised P&L and |notional| at the mark (0, 0 flat)."""
         self._roll(ts_ns)
@@ -134,6 +137,11 @@ class RiskLimits:
                 ts_ns,
             )
         return None
+
+    def clear(self) -> Halt | None:
+        """The operator cleared the halt (`ScalpStrategy.clear_halt`); returns what was cleared."""
+        halt, self.halt = self.halt, None
+        return halt
 
     def trip(self, limit: str, detail: str, ts_ns: int) -> Halt | None:
         """Halt (the first breach only); returns the new halt, None when already halted."""
@@ -166,19 +174,12 @@ def halt_record(halt: Halt | None) -> dict:
 
 
 def clear_halt(path: str | Path) -> Halt | None:
-    """Remove the halt from a state file (the operator's `--clear-halt`); returns what was cleared."""
-    path = Path(path)
+    """Remove the halt from a state file (the operator's `--clear-halt`); returns what was cleared.
+    An unreadable file (counted as halted) is replaced by one without a halt or a warm state."""
+    from scalp_nautilus.strategy import warm  # the file's writer (it imports the feature pipeline)
+
     halt = read_halt(path)
     if halt is None:
         return None
-    try:
-        body = json.loads(path.read_text())
-    except (OSError, ValueError):
-        body = None
-    if not isinstance(body, dict):
-        body = {}  # unreadable: the operator cleared it; the warm state is gone with it
-    body["halt"] = None
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(body))
-    os.replace(tmp, path)
+    warm.update(path, halt_record(None))
     return halt

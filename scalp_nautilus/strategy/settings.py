@@ -193,6 +193,21 @@ class RiskSettings(Section, frozen=True):
     max_orders_per_minute: Annotated[int, Meta(ge=0)] = 0  # an order beyond this many in 60 s trips (exits still go)
 
 
+class LagSettings(Section, frozen=True):
+    """The lag guard (`scalp_nautilus.strategy.lag`): how late a book batch may be decided, on
+    the node's clock against the exchange's event time and against its receipt, before entries
+    stop; they resume once a batch is decided within `resume_ms`. Exits are never blocked.
+    Backtests decide on the data's own clock: no lag."""
+
+    max_ms: NonNegative = 1000.0  # a batch decided later than this (either clock) stops entries; 0: measure and report only
+    resume_ms: NonNegative = 200.0  # entries resume once a batch is decided within this of both clocks (caught up)
+    window: Count = 2048  # batches behind the recent percentiles (heartbeat, metrics)
+
+    def __post_init__(self) -> None:
+        if self.max_ms:
+            increasing("lag", resume_ms=self.resume_ms, max_ms=self.max_ms)
+
+
 class ScalpStrategyConfig(StrategyConfig, frozen=True, kw_only=True):
     """Configuration of one `ScalpStrategy` instance (one instrument); see the module doc."""
 
@@ -220,6 +235,7 @@ class ScalpStrategyConfig(StrategyConfig, frozen=True, kw_only=True):
     fees: FeeSchedule = msgspec.field(default_factory=FeeSchedule)
     state: StateSettings = msgspec.field(default_factory=StateSettings)
     risk: RiskSettings = msgspec.field(default_factory=RiskSettings)
+    lag: LagSettings = msgspec.field(default_factory=LagSettings)
     equity_sample_s: Positive = 1.0  # equity / feature timeline sampling for the reports
     record_features: str | None = None  # Parquet path: one FeatureSnapshot row per book batch
     # Exchange-time spans (ns) where the data's book cannot be trusted: no decision and no feature row

@@ -27,8 +27,10 @@ are adopted (`Execution.adopt`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
+from collections import deque
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -62,6 +64,7 @@ from scalp_nautilus.features import FeatureSnapshot
 from scalp_nautilus.indicators.funding_feed import funding_input
 from scalp_nautilus.strategy import risk
 from scalp_nautilus.strategy import warm
+from scalp_nautilus.strategy.decision import ENTER
 from scalp_nautilus.strategy.decision import ENTRY_OUTCOMES
 from scalp_nautilus.strategy.decision import EXIT
 from scalp_nautilus.strategy.decision import EXIT_OUTCOMES
@@ -70,14 +73,17 @@ from scalp_nautilus.strategy.decision import Decision
 from scalp_nautilus.strategy.decision import DecisionParams
 from scalp_nautilus.strategy.decision import PositionState
 from scalp_nautilus.strategy.decision import decide
+from scalp_nautilus.strategy.decision import held
 from scalp_nautilus.strategy.execution import COUNTS
 from scalp_nautilus.strategy.execution import Execution
 from scalp_nautilus.strategy.funding import FundingLedger
+from scalp_nautilus.strategy.lag import LagGuard
 from scalp_nautilus.strategy.records import Markouts
 from scalp_nautilus.strategy.records import RoundTrip
-from scalp_nautilus.strategy.records import SessionStatus
+from scalp_nautilus.strategy.records import SavedPosition
 from scalp_nautilus.strategy.records import StrategyReport
 from scalp_nautilus.strategy.records import Timeline
+from scalp_nautilus.strategy.records import position_record
 from scalp_nautilus.strategy.risk import Halt
 from scalp_nautilus.strategy.risk import RiskLimits
 from scalp_nautilus.strategy.settings import ScalpStrategyConfig
@@ -86,6 +92,13 @@ from scalp_nautilus.strategy.settings import build_pipeline
 from scalp_nautilus.strategy.warmup import warm_kernels
 from scalp_nautilus.top_of_book import TOP_OF_BOOK
 from scalp_nautilus.units import NS_PER_S
+
+RECENT_DECISIONS = 200  # kept for the live page (`recent`)
+# A closed position's exchange stop and take-profit are cancelled this long after the close if the
+# venue has not closed them itself (or at the next book batch, whichever comes first): a feed that
+# went silent brings no batch.
+LEFTOVER_CANCEL_S = 1.0
+_MANUAL_FLATTEN = Decision(EXIT, "manual_flatten")
 
 
 @dataclass(slots=True)
@@ -150,9 +163,20 @@ class ScalpStrategy(Strategy):
         self._row: FeatureSnapshot | None = None
         self.warm_restored = False
         self._restored_ns = 0  # exchange time the restored state ended at, until the feed confirms it
-        self._last_book_ns = 0  # node clock at the latest book batch (the feed watchdog)
+        # node clock when the latest book batch was decided (the feed watchdog): a node behind its
+        # feed still decides batches, and lateness is the lag guard's, not a silence
+        self._last_book_ns = 0
         self._stale = False  # the watchdog found the feed silent; cleared by the next batch
+        self._watchdog_due = False  # its timer starts at the next book batch
+        self._watch_from_ns = 0  # the node's clock at `on_start`: the timer's phase
         self.stale_feeds = 0  # silences found by the watchdog
+        lag = self.config.lag
+        self.lag = LagGuard(lag.max_ms, lag.resume_ms, lag.window)
+        self._blocks: dict[str, str] = {}  # entry block (ENTRY_BLOCKS) -> why, in the order set
+        self._flattening = False  # the operator asked for a flat position (`flatten`)
+        self._leave_protected = False  # stop without closing the position or cancelling its stop
+        self._leftover_alerts = 0  # names of the leftovers' time alerts
+        self.recent: deque[tuple[int, Decision]] = deque(maxlen=RECENT_DECISIONS)  # (node clock, decision)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -182,7 +206,7 @@ class ScalpStrategy(Strategy):
         if config.state.path:
             self.risk.halt = risk.read_halt(config.state.path)
         if self.risk.halted:
-            p.execution.close_trading()
+            p.execution.halt_trading()
             self.log.error(
                 f"HALTED by the kill switch ({self.risk.halt}): no entries, an open position is closed; "
                 "clear it with `scalp-nautilus live --config ... --clear-halt` after checking the account"
@@ -211,9 +235,10 @@ class ScalpStrategy(Strategy):
             self.subscribe_mark_prices(iid)
         if config.exits.stale_feed_s:
             self._stale_feed_ns = round(config.exits.stale_feed_s * NS_PER_S)
-            self._last_book_ns = self.clock.timestamp_ns()
-            every = timedelta(seconds=min(1.0, config.exits.stale_feed_s / 2))
-            self.clock.set_timer(f"feed-watchdog-{iid}", every, callback=self._watch_feed)
+            self._last_book_ns = self._watch_from_ns = self.clock.timestamp_ns()
+            self._watchdog_due = True
+            if p.execution.state.side:  # an adopted position is watched from the start
+                self._start_watchdog()
         if config.orders.flatten_at:
             at = parse_utc(config.orders.flatten_at)
             if at.value > self.clock.timestamp_ns():
@@ -227,8 +252,11 @@ class ScalpStrategy(Strategy):
             return
         p = self._built
         iid = p.instrument.id
-        self.cancel_all_orders(iid)
-        self.close_all_positions(iid)
+        if self._leave_protected and self.position() is not None:
+            self.log.warning(f"{iid}: stopping with the position open, protected by its exchange stop (a lost connection)")
+        else:
+            self.cancel_all_orders(iid)
+            self.close_all_positions(iid)
         self._book_funding(final=True)
         if self.config.state.path:
             self._save_state()
@@ -273,10 +301,23 @@ class ScalpStrategy(Strategy):
     def _save_state(self, event=None) -> None:
         path, p = self.config.state.path, self._parts
         assert path is not None
+        extra = {**risk.halt_record(self.risk.halt), **position_record(self.saved_position())}
         try:
-            warm.save(path, p.pipeline, str(p.instrument.id), self.clock.timestamp_ns(), risk.halt_record(self.risk.halt))
+            warm.save(path, p.pipeline, str(p.instrument.id), self.clock.timestamp_ns(), extra)
         except OSError as exc:
             self.log.error(f"warm state not saved to {path}: {exc}")
+
+    def saved_position(self) -> SavedPosition | None:
+        """The open position for the state file (`live.offline` accounts for it after a crash)."""
+        if self._built is None:
+            return None
+        position = self.position()
+        if position is None:
+            return None
+        currency = self._built.currency
+        fees = sum(m.as_double() for m in position.commissions() if m.currency == currency)
+        ts_event = self._row.ts_event if self._row is not None else 0
+        return SavedPosition(position.signed_qty, position.avg_px_open, fees, ts_event)
 
     # ------------------------------------------------------------------ data
 
@@ -299,9 +340,15 @@ class ScalpStrategy(Strategy):
 
     def _on_book(self, snapshot: BookSnapshot) -> None:
         p = self._parts
+        now = self.clock.timestamp_ns()
+        changed = self.lag.observe(now, snapshot.ts_event, snapshot.ts_init)
+        if changed is not None:
+            self._on_lag(changed)
         if self._restored_ns:
             self._confirm_restored(snapshot.ts_event)
-        self._last_book_ns = snapshot.ts_init  # the node's clock when the batch arrived
+        self._last_book_ns = now
+        if self._watchdog_due:
+            self._start_watchdog()
         if self._stale:
             self._stale = False
             self.log.warning(f"{p.instrument.id}: book updates resumed")
@@ -319,11 +366,26 @@ class ScalpStrategy(Strategy):
         if row.book_valid:
             self.markouts.on_mid(row.ts_event, row.mid)
         unlatched = p.execution.unlatched()  # a resting maker entry: does its signal still hold?
-        signal = None if unlatched is None else self._decide(row, unlatched)
+        signal = None if unlatched is None or self._blocks else self._decide(row, unlatched)  # blocked: withdrawn
         p.execution.on_batch(row, snapshot.best_bid, snapshot.best_ask, signal)
         if row.book_valid:
             self._check_risk(row)
-        self._act(self._decide(row))
+        decision = self._decide(row)
+        if self._flattening and decision.action != EXIT and p.execution.side and not p.execution.latch.held:
+            decision = _MANUAL_FLATTEN
+        self._act(decision)
+
+    def _start_watchdog(self) -> None:
+        """The feed watchdog's timer, ticking when it would have from `on_start`. It starts there
+        only for an adopted position, otherwise at the first book batch: before that batch a
+        silence matters to nothing (no position opens without one), and in a backtest the clock
+        runs through the funding history read before the book, where a timer from the start
+        fired every second for nothing (1.15 M calls for two weeks, more CPU than the rest of
+        the strategy on an hour of data)."""
+        self._watchdog_due = False
+        every = timedelta(seconds=min(1.0, self.config.exits.stale_feed_s / 2)) // timedelta(microseconds=1) * 1_000
+        phase = self._watch_from_ns + (self.clock.timestamp_ns() - self._watch_from_ns) // every * every
+        self.clock.set_timer_ns(f"feed-watchdog-{self.config.instrument_id}", every, phase, 0, self._watch_feed)
 
     def _watch_feed(self, event) -> None:
         """The feed watchdog (`exits.stale_feed_s`): a position is not held on a silent book."""
@@ -369,8 +431,70 @@ class ScalpStrategy(Strategy):
         return decide(row, p.execution.state if state is None else state, p.params)
 
     def _act(self, decision: Decision) -> None:
+        if decision.action == ENTER and self._blocks:
+            decision = held(next(iter(self._blocks)))
         self.outcomes[decision.outcome] += 1
+        self.recent.append((self.clock.timestamp_ns(), decision))
         self._parts.execution.act(decision)
+
+    # ------------------------------------------------------------------ live: entry blocks and the operator
+
+    def _on_lag(self, engaged: bool) -> None:
+        lag = self.lag
+        if engaged:
+            self.block_entries("lag", f"book batch decided {lag.last_ns / 1e6:.0f} ms late (limit {lag.max_ns / 1e6:g} ms)")
+        else:
+            self.unblock_entries("lag")
+
+    def block_entries(self, block: str, why: str) -> None:
+        """Hold every entry while `block` (one of `ENTRY_BLOCKS`) is set; exits go on."""
+        if block not in self._blocks:
+            self.log.warning(f"entries stopped ({block}): {why}")
+        self._blocks[block] = why
+
+    def unblock_entries(self, block: str) -> None:
+        if self._blocks.pop(block, None) is not None:
+            still = f"; still held by {', '.join(self._blocks)}" if self._blocks else ""
+            self.log.warning(f"entries no longer held by {block}{still}")
+
+    @property
+    def entry_blocks(self) -> dict[str, str]:
+        return dict(self._blocks)
+
+    def flatten(self, who: str) -> None:
+        """The operator's flatten: entries paused, the position closed at market now (or once the
+        order in flight is done), the exchange stop cancelled once flat."""
+        self.block_entries("paused", f"flatten by {who}")
+        execution = self.execution
+        if execution is None or not execution.side:
+            return
+        self._flattening = True
+        if not execution.latch.held:
+            self._act(_MANUAL_FLATTEN)
+
+    def halt(self, who: str) -> None:
+        """The operator's halt: the kill switch, as a breached limit trips it (persisted)."""
+        self._tripped(self.risk.trip("manual", f"halted by {who}", self.clock.timestamp_ns()))
+
+    def clear_halt(self, who: str) -> None:
+        """The operator clears the kill switch's halt (as `--clear-halt` does at start): the state
+        file forgets it and entries resume, unless `orders.flatten_at` has passed."""
+        halt = self.risk.clear()
+        if halt is None:
+            return
+        self.log.warning(f"halt cleared by {who} (was {halt}): entries resume")
+        at = self.config.orders.flatten_at
+        past = at is not None and parse_utc(at).value <= self.clock.timestamp_ns()
+        self._parts.execution.open_trading()
+        if past:
+            self._parts.execution.close_trading()
+        if self.config.state.path:
+            self._save_state()
+
+    def leave_protected(self) -> None:
+        """Stop (next) without closing the position or cancelling its exchange stop: the node lost
+        its connection, and a cancel that reached the venue without the close would unprotect it."""
+        self._leave_protected = True
 
     def on_order_event(self, event) -> None:
         p = self._parts
@@ -404,8 +528,22 @@ class ScalpStrategy(Strategy):
         position = self.cache.position(event.position_id)
         commissions = sum(m.as_double() for m in position.commissions() if m.currency == p.currency) if position else 0.0
         trip = p.execution.on_position_closed(event, commissions)
+        if position is not None:
+            carried = sum(
+                e.commission.as_double()
+                for e in position.events
+                if isinstance(e, OrderFilled) and e.reconciliation and e.commission.currency == p.currency
+            )
+            trip = dataclasses.replace(trip, carried_fees=carried)
         self.round_trips.append(trip)
+        self._flattening = False
+        self._leftover_alerts += 1
+        at = pd.Timestamp(self.clock.timestamp_ns() + round(LEFTOVER_CANCEL_S * NS_PER_S), tz="UTC")
+        self.clock.set_time_alert(f"leftovers-{p.instrument.id}-{self._leftover_alerts}", at, self._cancel_leftovers)
         self._tripped(self.risk.on_round_trip(event.ts_closed, trip.realized_pnl + commissions, commissions))
+
+    def _cancel_leftovers(self, event) -> None:
+        self._parts.execution.cancel_leftovers()
 
     def _on_flatten(self, event) -> None:
         execution = self._parts.execution
@@ -461,29 +599,12 @@ class ScalpStrategy(Strategy):
             "is cleared (`scalp-nautilus live --config ... --clear-halt`)"
         )
         execution = self._parts.execution
-        execution.close_trading()
+        execution.halt_trading()
         execution.cancel_working()
         if execution.state.side and not execution.state.order_pending:
             self._act(Decision(EXIT, "kill_switch"))
         if self.config.state.path:
             self._save_state()
-
-    def status(self, now_ns: int) -> SessionStatus:
-        """The heartbeat's figures (`scalp_nautilus.live.session`)."""
-        p = self._parts
-        position = self.position()
-        mid = self._mid()
-        unrealized = position.unrealized_pnl(Price(mid, p.mark_precision)).as_double() if position and mid else 0.0
-        realized = sum(t.realized_pnl for t in self.round_trips)
-        return SessionStatus(
-            position=position.signed_qty if position else 0.0,
-            unrealized=unrealized,
-            session_pnl=realized + unrealized + p.ledger.total,
-            book_age_s=(now_ns - self._last_book_ns) / NS_PER_S if self._last_book_ns else math.nan,
-            stale_feeds=self.stale_feeds,
-            halt=str(self.risk.halt) if self.risk.halted else "",
-            currency=p.currency.code,
-        )
 
     def _signed_position(self) -> float:
         positions = self.cache.positions_open(instrument_id=self._parts.instrument.id, strategy_id=self.id)

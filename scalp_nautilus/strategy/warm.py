@@ -43,6 +43,23 @@ def save(path: str | Path, pipeline: FeaturePipeline, instrument_id: str, now_ns
     os.replace(tmp, path)
 
 
+def update(path: str | Path, entries: dict) -> None:
+    """Replace top-level entries of the file (the kill switch's halt, the saved position), keeping
+    the rest; an unreadable file keeps only `entries` (its warm state is lost with it)."""
+    path = Path(path)
+    try:
+        body = json.loads(path.read_text())
+    except (OSError, ValueError):
+        body = None
+    if not isinstance(body, dict):
+        body = {}
+    body.update(entries)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(body))
+    os.replace(tmp, path)
+
+
 def restore(
     path: str | Path, pipeline: FeaturePipeline, instrument_id: str, now_ns: int, max_age_ns: int, slow_max_age_ns: int = 0
 ) -> str | None:

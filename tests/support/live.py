@@ -24,12 +24,15 @@ import yaml
 from nautilus_trader.live.node import TradingNode
 
 from scalp_nautilus.config import merge
+from scalp_nautilus.live.monitor import NodeMonitor
+from scalp_nautilus.live.monitor import heartbeat_line
 from scalp_nautilus.live.node import build_node
 from scalp_nautilus.live.session import report_folder
 from scalp_nautilus.live.session import write_session_report
 from scalp_nautilus.live.settings import LiveSettings
 from scalp_nautilus.live.settings import credentials
 from scalp_nautilus.live.settings import load_live_settings
+from scalp_nautilus.live.supervisor import drain
 from scalp_nautilus.live.venue.server import VenueServer
 from scalp_nautilus.live.venue.settings import ReplayVenueSettings
 from tests.support.shared_data import PROJECT_ROOT as ROOT
@@ -41,6 +44,9 @@ STRATEGY = {
     "orders": {"base_size": 0.05},
     "hurst": {"window": 64},
     "funding": {"feed": "binance_mark_price"},
+    # Measured, not guarded: these runs replay at 15-30x on a shared machine, where a batch decided
+    # late says more about the machine than the market (the guard's own tests turn it on).
+    "lag": {"max_ms": 0.0},
 }
 
 
@@ -138,10 +144,11 @@ class NodeRun:
     orders: list = field(default_factory=list)  # the node's orders after it stopped: (client id, side, status, tags)
     open_positions: int = 0  # positions still open in the node's cache after it stopped
     summary: str = ""  # the session report's summary (`session_report`)
+    heartbeat: str = ""  # the monitor's heartbeat line just before the node stopped
 
 
 def run_node(settings: LiveSettings, until: Callable[[NodeRun], bool], timeout_s: float, session_report: bool = False) -> NodeRun:
-    """Start a node, poll `until` every 0.1 s (at most `timeout_s`), stop and dispose it (with
+    """Start a node, poll `until` every 0.1 s (at most `timeout_s`), drain, stop and dispose it (with
     `session_report`, after writing the session report as `scalp-nautilus live` does)."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -168,6 +175,10 @@ def run_node(settings: LiveSettings, until: Callable[[NodeRun], bool], timeout_s
             await asyncio.sleep(0.1)
             if until(run):
                 break
+        monitor = next(a for a in node.trader.actors() if isinstance(a, NodeMonitor))
+        if monitor.view.started:
+            run.heartbeat = heartbeat_line(monitor.take(node.kernel.clock.timestamp_ns()))
+        await drain(node, run.strategy, settings.timeouts.drain_s)  # as the command's stop does
         await asyncio.wait_for(node.stop_async(), 30)
         await asyncio.wait_for(task, 30)
         cache = node.kernel.cache
@@ -176,7 +187,10 @@ def run_node(settings: LiveSettings, until: Callable[[NodeRun], bool], timeout_s
         if session_report:
             ended = time.time_ns()
             folder = report_folder(settings.reports_dir, started_ns)
-            run.summary = write_session_report(node.trader, run.strategy, folder, started_ns, ended, plots=False)
+            state = (settings.strategy.config.get("state") or {}).get("path")
+            run.summary = write_session_report(
+                node.trader, run.strategy, folder, started_ns, ended, state_path=state, plots=False
+            )
         # Nautilus leaves its actor executor's worker parked; end it here, not on a closed loop.
         pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         for t in pending:
@@ -200,3 +214,80 @@ def live_settings(
     **top,
 ) -> LiveSettings:
     return load_live_settings(write_live_config(tmp_path, venue, strategy, name, **top))
+
+
+class LiveProcess:
+    """`scalp-nautilus live --config <config>` in its own process, its output read on a thread:
+    `wait_for(prefix)` returns the first line starting with it (e.g. "metrics: "), `stop()` sends
+    Ctrl-C (SIGINT) and returns the exit code; `output` is everything it printed."""
+
+    def __init__(self, config: Path, cwd: Path, env: dict[str, str] | None = None) -> None:
+        import threading
+
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "scalp_nautilus.cli", "live", "--config", str(config)],
+            cwd=cwd,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for(self, prefix: str, timeout_s: float = 60.0) -> str:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            hit = next((line for line in self.lines if line.startswith(prefix)), None)
+            if hit is not None:
+                return hit
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise TimeoutError(f"no line starting with {prefix!r} (exit {self.proc.poll()}):\n{self.output[-3000:]}")
+
+    def stop(self, timeout_s: float = 60.0) -> int:
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout_s)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._reader.join(10)
+        return self.proc.returncode
+
+
+DASHBOARD_TOKEN = "test-token-0123456789abcdef"
+# An adopted position stays until the operator acts: no take-profit, a far strategy stop, no time stop.
+HOLD = {"exits": {"take_profit_k": 0.0, "stop_k": 50.0, "time_stop_s": 0.0, "exchange_stop_k": 2.0}}
+
+
+def start_watched_node(tmp_path: Path, venue: VenueServer, alert_url: str) -> tuple[LiveProcess, str, str]:
+    """`scalp-nautilus live` against `venue` holding its position (`HOLD`), with its metrics and web
+    page on free loopback ports and alerts to `alert_url`; returns it, the metrics URL and the page's."""
+    config = write_live_config(
+        tmp_path,
+        venue,
+        HOLD,
+        metrics={"enabled": True, "port": 0},
+        dashboard={"enabled": True, "port": 0},
+        alerts={"urls": [alert_url], "min_interval_s": 0.0, "name": "dry-run"},
+    )
+    node = LiveProcess(config, tmp_path, env={"SCALP_DASHBOARD_TOKEN": DASHBOARD_TOKEN})
+    metrics = node.wait_for("metrics: ", 90).split()[1]
+    page = node.wait_for("web page: ", 10).split()[2]
+    return node, metrics, page

@@ -403,7 +403,9 @@ class ReplayVenue(VenueServer):
 
     async def _user_trades(self, params: dict) -> web.Response:
         self._check_symbol(params)
-        return web.json_response([trade_json(f, self.spec) for f in self.exchange.fills])
+        start, end = int(params.get("startTime") or 0), int(params.get("endTime") or 0)
+        fills = [f for f in self.exchange.fills if f.time_ms >= start and (not end or f.time_ms <= end)]
+        return web.json_response([trade_json(f, self.spec) for f in fills])
 
     async def _new_algo_order(self, params: dict) -> web.Response:
         try:

@@ -6,12 +6,25 @@ and adds its routes, its WebSocket protocol and its messages.
 The replay starts once clients have subscribed to every stream kind in `start.streams` that the
 capture holds (so a node misses nothing of the capture), or after `start.timeout_s`, and runs at
 `speed` times the recorded pace (receive times). With `rebase_time` the exchange timestamps are
-moved by a whole number of seconds so the capture starts now (see `venue.capture`).
+moved by a whole number of seconds so the capture starts now (see `venue.capture_feed`): the replay
+waits (under a second) until the wall clock's fraction of a second is the first message's, so at
+`speed` 1 each message's exchange time is the wall time it is sent at, up to the capture's own
+latency jitter, and a node's lag against the exchange's clock means the same as on the exchange.
+
+The mark price (conditional orders triggered on MARK_PRICE, the account's unrealised P&L) follows
+the capture's mark-price stream; a capture without one (Binance's 2024 captures here, every Bybit
+book capture) gets the mid of the venue's book after each depth update as its mark, and the venue
+says so when it starts, so mark-triggered stop drills run on every capture.
 
 Faults for tests: `faults.drop_at_s` closes every market connection abruptly at those capture
-seconds, `faults.gap_at_s` withholds one depth diff (a sequence gap for the client), and
+seconds, `faults.gap_at_s` withholds one depth diff (a sequence gap for the client),
+`faults.silence_at_s` withholds every depth diff for `silence_s` capture seconds (a silent book
+while the rest flows: the strategy's feed watchdog), and
 `faults.reject_orders` / `reject_algo_orders` refuse the n-th new (conditional) orders (with
 `faults.reject_code` / `reject_msg`, by default the API's own code for insufficient margin).
+`outage(seconds)` takes the venue off the network for a while (every connection dropped, every
+request answered 503) while the replay and the exchange go on: a lost connection for the node,
+with its exchange stop still resting.
 """
 
 from __future__ import annotations
@@ -87,6 +100,7 @@ class VenueServer:
         if settings.exchange.position:
             self.exchange.open_position(settings.exchange.position, settings.exchange.entry_price or start_mid)
         self.exchange.mark = start_mid
+        self.mark_from_mid = "markPrice" not in self.capture.kinds  # see the module doc
         self.stats: Counter = Counter()
         self.client_ids: list[str] = []  # every client order id a new-order request carried, in order (drills check reuse)
         self.finished = asyncio.Event()
@@ -101,6 +115,7 @@ class VenueServer:
         self._tasks = TaskSet("replay venue", log)
         self._runner: web.AppRunner | None = None
         self._unknown_streams: set[str] = set()
+        self._dark_until = 0.0  # loop time the outage drill ends at
         kinds = self.capture.kinds
         self._stream_names = self._stream_names_for({e.kind: e.stream for e in self.capture.events if e.stream})
         # The streams a client must have asked for before the replay starts.
@@ -148,7 +163,7 @@ class VenueServer:
         return f"ws://{self.settings.host}:{self.port}"
 
     async def start(self) -> None:
-        app = web.Application()
+        app = web.Application(middlewares=[self._outage_middleware])
         self._add_routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -165,6 +180,31 @@ class VenueServer:
             self.settings.speed,
             sorted(self._required),
         )
+        if self.mark_from_mid:
+            log.warning("the capture has no mark-price stream: the venue's mark price is the mid of its book")
+
+    def outage(self, seconds: float) -> None:
+        """The drill of the module doc; call it on the venue's loop."""
+        self.stats["outages"] += 1
+        self._dark_until = asyncio.get_running_loop().time() + seconds
+        log.warning("fault: the venue goes dark for %.0f s (connections dropped, requests refused)", seconds)
+        for conn in list(self._market | self._user):
+            self._market.discard(conn)
+            self._user.discard(conn)
+            if conn.request.transport is not None:
+                conn.request.transport.abort()
+        self._check_subscribed()
+
+    @property
+    def dark(self) -> bool:
+        return asyncio.get_running_loop().time() < self._dark_until
+
+    @web.middleware
+    async def _outage_middleware(self, request: web.Request, handler):
+        if self.dark:
+            self.stats["refused_in_outage"] += 1
+            raise web.HTTPServiceUnavailable(text="replay venue: outage drill")
+        return await handler(request)
 
     async def stop(self) -> None:
         self._tasks.cancel()
@@ -207,11 +247,15 @@ class VenueServer:
         events = self.capture.events
         first_ms = self.capture.first_event_ms
         if self.settings.rebase_time:
-            self.shift_ms = (round(time.time()) - first_ms // 1000) * 1000
+            # Start when the wall clock's fraction of a second is the first message's (module doc).
+            await asyncio.sleep((first_ms % 1000 / 1000 - time.time() % 1.0) % 1.0)
+            self.shift_ms = round((time.time() * 1000 - first_ms) / 1000) * 1000
         loop = asyncio.get_running_loop()
         t0, r0 = loop.time(), events[0].recv_ns
         drops = sorted(self.settings.faults.drop_at_s)
         gaps = sorted(self.settings.faults.gap_at_s)
+        f = self.settings.faults
+        silence = (f.silence_at_s, f.silence_at_s + f.silence_s) if f.silence_at_s is not None else None
         log.info("replay started (exchange times shifted by %+d s)", self.shift_ms // 1000)
         for event in events:
             if self.settings.start.hold_without_client and not self._subscribed.is_set():
@@ -230,11 +274,14 @@ class VenueServer:
             if gaps and event.kind == "depth" and at_s >= gaps[0]:
                 gaps.pop(0)
                 withhold = True
-            await self._dispatch(event, withhold)
+            quiet = silence is not None and event.kind == "depth" and silence[0] <= at_s < silence[1]
+            if quiet and not self.stats["diffs_silenced"]:
+                log.warning("fault: the book goes silent for %g capture seconds", self.settings.faults.silence_s)
+            await self._dispatch(event, withhold, quiet)
         self.finished.set()
         log.info("capture replayed to its end: the venue keeps serving its last book")
 
-    async def _dispatch(self, event: ReplayEvent, withhold: bool) -> None:
+    async def _dispatch(self, event: ReplayEvent, withhold: bool, quiet: bool = False) -> None:
         data = shifted(event.data, event.kind, self.shift_ms)
         if data.get("E"):
             self._last_ms = max(self._last_ms, int(data["E"]))
@@ -249,6 +296,8 @@ class VenueServer:
         applied = []
         if kind == "depth":
             applied = self.book.apply_diff(data)
+            if self.mark_from_mid and self.book.valid:
+                self.exchange.mark = self.book.mid()
         elif kind == "markPrice":
             self.exchange.mark = float(data["p"])
         elif kind == "trade":
@@ -258,7 +307,9 @@ class VenueServer:
         if withhold:
             self.stats["diffs_withheld"] += 1
             log.warning("fault: depth diff u=%s withheld (a sequence gap for the client)", data["u"])
-        await self._publish_event(event, data, applied, withhold)
+        if quiet:
+            self.stats["diffs_silenced"] += 1
+        await self._publish_event(event, data, applied, withhold or quiet)
         if self.exchange.resting:
             for fill in self.exchange.on_market(self.now_ms(), trade, seller_aggressor):
                 await self._push_fill(fill)

@@ -37,6 +37,10 @@ class FaultSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     drop_at_s: list[float] = msgspec.field(default_factory=list)  # capture seconds
     # Withhold one depth diff at each of these capture seconds (a sequence gap)
     gap_at_s: list[float] = msgspec.field(default_factory=list)
+    # The book goes silent at this capture second for `silence_s` capture seconds: no depth diff is
+    # sent (the venue keeps its book, trades, marks and orders go on; the client sees a gap after it)
+    silence_at_s: float | None = None
+    silence_s: Annotated[float, Meta(ge=0)] = 0.0  # capture seconds of the book's silence
     reject_orders: list[int] = msgspec.field(default_factory=list)  # 1-based count of new orders
     reject_algo_orders: list[int] = msgspec.field(default_factory=list)  # 1-based count of new conditional (algo) orders
     reject_code: int | None = None  # None: the API's own code for insufficient margin (Binance -2019, Bybit 110007)
