@@ -143,7 +143,7 @@ def test_ray_tasks_equal_runs_alone_and_a_killed_worker_is_reported(capture_cata
     for _, row in ok.iterrows():
         point = {"exits.stop_k": row["set.exits.stop_k"]}
         folder = str(tmp_path / f"alone{row['task']}")
-        alone = run_one(str(plan.backtest_config), point, row["start"], row["end"], folder, plan.leads[0])
+        alone = run_one(str(plan.backtest_config), point, row["start"], row["end"], folder, lead=plan.leads[0])
         for key, value in alone.items():
             if key in ("wall_s", "_trips", "_equity"):
                 assert key == "wall_s" or row[key] == value
@@ -261,7 +261,7 @@ def test_a_window_starts_warm_after_its_lead_in(capture_catalog, tmp_path):  # n
     (start, end), lead = plan.ranges[1], plan.leads[1]
     point = {"exits.stop_k": 2.0}
     cold = run_one(str(plan.backtest_config), point, start, end, str(tmp_path / "cold"))
-    warm = run_one(str(plan.backtest_config), point, start, end, str(tmp_path / "warm"), lead)
+    warm = run_one(str(plan.backtest_config), point, start, end, str(tmp_path / "warm"), lead=lead)
     print(f"\ncold share without a lead-in {cold['cold_share']:.3f}, with {warm['cold_share']:.3f}")
     assert warm["cold_share"] < cold["cold_share"] and warm["decisions_warm_up"] > 0
     assert all(ts >= pd.Timestamp(start).value for ts, _ in warm["_trips"])
