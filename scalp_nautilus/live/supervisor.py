@@ -46,6 +46,7 @@ import urllib.request
 from nautilus_trader.core import nautilus_pyo3
 from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.enums import OrderStatus
+from nautilus_trader.model.events import OrderFilled
 
 from scalp_nautilus.live.monitor import EXIT_CONNECTION_LOST
 from scalp_nautilus.live.monitor import NodeMonitor
@@ -77,9 +78,22 @@ def _unanswered(node: TradingNode, strategy) -> list:
     return [o for o in orders if o.is_inflight or o.status == OrderStatus.INITIALIZED]
 
 
+def _account_behind(node: TradingNode, strategy) -> bool:
+    """The venue has not reported the account since the strategy's latest fill. Binance and Bybit
+    send the balance in a message of its own (ACCOUNT_UPDATE, the wallet topic) after the fill's:
+    a session report written between the two misses that fill's P&L and fees in its balance change."""
+    cache = node.kernel.cache
+    account = cache.account_for_venue(strategy.config.instrument_id.venue)
+    fills = [e.ts_init for o in cache.orders(strategy_id=strategy.id) for e in o.events if isinstance(e, OrderFilled)]
+    if account is None or not fills:
+        return False
+    return account.last_event.ts_init < max(fills)
+
+
 async def drain(node: TradingNode, strategy, limit_s: float) -> None:
     """Before a stop on request: entries held (`paused`), then up to `limit_s` for the answers to the
-    strategy's orders not yet answered (`_unanswered`; a cancel sent and not answered included)."""
+    strategy's orders not yet answered (`_unanswered`; a cancel sent and not answered included) and
+    for the account's report after the latest fill (`_account_behind`)."""
     if not node.trader.is_running:
         return
     strategy.block_entries("paused", "the node is stopping")
@@ -89,6 +103,10 @@ async def drain(node: TradingNode, strategy, limit_s: float) -> None:
     if inflight:
         ids = ", ".join(o.client_order_id.value for o in inflight)
         strategy.log.warning(f"stopping with order(s) still unanswered after {limit_s:g} s: {ids}")
+    while (behind := _account_behind(node, strategy)) and time.monotonic() < deadline:
+        await asyncio.sleep(_DRAIN_POLL_S)
+    if behind:
+        strategy.log.warning(f"stopping before the venue reported the account after the latest fill ({limit_s:g} s)")
 
 
 def venue_urls(settings: LiveSettings, mainnet: bool) -> tuple[str, str]:
