@@ -84,6 +84,10 @@ class BinanceSession(Session):
     def on_file(self) -> None:
         self._file_first = None
 
+    @property
+    def snapshot_pending(self) -> bool:
+        return self._snapshot_task is not None and not self._snapshot_task.done()
+
     def on_message(self, recv_ns: int, data: bytes) -> None:
         if data.startswith(_STREAM):
             end = data.find(b'"', 11)  # the stream name's closing quote
@@ -194,9 +198,8 @@ class BinanceSession(Session):
                 await asyncio.sleep(wait)
                 wait = min(wait * 2, rc.max_s)
                 continue
-            self.tick(recv_ns)
-            if self.writer.path is None:  # no message yet (a reconnect's snapshot raced the stream)
-                self.rotate(recv_ns)
+            # Into the open file even past its period: the clock does not close a file while a
+            # snapshot is on its way (`Session.tick`), and the diffs that asked for it are there.
             self.record(recv_ns, _SNAPSHOT, body, None)
             self.snapshots += 1
             if self.sync.state is Sync.SYNCED:

@@ -53,6 +53,10 @@ class BybitSession(Session):
     def url(self) -> str:
         return self.venue.ws
 
+    @property
+    def snapshot_pending(self) -> bool:
+        return self._resubscribing and self._ws is not None  # (a reconnect's subscription brings one)
+
     def on_connect(self, ws: Connection, reconnect: bool) -> None:
         self.chain = UpdateChain()  # the subscription's snapshot starts the chain
         self._resubscribing = False

@@ -1,6 +1,6 @@
 """`scalp-nautilus record`: runs one `Session` per venue and symbol on one event loop, with a clock
-task for rotation during silence, the flush, the watchdog, the heartbeat, the disk check and the
-optional import.
+task for the end of a file's period in silence, the flush, the watchdog, the heartbeat, the disk
+check and the optional import.
 
 Start: the out-dir must be writable (a lock file keeps a second capture out of it, and a reserve
 file holds 1 MB for finishing files on a full disk), files a crash left open (sidecar

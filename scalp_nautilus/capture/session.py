@@ -202,6 +202,11 @@ class Session:
         """What the session subscribes to (for messages)."""
         raise NotImplementedError
 
+    @property
+    def snapshot_pending(self) -> bool:
+        """A book snapshot was asked for and is not written yet."""
+        raise NotImplementedError
+
     # ------------------------------------------------------------------ running
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -276,33 +281,47 @@ class Session:
     def on_data(self, data: bytes) -> None:
         """A message (picows's callback, per message)."""
         recv_ns = time.time_ns()
-        if recv_ns >= self.writer.period_end_ns:
+        if recv_ns >= self.writer.period_end_ns:  # the period is over, or no file is open (0)
             self.rotate(recv_ns)
         self.last_recv_ns = recv_ns
         self.on_message(recv_ns, data)
 
     def tick(self, now_ns: int) -> None:
-        """The clock's call: rotation during silence, and the flush."""
-        if self.writer.path is None:  # files open with the first message
+        """The clock's call: the flush, and the end of a period in silence. The file is closed
+        then (as `rotate` would) and none is opened: the next message opens the next file. (A
+        file the clock opened held only its rotation snapshot when nothing came after it, and a
+        Binance REST snapshot names no symbol: that file did not import on its own.) Nor is a
+        file closed while a book snapshot is on its way: it belongs with the diffs that asked
+        for it, and so every snapshot goes into a file a message opened."""
+        w = self.writer
+        if not w.is_open:
             return
-        if now_ns >= self.writer.period_end_ns:
-            self.rotate(now_ns)
+        if now_ns >= w.period_end_ns and not self.snapshot_pending and self._may_close(now_ns):
+            w.close()
         else:
-            self.writer.maybe_flush(now_ns)
+            w.maybe_flush(now_ns)
 
     def rotate(self, now_ns: int) -> None:
-        """Open the next file once the period is over and the file holds its snapshot (a file
-        closed before its snapshot could not be imported on its own); after a whole period more
-        without one, rotate anyway and say so."""
-        w = self.writer
-        if w.path is not None and self.venue.book_stream is not None and not w.has_book:
-            if now_ns < w.period_end_ns + w.rotate_ns:
-                return
-            log.warning("%s: %s closed without a usable book snapshot (none came in a whole period)", self.name, w.path.name)
-            self.alert(f"no_snapshot:{self.name}", f"{self.name}: a file without a book snapshot", f"{w.path.name}", "warning")
-        w.open(now_ns)
+        """A message came after the period's end (or with no file open): open the next file,
+        once the open one may be closed."""
+        if self.writer.is_open and not self._may_close(now_ns):
+            return
+        self.writer.open(now_ns)
         self.on_file()
         self.on_rotate(now_ns)
+
+    def _may_close(self, now_ns: int) -> bool:
+        """The open file, its period over, is closed only once it holds its snapshot (a file
+        closed before its snapshot could not be imported on its own); after a whole period more
+        without one, anyway, and said."""
+        w = self.writer
+        if self.venue.book_stream is not None and not w.has_book:
+            if now_ns < w.period_end_ns + w.rotate_ns:
+                return False
+            assert w.path is not None  # open
+            log.warning("%s: %s closed without a usable book snapshot (none came in a whole period)", self.name, w.path.name)
+            self.alert(f"no_snapshot:{self.name}", f"{self.name}: a file without a book snapshot", w.path.name, "warning")
+        return True
 
     def on_file(self) -> None:
         """A file was opened (the venue's per-file state resets here)."""
@@ -419,7 +438,7 @@ class Session:
             f"{lag}; gaps {self.gaps}, "
             f"reconnects {self.reconnects}, snapshots {self.snapshots}; "
             f"{'connected' if self.connected.is_set() else 'DISCONNECTED'}; "
-            f"file {self.writer.path.name if self.writer.path else '-'}"
+            f"file {self.writer.path.name if self.writer.path is not None and self.writer.is_open else '-'}"
         )
         self.messages.update(self.window)
         self._reads_at_beat = reads

@@ -167,7 +167,7 @@ class LogSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 class CaptureSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     out_dir: str = "captures"  # files go to <out_dir>/<venue>/<SYMBOL>/
     venues: list[VenueSettings]  # what to capture: a venue kind, its symbols and streams (see venues[] below)
-    rotate_s: Annotated[float, Meta(gt=0)] = 3600.0  # a new file at each multiple of this (UTC), once the file holds its snapshot
+    rotate_s: Annotated[float, Meta(gt=0)] = 3600.0  # a file ends at each multiple of this (UTC), holding its snapshot
     flush_s: Annotated[float, Meta(gt=0)] = 1.0  # a crash loses at most this much (the stream is synced)
     compression: Literal["gzip", "zstd"] = "gzip"  # zstd: fewer bytes for less CPU (bench_record); the importers read both
     compress_level: int | None = None  # null: gzip 6, zstd 1 (gzip 1 fastest .. 9 smallest; zstd 1 .. 19)

@@ -216,8 +216,8 @@ class CaptureWriter:
         self.level = level
         self.rotate_ns = round(rotate_s * 1e9)
         self.flush_ns = round(flush_s * 1e9)
-        self.path: Path | None = None
-        self.period_end_ns = 0
+        self.path: Path | None = None  # the open file (after a close, the last one)
+        self.period_end_ns = 0  # the end of the open file's period (0: no file open)
         self.has_book = False  # the open file holds a usable book snapshot (`Session` sets it)
         self._fh: io.FileIO | None = None
         self._codec: _Gzip | _Zstd | None = None
@@ -235,6 +235,10 @@ class CaptureWriter:
         self._pending: list[tuple[str, dict]] = []
         self._broken: WriteFailed | None = None
         folder.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def is_open(self) -> bool:
+        return self._fh is not None
 
     def due(self, now_ns: int) -> bool:
         """The current file's period has ended (or no file is open)."""
@@ -331,6 +335,7 @@ class CaptureWriter:
         finally:
             fh.close()
             self._fh = None
+            self.period_end_ns, self.has_book = 0, False
         meta["closed"] = True
         if reason:
             meta["stopped"] = reason
