@@ -71,6 +71,7 @@ def main() -> None:
     from scalp_nautilus.features import BUILDER_LEVELS
     from scalp_nautilus.features import BUILDER_MULTIPLIER
     from scalp_nautilus.features import BUILDER_REFRESH_NS
+    from scalp_nautilus.indicators.mid_bars import CLOSED
     from scalp_nautilus.strategy.settings import build_builder
     from scalp_nautilus.strategy.settings import build_pipeline
     from scalp_nautilus.top_of_book import L2
@@ -102,7 +103,8 @@ def main() -> None:
     # pass 1: the kernel, one batch a call; empty calls interleaved for the fixed cost
     builder, pipeline, state, trades = fresh()
     f_columns, i_columns = pipeline.row_columns
-    per_call, empty = [], []
+    per_call, empty, closing, fed = [], [], [], []
+    closed = pipeline.bars._n[CLOSED : CLOSED + 1]  # the mid bars closed so far (a view)
     every = 0
     for _, tops, ts_inits, ts_events, sequences, _ in _book_batches(configs, L2, builder, 100_000):
         n = len(tops.row)
@@ -114,6 +116,7 @@ def main() -> None:
             pipeline.replay_chunk(state, tops, ts_events, ts_inits, sequences, n, *trade_args(trades), 0, out_f, out_i, read)
         b = 0
         while b < n:
+            before, t_before = int(closed[0]), trades.at
             t0 = clock()
             b2, at = pipeline.replay_chunk(
                 state, tops, ts_events, ts_inits, sequences, b, *trade_args(trades), int(ts_inits[b]), out_f, out_i, read
@@ -125,6 +128,8 @@ def main() -> None:
                 continue
             if b2 - b == 1:  # batches sharing one stamp go in one call: not a batch's cost
                 per_call.append(t1 - t0)
+                closing.append(int(closed[0]) != before)
+                fed.append(at - t_before)
             b = b2
             if b % every == 0:
                 t0 = clock()
@@ -132,6 +137,7 @@ def main() -> None:
                 empty.append(clock() - t0)
     calls, fixed = np.array(per_call), np.array(empty)
     kernel = calls - np.median(fixed)
+    closing_, fed_ = np.array(closing), np.array(fed)
 
     # pass 2: the Python path (snapshot object, on_book, the row), the same batches
     builder, pipeline, state, trades = fresh()
@@ -157,6 +163,11 @@ def main() -> None:
         f"{len(calls):,} single-batch calls"
     )
     print(_percentiles("compiled update per batch (call - fixed)", kernel))
+    print(_percentiles("  batches closing a mid bar (Hurst, OU, Parkinson)", kernel[closing_]))
+    print(_percentiles("  the other batches", kernel[~closing_]))
+    for lo, hi in ((0, 0), (1, 4), (5, 10**9)):
+        pick = ~closing_ & (fed_ >= lo) & (fed_ <= hi)
+        print(_percentiles(f"    of them, with {lo}-{hi if hi < 10**9 else 'more'} trades since the last batch", kernel[pick]))
     print(_percentiles("  the call as timed (one batch)", calls))
     print(_percentiles("  the fixed cost (a call without a batch)", fixed))
     print(_percentiles("Python path per batch (trades, snapshot, on_book)", np.array(python)))
