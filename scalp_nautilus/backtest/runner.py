@@ -51,6 +51,7 @@ from scalp_nautilus.backtest.report import write_reports
 from scalp_nautilus.backtest.settings import BacktestSettings
 from scalp_nautilus.backtest.settings import check_strategy_config
 from scalp_nautilus.backtest.streaming import StreamingBacktestNode
+from scalp_nautilus.backtest.streaming import old_objects_frozen
 from scalp_nautilus.config import ConfigError
 from scalp_nautilus.config import merge
 from scalp_nautilus.config import parse_utc
@@ -307,7 +308,8 @@ def run_backtest(settings: BacktestSettings) -> BacktestOutcome:
     node = StreamingBacktestNode(configs=[run_config])
     started = time.perf_counter()
     try:
-        results = node.run()
+        with old_objects_frozen():
+            results = node.run()
         if not results:
             raise BacktestError("the backtest produced no result (see the log above)")
         trader = node.get_engine(run_config.id).trader

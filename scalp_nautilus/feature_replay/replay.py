@@ -38,10 +38,8 @@ Its rows are bit-identical to the backtest's (tested on every shared capture).
 
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +58,7 @@ from scalp_nautilus.backtest.runner import data_configs
 from scalp_nautilus.backtest.settings import BacktestSettings
 from scalp_nautilus.backtest.streaming import arrow_batches
 from scalp_nautilus.backtest.streaming import data_chunks
+from scalp_nautilus.backtest.streaming import old_objects_frozen
 from scalp_nautilus.data.spans import InvalidSpans
 from scalp_nautilus.data.spans import read_invalid_spans
 from scalp_nautilus.feature_recorder import FeatureRecorder
@@ -192,7 +191,7 @@ def replay_features(
     state = (bs, bn, builder.tick_size)
     f_columns, i_columns = pipeline.row_columns
     unavailable = pipeline.unavailable(builder.levels)
-    with _old_objects_frozen(), FeatureRecorder(out, invalid_spans=spans.spans, unavailable=unavailable) as recorder:
+    with old_objects_frozen(), FeatureRecorder(out, invalid_spans=spans.spans, unavailable=unavailable) as recorder:
         for file, tops, ts_inits, ts_events, sequences, read_rows in _book_batches(configs, mode, builder, chunk_size):
             events += read_rows
             rows = tops.row
@@ -255,20 +254,6 @@ def replay_features(
     _builder_skips(builder, bn)
     events += trades.read + fed_funding
     return ReplayResult(Path(out), recorder.rows, events, time.perf_counter() - started, span_rows)
-
-
-@contextmanager
-def _old_objects_frozen() -> Iterator[None]:
-    """Python's cyclic collector left out of the objects alive before the replay (`gc.freeze`):
-    hundreds of thousands once Nautilus, numba and pyarrow are imported, which a full collection,
-    triggered by the replay's own few allocations, would scan for nothing (0.15-0.2 s of CPU, a
-    seventh of the simulated hour's replay, measured). New objects are collected as usual; at
-    the end every object is collectable again (a freeze of the caller's is undone too)."""
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 def _book_batches(configs: list[BacktestDataConfig], mode: str, builder, chunk_size: int) -> Iterator[tuple]:

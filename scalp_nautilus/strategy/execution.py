@@ -58,7 +58,6 @@ with none; an adopted position gets a fresh one).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections import Counter
 from enum import Enum
@@ -357,7 +356,7 @@ class Execution:
         maker entry rests, no need to ask)."""
         if not self.entry_leg.resting:
             return None
-        return dataclasses.replace(self.state, order_pending=False)
+        return self.state._replace(order_pending=False)
 
     def _review(self, signal: Decision | None) -> None:
         leg = self.entry_leg

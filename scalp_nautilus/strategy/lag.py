@@ -34,7 +34,8 @@ _MS = 1_000_000
 # values below LOW (negative lags included) are counted apart.
 _LOW_NS = 1_000.0  # 1 us
 _RATIO = 1.05
-_BUCKETS = int(math.log(1e12 / _LOW_NS) / math.log(_RATIO)) + 1  # up to 1,000 s
+_LOG_RATIO = math.log(_RATIO)
+_BUCKETS = int(math.log(1e12 / _LOW_NS) / _LOG_RATIO) + 1  # up to 1,000 s
 
 
 class LagHistogram:
@@ -52,7 +53,7 @@ class LagHistogram:
         if ns < _LOW_NS:
             self.below += 1
             return
-        k = min(int(math.log(ns / _LOW_NS) / math.log(_RATIO)), _BUCKETS - 1)
+        k = min(int(math.log(ns / _LOW_NS) / _LOG_RATIO), _BUCKETS - 1)
         self.counts[k] += 1
 
     def quantile(self, q: float) -> float:
