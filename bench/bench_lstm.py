@@ -6,8 +6,8 @@
    `torch.compile` (`--compile`: ~20 s of compiling with a C++ compiler), and the predictor's
    whole `update_raw` (window, inference, guard) with the model and on the fallback.
 2. The feature pipeline per book batch on a real capture (`bench_features.run`: builder +
-   indicators), with the predictor on the fallback, with the model at its default cadence (every
-   batch), and at a 100 ms cadence.
+   indicators), with the predictor on the fallback, with the model on every batch (cadence 0),
+   and at its default 100 ms cadence.
 
     PYTHONPATH=. python bench/bench_lstm.py [--model models/x.pt] [--calls 3000] [--repeat 3] [--compile]
 
@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bench_features import line  # noqa: E402
 from bench_features import run  # noqa: E402
 
+from scalp_nautilus.indicators.settings import LSTMSettings  # noqa: E402
 from scalp_nautilus.models import LSTMPredictor  # noqa: E402
 from scalp_nautilus.models.model_file import load_model  # noqa: E402
 from scalp_nautilus.models.model_file import save_model  # noqa: E402
@@ -113,7 +114,9 @@ def latency(model_path: Path, calls: int, repeat: int, compile_too: bool) -> Non
             # min_accuracy 0: the guard off. At its default it switches a model that is no better
             # than chance off after 500 scored calls, and the "model" line then timed the fallback
             # (1,232 model calls of 9,000 in the first version of this bench)
-            predictor = LSTMPredictor(model_path=path, seq_len=seq_len, torch_threads=threads, min_accuracy=0.0)
+            predictor = LSTMPredictor(
+                LSTMSettings(model_path=path, cadence_ms=0.0, torch_threads=threads, min_accuracy=0.0), seq_len=seq_len
+            )
             step = iter(range(10**9))
 
             def update(step=step, predictor=predictor):
@@ -135,16 +138,16 @@ def pipeline_cost(model_path: Path, captures: list[str], repeat: int) -> None:
         # min_accuracy 0: the guard would switch a random network off after 500 calls, and this
         # measures what the model costs, not what it knows
         setups = {
-            "fallback (no model)": {},
-            "model, every batch (default cadence)": {"model_path": str(model_path), "min_accuracy": 0.0},
-            "model, cadence 100 ms": {"model_path": str(model_path), "min_accuracy": 0.0, "cadence_ns": 100 * MS},
+            "fallback (no model)": LSTMSettings(),
+            "model, every batch (cadence 0)": LSTMSettings(model_path=str(model_path), cadence_ms=0.0, min_accuracy=0.0),
+            "model, cadence 100 ms (default)": LSTMSettings(model_path=str(model_path), min_accuracy=0.0),
         }
-        run(capture, 10, limit=20_000, lstm=LSTMPredictor(**setups["model, every batch (default cadence)"]))  # warm-up
+        run(capture, 10, limit=20_000, lstm=LSTMPredictor(setups["model, every batch (cadence 0)"]))  # warm-up
         print(f"{name}: pipeline per book batch (builder + indicators), microseconds")
-        for label, kwargs in setups.items():
+        for label, settings in setups.items():
             passes = []
             for _ in range(repeat):
-                predictor = LSTMPredictor(**kwargs)
+                predictor = LSTMPredictor(settings)
                 passes.append(run(capture, 10, lstm=predictor)["batch"])
             us = min(passes, key=lambda v: np.percentile(v, 99))
             print(line(label, us) + f"   mean {us.mean():.1f}, {predictor.predictions} model predictions")

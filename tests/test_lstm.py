@@ -17,6 +17,7 @@ import torch
 
 from scalp_nautilus.cli import main
 from scalp_nautilus.indicators.lob_vector import LOB_FEATURE_NAMES
+from scalp_nautilus.indicators.settings import LSTMSettings
 from scalp_nautilus.models import LSTMPredictor
 from scalp_nautilus.models.dataset import LOB_COLUMNS
 from scalp_nautilus.models.dataset import Segment
@@ -311,19 +312,21 @@ def test_unusable_file_runs_the_fallback_and_says_so_once(tmp_path, caplog):
     for path in (tmp_path / "bad.pt", tmp_path / "missing.pt"):
         caplog.clear()
         with caplog.at_level(logging.WARNING):
-            p = LSTMPredictor(model_path=str(path), seq_len=5)
+            p = LSTMPredictor(LSTMSettings(model_path=str(path), cadence_ms=0.0), seq_len=5)
             feed(p, vectors, np.full(20, 100.0))
         assert not p.active and p.model is None and p.initialized
         assert p.value == pytest.approx(math.tanh(vectors[-1].mean())) and p.confidence == 0.0 and p.volatility == 0.0
         fallback_lines = [r for r in caplog.records if "fallback" in r.getMessage()]
         assert len(fallback_lines) == 1 and str(path) in fallback_lines[0].getMessage()
     random_model(tmp_path / "ten.pt", seq_len=10)
-    assert not LSTMPredictor(model_path=str(tmp_path / "ten.pt"), seq_len=5).active  # seq_len must match
+    assert not LSTMPredictor(
+        LSTMSettings(model_path=str(tmp_path / "ten.pt"), cadence_ms=0.0), seq_len=5
+    ).active  # seq_len must match
 
 
 def test_model_outputs_and_bad_input(tmp_path):
     random_model(tmp_path / "m.pt", seq_len=6)
-    p = LSTMPredictor(model_path=str(tmp_path / "m.pt"), seq_len=6)
+    p = LSTMPredictor(LSTMSettings(model_path=str(tmp_path / "m.pt"), cadence_ms=0.0), seq_len=6)
     assert p.active and not p.initialized
     vectors = np.random.default_rng(2).normal(size=(10, 21))
     feed(p, vectors[:5], np.full(5, 100.0))
@@ -349,12 +352,12 @@ def test_model_outputs_and_bad_input(tmp_path):
 def test_cadence_in_event_time(tmp_path):
     random_model(tmp_path / "m.pt", seq_len=4)
     vectors = np.random.default_rng(4).normal(size=(40, 21))
-    every = LSTMPredictor(model_path=str(tmp_path / "m.pt"), seq_len=4)
+    every = LSTMPredictor(LSTMSettings(model_path=str(tmp_path / "m.pt"), cadence_ms=0.0), seq_len=4)
     feed(every, vectors, np.full(40, 100.0))
     assert every.predictions == 40 - 4 + 1
     # updates every 30 ms, at most one prediction per 100 ms: the first at the 4th update (90 ms),
     # then at 210, 330, ... ms: every 4th update, 10 in all
-    paced = LSTMPredictor(model_path=str(tmp_path / "m.pt"), seq_len=4, cadence_ns=100 * MS)
+    paced = LSTMPredictor(LSTMSettings(model_path=str(tmp_path / "m.pt"), cadence_ms=100.0), seq_len=4)
     values = feed(paced, vectors, np.full(40, 100.0))
     assert paced.predictions == 10
     changes = [i + 1 for i in range(1, 40) if values[i] != values[i - 1]]
@@ -364,7 +367,9 @@ def test_cadence_in_event_time(tmp_path):
 def test_accuracy_guard_switches_off_and_reload_switches_on(tmp_path, caplog):
     seq_len, k, window = 4, 3, 10
     path = constant_model(tmp_path / "up.pt", seq_len, k)
-    p = LSTMPredictor(model_path=str(path), seq_len=seq_len, accuracy_window=window, min_accuracy=0.52)
+    p = LSTMPredictor(
+        LSTMSettings(model_path=str(path), cadence_ms=0.0, accuracy_window=window, min_accuracy=0.52), seq_len=seq_len
+    )
     vectors = np.random.default_rng(5).normal(size=(60, 21))
     falling = 100.0 - 0.1 * np.arange(60)
     # Calls from update 4 (seq_len, and k mids known); each scored k updates later (from update 7);
@@ -391,8 +396,12 @@ def test_guard_keeps_a_model_at_the_threshold(tmp_path):
     path = constant_model(tmp_path / "up.pt", seq_len, k)
     mids = 100.0 + 0.1 * (np.arange(80) % 2)  # with k = 1 the move after each call alternates -/+
     vectors = np.zeros((80, 21))
-    strict = LSTMPredictor(model_path=str(path), seq_len=seq_len, accuracy_window=20, min_accuracy=0.52)
-    lenient = LSTMPredictor(model_path=str(path), seq_len=seq_len, accuracy_window=20, min_accuracy=0.5)
+    strict = LSTMPredictor(
+        LSTMSettings(model_path=str(path), cadence_ms=0.0, accuracy_window=20, min_accuracy=0.52), seq_len=seq_len
+    )
+    lenient = LSTMPredictor(
+        LSTMSettings(model_path=str(path), cadence_ms=0.0, accuracy_window=20, min_accuracy=0.5), seq_len=seq_len
+    )
     feed(strict, vectors, mids)
     feed(lenient, vectors, mids)
     assert not strict.active and lenient.active and lenient.accuracy == 0.5

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from scalp_nautilus.cli import main
+from scalp_nautilus.indicators.settings import LSTMSettings
 from scalp_nautilus.models import LSTMPredictor
 from scalp_nautilus.models.dataset import Segment
 from scalp_nautilus.models.dataset import build_samples
@@ -87,7 +88,7 @@ def test_guard_scores_against_the_models_own_labels(tmp_path):
     for labels in ("forward", "smoothed", None):
         path = _up_model(tmp_path / f"{labels}.pt", 2, 2, labels)
         assert load_model(path).labels == (labels or "smoothed")  # files from before the option: smoothed
-        p = LSTMPredictor(model_path=str(path), seq_len=2, cadence_ns=0, accuracy_window=1000)
+        p = LSTMPredictor(LSTMSettings(model_path=str(path), cadence_ms=0.0, accuracy_window=1000), seq_len=2)
         for i, (v, m) in enumerate(zip(vectors, mids)):
             p.update_raw(v, m, i * MS)
         scores[labels] = (p.scored_calls, p.accuracy)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from scalp_nautilus.indicators.settings import LSTMSettings
 from scalp_nautilus.models import LSTMPredictor
 from scalp_nautilus.models.dataset import LOB_COLUMNS
 from scalp_nautilus.models.dataset import SPLITS
@@ -100,7 +101,9 @@ def test_model_in_the_pipeline_matches_the_batch_evaluation(recordings, trained,
     """The pipeline's streaming predictor, one book batch at a time, gives the batch evaluation's
     outputs on the same windows, and its accuracy guard scores the calls as `direction_calls`."""
     path, _ = trained
-    lstm = LSTMPredictor(model_path=str(path), accuracy_window=10**6, min_accuracy=0.0)  # the guard only counts
+    lstm = LSTMPredictor(
+        LSTMSettings(model_path=str(path), cadence_ms=0.0, accuracy_window=10**6, min_accuracy=0.0)
+    )  # the guard only counts
     recorded = record(load(LATEST, tuple(capture_paths(LATEST))), tmp_path / "with_model.parquet", lstm)
     frame = pd.read_parquet(recorded)
     (segment,) = read_features([recorded])

@@ -46,6 +46,7 @@ from scalp_nautilus.feature_recorder import FeatureRecorder
 from scalp_nautilus.feature_replay.replay import replay_features
 from scalp_nautilus.feature_table import COLUMNS
 from scalp_nautilus.features import FeatureSnapshot
+from scalp_nautilus.indicators.settings import LSTMSettings
 from scalp_nautilus.models.dataset import read_features
 from scalp_nautilus.models.lstm import LSTMPredictor
 from scalp_nautilus.research.edge import load_features
@@ -111,9 +112,9 @@ def test_a_model_trained_on_full_books_is_refused_on_a_top_of_book(tmp_path, cap
     from tests.test_lstm import random_model
 
     path = random_model(tmp_path / "l2.pt", seq_len=4)
-    assert LSTMPredictor(model_path=str(path)).active
+    assert LSTMPredictor(LSTMSettings(model_path=str(path))).active
     with caplog.at_level("ERROR"):
-        off = LSTMPredictor(model_path=str(path), book_levels=1)
+        off = LSTMPredictor(LSTMSettings(model_path=str(path)), book_levels=1)
     assert not off.active
     assert "trained on full L2 books (every level), this run reads books showing 1 level(s) a side" in caplog.text
     from scalp_nautilus.models.model_file import save_model
@@ -121,8 +122,8 @@ def test_a_model_trained_on_full_books_is_refused_on_a_top_of_book(tmp_path, cap
 
     meta = {"seq_len": 4, "horizon": 3, "alpha": 1e-5, "majority_class": 1, "book_levels": 1}
     tob = save_model(tmp_path / "tob.pt", LOBNet(), meta)  # as if trained on top-of-book rows
-    assert LSTMPredictor(model_path=str(tob), book_levels=1).active
-    assert not LSTMPredictor(model_path=str(tob)).active  # and refused on a full book
+    assert LSTMPredictor(LSTMSettings(model_path=str(tob)), book_levels=1).active
+    assert not LSTMPredictor(LSTMSettings(model_path=str(tob))).active  # and refused on a full book
 
 
 def test_the_venue_fills_a_top_of_book_run_against_its_quotes():

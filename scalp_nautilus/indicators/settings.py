@@ -267,6 +267,9 @@ class LSTMSettings(Section, frozen=True):
     min_accuracy: Unit = 0.52  # below this over a full window the model is ignored until reloaded
     torch_threads: Count = 1  # torch intra-op threads (1 was fastest for batch-of-one inference here)
 
+    def __post_init__(self) -> None:
+        finite("lstm", cadence_ms=self.cadence_ms)
+
 
 class EnsembleSettings(Section, frozen=True):
     """Ensemble (DESIGN 3.8): member weights (OFI, LSTM, OU, CVD) and the confidence gate.

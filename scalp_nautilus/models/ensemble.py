@@ -28,6 +28,8 @@ from scalp_nautilus.indicators.compiled import INITIALIZED
 from scalp_nautilus.indicators.compiled import CompiledIndicator
 from scalp_nautilus.indicators.compiled import sum_add
 from scalp_nautilus.indicators.compiled import sum_result
+from scalp_nautilus.indicators.settings import EnsembleSettings
+from scalp_nautilus.indicators.settings import checked
 
 MEMBERS = ("ofi", "lstm", "ou", "cvd")
 
@@ -94,18 +96,17 @@ class SignalEnsemble(CompiledIndicator):
 
     Parameters
     ----------
-    weights : tuple[float, float, float, float]
-        Weights of (OFI, LSTM, OU, CVD); non-negative, summing to 1. A zero weight leaves that
-        member out of the agreement as well.
+    settings : EnsembleSettings
+        `weights`: of (OFI, LSTM, OU, CVD); non-negative, summing to 1. A zero weight leaves that
+        member out of the agreement as well. `confidence_gate` and `gate_members` are the
+        decision's (`scalp_nautilus.strategy.decision`), not read here.
     """
 
-    def __init__(self, weights: tuple[float, float, float, float] = (0.25, 0.25, 0.25, 0.25)) -> None:
-        if len(weights) != len(MEMBERS) or any(not (w >= 0.0) for w in weights):
-            raise ValueError(f"weights must be {len(MEMBERS)} non-negative numbers for {MEMBERS}, got {weights}")
-        if abs(sum(weights) - 1.0) > 1e-9:
-            raise ValueError(f"weights must sum to 1, got {sum(weights)}")
-        super().__init__(params=[weights])
-        self.weights = tuple(float(w) for w in weights)
+    def __init__(self, settings: EnsembleSettings | None = None) -> None:
+        settings = checked(settings or EnsembleSettings())
+        super().__init__(params=[settings.weights])
+        self.settings = settings
+        self.weights = tuple(float(w) for w in settings.weights)
         self._active = tuple(i for i, w in enumerate(self.weights) if w > 0.0)
         self._allocate(_FLOATS, _INTS)
         self._reset()

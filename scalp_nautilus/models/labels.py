@@ -23,6 +23,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from scalp_nautilus.indicators.settings import LSTMSettings
+
 CLASSES = ("down", "flat", "up")  # label values 0, 1, 2: argmax - 1 is the call's sign
 DOWN, FLAT, UP = 0, 1, 2
 VOL_SCALE = 1e4  # the volatility head predicts basis points; divide by this for a fraction
@@ -34,10 +36,10 @@ LABEL_DEFINITIONS = {
     "smoothed": "DeepLOB smoothed means: l = (mean(mid[t+1..t+k]) - mean(mid[t-k+1..t])) / mean(mid[t-k+1..t]); "
     "up l > alpha, down l < -alpha, else flat",
 }
-# The live accuracy guard's defaults (DESIGN.md feature 7): the model is switched off below 52 %
-# right direction calls over the last 500 scored ones.
-GUARD_WINDOW = 500
-GUARD_MIN_ACCURACY = 0.52
+# The live accuracy guard's defaults (DESIGN.md feature 7), the `lstm` section's: the model is
+# switched off below 52 % right direction calls over the last 500 scored ones.
+GUARD_WINDOW = LSTMSettings().accuracy_window
+GUARD_MIN_ACCURACY = LSTMSettings().min_accuracy
 
 
 def smoothed_moves(mid: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -4,8 +4,8 @@ It keeps the last `seq_len` LOB vectors (`LOB_FEATURE_NAMES` order) and outputs 
 [-1, 1] (`value`), a confidence in [0, 1] and a volatility >= 0. Two modes, told by `active`:
 
 - model (`active` True): a model file (see `model_file`) is loaded and enabled. Once `seq_len`
-  vectors are in, it predicts on every update (`cadence_ns` 0) or on the first update at least
-  `cadence_ns` of event time after its previous prediction; in between the outputs hold. direction
+  vectors are in, it predicts on every update (`cadence_ms` 0) or on the first update at least
+  `cadence_ms` of event time after its previous prediction; in between the outputs hold. direction
   = P(up) - P(down), confidence = the confidence head (the model's estimate that its call is the
   right class), volatility = the predicted realised volatility of the mid over the model's horizon
   as a fraction (log-return units, not bps).
@@ -48,11 +48,12 @@ from scalp_nautilus.indicators.compiled import INITIALIZED
 from scalp_nautilus.indicators.compiled import CompiledIndicator
 from scalp_nautilus.indicators.compiled import python_sum
 from scalp_nautilus.indicators.lob_vector import N_LOB_FEATURES
-from scalp_nautilus.models.labels import GUARD_MIN_ACCURACY
-from scalp_nautilus.models.labels import GUARD_WINDOW
+from scalp_nautilus.indicators.settings import LSTMSettings
+from scalp_nautilus.indicators.settings import checked
 from scalp_nautilus.models.labels import NO_MOVE
 from scalp_nautilus.models.labels import VOL_SCALE
 from scalp_nautilus.skips import SkipCounter
+from scalp_nautilus.units import NS_PER_MS
 
 if TYPE_CHECKING:  # model_file imports torch, which only a loaded model may pay for
     from scalp_nautilus.models.model_file import LoadedModel
@@ -116,21 +117,16 @@ class LSTMPredictor(CompiledIndicator):
 
     Parameters
     ----------
-    model_path : str, optional
-        Model file written by `scalp-nautilus train`. None: the fallback only.
+    settings : LSTMSettings
+        `model_path`: the model file written by `scalp-nautilus train` (None: the fallback only);
+        `cadence_ms`: 0 predicts on every update, else at most once per this much event time;
+        `accuracy_window` and `min_accuracy`: the guard switches the model off below
+        `min_accuracy` over a full window of scored direction calls; `torch_threads`: on loading
+        a model, torch's intra-op threads (process-wide: torch has no other setting; 1 is the
+        fastest for a batch of one on this project's bench, `bench/bench_lstm.py`).
     seq_len : int, optional
         LOB vectors in one input sequence; given, it must equal the model file's. None (the default):
         the model file's, or DESIGN's 50 without a usable file.
-    cadence_ns : int
-        0: predict on every update; else at most once per `cadence_ns` of event time. Default 0.
-    accuracy_window : int
-        Scored direction calls the guard's accuracy is taken over. Default 500.
-    min_accuracy : float
-        The guard switches the model off below this accuracy over a full window. Default 0.52.
-    torch_threads : int, optional
-        On loading a model, set torch's intra-op threads to this (process-wide: torch has no
-        other setting). 1 is the fastest for a batch of one on this project's bench
-        (`bench/bench_lstm.py`). None leaves torch's setting alone. Default 1.
     book_levels : int
         Book levels a side the data shows (`BookSnapshot.levels`): a model is used only when it was
         trained on books showing as many (the model file's `book_levels`), so a model trained on
@@ -141,33 +137,25 @@ class LSTMPredictor(CompiledIndicator):
     """
 
     def __init__(
-        self,
-        model_path: str | None = None,
-        seq_len: int | None = None,
-        cadence_ns: int = 0,
-        accuracy_window: int = GUARD_WINDOW,
-        min_accuracy: float = GUARD_MIN_ACCURACY,
-        torch_threads: int | None = 1,
-        book_levels: int = EVERY_LEVEL,
+        self, settings: LSTMSettings | None = None, *, seq_len: int | None = None, book_levels: int = EVERY_LEVEL
     ) -> None:
+        settings = checked(settings or LSTMSettings())
+        model_path, cadence_ns = settings.model_path, round(settings.cadence_ms * NS_PER_MS)
+        accuracy_window, min_accuracy = settings.accuracy_window, settings.min_accuracy
         if seq_len is None:
             seq_len = _file_seq_len(model_path)
-        if seq_len < 1 or cadence_ns < 0 or accuracy_window < 1 or not (0.0 <= min_accuracy <= 1.0):
-            raise ValueError(
-                f"need seq_len >= 1, cadence_ns >= 0, accuracy_window >= 1, 0 <= min_accuracy <= 1; got "
-                f"{seq_len}, {cadence_ns}, {accuracy_window}, {min_accuracy}"
-            )
-        if torch_threads is not None and torch_threads < 1:
-            raise ValueError(f"torch_threads must be >= 1 or None, got {torch_threads}")
+        if seq_len < 1:
+            raise ValueError(f"LSTMPredictor: need seq_len >= 1, got {seq_len}")
         params: list = [model_path, seq_len, cadence_ns, accuracy_window, min_accuracy]
         super().__init__(params=params if book_levels == EVERY_LEVEL else [*params, book_levels])
+        self.settings = settings
         self.book_levels = book_levels
         self.model_path = model_path
         self.seq_len = seq_len
         self.cadence_ns = cadence_ns
         self.accuracy_window = accuracy_window
         self.min_accuracy = min_accuracy
-        self.torch_threads = torch_threads
+        self.torch_threads = settings.torch_threads
         self.skips = SkipCounter(type(self).__name__, log)
         self._allocate(_FLOATS, _INTS)
         # Each vector is written twice, at i and i + seq_len, so the last seq_len vectors are
@@ -291,8 +279,7 @@ class LSTMPredictor(CompiledIndicator):
             log.error("LSTMPredictor: %s; running on %s", exc, FALLBACK)
             self._fallback_logged = True
             return False
-        if self.torch_threads is not None:
-            torch.set_num_threads(self.torch_threads)
+        torch.set_num_threads(self.torch_threads)
         self._torch = torch
         self.model = model
         self.horizon = model.horizon

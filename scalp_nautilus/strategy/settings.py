@@ -270,16 +270,11 @@ def build_builder(config: ScalpStrategyConfig, instrument: Instrument) -> BookSn
 
 def build_pipeline(config: ScalpStrategyConfig) -> FeaturePipeline:
     """Every indicator of the pipeline from its own section of the config; OU's Hurst gate is the
-    decision's mean-reversion bound (one threshold for both)."""
+    decision's mean-reversion bound (one threshold for both), and the ensemble's weights leave out
+    an LSTM that the book mode cannot feed (`ensemble_weights`)."""
     levels = book_levels(config.book.mode)
-    lstm = LSTMPredictor(
-        model_path=config.lstm.model_path,
-        cadence_ns=round(config.lstm.cadence_ms * 1_000_000),
-        accuracy_window=config.lstm.accuracy_window,
-        min_accuracy=config.lstm.min_accuracy,
-        torch_threads=config.lstm.torch_threads,
-        book_levels=levels,
-    )
+    lstm = LSTMPredictor(config.lstm, book_levels=levels)
+    ensemble = msgspec.structs.replace(config.ensemble, weights=ensemble_weights(config.ensemble.weights, levels, lstm))
     return FeaturePipeline(
         vpin=VPIN(config.vpin),
         classifier=LeeReadyClassifier(config.classifier),
@@ -293,5 +288,5 @@ def build_pipeline(config: ScalpStrategyConfig) -> FeaturePipeline:
         lob=LOBFeatureVector(config.lob),
         funding=FundingArbDetector(config.funding),
         lstm=lstm,
-        ensemble=SignalEnsemble(weights=ensemble_weights(config.ensemble.weights, levels, lstm)),
+        ensemble=SignalEnsemble(ensemble),
     )
