@@ -5,11 +5,7 @@ is configured. Every `backtest`, Ray task and test subprocess pays what these mo
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
-from tests.support.shared_data import PROJECT_ROOT
+from tests.support.process import run_python
 
 # imported on first use only (scipy itself is not listed: numba, which the book needs, imports it)
 LAZY = ("arch", "scipy.stats", "statsmodels", "matplotlib", "torch")
@@ -21,13 +17,6 @@ def test_backtest_and_live_imports_leave_the_statistics_libraries_unloaded():
         "import scalp_nautilus.backtest.runner, scalp_nautilus.backtest.sweep, scalp_nautilus.live.node\n"
         f"print('LOADED', ','.join(m for m in {LAZY!r} if m in sys.modules))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        check=False,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_python(code)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "LOADED", done.stdout
