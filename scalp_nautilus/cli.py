@@ -17,7 +17,6 @@ scalp-nautilus record [--config configs/record.yaml] [--out-dir DIR] [--catalog 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
 import logging
 import os
@@ -26,15 +25,11 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from scalp_nautilus.data import DEFAULT_CATALOG
 from scalp_nautilus.errors import InputError
 from scalp_nautilus.errors import MissingFileError
 from scalp_nautilus.errors import ScalpError
-
-if TYPE_CHECKING:
-    from scalp_nautilus.research.intervals import BootstrapSettings
 
 log = logging.getLogger("scalp_nautilus")
 
@@ -83,23 +78,6 @@ def existing_path(text: str) -> Path:
 _ALL = "*"
 # the input of the commands that read feature rows (features, train, evaluate, research)
 FEATURES_HELP = "recorded feature rows: Parquet files written by `features` or `backtest --record-features`"
-
-
-def boot_arguments(parser: argparse.ArgumentParser, defaults: BootstrapSettings, intervals: str, target: str = "") -> None:
-    """`--boot` and `--max-boot` of a command that bootstraps `intervals` (`boot_settings` reads
-    them); `target`: what bounds the Monte Carlo error (default: `defaults.mc_target`)."""
-    parser.add_argument("--boot", type=int, default=defaults.min_reps, help=f"block-bootstrap resamples of {intervals}, at least")
-    parser.add_argument(
-        "--max-boot",
-        type=int,
-        default=defaults.max_reps,
-        help=f"resamples at most, added while a bound's Monte Carlo error exceeds {target or defaults.mc_target}",
-    )
-
-
-def boot_settings(args: argparse.Namespace, defaults: BootstrapSettings, **fields) -> BootstrapSettings:
-    """`defaults` with `--boot` and `--max-boot` (raised to `--boot` when below it) and `fields`."""
-    return dataclasses.replace(defaults, min_reps=args.boot, max_reps=max(args.boot, args.max_boot), **fields)
 
 
 def _parser(command: str | None = _ALL) -> argparse.ArgumentParser:
@@ -347,6 +325,8 @@ def _record_parser(sub, name: str, text: str) -> None:
 
 
 def _cmd_simulate(args) -> int:
+    import dataclasses
+
     from scalp_nautilus.data.simulator import PROFILES
     from scalp_nautilus.data.simulator import rates_table
     from scalp_nautilus.data.simulator import simulate_to_catalog

@@ -10,13 +10,10 @@ import json
 from pathlib import Path
 
 from scalp_nautilus.cli import FEATURES_HELP
-from scalp_nautilus.cli import boot_arguments
-from scalp_nautilus.cli import boot_settings
 from scalp_nautilus.models.settings import TrainSettings
 from scalp_nautilus.research.intervals import BootstrapSettings
 
 _D = TrainSettings()
-_B = BootstrapSettings()
 
 
 def register(sub) -> None:
@@ -62,7 +59,7 @@ def register(sub) -> None:
         help="seeds torch and the batch order: the same seed, data and --threads, the same model",
     )
     tr.add_argument("--threads", type=int, default=_D.threads, help="torch threads (results are reproducible per count)")
-    boot_arguments(tr, _B, "the score intervals")
+    BootstrapSettings.add_arguments(tr, "the score intervals")
     tr.set_defaults(run=_cmd_train)
 
     ev = sub.add_parser("evaluate", help="re-score a model file on other recorded features")
@@ -70,7 +67,7 @@ def register(sub) -> None:
     ev.add_argument("--features", nargs="+", required=True, type=Path, help=FEATURES_HELP)
     ev.add_argument("--json", type=Path, help="also write the scores to this JSON file")
     ev.add_argument("--predictions", type=Path, help="write one row per sample here (CSV, or Parquet for .parquet)")
-    boot_arguments(ev, _B, "the score intervals")
+    BootstrapSettings.add_arguments(ev, "the score intervals")
     ev.set_defaults(run=_cmd_evaluate)
 
 
@@ -94,7 +91,7 @@ def _cmd_train(args) -> int:
         seed=args.seed,
         threads=args.threads,
     )
-    meta = train(args.features, args.out, settings, boot_settings(args, _B))
+    meta = train(args.features, args.out, settings, BootstrapSettings.from_args(args))
     t = meta["training"]
     for name, span in t["spans"].items():
         print(f"{name:<10s} {span['first']} -> {span['last']}: {span['samples']} samples")
@@ -113,7 +110,7 @@ def _cmd_evaluate(args) -> int:
     from scalp_nautilus.models.training import format_report
 
     model = load_model(args.model)
-    report = evaluate(model, args.features, boot_settings(args, _B), args.predictions)
+    report = evaluate(model, args.features, BootstrapSettings.from_args(args), args.predictions)
     print(f"model {args.model}: {describe(model)}")
     print(format_report(", ".join(str(p) for p in args.features), report))
     if args.json:

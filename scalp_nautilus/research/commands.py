@@ -8,8 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from scalp_nautilus.cli import FEATURES_HELP
-from scalp_nautilus.cli import boot_arguments
-from scalp_nautilus.cli import boot_settings
 from scalp_nautilus.errors import InputError
 from scalp_nautilus.research.calibrate import CalibrationSettings
 from scalp_nautilus.research.edge import COST_MODES
@@ -41,7 +39,7 @@ def register(sub) -> None:
     ed.add_argument(
         "--horizons", nargs="+", type=float, default=list(HORIZONS_S), help="forward-return horizons, in seconds of event time"
     )
-    boot_arguments(ed, _B, "each interval", target="--mc-target")
+    BootstrapSettings.add_arguments(ed, "each interval", target="--mc-target")
     ed.add_argument(
         "--mc-target", type=float, default=_B.mc_target, help="largest Monte Carlo error (95%% half-width) of an interval bound"
     )
@@ -134,7 +132,7 @@ def _register_funding(cmds) -> None:
     )
     fu.add_argument("--maker-bps", type=float, default=_C.maker_bps, help="maker fee per leg, in bps of notional")
     fu.add_argument("--taker-bps", type=float, default=_C.taker_bps, help="taker fee per leg, in bps of notional")
-    boot_arguments(fu, _B, "each interval")
+    BootstrapSettings.add_arguments(fu, "each interval")
     fu.add_argument("--seed", type=int, default=_B.seed, help="the bootstrap's random seed")
     fu.set_defaults(run=_cmd_funding)
 
@@ -150,7 +148,7 @@ def _cmd_funding(args) -> int:
         raise InputError("research funding needs --bars and/or --history")
     series = (read_bars(args.bars, args.bars_tz) if args.bars else []) + [read_history(p, args.history_tz) for p in args.history]
     costs = Costs(args.maker_bps, args.taker_bps)
-    boot = boot_settings(args, _B, seed=args.seed, method="circular")
+    boot = BootstrapSettings.from_args(args, seed=args.seed, method="circular")
     settings = FundingSettings(args.window, args.min_history, args.z, args.hold, args.fee_mode, costs, boot)
     result = funding_claims(series, settings)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -178,7 +176,7 @@ def _cmd_edge(args) -> int:
     from scalp_nautilus.research.report import ResearchSettings
     from scalp_nautilus.research.report import run_edge
 
-    boot = boot_settings(args, _B, mc_target=args.mc_target, seed=args.seed, method=args.bootstrap)
+    boot = BootstrapSettings.from_args(args, mc_target=args.mc_target, seed=args.seed, method=args.bootstrap)
     settings = ResearchSettings(tuple(args.horizons), boot, args.sample_ms, Costs(args.maker_bps, args.taker_bps))
     result = run_edge(args.features, args.out, settings, args.lee_ready)
     print("\n".join(result.summary))

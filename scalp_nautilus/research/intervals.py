@@ -32,6 +32,7 @@ Monte Carlo error is small and stated.
 
 from __future__ import annotations
 
+import argparse
 import math
 from collections.abc import Callable
 from collections.abc import Sequence
@@ -66,6 +67,24 @@ class BootstrapSettings:
             raise InputError(f"need mc_target > 0 and level in (0.5, 1), got {self.mc_target}, {self.level}")
         if self.method not in ("stationary", "circular"):
             raise InputError(f"method must be stationary or circular, got {self.method!r}")
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser, intervals: str, target: str = "") -> None:
+        """`--boot` and `--max-boot` of a command that bootstraps `intervals` (`from_args` reads them);
+        `target`: what bounds the Monte Carlo error (default: the default `mc_target`)."""
+        d = BootstrapSettings()
+        parser.add_argument("--boot", type=int, default=d.min_reps, help=f"block-bootstrap resamples of {intervals}, at least")
+        parser.add_argument(
+            "--max-boot",
+            type=int,
+            default=d.max_reps,
+            help=f"resamples at most, added while a bound's Monte Carlo error exceeds {target or d.mc_target}",
+        )
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, **fields) -> BootstrapSettings:
+        """`--boot`, `--max-boot` (raised to `--boot` when below it) and `fields`."""
+        return cls(args.boot, max(args.boot, args.max_boot), **fields)
 
 
 @dataclass(frozen=True)
