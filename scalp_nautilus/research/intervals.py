@@ -32,16 +32,19 @@ Monte Carlo error is small and stated.
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from typing import Literal
 
 import numpy as np
 
 from scalp_nautilus.errors import InputError
+
+if TYPE_CHECKING:
+    import argparse
 
 MIN_UNITS = 20  # units below which no interval is given
 MIN_BLOCKS = 3  # blocks of the chosen length the sample must hold
