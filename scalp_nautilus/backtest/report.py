@@ -56,7 +56,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binom
 
 from nautilus_trader.model.instruments import CurrencyPair
 from nautilus_trader.model.objects import Currency
@@ -153,6 +152,8 @@ def per_trip(net_bps: np.ndarray) -> dict[str, float]:
     iv = interval(mean_statistic(x), block_length(x), TRIP_BOOT)
     if iv is not None:
         out["mean_lo"], out["mean_hi"] = iv.lo, iv.hi
+    from scipy.stats import binom  # lazy: scipy.stats costs ~1 s of every backtest's start
+
     # order statistics k and n + 1 - k bracket the median with >= 95% (binomial(n, 1/2))
     k = max(1, int(binom.ppf(0.025, len(x), 0.5)))
     s = np.sort(x)
