@@ -224,7 +224,13 @@ def _sharpe_text(equity: pd.Series) -> str:
     return f"{sr:.2f} (1-min returns, annualised; standard error about {math.sqrt(MINUTES_PER_YEAR / n):.1f})"
 
 
-def strategy_table(rep: StrategyReport, starting_balance: float, balance_change: float) -> list[str]:
+# What a backtest's balance change counts (the live report's is the venue's: `live.session.VENUE_BALANCE`).
+NAUTILUS_BALANCE = "Nautilus: trading - fees, no funding"
+
+
+def strategy_table(
+    rep: StrategyReport, starting_balance: float, balance_change: float, balance_source: str = NAUTILUS_BALANCE
+) -> list[str]:
     cur = rep.currency
     m = _money_digits(cur)
     split = pnl_split(rep)
@@ -237,7 +243,7 @@ def strategy_table(rep: StrategyReport, starting_balance: float, balance_change:
         + (" (top of book: quote ticks)" if rep.book_mode == TOP_OF_BOOK else ""),
         f"  P&L ({cur})      trading {split['trading']:+.{m}f}   fees {-split['fees']:+.{m}f}   "
         f"funding {split['funding']:+.{m}f}   net {split['net']:+.{m}f}",
-        f"  account         balance change {balance_change:+.{m}f} (Nautilus: trading - fees, no funding)",
+        f"  account         balance change {balance_change:+.{m}f} ({balance_source})",
         f"  trades          {len(trips)} round trips, win rate "
         + (f"{wins / len(trips):.0%}" if trips else "n/a")
         + f", {len(rep.funding)} funding payments",
