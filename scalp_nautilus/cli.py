@@ -78,10 +78,6 @@ def existing_path(text: str) -> Path:
 _ALL = "*"
 # the input of the commands that read feature rows (features, train, evaluate, research)
 FEATURES_HELP = "recorded feature rows: Parquet files written by `features` or `backtest --record-features`"
-_CLOCK_OFFSET_HELP = (
-    "milliseconds added to the capture's receive times (ts_init); default: estimated, the smallest shift that puts "
-    "every message's receipt at or after the exchange's event time"
-)
 
 
 def _parser(command: str | None = _ALL) -> argparse.ArgumentParser:
@@ -162,14 +158,24 @@ def _data_parser(sub, name: str, text: str) -> None:
     )
     sim.set_defaults(run=_cmd_simulate)
 
-    ib = data.add_parser("import-binance", help="import a raw Binance futures WebSocket capture (files of one capture in order)")
-    ib.add_argument(
-        "files", nargs="+", type=existing_path, help="capture files in order, or a `record` folder (its files in time order)"
-    )
-    catalog_args(ib)
-    ib.add_argument("--symbol", help="symbol to import when the capture holds several")
+    def capture_parser(name: str, venue: str) -> argparse.ArgumentParser:
+        """A raw WebSocket capture's import: its files, the catalog, the symbol, the clock offset."""
+        sp = data.add_parser(name, help=f"import a raw {venue} WebSocket capture (files of one capture in order)")
+        sp.add_argument(
+            "files", nargs="+", type=existing_path, help="capture files in order, or a `record` folder (its files in time order)"
+        )
+        catalog_args(sp)
+        sp.add_argument("--symbol", help="symbol to import when the capture holds several")
+        sp.add_argument(
+            "--clock-offset-ms",
+            type=float,
+            help="milliseconds added to the capture's receive times (ts_init); default: estimated, the smallest shift "
+            "that puts every message's receipt at or after the exchange's event time",
+        )
+        return sp
+
+    ib = capture_parser("import-binance", "Binance futures")
     ib.add_argument("--exchange-info", type=existing_path, help="saved Binance exchangeInfo JSON for symbols not tabulated")
-    ib.add_argument("--clock-offset-ms", type=float, help=_CLOCK_OFFSET_HELP)
     ib.set_defaults(run=_cmd_import_binance)
 
     ib2 = data.add_parser("import-binance-book", help="import Binance's historical order-book files (full L2, futures)")
@@ -180,15 +186,9 @@ def _data_parser(sub, name: str, text: str) -> None:
     ib2.add_argument("--exchange-info", type=Path, help="saved Binance exchangeInfo JSON for symbols not tabulated")
     ib2.set_defaults(run=_cmd_import_binance_book)
 
-    iy = data.add_parser("import-bybit", help="import a raw Bybit linear WebSocket capture (files of one capture in order)")
-    iy.add_argument(
-        "files", nargs="+", type=existing_path, help="capture files in order, or a `record` folder (its files in time order)"
-    )
-    catalog_args(iy)
-    iy.add_argument("--symbol", help="symbol to import when the capture holds several")
+    iy = capture_parser("import-bybit", "Bybit linear")
     iy.add_argument("--tick-size", help="tick size (a decimal string; default: inferred from the data's printed precision)")
     iy.add_argument("--step-size", help="lot size (a decimal string; default: inferred)")
-    iy.add_argument("--clock-offset-ms", type=float, help=_CLOCK_OFFSET_HELP)
     iy.set_defaults(run=_cmd_import_bybit)
 
     it = data.add_parser("import-tardis", help="import Tardis CSV files (incremental_book_L2, trades, quotes, derivative_ticker)")
@@ -345,9 +345,8 @@ def _cmd_simulate(args) -> int:
 def _cmd_import_binance(args) -> int:
     from scalp_nautilus.data.binance_capture import BinanceCaptureImporter
 
-    offset = None if args.clock_offset_ms is None else round(args.clock_offset_ms * 1_000_000)
     imp = BinanceCaptureImporter(
-        _capture_files(args.files), symbol=args.symbol, exchange_info=args.exchange_info, clock_offset_ns=offset
+        _capture_files(args.files), symbol=args.symbol, exchange_info=args.exchange_info, clock_offset_ns=_clock_offset_ns(args)
     )
     return _import_capture(imp, args)
 
@@ -355,9 +354,12 @@ def _cmd_import_binance(args) -> int:
 def _cmd_import_bybit(args) -> int:
     from scalp_nautilus.data.bybit_capture import BybitCaptureImporter
 
-    offset = None if args.clock_offset_ms is None else round(args.clock_offset_ms * 1_000_000)
     imp = BybitCaptureImporter(
-        _capture_files(args.files), symbol=args.symbol, tick_size=args.tick_size, step_size=args.step_size, clock_offset_ns=offset
+        _capture_files(args.files),
+        symbol=args.symbol,
+        tick_size=args.tick_size,
+        step_size=args.step_size,
+        clock_offset_ns=_clock_offset_ns(args),
     )
     return _import_capture(imp, args)
 
@@ -367,6 +369,10 @@ def _cmd_import_binance_book(args) -> int:
 
     imp = BinanceBookArchiveImporter(args.files, args.snapshots, symbol=args.symbol, exchange_info=args.exchange_info)
     return _import_capture(imp, args)
+
+
+def _clock_offset_ns(args) -> int | None:
+    return None if args.clock_offset_ms is None else round(args.clock_offset_ms * 1_000_000)
 
 
 def _import_capture(imp, args) -> int:

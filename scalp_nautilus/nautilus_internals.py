@@ -225,4 +225,11 @@ BEHAVIOURS: tuple[Behaviour, ...] = (
         "scalp_nautilus.strategy.execution",
         "tests/test_exchange_stop.py::test_beside_a_resting_maker_take_profit",
     ),
+    Behaviour(
+        "a BacktestEngine registers its venue's accounts as calculated (AccountFactory.register_calculated_account) "
+        "for the whole process: a live account of that venue in it then gets a state calculated from each fill "
+        "besides the venue's report of it, so the live report counts the venue's reports only",
+        "scalp_nautilus.live.session",
+        "tests/test_live_risk.py::test_an_adopted_positions_report_separates_the_entry_fee_the_previous_session_paid",
+    ),
 )

@@ -42,6 +42,7 @@ from tests.capture_harness import run_recorder
 from tests.capture_harness import sliced
 from tests.capture_harness import venue_settings
 from tests.support.live import free_port
+from tests.support.process import run_python
 from tests.support.shared_data import PROJECT_ROOT
 
 NO_DISK_LIMIT = {"warn_free_gb": 0.0, "min_free_gb": 0.0}
@@ -774,14 +775,7 @@ def test_help_imports_no_heavy_library(args):
         "heavy = sorted(m for m in ('nautilus_trader', 'scipy', 'pandas', 'torch', 'pyarrow', 'numba') if m in sys.modules)\n"
         "print('HEAVY', ','.join(heavy))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        check=False,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_python(code, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "usage: scalp-nautilus" in done.stdout
     assert done.stdout.strip().splitlines()[-1] == "HEAVY", done.stdout.splitlines()[-1]

@@ -56,7 +56,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binom
 
 from nautilus_trader.model.instruments import CurrencyPair
 from nautilus_trader.model.objects import Currency
@@ -153,6 +152,8 @@ def per_trip(net_bps: np.ndarray) -> dict[str, float]:
     iv = interval(mean_statistic(x), block_length(x), TRIP_BOOT)
     if iv is not None:
         out["mean_lo"], out["mean_hi"] = iv.lo, iv.hi
+    from scipy.stats import binom  # lazy: scipy.stats costs ~1 s of every backtest's start
+
     # order statistics k and n + 1 - k bracket the median with >= 95% (binomial(n, 1/2))
     k = max(1, int(binom.ppf(0.025, len(x), 0.5)))
     s = np.sort(x)
@@ -223,7 +224,13 @@ def _sharpe_text(equity: pd.Series) -> str:
     return f"{sr:.2f} (1-min returns, annualised; standard error about {math.sqrt(MINUTES_PER_YEAR / n):.1f})"
 
 
-def strategy_table(rep: StrategyReport, starting_balance: float, balance_change: float) -> list[str]:
+# What a backtest's balance change counts (the live report's is the venue's: `live.session.VENUE_BALANCE`).
+NAUTILUS_BALANCE = "Nautilus: trading - fees, no funding"
+
+
+def strategy_table(
+    rep: StrategyReport, starting_balance: float, balance_change: float, balance_source: str = NAUTILUS_BALANCE
+) -> list[str]:
     cur = rep.currency
     m = _money_digits(cur)
     split = pnl_split(rep)
@@ -236,7 +243,7 @@ def strategy_table(rep: StrategyReport, starting_balance: float, balance_change:
         + (" (top of book: quote ticks)" if rep.book_mode == TOP_OF_BOOK else ""),
         f"  P&L ({cur})      trading {split['trading']:+.{m}f}   fees {-split['fees']:+.{m}f}   "
         f"funding {split['funding']:+.{m}f}   net {split['net']:+.{m}f}",
-        f"  account         balance change {balance_change:+.{m}f} (Nautilus: trading - fees, no funding)",
+        f"  account         balance change {balance_change:+.{m}f} ({balance_source})",
         f"  trades          {len(trips)} round trips, win rate "
         + (f"{wins / len(trips):.0%}" if trips else "n/a")
         + f", {len(rep.funding)} funding payments",

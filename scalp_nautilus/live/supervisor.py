@@ -53,6 +53,7 @@ from scalp_nautilus.live.monitor import NodeMonitor
 from scalp_nautilus.live.offline import OfflineReport
 from scalp_nautilus.live.offline import replay
 from scalp_nautilus.live.offline import venue_fills
+from scalp_nautilus.live.session import venue_reports
 from scalp_nautilus.live.settings import LiveSettings
 from scalp_nautilus.strategy.records import read_saved_position
 
@@ -81,13 +82,15 @@ def _unanswered(node: TradingNode, strategy) -> list:
 def _account_behind(node: TradingNode, strategy) -> bool:
     """The venue has not reported the account since the strategy's latest fill. Binance and Bybit
     send the balance in a message of its own (ACCOUNT_UPDATE, the wallet topic) after the fill's:
-    a session report written between the two misses that fill's P&L and fees in its balance change."""
+    a session report written between the two misses that fill's P&L and fees in its balance change.
+    Only the venue's reports count (`venue_reports`): a state Nautilus calculated from the fill is not one."""
     cache = node.kernel.cache
     account = cache.account_for_venue(strategy.config.instrument_id.venue)
     fills = [e.ts_init for o in cache.orders(strategy_id=strategy.id) for e in o.events if isinstance(e, OrderFilled)]
-    if account is None or not fills:
+    reported = venue_reports(account)
+    if not reported or not fills:
         return False
-    return account.last_event.ts_init < max(fills)
+    return reported[-1].ts_init < max(fills)
 
 
 async def drain(node: TradingNode, strategy, limit_s: float) -> None:

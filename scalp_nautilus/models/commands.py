@@ -14,23 +14,6 @@ from scalp_nautilus.models.settings import TrainSettings
 from scalp_nautilus.research.intervals import BootstrapSettings
 
 _D = TrainSettings()
-_B = BootstrapSettings()
-
-
-def _boot_arguments(parser) -> None:
-    parser.add_argument(
-        "--boot", type=int, default=_B.min_reps, help="block-bootstrap resamples of the score intervals, at least"
-    )
-    parser.add_argument(
-        "--max-boot",
-        type=int,
-        default=_B.max_reps,
-        help="resamples at most, added while a bound's Monte Carlo error exceeds 0.005",
-    )
-
-
-def _boot(args) -> BootstrapSettings:
-    return BootstrapSettings(args.boot, max(args.boot, args.max_boot))
 
 
 def register(sub) -> None:
@@ -76,7 +59,7 @@ def register(sub) -> None:
         help="seeds torch and the batch order: the same seed, data and --threads, the same model",
     )
     tr.add_argument("--threads", type=int, default=_D.threads, help="torch threads (results are reproducible per count)")
-    _boot_arguments(tr)
+    BootstrapSettings.add_arguments(tr, "the score intervals")
     tr.set_defaults(run=_cmd_train)
 
     ev = sub.add_parser("evaluate", help="re-score a model file on other recorded features")
@@ -84,7 +67,7 @@ def register(sub) -> None:
     ev.add_argument("--features", nargs="+", required=True, type=Path, help=FEATURES_HELP)
     ev.add_argument("--json", type=Path, help="also write the scores to this JSON file")
     ev.add_argument("--predictions", type=Path, help="write one row per sample here (CSV, or Parquet for .parquet)")
-    _boot_arguments(ev)
+    BootstrapSettings.add_arguments(ev, "the score intervals")
     ev.set_defaults(run=_cmd_evaluate)
 
 
@@ -108,7 +91,7 @@ def _cmd_train(args) -> int:
         seed=args.seed,
         threads=args.threads,
     )
-    meta = train(args.features, args.out, settings, _boot(args))
+    meta = train(args.features, args.out, settings, BootstrapSettings.from_args(args))
     t = meta["training"]
     for name, span in t["spans"].items():
         print(f"{name:<10s} {span['first']} -> {span['last']}: {span['samples']} samples")
@@ -127,7 +110,7 @@ def _cmd_evaluate(args) -> int:
     from scalp_nautilus.models.training import format_report
 
     model = load_model(args.model)
-    report = evaluate(model, args.features, _boot(args), args.predictions)
+    report = evaluate(model, args.features, BootstrapSettings.from_args(args), args.predictions)
     print(f"model {args.model}: {describe(model)}")
     print(format_report(", ".join(str(p) for p in args.features), report))
     if args.json:

@@ -39,13 +39,7 @@ def register(sub) -> None:
     ed.add_argument(
         "--horizons", nargs="+", type=float, default=list(HORIZONS_S), help="forward-return horizons, in seconds of event time"
     )
-    ed.add_argument("--boot", type=int, default=_B.min_reps, help="block-bootstrap resamples of each interval, at least")
-    ed.add_argument(
-        "--max-boot",
-        type=int,
-        default=_B.max_reps,
-        help="resamples at most, while a bound's Monte Carlo error exceeds --mc-target",
-    )
+    BootstrapSettings.add_arguments(ed, "each interval", target="--mc-target")
     ed.add_argument(
         "--mc-target", type=float, default=_B.mc_target, help="largest Monte Carlo error (95%% half-width) of an interval bound"
     )
@@ -138,13 +132,7 @@ def _register_funding(cmds) -> None:
     )
     fu.add_argument("--maker-bps", type=float, default=_C.maker_bps, help="maker fee per leg, in bps of notional")
     fu.add_argument("--taker-bps", type=float, default=_C.taker_bps, help="taker fee per leg, in bps of notional")
-    fu.add_argument("--boot", type=int, default=_B.min_reps, help="block-bootstrap resamples of each interval, at least")
-    fu.add_argument(
-        "--max-boot",
-        type=int,
-        default=_B.max_reps,
-        help="resamples at most, added while a bound's Monte Carlo error is above 0.005",
-    )
+    BootstrapSettings.add_arguments(fu, "each interval")
     fu.add_argument("--seed", type=int, default=_B.seed, help="the bootstrap's random seed")
     fu.set_defaults(run=_cmd_funding)
 
@@ -160,7 +148,7 @@ def _cmd_funding(args) -> int:
         raise InputError("research funding needs --bars and/or --history")
     series = (read_bars(args.bars, args.bars_tz) if args.bars else []) + [read_history(p, args.history_tz) for p in args.history]
     costs = Costs(args.maker_bps, args.taker_bps)
-    boot = BootstrapSettings(args.boot, max(args.boot, args.max_boot), seed=args.seed, method="circular")
+    boot = BootstrapSettings.from_args(args, seed=args.seed, method="circular")
     settings = FundingSettings(args.window, args.min_history, args.z, args.hold, args.fee_mode, costs, boot)
     result = funding_claims(series, settings)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -188,7 +176,7 @@ def _cmd_edge(args) -> int:
     from scalp_nautilus.research.report import ResearchSettings
     from scalp_nautilus.research.report import run_edge
 
-    boot = BootstrapSettings(args.boot, max(args.boot, args.max_boot), args.mc_target, seed=args.seed, method=args.bootstrap)
+    boot = BootstrapSettings.from_args(args, mc_target=args.mc_target, seed=args.seed, method=args.bootstrap)
     settings = ResearchSettings(tuple(args.horizons), boot, args.sample_ms, Costs(args.maker_bps, args.taker_bps))
     result = run_edge(args.features, args.out, settings, args.lee_ready)
     print("\n".join(result.summary))

@@ -36,16 +36,15 @@ import math
 from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from typing import Literal
 
 import numpy as np
-from arch.bootstrap import CircularBlockBootstrap
-from arch.bootstrap import StationaryBootstrap
-from arch.bootstrap import optimal_block_length
-from scipy.stats import false_discovery_control
-from scipy.stats import norm
 
 from scalp_nautilus.errors import InputError
+
+if TYPE_CHECKING:
+    import argparse
 
 MIN_UNITS = 20  # units below which no interval is given
 MIN_BLOCKS = 3  # blocks of the chosen length the sample must hold
@@ -71,6 +70,24 @@ class BootstrapSettings:
             raise InputError(f"need mc_target > 0 and level in (0.5, 1), got {self.mc_target}, {self.level}")
         if self.method not in ("stationary", "circular"):
             raise InputError(f"method must be stationary or circular, got {self.method!r}")
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser, intervals: str, target: str = "") -> None:
+        """`--boot` and `--max-boot` of a command that bootstraps `intervals` (`from_args` reads them);
+        `target`: what bounds the Monte Carlo error (default: the default `mc_target`)."""
+        d = BootstrapSettings()
+        parser.add_argument("--boot", type=int, default=d.min_reps, help=f"block-bootstrap resamples of {intervals}, at least")
+        parser.add_argument(
+            "--max-boot",
+            type=int,
+            default=d.max_reps,
+            help=f"resamples at most, added while a bound's Monte Carlo error exceeds {target or d.mc_target}",
+        )
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, **fields) -> BootstrapSettings:
+        """`--boot`, `--max-boot` (raised to `--boot` when below it) and `fields`."""
+        return cls(args.boot, max(args.boot, args.max_boot), **fields)
 
 
 @dataclass(frozen=True)
@@ -122,6 +139,8 @@ def block_length(series: np.ndarray, min_block: float = 1.0, method: str = "stat
     autocorrelation is undefined). The cap: on a few dozen units the estimate is noise (9 on 25
     independent draws), and a block of more than sqrt(n) leaves too few blocks to resample; a
     horizon (`min_block`) still wins over it."""
+    from arch.bootstrap import optimal_block_length  # lazy: arch pulls scipy, statsmodels, matplotlib (~2 s) into every backtest
+
     x = np.asarray(series, np.float64).reshape(len(series), -1)
     x = x[:, np.nanstd(x, axis=0) > 0] if len(x) > 1 else x[:, :0]
     pw = 1.0
@@ -139,6 +158,9 @@ def block_length(series: np.ndarray, min_block: float = 1.0, method: str = "stat
 
 
 def _bootstrap(method: str, block: float, n: int, seed: np.random.Generator):
+    from arch.bootstrap import CircularBlockBootstrap  # lazy: see block_length
+    from arch.bootstrap import StationaryBootstrap
+
     if method == "stationary":
         # its block_size is a mean (it draws with p = 1 / block_size): a float is meant, the hint says int
         return StationaryBootstrap(block, np.arange(n), seed=seed)  # type: ignore[arg-type]
@@ -206,6 +228,8 @@ def _interval(values: np.ndarray, statistic: Statistic, level: float, block: flo
     hi, mc_hi = _quantile_with_error(v, (1.0 + level) / 2.0)
     sd = float(np.std(v, ddof=1))
     if sd > 0:
+        from scipy.stats import norm  # lazy: see block_length
+
         z = abs(estimate - statistic.null) / sd
         p = 2.0 * float(norm.sf(z))
         p_mc = Z95 * 2.0 * float(norm.pdf(z)) * z / math.sqrt(2.0 * (b - 1))
@@ -279,6 +303,8 @@ def adjust(p_values: Sequence[float]) -> np.ndarray:
     out = np.full(len(p), np.nan)
     ok = np.isfinite(p)
     if ok.any():
+        from scipy.stats import false_discovery_control  # lazy: see block_length
+
         out[ok] = false_discovery_control(p[ok], method="bh")
     return out
 
