@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -123,10 +124,19 @@ def child(mode: str, catalog: str, instrument_id: str, chunk: str, start: str, e
 
 
 def measure(
-    mode: str, catalog: str, instrument_id: str = SIM_ID, chunk: str = "100000", start: str = "-", end: str = "-"
+    mode: str,
+    catalog: str,
+    instrument_id: str = SIM_ID,
+    chunk: str = "100000",
+    start: str = "-",
+    end: str = "-",
+    checkout: Path = ROOT,
 ) -> dict:
-    cmd = [sys.executable, __file__, "_child", mode, catalog, instrument_id, chunk, start, end]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
+    """One `child` run in a fresh process, of this checkout or of another (`checkout`: its own
+    package and its own `bench/bench_scale.py`)."""
+    cmd = [sys.executable, str(checkout / "bench" / "bench_scale.py"), "_child", mode, catalog, instrument_id, chunk, start, end]
+    env = {**os.environ, "PYTHONPATH": str(checkout)}
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=checkout, env=env, check=False)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode or not lines:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
@@ -239,18 +249,23 @@ def cmd_throughput(args) -> None:
     start, end = _span(args.catalog, SIM_ID, args.minutes)
     modes = ["noop", "full", "record", "replay", "replay_again"] + (["hftbacktest"] if _has_hftbacktest() else [])
     print(f"events/s on {args.catalog} ({start} -> {end}), fresh process each, streamed (chunk 100,000), {args.runs} runs")
-    runs: dict[str, list[dict]] = {mode: [] for mode in modes}
+    # --baseline: an earlier checkout's runs of the same modes, interleaved with these (the
+    # machine's drift over the sitting falls on both alike): "before" beside "after"
+    baseline = [f"before:{m}" for m in ("noop", "full", "replay")] if args.baseline else []
+    runs: dict[str, list[dict]] = {mode: [] for mode in modes + baseline}
     for k in range(args.runs):
-        for mode in modes:
-            r = measure(mode, args.catalog, start=start, end=end)
+        for mode in modes + baseline:
+            before = mode.startswith("before:")
+            checkout = Path(args.baseline) if before else ROOT
+            r = measure(mode.removeprefix("before:"), args.catalog, start=start, end=end, checkout=checkout)
             runs[mode].append(r)
             print(
-                f"    run {k + 1} {mode:<12} {r['events'] / r['wall_s']:>11,.0f} events/s  {r['wall_s']:7.2f} s wall  "
+                f"    run {k + 1} {mode:<19} {r['events'] / r['wall_s']:>11,.0f} events/s  {r['wall_s']:7.2f} s wall  "
                 f"{r['cpu_s']:7.2f} s CPU",
                 flush=True,
             )
     rate, wall, cpu_rate, cpu = {}, {}, {}, {}
-    for mode in modes:
+    for mode in modes + baseline:
         rates = [r["events"] / r["wall_s"] for r in runs[mode]]
         cpu_rates = [r["events"] / r["cpu_s"] for r in runs[mode]]
         wall[mode] = statistics.median(r["wall_s"] for r in runs[mode])
@@ -259,7 +274,7 @@ def cmd_throughput(args) -> None:
         cpu_rate[mode] = statistics.median(cpu_rates)
         r = runs[mode][0]
         print(
-            f"  {mode:<12} {r['events']:>10,} events  wall median {wall[mode]:7.2f} s  events/s min {min(rates):>11,.0f}  "
+            f"  {mode:<19} {r['events']:>10,} events  wall median {wall[mode]:7.2f} s  events/s min {min(rates):>11,.0f}  "
             f"median {rate[mode]:>11,.0f} | CPU median {cpu[mode]:7.2f} s  events/CPU s max {max(cpu_rates):>11,.0f}  "
             f"median {cpu_rate[mode]:>11,.0f}  peak RSS {max(x['rss_mb'] for x in runs[mode]):7.1f} MB"
         )
@@ -268,6 +283,10 @@ def cmd_throughput(args) -> None:
         print(f"    replay / full: {r['replay'] / r['full']:.2f}x")
         print(f"    replay / full recording features: {r['replay'] / r['record']:.2f}x")
         print(f"    full / no-op time: {t['full'] / t['noop']:.3f}x (target <= 1.25)")
+        if baseline:
+            print(f"    before: full / no-op time {t['before:full'] / t['before:noop']:.3f}x")
+            for mode in ("noop", "full", "replay"):
+                print(f"    after / before, {mode} events/s: {r[mode] / r['before:' + mode]:.2f}x")
         if "hftbacktest" in r:
             print(f"    replay / hftbacktest per-message loop: {r['replay'] / r['hftbacktest']:.3f} (target >= 0.5)")
             print(f"    replay events/s {r['replay']:,.0f} (target >= 2.0 M)")
@@ -394,6 +413,11 @@ def main() -> None:
     t.add_argument("--catalog", required=True)
     t.add_argument("--minutes", type=float, help="only the first N minutes of the catalog")
     t.add_argument("--runs", type=int, default=5, help="fresh processes per mode")
+    t.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="an earlier checkout (e.g. git archive REV | tar -x -C DIR): its no-op, full and replay runs interleaved with these",
+    )
     t.set_defaults(run=cmd_throughput)
     s = sub.add_parser("spot")
     s.add_argument("--catalog", required=True)
