@@ -86,9 +86,16 @@ class LagStats:
 
     def recent_ms(self, q: float) -> float:
         """The q-quantile of the recent window, in ms (nan without samples; negative allowed)."""
+        return self.recent_quantiles_ms((q,))[0]
+
+    def recent_quantiles_ms(self, qs: tuple[float, ...]) -> list[float]:
+        """`recent_ms` of each of `qs` from one copy and one partition of the window: the node's
+        monitor reads them every second on the event loop, where each copy of the window (2,048
+        Python ints) and each quantile delays the book batches queued behind it."""
         if not self.recent:
-            return math.nan
-        return float(np.quantile(np.fromiter(self.recent, np.int64, len(self.recent)), q)) / _MS
+            return [math.nan] * len(qs)
+        values = np.quantile(np.fromiter(self.recent, np.int64, len(self.recent)), qs)
+        return [float(v) / _MS for v in values]
 
 
 class LagGuard:

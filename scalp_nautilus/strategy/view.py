@@ -242,11 +242,13 @@ class StrategyView:
 
     def lag(self) -> LagView:
         g = self._s.lag
+        exchange_p50, exchange_p99 = g.exchange.recent_quantiles_ms((0.5, 0.99))
+        queue_p50, queue_p99 = g.queue.recent_quantiles_ms((0.5, 0.99))
         return LagView(
-            g.exchange.recent_ms(0.5),
-            g.exchange.recent_ms(0.99),
-            g.queue.recent_ms(0.5),
-            g.queue.recent_ms(0.99),
+            exchange_p50,
+            exchange_p99,
+            queue_p50,
+            queue_p99,
             g.exchange.session.quantile(0.5),
             g.exchange.session.quantile(0.99),
             g.queue.session.quantile(0.5),
