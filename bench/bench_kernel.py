@@ -65,12 +65,7 @@ def main() -> None:
     from scalp_nautilus.feature_replay.replay import _book_batches
     from scalp_nautilus.feature_replay.replay import _trade_columns
     from scalp_nautilus.feature_replay.replay import _Trades
-    from scalp_nautilus.features import BUILDER_FLOATS
-    from scalp_nautilus.features import BUILDER_INTS
-    from scalp_nautilus.features import BUILDER_INVERSE
-    from scalp_nautilus.features import BUILDER_LEVELS
-    from scalp_nautilus.features import BUILDER_MULTIPLIER
-    from scalp_nautilus.features import BUILDER_REFRESH_NS
+    from scalp_nautilus.feature_replay.replay import builder_state
     from scalp_nautilus.indicators.mid_bars import CLOSED
     from scalp_nautilus.strategy.settings import build_builder
     from scalp_nautilus.strategy.settings import build_pipeline
@@ -88,16 +83,8 @@ def main() -> None:
 
     def fresh():
         builder = build_builder(config, instrument)
-        bs = np.zeros(BUILDER_FLOATS)
-        bn = np.zeros(BUILDER_INTS, dtype=np.int64)
-        bs[BUILDER_MULTIPLIER], bn[BUILDER_INVERSE], bn[BUILDER_REFRESH_NS], bn[BUILDER_LEVELS] = (
-            builder.multiplier,
-            builder.inverse,
-            builder.band_refresh_ns,
-            builder.levels,
-        )
         trades = _Trades(_trade_columns(configs, 100_000, instrument.price_precision, instrument.size_precision))
-        return builder, build_pipeline(config), (bs, bn, builder.tick_size), trades
+        return builder, build_pipeline(config), builder_state(builder), trades
 
     clock = time.perf_counter_ns
     # pass 1: the kernel, one batch a call; empty calls interleaved for the fixed cost

@@ -90,6 +90,20 @@ _TRADE_COLUMNS = ["price", "size", "aggressor_side", "ts_event", "ts_init"]  # n
 _SIDES = np.array(AGGRESSOR_TO_SIDE, dtype=np.int64)  # by the aggressor_side column's enum value
 
 
+def builder_state(builder) -> tuple[np.ndarray, np.ndarray, float]:
+    """The snapshot builder's band state as `FeaturePipeline.replay_chunk` takes it (floats, ints,
+    tick size), as `BookSnapshotBuilder` keeps it in Python (see `features._band`)."""
+    bs = np.zeros(BUILDER_FLOATS)
+    bn = np.zeros(BUILDER_INTS, dtype=np.int64)
+    bs[BUILDER_MULTIPLIER], bn[BUILDER_INVERSE], bn[BUILDER_REFRESH_NS], bn[BUILDER_LEVELS] = (
+        builder.multiplier,
+        builder.inverse,
+        builder.band_refresh_ns,
+        builder.levels,
+    )
+    return bs, bn, builder.tick_size
+
+
 @dataclass(frozen=True)
 class ReplayResult:
     path: Path
@@ -179,16 +193,7 @@ def replay_features(
     funding = (e for c in funding_configs for chunk in data_chunks(c, chunk_size) for e in chunk)
     update = next(funding, None)
     fed_funding = 0
-    # the builder's band state, as `BookSnapshotBuilder` keeps it (see `features._band`)
-    bs = np.zeros(BUILDER_FLOATS)
-    bn = np.zeros(BUILDER_INTS, dtype=np.int64)
-    bs[BUILDER_MULTIPLIER], bn[BUILDER_INVERSE], bn[BUILDER_REFRESH_NS], bn[BUILDER_LEVELS] = (
-        builder.multiplier,
-        builder.inverse,
-        builder.band_refresh_ns,
-        builder.levels,
-    )
-    state = (bs, bn, builder.tick_size)
+    state = builder_state(builder)
     f_columns, i_columns = pipeline.row_columns
     unavailable = pipeline.unavailable(builder.levels)
     with old_objects_frozen(), FeatureRecorder(out, invalid_spans=spans.spans, unavailable=unavailable) as recorder:
@@ -251,7 +256,7 @@ def replay_features(
         for late in [update, *funding] if update is not None else []:
             pipeline.on_funding(late)
             fed_funding += 1
-    _builder_skips(builder, bn)
+    _builder_skips(builder, state[1])
     events += trades.read + fed_funding
     return ReplayResult(Path(out), recorder.rows, events, time.perf_counter() - started, span_rows)
 
